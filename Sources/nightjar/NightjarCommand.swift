@@ -1,0 +1,12 @@
+import ArgumentParser
+import Nightjar
+
+@main
+struct NightjarCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nightjar",
+        abstract: "Restore extremely dark RAW photographs in real time.",
+        version: Nightjar.version,
+        subcommands: []
+    )
+}
