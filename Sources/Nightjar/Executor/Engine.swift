@@ -1,0 +1,176 @@
+import Foundation
+import NightjarKernels
+
+/// Runs a `NightjarModel` on frames up to a fixed size. Everything is allocated once, here: the
+/// weights, and one arena laid out by `MemoryPlan` for the largest frame. A frame of any smaller
+/// size (multiples of 32) reuses the same offsets, since each of its buffers is smaller than the
+/// slot planned for it, so `run` never allocates.
+public final class Engine: @unchecked Sendable {
+    public let model: NightjarModel
+    public let graph: NetworkGraph
+    public let plan: MemoryPlan
+    public let maxHeight: Int
+    public let maxWidth: Int
+
+    private let arena: UnsafeMutableRawPointer
+    /// All folded weights and biases, one allocation; per-layer offsets into it.
+    private let parameters: UnsafeMutablePointer<Float>
+    private let weightOffsets: [Int]
+    private let biasOffsets: [Int?]
+
+    public init(model: NightjarModel, maxHeight: Int, maxWidth: Int) throws {
+        try Engine.checkSize(height: maxHeight, width: maxWidth)
+        self.model = model
+        self.maxHeight = maxHeight
+        self.maxWidth = maxWidth
+        graph = NetworkGraph(architecture: model.architecture)
+        plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth))
+
+        guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
+            throw EngineError.outOfMemory(bytes: plan.arenaBytes)
+        }
+        self.arena = arena
+
+        let specs = model.architecture.convolutions
+        var offsets: [Int] = [], biases: [Int?] = [], total = 0
+        for spec in specs {
+            offsets.append(total)
+            total += spec.weightCount
+            biases.append(spec.bias ? total : nil)
+            total += spec.bias ? spec.outChannels : 0
+        }
+        let parameters = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        for (index, spec) in specs.enumerated() {
+            model.weights(spec).withUnsafeBufferPointer {
+                (parameters + offsets[index]).update(from: $0.baseAddress!, count: $0.count)
+            }
+            if let bias = model.bias(spec), let offset = biases[index] {
+                bias.withUnsafeBufferPointer { (parameters + offset).update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        self.parameters = parameters
+        weightOffsets = offsets
+        biasOffsets = biases
+    }
+
+    deinit {
+        free(arena)
+        parameters.deallocate()
+    }
+
+    /// Frame sides must be positive multiples of 32 (the 1/32 branch).
+    public static func checkSize(height: Int, width: Int) throws {
+        guard height >= 32, width >= 32, height % 32 == 0, width % 32 == 0 else {
+            throw EngineError.badFrameSize(height: height, width: width)
+        }
+    }
+
+    /// Restores one amplified mosaic: `input` is height×width, `output` 3×height×width, both
+    /// planar float32. Makes no heap allocation.
+    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
+        try Engine.checkSize(height: height, width: width)
+        guard fits(height: height, width: width) else {
+            throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
+        }
+        for step in graph.steps {
+            execute(step, input: input, output: output, height: height, width: width)
+        }
+    }
+
+    /// Whether every buffer of a frame this size fits in the slot planned for it.
+    public func fits(height: Int, width: Int) -> Bool {
+        graph.buffers.allSatisfy { $0.bytes(height: height, width: width) <= $0.bytes(height: maxHeight, width: maxWidth) }
+    }
+
+    // MARK: - Steps
+
+    private func pointer(_ slice: NetworkGraph.Slice, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                         height: Int, width: Int) -> (UnsafeMutablePointer<Float>, plane: Int) {
+        let plane = (height / slice.divisor) * (width / slice.divisor)
+        let base: UnsafeMutablePointer<Float>
+        switch slice.storage {
+        case .input: base = UnsafeMutablePointer(mutating: input)
+        case .output: base = output
+        case .arena(let id): base = (arena + plan.offsets[id]).assumingMemoryBound(to: Float.self)
+        }
+        return (base + slice.channelOffset * plane, plane)
+    }
+
+    private func execute(_ step: NetworkGraph.Step, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                         height: Int, width: Int) {
+        func resolve(_ slice: NetworkGraph.Slice) -> (UnsafeMutablePointer<Float>, plane: Int) {
+            pointer(slice, input: input, output: output, height: height, width: width)
+        }
+        switch step {
+        case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU):
+            let spec = model.architecture.convolutions[layer]
+            let (src, plane) = resolve(inSlice)
+            let (dst, _) = resolve(outSlice)
+            var args = nj_conv2d_f32_args()
+            args.input = UnsafePointer(src)
+            args.input_channel_stride = plane * inSlice.channelStride
+            args.output = dst
+            args.output_channel_stride = plane * outSlice.channelStride
+            if let residualSlice {
+                let (res, _) = resolve(residualSlice)
+                args.residual = UnsafePointer(res)
+                args.residual_channel_stride = plane * residualSlice.channelStride
+            }
+            args.weights = UnsafePointer(parameters + weightOffsets[layer])
+            args.bias = biasOffsets[layer].map { UnsafePointer(parameters + $0) }
+            args.in_channels = Int32(spec.inChannels)
+            args.out_channels = Int32(spec.outChannels)
+            args.groups = Int32(spec.groups)
+            args.kernel_size = Int32(spec.kernel)
+            args.height = Int32(height / inSlice.divisor)
+            args.width = Int32(width / inSlice.divisor)
+            args.row_begin = 0
+            args.row_end = args.height
+            args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
+            args.negative_slope = Architecture.leakySlope
+            let kernel = nj_conv2d_f32_select(&args)!
+            kernel(&args)
+        case .unshuffle(let inSlice, let channels, let factor, let outSlice):
+            let (src, _) = resolve(inSlice)
+            let (dst, _) = resolve(outSlice)
+            nj_f32_pixel_unshuffle_scalar(src, Int32(channels), Int32(height / inSlice.divisor),
+                                          Int32(width / inSlice.divisor), Int32(factor), dst)
+        case .shuffle(let inSlice, let channels, let factor, let outSlice):
+            let (src, _) = resolve(inSlice)
+            let (dst, _) = resolve(outSlice)
+            nj_f32_pixel_shuffle_scalar(src, Int32(channels), Int32(height / inSlice.divisor),
+                                        Int32(width / inSlice.divisor), Int32(factor), dst)
+        case .leakyReLU(let inSlice, let outSlice, let channels):
+            let (src, plane) = resolve(inSlice)
+            let (dst, _) = resolve(outSlice)
+            nj_f32_leaky_relu_scalar(src, dst, channels * plane, Architecture.leakySlope)
+        case .copy(let inSlice, let outSlice, let channels):
+            let (src, plane) = resolve(inSlice)
+            let (dst, _) = resolve(outSlice)
+            dst.update(from: src, count: channels * plane)
+        case .clamp(let outSlice, let channels):
+            let (dst, plane) = resolve(outSlice)
+            nj_f32_clamp_scalar(dst, channels * plane, 0, 1)
+        }
+    }
+}
+
+public enum EngineError: Error, CustomStringConvertible, Equatable {
+    case badFrameSize(height: Int, width: Int)
+    case frameTooLarge(height: Int, width: Int, maxHeight: Int, maxWidth: Int)
+    case outOfMemory(bytes: Int)
+    case inputShape(found: [Int], reason: String)
+
+    public var description: String {
+        switch self {
+        case .badFrameSize(let h, let w):
+            return "frame \(w)x\(h): both sides must be positive multiples of 32"
+        case .frameTooLarge(let h, let w, let mh, let mw):
+            return "frame \(w)x\(h) is larger than the \(mw)x\(mh) the memory arena was planned for; plan for a larger size"
+        case .outOfMemory(let bytes):
+            return "cannot allocate the \(bytes)-byte memory arena"
+        case .inputShape(let found, let reason):
+            return "input of shape \(found): \(reason)"
+        }
+    }
+}

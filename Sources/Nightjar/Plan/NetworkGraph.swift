@@ -1,0 +1,169 @@
+/// The network as a list of steps over named buffers, independent of the frame size: each buffer
+/// is a number of channel planes at a scale (1, 1/2, 1/8 or 1/32 of the raw frame), so the same
+/// graph serves every frame size and the planner only needs sizes for the largest one.
+///
+/// Concatenations and the channel shuffle cost nothing: producers write straight into channel
+/// slices of the consumer's buffer (REFERENCE.md §1; the shuffle interleaves l8 and r8).
+public struct NetworkGraph: Sendable {
+    /// Where an operand lives: the caller's input or output, or a buffer in the arena.
+    public enum Storage: Sendable, Equatable {
+        case input
+        case output
+        case arena(Int)
+    }
+
+    /// A buffer of `channels` planes at 1/`divisor` of the frame's height and width.
+    public struct Buffer: Sendable {
+        public var name: String
+        public var channels: Int
+        public var divisor: Int
+        public var firstUse: Int
+        public var lastUse: Int
+
+        public func planeElements(height: Int, width: Int) -> Int { (height / divisor) * (width / divisor) }
+        public func bytes(height: Int, width: Int) -> Int { channels * planeElements(height: height, width: width) * 4 }
+    }
+
+    /// Channels [offset, offset + count·stride) of a buffer, every `stride`-th plane.
+    public struct Slice: Sendable, Equatable {
+        public var storage: Storage
+        public var divisor: Int
+        public var channelOffset: Int
+        public var channelStride: Int
+    }
+
+    public enum Step: Sendable {
+        /// out = act(conv(in) + bias) + residual, for the convolution `layer` of the architecture.
+        case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool)
+        /// Space-to-depth by `factor`; `input` holds `channels` planes.
+        case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
+        /// Depth-to-space by `factor`; `input` holds `channels` planes.
+        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice)
+        case leakyReLU(input: Slice, output: Slice, channels: Int)
+        case copy(input: Slice, output: Slice, channels: Int)
+        case clamp(output: Slice, channels: Int)
+    }
+
+    public private(set) var architecture: Architecture
+    public private(set) var buffers: [Buffer] = []
+    public private(set) var steps: [Step] = []
+
+    public init(architecture: Architecture) {
+        self.architecture = architecture
+        build()
+    }
+
+    /// Buffer lifetimes as planner requests for a frame of the given size.
+    public func memoryRequests(height: Int, width: Int) -> [MemoryPlan.Request] {
+        buffers.map {
+            MemoryPlan.Request(name: $0.name, bytes: $0.bytes(height: height, width: width), firstUse: $0.firstUse, lastUse: $0.lastUse)
+        }
+    }
+
+    // MARK: - Building
+
+    private mutating func buffer(_ name: String, channels: Int, divisor: Int) -> Int {
+        buffers.append(Buffer(name: name, channels: channels, divisor: divisor, firstUse: .max, lastUse: -1))
+        return buffers.count - 1
+    }
+
+    private func slice(_ buffer: Int, from offset: Int = 0, stride: Int = 1) -> Slice {
+        Slice(storage: .arena(buffer), divisor: buffers[buffer].divisor, channelOffset: offset, channelStride: stride)
+    }
+
+    private mutating func add(_ step: Step, touching slices: [Slice?]) {
+        let index = steps.count
+        steps.append(step)
+        for case let slice? in slices {
+            if case .arena(let id) = slice.storage {
+                buffers[id].firstUse = min(buffers[id].firstUse, index)
+                buffers[id].lastUse = max(buffers[id].lastUse, index)
+            }
+        }
+    }
+
+    private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false) {
+        let layer = architecture.convolutions.firstIndex { $0.name == name }!
+        add(.convolution(layer: layer, input: input, output: output, residual: residual, leakyReLU: leakyReLU),
+            touching: [input, output, residual])
+    }
+
+    private mutating func build() {
+        let f = Architecture.features, g = Architecture.growth
+        let input = Slice(storage: .input, divisor: 1, channelOffset: 0, channelStride: 1)
+        let output = Slice(storage: .output, divisor: 1, channelOffset: 0, channelStride: 1)
+
+        // 1/2 scale: the four Bayer phases.
+        let low2x = buffer("low2x", channels: 4, divisor: 2)
+        add(.unshuffle(input: input, channels: 1, factor: 2, output: slice(low2x)), touching: [input, slice(low2x)])
+
+        // 1/32 branch.
+        let in32 = buffer("in32", channels: 1024, divisor: 32)
+        add(.unshuffle(input: slice(low2x), channels: 4, factor: 16, output: slice(in32)), touching: [slice(low2x), slice(in32)])
+        let c32 = buffer("conv32x.0", channels: 128, divisor: 32)
+        conv("conv32x.0", slice(in32), slice(c32))
+        let f32 = buffer("f32", channels: f, divisor: 32)
+        conv("conv32x.1", slice(c32), slice(f32))
+
+        let blocks = architecture.denseLayers.count
+        let rdbOut = buffer("rdb.outputs", channels: f * blocks, divisor: 32)
+        var blockInput = slice(f32)
+        for (block, layers) in architecture.denseLayers.enumerated() {
+            let prefix = "rdb\(block + 1)"
+            let dense = buffer("\(prefix).concat", channels: f + g * layers, divisor: 32)
+            add(.copy(input: blockInput, output: slice(dense), channels: f), touching: [blockInput, slice(dense)])
+            switch architecture.blockKind {
+            case .canonical:
+                for layer in 0..<layers {
+                    conv("\(prefix).dense\(layer)", slice(dense), slice(dense, from: f + g * layer),
+                         leakyReLU: layer < layers - 1)
+                }
+            case .rdbStar:
+                // Middle layers read LeakyReLU of the whole running concatenation, which keeps the
+                // unrectified outputs: a second buffer holds the rectified copy, grown as we go.
+                let rectified = layers > 2 ? buffer("\(prefix).rectified", channels: f + g * (layers - 2), divisor: 32) : nil
+                if let rectified {
+                    add(.leakyReLU(input: slice(dense), output: slice(rectified), channels: f), touching: [slice(dense), slice(rectified)])
+                }
+                for layer in 0..<layers {
+                    let middle = layer > 0 && layer < layers - 1
+                    conv("\(prefix).dense\(layer)", middle ? slice(rectified!) : slice(dense), slice(dense, from: f + g * layer))
+                    if let rectified, layer < layers - 2 {
+                        add(.leakyReLU(input: slice(dense, from: f + g * layer), output: slice(rectified, from: f + g * layer), channels: g),
+                            touching: [slice(dense), slice(rectified)])
+                    }
+                }
+            }
+            let out = slice(rdbOut, from: f * block)
+            conv("\(prefix).fuse", slice(dense), out, residual: slice(dense))
+            blockInput = out
+        }
+        let r32 = buffer("rdball", channels: f, divisor: 32)
+        conv("rdball", slice(rdbOut), slice(r32), residual: slice(f32))
+
+        // 1/8 scale. concat(l8, r8) followed by the channel shuffle is one buffer with l8 in the
+        // even channels and r8 in the odd ones.
+        let up8 = buffer("up8", channels: 4, divisor: 8)
+        add(.shuffle(input: slice(r32), channels: f, factor: 4, output: slice(up8)), touching: [slice(r32), slice(up8)])
+        let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8)
+        conv("conv_rdb8x", slice(up8), slice(cat8, from: 1, stride: 2))
+        let in8 = buffer("in8", channels: 64, divisor: 8)
+        add(.unshuffle(input: slice(low2x), channels: 4, factor: 4, output: slice(in8)), touching: [slice(low2x), slice(in8)])
+        let t8 = buffer("resblock8x.conv1", channels: 64, divisor: 8)
+        conv("resblock8x.conv1", slice(in8), slice(t8), leakyReLU: true)
+        conv("resblock8x.conv2", slice(t8), slice(cat8, from: 0, stride: 2), residual: slice(in8))
+        let g8 = buffer("conv32_8_cat.0", channels: 32, divisor: 8)
+        conv("conv32_8_cat.0", slice(cat8), slice(g8))
+        let h8 = buffer("conv32_8_cat.1", channels: 192, divisor: 8)
+        conv("conv32_8_cat.1", slice(g8), slice(h8), leakyReLU: true)
+
+        // 1/2 scale: concat(conv2x(low2x), shuffle(h8, 4)), then the last 5x5 convolution.
+        let cat2 = buffer("cat2", channels: 24, divisor: 2)
+        conv("conv2x", slice(low2x), slice(cat2))
+        add(.shuffle(input: slice(h8), channels: 192, factor: 4, output: slice(cat2, from: 12)), touching: [slice(h8), slice(cat2)])
+        let o2 = buffer("conv_2_8_32", channels: 12, divisor: 2)
+        conv("conv_2_8_32", slice(cat2), slice(o2))
+        add(.shuffle(input: slice(o2), channels: 12, factor: 2, output: output), touching: [slice(o2), output])
+        add(.clamp(output: output, channels: 3), touching: [output])
+    }
+}
