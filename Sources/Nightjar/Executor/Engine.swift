@@ -11,15 +11,23 @@ public final class Engine: @unchecked Sendable {
     public let plan: MemoryPlan
     public let maxHeight: Int
     public let maxWidth: Int
+    /// Threads that share each convolution, the caller's included.
+    public let threads: Int
 
     private let arena: UnsafeMutableRawPointer
     /// All folded weights and biases, one allocation; per-layer offsets into it.
     private let parameters: UnsafeMutablePointer<Float>
     private let weightOffsets: [Int]
     private let biasOffsets: [Int?]
+    private let pool: OpaquePointer?
 
-    public init(model: NightjarModel, maxHeight: Int, maxWidth: Int) throws {
+    /// The number of CPUs this process may run on.
+    public static var availableCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    public init(model: NightjarModel, maxHeight: Int, maxWidth: Int, threads: Int = Engine.availableCores) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
+        guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
+        self.threads = threads
         self.model = model
         self.maxHeight = maxHeight
         self.maxWidth = maxWidth
@@ -30,6 +38,11 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
         }
         self.arena = arena
+        guard let pool = nj_threadpool_create(Int32(threads)) else {
+            free(arena)
+            throw EngineError.cannotStartThreads(threads)
+        }
+        self.pool = pool
 
         let specs = model.architecture.convolutions
         var offsets: [Int] = [], biases: [Int?] = [], total = 0
@@ -54,6 +67,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     deinit {
+        nj_threadpool_destroy(pool)
         free(arena)
         parameters.deallocate()
     }
@@ -129,7 +143,7 @@ public final class Engine: @unchecked Sendable {
             args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
             args.negative_slope = Architecture.leakySlope
             let kernel = nj_conv2d_f32_select(&args)!
-            kernel(&args)
+            nj_threadpool_conv2d_f32(pool, kernel, &args)
         case .unshuffle(let inSlice, let channels, let factor, let outSlice):
             let (src, _) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)
@@ -159,6 +173,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case badFrameSize(height: Int, width: Int)
     case frameTooLarge(height: Int, width: Int, maxHeight: Int, maxWidth: Int)
     case outOfMemory(bytes: Int)
+    case badThreadCount(Int)
+    case cannotStartThreads(Int)
     case inputShape(found: [Int], reason: String)
 
     public var description: String {
@@ -169,6 +185,10 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "frame \(w)x\(h) is larger than the \(mw)x\(mh) the memory arena was planned for; plan for a larger size"
         case .outOfMemory(let bytes):
             return "cannot allocate the \(bytes)-byte memory arena"
+        case .badThreadCount(let n):
+            return "thread count \(n): must be at least 1"
+        case .cannotStartThreads(let n):
+            return "cannot start \(n) worker threads"
         case .inputShape(let found, let reason):
             return "input of shape \(found): \(reason)"
         }

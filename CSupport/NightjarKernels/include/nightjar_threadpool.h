@@ -1,0 +1,35 @@
+// A fixed set of worker threads that run one parallel task at a time. Created once; running a
+// task allocates nothing and takes one lock round trip per thread.
+#ifndef NIGHTJAR_THREADPOOL_H
+#define NIGHTJAR_THREADPOOL_H
+
+#include "nightjar_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nj_threadpool nj_threadpool;
+
+// task(context, index, count) runs once for each index in [0, count), each on its own thread.
+typedef void (*nj_parallel_task)(void *context, int32_t index, int32_t count);
+
+// A pool of `threads` threads in all, the caller included (threads - 1 are started).
+// Returns NULL if a thread cannot be started.
+nj_threadpool *nj_threadpool_create(int32_t threads);
+void nj_threadpool_destroy(nj_threadpool *pool);
+int32_t nj_threadpool_size(const nj_threadpool *pool);
+
+// Runs the task on every thread of the pool and returns when all are done.
+void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context);
+
+// Runs a convolution with its output rows split into one contiguous band per thread. Every
+// output value is computed the same way whatever the split, so results do not depend on the
+// thread count. pool may be NULL (runs on the caller alone).
+void nj_threadpool_conv2d_f32(nj_threadpool *pool, nj_conv2d_f32_fn kernel, const nj_conv2d_f32_args *args);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Nightjar
+
+/// Exit codes, documented in the README.
+enum ExitStatus {
+    /// The work failed: bad input, a bad model, an unwritable output.
+    static let failure = ExitCode(1)
+    /// A batch finished, but some of its files failed.
+    static let partialFailure = ExitCode(2)
+    /// A bug: please report it.
+    static let internalError = ExitCode(70)
+}
+
+/// Prints one actionable line to stderr and exits with `status`.
+func fail(_ message: String, status: ExitCode = ExitStatus.failure) -> ExitCode {
+    FileHandle.standardError.write(Data("nightjar: error: \(message)\n".utf8))
+    return status
+}
+
+/// Runs a command body, turning the library's typed errors into one line and an exit code.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch let error as CustomStringConvertible {
+        throw fail(error.description)
+    } catch {
+        throw fail("\(error)", status: ExitStatus.internalError)
+    }
+}
+
+/// The numeric precisions the engine runs; FP32 is the reference.
+enum PrecisionOption: String, ExpressibleByArgument, CaseIterable {
+    case fp32, fp16, int8
+
+    static var allValueStrings: [String] { allCases.map(\.rawValue) }
+
+    func requireSupported() throws {
+        guard self == .fp32 else {
+            throw fail("precision \(rawValue) is not available in this build yet; use --precision fp32")
+        }
+    }
+}
+
+func standardOutput(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, then runs every test suite.
+# Tests that read ../shared skip with a visible message when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build --build-tests
+swift test
