@@ -39,7 +39,7 @@ typedef struct nj_conv2d_f32_args {
     size_t output_channel_stride;
     int32_t output_row0;
 
-    const float *residual;            // NULL: no residual; same row0 as output
+    const float *residual;            // NULL: no residual; rows placed by residual_row0
     size_t residual_channel_stride;
 
     const float *weights;
@@ -56,6 +56,8 @@ typedef struct nj_conv2d_f32_args {
 
     int32_t activation;               // nj_activation, applied before the residual add
     float negative_slope;
+
+    int32_t residual_row0;            // row y of the residual is at row (y - residual_row0)
 } nj_conv2d_f32_args;
 
 typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
@@ -66,14 +68,18 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *args);
 // The kernel the executor should use for this geometry on this CPU.
 nj_conv2d_f32_fn nj_conv2d_f32_select(const nj_conv2d_f32_args *args);
 
-// Space-to-depth: input channels x height x width -> channels*r*r x height/r x width/r.
-// Output channel c*r*r + i*r + j at (y, x) is input channel c at (y*r + i, x*r + j).
-void nj_f32_pixel_unshuffle_scalar(const float *input, int32_t channels, int32_t height,
-                                   int32_t width, int32_t r, float *output);
+// Space-to-depth by r over `rows` output rows: channels planes of width `width` in, channels*r*r
+// planes of width width/r out. Output channel c*r*r + i*r + j at (y, x) is input channel c at
+// (y*r + i, x*r + j). Pointers address the first row to read and to write in channel 0.
+void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride,
+                                   int32_t channels, int32_t width, int32_t r, int32_t rows,
+                                   float *output, size_t output_channel_stride);
 
-// Depth-to-space, the inverse: channels x height x width -> channels/(r*r) x height*r x width*r.
-void nj_f32_pixel_shuffle_scalar(const float *input, int32_t channels, int32_t height,
-                                 int32_t width, int32_t r, float *output);
+// Depth-to-space by r, the inverse, over `rows` input rows: channels planes of width `width` in,
+// channels/(r*r) planes of width width*r (rows*r rows) out.
+void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride,
+                                 int32_t channels, int32_t width, int32_t r, int32_t rows,
+                                 float *output, size_t output_channel_stride);
 
 // output[i] = input[i] >= 0 ? input[i] : input[i] * slope. input may equal output.
 void nj_f32_leaky_relu_scalar(const float *input, float *output, size_t count, float slope);

@@ -50,7 +50,7 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
             }
             const float *res_row = a->residual
                 ? a->residual + oc * a->residual_channel_stride +
-                      (size_t)(y - a->output_row0) * width
+                      (size_t)(y - a->residual_row0) * width
                 : NULL;
             for (int32_t x = 0; x < width; x++) {
                 float v = activate(out_row[x], a->activation, a->negative_slope);

@@ -145,15 +145,18 @@ public final class Engine: @unchecked Sendable {
             let kernel = nj_conv2d_f32_select(&args)!
             nj_threadpool_conv2d_f32(pool, kernel, &args)
         case .unshuffle(let inSlice, let channels, let factor, let outSlice):
-            let (src, _) = resolve(inSlice)
-            let (dst, _) = resolve(outSlice)
-            nj_f32_pixel_unshuffle_scalar(src, Int32(channels), Int32(height / inSlice.divisor),
-                                          Int32(width / inSlice.divisor), Int32(factor), dst)
-        case .shuffle(let inSlice, let channels, let factor, let outSlice):
-            let (src, _) = resolve(inSlice)
-            let (dst, _) = resolve(outSlice)
-            nj_f32_pixel_shuffle_scalar(src, Int32(channels), Int32(height / inSlice.divisor),
-                                        Int32(width / inSlice.divisor), Int32(factor), dst)
+            let (src, inPlane) = resolve(inSlice)
+            let (dst, outPlane) = resolve(outSlice)
+            nj_f32_pixel_unshuffle_scalar(src, inPlane * inSlice.channelStride, Int32(channels),
+                                          Int32(width / inSlice.divisor), Int32(factor),
+                                          Int32(height / outSlice.divisor), dst, outPlane * outSlice.channelStride)
+        case .shuffle(let inSlice, let channels, let factor, let outSlice, let clamp):
+            let (src, inPlane) = resolve(inSlice)
+            let (dst, plane) = resolve(outSlice)
+            nj_f32_pixel_shuffle_scalar(src, inPlane * inSlice.channelStride, Int32(channels),
+                                        Int32(width / inSlice.divisor), Int32(factor),
+                                        Int32(height / inSlice.divisor), dst, plane * outSlice.channelStride)
+            if clamp { nj_f32_clamp_scalar(dst, channels / (factor * factor) * plane, 0, 1) }
         case .leakyReLU(let inSlice, let outSlice, let channels):
             let (src, plane) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)
@@ -162,9 +165,6 @@ public final class Engine: @unchecked Sendable {
             let (src, plane) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)
             dst.update(from: src, count: channels * plane)
-        case .clamp(let outSlice, let channels):
-            let (dst, plane) = resolve(outSlice)
-            nj_f32_clamp_scalar(dst, channels * plane, 0, 1)
         }
     }
 }

@@ -37,11 +37,29 @@ public struct NetworkGraph: Sendable {
         case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool)
         /// Space-to-depth by `factor`; `input` holds `channels` planes.
         case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
-        /// Depth-to-space by `factor`; `input` holds `channels` planes.
-        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice)
+        /// Depth-to-space by `factor`; `input` holds `channels` planes. `clamp` limits the result
+        /// to [0, 1] (the network's last step).
+        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice, clamp: Bool)
         case leakyReLU(input: Slice, output: Slice, channels: Int)
         case copy(input: Slice, output: Slice, channels: Int)
-        case clamp(output: Slice, channels: Int)
+
+        /// The slices the step reads (input first, then any residual).
+        public var inputs: [Slice] {
+            switch self {
+            case .convolution(_, let input, _, let residual, _): return residual.map { [input, $0] } ?? [input]
+            case .unshuffle(let input, _, _, _), .shuffle(let input, _, _, _, _),
+                 .leakyReLU(let input, _, _), .copy(let input, _, _):
+                return [input]
+            }
+        }
+
+        public var output: Slice {
+            switch self {
+            case .convolution(_, _, let output, _, _), .unshuffle(_, _, _, let output), .shuffle(_, _, _, let output, _),
+                 .leakyReLU(_, let output, _), .copy(_, let output, _):
+                return output
+            }
+        }
     }
 
     public private(set) var architecture: Architecture
@@ -144,7 +162,7 @@ public struct NetworkGraph: Sendable {
         // 1/8 scale. concat(l8, r8) followed by the channel shuffle is one buffer with l8 in the
         // even channels and r8 in the odd ones.
         let up8 = buffer("up8", channels: 4, divisor: 8)
-        add(.shuffle(input: slice(r32), channels: f, factor: 4, output: slice(up8)), touching: [slice(r32), slice(up8)])
+        add(.shuffle(input: slice(r32), channels: f, factor: 4, output: slice(up8), clamp: false), touching: [slice(r32), slice(up8)])
         let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8)
         conv("conv_rdb8x", slice(up8), slice(cat8, from: 1, stride: 2))
         let in8 = buffer("in8", channels: 64, divisor: 8)
@@ -160,10 +178,9 @@ public struct NetworkGraph: Sendable {
         // 1/2 scale: concat(conv2x(low2x), shuffle(h8, 4)), then the last 5x5 convolution.
         let cat2 = buffer("cat2", channels: 24, divisor: 2)
         conv("conv2x", slice(low2x), slice(cat2))
-        add(.shuffle(input: slice(h8), channels: 192, factor: 4, output: slice(cat2, from: 12)), touching: [slice(h8), slice(cat2)])
+        add(.shuffle(input: slice(h8), channels: 192, factor: 4, output: slice(cat2, from: 12), clamp: false), touching: [slice(h8), slice(cat2)])
         let o2 = buffer("conv_2_8_32", channels: 12, divisor: 2)
         conv("conv_2_8_32", slice(cat2), slice(o2))
-        add(.shuffle(input: slice(o2), channels: 12, factor: 2, output: output), touching: [slice(o2), output])
-        add(.clamp(output: output, channels: 3), touching: [output])
+        add(.shuffle(input: slice(o2), channels: 12, factor: 2, output: output, clamp: true), touching: [slice(o2), output])
     }
 }
