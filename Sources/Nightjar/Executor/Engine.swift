@@ -175,6 +175,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case outOfMemory(bytes: Int)
     case badThreadCount(Int)
     case cannotStartThreads(Int)
+    case badBands(lowResolutionRows: Int, outputRows: Int)
+    case internalInconsistency(String)
     case inputShape(found: [Int], reason: String)
 
     public var description: String {
@@ -189,6 +191,10 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "thread count \(n): must be at least 1"
         case .cannotStartThreads(let n):
             return "cannot start \(n) worker threads"
+        case .badBands(let low, let rows):
+            return "bands of \(low) low-resolution rows and \(rows) output rows: need at least 1, and a positive multiple of 8"
+        case .internalInconsistency(let what):
+            return "internal error: \(what)"
         case .inputShape(let found, let reason):
             return "input of shape \(found): \(reason)"
         }

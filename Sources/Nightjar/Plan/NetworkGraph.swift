@@ -53,6 +53,40 @@ public struct NetworkGraph: Sendable {
             }
         }
 
+        /// Channels read from each of `inputs`, and channels written.
+        public func channelCounts(_ convolutions: [ConvolutionSpec]) -> (inputs: [Int], output: Int) {
+            switch self {
+            case .convolution(let layer, _, _, let residual, _):
+                let spec = convolutions[layer]
+                return (residual == nil ? [spec.inChannels] : [spec.inChannels, spec.outChannels], spec.outChannels)
+            case .unshuffle(_, let channels, let factor, _): return ([channels], channels * factor * factor)
+            case .shuffle(_, let channels, let factor, _, _): return ([channels], channels / (factor * factor))
+            case .leakyReLU(_, _, let channels), .copy(_, _, let channels): return ([channels], channels)
+            }
+        }
+
+        /// The rows of input `index` (at its scale, before clipping to the plane) that output
+        /// rows `rows` (at the output's scale) read.
+        public func inputRows(_ index: Int, for rows: Range<Int>, _ convolutions: [ConvolutionSpec]) -> Range<Int> {
+            switch self {
+            case .convolution(let layer, _, _, _, _):
+                let pad = index == 0 ? (convolutions[layer].kernel - 1) / 2 : 0
+                return (rows.lowerBound - pad)..<(rows.upperBound + pad)
+            case .unshuffle(_, _, let factor, _):
+                return (rows.lowerBound * factor)..<(rows.upperBound * factor)
+            case .shuffle(_, _, let factor, _, _):
+                return (rows.lowerBound / factor)..<((rows.upperBound + factor - 1) / factor)
+            case .leakyReLU, .copy:
+                return rows
+            }
+        }
+
+        /// Output rows are produced in multiples of this.
+        public var rowGranularity: Int {
+            if case .shuffle(_, _, let factor, _, _) = self { return factor }
+            return 1
+        }
+
         public var output: Slice {
             switch self {
             case .convolution(_, _, let output, _, _), .unshuffle(_, _, _, let output), .shuffle(_, _, _, let output, _),
@@ -65,6 +99,9 @@ public struct NetworkGraph: Sendable {
     public private(set) var architecture: Architecture
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
+    /// The 1/32 branch's result (rdball): the one tensor the streaming engine keeps whole
+    /// between its two passes.
+    public private(set) var lowResolutionResult = 0
 
     public init(architecture: Architecture) {
         self.architecture = architecture
@@ -158,6 +195,7 @@ public struct NetworkGraph: Sendable {
         }
         let r32 = buffer("rdball", channels: f, divisor: 32)
         conv("rdball", slice(rdbOut), slice(r32), residual: slice(f32))
+        lowResolutionResult = r32
 
         // 1/8 scale. concat(l8, r8) followed by the channel shuffle is one buffer with l8 in the
         // even channels and r8 in the odd ones.

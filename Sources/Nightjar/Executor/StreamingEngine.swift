@@ -1,0 +1,261 @@
+import Foundation
+import NightjarKernels
+
+/// Runs the network band by band along a `StreamSchedule`, so memory grows with the frame's
+/// width and not its area. The windows' heights come from the schedule's dry run for the
+/// largest frame, one arena is planned for them, and `run` makes no heap allocation once a
+/// frame of that size has been seen. Every output value is computed exactly as in `Engine`, so
+/// results are bit-identical to whole-frame execution.
+public final class StreamingEngine: @unchecked Sendable {
+    /// Fills `rows` of the network input (amplified, padded to multiples of 32) at
+    /// `destination`, one row after another, `width` floats each.
+    public typealias RowSource = (_ rows: Range<Int>, _ destination: UnsafeMutablePointer<Float>) -> Void
+    /// Receives finished output rows, clamped to [0, 1]: row r of channel c (red, green, blue)
+    /// is at `start + c * channelStride + (r - rows.lowerBound) * width`.
+    public typealias RowSink = (_ rows: Range<Int>, _ start: UnsafePointer<Float>, _ channelStride: Int) throws -> Void
+
+    public let model: NightjarModel
+    public let schedule: StreamSchedule
+    public let maxHeight: Int
+    public let maxWidth: Int
+    public let threads: Int
+    /// The arena for the largest frame: each buffer's window, placed by lifetime (pass).
+    public let plan: MemoryPlan
+    /// Window heights planned for the largest frame.
+    public let plannedWindowRows: [Int]
+
+    private let weights: PackedParameters
+    private let arena: UnsafeMutableRawPointer
+    private let pool: OpaquePointer
+    private var cursor: StreamSchedule.Cursor
+    /// Window heights for the current frame size (re-derived when the size changes).
+    private var windowRows: [Int]
+    private var frame: (height: Int, width: Int)
+
+    public init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
+                bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores) throws {
+        try Engine.checkSize(height: maxHeight, width: maxWidth)
+        guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
+        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: model.architecture), bands: bands)
+        let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
+        var requests: [MemoryPlan.Request] = []
+        for buffer in 0..<schedule.bufferCount {
+            let bytes = rows[buffer] * (maxWidth / schedule.bufferDivisor[buffer]) * schedule.bufferChannels[buffer] * 4
+            let passes = schedule.bufferPasses[buffer]
+            requests.append(.init(name: "\(schedule.bufferNames[buffer]) [\(rows[buffer]) rows]", bytes: bytes,
+                                  firstUse: passes.lowerBound, lastUse: passes.upperBound))
+        }
+        let plan = MemoryPlan(requests)
+        guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
+            throw EngineError.outOfMemory(bytes: plan.arenaBytes)
+        }
+        guard let pool = nj_threadpool_create(Int32(threads)) else {
+            free(arena)
+            throw EngineError.cannotStartThreads(threads)
+        }
+        self.model = model
+        self.schedule = schedule
+        self.maxHeight = maxHeight
+        self.maxWidth = maxWidth
+        self.threads = threads
+        self.plan = plan
+        self.plannedWindowRows = rows
+        self.weights = PackedParameters(model)
+        self.arena = arena
+        self.pool = pool
+        self.cursor = schedule.makeCursor()
+        self.windowRows = rows
+        self.frame = (maxHeight, maxWidth)
+    }
+
+    deinit {
+        nj_threadpool_destroy(pool)
+        free(arena)
+    }
+
+    /// Restores one frame: rows come from `source` and leave through `sink` as they finish.
+    public func run(height: Int, width: Int, source: RowSource, sink: RowSink) throws {
+        try Engine.checkSize(height: height, width: width)
+        if frame != (height, width) {
+            let rows = try schedule.windowRows(height: height, width: width)
+            for buffer in 0..<schedule.bufferCount
+            where rows[buffer] * (width / schedule.bufferDivisor[buffer]) > plannedWindowRows[buffer] * (maxWidth / schedule.bufferDivisor[buffer]) {
+                throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
+            }
+            windowRows = rows
+            frame = (height, width)
+        }
+        // The executor lives only for this call; the closures never outlive it.
+        try withoutActuallyEscaping(source) { source in
+            try withoutActuallyEscaping(sink) { sink in
+                var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
+                try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
+            }
+        }
+    }
+
+    /// Convenience for whole arrays: `input` height×width, `output` 3×height×width.
+    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
+        try run(height: height, width: width, source: { rows, destination in
+            destination.update(from: input + rows.lowerBound * width, count: rows.count * width)
+        }, sink: { rows, start, channelStride in
+            for channel in 0..<3 {
+                (output + channel * height * width + rows.lowerBound * width)
+                    .update(from: start + channel * channelStride, count: rows.count * width)
+            }
+        })
+    }
+
+    // MARK: - Execution
+
+    /// Turns the schedule's decisions into kernel calls on the arena's windows.
+    private struct Executor: StreamActions {
+        unowned let engine: StreamingEngine
+        let height: Int
+        let width: Int
+        let source: RowSource
+        let sink: RowSink
+
+        /// A buffer's window: base, plane width, channel stride (elements).
+        func window(_ buffer: Int) -> (base: UnsafeMutablePointer<Float>, width: Int, channelStride: Int) {
+            let divisor = engine.schedule.bufferDivisor[buffer]
+            let planeWidth = width / divisor
+            let base = (engine.arena + engine.plan.offsets[buffer]).assumingMemoryBound(to: Float.self)
+            return (base, planeWidth, engine.windowRows[buffer] * planeWidth)
+        }
+
+        /// Channel `slice.channelOffset` at image row `row` of a slice's window.
+        func address(_ slice: NetworkGraph.Slice, buffer: Int, row: Int, cursor: StreamSchedule.Cursor)
+            -> (pointer: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+            let w = window(buffer)
+            let pointer = w.base + slice.channelOffset * w.channelStride + (row - cursor.firstRow(buffer)) * w.width
+            return (pointer, w.channelStride * slice.channelStride, w.width)
+        }
+
+        func reserve(buffer: Int, rows: Int) throws {
+            guard rows <= engine.windowRows[buffer] else {
+                throw EngineError.internalInconsistency("window \(engine.schedule.bufferNames[buffer]) needs \(rows) rows, has \(engine.windowRows[buffer])")
+            }
+        }
+
+        func slide(buffer: Int, from: Int, to: Int, top: Int) {
+            guard top > to else { return }
+            let w = window(buffer)
+            for channel in 0..<engine.schedule.bufferChannels[buffer] {
+                let plane = w.base + channel * w.channelStride
+                memmove(plane, plane + (to - from) * w.width, (top - to) * w.width * MemoryLayout<Float>.size)
+            }
+        }
+
+        func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
+            let buffer = engine.schedule.outputBuffer
+            let w = window(buffer)
+            try sink(rows, w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width, w.channelStride)
+        }
+
+        func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
+            let schedule = engine.schedule
+            let outBuffer = schedule.outputBuffer(of: node)
+            guard let step = schedule.step(node) else {
+                let w = window(outBuffer)
+                source(rows, w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width)
+                return
+            }
+            let inBuffers = schedule.inputBuffers(of: node)
+            switch step {
+            case .convolution(let layer, let input, let output, let residual, let leakyReLU):
+                let spec = engine.model.architecture.convolutions[layer]
+                let src = address(input, buffer: inBuffers[0], row: cursor.firstRow(inBuffers[0]), cursor: cursor)
+                let dst = address(output, buffer: outBuffer, row: cursor.firstRow(outBuffer), cursor: cursor)
+                var args = nj_conv2d_f32_args()
+                args.input = UnsafePointer(src.pointer)
+                args.input_channel_stride = src.channelStride
+                args.input_row0 = Int32(cursor.firstRow(inBuffers[0]))
+                args.output = dst.pointer
+                args.output_channel_stride = dst.channelStride
+                args.output_row0 = Int32(cursor.firstRow(outBuffer))
+                if let residual {
+                    let res = address(residual, buffer: inBuffers[1], row: cursor.firstRow(inBuffers[1]), cursor: cursor)
+                    args.residual = UnsafePointer(res.pointer)
+                    args.residual_channel_stride = res.channelStride
+                    args.residual_row0 = Int32(cursor.firstRow(inBuffers[1]))
+                }
+                engine.weights.bind(layer, to: &args)
+                args.in_channels = Int32(spec.inChannels)
+                args.out_channels = Int32(spec.outChannels)
+                args.groups = Int32(spec.groups)
+                args.kernel_size = Int32(spec.kernel)
+                args.height = Int32(height / input.divisor)
+                args.width = Int32(src.width)
+                args.row_begin = Int32(rows.lowerBound)
+                args.row_end = Int32(rows.upperBound)
+                args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
+                args.negative_slope = Architecture.leakySlope
+                nj_threadpool_conv2d_f32(engine.pool, nj_conv2d_f32_select(&args), &args)
+            case .unshuffle(let input, let channels, let factor, let output):
+                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound * factor, cursor: cursor)
+                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                nj_f32_pixel_unshuffle_scalar(src.pointer, src.channelStride, Int32(channels), Int32(src.width),
+                                              Int32(factor), Int32(rows.count), dst.pointer, dst.channelStride)
+            case .shuffle(let input, let channels, let factor, let output, let clamp):
+                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound / factor, cursor: cursor)
+                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                nj_f32_pixel_shuffle_scalar(src.pointer, src.channelStride, Int32(channels), Int32(src.width),
+                                            Int32(factor), Int32(rows.count / factor), dst.pointer, dst.channelStride)
+                if clamp {
+                    for channel in 0..<(channels / (factor * factor)) {
+                        nj_f32_clamp_scalar(dst.pointer + channel * dst.channelStride, rows.count * dst.width, 0, 1)
+                    }
+                }
+            case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
+                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound, cursor: cursor)
+                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                let isCopy: Bool
+                if case .copy = step { isCopy = true } else { isCopy = false }
+                for channel in 0..<channels {
+                    let from = src.pointer + channel * src.channelStride, to = dst.pointer + channel * dst.channelStride
+                    if isCopy {
+                        to.update(from: from, count: rows.count * src.width)
+                    } else {
+                        nj_f32_leaky_relu_scalar(from, to, rows.count * src.width, Architecture.leakySlope)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// All folded weights and biases in one allocation, with each convolution's offsets.
+final class PackedParameters: @unchecked Sendable {
+    let storage: UnsafeMutablePointer<Float>
+    let weightOffsets: [Int]
+    let biasOffsets: [Int?]
+
+    init(_ model: NightjarModel) {
+        var weights: [Int] = [], biases: [Int?] = [], total = 0
+        let specs = model.architecture.convolutions
+        for spec in specs {
+            weights.append(total)
+            total += spec.weightCount
+            biases.append(spec.bias ? total : nil)
+            total += spec.bias ? spec.outChannels : 0
+        }
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        for (index, spec) in specs.enumerated() {
+            model.weights(spec).withUnsafeBufferPointer { (storage + weights[index]).update(from: $0.baseAddress!, count: $0.count) }
+            if let bias = model.bias(spec), let offset = biases[index] {
+                bias.withUnsafeBufferPointer { (storage + offset).update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        self.storage = storage
+        weightOffsets = weights
+        biasOffsets = biases
+    }
+
+    deinit { storage.deallocate() }
+
+    func bind(_ layer: Int, to args: inout nj_conv2d_f32_args) {
+        args.weights = UnsafePointer(storage + weightOffsets[layer])
+        args.bias = biasOffsets[layer].map { UnsafePointer(storage + $0) }
+    }
+}

@@ -1,0 +1,270 @@
+/// A line-buffer schedule for the network: every tensor is held as a window of rows, a step
+/// computes rows as soon as the rows it reads exist, and a window drops rows once no reader
+/// needs them, so no row is computed twice. Two passes read the input: the first builds the
+/// 1/32 branch's result (the only tensor kept whole, it is small); the second streams the 1/8
+/// and 1/2 branches and hands finished output rows on.
+///
+/// The schedule only decides what to do; `StreamActions` does it. A dry run with a recorder
+/// gives each window's height, from which the arena is planned; execution then replays the
+/// identical schedule with kernels.
+public struct StreamSchedule: Sendable {
+    /// Band heights: how far each pass advances at a time.
+    public struct Bands: Sendable, Equatable {
+        /// Rows of the 1/32 branch computed per band in the first pass.
+        public var lowResolutionRows: Int
+        /// Output rows per band in the second pass (a multiple of 8).
+        public var outputRows: Int
+
+        public init(lowResolutionRows: Int = 2, outputRows: Int = 32) {
+            self.lowResolutionRows = lowResolutionRows
+            self.outputRows = outputRows
+        }
+    }
+
+    public let graph: NetworkGraph
+    public let bands: Bands
+    let convolutions: [ConvolutionSpec]
+
+    // Nodes are the graph's steps, then the source that fills the input window.
+    let nodeCount: Int
+    let sourceNode: Int
+    let finalNode: Int
+    let lowResolutionNode: Int
+    let resetBetweenPasses: [Int]
+    /// nodeInPass[pass][node]: whether the node runs in that pass.
+    let nodeInPass: [[Bool]]
+    let nodeOutput: [Int]
+    let nodeInputs: [[Int]]
+    let nodeWriters: [[[Int]]]
+    // Buffers are the graph's, then the input window, then the output window.
+    public let bufferCount: Int
+    public let inputBuffer: Int
+    public let outputBuffer: Int
+    public let bufferDivisor: [Int]
+    public let bufferChannels: [Int]
+    public let bufferNames: [String]
+    /// The passes (0, 1) in which each buffer is used: its lifetime for the planner.
+    public let bufferPasses: [ClosedRange<Int>]
+    let bufferWriters: [[Int]]
+    let bufferReaders: [[(node: Int, input: Int)]]
+
+    public init(graph: NetworkGraph, bands: Bands) throws {
+        guard bands.lowResolutionRows >= 1, bands.outputRows >= 8, bands.outputRows % 8 == 0 else {
+            throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
+        }
+        self.graph = graph
+        self.bands = bands
+        let convolutions = graph.architecture.convolutions
+        self.convolutions = convolutions
+        let steps = graph.steps
+        let arenaBuffers = graph.buffers.count
+        nodeCount = steps.count + 1
+        sourceNode = steps.count
+        bufferCount = arenaBuffers + 2
+        inputBuffer = arenaBuffers
+        outputBuffer = arenaBuffers + 1
+        bufferDivisor = graph.buffers.map(\.divisor) + [1, 1]
+        bufferChannels = graph.buffers.map(\.channels) + [1, 3]
+        bufferNames = graph.buffers.map(\.name) + ["input", "output"]
+
+        func index(_ storage: NetworkGraph.Storage) -> Int {
+            switch storage {
+            case .input: return arenaBuffers
+            case .output: return arenaBuffers + 1
+            case .arena(let id): return id
+            }
+        }
+        func channels(_ slice: NetworkGraph.Slice, _ count: Int) -> Set<Int> {
+            Set((0..<count).map { slice.channelOffset + $0 * slice.channelStride })
+        }
+        var outputs: [Int] = [], inputs: [[Int]] = [], written: [Set<Int>] = [], read: [[Set<Int>]] = []
+        for step in steps {
+            let counts = step.channelCounts(convolutions)
+            outputs.append(index(step.output.storage))
+            inputs.append(step.inputs.map { index($0.storage) })
+            written.append(channels(step.output, counts.output))
+            read.append(zip(step.inputs, counts.inputs).map { channels($0, $1) })
+        }
+        outputs.append(arenaBuffers)  // the source writes the input window
+        inputs.append([])
+        written.append([0])
+        read.append([])
+
+        var writersOf = [[Int]](repeating: [], count: bufferCount)
+        var readersOf = [[(node: Int, input: Int)]](repeating: [], count: bufferCount)
+        for node in 0..<nodeCount {
+            writersOf[outputs[node]].append(node)
+            for (i, buffer) in inputs[node].enumerated() { readersOf[buffer].append((node, i)) }
+        }
+        // An input depends only on the writers of the channels it reads (concatenations).
+        let writers = (0..<nodeCount).map { node in
+            inputs[node].enumerated().map { i, buffer in
+                writersOf[buffer].filter { !written[$0].isDisjoint(with: read[node][i]) }
+            }
+        }
+        nodeOutput = outputs
+        nodeInputs = inputs
+        nodeWriters = writers
+        bufferWriters = writersOf
+        bufferReaders = readersOf
+        finalNode = writersOf[arenaBuffers + 1][0]
+        lowResolutionNode = writersOf[graph.lowResolutionResult][0]
+
+        func closure(from target: Int, keeping kept: Int?) -> Set<Int> {
+            var seen: Set<Int> = [], stack = [target]
+            while let node = stack.popLast() {
+                guard seen.insert(node).inserted else { continue }
+                for list in writers[node] { stack += list.filter { outputs[$0] != kept } }
+            }
+            return seen
+        }
+        let first = closure(from: lowResolutionNode, keeping: nil)
+        let second = closure(from: finalNode, keeping: graph.lowResolutionResult)
+        resetBetweenPasses = first.intersection(second).sorted()
+        let count = steps.count + 1
+        nodeInPass = [first, second].map { set in (0..<count).map { set.contains($0) } }
+        var passes = [ClosedRange<Int>?](repeating: nil, count: bufferCount)
+        for node in 0..<nodeCount {
+            let used = (first.contains(node) ? [0] : []) + (second.contains(node) ? [1] : [])
+            for buffer in [outputs[node]] + inputs[node] {
+                for pass in used {
+                    passes[buffer] = passes[buffer].map { min($0.lowerBound, pass)...max($0.upperBound, pass) } ?? pass...pass
+                }
+            }
+        }
+        bufferPasses = passes.map { $0 ?? 0...0 }
+    }
+
+    /// The state of a run: rows computed per node and the first row held per window.
+    public struct Cursor: Sendable {
+        var progress: [Int]
+        var row0: [Int]
+        var delivered = 0
+        var pass = 0
+
+        init(nodes: Int, buffers: Int) {
+            progress = [Int](repeating: 0, count: nodes)
+            row0 = [Int](repeating: 0, count: buffers)
+        }
+
+        public func firstRow(_ buffer: Int) -> Int { row0[buffer] }
+    }
+
+    public func makeCursor() -> Cursor { Cursor(nodes: nodeCount, buffers: bufferCount) }
+
+    /// Window heights (rows at each buffer's scale) for a frame, from a dry run.
+    public func windowRows(height: Int, width: Int) throws -> [Int] {
+        var recorder = WindowRecorder(rows: [Int](repeating: 0, count: bufferCount))
+        var cursor = makeCursor()
+        try run(height: height, width: width, cursor: &cursor, actions: &recorder)
+        return recorder.rows
+    }
+
+    /// The step behind a node (nil for the source).
+    public func step(_ node: Int) -> NetworkGraph.Step? { node == sourceNode ? nil : graph.steps[node] }
+    public func outputBuffer(of node: Int) -> Int { nodeOutput[node] }
+    public func inputBuffers(of node: Int) -> [Int] { nodeInputs[node] }
+
+    /// Runs the whole schedule for one frame.
+    public func run<Actions: StreamActions>(height: Int, width: Int, cursor: inout Cursor, actions: inout Actions) throws {
+        for i in cursor.progress.indices { cursor.progress[i] = 0 }
+        for i in cursor.row0.indices { cursor.row0[i] = 0 }
+        cursor.delivered = 0
+        cursor.pass = 0
+        let lowHeight = height / bufferDivisor[nodeOutput[lowResolutionNode]]
+        var row = 0
+        while row < lowHeight {
+            row = min(row + bands.lowResolutionRows, lowHeight)
+            try ensure(lowResolutionNode, upTo: row, height: height, cursor: &cursor, actions: &actions)
+        }
+        for node in resetBetweenPasses {
+            cursor.progress[node] = 0
+            cursor.row0[nodeOutput[node]] = 0
+        }
+        cursor.pass = 1
+        row = 0
+        while row < height {
+            let next = min(row + bands.outputRows, height)
+            try ensure(finalNode, upTo: next, height: height, cursor: &cursor, actions: &actions)
+            try actions.deliver(rows: row..<next, cursor: cursor)
+            cursor.delivered = next
+            row = next
+        }
+    }
+
+    private func planeHeight(_ buffer: Int, _ height: Int) -> Int { height / bufferDivisor[buffer] }
+
+    /// Computes `node`'s output rows up to `target`, first pulling the rows its inputs need.
+    private func ensure<Actions: StreamActions>(_ node: Int, upTo target: Int, height: Int,
+                                                cursor: inout Cursor, actions: inout Actions) throws {
+        let output = nodeOutput[node]
+        let outHeight = planeHeight(output, height)
+        let granularity = node == sourceNode ? 1 : graph.steps[node].rowGranularity
+        let end = min((target + granularity - 1) / granularity * granularity, outHeight)
+        let begin = cursor.progress[node]
+        guard begin < end else { return }
+        if node != sourceNode {
+            let step = graph.steps[node]
+            for (i, buffer) in nodeInputs[node].enumerated() {
+                let needed = step.inputRows(i, for: begin..<end, convolutions)
+                let upper = min(needed.upperBound, planeHeight(buffer, height))
+                for writer in nodeWriters[node][i] {
+                    try ensure(writer, upTo: upper, height: height, cursor: &cursor, actions: &actions)
+                }
+            }
+        }
+        try makeRoom(output, from: begin, to: end, height: height, cursor: &cursor, actions: &actions)
+        try actions.compute(node: node, rows: begin..<end, cursor: cursor)
+        cursor.progress[node] = end
+    }
+
+    /// Slides a window so rows up to `end` fit: rows below what every unfinished reader still
+    /// needs, and below what every writer has written, are dropped.
+    private func makeRoom<Actions: StreamActions>(_ buffer: Int, from begin: Int, to end: Int, height: Int,
+                                                  cursor: inout Cursor, actions: inout Actions) throws {
+        var keep = begin
+        var top = begin
+        for writer in bufferWriters[buffer] {
+            keep = min(keep, cursor.progress[writer])
+            top = max(top, cursor.progress[writer])
+        }
+        // The 1/32 result is kept whole for the second pass.
+        if buffer == graph.lowResolutionResult { keep = 0 }
+        for (reader, input) in bufferReaders[buffer] where nodeInPass[cursor.pass][reader] {
+            let readerEnd = planeHeight(nodeOutput[reader], height)
+            let done = cursor.progress[reader]
+            guard done < readerEnd else { continue }
+            let step = graph.steps[reader]
+            let next = step.inputRows(input, for: done..<(done + step.rowGranularity), convolutions)
+            keep = min(keep, max(next.lowerBound, 0))
+        }
+        if buffer == outputBuffer { keep = min(keep, cursor.delivered) }
+        let newRow0 = max(keep, cursor.row0[buffer])
+        if newRow0 > cursor.row0[buffer] {
+            actions.slide(buffer: buffer, from: cursor.row0[buffer], to: newRow0, top: top)
+            cursor.row0[buffer] = newRow0
+        }
+        try actions.reserve(buffer: buffer, rows: end - newRow0)
+    }
+}
+
+/// What a schedule's decisions turn into: kernels and copies, or only records.
+public protocol StreamActions {
+    /// Window `buffer` must hold `rows` rows from its first row.
+    mutating func reserve(buffer: Int, rows: Int) throws
+    /// Rows [to, top) of `buffer` move to the start of its window, which began at row `from`.
+    mutating func slide(buffer: Int, from: Int, to: Int, top: Int)
+    /// Compute `rows` of `node`'s output.
+    mutating func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws
+    /// Output `rows` are final.
+    mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws
+}
+
+/// The dry run: remembers the tallest window each buffer needs.
+struct WindowRecorder: StreamActions {
+    var rows: [Int]
+    mutating func reserve(buffer: Int, rows count: Int) { rows[buffer] = max(rows[buffer], count) }
+    mutating func slide(buffer: Int, from: Int, to: Int, top: Int) {}
+    mutating func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
+    mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
+}
