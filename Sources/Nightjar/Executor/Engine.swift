@@ -1,8 +1,9 @@
 import Foundation
 import NightjarKernels
 
-/// Runs a `NightjarModel` on frames up to a fixed size. Everything is allocated once, here: the
-/// weights, and one arena laid out by `MemoryPlan` for the largest frame. A frame of any smaller
+/// Runs a `NightjarModel` on whole frames up to a fixed size: the simple reference executor
+/// that `StreamingEngine` is checked against. Everything is allocated once, here: the weights,
+/// and one arena laid out by `MemoryPlan` for the largest frame. A frame of any smaller
 /// size (multiples of 32) reuses the same offsets, since each of its buffers is smaller than the
 /// slot planned for it, so `run` never allocates.
 public final class Engine: @unchecked Sendable {
@@ -15,10 +16,7 @@ public final class Engine: @unchecked Sendable {
     public let threads: Int
 
     private let arena: UnsafeMutableRawPointer
-    /// All folded weights and biases, one allocation; per-layer offsets into it.
-    private let parameters: UnsafeMutablePointer<Float>
-    private let weightOffsets: [Int]
-    private let biasOffsets: [Int?]
+    private let weights: PackedParameters
     private let pool: OpaquePointer?
 
     /// The number of CPUs this process may run on.
@@ -44,32 +42,12 @@ public final class Engine: @unchecked Sendable {
         }
         self.pool = pool
 
-        let specs = model.architecture.convolutions
-        var offsets: [Int] = [], biases: [Int?] = [], total = 0
-        for spec in specs {
-            offsets.append(total)
-            total += spec.weightCount
-            biases.append(spec.bias ? total : nil)
-            total += spec.bias ? spec.outChannels : 0
-        }
-        let parameters = UnsafeMutablePointer<Float>.allocate(capacity: total)
-        for (index, spec) in specs.enumerated() {
-            model.weights(spec).withUnsafeBufferPointer {
-                (parameters + offsets[index]).update(from: $0.baseAddress!, count: $0.count)
-            }
-            if let bias = model.bias(spec), let offset = biases[index] {
-                bias.withUnsafeBufferPointer { (parameters + offset).update(from: $0.baseAddress!, count: $0.count) }
-            }
-        }
-        self.parameters = parameters
-        weightOffsets = offsets
-        biasOffsets = biases
+        weights = PackedParameters(model)
     }
 
     deinit {
         nj_threadpool_destroy(pool)
         free(arena)
-        parameters.deallocate()
     }
 
     /// Frame sides must be positive multiples of 32 (the 1/32 branch).
@@ -130,8 +108,7 @@ public final class Engine: @unchecked Sendable {
                 args.residual = UnsafePointer(res)
                 args.residual_channel_stride = plane * residualSlice.channelStride
             }
-            args.weights = UnsafePointer(parameters + weightOffsets[layer])
-            args.bias = biasOffsets[layer].map { UnsafePointer(parameters + $0) }
+            weights.bind(layer, to: &args)
             args.in_channels = Int32(spec.inChannels)
             args.out_channels = Int32(spec.outChannels)
             args.groups = Int32(spec.groups)
