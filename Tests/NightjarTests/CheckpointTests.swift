@@ -667,8 +667,13 @@ final class CheckpointTests: XCTestCase {
         assertStridedValues(try TorchCheckpoint.parse(bytes: bytes, path: "z64.pth"))
     }
 
-    /// Random single-byte corruption of small synthetic checkpoints: always a value or a
-    /// CheckpointError, never a crash.
+    /// Fuzz iterations per input; NIGHTJAR_FUZZ_ITERATIONS raises it for a longer soak.
+    func fuzzIterations(default count: Int) -> Int {
+        ProcessInfo.processInfo.environment["NIGHTJAR_FUZZ_ITERATIONS"].flatMap { Int($0) } ?? count
+    }
+
+    /// Random byte corruption (and truncation) of small synthetic checkpoints, through the whole
+    /// reader: always a value or a CheckpointError, never a crash.
     func testRandomCorruptionNeverCrashes() throws {
         var rng = SplitMix64(seed: 0x6e69_6768_746a_6172)
         let files = [
@@ -676,7 +681,7 @@ final class CheckpointTests: XCTestCase {
             stridedZip(),
         ]
         for file in files {
-            for _ in 0..<3000 {
+            for _ in 0..<fuzzIterations(default: 3000) {
                 var bytes = file
                 let flips = 1 + Int(rng.next() % 3)
                 for _ in 0..<flips {
@@ -694,6 +699,47 @@ final class CheckpointTests: XCTestCase {
                 }
             }
         }
+    }
+}
+
+extension CheckpointTests {
+    /// Random corruption of the real pickles (the official main pickle, the MIT data.pkl), run
+    /// through the pickle machine and the state_dict reader with zero-filled storages of the
+    /// declared sizes: always a value or a CheckpointError, never a crash.
+    func testRandomCorruptionOfRealPicklesNeverCrashes() throws {
+        let official = Array(try Data(contentsOf: try SharedReference.url("models/official-sid-sony.pth")))
+        let mit = Array(try Data(contentsOf: try SharedReference.url("models/red-mit-sid-sony.pth")))
+        // The official main pickle spans bytes 137..<12880 (see pickletools.dis); the MIT data.pkl
+        // is the archive's first entry.
+        let mainPickle = Array(official[137..<12880])
+        XCTAssertNoThrow(try runPickle(mainPickle))
+        let entry = try XCTUnwrap(ZipArchive(bytes: mit, path: "mit").entry(named: "archive/data.pkl"))
+        let dataPickle = Array(mit[entry.range])
+        var rng = SplitMix64(seed: 0x7069_636b_6c65)
+        var loaded = 0
+        for pickle in [mainPickle, dataPickle] {
+            for _ in 0..<fuzzIterations(default: 400) {
+                var bytes = pickle
+                for _ in 0..<(1 + Int(rng.next() % 4)) {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                }
+                do {
+                    let result = try runPickle(bytes)
+                    let reader = StateDictReader(path: "fuzz", result: result) { storage in
+                        guard storage.elementCount <= 1 << 20 else {
+                            throw CheckpointError.badStorage(path: "fuzz", storage: storage.key, reason: "too big")
+                        }
+                        return [Float](repeating: 0, count: storage.elementCount)
+                    }
+                    _ = try reader.materialise(maxElements: 1 << 21)
+                    loaded += 1
+                } catch {
+                    XCTAssertTrue(error is CheckpointError, "\(error)")
+                }
+            }
+        }
+        // Most corruptions of names and numbers still load; the fuzz does reach materialisation.
+        XCTAssertGreaterThan(loaded, 0)
     }
 }
 

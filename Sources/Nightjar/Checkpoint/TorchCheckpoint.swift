@@ -221,7 +221,7 @@ public struct TorchCheckpoint: Sendable {
 
 /// Turns an unpickled object into tensors: finds the state_dict, checks every tensor against its
 /// storage and copies its elements out in C order.
-private struct StateDictReader {
+struct StateDictReader {
     let path: String
     let result: PickleResult
     /// The elements of a storage (checked against the persistent id's element count).
