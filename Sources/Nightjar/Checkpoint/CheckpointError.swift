@@ -6,7 +6,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case unreadable(path: String, reason: String)
     /// Neither a zip (`PK\u{3}\u{4}`) nor a legacy (pickle protocol 2 magic number) checkpoint.
     case notACheckpoint(path: String, reason: String)
-    /// The file ends before a structure that should be there.
+    /// The file ends before a structure that should be there. `what` says what is cut short;
+    /// `offset` is the file offset where it starts (or where the file ends).
     case truncated(path: String, what: String, offset: Int)
     /// The zip container is damaged or uses a feature this reader refuses.
     case malformedArchive(path: String, reason: String)
@@ -43,8 +44,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         case .notACheckpoint(let path, let reason):
             return "\(path): not a PyTorch checkpoint: \(reason)"
         case .truncated(let path, let what, let offset):
-            return "\(path): file is truncated: \(what) at byte \(offset) runs past the end of the "
-                + "file (re-download or re-save the checkpoint)"
+            return "\(path): file is truncated or damaged at byte \(offset): \(what); re-download or "
+                + "re-save the checkpoint"
         case .malformedArchive(let path, let reason):
             return "\(path): damaged or unsupported zip container: \(reason)"
         case .compressedEntry(let path, let entry, let method):

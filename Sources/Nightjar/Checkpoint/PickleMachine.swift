@@ -182,7 +182,9 @@ struct PickleMachine {
     private mutating func readBytes(_ count: Int, _ what: String) throws -> Range<Int> {
         guard count >= 0, count <= end - position else {
             throw CheckpointError.truncated(
-                path: path, what: "\(what) in \(stream) (pickle opcode at byte \(opcodeStart - reportBase))",
+                path: path,
+                what: "the \(what) of the opcode at byte \(opcodeStart - reportBase) of \(stream) runs past "
+                    + "the end of the data",
                 offset: position)
         }
         defer { position += count }
@@ -205,7 +207,10 @@ struct PickleMachine {
             position += 1
         }
         guard position < end else {
-            throw CheckpointError.truncated(path: path, what: "\(what) in \(stream)", offset: start)
+            throw CheckpointError.truncated(
+                path: path,
+                what: "the \(what) at byte \(start - reportBase) of \(stream) has no terminating newline",
+                offset: start)
         }
         let text = String(decoding: bytes[start..<position], as: UTF8.self)
         position += 1  // the newline
@@ -396,7 +401,7 @@ struct PickleMachine {
             opcodeStart = position
             guard position < end else {
                 throw CheckpointError.truncated(
-                    path: path, what: "pickle opcode (no STOP) in \(stream)", offset: position)
+                    path: path, what: "\(stream) ends without a STOP opcode", offset: position)
             }
             let opcode = bytes[position]
             position += 1

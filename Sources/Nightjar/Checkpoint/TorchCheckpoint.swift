@@ -168,7 +168,8 @@ public struct TorchCheckpoint: Sendable {
             }
             guard let raw = LittleEndian.read(bytes, at: position, width: 8) else {
                 throw CheckpointError.truncated(
-                    path: path, what: "element count of storage '\(key)'", offset: position)
+                    path: path, what: "the element count of storage '\(key)' runs past the end of the file",
+                    offset: position)
             }
             let count = Int64(bitPattern: raw)
             let available = (bytes.count - position - 8) / 4
@@ -178,7 +179,9 @@ public struct TorchCheckpoint: Sendable {
                         path: path, storage: key, reason: "negative element count \(count) at byte \(position)")
                 }
                 throw CheckpointError.truncated(
-                    path: path, what: "storage '\(key)' (\(count) float32 elements)", offset: position + 8)
+                    path: path,
+                    what: "storage '\(key)' (\(count) float32 elements) runs past the end of the file",
+                    offset: position + 8)
             }
             let start = position + 8
             storages[key] = start..<(start + Int(count) * 4)

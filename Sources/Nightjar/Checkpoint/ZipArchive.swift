@@ -87,7 +87,8 @@ struct ZipArchive: Sendable {
         // End of central directory: 22 bytes plus a comment of at most 65535 bytes, at the end.
         guard bytes.count >= 22 else {
             throw CheckpointError.truncated(
-                path: path, what: "zip end-of-central-directory record", offset: 0)
+                path: path, what: "the file is too short (\(bytes.count) bytes) to be a zip archive",
+                offset: bytes.count)
         }
         var eocd: Int? = nil
         var candidate = bytes.count - 22
@@ -105,8 +106,7 @@ struct ZipArchive: Sendable {
         guard let eocd else {
             throw CheckpointError.truncated(
                 path: path,
-                what: "zip end-of-central-directory record (not found: the file is cut short or "
-                    + "is not a zip archive)",
+                what: "the zip end-of-central-directory record is missing (the end of the file is cut off)",
                 offset: bytes.count)
         }
         guard let diskNumber = LittleEndian.u16(bytes, at: eocd + 4),
@@ -153,7 +153,8 @@ struct ZipArchive: Sendable {
         }
         guard directoryOffset <= bytes.count, directorySize <= bytes.count - directoryOffset else {
             throw CheckpointError.truncated(
-                path: path, what: "zip central directory (\(directorySize) bytes)",
+                path: path,
+                what: "the zip central directory (\(directorySize) bytes) runs past the end of the file",
                 offset: directoryOffset)
         }
         let directoryEnd = directoryOffset + directorySize
@@ -249,7 +250,8 @@ struct ZipArchive: Sendable {
             let dataOffset = localNameStart + localNameLength + localExtraLength
             guard dataOffset <= bytes.count, size <= bytes.count - dataOffset else {
                 throw CheckpointError.truncated(
-                    path: path, what: "zip entry '\(name)' (\(size) bytes)", offset: dataOffset)
+                    path: path, what: "zip entry '\(name)' (\(size) bytes) runs past the end of the file",
+                    offset: dataOffset)
             }
             guard bytes[localNameStart..<(localNameStart + localNameLength)].elementsEqual(
                 bytes[nameStart..<(nameStart + nameLength)])
