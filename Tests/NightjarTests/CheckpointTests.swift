@@ -540,6 +540,28 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    func testOtherStorageTypesAreRefusedByName() throws {
+        for type in ["HalfStorage", "DoubleStorage", "LongStorage", "BFloat16Storage"] {
+            var spec = TensorSpec(name: "w", storage: "s", numel: 12, offset: 0, size: [12], stride: [1])
+            spec.storageType = type
+            let file = zipFile(dataPickle: stateDictPickle([spec], legacy: false, wrapped: false), storages: [storage12])
+            XCTAssertThrowsError(try TorchCheckpoint.parse(bytes: file, path: "h.pth")) { error in
+                assertForbidden(error, "torch", type)
+                XCTAssertTrue("\(error)".contains("'torch.\(type)'"), "\(error)")
+            }
+        }
+    }
+
+    func testLegacyStorageViewsAreRefused() throws {
+        var spec = TensorSpec(name: "w", storage: "s", numel: 12, offset: 0, size: [12], stride: [1])
+        spec.legacyView = true
+        let file = legacyFile(mainPickle: stateDictPickle([spec], legacy: true, wrapped: true), storages: [storage12])
+        XCTAssertThrowsError(try TorchCheckpoint.parse(bytes: file, path: "v.pth")) { error in
+            guard case CheckpointError.unsupportedFormat(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("'s'"), reason)
+        }
+    }
+
     func testHugeLegacyStorageCountsAreRefused() throws {
         let spec = TensorSpec(name: "w", storage: "s", numel: 12, offset: 0, size: [12], stride: [1])
         let good = legacyFile(mainPickle: stateDictPickle([spec], legacy: true, wrapped: true), storages: [storage12])
@@ -819,6 +841,9 @@ private struct TensorSpec {
     var offset: Int64
     var size: [Int64]
     var stride: [Int64]
+    var storageType = "FloatStorage"
+    /// The legacy persistent id's sixth element (view metadata); None when false.
+    var legacyView = false
 }
 
 /// A state_dict pickle as torch writes it: OrderedDict() then SETITEMS of _rebuild_tensor_v2
@@ -840,11 +865,20 @@ private func stateDictPickle(_ tensors: [TensorSpec], legacy: Bool, wrapped: Boo
         p.op("(")
         p.op("(")
         p.string("storage")
-        p.global("torch", "FloatStorage")
+        p.global("torch", tensor.storageType)
         p.string(tensor.storage)
         p.string("cpu")
         p.int(tensor.numel)
-        if legacy { p.op("N") }
+        if legacy {
+            if tensor.legacyView {
+                p.string("other")
+                p.int(0)
+                p.int(tensor.numel)
+                p.op(0x87)
+            } else {
+                p.op("N")
+            }
+        }
         p.op("t")
         p.op("Q")
         p.int(tensor.offset)
