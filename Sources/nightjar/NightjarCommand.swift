@@ -7,6 +7,6 @@ struct NightjarCommand: ParsableCommand {
         commandName: "nightjar",
         abstract: "Restore extremely dark RAW photographs in real time.",
         version: Nightjar.version,
-        subcommands: [RunTensorCommand.self]
+        subcommands: [ConvertCommand.self, RunTensorCommand.self]
     )
 }

@@ -1,0 +1,89 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// Stripe execution against whole-frame execution, bit for bit.
+final class StreamingTests: XCTestCase {
+    private static let cache = ModelCache()
+
+    /// A deterministic dark-frame-like input in [0, 1.5).
+    static func input(height: Int, width: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<(height * width)).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 1.5
+        }
+    }
+
+    private func wholeFrame(_ model: NightjarModel, _ input: [Float], _ height: Int, _ width: Int) throws -> [Float] {
+        var output = [Float](repeating: .nan, count: 3 * height * width)
+        try Engine(model: model, maxHeight: height, maxWidth: width).run(input: input, output: &output, height: height, width: width)
+        return output
+    }
+
+    func testStripesMatchWholeFrameBitForBit() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        // Heights that bands do not divide evenly, the smallest legal frame, and a golden input.
+        let cases: [(Int, Int, [Float])] = [
+            (32, 32, Self.input(height: 32, width: 32, seed: 1)),
+            (96, 64, Self.input(height: 96, width: 64, seed: 2)),
+            (224, 160, Self.input(height: 224, width: 160, seed: 3)),
+            (512, 768, try NPYArray.read(contentsOf: try SharedReference.url("golden/tensors/official_512x768_in.npy")).floats()),
+        ]
+        let bandings: [StreamSchedule.Bands] = [.init(), .init(lowResolutionRows: 1, outputRows: 8),
+                                                .init(lowResolutionRows: 3, outputRows: 40), .init(lowResolutionRows: 5, outputRows: 72)]
+        for (height, width, input) in cases {
+            let reference = try wholeFrame(model, input, height, width)
+            for bands in bandings {
+                for threads in [1, 2] {
+                    let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads)
+                    var output = [Float](repeating: .nan, count: 3 * height * width)
+                    try engine.run(input: input, output: &output, height: height, width: width)
+                    let differing = zip(output, reference).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(width)x\(height) \(bands) threads \(threads)")
+                }
+            }
+        }
+    }
+
+    func testEveryVariantStreams() throws {
+        for file in ["variants/canonical-3.pth", "variants/star-2.pth", "variants/star-4.pth"] {
+            let model = try Self.cache.model(try SharedReference.url("models/" + file))
+            let input = Self.input(height: 128, width: 96, seed: 7)
+            let reference = try wholeFrame(model, input, 128, 96)
+            var output = [Float](repeating: .nan, count: reference.count)
+            try StreamingEngine(model: model, maxHeight: 128, maxWidth: 96).run(input: input, output: &output, height: 128, width: 96)
+            XCTAssertEqual(output, reference, file)
+        }
+    }
+
+    /// Rows reach the sink in order, each once, and only rows that are final.
+    func testSinkReceivesEveryRowOnceInOrder() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let engine = try StreamingEngine(model: model, maxHeight: 160, maxWidth: 64, bands: .init(lowResolutionRows: 2, outputRows: 48))
+        var next = 0
+        try engine.run(height: 160, width: 64, source: { rows, destination in
+            for i in 0..<(rows.count * 64) { destination[i] = 0.01 }
+        }, sink: { rows, _, _ in
+            XCTAssertEqual(rows.lowerBound, next)
+            next = rows.upperBound
+        })
+        XCTAssertEqual(next, 160)
+    }
+
+    func testArenaIsSmallerThanWholeFrameAndLargerFramesAreRefused() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let streaming = try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768)
+        let whole = try Engine(model: model, maxHeight: 512, maxWidth: 768)
+        XCTAssertLessThan(streaming.plan.arenaBytes * 3, whole.plan.arenaBytes)
+        var output = [Float](repeating: 0, count: 3 * 512 * 800)
+        XCTAssertThrowsError(try streaming.run(input: [Float](repeating: 0, count: 512 * 800), output: &output, height: 512, width: 800)) { error in
+            XCTAssertEqual(error as? EngineError, .frameTooLarge(height: 512, width: 800, maxHeight: 512, maxWidth: 768))
+        }
+        // A smaller frame runs in the same arena.
+        let input = Self.input(height: 256, width: 384, seed: 9)
+        var small = [Float](repeating: .nan, count: 3 * 256 * 384)
+        try streaming.run(input: input, output: &small, height: 256, width: 384)
+        XCTAssertEqual(small, try wholeFrame(model, input, 256, 384))
+    }
+}
