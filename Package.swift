@@ -46,9 +46,11 @@ let package = Package(
             ],
             path: "Sources/nightjar"
         ),
+        // Counts heap allocations in tests (interposes malloc in the test binary only).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(
             name: "NightjarTests",
-            dependencies: ["Nightjar", "NightjarKernels"],
+            dependencies: ["Nightjar", "NightjarKernels", "MallocCounter"],
             path: "Tests/NightjarTests"
         ),
     ],

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 swift test
+# Heap-allocation counts are only meaningful in an optimised build.
+swift test -c release --filter AllocationTests

@@ -61,14 +61,20 @@ final class StreamingTests: XCTestCase {
     func testSinkReceivesEveryRowOnceInOrder() throws {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let engine = try StreamingEngine(model: model, maxHeight: 160, maxWidth: 64, bands: .init(lowResolutionRows: 2, outputRows: 48))
-        var next = 0
-        try engine.run(height: 160, width: 64, source: { rows, destination in
-            for i in 0..<(rows.count * 64) { destination[i] = 0.01 }
-        }, sink: { rows, _, _ in
-            XCTAssertEqual(rows.lowerBound, next)
-            next = rows.upperBound
-        })
-        XCTAssertEqual(next, 160)
+        struct Constant: NetworkRowSource {
+            func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
+                destination.update(repeating: 0.01, count: rows.count * width)
+            }
+        }
+        struct Recorder: NetworkRowSink {
+            var bands: [Range<Int>] = []
+            mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
+                bands.append(rows)
+            }
+        }
+        var recorder = Recorder()
+        try engine.run(height: 160, width: 64, source: Constant(), sink: &recorder)
+        XCTAssertEqual(recorder.bands, [0..<48, 48..<96, 96..<144, 144..<160])
     }
 
     func testArenaIsSmallerThanWholeFrameAndLargerFramesAreRefused() throws {

@@ -95,7 +95,7 @@ public final class Engine: @unchecked Sendable {
         }
         switch step {
         case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU):
-            let spec = model.architecture.convolutions[layer]
+            let spec = graph.convolutions[layer]
             let (src, plane) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)
             var args = nj_conv2d_f32_args()

@@ -7,13 +7,6 @@ import NightjarKernels
 /// frame of that size has been seen. Every output value is computed exactly as in `Engine`, so
 /// results are bit-identical to whole-frame execution.
 public final class StreamingEngine: @unchecked Sendable {
-    /// Fills `rows` of the network input (amplified, padded to multiples of 32) at
-    /// `destination`, one row after another, `width` floats each.
-    public typealias RowSource = (_ rows: Range<Int>, _ destination: UnsafeMutablePointer<Float>) -> Void
-    /// Receives finished output rows, clamped to [0, 1]: row r of channel c (red, green, blue)
-    /// is at `start + c * channelStride + (r - rows.lowerBound) * width`.
-    public typealias RowSink = (_ rows: Range<Int>, _ start: UnsafePointer<Float>, _ channelStride: Int) throws -> Void
-
     public let model: NightjarModel
     public let schedule: StreamSchedule
     public let maxHeight: Int
@@ -74,7 +67,7 @@ public final class StreamingEngine: @unchecked Sendable {
     }
 
     /// Restores one frame: rows come from `source` and leave through `sink` as they finish.
-    public func run(height: Int, width: Int, source: RowSource, sink: RowSink) throws {
+    public func run<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {
         try Engine.checkSize(height: height, width: width)
         if frame != (height, width) {
             let rows = try schedule.windowRows(height: height, width: width)
@@ -85,36 +78,26 @@ public final class StreamingEngine: @unchecked Sendable {
             windowRows = rows
             frame = (height, width)
         }
-        // The executor lives only for this call; the closures never outlive it.
-        try withoutActuallyEscaping(source) { source in
-            try withoutActuallyEscaping(sink) { sink in
-                var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
-                try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
-            }
-        }
+        var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
+        defer { sink = executor.sink }
+        try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
     }
 
     /// Convenience for whole arrays: `input` height×width, `output` 3×height×width.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
-        try run(height: height, width: width, source: { rows, destination in
-            destination.update(from: input + rows.lowerBound * width, count: rows.count * width)
-        }, sink: { rows, start, channelStride in
-            for channel in 0..<3 {
-                (output + channel * height * width + rows.lowerBound * width)
-                    .update(from: start + channel * channelStride, count: rows.count * width)
-            }
-        })
+        var sink = PlanarOutput(base: output, height: height)
+        try run(height: height, width: width, source: PlanarInput(base: input), sink: &sink)
     }
 
     // MARK: - Execution
 
     /// Turns the schedule's decisions into kernel calls on the arena's windows.
-    private struct Executor: StreamActions {
+    private struct Executor<Source: NetworkRowSource, Sink: NetworkRowSink>: StreamActions {
         unowned let engine: StreamingEngine
         let height: Int
         let width: Int
-        let source: RowSource
-        let sink: RowSink
+        let source: Source
+        var sink: Sink
 
         /// A buffer's window: base, plane width, channel stride (elements).
         func window(_ buffer: Int) -> (base: UnsafeMutablePointer<Float>, width: Int, channelStride: Int) {
@@ -147,10 +130,11 @@ public final class StreamingEngine: @unchecked Sendable {
             }
         }
 
-        func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
+        mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
             let buffer = engine.schedule.outputBuffer
             let w = window(buffer)
-            try sink(rows, w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width, w.channelStride)
+            try sink.consume(rows: rows, start: w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width,
+                             channelStride: w.channelStride, width: w.width)
         }
 
         func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
@@ -158,13 +142,13 @@ public final class StreamingEngine: @unchecked Sendable {
             let outBuffer = schedule.outputBuffer(of: node)
             guard let step = schedule.step(node) else {
                 let w = window(outBuffer)
-                source(rows, w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width)
+                source.fill(rows: rows, into: w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width, width: w.width)
                 return
             }
             let inBuffers = schedule.inputBuffers(of: node)
             switch step {
             case .convolution(let layer, let input, let output, let residual, let leakyReLU):
-                let spec = engine.model.architecture.convolutions[layer]
+                let spec = schedule.convolutions[layer]
                 let src = address(input, buffer: inBuffers[0], row: cursor.firstRow(inBuffers[0]), cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: cursor.firstRow(outBuffer), cursor: cursor)
                 var args = nj_conv2d_f32_args()
@@ -221,6 +205,44 @@ public final class StreamingEngine: @unchecked Sendable {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where the streaming engine's input rows come from.
+public protocol NetworkRowSource {
+    /// Writes `rows` of the network input (amplified, padded to multiples of 32) at
+    /// `destination`, one row after another, `width` floats each.
+    func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int)
+}
+
+/// Where the streaming engine's finished output rows go.
+public protocol NetworkRowSink {
+    /// Takes finished output rows, clamped to [0, 1]: row r of channel c (red, green, blue) is
+    /// at `start + c * channelStride + (r - rows.lowerBound) * width`. Rows arrive in order.
+    mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) throws
+}
+
+/// A whole input plane in memory.
+public struct PlanarInput: NetworkRowSource {
+    public let base: UnsafePointer<Float>
+    public init(base: UnsafePointer<Float>) { self.base = base }
+    public func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
+        destination.update(from: base + rows.lowerBound * width, count: rows.count * width)
+    }
+}
+
+/// A whole 3×height×width output in memory.
+public struct PlanarOutput: NetworkRowSink {
+    public let base: UnsafeMutablePointer<Float>
+    public let height: Int
+    public init(base: UnsafeMutablePointer<Float>, height: Int) {
+        self.base = base
+        self.height = height
+    }
+    public mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
+        for channel in 0..<3 {
+            (base + (channel * height + rows.lowerBound) * width).update(from: start + channel * channelStride, count: rows.count * width)
         }
     }
 }

@@ -97,6 +97,8 @@ public struct NetworkGraph: Sendable {
     }
 
     public private(set) var architecture: Architecture
+    /// The architecture's convolutions, indexed by the steps' `layer`.
+    public let convolutions: [ConvolutionSpec]
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
     /// The 1/32 branch's result (rdball): the one tensor the streaming engine keeps whole
@@ -105,6 +107,7 @@ public struct NetworkGraph: Sendable {
 
     public init(architecture: Architecture) {
         self.architecture = architecture
+        convolutions = architecture.convolutions
         build()
     }
 
@@ -138,7 +141,7 @@ public struct NetworkGraph: Sendable {
     }
 
     private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false) {
-        let layer = architecture.convolutions.firstIndex { $0.name == name }!
+        let layer = convolutions.firstIndex { $0.name == name }!
         add(.convolution(layer: layer, input: input, output: output, residual: residual, leakyReLU: leakyReLU),
             touching: [input, output, residual])
     }

@@ -23,7 +23,7 @@ public struct StreamSchedule: Sendable {
 
     public let graph: NetworkGraph
     public let bands: Bands
-    let convolutions: [ConvolutionSpec]
+    public let convolutions: [ConvolutionSpec]
 
     // Nodes are the graph's steps, then the source that fills the input window.
     let nodeCount: Int
@@ -54,7 +54,7 @@ public struct StreamSchedule: Sendable {
         }
         self.graph = graph
         self.bands = bands
-        let convolutions = graph.architecture.convolutions
+        let convolutions = graph.convolutions
         self.convolutions = convolutions
         let steps = graph.steps
         let arenaBuffers = graph.buffers.count
