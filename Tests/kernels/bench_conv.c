@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
                                           &custom.groups, &custom.width, &custom.height,
                                           &custom.rows) == 7;
     const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
-    printf("%-28s %-14s %9s %9s\n", "shape", "isa", "ms", "GMAC/s");
+    printf("%-28s %-22s %9s %9s %9s\n", "shape", "kernel", "ms(med)", "GMAC/s", "best");
     for (size_t si = 0; si < shape_count; si++) {
         const bench_shape s = use_custom ? custom : shapes[si];
         const size_t plane = (size_t)s.width * s.height;
@@ -114,8 +114,8 @@ int main(int argc, char **argv) {
             }
             qsort(t, (size_t)n, sizeof(double), cmp_double);
             const double med = t[n / 2];
-            printf("%-28s %-22s %9.2f %9.2f\n", s.what, nj_conv2d_f32_fn_name(fn), med * 1e3,
-                   macs / med * 1e-9);
+            printf("%-28s %-22s %9.2f %9.2f %9.2f\n", s.what, nj_conv2d_f32_fn_name(fn),
+                   med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9);
             fflush(stdout);
         }
         free(input);

@@ -76,9 +76,21 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     }
 #endif
 
+    // The input row that enters the window at output row y + 1 is usually not cached yet: the
+    // first channel block of a group prefetches its columns for every input channel (this
+    // matters when few blocks share the input, e.g. grouped convolutions).
+    const int32_t next_row = y + NJ_PAD + 1;
+    const int prefetch = oc0 % opg == 0 && y + 1 < a->row_end && next_row < a->height;
+
     for (int32_t icg = 0; icg < ipg; icg++) {
         const float *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
         const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K;
+        if (prefetch) {
+            const float *ahead = plane + (ptrdiff_t)(next_row - a->input_row0) * width + x0;
+            for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 16) {
+                __builtin_prefetch(ahead + p);
+            }
+        }
         for (int32_t ky = ky_begin; ky < ky_end; ky++) {
             const float *row = plane + (ptrdiff_t)(y + ky - NJ_PAD - a->input_row0) * width;
             const float *src = row + x0 - NJ_PAD;
