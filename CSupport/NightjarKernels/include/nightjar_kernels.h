@@ -65,8 +65,61 @@ typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
 // The scalar reference convolution.
 void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *args);
 
-// The kernel the executor should use for this geometry on this CPU.
+// The kernel the executor should use for this geometry on this CPU: the fastest one for the
+// active instruction set (nj_isa_active()). Kernel sizes 1, 3 and 5 have SIMD kernels (any
+// channel counts, groups, widths, row ranges, strides); anything else gets the scalar reference.
+// Every kernel returned computes what nj_f32_conv2d_scalar computes, up to rounding (FMA and
+// summation order), and touches only the rows and columns the contract above allows.
 nj_conv2d_f32_fn nj_conv2d_f32_select(const nj_conv2d_f32_args *args);
+
+// ---- Instruction sets and run-time dispatch ------------------------------------------------
+//
+// Levels are ordered by rank: scalar (0) < sse4.1 = neon (1) < avx2 (2, with FMA) < avx512 (3,
+// AVX-512F). x86-64 uses scalar/sse4.1/avx2/avx512, AArch64 scalar/neon. A cap of rank r allows
+// every supported level of rank <= r on this machine, so NJ_ISA_AVX512 means "no cap" on either
+// architecture and NJ_ISA_NEON caps an x86 machine at SSE4.1.
+typedef enum nj_isa {
+    NJ_ISA_SCALAR = 0,
+    NJ_ISA_SSE41 = 1,
+    NJ_ISA_AVX2 = 2,
+    NJ_ISA_AVX512 = 3,
+    NJ_ISA_NEON = 4,
+} nj_isa;
+
+// "scalar", "sse4.1", "avx2", "avx512", "neon"; "unknown" for anything else.
+const char *nj_isa_name(nj_isa isa);
+
+// Parses the names above (case-insensitive, also "sse41", "avx-512", "none" = scalar);
+// returns -1 when the name is unknown.
+int nj_isa_parse(const char *name);
+
+// Whether this CPU (and OS, for the AVX register state) supports the instruction set.
+int nj_isa_supported(nj_isa isa);
+
+// Best instruction set of this CPU, ignoring any cap.
+nj_isa nj_isa_detected(void);
+
+// The level dispatch uses now: the best supported level within the cap. The cap comes from
+// nj_set_max_isa() if it was called, else from the environment variable NIGHTJAR_MAX_ISA
+// (read once, at the first dispatch; unknown values are ignored), else there is none.
+nj_isa nj_isa_active(void);
+
+// Caps dispatch at `cap` for the whole process (tests, benchmarks, `nightjar doctor`); a
+// negative value removes the cap (and ignores NIGHTJAR_MAX_ISA from then on). Thread-safe,
+// but kernels already selected keep running: select again after changing the cap.
+void nj_set_max_isa(int cap);
+
+// The kernel dispatch would pick for this geometry with the given cap instead of the
+// process-wide one (supported levels of rank <= rank(cap)). Lets tests run every level
+// without touching global state.
+nj_conv2d_f32_fn nj_conv2d_f32_select_isa(const nj_conv2d_f32_args *args, nj_isa cap);
+
+// Name of the kernel nj_conv2d_f32_select(args) returns, e.g. "f32-conv2d-3x3-avx512",
+// "f32-conv2d-scalar".
+const char *nj_conv2d_f32_kernel_name(const nj_conv2d_f32_args *args);
+
+// Name of any kernel function pointer the registry hands out; "unknown" otherwise.
+const char *nj_conv2d_f32_fn_name(nj_conv2d_f32_fn fn);
 
 // Space-to-depth by r over `rows` output rows: channels planes of width `width` in, channels*r*r
 // planes of width width/r out. Output channel c*r*r + i*r + j at (y, x) is input channel c at

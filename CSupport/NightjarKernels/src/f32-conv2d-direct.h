@@ -1,0 +1,219 @@
+// Template of the direct CHW convolution kernels (internal header, no include guard: it is
+// included exactly once by each f32-conv2d-KxK-ISA.c file).
+//
+// The including file first includes one nj-simd-ISA.h (vector vocabulary: nj_v, NJ_VL,
+// NJ_TARGET, NJ_MASKED, V_* macros) and defines:
+//   NJ_K    kernel size (1, 3 or 5)
+//   NJ_FN   name of the exported kernel, void NJ_FN(const nj_conv2d_f32_args *)
+//   NJ_OCB  largest output-channel register block (4, 6, 8 or 12)
+//   NJ_NV   vectors per x tile (1..4)
+//
+// Design: each call to nj_tile computes OCB output channels x NV vectors of one output row,
+// holding OCB*NV accumulators in registers. For every input channel of the group, every
+// kernel row and every kernel column it loads NV input vectors (shifted by kx) and broadcasts
+// OCB weights, so one loaded vector feeds OCB FMAs and one weight feeds NV FMAs. Bias is the
+// accumulators' initial value; LeakyReLU and the residual add happen before the single store.
+//
+// Borders: rows outside the image are skipped (ky range). A tile whose loads would leave
+// [0, width) is an "edge" tile: with lane masks (AVX-512) the loads are masked; without, the
+// row segment is copied into a zero-padded stack buffer per (input channel, kernel row). The
+// last, partial vector of a row is stored with a mask or through a stack buffer. So kernels
+// never read or write outside the rows and columns the contract allows, and never allocate.
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+#include "nj-kernels-internal.h"
+
+#define NJ_PAD ((NJ_K - 1) / 2)
+#define NJ_TILE (NJ_NV * NJ_VL)
+#define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
+#define NJ_UNROLL _Pragma("GCC unroll 16")
+
+static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int32_t oc0,
+                                               int32_t y, int32_t x0, int32_t nvalid,
+                                               const int OCB, const int NV, const int EDGE) {
+    const int32_t width = a->width;
+    const int32_t ipg = a->in_channels / a->groups;
+    const int32_t opg = a->out_channels / a->groups;
+    const int32_t ic0 = oc0 / opg * ipg;
+    const size_t wstride = (size_t)ipg * NJ_K * NJ_K;
+    const float *wbase = a->weights + (size_t)oc0 * wstride;
+
+    nj_v acc[NJ_OCB][NJ_NV];
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const nj_v b = a->bias ? V_SET1(a->bias[oc0 + o]) : V_ZERO();
+        NJ_UNROLL for (int v = 0; v < NV; v++) {
+            acc[o][v] = b;
+        }
+    }
+
+    // Kernel rows that land inside the image.
+    const int32_t ky_begin = y < NJ_PAD ? NJ_PAD - y : 0;
+    const int32_t ky_end = y + NJ_PAD >= a->height ? a->height - y + NJ_PAD : NJ_K;
+
+#if NJ_MASKED
+    nj_m lanes[NJ_K][NJ_NV];
+    if (EDGE) {
+        NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
+            NJ_UNROLL for (int v = 0; v < NV; v++) {
+                const int32_t start = x0 - NJ_PAD + kx + v * NJ_VL;
+                lanes[kx][v] = V_MASK(-start, width - start);
+            }
+        }
+    }
+#else
+    // Zero-padded copy of input columns [x0 - PAD, x0 + NV*VL + PAD) for edge tiles; only
+    // the part inside [0, width) changes between rows, the zeros are written once.
+    float stage[NJ_TILE + NJ_K - 1];
+    int32_t s_lo = 0, s_hi = 0;
+    if (EDGE) {
+        const int32_t len = NV * NJ_VL + NJ_K - 1;
+        s_lo = x0 < NJ_PAD ? NJ_PAD - x0 : 0;
+        s_hi = width - x0 + NJ_PAD < len ? width - x0 + NJ_PAD : len;
+        memset(stage, 0, sizeof(stage));
+    }
+#endif
+
+    // The input row that enters the window at output row y + 1 is usually not cached yet: the
+    // first channel block of a group prefetches its columns for every input channel (this
+    // matters when few blocks share the input, e.g. grouped convolutions).
+    const int32_t next_row = y + NJ_PAD + 1;
+    const int prefetch = oc0 % opg == 0 && y + 1 < a->row_end && next_row < a->height;
+
+    for (int32_t icg = 0; icg < ipg; icg++) {
+        const float *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
+        const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K;
+        if (prefetch) {
+            const float *ahead = plane + (ptrdiff_t)(next_row - a->input_row0) * width + x0;
+            for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 16) {
+                __builtin_prefetch(ahead + p);
+            }
+        }
+        for (int32_t ky = ky_begin; ky < ky_end; ky++) {
+            const float *row = plane + (ptrdiff_t)(y + ky - NJ_PAD - a->input_row0) * width;
+            const float *src = row + x0 - NJ_PAD;
+#if !NJ_MASKED
+            if (EDGE) {
+                memcpy(stage + s_lo, src + s_lo, (size_t)(s_hi - s_lo) * sizeof(float));
+                src = stage;
+            }
+#endif
+            const float *w_k = w_ic + ky * NJ_K;
+            NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
+                nj_v in[NJ_NV];
+                NJ_UNROLL for (int v = 0; v < NV; v++) {
+#if NJ_MASKED
+                    in[v] = EDGE ? V_LOADU_M(src + kx + v * NJ_VL, lanes[kx][v])
+                                 : V_LOADU(src + kx + v * NJ_VL);
+#else
+                    in[v] = V_LOADU(src + kx + v * NJ_VL);
+#endif
+                }
+                NJ_UNROLL for (int o = 0; o < OCB; o++) {
+                    const nj_v w = V_SET1(w_k[(size_t)o * wstride + kx]);
+                    NJ_UNROLL for (int v = 0; v < NV; v++) {
+                        acc[o][v] = V_FMA(acc[o][v], in[v], w);
+                    }
+                }
+            }
+        }
+    }
+
+    // Epilogue: activation, residual, one store per vector.
+    const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
+    const nj_v slope = V_SET1(a->negative_slope);
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const ptrdiff_t row_offset = (ptrdiff_t)(y - a->output_row0) * width + x0;
+        float *out = a->output + (size_t)(oc0 + o) * a->output_channel_stride + row_offset;
+        const float *res = a->residual
+            ? a->residual + (size_t)(oc0 + o) * a->residual_channel_stride +
+                  (ptrdiff_t)(y - a->residual_row0) * width + x0
+            : NULL;
+        NJ_UNROLL for (int v = 0; v < NV; v++) {
+            nj_v r = acc[o][v];
+            if (lrelu) {
+                r = V_LRELU(r, slope);
+            }
+            const int32_t n = nvalid - v * NJ_VL;
+            if (n >= NJ_VL) {
+                if (res) {
+                    r = V_ADD(r, V_LOADU(res + v * NJ_VL));
+                }
+                V_STOREU(out + v * NJ_VL, r);
+            } else {
+#if NJ_MASKED
+                const nj_m m = V_MASK(0, n);
+                if (res) {
+                    r = V_ADD(r, V_LOADU_M(res + v * NJ_VL, m));
+                }
+                V_STOREU_M(out + v * NJ_VL, m, r);
+#else
+                float tmp[NJ_VL];
+                V_STOREU(tmp, r);
+                for (int32_t i = 0; i < n; i++) {
+                    out[v * NJ_VL + i] = res ? tmp[i] + res[v * NJ_VL + i] : tmp[i];
+                }
+#endif
+            }
+        }
+    }
+}
+
+// One case per (block size, vector count, edge) that the driver can ask for.
+#define NJ_CASE_N(O, N) \
+    case (O) * 16 + (N) * 2 + 0: nj_tile(a, oc, y, x0, nvalid, (O), (N), 0); break; \
+    case (O) * 16 + (N) * 2 + 1: nj_tile(a, oc, y, x0, nvalid, (O), (N), 1); break;
+#if NJ_NV == 1
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1)
+#elif NJ_NV == 2
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2)
+#elif NJ_NV == 3
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2) NJ_CASE_N(O, 3)
+#elif NJ_NV == 4
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2) NJ_CASE_N(O, 3) NJ_CASE_N(O, 4)
+#else
+#error "NJ_NV must be 1..4"
+#endif
+#if NJ_OCB != 4 && NJ_OCB != 6 && NJ_OCB != 8 && NJ_OCB != 12
+#error "NJ_OCB must be 4, 6, 8 or 12"
+#endif
+
+NJ_TARGET void NJ_FN(const nj_conv2d_f32_args *a) {
+    const int32_t width = a->width;
+    const int32_t opg = a->out_channels / a->groups;
+    for (int32_t y = a->row_begin; y < a->row_end; y++) {
+        // x tiles outside, channel blocks inside: the input columns of a tile stay in L1
+        // while every output channel block consumes them.
+        for (int32_t x0 = 0; x0 < width; x0 += NJ_TILE) {
+            const int32_t nvalid = width - x0 < NJ_TILE ? width - x0 : NJ_TILE;
+            const int32_t nv = (nvalid + NJ_VL - 1) / NJ_VL;
+            const int edge = x0 < NJ_PAD || x0 + nv * NJ_VL + NJ_PAD > width;
+            for (int32_t g = 0; g < a->groups; g++) {
+                const int32_t oc_end = (g + 1) * opg;
+                for (int32_t oc = g * opg; oc < oc_end;) {
+                    const int32_t rem = oc_end - oc;
+                    const int32_t ocb = rem >= NJ_OCB ? NJ_OCB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
+                    switch (ocb * 16 + nv * 2 + edge) {
+#if NJ_OCB != 4
+                        NJ_CASE_O(NJ_OCB)
+#endif
+                        NJ_CASE_O(4)
+                        NJ_CASE_O(2)
+                        NJ_CASE_O(1)
+                        default: break;
+                    }
+                    oc += ocb;
+                }
+            }
+        }
+    }
+}
+
+#undef NJ_CASE_O
+#undef NJ_CASE_N
+#undef NJ_PAD
+#undef NJ_TILE
+#undef NJ_ALWAYS_INLINE
+#undef NJ_UNROLL

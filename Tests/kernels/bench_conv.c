@@ -1,0 +1,128 @@
+// Single-thread throughput of the convolution kernels on the network's shapes (GMAC/s,
+// median of several runs). Not a test: run scripts/bench-kernels.sh.
+//
+//   bench_conv [runs] [isa...]     e.g. bench_conv 7 avx512 avx2
+//   BENCH_SHAPE="k cin cout groups width height rows" bench_conv ...   (one custom shape)
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nightjar_kernels.h"
+
+typedef struct bench_shape {
+    const char *what;
+    int32_t k, in_channels, out_channels, groups, width, height;
+    int32_t rows;  // output rows per run (a stripe in the middle; 0 = all)
+    int lrelu, residual;
+} bench_shape;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static float *filled(size_t n) {
+    float *p = malloc(n * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) * 0.001f - 0.5f;
+    return p;
+}
+
+int main(int argc, char **argv) {
+    const int runs = argc > 1 ? atoi(argv[1]) : 5;
+    nj_isa caps[8];
+    int cap_count = 0;
+    for (int i = 2; i < argc && cap_count < 8; i++) {
+        const int isa = nj_isa_parse(argv[i]);
+        if (isa >= 0 && nj_isa_supported((nj_isa)isa)) caps[cap_count++] = (nj_isa)isa;
+    }
+    if (cap_count == 0) caps[cap_count++] = nj_isa_detected();
+
+    static const bench_shape shapes[] = {
+        {"conv_2_8_32 (1/2)", 5, 24, 12, 1, 2128, 1424, 128, 0, 0},
+        {"conv2x (1/2)", 5, 4, 12, 1, 2128, 1424, 128, 0, 0},
+        {"resblock8x conv (1/8)", 3, 64, 64, 1, 532, 356, 0, 1, 0},
+        {"resblock8x conv+res (1/8)", 3, 64, 64, 1, 532, 356, 0, 0, 1},
+        {"conv_rdb8x (1/8)", 3, 4, 64, 1, 532, 356, 0, 0, 0},
+        {"conv32_8_cat.0 g4 (1/8)", 3, 128, 32, 4, 532, 356, 0, 0, 0},
+        {"conv32_8_cat.1 (1/8)", 3, 32, 192, 1, 532, 356, 0, 1, 0},
+        {"conv32x.0 g128 (1/32)", 3, 1024, 128, 128, 133, 89, 0, 0, 0},
+        {"conv32x.1 (1/32)", 3, 128, 64, 1, 133, 89, 0, 0, 0},
+        {"RDB dense 160->32 (1/32)", 3, 160, 32, 1, 133, 89, 0, 1, 0},
+        {"rdball 1x1 192->64 (1/32)", 1, 192, 64, 1, 133, 89, 0, 0, 1},
+    };
+    bench_shape custom = {"custom", 3, 64, 64, 1, 532, 356, 0, 0, 0};
+    const char *spec = getenv("BENCH_SHAPE");
+    const int use_custom = spec && sscanf(spec, "%d %d %d %d %d %d %d", &custom.k,
+                                          &custom.in_channels, &custom.out_channels,
+                                          &custom.groups, &custom.width, &custom.height,
+                                          &custom.rows) == 7;
+    const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
+    printf("%-28s %-22s %9s %9s %9s\n", "shape", "kernel", "ms(med)", "GMAC/s", "best");
+    for (size_t si = 0; si < shape_count; si++) {
+        const bench_shape s = use_custom ? custom : shapes[si];
+        const size_t plane = (size_t)s.width * s.height;
+        const int32_t ipg = s.in_channels / s.groups;
+        float *input = filled(plane * s.in_channels);
+        float *output = filled(plane * s.out_channels);
+        float *residual = filled(plane * s.out_channels);
+        float *weights = filled((size_t)s.out_channels * ipg * s.k * s.k);
+        float *bias = filled((size_t)s.out_channels);
+        nj_conv2d_f32_args a;
+        memset(&a, 0, sizeof a);
+        a.input = input;
+        a.input_channel_stride = plane;
+        a.output = output;
+        a.output_channel_stride = plane;
+        a.residual = s.residual ? residual : NULL;
+        a.residual_channel_stride = plane;
+        a.weights = weights;
+        a.bias = bias;
+        a.in_channels = s.in_channels;
+        a.out_channels = s.out_channels;
+        a.groups = s.groups;
+        a.kernel_size = s.k;
+        a.height = s.height;
+        a.width = s.width;
+        a.row_begin = s.rows ? (s.height - s.rows) / 2 : 0;
+        a.row_end = s.rows ? a.row_begin + s.rows : s.height;
+        a.activation = s.lrelu ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE;
+        a.negative_slope = 0.2f;
+        const double macs = (double)(a.row_end - a.row_begin) * s.width * s.out_channels * ipg *
+                            s.k * s.k;
+        for (int ci = 0; ci < cap_count; ci++) {
+            nj_conv2d_f32_fn fn = nj_conv2d_f32_select_isa(&a, caps[ci]);
+            fn(&a);  // warm-up
+            double t[64];
+            const int n = runs < 64 ? runs : 64;
+            for (int r = 0; r < n; r++) {
+                const double t0 = now();
+                fn(&a);
+                t[r] = now() - t0;
+            }
+            qsort(t, (size_t)n, sizeof(double), cmp_double);
+            const double med = t[n / 2];
+            printf("%-28s %-22s %9.2f %9.2f %9.2f\n", s.what, nj_conv2d_f32_fn_name(fn),
+                   med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9);
+            fflush(stdout);
+        }
+        free(input);
+        free(output);
+        free(residual);
+        free(weights);
+        free(bias);
+    }
+    return 0;
+}

@@ -1,0 +1,305 @@
+// Standalone test of every convolution kernel the registry can select against the scalar
+// reference. Built and run by scripts/test-kernels.sh (host gcc, and aarch64 under qemu).
+//
+// Every buffer sits against a PROT_NONE guard page (after its end or before its start,
+// alternating), rows and channel gaps that a kernel must not use are NaN, output rows and
+// gaps it must not write hold a sentinel bit pattern: out-of-bounds reads fault or poison the
+// result, out-of-bounds writes are caught bit-exactly.
+//
+// Tolerance per output element: |kernel - reference| <= 1e-5 * (|bias| + sum |w * x| + |res|).
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nightjar_kernels.h"
+
+// ---- Guarded buffers -------------------------------------------------------------------
+
+typedef struct guarded {
+    void *map;
+    size_t map_size;
+} guarded;
+
+static guarded allocations[16];
+static int allocation_count;
+static size_t page_size;
+
+static float *guarded_alloc(size_t count, int guard_before) {
+    const size_t bytes = count * sizeof(float);
+    const size_t data_pages = (bytes + page_size - 1) / page_size;
+    const size_t map_size = (data_pages + 2) * page_size;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    mprotect(map, page_size, PROT_NONE);
+    mprotect(map + (data_pages + 1) * page_size, page_size, PROT_NONE);
+    allocations[allocation_count++] = (guarded){map, map_size};
+    char *data = guard_before ? map + page_size : map + (data_pages + 1) * page_size - bytes;
+    return (float *)data;
+}
+
+static void free_all(void) {
+    for (int i = 0; i < allocation_count; i++) {
+        munmap(allocations[i].map, allocations[i].map_size);
+    }
+    allocation_count = 0;
+}
+
+// ---- Deterministic random numbers ---------------------------------------------------------
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static float rnd_unit(void) {  // [-1, 1)
+    return (float)((int32_t)(rnd() & 0xffffff) - 0x800000) / (float)0x800000;
+}
+static int32_t rnd_below(int32_t n) {
+    return n <= 0 ? 0 : (int32_t)(rnd() % (uint32_t)n);
+}
+
+static float bits_to_float(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+static uint32_t float_to_bits(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+static const uint32_t SENTINEL = 0x7fc0deadu;
+
+// ---- One case -------------------------------------------------------------------------
+
+typedef struct conv_shape {
+    int32_t k, in_channels, out_channels, groups;
+} conv_shape;
+
+static long passed, failed;
+static double max_rel_error;  // max over checks of |err| / (sum of |terms|)
+static int verbose;
+
+static int32_t max_i(int32_t a, int32_t b) { return a > b ? a : b; }
+static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
+
+static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *caps,
+                     int cap_count) {
+    const int32_t pad = (s.k - 1) / 2;
+    const int32_t ipg = s.in_channels / s.groups;
+    const int options = (int)rnd();
+    const int with_bias = options & 1;
+    const int with_residual = (options >> 1) & 1;
+    const int with_lrelu = (options >> 2) & 1;
+    const int guard_before = (options >> 3) & 1;
+    const int full_range = ((options >> 4) & 3) == 0;
+
+    int32_t row_begin = 0, row_end = height;
+    if (!full_range) {
+        row_begin = rnd_below(height);
+        row_end = row_begin + 1 + rnd_below(height - row_begin);
+    }
+    // Input buffer: the rows the range needs, sometimes one more on each side.
+    const int32_t in_row0 = max_i(0, row_begin - pad - rnd_below(2));
+    const int32_t in_rows = min_i(height, row_end + pad + rnd_below(2)) - in_row0;
+    const size_t in_plane = (size_t)in_rows * width;
+    const size_t in_stride = in_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t in_count = in_stride * (s.in_channels - 1) + in_plane;
+    // Output buffer: starts at or before row_begin, ends at or after row_end.
+    const int32_t out_row0 = max_i(0, row_begin - rnd_below(3));
+    const int32_t out_rows = min_i(height, row_end + rnd_below(3)) - out_row0;
+    const size_t out_plane = (size_t)out_rows * width;
+    const size_t out_stride = out_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t out_count = out_stride * (s.out_channels - 1) + out_plane;
+    const size_t res_stride = out_plane + (size_t)(rnd() % 2 == 0 ? rnd_below(40) : 0);
+    const size_t res_count = res_stride * (s.out_channels - 1) + out_plane;
+    const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
+
+    float *input = guarded_alloc(in_count, guard_before);
+    float *weights = guarded_alloc(w_count, !guard_before);
+    float *bias = with_bias ? guarded_alloc((size_t)s.out_channels, guard_before) : NULL;
+    float *residual = with_residual ? guarded_alloc(res_count, !guard_before) : NULL;
+    float *expected = guarded_alloc(out_count, guard_before);
+    float *got = guarded_alloc(out_count, !guard_before);
+
+    // Rows outside [row_begin - pad, row_end + pad) and channel gaps are NaN: a kernel that
+    // lets them into a result fails.
+    const float nan = bits_to_float(0x7fc00001u);
+    for (size_t i = 0; i < in_count; i++) {
+        const size_t c_off = i % in_stride;
+        const int32_t row = in_row0 + (int32_t)(c_off / width);
+        const int used = c_off < in_plane && row >= row_begin - pad && row < row_end + pad;
+        input[i] = used ? rnd_unit() : nan;
+    }
+    for (size_t i = 0; i < w_count; i++) weights[i] = rnd_unit();
+    if (bias) for (int32_t i = 0; i < s.out_channels; i++) bias[i] = rnd_unit();
+    if (residual) {
+        for (size_t i = 0; i < res_count; i++) {
+            const size_t c_off = i % res_stride;
+            const int32_t row = out_row0 + (int32_t)(c_off / width);
+            residual[i] = c_off < out_plane && row >= row_begin && row < row_end ? rnd_unit() : nan;
+        }
+    }
+    for (size_t i = 0; i < out_count; i++) expected[i] = bits_to_float(SENTINEL);
+
+    nj_conv2d_f32_args args;
+    memset(&args, 0, sizeof args);
+    args.input = input;
+    args.input_channel_stride = in_stride;
+    args.input_row0 = in_row0;
+    args.output = expected;
+    args.output_channel_stride = out_stride;
+    args.output_row0 = out_row0;
+    args.residual = residual;
+    args.residual_channel_stride = res_stride;
+    args.weights = weights;
+    args.bias = bias;
+    args.in_channels = s.in_channels;
+    args.out_channels = s.out_channels;
+    args.groups = s.groups;
+    args.kernel_size = s.k;
+    args.height = height;
+    args.width = width;
+    args.row_begin = row_begin;
+    args.row_end = row_end;
+    args.activation = with_lrelu ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE;
+    args.negative_slope = with_lrelu && (options & 64) ? 1.0f : 0.2f;
+    nj_f32_conv2d_scalar(&args);
+
+    const int32_t opg = s.out_channels / s.groups;
+    nj_conv2d_f32_fn seen[8];
+    int seen_count = 0;
+    for (int ci = 0; ci < cap_count; ci++) {
+        nj_conv2d_f32_fn fn = nj_conv2d_f32_select_isa(&args, caps[ci]);
+        int dup = 0;
+        for (int j = 0; j < seen_count; j++) dup |= seen[j] == fn;
+        if (dup) continue;
+        seen[seen_count++] = fn;
+
+        for (size_t i = 0; i < out_count; i++) got[i] = bits_to_float(SENTINEL);
+        nj_conv2d_f32_args run = args;
+        run.output = got;
+        fn(&run);
+
+        long bad = 0;
+        double case_max = 0;
+        char first[256] = "";
+        for (int32_t oc = 0; oc < s.out_channels && bad < 1000; oc++) {
+            const int32_t g = oc / opg;
+            for (int32_t r = 0; r < out_rows; r++) {
+                const int32_t y = out_row0 + r;
+                const int in_range = y >= row_begin && y < row_end;
+                for (int32_t x = 0; x < width; x++) {
+                    const size_t idx = (size_t)oc * out_stride + (size_t)r * width + x;
+                    const float e = expected[idx], v = got[idx];
+                    if (!in_range) {
+                        if (float_to_bits(v) != SENTINEL) {
+                            if (!bad++) snprintf(first, sizeof first, "wrote outside row range oc %d y %d x %d", oc, y, x);
+                        }
+                        continue;
+                    }
+                    // Sum of |terms| in double.
+                    double mag = bias ? fabs(bias[oc]) : 0.0;
+                    for (int32_t icg = 0; icg < ipg; icg++) {
+                        const float *plane = input + (size_t)(g * ipg + icg) * in_stride;
+                        const float *w = weights + ((size_t)oc * ipg + icg) * s.k * s.k;
+                        for (int32_t ky = 0; ky < s.k; ky++) {
+                            const int32_t iy = y + ky - pad;
+                            if (iy < 0 || iy >= height) continue;
+                            for (int32_t kx = 0; kx < s.k; kx++) {
+                                const int32_t ix = x + kx - pad;
+                                if (ix < 0 || ix >= width) continue;
+                                mag += fabs((double)w[ky * s.k + kx] *
+                                            plane[(size_t)(iy - in_row0) * width + ix]);
+                            }
+                        }
+                    }
+                    if (residual) mag += fabs(residual[(size_t)oc * res_stride + (size_t)r * width + x]);
+                    const double err = fabs((double)v - (double)e);
+                    if (!(err <= 1e-5 * mag + 1e-30)) {
+                        if (!bad++) snprintf(first, sizeof first, "oc %d y %d x %d: got %g want %g (mag %g)", oc, y, x, v, e, mag);
+                    } else if (mag > 0 && err / mag > case_max) {
+                        case_max = err / mag;
+                    }
+                }
+            }
+            // Channel gap after this plane must be untouched.
+            if (oc + 1 < s.out_channels) {
+                for (size_t i = (size_t)oc * out_stride + out_plane; i < (size_t)(oc + 1) * out_stride; i++) {
+                    if (float_to_bits(got[i]) != SENTINEL) {
+                        if (!bad++) snprintf(first, sizeof first, "wrote into channel gap after oc %d", oc);
+                    }
+                }
+            }
+        }
+        if (case_max > max_rel_error) max_rel_error = case_max;
+        if (bad) {
+            failed++;
+            if (failed <= 20) {
+                printf("FAIL %s k%d %d->%d g%d %dx%d rows [%d,%d) in_row0 %d out_row0 %d bias %d res %d lrelu %d: %ld bad, first: %s\n",
+                       nj_conv2d_f32_fn_name(fn), s.k, s.in_channels, s.out_channels, s.groups,
+                       width, height, row_begin, row_end, in_row0, out_row0, with_bias,
+                       with_residual, with_lrelu, bad, first);
+            }
+        } else {
+            passed++;
+            if (verbose) printf("ok %s k%d %d->%d g%d %dx%d\n", nj_conv2d_f32_fn_name(fn), s.k, s.in_channels, s.out_channels, s.groups, width, height);
+        }
+    }
+    free_all();
+}
+
+int main(int argc, char **argv) {
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+
+    // Every level this machine supports, best first, plus whatever NIGHTJAR_MAX_ISA selects.
+    const nj_isa levels[] = {NJ_ISA_AVX512, NJ_ISA_AVX2, NJ_ISA_SSE41, NJ_ISA_NEON};
+    nj_isa caps[8];
+    int cap_count = 0;
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (nj_isa_supported(levels[i])) caps[cap_count++] = levels[i];
+    }
+    printf("kernels: detected %s, active %s; testing:", nj_isa_name(nj_isa_detected()),
+           nj_isa_name(nj_isa_active()));
+    for (int i = 0; i < cap_count; i++) printf(" %s", nj_isa_name(caps[i]));
+    printf("\n");
+
+    static const conv_shape shapes[] = {
+        // The network's convolutions.
+        {5, 4, 12, 1}, {5, 24, 12, 1},                          // 1/2 scale
+        {3, 64, 64, 1}, {3, 4, 64, 1}, {3, 128, 32, 4}, {3, 32, 192, 1},  // 1/8 scale
+        {3, 1024, 128, 128}, {3, 128, 64, 1}, {3, 64, 32, 1}, {3, 96, 32, 1},
+        {3, 160, 32, 1}, {3, 192, 32, 1},                       // 1/32 scale dense layers
+        {1, 192, 64, 1}, {1, 224, 64, 1}, {1, 128, 64, 1},      // 1x1: RDB fusion, rdball
+        // Odd ones: remainders of every block size, groups with several outputs each.
+        {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
+        {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 16, 11, 1},
+    };
+    static const int32_t widths[] = {1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 100};
+    const int nw = (int)(sizeof(widths) / sizeof(widths[0]));
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const conv_shape s = shapes[si];
+        const long macs_per_pixel = (long)s.out_channels * (s.in_channels / s.groups) * s.k * s.k;
+        for (int wi = 0; wi < nw; wi++) {
+            for (int32_t h = 1; h <= 9; h++) {
+                // Big shapes (thousands of MACs per pixel): three heights per width, so the
+                // emulated runs stay short; small ones: every height.
+                if (macs_per_pixel > 4000 && !(h == 1 || h == 9 || h == 2 + (wi % 6))) continue;
+                run_case(s, widths[wi], h, caps, cap_count);
+            }
+        }
+    }
+    printf("kernels: %ld passed, %ld failed (max error %.3g of sum |terms|)\n", passed, failed,
+           max_rel_error);
+    return failed ? 1 : 0;
+}
