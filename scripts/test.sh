@@ -6,5 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 swift test
+# Every SIMD kernel against the scalar reference: natively at each x86 level, and the NEON
+# kernels cross-compiled for aarch64 under qemu (cortex-a53, cortex-a72, max).
+scripts/test-kernels.sh
 # Heap-allocation counts are only meaningful in an optimised build.
 swift test -c release --filter AllocationTests

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Nightjar
+import NightjarKernels
 import XCTest
 
 /// The FP32 engine against the PyTorch network's golden outputs: every case in the manifest,
@@ -31,6 +32,27 @@ final class ConformanceTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, Self.tolerance, "\(name): max |Δ| = \(worst)")
             XCTAssertFalse(output.contains { $0.isNaN }, name)
             print("conformance \(name): max |Δ| = \(worst)")
+        }
+    }
+
+    /// Golden conformance holds on every instruction-set path this machine has, each forced
+    /// in turn (the scalar reference included), through the streaming engine.
+    func testEveryInstructionSetPath() throws {
+        let cases = try SharedReference.manifest()["tensors"] as! [[String: Any]]
+        defer { nj_set_max_isa(-1) }
+        for isa in [NJ_ISA_SCALAR, NJ_ISA_SSE41, NJ_ISA_AVX2, NJ_ISA_AVX512, NJ_ISA_NEON] where nj_isa_supported(isa) != 0 {
+            nj_set_max_isa(Int32(isa.rawValue))
+            XCTAssertEqual(nj_isa_active(), isa)
+            for entry in cases where entry["height"] as! Int == 256 {
+                let name = entry["name"] as! String
+                let model = try Self.cache.model(try SharedReference.url("models/" + (entry["model"] as! String)))
+                let input = try NPYArray.read(contentsOf: try SharedReference.url("golden/" + (entry["input"] as! String))).floats()
+                let expected = try NPYArray.read(contentsOf: try SharedReference.url("golden/" + (entry["output"] as! String))).floats()
+                var output = [Float](repeating: .nan, count: expected.count)
+                try StreamingEngine(model: model, maxHeight: 256, maxWidth: 256).run(input: input, output: &output, height: 256, width: 256)
+                let worst = zip(output, expected).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(worst, Self.tolerance, "\(name) on \(String(cString: nj_isa_name(isa)))")
+            }
         }
     }
 

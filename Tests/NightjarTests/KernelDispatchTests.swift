@@ -75,6 +75,7 @@ final class KernelDispatchTests: XCTestCase {
                             a.output_row0 = s.rowBegin
                             a.residual = s.residual ? r.baseAddress : nil
                             a.residual_channel_stride = outStride
+                            a.residual_row0 = s.rowBegin
                             a.weights = w.baseAddress
                             a.bias = s.bias ? b.baseAddress : nil
                             a.in_channels = s.inChannels

@@ -161,6 +161,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     args.output_row0 = out_row0;
     args.residual = residual;
     args.residual_channel_stride = res_stride;
+    args.residual_row0 = out_row0;
     args.weights = weights;
     args.bias = bias;
     args.in_channels = s.in_channels;

@@ -1,0 +1,73 @@
+import Foundation
+import NightjarKernels
+
+/// Measurements for benchmarks and footprints: clocks, process memory, the FMA peak.
+public enum Measurement {
+    /// Monotonic seconds.
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    /// The process's peak resident set so far, in bytes (getrusage's ru_maxrss).
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
+
+    /// The process's current resident set, in bytes (VmRSS in /proc/self/status).
+    public static func currentResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.split(separator: " ").compactMap { Int($0) }
+            return digits.first.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    /// Median, minimum and maximum of some samples.
+    public struct Summary: Codable, Sendable, Equatable {
+        public var median: Double
+        public var min: Double
+        public var max: Double
+        public var count: Int
+
+        public init(_ samples: [Double]) {
+            let sorted = samples.sorted()
+            count = sorted.count
+            min = sorted.first ?? .nan
+            max = sorted.last ?? .nan
+            if sorted.isEmpty {
+                median = .nan
+            } else if sorted.count % 2 == 1 {
+                median = sorted[sorted.count / 2]
+            } else {
+                median = (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            }
+        }
+    }
+
+    /// The float32 multiply-accumulate peak of `threads` threads running register-resident FMA
+    /// loops at once, in MAC/s: the median of a few short runs.
+    public static func fmaPeak(threads: Int) -> Double {
+        guard let pool = nj_threadpool_create(Int32(threads)) else { return .nan }
+        defer { nj_threadpool_destroy(pool) }
+        var iterations: Int64 = 1 << 16
+        // Grow the run until it lasts about 50 ms, then take the median of five.
+        while true {
+            let start = now()
+            _ = nj_f32_fma_peak_run_parallel(pool, iterations)
+            if now() - start > 0.05 || iterations > 1 << 34 { break }
+            iterations *= 2
+        }
+        var rates: [Double] = []
+        for _ in 0..<5 {
+            let start = now()
+            let macs = nj_f32_fma_peak_run_parallel(pool, iterations)
+            rates.append(Double(macs) / (now() - start))
+        }
+        return Summary(rates).median
+    }
+}
