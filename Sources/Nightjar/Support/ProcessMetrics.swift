@@ -2,7 +2,7 @@ import Foundation
 import NightjarKernels
 
 /// Measurements for benchmarks and footprints: clocks, process memory, the FMA peak.
-public enum Measurement {
+public enum ProcessMetrics {
     /// Monotonic seconds.
     public static func now() -> Double {
         var time = timespec()

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Nightjar
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure network and end-to-end speed, and peak memory.",
+        discussion: """
+            Warms up, then reports the median and spread of K runs: the network alone (the \
+            streaming engine on an in-memory mosaic) and end to end (RAW file in, PNG out). A \
+            synthetic dark capture of the requested size is benchmarked unless --input names a \
+            RAW file. GMAC/s counts the network's multiply-accumulates per raw pixel; the share \
+            of peak compares it with this machine's register-resident FMA rate on the same threads.
+            """
+    )
+
+    @Option(help: "The Nightjar model file.")
+    var model: String
+
+    @Option(help: "Frame size WxH for the synthetic frame (default 4256x2848, 12.1 MP).")
+    var size: FrameSize = FrameSize(width: 4256, height: 2848)
+
+    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
+    var precision: PrecisionOption = .fp32
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Engine.availableCores
+
+    @Option(help: "Timed runs after one warm-up run.")
+    var runs: Int = 5
+
+    @Option(help: "Benchmark this RAW file end to end instead of a synthetic capture.")
+    var input: String?
+
+    @Flag(help: "Skip the end-to-end (file to file) measurement.")
+    var networkOnly = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try precision.requireSupported()
+            let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+            var report = try BenchReport.measure(
+                model: network, modelPath: model, size: size, threads: threads, runs: runs,
+                input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly)
+            report.precision = precision.rawValue
+            if json {
+                standardOutput(report.jsonString())
+            } else {
+                standardOutput(report.text())
+            }
+        }
+    }
+}
+
+/// A frame size given as WxH.
+struct FrameSize: ExpressibleByArgument, Equatable {
+    var width: Int
+    var height: Int
+
+    init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { return nil }
+        self.init(width: parts[0], height: parts[1])
+    }
+
+    var defaultValueDescription: String { "\(width)x\(height)" }
+}

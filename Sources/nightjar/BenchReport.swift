@@ -1,0 +1,101 @@
+import Foundation
+import Nightjar
+
+/// What `nightjar bench` measures and prints.
+struct BenchReport: Codable {
+    var model: String
+    var precision = "fp32"
+    var width: Int
+    var height: Int
+    var threads: Int
+    var runs: Int
+    var isa: String
+    var network_seconds_median: Double
+    var network_seconds: ProcessMetrics.Summary
+    var end_to_end_seconds_median: Double?
+    var end_to_end_seconds: ProcessMetrics.Summary?
+    var megapixels_per_second: Double
+    var gmac_per_second: Double
+    var fma_peak_gmac_per_second: Double
+    var share_of_fma_peak: Double
+    var peak_rss_bytes: Int
+    var arena_bytes: Int
+
+    static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
+                        input: URL?, endToEnd: Bool) throws -> BenchReport {
+        let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
+        let engine = try StreamingEngine(model: model, maxHeight: padded.height, maxWidth: padded.width, threads: threads)
+        let source = SyntheticMosaic(seed: 42)
+        var sink = DiscardRows()
+        var networkTimes: [Double] = []
+        for run in 0...runs {
+            let start = ProcessMetrics.now()
+            try engine.run(height: padded.height, width: padded.width, source: source, sink: &sink)
+            if run > 0 { networkTimes.append(ProcessMetrics.now() - start) }
+        }
+        let network = ProcessMetrics.Summary(networkTimes)
+        let pixels = Double(padded.height * padded.width)
+        let macs = model.architecture.macsPerPixel * pixels
+        let peak = ProcessMetrics.fmaPeak(threads: threads)
+        var e2e: ProcessMetrics.Summary?
+        if endToEnd {
+            e2e = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).lastPathComponent,
+                                            size: size, threads: threads, runs: runs, input: input)
+        }
+        return BenchReport(
+            model: modelPath, width: padded.width, height: padded.height, threads: threads, runs: runs,
+            isa: KernelInfo.activeISA,
+            network_seconds_median: network.median, network_seconds: network,
+            end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
+            megapixels_per_second: pixels / 1e6 / network.median,
+            gmac_per_second: macs / 1e9 / network.median,
+            fma_peak_gmac_per_second: peak / 1e9,
+            share_of_fma_peak: macs / network.median / peak,
+            peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
+            arena_bytes: engine.plan.arenaBytes)
+    }
+
+    func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    func text() -> String {
+        func seconds(_ s: ProcessMetrics.Summary) -> String {
+            String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", s.median, s.min, s.max, s.count)
+        }
+        var lines = [
+            "frame        \(width)x\(height) (\(String(format: "%.1f", Double(width * height) / 1e6)) MP), \(precision), \(threads) threads, \(isa) kernels",
+            "network      " + seconds(network_seconds),
+            String(format: "throughput   %.1f MP/s, %.1f GMAC/s = %.0f %% of this machine's FMA peak (%.1f GMAC/s)",
+                   megapixels_per_second, gmac_per_second, share_of_fma_peak * 100, fma_peak_gmac_per_second),
+        ]
+        if let e2e = end_to_end_seconds { lines.append("end to end   " + seconds(e2e)) }
+        lines.append(String(format: "memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A deterministic dark-frame-like mosaic, generated row by row (no frame-sized buffer).
+struct SyntheticMosaic: NetworkRowSource {
+    var seed: UInt64
+    func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
+        for row in rows {
+            var state = seed &+ UInt64(row) &* 0x9E37_79B9_7F4A_7C15
+            let out = destination + (row - rows.lowerBound) * width
+            for x in 0..<width {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                out[x] = Float(state >> 40) / Float(1 << 24) * 0.6
+            }
+        }
+    }
+}
+
+/// Throws the output away (the network-only benchmark).
+struct DiscardRows: NetworkRowSink {
+    var checksum: Float = 0
+    mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
+        checksum += start[0]
+    }
+}
