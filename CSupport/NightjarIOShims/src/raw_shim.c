@@ -86,9 +86,16 @@ int nj_raw_open(const char *path, long long max_pixels, nj_raw **out, nj_raw_inf
 
     int rc = libraw_open_file(raw->lr, path);
     if (rc != LIBRAW_SUCCESS) {
-        set_message(message, message_size, libraw_strerror(rc));
         int mapped = map_libraw_error(rc);
-        /* An I/O error while merely identifying means the header itself is cut short. */
+        if (mapped == NJ_RAW_ERR_CORRUPT) {
+            /* Running out of data while merely identifying: the header itself is cut short
+             * or is not a RAW header at all. */
+            set_message(message, message_size,
+                        "the header is unreadable or cut short (not a RAW file, or truncated)");
+            mapped = NJ_RAW_ERR_UNSUPPORTED;
+        } else {
+            set_message(message, message_size, libraw_strerror(rc));
+        }
         nj_raw_close(raw);
         return mapped;
     }
