@@ -115,8 +115,10 @@ public enum CapturePipeline {
         return clampAmplification(m * 0.01 * sumW / sumWX)
     }
 
+    /// Clamps to [1, 300]. An all-black frame (Σ(w·x) = 0) gives +inf, so 300; a frame with
+    /// no value in [e₀, e₁₂₇) at all (everything saturated) gives 0/0, taken as 1 (no gain).
     static func clampAmplification(_ a: Double) -> Double {
-        if a.isNaN { return 300 } // 0/0: nothing in range (an all-black or all-white frame)
+        if a.isNaN { return 1 }
         return min(max(a, 1), 300)
     }
 
