@@ -123,3 +123,59 @@ public enum RestoreBatch {
         return found
     }
 }
+
+/// The result of one job in a batch.
+public struct RestoreOutcome: Sendable {
+    public var job: RestoreJob
+    public var result: Result<RestoreReport, CaptureError>
+
+    public var succeeded: Bool {
+        if case .success = result { return true }
+        return false
+    }
+}
+
+/// Exit statuses for `nightjar restore` (documented for scripts).
+public enum RestoreExitStatus: Int32, Sendable {
+    /// Every input was restored.
+    case allRestored = 0
+    /// At least one input failed (the others were restored).
+    case partialFailure = 1
+    /// Bad arguments: nothing was attempted.
+    case usage = 2
+    /// An unexpected internal error.
+    case internalError = 3
+
+    /// The status for a finished batch.
+    public init(outcomes: [RestoreOutcome]) {
+        self = outcomes.allSatisfy(\.succeeded) ? .allRestored : .partialFailure
+    }
+}
+
+extension RestoreBatch {
+    /// Restores `jobs` one after another; a failing file is recorded and the batch goes on.
+    /// `progress(index, count, outcome)` is called after each file (for a progress bar or a
+    /// `--json` line). Invalid options throw before any file is touched, since they would
+    /// fail every file alike; everything else is a per-file outcome.
+    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
+                           network: NetworkRunner,
+                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
+        try options.validate()
+        var outcomes: [RestoreOutcome] = []
+        for (index, job) in jobs.enumerated() {
+            let outcome: RestoreOutcome
+            do {
+                let report = try restoreCapture(input: job.input, output: job.output, options: options,
+                                                modelName: modelName, network: network)
+                outcome = RestoreOutcome(job: job, result: .success(report))
+            } catch let error as CaptureError {
+                outcome = RestoreOutcome(job: job, result: .failure(error))
+            } catch {
+                outcome = RestoreOutcome(job: job, result: .failure(.network(path: job.input.path, reason: "\(error)")))
+            }
+            outcomes.append(outcome)
+            progress(index, jobs.count, outcome)
+        }
+        return outcomes
+    }
+}
