@@ -141,3 +141,24 @@ final class CaptureSyntheticSceneTests: XCTestCase {
         XCTAssertThrowsError(try CaptureOutput.writePNG(scene.sRGB8(), width: 96, height: 64, bits: 8, to: truth))
     }
 }
+
+final class CapturePreviewTests: XCTestCase {
+    func testHalfSizePreviewBinsAlignedQuads() throws {
+        // GRBG 6x4: after dropping the first column, quads are R G / G B of columns 1...4.
+        let mosaic: [UInt16] = [
+            0, 1100, 0, 600, 0, 0,
+            0, 0, 1100, 0, 100, 0,
+            0, 100, 0, 100, 0, 0,
+            0, 0, 100, 0, 100, 0,
+        ]
+        let frame = BayerFrame(width: 6, height: 4, mosaic: mosaic, cfa: .grbg, black: [100, 100, 100, 100], white: 1100)
+        let preview = CapturePreview.halfSize(frame)
+        XCTAssertEqual(preview.width, 2)
+        XCTAssertEqual(preview.height, 2)
+        // Quad (0,0): R = 1 -> 255, G = (0 + 0)/2 -> 0, B = 1 -> 255.
+        XCTAssertEqual(Array(preview.samples[0..<3]), [255, 0, 255])
+        // Quad (0,1): R = 0.5 -> sRGB 188, G = 0, B = 0.
+        XCTAssertEqual(Array(preview.samples[3..<6]), [188, 0, 0])
+        XCTAssertEqual(Array(preview.samples[6..<12]), [0, 0, 0, 0, 0, 0])
+    }
+}
