@@ -114,6 +114,13 @@ final class CaptureRestoreTests: XCTestCase {
             XCTAssertEqual(png.samples[3 * i + 1], UInt16(CapturePipeline.quantise8(x / 2)))
             XCTAssertEqual(png.samples[3 * i + 2], UInt16(CapturePipeline.quantise8(1 - x)))
         }
+        // The in-memory route (PreparedCapture) gives the same pixels as the file.
+        let prepared = try PreparedCapture(frame: frame, m: 5)
+        XCTAssertEqual(prepared.amplification, report.amplification)
+        let result = try prepared.run(CaptureFixtures.affineNetwork(alignedHeight: 50, alignedWidth: 68))
+        let pixels = prepared.pixels(from: result, bits: 8)
+        XCTAssertEqual([pixels.width, pixels.height], [68, 50])
+        XCTAssertEqual(pixels.samples, png.samples)
     }
 
     func testExistingOutputIsNotOverwrittenWithoutTheFlag() throws {

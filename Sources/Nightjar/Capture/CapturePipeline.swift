@@ -17,28 +17,39 @@ public enum CapturePipeline {
 
     // MARK: - Normalisation
 
-    /// x = max(raw − black, 0) / (white − black) for each 2x2 site of the *unaligned* frame
-    /// (indexed by `(row & 1) * 2 + (col & 1)`), as tables over every raw value up to `maxRaw`.
+    /// x = max(raw − black, 0) / (white − black) for each 2x2 site of the *unaligned* frame,
+    /// as one flat table: entry `site * (maxRaw + 1) + raw`, site = `(row & 1) * 2 + (col & 1)`.
     /// Computed in float64, stored as float32 (the network's input type).
-    static func normalisationTables(black: [Double], white: Double, maxRaw: Int) -> [[Float]] {
-        (0..<4).map { site in
+    static func normalisationTable(black: [Double], white: Double, maxRaw: Int) -> [Float] {
+        var table = [Float](repeating: 0, count: 4 * (maxRaw + 1))
+        for site in 0..<4 {
             let b = black[site], range = white - b
-            return (0...maxRaw).map { raw in Float(max(Double(raw) - b, 0) / range) }
+            for raw in 0...maxRaw {
+                table[site * (maxRaw + 1) + raw] = Float(max(Double(raw) - b, 0) / range)
+            }
         }
+        return table
     }
 
     /// The normalised, RGGB-aligned, even-sized mosaic (row-major, `height * width` values).
     public static func normalisedAligned(_ frame: BayerFrame) -> (values: [Float], width: Int, height: Int, offset: (dy: Int, dx: Int)) {
         let offset = frame.cfa.rggbOffset
         let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
-        let tables = normalisationTables(black: frame.black, white: frame.white,
-                                         maxRaw: Int(frame.mosaic.max() ?? 0))
+        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
         var values = [Float](repeating: 0, count: size.width * size.height)
-        for row in 0..<size.height {
-            let sr = row + offset.dy
-            for col in 0..<size.width {
-                let sc = col + offset.dx
-                values[row * size.width + col] = tables[(sr & 1) * 2 + (sc & 1)][Int(frame.mosaic[sr * frame.width + sc])]
+        values.withUnsafeMutableBufferPointer { out in
+            table.withUnsafeBufferPointer { table in
+                frame.mosaic.withUnsafeBufferPointer { mosaic in
+                    for row in 0..<size.height {
+                        let sr = row + offset.dy
+                        for col in 0..<size.width {
+                            let sc = col + offset.dx
+                            let site = (sr & 1) * 2 + (sc & 1)
+                            out[row * size.width + col] = table[site * (maxRaw + 1) + Int(mosaic[sr * frame.width + sc])]
+                        }
+                    }
+                }
             }
         }
         return (values, size.width, size.height, offset)
@@ -100,13 +111,13 @@ public enum CapturePipeline {
                 }
             }
         }
-        let tables = normalisationTables(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
         var sumW = 0.0, sumWX = 0.0
         for site in 0..<4 {
-            // Site index in the unaligned frame, which is what the tables are keyed by.
+            // Site index in the unaligned frame, which is what the table is keyed by.
             let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
             for raw in 0...maxRaw where counts[site][raw] > 0 {
-                let x = Double(tables[frameSite][raw])
+                let x = Double(table[frameSite * (maxRaw + 1) + raw])
                 let w = binWeight(x) * Double(counts[site][raw])
                 sumW += w
                 sumWX += w * x
@@ -146,21 +157,25 @@ public enum CapturePipeline {
         let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
         let pw = paddedLength(size.width), ph = paddedLength(size.height)
         let a = Float(amplification)
-        let tables = normalisationTables(black: frame.black, white: frame.white,
-                                         maxRaw: Int(frame.mosaic.max() ?? 0))
-        // Column map of the padded row, shared by all rows.
+        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        // Column map of the padded row (source column and its table base), shared by all rows.
         let sourceCols = (0..<pw).map { reflectIndex($0, count: size.width) + offset.dx }
         var values = [Float](repeating: 0, count: pw * ph)
         values.withUnsafeMutableBufferPointer { out in
-            frame.mosaic.withUnsafeBufferPointer { mosaic in
-                for row in 0..<ph {
-                    let sr = reflectIndex(row, count: size.height) + offset.dy
-                    let even = tables[(sr & 1) * 2], odd = tables[(sr & 1) * 2 + 1]
-                    let base = sr * frame.width
-                    for col in 0..<pw {
-                        let sc = sourceCols[col]
-                        let table = (sc & 1) == 0 ? even : odd
-                        out[row * pw + col] = table[Int(mosaic[base + sc])] * a
+            table.withUnsafeBufferPointer { table in
+                sourceCols.withUnsafeBufferPointer { sourceCols in
+                    frame.mosaic.withUnsafeBufferPointer { mosaic in
+                        for row in 0..<ph {
+                            let sr = reflectIndex(row, count: size.height) + offset.dy
+                            let rowSite = (sr & 1) * 2
+                            let base = sr * frame.width
+                            for col in 0..<pw {
+                                let sc = sourceCols[col]
+                                let site = rowSite + (sc & 1)
+                                out[row * pw + col] = table[site * (maxRaw + 1) + Int(mosaic[base + sc])] * a
+                            }
+                        }
                     }
                 }
             }

@@ -12,7 +12,7 @@ public final class PNGRowWriter {
     private var message = [CChar](repeating: 0, count: 512)
 
     /// Creates `path` and writes the header and `text` (tEXt chunks, Latin-1 keys of 1–79 chars).
-    public init(path: String, width: Int, height: Int, bits: Int, compressionLevel: Int = 6,
+    public init(path: String, width: Int, height: Int, bits: Int, compressionLevel: Int = 1,
                 text: [(key: String, value: String)] = [], displayPath: String? = nil) throws {
         self.width = width
         self.height = height

@@ -22,12 +22,13 @@ public struct RestoreOptions: Sendable, Equatable {
     public var sidecar: Bool = false
     /// Refuse files with more pixels than this before decoding them (0: no limit).
     public var maxPixels: Int = 100_000_000
-    /// zlib level for the PNG, 0...9.
-    public var compressionLevel: Int = 6
+    /// zlib level for the PNG, 0...9. Default 1: on a 12 MP frame level 1 wrote in 0.65 s
+    /// versus 3.3 s at zlib's usual 6, for a file of about the same size.
+    public var compressionLevel: Int = 1
 
     public init(m: Double = 5, amplification: Double? = nil, bits: Int = 8, rotate: Bool = true,
                 overwrite: Bool = false, sidecar: Bool = false, maxPixels: Int = 100_000_000,
-                compressionLevel: Int = 6) {
+                compressionLevel: Int = 1) {
         self.m = m
         self.amplification = amplification
         self.bits = bits
