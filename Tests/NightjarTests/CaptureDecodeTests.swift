@@ -153,6 +153,16 @@ final class CaptureDecodeTests: XCTestCase {
         }
     }
 
+    func testMonochromeDNGIsNotBayer() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let image = DNGImage(width: 32, height: 24, layout: .monochrome,
+                             samples: [UInt16](repeating: 1000, count: 32 * 24))
+        let url = try CaptureFixtures.write(image, named: "mono.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder().decode(url)) { error in
+            XCTAssertEqual(error as? CaptureError, .notBayer(path: url.path, kind: .monochrome))
+        }
+    }
+
     func testPixelLimitRefusesBeforeDecoding() throws {
         let directory = try makeTemporaryDirectory(self)
         let image = DNGImage(width: 64, height: 32, layout: .cfa(.rggb),

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A minimal DNG writer: one uncompressed 16-bit image in IFD0 of a little-endian TIFF,
-/// either a 2x2 CFA mosaic or (for tests of non-Bayer input) 3-sample LinearRaw data.
+/// either a 2x2 CFA mosaic or (for tests of non-Bayer input) LinearRaw data with 3 samples
+/// (demosaiced) or 1 (monochrome).
 /// It writes what LibRaw needs to accept the file: DNGVersion, UniqueCameraModel, CFA tags,
 /// BlackLevel (per 2x2 site, BlackLevelRepeatDim 2x2), WhiteLevel, ColorMatrix1,
 /// AsShotNeutral, Orientation.
@@ -11,12 +12,15 @@ public struct DNGImage: Sendable {
         case cfa(CFAPattern)
         /// Three samples (R, G, B) per pixel, already demosaiced (PhotometricInterpretation 34892).
         case linearRGB
+        /// One sample per pixel without a colour filter (LinearRaw, as monochrome cameras write).
+        case monochrome
     }
 
     public var width: Int
     public var height: Int
     public var layout: Layout
-    /// Row-major samples: `width * height` for a CFA, `width * height * 3` (interleaved) for linearRGB.
+    /// Row-major samples: `width * height` for a CFA or monochrome, `width * height * 3`
+    /// (interleaved) for linearRGB.
     public var samples: [UInt16]
     /// Significant bits of the data (10, 12, 14 or 16); the file always stores 16 bits per sample.
     public var significantBits: Int
@@ -62,9 +66,11 @@ public struct DNGImage: Sendable {
     public func encoded() -> [UInt8] {
         let samplesPerPixel: Int
         switch layout {
-        case .cfa: samplesPerPixel = 1
+        case .cfa, .monochrome: samplesPerPixel = 1
         case .linearRGB: samplesPerPixel = 3
         }
+        let isCFA: Bool
+        if case .cfa = layout { isCFA = true } else { isCFA = false }
         precondition(width > 0 && height > 0, "DNG needs a non-empty image")
         precondition(samples.count == width * height * samplesPerPixel, "sample count does not match the size")
         precondition(black.count == 1 || black.count == 4, "black is one value or four sites")
@@ -77,7 +83,7 @@ public struct DNGImage: Sendable {
             .long(257, [UInt32(height)]),
             .short(258, [UInt16](repeating: 16, count: samplesPerPixel)),
             .short(259, [1]), // no compression
-            .short(262, [samplesPerPixel == 1 ? 32803 : 34892]), // CFA or LinearRaw
+            .short(262, [isCFA ? 32803 : 34892]), // CFA or LinearRaw
             .ascii(271, make),
             .ascii(272, model),
             .long(273, [0]), // StripOffsets, patched below
