@@ -40,6 +40,14 @@ final class CaptureDecodeTests: XCTestCase {
             XCTAssertEqual(frame.black, capture["black"] as! [Double], name)
             XCTAssertEqual(frame.white, capture["white"] as! Double, name)
             XCTAssertEqual(frame.flip, 0, name)
+            // LibRaw in this process (not the default child process) decodes the same.
+            let inProcess = try RawDecoder(isolated: false).decode(url)
+            XCTAssertEqual(inProcess.mosaic, frame.mosaic, name)
+            XCTAssertEqual(inProcess.black, frame.black, name)
+            XCTAssertEqual(inProcess.white, frame.white, name)
+            XCTAssertEqual(inProcess.cfa, frame.cfa, name)
+            XCTAssertEqual([inProcess.width, inProcess.height, inProcess.flip], [frame.width, frame.height, frame.flip], name)
+            XCTAssertEqual(frame.make, "DarkSim", name)
 
             let offset = frame.cfa.rggbOffset
             XCTAssertEqual([offset.dy, offset.dx], capture["offset"] as! [Int], name)

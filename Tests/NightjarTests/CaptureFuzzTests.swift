@@ -58,6 +58,41 @@ final class CaptureFuzzTests: XCTestCase {
         print("truncations: \(lengths.count) lengths, errors by kind: \(kinds)")
     }
 
+    /// LibRaw 0.20 dereferences NULL in parse_tiff_ifd when a 2x2 CFA file claims 36
+    /// CFAPattern bytes (found by fuzzing: one byte of the count changed from 4 to 36). The
+    /// decoder runs LibRaw in a child process, so this is an error, not a crash.
+    func testLibRawCrashIsContained() throws {
+        let directory = try makeTemporaryDirectory(self)
+        // BGGR: the CFAPattern bytes (2,1,1,0), read as an offset, point inside a 200x200 file.
+        let image = DNGImage(width: 200, height: 200, layout: .cfa(.bggr),
+                             samples: [UInt16](repeating: 600, count: 200 * 200))
+        var bytes = image.encoded()
+        let entries = Int(bytes[8]) | Int(bytes[9]) << 8
+        var patched = false
+        for i in 0..<entries {
+            let e = 10 + 12 * i
+            if Int(bytes[e]) | Int(bytes[e + 1]) << 8 == 33422 { // CFAPattern
+                XCTAssertEqual(bytes[e + 4], 4)
+                bytes[e + 4] = 36
+                patched = true
+            }
+        }
+        XCTAssertTrue(patched)
+        let url = directory.appendingPathComponent("crash.dng")
+        try Data(bytes).write(to: url)
+        XCTAssertThrowsError(try RawDecoder().decode(url)) { error in
+            guard case CaptureError.corrupt(let path, let reason)? = error as? CaptureError else {
+                return XCTFail("expected corrupt, got \(error)")
+            }
+            XCTAssertEqual(path, url.path)
+            XCTAssertTrue(reason.contains("LibRaw crashed"), reason)
+        }
+        // The same through restoreCapture: an error, no output.
+        let output = directory.appendingPathComponent("crash.png")
+        XCTAssertThrowsError(try restoreCapture(input: url, output: output, modelName: "m") { _, _, _, _ in })
+        XCTAssertEqual(CaptureFixtures.listing(directory), ["crash.dng"])
+    }
+
     func testRandomByteFlips() throws {
         let directory = try makeTemporaryDirectory(self)
         let bytes = validDNG().encoded()

@@ -23,7 +23,10 @@ enum {
     NJ_RAW_ERR_NO_MEMORY = 5,
     NJ_RAW_ERR_NO_DATA = 6,     /* unpacked, but no single-plane mosaic (linear DNG, Foveon...) */
     NJ_RAW_ERR_USAGE = 7,       /* wrong call order or buffer size */
-    NJ_RAW_ERR_BLACK_PATTERN = 8 /* a black-level pattern that does not repeat every 2x2 */
+    NJ_RAW_ERR_BLACK_PATTERN = 8, /* a black-level pattern that does not repeat every 2x2 */
+    NJ_RAW_ERR_CRASHED = 9,     /* the isolated decoder died (LibRaw crashed on the file) */
+    NJ_RAW_ERR_TIMEOUT = 10,    /* the isolated decoder ran past its time limit and was killed */
+    NJ_RAW_ERR_SYSTEM = 11      /* fork/pipe/read failed in the caller */
 };
 
 /* What kind of sensor data the file holds. */
@@ -75,6 +78,18 @@ int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
                         size_t message_size);
 
 void nj_raw_close(nj_raw *raw);
+
+/* Open, unpack and copy the visible mosaic in a forked child process, so that a crash or an
+ * endless loop inside LibRaw on a damaged file cannot take the caller down: the child sends
+ * `info` and the pixels back through a pipe. On NJ_RAW_OK *pixels holds width * height values
+ * (free with nj_raw_free). Also returns the NJ_RAW_ERR_* codes of the functions above, with
+ * `info` filled as far as the child got, plus CRASHED, TIMEOUT (after timeout_seconds; <= 0:
+ * no limit) and SYSTEM. */
+int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeout_seconds,
+                           nj_raw_info *info, uint16_t **pixels, char *message,
+                           size_t message_size);
+
+void nj_raw_free(uint16_t *pixels);
 
 /* The LibRaw version string. */
 const char *nj_raw_version(void);

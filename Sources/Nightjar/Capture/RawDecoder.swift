@@ -6,9 +6,16 @@ public struct RawDecoder: Sendable {
     /// Files whose readout or visible area has more pixels than this are refused before any
     /// pixel memory is allocated. 0 means no limit.
     public var maxPixels: Int
+    /// Decode in a forked child process (the default). LibRaw 0.20 crashes on some damaged
+    /// files; isolated, such a file becomes a `CaptureError` instead of killing the caller.
+    public var isolated: Bool
+    /// With `isolated`, a decode running longer than this is killed (0: no limit).
+    public var timeoutSeconds: Double
 
-    public init(maxPixels: Int = 100_000_000) {
+    public init(maxPixels: Int = 100_000_000, isolated: Bool = true, timeoutSeconds: Double = 300) {
         self.maxPixels = maxPixels
+        self.isolated = isolated
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// The LibRaw version in use.
@@ -17,7 +24,28 @@ public struct RawDecoder: Sendable {
     public func decode(_ url: URL) throws -> BayerFrame {
         let path = url.path
         try Self.checkReadable(path)
+        return isolated ? try decodeIsolated(path) : try decodeInProcess(path)
+    }
 
+    private func decodeIsolated(_ path: String) throws -> BayerFrame {
+        var message = [CChar](repeating: 0, count: 512)
+        var info = nj_raw_info()
+        var pixels: UnsafeMutablePointer<UInt16>?
+        let rc = nj_raw_decode_isolated(path, Int64(maxPixels), timeoutSeconds, &info, &pixels,
+                                        &message, message.count)
+        defer { nj_raw_free(pixels) }
+        if rc != Int32(NJ_RAW_OK) {
+            throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
+        }
+        return try Self.frame(path: path, info: info) { buffer in
+            guard let pixels else {
+                throw CaptureError.corrupt(path: path, reason: "no pixel data")
+            }
+            buffer.baseAddress!.update(from: pixels, count: buffer.count)
+        }
+    }
+
+    private func decodeInProcess(_ path: String) throws -> BayerFrame {
         var message = [CChar](repeating: 0, count: 512)
         var info = nj_raw_info()
         var handle: OpaquePointer?
@@ -30,8 +58,21 @@ public struct RawDecoder: Sendable {
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
         }
-        guard let kind = Self.sensorKind(info.sensor), kind == .bayer else {
-            throw CaptureError.notBayer(path: path, kind: Self.sensorKind(info.sensor) ?? .otherCFA)
+        let limit = maxPixels
+        return try Self.frame(path: path, info: info) { buffer in
+            let copy = nj_raw_copy_visible(handle, buffer.baseAddress, buffer.count, &message, message.count)
+            guard copy == Int32(NJ_RAW_OK) else {
+                throw Self.error(copy, path: path, message: message, info: info, limit: limit)
+            }
+        }
+    }
+
+    /// Checks the sensor kind and levels in `info` and builds the frame; `fill` supplies the
+    /// `width * height` visible pixels.
+    private static func frame(path: String, info: nj_raw_info,
+                              fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> BayerFrame {
+        guard let kind = sensorKind(info.sensor), kind == .bayer else {
+            throw CaptureError.notBayer(path: path, kind: sensorKind(info.sensor) ?? .otherCFA)
         }
         let letters = withUnsafeBytes(of: info.cfa_letters) { String(decoding: $0.prefix(4), as: UTF8.self) }
         guard let cfa = CFAPattern(letters: letters) else {
@@ -40,11 +81,8 @@ public struct RawDecoder: Sendable {
         let width = Int(info.width), height = Int(info.height)
         let count = width * height
         let mosaic = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let copy = nj_raw_copy_visible(handle, buffer.baseAddress, count, &message, message.count)
-            guard copy == Int32(NJ_RAW_OK) else {
-                initialized = 0
-                throw Self.error(copy, path: path, message: message, info: info, limit: maxPixels)
-            }
+            initialized = 0
+            try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
             initialized = count
         }
         let black = withUnsafeBytes(of: info.black) { Array($0.bindMemory(to: Double.self)) }
@@ -54,7 +92,7 @@ public struct RawDecoder: Sendable {
         }
         return BayerFrame(
             width: width, height: height, mosaic: mosaic, cfa: cfa, black: black, white: white,
-            flip: Int(info.flip), make: Self.string(info.make), model: Self.string(info.model))
+            flip: Int(info.flip), make: string(info.make), model: string(info.model))
     }
 
     // MARK: - Helpers
@@ -109,6 +147,8 @@ public struct RawDecoder: Sendable {
             return .corrupt(path: path, reason: "not enough memory to unpack (\(text))")
         case Int32(NJ_RAW_ERR_NO_DATA):
             return .notBayer(path: path, kind: .linear)
+        case Int32(NJ_RAW_ERR_SYSTEM):
+            return .unreadable(path: path, reason: text)
         default:
             return .corrupt(path: path, reason: text)
         }
