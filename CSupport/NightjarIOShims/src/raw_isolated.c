@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,7 +81,18 @@ static int read_all(int fd, void *data, size_t size, double deadline) {
 
 /* The child: decode and stream. Never returns. */
 static void run_child(int fd, const char *path, long long max_pixels) {
-    signal(SIGPIPE, SIG_DFL);
+    /* Die quietly on a crash: no inherited crash handler (the Swift runtime's backtracer
+     * would print a report and take seconds), no core file, no library chatter. */
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        close(devnull);
+    }
     child_header header;
     memset(&header, 0, sizeof header);
     nj_raw *raw = NULL;
