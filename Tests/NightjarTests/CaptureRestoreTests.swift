@@ -227,4 +227,34 @@ final class CaptureRestoreTests: XCTestCase {
         XCTAssertEqual(bytes[24], 8)
         XCTAssertEqual(String(decoding: bytes[(bytes.count - 8)..<(bytes.count - 4)], as: UTF8.self), "IEND")
     }
+
+    /// The golden-capture harness end to end with a stand-in network that replays each
+    /// capture's `_expected.npy` (as v/255) into the crop region: the whole pipeline (decode,
+    /// alignment, amplifier, padding, crop, channel order, quantisation, PNG) must then give
+    /// back exactly the expected pixels.
+    func testGoldenCaptureHarnessWithReplayedExpectedOutput() throws {
+        let directory = try makeTemporaryDirectory(self)
+        for (name, entry) in try goldenCaptures() {
+            let expected = try NPYArray.read(contentsOf: try SharedReference.url("golden/" + (entry["expected_npy"] as! String)))
+            let eh = expected.shape[0], ew = expected.shape[1]
+            let replay: NetworkRunner = { _, height, width, output in
+                let plane = height * width
+                for y in 0..<height {
+                    for x in 0..<width {
+                        for c in 0..<3 {
+                            output[c * plane + y * width + x] = y < eh && x < ew ? Float(expected.data[(y * ew + x) * 3 + c]) / 255 : 0.3
+                        }
+                    }
+                }
+            }
+            let r = try runGoldenCapture(entry, network: replay, modelName: "replay", directory: directory)
+            XCTAssertEqual(r.report.amplification, r.expectedAmplification, accuracy: r.expectedAmplification * 1e-5, name)
+            XCTAssertEqual(r.report.offset, r.expectedOffset, name)
+            XCTAssertEqual([r.report.height, r.report.width], r.expectedSize, name)
+            XCTAssertEqual([r.report.paddedHeight % 32, r.report.paddedWidth % 32], [0, 0], name)
+            XCTAssertEqual(r.pngShape, r.expectedShape, name)
+            XCTAssertEqual(r.equalFraction, 1, name)
+            XCTAssertEqual(r.maxDifference, 0, name)
+        }
+    }
 }
