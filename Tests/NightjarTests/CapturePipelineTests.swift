@@ -115,4 +115,10 @@ final class CapturePipelineTests: XCTestCase {
             }
         }
     }
+
+    func testPNGTextValuesStayASCII() {
+        XCTAssertEqual(PNGRowWriter.textValue("plain {\"a\": 1}"), "plain {\"a\": 1}")
+        XCTAssertEqual(PNGRowWriter.textValue("nuit-é.dng"), "nuit-\\u{E9}.dng")
+        XCTAssertEqual(PNGRowWriter.textValue("tab\there"), "tab\\u{9}here")
+    }
 }

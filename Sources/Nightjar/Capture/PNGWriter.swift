@@ -84,10 +84,24 @@ public final class PNGRowWriter {
         handle = nil
     }
 
+    /// tEXt holds Latin-1; anything outside printable ASCII (file names in UTF-8...) is
+    /// written as a \u{XXXX} escape so the chunk stays valid and readable.
+    static func textValue(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars {
+            if (scalar.value >= 0x20 && scalar.value < 0x7F) || scalar == "\n" {
+                out.unicodeScalars.append(scalar)
+            } else {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
+    }
+
     private static func withCStrings<R>(_ pairs: [(key: String, value: String)],
                                         _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
         let keys = pairs.map { strdup($0.key) }
-        let values = pairs.map { strdup($0.value) }
+        let values = pairs.map { strdup(textValue($0.value)) }
         defer {
             keys.forEach { free($0) }
             values.forEach { free($0) }
