@@ -129,6 +129,41 @@ final class CaptureDecodeTests: XCTestCase {
         }
     }
 
+    func testActiveAreaMarginsAreCroppedAndPatternsFollowTheVisibleOrigin() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let width = 41, height = 31
+        let readout = CaptureFixtures.positionMosaic(width: width, height: height, base: 700, modulus: 9000)
+        func visible(top: Int, left: Int, bottom: Int, right: Int) -> [UInt16] {
+            var out: [UInt16] = []
+            for row in top..<bottom { out += readout[(row * width + left)..<(row * width + right)] }
+            return out
+        }
+        // Even margins: the visible area is exactly the ActiveArea, CFA and per-site black as
+        // written (both relative to the ActiveArea origin).
+        for cfa in [CFAPattern.grbg, .bggr] {
+            let image = DNGImage(width: width, height: height, layout: .cfa(cfa), samples: readout,
+                                 black: [600, 601, 602, 603], activeArea: (2, 2, 28, 38))
+            let url = try CaptureFixtures.write(image, named: "even-\(cfa.rawValue).dng", in: directory)
+            let frame = try RawDecoder().decode(url)
+            XCTAssertEqual([frame.width, frame.height], [36, 26], cfa.rawValue)
+            XCTAssertEqual(frame.mosaic, visible(top: 2, left: 2, bottom: 28, right: 38), cfa.rawValue)
+            XCTAssertEqual(frame.cfa, cfa, cfa.rawValue)
+            XCTAssertEqual(frame.black, [600, 601, 602, 603], cfa.rawValue)
+        }
+        // Odd margins: LibRaw 0.20 moves the origin to the next even row/column (observed:
+        // ActiveArea (3, 1, 29, 39) gives the visible area rows 4..<29, columns 2..<39) and
+        // reports the CFA at that origin, so pixels and pattern stay consistent: GRBG at the
+        // ActiveArea origin is GBRG one row and one column further on.
+        let odd = DNGImage(width: width, height: height, layout: .cfa(.grbg), samples: readout,
+                           black: [600], activeArea: (3, 1, 29, 39))
+        let oddURL = try CaptureFixtures.write(odd, named: "odd.dng", in: directory)
+        let frame = try RawDecoder().decode(oddURL)
+        XCTAssertEqual([frame.width, frame.height], [37, 25])
+        XCTAssertEqual(frame.mosaic, visible(top: 4, left: 2, bottom: 29, right: 39))
+        XCTAssertEqual(frame.cfa, .gbrg)
+        XCTAssertEqual(frame.black, [600, 600, 600, 600])
+    }
+
     func testOrientationTagsBecomeLibRawFlips() throws {
         let directory = try makeTemporaryDirectory(self)
         // TIFF orientation -> LibRaw flip: 1 -> 0, 3 -> 3 (180°), 6 -> 6 (90° CW), 8 -> 5 (90° CCW).

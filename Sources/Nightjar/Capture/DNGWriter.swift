@@ -32,6 +32,9 @@ public struct DNGImage: Sendable {
     public var orientation: Int
     public var make: String
     public var model: String
+    /// The ActiveArea (top, left, bottom, right) inside the stored readout, or nil for all of
+    /// it. CFAPattern and BlackLevel are relative to its top-left corner, as DNG specifies.
+    public var activeArea: (top: Int, left: Int, bottom: Int, right: Int)?
     /// XYZ→camera ColorMatrix1 (row-major 3x3), D65 calibration illuminant.
     public var colorMatrix: [Double]
     /// AsShotNeutral (camera RGB of a neutral grey).
@@ -40,6 +43,7 @@ public struct DNGImage: Sendable {
     public init(width: Int, height: Int, layout: Layout, samples: [UInt16], significantBits: Int = 14,
                 black: [UInt16] = [512], white: UInt32? = nil, orientation: Int = 1,
                 make: String = "Nightjar", model: String = "Synthetic",
+                activeArea: (top: Int, left: Int, bottom: Int, right: Int)? = nil,
                 colorMatrix: [Double] = [0.5838, -0.1430, -0.0246, -0.3497, 1.1477, 0.2297, -0.0748, 0.1885, 0.5778],
                 asShotNeutral: [Double] = [0.3965, 1.0, 0.5329]) {
         self.width = width
@@ -52,6 +56,7 @@ public struct DNGImage: Sendable {
         self.orientation = orientation
         self.make = make
         self.model = model
+        self.activeArea = activeArea
         self.colorMatrix = colorMatrix
         self.asShotNeutral = asShotNeutral
     }
@@ -117,6 +122,11 @@ public struct DNGImage: Sendable {
             .rational(50728, asShotNeutral), // AsShotNeutral
             .short(50778, [21]), // CalibrationIlluminant1: D65
         ]
+        if let area = activeArea {
+            precondition(area.top >= 0 && area.left >= 0 && area.bottom <= height && area.right <= width
+                         && area.top < area.bottom && area.left < area.right, "ActiveArea outside the image")
+            entries.append(.long(50829, [area.top, area.left, area.bottom, area.right].map { UInt32($0) }))
+        }
         let stripOffset = tiff.layout(entries: entries)
         var bytes = tiff.bytes
         // Patch StripOffsets now that the IFD size is known, then append the pixels.
