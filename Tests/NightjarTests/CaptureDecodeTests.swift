@@ -255,6 +255,24 @@ final class CaptureDecodeTests: XCTestCase {
         }
     }
 
+    func testSpecialFilesAndTheTimeLimit() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let fifo = directory.appendingPathComponent("pipe.dng")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        XCTAssertThrowsError(try RawDecoder().decode(fifo)) { error in
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: fifo.path, reason: "not a regular file"))
+        }
+        // A time limit no decode can meet: the child is killed and the file reported.
+        let image = DNGImage(width: 256, height: 256, layout: .cfa(.rggb), samples: [UInt16](repeating: 600, count: 256 * 256))
+        let url = try CaptureFixtures.write(image, named: "slow.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder(timeoutSeconds: 1e-6).decode(url)) { error in
+            guard case CaptureError.corrupt(let path, let reason)? = error as? CaptureError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, url.path)
+            XCTAssertTrue(reason.hasPrefix("decoding took longer than"), reason)
+        }
+        XCTAssertNoThrow(try RawDecoder(timeoutSeconds: 60).decode(url))
+    }
+
     /// Rewrites ImageWidth/ImageLength (LONG values in IFD0) of a DNG from DNGImage.
     private func patchDimensions(_ bytes: [UInt8], width: UInt32, height: UInt32) -> [UInt8] {
         var out = bytes

@@ -105,7 +105,15 @@ public struct RawDecoder: Sendable {
         if isDirectory.boolValue {
             throw CaptureError.unreadable(path: path, reason: "is a directory")
         }
-        let fd = open(path, O_RDONLY)
+        // LibRaw needs a regular (seekable) file; opening a FIFO would block.
+        var info = stat()
+        if stat(path, &info) != 0 {
+            throw CaptureError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        if (info.st_mode & S_IFMT) != S_IFREG {
+            throw CaptureError.unreadable(path: path, reason: "not a regular file")
+        }
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
             throw CaptureError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
