@@ -33,9 +33,15 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // Tiny C shims over LibRaw and libpng (libpng's setjmp/longjmp error handling stays in C).
+        .target(
+            name: "NightjarIOShims",
+            dependencies: ["CLibRaw", "CLibPNG"],
+            path: "CSupport/NightjarIOShims"
+        ),
         .target(
             name: "Nightjar",
-            dependencies: ["NightjarKernels", "CLibRaw", "CLibPNG"],
+            dependencies: ["NightjarKernels", "CLibRaw", "CLibPNG", "NightjarIOShims"],
             path: "Sources/Nightjar"
         ),
         .executableTarget(

@@ -1,0 +1,126 @@
+/* Tiny C shims over LibRaw and libpng for Nightjar's capture pipeline.
+ * Swift owns all the logic; these functions only keep C-only constructs (LibRaw's structs,
+ * libpng's setjmp/longjmp error handling) out of Swift. Every failure returns a code and
+ * fills a caller-provided message buffer; nothing here prints or exits. */
+#ifndef NIGHTJAR_IO_SHIMS_H
+#define NIGHTJAR_IO_SHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- LibRaw ---------------------------------------------------------------------------- */
+
+enum {
+    NJ_RAW_OK = 0,
+    NJ_RAW_ERR_OPEN = 1,        /* the file could not be opened or read at all */
+    NJ_RAW_ERR_UNSUPPORTED = 2, /* LibRaw does not recognise the file (corrupt header or not a RAW) */
+    NJ_RAW_ERR_CORRUPT = 3,     /* recognised, but the data are truncated or corrupt */
+    NJ_RAW_ERR_TOO_LARGE = 4,   /* raw dimensions exceed the caller's pixel limit */
+    NJ_RAW_ERR_NO_MEMORY = 5,
+    NJ_RAW_ERR_NO_DATA = 6,     /* unpacked, but no single-plane mosaic (linear DNG, Foveon...) */
+    NJ_RAW_ERR_USAGE = 7,       /* wrong call order or buffer size */
+    NJ_RAW_ERR_BLACK_PATTERN = 8, /* a black-level pattern that does not repeat every 2x2 */
+    NJ_RAW_ERR_CRASHED = 9,     /* the isolated decoder died (LibRaw crashed on the file) */
+    NJ_RAW_ERR_TIMEOUT = 10,    /* the isolated decoder ran past its time limit and was killed */
+    NJ_RAW_ERR_SYSTEM = 11      /* fork/pipe/read failed in the caller */
+};
+
+/* What kind of sensor data the file holds. */
+enum {
+    NJ_SENSOR_BAYER = 0,      /* 2x2 CFA with R, G, B */
+    NJ_SENSOR_XTRANS = 1,     /* Fujifilm 6x6 CFA (filters == 9) */
+    NJ_SENSOR_FOVEON = 2,
+    NJ_SENSOR_MONOCHROME = 3, /* one colour, no CFA */
+    NJ_SENSOR_LINEAR = 4,     /* already demosaiced (linear DNG, sRAW): filters == 0 */
+    NJ_SENSOR_OTHER_CFA = 5   /* a CFA other than a 2x2 R/G/B Bayer (CMYG, Leaf 16x16...) */
+};
+
+typedef struct nj_raw nj_raw; /* opaque: one LibRaw handle */
+
+typedef struct {
+    int raw_width, raw_height;   /* the whole sensor readout */
+    int width, height;           /* the visible area */
+    int top_margin, left_margin; /* where the visible area starts inside the readout */
+    unsigned raw_pitch;          /* bytes per readout row (valid after unpack) */
+    int colors;                  /* idata.colors */
+    unsigned filters;            /* idata.filters (0: no CFA, 9: X-Trans, <1000: other) */
+    int sensor;                  /* NJ_SENSOR_* */
+    int cfa[4];                  /* colour index at visible (0,0),(0,1),(1,0),(1,1); -1 if no CFA */
+    char cfa_letters[5];         /* the same as letters from idata.cdesc, e.g. "RGGB" */
+    char cdesc[5];               /* idata.cdesc */
+    double black[4];             /* black level at the four 2x2 sites, same order as cfa[] */
+    unsigned maximum;            /* white level */
+    int flip;                    /* sizes.flip: 0 none, 3 180 deg, 5 90 deg CCW, 6 90 deg CW ... */
+    unsigned dng_version;
+    char make[64];
+    char model[64];
+} nj_raw_info;
+
+/* Opens `path` and reads its metadata. Refuses (NJ_RAW_ERR_TOO_LARGE) before any pixel
+ * buffer is allocated when raw_width * raw_height or width * height exceeds max_pixels
+ * (0: no limit). On success *out holds a handle to pass to nj_raw_close. `info` is filled
+ * as far as known (dimensions are filled even for TOO_LARGE). */
+int nj_raw_open(const char *path, long long max_pixels, nj_raw **out, nj_raw_info *info,
+                char *message, size_t message_size);
+
+/* Unpacks the pixel data and completes `info` (sensor kind, CFA, black, white). Returns
+ * NJ_RAW_ERR_CORRUPT for truncated or damaged data, NJ_RAW_ERR_NO_DATA when there is no
+ * single-plane mosaic to copy. */
+int nj_raw_unpack(nj_raw *raw, nj_raw_info *info, char *message, size_t message_size);
+
+/* Copies the visible area (height rows of width values) into dst, which holds `count`
+ * values (must be >= width * height). */
+int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
+                        size_t message_size);
+
+void nj_raw_close(nj_raw *raw);
+
+/* Open, unpack and copy the visible mosaic in a forked child process, so that a crash or an
+ * endless loop inside LibRaw on a damaged file cannot take the caller down: the child sends
+ * `info` and the pixels back through a pipe. On NJ_RAW_OK *pixels holds width * height values
+ * (free with nj_raw_free). Also returns the NJ_RAW_ERR_* codes of the functions above, with
+ * `info` filled as far as the child got, plus CRASHED, TIMEOUT (after timeout_seconds; <= 0:
+ * no limit) and SYSTEM. */
+int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeout_seconds,
+                           nj_raw_info *info, uint16_t **pixels, char *message,
+                           size_t message_size);
+
+void nj_raw_free(uint16_t *pixels);
+
+/* The LibRaw version string. */
+const char *nj_raw_version(void);
+
+/* ---- libpng ---------------------------------------------------------------------------- */
+
+typedef struct nj_png nj_png; /* opaque: one PNG being written */
+
+/* Creates `path` (truncating) and writes the PNG signature, IHDR and the given tEXt chunks.
+ * bit_depth is 8 or 16; the image is RGB. compression_level is 0...9 (-1: libpng's default).
+ * Returns NULL and fills `message` on failure (nothing is left to close; the caller removes
+ * the file). */
+nj_png *nj_png_open(const char *path, uint32_t width, uint32_t height, int bit_depth,
+                    int compression_level, const char *const *keys, const char *const *texts,
+                    int text_count, char *message, size_t message_size);
+
+/* Writes one row: width * 3 samples, uint8 for 8-bit, host-order uint16 for 16-bit.
+ * Returns 0, or -1 with `message` filled; after a failure only nj_png_abort may follow. */
+int nj_png_write_row(nj_png *png, const void *row, char *message, size_t message_size);
+
+/* Writes trailing tEXt chunks and IEND, flushes and closes the file, frees everything.
+ * Returns 0, or -1 with `message` (the handle is freed either way). All rows must have
+ * been written. */
+int nj_png_finish(nj_png *png, const char *const *keys, const char *const *texts,
+                  int text_count, char *message, size_t message_size);
+
+/* Abandons the image: closes the file and frees everything (the caller removes the file). */
+void nj_png_abort(nj_png *png);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,220 @@
+import Foundation
+
+/// The reference capture pipeline of REFERENCE.md §3, step by step, on plain arrays.
+/// `restoreCapture` strings these together; they are public so tests and tools can check
+/// each step on its own.
+public enum CapturePipeline {
+    /// Network inputs are padded to multiples of this.
+    public static let padMultiple = 32
+
+    // MARK: - Alignment
+
+    /// The size left after dropping `offset` rows/columns at the top/left and then a trailing
+    /// row/column to make both sides even.
+    public static func alignedSize(width: Int, height: Int, offset: (dy: Int, dx: Int)) -> (width: Int, height: Int) {
+        (max(width - offset.dx, 0) & ~1, max(height - offset.dy, 0) & ~1)
+    }
+
+    // MARK: - Normalisation
+
+    /// x = max(raw − black, 0) / (white − black) for each 2x2 site of the *unaligned* frame,
+    /// as one flat table: entry `site * (maxRaw + 1) + raw`, site = `(row & 1) * 2 + (col & 1)`.
+    /// Computed in float64, stored as float32 (the network's input type).
+    static func normalisationTable(black: [Double], white: Double, maxRaw: Int) -> [Float] {
+        var table = [Float](repeating: 0, count: 4 * (maxRaw + 1))
+        for site in 0..<4 {
+            let b = black[site], range = white - b
+            for raw in 0...maxRaw {
+                table[site * (maxRaw + 1) + raw] = Float(max(Double(raw) - b, 0) / range)
+            }
+        }
+        return table
+    }
+
+    /// The normalised, RGGB-aligned, even-sized mosaic (row-major, `height * width` values).
+    public static func normalisedAligned(_ frame: BayerFrame) -> (values: [Float], width: Int, height: Int, offset: (dy: Int, dx: Int)) {
+        let offset = frame.cfa.rggbOffset
+        let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
+        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        var values = [Float](repeating: 0, count: size.width * size.height)
+        values.withUnsafeMutableBufferPointer { out in
+            table.withUnsafeBufferPointer { table in
+                frame.mosaic.withUnsafeBufferPointer { mosaic in
+                    for row in 0..<size.height {
+                        let sr = row + offset.dy
+                        for col in 0..<size.width {
+                            let sc = col + offset.dx
+                            let site = (sr & 1) * 2 + (sc & 1)
+                            out[row * size.width + col] = table[site * (maxRaw + 1) + Int(mosaic[sr * frame.width + sc])]
+                        }
+                    }
+                }
+            }
+        }
+        return (values, size.width, size.height, offset)
+    }
+
+    // MARK: - Amplification
+
+    /// Bin edges eₖ = (2^(8k/127) − 1)/255, k = 0…127.
+    public static let binEdges: [Double] = (0...127).map { (pow(2.0, 8.0 * Double($0) / 127.0) - 1.0) / 255.0 }
+    /// Bin weights wₖ = 10^(−5k/126), k = 0…126.
+    public static let binWeights: [Double] = (0...126).map { pow(10.0, -5.0 * Double($0) / 126.0) }
+
+    /// The weight of one normalised value: wₖ for eₖ ≤ x < eₖ₊₁, 0 outside [e₀, e₁₂₇).
+    public static func binWeight(_ x: Double) -> Double {
+        guard x >= binEdges[0], x < binEdges[127] else { return 0 }
+        // Largest k with eₖ ≤ x (binary search over the 128 edges).
+        var lo = 0, hi = 127
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if binEdges[mid] <= x { lo = mid } else { hi = mid }
+        }
+        return binWeights[lo]
+    }
+
+    /// The paper's amplifier: a = m · 0.01 · Σw / Σ(w·x), float64, clamped to [1, 300].
+    public static func amplification<C: Collection>(of values: C, m: Double = 5) -> Double where C.Element == Float {
+        var sumW = 0.0, sumWX = 0.0
+        for v in values {
+            let x = Double(v)
+            let w = binWeight(x)
+            sumW += w
+            sumWX += w * x
+        }
+        return clampAmplification(m * 0.01 * sumW / sumWX)
+    }
+
+    /// The amplifier computed straight from a frame's aligned area: one weight per distinct
+    /// (site, raw value) pair instead of per pixel. Same values as `amplification(of:)` on
+    /// `normalisedAligned(frame).values` (up to float64 summation order).
+    public static func amplification(of frame: BayerFrame, m: Double = 5) -> Double {
+        let offset = frame.cfa.rggbOffset
+        let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
+        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: maxRaw + 1), count: 4)
+        frame.mosaic.withUnsafeBufferPointer { mosaic in
+            for site in 0..<4 {
+                let r0 = offset.dy + site / 2, c0 = offset.dx + site % 2
+                counts[site].withUnsafeMutableBufferPointer { hist in
+                    var row = r0
+                    while row < offset.dy + size.height {
+                        var col = c0
+                        let base = row * frame.width
+                        while col < offset.dx + size.width {
+                            hist[Int(mosaic[base + col])] += 1
+                            col += 2
+                        }
+                        row += 2
+                    }
+                }
+            }
+        }
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        var sumW = 0.0, sumWX = 0.0
+        for site in 0..<4 {
+            // Site index in the unaligned frame, which is what the table is keyed by.
+            let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
+            for raw in 0...maxRaw where counts[site][raw] > 0 {
+                let x = Double(table[frameSite * (maxRaw + 1) + raw])
+                let w = binWeight(x) * Double(counts[site][raw])
+                sumW += w
+                sumWX += w * x
+            }
+        }
+        return clampAmplification(m * 0.01 * sumW / sumWX)
+    }
+
+    /// Clamps to [1, 300]. An all-black frame (Σ(w·x) = 0) gives +inf, so 300; a frame with
+    /// no value in [e₀, e₁₂₇) at all (everything saturated) gives 0/0, taken as 1 (no gain).
+    static func clampAmplification(_ a: Double) -> Double {
+        if a.isNaN { return 1 }
+        return min(max(a, 1), 300)
+    }
+
+    // MARK: - Padding
+
+    /// `n` rounded up to a multiple of `padMultiple`.
+    public static func paddedLength(_ n: Int) -> Int {
+        (n + padMultiple - 1) / padMultiple * padMultiple
+    }
+
+    /// numpy 'reflect' indexing: mirror about the last sample without repeating it
+    /// (…, n−2, n−1, n−2, …), repeated as often as needed. Keeps parity, so the CFA phase.
+    public static func reflectIndex(_ i: Int, count n: Int) -> Int {
+        if n == 1 { return 0 }
+        let period = 2 * (n - 1)
+        var k = i % period
+        if k < 0 { k += period }
+        return k < n ? k : period - k
+    }
+
+    /// The network input: the aligned normalised mosaic times `amplification` (in float32),
+    /// reflect-padded at the bottom/right to multiples of 32.
+    public static func networkInput(_ frame: BayerFrame, amplification: Double) -> (values: [Float], width: Int, height: Int) {
+        let offset = frame.cfa.rggbOffset
+        let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
+        let pw = paddedLength(size.width), ph = paddedLength(size.height)
+        let a = Float(amplification)
+        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        // Column map of the padded row (source column and its table base), shared by all rows.
+        let sourceCols = (0..<pw).map { reflectIndex($0, count: size.width) + offset.dx }
+        var values = [Float](repeating: 0, count: pw * ph)
+        values.withUnsafeMutableBufferPointer { out in
+            table.withUnsafeBufferPointer { table in
+                sourceCols.withUnsafeBufferPointer { sourceCols in
+                    frame.mosaic.withUnsafeBufferPointer { mosaic in
+                        for row in 0..<ph {
+                            let sr = reflectIndex(row, count: size.height) + offset.dy
+                            let rowSite = (sr & 1) * 2
+                            let base = sr * frame.width
+                            for col in 0..<pw {
+                                let sc = sourceCols[col]
+                                let site = rowSite + (sc & 1)
+                                out[row * pw + col] = table[site * (maxRaw + 1) + Int(mosaic[base + sc])] * a
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (values, pw, ph)
+    }
+
+    // MARK: - Quantisation
+
+    /// floor(clamp(y, 0, 1) · 255 + 0.5), in float32 (NaN gives 0).
+    @inline(__always)
+    public static func quantise8(_ y: Float) -> UInt8 {
+        let c = y > 0 ? min(y, 1) : 0
+        return UInt8((c * 255 + 0.5).rounded(.down))
+    }
+
+    /// floor(clamp(y, 0, 1) · 65535 + 0.5), in float32 (NaN gives 0).
+    @inline(__always)
+    public static func quantise16(_ y: Float) -> UInt16 {
+        let c = y > 0 ? min(y, 1) : 0
+        return UInt16(min((c * 65535 + 0.5).rounded(.down), 65535))
+    }
+
+    // MARK: - Orientation
+
+    /// Output size after applying LibRaw's `flip` (bit 4 swaps the sides).
+    public static func orientedSize(width: Int, height: Int, flip: Int) -> (width: Int, height: Int) {
+        flip & 4 != 0 ? (height, width) : (width, height)
+    }
+
+    /// The source pixel shown at output (row, col) for LibRaw's `flip` (LibRaw's flip_index:
+    /// transpose if bit 4, then mirror rows if bit 2, columns if bit 1). `width`/`height` are
+    /// the source's. flip 3 turns 180°, 5 turns 90° counter-clockwise, 6 turns 90° clockwise.
+    @inline(__always)
+    public static func sourcePixel(row: Int, col: Int, width: Int, height: Int, flip: Int) -> (row: Int, col: Int) {
+        var r = row, c = col
+        if flip & 4 != 0 { swap(&r, &c) }
+        if flip & 2 != 0 { r = height - 1 - r }
+        if flip & 1 != 0 { c = width - 1 - c }
+        return (r, c)
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+
+/// Runs the network on one padded mosaic. `input`: H×W float32, row-major, H and W multiples
+/// of 32, RGGB phase at (0,0), normalised and amplified. `output`: 3×H×W planar float32
+/// (R, G, B planes), preallocated and zeroed by the caller. Throw to report a failure.
+public typealias NetworkRunner = (_ input: UnsafeBufferPointer<Float>, _ height: Int, _ width: Int,
+                                  _ output: UnsafeMutableBufferPointer<Float>) throws -> Void
+
+/// How to restore one capture.
+public struct RestoreOptions: Sendable, Equatable {
+    /// The amplifier's target mean factor (REFERENCE.md §3 step 4), default 5.
+    public var m: Double = 5
+    /// A known exposure ratio replacing the amplifier (`--amp`), or nil to compute it.
+    public var amplification: Double?
+    /// Output bits per sample: 8 or 16.
+    public var bits: Int = 8
+    /// Apply the camera orientation from the file (`--no-rotate` sets false).
+    public var rotate: Bool = true
+    /// Replace an existing output (and sidecar).
+    public var overwrite: Bool = false
+    /// Also write `OUTPUT.json` (the output path plus ".json") with the report.
+    public var sidecar: Bool = false
+    /// Refuse files with more pixels than this before decoding them (0: no limit).
+    public var maxPixels: Int = 100_000_000
+    /// zlib level for the PNG, 0...9. Default 1: on a 12 MP frame level 1 wrote in 0.65 s
+    /// versus 3.3 s at zlib's usual 6, for a file of about the same size.
+    public var compressionLevel: Int = 1
+    /// Decode through LibRaw in a child process (see `RawDecoder.isolated`), killed after
+    /// `decodeTimeoutSeconds` (0: no limit).
+    public var isolateDecoder: Bool = true
+    public var decodeTimeoutSeconds: Double = 300
+
+    public init(m: Double = 5, amplification: Double? = nil, bits: Int = 8, rotate: Bool = true,
+                overwrite: Bool = false, sidecar: Bool = false, maxPixels: Int = 100_000_000,
+                compressionLevel: Int = 1, isolateDecoder: Bool = true, decodeTimeoutSeconds: Double = 300) {
+        self.m = m
+        self.amplification = amplification
+        self.bits = bits
+        self.rotate = rotate
+        self.overwrite = overwrite
+        self.sidecar = sidecar
+        self.maxPixels = maxPixels
+        self.compressionLevel = compressionLevel
+        self.isolateDecoder = isolateDecoder
+        self.decodeTimeoutSeconds = decodeTimeoutSeconds
+    }
+
+    /// Throws `CaptureError.invalidArgument` for impossible values.
+    public func validate() throws {
+        guard bits == 8 || bits == 16 else { throw CaptureError.invalidArgument("--bits must be 8 or 16, not \(bits)") }
+        guard m.isFinite, m > 0 else { throw CaptureError.invalidArgument("--m must be a positive number, not \(m)") }
+        if let a = amplification, !(a.isFinite && a > 0) {
+            throw CaptureError.invalidArgument("--amp must be a positive number, not \(a)")
+        }
+        guard maxPixels >= 0 else { throw CaptureError.invalidArgument("the pixel limit must not be negative") }
+        guard (0...9).contains(compressionLevel) else { throw CaptureError.invalidArgument("the PNG compression level must be 0...9") }
+        guard decodeTimeoutSeconds >= 0, decodeTimeoutSeconds.isFinite else { throw CaptureError.invalidArgument("the decode time limit must be a finite number of seconds ≥ 0") }
+    }
+}
+
+/// What was done to one capture (also the JSON sidecar and `--json` record).
+public struct RestoreReport: Codable, Sendable, Equatable {
+    public var input: String
+    public var output: String
+    /// The model's name as given by the caller.
+    public var model: String
+    public var cameraMake: String
+    public var cameraModel: String
+    /// The CFA layout of the file's visible area, e.g. "BGGR".
+    public var cfa: String
+    /// Visible size of the mosaic in the file.
+    public var visibleWidth: Int
+    public var visibleHeight: Int
+    /// Rows and columns dropped at the top/left to reach RGGB: [dy, dx].
+    public var offset: [Int]
+    /// The aligned, even size (the network's output is cropped to this).
+    public var width: Int
+    public var height: Int
+    /// The padded size the network ran at.
+    public var paddedWidth: Int
+    public var paddedHeight: Int
+    /// The written image's size (after orientation).
+    public var outputWidth: Int
+    public var outputHeight: Int
+    /// Black level at the four 2x2 sites of the visible area, and white level.
+    public var black: [Double]
+    public var white: Double
+    public var amplification: Double
+    /// "auto" (the paper's amplifier with `m`) or "given" (`--amp`).
+    public var amplificationSource: String
+    public var m: Double
+    public var bits: Int
+    /// LibRaw's flip code from the file, and whether it was applied.
+    public var flip: Int
+    public var rotated: Bool
+    public var decodeSeconds: Double
+    public var prepareSeconds: Double
+    public var networkSeconds: Double
+    public var writeSeconds: Double
+    public var totalSeconds: Double
+    /// The sidecar written, if any.
+    public var sidecar: String?
+
+    /// One-line JSON (sorted keys).
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// A prepared network input with everything needed to turn the network's output into pixels.
+public struct PreparedCapture: Sendable {
+    public var frame: BayerFrame
+    /// Normalised, amplified, padded mosaic: `paddedHeight * paddedWidth` values.
+    public var input: [Float]
+    public var paddedWidth: Int
+    public var paddedHeight: Int
+    /// The aligned size (crop target).
+    public var width: Int
+    public var height: Int
+    public var offset: (dy: Int, dx: Int)
+    public var amplification: Double
+    public var amplificationGiven: Bool
+
+    /// Aligns, amplifies and pads `frame` as REFERENCE.md §3 says.
+    public init(frame: BayerFrame, m: Double = 5, amplification: Double? = nil, path: String = "<memory>") throws {
+        let offset = frame.cfa.rggbOffset
+        let size = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+        guard size.width >= 2, size.height >= 2 else {
+            throw CaptureError.tooSmall(path: path, width: frame.width, height: frame.height)
+        }
+        let a = amplification ?? CapturePipeline.amplification(of: frame, m: m)
+        let padded = CapturePipeline.networkInput(frame, amplification: a)
+        self.frame = frame
+        self.input = padded.values
+        self.paddedWidth = padded.width
+        self.paddedHeight = padded.height
+        self.width = size.width
+        self.height = size.height
+        self.offset = offset
+        self.amplification = a
+        self.amplificationGiven = amplification != nil
+    }
+
+    /// Runs `network` and returns its 3×paddedHeight×paddedWidth output.
+    public func run(_ network: NetworkRunner, path: String = "<memory>") throws -> [Float] {
+        var output = [Float](repeating: 0, count: 3 * paddedWidth * paddedHeight)
+        do {
+            try input.withUnsafeBufferPointer { inp in
+                try output.withUnsafeMutableBufferPointer { out in
+                    try network(inp, paddedHeight, paddedWidth, out)
+                }
+            }
+        } catch let error as CaptureError {
+            throw error
+        } catch {
+            throw CaptureError.network(path: path, reason: "\(error)")
+        }
+        return output
+    }
+
+    /// The cropped, quantised, optionally oriented image: interleaved RGB, `bits` 8 or 16
+    /// (8-bit values 0...255 stored in UInt16).
+    public func pixels(from output: [Float], bits: Int = 8, rotate: Bool = true) -> (samples: [UInt16], width: Int, height: Int) {
+        let flip = rotate ? frame.flip : 0
+        let size = CapturePipeline.orientedSize(width: width, height: height, flip: flip)
+        var samples = [UInt16](repeating: 0, count: size.width * size.height * 3)
+        var row8 = [UInt8](repeating: 0, count: size.width * 3)
+        var row16 = [UInt16](repeating: 0, count: size.width * 3)
+        for y in 0..<size.height {
+            if bits == 8 {
+                fillRow(y, from: output, flip: flip, into: &row8)
+                for i in 0..<row8.count { samples[y * size.width * 3 + i] = UInt16(row8[i]) }
+            } else {
+                fillRow(y, from: output, flip: flip, into: &row16)
+                for i in 0..<row16.count { samples[y * size.width * 3 + i] = row16[i] }
+            }
+        }
+        return (samples, size.width, size.height)
+    }
+
+    /// Output row `y` (after orientation), quantised to 8 bits.
+    func fillRow(_ y: Int, from output: [Float], flip: Int, into row: inout [UInt8]) {
+        let plane = paddedWidth * paddedHeight
+        let outWidth = CapturePipeline.orientedSize(width: width, height: height, flip: flip).width
+        output.withUnsafeBufferPointer { out in
+            for x in 0..<outWidth {
+                let s = CapturePipeline.sourcePixel(row: y, col: x, width: width, height: height, flip: flip)
+                let i = s.row * paddedWidth + s.col
+                row[3 * x] = CapturePipeline.quantise8(out[i])
+                row[3 * x + 1] = CapturePipeline.quantise8(out[plane + i])
+                row[3 * x + 2] = CapturePipeline.quantise8(out[2 * plane + i])
+            }
+        }
+    }
+
+    /// Output row `y` (after orientation), quantised to 16 bits.
+    func fillRow(_ y: Int, from output: [Float], flip: Int, into row: inout [UInt16]) {
+        let plane = paddedWidth * paddedHeight
+        let outWidth = CapturePipeline.orientedSize(width: width, height: height, flip: flip).width
+        output.withUnsafeBufferPointer { out in
+            for x in 0..<outWidth {
+                let s = CapturePipeline.sourcePixel(row: y, col: x, width: width, height: height, flip: flip)
+                let i = s.row * paddedWidth + s.col
+                row[3 * x] = CapturePipeline.quantise16(out[i])
+                row[3 * x + 1] = CapturePipeline.quantise16(out[plane + i])
+                row[3 * x + 2] = CapturePipeline.quantise16(out[2 * plane + i])
+            }
+        }
+    }
+}
+
+/// Restores one dark Bayer RAW file into a PNG: decode (LibRaw), normalise, align to RGGB,
+/// amplify, pad, run `network`, crop, quantise, orient, and write `output` row by row to a
+/// hidden temporary file that is renamed into place only when complete (removed on any error).
+/// An existing `output` is refused unless `options.overwrite`. Errors are `CaptureError`s
+/// naming the file and the cause in one line.
+public func restoreCapture(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
+                           modelName: String, network: NetworkRunner) throws -> RestoreReport {
+    try options.validate()
+    let start = DispatchTime.now()
+    func seconds(since t: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9
+    }
+    let inputPath = input.path, outputPath = output.path
+    if input.standardizedFileURL.path == output.standardizedFileURL.path {
+        throw CaptureError.invalidArgument("\(inputPath): the output would replace the input")
+    }
+    let sidecarURL = output.appendingPathExtension("json")
+    // Fail fast, before the expensive work, on outputs that cannot be written.
+    if !options.overwrite {
+        if FileManager.default.fileExists(atPath: outputPath) { throw CaptureError.exists(path: outputPath) }
+        if options.sidecar, FileManager.default.fileExists(atPath: sidecarURL.path) {
+            throw CaptureError.exists(path: sidecarURL.path)
+        }
+    }
+    if let problem = CaptureOutput.directoryProblem(output) {
+        throw CaptureError.unwritable(path: outputPath, reason: problem)
+    }
+
+    var t = DispatchTime.now()
+    let frame = try RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
+                               timeoutSeconds: options.decodeTimeoutSeconds).decode(input)
+    let decodeSeconds = seconds(since: t)
+
+    t = DispatchTime.now()
+    let prepared = try PreparedCapture(frame: frame, m: options.m, amplification: options.amplification, path: inputPath)
+    let prepareSeconds = seconds(since: t)
+
+    t = DispatchTime.now()
+    let result = try prepared.run(network, path: inputPath)
+    let networkSeconds = seconds(since: t)
+
+    let flip = options.rotate ? frame.flip : 0
+    let outSize = CapturePipeline.orientedSize(width: prepared.width, height: prepared.height, flip: flip)
+    var report = RestoreReport(
+        input: inputPath, output: outputPath, model: modelName,
+        cameraMake: frame.make, cameraModel: frame.model, cfa: frame.cfa.rawValue,
+        visibleWidth: frame.width, visibleHeight: frame.height,
+        offset: [prepared.offset.dy, prepared.offset.dx],
+        width: prepared.width, height: prepared.height,
+        paddedWidth: prepared.paddedWidth, paddedHeight: prepared.paddedHeight,
+        outputWidth: outSize.width, outputHeight: outSize.height,
+        black: frame.black, white: frame.white,
+        amplification: prepared.amplification,
+        amplificationSource: prepared.amplificationGiven ? "given" : "auto",
+        m: options.m, bits: options.bits, flip: frame.flip, rotated: options.rotate && frame.flip != 0,
+        decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
+        writeSeconds: 0, totalSeconds: 0, sidecar: nil)
+
+    t = DispatchTime.now()
+    let header: [(key: String, value: String)] = [
+        ("Software", "Nightjar \(Nightjar.version)"),
+        ("Source", input.lastPathComponent),
+    ]
+    try CaptureOutput.writeAtomically(to: output, overwrite: options.overwrite) { temporary in
+        let writer = try PNGRowWriter(path: temporary.path, width: outSize.width, height: outSize.height,
+                                      bits: options.bits, compressionLevel: options.compressionLevel,
+                                      text: header, displayPath: outputPath)
+        if options.bits == 8 {
+            var row = [UInt8](repeating: 0, count: outSize.width * 3)
+            for y in 0..<outSize.height {
+                prepared.fillRow(y, from: result, flip: flip, into: &row)
+                try row.withUnsafeBufferPointer { try writer.writeRow($0) }
+            }
+        } else {
+            var row = [UInt16](repeating: 0, count: outSize.width * 3)
+            for y in 0..<outSize.height {
+                prepared.fillRow(y, from: result, flip: flip, into: &row)
+                try row.withUnsafeBufferPointer { try writer.writeRow($0) }
+            }
+        }
+        var trailer = report
+        trailer.totalSeconds = seconds(since: start)
+        try writer.finish(text: [("Nightjar", trailer.jsonString())])
+    }
+    report.writeSeconds = seconds(since: t)
+    report.totalSeconds = seconds(since: start)
+
+    if options.sidecar {
+        report.sidecar = sidecarURL.path
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let data = try encoder.encode(report) + Data("\n".utf8)
+        try CaptureOutput.writeData(data, to: sidecarURL, overwrite: options.overwrite)
+    }
+    return report
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// One file to restore and where its PNG goes.
+public struct RestoreJob: Sendable, Equatable {
+    public var input: URL
+    public var output: URL
+
+    public init(input: URL, output: URL) {
+        self.input = input
+        self.output = output
+    }
+}
+
+/// Turns the command line's INPUT... and `-o` into (input, output) pairs.
+public enum RestoreBatch {
+    /// File extensions (lower case) taken as RAW files when scanning a directory. Files named
+    /// explicitly are always tried, whatever their extension.
+    public static let rawExtensions: Set<String> = [
+        "dng", "arw", "srf", "sr2", "nef", "nrw", "cr2", "cr3", "crw", "rw2", "raw", "rwl",
+        "orf", "pef", "raf", "srw", "3fr", "fff", "iiq", "mef", "mos", "mrw", "x3f", "erf",
+        "kdc", "dcr", "k25", "gpr", "ari", "cap", "rwz", "bay", "mdc", "nksc",
+    ]
+
+    /// Whether `url` has one of the `rawExtensions` (any case).
+    public static func isRawFile(_ url: URL) -> Bool {
+        rawExtensions.contains(url.pathExtension.lowercased())
+    }
+
+    /// The default output for an input: NAME.png in `directory`, or next to the input.
+    public static func defaultOutput(for input: URL, in directory: URL? = nil) -> URL {
+        let name = input.deletingPathExtension().lastPathComponent + ".png"
+        return (directory ?? input.deletingLastPathComponent()).appendingPathComponent(name)
+    }
+
+    /// Expands `inputs` (files and directories) into jobs.
+    ///
+    /// - Directories contribute their RAW files (by extension, sorted by name; hidden files
+    ///   skipped; subdirectories only when `recursive`). Files are taken as given, even when
+    ///   missing: `restoreCapture` then reports them one by one, so the batch goes on.
+    /// - `output` nil: each PNG goes next to its input as NAME.png.
+    /// - `output` an existing directory, or a path ending in "/", or several inputs: the PNGs
+    ///   go into that directory (created when `createDirectory`).
+    /// - One input file and an `output` that is not a directory: that file is the output.
+    ///
+    /// Throws `CaptureError.invalidArgument` for usage errors: no inputs, a directory that
+    /// cannot be listed, an output file for several inputs, two inputs mapping to one output.
+    public static func plan(inputs: [URL], output: URL? = nil, recursive: Bool = false,
+                            createDirectory: Bool = true) throws -> [RestoreJob] {
+        guard !inputs.isEmpty else { throw CaptureError.invalidArgument("no input files given") }
+        let fm = FileManager.default
+        var files: [URL] = []
+        var sawDirectory = false
+        for input in inputs {
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: input.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                sawDirectory = true
+                files += try scan(input, recursive: recursive)
+            } else {
+                files.append(input)
+            }
+        }
+
+        var outputDirectory: URL?
+        var outputFile: URL?
+        if let output {
+            var isDirectory: ObjCBool = false
+            let exists = fm.fileExists(atPath: output.path, isDirectory: &isDirectory)
+            let namesDirectory = output.relativeString.hasSuffix("/") || output.path.hasSuffix("/")
+            if (exists && isDirectory.boolValue) || namesDirectory {
+                outputDirectory = output
+            } else if inputs.count == 1 && !sawDirectory {
+                outputFile = output
+            } else if exists {
+                throw CaptureError.invalidArgument("\(output.path): -o must name a directory when there are several inputs")
+            } else {
+                outputDirectory = output
+            }
+        }
+        if let directory = outputDirectory, createDirectory,
+           !fm.fileExists(atPath: directory.path) {
+            do {
+                try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw CaptureError.unwritable(path: directory.path, reason: "cannot create the output directory: \(error.localizedDescription)")
+            }
+        }
+
+        let jobs = files.map { input in
+            RestoreJob(input: input, output: outputFile ?? defaultOutput(for: input, in: outputDirectory))
+        }
+        // Two inputs must never write the same output (e.g. IMG.DNG and IMG.CR2).
+        var seen: [String: URL] = [:]
+        for job in jobs {
+            let key = job.output.standardizedFileURL.path
+            if let other = seen[key] {
+                throw CaptureError.invalidArgument("\(other.path) and \(job.input.path) would both be written to \(job.output.path); restore them into different directories")
+            }
+            seen[key] = job.input
+        }
+        return jobs
+    }
+
+    /// RAW files in `directory`, sorted by path.
+    static func scan(_ directory: URL, recursive: Bool) throws -> [URL] {
+        let fm = FileManager.default
+        let names: [String]
+        do {
+            names = try fm.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw CaptureError.invalidArgument("\(directory.path): cannot list the directory: \(error.localizedDescription)")
+        }
+        var found: [URL] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let url = directory.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                if recursive { found += try scan(url, recursive: true) }
+            } else if isRawFile(url) {
+                found.append(url)
+            }
+        }
+        return found
+    }
+}
+
+/// The result of one job in a batch.
+public struct RestoreOutcome: Sendable {
+    public var job: RestoreJob
+    public var result: Result<RestoreReport, CaptureError>
+
+    public var succeeded: Bool {
+        if case .success = result { return true }
+        return false
+    }
+}
+
+/// Exit statuses for `nightjar restore` (documented for scripts).
+public enum RestoreExitStatus: Int32, Sendable {
+    /// Every input was restored.
+    case allRestored = 0
+    /// At least one input failed (the others were restored).
+    case partialFailure = 1
+    /// Bad arguments: nothing was attempted.
+    case usage = 2
+    /// An unexpected internal error.
+    case internalError = 3
+
+    /// The status for a finished batch.
+    public init(outcomes: [RestoreOutcome]) {
+        self = outcomes.allSatisfy(\.succeeded) ? .allRestored : .partialFailure
+    }
+}
+
+extension RestoreBatch {
+    /// Restores `jobs` one after another; a failing file is recorded and the batch goes on.
+    /// `progress(index, count, outcome)` is called after each file (for a progress bar or a
+    /// `--json` line). Invalid options throw before any file is touched, since they would
+    /// fail every file alike; everything else is a per-file outcome.
+    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
+                           network: NetworkRunner,
+                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
+        try options.validate()
+        var outcomes: [RestoreOutcome] = []
+        for (index, job) in jobs.enumerated() {
+            let outcome: RestoreOutcome
+            do {
+                let report = try restoreCapture(input: job.input, output: job.output, options: options,
+                                                modelName: modelName, network: network)
+                outcome = RestoreOutcome(job: job, result: .success(report))
+            } catch let error as CaptureError {
+                outcome = RestoreOutcome(job: job, result: .failure(error))
+            } catch {
+                outcome = RestoreOutcome(job: job, result: .failure(.network(path: job.input.path, reason: "\(error)")))
+            }
+            outcomes.append(outcome)
+            progress(index, jobs.count, outcome)
+        }
+        return outcomes
+    }
+}

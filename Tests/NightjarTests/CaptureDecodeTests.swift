@@ -1,0 +1,290 @@
+import Foundation
+import XCTest
+@testable import Nightjar
+
+/// Decoding through LibRaw: the golden DNGs of ../shared and DNGs written by our DNGWriter.
+final class CaptureDecodeTests: XCTestCase {
+    // MARK: - Golden captures
+
+    /// Numbers read from the golden DNGs independently of LibRaw, with numpy reading the
+    /// single uncompressed strip of each file:
+    ///
+    ///     raw = np.frombuffer(b, '<u2', count=w*h, offset=StripOffsets).reshape(h, w)
+    ///     x = (np.maximum(raw.astype(np.float64) - black, 0) / (white - black)).astype(np.float32)
+    ///     x = x[dy:dy+H, dx:dx+W]      # aligned (offset and size from the manifest)
+    ///     raw[0, :4], raw[-1, -4:], raw.sum(), raw.max(), x.astype(np.float64).sum(), x[0,0], x[-1,-1]
+    struct Independent {
+        var first: [UInt16], last: [UInt16], rawSum: Int, rawMax: UInt16
+        var xSum: Double, x00: Float, xLast: Float
+    }
+
+    static let independent: [String: Independent] = [
+        "capture_rggb_14bit_512x768": Independent(first: [507, 507, 508, 511], last: [520, 526, 529, 507], rawSum: 202_935_439, rawMax: 672,
+                                                  xSum: 129.485603, x00: 0.0, xLast: 0.0),
+        "capture_rggb_14bit_500x750": Independent(first: [518, 495, 496, 521], last: [504, 494, 503, 525], rawSum: 192_997_471, rawMax: 620,
+                                                  xSum: 144.254363, x00: 0.0003780480183195323, xLast: 0.0008191040251404047),
+        "capture_bggr_12bit_514x770": Independent(first: [260, 265, 261, 259], last: [257, 258, 257, 256], rawSum: 102_365_047, rawMax: 270,
+                                                  xSum: 279.365456, x00: 0.0002604844921734184, xLast: 0.0002604844921734184),
+    ]
+
+    func testGoldenCapturesDecodeAlignAndAmplify() throws {
+        let manifest = try SharedReference.manifest()
+        let captures = manifest["captures"] as! [[String: Any]]
+        XCTAssertEqual(captures.count, 3)
+        for capture in captures {
+            let name = capture["name"] as! String
+            let url = try SharedReference.url("golden/" + (capture["dng"] as! String))
+            let frame = try RawDecoder().decode(url)
+
+            XCTAssertEqual(frame.cfa.rawValue, capture["cfa"] as! String, name)
+            XCTAssertEqual(frame.black, capture["black"] as! [Double], name)
+            XCTAssertEqual(frame.white, capture["white"] as! Double, name)
+            XCTAssertEqual(frame.flip, 0, name)
+            // LibRaw in this process (not the default child process) decodes the same.
+            let inProcess = try RawDecoder(isolated: false).decode(url)
+            XCTAssertEqual(inProcess.mosaic, frame.mosaic, name)
+            XCTAssertEqual(inProcess.black, frame.black, name)
+            XCTAssertEqual(inProcess.white, frame.white, name)
+            XCTAssertEqual(inProcess.cfa, frame.cfa, name)
+            XCTAssertEqual([inProcess.width, inProcess.height, inProcess.flip], [frame.width, frame.height, frame.flip], name)
+            XCTAssertEqual(frame.make, "DarkSim", name)
+
+            let offset = frame.cfa.rggbOffset
+            XCTAssertEqual([offset.dy, offset.dx], capture["offset"] as! [Int], name)
+            let size = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+            XCTAssertEqual(size.height, capture["height"] as! Int, name)
+            XCTAssertEqual(size.width, capture["width"] as! Int, name)
+
+            let expected = capture["amplification"] as! Double
+            let fast = CapturePipeline.amplification(of: frame, m: capture["m"] as! Double)
+            XCTAssertEqual(fast, expected, accuracy: expected * 1e-5, name)
+            // In fact much closer than the tolerance (numpy agrees to ~1e-8).
+            XCTAssertEqual(fast, expected, accuracy: expected * 1e-7, name)
+
+            // Against the independent numpy reading of the strips.
+            let check = try XCTUnwrap(Self.independent[name])
+            XCTAssertEqual(Array(frame.mosaic.prefix(4)), check.first, name)
+            XCTAssertEqual(Array(frame.mosaic.suffix(4)), check.last, name)
+            XCTAssertEqual(frame.mosaic.reduce(0) { $0 + Int($1) }, check.rawSum, name)
+            XCTAssertEqual(frame.mosaic.max(), check.rawMax, name)
+
+            let normalised = CapturePipeline.normalisedAligned(frame)
+            XCTAssertEqual(normalised.values.count, size.width * size.height)
+            XCTAssertEqual(normalised.values.reduce(0.0) { $0 + Double($1) }, check.xSum, accuracy: check.xSum * 1e-7, name)
+            XCTAssertEqual(normalised.values.first, check.x00, name)
+            XCTAssertEqual(normalised.values.last, check.xLast, name)
+            // The per-pixel amplifier on the normalised values gives the same as the histogram one.
+            let slow = CapturePipeline.amplification(of: normalised.values, m: 5)
+            XCTAssertEqual(slow, fast, accuracy: fast * 1e-10, name)
+        }
+    }
+
+    // MARK: - Synthetic DNGs
+
+    func testSyntheticDNGsRoundTripAllPatternsDepthsAndSizes() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let sizes = [(37, 23), (38, 24), (33, 50), (64, 32)]
+        var n = 0
+        for cfa in CFAPattern.allCases {
+            for bits in [10, 12, 14] {
+                let (width, height) = sizes[n % sizes.count]
+                n += 1
+                let white = UInt32((1 << bits) - 1)
+                // Distinct black levels per site, so a mix-up of sites shows.
+                let baseBlack = UInt16(bits == 10 ? 64 : bits == 12 ? 256 : 512)
+                let black: [UInt16] = [baseBlack, baseBlack + 1, baseBlack + 2, baseBlack + 3]
+                var rng = SplitMix64(seed: UInt64(n))
+                let mosaic = (0..<(width * height)).map { _ in UInt16(rng.next() % UInt64(white + 1)) }
+                let image = DNGImage(width: width, height: height, layout: .cfa(cfa), samples: mosaic,
+                                     significantBits: bits, black: black, make: "Test", model: "Cam\(bits)")
+                let url = try CaptureFixtures.write(image, named: "\(cfa.rawValue)-\(bits)-\(width)x\(height).dng", in: directory)
+                let label = "\(cfa.rawValue) \(bits)-bit \(width)x\(height)"
+
+                let frame = try RawDecoder().decode(url)
+                XCTAssertEqual(frame.width, width, label)
+                XCTAssertEqual(frame.height, height, label)
+                XCTAssertEqual(frame.cfa, cfa, label)
+                XCTAssertEqual(frame.mosaic, mosaic, label)
+                XCTAssertEqual(frame.black, black.map(Double.init), label)
+                XCTAssertEqual(frame.white, Double(white), label)
+                XCTAssertEqual(frame.make, "Test", label)
+                XCTAssertEqual(frame.model, "Cam\(bits)", label)
+
+                let offset = cfa.rggbOffset
+                let size = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
+                XCTAssertEqual(size.width, (width - offset.dx) / 2 * 2, label)
+                XCTAssertEqual(size.height, (height - offset.dy) / 2 * 2, label)
+                // After alignment every (even, even) site is red: check through the normalisation.
+                let normalised = CapturePipeline.normalisedAligned(frame)
+                for row in 0..<size.height {
+                    for col in 0..<size.width {
+                        let sr = row + offset.dy, sc = col + offset.dx
+                        XCTAssertEqual(cfa.letters[(sr & 1) * 2 + (sc & 1)], ["R", "G", "G", "B"][(row & 1) * 2 + (col & 1)], label)
+                        let siteBlack = Double(black[(sr & 1) * 2 + (sc & 1)])
+                        let expected = Float(max(Double(mosaic[sr * width + sc]) - siteBlack, 0) / (Double(white) - siteBlack))
+                        XCTAssertEqual(normalised.values[row * size.width + col], expected, label)
+                    }
+                }
+            }
+        }
+    }
+
+    func testActiveAreaMarginsAreCroppedAndPatternsFollowTheVisibleOrigin() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let width = 41, height = 31
+        let readout = CaptureFixtures.positionMosaic(width: width, height: height, base: 700, modulus: 9000)
+        func visible(top: Int, left: Int, bottom: Int, right: Int) -> [UInt16] {
+            var out: [UInt16] = []
+            for row in top..<bottom { out += readout[(row * width + left)..<(row * width + right)] }
+            return out
+        }
+        // Even margins: the visible area is exactly the ActiveArea, CFA and per-site black as
+        // written (both relative to the ActiveArea origin).
+        for cfa in [CFAPattern.grbg, .bggr] {
+            let image = DNGImage(width: width, height: height, layout: .cfa(cfa), samples: readout,
+                                 black: [600, 601, 602, 603], activeArea: (2, 2, 28, 38))
+            let url = try CaptureFixtures.write(image, named: "even-\(cfa.rawValue).dng", in: directory)
+            let frame = try RawDecoder().decode(url)
+            XCTAssertEqual([frame.width, frame.height], [36, 26], cfa.rawValue)
+            XCTAssertEqual(frame.mosaic, visible(top: 2, left: 2, bottom: 28, right: 38), cfa.rawValue)
+            XCTAssertEqual(frame.cfa, cfa, cfa.rawValue)
+            XCTAssertEqual(frame.black, [600, 601, 602, 603], cfa.rawValue)
+        }
+        // Odd margins: LibRaw 0.20 moves the origin to the next even row/column (observed:
+        // ActiveArea (3, 1, 29, 39) gives the visible area rows 4..<29, columns 2..<39) and
+        // reports the CFA at that origin, so pixels and pattern stay consistent: GRBG at the
+        // ActiveArea origin is GBRG one row and one column further on.
+        let odd = DNGImage(width: width, height: height, layout: .cfa(.grbg), samples: readout,
+                           black: [600], activeArea: (3, 1, 29, 39))
+        let oddURL = try CaptureFixtures.write(odd, named: "odd.dng", in: directory)
+        let frame = try RawDecoder().decode(oddURL)
+        XCTAssertEqual([frame.width, frame.height], [37, 25])
+        XCTAssertEqual(frame.mosaic, visible(top: 4, left: 2, bottom: 29, right: 39))
+        XCTAssertEqual(frame.cfa, .gbrg)
+        XCTAssertEqual(frame.black, [600, 600, 600, 600])
+    }
+
+    func testOrientationTagsBecomeLibRawFlips() throws {
+        let directory = try makeTemporaryDirectory(self)
+        // TIFF orientation -> LibRaw flip: 1 -> 0, 3 -> 3 (180°), 6 -> 6 (90° CW), 8 -> 5 (90° CCW).
+        for (orientation, flip) in [(1, 0), (3, 3), (6, 6), (8, 5)] {
+            // LibRaw refuses images under 22 pixels on a side.
+            let image = DNGImage(width: 26, height: 24, layout: .cfa(.rggb),
+                                 samples: CaptureFixtures.positionMosaic(width: 26, height: 24, base: 600, modulus: 5000),
+                                 orientation: orientation)
+            let url = try CaptureFixtures.write(image, named: "o\(orientation).dng", in: directory)
+            let frame = try RawDecoder().decode(url)
+            XCTAssertEqual(frame.flip, flip, "orientation \(orientation)")
+            XCTAssertEqual(frame.mosaic, image.samples, "orientation \(orientation): the mosaic stays in sensor order")
+        }
+    }
+
+    // MARK: - Refusals
+
+    func testLinearDNGIsNotBayer() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let image = DNGImage(width: 32, height: 24, layout: .linearRGB,
+                             samples: [UInt16](repeating: 1000, count: 32 * 24 * 3))
+        let url = try CaptureFixtures.write(image, named: "linear.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder().decode(url)) { error in
+            guard case CaptureError.notBayer(let path, let kind)? = error as? CaptureError else {
+                return XCTFail("expected notBayer, got \(error)")
+            }
+            XCTAssertEqual(path, url.path)
+            XCTAssertEqual(kind, .linear)
+            XCTAssertTrue("\(error)".hasPrefix(url.path + ": not a Bayer RAW"), "\(error)")
+        }
+    }
+
+    func testMonochromeDNGIsNotBayer() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let image = DNGImage(width: 32, height: 24, layout: .monochrome,
+                             samples: [UInt16](repeating: 1000, count: 32 * 24))
+        let url = try CaptureFixtures.write(image, named: "mono.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder().decode(url)) { error in
+            XCTAssertEqual(error as? CaptureError, .notBayer(path: url.path, kind: .monochrome))
+        }
+    }
+
+    func testPixelLimitRefusesBeforeDecoding() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let image = DNGImage(width: 64, height: 32, layout: .cfa(.rggb),
+                             samples: [UInt16](repeating: 600, count: 64 * 32))
+        let url = try CaptureFixtures.write(image, named: "big.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder(maxPixels: 64 * 32 - 1).decode(url)) { error in
+            XCTAssertEqual(error as? CaptureError, .tooLarge(path: url.path, pixels: 64 * 32, limit: 64 * 32 - 1))
+        }
+        XCTAssertNoThrow(try RawDecoder(maxPixels: 64 * 32).decode(url))
+
+        // A header claiming an absurd size is refused from the header alone (the file has
+        // no pixel data for it at all).
+        var huge = image
+        huge.width = 60_000
+        huge.height = 40_000
+        huge.samples = []
+        var bytes = DNGImage(width: 64, height: 32, layout: .cfa(.rggb), samples: image.samples).encoded()
+        bytes = patchDimensions(bytes, width: 60_000, height: 40_000)
+        let hugeURL = directory.appendingPathComponent("huge.dng")
+        try Data(bytes).write(to: hugeURL)
+        XCTAssertThrowsError(try RawDecoder(maxPixels: 100_000_000).decode(hugeURL)) { error in
+            XCTAssertEqual(error as? CaptureError, .tooLarge(path: hugeURL.path, pixels: 2_400_000_000, limit: 100_000_000))
+        }
+    }
+
+    func testUnreadableAndNonRawFiles() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let missing = directory.appendingPathComponent("missing.dng")
+        XCTAssertThrowsError(try RawDecoder().decode(missing)) { error in
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: missing.path, reason: "no such file"))
+        }
+        XCTAssertThrowsError(try RawDecoder().decode(directory)) { error in
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: directory.path, reason: "is a directory"))
+        }
+        let text = directory.appendingPathComponent("notes.dng")
+        try Data("this is not a raw file at all\n".utf8).write(to: text)
+        XCTAssertThrowsError(try RawDecoder().decode(text)) { error in
+            guard case CaptureError.unsupported(let path, _)? = error as? CaptureError else {
+                return XCTFail("expected unsupported, got \(error)")
+            }
+            XCTAssertEqual(path, text.path)
+        }
+        let empty = directory.appendingPathComponent("empty.nef")
+        try Data().write(to: empty)
+        XCTAssertThrowsError(try RawDecoder().decode(empty)) { error in
+            XCTAssertNotNil(error as? CaptureError, "\(error)")
+        }
+    }
+
+    func testSpecialFilesAndTheTimeLimit() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let fifo = directory.appendingPathComponent("pipe.dng")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        XCTAssertThrowsError(try RawDecoder().decode(fifo)) { error in
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: fifo.path, reason: "not a regular file"))
+        }
+        // A time limit no decode can meet: the child is killed and the file reported.
+        let image = DNGImage(width: 256, height: 256, layout: .cfa(.rggb), samples: [UInt16](repeating: 600, count: 256 * 256))
+        let url = try CaptureFixtures.write(image, named: "slow.dng", in: directory)
+        XCTAssertThrowsError(try RawDecoder(timeoutSeconds: 1e-6).decode(url)) { error in
+            guard case CaptureError.corrupt(let path, let reason)? = error as? CaptureError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, url.path)
+            XCTAssertTrue(reason.hasPrefix("decoding took longer than"), reason)
+        }
+        XCTAssertNoThrow(try RawDecoder(timeoutSeconds: 60).decode(url))
+    }
+
+    /// Rewrites ImageWidth/ImageLength (LONG values in IFD0) of a DNG from DNGImage.
+    private func patchDimensions(_ bytes: [UInt8], width: UInt32, height: UInt32) -> [UInt8] {
+        var out = bytes
+        let count = Int(out[8]) | Int(out[9]) << 8
+        for i in 0..<count {
+            let e = 10 + 12 * i
+            let tag = Int(out[e]) | Int(out[e + 1]) << 8
+            let value: UInt32? = tag == 256 ? width : tag == 257 ? height : nil
+            if let value {
+                for k in 0..<4 { out[e + 8 + k] = UInt8((value >> (8 * UInt32(k))) & 0xFF) }
+            }
+        }
+        return out
+    }
+}

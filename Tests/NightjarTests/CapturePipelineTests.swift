@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+@testable import Nightjar
+
+/// The pipeline steps of REFERENCE.md §3 on small hand-made inputs.
+final class CapturePipelineTests: XCTestCase {
+    func testReflectIndexMatchesNumpyReflect() {
+        // np.pad(np.arange(n), (0, k), 'reflect').tolist()
+        XCTAssertEqual((0..<17).map { CapturePipeline.reflectIndex($0, count: 5) },
+                       [0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0])
+        XCTAssertEqual((0..<9).map { CapturePipeline.reflectIndex($0, count: 2) }, [0, 1, 0, 1, 0, 1, 0, 1, 0])
+        XCTAssertEqual((0..<4).map { CapturePipeline.reflectIndex($0, count: 1) }, [0, 0, 0, 0])
+        // Parity (the CFA phase) is kept for even lengths.
+        for n in stride(from: 2, through: 40, by: 2) {
+            for i in 0..<100 { XCTAssertEqual(CapturePipeline.reflectIndex(i, count: n) & 1, i & 1) }
+        }
+    }
+
+    func testPaddedLengthAndAlignment() {
+        XCTAssertEqual(CapturePipeline.paddedLength(32), 32)
+        XCTAssertEqual(CapturePipeline.paddedLength(33), 64)
+        XCTAssertEqual(CapturePipeline.paddedLength(750), 768)
+        XCTAssertEqual(CapturePipeline.paddedLength(500), 512)
+        let bggr = CapturePipeline.alignedSize(width: 770, height: 514, offset: CFAPattern.bggr.rggbOffset)
+        XCTAssertEqual(bggr.width, 768)
+        XCTAssertEqual(bggr.height, 512)
+        let grbg = CapturePipeline.alignedSize(width: 11, height: 9, offset: CFAPattern.grbg.rggbOffset)
+        XCTAssertEqual(grbg.width, 10) // drop first column: 10, already even
+        XCTAssertEqual(grbg.height, 8) // drop the trailing row
+        XCTAssertEqual(CFAPattern.gbrg.rggbOffset.dy, 1)
+        XCTAssertEqual(CFAPattern.gbrg.rggbOffset.dx, 0)
+    }
+
+    func testBinsAndAmplifier() {
+        let edges = CapturePipeline.binEdges, weights = CapturePipeline.binWeights
+        XCTAssertEqual(edges.count, 128)
+        XCTAssertEqual(weights.count, 127)
+        XCTAssertEqual(edges[0], 0)
+        XCTAssertEqual(edges[127], 1, accuracy: 1e-15)
+        XCTAssertEqual(weights[0], 1)
+        XCTAssertEqual(weights[126], 1e-5, accuracy: 1e-18)
+        XCTAssertEqual(CapturePipeline.binWeight(0), 1)
+        XCTAssertEqual(CapturePipeline.binWeight(edges[1]), weights[1]) // lower edge inclusive
+        XCTAssertEqual(CapturePipeline.binWeight(edges[1].nextDown), weights[0])
+        XCTAssertEqual(CapturePipeline.binWeight(1.0), 0) // [e0, e127) only
+        XCTAssertEqual(CapturePipeline.binWeight(-1e-9), 0)
+
+        // A uniform frame: a = m · 0.01 / x.
+        let x: Float = 0.001
+        XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: x, count: 100), m: 5),
+                       5 * 0.01 / Double(x), accuracy: 1e-9)
+        // Two bins: a = m · 0.01 · (w_i n_i + w_j n_j) / (w_i n_i x_i + w_j n_j x_j).
+        let xs: [Float] = [0.002, 0.002, 0.05]
+        let wi = CapturePipeline.binWeight(Double(xs[0])), wj = CapturePipeline.binWeight(Double(xs[2]))
+        let expected = 0.05 * (2 * wi + wj) / (2 * wi * Double(xs[0]) + wj * Double(xs[2]))
+        XCTAssertEqual(CapturePipeline.amplification(of: xs, m: 5), expected, accuracy: expected * 1e-12)
+        // Clamping.
+        XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 0, count: 10)), 300)
+        XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 0.9, count: 10)), 1)
+        XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 1, count: 10)), 1)
+    }
+
+    func testQuantisation() {
+        XCTAssertEqual(CapturePipeline.quantise8(0), 0)
+        XCTAssertEqual(CapturePipeline.quantise8(1), 255)
+        XCTAssertEqual(CapturePipeline.quantise8(2), 255)
+        XCTAssertEqual(CapturePipeline.quantise8(-1), 0)
+        XCTAssertEqual(CapturePipeline.quantise8(.nan), 0)
+        XCTAssertEqual(CapturePipeline.quantise8(0.5 / 255), 1) // rounds half up
+        XCTAssertEqual(CapturePipeline.quantise8(0.49 / 255), 0)
+        XCTAssertEqual(CapturePipeline.quantise8(100.0 / 255), 100)
+        XCTAssertEqual(CapturePipeline.quantise16(1), 65535)
+        XCTAssertEqual(CapturePipeline.quantise16(0.5), 32768)
+        XCTAssertEqual(CapturePipeline.quantise16(.infinity), 65535)
+        for v in stride(from: 0, through: 65535, by: 97) {
+            XCTAssertEqual(CapturePipeline.quantise16(Float(Double(v) / 65535)), UInt16(v))
+        }
+    }
+
+    func testOrientationMapping() {
+        // Source 2 rows x 3 columns:  a b c / d e f
+        let source = ["a", "b", "c", "d", "e", "f"]
+        func oriented(_ flip: Int) -> [String] {
+            let size = CapturePipeline.orientedSize(width: 3, height: 2, flip: flip)
+            var out: [String] = []
+            for r in 0..<size.height {
+                for c in 0..<size.width {
+                    let s = CapturePipeline.sourcePixel(row: r, col: c, width: 3, height: 2, flip: flip)
+                    out.append(source[s.row * 3 + s.col])
+                }
+            }
+            return out
+        }
+        XCTAssertEqual(oriented(0), ["a", "b", "c", "d", "e", "f"])
+        XCTAssertEqual(oriented(3), ["f", "e", "d", "c", "b", "a"]) // 180°
+        XCTAssertEqual(oriented(6), ["d", "a", "e", "b", "f", "c"]) // 90° clockwise: 3 rows x 2
+        XCTAssertEqual(oriented(5), ["c", "f", "b", "e", "a", "d"]) // 90° counter-clockwise
+        XCTAssertEqual(CapturePipeline.orientedSize(width: 3, height: 2, flip: 6).width, 2)
+    }
+
+    func testNetworkInputIsAmplifiedAndReflectPadded() {
+        // GBRG 7 wide x 5 high: drop the first row, then width 7 -> 6, height 4.
+        let width = 7, height = 5
+        let mosaic = (0..<(width * height)).map { UInt16(100 + $0) }
+        let frame = BayerFrame(width: width, height: height, mosaic: mosaic, cfa: .gbrg,
+                               black: [100, 100, 100, 100], white: 1100)
+        let padded = CapturePipeline.networkInput(frame, amplification: 3)
+        XCTAssertEqual(padded.width, 32)
+        XCTAssertEqual(padded.height, 32)
+        for r in 0..<32 {
+            for c in 0..<32 {
+                let sr = CapturePipeline.reflectIndex(r, count: 4) + 1, sc = CapturePipeline.reflectIndex(c, count: 6)
+                let x = Float(Double(mosaic[sr * width + sc]) - 100) / 1000
+                XCTAssertEqual(padded.values[r * 32 + c], x * 3, accuracy: 1e-6)
+            }
+        }
+    }
+
+    func testPNGTextValuesStayASCII() {
+        XCTAssertEqual(PNGRowWriter.textValue("plain {\"a\": 1}"), "plain {\"a\": 1}")
+        XCTAssertEqual(PNGRowWriter.textValue("nuit-é.dng"), "nuit-\\u{E9}.dng")
+        XCTAssertEqual(PNGRowWriter.textValue("tab\there"), "tab\\u{9}here")
+    }
+}
