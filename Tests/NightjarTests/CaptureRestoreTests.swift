@@ -247,7 +247,7 @@ final class CaptureRestoreTests: XCTestCase {
                     }
                 }
             }
-            let r = try runGoldenCapture(entry, network: replay, modelName: "replay", directory: directory)
+            let r = try runGoldenCapture(entry, network: WholeFrameNetwork(replay), modelName: "replay", directory: directory)
             XCTAssertEqual(r.report.amplification, r.expectedAmplification, accuracy: r.expectedAmplification * 1e-5, name)
             XCTAssertEqual(r.report.offset, r.expectedOffset, name)
             XCTAssertEqual([r.report.height, r.report.width], r.expectedSize, name)

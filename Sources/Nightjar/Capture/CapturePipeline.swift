@@ -153,34 +153,14 @@ public enum CapturePipeline {
     /// The network input: the aligned normalised mosaic times `amplification` (in float32),
     /// reflect-padded at the bottom/right to multiples of 32.
     public static func networkInput(_ frame: BayerFrame, amplification: Double) -> (values: [Float], width: Int, height: Int) {
-        let offset = frame.cfa.rggbOffset
-        let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
-        let pw = paddedLength(size.width), ph = paddedLength(size.height)
-        let a = Float(amplification)
-        let maxRaw = Int(frame.mosaic.max() ?? 0)
-        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
-        // Column map of the padded row (source column and its table base), shared by all rows.
-        let sourceCols = (0..<pw).map { reflectIndex($0, count: size.width) + offset.dx }
-        var values = [Float](repeating: 0, count: pw * ph)
+        let input = NetworkInputRows(frame: frame, amplification: amplification)
+        var values = [Float](repeating: 0, count: input.paddedWidth * input.paddedHeight)
         values.withUnsafeMutableBufferPointer { out in
-            table.withUnsafeBufferPointer { table in
-                sourceCols.withUnsafeBufferPointer { sourceCols in
-                    frame.mosaic.withUnsafeBufferPointer { mosaic in
-                        for row in 0..<ph {
-                            let sr = reflectIndex(row, count: size.height) + offset.dy
-                            let rowSite = (sr & 1) * 2
-                            let base = sr * frame.width
-                            for col in 0..<pw {
-                                let sc = sourceCols[col]
-                                let site = rowSite + (sc & 1)
-                                out[row * pw + col] = table[site * (maxRaw + 1) + Int(mosaic[base + sc])] * a
-                            }
-                        }
-                    }
-                }
+            frame.mosaic.withUnsafeBufferPointer { mosaic in
+                input.fill(rows: 0..<input.paddedHeight, into: out.baseAddress!, mosaic: mosaic)
             }
         }
-        return (values, pw, ph)
+        return (values, input.paddedWidth, input.paddedHeight)
     }
 
     // MARK: - Quantisation

@@ -1,11 +1,5 @@
 import Foundation
 
-/// Runs the network on one padded mosaic. `input`: H×W float32, row-major, H and W multiples
-/// of 32, RGGB phase at (0,0), normalised and amplified. `output`: 3×H×W planar float32
-/// (R, G, B planes), preallocated and zeroed by the caller. Throw to report a failure.
-public typealias NetworkRunner = (_ input: UnsafeBufferPointer<Float>, _ height: Int, _ width: Int,
-                                  _ output: UnsafeMutableBufferPointer<Float>) throws -> Void
-
 /// How to restore one capture.
 public struct RestoreOptions: Sendable, Equatable {
     /// The amplifier's target mean factor (REFERENCE.md §3 step 4), default 5.
@@ -211,13 +205,19 @@ public struct PreparedCapture: Sendable {
     }
 }
 
-/// Restores one dark Bayer RAW file into a PNG: decode (LibRaw), normalise, align to RGGB,
-/// amplify, pad, run `network`, crop, quantise, orient, and write `output` row by row to a
-/// hidden temporary file that is renamed into place only when complete (removed on any error).
-/// An existing `output` is refused unless `options.overwrite`. Errors are `CaptureError`s
-/// naming the file and the cause in one line.
+/// Restores one dark Bayer RAW file into a PNG with a whole-frame network (stand-ins, tests).
 public func restoreCapture(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
-                           modelName: String, network: NetworkRunner) throws -> RestoreReport {
+                           modelName: String, network: @escaping NetworkRunner) throws -> RestoreReport {
+    try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: WholeFrameNetwork(network))
+}
+
+/// Restores one dark Bayer RAW file into a PNG: decode (LibRaw), normalise, align to RGGB,
+/// amplify, pad, run `network`, crop, quantise, orient, and write `output` row by row as the
+/// network finishes rows, to a hidden temporary file that is renamed into place only when
+/// complete (removed on any error). An existing `output` is refused unless
+/// `options.overwrite`. Errors are `CaptureError`s naming the file and the cause in one line.
+public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
+                                                  modelName: String, network: Network) throws -> RestoreReport {
     try options.validate()
     let start = DispatchTime.now()
     func seconds(since t: DispatchTime) -> Double {
@@ -245,31 +245,32 @@ public func restoreCapture(input: URL, output: URL, options: RestoreOptions = Re
     let decodeSeconds = seconds(since: t)
 
     t = DispatchTime.now()
-    let prepared = try PreparedCapture(frame: frame, m: options.m, amplification: options.amplification, path: inputPath)
+    let offset = frame.cfa.rggbOffset
+    let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+    guard aligned.width >= 2, aligned.height >= 2 else {
+        throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
+    }
+    let amplification = options.amplification ?? CapturePipeline.amplification(of: frame, m: options.m)
+    let rows = NetworkInputRows(frame: frame, amplification: amplification)
     let prepareSeconds = seconds(since: t)
 
-    t = DispatchTime.now()
-    let result = try prepared.run(network, path: inputPath)
-    let networkSeconds = seconds(since: t)
-
     let flip = options.rotate ? frame.flip : 0
-    let outSize = CapturePipeline.orientedSize(width: prepared.width, height: prepared.height, flip: flip)
+    let outSize = CapturePipeline.orientedSize(width: rows.width, height: rows.height, flip: flip)
     var report = RestoreReport(
         input: inputPath, output: outputPath, model: modelName,
         cameraMake: frame.make, cameraModel: frame.model, cfa: frame.cfa.rawValue,
         visibleWidth: frame.width, visibleHeight: frame.height,
-        offset: [prepared.offset.dy, prepared.offset.dx],
-        width: prepared.width, height: prepared.height,
-        paddedWidth: prepared.paddedWidth, paddedHeight: prepared.paddedHeight,
+        offset: [offset.dy, offset.dx],
+        width: rows.width, height: rows.height,
+        paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight,
         outputWidth: outSize.width, outputHeight: outSize.height,
         black: frame.black, white: frame.white,
-        amplification: prepared.amplification,
-        amplificationSource: prepared.amplificationGiven ? "given" : "auto",
+        amplification: amplification,
+        amplificationSource: options.amplification != nil ? "given" : "auto",
         m: options.m, bits: options.bits, flip: frame.flip, rotated: options.rotate && frame.flip != 0,
-        decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
+        decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: 0,
         writeSeconds: 0, totalSeconds: 0, sidecar: nil)
 
-    t = DispatchTime.now()
     let header: [(key: String, value: String)] = [
         ("Software", "Nightjar \(Nightjar.version)"),
         ("Source", input.lastPathComponent),
@@ -278,24 +279,27 @@ public func restoreCapture(input: URL, output: URL, options: RestoreOptions = Re
         let writer = try PNGRowWriter(path: temporary.path, width: outSize.width, height: outSize.height,
                                       bits: options.bits, compressionLevel: options.compressionLevel,
                                       text: header, displayPath: outputPath)
-        if options.bits == 8 {
-            var row = [UInt8](repeating: 0, count: outSize.width * 3)
-            for y in 0..<outSize.height {
-                prepared.fillRow(y, from: result, flip: flip, into: &row)
-                try row.withUnsafeBufferPointer { try writer.writeRow($0) }
+        var sink = PNGRowSink(writer: writer, width: rows.width, height: rows.height, bits: options.bits, flip: flip)
+        t = DispatchTime.now()
+        do {
+            try frame.mosaic.withUnsafeBufferPointer { mosaic in
+                try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
+                                    source: MosaicRowSource(input: rows, mosaic: mosaic), sink: &sink)
             }
-        } else {
-            var row = [UInt16](repeating: 0, count: outSize.width * 3)
-            for y in 0..<outSize.height {
-                prepared.fillRow(y, from: result, flip: flip, into: &row)
-                try row.withUnsafeBufferPointer { try writer.writeRow($0) }
-            }
+        } catch let error as CaptureError {
+            throw error
+        } catch {
+            throw CaptureError.network(path: inputPath, reason: "\(error)")
         }
+        // Network time includes writing the rows it finished (they interleave).
+        report.networkSeconds = seconds(since: t)
+        t = DispatchTime.now()
+        try sink.finish()
         var trailer = report
         trailer.totalSeconds = seconds(since: start)
         try writer.finish(text: [("Nightjar", trailer.jsonString())])
+        report.writeSeconds = seconds(since: t)
     }
-    report.writeSeconds = seconds(since: t)
     report.totalSeconds = seconds(since: start)
 
     if options.sidecar {

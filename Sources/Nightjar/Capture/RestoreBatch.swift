@@ -135,20 +135,23 @@ public struct RestoreOutcome: Sendable {
     }
 }
 
-/// Exit statuses for `nightjar restore` (documented for scripts).
+/// Exit statuses for `nightjar restore` (documented in the README for scripts).
 public enum RestoreExitStatus: Int32, Sendable {
     /// Every input was restored.
     case allRestored = 0
-    /// At least one input failed (the others were restored).
-    case partialFailure = 1
+    /// Nothing was restored: every input failed.
+    case failure = 1
+    /// Some inputs failed, the others were restored.
+    case partialFailure = 2
     /// Bad arguments: nothing was attempted.
-    case usage = 2
+    case usage = 64
     /// An unexpected internal error.
-    case internalError = 3
+    case internalError = 70
 
     /// The status for a finished batch.
     public init(outcomes: [RestoreOutcome]) {
-        self = outcomes.allSatisfy(\.succeeded) ? .allRestored : .partialFailure
+        let restored = outcomes.filter(\.succeeded).count
+        self = restored == outcomes.count ? .allRestored : restored == 0 ? .failure : .partialFailure
     }
 }
 
@@ -157,8 +160,8 @@ extension RestoreBatch {
     /// `progress(index, count, outcome)` is called after each file (for a progress bar or a
     /// `--json` line). Invalid options throw before any file is touched, since they would
     /// fail every file alike; everything else is a per-file outcome.
-    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
-                           network: NetworkRunner,
+    public static func run<Network: FrameNetwork>(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
+                           network: Network,
                            progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
         try options.validate()
         var outcomes: [RestoreOutcome] = []
@@ -177,5 +180,12 @@ extension RestoreBatch {
             progress(index, jobs.count, outcome)
         }
         return outcomes
+    }
+
+    /// The same with a whole-frame network runner.
+    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
+                           network: @escaping NetworkRunner,
+                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
+        try run(jobs, options: options, modelName: modelName, network: WholeFrameNetwork(network), progress: progress)
     }
 }

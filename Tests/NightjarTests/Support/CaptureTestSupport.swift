@@ -155,7 +155,7 @@ func goldenCaptures() throws -> [(name: String, entry: [String: Any])] {
 }
 
 /// Restores one golden capture with `network` into `directory` and compares it.
-func runGoldenCapture(_ entry: [String: Any], network: NetworkRunner, modelName: String,
+func runGoldenCapture<Network: FrameNetwork>(_ entry: [String: Any], network: Network, modelName: String,
                       directory: URL) throws -> GoldenCaptureResult {
     let name = entry["name"] as! String
     let input = try SharedReference.url("golden/" + (entry["dng"] as! String))
@@ -186,7 +186,7 @@ func runGoldenCapture(_ entry: [String: Any], network: NetworkRunner, modelName:
 /// amplification within 1e-5 relative, offset and size exact, ≥ 99.9 % of 8-bit values equal
 /// to `_expected.npy` and none off by more than 1. For the lead once the engine is merged:
 /// `try checkGoldenCaptures(self, modelName: "official-sid-sony", network: runner)`.
-func checkGoldenCaptures(_ test: XCTestCase, modelName: String, network: NetworkRunner,
+func checkGoldenCaptures<Network: FrameNetwork>(_ test: XCTestCase, modelName: String, network: Network,
                          file: StaticString = #filePath, line: UInt = #line) throws {
     let directory = try makeTemporaryDirectory(test)
     for (name, entry) in try goldenCaptures() {
