@@ -7,6 +7,6 @@ struct NightjarCommand: ParsableCommand {
         commandName: "nightjar",
         abstract: "Restore extremely dark RAW photographs in real time.",
         version: Nightjar.version,
-        subcommands: [ConvertCommand.self, RunTensorCommand.self, BenchCommand.self]
+        subcommands: [ConvertCommand.self, RestoreCommand.self, RunTensorCommand.self, BenchCommand.self, SynthesizeCommand.self]
     )
 }

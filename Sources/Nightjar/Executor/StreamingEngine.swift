@@ -66,6 +66,15 @@ public final class StreamingEngine: @unchecked Sendable {
         free(arena)
     }
 
+    /// Whether a frame of this size runs in the arena planned at init.
+    public func fits(height: Int, width: Int) -> Bool {
+        guard height <= maxHeight, width <= maxWidth, (try? Engine.checkSize(height: height, width: width)) != nil,
+              let rows = try? schedule.windowRows(height: height, width: width) else { return false }
+        return (0..<schedule.bufferCount).allSatisfy {
+            rows[$0] * (width / schedule.bufferDivisor[$0]) <= plannedWindowRows[$0] * (maxWidth / schedule.bufferDivisor[$0])
+        }
+    }
+
     /// Restores one frame: rows come from `source` and leave through `sink` as they finish.
     public func run<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {
         try Engine.checkSize(height: height, width: width)

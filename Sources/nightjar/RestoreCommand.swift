@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import Nightjar
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore dark Bayer RAW files (DNG, ARW, NEF, CR2/CR3, RW2, ORF, PEF...) into PNGs.",
+        discussion: """
+            Inputs are files or directories (RAW files by extension). Each output is written to a \
+            temporary name and renamed when complete, and an existing file is never replaced \
+            without --overwrite. A file that fails gets one error line and the batch goes on.
+            Exit status: 0 all restored, 1 none restored, 2 some failed, 64 usage error, \
+            70 internal error.
+            """
+    )
+
+    @Argument(help: "RAW files or directories.")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Output directory, or the output file for a single input (default: next to each input).")
+    var output: String?
+
+    @Option(help: "The Nightjar model file (from `nightjar convert`).")
+    var model: String
+
+    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
+    var precision: PrecisionOption = .fp32
+
+    @Option(help: "The amplifier's target factor m.")
+    var m: Double = 5
+
+    @Option(help: "A known exposure ratio to use instead of the amplifier.")
+    var amp: Double?
+
+    @Option(help: "Bits per PNG sample: 8 or 16.")
+    var bits: Int = 8
+
+    @Flag(help: "Keep the sensor's orientation instead of applying the camera's.")
+    var noRotate = false
+
+    @Flag(help: "Replace existing outputs.")
+    var overwrite = false
+
+    @Flag(help: "Also write OUTPUT.png.json with the restore report.")
+    var sidecar = false
+
+    @Flag(help: "Descend into subdirectories of input directories.")
+    var recursive = false
+
+    @Option(help: "Refuse RAW files with more pixels than this, before decoding them.")
+    var maxPixels: Int = 100_000_000
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Engine.availableCores
+
+    @Flag(help: "One JSON object per file on stdout, then a summary object.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
+        guard m.isFinite, m > 0 else { throw ValidationError("--m must be a positive number") }
+        if let amp { guard amp.isFinite, amp > 0 else { throw ValidationError("--amp must be a positive number") } }
+        guard maxPixels >= 0 else { throw ValidationError("--max-pixels must not be negative") }
+    }
+
+    func run() throws {
+        var options = RestoreOptions(m: m, amplification: amp, bits: bits, rotate: !noRotate,
+                                     overwrite: overwrite, sidecar: sidecar, maxPixels: maxPixels)
+        options.compressionLevel = 1
+        let jobs: [RestoreJob]
+        do {
+            try precision.requireSupported()
+            jobs = try RestoreBatch.plan(inputs: inputs.map { URL(fileURLWithPath: $0) },
+                                         output: output.map { URL(fileURLWithPath: $0) }, recursive: recursive)
+            guard !jobs.isEmpty else { throw CaptureError.invalidArgument("no RAW files found in \(inputs.joined(separator: ", "))") }
+        } catch let error as CaptureError {
+            throw fail(error.description, status: ExitCode(RestoreExitStatus.usage.rawValue))
+        }
+        let network = try reportingErrors {
+            try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads)
+        }
+        let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
+        let start = ProcessMetrics.now()
+        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network) { index, count, outcome in
+            switch outcome.result {
+            case .success(let report):
+                if json { standardOutput(report.jsonString()) }
+                progress.update("[\(index + 1)/\(count)] \(outcome.job.output.lastPathComponent) "
+                                + String(format: "(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
+            case .failure(let error):
+                progress.clear()
+                FileHandle.standardError.write(Data("nightjar: error: \(error.description)\n".utf8))
+                if json { standardOutput(#"{"error":\#(jsonQuoted(error.description)),"input":\#(jsonQuoted(outcome.job.input.path))}"#) }
+            }
+        }
+        progress.clear()
+        let restored = outcomes.filter(\.succeeded).count
+        let seconds = ProcessMetrics.now() - start
+        if json {
+            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(String(format: "%.3f", seconds))}}"#)
+        } else {
+            let failed = outcomes.count - restored
+            FileHandle.standardError.write(Data((String(format: "restored %d of %d file%@ in %.1f s", restored, outcomes.count,
+                                                        outcomes.count == 1 ? "" : "s", seconds)
+                                                 + (failed > 0 ? " (\(failed) failed)" : "") + "\n").utf8))
+        }
+        let status = RestoreExitStatus(outcomes: outcomes)
+        if status != .allRestored { throw ExitCode(status.rawValue) }
+    }
+}
+
+/// A one-line progress display on a terminal, redrawn in place.
+final class ProgressLine {
+    let enabled: Bool
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+func jsonQuoted(_ text: String) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+    let array = String(decoding: data, as: UTF8.self)
+    return String(array.dropFirst().dropLast())
+}
