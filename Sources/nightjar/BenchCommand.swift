@@ -36,6 +36,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the end-to-end (file to file) measurement.")
     var networkOnly = false
 
+    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8).")
+    var bandRows: Int = StreamSchedule.Bands().outputRows
+
+    @Option(help: "1/32-scale rows per band of the streaming engine's first pass.")
+    var lowResolutionRows: Int = StreamSchedule.Bands().lowResolutionRows
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -50,6 +56,7 @@ struct BenchCommand: ParsableCommand {
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
+                bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows),
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly)
             report.precision = precision.rawValue
             if json {

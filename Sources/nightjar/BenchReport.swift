@@ -22,9 +22,9 @@ struct BenchReport: Codable {
     var arena_bytes: Int
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
-                        input: URL?, endToEnd: Bool) throws -> BenchReport {
+                        bands: StreamSchedule.Bands, input: URL?, endToEnd: Bool) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
-        let engine = try StreamingEngine(model: model, maxHeight: padded.height, maxWidth: padded.width, threads: threads)
+        let engine = try StreamingEngine(model: model, maxHeight: padded.height, maxWidth: padded.width, bands: bands, threads: threads)
         let source = SyntheticMosaic(seed: 42)
         var sink = DiscardRows()
         var networkTimes: [Double] = []

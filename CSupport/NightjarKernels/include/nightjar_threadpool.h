@@ -23,9 +23,10 @@ int32_t nj_threadpool_size(const nj_threadpool *pool);
 // Runs the task on every thread of the pool and returns when all are done.
 void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context);
 
-// Runs a convolution with its output rows split into one contiguous band per thread. Every
-// output value is computed the same way whatever the split, so results do not depend on the
-// thread count. pool may be NULL (runs on the caller alone).
+// Runs a convolution split across the pool's threads: by bands of output rows when there are
+// enough rows, else by blocks of output channels (whole groups). Every output value is
+// computed the same way whatever the split, so results do not depend on the thread count.
+// pool may be NULL (runs on the caller alone).
 void nj_threadpool_conv2d_f32(nj_threadpool *pool, nj_conv2d_f32_fn kernel, const nj_conv2d_f32_args *args);
 
 #ifdef __cplusplus

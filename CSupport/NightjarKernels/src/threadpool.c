@@ -133,20 +133,52 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
 typedef struct conv_job {
     nj_conv2d_f32_fn kernel;
     const nj_conv2d_f32_args *args;
+    int32_t by_channels;
 } conv_job;
 
-static void conv_band(void *raw, int32_t index, int32_t count) {
+// One thread's share: a band of rows, or (when there are too few rows to go round) a block of
+// output channels, whole groups at a time, for all rows.
+static void conv_share(void *raw, int32_t index, int32_t count) {
     const conv_job *job = raw;
-    nj_conv2d_f32_args band = *job->args;
-    const int64_t rows = job->args->row_end - job->args->row_begin;
-    band.row_begin = job->args->row_begin + (int32_t)(rows * index / count);
-    band.row_end = job->args->row_begin + (int32_t)(rows * (index + 1) / count);
-    if (band.row_begin < band.row_end) {
-        job->kernel(&band);
+    const nj_conv2d_f32_args *a = job->args;
+    nj_conv2d_f32_args share = *a;
+    if (job->by_channels) {
+        const int32_t per_group = a->out_channels / a->groups;
+        // Whole groups; blocks of 8 channels for an ungrouped convolution, so the kernels'
+        // register blocking over output channels stays effective.
+        const int32_t unit = a->groups == 1 ? 8 : per_group;
+        const int32_t units = (a->out_channels + unit - 1) / unit;
+        const int32_t first = (int32_t)((int64_t)units * index / count);
+        const int32_t last = (int32_t)((int64_t)units * (index + 1) / count);
+        int32_t begin = first * unit, end = last * unit;
+        if (end > a->out_channels) end = a->out_channels;
+        if (begin >= end) return;
+        if (a->groups > 1) {
+            // Whole groups: the kernel sees a smaller grouped convolution.
+            const int32_t in_per_group = a->in_channels / a->groups;
+            const int32_t g0 = begin / per_group, g1 = end / per_group;
+            share.groups = g1 - g0;
+            share.in_channels = share.groups * in_per_group;
+            share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
+        }
+        share.out_channels = end - begin;
+        share.output = a->output + (size_t)begin * a->output_channel_stride;
+        share.weights = a->weights + (size_t)begin * (a->in_channels / a->groups) * a->kernel_size * a->kernel_size;
+        if (a->bias) share.bias = a->bias + begin;
+        if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
+    } else {
+        const int64_t rows = a->row_end - a->row_begin;
+        share.row_begin = a->row_begin + (int32_t)(rows * index / count);
+        share.row_end = a->row_begin + (int32_t)(rows * (index + 1) / count);
+        if (share.row_begin >= share.row_end) return;
     }
+    job->kernel(&share);
 }
 
 void nj_threadpool_conv2d_f32(nj_threadpool *pool, nj_conv2d_f32_fn kernel, const nj_conv2d_f32_args *args) {
-    conv_job job = {kernel, args};
-    nj_threadpool_run(pool, conv_band, &job);
+    const int32_t threads = nj_threadpool_size(pool);
+    const int32_t rows = args->row_end - args->row_begin;
+    // Rows split evenly when each thread gets several; otherwise output channels do.
+    conv_job job = {kernel, args, threads > 1 && rows < 4 * threads && args->out_channels >= 2 * threads};
+    nj_threadpool_run(pool, conv_share, &job);
 }

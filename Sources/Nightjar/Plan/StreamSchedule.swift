@@ -15,7 +15,7 @@ public struct StreamSchedule: Sendable {
         /// Output rows per band in the second pass (a multiple of 8).
         public var outputRows: Int
 
-        public init(lowResolutionRows: Int = 2, outputRows: Int = 32) {
+        public init(lowResolutionRows: Int = 1, outputRows: Int = 16) {
             self.lowResolutionRows = lowResolutionRows
             self.outputRows = outputRows
         }
@@ -201,21 +201,29 @@ public struct StreamSchedule: Sendable {
         let outHeight = planeHeight(output, height)
         let granularity = node == sourceNode ? 1 : graph.steps[node].rowGranularity
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
-        let begin = cursor.progress[node]
-        guard begin < end else { return }
-        if node != sourceNode {
-            let step = graph.steps[node]
-            for (i, buffer) in nodeInputs[node].enumerated() {
-                let needed = step.inputRows(i, for: begin..<end, convolutions)
-                let upper = min(needed.upperBound, planeHeight(buffer, height))
-                for writer in nodeWriters[node][i] {
-                    try ensure(writer, upTo: upper, height: height, cursor: &cursor, actions: &actions)
+        // Space-to-depth steps go one output row at a time, so the full-resolution windows
+        // they read hold a few rows, not a whole band; everything else takes the range at once
+        // (a convolution's threads split it).
+        let isUnshuffle: Bool
+        if node != sourceNode, case .unshuffle = graph.steps[node] { isUnshuffle = true } else { isUnshuffle = false }
+        let chunk = isUnshuffle ? granularity : end
+        while cursor.progress[node] < end {
+            let begin = cursor.progress[node]
+            let stop = min(begin + chunk, end)
+            if node != sourceNode {
+                let step = graph.steps[node]
+                for (i, buffer) in nodeInputs[node].enumerated() {
+                    let needed = step.inputRows(i, for: begin..<stop, convolutions)
+                    let upper = min(needed.upperBound, planeHeight(buffer, height))
+                    for writer in nodeWriters[node][i] {
+                        try ensure(writer, upTo: upper, height: height, cursor: &cursor, actions: &actions)
+                    }
                 }
             }
+            try makeRoom(output, from: begin, to: stop, height: height, cursor: &cursor, actions: &actions)
+            try actions.compute(node: node, rows: begin..<stop, cursor: cursor)
+            cursor.progress[node] = stop
         }
-        try makeRoom(output, from: begin, to: end, height: height, cursor: &cursor, actions: &actions)
-        try actions.compute(node: node, rows: begin..<end, cursor: cursor)
-        cursor.progress[node] = end
     }
 
     /// Slides a window so rows up to `end` fit: rows below what every unfinished reader still
