@@ -81,6 +81,7 @@ struct RestoreCommand: ParsableCommand {
         let network = try reportingErrors {
             try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads)
         }
+        ProcessMetrics.releaseFreedMemory()
         let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
         let start = ProcessMetrics.now()

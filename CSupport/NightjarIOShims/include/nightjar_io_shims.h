@@ -79,17 +79,24 @@ int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
 
 void nj_raw_close(nj_raw *raw);
 
-/* Open, unpack and copy the visible mosaic in a forked child process, so that a crash or an
- * endless loop inside LibRaw on a damaged file cannot take the caller down: the child sends
- * `info` and the pixels back through a pipe. On NJ_RAW_OK *pixels holds width * height values
- * (free with nj_raw_free). Also returns the NJ_RAW_ERR_* codes of the functions above, with
- * `info` filled as far as the child got, plus CRASHED, TIMEOUT (after timeout_seconds; <= 0:
- * no limit) and SYSTEM. */
-int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeout_seconds,
-                           nj_raw_info *info, uint16_t **pixels, char *message,
-                           size_t message_size);
+/* The first visible pixel of the unpacked mosaic and the row pitch in pixels, after checking
+ * that the visible area lies inside LibRaw's buffer. */
+int nj_raw_visible_area(nj_raw *raw, const uint16_t **first, size_t *pitch, char *message,
+                        size_t message_size);
 
-void nj_raw_free(uint16_t *pixels);
+/* Open, unpack and stream the visible mosaic from a forked child process, so that a crash or an
+ * endless loop inside LibRaw on a damaged file cannot take the caller down. `begin` forks and
+ * returns the child's `info` (the NJ_RAW_ERR_* codes of the functions above, with `info` filled
+ * as far as the child got, plus CRASHED, TIMEOUT after timeout_seconds (<= 0: no limit) and
+ * SYSTEM). For a Bayer image it leaves *child set: `finish` then reads the width * height
+ * pixels straight into the caller's buffer and ends the child; `cancel` ends it unread. */
+typedef struct nj_raw_child nj_raw_child;
+int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_info *info, nj_raw_child **child, char *message,
+                          size_t message_size);
+int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
+                           size_t message_size);
+void nj_raw_isolated_cancel(nj_raw_child *child);
 
 /* The LibRaw version string. */
 const char *nj_raw_version(void);

@@ -96,42 +96,76 @@ static void run_child(int fd, const char *path, long long max_pixels) {
     child_header header;
     memset(&header, 0, sizeof header);
     nj_raw *raw = NULL;
-    uint16_t *pixels = NULL;
     header.rc = nj_raw_open(path, max_pixels, &raw, &header.info, header.message,
                             sizeof header.message);
     if (header.rc == NJ_RAW_OK) {
         header.rc = nj_raw_unpack(raw, &header.info, header.message, sizeof header.message);
     }
+    const uint16_t *first = NULL;
+    size_t pitch = 0;
     if (header.rc == NJ_RAW_OK && header.info.sensor == NJ_SENSOR_BAYER) {
-        size_t count = (size_t)header.info.width * (size_t)header.info.height;
-        pixels = malloc(count * sizeof(uint16_t));
-        if (!pixels) {
-            header.rc = NJ_RAW_ERR_NO_MEMORY;
-            set_message(header.message, sizeof header.message, "out of memory");
-        } else {
-            header.rc = nj_raw_copy_visible(raw, pixels, count, header.message,
-                                            sizeof header.message);
-            if (header.rc == NJ_RAW_OK) header.count = count;
-        }
+        header.rc = nj_raw_visible_area(raw, &first, &pitch, header.message, sizeof header.message);
+        if (header.rc == NJ_RAW_OK) header.count = (uint64_t)header.info.width * header.info.height;
     }
     int failed = write_all(fd, &header, sizeof header);
-    if (!failed && header.count > 0) {
-        failed = write_all(fd, pixels, header.count * sizeof(uint16_t));
+    /* Rows go straight from LibRaw's buffer into the pipe: no second copy of the frame. */
+    for (uint32_t row = 0; !failed && header.count > 0 && row < (uint32_t)header.info.height; row++) {
+        failed = write_all(fd, first + row * pitch, (size_t)header.info.width * sizeof(uint16_t));
     }
     /* No cleanup needed: the process ends here (and _exit skips the parent's atexit/stdio). */
     _exit(failed ? 1 : 0);
 }
 
-int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeout_seconds,
-                           nj_raw_info *info, uint16_t **pixels, char *message,
-                           size_t message_size) {
-    *pixels = NULL;
+struct nj_raw_child {
+    pid_t pid;
+    int fd;
+    double deadline;
+    double timeout_seconds;
+    uint64_t count;
+};
+
+/* Waits for the child and turns a read failure into the right error. */
+static int reap(nj_raw_child *child, int status_read, char *message, size_t message_size) {
+    if (status_read == 2) kill(child->pid, SIGKILL);
+    close(child->fd);
+    int status = 0;
+    pid_t waited;
+    do {
+        waited = waitpid(child->pid, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (status_read == 0) return NJ_RAW_OK;
+    if (status_read == 2) {
+        snprintf(message, message_size,
+                 "decoding took longer than %.0f s; the file is damaged or unsupported",
+                 child->timeout_seconds);
+        return NJ_RAW_ERR_TIMEOUT;
+    }
+    if (waited == child->pid && WIFSIGNALED(status)) {
+        snprintf(message, message_size,
+                 "LibRaw crashed on this file (signal %d); it is damaged or unsupported",
+                 WTERMSIG(status));
+        return NJ_RAW_ERR_CRASHED;
+    }
+    set_message(message, message_size, "the decoder process ended without a result");
+    return NJ_RAW_ERR_CRASHED;
+}
+
+int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_info *info, nj_raw_child **result, char *message,
+                          size_t message_size) {
+    *result = NULL;
     memset(info, 0, sizeof *info);
     for (int i = 0; i < 4; i++) info->cfa[i] = -1;
-
+    nj_raw_child *child = calloc(1, sizeof *child);
+    if (!child) {
+        set_message(message, message_size, "out of memory");
+        return NJ_RAW_ERR_NO_MEMORY;
+    }
+    child->timeout_seconds = timeout_seconds;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
+        free(child);
         return NJ_RAW_ERR_SYSTEM;
     }
     pid_t pid = fork();
@@ -139,6 +173,7 @@ int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeou
         snprintf(message, message_size, "cannot start the decoder process: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
+        free(child);
         return NJ_RAW_ERR_SYSTEM;
     }
     if (pid == 0) {
@@ -146,64 +181,59 @@ int nj_raw_decode_isolated(const char *path, long long max_pixels, double timeou
         run_child(fds[1], path, max_pixels);
     }
     close(fds[1]);
+    child->pid = pid;
+    child->fd = fds[0];
+    child->deadline = timeout_seconds > 0 ? now_seconds() + timeout_seconds : 0;
 
-    double deadline = timeout_seconds > 0 ? now_seconds() + timeout_seconds : 0;
     child_header header;
-    int status_read = read_all(fds[0], &header, sizeof header, deadline);
+    int status_read = read_all(child->fd, &header, sizeof header, child->deadline);
     int rc = NJ_RAW_OK;
-    uint16_t *buffer = NULL;
     if (status_read == 0) {
         header.message[sizeof header.message - 1] = 0;
         *info = header.info;
         rc = header.rc;
         set_message(message, message_size, header.message);
-        if (rc == NJ_RAW_OK && header.count > 0) {
-            uint64_t expected = (uint64_t)(uint32_t)info->width * (uint64_t)(uint32_t)info->height;
-            if (header.count != expected ||
-                (max_pixels > 0 && header.count > (uint64_t)max_pixels)) {
-                rc = NJ_RAW_ERR_SYSTEM;
-                set_message(message, message_size, "the decoder process sent an inconsistent image");
-            } else if (!(buffer = malloc(header.count * sizeof(uint16_t)))) {
-                rc = NJ_RAW_ERR_NO_MEMORY;
-                set_message(message, message_size, "out of memory");
-            } else {
-                status_read = read_all(fds[0], buffer, header.count * sizeof(uint16_t), deadline);
-            }
+        uint64_t expected = (uint64_t)(uint32_t)info->width * (uint64_t)(uint32_t)info->height;
+        if (rc == NJ_RAW_OK && info->sensor == NJ_SENSOR_BAYER &&
+            (header.count == 0 || header.count != expected ||
+             (max_pixels > 0 && header.count > (uint64_t)max_pixels))) {
+            rc = NJ_RAW_ERR_SYSTEM;
+            set_message(message, message_size, "the decoder process sent an inconsistent image");
         }
+        child->count = rc == NJ_RAW_OK ? header.count : 0;
     }
-    if (status_read == 2) kill(pid, SIGKILL);
-    close(fds[0]);
-
-    int status = 0;
-    pid_t waited;
-    do {
-        waited = waitpid(pid, &status, 0);
-    } while (waited < 0 && errno == EINTR);
-
-    if (status_read != 0) {
-        free(buffer);
-        buffer = NULL;
-        if (status_read == 2) {
-            snprintf(message, message_size,
-                     "decoding took longer than %.0f s; the file is damaged or unsupported",
-                     timeout_seconds);
-            return NJ_RAW_ERR_TIMEOUT;
-        }
-        if (waited == pid && WIFSIGNALED(status)) {
-            snprintf(message, message_size,
-                     "LibRaw crashed on this file (signal %d); it is damaged or unsupported",
-                     WTERMSIG(status));
-            return NJ_RAW_ERR_CRASHED;
-        }
-        set_message(message, message_size, "the decoder process ended without a result");
-        return NJ_RAW_ERR_CRASHED;
+    if (status_read != 0 || rc != NJ_RAW_OK || child->count == 0) {
+        /* Nothing more to read: end the child now. */
+        if (status_read == 0) kill(child->pid, SIGKILL);
+        int reaped = reap(child, status_read, message, message_size);
+        free(child);
+        return status_read != 0 ? reaped : rc;
     }
-    if (rc == NJ_RAW_OK && info->sensor == NJ_SENSOR_BAYER && !buffer) {
-        set_message(message, message_size, "the decoder process sent no pixels");
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    *pixels = buffer;
-    return rc;
+    *result = child;
+    return NJ_RAW_OK;
 }
 
-void nj_raw_free(uint16_t *pixels) { free(pixels); }
+int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
+                           size_t message_size) {
+    if (!child) {
+        set_message(message, message_size, "no decoder process");
+        return NJ_RAW_ERR_USAGE;
+    }
+    int status_read = 1;
+    if (count == child->count) {
+        status_read = read_all(child->fd, pixels, count * sizeof(uint16_t), child->deadline);
+    } else {
+        kill(child->pid, SIGKILL);
+    }
+    int rc = reap(child, status_read, message, message_size);
+    free(child);
+    return count == 0 || rc != NJ_RAW_OK ? (rc != NJ_RAW_OK ? rc : NJ_RAW_ERR_USAGE) : NJ_RAW_OK;
+}
+
+void nj_raw_isolated_cancel(nj_raw_child *child) {
+    if (!child) return;
+    kill(child->pid, SIGKILL);
+    char ignored[8];
+    reap(child, 1, ignored, sizeof ignored);
+    free(child);
+}

@@ -201,7 +201,7 @@ int nj_raw_unpack(nj_raw *raw, nj_raw_info *info, char *message, size_t message_
     return NJ_RAW_OK;
 }
 
-int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
+int nj_raw_visible_area(nj_raw *raw, const uint16_t **first, size_t *pitch, char *message,
                         size_t message_size) {
     if (!raw || !raw->lr || !raw->unpacked || !raw->lr->rawdata.raw_image) {
         set_message(message, message_size, "nothing unpacked to copy");
@@ -210,19 +210,30 @@ int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
     const libraw_data_t *lr = raw->lr;
     size_t width = lr->sizes.width, height = lr->sizes.height;
     size_t top = lr->sizes.top_margin, left = lr->sizes.left_margin;
-    size_t pitch = lr->sizes.raw_pitch / sizeof(uint16_t);
+    size_t row_pitch = lr->sizes.raw_pitch / sizeof(uint16_t);
+    if (top + height > lr->sizes.raw_height || left + width > lr->sizes.raw_width ||
+        row_pitch < lr->sizes.raw_width) {
+        set_message(message, message_size, "visible area lies outside the raw readout");
+        return NJ_RAW_ERR_CORRUPT;
+    }
+    *first = lr->rawdata.raw_image + top * row_pitch + left;
+    *pitch = row_pitch;
+    return NJ_RAW_OK;
+}
+
+int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
+                        size_t message_size) {
+    const uint16_t *src = NULL;
+    size_t pitch = 0;
+    int rc = nj_raw_visible_area(raw, &src, &pitch, message, message_size);
+    if (rc != NJ_RAW_OK) return rc;
+    size_t width = raw->lr->sizes.width, height = raw->lr->sizes.height;
     if (count < width * height) {
         set_message(message, message_size, "destination buffer too small");
         return NJ_RAW_ERR_USAGE;
     }
-    if (top + height > lr->sizes.raw_height || left + width > lr->sizes.raw_width ||
-        pitch < lr->sizes.raw_width) {
-        set_message(message, message_size, "visible area lies outside the raw readout");
-        return NJ_RAW_ERR_CORRUPT;
-    }
-    const uint16_t *src = lr->rawdata.raw_image;
     for (size_t row = 0; row < height; row++) {
-        memcpy(dst + row * width, src + (row + top) * pitch + left, width * sizeof(uint16_t));
+        memcpy(dst + row * width, src + row * pitch, width * sizeof(uint16_t));
     }
     return NJ_RAW_OK;
 }

@@ -30,18 +30,22 @@ public struct RawDecoder: Sendable {
     private func decodeIsolated(_ path: String) throws -> BayerFrame {
         var message = [CChar](repeating: 0, count: 512)
         var info = nj_raw_info()
-        var pixels: UnsafeMutablePointer<UInt16>?
-        let rc = nj_raw_decode_isolated(path, Int64(maxPixels), timeoutSeconds, &info, &pixels,
-                                        &message, message.count)
-        defer { nj_raw_free(pixels) }
+        var child: OpaquePointer?
+        let rc = nj_raw_isolated_begin(path, Int64(maxPixels), timeoutSeconds, &info, &child,
+                                       &message, message.count)
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
         }
+        // The child is ended whatever happens; `finish` takes it over on the way.
+        defer { nj_raw_isolated_cancel(child) }
+        let limit = maxPixels
         return try Self.frame(path: path, info: info) { buffer in
-            guard let pixels else {
-                throw CaptureError.corrupt(path: path, reason: "no pixel data")
+            let running = child
+            child = nil
+            let finished = nj_raw_isolated_finish(running, buffer.baseAddress, buffer.count, &message, message.count)
+            guard finished == Int32(NJ_RAW_OK) else {
+                throw Self.error(finished, path: path, message: message, info: info, limit: limit)
             }
-            buffer.baseAddress!.update(from: pixels, count: buffer.count)
         }
     }
 

@@ -2,14 +2,17 @@
 /// so far. A larger frame re-plans once (and allocates once); frames up to that size then run
 /// without allocating. `initialSize` plans ahead, e.g. for a camera's known frame size.
 public final class FrameEngine: FrameNetwork, @unchecked Sendable {
-    public let model: NightjarModel
+    public let architecture: Architecture
     public let threads: Int
     public let bands: StreamSchedule.Bands
     public private(set) var engine: StreamingEngine?
+    /// The weights, packed once; the model's own tensors are not kept.
+    private let parameters: PackedParameters
 
     public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands = .init(),
                 initialSize: (height: Int, width: Int)? = nil) throws {
-        self.model = model
+        self.architecture = model.architecture
+        self.parameters = PackedParameters(model)
         self.threads = threads
         self.bands = bands
         if let size = initialSize { try reserve(height: size.height, width: size.width) }
@@ -21,8 +24,8 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
         let current = (engine?.maxHeight ?? 0, engine?.maxWidth ?? 0)
         // Release the old arena before allocating the new one.
         engine = nil
-        engine = try StreamingEngine(model: model, maxHeight: max(height, current.0), maxWidth: max(width, current.1),
-                                     bands: bands, threads: threads)
+        engine = try StreamingEngine(parameters: parameters, architecture: architecture, maxHeight: max(height, current.0),
+                                     maxWidth: max(width, current.1), bands: bands, threads: threads)
     }
 
     public func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {

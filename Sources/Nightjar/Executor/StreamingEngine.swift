@@ -7,7 +7,7 @@ import NightjarKernels
 /// frame of that size has been seen. Every output value is computed exactly as in `Engine`, so
 /// results are bit-identical to whole-frame execution.
 public final class StreamingEngine: @unchecked Sendable {
-    public let model: NightjarModel
+    public let architecture: Architecture
     public let schedule: StreamSchedule
     public let maxHeight: Int
     public let maxWidth: Int
@@ -25,11 +25,18 @@ public final class StreamingEngine: @unchecked Sendable {
     private var windowRows: [Int]
     private var frame: (height: Int, width: Int)
 
-    public init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
-                bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores) throws {
+    public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
+                            bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores) throws {
+        try self.init(parameters: PackedParameters(model), architecture: model.architecture,
+                      maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads)
+    }
+
+    /// With weights already packed (shared by engines re-planned for larger frames).
+    init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
+         bands: StreamSchedule.Bands, threads: Int) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
-        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: model.architecture), bands: bands)
+        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture), bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {
@@ -46,14 +53,14 @@ public final class StreamingEngine: @unchecked Sendable {
             free(arena)
             throw EngineError.cannotStartThreads(threads)
         }
-        self.model = model
+        self.architecture = architecture
         self.schedule = schedule
         self.maxHeight = maxHeight
         self.maxWidth = maxWidth
         self.threads = threads
         self.plan = plan
         self.plannedWindowRows = rows
-        self.weights = PackedParameters(model)
+        self.weights = parameters
         self.arena = arena
         self.pool = pool
         self.cursor = schedule.makeCursor()

@@ -51,14 +51,19 @@ public struct SafeTensorsFile: Sendable {
     public static func read(contentsOf url: URL) throws -> SafeTensorsFile {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            // Mapped, not copied: the tensors are the only copy made.
+            data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             throw ModelFileError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
         }
-        return try parse(Array(data), path: url.path)
+        return try data.withUnsafeBytes { try parse($0, path: url.path) }
     }
 
     public static func parse(_ bytes: [UInt8], path: String) throws -> SafeTensorsFile {
+        try bytes.withUnsafeBytes { try parse($0, path: path) }
+    }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws -> SafeTensorsFile {
         guard bytes.count >= 8 else {
             throw ModelFileError.malformed(path: path, reason: "file is \(bytes.count) bytes, too short for a safetensors header")
         }
@@ -71,7 +76,7 @@ public struct SafeTensorsFile: Sendable {
         let dataStart = 8 + Int(headerLength)
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+            object = try JSONSerialization.jsonObject(with: Data(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])))
         } catch {
             throw ModelFileError.malformed(path: path, reason: "header is not valid JSON")
         }
@@ -115,9 +120,7 @@ public struct SafeTensorsFile: Sendable {
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in
-                bytes.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + begin)..<(dataStart + end)]))
-                }
+                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)]))
             }
             tensors[name] = Tensor(shape: shape, values: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
             ranges.append((begin, end, name))

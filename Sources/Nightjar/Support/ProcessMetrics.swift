@@ -27,6 +27,14 @@ public enum ProcessMetrics {
         return nil
     }
 
+    /// Gives memory freed during start-up (model parsing) back to the system, so the resident
+    /// set while frames run holds only what they need.
+    public static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// Median, minimum and maximum of some samples.
     public struct Summary: Codable, Sendable, Equatable {
         public var median: Double
@@ -71,3 +79,9 @@ public enum ProcessMetrics {
         return Summary(rates).median
     }
 }
+
+#if canImport(Glibc)
+/// glibc's malloc_trim (declared in malloc.h, which the Glibc module does not import).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
