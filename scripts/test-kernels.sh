@@ -17,8 +17,15 @@ if [ "$mode" != "--arm-only" ]; then
     cc=${CC:-gcc}
     # shellcheck disable=SC2086
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm -o "$out/test_conv_host"
-    echo "== host ($cc)"
-    "$out/test_conv_host" || status=1
+    echo "== host ($cc): every supported level"
+    env -u NIGHTJAR_MAX_ISA "$out/test_conv_host" || status=1
+    # The process-wide cap, as nightjar sees it: each x86 level through NIGHTJAR_MAX_ISA.
+    if [ "$(uname -m)" = x86_64 ]; then
+        for isa in avx512 avx2 sse4.1 scalar; do
+            echo "== host ($cc): NIGHTJAR_MAX_ISA=$isa"
+            NIGHTJAR_MAX_ISA=$isa "$out/test_conv_host" || status=1
+        done
+    fi
 fi
 
 if [ "$mode" != "--host-only" ]; then
@@ -26,9 +33,11 @@ if [ "$mode" != "--host-only" ]; then
         # shellcheck disable=SC2086
         aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm \
             -o "$out/test_conv_aarch64"
+        echo "== aarch64 qemu -cpu max: NIGHTJAR_MAX_ISA=scalar"
+        NIGHTJAR_MAX_ISA=scalar qemu-aarch64 -cpu max "$out/test_conv_aarch64" || status=1
         for cpu in cortex-a53 cortex-a72 max; do
             echo "== aarch64 qemu -cpu $cpu"
-            qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
+            env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
         done
     else
         echo "skipping aarch64: aarch64-linux-gnu-gcc or qemu-aarch64 missing"
