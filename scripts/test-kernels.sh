@@ -1,8 +1,10 @@
 #!/bin/sh
 # Builds the C kernels with the host gcc (no ISA flags: kernels carry target attributes) and
 # tests every kernel the registry can select on this machine against the scalar reference,
+# (again with clang, as SwiftPM builds them, and once per level capped through NIGHTJAR_MAX_ISA),
 # then cross-compiles for AArch64 and runs the NEON kernels under qemu (cortex-a53, cortex-a72,
-# max). Usage: scripts/test-kernels.sh [--host-only|--arm-only]
+# max; clang's build under cortex-a53). Prints "kernels: N passed, M failed" per run; exits
+# non-zero if any run fails. Usage: scripts/test-kernels.sh [--host-only|--arm-only]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"
@@ -17,8 +19,22 @@ if [ "$mode" != "--arm-only" ]; then
     cc=${CC:-gcc}
     # shellcheck disable=SC2086
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm -o "$out/test_conv_host"
-    echo "== host ($cc)"
-    "$out/test_conv_host" || status=1
+    echo "== host ($cc): every supported level"
+    env -u NIGHTJAR_MAX_ISA "$out/test_conv_host" || status=1
+    # SwiftPM compiles the kernels with clang: test that build as well.
+    # shellcheck disable=SC2086
+    if [ "$cc" != clang ] && command -v clang >/dev/null; then
+        clang -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm -o "$out/test_conv_host_clang"
+        echo "== host (clang): every supported level"
+        env -u NIGHTJAR_MAX_ISA "$out/test_conv_host_clang" || status=1
+    fi
+    # The process-wide cap, as nightjar sees it: each x86 level through NIGHTJAR_MAX_ISA.
+    if [ "$(uname -m)" = x86_64 ]; then
+        for isa in avx512 avx2 sse4.1 scalar; do
+            echo "== host ($cc): NIGHTJAR_MAX_ISA=$isa"
+            NIGHTJAR_MAX_ISA=$isa "$out/test_conv_host" || status=1
+        done
+    fi
 fi
 
 if [ "$mode" != "--host-only" ]; then
@@ -26,10 +42,20 @@ if [ "$mode" != "--host-only" ]; then
         # shellcheck disable=SC2086
         aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm \
             -o "$out/test_conv_aarch64"
+        echo "== aarch64 qemu -cpu max: NIGHTJAR_MAX_ISA=scalar"
+        NIGHTJAR_MAX_ISA=scalar qemu-aarch64 -cpu max "$out/test_conv_aarch64" || status=1
         for cpu in cortex-a53 cortex-a72 max; do
             echo "== aarch64 qemu -cpu $cpu"
-            qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
+            env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
         done
+        # SwiftPM on the boards compiles C with clang: test clang's NEON code generation too.
+        # shellcheck disable=SC2086
+        if command -v clang >/dev/null && clang --target=aarch64-linux-gnu -static -std=gnu11 -O2 \
+            -I"$kdir/include" $srcs -lm -o "$out/test_conv_aarch64_clang" 2>/dev/null; then
+            echo "== aarch64 (clang) qemu -cpu cortex-a53"
+            env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu cortex-a53 "$out/test_conv_aarch64_clang" ||
+                status=1
+        fi
     else
         echo "skipping aarch64: aarch64-linux-gnu-gcc or qemu-aarch64 missing"
     fi

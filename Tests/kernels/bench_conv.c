@@ -3,7 +3,9 @@
 //
 //   bench_conv [runs] [isa...]     e.g. bench_conv 7 avx512 avx2
 //   BENCH_SHAPE="k cin cout groups width height rows" bench_conv ...   (one custom shape)
+//   BENCH_THREADS=2 bench_conv ...   (rows split into equal stripes, one thread each)
 #define _POSIX_C_SOURCE 199309L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,33 @@ typedef struct bench_shape {
     int32_t rows;  // output rows per run (a stripe in the middle; 0 = all)
     int lrelu, residual;
 } bench_shape;
+
+typedef struct stripe {
+    nj_conv2d_f32_fn fn;
+    nj_conv2d_f32_args args;
+} stripe;
+
+static void *run_stripe(void *p) {
+    stripe *s = p;
+    s->fn(&s->args);
+    return NULL;
+}
+
+// Runs fn over args' rows split into `threads` stripes (the calling thread takes the first).
+static void run_threads(nj_conv2d_f32_fn fn, const nj_conv2d_f32_args *a, int threads) {
+    stripe stripes[16];
+    pthread_t tids[16];
+    const int32_t rows = a->row_end - a->row_begin;
+    for (int t = 0; t < threads; t++) {
+        stripes[t].fn = fn;
+        stripes[t].args = *a;
+        stripes[t].args.row_begin = a->row_begin + (int32_t)((int64_t)rows * t / threads);
+        stripes[t].args.row_end = a->row_begin + (int32_t)((int64_t)rows * (t + 1) / threads);
+    }
+    for (int t = 1; t < threads; t++) pthread_create(&tids[t], NULL, run_stripe, &stripes[t]);
+    run_stripe(&stripes[0]);
+    for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
+}
 
 static double now(void) {
     struct timespec ts;
@@ -42,6 +71,9 @@ static float *filled(size_t n) {
 
 int main(int argc, char **argv) {
     const int runs = argc > 1 ? atoi(argv[1]) : 5;
+    const char *threads_env = getenv("BENCH_THREADS");
+    int threads = threads_env ? atoi(threads_env) : 1;
+    threads = threads < 1 ? 1 : threads > 16 ? 16 : threads;
     nj_isa caps[8];
     int cap_count = 0;
     for (int i = 2; i < argc && cap_count < 8; i++) {
@@ -70,7 +102,8 @@ int main(int argc, char **argv) {
                                           &custom.groups, &custom.width, &custom.height,
                                           &custom.rows) == 7;
     const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
-    printf("%-28s %-22s %9s %9s %9s\n", "shape", "kernel", "ms(med)", "GMAC/s", "best");
+    printf("threads: %d\n%-28s %-22s %9s %9s %9s\n", threads, "shape", "kernel", "ms(med)",
+           "GMAC/s", "best");
     for (size_t si = 0; si < shape_count; si++) {
         const bench_shape s = use_custom ? custom : shapes[si];
         const size_t plane = (size_t)s.width * s.height;
@@ -104,12 +137,12 @@ int main(int argc, char **argv) {
                             s.k * s.k;
         for (int ci = 0; ci < cap_count; ci++) {
             nj_conv2d_f32_fn fn = nj_conv2d_f32_select_isa(&a, caps[ci]);
-            fn(&a);  // warm-up
+            run_threads(fn, &a, threads);  // warm-up
             double t[64];
             const int n = runs < 64 ? runs : 64;
             for (int r = 0; r < n; r++) {
                 const double t0 = now();
-                fn(&a);
+                run_threads(fn, &a, threads);
                 t[r] = now() - t0;
             }
             qsort(t, (size_t)n, sizeof(double), cmp_double);

@@ -180,7 +180,9 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     nj_conv2d_f32_fn seen[8];
     int seen_count = 0;
     for (int ci = 0; ci < cap_count; ci++) {
-        nj_conv2d_f32_fn fn = nj_conv2d_f32_select_isa(&args, caps[ci]);
+        // cap_count == 0: the process-wide dispatch (NIGHTJAR_MAX_ISA) is under test.
+        nj_conv2d_f32_fn fn = caps ? nj_conv2d_f32_select_isa(&args, caps[ci])
+                                   : nj_conv2d_f32_select(&args);
         int dup = 0;
         for (int j = 0; j < seen_count; j++) dup |= seen[j] == fn;
         if (dup) continue;
@@ -263,17 +265,46 @@ int main(int argc, char **argv) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
 
-    // Every level this machine supports, best first, plus whatever NIGHTJAR_MAX_ISA selects.
+    // Without NIGHTJAR_MAX_ISA: every level this machine supports, through
+    // nj_conv2d_f32_select_isa. With it: only nj_conv2d_f32_select under that cap, and the
+    // active level must be the best supported one within the cap.
     const nj_isa levels[] = {NJ_ISA_AVX512, NJ_ISA_AVX2, NJ_ISA_SSE41, NJ_ISA_NEON};
-    nj_isa caps[8];
+    nj_isa cap_storage[8];
+    nj_isa *caps = cap_storage;
     int cap_count = 0;
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (nj_isa_supported(levels[i])) caps[cap_count++] = levels[i];
+    const char *env_cap = getenv("NIGHTJAR_MAX_ISA");
+    if (env_cap && *env_cap) {
+        const int cap = nj_isa_parse(env_cap);
+        if (cap < 0) {
+            printf("kernels: unknown NIGHTJAR_MAX_ISA=%s\n", env_cap);
+            return 2;
+        }
+        nj_isa want = NJ_ISA_SCALAR;
+        for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+            const int rank_i = levels[i] == NJ_ISA_NEON ? 1 : (int)levels[i];
+            const int rank_cap = cap == NJ_ISA_NEON ? 1 : cap;
+            if (nj_isa_supported(levels[i]) && rank_i <= rank_cap && want == NJ_ISA_SCALAR) {
+                want = levels[i];
+            }
+        }
+        if (nj_isa_active() != want) {
+            printf("kernels: NIGHTJAR_MAX_ISA=%s gives active %s, expected %s\n", env_cap,
+                   nj_isa_name(nj_isa_active()), nj_isa_name(want));
+            return 1;
+        }
+        caps = NULL;
+        cap_count = 1;
+        printf("kernels: detected %s, NIGHTJAR_MAX_ISA=%s, active %s; testing nj_conv2d_f32_select\n",
+               nj_isa_name(nj_isa_detected()), env_cap, nj_isa_name(nj_isa_active()));
+    } else {
+        for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+            if (nj_isa_supported(levels[i])) caps[cap_count++] = levels[i];
+        }
+        printf("kernels: detected %s, active %s; testing:", nj_isa_name(nj_isa_detected()),
+               nj_isa_name(nj_isa_active()));
+        for (int i = 0; i < cap_count; i++) printf(" %s", nj_isa_name(caps[i]));
+        printf("\n");
     }
-    printf("kernels: detected %s, active %s; testing:", nj_isa_name(nj_isa_detected()),
-           nj_isa_name(nj_isa_active()));
-    for (int i = 0; i < cap_count; i++) printf(" %s", nj_isa_name(caps[i]));
-    printf("\n");
 
     static const conv_shape shapes[] = {
         // The network's convolutions.

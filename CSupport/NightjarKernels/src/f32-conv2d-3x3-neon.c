@@ -1,4 +1,4 @@
-// 3x3 direct convolution, neon: register blocks of up to 8 output channels x 3
+// 3x3 direct convolution, neon: register blocks of up to 4 output channels x 4
 // vectors along x. The algorithm is in f32-conv2d-direct.h.
 #include "nightjar_kernels.h"
 
@@ -6,10 +6,10 @@
 #include "nj-simd-neon.h"
 
 #ifndef NJ_NEON_OCB
-#define NJ_NEON_OCB 8
+#define NJ_NEON_OCB 4
 #endif
 #ifndef NJ_NEON_NV
-#define NJ_NEON_NV 3
+#define NJ_NEON_NV 4
 #endif
 
 #define NJ_K 3

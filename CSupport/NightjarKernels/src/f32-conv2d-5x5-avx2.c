@@ -1,4 +1,4 @@
-// 5x5 direct convolution, avx2: register blocks of up to 4 output channels x 3
+// 5x5 direct convolution, avx2: register blocks of up to 6 output channels x 2
 // vectors along x. The algorithm is in f32-conv2d-direct.h.
 #include "nightjar_kernels.h"
 
@@ -6,10 +6,10 @@
 #include "nj-simd-avx2.h"
 
 #ifndef NJ_AVX2_OCB
-#define NJ_AVX2_OCB 4
+#define NJ_AVX2_OCB 6
 #endif
 #ifndef NJ_AVX2_NV
-#define NJ_AVX2_NV 3
+#define NJ_AVX2_NV 2
 #endif
 
 #define NJ_K 5

@@ -31,6 +31,26 @@
 #define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
 #define NJ_UNROLL _Pragma("GCC unroll 16")
 
+#if !NJ_MASKED
+// dst[0, n) = src[0, n) with vector moves (the last one overlapping), not a memcpy call: a
+// call inside the tile loop would spill every accumulator.
+static NJ_ALWAYS_INLINE NJ_TARGET void nj_copy_span(float *dst, const float *src, int32_t n) {
+    if (n >= NJ_VL) {
+        int32_t i = 0;
+        for (; i + NJ_VL <= n; i += NJ_VL) {
+            V_STOREU(dst + i, V_LOADU(src + i));
+        }
+        if (i < n) {
+            V_STOREU(dst + n - NJ_VL, V_LOADU(src + n - NJ_VL));
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            dst[i] = src[i];
+        }
+    }
+}
+#endif
+
 static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int32_t oc0,
                                                int32_t y, int32_t x0, int32_t nvalid,
                                                const int OCB, const int NV, const int EDGE) {
@@ -96,7 +116,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
             const float *src = row + x0 - NJ_PAD;
 #if !NJ_MASKED
             if (EDGE) {
-                memcpy(stage + s_lo, src + s_lo, (size_t)(s_hi - s_lo) * sizeof(float));
+                nj_copy_span(stage + s_lo, src + s_lo, s_hi - s_lo);
                 src = stage;
             }
 #endif
