@@ -239,13 +239,10 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
         throw CaptureError.unwritable(path: outputPath, reason: problem)
     }
 
-    func rss(_ w: String) { FileHandle.standardError.write(Data("RSS \(w): \(ProcessMetrics.currentResidentBytes()! / 1_000_000) MB peak \(ProcessMetrics.peakResidentBytes() / 1_000_000)\n".utf8)) }
-    rss("start")
     var t = DispatchTime.now()
     let frame = try RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                timeoutSeconds: options.decodeTimeoutSeconds).decode(input)
     let decodeSeconds = seconds(since: t)
-    rss("decoded")
 
     t = DispatchTime.now()
     let offset = frame.cfa.rggbOffset
@@ -256,7 +253,6 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
     let amplification = options.amplification ?? CapturePipeline.amplification(of: frame, m: options.m)
     let rows = NetworkInputRows(frame: frame, amplification: amplification)
     let prepareSeconds = seconds(since: t)
-    rss("prepared")
 
     let flip = options.rotate ? frame.flip : 0
     let outSize = CapturePipeline.orientedSize(width: rows.width, height: rows.height, flip: flip)
@@ -297,7 +293,6 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
         }
         // Network time includes writing the rows it finished (they interleave).
         report.networkSeconds = seconds(since: t)
-        rss("network")
         t = DispatchTime.now()
         try sink.finish()
         var trailer = report
