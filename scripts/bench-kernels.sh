@@ -1,6 +1,7 @@
 #!/bin/sh
 # Single-thread GMAC/s of the convolution kernels on the network's shapes, median of N runs.
-# Compiles like SwiftPM does (clang -O2, no ISA flags) unless CC is set.
+# Compiles like SwiftPM does (clang -O2 -fPIC -fno-omit-frame-pointer, no ISA flags) unless CC
+# or CFLAGS say otherwise.
 # Usage: [BENCH_THREADS=2] scripts/bench-kernels.sh [runs] [isa...]   e.g. scripts/bench-kernels.sh 7 avx512 avx2
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +10,7 @@ out="${TMPDIR:-/tmp}/nightjar-kernel-bench"
 mkdir -p "$out"
 cc=${CC:-clang}
 # shellcheck disable=SC2086
-$cc -std=gnu11 -O2 ${CFLAGS:-} -I"$kdir/include" "$kdir"/src/*.c "$root/Tests/kernels/bench_conv.c" \
+$cc -std=gnu11 -O2 ${CFLAGS:--fPIC -fno-omit-frame-pointer} -I"$kdir/include" "$kdir"/src/*.c "$root/Tests/kernels/bench_conv.c" \
     -lm -lpthread -o "$out/bench_conv"
 runs=${1:-5}
 [ $# -gt 0 ] && shift

@@ -46,8 +46,9 @@ final class KernelDispatchTests: XCTestCase {
 
     /// Runs `kernel` (nil: the scalar reference) on a shape whose input buffer holds only the
     /// rows the range needs (input_row0 > 0 where possible) and whose output buffer starts at
-    /// row_begin (output_row0 = row_begin), with channel strides larger than the planes.
-    static func run(_ s: Shape, kernel: nj_conv2d_f32_fn?, absolute: Bool = false) -> [Float] {
+    /// row_begin (output_row0 = row_begin), with channel strides larger than the planes. The
+    /// weights are packed in the kernel's layout first.
+    static func run(_ s: Shape, kernel: UnsafePointer<nj_conv2d_f32_kernel>?, absolute: Bool = false) -> [Float] {
         let pad = (s.k - 1) / 2
         let inRow0 = max(0, s.rowBegin - pad)
         let inRows = min(s.height, s.rowEnd + pad) - inRow0
@@ -57,7 +58,10 @@ final class KernelDispatchTests: XCTestCase {
         let weightCount = Int(s.outChannels * (s.inChannels / s.groups) * s.k * s.k)
         func prepared(_ v: [Float]) -> [Float] { absolute ? v.map { abs($0) } : v }
         let input = prepared(values(inStride * Int(s.inChannels), seed: 1))
-        let weights = prepared(values(weightCount, seed: 2))
+        let oihw = prepared(values(weightCount, seed: 2))
+        var weights = [Float](repeating: .nan, count: weightCount)
+        nj_f32_conv2d_pack_weights(kernel?.pointee.weight_layout ?? NJ_WEIGHTS_OIHW, oihw, s.outChannels, s.inChannels,
+                                   s.groups, s.k, &weights)
         let bias = prepared(values(Int(s.outChannels), seed: 3))
         let residual = prepared(values(outStride * Int(s.outChannels), seed: 4))
         var output = [Float](repeating: .nan, count: outStride * Int(s.outChannels))
@@ -77,6 +81,7 @@ final class KernelDispatchTests: XCTestCase {
                             a.residual_channel_stride = outStride
                             a.residual_row0 = s.rowBegin
                             a.weights = w.baseAddress
+                            a.weight_stride = s.outChannels / s.groups
                             a.bias = s.bias ? b.baseAddress : nil
                             a.in_channels = s.inChannels
                             a.out_channels = s.outChannels
@@ -90,7 +95,7 @@ final class KernelDispatchTests: XCTestCase {
                                 (s.leakyReLU && !absolute ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE)
                                     .rawValue)
                             a.negative_slope = 0.2
-                            if let kernel { kernel(&a) } else { nj_f32_conv2d_scalar(&a) }
+                            if let kernel { kernel.pointee.run(&a) } else { nj_f32_conv2d_scalar(&a) }
                         }
                     }
                 }
@@ -99,7 +104,7 @@ final class KernelDispatchTests: XCTestCase {
         return output
     }
 
-    static func selected(_ s: Shape, cap: nj_isa) -> nj_conv2d_f32_fn? {
+    static func selected(_ s: Shape, cap: nj_isa) -> UnsafePointer<nj_conv2d_f32_kernel> {
         var a = nj_conv2d_f32_args()
         a.in_channels = s.inChannels
         a.out_channels = s.outChannels
@@ -107,7 +112,7 @@ final class KernelDispatchTests: XCTestCase {
         a.kernel_size = s.k
         a.width = s.width
         a.height = s.height
-        return nj_conv2d_f32_select_isa(&a, cap)
+        return nj_conv2d_f32_kernel_select(&a, Int32(cap.rawValue))
     }
 
     func testEverySupportedLevelMatchesScalarReference() {
@@ -119,10 +124,11 @@ final class KernelDispatchTests: XCTestCase {
             let magnitude = Self.run(shape, kernel: nil, absolute: true)
             for level in supported {
                 let kernel = Self.selected(shape, cap: level)
-                let name = String(cString: nj_conv2d_f32_fn_name(kernel))
+                let name = String(cString: kernel.pointee.name)
                 if level != NJ_ISA_SCALAR {
-                    XCTAssertTrue(name.hasSuffix(String(cString: nj_isa_name(level)).replacingOccurrences(of: ".", with: "")),
-                                  "\(name) selected for \(String(cString: nj_isa_name(level)))")
+                    XCTAssertEqual(kernel.pointee.isa, level, "\(name) selected for \(String(cString: nj_isa_name(level)))")
+                    XCTAssertTrue(name.contains("-" + String(cString: nj_isa_name(level)).replacingOccurrences(of: ".", with: "") + "-"), name)
+                    XCTAssertEqual(String(cString: nj_conv2d_f32_fn_name(kernel.pointee.run)), name)
                     XCTAssertTrue(name.contains("\(shape.k)x\(shape.k)"), name)
                 }
                 let got = Self.run(shape, kernel: kernel)
@@ -150,21 +156,42 @@ final class KernelDispatchTests: XCTestCase {
         a.out_channels = shape.outChannels
         a.groups = 1
         a.kernel_size = 3
+        func selectedName() -> String { String(cString: nj_conv2d_f32_kernel_select(&a, -1).pointee.name) }
         nj_set_max_isa(Int32(NJ_ISA_SCALAR.rawValue))
         XCTAssertEqual(nj_isa_active(), NJ_ISA_SCALAR)
-        XCTAssertEqual(String(cString: nj_conv2d_f32_kernel_name(&a)), "f32-conv2d-scalar")
-        XCTAssertEqual(nj_conv2d_f32_fn_name(nj_conv2d_f32_select(&a)), nj_conv2d_f32_fn_name(nj_f32_conv2d_scalar))
+        XCTAssertEqual(selectedName(), "f32-conv2d-scalar")
+        XCTAssertEqual(nj_conv2d_f32_kernel_select(&a, -1), nj_conv2d_f32_kernel_reference())
+        XCTAssertEqual(nj_conv2d_f32_kernel_reference().pointee.weight_layout, NJ_WEIGHTS_OIHW)
         for level in Self.levels where nj_isa_supported(level) != 0 {
             nj_set_max_isa(Int32(level.rawValue))
             XCTAssertEqual(nj_isa_active(), level)
-            let name = String(cString: nj_conv2d_f32_kernel_name(&a))
-            XCTAssertEqual(name, String(cString: nj_conv2d_f32_fn_name(nj_conv2d_f32_select(&a))))
+            // The process-wide cap and an explicit one agree.
+            XCTAssertEqual(nj_conv2d_f32_kernel_select(&a, -1), nj_conv2d_f32_kernel_select(&a, Int32(level.rawValue)))
+            XCTAssertEqual(nj_conv2d_f32_kernel_select(&a, -1).pointee.isa, level, selectedName())
         }
         nj_set_max_isa(-1)
         XCTAssertEqual(nj_isa_active(), nj_isa_detected())
         // Kernel sizes without SIMD kernels fall back to the reference.
         a.kernel_size = 7
-        XCTAssertEqual(String(cString: nj_conv2d_f32_kernel_name(&a)), "f32-conv2d-scalar")
+        XCTAssertEqual(selectedName(), "f32-conv2d-scalar")
+    }
+
+    /// Packing is a permutation: GIHWO holds each PyTorch weight exactly once, at
+    /// [g][icg][ky][kx][o], and OIHW is a copy.
+    func testWeightPackingPermutes() {
+        let (out, inp, groups, k): (Int32, Int32, Int32, Int32) = (6, 8, 2, 3)
+        let count = nj_f32_conv2d_weight_count(out, inp, groups, k)
+        XCTAssertEqual(count, 6 * 4 * 9)
+        let oihw = (0..<count).map { Float($0) }
+        var packed = [Float](repeating: -1, count: count)
+        nj_f32_conv2d_pack_weights(NJ_WEIGHTS_OIHW, oihw, out, inp, groups, k, &packed)
+        XCTAssertEqual(packed, oihw)
+        nj_f32_conv2d_pack_weights(NJ_WEIGHTS_GIHWO, oihw, out, inp, groups, k, &packed)
+        let (ipg, opg) = (4, 3)
+        for g in 0..<2 { for o in 0..<opg { for icg in 0..<ipg { for t in 0..<9 {
+            let source = ((g * opg + o) * ipg + icg) * 9 + t
+            XCTAssertEqual(packed[((g * ipg + icg) * 9 + t) * opg + o], Float(source))
+        } } } }
     }
 
     func testIsaNamesParse() {

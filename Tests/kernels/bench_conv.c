@@ -26,6 +26,7 @@ typedef struct stripe {
     nj_conv2d_f32_args args;
 } stripe;
 
+
 static void *run_stripe(void *p) {
     stripe *s = p;
     s->fn(&s->args);
@@ -102,7 +103,7 @@ int main(int argc, char **argv) {
                                           &custom.groups, &custom.width, &custom.height,
                                           &custom.rows) == 7;
     const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
-    printf("threads: %d\n%-28s %-22s %9s %9s %9s\n", threads, "shape", "kernel", "ms(med)",
+    printf("threads: %d\n%-28s %-26s %9s %9s %9s\n", threads, "shape", "kernel", "ms(med)",
            "GMAC/s", "best");
     for (size_t si = 0; si < shape_count; si++) {
         const bench_shape s = use_custom ? custom : shapes[si];
@@ -135,8 +136,14 @@ int main(int argc, char **argv) {
         a.negative_slope = 0.2f;
         const double macs = (double)(a.row_end - a.row_begin) * s.width * s.out_channels * ipg *
                             s.k * s.k;
+        float *packed = filled((size_t)s.out_channels * ipg * s.k * s.k);
+        a.weight_stride = s.out_channels / s.groups;
         for (int ci = 0; ci < cap_count; ci++) {
-            nj_conv2d_f32_fn fn = nj_conv2d_f32_select_isa(&a, caps[ci]);
+            const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&a, (int)caps[ci]);
+            nj_conv2d_f32_fn fn = kernel->run;
+            nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels,
+                                       s.in_channels, s.groups, s.k, packed);
+            a.weights = packed;
             run_threads(fn, &a, threads);  // warm-up
             double t[64];
             const int n = runs < 64 ? runs : 64;
@@ -147,7 +154,7 @@ int main(int argc, char **argv) {
             }
             qsort(t, (size_t)n, sizeof(double), cmp_double);
             const double med = t[n / 2];
-            printf("%-28s %-22s %9.2f %9.2f %9.2f\n", s.what, nj_conv2d_f32_fn_name(fn),
+            printf("%-28s %-26s %9.2f %9.2f %9.2f\n", s.what, kernel->name,
                    med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9);
             fflush(stdout);
         }
@@ -155,6 +162,7 @@ int main(int argc, char **argv) {
         free(output);
         free(residual);
         free(weights);
+        free(packed);
         free(bias);
     }
     return 0;

@@ -6,6 +6,9 @@
 // gaps it must not write hold a sentinel bit pattern: out-of-bounds reads fault or poison the
 // result, out-of-bounds writes are caught bit-exactly.
 //
+// Each kernel gets the weights packed in its own layout; some cases run through a 3-thread
+// pool, which splits rows or output channels (with the whole convolution's weight stride).
+//
 // Tolerance per output element: |kernel - reference| <= 1e-5 * (|bias| + sum |w * x| + |res|).
 #include <math.h>
 #include <stdint.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "nightjar_kernels.h"
+#include "nightjar_threadpool.h"
 
 // ---- Guarded buffers -------------------------------------------------------------------
 
@@ -25,6 +29,7 @@ typedef struct guarded {
 } guarded;
 
 static guarded allocations[16];
+static nj_threadpool *pool;
 static int allocation_count;
 static size_t page_size;
 
@@ -102,6 +107,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     const int with_lrelu = (options >> 2) & 1;
     const int guard_before = (options >> 3) & 1;
     const int full_range = ((options >> 4) & 3) == 0;
+    const int threaded = ((options >> 7) & 3) == 0;
 
     int32_t row_begin = 0, row_end = height;
     if (!full_range) {
@@ -130,6 +136,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     float *residual = with_residual ? guarded_alloc(res_count, !guard_before) : NULL;
     float *expected = guarded_alloc(out_count, guard_before);
     float *got = guarded_alloc(out_count, !guard_before);
+    float *packed = guarded_alloc(w_count, guard_before);
 
     // Rows outside [row_begin - pad, row_end + pad) and channel gaps are NaN: a kernel that
     // lets them into a result fails.
@@ -177,21 +184,29 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     nj_f32_conv2d_scalar(&args);
 
     const int32_t opg = s.out_channels / s.groups;
-    nj_conv2d_f32_fn seen[8];
+    const nj_conv2d_f32_kernel *seen[8];
     int seen_count = 0;
     for (int ci = 0; ci < cap_count; ci++) {
-        // cap_count == 0: the process-wide dispatch (NIGHTJAR_MAX_ISA) is under test.
-        nj_conv2d_f32_fn fn = caps ? nj_conv2d_f32_select_isa(&args, caps[ci])
-                                   : nj_conv2d_f32_select(&args);
+        // caps == NULL: the process-wide dispatch (NIGHTJAR_MAX_ISA) is under test.
+        const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&args, caps ? (int)caps[ci] : -1);
         int dup = 0;
-        for (int j = 0; j < seen_count; j++) dup |= seen[j] == fn;
+        for (int j = 0; j < seen_count; j++) dup |= seen[j] == kernel;
         if (dup) continue;
-        seen[seen_count++] = fn;
+        seen[seen_count++] = kernel;
+        const nj_conv2d_f32_fn fn = kernel->run;
 
         for (size_t i = 0; i < out_count; i++) got[i] = bits_to_float(SENTINEL);
+        nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels, s.in_channels,
+                                   s.groups, s.k, packed);
         nj_conv2d_f32_args run = args;
         run.output = got;
-        fn(&run);
+        run.weights = packed;
+        run.weight_stride = opg;
+        if (threaded) {
+            nj_threadpool_conv2d_f32(pool, kernel, &run);
+        } else {
+            fn(&run);
+        }
 
         long bad = 0;
         double case_max = 0;
@@ -248,14 +263,14 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
         if (bad) {
             failed++;
             if (failed <= 20) {
-                printf("FAIL %s k%d %d->%d g%d %dx%d rows [%d,%d) in_row0 %d out_row0 %d bias %d res %d lrelu %d: %ld bad, first: %s\n",
-                       nj_conv2d_f32_fn_name(fn), s.k, s.in_channels, s.out_channels, s.groups,
+                printf("FAIL %s%s k%d %d->%d g%d %dx%d rows [%d,%d) in_row0 %d out_row0 %d bias %d res %d lrelu %d: %ld bad, first: %s\n",
+                       kernel->name, threaded ? " (3 threads)" : "", s.k, s.in_channels, s.out_channels, s.groups,
                        width, height, row_begin, row_end, in_row0, out_row0, with_bias,
                        with_residual, with_lrelu, bad, first);
             }
         } else {
             passed++;
-            if (verbose) printf("ok %s k%d %d->%d g%d %dx%d\n", nj_conv2d_f32_fn_name(fn), s.k, s.in_channels, s.out_channels, s.groups, width, height);
+            if (verbose) printf("ok %s k%d %d->%d g%d %dx%d\n", kernel->name, s.k, s.in_channels, s.out_channels, s.groups, width, height);
         }
     }
     free_all();
@@ -263,10 +278,15 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
 
 int main(int argc, char **argv) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
+    pool = nj_threadpool_create(3);
+    if (!pool) {
+        printf("kernels: cannot start threads\n");
+        return 2;
+    }
     verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
 
     // Without NIGHTJAR_MAX_ISA: every level this machine supports, through
-    // nj_conv2d_f32_select_isa. With it: only nj_conv2d_f32_select under that cap, and the
+    // an explicit cap. With it: only the process-wide selection under that cap, and the
     // active level must be the best supported one within the cap.
     const nj_isa levels[] = {NJ_ISA_AVX512, NJ_ISA_AVX2, NJ_ISA_SSE41, NJ_ISA_NEON};
     nj_isa cap_storage[8];
@@ -294,7 +314,7 @@ int main(int argc, char **argv) {
         }
         caps = NULL;
         cap_count = 1;
-        printf("kernels: detected %s, NIGHTJAR_MAX_ISA=%s, active %s; testing nj_conv2d_f32_select\n",
+        printf("kernels: detected %s, NIGHTJAR_MAX_ISA=%s, active %s; testing the process-wide selection\n",
                nj_isa_name(nj_isa_detected()), env_cap, nj_isa_name(nj_isa_active()));
     } else {
         for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
@@ -333,5 +353,6 @@ int main(int argc, char **argv) {
     }
     printf("kernels: %ld passed, %ld failed (max error %.3g of sum |terms|)\n", passed, failed,
            max_rel_error);
+    nj_threadpool_destroy(pool);
     return failed ? 1 : 0;
 }

@@ -1,8 +1,9 @@
 // Nightjar's kernel interface: plain C, planar CHW float32 tensors, no allocation.
 //
-// Every operation has a scalar reference (src/*-scalar.c) that later SIMD kernels are tested
-// against. The executor never calls a kernel by name: it asks nj_conv2d_f32_select() for the
-// best kernel for a geometry, so faster kernels slot in without touching the executor.
+// Every operation has a scalar reference (src/*-scalar.c) that the SIMD kernels are tested
+// against. The executor never calls a kernel by name: once per layer it asks the registry
+// (nj_conv2d_f32_kernel_select) for the best kernel for the layer's geometry on this CPU,
+// packs the layer's weights in the layout that kernel reads, and from then on only calls it.
 #ifndef NIGHTJAR_KERNELS_H
 #define NIGHTJAR_KERNELS_H
 
@@ -22,7 +23,8 @@ typedef enum nj_activation {
 //
 //   output[oc] = act(bias[oc] + sum over the group's input channels of w * input) + residual[oc]
 //
-// Weights are laid out as PyTorch's: [out_channels][in_channels / groups][k][k].
+// Weights are in the layout the kernel declares (nj_conv2d_f32_kernel.weight_layout), packed
+// once by nj_f32_conv2d_pack_weights from PyTorch's [out_channels][in_channels / groups][k][k].
 // Tensors are planes of height x width floats (row stride = width); channel c of a tensor starts
 // at base + c * channel_stride, so a convolution can read or write a slice of a larger buffer
 // (concatenation without copies, interleaved channels for a channel shuffle).
@@ -42,7 +44,7 @@ typedef struct nj_conv2d_f32_args {
     const float *residual;            // NULL: no residual; rows placed by residual_row0
     size_t residual_channel_stride;
 
-    const float *weights;
+    const float *weights;             // in the kernel's weight layout
     const float *bias;                // NULL: no bias
 
     int32_t in_channels;
@@ -58,19 +60,38 @@ typedef struct nj_conv2d_f32_args {
     float negative_slope;
 
     int32_t residual_row0;            // row y of the residual is at row (y - residual_row0)
+
+    // NJ_WEIGHTS_GIHWO only: floats from one kernel tap's output channels to the next tap's
+    // (out_channels / groups when packed; more when a kernel runs on a slice of the output
+    // channels, as the thread pool does).
+    int32_t weight_stride;
 } nj_conv2d_f32_args;
 
 typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
 
-// The scalar reference convolution.
-void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *args);
+// How a kernel wants its weights.
+//   NJ_WEIGHTS_OIHW   PyTorch's [out][in / groups][k][k]: the scalar reference reads this.
+//   NJ_WEIGHTS_GIHWO  [groups][in / groups][k][k][weight_stride], output channels innermost:
+//                     the weights of a block of output channels for one input channel and tap
+//                     are adjacent, so a SIMD kernel reaches a whole register block through one
+//                     pointer (and one vector load on NEON).
+typedef enum nj_weight_layout {
+    NJ_WEIGHTS_OIHW = 0,
+    NJ_WEIGHTS_GIHWO = 1,
+} nj_weight_layout;
 
-// The kernel the executor should use for this geometry on this CPU: the fastest one for the
-// active instruction set (nj_isa_active()). Kernel sizes 1, 3 and 5 have SIMD kernels (any
-// channel counts, groups, widths, row ranges, strides); anything else gets the scalar reference.
-// Every kernel returned computes what nj_f32_conv2d_scalar computes, up to rounding (FMA and
-// summation order), and touches only the rows and columns the contract above allows.
-nj_conv2d_f32_fn nj_conv2d_f32_select(const nj_conv2d_f32_args *args);
+// Floats of packed weights for a convolution geometry (the same for every layout).
+size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int32_t groups,
+                                  int32_t kernel_size);
+
+// Writes PyTorch-layout weights `oihw` into `packed` in `layout` (weight_stride =
+// out_channels / groups). `packed` holds nj_f32_conv2d_weight_count() floats; no allocation.
+void nj_f32_conv2d_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
+                                int32_t in_channels, int32_t groups, int32_t kernel_size,
+                                float *packed);
+
+// The scalar reference convolution (NJ_WEIGHTS_OIHW).
+void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *args);
 
 // ---- Instruction sets and run-time dispatch ------------------------------------------------
 //
@@ -109,16 +130,36 @@ nj_isa nj_isa_active(void);
 // but kernels already selected keep running: select again after changing the cap.
 void nj_set_max_isa(int cap);
 
-// The kernel dispatch would pick for this geometry with the given cap instead of the
-// process-wide one (supported levels of rank <= rank(cap)). Lets tests run every level
-// without touching global state.
-nj_conv2d_f32_fn nj_conv2d_f32_select_isa(const nj_conv2d_f32_args *args, nj_isa cap);
+// ---- The convolution kernel registry ---------------------------------------------------------
+//
+// Kernels are keyed by datatype (this family: f32), geometry (kernel size) and instruction
+// set. Every kernel computes what nj_f32_conv2d_scalar computes, up to rounding (FMA and
+// summation order), for any channel counts, groups, widths, row ranges and strides, and
+// touches only the rows and columns the contract above allows.
+typedef struct nj_conv2d_f32_kernel {
+    nj_conv2d_f32_fn run;
+    // datatype-op-geometry-ISA-tile, e.g. "f32-conv2d-3x3-avx512-8x3" (8 output channels x 3
+    // vectors per register block); the reference is "f32-conv2d-scalar".
+    const char *name;
+    nj_isa isa;
+    int32_t kernel_size;              // the geometry it serves; 0: any (the reference)
+    nj_weight_layout weight_layout;
+    // Output channels per register block: the thread pool splits ungrouped convolutions by
+    // multiples of this.
+    int32_t channel_block;
+} nj_conv2d_f32_kernel;
 
-// Name of the kernel nj_conv2d_f32_select(args) returns, e.g. "f32-conv2d-3x3-avx512",
-// "f32-conv2d-scalar".
-const char *nj_conv2d_f32_kernel_name(const nj_conv2d_f32_args *args);
+// The fastest kernel for this geometry (its kernel_size is what counts today) among the levels
+// the cap allows: `cap` is an nj_isa, or negative for the process-wide cap (nj_isa_active()).
+// Kernel sizes 1, 3 and 5 have SIMD kernels; any other size gets the scalar reference.
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,
+                                                        int cap);
 
-// Name of any kernel function pointer the registry hands out; "unknown" otherwise.
+// The scalar reference as a registry entry.
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_reference(void);
+
+// Name of any kernel function the registry hands out, e.g. "f32-conv2d-3x3-avx512-8x3";
+// "unknown" otherwise.
 const char *nj_conv2d_f32_fn_name(nj_conv2d_f32_fn fn);
 
 // Space-to-depth by r over `rows` output rows: channels planes of width `width` in, channels*r*r

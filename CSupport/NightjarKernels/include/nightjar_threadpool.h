@@ -1,5 +1,6 @@
 // A fixed set of worker threads that run one parallel task at a time. Created once; running a
-// task allocates nothing and takes one lock round trip per thread.
+// task allocates nothing and takes no lock while workers are awake (they spin briefly between
+// tasks, then sleep until the next one).
 #ifndef NIGHTJAR_THREADPOOL_H
 #define NIGHTJAR_THREADPOOL_H
 
@@ -26,8 +27,9 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
 // Runs a convolution split across the pool's threads: by bands of output rows when there are
 // enough rows, else by blocks of output channels (whole groups). Every output value is
 // computed the same way whatever the split, so results do not depend on the thread count.
-// pool may be NULL (runs on the caller alone).
-void nj_threadpool_conv2d_f32(nj_threadpool *pool, nj_conv2d_f32_fn kernel, const nj_conv2d_f32_args *args);
+// `args` holds weights in `kernel`'s layout. pool may be NULL (runs on the caller alone).
+void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
+                              const nj_conv2d_f32_args *args);
 
 #ifdef __cplusplus
 }

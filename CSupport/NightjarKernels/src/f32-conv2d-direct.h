@@ -2,17 +2,24 @@
 // included exactly once by each f32-conv2d-KxK-ISA.c file).
 //
 // The including file first includes one nj-simd-ISA.h (vector vocabulary: nj_v, NJ_VL,
-// NJ_TARGET, NJ_MASKED, V_* macros) and defines:
-//   NJ_K    kernel size (1, 3 or 5)
-//   NJ_FN   name of the exported kernel, void NJ_FN(const nj_conv2d_f32_args *)
-//   NJ_OCB  largest output-channel register block (4, 6, 8 or 12)
-//   NJ_NV   vectors per x tile (1..4)
+// NJ_TARGET, NJ_MASKED, NJ_ISA_ID, NJ_ISA_LABEL, V_* macros) and defines:
+//   NJ_K       kernel size (1, 3 or 5)
+//   NJ_OCB     largest output-channel register block (4, 6, 8 or 12)
+//   NJ_NV      vectors per x tile (1..4)
+//   NJ_FN      name of the kernel function, void NJ_FN(const nj_conv2d_f32_args *)
+//   NJ_KERNEL  name of its registry entry (const nj_conv2d_f32_kernel), defined here
 //
 // Design: each call to nj_tile computes OCB output channels x NV vectors of one output row,
 // holding OCB*NV accumulators in registers. For every input channel of the group, every
 // kernel row and every kernel column it loads NV input vectors (shifted by kx) and broadcasts
 // OCB weights, so one loaded vector feeds OCB FMAs and one weight feeds NV FMAs. Bias is the
 // accumulators' initial value; LeakyReLU and the residual add happen before the single store.
+//
+// Weights are NJ_WEIGHTS_GIHWO: the OCB weights of one (input channel, tap) are adjacent, so
+// one pointer with constant offsets reaches them all. With PyTorch's layout the block needed
+// OCB pointers, more than x86-64 has registers once the frame pointer is reserved (SwiftPM
+// builds with -fno-omit-frame-pointer): the inner loop spilled and ran 30 % slower. Where the
+// ISA multiplies by a vector lane (NEON), four weights come in one load.
 //
 // Borders: rows outside the image are skipped (ky range). A tile whose loads would leave
 // [0, width) is an "edge" tile: with lane masks (AVX-512) the loads are masked; without, the
@@ -57,9 +64,10 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     const int32_t width = a->width;
     const int32_t ipg = a->in_channels / a->groups;
     const int32_t opg = a->out_channels / a->groups;
-    const int32_t ic0 = oc0 / opg * ipg;
-    const size_t wstride = (size_t)ipg * NJ_K * NJ_K;
-    const float *wbase = a->weights + (size_t)oc0 * wstride;
+    const int32_t group = oc0 / opg;
+    const int32_t ic0 = group * ipg;
+    const size_t wstride = (size_t)a->weight_stride;  // between taps
+    const float *wbase = a->weights + (size_t)group * ipg * NJ_K * NJ_K * wstride + (oc0 - group * opg);
 
     nj_v acc[NJ_OCB][NJ_NV];
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
@@ -104,7 +112,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
 
     for (int32_t icg = 0; icg < ipg; icg++) {
         const float *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
-        const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K;
+        const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
         if (prefetch) {
             const float *ahead = plane + (ptrdiff_t)(next_row - a->input_row0) * width + x0;
             for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 16) {
@@ -120,7 +128,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
                 src = stage;
             }
 #endif
-            const float *w_k = w_ic + ky * NJ_K;
+            const float *w_k = w_ic + (size_t)ky * NJ_K * wstride;
             NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
                 nj_v in[NJ_NV];
                 NJ_UNROLL for (int v = 0; v < NV; v++) {
@@ -131,8 +139,23 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
                     in[v] = V_LOADU(src + kx + v * NJ_VL);
 #endif
                 }
+                const float *w_tap = w_k + (size_t)kx * wstride;
+#if NJ_LANE_FMA
+                if (OCB % 4 == 0) {
+                    NJ_UNROLL for (int o = 0; o < OCB; o += 4) {
+                        const nj_v w4 = V_LOADU(w_tap + o);
+                        NJ_UNROLL for (int v = 0; v < NV; v++) {
+                            acc[o][v] = V_FMA_LANE(acc[o][v], in[v], w4, 0);
+                            acc[o + 1][v] = V_FMA_LANE(acc[o + 1][v], in[v], w4, 1);
+                            acc[o + 2][v] = V_FMA_LANE(acc[o + 2][v], in[v], w4, 2);
+                            acc[o + 3][v] = V_FMA_LANE(acc[o + 3][v], in[v], w4, 3);
+                        }
+                    }
+                    continue;
+                }
+#endif
                 NJ_UNROLL for (int o = 0; o < OCB; o++) {
-                    const nj_v w = V_SET1(w_k[(size_t)o * wstride + kx]);
+                    const nj_v w = V_SET1(w_tap[o]);
                     NJ_UNROLL for (int v = 0; v < NV; v++) {
                         acc[o][v] = V_FMA(acc[o][v], in[v], w);
                     }
@@ -231,6 +254,19 @@ NJ_TARGET void NJ_FN(const nj_conv2d_f32_args *a) {
     }
 }
 
+#define NJ_STR_(x) #x
+#define NJ_STR(x) NJ_STR_(x)
+const nj_conv2d_f32_kernel NJ_KERNEL = {
+    NJ_FN,
+    "f32-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    NJ_ISA_ID,
+    NJ_K,
+    NJ_WEIGHTS_GIHWO,
+    NJ_OCB,
+};
+
+#undef NJ_STR
+#undef NJ_STR_
 #undef NJ_CASE_O
 #undef NJ_CASE_N
 #undef NJ_PAD

@@ -1,5 +1,5 @@
-// Chooses a kernel per operation geometry and CPU. The executor only ever calls
-// nj_conv2d_f32_select(); SIMD kernels register in the table below.
+// Chooses a kernel per datatype, operation geometry and CPU. The executor asks
+// nj_conv2d_f32_kernel_select() once per layer; SIMD kernels register in the table below.
 //
 // Instruction-set detection: cpuid + xgetbv on x86-64 (the OS must save the YMM/ZMM state),
 // NEON is architectural on AArch64. The cap (nj_set_max_isa / NIGHTJAR_MAX_ISA) is kept in
@@ -165,63 +165,57 @@ nj_isa nj_isa_active(void) {
 
 // ---- Kernel table --------------------------------------------------------------------------
 
-typedef struct kernel_entry {
-    nj_isa isa;
-    int32_t kernel_size;
-    nj_conv2d_f32_fn fn;
-    const char *name;
-} kernel_entry;
-
-static const kernel_entry conv_kernels[] = {
-#if defined(__x86_64__)
-    {NJ_ISA_AVX512, 1, nj_f32_conv2d_1x1_avx512, "f32-conv2d-1x1-avx512"},
-    {NJ_ISA_AVX512, 3, nj_f32_conv2d_3x3_avx512, "f32-conv2d-3x3-avx512"},
-    {NJ_ISA_AVX512, 5, nj_f32_conv2d_5x5_avx512, "f32-conv2d-5x5-avx512"},
-    {NJ_ISA_AVX2, 1, nj_f32_conv2d_1x1_avx2, "f32-conv2d-1x1-avx2"},
-    {NJ_ISA_AVX2, 3, nj_f32_conv2d_3x3_avx2, "f32-conv2d-3x3-avx2"},
-    {NJ_ISA_AVX2, 5, nj_f32_conv2d_5x5_avx2, "f32-conv2d-5x5-avx2"},
-    {NJ_ISA_SSE41, 1, nj_f32_conv2d_1x1_sse41, "f32-conv2d-1x1-sse41"},
-    {NJ_ISA_SSE41, 3, nj_f32_conv2d_3x3_sse41, "f32-conv2d-3x3-sse41"},
-    {NJ_ISA_SSE41, 5, nj_f32_conv2d_5x5_sse41, "f32-conv2d-5x5-sse41"},
-#endif
-#if defined(__aarch64__)
-    {NJ_ISA_NEON, 1, nj_f32_conv2d_1x1_neon, "f32-conv2d-1x1-neon"},
-    {NJ_ISA_NEON, 3, nj_f32_conv2d_3x3_neon, "f32-conv2d-3x3-neon"},
-    {NJ_ISA_NEON, 5, nj_f32_conv2d_5x5_neon, "f32-conv2d-5x5-neon"},
-#endif
-    {NJ_ISA_SCALAR, 0, nj_f32_conv2d_scalar, "f32-conv2d-scalar"},
+static const nj_conv2d_f32_kernel reference_kernel = {
+    nj_f32_conv2d_scalar, "f32-conv2d-scalar", NJ_ISA_SCALAR, 0, NJ_WEIGHTS_OIHW, 8,
 };
 
-// Entries are ordered best first; the scalar reference (kernel_size 0) matches everything.
-static const kernel_entry *select_entry(const nj_conv2d_f32_args *args, nj_isa cap) {
-    const nj_isa isa = best_within(isa_rank(cap) >= 0 ? isa_rank(cap) : 3);
+// Best first within each kernel size; the scalar reference, last, takes every geometry.
+static const nj_conv2d_f32_kernel *const conv_kernels[] = {
+    // BEGIN KERNEL TABLE
+#if defined(__x86_64__)
+    &nj_f32_conv2d_1x1_avx512_12x2_kernel,
+    &nj_f32_conv2d_3x3_avx512_8x3_kernel,
+    &nj_f32_conv2d_5x5_avx512_12x1_kernel,
+    &nj_f32_conv2d_1x1_avx2_6x2_kernel,
+    &nj_f32_conv2d_3x3_avx2_6x2_kernel,
+    &nj_f32_conv2d_5x5_avx2_6x2_kernel,
+    &nj_f32_conv2d_1x1_sse41_4x2_kernel,
+    &nj_f32_conv2d_3x3_sse41_4x2_kernel,
+    &nj_f32_conv2d_5x5_sse41_4x2_kernel,
+#endif
+#if defined(__aarch64__)
+    &nj_f32_conv2d_1x1_neon_4x4_kernel,
+    &nj_f32_conv2d_3x3_neon_4x4_kernel,
+    &nj_f32_conv2d_5x5_neon_4x4_kernel,
+#endif
+    // END KERNEL TABLE
+    &reference_kernel,
+};
+
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,
+                                                        int cap) {
+    // A cap that names no level is no cap (as in nj_set_max_isa).
+    const int max_rank = cap < 0 ? isa_rank(nj_isa_active())
+                                 : (isa_rank((nj_isa)cap) >= 0 ? isa_rank((nj_isa)cap) : 3);
     const size_t count = sizeof(conv_kernels) / sizeof(conv_kernels[0]);
     for (size_t i = 0; i + 1 < count; i++) {
-        const kernel_entry *e = &conv_kernels[i];
-        if (isa_rank(e->isa) <= isa_rank(isa) && nj_isa_supported(e->isa) &&
-            e->kernel_size == args->kernel_size) {
-            return e;
+        const nj_conv2d_f32_kernel *k = conv_kernels[i];
+        if (isa_rank(k->isa) <= max_rank && nj_isa_supported(k->isa) &&
+            k->kernel_size == geometry->kernel_size) {
+            return k;
         }
     }
-    return &conv_kernels[count - 1];
+    return &reference_kernel;
 }
 
-nj_conv2d_f32_fn nj_conv2d_f32_select_isa(const nj_conv2d_f32_args *args, nj_isa cap) {
-    return select_entry(args, cap)->fn;
-}
-
-nj_conv2d_f32_fn nj_conv2d_f32_select(const nj_conv2d_f32_args *args) {
-    return select_entry(args, nj_isa_active())->fn;
-}
-
-const char *nj_conv2d_f32_kernel_name(const nj_conv2d_f32_args *args) {
-    return select_entry(args, nj_isa_active())->name;
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_reference(void) {
+    return &reference_kernel;
 }
 
 const char *nj_conv2d_f32_fn_name(nj_conv2d_f32_fn fn) {
     for (size_t i = 0; i < sizeof(conv_kernels) / sizeof(conv_kernels[0]); i++) {
-        if (conv_kernels[i].fn == fn) {
-            return conv_kernels[i].name;
+        if (conv_kernels[i]->run == fn) {
+            return conv_kernels[i]->name;
         }
     }
     return "unknown";

@@ -3,6 +3,9 @@
 #include <immintrin.h>
 
 #define NJ_TARGET __attribute__((target("avx2,fma")))
+#define NJ_ISA_ID NJ_ISA_AVX2
+#define NJ_ISA_LABEL "avx2"
+#define NJ_LANE_FMA 0
 #define NJ_VL 8
 #define NJ_MASKED 0
 typedef __m256 nj_v;

@@ -3,6 +3,9 @@
 #include <immintrin.h>
 
 #define NJ_TARGET __attribute__((target("avx512f")))
+#define NJ_ISA_ID NJ_ISA_AVX512
+#define NJ_ISA_LABEL "avx512"
+#define NJ_LANE_FMA 0
 #define NJ_VL 16
 #define NJ_MASKED 1
 typedef __m512 nj_v;

@@ -3,6 +3,11 @@
 #include <arm_neon.h>
 
 #define NJ_TARGET
+#define NJ_ISA_ID NJ_ISA_NEON
+#define NJ_ISA_LABEL "neon"
+// Multiply by one lane of a vector: four weights come in one load (vfmaq_laneq_f32).
+#define NJ_LANE_FMA 1
+#define V_FMA_LANE(acc, a, w4, lane) vfmaq_laneq_f32((acc), (a), (w4), (lane))
 #define NJ_VL 4
 #define NJ_MASKED 0
 typedef float32x4_t nj_v;

@@ -4,6 +4,9 @@
 #include <smmintrin.h>
 
 #define NJ_TARGET __attribute__((target("sse4.1")))
+#define NJ_ISA_ID NJ_ISA_SSE41
+#define NJ_ISA_LABEL "sse41"
+#define NJ_LANE_FMA 0
 #define NJ_VL 4
 #define NJ_MASKED 0
 typedef __m128 nj_v;

@@ -1,19 +1,39 @@
-// Worker threads for the executor: one task at a time, workers sleep on a condition variable
-// between tasks. A generation counter tells workers a new task has been posted.
+// Worker threads for the executor: one task at a time. A frame posts thousands of small tasks
+// (a convolution on a band of a few rows takes 50-500 us), so waking sleeping threads through a
+// condition variable for each (tens of microseconds) would cost a large share of the frame.
+// Workers therefore spin on an atomic generation counter for a while after each task and only
+// then sleep on the condition variable; the caller spins until every worker has finished. An
+// idle pool (a daemon between frames) sleeps and uses no CPU.
+#define _GNU_SOURCE
 #include "nightjar_threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ volatile("yield" ::: "memory")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+// Polls of the generation counter before a worker goes to sleep (about 0.1-1 ms): longer than
+// the gaps between the tasks of one frame, far shorter than the gaps between frames.
+#define SPIN_POLLS 20000
 
 struct nj_threadpool {
     pthread_mutex_t lock;
     pthread_cond_t posted;
-    pthread_cond_t finished;
     nj_parallel_task task;
     void *context;
-    uint64_t generation;
-    int32_t pending;
-    int32_t stopping;
+    _Atomic uint64_t generation;
+    _Atomic int32_t pending;   // workers still running the current task
+    _Atomic int32_t sleepers;  // workers in (or about to enter) pthread_cond_wait
+    _Atomic int32_t stopping;
     int32_t size;
     int32_t started;
     pthread_t *threads;
@@ -24,30 +44,38 @@ typedef struct worker_start {
     int32_t index;
 } worker_start;
 
+// Waits for a generation other than `seen` (or stopping): spins, then sleeps.
+static uint64_t wait_for_task(nj_threadpool *pool, uint64_t seen) {
+    for (int i = 0; i < SPIN_POLLS; i++) {
+        const uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        if (g != seen || atomic_load_explicit(&pool->stopping, memory_order_relaxed)) return g;
+        CPU_RELAX();
+    }
+    pthread_mutex_lock(&pool->lock);
+    // Announce the sleep before the last look: a poster that bumps the generation after this
+    // sees sleepers > 0 and broadcasts under the lock, so the wake-up cannot be missed.
+    atomic_fetch_add(&pool->sleepers, 1);
+    uint64_t g;
+    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping)) {
+        pthread_cond_wait(&pool->posted, &pool->lock);
+    }
+    atomic_fetch_sub(&pool->sleepers, 1);
+    pthread_mutex_unlock(&pool->lock);
+    return g;
+}
+
 static void *worker_main(void *raw) {
     worker_start start = *(worker_start *)raw;
     free(raw);
     nj_threadpool *pool = start.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (pool->generation == seen && !pool->stopping) {
-            pthread_cond_wait(&pool->posted, &pool->lock);
-        }
-        if (pool->stopping) {
-            break;
-        }
-        seen = pool->generation;
-        nj_parallel_task task = pool->task;
-        void *context = pool->context;
-        pthread_mutex_unlock(&pool->lock);
-        task(context, start.index, pool->size);
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0) {
-            pthread_cond_signal(&pool->finished);
-        }
+        seen = wait_for_task(pool, seen);
+        if (atomic_load(&pool->stopping)) break;
+        // The acquire load of the generation made task and context visible.
+        pool->task(pool->context, start.index, pool->size);
+        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
@@ -62,7 +90,6 @@ nj_threadpool *nj_threadpool_create(int32_t threads) {
     pool->size = threads;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->posted, NULL);
-    pthread_cond_init(&pool->finished, NULL);
     pool->threads = calloc((size_t)threads, sizeof(pthread_t));
     if (!pool->threads) {
         nj_threadpool_destroy(pool);
@@ -91,14 +118,13 @@ void nj_threadpool_destroy(nj_threadpool *pool) {
         return;
     }
     pthread_mutex_lock(&pool->lock);
-    pool->stopping = 1;
+    atomic_store(&pool->stopping, 1);
     pthread_cond_broadcast(&pool->posted);
     pthread_mutex_unlock(&pool->lock);
     for (int32_t i = 1; i <= pool->started; i++) {
         pthread_join(pool->threads[i], NULL);
     }
     pthread_cond_destroy(&pool->posted);
-    pthread_cond_destroy(&pool->finished);
     pthread_mutex_destroy(&pool->lock);
     free(pool->threads);
     free(pool);
@@ -113,25 +139,33 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
         task(context, 0, 1);
         return;
     }
-    pthread_mutex_lock(&pool->lock);
     pool->task = task;
     pool->context = context;
-    pool->pending = pool->size - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->posted);
-    pthread_mutex_unlock(&pool->lock);
+    atomic_store_explicit(&pool->pending, pool->size - 1, memory_order_relaxed);
+    // Publishes task, context and pending (release), then wakes any sleepers (see
+    // wait_for_task for why this order cannot lose a wake-up).
+    atomic_fetch_add(&pool->generation, 1);
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->lock);
+        pthread_cond_broadcast(&pool->posted);
+        pthread_mutex_unlock(&pool->lock);
+    }
 
     task(context, 0, pool->size);
 
-    pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0) {
-        pthread_cond_wait(&pool->finished, &pool->lock);
+    // Workers finish within the task's time; yield rather than burn a core someone else needs
+    // when that takes unusually long (the machine is oversubscribed).
+    for (int i = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; i++) {
+        if (i < SPIN_POLLS) {
+            CPU_RELAX();
+        } else {
+            sched_yield();
+        }
     }
-    pthread_mutex_unlock(&pool->lock);
 }
 
 typedef struct conv_job {
-    nj_conv2d_f32_fn kernel;
+    const nj_conv2d_f32_kernel *kernel;
     const nj_conv2d_f32_args *args;
     int32_t by_channels;
 } conv_job;
@@ -144,26 +178,36 @@ static void conv_share(void *raw, int32_t index, int32_t count) {
     nj_conv2d_f32_args share = *a;
     if (job->by_channels) {
         const int32_t per_group = a->out_channels / a->groups;
-        // Whole groups; blocks of 8 channels for an ungrouped convolution, so the kernels'
-        // register blocking over output channels stays effective.
-        const int32_t unit = a->groups == 1 ? 8 : per_group;
+        const int32_t in_per_group = a->in_channels / a->groups;
+        const size_t taps = (size_t)a->kernel_size * a->kernel_size;
+        // Whole groups; whole register blocks of an ungrouped convolution, so the kernel's
+        // blocking over output channels stays effective.
+        int32_t unit = a->groups == 1 ? job->kernel->channel_block : per_group;
+        if (a->groups == 1 && (a->out_channels + unit - 1) / unit < count) {
+            unit = (a->out_channels + count - 1) / count;  // fewer blocks than threads
+        }
         const int32_t units = (a->out_channels + unit - 1) / unit;
         const int32_t first = (int32_t)((int64_t)units * index / count);
         const int32_t last = (int32_t)((int64_t)units * (index + 1) / count);
         int32_t begin = first * unit, end = last * unit;
         if (end > a->out_channels) end = a->out_channels;
         if (begin >= end) return;
+        const int gihwo = job->kernel->weight_layout == NJ_WEIGHTS_GIHWO;
         if (a->groups > 1) {
             // Whole groups: the kernel sees a smaller grouped convolution.
-            const int32_t in_per_group = a->in_channels / a->groups;
             const int32_t g0 = begin / per_group, g1 = end / per_group;
+            const size_t group_weights = (size_t)in_per_group * taps * (gihwo ? (size_t)a->weight_stride : (size_t)per_group);
             share.groups = g1 - g0;
             share.in_channels = share.groups * in_per_group;
             share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
+            share.weights = a->weights + (size_t)g0 * group_weights;
+        } else {
+            // GIHWO keeps the whole convolution's stride between taps; OIHW starts at the
+            // first output channel's filters.
+            share.weights = a->weights + (gihwo ? (size_t)begin : (size_t)begin * in_per_group * taps);
         }
         share.out_channels = end - begin;
         share.output = a->output + (size_t)begin * a->output_channel_stride;
-        share.weights = a->weights + (size_t)begin * (a->in_channels / a->groups) * a->kernel_size * a->kernel_size;
         if (a->bias) share.bias = a->bias + begin;
         if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
     } else {
@@ -172,10 +216,11 @@ static void conv_share(void *raw, int32_t index, int32_t count) {
         share.row_end = a->row_begin + (int32_t)(rows * (index + 1) / count);
         if (share.row_begin >= share.row_end) return;
     }
-    job->kernel(&share);
+    job->kernel->run(&share);
 }
 
-void nj_threadpool_conv2d_f32(nj_threadpool *pool, nj_conv2d_f32_fn kernel, const nj_conv2d_f32_args *args) {
+void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
+                              const nj_conv2d_f32_args *args) {
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = args->row_end - args->row_begin;
     // Rows split evenly when each thread gets several; otherwise output channels do.

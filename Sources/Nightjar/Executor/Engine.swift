@@ -108,7 +108,7 @@ public final class Engine: @unchecked Sendable {
                 args.residual = UnsafePointer(res)
                 args.residual_channel_stride = plane * residualSlice.channelStride
             }
-            weights.bind(layer, to: &args)
+            let kernel = weights.bind(layer, to: &args)
             args.in_channels = Int32(spec.inChannels)
             args.out_channels = Int32(spec.outChannels)
             args.groups = Int32(spec.groups)
@@ -119,7 +119,6 @@ public final class Engine: @unchecked Sendable {
             args.row_end = args.height
             args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
             args.negative_slope = Architecture.leakySlope
-            let kernel = nj_conv2d_f32_select(&args)!
             nj_threadpool_conv2d_f32(pool, kernel, &args)
         case .unshuffle(let inSlice, let channels, let factor, let outSlice):
             let (src, inPlane) = resolve(inSlice)

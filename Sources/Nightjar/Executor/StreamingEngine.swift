@@ -180,7 +180,7 @@ public final class StreamingEngine: @unchecked Sendable {
                     args.residual_channel_stride = res.channelStride
                     args.residual_row0 = Int32(cursor.firstRow(inBuffers[1]))
                 }
-                engine.weights.bind(layer, to: &args)
+                let kernel = engine.weights.bind(layer, to: &args)
                 args.in_channels = Int32(spec.inChannels)
                 args.out_channels = Int32(spec.outChannels)
                 args.groups = Int32(spec.groups)
@@ -191,7 +191,7 @@ public final class StreamingEngine: @unchecked Sendable {
                 args.row_end = Int32(rows.upperBound)
                 args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
                 args.negative_slope = Architecture.leakySlope
-                nj_threadpool_conv2d_f32(engine.pool, nj_conv2d_f32_select(&args), &args)
+                nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0], row: rows.lowerBound * factor, cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
