@@ -24,6 +24,12 @@ int32_t nj_threadpool_size(const nj_threadpool *pool);
 // Runs the task on every thread of the pool and returns when all are done.
 void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context);
 
+// task(context, begin, end) over [0, count) cut into one contiguous range per thread (for the
+// cheap steps between convolutions: copies, shuffles, row fills). Ranges are disjoint.
+typedef void (*nj_range_task)(void *context, int32_t begin, int32_t end);
+void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
+                                void *context);
+
 // Runs a convolution split across the pool's threads: by bands of output rows when there are
 // enough rows, else by blocks of output channels (whole groups). Every output value is
 // computed the same way whatever the split, so results do not depend on the thread count.

@@ -171,7 +171,6 @@ static const nj_conv2d_f32_kernel reference_kernel = {
 
 // Best first within each kernel size; the scalar reference, last, takes every geometry.
 static const nj_conv2d_f32_kernel *const conv_kernels[] = {
-    // BEGIN KERNEL TABLE
 #if defined(__x86_64__)
     &nj_f32_conv2d_1x1_avx512_12x2_kernel,
     &nj_f32_conv2d_3x3_avx512_8x3_kernel,
@@ -188,7 +187,6 @@ static const nj_conv2d_f32_kernel *const conv_kernels[] = {
     &nj_f32_conv2d_3x3_neon_4x4_kernel,
     &nj_f32_conv2d_5x5_neon_4x4_kernel,
 #endif
-    // END KERNEL TABLE
     &reference_kernel,
 };
 

@@ -1,16 +1,18 @@
 // Worker threads for the executor: one task at a time. A frame posts thousands of small tasks
 // (a convolution on a band of a few rows takes 50-500 us), so waking sleeping threads through a
 // condition variable for each (tens of microseconds) would cost a large share of the frame.
-// Workers therefore spin on an atomic generation counter for a while after each task and only
-// then sleep on the condition variable; the caller spins until every worker has finished. An
-// idle pool (a daemon between frames) sleeps and uses no CPU.
+// Workers therefore spin on an atomic generation counter for a short while after each task,
+// and the caller spins for the workers to finish; both then block on a condition variable.
+// The spin is short because on a busy machine (more runnable threads than cores) a spinning
+// thread burns the time slice the thread it waits for needs. An idle pool (a daemon between
+// frames) sleeps and uses no CPU.
 #define _GNU_SOURCE
 #include "nightjar_threadpool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,18 +23,44 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-// Polls of the generation counter before a worker goes to sleep (about 0.1-1 ms): longer than
-// the gaps between the tasks of one frame, far shorter than the gaps between frames.
-#define SPIN_POLLS 20000
+// How long a waiting thread spins before it blocks: longer than most gaps between the tasks
+// of one frame, far shorter than a scheduler time slice.
+#define SPIN_NANOSECONDS 50000
+
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// Spins until done(state) or SPIN_NANOSECONDS pass; returns whether done.
+static int spin_until(int (*done)(const nj_threadpool *, uint64_t), const nj_threadpool *pool,
+                      uint64_t arg) {
+    int64_t deadline = 0;
+    for (int i = 0;; i++) {
+        if (done(pool, arg)) return 1;
+        if ((i & 63) == 63) {
+            const int64_t now = monotonic_ns();
+            if (deadline == 0) {
+                deadline = now + SPIN_NANOSECONDS;
+            } else if (now > deadline) {
+                return 0;
+            }
+        }
+        CPU_RELAX();
+    }
+}
 
 struct nj_threadpool {
     pthread_mutex_t lock;
     pthread_cond_t posted;
+    pthread_cond_t finished;
     nj_parallel_task task;
     void *context;
     _Atomic uint64_t generation;
     _Atomic int32_t pending;   // workers still running the current task
     _Atomic int32_t sleepers;  // workers in (or about to enter) pthread_cond_wait
+    _Atomic int32_t caller_sleeping;
     _Atomic int32_t stopping;
     int32_t size;
     int32_t started;
@@ -44,13 +72,19 @@ typedef struct worker_start {
     int32_t index;
 } worker_start;
 
+static int task_posted(const nj_threadpool *pool, uint64_t seen) {
+    return atomic_load_explicit(&pool->generation, memory_order_acquire) != seen ||
+           atomic_load_explicit(&pool->stopping, memory_order_relaxed);
+}
+
+static int workers_done(const nj_threadpool *pool, uint64_t unused) {
+    (void)unused;
+    return atomic_load_explicit(&pool->pending, memory_order_acquire) == 0;
+}
+
 // Waits for a generation other than `seen` (or stopping): spins, then sleeps.
 static uint64_t wait_for_task(nj_threadpool *pool, uint64_t seen) {
-    for (int i = 0; i < SPIN_POLLS; i++) {
-        const uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        if (g != seen || atomic_load_explicit(&pool->stopping, memory_order_relaxed)) return g;
-        CPU_RELAX();
-    }
+    if (spin_until(task_posted, pool, seen)) return atomic_load(&pool->generation);
     pthread_mutex_lock(&pool->lock);
     // Announce the sleep before the last look: a poster that bumps the generation after this
     // sees sleepers > 0 and broadcasts under the lock, so the wake-up cannot be missed.
@@ -74,7 +108,13 @@ static void *worker_main(void *raw) {
         if (atomic_load(&pool->stopping)) break;
         // The acquire load of the generation made task and context visible.
         pool->task(pool->context, start.index, pool->size);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        // The last worker wakes the caller if it stopped spinning (same ordering argument as
+        // for the sleepers: the caller announces itself, then looks at pending).
+        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping)) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->finished);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
     return NULL;
 }
@@ -90,6 +130,7 @@ nj_threadpool *nj_threadpool_create(int32_t threads) {
     pool->size = threads;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->posted, NULL);
+    pthread_cond_init(&pool->finished, NULL);
     pool->threads = calloc((size_t)threads, sizeof(pthread_t));
     if (!pool->threads) {
         nj_threadpool_destroy(pool);
@@ -125,6 +166,7 @@ void nj_threadpool_destroy(nj_threadpool *pool) {
         pthread_join(pool->threads[i], NULL);
     }
     pthread_cond_destroy(&pool->posted);
+    pthread_cond_destroy(&pool->finished);
     pthread_mutex_destroy(&pool->lock);
     free(pool->threads);
     free(pool);
@@ -153,15 +195,38 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
 
     task(context, 0, pool->size);
 
-    // Workers finish within the task's time; yield rather than burn a core someone else needs
-    // when that takes unusually long (the machine is oversubscribed).
-    for (int i = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; i++) {
-        if (i < SPIN_POLLS) {
-            CPU_RELAX();
-        } else {
-            sched_yield();
-        }
+    if (spin_until(workers_done, pool, 0)) return;
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->caller_sleeping, 1);
+    while (atomic_load(&pool->pending) > 0) {
+        pthread_cond_wait(&pool->finished, &pool->lock);
     }
+    atomic_store(&pool->caller_sleeping, 0);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+typedef struct range_job {
+    nj_range_task task;
+    void *context;
+    int32_t count;
+} range_job;
+
+static void range_share(void *raw, int32_t index, int32_t threads) {
+    const range_job *job = raw;
+    const int32_t begin = (int32_t)((int64_t)job->count * index / threads);
+    const int32_t end = (int32_t)((int64_t)job->count * (index + 1) / threads);
+    if (begin < end) job->task(job->context, begin, end);
+}
+
+void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
+                                void *context) {
+    if (count <= 0) return;
+    if (!pool || pool->size == 1 || count == 1) {
+        task(context, 0, count);
+        return;
+    }
+    range_job job = {task, context, count};
+    nj_threadpool_run(pool, range_share, &job);
 }
 
 typedef struct conv_job {

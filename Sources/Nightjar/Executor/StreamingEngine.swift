@@ -140,9 +140,11 @@ public final class StreamingEngine: @unchecked Sendable {
         func slide(buffer: Int, from: Int, to: Int, top: Int) {
             guard top > to else { return }
             let w = window(buffer)
-            for channel in 0..<engine.schedule.bufferChannels[buffer] {
-                let plane = w.base + channel * w.channelStride
-                memmove(plane, plane + (to - from) * w.width, (top - to) * w.width * MemoryLayout<Float>.size)
+            parallelFor(engine.pool, engine.schedule.bufferChannels[buffer]) { channels in
+                for channel in channels {
+                    let plane = w.base + channel * w.channelStride
+                    memmove(plane, plane + (to - from) * w.width, (top - to) * w.width * MemoryLayout<Float>.size)
+                }
             }
         }
 
@@ -156,9 +158,14 @@ public final class StreamingEngine: @unchecked Sendable {
         func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
             let schedule = engine.schedule
             let outBuffer = schedule.outputBuffer(of: node)
+            let pool = engine.pool
             guard let step = schedule.step(node) else {
                 let w = window(outBuffer)
-                source.fill(rows: rows, into: w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width, width: w.width)
+                let start = w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width
+                parallelFor(pool, rows.count) { part in
+                    source.fill(rows: (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound),
+                                into: start + part.lowerBound * w.width, width: w.width)
+                }
                 return
             }
             let inBuffers = schedule.inputBuffers(of: node)
@@ -195,16 +202,25 @@ public final class StreamingEngine: @unchecked Sendable {
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0], row: rows.lowerBound * factor, cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
-                nj_f32_pixel_unshuffle_scalar(src.pointer, src.channelStride, Int32(channels), Int32(src.width),
-                                              Int32(factor), Int32(rows.count), dst.pointer, dst.channelStride)
+                parallelFor(pool, channels) { part in
+                    nj_f32_pixel_unshuffle_scalar(src.pointer + part.lowerBound * src.channelStride, src.channelStride,
+                                                  Int32(part.count), Int32(src.width), Int32(factor), Int32(rows.count),
+                                                  dst.pointer + part.lowerBound * factor * factor * dst.channelStride,
+                                                  dst.channelStride)
+                }
             case .shuffle(let input, let channels, let factor, let output, let clamp):
                 let src = address(input, buffer: inBuffers[0], row: rows.lowerBound / factor, cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
-                nj_f32_pixel_shuffle_scalar(src.pointer, src.channelStride, Int32(channels), Int32(src.width),
-                                            Int32(factor), Int32(rows.count / factor), dst.pointer, dst.channelStride)
-                if clamp {
-                    for channel in 0..<(channels / (factor * factor)) {
-                        nj_f32_clamp_scalar(dst.pointer + channel * dst.channelStride, rows.count * dst.width, 0, 1)
+                // Split by output channel: each reads factor² input channels.
+                parallelFor(pool, channels / (factor * factor)) { part in
+                    let out = dst.pointer + part.lowerBound * dst.channelStride
+                    nj_f32_pixel_shuffle_scalar(src.pointer + part.lowerBound * factor * factor * src.channelStride,
+                                                src.channelStride, Int32(part.count * factor * factor), Int32(src.width),
+                                                Int32(factor), Int32(rows.count / factor), out, dst.channelStride)
+                    if clamp {
+                        for channel in 0..<part.count {
+                            nj_f32_clamp_scalar(out + channel * dst.channelStride, rows.count * dst.width, 0, 1)
+                        }
                     }
                 }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
@@ -212,12 +228,14 @@ public final class StreamingEngine: @unchecked Sendable {
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
                 let isCopy: Bool
                 if case .copy = step { isCopy = true } else { isCopy = false }
-                for channel in 0..<channels {
-                    let from = src.pointer + channel * src.channelStride, to = dst.pointer + channel * dst.channelStride
-                    if isCopy {
-                        to.update(from: from, count: rows.count * src.width)
-                    } else {
-                        nj_f32_leaky_relu_scalar(from, to, rows.count * src.width, Architecture.leakySlope)
+                parallelFor(pool, channels) { part in
+                    for channel in part {
+                        let from = src.pointer + channel * src.channelStride, to = dst.pointer + channel * dst.channelStride
+                        if isCopy {
+                            to.update(from: from, count: rows.count * src.width)
+                        } else {
+                            nj_f32_leaky_relu_scalar(from, to, rows.count * src.width, Architecture.leakySlope)
+                        }
                     }
                 }
             }
@@ -225,10 +243,25 @@ public final class StreamingEngine: @unchecked Sendable {
     }
 }
 
+/// Runs `body` on [0, count) cut into one range per thread of `pool` (all in this thread when
+/// the pool has one). No allocation: the closure travels as a pointer to a stack slot. `body`
+/// runs concurrently on disjoint ranges, so it must only write what its range owns.
+private func parallelFor(_ pool: OpaquePointer, _ count: Int, _ body: (Range<Int>) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        var task = body
+        withUnsafeMutablePointer(to: &task) { pointer in
+            nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
+                context!.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(Int(begin)..<Int(end))
+            }, pointer)
+        }
+    }
+}
+
 /// Where the streaming engine's input rows come from.
 public protocol NetworkRowSource {
     /// Writes `rows` of the network input (amplified, padded to multiples of 32) at
-    /// `destination`, one row after another, `width` floats each.
+    /// `destination`, one row after another, `width` floats each. Called from several threads
+    /// at once for disjoint rows.
     func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int)
 }
 
