@@ -15,9 +15,11 @@ final class CommandLineTests: XCTestCase {
         super.tearDown()
     }
 
-    /// A synthetic dark capture written as DNG.
-    func capture(_ name: String, width: Int, height: Int, in directory: URL) throws -> URL {
-        try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height)), named: name, in: directory)
+    /// A synthetic dark capture written as DNG (TIFF orientation 1: upright).
+    func capture(_ name: String, width: Int, height: Int, orientation: Int = 1, in directory: URL) throws -> URL {
+        let exposure = SyntheticScene.Exposure(orientation: orientation)
+        return try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height), exposure: exposure),
+                                         named: name, in: directory)
     }
 
     func jsonObject(_ text: Substring) throws -> [String: Any] {
@@ -145,14 +147,17 @@ final class CommandLineTests: XCTestCase {
     func testFootprintPredictsTheMeasuredPeak() throws {
         let model = try Self.modelFile().path
         let dir = try makeTemporaryDirectory(self)
-        let (width, height) = (2048, 1536)
-        let input = try capture("frame.dng", width: width, height: height, in: dir)
-        let measured = try measuredPeakResidentBytes(["restore", input.path, "--model", model, "--threads", "2"], in: dir)
-        let run = try runNightjar(["footprint", "--model", model, "--size", "\(width)x\(height)", "--threads", "2", "--json"])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        let predicted = try XCTUnwrap(try jsonObject(Substring(run.stdout))["predicted_peak_rss_bytes"] as? Int)
-        let error = Double(predicted - measured) / Double(measured)
-        XCTAssertLessThanOrEqual(abs(error), 0.10, "predicted \(predicted) bytes, measured \(measured)")
+        // Upright, and rotated (orientation 6: the PNG writer holds the whole frame).
+        for (width, height, orientation) in [(2048, 1536, 1), (1536, 1024, 6)] {
+            let input = try capture("frame\(orientation).dng", width: width, height: height, orientation: orientation, in: dir)
+            let measured = try measuredPeakResidentBytes(["restore", input.path, "--model", model, "--threads", "2"], in: dir)
+            let run = try runNightjar(["footprint", "--model", model, "--size", "\(width)x\(height)", "--threads", "2", "--json"]
+                                      + (orientation == 1 ? [] : ["--rotated"]))
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let predicted = try XCTUnwrap(try jsonObject(Substring(run.stdout))["predicted_peak_rss_bytes"] as? Int)
+            let error = Double(predicted - measured) / Double(measured)
+            XCTAssertLessThanOrEqual(abs(error), 0.10, "\(width)x\(height) orientation \(orientation): predicted \(predicted) bytes, measured \(measured)")
+        }
     }
 
     /// Runs nightjar under /usr/bin/time and returns its "maximum resident set size". Not
