@@ -47,10 +47,9 @@ struct FootprintCommand: ParsableCommand {
     func validate() throws {
         if let threads { guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") } }
         guard size.width >= 2, size.height >= 2 else { throw ValidationError("--size must be at least 2x2") }
-        guard size.width <= Self.maximumSide, size.height <= Self.maximumSide,
-              size.width * size.height <= Self.maximumPixels else {
+        guard size.width * size.height <= Self.maximumPixels else {
             throw ValidationError("--size \(size.width)x\(size.height) is beyond what restore accepts "
-                                  + "(at most \(Self.maximumPixels / 1_000_000) MP, sides up to \(Self.maximumSide))")
+                                  + "(at most \(Self.maximumPixels / 1_000_000) MP)")
         }
         guard lowResolutionRows >= 1 else { throw ValidationError("--low-resolution-rows must be at least 1") }
         guard bandRows >= 8, bandRows % 8 == 0 else { throw ValidationError("--band-rows must be a positive multiple of 8") }
@@ -58,7 +57,6 @@ struct FootprintCommand: ParsableCommand {
 
     /// `restore`'s default --max-pixels; larger frames are refused there.
     static let maximumPixels = 100_000_000
-    static let maximumSide = 65_535
 
     func run() throws {
         // Before anything is loaded: the same binary and libraries as a restore at this point.

@@ -217,7 +217,8 @@ final class CommandLineTests: XCTestCase {
             (["--size", "1536x1024", "--board", broken.path], 1, "'cores'"),
             (["--size", "1536by1024"], 64, "--size"),
             (["--size", "0x1024"], 64, "--size"),
-            (["--size", "200000x200000"], 64, "100 MP"),
+            (["--size", "20000x20000"], 64, "100 MP"),
+            (["--size", "99999999999x99999999999"], 64, "--size"),
             (["--size", "1536x1024", "--threads", "0"], 64, "--threads"),
             (["--size", "1536x1024", "--band-rows", "12"], 64, "--band-rows"),
             (["--size", "1536x1024", "--precision", "int8"], 1, "fp32"),
@@ -262,6 +263,12 @@ final class CommandLineTests: XCTestCase {
         let networkOnly = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1", "--network-only"])
         XCTAssertEqual(networkOnly.status, 0, networkOnly.stderr)
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
+
+        for size in ["20000x20000", "99999999999x99999999999", "8x8"] {
+            let refused = try runNightjar(["bench", "--model", model, "--size", size, "--runs", "1"])
+            XCTAssertEqual(refused.status, 64, "\(size): \(refused.stderr)")
+            assertErrorLines(refused, count: 1)
+        }
     }
 }
 
