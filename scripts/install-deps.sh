@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Nightjar builds and tests with (Debian/Ubuntu), if missing.
 set -euo pipefail
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+# time: GNU time, which the footprint test measures a restore's peak memory with.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -48,6 +48,12 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard size.width * size.height <= 100_000_000 else { throw ValidationError("--size must be at most 100 MP") }
+        if !networkOnly, input == nil {
+            guard size.width >= 16, size.height >= 16 else {
+                throw ValidationError("--size must be at least 16x16 for the synthetic capture")
+            }
+        }
     }
 
     func run() throws {
@@ -68,8 +74,11 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// A frame size given as WxH.
+/// A frame size given as WxH, each side 1...65535 (the largest a TIFF strip or PNG row
+/// Nightjar writes holds, and small enough that the product cannot overflow).
 struct FrameSize: ExpressibleByArgument, Equatable {
+    static let maximumSide = 65_535
+
     var width: Int
     var height: Int
 
@@ -80,7 +89,7 @@ struct FrameSize: ExpressibleByArgument, Equatable {
 
     init?(argument: String) {
         let parts = argument.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { return nil }
+        guard parts.count == 2, parts.allSatisfy((1...Self.maximumSide).contains) else { return nil }
         self.init(width: parts[0], height: parts[1])
     }
 

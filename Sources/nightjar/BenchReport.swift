@@ -18,29 +18,23 @@ struct BenchReport: Codable {
     var gmac_per_second: Double
     var fma_peak_gmac_per_second: Double
     var share_of_fma_peak: Double
+    /// This process's peak resident set over the whole run (network and end-to-end phases).
+    /// The decoder child is not included, nor is the synthetic capture, rendered by a child.
     var peak_rss_bytes: Int
     var arena_bytes: Int
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
                         bands: StreamSchedule.Bands, input: URL?, endToEnd: Bool) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
-        let engine = try StreamingEngine(model: model, maxHeight: padded.height, maxWidth: padded.width, bands: bands, threads: threads)
-        let source = SyntheticMosaic(seed: 42)
-        var sink = DiscardRows()
-        var networkTimes: [Double] = []
-        for run in 0...runs {
-            let start = ProcessMetrics.now()
-            try engine.run(height: padded.height, width: padded.width, source: source, sink: &sink)
-            if run > 0 { networkTimes.append(ProcessMetrics.now() - start) }
-        }
-        let network = ProcessMetrics.Summary(networkTimes)
+        let (network, arenaBytes) = try measureNetwork(model: model, height: padded.height, width: padded.width,
+                                                       threads: threads, runs: runs, bands: bands)
         let pixels = Double(padded.height * padded.width)
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
         var e2e: ProcessMetrics.Summary?
         if endToEnd {
-            e2e = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).lastPathComponent,
-                                            size: size, threads: threads, runs: runs, input: input)
+            e2e = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
+                                            size: size, threads: threads, bands: bands, runs: runs, input: input)
         }
         return BenchReport(
             model: modelPath, width: padded.width, height: padded.height, threads: threads, runs: runs,
@@ -51,8 +45,25 @@ struct BenchReport: Codable {
             gmac_per_second: macs / 1e9 / network.median,
             fma_peak_gmac_per_second: peak / 1e9,
             share_of_fma_peak: macs / network.median / peak,
+            // Read last: the peak of the whole run, both phases.
             peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
-            arena_bytes: engine.plan.arenaBytes)
+            arena_bytes: arenaBytes)
+    }
+
+    /// The network alone on an in-memory mosaic. Its engine is released on return, so the
+    /// end-to-end phase runs with only its own arena, as `nightjar restore` does.
+    private static func measureNetwork(model: NightjarModel, height: Int, width: Int, threads: Int, runs: Int,
+                                       bands: StreamSchedule.Bands) throws -> (ProcessMetrics.Summary, arenaBytes: Int) {
+        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads)
+        let source = SyntheticMosaic(seed: 42)
+        var sink = DiscardRows()
+        var times: [Double] = []
+        for run in 0...runs {
+            let start = ProcessMetrics.now()
+            try engine.run(height: height, width: width, source: source, sink: &sink)
+            if run > 0 { times.append(ProcessMetrics.now() - start) }
+        }
+        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes)
     }
 
     func jsonString() -> String {

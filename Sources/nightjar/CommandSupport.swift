@@ -47,3 +47,17 @@ enum PrecisionOption: String, ExpressibleByArgument, CaseIterable {
 func standardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
+
+/// A failure of the command itself (not of the library), as one line.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// This executable (to run a subcommand in a child process, or find boards/ beside a build).
+var currentExecutable: URL {
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        return URL(fileURLWithPath: path)
+    }
+    return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Nightjar
 
 @main
@@ -7,6 +8,25 @@ struct NightjarCommand: ParsableCommand {
         commandName: "nightjar",
         abstract: "Restore extremely dark RAW photographs in real time.",
         version: Nightjar.version,
-        subcommands: [ConvertCommand.self, RestoreCommand.self, RunTensorCommand.self, BenchCommand.self, SynthesizeCommand.self]
+        subcommands: [ConvertCommand.self, RestoreCommand.self, RunTensorCommand.self, BenchCommand.self, FootprintCommand.self,
+                      SynthesizeCommand.self]
     )
+
+    /// As ArgumentParser's, except that a usage error is one `nightjar: error:` line (exit 64),
+    /// like every other failure, instead of the error and the whole usage text.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let status = exitCode(for: error)
+            guard status == .validationFailure, !(error is ExitCode) else { exit(withError: error) }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+            let arguments = CommandLine.arguments.dropFirst()
+            let names = configuration.subcommands.map { $0.configuration.commandName ?? "" }
+            let help = arguments.first.map { names.contains($0) ? "nightjar \($0) --help" : "nightjar --help" } ?? "nightjar --help"
+            FileHandle.standardError.write(Data("nightjar: error: \(message) (see '\(help)')\n".utf8))
+            Foundation.exit(status.rawValue)
+        }
+    }
 }

@@ -35,6 +35,9 @@ struct SynthesizeCommand: ParsableCommand {
     @Flag(help: "Replace existing files.")
     var overwrite = false
 
+    @Flag(help: "Write only the DNG, without the -before and -scene previews.")
+    var noPreviews = false
+
     func validate() throws {
         guard CFAPattern(letters: cfa.uppercased()) != nil else { throw ValidationError("--cfa must be RGGB, BGGR, GRBG or GBRG") }
         guard [10, 12, 14, 16].contains(bits) else { throw ValidationError("--bits must be 10, 12, 14 or 16") }
@@ -54,10 +57,11 @@ struct SynthesizeCommand: ParsableCommand {
             var exposure = SyntheticScene.Exposure(cfa: CFAPattern(letters: cfa.uppercased())!, bits: bits, exposureRatio: ratio)
             exposure.seed = seed
             try SyntheticScene.darkCapture(scene, exposure: exposure).write(to: dng, overwrite: overwrite)
+            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed")
+            if noPreviews { return }
             try CaptureOutput.writePNG(scene.sRGB8(), width: scene.width, height: scene.height, bits: 8, to: scenePNG, overwrite: overwrite)
             let frame = try RawDecoder().decode(dng)
             try CapturePreview.writeHalfSizePNG(frame, to: before, overwrite: overwrite)
-            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed")
             standardOutput("\(before.path): the dark capture as shot (half size)")
             standardOutput("\(scenePNG.path): the scene at full exposure")
         }

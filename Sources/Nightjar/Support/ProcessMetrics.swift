@@ -10,18 +10,29 @@ public enum ProcessMetrics {
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
-    /// The process's peak resident set so far, in bytes (getrusage's ru_maxrss).
+    /// The process's peak resident set so far, in bytes: VmHWM in /proc/self/status, or
+    /// getrusage's ru_maxrss where there is no /proc. Not ru_maxrss first: Linux carries it
+    /// across exec, so a process started by a large one (posix_spawn from a test runner or a
+    /// Python harness) would report its parent's peak.
     public static func peakResidentBytes() -> Int {
+        if let peak = statusBytes("VmHWM:") { return peak }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_maxrss * 1024
     }
 
     /// The process's current resident set, in bytes (VmRSS in /proc/self/status).
-    public static func currentResidentBytes() -> Int? {
+    public static func currentResidentBytes() -> Int? { statusBytes("VmRSS:") }
+
+    /// The anonymous part of the current resident set (RssAnon): heap, stacks, arenas. A
+    /// forked child maps these pages copy-on-write, so they count in its resident set too.
+    public static func currentAnonymousResidentBytes() -> Int? { statusBytes("RssAnon:") }
+
+    /// A "Name:   N kB" line of /proc/self/status, in bytes.
+    private static func statusBytes(_ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let digits = line.split(separator: " ").compactMap { Int($0) }
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
+            let digits = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
             return digits.first.map { $0 * 1024 }
         }
         return nil

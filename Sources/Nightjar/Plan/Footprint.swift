@@ -1,0 +1,221 @@
+/// The memory `nightjar restore` needs for frames up to a given size, said in advance. The
+/// `watch` daemon restores one frame at a time through the same `FrameEngine`, so its per-frame
+/// peak is the same. Pure: everything comes from the engine's memory plan, the frame size, the
+/// weights' size and a measured runtime baseline, so it can be checked in tests.
+///
+/// Terms of the restore process (the parent), in bytes:
+/// - **runtime baseline**: the resident set of the `nightjar` executable right after start,
+///   before the model is loaded (shared libraries' touched pages, the Swift runtime, Foundation).
+///   Measured by the caller in the same binary, since it depends on the build and the system.
+/// - **runtime growth** (`runtimeGrowthBytes`, a measured constant): what the process adds beyond
+///   the terms below while loading, decoding and restoring: library code paged in later
+///   (JSON parsing, the kernels, libpng, zlib) and small allocations. Measured as 2.6–2.9 MiB on
+///   x86-64 Linux (frames of 1.5 to 24 MP, 1 to 16 threads); 2.75 MiB is used.
+/// - **packed weights**: 4 bytes per parameter, packed once by `FrameEngine`. While the model
+///   loads, the parsed tensors and the packed copy exist together, so start-up peaks at
+///   baseline + growth + 2 × weights (the model file itself is mapped and dropped first).
+/// - **decoded mosaic**: the parent holds the visible pixels LibRaw's child streamed to it as
+///   `UInt16`, 2 bytes per visible pixel, for the whole frame.
+/// - **input rows**: `NetworkInputRows`' normalisation table, 4 CFA sites × (largest raw value
+///   + 1) floats, taken at its 16-bit worst case (1 MiB; a 12-bit sensor needs 64 KiB), and the
+///   padded column map (8 bytes per padded column). No frame-sized float buffer exists.
+/// - **arena**: the streaming engine's one allocation, `plan.arenaBytes`, planned from window
+///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
+///   during a frame, so all of it becomes resident and stays so between frames.
+/// - **PNG writer**: zlib's deflate state at libpng's settings (window bits 15, memory level 8:
+///   256 KiB + 6 KiB), libpng's row, previous-row and two filter-trial rows, our quantised row
+///   (each `6 × width + 1` bytes at the 16-bit worst case) and 12 KiB of libpng and stdio
+///   buffers. With `rotated`, the writer also holds the whole quantised frame (6 bytes per
+///   pixel), since a rotated image cannot be written in the order rows finish, and it is
+///   counted twice (`rotatedFrameCopies`): the streaming engine's executor takes the sink by
+///   value, so the first row it stores copies the held frame (copy-on-write). Measured: a
+///   1536x1024 capture with orientation 6 peaked 17.4 MiB above the same capture upright.
+/// - **worker thread stacks**: 16 KiB touched per worker thread (measured about 11 KiB).
+///
+/// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
+/// arena + PNG writer + thread stacks).
+///
+/// The decoder child (LibRaw, forked per file) shares the parent's pages copy-on-write and adds
+/// only its private memory: **LibRaw's raw buffer**, 2 bytes per readout pixel (for a size given
+/// on the command line readout = visible is assumed; real sensors read a few more rows and
+/// columns), plus `decoderOverheadBytes` (LibRaw's object, its file buffers, and pages copied on
+/// write; measured 1.36 MiB). Its *RSS* also counts the shared pages it maps: the parent's
+/// anonymous memory at fork (baseline's anonymous part, the weights and, from the second frame
+/// of a batch or daemon on, the arena) and `decoderSharedLibraryBytes` of library pages
+/// (libc, LibRaw, libstdc++; measured 4.3 MiB).
+///
+/// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
+/// the parent's peak plus the child's private memory: the child lives while the parent holds
+/// the mosaic it is filling, and in a batch or daemon the arena of earlier frames is resident
+/// too. It over-counts the PNG writer, which is not open during decoding. Not counted: the page
+/// cache for the RAW file being read and the PNG being written, which the cgroup is charged for
+/// but can reclaim; the suggested `MemoryMax=` adds `headroom` for it, allocator slack and
+/// page tables.
+public struct MemoryFootprint: Sendable, Equatable {
+    /// The resident set of the executable before any model is loaded.
+    public struct RuntimeBaseline: Sendable, Equatable {
+        /// VmRSS right after start.
+        public var residentBytes: Int
+        /// The anonymous part of it (RssAnon): a forked child maps these pages too.
+        public var anonymousBytes: Int
+
+        public init(residentBytes: Int, anonymousBytes: Int) {
+            self.residentBytes = residentBytes
+            self.anonymousBytes = anonymousBytes
+        }
+    }
+
+    /// One window of the arena.
+    public struct Buffer: Sendable, Equatable {
+        public var name: String
+        public var bytes: Int
+        public var offset: Int
+        /// Passes of the streaming schedule (0: the 1/32 branch, 1: the rest) using it.
+        public var firstPass: Int
+        public var lastPass: Int
+        /// The buffer's scale is 1/divisor of the frame.
+        public var divisor: Int
+    }
+
+    /// Arena windows grouped by scale.
+    public struct Branch: Sendable, Equatable {
+        public var divisor: Int
+        public var buffers: Int
+        /// The windows' sizes added up (windows of different passes share space, so the
+        /// branches add up to more than the arena).
+        public var bytes: Int
+
+        /// "1/32 scale", ..., "full resolution" (the input and output windows).
+        public var label: String { divisor == 1 ? "full resolution" : "1/\(divisor) scale" }
+    }
+
+    // MARK: Measured constants (see the type's documentation)
+
+    public static let runtimeGrowthBytes = 2_883_584        // 2.75 MiB
+    public static let decoderOverheadBytes = 1_572_864      // 1.5 MiB
+    public static let decoderSharedLibraryBytes = 4_718_592 // 4.5 MiB
+    public static let threadStackBytes = 16_384
+    public static let zlibDeflateBytes = (256 + 6) * 1024
+    public static let pngFixedBytes = 12 * 1024
+    /// 4 CFA sites × 65536 raw values × 4 bytes.
+    public static let normalisationTableBytes = 4 * 65536 * 4
+    /// Copies of a rotated frame alive at once (see the type's documentation).
+    public static let rotatedFrameCopies = 2
+    /// Added to the combined peak for the suggested `MemoryMax=`.
+    public static let headroom = 0.25
+
+    // MARK: Inputs
+
+    /// The largest frame (visible pixels) and the padded size the engine runs.
+    public let width: Int
+    public let height: Int
+    public let paddedWidth: Int
+    public let paddedHeight: Int
+    public let threads: Int
+    public let rotated: Bool
+    public let arenaBytes: Int
+    public let buffers: [Buffer]
+    public let weightBytes: Int
+    public let baseline: RuntimeBaseline
+
+    /// - Parameters:
+    ///   - plan: the engine's arena plan for the padded size.
+    ///   - divisors: each request's scale divisor, in the plan's request order.
+    ///   - width, height: the largest frame's visible size.
+    ///   - weightBytes: the packed weights (4 bytes per parameter).
+    ///   - rotated: frames carry a non-upright orientation (the PNG writer then holds the frame).
+    public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int,
+                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false) {
+        precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
+        self.width = width
+        self.height = height
+        paddedWidth = Self.padded(width)
+        paddedHeight = Self.padded(height)
+        self.threads = threads
+        self.rotated = rotated
+        arenaBytes = plan.arenaBytes
+        buffers = plan.requests.indices.map { i in
+            let r = plan.requests[i]
+            return Buffer(name: r.name, bytes: r.bytes, offset: plan.offsets[i], firstPass: r.firstUse,
+                          lastPass: r.lastUse, divisor: divisors[i])
+        }
+        self.weightBytes = weightBytes
+        self.baseline = baseline
+    }
+
+    /// The engine's own plan and schedule (public API only).
+    public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false) {
+        let schedule = engine.schedule
+        // Requests are named "<buffer> [<rows> rows]"; match them to the schedule's buffers by
+        // name so the order of requests may change.
+        let divisors = engine.plan.requests.enumerated().map { index, request -> Int in
+            let matches = { (buffer: Int) in
+                request.name == schedule.bufferNames[buffer] || request.name.hasPrefix(schedule.bufferNames[buffer] + " [")
+            }
+            if index < schedule.bufferCount, matches(index) { return schedule.bufferDivisor[index] }
+            return (0..<schedule.bufferCount).first(where: matches).map { schedule.bufferDivisor[$0] } ?? 1
+        }
+        self.init(plan: engine.plan, divisors: divisors, width: width, height: height,
+                  weightBytes: engine.architecture.parameterCount * MemoryLayout<Float>.size,
+                  baseline: baseline, threads: engine.threads, rotated: rotated)
+    }
+
+    /// A side rounded up to a multiple of 32, as the engine runs it.
+    public static func padded(_ side: Int) -> Int { (side + 31) / 32 * 32 }
+
+    // MARK: The restore process
+
+    public var branches: [Branch] {
+        Dictionary(grouping: buffers, by: \.divisor)
+            .map { Branch(divisor: $0.key, buffers: $0.value.count, bytes: $0.value.reduce(0) { $0 + $1.bytes }) }
+            .sorted { $0.divisor > $1.divisor }
+    }
+
+    public var mosaicBytes: Int { 2 * width * height }
+    public var inputRowsBytes: Int { Self.normalisationTableBytes + 8 * paddedWidth }
+    public var pngWriterBytes: Int {
+        let outputWidth = rotated ? max(width, height) : width
+        let row = 6 * outputWidth + 1
+        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? Self.rotatedFrameCopies * 6 * width * height : 0)
+    }
+    public var threadStacksBytes: Int { Self.threadStackBytes * max(threads - 1, 0) }
+
+    /// While the model loads: its parsed tensors and the packed weights exist together.
+    public var startupPeakBytes: Int { baseline.residentBytes + Self.runtimeGrowthBytes + 2 * weightBytes }
+
+    /// While a frame runs.
+    public var framePeakBytes: Int {
+        baseline.residentBytes + Self.runtimeGrowthBytes + weightBytes + mosaicBytes + inputRowsBytes
+            + arenaBytes + pngWriterBytes + threadStacksBytes
+    }
+
+    /// The restore process's peak resident set.
+    public var predictedPeakRSSBytes: Int { max(startupPeakBytes, framePeakBytes) }
+
+    // MARK: The decoder child
+
+    /// LibRaw's raw buffer: 2 bytes per readout pixel (readout = visible assumed).
+    public var decoderBufferBytes: Int { 2 * width * height }
+    /// What the child adds to the cgroup: memory no other process maps.
+    public var decoderPrivateBytes: Int { decoderBufferBytes + Self.decoderOverheadBytes }
+    /// The child's resident set as `ps` shows it, from the second frame on (the arena is then
+    /// resident in the parent and mapped copy-on-write by the child).
+    public var predictedDecoderPeakRSSBytes: Int {
+        baseline.anonymousBytes + weightBytes + arenaBytes + Self.decoderSharedLibraryBytes + decoderPrivateBytes
+    }
+
+    // MARK: Both
+
+    /// The cgroup's peak: the restore process plus the decoder child's private memory.
+    public var predictedCombinedPeakBytes: Int { max(startupPeakBytes, framePeakBytes + decoderPrivateBytes) }
+
+    /// The combined peak plus `headroom`, rounded up to a whole MiB (systemd's "M").
+    public var suggestedMemoryMaxBytes: Int {
+        let withHeadroom = Int((Double(predictedCombinedPeakBytes) * (1 + Self.headroom)).rounded(.up))
+        let mebibyte = 1 << 20
+        return (withHeadroom + mebibyte - 1) / mebibyte * mebibyte
+    }
+
+    /// The value for a unit file, e.g. "114M".
+    public var suggestedMemoryMax: String { "\(suggestedMemoryMaxBytes >> 20)M" }
+}

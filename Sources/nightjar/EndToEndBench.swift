@@ -1,0 +1,56 @@
+import Foundation
+import Nightjar
+
+/// The end-to-end part of `nightjar bench`: a RAW file in, a PNG out, through `restoreCapture`
+/// and one `FrameEngine`, as `nightjar restore` runs them. Works in a temporary directory that
+/// is removed afterwards, also when a run fails.
+enum EndToEndBench {
+    static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands,
+                        runs: Int, input: URL?) throws -> ProcessMetrics.Summary {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure("cannot create a temporary directory for the benchmark: \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let raw = try input ?? synthesize(size: size, into: directory)
+        let output = directory.appendingPathComponent("restored.png")
+        let engine = try FrameEngine(model: model, threads: threads, bands: bands)
+        var options = RestoreOptions()
+        options.overwrite = true
+        options.compressionLevel = 1 // as `nightjar restore` writes
+        var times: [Double] = []
+        for run in 0...runs {
+            let start = ProcessMetrics.now()
+            _ = try restoreCapture(input: raw, output: output, options: options, modelName: modelName, network: engine)
+            if run > 0 { times.append(ProcessMetrics.now() - start) }
+        }
+        return ProcessMetrics.Summary(times)
+    }
+
+    /// Writes a synthetic dark DNG of `size` with `nightjar synthesize` in a child process, so
+    /// that rendering the scene (12 bytes per pixel of linear RGB) does not count in this
+    /// process's peak resident set, which should be restore's.
+    static func synthesize(size: FrameSize, into directory: URL) throws -> URL {
+        let dng = directory.appendingPathComponent("synthetic.dng")
+        let process = Process()
+        process.executableURL = currentExecutable
+        process.arguments = ["synthesize", "-o", dng.path, "--size", "\(size.width)x\(size.height)", "--no-previews"]
+        let errors = Pipe()
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = errors
+        do {
+            try process.run()
+        } catch {
+            throw CommandFailure("cannot start \(currentExecutable.path) to write the benchmark capture: \(error.localizedDescription)")
+        }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            let reason = message.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
+            throw CommandFailure("writing the synthetic benchmark capture failed: \(reason)")
+        }
+        return dng
+    }
+}

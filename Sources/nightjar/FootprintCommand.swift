@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import Nightjar
+
+struct FootprintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "footprint",
+        abstract: "Say in advance how much memory restoring frames up to a size will take.",
+        discussion: """
+            Predicts the peak resident set of `nightjar restore` (and of the watch daemon, which \
+            restores one frame at a time through the same engine), of LibRaw's decoder child, \
+            and of both together, which is what a systemd MemoryMax= must allow; suggests a \
+            MemoryMax= with headroom. The arena is planned exactly as the engine plans it; the \
+            runtime baseline is this process's own resident set at start. With --board, the \
+            board's cores are the default thread count and the combined peak is checked against \
+            its RAM less a reserve for the operating system.
+            """
+    )
+
+    @Option(help: "The Nightjar model file.")
+    var model: String
+
+    @Option(help: "The largest frame, WxH visible pixels (e.g. 4056x3040).")
+    var size: FrameSize
+
+    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
+    var precision: PrecisionOption = .fp32
+
+    @Option(help: "Worker threads (default: the board's cores with --board, else all cores).")
+    var threads: Int?
+
+    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8).")
+    var bandRows: Int = StreamSchedule.Bands().outputRows
+
+    @Option(help: "1/32-scale rows per band of the streaming engine's first pass.")
+    var lowResolutionRows: Int = StreamSchedule.Bands().lowResolutionRows
+
+    @Option(help: "A board id from boards/ (e.g. pi-zero-2w) or the path of a board profile JSON file.")
+    var board: String?
+
+    @Flag(help: "The captures carry a rotated or mirrored orientation (the PNG writer then holds the frame).")
+    var rotated = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        if let threads { guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") } }
+        guard size.width >= 2, size.height >= 2 else { throw ValidationError("--size must be at least 2x2") }
+        guard size.width * size.height <= Self.maximumPixels else {
+            throw ValidationError("--size \(size.width)x\(size.height) is beyond what restore accepts "
+                                  + "(at most \(Self.maximumPixels / 1_000_000) MP)")
+        }
+        guard lowResolutionRows >= 1 else { throw ValidationError("--low-resolution-rows must be at least 1") }
+        guard bandRows >= 8, bandRows % 8 == 0 else { throw ValidationError("--band-rows must be a positive multiple of 8") }
+    }
+
+    /// `restore`'s default --max-pixels; larger frames are refused there.
+    static let maximumPixels = 100_000_000
+
+    func run() throws {
+        // Before anything is loaded: the same binary and libraries as a restore at this point.
+        let baseline = MemoryFootprint.RuntimeBaseline(
+            residentBytes: ProcessMetrics.currentResidentBytes() ?? 0,
+            anonymousBytes: ProcessMetrics.currentAnonymousResidentBytes() ?? 0)
+        try reportingErrors {
+            try precision.requireSupported()
+            let profile = try board.map { name in
+                try BoardProfile.resolve(name, searching: BoardProfile.searchDirectories(
+                    executable: currentExecutable, environment: ProcessInfo.processInfo.environment))
+            }
+            let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+            let threadCount = threads ?? profile?.cores ?? Engine.availableCores
+            let bands = StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows)
+            let engine = try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
+                                             maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount)
+            let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
+                                            baseline: baseline, rotated: rotated)
+            let report = FootprintReport(model: model, architecture: network.architecture.description,
+                                         precision: precision.rawValue, bands: bands, footprint: footprint,
+                                         table: engine.plan.table(), board: profile)
+            standardOutput(json ? report.jsonString() : report.text())
+        }
+    }
+}
+
+/// What `nightjar footprint` prints.
+struct FootprintReport {
+    var model: String
+    var architecture: String
+    var precision: String
+    var bands: StreamSchedule.Bands
+    var footprint: MemoryFootprint
+    var table: String
+    var board: BoardProfile?
+
+    func jsonObject() -> [String: Any] {
+        let f = footprint
+        var object: [String: Any] = [
+            "model": model,
+            "architecture": architecture,
+            "precision": precision,
+            "width": f.width,
+            "height": f.height,
+            "padded_width": f.paddedWidth,
+            "padded_height": f.paddedHeight,
+            "threads": f.threads,
+            "band_rows": bands.outputRows,
+            "low_resolution_rows": bands.lowResolutionRows,
+            "rotated": f.rotated,
+            "arena_bytes": f.arenaBytes,
+            "arena_buffers": f.buffers.map {
+                ["name": $0.name, "bytes": $0.bytes, "offset": $0.offset, "first_pass": $0.firstPass,
+                 "last_pass": $0.lastPass, "divisor": $0.divisor] as [String: Any]
+            },
+            "arena_by_branch": f.branches.map {
+                ["branch": $0.label, "divisor": $0.divisor, "buffers": $0.buffers, "bytes": $0.bytes] as [String: Any]
+            },
+            "weights_bytes": f.weightBytes,
+            "mosaic_bytes": f.mosaicBytes,
+            "input_rows_bytes": f.inputRowsBytes,
+            "png_writer_bytes": f.pngWriterBytes,
+            "thread_stacks_bytes": f.threadStacksBytes,
+            "runtime_baseline_bytes": f.baseline.residentBytes,
+            "runtime_baseline_anonymous_bytes": f.baseline.anonymousBytes,
+            "runtime_growth_bytes": MemoryFootprint.runtimeGrowthBytes,
+            "startup_peak_bytes": f.startupPeakBytes,
+            "frame_peak_bytes": f.framePeakBytes,
+            "predicted_peak_rss_bytes": f.predictedPeakRSSBytes,
+            "decoder_buffer_bytes": f.decoderBufferBytes,
+            "decoder_private_bytes": f.decoderPrivateBytes,
+            "predicted_decoder_peak_rss_bytes": f.predictedDecoderPeakRSSBytes,
+            "predicted_combined_peak_bytes": f.predictedCombinedPeakBytes,
+            "suggested_memory_max_bytes": f.suggestedMemoryMaxBytes,
+            "suggested_memory_max": f.suggestedMemoryMax,
+        ]
+        if let board {
+            let fit = board.fit(f.predictedCombinedPeakBytes)
+            object["board"] = [
+                "id": board.id, "name": board.name, "cpu": board.cpu, "cores": board.cores,
+                "ram_bytes": board.ramBytes, "os_reserve_bytes": board.osReserveBytes,
+                "available_bytes": board.availableBytes, "fits": fit.fits, "margin_bytes": fit.marginBytes,
+            ] as [String: Any]
+        }
+        return object
+    }
+
+    func jsonString() -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func text() -> String {
+        let f = footprint
+        func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
+        func line(_ label: String, _ bytes: Int, _ note: String = "") -> String {
+            "  " + label.padding(toLength: 28, withPad: " ", startingAt: 0) + mib(bytes) + (note.isEmpty ? "" : "   " + note)
+        }
+        var lines = [
+            "\(model): \(architecture), \(precision)",
+            "frames up to \(f.width)x\(f.height) (the engine runs \(f.paddedWidth)x\(f.paddedHeight)), \(f.threads) thread\(f.threads == 1 ? "" : "s"), "
+                + "bands of \(bands.outputRows) output rows and \(bands.lowResolutionRows) 1/32-scale row\(bands.lowResolutionRows == 1 ? "" : "s")",
+            "",
+            "arena, by buffer (offsets from buffer lifetimes; steps are the schedule's passes)",
+            table,
+            "",
+            "arena, by branch (windows of different passes share space)",
+        ]
+        for branch in f.branches {
+            let note = branch.divisor == 1 ? "input and output windows" : "\(branch.buffers) windows"
+            lines.append(line(branch.label, branch.bytes, note))
+        }
+        lines += [
+            "",
+            "restore process",
+            line("runtime baseline", f.baseline.residentBytes, "measured at start, before the model"),
+            line("runtime growth", MemoryFootprint.runtimeGrowthBytes, "library code paged in later (measured)"),
+            line("packed weights", f.weightBytes, "4 bytes per parameter"),
+            line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
+            line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
+            line("arena", f.arenaBytes),
+            line("PNG writer", f.pngWriterBytes, f.rotated ? "zlib state, rows, the held rotated frame" : "zlib state and row buffers"),
+            line("worker thread stacks", f.threadStacksBytes),
+            line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingCharacters(in: .whitespaces)),
+            "",
+            "decoder child (LibRaw, forked per file; shares the parent's pages copy-on-write)",
+            line("LibRaw raw buffer", f.decoderBufferBytes, "2 bytes per readout pixel (readout = visible assumed)"),
+            line("private memory", f.decoderPrivateBytes, "raw buffer + LibRaw's own (measured)"),
+            line("predicted peak RSS", f.predictedDecoderPeakRSSBytes, "counting pages shared with the parent"),
+            "",
+            "restore process and decoder child together",
+            line("predicted combined peak", f.predictedCombinedPeakBytes, "restore peak + the child's private memory"),
+            "  suggested MemoryMax=\(f.suggestedMemoryMax)".padding(toLength: 30, withPad: " ", startingAt: 0)
+                + mib(f.suggestedMemoryMaxBytes) + "   combined peak + \(Int(MemoryFootprint.headroom * 100)) % headroom",
+        ]
+        if let board {
+            let fit = board.fit(f.predictedCombinedPeakBytes)
+            lines += [
+                "",
+                "board \(board.id): \(board.name), \(board.cpu), \(board.cores) cores, "
+                    + mib(board.ramBytes).trimmingCharacters(in: .whitespaces) + " RAM, "
+                    + mib(board.osReserveBytes).trimmingCharacters(in: .whitespaces) + " kept for the OS",
+                fit.fits
+                    ? "  fits: " + mib(fit.marginBytes).trimmingCharacters(in: .whitespaces) + " to spare of "
+                        + mib(board.availableBytes).trimmingCharacters(in: .whitespaces) + " available"
+                    : "  does not fit: " + mib(-fit.marginBytes).trimmingCharacters(in: .whitespaces) + " more than the "
+                        + mib(board.availableBytes).trimmingCharacters(in: .whitespaces) + " available",
+            ]
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// `nightjar restore`, `footprint` and `bench` run as a user runs them, with the official
+/// model converted from ../shared and small synthetic captures.
+final class CommandLineTests: XCTestCase {
+    /// The official model, converted once for the class by `nightjar convert`.
+    private static let converted = ConvertedModel()
+
+    static func modelFile() throws -> URL { try converted.file() }
+
+    override class func tearDown() {
+        converted.remove()
+        super.tearDown()
+    }
+
+    /// A synthetic dark capture written as DNG (TIFF orientation 1: upright).
+    func capture(_ name: String, width: Int, height: Int, orientation: Int = 1, in directory: URL) throws -> URL {
+        let exposure = SyntheticScene.Exposure(orientation: orientation)
+        return try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height), exposure: exposure),
+                                         named: name, in: directory)
+    }
+
+    func jsonObject(_ text: Substring) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], String(text))
+    }
+
+    /// Every stderr line of a failure is one `nightjar: error:` line.
+    func assertErrorLines(_ result: ProcessResult, count: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let lines = result.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, count, result.stderr, file: file, line: line)
+        for text in lines { XCTAssertTrue(text.hasPrefix("nightjar: error: "), String(text), file: file, line: line) }
+    }
+
+    // MARK: restore
+
+    func testRestoreExitStatusesAndJSON() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let good = try capture("good.dng", width: 96, height: 64, in: dir)
+        let garbage = dir.appendingPathComponent("garbage.dng")
+        try Data("not a raw file".utf8).write(to: garbage)
+        let out = dir.appendingPathComponent("out")
+
+        // 2: one restored, one failed; one JSON object per file, then the summary.
+        let partial = try runNightjar(["restore", good.path, garbage.path, "-o", out.path + "/", "--model", model, "--threads", "1", "--json"])
+        XCTAssertEqual(partial.status, 2, partial.stderr)
+        assertErrorLines(partial, count: 1)
+        XCTAssertTrue(partial.stderr.contains(garbage.path), partial.stderr)
+        let records = try partial.stdout.split(separator: "\n").map(jsonObject)
+        XCTAssertEqual(records.count, 3, partial.stdout)
+        XCTAssertEqual(records[0]["input"] as? String, good.path)
+        XCTAssertEqual(records[0]["output"] as? String, out.appendingPathComponent("good.png").path)
+        XCTAssertEqual(records[0]["width"] as? Int, 96)
+        XCTAssertEqual(records[0]["paddedWidth"] as? Int, 96)
+        XCTAssertEqual(records[0]["paddedHeight"] as? Int, 64)
+        XCTAssertEqual(records[1]["input"] as? String, garbage.path)
+        XCTAssertTrue((records[1]["error"] as? String ?? "").contains(garbage.path))
+        let summary = try XCTUnwrap(records[2]["summary"] as? [String: Any])
+        XCTAssertEqual(summary["restored"] as? Int, 1)
+        XCTAssertEqual(summary["failed"] as? Int, 1)
+        let png = try Data(contentsOf: out.appendingPathComponent("good.png"))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        XCTAssertEqual(CaptureFixtures.listing(out), ["good.png"], "nothing of the failed file is left")
+
+        // 0: all restored.
+        let all = try runNightjar(["restore", good.path, "-o", dir.appendingPathComponent("again.png").path, "--model", model, "--threads", "1"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("again.png").path))
+
+        // 1: none restored.
+        let none = try runNightjar(["restore", garbage.path, "-o", dir.appendingPathComponent("none.png").path, "--model", model, "--json"])
+        XCTAssertEqual(none.status, 1, none.stderr)
+        assertErrorLines(none, count: 1)
+        let noneSummary = try XCTUnwrap(try jsonObject(try XCTUnwrap(none.stdout.split(separator: "\n").last))["summary"] as? [String: Any])
+        XCTAssertEqual(noneSummary["restored"] as? Int, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("none.png").path))
+
+        // 64: usage errors, before anything is read or written.
+        for arguments in [["--bits", "12"], ["--threads", "0"], ["--no-such-option"]] {
+            let usage = try runNightjar(["restore", good.path, "-o", dir.appendingPathComponent("usage.png").path, "--model", model] + arguments)
+            XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.stderr)")
+            assertErrorLines(usage, count: 1)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("usage.png").path))
+        }
+        let missing = try runNightjar(["restore", good.path])
+        XCTAssertEqual(missing.status, 64)
+        XCTAssertTrue(missing.stderr.contains("--model"), missing.stderr)
+    }
+
+    func testExistingOutputIsKeptWithoutOverwrite() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("scene.dng", width: 64, height: 64, in: dir)
+        let output = dir.appendingPathComponent("scene.png")
+        try Data("precious".utf8).write(to: output)
+
+        let refused = try runNightjar(["restore", input.path, "--model", model, "--threads", "1", "--json"])
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        assertErrorLines(refused, count: 1)
+        XCTAssertTrue(refused.stderr.contains(output.path), refused.stderr)
+        XCTAssertEqual(try Data(contentsOf: output), Data("precious".utf8))
+        XCTAssertEqual(CaptureFixtures.listing(dir), ["scene.dng", "scene.png"], "no temporary file left behind")
+
+        let replaced = try runNightjar(["restore", input.path, "--model", model, "--threads", "1", "--overwrite"])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertEqual(Array(try Data(contentsOf: output).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+    }
+
+    // MARK: footprint
+
+    func testFootprintJSONAgreesWithTheEngine() throws {
+        let model = try Self.modelFile()
+        let network = try NightjarModel.load(contentsOf: model)
+        for (size, bands) in [("1500x1000", StreamSchedule.Bands()), ("4256x2848", StreamSchedule.Bands(lowResolutionRows: 2, outputRows: 32))] {
+            let run = try runNightjar(["footprint", "--model", model.path, "--size", size, "--threads", "2", "--json",
+                                       "--band-rows", "\(bands.outputRows)", "--low-resolution-rows", "\(bands.lowResolutionRows)"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let object = try jsonObject(Substring(run.stdout))
+            let sides = size.split(separator: "x").map { Int($0)! }
+            let padded = sides.map(MemoryFootprint.padded)
+            let engine = try StreamingEngine(model: network, maxHeight: padded[1], maxWidth: padded[0], bands: bands, threads: 2)
+            XCTAssertEqual(object["arena_bytes"] as? Int, engine.plan.arenaBytes, size)
+            XCTAssertEqual(object["padded_width"] as? Int, padded[0])
+            XCTAssertEqual(object["padded_height"] as? Int, padded[1])
+            XCTAssertEqual(object["mosaic_bytes"] as? Int, 2 * sides[0] * sides[1])
+            XCTAssertEqual(object["weights_bytes"] as? Int, network.architecture.parameterCount * 4)
+            XCTAssertEqual((object["arena_buffers"] as? [Any])?.count, engine.plan.requests.count)
+            XCTAssertEqual((object["arena_by_branch"] as? [[String: Any]])?.compactMap { $0["divisor"] as? Int }, [32, 8, 2, 1])
+            let baseline = try XCTUnwrap(object["runtime_baseline_bytes"] as? Int)
+            XCTAssertGreaterThan(baseline, 1 << 20, "the baseline is this process's measured resident set")
+            let peak = try XCTUnwrap(object["predicted_peak_rss_bytes"] as? Int)
+            XCTAssertGreaterThan(peak, baseline + engine.plan.arenaBytes + 2 * sides[0] * sides[1])
+            let combined = try XCTUnwrap(object["predicted_combined_peak_bytes"] as? Int)
+            XCTAssertEqual(combined - peak, object["decoder_private_bytes"] as? Int)
+            for key in ["predicted_decoder_peak_rss_bytes", "suggested_memory_max_bytes", "png_writer_bytes", "input_rows_bytes",
+                        "startup_peak_bytes", "frame_peak_bytes", "decoder_buffer_bytes"] {
+                XCTAssertGreaterThan(object[key] as? Int ?? 0, 0, key)
+            }
+            XCTAssertNil(object["board"])
+        }
+    }
+
+    /// The prediction against a real restore's peak resident set, measured by GNU time (the
+    /// larger of the process's and its decoder child's, from wait4).
+    func testFootprintPredictsTheMeasuredPeak() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        // Upright, and rotated (orientation 6: the PNG writer holds the whole frame).
+        for (width, height, orientation) in [(2048, 1536, 1), (1536, 1024, 6)] {
+            let input = try capture("frame\(orientation).dng", width: width, height: height, orientation: orientation, in: dir)
+            let measured = try measuredPeakResidentBytes(["restore", input.path, "--model", model, "--threads", "2"], in: dir)
+            let run = try runNightjar(["footprint", "--model", model, "--size", "\(width)x\(height)", "--threads", "2", "--json"]
+                                      + (orientation == 1 ? [] : ["--rotated"]))
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let predicted = try XCTUnwrap(try jsonObject(Substring(run.stdout))["predicted_peak_rss_bytes"] as? Int)
+            let error = Double(predicted - measured) / Double(measured)
+            XCTAssertLessThanOrEqual(abs(error), 0.10, "\(width)x\(height) orientation \(orientation): predicted \(predicted) bytes, measured \(measured)")
+        }
+    }
+
+    /// Runs nightjar under /usr/bin/time and returns its "maximum resident set size". Not
+    /// wait4 from here: a child spawned by this (large) test process inherits its peak
+    /// across exec in ru_maxrss; GNU time forks from a small process.
+    func measuredPeakResidentBytes(_ arguments: [String], in directory: URL) throws -> Int {
+        let time = "/usr/bin/time"
+        guard FileManager.default.isExecutableFile(atPath: time) else {
+            throw XCTSkip("SKIPPED: \(time) (GNU time) is not installed; scripts/install-deps.sh installs it")
+        }
+        let report = directory.appendingPathComponent("time.txt")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: time)
+        process.arguments = ["-f", "%M", "-o", report.path, nightjarExecutable.path] + arguments
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "nightjar \(arguments.joined(separator: " ")) failed")
+        let text = try String(contentsOf: report, encoding: .utf8)
+        let kilobytes = try XCTUnwrap(text.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }, text)
+        return kilobytes * 1024
+    }
+
+    func testFootprintForABoard() throws {
+        let model = try Self.modelFile().path
+        let fits = try runNightjar(["footprint", "--model", model, "--size", "1536x1024", "--board", "pi-zero-2w", "--json"])
+        XCTAssertEqual(fits.status, 0, fits.stderr)
+        let object = try jsonObject(Substring(fits.stdout))
+        XCTAssertEqual(object["threads"] as? Int, 4, "the board's cores are the default thread count")
+        let board = try XCTUnwrap(object["board"] as? [String: Any])
+        XCTAssertEqual(board["id"] as? String, "pi-zero-2w")
+        XCTAssertEqual(board["ram_bytes"] as? Int, 512 << 20)
+        let combined = try XCTUnwrap(object["predicted_combined_peak_bytes"] as? Int)
+        XCTAssertEqual(board["margin_bytes"] as? Int, (320 << 20) - combined)
+        XCTAssertEqual(board["fits"] as? Bool, true)
+
+        // 100 MP does not fit in 512 MB: the text says so and by how much.
+        let tooLarge = try runNightjar(["footprint", "--model", model, "--size", "12000x8000", "--board", "pi-zero-2w", "--threads", "1"])
+        XCTAssertEqual(tooLarge.status, 0, tooLarge.stderr)
+        XCTAssertTrue(tooLarge.stdout.contains("does not fit"), tooLarge.stdout)
+        XCTAssertTrue(tooLarge.stdout.contains("MemoryMax="), tooLarge.stdout)
+
+        let path = BoardProfileTests.boardsDirectory.appendingPathComponent("jetson-orin-nano.json").path
+        let byPath = try runNightjar(["footprint", "--model", model, "--size", "1536x1024", "--board", path, "--json"])
+        XCTAssertEqual(byPath.status, 0, byPath.stderr)
+        XCTAssertEqual(try jsonObject(Substring(byPath.stdout))["threads"] as? Int, 6)
+    }
+
+    func testFootprintRefusesBadInputInOneLine() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let broken = dir.appendingPathComponent("broken.json")
+        try Data(#"{"id": "broken", "name": "B", "cpu": "A53", "cores": "four", "ram_bytes": 1, "cpu_features": {}}"#.utf8).write(to: broken)
+        let cases: [([String], Int32, String)] = [
+            (["--size", "1536x1024", "--board", "pi-zero-3"], 1, "unknown board 'pi-zero-3'"),
+            (["--size", "1536x1024", "--board", broken.path], 1, "'cores'"),
+            (["--size", "1536by1024"], 64, "--size"),
+            (["--size", "0x1024"], 64, "--size"),
+            (["--size", "20000x20000"], 64, "100 MP"),
+            (["--size", "99999999999x99999999999"], 64, "--size"),
+            (["--size", "1536x1024", "--threads", "0"], 64, "--threads"),
+            (["--size", "1536x1024", "--band-rows", "12"], 64, "--band-rows"),
+            (["--size", "1536x1024", "--precision", "int8"], 1, "fp32"),
+        ]
+        for (arguments, status, mention) in cases {
+            let run = try runNightjar(["footprint", "--model", model] + arguments)
+            XCTAssertEqual(run.status, status, "\(arguments): \(run.stderr)")
+            assertErrorLines(run, count: 1)
+            XCTAssertTrue(run.stderr.contains(mention), "\(arguments): \(run.stderr)")
+            XCTAssertEqual(run.stdout, "")
+        }
+        let unreadable = try runNightjar(["footprint", "--model", dir.appendingPathComponent("none.safetensors").path, "--size", "64x64"])
+        XCTAssertEqual(unreadable.status, 1)
+        assertErrorLines(unreadable, count: 1)
+        XCTAssertTrue(unreadable.stderr.contains("none.safetensors"), unreadable.stderr)
+    }
+
+    // MARK: bench
+
+    func testBenchMeasuresNetworkAndEndToEnd() throws {
+        let model = try Self.modelFile().path
+        let temporary = try makeTemporaryDirectory(self)
+        let run = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1"],
+                                  environment: ["TMPDIR": temporary.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try jsonObject(Substring(run.stdout))
+        XCTAssertGreaterThan(report["network_seconds_median"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(report["end_to_end_seconds_median"] as? Double ?? 0, 0)
+        XCTAssertEqual((report["end_to_end_seconds"] as? [String: Any])?["count"] as? Int, 1)
+        XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
+        XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
+
+        // A RAW file that cannot be restored fails the run, and its files are removed too.
+        let garbage = temporary.appendingPathComponent("garbage.dng")
+        try Data("not a raw file".utf8).write(to: garbage)
+        let failed = try runNightjar(["bench", "--model", model, "--size", "64x64", "--runs", "1", "--threads", "1", "--input", garbage.path],
+                                     environment: ["TMPDIR": temporary.path])
+        XCTAssertEqual(failed.status, 1, failed.stderr)
+        assertErrorLines(failed, count: 1)
+        XCTAssertEqual(CaptureFixtures.listing(temporary), ["garbage.dng"])
+
+        let networkOnly = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1", "--network-only"])
+        XCTAssertEqual(networkOnly.status, 0, networkOnly.stderr)
+        XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
+
+        for size in ["20000x20000", "99999999999x99999999999", "8x8"] {
+            let refused = try runNightjar(["bench", "--model", model, "--size", size, "--runs", "1"])
+            XCTAssertEqual(refused.status, 64, "\(size): \(refused.stderr)")
+            assertErrorLines(refused, count: 1)
+        }
+    }
+}
+
+/// A model converted by the command line into a temporary directory, once, on first use.
+final class ConvertedModel: @unchecked Sendable {
+    private let lock = NSLock()
+    private var directory: URL?
+
+    func file() throws -> URL {
+        lock.lock()
+        defer { lock.unlock() }
+        if let directory { return directory.appendingPathComponent("official.safetensors") }
+        let checkpoint = try SharedReference.url("models/official-sid-sony.pth")
+        let created = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-cli-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: created, withIntermediateDirectories: true)
+        directory = created
+        let model = created.appendingPathComponent("official.safetensors")
+        let converted = try runNightjar(["convert", checkpoint.path, "-o", model.path])
+        guard converted.status == 0 else {
+            XCTFail("cannot convert the official model: \(converted.stderr)")
+            throw CocoaError(.fileWriteUnknown)
+        }
+        return model
+    }
+
+    func remove() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+        directory = nil
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// `MemoryFootprint`'s terms against the engine they describe. (The prediction against a
+/// measured restore is in `CommandLineTests`.)
+final class FootprintTests: XCTestCase {
+    /// The published network with zero weights: the plan depends only on the architecture.
+    static func zeroModel(_ architecture: Architecture = .published) throws -> NightjarModel {
+        var tensors: [String: SafeTensorsFile.Tensor] = [:]
+        for spec in architecture.convolutions {
+            tensors[spec.weightName] = .init(shape: spec.weightShape, values: [Float](repeating: 0, count: spec.weightCount))
+            if spec.bias { tensors[spec.biasName] = .init(shape: [spec.outChannels], values: [Float](repeating: 0, count: spec.outChannels)) }
+        }
+        return try NightjarModel(architecture: architecture,
+                                 provenance: .init(checkpointName: "zeros", checkpointSHA256: "", keyLayout: "official"),
+                                 tensors: tensors)
+    }
+
+    let baseline = MemoryFootprint.RuntimeBaseline(residentBytes: 20 << 20, anonymousBytes: 2 << 20)
+
+    func footprint(width: Int, height: Int, bands: StreamSchedule.Bands = .init(), threads: Int = 2,
+                   rotated: Bool = false) throws -> (MemoryFootprint, StreamingEngine) {
+        let engine = try StreamingEngine(model: try Self.zeroModel(), maxHeight: MemoryFootprint.padded(height),
+                                         maxWidth: MemoryFootprint.padded(width), bands: bands, threads: threads)
+        return (MemoryFootprint(engine: engine, width: width, height: height, baseline: baseline, rotated: rotated), engine)
+    }
+
+    func testArenaAndBranchesComeFromTheEnginesPlan() throws {
+        let (f, engine) = try footprint(width: 4256, height: 2848)
+        XCTAssertEqual(f.arenaBytes, engine.plan.arenaBytes)
+        XCTAssertEqual(f.buffers.map(\.bytes), engine.plan.requests.map(\.bytes))
+        XCTAssertEqual(f.buffers.map(\.offset), engine.plan.offsets)
+        // The network's scales (REFERENCE.md §1): 1/32, 1/8, 1/2 and the full-resolution windows.
+        XCTAssertEqual(f.branches.map(\.divisor), [32, 8, 2, 1])
+        XCTAssertEqual(f.branches.reduce(0) { $0 + $1.bytes }, engine.plan.requests.reduce(0) { $0 + $1.bytes })
+        func divisor(of name: String) -> Int? { f.buffers.first { $0.name.hasPrefix(name + " [") }?.divisor }
+        XCTAssertEqual(divisor(of: "in32"), 32)
+        XCTAssertEqual(divisor(of: "in8"), 8)
+        XCTAssertEqual(divisor(of: "low2x"), 2)
+        // Full resolution: the 1-channel input and 3-channel output windows, 4-byte floats.
+        let full = try XCTUnwrap(f.branches.last)
+        XCTAssertEqual(full.buffers, 2)
+        let schedule = engine.schedule
+        XCTAssertEqual(full.bytes, (engine.plannedWindowRows[schedule.inputBuffer] * 1 + engine.plannedWindowRows[schedule.outputBuffer] * 3) * 4256 * 4)
+        // Windows of the two passes share space: the branches add up to more than the arena.
+        XCTAssertGreaterThan(f.branches.reduce(0) { $0 + $1.bytes }, f.arenaBytes)
+    }
+
+    func testBandsChangeTheArenaAsTheEngineDoes() throws {
+        let wide = StreamSchedule.Bands(lowResolutionRows: 2, outputRows: 64)
+        let (a, _) = try footprint(width: 1536, height: 1024)
+        let (b, engine) = try footprint(width: 1536, height: 1024, bands: wide)
+        XCTAssertEqual(b.arenaBytes, engine.plan.arenaBytes)
+        XCTAssertGreaterThan(b.arenaBytes, a.arenaBytes)
+        XCTAssertEqual(b.predictedPeakRSSBytes - a.predictedPeakRSSBytes, b.arenaBytes - a.arenaBytes)
+    }
+
+    func testTermsFollowTheFrame() throws {
+        // Sides are padded to multiples of 32 for the engine; the mosaic keeps the visible size.
+        let (f, engine) = try footprint(width: 4250, height: 2845, threads: 3)
+        XCTAssertEqual([f.paddedWidth, f.paddedHeight], [4256, 2848])
+        XCTAssertEqual([engine.maxWidth, engine.maxHeight], [4256, 2848])
+        XCTAssertEqual(f.mosaicBytes, 2 * 4250 * 2845)
+        XCTAssertEqual(f.decoderBufferBytes, 2 * 4250 * 2845)
+        XCTAssertEqual(f.weightBytes, Architecture.published.parameterCount * 4)
+        XCTAssertEqual(f.threadStacksBytes, 2 * MemoryFootprint.threadStackBytes)
+        XCTAssertEqual(f.inputRowsBytes, 4 * 65536 * 4 + 8 * 4256)
+        XCTAssertEqual(f.framePeakBytes,
+                       baseline.residentBytes + MemoryFootprint.runtimeGrowthBytes + f.weightBytes + f.mosaicBytes
+                           + f.inputRowsBytes + f.arenaBytes + f.pngWriterBytes + f.threadStacksBytes)
+        // A 12 MP frame peaks while it runs; the combined peak adds only the child's private memory.
+        XCTAssertEqual(f.predictedPeakRSSBytes, f.framePeakBytes)
+        XCTAssertEqual(f.predictedCombinedPeakBytes - f.predictedPeakRSSBytes, f.decoderPrivateBytes)
+        XCTAssertEqual(f.decoderPrivateBytes, f.decoderBufferBytes + MemoryFootprint.decoderOverheadBytes)
+        // The child's resident set counts what it shares with the parent, so it exceeds its
+        // private memory by at least the weights and the arena.
+        XCTAssertGreaterThanOrEqual(f.predictedDecoderPeakRSSBytes, f.decoderPrivateBytes + f.weightBytes + f.arenaBytes)
+    }
+
+    func testTinyFramesPeakWhileTheModelLoads() throws {
+        let (f, _) = try footprint(width: 32, height: 32)
+        XCTAssertEqual(f.predictedPeakRSSBytes, f.startupPeakBytes)
+        XCTAssertEqual(f.startupPeakBytes, baseline.residentBytes + MemoryFootprint.runtimeGrowthBytes + 2 * f.weightBytes)
+        XCTAssertGreaterThan(f.startupPeakBytes, f.framePeakBytes)
+    }
+
+    func testRotatedFramesAreHeldByThePNGWriter() throws {
+        let (upright, _) = try footprint(width: 1536, height: 1024)
+        let (rotated, _) = try footprint(width: 1536, height: 1024, rotated: true)
+        XCTAssertGreaterThanOrEqual(rotated.pngWriterBytes - upright.pngWriterBytes, MemoryFootprint.rotatedFrameCopies * 6 * 1536 * 1024)
+        XCTAssertEqual(rotated.predictedPeakRSSBytes - upright.predictedPeakRSSBytes, rotated.pngWriterBytes - upright.pngWriterBytes)
+    }
+
+    func testSuggestedMemoryMaxIsWholeMebibytesWithHeadroom() throws {
+        for (width, height) in [(640, 480), (4256, 2848), (6000, 4000)] {
+            let (f, _) = try footprint(width: width, height: height)
+            let mebibyte = 1 << 20
+            let floor = Double(f.predictedCombinedPeakBytes) * (1 + MemoryFootprint.headroom)
+            XCTAssertEqual(f.suggestedMemoryMaxBytes % mebibyte, 0)
+            XCTAssertGreaterThanOrEqual(Double(f.suggestedMemoryMaxBytes), floor)
+            XCTAssertLessThan(Double(f.suggestedMemoryMaxBytes), floor + Double(mebibyte))
+            XCTAssertEqual(f.suggestedMemoryMax, "\(f.suggestedMemoryMaxBytes / mebibyte)M")
+        }
+    }
+}
