@@ -94,9 +94,13 @@ public final class StreamingEngine: @unchecked Sendable {
             windowRows = rows
             frame = (height, width)
         }
-        var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
-        defer { sink = executor.sink }
-        try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
+        // The executor reaches the caller's sink through a pointer: a copy would share storage
+        // with it, and the first row stored would duplicate whatever the sink holds (a rotated
+        // PNG holds its whole frame) by copy-on-write.
+        try withUnsafeMutablePointer(to: &sink) { sink in
+            var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
+            try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
+        }
     }
 
     /// Convenience for whole arrays: `input` height×width, `output` 3×height×width.
@@ -113,7 +117,7 @@ public final class StreamingEngine: @unchecked Sendable {
         let height: Int
         let width: Int
         let source: Source
-        var sink: Sink
+        let sink: UnsafeMutablePointer<Sink>
 
         /// A buffer's window: base, plane width, channel stride (elements).
         func window(_ buffer: Int) -> (base: UnsafeMutablePointer<Float>, width: Int, channelStride: Int) {
@@ -151,7 +155,7 @@ public final class StreamingEngine: @unchecked Sendable {
         mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
             let buffer = engine.schedule.outputBuffer
             let w = window(buffer)
-            try sink.consume(rows: rows, start: w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width,
+            try sink.pointee.consume(rows: rows, start: w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width,
                              channelStride: w.channelStride, width: w.width)
         }
 

@@ -26,10 +26,7 @@
 ///   256 KiB + 6 KiB), libpng's row, previous-row and two filter-trial rows, our quantised row
 ///   (each `6 × width + 1` bytes at the 16-bit worst case) and 12 KiB of libpng and stdio
 ///   buffers. With `rotated`, the writer also holds the whole quantised frame (6 bytes per
-///   pixel), since a rotated image cannot be written in the order rows finish, and it is
-///   counted twice (`rotatedFrameCopies`): the streaming engine's executor takes the sink by
-///   value, so the first row it stores copies the held frame (copy-on-write). Measured: a
-///   1536x1024 capture with orientation 6 peaked 17.4 MiB above the same capture upright.
+///   pixel), since a rotated image cannot be written in the order rows finish.
 /// - **worker thread stacks**: 16 KiB touched per worker thread (measured about 11 KiB).
 ///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
@@ -99,8 +96,6 @@ public struct MemoryFootprint: Sendable, Equatable {
     public static let pngFixedBytes = 12 * 1024
     /// 4 CFA sites × 65536 raw values × 4 bytes.
     public static let normalisationTableBytes = 4 * 65536 * 4
-    /// Copies of a rotated frame alive at once (see the type's documentation).
-    public static let rotatedFrameCopies = 2
     /// Added to the combined peak for the suggested `MemoryMax=`.
     public static let headroom = 0.25
 
@@ -176,7 +171,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var pngWriterBytes: Int {
         let outputWidth = rotated ? max(width, height) : width
         let row = 6 * outputWidth + 1
-        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? Self.rotatedFrameCopies * 6 * width * height : 0)
+        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? 6 * width * height : 0)
     }
     public var threadStacksBytes: Int { Self.threadStackBytes * max(threads - 1, 0) }
 
