@@ -205,17 +205,30 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
     pthread_mutex_unlock(&pool->lock);
 }
 
+// Work is cut into more chunks than threads and handed out through an atomic counter: a thread
+// the scheduler takes away (a busy machine) then delays only the chunk it holds, not a fixed
+// half of every task.
+#define CHUNKS_PER_THREAD 4
+
 typedef struct range_job {
     nj_range_task task;
     void *context;
     int32_t count;
+    int32_t chunks;
+    _Atomic int32_t next;
 } range_job;
 
 static void range_share(void *raw, int32_t index, int32_t threads) {
-    const range_job *job = raw;
-    const int32_t begin = (int32_t)((int64_t)job->count * index / threads);
-    const int32_t end = (int32_t)((int64_t)job->count * (index + 1) / threads);
-    if (begin < end) job->task(job->context, begin, end);
+    (void)index;
+    (void)threads;
+    range_job *job = raw;
+    for (;;) {
+        const int32_t chunk = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (chunk >= job->chunks) return;
+        const int32_t begin = (int32_t)((int64_t)job->count * chunk / job->chunks);
+        const int32_t end = (int32_t)((int64_t)job->count * (chunk + 1) / job->chunks);
+        if (begin < end) job->task(job->context, begin, end);
+    }
 }
 
 void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
@@ -225,7 +238,8 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
         task(context, 0, count);
         return;
     }
-    range_job job = {task, context, count};
+    const int32_t most = pool->size * CHUNKS_PER_THREAD;
+    range_job job = {task, context, count, count < most ? count : most, 0};
     nj_threadpool_run(pool, range_share, &job);
 }
 
@@ -233,62 +247,90 @@ typedef struct conv_job {
     const nj_conv2d_f32_kernel *kernel;
     const nj_conv2d_f32_args *args;
     int32_t by_channels;
+    int32_t unit;    // output channels per chunk (by_channels), else rows per chunk
+    int32_t chunks;
+    _Atomic int32_t next;
 } conv_job;
 
-// One thread's share: a band of rows, or (when there are too few rows to go round) a block of
-// output channels, whole groups at a time, for all rows.
-static void conv_share(void *raw, int32_t index, int32_t count) {
-    const conv_job *job = raw;
+// Runs output channels [begin, end) (whole groups of a grouped convolution) for all rows.
+static void conv_channels(const conv_job *job, int32_t begin, int32_t end) {
     const nj_conv2d_f32_args *a = job->args;
     nj_conv2d_f32_args share = *a;
-    if (job->by_channels) {
-        const int32_t per_group = a->out_channels / a->groups;
-        const int32_t in_per_group = a->in_channels / a->groups;
-        const size_t taps = (size_t)a->kernel_size * a->kernel_size;
-        // Whole groups; whole register blocks of an ungrouped convolution, so the kernel's
-        // blocking over output channels stays effective.
-        int32_t unit = a->groups == 1 ? job->kernel->channel_block : per_group;
-        if (a->groups == 1 && (a->out_channels + unit - 1) / unit < count) {
-            unit = (a->out_channels + count - 1) / count;  // fewer blocks than threads
-        }
-        const int32_t units = (a->out_channels + unit - 1) / unit;
-        const int32_t first = (int32_t)((int64_t)units * index / count);
-        const int32_t last = (int32_t)((int64_t)units * (index + 1) / count);
-        int32_t begin = first * unit, end = last * unit;
-        if (end > a->out_channels) end = a->out_channels;
-        if (begin >= end) return;
-        const int gihwo = job->kernel->weight_layout == NJ_WEIGHTS_GIHWO;
-        if (a->groups > 1) {
-            // Whole groups: the kernel sees a smaller grouped convolution.
-            const int32_t g0 = begin / per_group, g1 = end / per_group;
-            const size_t group_weights = (size_t)in_per_group * taps * (gihwo ? (size_t)a->weight_stride : (size_t)per_group);
-            share.groups = g1 - g0;
-            share.in_channels = share.groups * in_per_group;
-            share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
-            share.weights = a->weights + (size_t)g0 * group_weights;
-        } else {
-            // GIHWO keeps the whole convolution's stride between taps; OIHW starts at the
-            // first output channel's filters.
-            share.weights = a->weights + (gihwo ? (size_t)begin : (size_t)begin * in_per_group * taps);
-        }
-        share.out_channels = end - begin;
-        share.output = a->output + (size_t)begin * a->output_channel_stride;
-        if (a->bias) share.bias = a->bias + begin;
-        if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
+    const int32_t per_group = a->out_channels / a->groups;
+    const int32_t in_per_group = a->in_channels / a->groups;
+    const size_t taps = (size_t)a->kernel_size * a->kernel_size;
+    const int gihwo = job->kernel->weight_layout == NJ_WEIGHTS_GIHWO;
+    if (a->groups > 1) {
+        // Whole groups: the kernel sees a smaller grouped convolution.
+        const int32_t g0 = begin / per_group, g1 = end / per_group;
+        const size_t group_weights =
+            (size_t)in_per_group * taps * (gihwo ? (size_t)a->weight_stride : (size_t)per_group);
+        share.groups = g1 - g0;
+        share.in_channels = share.groups * in_per_group;
+        share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
+        share.weights = a->weights + (size_t)g0 * group_weights;
     } else {
-        const int64_t rows = a->row_end - a->row_begin;
-        share.row_begin = a->row_begin + (int32_t)(rows * index / count);
-        share.row_end = a->row_begin + (int32_t)(rows * (index + 1) / count);
-        if (share.row_begin >= share.row_end) return;
+        // GIHWO keeps the whole convolution's stride between taps; OIHW starts at the first
+        // output channel's filters.
+        share.weights = a->weights + (gihwo ? (size_t)begin : (size_t)begin * in_per_group * taps);
     }
+    share.out_channels = end - begin;
+    share.output = a->output + (size_t)begin * a->output_channel_stride;
+    if (a->bias) share.bias = a->bias + begin;
+    if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
     job->kernel->run(&share);
+}
+
+static void conv_share(void *raw, int32_t index, int32_t count) {
+    (void)index;
+    (void)count;
+    conv_job *job = raw;
+    const nj_conv2d_f32_args *a = job->args;
+    for (;;) {
+        const int32_t chunk = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (chunk >= job->chunks) return;
+        if (job->by_channels) {
+            const int32_t begin = chunk * job->unit;
+            const int32_t end = begin + job->unit < a->out_channels ? begin + job->unit : a->out_channels;
+            conv_channels(job, begin, end);
+        } else {
+            nj_conv2d_f32_args rows = *a;
+            rows.row_begin = a->row_begin + chunk * job->unit;
+            rows.row_end = rows.row_begin + job->unit < a->row_end ? rows.row_begin + job->unit : a->row_end;
+            job->kernel->run(&rows);
+        }
+    }
 }
 
 void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
                               const nj_conv2d_f32_args *args) {
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = args->row_end - args->row_begin;
-    // Rows split evenly when each thread gets several; otherwise output channels do.
-    conv_job job = {kernel, args, threads > 1 && rows < 4 * threads && args->out_channels >= 2 * threads};
+    if (threads == 1 || rows <= 0) {
+        kernel->run(args);
+        return;
+    }
+    conv_job job = {kernel, args, 0, 1, 0, 0};
+    const int32_t most = threads * CHUNKS_PER_THREAD;
+    if (rows >= 2 * threads || args->out_channels < 2 * threads) {
+        // Bands of rows.
+        job.unit = (rows + most - 1) / most;
+        job.chunks = (rows + job.unit - 1) / job.unit;
+    } else {
+        // Too few rows to go round: blocks of output channels, whole groups of a grouped
+        // convolution and whole register blocks of an ungrouped one (smaller blocks when there
+        // are fewer blocks than threads).
+        job.by_channels = 1;
+        const int32_t per_group = args->out_channels / args->groups;
+        int32_t unit = args->groups == 1 ? kernel->channel_block : per_group;
+        if (args->groups > 1 && args->groups > most) {
+            unit = per_group * ((args->groups + most - 1) / most);
+        }
+        if (args->groups == 1 && (args->out_channels + unit - 1) / unit < threads) {
+            unit = (args->out_channels + threads - 1) / threads;
+        }
+        job.unit = unit;
+        job.chunks = (args->out_channels + unit - 1) / unit;
+    }
     nj_threadpool_run(pool, conv_share, &job);
 }
