@@ -92,4 +92,41 @@ final class StreamingTests: XCTestCase {
         try streaming.run(input: input, output: &small, height: 256, width: 384)
         XCTAssertEqual(small, try wholeFrame(model, input, 256, 384))
     }
+
+    /// A fixed plan (a daemon's budget): the arena exists from the start, frames up to the size
+    /// run in it (smaller ones too, bit-identical to the whole-frame engine), a larger one is
+    /// refused with a clear error and the engine still works afterwards. With `lockMemory` the
+    /// arena is locked into RAM.
+    func testFixedPlanRefusesLargerFramesAndCanLockTheArena() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let engine = try FrameEngine(model: model, threads: 2, maximumSize: (height: 90, width: 120), lockMemory: true)
+        let planned = try XCTUnwrap(engine.engine)
+        XCTAssertEqual([planned.maxHeight, planned.maxWidth], [96, 128])  // padded to multiples of 32
+        XCTAssertGreaterThanOrEqual(planned.lockedBytes, planned.plan.arenaBytes)
+        struct Sink: NetworkRowSink {
+            mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {}
+        }
+        var sink = Sink()
+        let input = Self.input(height: 128, width: 128, seed: 4)
+        XCTAssertThrowsError(try input.withUnsafeBufferPointer {
+            try engine.restore(height: 128, width: 128, source: PlanarInput(base: $0.baseAddress!), sink: &sink)
+        }) { error in
+            XCTAssertEqual(error as? EngineError, .frameTooLarge(height: 128, width: 128, maxHeight: 96, maxWidth: 128))
+            XCTAssertTrue("\(error)".contains("larger than the 128x96"), "\(error)")
+        }
+        XCTAssertTrue(engine.engine === planned, "a refused frame must not re-plan")
+        for (height, width) in [(96, 128), (64, 96)] {
+            let frame = Self.input(height: height, width: width, seed: 11)
+            var output = PlanarOutput(base: .allocate(capacity: 3 * height * width), height: height)
+            defer { output.base.deallocate() }
+            try frame.withUnsafeBufferPointer {
+                try engine.restore(height: height, width: width, source: PlanarInput(base: $0.baseAddress!), sink: &output)
+            }
+            let got = Array(UnsafeBufferPointer(start: output.base, count: 3 * height * width))
+            XCTAssertEqual(got, try wholeFrame(model, frame, height, width), "\(width)x\(height)")
+        }
+        XCTAssertTrue(engine.engine === planned)
+        XCTAssertTrue(EngineError.cannotLockMemory(bytes: 1024, reason: "Cannot allocate memory").description
+            .contains("LimitMEMLOCK="))
+    }
 }

@@ -149,6 +149,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case badFrameSize(height: Int, width: Int)
     case frameTooLarge(height: Int, width: Int, maxHeight: Int, maxWidth: Int)
     case outOfMemory(bytes: Int)
+    case cannotLockMemory(bytes: Int, reason: String)
     case badThreadCount(Int)
     case cannotStartThreads(Int)
     case badBands(lowResolutionRows: Int, outputRows: Int)
@@ -163,6 +164,9 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "frame \(w)x\(h) is larger than the \(mw)x\(mh) the memory arena was planned for; plan for a larger size"
         case .outOfMemory(let bytes):
             return "cannot allocate the \(bytes)-byte memory arena"
+        case .cannotLockMemory(let bytes, let reason):
+            return "cannot lock the \(bytes)-byte memory arena into RAM (\(reason)); raise the locked-memory limit "
+                + "(ulimit -l, systemd LimitMEMLOCK=) or run without --mlock"
         case .badThreadCount(let n):
             return "thread count \(n): must be at least 1"
         case .cannotStartThreads(let n):

@@ -1,31 +1,49 @@
-/// The engine a batch or daemon uses: a `StreamingEngine` planned for the largest frame seen
-/// so far. A larger frame re-plans once (and allocates once); frames up to that size then run
-/// without allocating. `initialSize` plans ahead, e.g. for a camera's known frame size.
+/// The engine a batch or daemon uses, in one of two ways:
+/// - growing (no `maximumSize`): a `StreamingEngine` planned for the largest frame seen so far;
+///   a larger frame re-plans once (and allocates once), frames up to that size then run
+///   without allocating;
+/// - fixed (`maximumSize`, padded to multiples of 32): the arena is planned and allocated here,
+///   once, for frames up to that size, and a larger frame is refused with
+///   `EngineError.frameTooLarge` (a daemon on a board whose memory was budgeted with
+///   `nightjar footprint`).
 public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     public let architecture: Architecture
     public let threads: Int
     public let bands: StreamSchedule.Bands
+    /// The largest padded frame (fixed plan), or nil (growing).
+    public let maximumSize: (height: Int, width: Int)?
+    public let lockMemory: Bool
     public private(set) var engine: StreamingEngine?
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
 
     public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands = .init(),
-                initialSize: (height: Int, width: Int)? = nil) throws {
+                maximumSize: (height: Int, width: Int)? = nil, lockMemory: Bool = false) throws {
         self.architecture = model.architecture
         self.parameters = PackedParameters(model)
         self.threads = threads
         self.bands = bands
-        if let size = initialSize { try reserve(height: size.height, width: size.width) }
+        self.maximumSize = maximumSize.map { (CapturePipeline.paddedLength($0.height), CapturePipeline.paddedLength($0.width)) }
+        self.lockMemory = lockMemory
+        if let size = self.maximumSize {
+            engine = try StreamingEngine(parameters: parameters, architecture: architecture, maxHeight: size.height,
+                                         maxWidth: size.width, bands: bands, threads: threads, lockMemory: lockMemory)
+        }
     }
 
-    /// Makes sure frames of this padded size run without re-planning.
+    /// Makes sure frames of this padded size run without re-planning (growing), or that they
+    /// fit the plan (fixed).
     public func reserve(height: Int, width: Int) throws {
         if let engine, engine.fits(height: height, width: width) { return }
+        if let limit = maximumSize {
+            try Engine.checkSize(height: height, width: width)
+            throw EngineError.frameTooLarge(height: height, width: width, maxHeight: limit.height, maxWidth: limit.width)
+        }
         let current = (engine?.maxHeight ?? 0, engine?.maxWidth ?? 0)
         // Release the old arena before allocating the new one.
         engine = nil
         engine = try StreamingEngine(parameters: parameters, architecture: architecture, maxHeight: max(height, current.0),
-                                     maxWidth: max(width, current.1), bands: bands, threads: threads)
+                                     maxWidth: max(width, current.1), bands: bands, threads: threads, lockMemory: lockMemory)
     }
 
     public func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {

@@ -16,6 +16,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public let plan: MemoryPlan
     /// Window heights planned for the largest frame.
     public let plannedWindowRows: [Int]
+    /// Bytes of the arena locked into RAM (0: not locked).
+    public let lockedBytes: Int
 
     private let weights: PackedParameters
     private let arena: UnsafeMutableRawPointer
@@ -25,15 +27,19 @@ public final class StreamingEngine: @unchecked Sendable {
     private var windowRows: [Int]
     private var frame: (height: Int, width: Int)
 
+    /// `lockMemory` locks the arena into RAM (`mlock`), so a frame never waits for it to be
+    /// paged back in; it fails, with `EngineError.cannotLockMemory`, where the limit on locked
+    /// memory (`ulimit -l`, systemd's `LimitMEMLOCK=`) is below the arena.
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
-                            bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores) throws {
+                            bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores,
+                            lockMemory: Bool = false) throws {
         try self.init(parameters: PackedParameters(model), architecture: model.architecture,
-                      maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads)
+                      maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads, lockMemory: lockMemory)
     }
 
     /// With weights already packed (shared by engines re-planned for larger frames).
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
-         bands: StreamSchedule.Bands, threads: Int) throws {
+         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture), bands: bands)
@@ -46,10 +52,17 @@ public final class StreamingEngine: @unchecked Sendable {
                                   firstUse: passes.lowerBound, lastUse: passes.upperBound))
         }
         let plan = MemoryPlan(requests)
-        guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
+        let arenaBytes = max(plan.arenaBytes, MemoryPlan.alignment)
+        guard let arena = aligned_alloc(MemoryPlan.alignment, arenaBytes) else {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
         }
+        if lockMemory, mlock(arena, arenaBytes) != 0 {
+            let reason = String(cString: strerror(errno))
+            free(arena)
+            throw EngineError.cannotLockMemory(bytes: arenaBytes, reason: reason)
+        }
         guard let pool = nj_threadpool_create(Int32(threads)) else {
+            if lockMemory { munlock(arena, arenaBytes) }
             free(arena)
             throw EngineError.cannotStartThreads(threads)
         }
@@ -60,6 +73,7 @@ public final class StreamingEngine: @unchecked Sendable {
         self.threads = threads
         self.plan = plan
         self.plannedWindowRows = rows
+        self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
         self.arena = arena
         self.pool = pool
@@ -70,11 +84,15 @@ public final class StreamingEngine: @unchecked Sendable {
 
     deinit {
         nj_threadpool_destroy(pool)
+        if lockedBytes > 0 { munlock(arena, lockedBytes) }
         free(arena)
     }
 
     /// Whether a frame of this size runs in the arena planned at init.
     public func fits(height: Int, width: Int) -> Bool {
+        // The frame size of the last run needs no dry run (which allocates): a batch of
+        // same-sized frames stays allocation-free.
+        if frame == (height, width) { return true }
         guard height <= maxHeight, width <= maxWidth, (try? Engine.checkSize(height: height, width: width)) != nil,
               let rows = try? schedule.windowRows(height: height, width: width) else { return false }
         return (0..<schedule.bufferCount).allSatisfy {
