@@ -138,19 +138,9 @@ public struct MemoryFootprint: Sendable, Equatable {
         self.baseline = baseline
     }
 
-    /// The engine's own plan and schedule (public API only).
+    /// The engine's own plan: it requests one window per schedule buffer, in buffer order.
     public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false) {
-        let schedule = engine.schedule
-        // Requests are named "<buffer> [<rows> rows]"; match them to the schedule's buffers by
-        // name so the order of requests may change.
-        let divisors = engine.plan.requests.enumerated().map { index, request -> Int in
-            let matches = { (buffer: Int) in
-                request.name == schedule.bufferNames[buffer] || request.name.hasPrefix(schedule.bufferNames[buffer] + " [")
-            }
-            if index < schedule.bufferCount, matches(index) { return schedule.bufferDivisor[index] }
-            return (0..<schedule.bufferCount).first(where: matches).map { schedule.bufferDivisor[$0] } ?? 1
-        }
-        self.init(plan: engine.plan, divisors: divisors, width: width, height: height,
+        self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
                   weightBytes: engine.architecture.parameterCount * MemoryLayout<Float>.size,
                   baseline: baseline, threads: engine.threads, rotated: rotated)
     }
