@@ -5,6 +5,79 @@ import XCTest
 /// The helpers that stand in for full Foundation in the library and the CLI, checked against
 /// the Foundation calls they replace (which the tests may still use).
 final class PlatformSupportTests: XCTestCase {
+    // MARK: safetensors header
+
+    /// Models converted while Nightjar used JSONSerialization must convert to the same bytes.
+    func testHeaderIsTheOneJSONSerializationWrote() throws {
+        let architectures = [
+            Architecture.published,
+            Architecture(blockKind: .canonical, denseLayers: [8, 1, 8, 2, 3, 4, 5, 6]),
+            Architecture(blockKind: .rdbStar, denseLayers: [1]),
+        ]
+        for architecture in architectures {
+            let model = try ModelFileTests.syntheticModel(architecture)
+            let file = SafeTensorsFile(metadata: model.metadata, tensors: model.tensors)
+            let bytes = try file.encoded()
+            var header: [String: Any] = ["__metadata__": file.metadata]
+            var offset = 0
+            for name in file.tensors.keys.sorted() {
+                let tensor = file.tensors[name]!
+                header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + tensor.values.count * 4]] as [String: Any]
+                offset += tensor.values.count * 4
+            }
+            var expected = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+            while (8 + expected.count) % 8 != 0 { expected.append(0x20) }
+            let length = bytes[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+            XCTAssertEqual(length, expected.count, "\(architecture)")
+            XCTAssertEqual(String(decoding: bytes[8..<(8 + length)], as: UTF8.self), String(decoding: expected, as: UTF8.self))
+        }
+    }
+
+    func testHeaderKeyOrderIsJSONSerializationsForNamesLikeNightjars() throws {
+        var random = SplitMix64(seed: 7)
+        let alphabets = [Array("abcxyz_.-0123456789"), Array("convrdbAB_.0129")]
+        for alphabet in alphabets {
+            for _ in 0..<200 {
+                var keys = Set<String>()
+                while keys.count < 8 {
+                    let length = Int(random.next() % 6) + 1
+                    keys.insert(String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }))
+                }
+                let object = Dictionary(uniqueKeysWithValues: keys.map { ($0, 0) })
+                let foundation = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+                let ours = String(decoding: try JSONValue.object(object.mapValues { .integer($0) })
+                    .compactJSON(keyPrecedes: SafeTensorsFile.headerKeyPrecedes), as: UTF8.self)
+                XCTAssertEqual(ours, foundation)
+            }
+        }
+        XCTAssertEqual(["conv_2_8_32", "conv32x", "conv2x", "__metadata__", "rdb1.dense10", "rdb1.dense2"]
+            .sorted(by: SafeTensorsFile.headerKeyPrecedes),
+                       ["__metadata__", "conv_2_8_32", "conv2x", "conv32x", "rdb1.dense2", "rdb1.dense10"])
+    }
+
+    func testHeaderFieldsAreCheckedAsBefore() throws {
+        func parse(_ header: String, data: Int = 8) throws -> SafeTensorsFile {
+            var json = Array(header.utf8)
+            while (8 + json.count) % 8 != 0 { json.append(0x20) }
+            var bytes: [UInt8] = []
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { bytes += $0 }
+            return try SafeTensorsFile.parse(bytes + json + [UInt8](repeating: 0, count: data), path: "m")
+        }
+        // A whole number written with a zero fraction is still a whole number.
+        XCTAssertEqual(try parse(#"{"t":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#).tensors["t"]?.shape, [2])
+        XCTAssertEqual(try parse(#"{"__metadata__":{"a":"b"}}"#, data: 0).metadata, ["a": "b"])
+        let refusals = [
+            (#"{"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,8]}}"#, "m: tensor 't': entry lacks dtype, shape or data_offsets"),
+            (#"{"t":{"dtype":"F16","shape":[2],"data_offsets":[0,8]}}"#, "m: tensor 't': dtype F16 is not supported (expected F32)"),
+            (#"{"__metadata__":{"a":1}}"#, "m: not a valid model file: __metadata__ must map strings to strings"),
+            (#"[1]"#, "m: not a valid model file: header is not a JSON object"),
+            (#"{"t":"#, "m: not a valid model file: header is not valid JSON"),
+        ]
+        for (header, message) in refusals {
+            XCTAssertThrowsError(try parse(header)) { XCTAssertEqual("\($0)", message) }
+        }
+    }
+
     // MARK: text
 
     func testFormattedWritesWhatStringFormatWrote() {
