@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Nightjar
 
 /// What `nightjar bench` measures and prints.
@@ -74,16 +74,16 @@ struct BenchReport: Codable {
 
     func text() -> String {
         func seconds(_ s: ProcessMetrics.Summary) -> String {
-            String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", s.median, s.min, s.max, s.count)
+            formatted("%.3f s median (min %.3f, max %.3f, %ld runs)", s.median, s.min, s.max, s.count)
         }
         var lines = [
-            "frame        \(width)x\(height) (\(String(format: "%.1f", Double(width * height) / 1e6)) MP), \(precision), \(threads) threads, \(isa) kernels",
+            "frame        \(width)x\(height) (\(formatted("%.1f", Double(width * height) / 1e6)) MP), \(precision), \(threads) threads, \(isa) kernels",
             "network      " + seconds(network_seconds),
-            String(format: "throughput   %.1f MP/s, %.1f GMAC/s = %.0f %% of this machine's FMA peak (%.1f GMAC/s)",
-                   megapixels_per_second, gmac_per_second, share_of_fma_peak * 100, fma_peak_gmac_per_second),
+            formatted("throughput   %.1f MP/s, %.1f GMAC/s = %.0f %% of this machine's FMA peak (%.1f GMAC/s)",
+                      megapixels_per_second, gmac_per_second, share_of_fma_peak * 100, fma_peak_gmac_per_second),
         ]
         if let e2e = end_to_end_seconds { lines.append("end to end   " + seconds(e2e)) }
-        lines.append(String(format: "memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
+        lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
         return lines.joined(separator: "\n")
     }
 }

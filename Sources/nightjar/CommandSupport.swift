@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Nightjar
 
 /// Exit codes, documented in the README.
@@ -14,7 +14,7 @@ enum ExitStatus {
 
 /// Prints one actionable line to stderr and exits with `status`.
 func fail(_ message: String, status: ExitCode = ExitStatus.failure) -> ExitCode {
-    FileHandle.standardError.write(Data("nightjar: error: \(message)\n".utf8))
+    StandardStream.error.write("nightjar: error: \(message)\n")
     return status
 }
 
@@ -45,7 +45,7 @@ enum PrecisionOption: String, ExpressibleByArgument, CaseIterable {
 }
 
 func standardOutput(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    StandardStream.output.write(text + "\n")
 }
 
 /// A failure of the command itself (not of the library), as one line.

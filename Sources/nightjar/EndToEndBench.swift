@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Nightjar
 
 /// The end-to-end part of `nightjar bench`: a RAW file in, a PNG out, through `restoreCapture`
@@ -11,7 +11,7 @@ enum EndToEndBench {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw CommandFailure("cannot create a temporary directory for the benchmark: \(error.localizedDescription)")
+            throw CommandFailure("cannot create a temporary directory for the benchmark: \(SystemError.reason(for: error))")
         }
         defer { try? FileManager.default.removeItem(at: directory) }
         let raw = try input ?? synthesize(size: size, into: directory)
@@ -34,21 +34,23 @@ enum EndToEndBench {
     /// process's peak resident set, which should be restore's.
     static func synthesize(size: FrameSize, into directory: URL) throws -> URL {
         let dng = directory.appendingPathComponent("synthetic.dng")
-        let process = Process()
-        process.executableURL = currentExecutable
-        process.arguments = ["synthesize", "-o", dng.path, "--size", "\(size.width)x\(size.height)", "--no-previews"]
-        let errors = Pipe()
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = errors
+        let executable = currentExecutable.path
+        let child: (termination: ChildProcess.Termination, standardError: [UInt8])
         do {
-            try process.run()
+            child = try ChildProcess.runCollectingStandardError(
+                executable: executable,
+                arguments: ["synthesize", "-o", dng.path, "--size", "\(size.width)x\(size.height)", "--no-previews"])
         } catch {
-            throw CommandFailure("cannot start \(currentExecutable.path) to write the benchmark capture: \(error.localizedDescription)")
+            throw CommandFailure("cannot start \(executable) to write the benchmark capture: \(error)")
         }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            let reason = message.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
+        if child.termination != .exited(status: 0) {
+            let message = String(decoding: child.standardError, as: UTF8.self)
+            // A signal is reported by its number, as Foundation's Process reported it.
+            let status = switch child.termination {
+            case .exited(let status): status
+            case .signalled(let signal): signal
+            }
+            let reason = message.split(separator: "\n").first.map(String.init) ?? "exit status \(status)"
             throw CommandFailure("writing the synthetic benchmark capture failed: \(reason)")
         }
         return dng

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Nightjar
 
 struct FootprintCommand: ParsableCommand {
@@ -94,67 +94,112 @@ struct FootprintReport {
     var table: String
     var board: BoardProfile?
 
-    func jsonObject() -> [String: Any] {
-        let f = footprint
-        var object: [String: Any] = [
-            "model": model,
-            "architecture": architecture,
-            "precision": precision,
-            "width": f.width,
-            "height": f.height,
-            "padded_width": f.paddedWidth,
-            "padded_height": f.paddedHeight,
-            "threads": f.threads,
-            "band_rows": bands.outputRows,
-            "low_resolution_rows": bands.lowResolutionRows,
-            "rotated": f.rotated,
-            "arena_bytes": f.arenaBytes,
-            "arena_buffers": f.buffers.map {
-                ["name": $0.name, "bytes": $0.bytes, "offset": $0.offset, "first_pass": $0.firstPass,
-                 "last_pass": $0.lastPass, "divisor": $0.divisor] as [String: Any]
-            },
-            "arena_by_branch": f.branches.map {
-                ["branch": $0.label, "divisor": $0.divisor, "buffers": $0.buffers, "bytes": $0.bytes] as [String: Any]
-            },
-            "weights_bytes": f.weightBytes,
-            "mosaic_bytes": f.mosaicBytes,
-            "input_rows_bytes": f.inputRowsBytes,
-            "png_writer_bytes": f.pngWriterBytes,
-            "thread_stacks_bytes": f.threadStacksBytes,
-            "runtime_baseline_bytes": f.baseline.residentBytes,
-            "runtime_baseline_anonymous_bytes": f.baseline.anonymousBytes,
-            "runtime_growth_bytes": MemoryFootprint.runtimeGrowthBytes,
-            "startup_peak_bytes": f.startupPeakBytes,
-            "frame_peak_bytes": f.framePeakBytes,
-            "predicted_peak_rss_bytes": f.predictedPeakRSSBytes,
-            "decoder_buffer_bytes": f.decoderBufferBytes,
-            "decoder_private_bytes": f.decoderPrivateBytes,
-            "predicted_decoder_peak_rss_bytes": f.predictedDecoderPeakRSSBytes,
-            "predicted_combined_peak_bytes": f.predictedCombinedPeakBytes,
-            "suggested_memory_max_bytes": f.suggestedMemoryMaxBytes,
-            "suggested_memory_max": f.suggestedMemoryMax,
-        ]
-        if let board {
-            let fit = board.fit(f.predictedCombinedPeakBytes)
-            object["board"] = [
-                "id": board.id, "name": board.name, "cpu": board.cpu, "cores": board.cores,
-                "ram_bytes": board.ramBytes, "os_reserve_bytes": board.osReserveBytes,
-                "available_bytes": board.availableBytes, "fits": fit.fits, "margin_bytes": fit.marginBytes,
-            ] as [String: Any]
+    /// What `--json` prints: the property names are the keys (sorted when printed).
+    struct JSONReport: Encodable {
+        struct Buffer: Encodable {
+            var name: String
+            var bytes: Int
+            var offset: Int
+            var first_pass: Int
+            var last_pass: Int
+            var divisor: Int
         }
-        return object
+
+        struct Branch: Encodable {
+            var branch: String
+            var divisor: Int
+            var buffers: Int
+            var bytes: Int
+        }
+
+        struct Board: Encodable {
+            var id: String
+            var name: String
+            var cpu: String
+            var cores: Int
+            var ram_bytes: Int
+            var os_reserve_bytes: Int
+            var available_bytes: Int
+            var fits: Bool
+            var margin_bytes: Int
+        }
+
+        var model: String
+        var architecture: String
+        var precision: String
+        var width: Int
+        var height: Int
+        var padded_width: Int
+        var padded_height: Int
+        var threads: Int
+        var band_rows: Int
+        var low_resolution_rows: Int
+        var rotated: Bool
+        var arena_bytes: Int
+        var arena_buffers: [Buffer]
+        var arena_by_branch: [Branch]
+        var weights_bytes: Int
+        var mosaic_bytes: Int
+        var input_rows_bytes: Int
+        var png_writer_bytes: Int
+        var thread_stacks_bytes: Int
+        var runtime_baseline_bytes: Int
+        var runtime_baseline_anonymous_bytes: Int
+        var runtime_growth_bytes: Int
+        var startup_peak_bytes: Int
+        var frame_peak_bytes: Int
+        var predicted_peak_rss_bytes: Int
+        var decoder_buffer_bytes: Int
+        var decoder_private_bytes: Int
+        var predicted_decoder_peak_rss_bytes: Int
+        var predicted_combined_peak_bytes: Int
+        var suggested_memory_max_bytes: Int
+        var suggested_memory_max: String
+        /// Left out without --board.
+        var board: Board?
+    }
+
+    var jsonReport: JSONReport {
+        let f = footprint
+        return JSONReport(
+            model: model, architecture: architecture, precision: precision,
+            width: f.width, height: f.height, padded_width: f.paddedWidth, padded_height: f.paddedHeight,
+            threads: f.threads, band_rows: bands.outputRows, low_resolution_rows: bands.lowResolutionRows,
+            rotated: f.rotated, arena_bytes: f.arenaBytes,
+            arena_buffers: f.buffers.map {
+                .init(name: $0.name, bytes: $0.bytes, offset: $0.offset, first_pass: $0.firstPass,
+                      last_pass: $0.lastPass, divisor: $0.divisor)
+            },
+            arena_by_branch: f.branches.map { .init(branch: $0.label, divisor: $0.divisor, buffers: $0.buffers, bytes: $0.bytes) },
+            weights_bytes: f.weightBytes, mosaic_bytes: f.mosaicBytes, input_rows_bytes: f.inputRowsBytes,
+            png_writer_bytes: f.pngWriterBytes, thread_stacks_bytes: f.threadStacksBytes,
+            runtime_baseline_bytes: f.baseline.residentBytes, runtime_baseline_anonymous_bytes: f.baseline.anonymousBytes,
+            runtime_growth_bytes: MemoryFootprint.runtimeGrowthBytes,
+            startup_peak_bytes: f.startupPeakBytes, frame_peak_bytes: f.framePeakBytes,
+            predicted_peak_rss_bytes: f.predictedPeakRSSBytes,
+            decoder_buffer_bytes: f.decoderBufferBytes, decoder_private_bytes: f.decoderPrivateBytes,
+            predicted_decoder_peak_rss_bytes: f.predictedDecoderPeakRSSBytes,
+            predicted_combined_peak_bytes: f.predictedCombinedPeakBytes,
+            suggested_memory_max_bytes: f.suggestedMemoryMaxBytes, suggested_memory_max: f.suggestedMemoryMax,
+            board: board.map { board in
+                let fit = board.fit(f.predictedCombinedPeakBytes)
+                return .init(id: board.id, name: board.name, cpu: board.cpu, cores: board.cores, ram_bytes: board.ramBytes,
+                             os_reserve_bytes: board.osReserveBytes, available_bytes: board.availableBytes,
+                             fits: fit.fits, margin_bytes: fit.marginBytes)
+            })
     }
 
     func jsonString() -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(jsonReport)) ?? Data(), as: UTF8.self)
     }
 
     func text() -> String {
         let f = footprint
-        func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
+        func mib(_ bytes: Int) -> String { formatted("%8.1f MiB", Double(bytes) / 1_048_576) }
         func line(_ label: String, _ bytes: Int, _ note: String = "") -> String {
-            "  " + label.padding(toLength: 28, withPad: " ", startingAt: 0) + mib(bytes) + (note.isEmpty ? "" : "   " + note)
+            "  " + label.padded(toLength: 28) + mib(bytes) + (note.isEmpty ? "" : "   " + note)
         }
         var lines = [
             "\(model): \(architecture), \(precision)",
@@ -181,7 +226,7 @@ struct FootprintReport {
             line("arena", f.arenaBytes),
             line("PNG writer", f.pngWriterBytes, f.rotated ? "zlib state, rows, the held rotated frame" : "zlib state and row buffers"),
             line("worker thread stacks", f.threadStacksBytes),
-            line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingCharacters(in: .whitespaces)),
+            line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),
             "",
             "decoder child (LibRaw, forked per file; shares the parent's pages copy-on-write)",
             line("LibRaw raw buffer", f.decoderBufferBytes, "2 bytes per readout pixel (readout = visible assumed)"),
@@ -190,7 +235,7 @@ struct FootprintReport {
             "",
             "restore process and decoder child together",
             line("predicted combined peak", f.predictedCombinedPeakBytes, "restore peak + the child's private memory"),
-            "  suggested MemoryMax=\(f.suggestedMemoryMax)".padding(toLength: 30, withPad: " ", startingAt: 0)
+            "  suggested MemoryMax=\(f.suggestedMemoryMax)".padded(toLength: 30)
                 + mib(f.suggestedMemoryMaxBytes) + "   combined peak + \(Int(MemoryFootprint.headroom * 100)) % headroom",
         ]
         if let board {
@@ -198,13 +243,13 @@ struct FootprintReport {
             lines += [
                 "",
                 "board \(board.id): \(board.name), \(board.cpu), \(board.cores) cores, "
-                    + mib(board.ramBytes).trimmingCharacters(in: .whitespaces) + " RAM, "
-                    + mib(board.osReserveBytes).trimmingCharacters(in: .whitespaces) + " kept for the OS",
+                    + mib(board.ramBytes).trimmingSpacesAndTabs() + " RAM, "
+                    + mib(board.osReserveBytes).trimmingSpacesAndTabs() + " kept for the OS",
                 fit.fits
-                    ? "  fits: " + mib(fit.marginBytes).trimmingCharacters(in: .whitespaces) + " to spare of "
-                        + mib(board.availableBytes).trimmingCharacters(in: .whitespaces) + " available"
-                    : "  does not fit: " + mib(-fit.marginBytes).trimmingCharacters(in: .whitespaces) + " more than the "
-                        + mib(board.availableBytes).trimmingCharacters(in: .whitespaces) + " available",
+                    ? "  fits: " + mib(fit.marginBytes).trimmingSpacesAndTabs() + " to spare of "
+                        + mib(board.availableBytes).trimmingSpacesAndTabs() + " available"
+                    : "  does not fit: " + mib(-fit.marginBytes).trimmingSpacesAndTabs() + " more than the "
+                        + mib(board.availableBytes).trimmingSpacesAndTabs() + " available",
             ]
         }
         return lines.joined(separator: "\n")

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Nightjar
 
 @main
@@ -25,8 +26,8 @@ struct NightjarCommand: ParsableCommand {
             let arguments = CommandLine.arguments.dropFirst()
             let names = configuration.subcommands.map { $0.configuration.commandName ?? "" }
             let help = arguments.first.map { names.contains($0) ? "nightjar \($0) --help" : "nightjar --help" } ?? "nightjar --help"
-            FileHandle.standardError.write(Data("nightjar: error: \(message) (see '\(help)')\n".utf8))
-            Foundation.exit(status.rawValue)
+            StandardStream.error.write("nightjar: error: \(message) (see '\(help)')\n")
+            Glibc.exit(status.rawValue)
         }
     }
 }

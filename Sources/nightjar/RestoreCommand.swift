@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Nightjar
 
 struct RestoreCommand: ParsableCommand {
@@ -90,10 +91,10 @@ struct RestoreCommand: ParsableCommand {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }
                 progress.update("[\(index + 1)/\(count)] \(outcome.job.output.lastPathComponent) "
-                                + String(format: "(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
+                                + formatted("(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
             case .failure(let error):
                 progress.clear()
-                FileHandle.standardError.write(Data("nightjar: error: \(error.description)\n".utf8))
+                StandardStream.error.write("nightjar: error: \(error.description)\n")
                 if json { standardOutput(#"{"error":\#(jsonQuoted(error.description)),"input":\#(jsonQuoted(outcome.job.input.path))}"#) }
             }
         }
@@ -101,12 +102,11 @@ struct RestoreCommand: ParsableCommand {
         let restored = outcomes.filter(\.succeeded).count
         let seconds = ProcessMetrics.now() - start
         if json {
-            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(String(format: "%.3f", seconds))}}"#)
+            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(formatted("%.3f", seconds))}}"#)
         } else {
             let failed = outcomes.count - restored
-            FileHandle.standardError.write(Data((String(format: "restored %d of %d file%@ in %.1f s", restored, outcomes.count,
-                                                        outcomes.count == 1 ? "" : "s", seconds)
-                                                 + (failed > 0 ? " (\(failed) failed)" : "") + "\n").utf8))
+            StandardStream.error.write("restored \(restored) of \(outcomes.count) file\(outcomes.count == 1 ? "" : "s") in "
+                                       + formatted("%.1f s", seconds) + (failed > 0 ? " (\(failed) failed)" : "") + "\n")
         }
         let status = RestoreExitStatus(outcomes: outcomes)
         if status != .allRestored { throw ExitCode(status.rawValue) }
@@ -120,17 +120,18 @@ final class ProgressLine {
 
     func update(_ text: String) {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        StandardStream.error.write("\r\u{1B}[K\(text)")
     }
 
     func clear() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        StandardStream.error.write("\r\u{1B}[K")
     }
 }
 
+/// `text` as a JSON string literal, quotes included.
 func jsonQuoted(_ text: String) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-    let array = String(decoding: data, as: UTF8.self)
-    return String(array.dropFirst().dropLast())
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    return String(decoding: (try? encoder.encode(text)) ?? Data(#""""#.utf8), as: UTF8.self)
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The four 2x2 Bayer layouts, named by the colours at (0,0), (0,1), (1,0), (1,1).
 public enum CFAPattern: String, Sendable, Codable, CaseIterable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Why one capture could not be restored. Every case names the file; `description` is one
 /// line meant for a user ("FILE: cause"), so a batch can print it and go on with the next file.

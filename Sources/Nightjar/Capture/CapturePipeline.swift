@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// The reference capture pipeline of REFERENCE.md §3, step by step, on plain arrays.
 /// `restoreCapture` strings these together; they are public so tests and tools can check

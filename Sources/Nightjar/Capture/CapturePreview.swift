@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Quick looks at a capture without the network, e.g. the demo's "before" image: each RGGB
 /// quad of the aligned mosaic becomes one pixel (R, mean of the greens, B), multiplied by a

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A minimal DNG writer: one uncompressed 16-bit image in IFD0 of a little-endian TIFF,
 /// either a 2x2 CFA mosaic or (for tests of non-Bayer input) LinearRaw data with 3 samples

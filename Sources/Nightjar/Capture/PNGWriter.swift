@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NightjarIOShims
 
 /// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng.
@@ -175,11 +176,11 @@ public enum CaptureOutput {
     /// Why files cannot be created next to `url`, or nil when they probably can.
     static func directoryProblem(_ url: URL) -> String? {
         let directory = url.deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
-            return "directory \(directory) does not exist"
+        switch FileKind(atPath: directory) {
+        case .missing: return "directory \(directory) does not exist"
+        case .regularFile, .other: return "\(directory) is not a directory"
+        case .directory: break
         }
-        guard isDirectory.boolValue else { return "\(directory) is not a directory" }
         if access(directory, W_OK | X_OK) != 0 {
             return "directory \(directory) is not writable: \(String(cString: strerror(errno)))"
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NightjarIOShims
 
 /// Decodes Bayer RAW files through LibRaw into a `BayerFrame` (the visible area, untouched).
@@ -102,24 +103,16 @@ public struct RawDecoder: Sendable {
     // MARK: - Helpers
 
     static func checkReadable(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CaptureError.unreadable(path: path, reason: "no such file")
-        }
-        if isDirectory.boolValue {
-            throw CaptureError.unreadable(path: path, reason: "is a directory")
-        }
+        switch FileKind(atPath: path) {
+        case .missing: throw CaptureError.unreadable(path: path, reason: "no such file")
+        case .directory: throw CaptureError.unreadable(path: path, reason: "is a directory")
         // LibRaw needs a regular (seekable) file; opening a FIFO would block.
-        var info = stat()
-        if stat(path, &info) != 0 {
-            throw CaptureError.unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        if (info.st_mode & S_IFMT) != S_IFREG {
-            throw CaptureError.unreadable(path: path, reason: "not a regular file")
+        case .other: throw CaptureError.unreadable(path: path, reason: "not a regular file")
+        case .regularFile: break
         }
         let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
-            throw CaptureError.unreadable(path: path, reason: String(cString: strerror(errno)))
+            throw CaptureError.unreadable(path: path, reason: SystemError.last.description)
         }
         close(fd)
     }

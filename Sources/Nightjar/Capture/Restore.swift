@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How to restore one capture.
 public struct RestoreOptions: Sendable, Equatable {
@@ -219,10 +219,8 @@ public func restoreCapture(input: URL, output: URL, options: RestoreOptions = Re
 public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
                                                   modelName: String, network: Network) throws -> RestoreReport {
     try options.validate()
-    let start = DispatchTime.now()
-    func seconds(since t: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9
-    }
+    let start = ProcessMetrics.nanoseconds()
+    func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
     let inputPath = input.path, outputPath = output.path
     if input.standardizedFileURL.path == output.standardizedFileURL.path {
         throw CaptureError.invalidArgument("\(inputPath): the output would replace the input")
@@ -239,12 +237,12 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
         throw CaptureError.unwritable(path: outputPath, reason: problem)
     }
 
-    var t = DispatchTime.now()
+    var t = ProcessMetrics.nanoseconds()
     let frame = try RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                timeoutSeconds: options.decodeTimeoutSeconds).decode(input)
     let decodeSeconds = seconds(since: t)
 
-    t = DispatchTime.now()
+    t = ProcessMetrics.nanoseconds()
     let offset = frame.cfa.rggbOffset
     let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
     guard aligned.width >= 2, aligned.height >= 2 else {
@@ -280,7 +278,7 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
                                       bits: options.bits, compressionLevel: options.compressionLevel,
                                       text: header, displayPath: outputPath)
         var sink = PNGRowSink(writer: writer, width: rows.width, height: rows.height, bits: options.bits, flip: flip)
-        t = DispatchTime.now()
+        t = ProcessMetrics.nanoseconds()
         do {
             try frame.mosaic.withUnsafeBufferPointer { mosaic in
                 try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
@@ -293,7 +291,7 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
         }
         // Network time includes writing the rows it finished (they interleave).
         report.networkSeconds = seconds(since: t)
-        t = DispatchTime.now()
+        t = ProcessMetrics.nanoseconds()
         try sink.finish()
         var trailer = report
         trailer.totalSeconds = seconds(since: start)

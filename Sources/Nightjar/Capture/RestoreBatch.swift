@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One file to restore and where its PNG goes.
 public struct RestoreJob: Sendable, Equatable {
@@ -51,8 +51,7 @@ public enum RestoreBatch {
         var files: [URL] = []
         var sawDirectory = false
         for input in inputs {
-            var isDirectory: ObjCBool = false
-            if fm.fileExists(atPath: input.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            if FileKind(atPath: input.path) == .directory {
                 sawDirectory = true
                 files += try scan(input, recursive: recursive)
             } else {
@@ -63,14 +62,13 @@ public enum RestoreBatch {
         var outputDirectory: URL?
         var outputFile: URL?
         if let output {
-            var isDirectory: ObjCBool = false
-            let exists = fm.fileExists(atPath: output.path, isDirectory: &isDirectory)
+            let kind = FileKind(atPath: output.path)
             let namesDirectory = output.relativeString.hasSuffix("/") || output.path.hasSuffix("/")
-            if (exists && isDirectory.boolValue) || namesDirectory {
+            if kind == .directory || namesDirectory {
                 outputDirectory = output
             } else if inputs.count == 1 && !sawDirectory {
                 outputFile = output
-            } else if exists {
+            } else if kind.exists {
                 throw CaptureError.invalidArgument("\(output.path): -o must name a directory when there are several inputs")
             } else {
                 outputDirectory = output
@@ -81,7 +79,7 @@ public enum RestoreBatch {
             do {
                 try fm.createDirectory(at: directory, withIntermediateDirectories: true)
             } catch {
-                throw CaptureError.unwritable(path: directory.path, reason: "cannot create the output directory: \(error.localizedDescription)")
+                throw CaptureError.unwritable(path: directory.path, reason: "cannot create the output directory: \(SystemError.reason(for: error))")
             }
         }
 
@@ -107,17 +105,15 @@ public enum RestoreBatch {
         do {
             names = try fm.contentsOfDirectory(atPath: directory.path)
         } catch {
-            throw CaptureError.invalidArgument("\(directory.path): cannot list the directory: \(error.localizedDescription)")
+            throw CaptureError.invalidArgument("\(directory.path): cannot list the directory: \(SystemError.reason(for: error))")
         }
         var found: [URL] = []
         for name in names.sorted() where !name.hasPrefix(".") {
             let url = directory.appendingPathComponent(name)
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue {
-                if recursive { found += try scan(url, recursive: true) }
-            } else if isRawFile(url) {
-                found.append(url)
+            switch FileKind(atPath: url.path) {
+            case .missing: continue
+            case .directory: if recursive { found += try scan(url, recursive: true) }
+            case .regularFile, .other: if isRawFile(url) { found.append(url) }
             }
         }
         return found

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A linear RGB image, interleaved, values nominally in [0, 1].
 public struct LinearImage: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A float32 tensor from a checkpoint, materialised C-contiguous (row-major) whatever its
 /// strides and storage offset were in the file.
@@ -39,9 +39,9 @@ public struct TorchCheckpoint: Sendable {
     public static func load(contentsOf url: URL) throws -> TorchCheckpoint {
         let bytes: [UInt8]
         do {
-            bytes = Array(try Data(contentsOf: url))
+            bytes = try FileContents.bytes(atPath: url.path)
         } catch {
-            throw CheckpointError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw CheckpointError.unreadable(path: url.path, reason: error.description)
         }
         return try parse(bytes: bytes, path: url.path)
     }

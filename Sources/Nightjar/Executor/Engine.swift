@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NightjarKernels
 
 /// Runs a `NightjarModel` on whole frames up to a fixed size: the simple reference executor

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NightjarKernels
 
 /// Runs the network band by band along a `StreamSchedule`, so memory grows with the frame's

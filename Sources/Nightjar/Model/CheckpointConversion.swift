@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns a PyTorch state dict of either key layout into a `NightjarModel`: infers the variant
 /// from the keys, maps each convolution to its source tensors and folds weight normalisation.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A converted model: weight normalisation folded, tensors named after `Architecture`'s
 /// convolutions, ready to run. Stored as a safetensors file whose `__metadata__` records the

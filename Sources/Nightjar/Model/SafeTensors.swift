@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The safetensors container: an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, an optional `__metadata__` map of strings, then the data.
@@ -25,17 +25,21 @@ public struct SafeTensorsFile: Sendable {
     static let maximumHeaderBytes = 16 << 20
 
     public func encoded() throws -> [UInt8] {
-        var header: [String: Any] = [:]
+        var header: [String: JSONValue] = [:]
         var offset = 0
         let names = tensors.keys.sorted()
         for name in names {
             let tensor = tensors[name]!
             let bytes = tensor.values.count * 4
-            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            header[name] = .object([
+                "dtype": .string("F32"),
+                "shape": .array(tensor.shape.map { .integer($0) }),
+                "data_offsets": .array([.integer(offset), .integer(offset + bytes)]),
+            ])
             offset += bytes
         }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var json = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        if !metadata.isEmpty { header["__metadata__"] = .object(metadata.mapValues { .string($0) }) }
+        var json = try JSONValue.object(header).compactJSON(keyPrecedes: Self.headerKeyPrecedes)
         // Pad with spaces so the data starts 8-byte aligned, as the format recommends.
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
         var out = [UInt8]()
@@ -49,14 +53,12 @@ public struct SafeTensorsFile: Sendable {
     }
 
     public static func read(contentsOf url: URL) throws -> SafeTensorsFile {
-        let data: Data
         do {
             // Mapped, not copied: the tensors are the only copy made.
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw ModelFileError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            return try FileContents.withMappedBytes(atPath: url.path) { try parse($0, path: url.path) }
+        } catch let error as SystemError {
+            throw ModelFileError.unreadable(path: url.path, reason: error.description)
         }
-        return try data.withUnsafeBytes { try parse($0, path: url.path) }
     }
 
     public static func parse(_ bytes: [UInt8], path: String) throws -> SafeTensorsFile {
@@ -74,30 +76,32 @@ public struct SafeTensorsFile: Sendable {
                 reason: "header length \(headerLength) does not fit in a \(bytes.count)-byte file (truncated or not a safetensors file)")
         }
         let dataStart = 8 + Int(headerLength)
-        let object: Any
+        let parsed: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])))
+            parsed = try JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]))
         } catch {
             throw ModelFileError.malformed(path: path, reason: "header is not valid JSON")
         }
-        guard let header = object as? [String: Any] else {
+        guard let header = parsed.objectValue else {
             throw ModelFileError.malformed(path: path, reason: "header is not a JSON object")
         }
         var metadata: [String: String] = [:]
         if let raw = header["__metadata__"] {
-            guard let map = raw as? [String: String] else {
+            guard let fields = raw.objectValue, case let strings = fields.compactMapValues(\.stringValue),
+                  strings.count == fields.count else {
                 throw ModelFileError.malformed(path: path, reason: "__metadata__ must map strings to strings")
             }
-            metadata = map
+            metadata = strings
         }
         let dataLength = bytes.count - dataStart
         var tensors: [String: Tensor] = [:]
         var ranges: [(Int, Int, String)] = []
-        for (name, entry) in header where name != "__metadata__" {
-            guard let fields = entry as? [String: Any],
-                  let dtype = fields["dtype"] as? String,
-                  let shape = fields["shape"] as? [Int],
-                  let offsets = fields["data_offsets"] as? [Int], offsets.count == 2
+        // By name, so that a file with several faults always reports the same one.
+        for (name, entry) in header.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
+            guard let fields = entry.objectValue,
+                  let dtype = fields["dtype"]?.stringValue,
+                  let shape = fields["shape"].flatMap(Self.integers),
+                  let offsets = fields["data_offsets"].flatMap(Self.integers), offsets.count == 2
             else {
                 throw ModelFileError.malformedTensor(path: path, tensor: name, reason: "entry lacks dtype, shape or data_offsets")
             }
@@ -131,4 +135,73 @@ public struct SafeTensorsFile: Sendable {
         }
         return SafeTensorsFile(metadata: metadata, tensors: tensors)
     }
+
+    /// A JSON array of whole numbers as [Int], or nil.
+    private static func integers(_ value: JSONValue) -> [Int]? {
+        guard let elements = value.arrayValue else { return nil }
+        let numbers = elements.compactMap(\.integerValue)
+        return numbers.count == elements.count ? numbers : nil
+    }
+
+    /// The order of keys in the headers Nightjar writes. Models converted so far list keys as
+    /// Foundation's JSONSerialization sorted them, which is a collation rather than byte order
+    /// ("conv_2_8_32" before "conv2x" before "conv32x"), and a checkpoint converted again must
+    /// give the same bytes, so the header keeps that order: runs of digits compare as numbers
+    /// (equal numbers: fewer leading zeros first); other characters by their rank in the
+    /// collation (space, punctuation with "_" first, digits, then letters, case ignored); a key
+    /// that is a prefix of another comes first; keys differing only in letter case, lower case
+    /// first where they first differ. Checked against Foundation for keys of letters, digits,
+    /// "_", "." and "-"; other punctuation and non-ASCII, which Nightjar never writes, may be
+    /// ordered differently.
+    static func headerKeyPrecedes(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var i = 0, j = 0
+        var fewerLeadingZeros: Bool?
+        while i < x.count, j < y.count {
+            if isDigit(x[i]), isDigit(y[j]) {
+                let xEnd = x[i...].firstIndex { !isDigit($0) } ?? x.count
+                let yEnd = y[j...].firstIndex { !isDigit($0) } ?? y.count
+                let xDigits = x[i..<xEnd].drop { $0 == UInt8(ascii: "0") }
+                let yDigits = y[j..<yEnd].drop { $0 == UInt8(ascii: "0") }
+                if xDigits.count != yDigits.count { return xDigits.count < yDigits.count }
+                if !xDigits.elementsEqual(yDigits) { return xDigits.lexicographicallyPrecedes(yDigits) }
+                if fewerLeadingZeros == nil, xEnd - i != yEnd - j { fewerLeadingZeros = xEnd - i < yEnd - j }
+                (i, j) = (xEnd, yEnd)
+            } else {
+                let (p, q) = (collationRank(x[i]), collationRank(y[j]))
+                if p != q { return p < q }
+                i += 1
+                j += 1
+            }
+        }
+        // A key that ran out first is a prefix of the other.
+        if i < x.count || j < y.count { return i == x.count }
+        if let fewerLeadingZeros { return fewerLeadingZeros }
+        // Equal but for letter case: lower case first where they first differ.
+        guard let k = x.indices.first(where: { x[$0] != y[$0] }) else { return false }
+        return x[k] > y[k]
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+
+    /// Printable ASCII in the collation's order, digits standing for all numbers and each
+    /// letter for both its cases.
+    private static let collationOrder = Array(#" _-,;:!?.'"()[]{}@*/\&#%`^+<=>|~$0abcdefghijklmnopqrstuvwxyz"#.utf8)
+
+    private static let collationRanks: [Int] = {
+        var ranks = [Int](repeating: 0, count: 256)
+        for byte in 0..<256 {
+            let folded = isDigit(UInt8(byte)) ? UInt8(ascii: "0")
+                : (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(UInt8(byte)) ? UInt8(byte) + 32 : UInt8(byte)
+            if let rank = collationOrder.firstIndex(of: folded) {
+                ranks[byte] = rank + 1
+            } else {
+                // Control characters before everything, anything else after the letters.
+                ranks[byte] = byte < 0x20 ? byte - 0x20 : collationOrder.count + byte
+            }
+        }
+        return ranks
+    }()
+
+    private static func collationRank(_ byte: UInt8) -> Int { collationRanks[Int(byte)] }
 }

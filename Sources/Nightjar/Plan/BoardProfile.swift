@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A target board (REFERENCE.md §6), read from a small JSON file in `boards/`:
 ///
@@ -72,13 +72,13 @@ public struct BoardProfile: Sendable, Equatable {
 
     /// Reads a profile from a JSON file.
     public static func load(contentsOf url: URL) throws -> BoardProfile {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: url)
+            bytes = try FileContents.bytes(atPath: url.path)
         } catch {
-            throw BoardProfileError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw BoardProfileError.unreadable(path: url.path, reason: error.description)
         }
-        return try parse(data, path: url.path)
+        return try parse(Data(bytes), path: url.path)
     }
 
     /// Parses a profile; errors name `path` and the field.
@@ -148,8 +148,7 @@ public struct BoardProfile: Sendable, Equatable {
         candidates.append(prefix.appendingPathComponent("share/nightjar/boards"))
         var seen = Set<String>()
         return candidates.filter { url in
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else { return false }
+            guard FileKind(atPath: url.path) == .directory else { return false }
             return seen.insert(url.standardizedFileURL.path).inserted
         }
     }
@@ -186,7 +185,7 @@ extension BoardProfile: Decodable {
         }
         func text(_ name: String) throws -> String {
             let value = try top.decode(String.self, forKey: Key(name))
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else { throw FieldProblem(field: name, reason: "is empty") }
+            guard !value.trimmingSpacesAndTabs().isEmpty else { throw FieldProblem(field: name, reason: "is empty") }
             return value
         }
         id = try text("id")
@@ -272,7 +271,7 @@ public enum BoardProfileError: Error, Equatable, Sendable, CustomStringConvertib
         case .dataCorrupted(let context) where !context.codingPath.isEmpty:
             self = .badField(path: path, field: field(context.codingPath), reason: "is not valid: \(context.debugDescription)")
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            let underlying = (context.underlyingError as NSError?)?.localizedDescription
+            let underlying = context.underlyingError.map(SystemError.reason(for:))
             self = .notJSON(path: path, reason: underlying ?? context.debugDescription)
         @unknown default:
             self = .notJSON(path: path, reason: "\(error)")

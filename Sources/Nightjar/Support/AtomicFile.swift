@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Writes whole files so that no reader ever sees a partial one: the bytes go to a hidden
 /// temporary file in the same directory, which is renamed over the target only when complete.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A NumPy `.npy` array (format versions 1–3): the golden tensors and `run-tensor`'s I/O.
 /// Only little-endian float32 and uint8, C order, are read and written; anything else is refused.
@@ -40,9 +41,9 @@ public struct NPYArray: Sendable, Equatable {
     public static func read(contentsOf url: URL) throws -> NPYArray {
         let bytes: [UInt8]
         do {
-            bytes = Array(try Data(contentsOf: url))
+            bytes = try FileContents.bytes(atPath: url.path)
         } catch {
-            throw NPYError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw NPYError.unreadable(path: url.path, reason: error.description)
         }
         return try parse(bytes, path: url.path)
     }
@@ -73,7 +74,7 @@ public struct NPYArray: Sendable, Equatable {
             throw NPYError.malformed(path: path, reason: "header is not text")
         }
         let descr = try field("descr", in: header, path: path)
-        guard let dtype = DType(rawValue: descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))) else {
+        guard let dtype = DType(rawValue: descr.trimmingScalars { $0 == "'" || $0 == "\"" }) else {
             throw NPYError.malformed(path: path, reason: "unsupported dtype \(descr); expected float32 '<f4' or uint8 '|u1'")
         }
         let fortran = try field("fortran_order", in: header, path: path)
@@ -82,9 +83,9 @@ public struct NPYArray: Sendable, Equatable {
         }
         let shapeText = try field("shape", in: header, path: path)
         let shape = try shapeText
-            .trimmingCharacters(in: CharacterSet(charactersIn: "()"))
+            .trimmingScalars { $0 == "(" || $0 == ")" }
             .split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { String($0).trimmingSpacesAndTabs() }
             .filter { !$0.isEmpty }
             .map { (text: String) -> Int in
                 guard let v = Int(text), v >= 0 else {
@@ -126,7 +127,7 @@ public struct NPYArray: Sendable, Equatable {
     }
 
     private static func field(_ name: String, in header: String, path: String) throws -> String {
-        guard let keyRange = header.range(of: "'\(name)'") else {
+        guard let keyRange = header.firstRange(of: "'\(name)'") else {
             throw NPYError.malformed(path: path, reason: "header has no '\(name)'")
         }
         var rest = header[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
@@ -137,7 +138,7 @@ public struct NPYArray: Sendable, Equatable {
             return String(rest[...close])
         }
         if let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) { rest = rest[..<end] }
-        return rest.trimmingCharacters(in: .whitespaces)
+        return String(rest).trimmingSpacesAndTabs()
     }
 }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NightjarKernels
 
 /// Measurements for benchmarks and footprints: clocks, process memory, the FMA peak.
@@ -8,6 +9,14 @@ public enum ProcessMetrics {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    /// Monotonic nanoseconds. A difference of two, divided by 1e9, is a duration with no
+    /// rounding noise in its last digits (restore reports print durations this way).
+    public static func nanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     /// The process's peak resident set so far, in bytes: VmHWM in /proc/self/status, or

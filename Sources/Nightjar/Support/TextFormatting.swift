@@ -1,0 +1,33 @@
+import Glibc
+
+/// printf-style formatting of numbers (vsnprintf; FoundationEssentials has no
+/// `String(format:)`). C conversions only: pass Int as `%ld`, Double as `%f`; no `%@`.
+package func formatted(_ format: String, _ arguments: CVarArg...) -> String {
+    // The first pass measures, the second writes (a va_list cannot be reused).
+    let length = withVaList(arguments) { vsnprintf(nil, 0, format, $0) }
+    guard length > 0 else { return "" }
+    var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+    _ = withVaList(arguments) { vsnprintf(&buffer, buffer.count, format, $0) }
+    return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
+
+extension String {
+    /// Without the leading and trailing Unicode scalars for which `isTrimmed` holds.
+    package func trimmingScalars(where isTrimmed: (Unicode.Scalar) -> Bool) -> String {
+        guard let first = unicodeScalars.firstIndex(where: { !isTrimmed($0) }),
+              let last = unicodeScalars.lastIndex(where: { !isTrimmed($0) })
+        else { return "" }
+        return String(unicodeScalars[first...last])
+    }
+
+    /// Without leading and trailing spaces and tabs (tab and the Unicode space separators,
+    /// Foundation's `.whitespaces`; line breaks stay).
+    package func trimmingSpacesAndTabs() -> String {
+        trimmingScalars { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
+    }
+
+    /// Padded with spaces, or cut, to exactly `length` characters (a table column).
+    package func padded(toLength length: Int) -> String {
+        count >= length ? String(prefix(length)) : self + String(repeating: " ", count: length - count)
+    }
+}
