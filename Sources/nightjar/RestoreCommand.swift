@@ -55,6 +55,13 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Engine.availableCores
 
+    @Option(help: ArgumentHelp("Plan the memory for frames up to WxH pixels at start-up and refuse larger ones.",
+                               discussion: "Without it the memory grows to the largest frame met. `nightjar footprint` predicts the peak for a size."))
+    var maxSize: FrameSize?
+
+    @Flag(help: "Lock the network's memory arena into RAM (mlock).")
+    var mlock = false
+
     @Flag(help: "One JSON object per file on stdout, then a summary object.")
     var json = false
 
@@ -80,7 +87,8 @@ struct RestoreCommand: ParsableCommand {
             throw fail(error.description, status: ExitCode(RestoreExitStatus.usage.rawValue))
         }
         let network = try reportingErrors {
-            try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads)
+            try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads,
+                            maximumSize: maxSize.map { (height: $0.height, width: $0.width) }, lockMemory: mlock)
         }
         ProcessMetrics.releaseFreedMemory()
         let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent

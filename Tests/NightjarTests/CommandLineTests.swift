@@ -108,6 +108,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(Array(try Data(contentsOf: output).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
     }
 
+    /// `--max-size` plans the memory once: frames up to the size are restored, a larger one
+    /// fails with one line naming the file and the planned size, and the batch goes on.
+    /// `--mlock` locks that arena (this machine allows it).
+    func testMaxSizeRefusesLargerFramesAndTheBatchGoesOn() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let small = try capture("a-small.dng", width: 96, height: 64, in: dir)
+        let large = try capture("b-large.dng", width: 160, height: 96, in: dir)
+        let fits = try capture("c-fits.dng", width: 128, height: 62, in: dir)
+        let out = dir.appendingPathComponent("out")
+        let result = try runNightjar(["restore", small.path, large.path, fits.path, "-o", out.path + "/", "--model", model,
+                                      "--threads", "2", "--max-size", "128x64", "--mlock", "--json"])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        assertErrorLines(result, count: 1)
+        XCTAssertTrue(result.stderr.contains(large.path), result.stderr)
+        XCTAssertTrue(result.stderr.contains("larger than the 128x64 the memory was planned for (raise --max-size)"), result.stderr)
+        XCTAssertEqual(CaptureFixtures.listing(out), ["a-small.png", "c-fits.png"])
+        let usage = try runNightjar(["restore", small.path, "--model", model, "--max-size", "0x10"])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+    }
+
     // MARK: footprint
 
     func testFootprintJSONAgreesWithTheEngine() throws {

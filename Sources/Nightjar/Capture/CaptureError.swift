@@ -19,6 +19,9 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
     case unwritable(path: String, reason: String)
     /// The output exists and `overwrite` was not given.
     case exists(path: String)
+    /// The frame (padded to multiples of 32) does not fit the memory planned at start-up for
+    /// the largest frame (`--max-size`).
+    case exceedsMemoryPlan(path: String, width: Int, height: Int, maxWidth: Int, maxHeight: Int)
     /// The network runner failed.
     case network(path: String, reason: String)
     /// Bad options or arguments (a usage error rather than a per-file one).
@@ -29,7 +32,7 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .unreadable(let p, _), .unsupported(let p, _), .corrupt(let p, _), .notBayer(let p, _),
              .tooLarge(let p, _, _), .tooSmall(let p, _, _), .unwritable(let p, _), .exists(let p),
-             .network(let p, _):
+             .exceedsMemoryPlan(let p, _, _, _, _), .network(let p, _):
             return p
         case .invalidArgument:
             return ""
@@ -46,6 +49,8 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooSmall(let p, let w, let h): return "\(p): the visible image (\(w)x\(h)) is too small"
         case .unwritable(let p, let r): return "\(p): cannot write output: \(r)"
         case .exists(let p): return "\(p): output exists (use --overwrite to replace it)"
+        case .exceedsMemoryPlan(let p, let w, let h, let mw, let mh):
+            return "\(p): the frame (\(w)x\(h) once padded) is larger than the \(mw)x\(mh) the memory was planned for (raise --max-size)"
         case .network(let p, let r): return "\(p): the network failed: \(r)"
         case .invalidArgument(let m): return m
         }

@@ -286,6 +286,8 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
             }
         } catch let error as CaptureError {
             throw error
+        } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
+            throw CaptureError.exceedsMemoryPlan(path: inputPath, width: width, height: height, maxWidth: maxWidth, maxHeight: maxHeight)
         } catch {
             throw CaptureError.network(path: inputPath, reason: "\(error)")
         }
