@@ -12,9 +12,9 @@ out=${OUT:-$root/out/demo}
 mkdir -p "$out"
 
 scripts/install-deps.sh
-echo "== building (release)"
-swift build -c release
-nightjar=$(swift build -c release --show-bin-path)/nightjar
+echo "== building (release, Swift runtime linked in: the one file runs on a board without Swift)"
+swift build -c release --static-swift-stdlib
+nightjar=$(swift build -c release --static-swift-stdlib --show-bin-path)/nightjar
 
 # The MIT-licensed reimplementation's Sony checkpoint, pinned by its SHA-256.
 weights_url=${WEIGHTS_URL:-https://github.com/biubiubiiu/RED/raw/main/pretrained/sony_est_amp.pth}
