@@ -98,7 +98,7 @@ struct RestoreCommand: ParsableCommand {
             switch outcome.result {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }
-                progress.update("[\(index + 1)/\(count)] \(outcome.job.output.lastPathComponent) "
+                progress.update(done: index + 1, total: count, "\(outcome.job.output.lastPathComponent) "
                                 + formatted("(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
             case .failure(let error):
                 progress.clear()
@@ -121,14 +121,25 @@ struct RestoreCommand: ParsableCommand {
     }
 }
 
-/// A one-line progress display on a terminal, redrawn in place.
+/// A one-line progress display on a terminal, redrawn in place: a bar, the count of files
+/// done and what the last one was.
 final class ProgressLine {
     let enabled: Bool
     init(enabled: Bool) { self.enabled = enabled }
 
-    func update(_ text: String) {
+    /// "[########------------] 8/20 name (...)"
+    static func line(done: Int, total: Int, _ text: String) -> String {
+        let width = 20
+        let filled = total > 0 ? min(width, done * width / total) : width
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] \(done)/\(total) " + text
+    }
+
+    func update(done: Int, total: Int, _ text: String) {
         guard enabled else { return }
-        StandardStream.error.write("\r\u{1B}[K\(text)")
+        // Fit the terminal so the line redraws in place instead of wrapping.
+        var size = winsize()
+        let columns = ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 80
+        StandardStream.error.write("\r\u{1B}[K" + String(Self.line(done: done, total: total, text).prefix(columns - 1)))
     }
 
     func clear() {
