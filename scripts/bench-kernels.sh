@@ -6,12 +6,13 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"
-out="${TMPDIR:-/tmp}/nightjar-kernel-bench"
-mkdir -p "$out"
+# A directory of its own: two runs at once (a developer and CI) must not share binaries.
+out=$(mktemp -d "${TMPDIR:-/tmp}/nightjar-kernels.XXXXXX")
+trap 'rm -rf "$out"' EXIT
 cc=${CC:-clang}
 # shellcheck disable=SC2086
 $cc -std=gnu11 -O2 ${CFLAGS:--fPIC -fno-omit-frame-pointer} -I"$kdir/include" "$kdir"/src/*.c "$root/Tests/kernels/bench_conv.c" \
     -lm -lpthread -o "$out/bench_conv"
 runs=${1:-5}
 [ $# -gt 0 ] && shift
-exec "$out/bench_conv" "$runs" "$@"
+"$out/bench_conv" "$runs" "$@"

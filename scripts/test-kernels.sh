@@ -8,12 +8,14 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"
-out="${TMPDIR:-/tmp}/nightjar-kernel-tests"
-mkdir -p "$out"
+# A directory of its own: two runs at once (a developer and CI) must not share binaries.
+out=$(mktemp -d "${TMPDIR:-/tmp}/nightjar-kernels.XXXXXX")
+trap 'rm -rf "$out"' EXIT
 mode=${1:-all}
 status=0
 
 srcs="$kdir/src/*.c $root/Tests/kernels/test_conv.c"
+pool_srcs="$kdir/src/*.c $root/Tests/kernels/test_threadpool.c"
 
 if [ "$mode" != "--arm-only" ]; then
     cc=${CC:-gcc}
@@ -28,6 +30,11 @@ if [ "$mode" != "--arm-only" ]; then
         echo "== host (clang): every supported level"
         env -u NIGHTJAR_MAX_ISA "$out/test_conv_host_clang" || status=1
     fi
+    # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
+    # shellcheck disable=SC2086
+    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm -lpthread -o "$out/test_threadpool_host"
+    echo "== host ($cc): thread pool"
+    timeout 300 "$out/test_threadpool_host" || status=1
     # The process-wide cap, as nightjar sees it: each x86 level through NIGHTJAR_MAX_ISA.
     if [ "$(uname -m)" = x86_64 ]; then
         for isa in avx512 avx2 sse4.1 scalar; do
@@ -42,6 +49,13 @@ if [ "$mode" != "--host-only" ]; then
         # shellcheck disable=SC2086
         aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm \
             -o "$out/test_conv_aarch64"
+        # shellcheck disable=SC2086
+        aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm \
+            -lpthread -o "$out/test_threadpool_aarch64"
+        for cpu in cortex-a53 max; do
+            echo "== aarch64 qemu -cpu $cpu: thread pool"
+            timeout 300 qemu-aarch64 -cpu "$cpu" "$out/test_threadpool_aarch64" || status=1
+        done
         echo "== aarch64 qemu -cpu max: NIGHTJAR_MAX_ISA=scalar"
         NIGHTJAR_MAX_ISA=scalar qemu-aarch64 -cpu max "$out/test_conv_aarch64" || status=1
         for cpu in cortex-a53 cortex-a72 max; do

@@ -59,8 +59,11 @@ struct nj_threadpool {
     void *context;
     _Atomic uint64_t generation;
     _Atomic int32_t pending;   // workers still running the current task
-    _Atomic int32_t sleepers;  // workers in (or about to enter) pthread_cond_wait
-    _Atomic int32_t caller_sleeping;
+    // Guarded by `lock`: the decision to sleep and the decision to wake are both taken under
+    // it, so no wake-up is lost whatever the memory model (seen: a lock-free version of this
+    // hand-shake hung under qemu's AArch64 emulation).
+    int32_t sleepers;          // workers in pthread_cond_wait on `posted`
+    int32_t caller_sleeping;   // the caller in pthread_cond_wait on `finished`
     _Atomic int32_t stopping;
     int32_t size;
     int32_t started;
@@ -86,14 +89,15 @@ static int workers_done(const nj_threadpool *pool, uint64_t unused) {
 static uint64_t wait_for_task(nj_threadpool *pool, uint64_t seen) {
     if (spin_until(task_posted, pool, seen)) return atomic_load(&pool->generation);
     pthread_mutex_lock(&pool->lock);
-    // Announce the sleep before the last look: a poster that bumps the generation after this
-    // sees sleepers > 0 and broadcasts under the lock, so the wake-up cannot be missed.
-    atomic_fetch_add(&pool->sleepers, 1);
+    // A poster bumps the generation and then takes the lock to look at `sleepers`: either it
+    // does so before this section (and the generation is seen changed here) or after (and it
+    // broadcasts).
+    pool->sleepers++;
     uint64_t g;
     while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping)) {
         pthread_cond_wait(&pool->posted, &pool->lock);
     }
-    atomic_fetch_sub(&pool->sleepers, 1);
+    pool->sleepers--;
     pthread_mutex_unlock(&pool->lock);
     return g;
 }
@@ -108,11 +112,11 @@ static void *worker_main(void *raw) {
         if (atomic_load(&pool->stopping)) break;
         // The acquire load of the generation made task and context visible.
         pool->task(pool->context, start.index, pool->size);
-        // The last worker wakes the caller if it stopped spinning (same ordering argument as
-        // for the sleepers: the caller announces itself, then looks at pending).
-        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping)) {
+        // The last worker wakes the caller if it stopped spinning; it looks under the lock, in
+        // which the caller decides to sleep after looking at `pending`.
+        if (atomic_fetch_sub(&pool->pending, 1) == 1) {
             pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->finished);
+            if (pool->caller_sleeping) pthread_cond_signal(&pool->finished);
             pthread_mutex_unlock(&pool->lock);
         }
     }
@@ -187,21 +191,19 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
     // Publishes task, context and pending (release), then wakes any sleepers (see
     // wait_for_task for why this order cannot lose a wake-up).
     atomic_fetch_add(&pool->generation, 1);
-    if (atomic_load(&pool->sleepers) > 0) {
-        pthread_mutex_lock(&pool->lock);
-        pthread_cond_broadcast(&pool->posted);
-        pthread_mutex_unlock(&pool->lock);
-    }
+    pthread_mutex_lock(&pool->lock);
+    if (pool->sleepers > 0) pthread_cond_broadcast(&pool->posted);
+    pthread_mutex_unlock(&pool->lock);
 
     task(context, 0, pool->size);
 
     if (spin_until(workers_done, pool, 0)) return;
     pthread_mutex_lock(&pool->lock);
-    atomic_store(&pool->caller_sleeping, 1);
+    pool->caller_sleeping = 1;
     while (atomic_load(&pool->pending) > 0) {
         pthread_cond_wait(&pool->finished, &pool->lock);
     }
-    atomic_store(&pool->caller_sleeping, 0);
+    pool->caller_sleeping = 0;
     pthread_mutex_unlock(&pool->lock);
 }
 
