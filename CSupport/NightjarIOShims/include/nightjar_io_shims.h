@@ -88,11 +88,20 @@ int nj_raw_visible_area(nj_raw *raw, const uint16_t **first, size_t *pitch, char
  * endless loop inside LibRaw on a damaged file cannot take the caller down. `begin` forks and
  * returns the child's `info` (the NJ_RAW_ERR_* codes of the functions above, with `info` filled
  * as far as the child got, plus CRASHED, TIMEOUT after timeout_seconds (<= 0: no limit) and
- * SYSTEM). For a Bayer image it leaves *child set: `finish` then reads the width * height
- * pixels straight into the caller's buffer and ends the child; `cancel` ends it unread. */
-typedef struct nj_raw_child nj_raw_child;
+ * SYSTEM). For a Bayer image it leaves `child` active: `finish` then reads the width * height
+ * pixels straight into the caller's buffer and ends the child; `cancel` ends it unread (and does
+ * nothing for a child that is not active). The caller owns the record (a long-lived one, so
+ * that decoding allocates nothing in the caller); nothing here allocates. */
+typedef struct {
+    int active;             /* a child is running and its pixels are unread */
+    int pid;
+    int fd;                 /* the read end of the pipe */
+    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none */
+    double timeout_seconds;
+    uint64_t count;         /* pixels that follow */
+} nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
-                          nj_raw_info *info, nj_raw_child **child, char *message,
+                          nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
