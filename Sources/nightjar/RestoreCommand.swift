@@ -83,10 +83,12 @@ struct RestoreCommand: ParsableCommand {
             try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads)
         }
         ProcessMetrics.releaseFreedMemory()
+        let workspace = CaptureWorkspace()
         let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
         let start = ProcessMetrics.now()
-        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network) { index, count, outcome in
+        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network,
+                                                workspace: workspace) { index, count, outcome in
             switch outcome.result {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }
