@@ -11,7 +11,7 @@ import NightjarIOShims
 ///   the histogram's pages are given back once the amplifier has run);
 /// - the network input's column map (one `Int` per padded column);
 /// - one PNG row (16-bit worst case) and, from the first rotated frame on, the held frame of a
-///   rotated capture (3 16-bit samples per pixel);
+///   rotated capture (3 samples per pixel, 1 byte each for 8-bit output, 2 for 16-bit);
 /// - libpng's and zlib's memory and the output buffer (`PNGEncoder`);
 /// - the decoder's scratch: LibRaw's info record, the isolated decoder's child record, the
 ///   message buffer.
@@ -121,9 +121,9 @@ public final class CaptureWorkspace {
         (capacityPixels, capacitySide) = (pixels, side)
     }
 
-    /// The held frame of a rotated capture (16-bit samples), made on first need for the capacity.
+    /// The held frame of a rotated capture at `bits`, made on first need for the capacity.
     private func heldFrame(bits: Int, path: String) throws -> UnsafeMutableRawPointer {
-        let bytes = 3 * capacityPixels * 2
+        let bytes = 3 * capacityPixels * bits / 8
         if let held, held.bytes >= bytes { return held.base }
         held = nil
         guard let made = PageBuffer(bytes: bytes) else {
@@ -141,9 +141,10 @@ public final class CaptureWorkspace {
     /// the trailing text and the end of the file.
     ///
     /// This is the allocation-free region: once the workspace has held a frame at least this
-    /// large (and, for a rotated frame, a rotated one) and the network has run a
-    /// frame of this size, it makes no heap allocation in this process. The decoder's child process allocates (LibRaw), in its own
-    /// address space; with `options.isolateDecoder` false LibRaw runs here and allocates here.
+    /// large (and, for a rotated frame, a rotated one at this depth) and the network has run a
+    /// frame of this size, it makes no heap allocation in this process. The decoder's child
+    /// process allocates (LibRaw) in its own address space; with `options.isolateDecoder` false,
+    /// LibRaw runs in this process and allocates here.
     /// Not in it (the caller does them): checking and naming files, opening `fd`, packing `text`,
     /// the report, the trailer's JSON, ending the PNG, closing and renaming the file.
     ///
