@@ -150,6 +150,12 @@ public final class CaptureWorkspace {
     ///
     /// On an error the image is abandoned (the caller removes the file); errors are
     /// `CaptureError`s naming `inputPath`, or `displayPath` for output errors.
+    ///
+    /// Pre-specialised for the two engines: called from generic code (`restoreCapture`, a batch),
+    /// it then still runs the engine specialised for this workspace's row source and sink;
+    /// unspecialised, the engine's generic steps would box their closures.
+    @_specialize(where Network == FrameEngine)
+    @_specialize(where Network == StreamingEngine)
     func restoreFrame<Network: FrameNetwork>(from inputPath: String, to fd: Int32, options: RestoreOptions, network: Network,
                                              text: PNGText, displayPath: String) throws -> RestoredFrame {
         func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
