@@ -63,7 +63,7 @@ final class CaptureWorkspaceTests: XCTestCase {
                                                 network: BandNetwork(maxWidth: 128), workspace: workspace)) { error in
             guard case CaptureError.noRoom(let path, _)? = error as? CaptureError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, input.path)
-            XCTAssertEqual("\(error)", "\(input.path): no memory for this frame: its 100x64 visible pixels exceed the 96x64 this process was started for")
+            XCTAssertEqual("\(error)", "\(input.path): no memory for this frame: the frame (100x64) is larger than the 96x64 the workspace was made for; make it for a larger size")
         }
         XCTAssertEqual(CaptureFixtures.listing(directory), ["wide.dng"])
         let portrait = try capture(width: 64, height: 96, named: "portrait.dng", in: directory)

@@ -97,8 +97,8 @@ public final class CaptureWorkspace {
         let pixels = width * height, side = max(width, height)
         if pixels <= capacityPixels, side <= capacitySide { return }
         if let limit = maximumSize {
-            throw CaptureError.noRoom(path: path, reason: "its \(width)x\(height) visible pixels exceed the "
-                                      + "\(limit.width)x\(limit.height) this process was started for")
+            throw CaptureError.noRoom(path: path, reason: "the frame (\(width)x\(height)) is larger than the "
+                                      + "\(limit.width)x\(limit.height) the workspace was made for; make it for a larger size")
         }
         try allocate(pixels: max(pixels, capacityPixels), side: max(side, capacitySide), path: path)
     }
