@@ -17,13 +17,15 @@ enum EndToEndBench {
         let raw = try input ?? synthesize(size: size, into: directory)
         let output = directory.appendingPathComponent("restored.png")
         let engine = try FrameEngine(model: model, threads: threads, bands: bands)
+        let workspace = CaptureWorkspace()
         var options = RestoreOptions()
         options.overwrite = true
         options.compressionLevel = 1 // as `nightjar restore` writes
         var times: [Double] = []
         for run in 0...runs {
             let start = ProcessMetrics.now()
-            _ = try restoreCapture(input: raw, output: output, options: options, modelName: modelName, network: engine)
+            _ = try restoreCapture(input: raw, output: output, options: options, modelName: modelName, network: engine,
+                               workspace: workspace)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
         return ProcessMetrics.Summary(times)

@@ -41,6 +41,9 @@ struct FootprintCommand: ParsableCommand {
     @Flag(help: "The captures carry a rotated or mirrored orientation (the PNG writer then holds the frame).")
     var rotated = false
 
+    @Option(help: "Bits per PNG sample, as restore's --bits: 8 or 16 (the depth of a held rotated frame).")
+    var bits: Int = 8
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -51,6 +54,7 @@ struct FootprintCommand: ParsableCommand {
             throw ValidationError("--size \(size.width)x\(size.height) is beyond what restore accepts "
                                   + "(at most \(Self.maximumPixels / 1_000_000) MP)")
         }
+        guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
         guard lowResolutionRows >= 1 else { throw ValidationError("--low-resolution-rows must be at least 1") }
         guard bandRows >= 8, bandRows % 8 == 0 else { throw ValidationError("--band-rows must be a positive multiple of 8") }
     }
@@ -75,7 +79,7 @@ struct FootprintCommand: ParsableCommand {
             let engine = try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
                                              maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount)
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
-                                            baseline: baseline, rotated: rotated)
+                                            baseline: baseline, rotated: rotated, bits: bits)
             let report = FootprintReport(model: model, architecture: network.architecture.description,
                                          precision: precision.rawValue, bands: bands, footprint: footprint,
                                          table: engine.plan.table(), board: profile)
@@ -135,6 +139,7 @@ struct FootprintReport {
         var band_rows: Int
         var low_resolution_rows: Int
         var rotated: Bool
+        var bits: Int
         var arena_bytes: Int
         var arena_buffers: [Buffer]
         var arena_by_branch: [Branch]
@@ -165,7 +170,7 @@ struct FootprintReport {
             model: model, architecture: architecture, precision: precision,
             width: f.width, height: f.height, padded_width: f.paddedWidth, padded_height: f.paddedHeight,
             threads: f.threads, band_rows: bands.outputRows, low_resolution_rows: bands.lowResolutionRows,
-            rotated: f.rotated, arena_bytes: f.arenaBytes,
+            rotated: f.rotated, bits: f.bits, arena_bytes: f.arenaBytes,
             arena_buffers: f.buffers.map {
                 .init(name: $0.name, bytes: $0.bytes, offset: $0.offset, first_pass: $0.firstPass,
                       last_pass: $0.lastPass, divisor: $0.divisor)
@@ -224,7 +229,7 @@ struct FootprintReport {
             line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
             line("arena", f.arenaBytes),
-            line("PNG writer", f.pngWriterBytes, f.rotated ? "zlib state, rows, the held rotated frame" : "zlib state and row buffers"),
+            line("PNG writer", f.pngWriterBytes, f.rotated ? "zlib state, rows, the held rotated frame (\(f.bits)-bit)" : "zlib state and row buffers"),
             line("worker thread stacks", f.threadStacksBytes),
             line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),
             "",

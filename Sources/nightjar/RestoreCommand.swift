@@ -91,10 +91,16 @@ struct RestoreCommand: ParsableCommand {
                             maximumSize: maxSize.map { (height: $0.height, width: $0.width) }, lockMemory: mlock)
         }
         ProcessMetrics.releaseFreedMemory()
+        // With --max-size, all per-frame memory exists before the first frame; without, it grows
+        // to the largest frame met.
+        let workspace = try reportingErrors {
+            try maxSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height) } ?? CaptureWorkspace()
+        }
         let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
         let start = ProcessMetrics.now()
-        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network) { index, count, outcome in
+        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network,
+                                                workspace: workspace) { index, count, outcome in
             switch outcome.result {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }

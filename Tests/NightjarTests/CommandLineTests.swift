@@ -123,7 +123,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.status, 2, result.stderr)
         assertErrorLines(result, count: 1)
         XCTAssertTrue(result.stderr.contains(large.path), result.stderr)
-        XCTAssertTrue(result.stderr.contains("larger than the 128x64 the memory was planned for (raise --max-size)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("160x96 frame does not fit the memory planned for frames of 128x64 (raise --max-size)"), result.stderr)
         XCTAssertEqual(CaptureFixtures.listing(out), ["a-small.png", "c-fits.png"])
         let usage = try runNightjar(["restore", small.path, "--model", model, "--max-size", "0x10"])
         XCTAssertEqual(usage.status, 64, usage.stderr)

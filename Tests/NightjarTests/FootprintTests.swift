@@ -20,10 +20,10 @@ final class FootprintTests: XCTestCase {
     let baseline = MemoryFootprint.RuntimeBaseline(residentBytes: 20 << 20, anonymousBytes: 2 << 20)
 
     func footprint(width: Int, height: Int, bands: StreamSchedule.Bands = .init(), threads: Int = 2,
-                   rotated: Bool = false) throws -> (MemoryFootprint, StreamingEngine) {
+                   rotated: Bool = false, bits: Int = 8) throws -> (MemoryFootprint, StreamingEngine) {
         let engine = try StreamingEngine(model: try Self.zeroModel(), maxHeight: MemoryFootprint.padded(height),
                                          maxWidth: MemoryFootprint.padded(width), bands: bands, threads: threads)
-        return (MemoryFootprint(engine: engine, width: width, height: height, baseline: baseline, rotated: rotated), engine)
+        return (MemoryFootprint(engine: engine, width: width, height: height, baseline: baseline, rotated: rotated, bits: bits), engine)
     }
 
     func testArenaAndBranchesComeFromTheEnginesPlan() throws {
@@ -86,10 +86,16 @@ final class FootprintTests: XCTestCase {
     }
 
     func testRotatedFramesAreHeldByThePNGWriter() throws {
-        let (upright, _) = try footprint(width: 1536, height: 1024)
-        let (rotated, _) = try footprint(width: 1536, height: 1024, rotated: true)
-        XCTAssertGreaterThanOrEqual(rotated.pngWriterBytes - upright.pngWriterBytes, 6 * 1536 * 1024)
-        XCTAssertEqual(rotated.predictedPeakRSSBytes - upright.predictedPeakRSSBytes, rotated.pngWriterBytes - upright.pngWriterBytes)
+        for bits in [8, 16] {
+            let (upright, _) = try footprint(width: 1536, height: 1024, bits: bits)
+            let (rotated, _) = try footprint(width: 1536, height: 1024, rotated: true, bits: bits)
+            // Held at the output's depth: 3 samples of 1 or 2 bytes per pixel.
+            XCTAssertEqual(rotated.heldFrameBytes, 3 * (bits / 8) * 1536 * 1024)
+            XCTAssertGreaterThanOrEqual(rotated.pngWriterBytes - upright.pngWriterBytes, rotated.heldFrameBytes)
+            XCTAssertEqual(rotated.predictedPeakRSSBytes - upright.predictedPeakRSSBytes, rotated.pngWriterBytes - upright.pngWriterBytes)
+            XCTAssertEqual(upright.pngWriterBytes, try footprint(width: 1536, height: 1024, bits: 24 - bits).0.pngWriterBytes,
+                           "the depth matters only for a held frame")
+        }
     }
 
     func testSuggestedMemoryMaxIsWholeMebibytesWithHeadroom() throws {

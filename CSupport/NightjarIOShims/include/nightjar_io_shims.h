@@ -88,11 +88,20 @@ int nj_raw_visible_area(nj_raw *raw, const uint16_t **first, size_t *pitch, char
  * endless loop inside LibRaw on a damaged file cannot take the caller down. `begin` forks and
  * returns the child's `info` (the NJ_RAW_ERR_* codes of the functions above, with `info` filled
  * as far as the child got, plus CRASHED, TIMEOUT after timeout_seconds (<= 0: no limit) and
- * SYSTEM). For a Bayer image it leaves *child set: `finish` then reads the width * height
- * pixels straight into the caller's buffer and ends the child; `cancel` ends it unread. */
-typedef struct nj_raw_child nj_raw_child;
+ * SYSTEM). For a Bayer image it leaves `child` active: `finish` then reads the width * height
+ * pixels straight into the caller's buffer and ends the child; `cancel` ends it unread (and does
+ * nothing for a child that is not active). The caller owns the record (a long-lived one, so
+ * that decoding allocates nothing in the caller); nothing here allocates. */
+typedef struct {
+    int active;             /* a child is running and its pixels are unread */
+    int pid;
+    int fd;                 /* the read end of the pipe */
+    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none */
+    double timeout_seconds;
+    uint64_t count;         /* pixels that follow */
+} nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
-                          nj_raw_info *info, nj_raw_child **child, char *message,
+                          nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
@@ -105,26 +114,46 @@ const char *nj_raw_version(void);
 
 typedef struct nj_png nj_png; /* opaque: one PNG being written */
 
-/* Creates `path` (truncating) and writes the PNG signature, IHDR and the given tEXt chunks.
- * bit_depth is 8 or 16; the image is RGB. compression_level is 0...9 (-1: libpng's default).
- * Returns NULL and fills `message` on failure (nothing is left to close; the caller removes
- * the file). */
-nj_png *nj_png_open(const char *path, uint32_t width, uint32_t height, int bit_depth,
-                    int compression_level, const char *const *keys, const char *const *texts,
-                    int text_count, char *message, size_t message_size);
+/* The memory libpng and zlib work in, owned by the caller: `nj_png_begin` empties it, and every
+ * allocation of that image (libpng's structs and rows, zlib's deflate state, this shim's own
+ * record) is carved from it front to back; freeing is a no-op, since the next image starts
+ * from the front again. What does not fit is taken from malloc (and given back to free) and
+ * counted in `overflows`, so a pool too small costs allocations, never a failure; `asked` is
+ * what the image needed in all, for sizing the pool before the next one. */
+typedef struct {
+    unsigned char *base; /* 16-byte aligned */
+    size_t size;
+    size_t used;
+    size_t asked;        /* bytes asked for by the current (or last) image, rounded up to 16 */
+    size_t overflows;    /* allocations of the current (or last) image that did not fit */
+} nj_png_pool;
+
+/* Text chunks are passed as `count` pairs packed into one buffer: "key\0value\0key\0value\0"
+ * (tEXt: Latin-1 keys of 1-79 characters). At most NJ_PNG_MAX_TEXT pairs at a time. */
+enum { NJ_PNG_MAX_TEXT = 8 };
+
+/* Starts an RGB PNG written to `fd` (which the caller opened and closes) through `buffer`
+ * (`buffer_size` bytes, handed to write(2) whenever it fills): the signature, IHDR and the given
+ * tEXt chunks. bit_depth is 8 or 16; compression_level is 0...9 (-1: libpng's default). All
+ * memory comes from `pool`. Returns NULL and fills `message` on failure (nothing is left to
+ * release; the caller removes the file). */
+nj_png *nj_png_begin(nj_png_pool *pool, int fd, unsigned char *buffer, size_t buffer_size,
+                     uint32_t width, uint32_t height, int bit_depth, int compression_level,
+                     const char *text, int text_count, char *message, size_t message_size);
 
 /* Writes one row: width * 3 samples, uint8 for 8-bit, host-order uint16 for 16-bit.
- * Returns 0, or -1 with `message` filled; after a failure only nj_png_abort may follow. */
+ * Returns 0, or -1 with `message` filled; after a failure only nj_png_abandon may follow. */
 int nj_png_write_row(nj_png *png, const void *row, char *message, size_t message_size);
 
-/* Writes trailing tEXt chunks and IEND, flushes and closes the file, frees everything.
- * Returns 0, or -1 with `message` (the handle is freed either way). All rows must have
- * been written. */
-int nj_png_finish(nj_png *png, const char *const *keys, const char *const *texts,
-                  int text_count, char *message, size_t message_size);
+/* Writes trailing tEXt chunks and IEND, and hands what is left in the buffer to write(2).
+ * Returns 0, or -1 with `message`; libpng's state is released either way (the fd stays open).
+ * All rows must have been written. */
+int nj_png_end(nj_png *png, const char *text, int text_count, char *message,
+               size_t message_size);
 
-/* Abandons the image: closes the file and frees everything (the caller removes the file). */
-void nj_png_abort(nj_png *png);
+/* Abandons the image: releases libpng's state without writing more (the fd stays open; the
+ * caller removes the file). NULL is ignored. */
+void nj_png_abandon(nj_png *png);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -116,16 +115,9 @@ static void run_child(int fd, const char *path, long long max_pixels) {
     _exit(failed ? 1 : 0);
 }
 
-struct nj_raw_child {
-    pid_t pid;
-    int fd;
-    double deadline;
-    double timeout_seconds;
-    uint64_t count;
-};
-
 /* Waits for the child and turns a read failure into the right error. */
 static int reap(nj_raw_child *child, int status_read, char *message, size_t message_size) {
+    child->active = 0;
     if (status_read == 2) kill(child->pid, SIGKILL);
     close(child->fd);
     int status = 0;
@@ -151,21 +143,15 @@ static int reap(nj_raw_child *child, int status_read, char *message, size_t mess
 }
 
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
-                          nj_raw_info *info, nj_raw_child **result, char *message,
+                          nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size) {
-    *result = NULL;
+    memset(child, 0, sizeof *child);
     memset(info, 0, sizeof *info);
     for (int i = 0; i < 4; i++) info->cfa[i] = -1;
-    nj_raw_child *child = calloc(1, sizeof *child);
-    if (!child) {
-        set_message(message, message_size, "out of memory");
-        return NJ_RAW_ERR_NO_MEMORY;
-    }
     child->timeout_seconds = timeout_seconds;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
-        free(child);
         return NJ_RAW_ERR_SYSTEM;
     }
     pid_t pid = fork();
@@ -173,7 +159,6 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
         snprintf(message, message_size, "cannot start the decoder process: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
-        free(child);
         return NJ_RAW_ERR_SYSTEM;
     }
     if (pid == 0) {
@@ -183,6 +168,7 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
     close(fds[1]);
     child->pid = pid;
     child->fd = fds[0];
+    child->active = 1;
     child->deadline = timeout_seconds > 0 ? now_seconds() + timeout_seconds : 0;
 
     child_header header;
@@ -206,16 +192,14 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
         /* Nothing more to read: end the child now. */
         if (status_read == 0) kill(child->pid, SIGKILL);
         int reaped = reap(child, status_read, message, message_size);
-        free(child);
         return status_read != 0 ? reaped : rc;
     }
-    *result = child;
     return NJ_RAW_OK;
 }
 
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size) {
-    if (!child) {
+    if (!child || !child->active) {
         set_message(message, message_size, "no decoder process");
         return NJ_RAW_ERR_USAGE;
     }
@@ -226,14 +210,12 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
         kill(child->pid, SIGKILL);
     }
     int rc = reap(child, status_read, message, message_size);
-    free(child);
     return count == 0 || rc != NJ_RAW_OK ? (rc != NJ_RAW_OK ? rc : NJ_RAW_ERR_USAGE) : NJ_RAW_OK;
 }
 
 void nj_raw_isolated_cancel(nj_raw_child *child) {
-    if (!child) return;
+    if (!child || !child->active) return;
     kill(child->pid, SIGKILL);
     char ignored[8];
     reap(child, 1, ignored, sizeof ignored);
-    free(child);
 }

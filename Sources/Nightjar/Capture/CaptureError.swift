@@ -13,14 +13,17 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
     case notBayer(path: String, kind: SensorKind)
     /// More pixels than the configured limit; refused before the pixels were allocated.
     case tooLarge(path: String, pixels: Int, limit: Int)
+    /// No memory for the frame: larger than the workspace a process was started for, or the
+    /// system refused more.
+    case noRoom(path: String, reason: String)
     /// The image is too small to align to an even RGGB mosaic.
     case tooSmall(path: String, width: Int, height: Int)
     /// The output (or its temporary sibling) cannot be written.
     case unwritable(path: String, reason: String)
     /// The output exists and `overwrite` was not given.
     case exists(path: String)
-    /// The frame (padded to multiples of 32) does not fit the memory planned at start-up for
-    /// the largest frame (`--max-size`).
+    /// The frame does not fit the memory planned at start-up for the largest frame
+    /// (`--max-size`): the capture workspace's (visible size) or the network arena's (padded).
     case exceedsMemoryPlan(path: String, width: Int, height: Int, maxWidth: Int, maxHeight: Int)
     /// The network runner failed.
     case network(path: String, reason: String)
@@ -31,7 +34,7 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .unreadable(let p, _), .unsupported(let p, _), .corrupt(let p, _), .notBayer(let p, _),
-             .tooLarge(let p, _, _), .tooSmall(let p, _, _), .unwritable(let p, _), .exists(let p),
+             .tooLarge(let p, _, _), .noRoom(let p, _), .tooSmall(let p, _, _), .unwritable(let p, _), .exists(let p),
              .exceedsMemoryPlan(let p, _, _, _, _), .network(let p, _):
             return p
         case .invalidArgument:
@@ -46,11 +49,12 @@ public enum CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
         case .corrupt(let p, let r): return "\(p): truncated or corrupt RAW data: \(r)"
         case .notBayer(let p, let kind): return "\(p): not a Bayer RAW (\(kind.description)); only 2x2 Bayer sensors can be restored"
         case .tooLarge(let p, let pixels, let limit): return "\(p): \(pixels) pixels exceed the limit of \(limit) (raise the pixel limit to allow it)"
+        case .noRoom(let p, let r): return "\(p): no memory for this frame: \(r)"
         case .tooSmall(let p, let w, let h): return "\(p): the visible image (\(w)x\(h)) is too small"
         case .unwritable(let p, let r): return "\(p): cannot write output: \(r)"
         case .exists(let p): return "\(p): output exists (use --overwrite to replace it)"
         case .exceedsMemoryPlan(let p, let w, let h, let mw, let mh):
-            return "\(p): the frame (\(w)x\(h) once padded) is larger than the \(mw)x\(mh) the memory was planned for (raise --max-size)"
+            return "\(p): the \(w)x\(h) frame does not fit the memory planned for frames of \(mw)x\(mh) (raise --max-size)"
         case .network(let p, let r): return "\(p): the network failed: \(r)"
         case .invalidArgument(let m): return m
         }

@@ -21,21 +21,34 @@ public enum CapturePipeline {
     /// as one flat table: entry `site * (maxRaw + 1) + raw`, site = `(row & 1) * 2 + (col & 1)`.
     /// Computed in float64, stored as float32 (the network's input type).
     static func normalisationTable(black: [Double], white: Double, maxRaw: Int) -> [Float] {
-        var table = [Float](repeating: 0, count: 4 * (maxRaw + 1))
+        [Float](unsafeUninitializedCapacity: 4 * (maxRaw + 1)) { table, initialized in
+            fillNormalisationTable(table.baseAddress!, black: SIMD4(black), white: white, maxRaw: maxRaw)
+            initialized = 4 * (maxRaw + 1)
+        }
+    }
+
+    /// The same table written at `table` (room for `4 * (maxRaw + 1)` floats).
+    static func fillNormalisationTable(_ table: UnsafeMutablePointer<Float>, black: SIMD4<Double>, white: Double, maxRaw: Int) {
         for site in 0..<4 {
             let b = black[site], range = white - b
             for raw in 0...maxRaw {
                 table[site * (maxRaw + 1) + raw] = Float(max(Double(raw) - b, 0) / range)
             }
         }
-        return table
+    }
+
+    /// The largest raw value of a mosaic (0 for an empty one).
+    static func maximum(_ mosaic: UnsafeBufferPointer<UInt16>) -> Int {
+        var largest: UInt16 = 0
+        for value in mosaic { largest = max(largest, value) }
+        return Int(largest)
     }
 
     /// The normalised, RGGB-aligned, even-sized mosaic (row-major, `height * width` values).
     public static func normalisedAligned(_ frame: BayerFrame) -> (values: [Float], width: Int, height: Int, offset: (dy: Int, dx: Int)) {
         let offset = frame.cfa.rggbOffset
         let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
-        let maxRaw = Int(frame.mosaic.max() ?? 0)
+        let maxRaw = frame.mosaic.withUnsafeBufferPointer { maximum($0) }
         let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
         var values = [Float](repeating: 0, count: size.width * size.height)
         values.withUnsafeMutableBufferPointer { out in
@@ -90,35 +103,51 @@ public enum CapturePipeline {
     /// (site, raw value) pair instead of per pixel. Same values as `amplification(of:)` on
     /// `normalisedAligned(frame).values` (up to float64 summation order).
     public static func amplification(of frame: BayerFrame, m: Double = 5) -> Double {
-        let offset = frame.cfa.rggbOffset
-        let size = alignedSize(width: frame.width, height: frame.height, offset: offset)
-        let maxRaw = Int(frame.mosaic.max() ?? 0)
-        var counts = [[Int]](repeating: [Int](repeating: 0, count: maxRaw + 1), count: 4)
         frame.mosaic.withUnsafeBufferPointer { mosaic in
-            for site in 0..<4 {
-                let r0 = offset.dy + site / 2, c0 = offset.dx + site % 2
-                counts[site].withUnsafeMutableBufferPointer { hist in
-                    var row = r0
-                    while row < offset.dy + size.height {
-                        var col = c0
-                        let base = row * frame.width
-                        while col < offset.dx + size.width {
-                            hist[Int(mosaic[base + col])] += 1
-                            col += 2
-                        }
-                        row += 2
-                    }
+            let maxRaw = maximum(mosaic)
+            let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+            var counts = [UInt32](repeating: 0, count: 4 * (maxRaw + 1))
+            return table.withUnsafeBufferPointer { table in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    amplification(mosaic: mosaic, width: frame.width, height: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
+                                  table: table.baseAddress!, counts: counts.baseAddress!, m: m)
                 }
             }
         }
-        let table = normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+    }
+
+    /// The amplifier over caller-provided memory (no allocation): `table` is the frame's
+    /// normalisation table for `maxRaw` (see `fillNormalisationTable`), `counts` has room for
+    /// `4 * (maxRaw + 1)` counts (its contents are overwritten). A site holds at most a quarter
+    /// of a frame of 65535 × 65535 pixels, so 32-bit counts cannot overflow.
+    static func amplification(mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cfa: CFAPattern, maxRaw: Int,
+                              table: UnsafePointer<Float>, counts: UnsafeMutablePointer<UInt32>, m: Double) -> Double {
+        let offset = cfa.rggbOffset
+        let size = alignedSize(width: width, height: height, offset: offset)
+        let stride = maxRaw + 1
+        counts.update(repeating: 0, count: 4 * stride)
+        for site in 0..<4 {
+            let hist = counts + site * stride
+            let r0 = offset.dy + site / 2, c0 = offset.dx + site % 2
+            var row = r0
+            while row < offset.dy + size.height {
+                var col = c0
+                let base = row * width
+                while col < offset.dx + size.width {
+                    hist[Int(mosaic[base + col])] += 1
+                    col += 2
+                }
+                row += 2
+            }
+        }
         var sumW = 0.0, sumWX = 0.0
         for site in 0..<4 {
             // Site index in the unaligned frame, which is what the table is keyed by.
             let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
-            for raw in 0...maxRaw where counts[site][raw] > 0 {
-                let x = Double(table[frameSite * (maxRaw + 1) + raw])
-                let w = binWeight(x) * Double(counts[site][raw])
+            let hist = counts + site * stride
+            for raw in 0...maxRaw where hist[raw] > 0 {
+                let x = Double(table[frameSite * stride + raw])
+                let w = binWeight(x) * Double(hist[raw])
                 sumW += w
                 sumWX += w * x
             }

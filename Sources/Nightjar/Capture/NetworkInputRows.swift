@@ -2,7 +2,10 @@
 /// steps 2–5): black subtraction and scaling through a per-site table, RGGB alignment,
 /// amplification, and reflect padding to multiples of 32. No frame-sized float buffer exists:
 /// the streaming engine asks for the rows it needs, twice per frame.
-public struct NetworkInputRows: Sendable {
+///
+/// The table and the column map live either in storage of this value's own (`init(frame:)`)
+/// or in a `CaptureWorkspace`, which fills them for each frame without allocating.
+public struct NetworkInputRows: @unchecked Sendable {
     public let frameWidth: Int
     public let offset: (dy: Int, dx: Int)
     /// The aligned, even size.
@@ -12,44 +15,77 @@ public struct NetworkInputRows: Sendable {
     public let paddedHeight: Int
     public let amplification: Float
     /// Normalised value of each (site, raw) pair: entry `site * tableStride + raw`.
-    private let table: [Float]
+    private let table: UnsafePointer<Float>
     private let tableStride: Int
     /// Source column in the frame of each padded column.
-    private let sourceColumns: [Int]
+    private let sourceColumns: UnsafePointer<Int>
+    /// Keeps `table` and `sourceColumns` alive (read-only once made, so the value can be shared
+    /// by the engine's threads).
+    private let owner: AnyObject
 
+    /// With tables of its own (allocates them).
     public init(frame: BayerFrame, amplification: Double) {
-        frameWidth = frame.width
-        offset = frame.cfa.rggbOffset
-        let size = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+        let maxRaw = frame.mosaic.withUnsafeBufferPointer { CapturePipeline.maximum($0) }
+        let offset = frame.cfa.rggbOffset
+        let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+        let storage = Storage(tableCount: 4 * (maxRaw + 1), columnCount: CapturePipeline.paddedLength(aligned.width))
+        CapturePipeline.fillNormalisationTable(storage.table, black: SIMD4(frame.black), white: frame.white, maxRaw: maxRaw)
+        self.init(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
+                  amplification: amplification, table: storage.table, columns: storage.columns, owner: storage)
+    }
+
+    /// Over tables the caller keeps alive through `owner` (no allocation): `table` is the
+    /// frame's normalisation table for `maxRaw`, already filled; `columns` has room for the
+    /// padded width and is filled here.
+    init(frameWidth: Int, frameHeight: Int, cfa: CFAPattern, maxRaw: Int, amplification: Double,
+         table: UnsafePointer<Float>, columns: UnsafeMutablePointer<Int>, owner: AnyObject) {
+        self.frameWidth = frameWidth
+        offset = cfa.rggbOffset
+        let size = CapturePipeline.alignedSize(width: frameWidth, height: frameHeight, offset: offset)
         width = size.width
         height = size.height
         paddedWidth = CapturePipeline.paddedLength(size.width)
         paddedHeight = CapturePipeline.paddedLength(size.height)
         self.amplification = Float(amplification)
-        let maxRaw = Int(frame.mosaic.max() ?? 0)
-        table = CapturePipeline.normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+        self.table = table
         tableStride = maxRaw + 1
-        let (w, dx) = (size.width, offset.dx)
-        sourceColumns = (0..<paddedWidth).map { CapturePipeline.reflectIndex($0, count: w) + dx }
+        for column in 0..<paddedWidth {
+            columns[column] = CapturePipeline.reflectIndex(column, count: size.width) + offset.dx
+        }
+        sourceColumns = UnsafePointer(columns)
+        self.owner = owner
     }
 
     /// Writes padded rows `rows` at `destination`, `paddedWidth` floats each.
     public func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, mosaic: UnsafeBufferPointer<UInt16>) {
         let a = amplification
-        table.withUnsafeBufferPointer { table in
-            sourceColumns.withUnsafeBufferPointer { columns in
-                for row in rows {
-                    let sourceRow = CapturePipeline.reflectIndex(row, count: height) + offset.dy
-                    let rowSite = (sourceRow & 1) * 2
-                    let base = sourceRow * frameWidth
-                    let out = destination + (row - rows.lowerBound) * paddedWidth
-                    for col in 0..<paddedWidth {
-                        let sourceCol = columns[col]
-                        let site = rowSite + (sourceCol & 1)
-                        out[col] = table[site * tableStride + Int(mosaic[base + sourceCol])] * a
-                    }
-                }
+        let (table, columns) = (self.table, sourceColumns)
+        for row in rows {
+            let sourceRow = CapturePipeline.reflectIndex(row, count: height) + offset.dy
+            let rowSite = (sourceRow & 1) * 2
+            let base = sourceRow * frameWidth
+            let out = destination + (row - rows.lowerBound) * paddedWidth
+            for col in 0..<paddedWidth {
+                let sourceCol = columns[col]
+                let site = rowSite + (sourceCol & 1)
+                out[col] = table[site * tableStride + Int(mosaic[base + sourceCol])] * a
             }
+        }
+    }
+
+    /// The tables of a value made from a `BayerFrame`.
+    private final class Storage {
+        let table: UnsafeMutablePointer<Float>
+        let columns: UnsafeMutablePointer<Int>
+
+        init(tableCount: Int, columnCount: Int) {
+            table = .allocate(capacity: tableCount)
+            columns = .allocate(capacity: max(columnCount, 1))
+        }
+
+        deinit {
+            table.deallocate()
+            columns.deallocate()
         }
     }
 }

@@ -2,15 +2,170 @@ import FoundationEssentials
 import Glibc
 import NightjarIOShims
 
-/// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng.
-/// Errors name `displayPath` (the final output), not the temporary file being written.
+/// tEXt chunks packed for the C side: "key\0value\0" pairs in one buffer. Values outside
+/// printable ASCII are escaped (see `PNGRowWriter.textValue`).
+struct PNGText {
+    private(set) var bytes: [UInt8] = []
+    private(set) var count = 0
+
+    init(_ pairs: [(key: String, value: String)] = []) {
+        for pair in pairs {
+            bytes += pair.key.utf8
+            bytes.append(0)
+            bytes += PNGRowWriter.textValue(pair.value).utf8
+            bytes.append(0)
+        }
+        count = pairs.count
+    }
+}
+
+/// Writes one RGB PNG at a time (8 or 16 bits per sample) into an open file descriptor, row by
+/// row, in memory of its own that is reused from image to image: a pool that libpng and zlib
+/// allocate from (`nj_png_pool`: libpng's structs and rows, zlib's deflate state, the text
+/// chunks' copies) and the buffer the bytes pass through on their way to write(2). Once
+/// `reserve` has seen an image's width, `begin`, `writeRow`, `end` and `abandon` make no heap
+/// allocation. Errors name `displayPath` (the final output, not the temporary being written).
+final class PNGEncoder {
+    /// Bytes collected before each write(2).
+    static let outputBufferBytes = 16 << 10
+    /// zlib's deflate state at libpng's settings for an image (window bits 15, memory level 8:
+    /// window, previous-match and hash tables and pending buffer, 64 KiB each, plus the state),
+    /// with room to spare.
+    static let zlibBytes = 272 << 10
+    /// libpng's structs, its 8 KiB compression buffer and this shim's record.
+    static let libpngBytes = 24 << 10
+    /// Copies of the text chunks (the trailer carries two paths).
+    static let textBytes = 24 << 10
+
+    /// The pool for an image whose rows hold `rowBytes` bytes: libpng keeps three rows (the
+    /// row, the previous one for the "up" filter, the filtered one).
+    static func poolBytes(rowBytes: Int) -> Int {
+        zlibBytes + libpngBytes + textBytes + 3 * (rowBytes + 1 + 16)
+    }
+
+    private let pool: UnsafeMutablePointer<nj_png_pool>
+    private var block: PageBuffer?
+    private let output: UnsafeMutablePointer<UInt8>
+    private let message: UnsafeMutablePointer<CChar>
+    private static let messageBytes = 512
+    private var handle: OpaquePointer?
+    private var displayPath = ""
+
+    init() {
+        pool = .allocate(capacity: 1)
+        pool.initialize(to: nj_png_pool())
+        output = .allocate(capacity: Self.outputBufferBytes)
+        message = .allocate(capacity: Self.messageBytes)
+        message.initialize(repeating: 0, count: Self.messageBytes)
+    }
+
+    deinit {
+        abandon()
+        pool.deallocate()
+        output.deallocate()
+        message.deallocate()
+    }
+
+    /// Bytes of the pool now.
+    var poolCapacity: Int { block?.bytes ?? 0 }
+
+    /// Makes sure images with rows of up to `rowBytes` bytes fit in the pool; grows it (the one
+    /// allocation) when they do not, or when the last image needed more than it had. False when
+    /// the system refuses the memory.
+    func reserve(rowBytes: Int) -> Bool {
+        let needed = max(Self.poolBytes(rowBytes: rowBytes), pool.pointee.overflows > 0 ? pool.pointee.asked + (16 << 10) : 0)
+        if needed <= poolCapacity { return true }
+        precondition(handle == nil, "the PNG pool cannot grow while an image is open")
+        block = nil
+        pool.pointee = nj_png_pool()
+        guard let grown = PageBuffer(bytes: needed) else { return false }
+        block = grown
+        pool.pointee = nj_png_pool(base: grown.pointer(to: UInt8.self), size: grown.bytes, used: 0, asked: 0, overflows: 0)
+        return true
+    }
+
+    private var lastMessage: String {
+        message[Self.messageBytes - 1] = 0
+        return String(cString: message)
+    }
+
+    /// Starts an image on `fd` and writes its header and `text`.
+    func begin(fd: Int32, width: Int, height: Int, bits: Int, compressionLevel: Int, text: PNGText, displayPath: String) throws {
+        abandon()
+        self.displayPath = displayPath
+        guard bits == 8 || bits == 16 else {
+            throw CaptureError.invalidArgument("PNG bit depth must be 8 or 16, not \(bits)")
+        }
+        guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max) else {
+            throw CaptureError.unwritable(path: displayPath, reason: "image size \(width)x\(height) out of range")
+        }
+        guard reserve(rowBytes: width * 3 * bits / 8) else {
+            throw CaptureError.unwritable(path: displayPath, reason: "not enough memory for the PNG writer")
+        }
+        let opened = text.bytes.withUnsafeBufferPointer { packed in
+            packed.withMemoryRebound(to: CChar.self) { packed in
+                nj_png_begin(pool, fd, output, Self.outputBufferBytes, UInt32(width), UInt32(height), Int32(bits),
+                             Int32(compressionLevel), packed.baseAddress, Int32(text.count), message, Self.messageBytes)
+            }
+        }
+        guard let opened else {
+            throw CaptureError.unwritable(path: displayPath, reason: lastMessage)
+        }
+        handle = opened
+    }
+
+    /// One row of `width * 3` samples (UInt8, or UInt16 in host byte order). On failure the
+    /// image is abandoned.
+    func writeRow(_ row: UnsafeRawPointer) throws {
+        guard let handle else {
+            throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
+        }
+        if nj_png_write_row(handle, row, message, Self.messageBytes) != 0 {
+            abandon()
+            throw CaptureError.unwritable(path: displayPath, reason: lastMessage)
+        }
+    }
+
+    /// Writes `text` as trailing tEXt chunks, the end of the image, and what is left in the
+    /// buffer. The file descriptor stays open.
+    func end(text: PNGText) throws {
+        guard let handle else {
+            throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
+        }
+        self.handle = nil
+        let rc = text.bytes.withUnsafeBufferPointer { packed in
+            packed.withMemoryRebound(to: CChar.self) { packed in
+                nj_png_end(handle, packed.baseAddress, Int32(text.count), message, Self.messageBytes)
+            }
+        }
+        if rc != 0 {
+            throw CaptureError.unwritable(path: displayPath, reason: lastMessage)
+        }
+        // An image that needed more than the pool had grows it now, not at the next `begin`.
+        if overflows > 0 { _ = reserve(rowBytes: 0) }
+    }
+
+    /// Drops the image being written, if any, without writing more.
+    func abandon() {
+        if let handle { nj_png_abandon(handle) }
+        handle = nil
+    }
+
+    /// Allocations of the last image that did not fit in the pool (0 once it is big enough).
+    var overflows: Int { pool.pointee.overflows }
+    /// Pool bytes the last image asked for.
+    var poolBytesAsked: Int { pool.pointee.asked }
+}
+
+/// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng, to a file of
+/// its own. Errors name `displayPath` (the final output), not the temporary file being written.
 public final class PNGRowWriter {
     public let width: Int
     public let height: Int
     public let bits: Int
-    private var handle: OpaquePointer?
+    private let encoder = PNGEncoder()
+    private var fd: Int32 = -1
     private let displayPath: String
-    private var message = [CChar](repeating: 0, count: 512)
 
     /// Creates `path` and writes the header and `text` (tEXt chunks, Latin-1 keys of 1–79 chars).
     public init(path: String, width: Int, height: Int, bits: Int, compressionLevel: Int = 1,
@@ -25,23 +180,20 @@ public final class PNGRowWriter {
         guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max) else {
             throw CaptureError.unwritable(path: self.displayPath, reason: "image size \(width)x\(height) out of range")
         }
-        let opened = Self.withCStrings(text) { keys, values in
-            nj_png_open(path, UInt32(width), UInt32(height), Int32(bits), Int32(compressionLevel),
-                        keys, values, Int32(text.count), &message, message.count)
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw CaptureError.unwritable(path: self.displayPath, reason: "cannot create: \(SystemError.last)")
         }
-        guard let opened else {
-            throw CaptureError.unwritable(path: self.displayPath, reason: lastMessage)
+        do {
+            try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: compressionLevel,
+                              text: PNGText(text), displayPath: self.displayPath)
+        } catch {
+            abort()
+            throw error
         }
-        handle = opened
     }
 
-    deinit {
-        if let handle { nj_png_abort(handle) }
-    }
-
-    private var lastMessage: String {
-        message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
+    deinit { abort() }
 
     /// One row of `width * 3` samples.
     public func writeRow(_ row: UnsafeBufferPointer<UInt8>) throws {
@@ -56,33 +208,37 @@ public final class PNGRowWriter {
     }
 
     private func write(_ pointer: UnsafeRawPointer) throws {
-        guard let handle else {
-            throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
-        }
-        if nj_png_write_row(handle, pointer, &message, message.count) != 0 {
+        do {
+            try encoder.writeRow(pointer)
+        } catch {
             abort()
-            throw CaptureError.unwritable(path: displayPath, reason: lastMessage)
+            throw error
         }
     }
 
     /// Writes trailing tEXt chunks and the end of the file, and closes it.
     public func finish(text: [(key: String, value: String)] = []) throws {
-        guard let handle else {
+        guard fd >= 0 else {
             throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
         }
-        self.handle = nil
-        let rc = Self.withCStrings(text) { keys, values in
-            nj_png_finish(handle, keys, values, Int32(text.count), &message, message.count)
+        let file = fd
+        fd = -1
+        do {
+            try encoder.end(text: PNGText(text))
+        } catch {
+            close(file)
+            throw error
         }
-        if rc != 0 {
-            throw CaptureError.unwritable(path: displayPath, reason: lastMessage)
+        if close(file) != 0 {
+            throw CaptureError.unwritable(path: displayPath, reason: "cannot finish writing: \(SystemError.last)")
         }
     }
 
     /// Closes the file without finishing it (the caller removes it).
     public func abort() {
-        if let handle { nj_png_abort(handle) }
-        handle = nil
+        encoder.abandon()
+        if fd >= 0 { close(fd) }
+        fd = -1
     }
 
     /// tEXt holds Latin-1; anything outside printable ASCII (file names in UTF-8...) is
@@ -97,21 +253,6 @@ public final class PNGRowWriter {
             }
         }
         return out
-    }
-
-    private static func withCStrings<R>(_ pairs: [(key: String, value: String)],
-                                        _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-        let keys = pairs.map { strdup($0.key) }
-        let values = pairs.map { strdup(textValue($0.value)) }
-        defer {
-            keys.forEach { free($0) }
-            values.forEach { free($0) }
-        }
-        let k: [UnsafePointer<CChar>?] = keys.map { $0.map { UnsafePointer($0) } }
-        let v: [UnsafePointer<CChar>?] = values.map { $0.map { UnsafePointer($0) } }
-        return k.withUnsafeBufferPointer { kp in
-            v.withUnsafeBufferPointer { vp in body(kp.baseAddress, vp.baseAddress) }
-        }
     }
 }
 

@@ -2,6 +2,39 @@ import FoundationEssentials
 import Glibc
 import NightjarIOShims
 
+/// A decoded frame but for its pixels and strings: the pixels are where the decoder's caller
+/// put them (a `CaptureWorkspace`), make and model stay in LibRaw's `nj_raw_info`.
+struct DecodedFrame {
+    var width: Int
+    var height: Int
+    var cfa: CFAPattern
+    /// Black level at the four sites (0,0), (0,1), (1,0), (1,1) of the visible area.
+    var black: SIMD4<Double>
+    var white: Double
+    var flip: Int
+}
+
+/// Where a decoder puts a frame's visible pixels.
+protocol MosaicStorage {
+    /// Makes room for `width * height` pixels (or throws a `CaptureError` naming `path`) and
+    /// calls `fill` once with exactly that room.
+    mutating func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws
+}
+
+/// Pixels in an array of their own (`RawDecoder.decode(_:)`).
+struct ArrayStorage: MosaicStorage {
+    var mosaic: [UInt16] = []
+
+    mutating func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws {
+        let count = width * height
+        mosaic = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = 0
+            try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            initialized = count
+        }
+    }
+}
+
 /// Decodes Bayer RAW files through LibRaw into a `BayerFrame` (the visible area, untouched).
 public struct RawDecoder: Sendable {
     /// Files whose readout or visible area has more pixels than this are refused before any
@@ -25,79 +58,108 @@ public struct RawDecoder: Sendable {
     public func decode(_ url: URL) throws -> BayerFrame {
         let path = url.path
         try Self.checkReadable(path)
-        return isolated ? try decodeIsolated(path) : try decodeInProcess(path)
+        var info = nj_raw_info()
+        var child = nj_raw_child()
+        var message = [CChar](repeating: 0, count: 512)
+        var storage = ArrayStorage()
+        let frame = try message.withUnsafeMutableBufferPointer { message in
+            try decode(path: path, info: &info, child: &child, message: message, into: &storage)
+        }
+        return BayerFrame(
+            width: frame.width, height: frame.height, mosaic: storage.mosaic, cfa: frame.cfa,
+            black: [frame.black[0], frame.black[1], frame.black[2], frame.black[3]], white: frame.white,
+            flip: frame.flip, make: Self.string(info.make), model: Self.string(info.model))
     }
 
-    private func decodeIsolated(_ path: String) throws -> BayerFrame {
-        var message = [CChar](repeating: 0, count: 512)
-        var info = nj_raw_info()
-        var child: OpaquePointer?
-        let rc = nj_raw_isolated_begin(path, Int64(maxPixels), timeoutSeconds, &info, &child,
-                                       &message, message.count)
-        if rc != Int32(NJ_RAW_OK) {
-            throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
+    /// Decodes `path` (already checked with `checkReadable`) with scratch memory of the
+    /// caller's: LibRaw's `info` (make and model stay there), the isolated decoder's `child`
+    /// record and a `message` buffer. The pixels go where `storage` says, once the file is
+    /// known to hold a Bayer mosaic. Makes no heap allocation of its own when `storage` makes
+    /// none (a workspace's); in the isolated decoder LibRaw runs in the child, so this process
+    /// allocates nothing at all.
+    func decode<Storage: MosaicStorage>(path: String, info: UnsafeMutablePointer<nj_raw_info>,
+                                        child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
+                                        into storage: inout Storage) throws -> DecodedFrame {
+        // Explicitly: an implicit String-to-pointer argument copies the string to the heap.
+        try path.withCString { cPath in
+            isolated
+                ? try decodeIsolated(path, cPath, info: info, child: child, message: message, into: &storage)
+                : try decodeInProcess(path, cPath, info: info, message: message, into: &storage)
         }
-        // The child is ended whatever happens; `finish` takes it over on the way.
-        defer { nj_raw_isolated_cancel(child) }
+    }
+
+    private func decodeIsolated<Storage: MosaicStorage>(_ path: String, _ cPath: UnsafePointer<CChar>, info: UnsafeMutablePointer<nj_raw_info>,
+                                                        child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
+                                                        into storage: inout Storage) throws -> DecodedFrame {
         let limit = maxPixels
-        return try Self.frame(path: path, info: info) { buffer in
-            let running = child
-            child = nil
-            let finished = nj_raw_isolated_finish(running, buffer.baseAddress, buffer.count, &message, message.count)
+        let rc = nj_raw_isolated_begin(cPath, Int64(limit), timeoutSeconds, info, child, message.baseAddress, message.count)
+        if rc != Int32(NJ_RAW_OK) {
+            throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
+        }
+        // The child is ended whatever happens (`finish` ends it on the way; then this does nothing).
+        defer { nj_raw_isolated_cancel(child) }
+        return try Self.frame(path: path, info: info.pointee, into: &storage) { buffer in
+            let finished = nj_raw_isolated_finish(child, buffer.baseAddress, buffer.count, message.baseAddress, message.count)
             guard finished == Int32(NJ_RAW_OK) else {
-                throw Self.error(finished, path: path, message: message, info: info, limit: limit)
+                throw Self.error(finished, path: path, message: message, info: info.pointee, limit: limit)
             }
         }
     }
 
-    private func decodeInProcess(_ path: String) throws -> BayerFrame {
-        var message = [CChar](repeating: 0, count: 512)
-        var info = nj_raw_info()
+    /// LibRaw in this process (its own allocations included).
+    private func decodeInProcess<Storage: MosaicStorage>(_ path: String, _ cPath: UnsafePointer<CChar>, info: UnsafeMutablePointer<nj_raw_info>,
+                                                         message: UnsafeMutableBufferPointer<CChar>,
+                                                         into storage: inout Storage) throws -> DecodedFrame {
         var handle: OpaquePointer?
-        var rc = nj_raw_open(path, Int64(maxPixels), &handle, &info, &message, message.count)
+        let limit = maxPixels
+        var rc = nj_raw_open(cPath, Int64(limit), &handle, info, message.baseAddress, message.count)
         defer { nj_raw_close(handle) }
         if rc != Int32(NJ_RAW_OK) {
-            throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
+            throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
         }
-        rc = nj_raw_unpack(handle, &info, &message, message.count)
+        rc = nj_raw_unpack(handle, info, message.baseAddress, message.count)
         if rc != Int32(NJ_RAW_OK) {
-            throw Self.error(rc, path: path, message: message, info: info, limit: maxPixels)
+            throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
         }
-        let limit = maxPixels
-        return try Self.frame(path: path, info: info) { buffer in
-            let copy = nj_raw_copy_visible(handle, buffer.baseAddress, buffer.count, &message, message.count)
+        return try Self.frame(path: path, info: info.pointee, into: &storage) { buffer in
+            let copy = nj_raw_copy_visible(handle, buffer.baseAddress, buffer.count, message.baseAddress, message.count)
             guard copy == Int32(NJ_RAW_OK) else {
-                throw Self.error(copy, path: path, message: message, info: info, limit: limit)
+                throw Self.error(copy, path: path, message: message, info: info.pointee, limit: limit)
             }
         }
     }
 
-    /// Checks the sensor kind and levels in `info` and builds the frame; `fill` supplies the
-    /// `width * height` visible pixels.
-    private static func frame(path: String, info: nj_raw_info,
-                              fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> BayerFrame {
+    /// Checks the sensor kind and levels in `info`, has `storage` take the `width * height`
+    /// visible pixels from `fill`, and describes the frame.
+    private static func frame<Storage: MosaicStorage>(path: String, info: nj_raw_info, into storage: inout Storage,
+                                                      fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> DecodedFrame {
         guard let kind = sensorKind(info.sensor), kind == .bayer else {
             throw CaptureError.notBayer(path: path, kind: sensorKind(info.sensor) ?? .otherCFA)
         }
-        let letters = withUnsafeBytes(of: info.cfa_letters) { String(decoding: $0.prefix(4), as: UTF8.self) }
-        guard let cfa = CFAPattern(letters: letters) else {
+        guard let cfa = cfaPattern(info.cfa_letters) else {
             throw CaptureError.notBayer(path: path, kind: .otherCFA)
         }
         let width = Int(info.width), height = Int(info.height)
-        let count = width * height
-        let mosaic = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-            initialized = 0
-            try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
-            initialized = count
-        }
-        let black = withUnsafeBytes(of: info.black) { Array($0.bindMemory(to: Double.self)) }
+        try storage.store(width: width, height: height, path: path, fill)
+        let black = SIMD4(info.black.0, info.black.1, info.black.2, info.black.3)
         let white = Double(info.maximum)
-        guard white > black.max()! else {
-            throw CaptureError.corrupt(path: path, reason: "white level \(info.maximum) is not above the black level \(black.max()!)")
+        guard white > black.max() else {
+            throw CaptureError.corrupt(path: path, reason: "white level \(info.maximum) is not above the black level \(black.max())")
         }
-        return BayerFrame(
-            width: width, height: height, mosaic: mosaic, cfa: cfa, black: black, white: white,
-            flip: Int(info.flip), make: string(info.make), model: string(info.model))
+        return DecodedFrame(width: width, height: height, cfa: cfa, black: black, white: white, flip: Int(info.flip))
+    }
+
+    /// The CFA layout from LibRaw's four letters (any case), without making a string.
+    static func cfaPattern(_ letters: (CChar, CChar, CChar, CChar, CChar)) -> CFAPattern? {
+        func upper(_ c: CChar) -> UInt8 { UInt8(bitPattern: c) & ~0x20 }
+        let (r, g, b) = (UInt8(ascii: "R"), UInt8(ascii: "G"), UInt8(ascii: "B"))
+        switch (upper(letters.0), upper(letters.1), upper(letters.2), upper(letters.3)) {
+        case (r, g, g, b): return .rggb
+        case (b, g, g, r): return .bggr
+        case (g, r, b, g): return .grbg
+        case (g, b, r, g): return .gbrg
+        default: return nil
+        }
     }
 
     // MARK: - Helpers
@@ -136,9 +198,10 @@ public struct RawDecoder: Sendable {
         }
     }
 
-    static func error(_ code: Int32, path: String, message: [CChar], info: nj_raw_info,
+    static func error(_ code: Int32, path: String, message: UnsafeMutableBufferPointer<CChar>, info: nj_raw_info,
                       limit: Int) -> CaptureError {
-        let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        message[message.count - 1] = 0
+        let text = String(cString: message.baseAddress!)
         switch code {
         case Int32(NJ_RAW_ERR_OPEN):
             return .unreadable(path: path, reason: text)

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 
 /// How to restore one capture.
 public struct RestoreOptions: Sendable, Equatable {
@@ -216,8 +217,40 @@ public func restoreCapture(input: URL, output: URL, options: RestoreOptions = Re
 /// network finishes rows, to a hidden temporary file that is renamed into place only when
 /// complete (removed on any error). An existing `output` is refused unless
 /// `options.overwrite`. Errors are `CaptureError`s naming the file and the cause in one line.
+///
+/// Per-frame memory comes from a workspace made for this call (see the form that takes one).
 public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
                                                   modelName: String, network: Network) throws -> RestoreReport {
+    try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: network,
+                       workspace: CaptureWorkspace())
+}
+
+/// The same with the per-frame memory of `workspace`, which a batch or a daemon makes once and
+/// passes to every call: once `workspace` and `network` have held a frame of a size, restoring
+/// another of that size makes no heap allocation between opening the temporary file and
+/// building the report (`CaptureWorkspace.restoreFrame`). Outputs are the same, byte for byte
+/// but the timings in the trailing report, as with a workspace of its own.
+public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions = RestoreOptions(),
+                                                  modelName: String, network: Network,
+                                                  workspace: CaptureWorkspace) throws -> RestoreReport {
+    try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: network,
+                       workspace: workspace) { try $0() }
+}
+
+/// `restoreCapture` in three steps, with `around` wrapped around the middle one (tests count
+/// heap allocations there):
+/// 1. preparation (allocates): options, paths and refusals, the PNG's header text, the
+///    temporary file created and opened;
+/// 2. the frame, `CaptureWorkspace.restoreFrame` (allocation-free after warm-up): decode into
+///    the workspace, normalise, amplify, the network, quantise, orient, encode the PNG's header
+///    and every row into the temporary file;
+/// 3. finishing (allocates): the report and its JSON (`JSONEncoder`, strings), the trailing
+///    text chunk and the end of the PNG (no allocation itself), closing, the rename (or link),
+///    the sidecar.
+func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions, modelName: String,
+                                           network: Network, workspace: CaptureWorkspace,
+                                           around frameStep: (() throws -> RestoredFrame) throws -> RestoredFrame) throws -> RestoreReport {
+    // 1. Preparation.
     try options.validate()
     let start = ProcessMetrics.nanoseconds()
     func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
@@ -236,69 +269,57 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
     if let problem = CaptureOutput.directoryProblem(output) {
         throw CaptureError.unwritable(path: outputPath, reason: problem)
     }
-
-    var t = ProcessMetrics.nanoseconds()
-    let frame = try RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
-                               timeoutSeconds: options.decodeTimeoutSeconds).decode(input)
-    let decodeSeconds = seconds(since: t)
-
-    t = ProcessMetrics.nanoseconds()
-    let offset = frame.cfa.rggbOffset
-    let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
-    guard aligned.width >= 2, aligned.height >= 2 else {
-        throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
-    }
-    let amplification = options.amplification ?? CapturePipeline.amplification(of: frame, m: options.m)
-    let rows = NetworkInputRows(frame: frame, amplification: amplification)
-    let prepareSeconds = seconds(since: t)
-
-    let flip = options.rotate ? frame.flip : 0
-    let outSize = CapturePipeline.orientedSize(width: rows.width, height: rows.height, flip: flip)
-    var report = RestoreReport(
-        input: inputPath, output: outputPath, model: modelName,
-        cameraMake: frame.make, cameraModel: frame.model, cfa: frame.cfa.rawValue,
-        visibleWidth: frame.width, visibleHeight: frame.height,
-        offset: [offset.dy, offset.dx],
-        width: rows.width, height: rows.height,
-        paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight,
-        outputWidth: outSize.width, outputHeight: outSize.height,
-        black: frame.black, white: frame.white,
-        amplification: amplification,
-        amplificationSource: options.amplification != nil ? "given" : "auto",
-        m: options.m, bits: options.bits, flip: frame.flip, rotated: options.rotate && frame.flip != 0,
-        decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: 0,
-        writeSeconds: 0, totalSeconds: 0, sidecar: nil)
-
-    let header: [(key: String, value: String)] = [
+    try RawDecoder.checkReadable(inputPath)
+    let header = PNGText([
         ("Software", "Nightjar \(Nightjar.version)"),
         ("Source", input.lastPathComponent),
-    ]
-    try CaptureOutput.writeAtomically(to: output, overwrite: options.overwrite) { temporary in
-        let writer = try PNGRowWriter(path: temporary.path, width: outSize.width, height: outSize.height,
-                                      bits: options.bits, compressionLevel: options.compressionLevel,
-                                      text: header, displayPath: outputPath)
-        var sink = PNGRowSink(writer: writer, width: rows.width, height: rows.height, bits: options.bits, flip: flip)
-        t = ProcessMetrics.nanoseconds()
-        do {
-            try frame.mosaic.withUnsafeBufferPointer { mosaic in
-                try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
-                                    source: MosaicRowSource(input: rows, mosaic: mosaic), sink: &sink)
-            }
-        } catch let error as CaptureError {
-            throw error
-        } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
-            throw CaptureError.exceedsMemoryPlan(path: inputPath, width: width, height: height, maxWidth: maxWidth, maxHeight: maxHeight)
-        } catch {
-            throw CaptureError.network(path: inputPath, reason: "\(error)")
+    ])
+    let temporary = AtomicFile.temporaryURL(for: output)
+    let temporaryPath = temporary.path
+    var fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+    guard fd >= 0 else {
+        throw CaptureError.unwritable(path: outputPath, reason: "cannot create: \(SystemError.last)")
+    }
+    var report: RestoreReport
+    do {
+        // 2. The frame.
+        let restored = try frameStep {
+            try workspace.restoreFrame(from: inputPath, to: fd, options: options, network: network,
+                                       text: header, displayPath: outputPath)
         }
-        // Network time includes writing the rows it finished (they interleave).
-        report.networkSeconds = seconds(since: t)
-        t = ProcessMetrics.nanoseconds()
-        try sink.finish()
+
+        // 3. Finishing.
+        let frame = restored.frame
+        report = RestoreReport(
+            input: inputPath, output: outputPath, model: modelName,
+            cameraMake: workspace.cameraMake, cameraModel: workspace.cameraModel, cfa: frame.cfa.rawValue,
+            visibleWidth: frame.width, visibleHeight: frame.height,
+            offset: [restored.offset.dy, restored.offset.dx],
+            width: restored.width, height: restored.height,
+            paddedWidth: restored.paddedWidth, paddedHeight: restored.paddedHeight,
+            outputWidth: restored.outputWidth, outputHeight: restored.outputHeight,
+            black: [frame.black[0], frame.black[1], frame.black[2], frame.black[3]], white: frame.white,
+            amplification: restored.amplification,
+            amplificationSource: options.amplification != nil ? "given" : "auto",
+            m: options.m, bits: options.bits, flip: frame.flip, rotated: options.rotate && frame.flip != 0,
+            decodeSeconds: restored.decodeSeconds, prepareSeconds: restored.prepareSeconds,
+            networkSeconds: restored.networkSeconds, writeSeconds: 0, totalSeconds: 0, sidecar: nil)
         var trailer = report
         trailer.totalSeconds = seconds(since: start)
-        try writer.finish(text: [("Nightjar", trailer.jsonString())])
-        report.writeSeconds = seconds(since: t)
+        try workspace.finishPNG(text: PNGText([("Nightjar", trailer.jsonString())]))
+        let closing = fd
+        fd = -1
+        if close(closing) != 0 {
+            throw CaptureError.unwritable(path: outputPath, reason: "cannot finish writing: \(SystemError.last)")
+        }
+        report.writeSeconds = seconds(since: restored.writeStart)
+        try CaptureOutput.commit(temporary, to: output, overwrite: options.overwrite)
+    } catch {
+        workspace.abandonPNG()
+        if fd >= 0 { close(fd) }
+        unlink(temporaryPath)
+        if let error = error as? CaptureError { throw error }
+        throw CaptureError.unwritable(path: outputPath, reason: "\(error)")
     }
     report.totalSeconds = seconds(since: start)
 

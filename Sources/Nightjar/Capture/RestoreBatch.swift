@@ -155,17 +155,19 @@ extension RestoreBatch {
     /// Restores `jobs` one after another; a failing file is recorded and the batch goes on.
     /// `progress(index, count, outcome)` is called after each file (for a progress bar or a
     /// `--json` line). Invalid options throw before any file is touched, since they would
-    /// fail every file alike; everything else is a per-file outcome.
+    /// fail every file alike; everything else is a per-file outcome. Every file's per-frame
+    /// memory comes from one `workspace` (a growing one made here when none is given).
     public static func run<Network: FrameNetwork>(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
-                           network: Network,
+                           network: Network, workspace: CaptureWorkspace? = nil,
                            progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
         try options.validate()
+        let workspace = workspace ?? CaptureWorkspace()
         var outcomes: [RestoreOutcome] = []
         for (index, job) in jobs.enumerated() {
             let outcome: RestoreOutcome
             do {
                 let report = try restoreCapture(input: job.input, output: job.output, options: options,
-                                                modelName: modelName, network: network)
+                                                modelName: modelName, network: network, workspace: workspace)
                 outcome = RestoreOutcome(job: job, result: .success(report))
             } catch let error as CaptureError {
                 outcome = RestoreOutcome(job: job, result: .failure(error))
@@ -180,8 +182,9 @@ extension RestoreBatch {
 
     /// The same with a whole-frame network runner.
     public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
-                           network: @escaping NetworkRunner,
+                           network: @escaping NetworkRunner, workspace: CaptureWorkspace? = nil,
                            progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
-        try run(jobs, options: options, modelName: modelName, network: WholeFrameNetwork(network), progress: progress)
+        try run(jobs, options: options, modelName: modelName, network: WholeFrameNetwork(network), workspace: workspace,
+                progress: progress)
     }
 }

@@ -163,7 +163,8 @@ public final class StreamingEngine: @unchecked Sendable {
         func slide(buffer: Int, from: Int, to: Int, top: Int) {
             guard top > to else { return }
             let w = window(buffer)
-            parallelFor(engine.pool, engine.schedule.bufferChannels[buffer]) { channels in
+            parallelFor(engine.pool, engine.schedule.bufferChannels[buffer], (w, to, from, top)) { c, channels in
+                let (w, to, from, top) = c
                 for channel in channels {
                     let plane = w.base + channel * w.channelStride
                     memmove(plane, plane + (to - from) * w.width, (top - to) * w.width * MemoryLayout<Float>.size)
@@ -185,7 +186,8 @@ public final class StreamingEngine: @unchecked Sendable {
             guard let step = schedule.step(node) else {
                 let w = window(outBuffer)
                 let start = w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width
-                parallelFor(pool, rows.count) { part in
+                parallelFor(pool, rows.count, (source, rows, start, w)) { c, part in
+                    let (source, rows, start, w) = c
                     source.fill(rows: (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound),
                                 into: start + part.lowerBound * w.width, width: w.width)
                 }
@@ -225,7 +227,8 @@ public final class StreamingEngine: @unchecked Sendable {
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0], row: rows.lowerBound * factor, cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
-                parallelFor(pool, channels) { part in
+                parallelFor(pool, channels, (src, dst, factor, rows)) { c, part in
+                    let (src, dst, factor, rows) = c
                     nj_f32_pixel_unshuffle_scalar(src.pointer + part.lowerBound * src.channelStride, src.channelStride,
                                                   Int32(part.count), Int32(src.width), Int32(factor), Int32(rows.count),
                                                   dst.pointer + part.lowerBound * factor * factor * dst.channelStride,
@@ -235,7 +238,8 @@ public final class StreamingEngine: @unchecked Sendable {
                 let src = address(input, buffer: inBuffers[0], row: rows.lowerBound / factor, cursor: cursor)
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
                 // Split by output channel: each reads factor² input channels.
-                parallelFor(pool, channels / (factor * factor)) { part in
+                parallelFor(pool, channels / (factor * factor), (src, dst, factor, rows, clamp)) { c, part in
+                    let (src, dst, factor, rows, clamp) = c
                     let out = dst.pointer + part.lowerBound * dst.channelStride
                     nj_f32_pixel_shuffle_scalar(src.pointer + part.lowerBound * factor * factor * src.channelStride,
                                                 src.channelStride, Int32(part.count * factor * factor), Int32(src.width),
@@ -251,7 +255,8 @@ public final class StreamingEngine: @unchecked Sendable {
                 let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
                 let isCopy: Bool
                 if case .copy = step { isCopy = true } else { isCopy = false }
-                parallelFor(pool, channels) { part in
+                parallelFor(pool, channels, (src, dst, rows, isCopy)) { c, part in
+                    let (src, dst, rows, isCopy) = c
                     for channel in part {
                         let from = src.pointer + channel * src.channelStride, to = dst.pointer + channel * dst.channelStride
                         if isCopy {
@@ -269,14 +274,29 @@ public final class StreamingEngine: @unchecked Sendable {
 /// Runs `body` on [0, count) cut into one range per thread of `pool` (all in this thread when
 /// the pool has one). No allocation: the closure travels as a pointer to a stack slot. `body`
 /// runs concurrently on disjoint ranges, so it must only write what its range owns.
-private func parallelFor(_ pool: OpaquePointer, _ count: Int, _ body: (Range<Int>) -> Void) {
-    withoutActuallyEscaping(body) { body in
-        var task = body
-        withUnsafeMutablePointer(to: &task) { pointer in
-            nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
-                context!.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(Int(begin)..<Int(end))
-            }, pointer)
+private struct ParallelTask<Context> {
+    let context: Context
+    let body: (Context, Range<Int>) -> Void
+}
+
+private struct ErasedParallelTask {
+    let task: UnsafeMutableRawPointer
+    let invoke: (UnsafeMutableRawPointer, Range<Int>) -> Void
+}
+
+@inline(__always)
+private func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context,
+                                  _ body: @escaping (Context, Range<Int>) -> Void) {
+    var task = ParallelTask(context: context, body: body)
+    withUnsafeMutablePointer(to: &task) { pointer in
+        var erased = ErasedParallelTask(task: UnsafeMutableRawPointer(pointer)) { raw, range in
+            let task = raw.assumingMemoryBound(to: ParallelTask<Context>.self)
+            task.pointee.body(task.pointee.context, range)
         }
+        nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
+            let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
+            erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
+        }, &erased)
     }
 }
 

@@ -23,10 +23,15 @@
 ///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
 ///   during a frame, so all of it becomes resident and stays so between frames.
 /// - **PNG writer**: zlib's deflate state at libpng's settings (window bits 15, memory level 8:
-///   256 KiB + 6 KiB), libpng's row, previous-row and two filter-trial rows, our quantised row
-///   (each `6 × width + 1` bytes at the 16-bit worst case) and 12 KiB of libpng and stdio
-///   buffers. With `rotated`, the writer also holds the whole quantised frame (6 bytes per
-///   pixel), since a rotated image cannot be written in the order rows finish.
+///   256 KiB + 6 KiB), libpng's rows and our quantised row (each `6 × width + 1` bytes at the
+///   16-bit worst case) and 24 KiB of libpng's structs and compression buffer and the 16 KiB
+///   buffer the file is written through. With `rotated`, the writer also holds the whole
+///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
+///   16-bit), since a rotated image cannot be written in the order rows finish.
+///
+/// All of these but the weights and the arena live in the process's `CaptureWorkspace`, made
+/// for the largest frame and kept from frame to frame (the held frame from the first rotated
+/// frame on); the amplifier's histogram is given back once the amplifier has run.
 /// - **worker thread stacks**: 16 KiB touched per worker thread (measured about 11 KiB).
 ///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
@@ -38,7 +43,7 @@
 /// columns), plus `decoderOverheadBytes` (LibRaw's object, its file buffers, and pages copied on
 /// write; measured 1.36 MiB). Its *RSS* also counts the shared pages it maps: the parent's
 /// anonymous memory at fork (baseline's anonymous part, the weights and, from the second frame
-/// of a batch or daemon on, the arena) and `decoderSharedLibraryBytes` of library pages
+/// of a batch or daemon on, the arena; not the workspace's buffers, which are kept out of it) and `decoderSharedLibraryBytes` of library pages
 /// (libc, LibRaw, libstdc++; measured 4.3 MiB).
 ///
 /// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
@@ -93,7 +98,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     public static let decoderSharedLibraryBytes = 4_718_592 // 4.5 MiB
     public static let threadStackBytes = 16_384
     public static let zlibDeflateBytes = (256 + 6) * 1024
-    public static let pngFixedBytes = 12 * 1024
+    public static let pngFixedBytes = 24 * 1024
     /// 4 CFA sites × 65536 raw values × 4 bytes.
     public static let normalisationTableBytes = 4 * 65536 * 4
     /// Added to the combined peak for the suggested `MemoryMax=`.
@@ -108,6 +113,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     public let paddedHeight: Int
     public let threads: Int
     public let rotated: Bool
+    /// Bits per output sample, 8 or 16 (the held rotated frame's depth).
+    public let bits: Int
     public let arenaBytes: Int
     public let buffers: [Buffer]
     public let weightBytes: Int
@@ -119,8 +126,10 @@ public struct MemoryFootprint: Sendable, Equatable {
     ///   - width, height: the largest frame's visible size.
     ///   - weightBytes: the packed weights (4 bytes per parameter).
     ///   - rotated: frames carry a non-upright orientation (the PNG writer then holds the frame).
+    ///   - bits: bits per output sample, 8 (restore's default) or 16.
     public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int,
-                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false) {
+                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8) {
+        precondition(bits == 8 || bits == 16, "8 or 16 bits per sample")
         precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
         self.width = width
         self.height = height
@@ -128,6 +137,7 @@ public struct MemoryFootprint: Sendable, Equatable {
         paddedHeight = Self.padded(height)
         self.threads = threads
         self.rotated = rotated
+        self.bits = bits
         arenaBytes = plan.arenaBytes
         buffers = plan.requests.indices.map { i in
             let r = plan.requests[i]
@@ -139,10 +149,11 @@ public struct MemoryFootprint: Sendable, Equatable {
     }
 
     /// The engine's own plan: it requests one window per schedule buffer, in buffer order.
-    public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false) {
+    public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false,
+                bits: Int = 8) {
         self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
                   weightBytes: engine.architecture.parameterCount * MemoryLayout<Float>.size,
-                  baseline: baseline, threads: engine.threads, rotated: rotated)
+                  baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits)
     }
 
     /// A side rounded up to a multiple of 32, as the engine runs it.
@@ -161,8 +172,10 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var pngWriterBytes: Int {
         let outputWidth = rotated ? max(width, height) : width
         let row = 6 * outputWidth + 1
-        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? 6 * width * height : 0)
+        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? heldFrameBytes : 0)
     }
+    /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
+    public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }
     public var threadStacksBytes: Int { Self.threadStackBytes * max(threads - 1, 0) }
 
     /// While the model loads: its parsed tensors and the packed weights exist together.

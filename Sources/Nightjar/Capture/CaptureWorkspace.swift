@@ -1,0 +1,271 @@
+import Glibc
+import NightjarIOShims
+
+/// Every per-frame buffer of a capture restore but the network's arena (which `FrameEngine`
+/// owns), made once per process and reused frame after frame, so that restoring a frame makes
+/// no heap allocation once the workspace has held a frame of its size (see
+/// `restoreFrame(from:to:options:network:text:displayPath:)` for exactly what that covers):
+/// - the visible mosaic the RAW decoder fills (2 bytes per pixel);
+/// - the normalisation table and the amplifier's histogram, each 4 CFA sites × 65536 raw values
+///   (of which a frame touches only up to its largest raw value: 64 KiB each for 12-bit data;
+///   the histogram's pages are given back once the amplifier has run);
+/// - the network input's column map (one `Int` per padded column);
+/// - one PNG row (16-bit worst case) and, from the first rotated frame on, the held frame of a
+///   rotated capture (3 samples per pixel, 1 byte each for 8-bit output, 2 for 16-bit);
+/// - libpng's and zlib's memory and the output buffer (`PNGEncoder`);
+/// - the decoder's scratch: LibRaw's info record, the isolated decoder's child record, the
+///   message buffer.
+///
+/// Two ways, as with `FrameEngine`:
+/// - growing (`init()`): sized by the first frame, grown (once) by a larger one;
+/// - fixed (`init(maximumWidth:maximumHeight:)`): everything but the held frame allocated at
+///   start-up for frames up to that visible size in either orientation; a larger frame is
+///   refused with `CaptureError.exceedsMemoryPlan` before its pixels are read.
+///
+/// Large buffers are mapped pages of their own (`PageBuffer`): resident only once written, and
+/// not mapped into the forked decoder child. One frame at a time: not for concurrent use.
+public final class CaptureWorkspace {
+    /// The largest visible frame of a fixed workspace, or nil for a growing one.
+    public let maximumSize: (width: Int, height: Int)?
+    /// Frames of up to this many visible pixels whose longer side is at most `capacitySide`
+    /// fit the buffers as they are now.
+    public private(set) var capacityPixels = 0
+    public private(set) var capacitySide = 0
+
+    /// Raw values of a 16-bit sensor, per CFA site.
+    static let rawValues = 65536
+
+    // The decoder's scratch.
+    let info: UnsafeMutablePointer<nj_raw_info>
+    let child: UnsafeMutablePointer<nj_raw_child>
+    let message: UnsafeMutableBufferPointer<CChar>
+
+    private var mosaic: PageBuffer?
+    private var table: PageBuffer?
+    private var counts: PageBuffer?
+    private var columns: PageBuffer?
+    private var row: PageBuffer?
+    private var held: PageBuffer?
+    let encoder = PNGEncoder()
+
+    /// A growing workspace: nothing frame-sized until the first frame.
+    public convenience init() {
+        self.init(limit: nil)
+    }
+
+    /// A fixed workspace for frames of up to `maximumWidth` × `maximumHeight` visible pixels
+    /// (in either orientation), allocated now.
+    public convenience init(maximumWidth: Int, maximumHeight: Int) throws {
+        guard maximumWidth >= 1, maximumHeight >= 1 else {
+            throw CaptureError.invalidArgument("the workspace's maximum frame size must be at least 1x1")
+        }
+        self.init(limit: (maximumWidth, maximumHeight))
+        do {
+            try allocate(pixels: maximumWidth * maximumHeight, side: max(maximumWidth, maximumHeight), path: "")
+        } catch {
+            throw CaptureError.invalidArgument("not enough memory for frames of \(maximumWidth)x\(maximumHeight) pixels")
+        }
+    }
+
+    private init(limit: (width: Int, height: Int)?) {
+        maximumSize = limit
+        info = .allocate(capacity: 1)
+        info.initialize(to: nj_raw_info())
+        child = .allocate(capacity: 1)
+        child.initialize(to: nj_raw_child())
+        message = .allocate(capacity: 512)
+        message.initialize(repeating: 0)
+    }
+
+    deinit {
+        info.deallocate()
+        child.deallocate()
+        message.deallocate()
+    }
+
+    /// Bytes mapped now (resident only where written).
+    public var mappedBytes: Int {
+        [mosaic, table, counts, columns, row, held].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
+            + PNGEncoder.outputBufferBytes
+    }
+
+    // MARK: - Capacity
+
+    /// Makes room for a frame of `width` × `height` visible pixels: nothing when it fits, else
+    /// grows (growing workspace) or refuses (fixed).
+    func reserve(width: Int, height: Int, path: String) throws {
+        let pixels = width * height, side = max(width, height)
+        if pixels <= capacityPixels, side <= capacitySide { return }
+        if let limit = maximumSize {
+            throw CaptureError.exceedsMemoryPlan(path: path, width: width, height: height,
+                                                 maxWidth: limit.width, maxHeight: limit.height)
+        }
+        try allocate(pixels: max(pixels, capacityPixels), side: max(side, capacitySide), path: path)
+    }
+
+    private func allocate(pixels: Int, side: Int, path: String) throws {
+        // The old buffers go first, so growing never holds both sizes.
+        (mosaic, columns, row, held) = (nil, nil, nil, nil)
+        (capacityPixels, capacitySide) = (0, 0)
+        let bytes = (mosaic: 2 * pixels, columns: MemoryLayout<Int>.stride * CapturePipeline.paddedLength(side), row: 6 * side)
+        if table == nil { table = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<Float>.stride) }
+        if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
+        guard table != nil, counts != nil, let mosaic = PageBuffer(bytes: bytes.mosaic),
+              let columns = PageBuffer(bytes: bytes.columns), let row = PageBuffer(bytes: bytes.row) else {
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes")
+        }
+        guard encoder.reserve(rowBytes: 6 * side) else {
+            throw CaptureError.noRoom(path: path, reason: "cannot map the PNG writer's memory")
+        }
+        (self.mosaic, self.columns, self.row) = (mosaic, columns, row)
+        (capacityPixels, capacitySide) = (pixels, side)
+    }
+
+    /// The held frame of a rotated capture at `bits`, made on first need for the capacity.
+    private func heldFrame(bits: Int, path: String) throws -> UnsafeMutableRawPointer {
+        let bytes = 3 * capacityPixels * bits / 8
+        if let held, held.bytes >= bytes { return held.base }
+        held = nil
+        guard let made = PageBuffer(bytes: bytes) else {
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes) bytes for the rotated frame")
+        }
+        held = made
+        return made.base
+    }
+
+    // MARK: - One frame
+
+    /// Restores one frame: decodes `inputPath` into this workspace, normalises, aligns and
+    /// amplifies it, runs `network`, quantises and orients its output, and encodes the PNG to
+    /// `fd` (header, `text` chunks, every row), leaving the image open for `finishPNG` to add
+    /// the trailing text and the end of the file.
+    ///
+    /// This is the allocation-free region: once the workspace has held a frame at least this
+    /// large (and, for a rotated frame, a rotated one at this depth) and the network has run a
+    /// frame of this size, it makes no heap allocation in this process. The decoder's child
+    /// process allocates (LibRaw) in its own address space; with `options.isolateDecoder` false,
+    /// LibRaw runs in this process and allocates here.
+    /// Not in it (the caller does them): checking and naming files, opening `fd`, packing `text`,
+    /// the report, the trailer's JSON, ending the PNG, closing and renaming the file.
+    ///
+    /// On an error the image is abandoned (the caller removes the file); errors are
+    /// `CaptureError`s naming `inputPath`, or `displayPath` for output errors.
+    ///
+    /// Pre-specialised for the two engines: called from generic code (`restoreCapture`, a batch),
+    /// it then still runs the engine specialised for this workspace's row source and sink;
+    /// unspecialised, the engine's generic steps would box their closures.
+    @_specialize(where Network == FrameEngine)
+    @_specialize(where Network == StreamingEngine)
+    func restoreFrame<Network: FrameNetwork>(from inputPath: String, to fd: Int32, options: RestoreOptions, network: Network,
+                                             text: PNGText, displayPath: String) throws -> RestoredFrame {
+        func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
+        var t = ProcessMetrics.nanoseconds()
+        let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
+                                 timeoutSeconds: options.decodeTimeoutSeconds)
+        var storage = Storage(workspace: self)
+        let frame = try decoder.decode(path: inputPath, info: info, child: child, message: message, into: &storage)
+        let decodeSeconds = seconds(since: t)
+
+        t = ProcessMetrics.nanoseconds()
+        let offset = frame.cfa.rggbOffset
+        let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
+        guard aligned.width >= 2, aligned.height >= 2 else {
+            throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
+        }
+        let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
+        let maxRaw = CapturePipeline.maximum(pixels)
+        let table = table!.pointer(to: Float.self)
+        CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
+        var amplification = options.amplification ?? 0
+        if options.amplification == nil {
+            amplification = CapturePipeline.amplification(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa,
+                                                          maxRaw: maxRaw, table: table, counts: counts!.pointer(to: UInt32.self),
+                                                          m: options.m)
+            // Resident only while the amplifier runs, as when it was allocated per frame.
+            counts!.release(firstBytes: 4 * (maxRaw + 1) * MemoryLayout<UInt32>.stride)
+        }
+        let rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
+                                    amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
+        let prepareSeconds = seconds(since: t)
+
+        let flip = options.rotate ? frame.flip : 0
+        let outSize = CapturePipeline.orientedSize(width: rows.width, height: rows.height, flip: flip)
+        let held = flip == 0 ? nil : try heldFrame(bits: options.bits, path: inputPath)
+        try encoder.begin(fd: fd, width: outSize.width, height: outSize.height, bits: options.bits,
+                          compressionLevel: options.compressionLevel, text: text, displayPath: displayPath)
+        do {
+            var sink = PNGRowSink(encoder: encoder, width: rows.width, height: rows.height, bits: options.bits, flip: flip,
+                                  row: row!.base, held: held)
+            t = ProcessMetrics.nanoseconds()
+            do {
+                try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
+                                    source: MosaicRowSource(input: rows, mosaic: pixels), sink: &sink)
+            } catch let error as CaptureError {
+                throw error
+            } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
+                throw CaptureError.exceedsMemoryPlan(path: inputPath, width: width, height: height,
+                                                     maxWidth: maxWidth, maxHeight: maxHeight)
+            } catch {
+                throw CaptureError.network(path: inputPath, reason: "\(error)")
+            }
+            // Network time includes writing the rows it finished (they interleave).
+            let networkSeconds = seconds(since: t)
+            let writeStart = ProcessMetrics.nanoseconds()
+            try sink.finish()
+            return RestoredFrame(
+                frame: frame, offset: offset, width: rows.width, height: rows.height,
+                paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight,
+                outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
+                decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
+                writeStart: writeStart)
+        } catch {
+            encoder.abandon()
+            throw error
+        }
+    }
+
+    /// Ends the PNG `restoreFrame` left open: trailing `text`, the end of the file, the
+    /// buffer's last bytes to the file descriptor (which stays open). No heap allocation.
+    func finishPNG(text: PNGText) throws {
+        try encoder.end(text: text)
+    }
+
+    /// Drops a PNG left open, if any (after an error).
+    func abandonPNG() {
+        encoder.abandon()
+    }
+
+    /// The decoder's pixels go into the workspace's mosaic, grown (or refused) as needed.
+    private struct Storage: MosaicStorage {
+        unowned(unsafe) let workspace: CaptureWorkspace
+
+        func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws {
+            try workspace.reserve(width: width, height: height, path: path)
+            try fill(UnsafeMutableBufferPointer(start: workspace.mosaic!.pointer(to: UInt16.self), count: width * height))
+        }
+    }
+
+    /// The camera's make and model of the last frame decoded (for its report).
+    var cameraMake: String { RawDecoder.string(info.pointee.make) }
+    var cameraModel: String { RawDecoder.string(info.pointee.model) }
+}
+
+/// What `CaptureWorkspace.restoreFrame` did: plain values, for the report.
+struct RestoredFrame {
+    var frame: DecodedFrame
+    /// Rows and columns dropped at the top/left to reach RGGB.
+    var offset: (dy: Int, dx: Int)
+    /// The aligned size, the padded size the network ran at, and the written size.
+    var width: Int
+    var height: Int
+    var paddedWidth: Int
+    var paddedHeight: Int
+    var outputWidth: Int
+    var outputHeight: Int
+    var amplification: Double
+    var decodeSeconds: Double
+    var prepareSeconds: Double
+    var networkSeconds: Double
+    /// When writing began after the network (`ProcessMetrics.nanoseconds()`).
+    var writeStart: UInt64
+}
