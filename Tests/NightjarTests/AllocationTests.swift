@@ -117,8 +117,8 @@ final class AllocationTests: XCTestCase {
     /// (the held frame is made then): the counter sees allocations in this region.
     ///
     /// Two counts are checked: that the capture path adds nothing to what the engine alone
-    /// allocates for a frame of that size, and that the whole is zero. The second fails for as
-    /// long as `testStreamingFrameMakesNoHeapAllocation` does (the engine's own allocations).
+    /// allocates for a frame of that size (so a regression is attributed to the right side),
+    /// and that the whole is zero.
     func testRestoringACaptureMakesNoHeapAllocation() throws {
         try requireOptimisedBuild()
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
