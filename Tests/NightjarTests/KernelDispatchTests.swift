@@ -44,9 +44,9 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
-    /// Runs `kernel` (nil: the scalar reference) on a shape whose input buffer holds only the
-    /// rows the range needs (input_row0 > 0 where possible) and whose output buffer starts at
-    /// row_begin (output_row0 = row_begin), with channel strides larger than the planes. The
+    /// Runs `kernel` (nil: the scalar reference) on a shape whose input buffer is a ring of just
+    /// the rows the range needs and whose output buffer is a ring of the range's rows (so rows
+    /// wrap when the range does not start at 0), with channel strides larger than the planes. The
     /// weights are packed in the kernel's layout first.
     static func run(_ s: Shape, kernel: UnsafePointer<nj_conv2d_f32_kernel>?, absolute: Bool = false) -> [Float] {
         let pad = (s.k - 1) / 2
@@ -73,13 +73,13 @@ final class KernelDispatchTests: XCTestCase {
                             var a = nj_conv2d_f32_args()
                             a.input = inp.baseAddress
                             a.input_channel_stride = inStride
-                            a.input_row0 = inRow0
+                            a.input_rows = inRows
                             a.output = out.baseAddress
                             a.output_channel_stride = outStride
-                            a.output_row0 = s.rowBegin
+                            a.output_rows = outRows
                             a.residual = s.residual ? r.baseAddress : nil
                             a.residual_channel_stride = outStride
-                            a.residual_row0 = s.rowBegin
+                            a.residual_rows = outRows
                             a.weights = w.baseAddress
                             a.weight_stride = s.outChannels / s.groups
                             a.bias = s.bias ? b.baseAddress : nil

@@ -118,6 +118,7 @@ int main(int argc, char **argv) {
         memset(&a, 0, sizeof a);
         a.input = input;
         a.input_channel_stride = plane;
+        a.input_rows = a.output_rows = a.residual_rows = s.height;  // whole planes
         a.output = output;
         a.output_channel_stride = plane;
         a.residual = s.residual ? residual : NULL;

@@ -95,6 +95,12 @@ static double max_rel_error;  // max over checks of |err| / (sum of |terms|)
 static int verbose;
 
 static int32_t max_i(int32_t a, int32_t b) { return a > b ? a : b; }
+
+// The image row a ring of `rows` rows holding rows [lo, hi) keeps at ring row `slot`, or -1.
+static int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
+    const int32_t y = lo + ((slot - lo) % rows + rows) % rows;
+    return y < hi ? y : -1;
+}
 static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
 
 static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *caps,
@@ -114,20 +120,22 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
         row_begin = rnd_below(height);
         row_end = row_begin + 1 + rnd_below(height - row_begin);
     }
-    // Input buffer: the rows the range needs, sometimes one more on each side.
-    const int32_t in_row0 = max_i(0, row_begin - pad - rnd_below(2));
-    const int32_t in_rows = min_i(height, row_end + pad + rnd_below(2)) - in_row0;
+    // Buffers are rings (row y at row y mod rows): the input holds the rows the range needs,
+    // the output and residual the rows of the range, each with 0-2 rows to spare, so rows
+    // wrap around the ring's end wherever the range happens to fall.
+    const int32_t in_lo = max_i(0, row_begin - pad), in_hi = min_i(height, row_end + pad);
+    const int32_t in_rows = in_hi - in_lo + rnd_below(3);
     const size_t in_plane = (size_t)in_rows * width;
     const size_t in_stride = in_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
     const size_t in_count = in_stride * (s.in_channels - 1) + in_plane;
-    // Output buffer: starts at or before row_begin, ends at or after row_end.
-    const int32_t out_row0 = max_i(0, row_begin - rnd_below(3));
-    const int32_t out_rows = min_i(height, row_end + rnd_below(3)) - out_row0;
+    const int32_t out_rows = row_end - row_begin + rnd_below(3);
     const size_t out_plane = (size_t)out_rows * width;
     const size_t out_stride = out_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
     const size_t out_count = out_stride * (s.out_channels - 1) + out_plane;
-    const size_t res_stride = out_plane + (size_t)(rnd() % 2 == 0 ? rnd_below(40) : 0);
-    const size_t res_count = res_stride * (s.out_channels - 1) + out_plane;
+    const int32_t res_rows = row_end - row_begin + rnd_below(3);
+    const size_t res_plane = (size_t)res_rows * width;
+    const size_t res_stride = res_plane + (size_t)(rnd() % 2 == 0 ? rnd_below(40) : 0);
+    const size_t res_count = res_stride * (s.out_channels - 1) + res_plane;
     const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
 
     float *input = guarded_alloc(in_count, guard_before);
@@ -138,22 +146,21 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     float *got = guarded_alloc(out_count, !guard_before);
     float *packed = guarded_alloc(w_count, guard_before);
 
-    // Rows outside [row_begin - pad, row_end + pad) and channel gaps are NaN: a kernel that
-    // lets them into a result fails.
+    // Ring rows that hold no needed row, and channel gaps, are NaN: a kernel that lets them
+    // into a result fails.
     const float nan = bits_to_float(0x7fc00001u);
     for (size_t i = 0; i < in_count; i++) {
         const size_t c_off = i % in_stride;
-        const int32_t row = in_row0 + (int32_t)(c_off / width);
-        const int used = c_off < in_plane && row >= row_begin - pad && row < row_end + pad;
-        input[i] = used ? rnd_unit() : nan;
+        const int32_t row = c_off < in_plane ? ring_row((int32_t)(c_off / width), in_rows, in_lo, in_hi) : -1;
+        input[i] = row >= 0 ? rnd_unit() : nan;
     }
     for (size_t i = 0; i < w_count; i++) weights[i] = rnd_unit();
     if (bias) for (int32_t i = 0; i < s.out_channels; i++) bias[i] = rnd_unit();
     if (residual) {
         for (size_t i = 0; i < res_count; i++) {
             const size_t c_off = i % res_stride;
-            const int32_t row = out_row0 + (int32_t)(c_off / width);
-            residual[i] = c_off < out_plane && row >= row_begin && row < row_end ? rnd_unit() : nan;
+            const int32_t row = c_off < res_plane ? ring_row((int32_t)(c_off / width), res_rows, row_begin, row_end) : -1;
+            residual[i] = row >= 0 ? rnd_unit() : nan;
         }
     }
     for (size_t i = 0; i < out_count; i++) expected[i] = bits_to_float(SENTINEL);
@@ -162,13 +169,13 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     memset(&args, 0, sizeof args);
     args.input = input;
     args.input_channel_stride = in_stride;
-    args.input_row0 = in_row0;
+    args.input_rows = in_rows;
     args.output = expected;
     args.output_channel_stride = out_stride;
-    args.output_row0 = out_row0;
+    args.output_rows = out_rows;
     args.residual = residual;
     args.residual_channel_stride = res_stride;
-    args.residual_row0 = out_row0;
+    args.residual_rows = res_rows;
     args.weights = weights;
     args.bias = bias;
     args.in_channels = s.in_channels;
@@ -214,14 +221,14 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
         for (int32_t oc = 0; oc < s.out_channels && bad < 1000; oc++) {
             const int32_t g = oc / opg;
             for (int32_t r = 0; r < out_rows; r++) {
-                const int32_t y = out_row0 + r;
-                const int in_range = y >= row_begin && y < row_end;
+                const int32_t y = ring_row(r, out_rows, row_begin, row_end);
+                const int in_range = y >= 0;
                 for (int32_t x = 0; x < width; x++) {
                     const size_t idx = (size_t)oc * out_stride + (size_t)r * width + x;
                     const float e = expected[idx], v = got[idx];
                     if (!in_range) {
                         if (float_to_bits(v) != SENTINEL) {
-                            if (!bad++) snprintf(first, sizeof first, "wrote outside row range oc %d y %d x %d", oc, y, x);
+                            if (!bad++) snprintf(first, sizeof first, "wrote into unused ring row %d of oc %d x %d", r, oc, x);
                         }
                         continue;
                     }
@@ -237,11 +244,11 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
                                 const int32_t ix = x + kx - pad;
                                 if (ix < 0 || ix >= width) continue;
                                 mag += fabs((double)w[ky * s.k + kx] *
-                                            plane[(size_t)(iy - in_row0) * width + ix]);
+                                            plane[(size_t)(iy % in_rows) * width + ix]);
                             }
                         }
                     }
-                    if (residual) mag += fabs(residual[(size_t)oc * res_stride + (size_t)r * width + x]);
+                    if (residual) mag += fabs(residual[(size_t)oc * res_stride + (size_t)(y % res_rows) * width + x]);
                     const double err = fabs((double)v - (double)e);
                     if (!(err <= 1e-5 * mag + 1e-30)) {
                         if (!bad++) snprintf(first, sizeof first, "oc %d y %d x %d: got %g want %g (mag %g)", oc, y, x, v, e, mag);
@@ -263,9 +270,9 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
         if (bad) {
             failed++;
             if (failed <= 20) {
-                printf("FAIL %s%s k%d %d->%d g%d %dx%d rows [%d,%d) in_row0 %d out_row0 %d bias %d res %d lrelu %d: %ld bad, first: %s\n",
+                printf("FAIL %s%s k%d %d->%d g%d %dx%d rows [%d,%d) ring rows in %d out %d res %d bias %d res %d lrelu %d: %ld bad, first: %s\n",
                        kernel->name, threaded ? " (3 threads)" : "", s.k, s.in_channels, s.out_channels, s.groups,
-                       width, height, row_begin, row_end, in_row0, out_row0, with_bias,
+                       width, height, row_begin, row_end, in_rows, out_rows, res_rows, with_bias,
                        with_residual, with_lrelu, bad, first);
             }
         } else {

@@ -30,18 +30,20 @@ typedef enum nj_activation {
 // (concatenation without copies, interleaved channels for a channel shuffle).
 //
 // Only output rows [row_begin, row_end) are computed (threads, stripes). A buffer may hold only
-// some rows of the image: row y of the image lives at row (y - *_row0) of the buffer. Rows
-// outside [0, height) are zero padding; rows inside must be present in the buffer.
+// some rows of the image, as a ring: it has *_rows rows per channel and image row y lives at
+// buffer row (y mod *_rows). A whole plane has *_rows = height; a streaming window holds the
+// rows still needed and is never moved, new rows overwrite the oldest. Rows outside [0, height)
+// are zero padding; rows inside that the computed range needs must be present.
 typedef struct nj_conv2d_f32_args {
     const float *input;
     size_t input_channel_stride;
-    int32_t input_row0;
+    int32_t input_rows;
 
     float *output;
     size_t output_channel_stride;
-    int32_t output_row0;
+    int32_t output_rows;
 
-    const float *residual;            // NULL: no residual; rows placed by residual_row0
+    const float *residual;            // NULL: no residual
     size_t residual_channel_stride;
 
     const float *weights;             // in the kernel's weight layout
@@ -59,7 +61,7 @@ typedef struct nj_conv2d_f32_args {
     int32_t activation;               // nj_activation, applied before the residual add
     float negative_slope;
 
-    int32_t residual_row0;            // row y of the residual is at row (y - residual_row0)
+    int32_t residual_rows;            // ring rows of the residual
 
     // NJ_WEIGHTS_GIHWO only: floats from one kernel tap's output channels to the next tap's
     // (out_channels / groups when packed; more when a kernel runs on a slice of the output
@@ -162,18 +164,22 @@ const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_reference(void);
 // "unknown" otherwise.
 const char *nj_conv2d_f32_fn_name(nj_conv2d_f32_fn fn);
 
-// Space-to-depth by r over `rows` output rows: channels planes of width `width` in, channels*r*r
-// planes of width width/r out. Output channel c*r*r + i*r + j at (y, x) is input channel c at
-// (y*r + i, x*r + j). Pointers address the first row to read and to write in channel 0.
-void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride,
-                                   int32_t channels, int32_t width, int32_t r, int32_t rows,
-                                   float *output, size_t output_channel_stride);
+// Space-to-depth by r: output rows [row_begin, row_end) (at the output's scale) from channels
+// planes of width `width`, to channels*r*r planes of width width/r. Output channel
+// c*r*r + i*r + j at (y, x) is input channel c at (y*r + i, x*r + j). Buffers are rings as for
+// the convolution: input row Y at row (Y mod input_rows), output row y at (y mod output_rows).
+void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
+                                   int32_t channels, int32_t width, int32_t r,
+                                   int32_t row_begin, int32_t row_end,
+                                   float *output, size_t output_channel_stride, int32_t output_rows);
 
-// Depth-to-space by r, the inverse, over `rows` input rows: channels planes of width `width` in,
-// channels/(r*r) planes of width width*r (rows*r rows) out.
-void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride,
-                                 int32_t channels, int32_t width, int32_t r, int32_t rows,
-                                 float *output, size_t output_channel_stride);
+// Depth-to-space by r, the inverse: input rows [row_begin, row_end) (at the input's scale) of
+// channels planes of width `width`, to channels/(r*r) planes of width width*r (output rows
+// [row_begin*r, row_end*r)). Rings as above.
+void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
+                                 int32_t channels, int32_t width, int32_t r,
+                                 int32_t row_begin, int32_t row_end,
+                                 float *output, size_t output_channel_stride, int32_t output_rows);
 
 // output[i] = input[i] >= 0 ? input[i] : input[i] * slope. input may equal output.
 void nj_f32_leaky_relu_scalar(const float *input, float *output, size_t count, float slope);

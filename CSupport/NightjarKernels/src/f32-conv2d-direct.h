@@ -80,6 +80,13 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     // Kernel rows that land inside the image.
     const int32_t ky_begin = y < NJ_PAD ? NJ_PAD - y : 0;
     const int32_t ky_end = y + NJ_PAD >= a->height ? a->height - y + NJ_PAD : NJ_K;
+    // Where each kernel row's input row lives in the input ring (once per tile, not per
+    // input channel).
+    size_t input_row_offset[NJ_K];
+    NJ_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
+        const int32_t iy = y + ky - NJ_PAD;
+        input_row_offset[ky] = iy >= 0 ? (size_t)(iy % a->input_rows) * width : 0;
+    }
 
 #if NJ_MASKED
     nj_m lanes[NJ_K][NJ_NV];
@@ -114,13 +121,13 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
         const float *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
         const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
         if (prefetch) {
-            const float *ahead = plane + (ptrdiff_t)(next_row - a->input_row0) * width + x0;
+            const float *ahead = plane + (size_t)(next_row % a->input_rows) * width + x0;
             for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 16) {
                 __builtin_prefetch(ahead + p);
             }
         }
         for (int32_t ky = ky_begin; ky < ky_end; ky++) {
-            const float *row = plane + (ptrdiff_t)(y + ky - NJ_PAD - a->input_row0) * width;
+            const float *row = plane + input_row_offset[ky];
             const float *src = row + x0 - NJ_PAD;
 #if !NJ_MASKED
             if (EDGE) {
@@ -168,11 +175,11 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const nj_v slope = V_SET1(a->negative_slope);
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
-        const ptrdiff_t row_offset = (ptrdiff_t)(y - a->output_row0) * width + x0;
+        const size_t row_offset = (size_t)(y % a->output_rows) * width + x0;
         float *out = a->output + (size_t)(oc0 + o) * a->output_channel_stride + row_offset;
         const float *res = a->residual
             ? a->residual + (size_t)(oc0 + o) * a->residual_channel_stride +
-                  (ptrdiff_t)(y - a->residual_row0) * width + x0
+                  (size_t)(y % a->residual_rows) * width + x0
             : NULL;
         NJ_UNROLL for (int v = 0; v < NV; v++) {
             nj_v r = acc[o][v];

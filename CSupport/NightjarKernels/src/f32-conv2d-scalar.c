@@ -23,7 +23,7 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
         const float bias = a->bias ? a->bias[oc] : 0.0f;
         for (int32_t y = a->row_begin; y < a->row_end; y++) {
             float *out_row = a->output + oc * a->output_channel_stride +
-                             (size_t)(y - a->output_row0) * width;
+                             (size_t)(y % a->output_rows) * width;
             for (int32_t x = 0; x < width; x++) {
                 out_row[x] = bias;
             }
@@ -36,7 +36,7 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
                     if (iy < 0 || iy >= a->height) {
                         continue;
                     }
-                    const float *in_row = in_plane + (size_t)(iy - a->input_row0) * width;
+                    const float *in_row = in_plane + (size_t)(iy % a->input_rows) * width;
                     for (int32_t kx = 0; kx < k; kx++) {
                         const float wv = w[ky * k + kx];
                         const int32_t dx = kx - pad;
@@ -50,7 +50,7 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
             }
             const float *res_row = a->residual
                 ? a->residual + oc * a->residual_channel_stride +
-                      (size_t)(y - a->residual_row0) * width
+                      (size_t)(y % a->residual_rows) * width
                 : NULL;
             for (int32_t x = 0; x < width; x++) {
                 float v = activate(out_row[x], a->activation, a->negative_slope);

@@ -104,6 +104,9 @@ public final class Engine: @unchecked Sendable {
             args.input_channel_stride = plane * inSlice.channelStride
             args.output = dst
             args.output_channel_stride = plane * outSlice.channelStride
+            // Whole planes: rings as tall as the plane.
+            let rows = Int32(height / inSlice.divisor)
+            (args.input_rows, args.output_rows, args.residual_rows) = (rows, rows, rows)
             if let residualSlice {
                 let (res, _) = resolve(residualSlice)
                 args.residual = UnsafePointer(res)
@@ -124,15 +127,17 @@ public final class Engine: @unchecked Sendable {
         case .unshuffle(let inSlice, let channels, let factor, let outSlice):
             let (src, inPlane) = resolve(inSlice)
             let (dst, outPlane) = resolve(outSlice)
-            nj_f32_pixel_unshuffle_scalar(src, inPlane * inSlice.channelStride, Int32(channels),
-                                          Int32(width / inSlice.divisor), Int32(factor),
-                                          Int32(height / outSlice.divisor), dst, outPlane * outSlice.channelStride)
+            let outRows = Int32(height / outSlice.divisor)
+            nj_f32_pixel_unshuffle_scalar(src, inPlane * inSlice.channelStride, Int32(height / inSlice.divisor), Int32(channels),
+                                          Int32(width / inSlice.divisor), Int32(factor), 0, outRows,
+                                          dst, outPlane * outSlice.channelStride, outRows)
         case .shuffle(let inSlice, let channels, let factor, let outSlice, let clamp):
             let (src, inPlane) = resolve(inSlice)
             let (dst, plane) = resolve(outSlice)
-            nj_f32_pixel_shuffle_scalar(src, inPlane * inSlice.channelStride, Int32(channels),
-                                        Int32(width / inSlice.divisor), Int32(factor),
-                                        Int32(height / inSlice.divisor), dst, plane * outSlice.channelStride)
+            let inRows = Int32(height / inSlice.divisor)
+            nj_f32_pixel_shuffle_scalar(src, inPlane * inSlice.channelStride, inRows, Int32(channels),
+                                        Int32(width / inSlice.divisor), Int32(factor), 0, inRows,
+                                        dst, plane * outSlice.channelStride, Int32(height / outSlice.divisor))
             if clamp { nj_f32_clamp_scalar(dst, channels / (factor * factor) * plane, 0, 1) }
         case .leakyReLU(let inSlice, let outSlice, let channels):
             let (src, plane) = resolve(inSlice)

@@ -4,7 +4,8 @@ import NightjarKernels
 
 /// Runs the network band by band along a `StreamSchedule`, so memory grows with the frame's
 /// width and not its area. The windows' heights come from the schedule's dry run for the
-/// largest frame, one arena is planned for them, and `run` makes no heap allocation once a
+/// largest frame, one arena is planned for them (each window a ring of rows, so advancing it
+/// moves nothing), and `run` makes no heap allocation once a
 /// frame of that size has been seen. Every output value is computed exactly as in `Engine`, so
 /// results are bit-identical to whole-frame execution.
 public final class StreamingEngine: @unchecked Sendable {
@@ -138,20 +139,22 @@ public final class StreamingEngine: @unchecked Sendable {
         let source: Source
         let sink: UnsafeMutablePointer<Sink>
 
-        /// A buffer's window: base, plane width, channel stride (elements).
-        func window(_ buffer: Int) -> (base: UnsafeMutablePointer<Float>, width: Int, channelStride: Int) {
+        /// A buffer's window: a ring of `rows` rows per channel (image row y at ring row
+        /// y mod rows), so rows are never moved: a new row overwrites one no reader needs.
+        func window(_ buffer: Int) -> Ring {
             let divisor = engine.schedule.bufferDivisor[buffer]
             let planeWidth = width / divisor
+            let rows = engine.windowRows[buffer]
             let base = (engine.arena + engine.plan.offsets[buffer]).assumingMemoryBound(to: Float.self)
-            return (base, planeWidth, engine.windowRows[buffer] * planeWidth)
+            return Ring(base: base, width: planeWidth, rows: rows, channelStride: rows * planeWidth)
         }
 
-        /// Channel `slice.channelOffset` at image row `row` of a slice's window.
-        func address(_ slice: NetworkGraph.Slice, buffer: Int, row: Int, cursor: StreamSchedule.Cursor)
-            -> (pointer: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-            let w = window(buffer)
-            let pointer = w.base + slice.channelOffset * w.channelStride + (row - cursor.firstRow(buffer)) * w.width
-            return (pointer, w.channelStride * slice.channelStride, w.width)
+        /// The ring of a slice: its first channel, and the stride between its channels.
+        func address(_ slice: NetworkGraph.Slice, buffer: Int) -> Ring {
+            var w = window(buffer)
+            w.base += slice.channelOffset * w.channelStride
+            w.channelStride *= slice.channelStride
+            return w
         }
 
         func reserve(buffer: Int, rows: Int) throws {
@@ -160,23 +163,11 @@ public final class StreamingEngine: @unchecked Sendable {
             }
         }
 
-        func slide(buffer: Int, from: Int, to: Int, top: Int) {
-            guard top > to else { return }
-            let w = window(buffer)
-            parallelFor(engine.pool, engine.schedule.bufferChannels[buffer], (w, to, from, top)) { c, channels in
-                let (w, to, from, top) = c
-                for channel in channels {
-                    let plane = w.base + channel * w.channelStride
-                    memmove(plane, plane + (to - from) * w.width, (top - to) * w.width * MemoryLayout<Float>.size)
-                }
-            }
-        }
-
         mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
-            let buffer = engine.schedule.outputBuffer
-            let w = window(buffer)
-            try sink.pointee.consume(rows: rows, start: w.base + (rows.lowerBound - cursor.firstRow(buffer)) * w.width,
-                             channelStride: w.channelStride, width: w.width)
+            let w = window(engine.schedule.outputBuffer)
+            for piece in w.contiguous(rows) {
+                try sink.pointee.consume(rows: piece, start: w.row(piece.lowerBound), channelStride: w.channelStride, width: w.width)
+            }
         }
 
         func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
@@ -185,11 +176,12 @@ public final class StreamingEngine: @unchecked Sendable {
             let pool = engine.pool
             guard let step = schedule.step(node) else {
                 let w = window(outBuffer)
-                let start = w.base + (rows.lowerBound - cursor.firstRow(outBuffer)) * w.width
-                parallelFor(pool, rows.count, (source, rows, start, w)) { c, part in
-                    let (source, rows, start, w) = c
-                    source.fill(rows: (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound),
-                                into: start + part.lowerBound * w.width, width: w.width)
+                parallelFor(pool, rows.count, (source, rows, w)) { c, part in
+                    let (source, rows, w) = c
+                    let band = (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound)
+                    for piece in w.contiguous(band) {
+                        source.fill(rows: piece, into: w.row(piece.lowerBound), width: w.width)
+                    }
                 }
                 return
             }
@@ -197,20 +189,20 @@ public final class StreamingEngine: @unchecked Sendable {
             switch step {
             case .convolution(let layer, let input, let output, let residual, let leakyReLU):
                 let spec = schedule.convolutions[layer]
-                let src = address(input, buffer: inBuffers[0], row: cursor.firstRow(inBuffers[0]), cursor: cursor)
-                let dst = address(output, buffer: outBuffer, row: cursor.firstRow(outBuffer), cursor: cursor)
+                let src = address(input, buffer: inBuffers[0])
+                let dst = address(output, buffer: outBuffer)
                 var args = nj_conv2d_f32_args()
-                args.input = UnsafePointer(src.pointer)
+                args.input = UnsafePointer(src.base)
                 args.input_channel_stride = src.channelStride
-                args.input_row0 = Int32(cursor.firstRow(inBuffers[0]))
-                args.output = dst.pointer
+                args.input_rows = Int32(src.rows)
+                args.output = dst.base
                 args.output_channel_stride = dst.channelStride
-                args.output_row0 = Int32(cursor.firstRow(outBuffer))
+                args.output_rows = Int32(dst.rows)
                 if let residual {
-                    let res = address(residual, buffer: inBuffers[1], row: cursor.firstRow(inBuffers[1]), cursor: cursor)
-                    args.residual = UnsafePointer(res.pointer)
+                    let res = address(residual, buffer: inBuffers[1])
+                    args.residual = UnsafePointer(res.base)
                     args.residual_channel_stride = res.channelStride
-                    args.residual_row0 = Int32(cursor.firstRow(inBuffers[1]))
+                    args.residual_rows = Int32(res.rows)
                 }
                 let kernel = engine.weights.bind(layer, to: &args)
                 args.in_channels = Int32(spec.inChannels)
@@ -225,44 +217,53 @@ public final class StreamingEngine: @unchecked Sendable {
                 args.negative_slope = Architecture.leakySlope
                 nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
             case .unshuffle(let input, let channels, let factor, let output):
-                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound * factor, cursor: cursor)
-                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                let src = address(input, buffer: inBuffers[0])
+                let dst = address(output, buffer: outBuffer)
                 parallelFor(pool, channels, (src, dst, factor, rows)) { c, part in
                     let (src, dst, factor, rows) = c
-                    nj_f32_pixel_unshuffle_scalar(src.pointer + part.lowerBound * src.channelStride, src.channelStride,
-                                                  Int32(part.count), Int32(src.width), Int32(factor), Int32(rows.count),
-                                                  dst.pointer + part.lowerBound * factor * factor * dst.channelStride,
-                                                  dst.channelStride)
+                    nj_f32_pixel_unshuffle_scalar(src.base + part.lowerBound * src.channelStride, src.channelStride, Int32(src.rows),
+                                                  Int32(part.count), Int32(src.width), Int32(factor),
+                                                  Int32(rows.lowerBound), Int32(rows.upperBound),
+                                                  dst.base + part.lowerBound * factor * factor * dst.channelStride,
+                                                  dst.channelStride, Int32(dst.rows))
                 }
             case .shuffle(let input, let channels, let factor, let output, let clamp):
-                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound / factor, cursor: cursor)
-                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                let src = address(input, buffer: inBuffers[0])
+                let dst = address(output, buffer: outBuffer)
                 // Split by output channel: each reads factor² input channels.
                 parallelFor(pool, channels / (factor * factor), (src, dst, factor, rows, clamp)) { c, part in
                     let (src, dst, factor, rows, clamp) = c
-                    let out = dst.pointer + part.lowerBound * dst.channelStride
-                    nj_f32_pixel_shuffle_scalar(src.pointer + part.lowerBound * factor * factor * src.channelStride,
-                                                src.channelStride, Int32(part.count * factor * factor), Int32(src.width),
-                                                Int32(factor), Int32(rows.count / factor), out, dst.channelStride)
+                    let out = dst.base + part.lowerBound * dst.channelStride
+                    nj_f32_pixel_shuffle_scalar(src.base + part.lowerBound * factor * factor * src.channelStride,
+                                                src.channelStride, Int32(src.rows), Int32(part.count * factor * factor),
+                                                Int32(src.width), Int32(factor),
+                                                Int32(rows.lowerBound / factor), Int32(rows.upperBound / factor),
+                                                out, dst.channelStride, Int32(dst.rows))
                     if clamp {
                         for channel in 0..<part.count {
-                            nj_f32_clamp_scalar(out + channel * dst.channelStride, rows.count * dst.width, 0, 1)
+                            for piece in dst.contiguous(rows) {
+                                nj_f32_clamp_scalar(dst.row(piece.lowerBound) + (part.lowerBound + channel) * dst.channelStride,
+                                                    piece.count * dst.width, 0, 1)
+                            }
                         }
                     }
                 }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
-                let src = address(input, buffer: inBuffers[0], row: rows.lowerBound, cursor: cursor)
-                let dst = address(output, buffer: outBuffer, row: rows.lowerBound, cursor: cursor)
+                let src = address(input, buffer: inBuffers[0])
+                let dst = address(output, buffer: outBuffer)
                 let isCopy: Bool
                 if case .copy = step { isCopy = true } else { isCopy = false }
                 parallelFor(pool, channels, (src, dst, rows, isCopy)) { c, part in
                     let (src, dst, rows, isCopy) = c
                     for channel in part {
-                        let from = src.pointer + channel * src.channelStride, to = dst.pointer + channel * dst.channelStride
-                        if isCopy {
-                            to.update(from: from, count: rows.count * src.width)
-                        } else {
-                            nj_f32_leaky_relu_scalar(from, to, rows.count * src.width, Architecture.leakySlope)
+                        // Row by row: the two rings wrap at different rows.
+                        for y in rows {
+                            let from = src.row(y) + channel * src.channelStride, to = dst.row(y) + channel * dst.channelStride
+                            if isCopy {
+                                to.update(from: from, count: src.width)
+                            } else {
+                                nj_f32_leaky_relu_scalar(from, to, src.width, Architecture.leakySlope)
+                            }
                         }
                     }
                 }
@@ -271,19 +272,42 @@ public final class StreamingEngine: @unchecked Sendable {
     }
 }
 
-/// Runs `body` on [0, count) cut into one range per thread of `pool` (all in this thread when
-/// the pool has one). No allocation: the closure travels as a pointer to a stack slot. `body`
-/// runs concurrently on disjoint ranges, so it must only write what its range owns.
-private struct ParallelTask<Context> {
-    let context: Context
-    let body: (Context, Range<Int>) -> Void
+/// A window: `rows` rows of `width` floats per channel, image row y at ring row y mod rows.
+struct Ring {
+    var base: UnsafeMutablePointer<Float>
+    let width: Int
+    let rows: Int
+    var channelStride: Int
+
+    /// Image row `y` of the first channel.
+    @inline(__always)
+    func row(_ y: Int) -> UnsafeMutablePointer<Float> { base + (y % rows) * width }
+
+    /// `range` cut where it wraps around the ring: at most two pieces, each contiguous in memory.
+    @inline(__always)
+    func contiguous(_ range: Range<Int>) -> RingPieces { RingPieces(range: range, rows: rows) }
 }
 
-private struct ErasedParallelTask {
-    let task: UnsafeMutableRawPointer
-    let invoke: (UnsafeMutableRawPointer, Range<Int>) -> Void
+/// The pieces of a row range that are contiguous in a ring (no allocation).
+struct RingPieces: Sequence, IteratorProtocol {
+    var range: Range<Int>
+    let rows: Int
+
+    mutating func next() -> Range<Int>? {
+        guard !range.isEmpty else { return nil }
+        let end = Swift.min(range.upperBound, range.lowerBound + rows - range.lowerBound % rows)
+        defer { range = end..<range.upperBound }
+        return range.lowerBound..<end
+    }
 }
 
+/// Runs `body(context, range)` on [0, count) cut into chunks for the threads of `pool` (all in
+/// this thread when the pool has one). `body` runs concurrently on disjoint ranges, so it must
+/// only write what its range owns.
+///
+/// No heap allocation: `body` captures nothing (what it needs comes in as `context`), and the
+/// pair travels to the C pool as a pointer to a stack slot. A capturing closure would not do:
+/// `withoutActuallyEscaping` boxes its closure on the heap at every call.
 @inline(__always)
 private func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context,
                                   _ body: @escaping (Context, Range<Int>) -> Void) {
@@ -293,11 +317,25 @@ private func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context
             let task = raw.assumingMemoryBound(to: ParallelTask<Context>.self)
             task.pointee.body(task.pointee.context, range)
         }
-        nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
-            let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
-            erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
-        }, &erased)
+        withUnsafeMutablePointer(to: &erased) { erased in
+            nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
+                let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
+                erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
+            }, UnsafeMutableRawPointer(erased))
+        }
     }
+}
+
+/// A typed task and its context, on the caller's stack.
+private struct ParallelTask<Context> {
+    let context: Context
+    let body: (Context, Range<Int>) -> Void
+}
+
+/// The same with the context's type erased, for the C callback (which cannot be generic).
+private struct ErasedParallelTask {
+    let task: UnsafeMutableRawPointer
+    let invoke: (UnsafeMutableRawPointer, Range<Int>) -> Void
 }
 
 /// Where the streaming engine's input rows come from.

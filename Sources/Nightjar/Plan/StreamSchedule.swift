@@ -226,15 +226,13 @@ public struct StreamSchedule: Sendable {
         }
     }
 
-    /// Slides a window so rows up to `end` fit: rows below what every unfinished reader still
+    /// Advances a window so rows up to `end` fit: rows below what every unfinished reader still
     /// needs, and below what every writer has written, are dropped.
     private func makeRoom<Actions: StreamActions>(_ buffer: Int, from begin: Int, to end: Int, height: Int,
                                                   cursor: inout Cursor, actions: inout Actions) throws {
         var keep = begin
-        var top = begin
         for writer in bufferWriters[buffer] {
             keep = min(keep, cursor.progress[writer])
-            top = max(top, cursor.progress[writer])
         }
         // The 1/32 result is kept whole for the second pass.
         if buffer == graph.lowResolutionResult { keep = 0 }
@@ -247,21 +245,16 @@ public struct StreamSchedule: Sendable {
             keep = min(keep, max(next.lowerBound, 0))
         }
         if buffer == outputBuffer { keep = min(keep, cursor.delivered) }
-        let newRow0 = max(keep, cursor.row0[buffer])
-        if newRow0 > cursor.row0[buffer] {
-            actions.slide(buffer: buffer, from: cursor.row0[buffer], to: newRow0, top: top)
-            cursor.row0[buffer] = newRow0
-        }
-        try actions.reserve(buffer: buffer, rows: end - newRow0)
+        // Windows are rings: dropping rows moves nothing, the rows still needed must only fit.
+        cursor.row0[buffer] = max(keep, cursor.row0[buffer])
+        try actions.reserve(buffer: buffer, rows: end - cursor.row0[buffer])
     }
 }
 
 /// What a schedule's decisions turn into: kernels and copies, or only records.
 public protocol StreamActions {
-    /// Window `buffer` must hold `rows` rows from its first row.
+    /// Window `buffer` must hold `rows` rows from its first row (the oldest still needed).
     mutating func reserve(buffer: Int, rows: Int) throws
-    /// Rows [to, top) of `buffer` move to the start of its window, which began at row `from`.
-    mutating func slide(buffer: Int, from: Int, to: Int, top: Int)
     /// Compute `rows` of `node`'s output.
     mutating func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws
     /// Output `rows` are final.
@@ -272,7 +265,6 @@ public protocol StreamActions {
 struct WindowRecorder: StreamActions {
     var rows: [Int]
     mutating func reserve(buffer: Int, rows count: Int) { rows[buffer] = max(rows[buffer], count) }
-    mutating func slide(buffer: Int, from: Int, to: Int, top: Int) {}
     mutating func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
     mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
 }
