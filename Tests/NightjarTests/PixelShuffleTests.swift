@@ -5,20 +5,22 @@ final class PixelShuffleTests: XCTestCase {
     /// Unshuffle follows REFERENCE.md §1: channel c*r*r + i*r + j at (y, x) is channel c at
     /// (y*r + i, x*r + j); shuffle is its exact inverse.
     func testUnshuffleChannelOrderAndRoundTrip() {
-        let (c, h, w, r) = (2, 8, 12, 4)
-        let input = (0..<(c * h * w)).map { Float($0) }
-        var packed = [Float](repeating: -1, count: input.count)
-        nj_f32_pixel_unshuffle_scalar(input, h * w, Int32(h), Int32(c), Int32(w), Int32(r), 0, Int32(h / r),
-                                      &packed, (h / r) * (w / r), Int32(h / r))
-        let (oh, ow) = (h / r, w / r)
-        for ch in 0..<c { for i in 0..<r { for j in 0..<r { for y in 0..<oh { for x in 0..<ow {
-            let got = packed[((ch * r * r + i * r + j) * oh + y) * ow + x]
-            XCTAssertEqual(got, input[(ch * h + y * r + i) * w + x * r + j])
-        } } } } }
-        var back = [Float](repeating: -1, count: input.count)
-        nj_f32_pixel_shuffle_scalar(packed, oh * ow, Int32(oh), Int32(c * r * r), Int32(ow), Int32(r), 0, Int32(oh),
-                                    &back, h * w, Int32(h))
-        XCTAssertEqual(back, input)
+        // 2 and 4 have their own loops, 3 takes the general one.
+        for (c, h, w, r) in [(2, 8, 12, 4), (3, 6, 10, 2), (2, 9, 6, 3), (1, 16, 32, 16)] {
+            let input = (0..<(c * h * w)).map { Float($0) }
+            var packed = [Float](repeating: -1, count: input.count)
+            nj_f32_pixel_unshuffle_scalar(input, h * w, Int32(h), Int32(c), Int32(w), Int32(r), 0, Int32(h / r),
+                                          &packed, (h / r) * (w / r), Int32(h / r))
+            let (oh, ow) = (h / r, w / r)
+            for ch in 0..<c { for i in 0..<r { for j in 0..<r { for y in 0..<oh { for x in 0..<ow {
+                let got = packed[((ch * r * r + i * r + j) * oh + y) * ow + x]
+                XCTAssertEqual(got, input[(ch * h + y * r + i) * w + x * r + j], "r \(r)")
+            } } } } }
+            var back = [Float](repeating: -1, count: input.count)
+            nj_f32_pixel_shuffle_scalar(packed, oh * ow, Int32(oh), Int32(c * r * r), Int32(ow), Int32(r), 0, Int32(oh),
+                                        &back, h * w, Int32(h))
+            XCTAssertEqual(back, input, "r \(r)")
+        }
     }
 
     /// On rings: rows [3, 5) of the packed side (rows [6, 10) of the plane side with r = 2), in

@@ -168,6 +168,7 @@ const char *nj_conv2d_f32_fn_name(nj_conv2d_f32_fn fn);
 // planes of width `width`, to channels*r*r planes of width width/r. Output channel
 // c*r*r + i*r + j at (y, x) is input channel c at (y*r + i, x*r + j). Buffers are rings as for
 // the convolution: input row Y at row (Y mod input_rows), output row y at (y mod output_rows).
+// r is 1 to 16 (the network uses 2, 4 and 16).
 void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
                                    int32_t channels, int32_t width, int32_t r,
                                    int32_t row_begin, int32_t row_end,

@@ -1,24 +1,73 @@
 // Scalar pixel shuffle / unshuffle (depth-to-space and space-to-depth), PyTorch's channel order,
 // over a band of rows of ring buffers, so that streaming execution can use them on row windows.
+//
+// Each row of the full-resolution side is read or written once, front to back: an unshuffle
+// deinterleaves one input row into r output rows, a shuffle interleaves r input rows into one
+// output row. (Walking the r*r phases separately touched every full-resolution row r times
+// with a stride of r floats.) The factors the network uses, 2 and 4, have loops with a constant
+// stride that compilers turn into vector shuffles.
 #include "nightjar_kernels.h"
+
+// out[j][x] = in[x*r + j] for j < r, x < n.
+static inline void deinterleave(const float *in, float *const *out, int32_t r, int32_t n) {
+    if (r == 2) {
+        for (int32_t x = 0; x < n; x++) {
+            out[0][x] = in[2 * x];
+            out[1][x] = in[2 * x + 1];
+        }
+    } else if (r == 4) {
+        for (int32_t x = 0; x < n; x++) {
+            out[0][x] = in[4 * x];
+            out[1][x] = in[4 * x + 1];
+            out[2][x] = in[4 * x + 2];
+            out[3][x] = in[4 * x + 3];
+        }
+    } else {
+        for (int32_t x = 0; x < n; x++) {
+            for (int32_t j = 0; j < r; j++) out[j][x] = in[(size_t)x * r + j];
+        }
+    }
+}
+
+// out[x*r + j] = in[j][x] for j < r, x < n.
+static inline void interleave(const float *const *in, float *out, int32_t r, int32_t n) {
+    if (r == 2) {
+        for (int32_t x = 0; x < n; x++) {
+            out[2 * x] = in[0][x];
+            out[2 * x + 1] = in[1][x];
+        }
+    } else if (r == 4) {
+        for (int32_t x = 0; x < n; x++) {
+            out[4 * x] = in[0][x];
+            out[4 * x + 1] = in[1][x];
+            out[4 * x + 2] = in[2][x];
+            out[4 * x + 3] = in[3][x];
+        }
+    } else {
+        for (int32_t x = 0; x < n; x++) {
+            for (int32_t j = 0; j < r; j++) out[(size_t)x * r + j] = in[j][x];
+        }
+    }
+}
+
+// Up to this factor (the network uses 2, 4 and 16).
+#define NJ_MAX_FACTOR 16
 
 void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
                                    int32_t channels, int32_t width, int32_t r,
                                    int32_t row_begin, int32_t row_end,
                                    float *output, size_t output_channel_stride, int32_t output_rows) {
+    if (r < 1 || r > NJ_MAX_FACTOR) return;
     const int32_t ow = width / r;
+    float *out[NJ_MAX_FACTOR];
     for (int32_t c = 0; c < channels; c++) {
-        for (int32_t i = 0; i < r; i++) {
-            for (int32_t j = 0; j < r; j++) {
-                float *out = output + (size_t)((c * r + i) * r + j) * output_channel_stride;
-                for (int32_t y = row_begin; y < row_end; y++) {
-                    const float *in_row = input + c * input_channel_stride +
-                                          (size_t)((y * r + i) % input_rows) * width + j;
-                    float *out_row = out + (size_t)(y % output_rows) * ow;
-                    for (int32_t x = 0; x < ow; x++) {
-                        out_row[x] = in_row[(size_t)x * r];
-                    }
+        for (int32_t y = row_begin; y < row_end; y++) {
+            for (int32_t i = 0; i < r; i++) {
+                const float *in_row = input + c * input_channel_stride + (size_t)((y * r + i) % input_rows) * width;
+                for (int32_t j = 0; j < r; j++) {
+                    out[j] = output + (size_t)((c * r + i) * r + j) * output_channel_stride + (size_t)(y % output_rows) * ow;
                 }
+                deinterleave(in_row, out, r, ow);
             }
         }
     }
@@ -28,18 +77,16 @@ void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride
                                  int32_t channels, int32_t width, int32_t r,
                                  int32_t row_begin, int32_t row_end,
                                  float *output, size_t output_channel_stride, int32_t output_rows) {
+    if (r < 1 || r > NJ_MAX_FACTOR) return;
     const int32_t oc = channels / (r * r), ow = width * r;
+    const float *in[NJ_MAX_FACTOR];
     for (int32_t c = 0; c < oc; c++) {
-        for (int32_t i = 0; i < r; i++) {
-            for (int32_t j = 0; j < r; j++) {
-                const float *in = input + (size_t)((c * r + i) * r + j) * input_channel_stride;
-                for (int32_t y = row_begin; y < row_end; y++) {
-                    const float *in_row = in + (size_t)(y % input_rows) * width;
-                    float *out_row = output + c * output_channel_stride + (size_t)((y * r + i) % output_rows) * ow + j;
-                    for (int32_t x = 0; x < width; x++) {
-                        out_row[(size_t)x * r] = in_row[x];
-                    }
+        for (int32_t y = row_begin; y < row_end; y++) {
+            for (int32_t i = 0; i < r; i++) {
+                for (int32_t j = 0; j < r; j++) {
+                    in[j] = input + (size_t)((c * r + i) * r + j) * input_channel_stride + (size_t)(y % input_rows) * width;
                 }
+                interleave(in, output + c * output_channel_stride + (size_t)((y * r + i) % output_rows) * ow, r, width);
             }
         }
     }
