@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Engine.availableCores
 
+    @Flag(help: "Lock the network's memory arena into RAM (mlock), as restore --mlock does.")
+    var mlock = false
+
     @Option(help: "Timed runs after one warm-up run.")
     var runs: Int = 5
 
@@ -62,7 +65,7 @@ struct BenchCommand: ParsableCommand {
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
-                bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows),
+                bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows), lockMemory: mlock,
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly)
             report.precision = precision.rawValue
             if json {

@@ -24,17 +24,17 @@ struct BenchReport: Codable {
     var arena_bytes: Int
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
-                        bands: StreamSchedule.Bands, input: URL?, endToEnd: Bool) throws -> BenchReport {
+                        bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
         let (network, arenaBytes) = try measureNetwork(model: model, height: padded.height, width: padded.width,
-                                                       threads: threads, runs: runs, bands: bands)
+                                                       threads: threads, runs: runs, bands: bands, lockMemory: lockMemory)
         let pixels = Double(padded.height * padded.width)
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
         var e2e: ProcessMetrics.Summary?
         if endToEnd {
             e2e = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
-                                            size: size, threads: threads, bands: bands, runs: runs, input: input)
+                                            size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input)
         }
         return BenchReport(
             model: modelPath, width: padded.width, height: padded.height, threads: threads, runs: runs,
@@ -53,8 +53,9 @@ struct BenchReport: Codable {
     /// The network alone on an in-memory mosaic. Its engine is released on return, so the
     /// end-to-end phase runs with only its own arena, as `nightjar restore` does.
     private static func measureNetwork(model: NightjarModel, height: Int, width: Int, threads: Int, runs: Int,
-                                       bands: StreamSchedule.Bands) throws -> (ProcessMetrics.Summary, arenaBytes: Int) {
-        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads)
+                                       bands: StreamSchedule.Bands, lockMemory: Bool) throws -> (ProcessMetrics.Summary, arenaBytes: Int) {
+        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
+                                         lockMemory: lockMemory)
         let source = SyntheticMosaic(seed: 42)
         var sink = DiscardRows()
         var times: [Double] = []

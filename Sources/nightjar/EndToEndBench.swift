@@ -5,7 +5,7 @@ import Nightjar
 /// and one `FrameEngine`, as `nightjar restore` runs them. Works in a temporary directory that
 /// is removed afterwards, also when a run fails.
 enum EndToEndBench {
-    static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands,
+    static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
                         runs: Int, input: URL?) throws -> ProcessMetrics.Summary {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
@@ -16,7 +16,7 @@ enum EndToEndBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let raw = try input ?? synthesize(size: size, into: directory)
         let output = directory.appendingPathComponent("restored.png")
-        let engine = try FrameEngine(model: model, threads: threads, bands: bands)
+        let engine = try FrameEngine(model: model, threads: threads, bands: bands, lockMemory: lockMemory)
         let workspace = CaptureWorkspace()
         var options = RestoreOptions()
         options.overwrite = true
