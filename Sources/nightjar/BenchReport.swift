@@ -89,16 +89,20 @@ struct BenchReport: Codable {
     }
 }
 
-/// A deterministic dark-frame-like mosaic, generated row by row (no frame-sized buffer).
+/// A deterministic dark-frame-like mosaic, generated row by row (no frame-sized buffer) and
+/// written as the network's Bayer phases.
 struct SyntheticMosaic: NetworkRowSource {
     var seed: UInt64
-    func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
+    func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
         for row in rows {
-            var state = seed &+ UInt64(row) &* 0x9E37_79B9_7F4A_7C15
-            let out = destination + (row - rows.lowerBound) * width
-            for x in 0..<width {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                out[x] = Float(state >> 40) / Float(1 << 24) * 0.6
+            for i in 0..<2 {
+                var state = seed &+ UInt64(2 * row + i) &* 0x9E37_79B9_7F4A_7C15
+                let even = planes + 2 * i * channelStride + (row - rows.lowerBound) * width, odd = even + channelStride
+                for x in 0..<(2 * width) {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    let value = Float(state >> 40) / Float(1 << 24) * 0.6
+                    if x & 1 == 0 { even[x >> 1] = value } else { odd[x >> 1] = value }
+                }
             }
         }
     }
@@ -107,7 +111,7 @@ struct SyntheticMosaic: NetworkRowSource {
 /// Throws the output away (the network-only benchmark).
 struct DiscardRows: NetworkRowSink {
     var checksum: Float = 0
-    mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
-        checksum += start[0]
+    mutating func consume(_ rows: NetworkOutputRows) {
+        checksum += rows.start[0]
     }
 }

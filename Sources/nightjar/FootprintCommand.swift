@@ -217,7 +217,7 @@ struct FootprintReport {
             "arena, by branch (windows of different passes share space)",
         ]
         for branch in f.branches {
-            let note = branch.divisor == 1 ? "input and output windows" : "\(branch.buffers) windows"
+            let note = branch.divisor == 2 ? "\(branch.buffers) windows, with the input phases and the output planes" : "\(branch.buffers) windows"
             lines.append(line(branch.label, branch.bytes, note))
         }
         lines += [

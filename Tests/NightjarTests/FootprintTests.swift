@@ -31,18 +31,20 @@ final class FootprintTests: XCTestCase {
         XCTAssertEqual(f.arenaBytes, engine.plan.arenaBytes)
         XCTAssertEqual(f.buffers.map(\.bytes), engine.plan.requests.map(\.bytes))
         XCTAssertEqual(f.buffers.map(\.offset), engine.plan.offsets)
-        // The network's scales (REFERENCE.md §1): 1/32, 1/8, 1/2 and the full-resolution windows.
-        XCTAssertEqual(f.branches.map(\.divisor), [32, 8, 2, 1])
+        // The network's scales (REFERENCE.md §1): 1/32, 1/8, 1/2; the input's Bayer phases and the
+        // output's 12 planes are 1/2-scale windows, so nothing is held at full resolution.
+        XCTAssertEqual(f.branches.map(\.divisor), [32, 8, 2])
         XCTAssertEqual(f.branches.reduce(0) { $0 + $1.bytes }, engine.plan.requests.reduce(0) { $0 + $1.bytes })
         func divisor(of name: String) -> Int? { f.buffers.first { $0.name.hasPrefix(name + " [") }?.divisor }
         XCTAssertEqual(divisor(of: "in32"), 32)
         XCTAssertEqual(divisor(of: "in8"), 8)
-        XCTAssertEqual(divisor(of: "low2x"), 2)
-        // Full resolution: the 1-channel input and 3-channel output windows, 4-byte floats.
-        let full = try XCTUnwrap(f.branches.last)
-        XCTAssertEqual(full.buffers, 2)
+        XCTAssertEqual(divisor(of: "input.phases"), 2)
+        XCTAssertEqual(divisor(of: "output.phases"), 2)
+        // The ends: 4 phase planes in, 12 planes out, at half the width, 4-byte floats.
         let schedule = engine.schedule
-        XCTAssertEqual(full.bytes, (engine.plannedWindowRows[schedule.inputBuffer] * 1 + engine.plannedWindowRows[schedule.outputBuffer] * 3) * 4256 * 4)
+        let ends = f.buffers.filter { $0.name.hasPrefix("input.phases [") || $0.name.hasPrefix("output.phases [") }
+        XCTAssertEqual(ends.map(\.bytes), [engine.plannedWindowRows[schedule.inputBuffer] * 4 * 2128 * 4,
+                                          engine.plannedWindowRows[schedule.outputBuffer] * 12 * 2128 * 4])
         // Windows of the two passes share space: the branches add up to more than the arena.
         XCTAssertGreaterThan(f.branches.reduce(0) { $0 + $1.bytes }, f.arenaBytes)
     }

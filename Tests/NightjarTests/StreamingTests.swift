@@ -62,14 +62,14 @@ final class StreamingTests: XCTestCase {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let engine = try StreamingEngine(model: model, maxHeight: 160, maxWidth: 64, bands: .init(lowResolutionRows: 2, outputRows: 48))
         struct Constant: NetworkRowSource {
-            func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
-                destination.update(repeating: 0.01, count: rows.count * width)
+            func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+                for phase in 0..<4 { (planes + phase * channelStride).update(repeating: 0.01, count: rows.count * width) }
             }
         }
         struct Recorder: NetworkRowSink {
             var bands: [Range<Int>] = []
-            mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
-                bands.append(rows)
+            mutating func consume(_ rows: NetworkOutputRows) {
+                bands.append(rows.imageRows)
             }
         }
         var recorder = Recorder()
@@ -104,7 +104,7 @@ final class StreamingTests: XCTestCase {
         XCTAssertEqual([planned.maxHeight, planned.maxWidth], [96, 128])  // padded to multiples of 32
         XCTAssertGreaterThanOrEqual(planned.lockedBytes, planned.plan.arenaBytes)
         struct Sink: NetworkRowSink {
-            mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {}
+            mutating func consume(_ rows: NetworkOutputRows) {}
         }
         var sink = Sink()
         let input = Self.input(height: 128, width: 128, seed: 4)

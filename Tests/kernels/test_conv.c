@@ -283,6 +283,106 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     free_all();
 }
 
+// ---- Depth-to-space output ---------------------------------------------------------------
+//
+// A convolution with output_depth_to_space = r must store exactly what the same kernel stores
+// without it, followed by nj_f32_pixel_shuffle_scalar: the sums are the same, only the
+// addresses differ, so the comparison is bit for bit. Rows outside the computed range (at the
+// larger image's scale: rows [row_begin·r, row_end·r)) and channel gaps keep a sentinel, and
+// the output sits against a guard page. Runs every selectable kernel and the scalar reference,
+// through the pool (which splits rows or output channels) and directly.
+static void run_depth_to_space_case(conv_shape s, int32_t r, int32_t width, int32_t height, const nj_isa *caps,
+                                    int cap_count) {
+    const int options = (int)rnd();
+    const int with_residual = options & 1, threaded = (options >> 1) & 1, guard_before = (options >> 2) & 1;
+    const int32_t row_begin = rnd_below(height);
+    const int32_t row_end = row_begin + 1 + rnd_below(height - row_begin);
+    const int32_t ipg = s.in_channels / s.groups, opg = s.out_channels / s.groups;
+    const int32_t planes = s.out_channels / (r * r);
+    const size_t plane = (size_t)height * width, big_plane = plane * r * r;
+    const size_t big_stride = big_plane + (size_t)rnd_below(5);
+    const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
+
+    float *input = guarded_alloc(plane * s.in_channels, guard_before);
+    float *weights = guarded_alloc(w_count, !guard_before);
+    float *packed = guarded_alloc(w_count, guard_before);
+    float *bias = guarded_alloc((size_t)s.out_channels, !guard_before);
+    float *residual = with_residual ? guarded_alloc(plane * s.out_channels, guard_before) : NULL;
+    float *plain = guarded_alloc(plane * s.out_channels, !guard_before);
+    float *expected = guarded_alloc(big_stride * planes, guard_before);
+    float *got = guarded_alloc(big_stride * planes, !guard_before);
+    for (size_t i = 0; i < plane * s.in_channels; i++) input[i] = rnd_unit();
+    for (size_t i = 0; i < w_count; i++) weights[i] = rnd_unit();
+    for (int32_t i = 0; i < s.out_channels; i++) bias[i] = rnd_unit();
+    if (residual) for (size_t i = 0; i < plane * s.out_channels; i++) residual[i] = rnd_unit();
+
+    nj_conv2d_f32_args args;
+    memset(&args, 0, sizeof args);
+    args.input = input;
+    args.input_channel_stride = plane;
+    args.input_rows = height;
+    args.residual = residual;
+    args.residual_channel_stride = plane;
+    args.residual_rows = height;
+    args.bias = bias;
+    args.in_channels = s.in_channels;
+    args.out_channels = s.out_channels;
+    args.groups = s.groups;
+    args.kernel_size = s.k;
+    args.height = height;
+    args.width = width;
+    args.row_begin = row_begin;
+    args.row_end = row_end;
+    args.activation = (options >> 3) & 1 ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE;
+    args.negative_slope = 0.2f;
+    args.weight_stride = opg;
+
+    const nj_conv2d_f32_kernel *kernels[8];
+    int kernel_count = 0;
+    kernels[kernel_count++] = nj_conv2d_f32_kernel_reference();
+    for (int ci = 0; ci < cap_count; ci++) {
+        const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&args, caps ? (int)caps[ci] : -1);
+        int dup = 0;
+        for (int j = 0; j < kernel_count; j++) dup |= kernels[j] == kernel;
+        if (!dup) kernels[kernel_count++] = kernel;
+    }
+    for (int ki = 0; ki < kernel_count; ki++) {
+        const nj_conv2d_f32_kernel *kernel = kernels[ki];
+        nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels, s.in_channels, s.groups, s.k, packed);
+        // Without the fold: the kernel's plain output, then the reference pixel shuffle.
+        nj_conv2d_f32_args run = args;
+        run.weights = packed;
+        run.output = plain;
+        run.output_channel_stride = plane;
+        run.output_rows = height;
+        kernel->run(&run);
+        for (size_t i = 0; i < big_stride * planes; i++) expected[i] = got[i] = bits_to_float(SENTINEL);
+        nj_f32_pixel_shuffle_scalar(plain, plane, height, s.out_channels, width, r, row_begin, row_end,
+                                    expected, big_stride, height * r);
+        // With it.
+        run.output = got;
+        run.output_channel_stride = big_stride;
+        run.output_rows = height * r;
+        run.output_depth_to_space = r;
+        if (threaded) {
+            nj_threadpool_conv2d_f32(pool, kernel, &run);
+        } else {
+            kernel->run(&run);
+        }
+        if (memcmp(expected, got, big_stride * planes * sizeof(float)) != 0) {
+            failed++;
+            size_t i = 0;
+            while (float_to_bits(expected[i]) == float_to_bits(got[i])) i++;
+            printf("FAIL %s%s depth-to-space %d: k%d %d->%d g%d %dx%d rows [%d,%d) res %d: first difference at %zu: got %g want %g\n",
+                   kernel->name, threaded ? " (3 threads)" : "", r, s.k, s.in_channels, s.out_channels, s.groups,
+                   width, height, row_begin, row_end, with_residual, i, got[i], expected[i]);
+        } else {
+            passed++;
+        }
+    }
+    free_all();
+}
+
 int main(int argc, char **argv) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     pool = nj_threadpool_create(3);
@@ -355,6 +455,19 @@ int main(int argc, char **argv) {
                 // emulated runs stay short; small ones: every height.
                 if (macs_per_pixel > 4000 && !(h == 1 || h == 9 || h == 2 + (wi % 6))) continue;
                 run_case(s, widths[wi], h, caps, cap_count);
+            }
+        }
+    }
+    // Depth-to-space outputs: the network's two (rdball 1x1 by 4 with a residual,
+    // conv32_8_cat.1 3x3 by 4) and odd ones.
+    static const struct { conv_shape s; int32_t r; } folds[] = {
+        {{1, 192, 64, 1}, 4}, {{3, 32, 192, 1}, 4}, {{5, 24, 12, 1}, 2}, {{3, 6, 8, 2}, 2},
+        {{1, 3, 27, 1}, 3}, {{3, 4, 16, 4}, 4},
+    };
+    for (size_t fi = 0; fi < sizeof(folds) / sizeof(folds[0]); fi++) {
+        for (int wi = 0; wi < nw; wi++) {
+            for (int32_t h = 1; h <= 5; h += 2) {
+                run_depth_to_space_case(folds[fi].s, folds[fi].r, widths[wi], h, caps, cap_count);
             }
         }
     }

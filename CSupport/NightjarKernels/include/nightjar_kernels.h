@@ -67,6 +67,16 @@ typedef struct nj_conv2d_f32_args {
     // (out_channels / groups when packed; more when a kernel runs on a slice of the output
     // channels, as the thread pool does).
     int32_t weight_stride;
+
+    // Depth-to-space on the way out, the pixel shuffle that follows some convolutions folded
+    // into their stores: 0 or 1 for none. With r > 1, output channel c is stored as channel
+    // c / r² of an image r times taller and wider, at row y·r + (c / r) mod r and column
+    // x·r + c mod r; `output` is that image's first channel, its rings hold output_rows rows of
+    // width·r floats, channels output_channel_stride apart, and output_rows counts rows of the
+    // larger image. The residual, if any, is read as without. `output_channel_base` is c of this
+    // call's first output channel (nonzero when the thread pool splits output channels).
+    int32_t output_depth_to_space;
+    int32_t output_channel_base;
 } nj_conv2d_f32_args;
 
 typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);

@@ -171,12 +171,13 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
         }
     }
 
-    // Epilogue: activation, residual, one store per vector.
+    // Epilogue: activation, residual, one store per vector (or, with a depth-to-space output,
+    // one store per value, r floats apart: the pixel shuffle after this convolution).
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const nj_v slope = V_SET1(a->negative_slope);
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
-        const size_t row_offset = (size_t)(y % a->output_rows) * width + x0;
-        float *out = a->output + (size_t)(oc0 + o) * a->output_channel_stride + row_offset;
+        size_t step;
+        float *out = nj_conv2d_output_row(a, oc0 + o, y, &step) + (size_t)x0 * step;
         const float *res = a->residual
             ? a->residual + (size_t)(oc0 + o) * a->residual_channel_stride +
                   (size_t)(y % a->residual_rows) * width + x0
@@ -187,7 +188,14 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
                 r = V_LRELU(r, slope);
             }
             const int32_t n = nvalid - v * NJ_VL;
-            if (n >= NJ_VL) {
+            if (step != 1) {
+                float tmp[NJ_VL];
+                V_STOREU(tmp, r);
+                const int32_t count = n < NJ_VL ? n : NJ_VL;
+                for (int32_t i = 0; i < count; i++) {
+                    out[(size_t)(v * NJ_VL + i) * step] = res ? tmp[i] + res[v * NJ_VL + i] : tmp[i];
+                }
+            } else if (n >= NJ_VL) {
                 if (res) {
                     r = V_ADD(r, V_LOADU(res + v * NJ_VL));
                 }

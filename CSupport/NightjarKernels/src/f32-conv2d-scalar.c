@@ -2,6 +2,7 @@
 // Loop order keeps the innermost loop running along a contiguous row, so even this reference
 // is usable for whole-network tests.
 #include "nightjar_kernels.h"
+#include "nj-kernels-internal.h"
 
 static inline float activate(float v, int32_t activation, float slope) {
     if (activation == NJ_ACTIVATION_LEAKY_RELU && v < 0.0f) {
@@ -22,10 +23,10 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
         const float *w_oc = a->weights + (size_t)oc * in_per_group * k * k;
         const float bias = a->bias ? a->bias[oc] : 0.0f;
         for (int32_t y = a->row_begin; y < a->row_end; y++) {
-            float *out_row = a->output + oc * a->output_channel_stride +
-                             (size_t)(y % a->output_rows) * width;
+            size_t step;
+            float *out_row = nj_conv2d_output_row(a, oc, y, &step);
             for (int32_t x = 0; x < width; x++) {
-                out_row[x] = bias;
+                out_row[x * step] = bias;
             }
             for (int32_t icg = 0; icg < in_per_group; icg++) {
                 const int32_t ic = group * in_per_group + icg;
@@ -43,7 +44,7 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
                         const int32_t x_begin = dx < 0 ? -dx : 0;
                         const int32_t x_end = dx > 0 ? width - dx : width;
                         for (int32_t x = x_begin; x < x_end; x++) {
-                            out_row[x] += wv * in_row[x + dx];
+                            out_row[x * step] += wv * in_row[x + dx];
                         }
                     }
                 }
@@ -53,8 +54,8 @@ void nj_f32_conv2d_scalar(const nj_conv2d_f32_args *a) {
                       (size_t)(y % a->residual_rows) * width
                 : NULL;
             for (int32_t x = 0; x < width; x++) {
-                float v = activate(out_row[x], a->activation, a->negative_slope);
-                out_row[x] = res_row ? v + res_row[x] : v;
+                float v = activate(out_row[x * step], a->activation, a->negative_slope);
+                out_row[x * step] = res_row ? v + res_row[x] : v;
             }
         }
     }

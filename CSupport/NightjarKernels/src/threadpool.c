@@ -277,7 +277,11 @@ static void conv_channels(const conv_job *job, int32_t begin, int32_t end) {
         share.weights = a->weights + (gihwo ? (size_t)begin : (size_t)begin * in_per_group * taps);
     }
     share.out_channels = end - begin;
-    share.output = a->output + (size_t)begin * a->output_channel_stride;
+    if (a->output_depth_to_space > 1) {
+        share.output_channel_base = a->output_channel_base + begin;  // addresses from the base
+    } else {
+        share.output = a->output + (size_t)begin * a->output_channel_stride;
+    }
     if (a->bias) share.bias = a->bias + begin;
     if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
     job->kernel->run(&share);

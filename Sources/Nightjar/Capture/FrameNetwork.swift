@@ -1,3 +1,5 @@
+import NightjarKernels
+
 /// What restores a padded mosaic: the streaming engine, or a whole-frame stand-in. Rows come
 /// from `source` and finished rows go to `sink` in order.
 public protocol FrameNetwork {
@@ -24,16 +26,33 @@ public struct WholeFrameNetwork: FrameNetwork {
     public init(_ runner: @escaping NetworkRunner) { self.runner = runner }
 
     public func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {
+        let plane = (height / 2) * (width / 2)
+        // The source writes Bayer phases; the runner wants the mosaic, and the sink takes the
+        // 12 half-scale planes back.
+        var phases = [Float](repeating: 0, count: 4 * plane)
+        phases.withUnsafeMutableBufferPointer { source.fill(rows: 0..<(height / 2), into: $0.baseAddress!, channelStride: plane, width: width / 2) }
         var input = [Float](repeating: 0, count: height * width)
-        input.withUnsafeMutableBufferPointer { source.fill(rows: 0..<height, into: $0.baseAddress!, width: width) }
+        input.withUnsafeMutableBufferPointer { mosaic in
+            phases.withUnsafeBufferPointer {
+                nj_f32_pixel_shuffle_scalar($0.baseAddress!, plane, Int32(height / 2), 4, Int32(width / 2), 2, 0, Int32(height / 2),
+                                            mosaic.baseAddress!, height * width, Int32(height))
+            }
+        }
         var output = [Float](repeating: 0, count: 3 * height * width)
         try input.withUnsafeBufferPointer { inp in
             try output.withUnsafeMutableBufferPointer { out in try runner(inp, height, width, out) }
         }
-        try output.withUnsafeBufferPointer { out in
-            for band in stride(from: 0, to: height, by: 32) {
-                let rows = band..<min(band + 32, height)
-                try sink.consume(rows: rows, start: out.baseAddress! + band * width, channelStride: height * width, width: width)
+        var planes = [Float](repeating: 0, count: 12 * plane)
+        planes.withUnsafeMutableBufferPointer { planes in
+            output.withUnsafeBufferPointer {
+                nj_f32_pixel_unshuffle_scalar($0.baseAddress!, height * width, Int32(height), 3, Int32(width), 2, 0, Int32(height / 2),
+                                              planes.baseAddress!, plane, Int32(height / 2))
+            }
+        }
+        try planes.withUnsafeBufferPointer { out in
+            for band in stride(from: 0, to: height / 2, by: 16) {
+                let rows = band..<min(band + 16, height / 2)
+                try sink.consume(NetworkOutputRows(rows: rows, start: out.baseAddress! + band * width / 2, channelStride: plane, width: width / 2))
             }
         }
     }

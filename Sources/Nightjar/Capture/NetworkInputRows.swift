@@ -56,21 +56,45 @@ public struct NetworkInputRows: @unchecked Sendable {
         self.owner = owner
     }
 
-    /// Writes padded rows `rows` at `destination`, `paddedWidth` floats each.
+    /// Writes padded mosaic rows `rows` at `destination`, `paddedWidth` floats each.
     public func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, mosaic: UnsafeBufferPointer<UInt16>) {
-        let a = amplification
-        let (table, columns) = (self.table, sourceColumns)
         for row in rows {
-            let sourceRow = CapturePipeline.reflectIndex(row, count: height) + offset.dy
-            let rowSite = (sourceRow & 1) * 2
-            let base = sourceRow * frameWidth
+            let source = sourceRow(row)
             let out = destination + (row - rows.lowerBound) * paddedWidth
-            for col in 0..<paddedWidth {
-                let sourceCol = columns[col]
-                let site = rowSite + (sourceCol & 1)
-                out[col] = table[site * tableStride + Int(mosaic[base + sourceCol])] * a
+            for col in 0..<paddedWidth { out[col] = value(col, source, mosaic) }
+        }
+    }
+
+    /// Writes padded rows `rows` (at half scale) as the network's four Bayer phase planes
+    /// (`NetworkRowSource`): the engine's first pixel unshuffle, done on the way in.
+    public func fillPhases(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int,
+                           mosaic: UnsafeBufferPointer<UInt16>) {
+        for row in rows {
+            for i in 0..<2 {
+                let source = sourceRow(2 * row + i)
+                let even = planes + 2 * i * channelStride + (row - rows.lowerBound) * (paddedWidth / 2)
+                let odd = even + channelStride
+                for x in 0..<(paddedWidth / 2) {
+                    even[x] = value(2 * x, source, mosaic)
+                    odd[x] = value(2 * x + 1, source, mosaic)
+                }
             }
         }
+    }
+
+    /// Where padded row `row` comes from: its first pixel in the mosaic, and its CFA row.
+    @inline(__always)
+    private func sourceRow(_ row: Int) -> (base: Int, site: Int) {
+        let y = CapturePipeline.reflectIndex(row, count: height) + offset.dy
+        return (y * frameWidth, (y & 1) * 2)
+    }
+
+    /// The network input at padded column `col` of a row.
+    @inline(__always)
+    private func value(_ col: Int, _ row: (base: Int, site: Int), _ mosaic: UnsafeBufferPointer<UInt16>) -> Float {
+        let sourceCol = sourceColumns[col]
+        let site = row.site + (sourceCol & 1)
+        return table[site * tableStride + Int(mosaic[row.base + sourceCol])] * amplification
     }
 
     /// The tables of a value made from a `BayerFrame`.
@@ -95,7 +119,7 @@ struct MosaicRowSource: NetworkRowSource {
     let input: NetworkInputRows
     let mosaic: UnsafeBufferPointer<UInt16>
 
-    func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
-        input.fill(rows: rows, into: destination, mosaic: mosaic)
+    func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        input.fillPhases(rows: rows, into: planes, channelStride: channelStride, mosaic: mosaic)
     }
 }

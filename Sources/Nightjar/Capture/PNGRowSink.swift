@@ -31,42 +31,49 @@ struct PNGRowSink: NetworkRowSink {
         self.held = flip == 0 ? nil : held
     }
 
-    mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width padded: Int) throws {
-        for y in rows where y < height {
-            let red = start + (y - rows.lowerBound) * padded
-            let green = red + channelStride, blue = green + channelStride
+    /// Reads the network's 12 half-scale planes as RGB (the last pixel shuffle) and clamps while
+    /// it quantises: no full-resolution float row is made.
+    mutating func consume(_ rows: NetworkOutputRows) throws {
+        for y in rows.imageRows where y < height {
+            let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
+            let blue = rows.columns(channel: 2, imageRow: y)
             if let held {
                 let base = y * width * 3
                 if bits == 8 {
-                    quantise8(red, green, blue, into: held.assumingMemoryBound(to: UInt8.self) + base)
+                    quantise(red, green, blue, into: held.assumingMemoryBound(to: UInt8.self) + base, CapturePipeline.quantise8)
                 } else {
-                    quantise16(red, green, blue, into: held.assumingMemoryBound(to: UInt16.self) + base)
+                    quantise(red, green, blue, into: held.assumingMemoryBound(to: UInt16.self) + base, CapturePipeline.quantise16)
                 }
             } else if bits == 8 {
-                quantise8(red, green, blue, into: row.assumingMemoryBound(to: UInt8.self))
+                quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt8.self), CapturePipeline.quantise8)
                 try encoder.writeRow(row)
             } else {
-                quantise16(red, green, blue, into: row.assumingMemoryBound(to: UInt16.self))
+                quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt16.self), CapturePipeline.quantise16)
                 try encoder.writeRow(row)
             }
         }
     }
 
-    private func quantise8(_ red: UnsafePointer<Float>, _ green: UnsafePointer<Float>, _ blue: UnsafePointer<Float>,
-                           into out: UnsafeMutablePointer<UInt8>) {
-        for x in 0..<width {
-            out[3 * x] = CapturePipeline.quantise8(red[x])
-            out[3 * x + 1] = CapturePipeline.quantise8(green[x])
-            out[3 * x + 2] = CapturePipeline.quantise8(blue[x])
+    /// Interleaves one row's `width` pixels as RGB samples; column 2x comes from the even
+    /// planes' element x, column 2x + 1 from the odd planes'.
+    @inline(__always)
+    private func quantise<Sample>(_ red: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
+                                  _ green: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
+                                  _ blue: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
+                                  into out: UnsafeMutablePointer<Sample>, _ q: (Float) -> Sample) {
+        for x in 0..<(width / 2) {
+            out[6 * x] = q(red.even[x])
+            out[6 * x + 1] = q(green.even[x])
+            out[6 * x + 2] = q(blue.even[x])
+            out[6 * x + 3] = q(red.odd[x])
+            out[6 * x + 4] = q(green.odd[x])
+            out[6 * x + 5] = q(blue.odd[x])
         }
-    }
-
-    private func quantise16(_ red: UnsafePointer<Float>, _ green: UnsafePointer<Float>, _ blue: UnsafePointer<Float>,
-                            into out: UnsafeMutablePointer<UInt16>) {
-        for x in 0..<width {
-            out[3 * x] = CapturePipeline.quantise16(red[x])
-            out[3 * x + 1] = CapturePipeline.quantise16(green[x])
-            out[3 * x + 2] = CapturePipeline.quantise16(blue[x])
+        if width & 1 == 1 {
+            let x = width / 2
+            out[6 * x] = q(red.even[x])
+            out[6 * x + 1] = q(green.even[x])
+            out[6 * x + 2] = q(blue.even[x])
         }
     }
 

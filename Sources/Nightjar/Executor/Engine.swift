@@ -31,7 +31,12 @@ public final class Engine: @unchecked Sendable {
         self.maxHeight = maxHeight
         self.maxWidth = maxWidth
         graph = NetworkGraph(architecture: model.architecture)
-        plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth))
+        // The graph's ends, the input's Bayer phases and the 12 output planes, get slots too.
+        let steps = graph.steps.count
+        plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth) + [
+            .init(name: "input.phases", bytes: Self.inputPhasesBytes(height: maxHeight, width: maxWidth), firstUse: 0, lastUse: steps),
+            .init(name: "output.phases", bytes: Self.outputPhasesBytes(height: maxHeight, width: maxWidth), firstUse: 0, lastUse: steps),
+        ])
 
         guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
@@ -65,14 +70,26 @@ public final class Engine: @unchecked Sendable {
         guard fits(height: height, width: width) else {
             throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
         }
+        let phases = slot(graph.buffers.count), outputPhases = slot(graph.buffers.count + 1)
+        splitMosaic(input, rows: 0..<(height / 2), into: phases, channelStride: height / 2 * width / 2, width: width / 2)
         for step in graph.steps {
-            execute(step, input: input, output: output, height: height, width: width)
+            execute(step, input: phases, output: outputPhases, height: height, width: width)
         }
+        NetworkOutputRows(rows: 0..<(height / 2), start: outputPhases, channelStride: height / 2 * width / 2, width: width / 2)
+            .write(toPlanar: output, height: height)
     }
 
     /// Whether every buffer of a frame this size fits in the slot planned for it.
     public func fits(height: Int, width: Int) -> Bool {
         graph.buffers.allSatisfy { $0.bytes(height: height, width: width) <= $0.bytes(height: maxHeight, width: maxWidth) }
+            && Self.inputPhasesBytes(height: height, width: width) <= Self.inputPhasesBytes(height: maxHeight, width: maxWidth)
+    }
+
+    private static func inputPhasesBytes(height: Int, width: Int) -> Int { 4 * (height / 2) * (width / 2) * 4 }
+    private static func outputPhasesBytes(height: Int, width: Int) -> Int { 12 * (height / 2) * (width / 2) * 4 }
+
+    private func slot(_ request: Int) -> UnsafeMutablePointer<Float> {
+        (arena + plan.offsets[request]).assumingMemoryBound(to: Float.self)
     }
 
     // MARK: - Steps
@@ -84,7 +101,7 @@ public final class Engine: @unchecked Sendable {
         switch slice.storage {
         case .input: base = UnsafeMutablePointer(mutating: input)
         case .output: base = output
-        case .arena(let id): base = (arena + plan.offsets[id]).assumingMemoryBound(to: Float.self)
+        case .arena(let id): base = slot(id)
         }
         return (base + slice.channelOffset * plane, plane)
     }
@@ -95,18 +112,20 @@ public final class Engine: @unchecked Sendable {
             pointer(slice, input: input, output: output, height: height, width: width)
         }
         switch step {
-        case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU):
+        case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU, let depthToSpace):
             let spec = graph.convolutions[layer]
             let (src, plane) = resolve(inSlice)
-            let (dst, _) = resolve(outSlice)
+            let (dst, outPlane) = resolve(outSlice)
             var args = nj_conv2d_f32_args()
             args.input = UnsafePointer(src)
             args.input_channel_stride = plane * inSlice.channelStride
             args.output = dst
-            args.output_channel_stride = plane * outSlice.channelStride
+            // The output is at depthToSpace times the input's scale.
+            args.output_channel_stride = outPlane * outSlice.channelStride
+            args.output_depth_to_space = Int32(depthToSpace)
             // Whole planes: rings as tall as the plane.
             let rows = Int32(height / inSlice.divisor)
-            (args.input_rows, args.output_rows, args.residual_rows) = (rows, rows, rows)
+            (args.input_rows, args.output_rows, args.residual_rows) = (rows, Int32(height / outSlice.divisor), rows)
             if let residualSlice {
                 let (res, _) = resolve(residualSlice)
                 args.residual = UnsafePointer(res)
@@ -131,14 +150,13 @@ public final class Engine: @unchecked Sendable {
             nj_f32_pixel_unshuffle_scalar(src, inPlane * inSlice.channelStride, Int32(height / inSlice.divisor), Int32(channels),
                                           Int32(width / inSlice.divisor), Int32(factor), 0, outRows,
                                           dst, outPlane * outSlice.channelStride, outRows)
-        case .shuffle(let inSlice, let channels, let factor, let outSlice, let clamp):
+        case .shuffle(let inSlice, let channels, let factor, let outSlice):
             let (src, inPlane) = resolve(inSlice)
             let (dst, plane) = resolve(outSlice)
             let inRows = Int32(height / inSlice.divisor)
             nj_f32_pixel_shuffle_scalar(src, inPlane * inSlice.channelStride, inRows, Int32(channels),
                                         Int32(width / inSlice.divisor), Int32(factor), 0, inRows,
                                         dst, plane * outSlice.channelStride, Int32(height / outSlice.divisor))
-            if clamp { nj_f32_clamp_scalar(dst, channels / (factor * factor) * plane, 0, 1) }
         case .leakyReLU(let inSlice, let outSlice, let channels):
             let (src, plane) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)

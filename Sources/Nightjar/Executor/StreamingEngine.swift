@@ -123,7 +123,7 @@ public final class StreamingEngine: @unchecked Sendable {
         }
     }
 
-    /// Convenience for whole arrays: `input` height×width, `output` 3×height×width.
+    /// Convenience for whole arrays: `input` height×width, `output` 3×height×width (clamped).
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
         var sink = PlanarOutput(base: output, height: height)
         try run(height: height, width: width, source: PlanarInput(base: input), sink: &sink)
@@ -166,7 +166,8 @@ public final class StreamingEngine: @unchecked Sendable {
         mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
             let w = window(engine.schedule.outputBuffer)
             for piece in w.contiguous(rows) {
-                try sink.pointee.consume(rows: piece, start: w.row(piece.lowerBound), channelStride: w.channelStride, width: w.width)
+                try sink.pointee.consume(NetworkOutputRows(rows: piece, start: w.row(piece.lowerBound),
+                                                           channelStride: w.channelStride, width: w.width))
             }
         }
 
@@ -180,14 +181,14 @@ public final class StreamingEngine: @unchecked Sendable {
                     let (source, rows, w) = c
                     let band = (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound)
                     for piece in w.contiguous(band) {
-                        source.fill(rows: piece, into: w.row(piece.lowerBound), width: w.width)
+                        source.fill(rows: piece, into: w.row(piece.lowerBound), channelStride: w.channelStride, width: w.width)
                     }
                 }
                 return
             }
             let inBuffers = schedule.inputBuffers(of: node)
             switch step {
-            case .convolution(let layer, let input, let output, let residual, let leakyReLU):
+            case .convolution(let layer, let input, let output, let residual, let leakyReLU, let depthToSpace):
                 let spec = schedule.convolutions[layer]
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
@@ -211,8 +212,11 @@ public final class StreamingEngine: @unchecked Sendable {
                 args.kernel_size = Int32(spec.kernel)
                 args.height = Int32(height / input.divisor)
                 args.width = Int32(src.width)
-                args.row_begin = Int32(rows.lowerBound)
-                args.row_end = Int32(rows.upperBound)
+                // Rows of the convolution itself: with a depth-to-space output, `rows` are
+                // rows of the shuffled output (multiples of the factor).
+                args.row_begin = Int32(rows.lowerBound / depthToSpace)
+                args.row_end = Int32(rows.upperBound / depthToSpace)
+                args.output_depth_to_space = Int32(depthToSpace)
                 args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
                 args.negative_slope = Architecture.leakySlope
                 nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
@@ -227,26 +231,17 @@ public final class StreamingEngine: @unchecked Sendable {
                                                   dst.base + part.lowerBound * factor * factor * dst.channelStride,
                                                   dst.channelStride, Int32(dst.rows))
                 }
-            case .shuffle(let input, let channels, let factor, let output, let clamp):
+            case .shuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
                 // Split by output channel: each reads factor² input channels.
-                parallelFor(pool, channels / (factor * factor), (src, dst, factor, rows, clamp)) { c, part in
-                    let (src, dst, factor, rows, clamp) = c
-                    let out = dst.base + part.lowerBound * dst.channelStride
+                parallelFor(pool, channels / (factor * factor), (src, dst, factor, rows)) { c, part in
+                    let (src, dst, factor, rows) = c
                     nj_f32_pixel_shuffle_scalar(src.base + part.lowerBound * factor * factor * src.channelStride,
                                                 src.channelStride, Int32(src.rows), Int32(part.count * factor * factor),
                                                 Int32(src.width), Int32(factor),
                                                 Int32(rows.lowerBound / factor), Int32(rows.upperBound / factor),
-                                                out, dst.channelStride, Int32(dst.rows))
-                    if clamp {
-                        for channel in 0..<part.count {
-                            for piece in dst.contiguous(rows) {
-                                nj_f32_clamp_scalar(dst.row(piece.lowerBound) + (part.lowerBound + channel) * dst.channelStride,
-                                                    piece.count * dst.width, 0, 1)
-                            }
-                        }
-                    }
+                                                dst.base + part.lowerBound * dst.channelStride, dst.channelStride, Int32(dst.rows))
                 }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
                 let src = address(input, buffer: inBuffers[0])
@@ -336,43 +331,4 @@ private struct ParallelTask<Context> {
 private struct ErasedParallelTask {
     let task: UnsafeMutableRawPointer
     let invoke: (UnsafeMutableRawPointer, Range<Int>) -> Void
-}
-
-/// Where the streaming engine's input rows come from.
-public protocol NetworkRowSource {
-    /// Writes `rows` of the network input (amplified, padded to multiples of 32) at
-    /// `destination`, one row after another, `width` floats each. Called from several threads
-    /// at once for disjoint rows.
-    func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int)
-}
-
-/// Where the streaming engine's finished output rows go.
-public protocol NetworkRowSink {
-    /// Takes finished output rows, clamped to [0, 1]: row r of channel c (red, green, blue) is
-    /// at `start + c * channelStride + (r - rows.lowerBound) * width`. Rows arrive in order.
-    mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) throws
-}
-
-/// A whole input plane in memory.
-public struct PlanarInput: NetworkRowSource {
-    public let base: UnsafePointer<Float>
-    public init(base: UnsafePointer<Float>) { self.base = base }
-    public func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, width: Int) {
-        destination.update(from: base + rows.lowerBound * width, count: rows.count * width)
-    }
-}
-
-/// A whole 3×height×width output in memory.
-public struct PlanarOutput: NetworkRowSink {
-    public let base: UnsafeMutablePointer<Float>
-    public let height: Int
-    public init(base: UnsafeMutablePointer<Float>, height: Int) {
-        self.base = base
-        self.height = height
-    }
-    public mutating func consume(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
-        for channel in 0..<3 {
-            (base + (channel * height + rows.lowerBound) * width).update(from: start + channel * channelStride, count: rows.count * width)
-        }
-    }
 }

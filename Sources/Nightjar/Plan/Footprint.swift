@@ -87,8 +87,8 @@ public struct MemoryFootprint: Sendable, Equatable {
         /// branches add up to more than the arena).
         public var bytes: Int
 
-        /// "1/32 scale", ..., "full resolution" (the input and output windows).
-        public var label: String { divisor == 1 ? "full resolution" : "1/\(divisor) scale" }
+        /// "1/32 scale", "1/8 scale", "1/2 scale" (no tensor is held at full resolution).
+        public var label: String { "1/\(divisor) scale" }
     }
 
     // MARK: Measured constants (see the type's documentation)

@@ -4,10 +4,20 @@
 ///
 /// Concatenations and the channel shuffle cost nothing: producers write straight into channel
 /// slices of the consumer's buffer (REFERENCE.md §1; the shuffle interleaves l8 and r8).
+///
+/// The graph starts and ends at half scale: its input is the mosaic already split into its four
+/// Bayer phases (space-to-depth by 2, which the capture pipeline writes directly while it
+/// amplifies), and its output is the last convolution's 12 planes, which the consumer reads
+/// as the 3-channel image (depth-to-space by 2) and clamps while it quantises. No
+/// full-resolution float tensor exists.
 public struct NetworkGraph: Sendable {
     /// Where an operand lives: the caller's input or output, or a buffer in the arena.
     public enum Storage: Sendable, Equatable {
+        /// The four Bayer phase planes (R, G₁, G₂, B) at 1/2 scale: plane 2i + j at (y, x) is
+        /// the mosaic at (2y + i, 2x + j).
         case input
+        /// The 12 planes of the last convolution at 1/2 scale, not clamped: plane 4c + 2i + j at
+        /// (y, x) is channel c of the image at (2y + i, 2x + j).
         case output
         case arena(Int)
     }
@@ -34,20 +44,21 @@ public struct NetworkGraph: Sendable {
 
     public enum Step: Sendable {
         /// out = act(conv(in) + bias) + residual, for the convolution `layer` of the architecture.
-        case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool)
+        /// With `depthToSpace` r > 1 the pixel shuffle by r that follows it is folded into its
+        /// stores: `output` is at r times the input's scale and gets outChannels / r² channels.
+        case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool, depthToSpace: Int)
         /// Space-to-depth by `factor`; `input` holds `channels` planes.
         case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
-        /// Depth-to-space by `factor`; `input` holds `channels` planes. `clamp` limits the result
-        /// to [0, 1] (the network's last step).
-        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice, clamp: Bool)
+        /// Depth-to-space by `factor`; `input` holds `channels` planes.
+        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice)
         case leakyReLU(input: Slice, output: Slice, channels: Int)
         case copy(input: Slice, output: Slice, channels: Int)
 
         /// The slices the step reads (input first, then any residual).
         public var inputs: [Slice] {
             switch self {
-            case .convolution(_, let input, _, let residual, _): return residual.map { [input, $0] } ?? [input]
-            case .unshuffle(let input, _, _, _), .shuffle(let input, _, _, _, _),
+            case .convolution(_, let input, _, let residual, _, _): return residual.map { [input, $0] } ?? [input]
+            case .unshuffle(let input, _, _, _), .shuffle(let input, _, _, _),
                  .leakyReLU(let input, _, _), .copy(let input, _, _):
                 return [input]
             }
@@ -56,11 +67,11 @@ public struct NetworkGraph: Sendable {
         /// Channels read from each of `inputs`, and channels written.
         public func channelCounts(_ convolutions: [ConvolutionSpec]) -> (inputs: [Int], output: Int) {
             switch self {
-            case .convolution(let layer, _, _, let residual, _):
+            case .convolution(let layer, _, _, let residual, _, let r):
                 let spec = convolutions[layer]
-                return (residual == nil ? [spec.inChannels] : [spec.inChannels, spec.outChannels], spec.outChannels)
+                return (residual == nil ? [spec.inChannels] : [spec.inChannels, spec.outChannels], spec.outChannels / (r * r))
             case .unshuffle(_, let channels, let factor, _): return ([channels], channels * factor * factor)
-            case .shuffle(_, let channels, let factor, _, _): return ([channels], channels / (factor * factor))
+            case .shuffle(_, let channels, let factor, _): return ([channels], channels / (factor * factor))
             case .leakyReLU(_, _, let channels), .copy(_, _, let channels): return ([channels], channels)
             }
         }
@@ -69,12 +80,13 @@ public struct NetworkGraph: Sendable {
         /// rows `rows` (at the output's scale) read.
         public func inputRows(_ index: Int, for rows: Range<Int>, _ convolutions: [ConvolutionSpec]) -> Range<Int> {
             switch self {
-            case .convolution(let layer, _, _, _, _):
+            case .convolution(let layer, _, _, _, _, let r):
+                // Output rows are at r times the input's scale (r = 1: the same).
                 let pad = index == 0 ? (convolutions[layer].kernel - 1) / 2 : 0
-                return (rows.lowerBound - pad)..<(rows.upperBound + pad)
+                return (rows.lowerBound / r - pad)..<((rows.upperBound + r - 1) / r + pad)
             case .unshuffle(_, _, let factor, _):
                 return (rows.lowerBound * factor)..<(rows.upperBound * factor)
-            case .shuffle(_, _, let factor, _, _):
+            case .shuffle(_, _, let factor, _):
                 return (rows.lowerBound / factor)..<((rows.upperBound + factor - 1) / factor)
             case .leakyReLU, .copy:
                 return rows
@@ -83,13 +95,15 @@ public struct NetworkGraph: Sendable {
 
         /// Output rows are produced in multiples of this.
         public var rowGranularity: Int {
-            if case .shuffle(_, _, let factor, _, _) = self { return factor }
-            return 1
+            switch self {
+            case .shuffle(_, _, let factor, _), .convolution(_, _, _, _, _, let factor): return factor
+            default: return 1
+            }
         }
 
         public var output: Slice {
             switch self {
-            case .convolution(_, _, let output, _, _), .unshuffle(_, _, _, let output), .shuffle(_, _, _, let output, _),
+            case .convolution(_, _, let output, _, _, _), .unshuffle(_, _, _, let output), .shuffle(_, _, _, let output),
                  .leakyReLU(_, let output, _), .copy(_, let output, _):
                 return output
             }
@@ -101,8 +115,8 @@ public struct NetworkGraph: Sendable {
     public let convolutions: [ConvolutionSpec]
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
-    /// The 1/32 branch's result (rdball): the one tensor the streaming engine keeps whole
-    /// between its two passes.
+    /// The 1/32 branch's result (rdball, already shuffled to 1/8 scale): the one tensor the
+    /// streaming engine keeps whole between its two passes.
     public private(set) var lowResolutionResult = 0
 
     public init(architecture: Architecture) {
@@ -140,24 +154,22 @@ public struct NetworkGraph: Sendable {
         }
     }
 
-    private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false) {
+    private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false,
+                               depthToSpace: Int = 1) {
         let layer = convolutions.firstIndex { $0.name == name }!
-        add(.convolution(layer: layer, input: input, output: output, residual: residual, leakyReLU: leakyReLU),
+        add(.convolution(layer: layer, input: input, output: output, residual: residual, leakyReLU: leakyReLU, depthToSpace: depthToSpace),
             touching: [input, output, residual])
     }
 
     private mutating func build() {
         let f = Architecture.features, g = Architecture.growth
-        let input = Slice(storage: .input, divisor: 1, channelOffset: 0, channelStride: 1)
-        let output = Slice(storage: .output, divisor: 1, channelOffset: 0, channelStride: 1)
-
-        // 1/2 scale: the four Bayer phases.
-        let low2x = buffer("low2x", channels: 4, divisor: 2)
-        add(.unshuffle(input: input, channels: 1, factor: 2, output: slice(low2x)), touching: [input, slice(low2x)])
+        // 1/2 scale: the four Bayer phases (low2x) come in, the 12 output planes go out.
+        let low2x = Slice(storage: .input, divisor: 2, channelOffset: 0, channelStride: 1)
+        let output = Slice(storage: .output, divisor: 2, channelOffset: 0, channelStride: 1)
 
         // 1/32 branch.
         let in32 = buffer("in32", channels: 1024, divisor: 32)
-        add(.unshuffle(input: slice(low2x), channels: 4, factor: 16, output: slice(in32)), touching: [slice(low2x), slice(in32)])
+        add(.unshuffle(input: low2x, channels: 4, factor: 16, output: slice(in32)), touching: [low2x, slice(in32)])
         let c32 = buffer("conv32x.0", channels: 128, divisor: 32)
         conv("conv32x.0", slice(in32), slice(c32))
         let f32 = buffer("f32", channels: f, divisor: 32)
@@ -196,32 +208,28 @@ public struct NetworkGraph: Sendable {
             conv("\(prefix).fuse", slice(dense), out, residual: slice(dense))
             blockInput = out
         }
-        let r32 = buffer("rdball", channels: f, divisor: 32)
-        conv("rdball", slice(rdbOut), slice(r32), residual: slice(f32))
-        lowResolutionResult = r32
+        // rdball, stored straight into its pixel shuffle by 4: up8, 4 channels at 1/8 scale.
+        let up8 = buffer("rdball.up8", channels: f / 16, divisor: 8)
+        conv("rdball", slice(rdbOut), slice(up8), residual: slice(f32), depthToSpace: 4)
+        lowResolutionResult = up8
 
         // 1/8 scale. concat(l8, r8) followed by the channel shuffle is one buffer with l8 in the
         // even channels and r8 in the odd ones.
-        let up8 = buffer("up8", channels: 4, divisor: 8)
-        add(.shuffle(input: slice(r32), channels: f, factor: 4, output: slice(up8), clamp: false), touching: [slice(r32), slice(up8)])
         let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8)
         conv("conv_rdb8x", slice(up8), slice(cat8, from: 1, stride: 2))
         let in8 = buffer("in8", channels: 64, divisor: 8)
-        add(.unshuffle(input: slice(low2x), channels: 4, factor: 4, output: slice(in8)), touching: [slice(low2x), slice(in8)])
+        add(.unshuffle(input: low2x, channels: 4, factor: 4, output: slice(in8)), touching: [low2x, slice(in8)])
         let t8 = buffer("resblock8x.conv1", channels: 64, divisor: 8)
         conv("resblock8x.conv1", slice(in8), slice(t8), leakyReLU: true)
         conv("resblock8x.conv2", slice(t8), slice(cat8, from: 0, stride: 2), residual: slice(in8))
         let g8 = buffer("conv32_8_cat.0", channels: 32, divisor: 8)
         conv("conv32_8_cat.0", slice(cat8), slice(g8))
-        let h8 = buffer("conv32_8_cat.1", channels: 192, divisor: 8)
-        conv("conv32_8_cat.1", slice(g8), slice(h8), leakyReLU: true)
 
-        // 1/2 scale: concat(conv2x(low2x), shuffle(h8, 4)), then the last 5x5 convolution.
+        // 1/2 scale: concat(conv2x(low2x), shuffle(conv32_8_cat.1, 4)), then the last 5x5
+        // convolution. conv32_8_cat.1 stores straight into its pixel shuffle.
         let cat2 = buffer("cat2", channels: 24, divisor: 2)
-        conv("conv2x", slice(low2x), slice(cat2))
-        add(.shuffle(input: slice(h8), channels: 192, factor: 4, output: slice(cat2, from: 12), clamp: false), touching: [slice(h8), slice(cat2)])
-        let o2 = buffer("conv_2_8_32", channels: 12, divisor: 2)
-        conv("conv_2_8_32", slice(cat2), slice(o2))
-        add(.shuffle(input: slice(o2), channels: 12, factor: 2, output: output, clamp: true), touching: [slice(o2), output])
+        conv("conv2x", low2x, slice(cat2))
+        conv("conv32_8_cat.1", slice(g8), slice(cat2, from: 12), leakyReLU: true, depthToSpace: 4)
+        conv("conv_2_8_32", slice(cat2), output)
     }
 }

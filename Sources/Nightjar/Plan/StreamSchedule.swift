@@ -63,9 +63,10 @@ public struct StreamSchedule: Sendable {
         bufferCount = arenaBuffers + 2
         inputBuffer = arenaBuffers
         outputBuffer = arenaBuffers + 1
-        bufferDivisor = graph.buffers.map(\.divisor) + [1, 1]
-        bufferChannels = graph.buffers.map(\.channels) + [1, 3]
-        bufferNames = graph.buffers.map(\.name) + ["input", "output"]
+        // The input and output windows: the Bayer phases and the 12 output planes, at half scale.
+        bufferDivisor = graph.buffers.map(\.divisor) + [2, 2]
+        bufferChannels = graph.buffers.map(\.channels) + [4, 12]
+        bufferNames = graph.buffers.map(\.name) + ["input.phases", "output.phases"]
 
         func index(_ storage: NetworkGraph.Storage) -> Int {
             switch storage {
@@ -87,7 +88,7 @@ public struct StreamSchedule: Sendable {
         }
         outputs.append(arenaBuffers)  // the source writes the input window
         inputs.append([])
-        written.append([0])
+        written.append(Set(0..<4))
         read.append([])
 
         var writersOf = [[Int]](repeating: [], count: bufferCount)
@@ -171,10 +172,13 @@ public struct StreamSchedule: Sendable {
         for i in cursor.row0.indices { cursor.row0[i] = 0 }
         cursor.delivered = 0
         cursor.pass = 0
+        // The 1/32 branch's result is stored shuffled (at 1/8 scale): a band of n rows at 1/32
+        // is n · 4 rows of it.
         let lowHeight = height / bufferDivisor[nodeOutput[lowResolutionNode]]
+        let lowBand = bands.lowResolutionRows * graph.steps[lowResolutionNode].rowGranularity
         var row = 0
         while row < lowHeight {
-            row = min(row + bands.lowResolutionRows, lowHeight)
+            row = min(row + lowBand, lowHeight)
             try ensure(lowResolutionNode, upTo: row, height: height, cursor: &cursor, actions: &actions)
         }
         for node in resetBetweenPasses {
@@ -182,9 +186,11 @@ public struct StreamSchedule: Sendable {
             cursor.row0[nodeOutput[node]] = 0
         }
         cursor.pass = 1
+        // Output rows are at half scale, as the output window holds them.
+        let outputHeight = planeHeight(outputBuffer, height)
         row = 0
-        while row < height {
-            let next = min(row + bands.outputRows, height)
+        while row < outputHeight {
+            let next = min(row + bands.outputRows / 2, outputHeight)
             try ensure(finalNode, upTo: next, height: height, cursor: &cursor, actions: &actions)
             try actions.deliver(rows: row..<next, cursor: cursor)
             cursor.delivered = next
@@ -201,8 +207,8 @@ public struct StreamSchedule: Sendable {
         let outHeight = planeHeight(output, height)
         let granularity = node == sourceNode ? 1 : graph.steps[node].rowGranularity
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
-        // Space-to-depth steps go one output row at a time, so the full-resolution windows
-        // they read hold a few rows, not a whole band; everything else takes the range at once
+        // Space-to-depth steps go one output row at a time, so the windows they read hold a few
+        // rows more than the factor, not a whole band; everything else takes the range at once
         // (a convolution's threads split it).
         let isUnshuffle: Bool
         if node != sourceNode, case .unshuffle = graph.steps[node] { isUnshuffle = true } else { isUnshuffle = false }

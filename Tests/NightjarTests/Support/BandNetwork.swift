@@ -26,18 +26,23 @@ final class BandNetwork: FrameNetwork {
 
     func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {
         precondition(width <= maxWidth)
-        let plane = Self.bandRows * width
-        for (index, band) in stride(from: 0, to: height, by: Self.bandRows).enumerated() {
+        // Half-scale rows per band; the phases and the 12 output planes each span the band's
+        // mosaic rows.
+        let rowsPerBand = Self.bandRows / 2, half = width / 2
+        let plane = rowsPerBand * half
+        for (index, band) in stride(from: 0, to: height / 2, by: rowsPerBand).enumerated() {
             if let failAfterBands, index == failAfterBands { throw Failure() }
-            let rows = band..<min(band + Self.bandRows, height)
-            source.fill(rows: rows, into: input, width: width)
-            for i in 0..<(rows.count * width) {
-                let x = min(max(input[i], 0), 1)
-                output[i] = x
-                output[plane + i] = x / 2
-                output[2 * plane + i] = 1 - x
+            let rows = band..<min(band + rowsPerBand, height / 2)
+            source.fill(rows: rows, into: input, channelStride: plane, width: half)
+            for phase in 0..<4 {
+                for i in 0..<(rows.count * half) {
+                    let x = min(max(input[phase * plane + i], 0), 1)
+                    output[phase * plane + i] = x
+                    output[(4 + phase) * plane + i] = x / 2
+                    output[(8 + phase) * plane + i] = 1 - x
+                }
             }
-            try sink.consume(rows: rows, start: output, channelStride: plane, width: width)
+            try sink.consume(NetworkOutputRows(rows: rows, start: output, channelStride: plane, width: half))
         }
     }
 }
