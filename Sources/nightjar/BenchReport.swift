@@ -93,16 +93,14 @@ struct BenchReport: Codable {
 /// written as the network's Bayer phases.
 struct SyntheticMosaic: NetworkRowSource {
     var seed: UInt64
-    func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        for row in rows {
-            for i in 0..<2 {
-                var state = seed &+ UInt64(2 * row + i) &* 0x9E37_79B9_7F4A_7C15
-                let even = planes + 2 * i * channelStride + (row - rows.lowerBound) * width, odd = even + channelStride
-                for x in 0..<(2 * width) {
-                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                    let value = Float(state >> 40) / Float(1 << 24) * 0.6
-                    if x & 1 == 0 { even[x >> 1] = value } else { odd[x >> 1] = value }
-                }
+    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
+        for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
+            var state = seed &+ UInt64(row) &* 0x9E37_79B9_7F4A_7C15
+            let target = out.row(row)
+            for x in 0..<(2 * split * width) {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                target.store(Float(state >> 40) / Float(1 << 24) * 0.6, column: x)
             }
         }
     }

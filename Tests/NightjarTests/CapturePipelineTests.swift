@@ -116,6 +116,55 @@ final class CapturePipelineTests: XCTestCase {
         }
     }
 
+    /// The split inputs the sources write are unshuffle(unshuffle(mosaic, 2), s) of REFERENCE.md
+    /// §1, computed here from the definition, for every split and for pairs handed out in
+    /// pieces that do not align with rows of the split input (as the engine's threads do).
+    func testSourcesWriteTheUnshuffledInput() {
+        let width = 7, height = 5
+        let mosaic = (0..<(width * height)).map { UInt16(100 + ($0 * 37) % 900) }
+        let frame = BayerFrame(width: width, height: height, mosaic: mosaic, cfa: .gbrg, black: [90, 100, 110, 120], white: 1100)
+        let padded = CapturePipeline.networkInput(frame, amplification: 3)
+        let rows = NetworkInputRows(frame: frame, amplification: 3)
+        let (w, h) = (padded.width, padded.height)
+        for split in [1, 2, 4, 16] {
+            let r = 2 * split, pw = w / r, ph = h / r, plane = pw * ph
+            // unshuffle by 2: channel 2ci + cj at (Y, X) is mosaic (2Y + ci, 2X + cj); then by
+            // split: channel c·s² + i·s + j at (y, x) is channel c at (s·y + i, s·x + j).
+            var expected = [Float](repeating: 0, count: 4 * split * split * plane)
+            for c in 0..<4 {
+                for i in 0..<split {
+                    for j in 0..<split {
+                        for y in 0..<ph {
+                            for x in 0..<pw {
+                                let row = 2 * (split * y + i) + c / 2, col = 2 * (split * x + j) + c % 2
+                                expected[((c * split + i) * split + j) * plane + y * pw + x] = padded.values[row * w + col]
+                            }
+                        }
+                    }
+                }
+            }
+            var planar = [Float](repeating: .nan, count: expected.count), capture = planar
+            let pieces = [0..<3, 3..<5, 5..<(h / 2)].filter { !$0.isEmpty }
+            padded.values.withUnsafeBufferPointer { m in
+                planar.withUnsafeMutableBufferPointer { out in
+                    for pairs in pieces {
+                        PlanarInput(base: m.baseAddress!).fill(pairs: pairs, split: split, into: out.baseAddress! + pairs.lowerBound / split * pw,
+                                                              channelStride: plane, width: pw)
+                    }
+                }
+            }
+            frame.mosaic.withUnsafeBufferPointer { m in
+                capture.withUnsafeMutableBufferPointer { out in
+                    for pairs in pieces {
+                        rows.fill(pairs: pairs, split: split, into: out.baseAddress! + pairs.lowerBound / split * pw, channelStride: plane, mosaic: m)
+                    }
+                }
+            }
+            XCTAssertEqual(planar, expected, "split \(split)")
+            XCTAssertEqual(capture, expected, "split \(split)")
+        }
+    }
+
     func testPNGTextValuesStayASCII() {
         XCTAssertEqual(PNGRowWriter.textValue("plain {\"a\": 1}"), "plain {\"a\": 1}")
         XCTAssertEqual(PNGRowWriter.textValue("nuit-é.dng"), "nuit-\\u{E9}.dng")

@@ -36,14 +36,14 @@ final class FootprintTests: XCTestCase {
         XCTAssertEqual(f.branches.map(\.divisor), [32, 8, 2])
         XCTAssertEqual(f.branches.reduce(0) { $0 + $1.bytes }, engine.plan.requests.reduce(0) { $0 + $1.bytes })
         func divisor(of name: String) -> Int? { f.buffers.first { $0.name.hasPrefix(name + " [") }?.divisor }
-        XCTAssertEqual(divisor(of: "in32"), 32)
+        XCTAssertEqual(divisor(of: "input.in32"), 32)
         XCTAssertEqual(divisor(of: "in8"), 8)
         XCTAssertEqual(divisor(of: "input.phases"), 2)
         XCTAssertEqual(divisor(of: "output.phases"), 2)
         // The ends: 4 phase planes in, 12 planes out, at half the width, 4-byte floats.
         let schedule = engine.schedule
         let ends = f.buffers.filter { $0.name.hasPrefix("input.phases [") || $0.name.hasPrefix("output.phases [") }
-        XCTAssertEqual(ends.map(\.bytes), [engine.plannedWindowRows[schedule.inputBuffer] * 4 * 2128 * 4,
+        XCTAssertEqual(ends.map(\.bytes), [engine.plannedWindowRows[schedule.inputBuffers[0]] * 4 * 2128 * 4,
                                           engine.plannedWindowRows[schedule.outputBuffer] * 12 * 2128 * 4])
         // Windows of the two passes share space: the branches add up to more than the arena.
         XCTAssertGreaterThan(f.branches.reduce(0) { $0 + $1.bytes }, f.arenaBytes)

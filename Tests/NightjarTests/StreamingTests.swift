@@ -62,8 +62,11 @@ final class StreamingTests: XCTestCase {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let engine = try StreamingEngine(model: model, maxHeight: 160, maxWidth: 64, bands: .init(lowResolutionRows: 2, outputRows: 48))
         struct Constant: NetworkRowSource {
-            func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-                for phase in 0..<4 { (planes + phase * channelStride).update(repeating: 0.01, count: rows.count * width) }
+            func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+                let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
+                for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
+                    for column in 0..<(2 * split * width) { out.row(row).store(0.01, column: column) }
+                }
             }
         }
         struct Recorder: NetworkRowSink {

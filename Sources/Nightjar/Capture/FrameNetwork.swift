@@ -30,7 +30,9 @@ public struct WholeFrameNetwork: FrameNetwork {
         // The source writes Bayer phases; the runner wants the mosaic, and the sink takes the
         // 12 half-scale planes back.
         var phases = [Float](repeating: 0, count: 4 * plane)
-        phases.withUnsafeMutableBufferPointer { source.fill(rows: 0..<(height / 2), into: $0.baseAddress!, channelStride: plane, width: width / 2) }
+        phases.withUnsafeMutableBufferPointer {
+            source.fill(pairs: 0..<(height / 2), split: 1, into: $0.baseAddress!, channelStride: plane, width: width / 2)
+        }
         var input = [Float](repeating: 0, count: height * width)
         input.withUnsafeMutableBufferPointer { mosaic in
             phases.withUnsafeBufferPointer {

@@ -65,20 +65,15 @@ public struct NetworkInputRows: @unchecked Sendable {
         }
     }
 
-    /// Writes padded rows `rows` (at half scale) as the network's four Bayer phase planes
-    /// (`NetworkRowSource`): the engine's first pixel unshuffle, done on the way in.
-    public func fillPhases(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int,
-                           mosaic: UnsafeBufferPointer<UInt16>) {
-        for row in rows {
-            for i in 0..<2 {
-                let source = sourceRow(2 * row + i)
-                let even = planes + 2 * i * channelStride + (row - rows.lowerBound) * (paddedWidth / 2)
-                let odd = even + channelStride
-                for x in 0..<(paddedWidth / 2) {
-                    even[x] = value(2 * x, source, mosaic)
-                    odd[x] = value(2 * x + 1, source, mosaic)
-                }
-            }
+    /// Writes padded mosaic rows 2p and 2p + 1 for p in `pairs`, split as the network's first
+    /// layers read them (`NetworkRowSource`): the pixel unshuffles, done on the way in.
+    public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int,
+                     mosaic: UnsafeBufferPointer<UInt16>) {
+        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride,
+                             width: paddedWidth / (2 * split))
+        for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
+            let source = sourceRow(row), target = out.row(row)
+            for col in 0..<paddedWidth { target.store(value(col, source, mosaic), column: col) }
         }
     }
 
@@ -119,7 +114,7 @@ struct MosaicRowSource: NetworkRowSource {
     let input: NetworkInputRows
     let mosaic: UnsafeBufferPointer<UInt16>
 
-    func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        input.fillPhases(rows: rows, into: planes, channelStride: channelStride, mosaic: mosaic)
+    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        input.fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: mosaic)
     }
 }

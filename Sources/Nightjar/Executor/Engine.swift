@@ -31,12 +31,12 @@ public final class Engine: @unchecked Sendable {
         self.maxHeight = maxHeight
         self.maxWidth = maxWidth
         graph = NetworkGraph(architecture: model.architecture)
-        // The graph's ends, the input's Bayer phases and the 12 output planes, get slots too.
-        let steps = graph.steps.count
-        plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth) + [
-            .init(name: "input.phases", bytes: Self.inputPhasesBytes(height: maxHeight, width: maxWidth), firstUse: 0, lastUse: steps),
-            .init(name: "output.phases", bytes: Self.outputPhasesBytes(height: maxHeight, width: maxWidth), firstUse: 0, lastUse: steps),
-        ])
+        // The graph's ends, its split inputs and the 12 output planes, get slots too (the
+        // split inputs hold as many floats as the mosaic, the output planes three times that).
+        let steps = graph.steps.count, mosaicBytes = maxHeight * maxWidth * 4
+        plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth)
+            + graph.inputSplits.map { .init(name: "input.split\($0)", bytes: mosaicBytes, firstUse: 0, lastUse: steps) }
+            + [.init(name: "output.phases", bytes: 3 * mosaicBytes, firstUse: 0, lastUse: steps)])
 
         guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
@@ -70,10 +70,14 @@ public final class Engine: @unchecked Sendable {
         guard fits(height: height, width: width) else {
             throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
         }
-        let phases = slot(graph.buffers.count), outputPhases = slot(graph.buffers.count + 1)
-        splitMosaic(input, rows: 0..<(height / 2), into: phases, channelStride: height / 2 * width / 2, width: width / 2)
+        for (k, split) in graph.inputSplits.enumerated() {
+            let planeWidth = width / (2 * split)
+            PlanarInput(base: input).fill(pairs: 0..<(height / 2), split: split, into: slot(graph.buffers.count + k),
+                                          channelStride: height / (2 * split) * planeWidth, width: planeWidth)
+        }
+        let outputPhases = slot(graph.buffers.count + graph.inputSplits.count)
         for step in graph.steps {
-            execute(step, input: phases, output: outputPhases, height: height, width: width)
+            execute(step, output: outputPhases, height: height, width: width)
         }
         NetworkOutputRows(rows: 0..<(height / 2), start: outputPhases, channelStride: height / 2 * width / 2, width: width / 2)
             .write(toPlanar: output, height: height)
@@ -81,12 +85,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Whether every buffer of a frame this size fits in the slot planned for it.
     public func fits(height: Int, width: Int) -> Bool {
-        graph.buffers.allSatisfy { $0.bytes(height: height, width: width) <= $0.bytes(height: maxHeight, width: maxWidth) }
-            && Self.inputPhasesBytes(height: height, width: width) <= Self.inputPhasesBytes(height: maxHeight, width: maxWidth)
+        height * width <= maxHeight * maxWidth
+            && graph.buffers.allSatisfy { $0.bytes(height: height, width: width) <= $0.bytes(height: maxHeight, width: maxWidth) }
     }
-
-    private static func inputPhasesBytes(height: Int, width: Int) -> Int { 4 * (height / 2) * (width / 2) * 4 }
-    private static func outputPhasesBytes(height: Int, width: Int) -> Int { 12 * (height / 2) * (width / 2) * 4 }
 
     private func slot(_ request: Int) -> UnsafeMutablePointer<Float> {
         (arena + plan.offsets[request]).assumingMemoryBound(to: Float.self)
@@ -94,22 +95,21 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: - Steps
 
-    private func pointer(_ slice: NetworkGraph.Slice, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+    private func pointer(_ slice: NetworkGraph.Slice, output: UnsafeMutablePointer<Float>,
                          height: Int, width: Int) -> (UnsafeMutablePointer<Float>, plane: Int) {
         let plane = (height / slice.divisor) * (width / slice.divisor)
         let base: UnsafeMutablePointer<Float>
         switch slice.storage {
-        case .input: base = UnsafeMutablePointer(mutating: input)
+        case .input(let split): base = slot(graph.buffers.count + graph.inputSplits.firstIndex(of: split)!)
         case .output: base = output
         case .arena(let id): base = slot(id)
         }
         return (base + slice.channelOffset * plane, plane)
     }
 
-    private func execute(_ step: NetworkGraph.Step, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                         height: Int, width: Int) {
+    private func execute(_ step: NetworkGraph.Step, output: UnsafeMutablePointer<Float>, height: Int, width: Int) {
         func resolve(_ slice: NetworkGraph.Slice) -> (UnsafeMutablePointer<Float>, plane: Int) {
-            pointer(slice, input: input, output: output, height: height, width: width)
+            pointer(slice, output: output, height: height, width: width)
         }
         switch step {
         case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU, let depthToSpace):

@@ -8,13 +8,62 @@ import NightjarKernels
 // no full-resolution float tensor is ever written or read.
 
 /// Where the network's input rows come from.
+///
+/// The input is the padded mosaic (normalised, amplified, RGGB at (0, 0)), delivered already
+/// split the way the network's first layers read it: `split` 1 gives the four Bayer phase planes
+/// at half scale (what the 1/2 and 1/8 branches read), `split` 16 the 1024 planes at 1/32 scale
+/// that the 1/32 branch reads (the phases split again by 16). Plane (2·ci + cj)·split² +
+/// i·split + j, row y, column x holds the mosaic at row 2·(split·y + i) + ci, column
+/// 2·(split·x + j) + cj. `SplitInput` does this addressing; a source only produces values.
 public protocol NetworkRowSource {
-    /// Writes rows `rows` (at half scale) of the network input (normalised, amplified, padded to
-    /// multiples of 32) as its four Bayer phase planes: plane 2i + j starts at
-    /// `planes + (2i + j) * channelStride`, and its row y, `(y - rows.lowerBound) * width` floats
-    /// further, holds the mosaic's row 2y + i at columns j, j + 2, j + 4, … (`width` is half the
-    /// mosaic's). Called from several threads at once for disjoint rows.
-    func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int)
+    /// Writes mosaic rows 2p and 2p + 1 for every p in `pairs` into the input split by
+    /// `split`: `planes` is plane 0 at row `pairs.lowerBound / split`, planes are
+    /// `channelStride` floats apart and rows `width` floats (the mosaic's width / (2·split)).
+    /// Called from several threads at once for disjoint pairs (of the same rows, for split > 1).
+    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int)
+}
+
+/// The addressing of a split input (see `NetworkRowSource`), for sources to write through.
+public struct SplitInput {
+    let planes: UnsafeMutablePointer<Float>
+    let channelStride: Int
+    let width: Int
+    let split: Int
+    let shift: Int
+    let firstRow: Int
+
+    @inline(__always)
+    public init(pairs: Range<Int>, split: Int, planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        precondition(split > 0 && split & (split - 1) == 0, "the split is a power of two")
+        self.planes = planes
+        self.channelStride = channelStride
+        self.width = width
+        self.split = split
+        shift = split.trailingZeroBitCount
+        firstRow = pairs.lowerBound >> shift
+    }
+
+    /// Where mosaic row `row` goes: `row[column]` of the result stores a value.
+    @inline(__always)
+    public func row(_ row: Int) -> Row {
+        let pair = row >> 1, i = pair & (split - 1)
+        let base = planes + ((row & 1) * 2 * split * split + i * split) * channelStride + ((pair >> shift) - firstRow) * width
+        return Row(base: base, channelStride: channelStride, split: split, shift: shift)
+    }
+
+    public struct Row {
+        let base: UnsafeMutablePointer<Float>
+        let channelStride: Int
+        let split: Int
+        let shift: Int
+
+        /// Mosaic column `column` is at plane cj·split² + j, column x of this row.
+        @inline(__always)
+        public func store(_ value: Float, column: Int) {
+            let half = column >> 1
+            base[((column & 1) * split * split + (half & (split - 1))) * channelStride + (half >> shift)] = value
+        }
+    }
 }
 
 /// Where the network's finished output rows go.
@@ -65,21 +114,17 @@ public struct NetworkOutputRows {
     }
 }
 
-/// Splits rows of a row-major mosaic (`2 * width` columns) into the four phase planes, as a
-/// `NetworkRowSource` writes them.
-@inline(__always)
-func splitMosaic(_ mosaic: UnsafePointer<Float>, rows: Range<Int>, into planes: UnsafeMutablePointer<Float>,
-                 channelStride: Int, width: Int) {
-    nj_f32_pixel_unshuffle_scalar(mosaic + 2 * rows.lowerBound * 2 * width, 0, Int32(2 * rows.count), 1, Int32(2 * width), 2,
-                                  0, Int32(rows.count), planes, channelStride, Int32(rows.count))
-}
-
-/// A whole input plane in memory (height × 2·width floats, row-major).
+/// A whole input mosaic in memory (row-major, `2·split·width` floats per row).
 public struct PlanarInput: NetworkRowSource {
     public let base: UnsafePointer<Float>
     public init(base: UnsafePointer<Float>) { self.base = base }
-    public func fill(rows: Range<Int>, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        splitMosaic(base, rows: rows, into: planes, channelStride: channelStride, width: width)
+    public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
+        let mosaicWidth = 2 * split * width
+        for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
+            let target = out.row(row), source = base + row * mosaicWidth
+            for column in 0..<mosaicWidth { target.store(source[column], column: column) }
+        }
     }
 }
 

@@ -176,12 +176,16 @@ public final class StreamingEngine: @unchecked Sendable {
             let outBuffer = schedule.outputBuffer(of: node)
             let pool = engine.pool
             guard let step = schedule.step(node) else {
-                let w = window(outBuffer)
-                parallelFor(pool, rows.count, (source, rows, w)) { c, part in
-                    let (source, rows, w) = c
-                    let band = (rows.lowerBound + part.lowerBound)..<(rows.lowerBound + part.upperBound)
-                    for piece in w.contiguous(band) {
-                        source.fill(rows: piece, into: w.row(piece.lowerBound), channelStride: w.channelStride, width: w.width)
+                // A source: `rows` of a split input are split · rows pairs of mosaic rows, shared
+                // out by pairs (the 1/32 branch takes one row of 32 pairs at a time).
+                let w = window(outBuffer), split = schedule.sourceSplit(node)!
+                for piece in w.contiguous(rows) {
+                    let pairs = (piece.lowerBound * split)..<(piece.upperBound * split)
+                    parallelFor(pool, pairs.count, (source, pairs, split, w)) { c, part in
+                        let (source, pairs, split, w) = c
+                        let mine = (pairs.lowerBound + part.lowerBound)..<(pairs.lowerBound + part.upperBound)
+                        source.fill(pairs: mine, split: split, into: w.row(mine.lowerBound / split), channelStride: w.channelStride,
+                                    width: w.width)
                     }
                 }
                 return

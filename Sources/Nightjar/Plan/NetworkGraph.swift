@@ -5,17 +5,23 @@
 /// Concatenations and the channel shuffle cost nothing: producers write straight into channel
 /// slices of the consumer's buffer (REFERENCE.md §1; the shuffle interleaves l8 and r8).
 ///
-/// The graph starts and ends at half scale: its input is the mosaic already split into its four
-/// Bayer phases (space-to-depth by 2, which the capture pipeline writes directly while it
-/// amplifies), and its output is the last convolution's 12 planes, which the consumer reads
-/// as the 3-channel image (depth-to-space by 2) and clamps while it quantises. No
-/// full-resolution float tensor exists.
+/// No pixel shuffle that moves much data is a step of its own. The input comes already split as
+/// the first layers read it: the four Bayer phases at 1/2 scale, and the 1024 planes of the
+/// 1/32 branch (both written directly by whoever produces the mosaic; see `NetworkRowSource`).
+/// The output is the last convolution's 12 planes at 1/2 scale, which the consumer reads as the
+/// 3-channel image (depth-to-space by 2) and clamps while it quantises. The two shuffles by 4
+/// are stored directly by the convolutions before them. No full-resolution float tensor exists.
+/// The one unshuffle left makes the 1/8 branch's input from the phases while their rows are in
+/// cache: its consumer's SIMD kernel needs runs of adjacent pixels (reading the phases 4 floats
+/// apart would take gathers, slower than the copy), and a source writing it as well would
+/// compute every input pixel twice.
 public struct NetworkGraph: Sendable {
     /// Where an operand lives: the caller's input or output, or a buffer in the arena.
     public enum Storage: Sendable, Equatable {
-        /// The four Bayer phase planes (R, G₁, G₂, B) at 1/2 scale: plane 2i + j at (y, x) is
-        /// the mosaic at (2y + i, 2x + j).
-        case input
+        /// The mosaic split by 2 (`split` 1: the four Bayer phase planes R, G₁, G₂, B at 1/2
+        /// scale) and then by `split` again (16: the 1024 planes at 1/32 scale); the layout of
+        /// `NetworkRowSource`.
+        case input(split: Int)
         /// The 12 planes of the last convolution at 1/2 scale, not clamped: plane 4c + 2i + j at
         /// (y, x) is channel c of the image at (2y + i, 2x + j).
         case output
@@ -118,6 +124,8 @@ public struct NetworkGraph: Sendable {
     /// The 1/32 branch's result (rdball, already shuffled to 1/8 scale): the one tensor the
     /// streaming engine keeps whole between its two passes.
     public private(set) var lowResolutionResult = 0
+    /// The splits of the inputs the graph reads (`Storage.input`).
+    public let inputSplits = [1, 16]
 
     public init(architecture: Architecture) {
         self.architecture = architecture
@@ -163,15 +171,15 @@ public struct NetworkGraph: Sendable {
 
     private mutating func build() {
         let f = Architecture.features, g = Architecture.growth
-        // 1/2 scale: the four Bayer phases (low2x) come in, the 12 output planes go out.
-        let low2x = Slice(storage: .input, divisor: 2, channelOffset: 0, channelStride: 1)
+        // The four Bayer phases (low2x) and the 1/32 branch's input come in; the 12 output
+        // planes go out.
+        let low2x = Slice(storage: .input(split: 1), divisor: 2, channelOffset: 0, channelStride: 1)
+        let in32 = Slice(storage: .input(split: 16), divisor: 32, channelOffset: 0, channelStride: 1)
         let output = Slice(storage: .output, divisor: 2, channelOffset: 0, channelStride: 1)
 
         // 1/32 branch.
-        let in32 = buffer("in32", channels: 1024, divisor: 32)
-        add(.unshuffle(input: low2x, channels: 4, factor: 16, output: slice(in32)), touching: [low2x, slice(in32)])
         let c32 = buffer("conv32x.0", channels: 128, divisor: 32)
-        conv("conv32x.0", slice(in32), slice(c32))
+        conv("conv32x.0", in32, slice(c32))
         let f32 = buffer("f32", channels: f, divisor: 32)
         conv("conv32x.1", slice(c32), slice(f32))
 

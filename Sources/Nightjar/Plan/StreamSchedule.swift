@@ -25,9 +25,8 @@ public struct StreamSchedule: Sendable {
     public let bands: Bands
     public let convolutions: [ConvolutionSpec]
 
-    // Nodes are the graph's steps, then the source that fills the input window.
+    // Nodes are the graph's steps, then one source per input window (graph.inputSplits).
     let nodeCount: Int
-    let sourceNode: Int
     let finalNode: Int
     let lowResolutionNode: Int
     let resetBetweenPasses: [Int]
@@ -36,9 +35,10 @@ public struct StreamSchedule: Sendable {
     let nodeOutput: [Int]
     let nodeInputs: [[Int]]
     let nodeWriters: [[[Int]]]
-    // Buffers are the graph's, then the input window, then the output window.
+    // Buffers are the graph's, then the input windows (graph.inputSplits), then the output window.
     public let bufferCount: Int
-    public let inputBuffer: Int
+    /// The window of each of graph.inputSplits.
+    public let inputBuffers: [Int]
     public let outputBuffer: Int
     public let bufferDivisor: [Int]
     public let bufferChannels: [Int]
@@ -58,20 +58,22 @@ public struct StreamSchedule: Sendable {
         self.convolutions = convolutions
         let steps = graph.steps
         let arenaBuffers = graph.buffers.count
-        nodeCount = steps.count + 1
-        sourceNode = steps.count
-        bufferCount = arenaBuffers + 2
-        inputBuffer = arenaBuffers
-        outputBuffer = arenaBuffers + 1
-        // The input and output windows: the Bayer phases and the 12 output planes, at half scale.
-        bufferDivisor = graph.buffers.map(\.divisor) + [2, 2]
-        bufferChannels = graph.buffers.map(\.channels) + [4, 12]
-        bufferNames = graph.buffers.map(\.name) + ["input.phases", "output.phases"]
+        let splits = graph.inputSplits
+        nodeCount = steps.count + splits.count
+        bufferCount = arenaBuffers + splits.count + 1
+        inputBuffers = splits.indices.map { arenaBuffers + $0 }
+        let output = arenaBuffers + splits.count
+        outputBuffer = output
+        // The input windows (the mosaic split by 2·s: 4·s² planes at 1/(2·s) scale) and the
+        // output window (the 12 output planes at half scale).
+        bufferDivisor = graph.buffers.map(\.divisor) + splits.map { 2 * $0 } + [2]
+        bufferChannels = graph.buffers.map(\.channels) + splits.map { 4 * $0 * $0 } + [12]
+        bufferNames = graph.buffers.map(\.name) + splits.map { $0 == 1 ? "input.phases" : "input.in\(2 * $0)" } + ["output.phases"]
 
         func index(_ storage: NetworkGraph.Storage) -> Int {
             switch storage {
-            case .input: return arenaBuffers
-            case .output: return arenaBuffers + 1
+            case .input(let split): return arenaBuffers + splits.firstIndex(of: split)!
+            case .output: return output
             case .arena(let id): return id
             }
         }
@@ -86,10 +88,12 @@ public struct StreamSchedule: Sendable {
             written.append(channels(step.output, counts.output))
             read.append(zip(step.inputs, counts.inputs).map { channels($0, $1) })
         }
-        outputs.append(arenaBuffers)  // the source writes the input window
-        inputs.append([])
-        written.append(Set(0..<4))
-        read.append([])
+        for (k, split) in splits.enumerated() {  // the sources write the input windows
+            outputs.append(arenaBuffers + k)
+            inputs.append([])
+            written.append(Set(0..<(4 * split * split)))
+            read.append([])
+        }
 
         var writersOf = [[Int]](repeating: [], count: bufferCount)
         var readersOf = [[(node: Int, input: Int)]](repeating: [], count: bufferCount)
@@ -108,7 +112,7 @@ public struct StreamSchedule: Sendable {
         nodeWriters = writers
         bufferWriters = writersOf
         bufferReaders = readersOf
-        finalNode = writersOf[arenaBuffers + 1][0]
+        finalNode = writersOf[output][0]
         lowResolutionNode = writersOf[graph.lowResolutionResult][0]
 
         func closure(from target: Int, keeping kept: Int?) -> Set<Int> {
@@ -161,8 +165,10 @@ public struct StreamSchedule: Sendable {
         return recorder.rows
     }
 
-    /// The step behind a node (nil for the source).
-    public func step(_ node: Int) -> NetworkGraph.Step? { node == sourceNode ? nil : graph.steps[node] }
+    /// The step behind a node (nil for a source).
+    public func step(_ node: Int) -> NetworkGraph.Step? { node < graph.steps.count ? graph.steps[node] : nil }
+    /// The split of the input a source node writes (nil for a step).
+    public func sourceSplit(_ node: Int) -> Int? { node < graph.steps.count ? nil : graph.inputSplits[node - graph.steps.count] }
     public func outputBuffer(of node: Int) -> Int { nodeOutput[node] }
     public func inputBuffers(of node: Int) -> [Int] { nodeInputs[node] }
 
@@ -205,18 +211,19 @@ public struct StreamSchedule: Sendable {
                                                 cursor: inout Cursor, actions: inout Actions) throws {
         let output = nodeOutput[node]
         let outHeight = planeHeight(output, height)
-        let granularity = node == sourceNode ? 1 : graph.steps[node].rowGranularity
+        let isSource = node >= graph.steps.count
+        let granularity = isSource ? 1 : graph.steps[node].rowGranularity
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
         // Space-to-depth steps go one output row at a time, so the windows they read hold a few
         // rows more than the factor, not a whole band; everything else takes the range at once
         // (a convolution's threads split it).
         let isUnshuffle: Bool
-        if node != sourceNode, case .unshuffle = graph.steps[node] { isUnshuffle = true } else { isUnshuffle = false }
+        if !isSource, case .unshuffle = graph.steps[node] { isUnshuffle = true } else { isUnshuffle = false }
         let chunk = isUnshuffle ? granularity : end
         while cursor.progress[node] < end {
             let begin = cursor.progress[node]
             let stop = min(begin + chunk, end)
-            if node != sourceNode {
+            if !isSource {
                 let step = graph.steps[node]
                 for (i, buffer) in nodeInputs[node].enumerated() {
                     let needed = step.inputRows(i, for: begin..<stop, convolutions)

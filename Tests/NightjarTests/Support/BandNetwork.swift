@@ -33,7 +33,7 @@ final class BandNetwork: FrameNetwork {
         for (index, band) in stride(from: 0, to: height / 2, by: rowsPerBand).enumerated() {
             if let failAfterBands, index == failAfterBands { throw Failure() }
             let rows = band..<min(band + rowsPerBand, height / 2)
-            source.fill(rows: rows, into: input, channelStride: plane, width: half)
+            source.fill(pairs: rows, split: 1, into: input, channelStride: plane, width: half)
             for phase in 0..<4 {
                 for i in 0..<(rows.count * half) {
                     let x = min(max(input[phase * plane + i], 0), 1)
