@@ -150,13 +150,6 @@ public final class Engine: @unchecked Sendable {
             nj_f32_pixel_unshuffle_scalar(src, inPlane * inSlice.channelStride, Int32(height / inSlice.divisor), Int32(channels),
                                           Int32(width / inSlice.divisor), Int32(factor), 0, outRows,
                                           dst, outPlane * outSlice.channelStride, outRows)
-        case .shuffle(let inSlice, let channels, let factor, let outSlice):
-            let (src, inPlane) = resolve(inSlice)
-            let (dst, plane) = resolve(outSlice)
-            let inRows = Int32(height / inSlice.divisor)
-            nj_f32_pixel_shuffle_scalar(src, inPlane * inSlice.channelStride, inRows, Int32(channels),
-                                        Int32(width / inSlice.divisor), Int32(factor), 0, inRows,
-                                        dst, plane * outSlice.channelStride, Int32(height / outSlice.divisor))
         case .leakyReLU(let inSlice, let outSlice, let channels):
             let (src, plane) = resolve(inSlice)
             let (dst, _) = resolve(outSlice)

@@ -235,18 +235,6 @@ public final class StreamingEngine: @unchecked Sendable {
                                                   dst.base + part.lowerBound * factor * factor * dst.channelStride,
                                                   dst.channelStride, Int32(dst.rows))
                 }
-            case .shuffle(let input, let channels, let factor, let output):
-                let src = address(input, buffer: inBuffers[0])
-                let dst = address(output, buffer: outBuffer)
-                // Split by output channel: each reads factor² input channels.
-                parallelFor(pool, channels / (factor * factor), (src, dst, factor, rows)) { c, part in
-                    let (src, dst, factor, rows) = c
-                    nj_f32_pixel_shuffle_scalar(src.base + part.lowerBound * factor * factor * src.channelStride,
-                                                src.channelStride, Int32(src.rows), Int32(part.count * factor * factor),
-                                                Int32(src.width), Int32(factor),
-                                                Int32(rows.lowerBound / factor), Int32(rows.upperBound / factor),
-                                                dst.base + part.lowerBound * dst.channelStride, dst.channelStride, Int32(dst.rows))
-                }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)

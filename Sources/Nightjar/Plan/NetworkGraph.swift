@@ -5,8 +5,8 @@
 /// Concatenations and the channel shuffle cost nothing: producers write straight into channel
 /// slices of the consumer's buffer (REFERENCE.md §1; the shuffle interleaves l8 and r8).
 ///
-/// No pixel shuffle that moves much data is a step of its own. The input comes already split as
-/// the first layers read it: the four Bayer phases at 1/2 scale, and the 1024 planes of the
+/// No pixel shuffle is a step of its own, and only one pixel unshuffle is. The input comes
+/// already split as the first layers read it: the four Bayer phases at 1/2 scale, and the 1024 planes of the
 /// 1/32 branch (both written directly by whoever produces the mosaic; see `NetworkRowSource`).
 /// The output is the last convolution's 12 planes at 1/2 scale, which the consumer reads as the
 /// 3-channel image (depth-to-space by 2) and clamps while it quantises. The two shuffles by 4
@@ -55,8 +55,6 @@ public struct NetworkGraph: Sendable {
         case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool, depthToSpace: Int)
         /// Space-to-depth by `factor`; `input` holds `channels` planes.
         case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
-        /// Depth-to-space by `factor`; `input` holds `channels` planes.
-        case shuffle(input: Slice, channels: Int, factor: Int, output: Slice)
         case leakyReLU(input: Slice, output: Slice, channels: Int)
         case copy(input: Slice, output: Slice, channels: Int)
 
@@ -64,7 +62,7 @@ public struct NetworkGraph: Sendable {
         public var inputs: [Slice] {
             switch self {
             case .convolution(_, let input, _, let residual, _, _): return residual.map { [input, $0] } ?? [input]
-            case .unshuffle(let input, _, _, _), .shuffle(let input, _, _, _),
+            case .unshuffle(let input, _, _, _),
                  .leakyReLU(let input, _, _), .copy(let input, _, _):
                 return [input]
             }
@@ -77,7 +75,6 @@ public struct NetworkGraph: Sendable {
                 let spec = convolutions[layer]
                 return (residual == nil ? [spec.inChannels] : [spec.inChannels, spec.outChannels], spec.outChannels / (r * r))
             case .unshuffle(_, let channels, let factor, _): return ([channels], channels * factor * factor)
-            case .shuffle(_, let channels, let factor, _): return ([channels], channels / (factor * factor))
             case .leakyReLU(_, _, let channels), .copy(_, _, let channels): return ([channels], channels)
             }
         }
@@ -92,8 +89,6 @@ public struct NetworkGraph: Sendable {
                 return (rows.lowerBound / r - pad)..<((rows.upperBound + r - 1) / r + pad)
             case .unshuffle(_, _, let factor, _):
                 return (rows.lowerBound * factor)..<(rows.upperBound * factor)
-            case .shuffle(_, _, let factor, _):
-                return (rows.lowerBound / factor)..<((rows.upperBound + factor - 1) / factor)
             case .leakyReLU, .copy:
                 return rows
             }
@@ -102,14 +97,14 @@ public struct NetworkGraph: Sendable {
         /// Output rows are produced in multiples of this.
         public var rowGranularity: Int {
             switch self {
-            case .shuffle(_, _, let factor, _), .convolution(_, _, _, _, _, let factor): return factor
+            case .convolution(_, _, _, _, _, let factor): return factor
             default: return 1
             }
         }
 
         public var output: Slice {
             switch self {
-            case .convolution(_, _, let output, _, _, _), .unshuffle(_, _, _, let output), .shuffle(_, _, _, let output),
+            case .convolution(_, _, let output, _, _, _), .unshuffle(_, _, _, let output),
                  .leakyReLU(_, let output, _), .copy(_, let output, _):
                 return output
             }
