@@ -50,7 +50,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try validateThreads(threads)
         guard size.width * size.height <= 100_000_000 else { throw ValidationError("--size must be at most 100 MP") }
         if !networkOnly, input == nil {
             guard size.width >= 16, size.height >= 16 else {

@@ -12,9 +12,10 @@ enum ExitStatus {
     static let internalError = ExitCode(70)
 }
 
-/// Prints one actionable line to stderr and exits with `status`.
+/// Prints one actionable line to stderr and exits with `status`. Control characters in the
+/// message (from file names, checkpoints...) are escaped (`displayable`).
 func fail(_ message: String, status: ExitCode = ExitStatus.failure) -> ExitCode {
-    StandardStream.error.write("nightjar: error: \(message)\n")
+    StandardStream.error.write("nightjar: error: \(displayable(message))\n")
     return status
 }
 
@@ -60,4 +61,16 @@ var currentExecutable: URL {
         return URL(fileURLWithPath: path)
     }
     return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+}
+
+/// The most worker threads accepted: 4 per core, at most 256. More only adds switching (5000
+/// threads took 89 s for a frame 2 take 0.1 s for) and eventually fails to start.
+let maximumThreads = min(256, 4 * max(Engine.availableCores, 1))
+
+/// A usage error unless `threads` is 1...`maximumThreads`.
+func validateThreads(_ threads: Int) throws {
+    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, not \(threads)") }
+    guard threads <= maximumThreads else {
+        throw ValidationError("--threads \(threads) is more than the \(maximumThreads) allowed (4 per core, at most 256)")
+    }
 }

@@ -34,10 +34,10 @@ struct ConvertCommand: ParsableCommand {
                 stateDict: loaded.tensors,
                 provenance: (source.lastPathComponent, loaded.sha256),
                 path: source.path)
-            try model.write(to: target)
+            try model.write(to: target, overwrite: overwrite)
             standardOutput(
-                "\(target.path): \(model.architecture), \(model.architecture.parameterCount) parameters, "
-                    + "from \(source.lastPathComponent) (\(loaded.container.rawValue) container, "
+                "\(displayable(target.path)): \(model.architecture), \(model.architecture.parameterCount) parameters, "
+                    + "from \(displayable(source.lastPathComponent)) (\(loaded.container.rawValue) container, "
                     + "\(model.provenance.keyLayout) layout, sha256 \(loaded.sha256.prefix(16))...)")
         }
     }

@@ -17,7 +17,7 @@ struct NightjarCommand: ParsableCommand {
     /// like every other failure, instead of the error and the whole usage text.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let status = exitCode(for: error)
@@ -26,8 +26,32 @@ struct NightjarCommand: ParsableCommand {
             let arguments = CommandLine.arguments.dropFirst()
             let names = configuration.subcommands.map { $0.configuration.commandName ?? "" }
             let help = arguments.first.map { names.contains($0) ? "nightjar \($0) --help" : "nightjar --help" } ?? "nightjar --help"
-            StandardStream.error.write("nightjar: error: \(message) (see '\(help)')\n")
+            StandardStream.error.write("nightjar: error: \(displayable(message)) (see '\(help)')\n")
             Glibc.exit(status.rawValue)
         }
     }
+}
+
+/// `--option -5` as `--option=-5`: ArgumentParser reads "-5" as an unknown short option and
+/// says "Missing value for '--option'"; joined, the value reaches the option's own check,
+/// which says what is wrong with it.
+func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+    var joined: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if argument == "--" {
+            joined += arguments[index...]
+            break
+        }
+        if argument.hasPrefix("--"), !argument.contains("="), index + 1 < arguments.count,
+           arguments[index + 1].hasPrefix("-"), Double(arguments[index + 1]) != nil {
+            joined.append(argument + "=" + arguments[index + 1])
+            index += 2
+            continue
+        }
+        joined.append(argument)
+        index += 1
+    }
+    return joined
 }

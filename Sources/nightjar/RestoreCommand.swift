@@ -66,11 +66,17 @@ struct RestoreCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try validateThreads(threads)
         guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
         guard m.isFinite, m > 0 else { throw ValidationError("--m must be a positive number") }
         if let amp { guard amp.isFinite, amp > 0 else { throw ValidationError("--amp must be a positive number") } }
-        guard maxPixels >= 0 else { throw ValidationError("--max-pixels must not be negative") }
+        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be at least 1, not \(maxPixels) (default 100000000)") }
+    }
+
+    private func plan(createDirectory: Bool) throws -> [RestoreJob] {
+        try RestoreBatch.plan(inputs: inputs.map { URL(fileURLWithPath: $0) },
+                              output: output.map { URL(fileURLWithPath: $0) }, recursive: recursive,
+                              createDirectory: createDirectory)
     }
 
     func run() throws {
@@ -80,9 +86,9 @@ struct RestoreCommand: ParsableCommand {
         let jobs: [RestoreJob]
         do {
             try precision.requireSupported()
-            jobs = try RestoreBatch.plan(inputs: inputs.map { URL(fileURLWithPath: $0) },
-                                         output: output.map { URL(fileURLWithPath: $0) }, recursive: recursive)
-            guard !jobs.isEmpty else { throw CaptureError.invalidArgument("no RAW files found in \(inputs.joined(separator: ", "))") }
+            // Planned without creating the -o directory: a usage error or a bad model creates nothing.
+            let planned = try plan(createDirectory: false)
+            guard !planned.isEmpty else { throw CaptureError.invalidArgument("no RAW files found in \(inputs.joined(separator: ", "))") }
         } catch let error as CaptureError {
             throw fail(error.description, status: ExitCode(RestoreExitStatus.usage.rawValue))
         }
@@ -90,6 +96,7 @@ struct RestoreCommand: ParsableCommand {
             try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads,
                             maximumSize: maxSize.map { (height: $0.height, width: $0.width) }, lockMemory: mlock)
         }
+        jobs = try reportingErrors { try plan(createDirectory: true) }
         ProcessMetrics.releaseFreedMemory()
         // With --max-size, all per-frame memory exists before the first frame; without, it grows
         // to the largest frame met.
@@ -104,11 +111,11 @@ struct RestoreCommand: ParsableCommand {
             switch outcome.result {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }
-                progress.update(done: index + 1, total: count, "\(outcome.job.output.lastPathComponent) "
+                progress.update(done: index + 1, total: count, "\(displayable(outcome.job.output.lastPathComponent)) "
                                 + formatted("(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
             case .failure(let error):
                 progress.clear()
-                StandardStream.error.write("nightjar: error: \(error.description)\n")
+                StandardStream.error.write("nightjar: error: \(displayable(error.description))\n")
                 if json { standardOutput(#"{"error":\#(jsonQuoted(error.description)),"input":\#(jsonQuoted(outcome.job.input.path))}"#) }
             }
         }

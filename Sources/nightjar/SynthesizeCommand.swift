@@ -57,13 +57,13 @@ struct SynthesizeCommand: ParsableCommand {
             var exposure = SyntheticScene.Exposure(cfa: CFAPattern(letters: cfa.uppercased())!, bits: bits, exposureRatio: ratio)
             exposure.seed = seed
             try SyntheticScene.darkCapture(scene, exposure: exposure).write(to: dng, overwrite: overwrite)
-            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed")
+            standardOutput("\(displayable(dng.path)): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed")
             if noPreviews { return }
             try CaptureOutput.writePNG(scene.sRGB8(), width: scene.width, height: scene.height, bits: 8, to: scenePNG, overwrite: overwrite)
             let frame = try RawDecoder().decode(dng)
             try CapturePreview.writeHalfSizePNG(frame, to: before, overwrite: overwrite)
-            standardOutput("\(before.path): the dark capture as shot (half size)")
-            standardOutput("\(scenePNG.path): the scene at full exposure")
+            standardOutput("\(displayable(before.path)): the dark capture as shot (half size)")
+            standardOutput("\(displayable(scenePNG.path)): the scene at full exposure")
         }
     }
 }

@@ -235,10 +235,10 @@ final class CaptureDecodeTests: XCTestCase {
         let directory = try makeTemporaryDirectory(self)
         let missing = directory.appendingPathComponent("missing.dng")
         XCTAssertThrowsError(try RawDecoder().decode(missing)) { error in
-            XCTAssertEqual(error as? CaptureError, .unreadable(path: missing.path, reason: "no such file"))
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: missing.path, reason: "No such file or directory"))
         }
         XCTAssertThrowsError(try RawDecoder().decode(directory)) { error in
-            XCTAssertEqual(error as? CaptureError, .unreadable(path: directory.path, reason: "is a directory"))
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: directory.path, reason: "it is a directory, not a regular file"))
         }
         let text = directory.appendingPathComponent("notes.dng")
         try Data("this is not a raw file at all\n".utf8).write(to: text)
@@ -260,7 +260,7 @@ final class CaptureDecodeTests: XCTestCase {
         let fifo = directory.appendingPathComponent("pipe.dng")
         XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
         XCTAssertThrowsError(try RawDecoder().decode(fifo)) { error in
-            XCTAssertEqual(error as? CaptureError, .unreadable(path: fifo.path, reason: "not a regular file"))
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: fifo.path, reason: "it is a FIFO (named pipe), not a regular file"))
         }
         // A time limit no decode can meet: the child is killed and the file reported.
         let image = DNGImage(width: 256, height: 256, layout: .cfa(.rggb), samples: [UInt16](repeating: 600, count: 256 * 256))

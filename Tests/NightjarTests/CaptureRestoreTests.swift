@@ -184,7 +184,7 @@ final class CaptureRestoreTests: XCTestCase {
         // Per-file input errors come through unchanged.
         let missing = directory.appendingPathComponent("missing.dng")
         XCTAssertThrowsError(try restoreCapture(input: missing, output: output, options: options(), modelName: "m") { _, _, _, _ in }) { error in
-            XCTAssertEqual(error as? CaptureError, .unreadable(path: missing.path, reason: "no such file"))
+            XCTAssertEqual(error as? CaptureError, .unreadable(path: missing.path, reason: "No such file or directory"))
         }
         XCTAssertEqual(CaptureFixtures.listing(directory), ["capture.dng"])
         XCTAssertThrowsError(try restoreCapture(input: input, output: input, options: options { $0.overwrite = true }, modelName: "m") { _, _, _, _ in })

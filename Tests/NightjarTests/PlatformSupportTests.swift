@@ -121,7 +121,7 @@ final class PlatformSupportTests: XCTestCase {
         XCTAssertEqual(FileKind(atPath: file.appendingPathComponent("below-a-file").path), .missing)
     }
 
-    func testFileContentsReadAndMapAndSayWhyNot() throws {
+    func testFileContentsReadRegularFilesAndSayWhyNot() throws {
         let directory = try makeTemporaryDirectory(self)
         let file = directory.appendingPathComponent("f")
         let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
@@ -129,24 +129,23 @@ final class PlatformSupportTests: XCTestCase {
         let empty = directory.appendingPathComponent("empty")
         try Data().write(to: empty)
         XCTAssertEqual(try FileContents.bytes(atPath: file.path), bytes)
-        XCTAssertEqual(try FileContents.withMappedBytes(atPath: file.path) { Array($0) }, bytes)
         XCTAssertEqual(try FileContents.bytes(atPath: empty.path), [])
-        XCTAssertEqual(try FileContents.withMappedBytes(atPath: empty.path) { $0.count }, 0)
-        // /proc files report size 0 and are read, not mapped.
-        let status = try FileContents.withMappedBytes(atPath: "/proc/self/status") { String(decoding: $0, as: UTF8.self) }
+        // /proc files report size 0 and are read to their end.
+        let status = String(decoding: try FileContents.bytes(atPath: "/proc/self/status"), as: UTF8.self)
         XCTAssertTrue(status.contains("VmRSS:"), status)
 
         XCTAssertThrowsError(try FileContents.bytes(atPath: directory.appendingPathComponent("none").path)) { error in
             XCTAssertEqual(error as? SystemError, SystemError(code: ENOENT))
             XCTAssertEqual("\(error)", "No such file or directory")
         }
-        XCTAssertThrowsError(try FileContents.bytes(atPath: directory.path)) { XCTAssertEqual($0 as? SystemError, SystemError(code: EISDIR)) }
-        XCTAssertThrowsError(try FileContents.withMappedBytes(atPath: directory.path) { _ in }) {
-            XCTAssertEqual($0 as? SystemError, SystemError(code: EISDIR))
+        XCTAssertThrowsError(try FileContents.bytes(atPath: directory.path)) {
+            XCTAssertEqual(($0 as? SystemError)?.code, EISDIR)
+            XCTAssertEqual("\($0)", "it is a directory, not a regular file")
         }
-        // An error from the body comes through as it is.
-        XCTAssertThrowsError(try FileContents.withMappedBytes(atPath: file.path) { _ in throw CocoaError(.featureUnsupported) }) {
-            XCTAssertTrue($0 is CocoaError, "\($0)")
+        // Refused by size before anything is allocated or read.
+        XCTAssertThrowsError(try FileContents.bytes(atPath: file.path, maximumBytes: 199_999)) {
+            XCTAssertEqual(($0 as? SystemError)?.code, EFBIG)
+            XCTAssertEqual("\($0)", "the file is 200000 bytes, more than the 199999 accepted here")
         }
     }
 

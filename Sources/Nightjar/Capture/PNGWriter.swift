@@ -157,35 +157,31 @@ final class PNGEncoder {
     var poolBytesAsked: Int { pool.pointee.asked }
 }
 
-/// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng, to a file of
-/// its own. Errors name `displayPath` (the final output), not the temporary file being written.
+/// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng, to an
+/// `OutputFile` that the caller commits. Errors name the final output.
 public final class PNGRowWriter {
     public let width: Int
     public let height: Int
     public let bits: Int
     private let encoder = PNGEncoder()
-    private var fd: Int32 = -1
+    private var isOpen = true
     private let displayPath: String
 
-    /// Creates `path` and writes the header and `text` (tEXt chunks, Latin-1 keys of 1–79 chars).
-    public init(path: String, width: Int, height: Int, bits: Int, compressionLevel: Int = 1,
-                text: [(key: String, value: String)] = [], displayPath: String? = nil) throws {
+    /// Writes the header and `text` (tEXt chunks, Latin-1 keys of 1–79 chars) to `file`.
+    public init(file: OutputFile, width: Int, height: Int, bits: Int, compressionLevel: Int = 1,
+                text: [(key: String, value: String)] = []) throws {
         self.width = width
         self.height = height
         self.bits = bits
-        self.displayPath = displayPath ?? path
+        self.displayPath = file.path
         guard bits == 8 || bits == 16 else {
             throw CaptureError.invalidArgument("PNG bit depth must be 8 or 16, not \(bits)")
         }
         guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max) else {
             throw CaptureError.unwritable(path: self.displayPath, reason: "image size \(width)x\(height) out of range")
         }
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw CaptureError.unwritable(path: self.displayPath, reason: "cannot create: \(SystemError.last)")
-        }
         do {
-            try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: compressionLevel,
+            try encoder.begin(fd: file.fd, width: width, height: height, bits: bits, compressionLevel: compressionLevel,
                               text: PNGText(text), displayPath: self.displayPath)
         } catch {
             abort()
@@ -216,29 +212,19 @@ public final class PNGRowWriter {
         }
     }
 
-    /// Writes trailing tEXt chunks and the end of the file, and closes it.
+    /// Writes trailing tEXt chunks and the end of the PNG (the caller commits the file).
     public func finish(text: [(key: String, value: String)] = []) throws {
-        guard fd >= 0 else {
+        guard isOpen else {
             throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
         }
-        let file = fd
-        fd = -1
-        do {
-            try encoder.end(text: PNGText(text))
-        } catch {
-            close(file)
-            throw error
-        }
-        if close(file) != 0 {
-            throw CaptureError.unwritable(path: displayPath, reason: "cannot finish writing: \(SystemError.last)")
-        }
+        isOpen = false
+        try encoder.end(text: PNGText(text))
     }
 
-    /// Closes the file without finishing it (the caller removes it).
+    /// Stops without finishing (the caller abandons the file).
     public func abort() {
-        encoder.abandon()
-        if fd >= 0 { close(fd) }
-        fd = -1
+        if isOpen { encoder.abandon() }
+        isOpen = false
     }
 
     /// tEXt holds Latin-1; anything outside printable ASCII (file names in UTF-8...) is
@@ -256,16 +242,15 @@ public final class PNGRowWriter {
     }
 }
 
-/// Whole-file output helpers: write to a hidden temporary sibling, then move into place.
+/// Whole-file outputs through `OutputFile`.
 public enum CaptureOutput {
     /// Writes an interleaved RGB image (8-bit `samples` as UInt16 0...255, or 16-bit) as a PNG,
     /// atomically, refusing to replace an existing file unless `overwrite`.
     public static func writePNG(_ samples: [UInt16], width: Int, height: Int, bits: Int, to url: URL,
                                 overwrite: Bool = false, text: [(key: String, value: String)] = []) throws {
         precondition(samples.count == width * height * 3, "samples must be width*height*3")
-        try writeAtomically(to: url, overwrite: overwrite) { temporary in
-            let writer = try PNGRowWriter(path: temporary.path, width: width, height: height, bits: bits,
-                                          text: text, displayPath: url.path)
+        try writeAtomically(to: url, overwrite: overwrite) { file in
+            let writer = try PNGRowWriter(file: file, width: width, height: height, bits: bits, text: text)
             if bits == 8 {
                 var row = [UInt8](repeating: 0, count: width * 3)
                 for y in 0..<height {
@@ -285,38 +270,51 @@ public enum CaptureOutput {
 
     /// Writes `bytes` atomically (used for JSON sidecars).
     public static func writeData(_ bytes: Data, to url: URL, overwrite: Bool = false) throws {
-        try writeAtomically(to: url, overwrite: overwrite) { temporary in
-            guard FileManager.default.createFile(atPath: temporary.path, contents: bytes) else {
-                throw CaptureError.unwritable(path: url.path, reason: Self.directoryProblem(url) ?? "cannot create the file")
-            }
+        try writeAtomically(to: url, overwrite: overwrite) { file in
+            try [UInt8](bytes).withUnsafeBytes { try file.write($0) }
         }
     }
 
-    /// Runs `body` to fill `AtomicFile.temporaryURL(for: url)`, then moves it to `url`. The
-    /// temporary is removed on any error, so no partial file is ever left behind. Without
-    /// `overwrite`, an existing `url` is never replaced (checked first, and again atomically
-    /// at the end with link(2) where the file system supports it).
-    public static func writeAtomically(to url: URL, overwrite: Bool, _ body: (URL) throws -> Void) throws {
-        if !overwrite, FileManager.default.fileExists(atPath: url.path) {
-            throw CaptureError.exists(path: url.path)
-        }
-        if let problem = directoryProblem(url) {
-            throw CaptureError.unwritable(path: url.path, reason: problem)
-        }
-        let temporary = AtomicFile.temporaryURL(for: url)
+    /// Runs `body` to fill an `OutputFile` for `url`, then commits it. The temporary is
+    /// removed on any error, so no partial file is ever left behind. Without `overwrite`, an
+    /// existing `url` is never replaced (checked first, and again atomically at the end).
+    public static func writeAtomically(to url: URL, overwrite: Bool, _ body: (OutputFile) throws -> Void) throws {
+        let file = try create(url, overwrite: overwrite)
         do {
-            try body(temporary)
-            try commit(temporary, to: url, overwrite: overwrite)
+            try body(file)
+            try file.commit(overwrite: overwrite)
         } catch {
-            unlink(temporary.path)
-            if let error = error as? CaptureError { throw error }
-            throw CaptureError.unwritable(path: url.path, reason: "\(error)")
+            file.abandon()
+            throw captureError(error, path: url.path)
+        }
+    }
+
+    /// An `OutputFile` for `url` after the early checks (existing target, directory).
+    static func create(_ url: URL, overwrite: Bool) throws -> OutputFile {
+        do {
+            try OutputFile.checkTarget(url.path, overwrite: overwrite)
+            if let problem = directoryProblem(url) {
+                throw CaptureError.unwritable(path: url.path, reason: problem)
+            }
+            return try OutputFile(path: url.path)
+        } catch {
+            throw captureError(error, path: url.path)
+        }
+    }
+
+    /// `error` as a `CaptureError` about `path`.
+    static func captureError(_ error: any Error, path: String) -> CaptureError {
+        switch error {
+        case let error as CaptureError: return error
+        case OutputFileError.exists(let path): return .exists(path: path)
+        case let error as OutputFileError: return .unwritable(path: error.path, reason: error.reason)
+        default: return .unwritable(path: path, reason: SystemError.reason(for: error))
         }
     }
 
     /// Why files cannot be created next to `url`, or nil when they probably can.
     static func directoryProblem(_ url: URL) -> String? {
-        let directory = url.deletingLastPathComponent().path
+        let directory = OutputFile.directory(of: url.path)
         switch FileKind(atPath: directory) {
         case .missing: return "directory \(directory) does not exist"
         case .regularFile, .other: return "\(directory) is not a directory"
@@ -326,30 +324,5 @@ public enum CaptureOutput {
             return "directory \(directory) is not writable: \(String(cString: strerror(errno)))"
         }
         return nil
-    }
-
-    static func commit(_ temporary: URL, to url: URL, overwrite: Bool) throws {
-        if overwrite {
-            do {
-                try AtomicFile.commit(temporary, to: url)
-            } catch {
-                throw CaptureError.unwritable(path: url.path, reason: "\(error)")
-            }
-            return
-        }
-        // link(2) fails with EEXIST instead of replacing, closing the check-then-rename race.
-        if link(temporary.path, url.path) == 0 {
-            unlink(temporary.path)
-            return
-        }
-        let linkErrno = errno
-        if linkErrno == EEXIST { throw CaptureError.exists(path: url.path) }
-        // File systems without hard links: check, then rename.
-        if FileManager.default.fileExists(atPath: url.path) { throw CaptureError.exists(path: url.path) }
-        do {
-            try AtomicFile.commit(temporary, to: url)
-        } catch {
-            throw CaptureError.unwritable(path: url.path, reason: "\(error)")
-        }
     }
 }

@@ -164,19 +164,22 @@ public struct RawDecoder: Sendable {
 
     // MARK: - Helpers
 
+    /// Opens `path` as the input layer does (`O_NONBLOCK`, fstat) and says in errno's or
+    /// fstat's words why LibRaw could not read it: missing, a symlink loop, a name too long,
+    /// a directory, a FIFO or device (LibRaw needs a regular, seekable file; a FIFO would block).
     static func checkReadable(_ path: String) throws {
-        switch FileKind(atPath: path) {
-        case .missing: throw CaptureError.unreadable(path: path, reason: "no such file")
-        case .directory: throw CaptureError.unreadable(path: path, reason: "is a directory")
-        // LibRaw needs a regular (seekable) file; opening a FIFO would block.
-        case .other: throw CaptureError.unreadable(path: path, reason: "not a regular file")
-        case .regularFile: break
-        }
-        let fd = open(path, O_RDONLY | O_NONBLOCK)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             throw CaptureError.unreadable(path: path, reason: SystemError.last.description)
         }
-        close(fd)
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CaptureError.unreadable(path: path, reason: SystemError.last.description) }
+        do {
+            try FileContents.requireRegular(info.st_mode)
+        } catch {
+            throw CaptureError.unreadable(path: path, reason: error.description)
+        }
     }
 
     static func sensorKind(_ code: Int32) -> SensorKind? {

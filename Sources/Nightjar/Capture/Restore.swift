@@ -260,11 +260,13 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
     }
     let sidecarURL = output.appendingPathExtension("json")
     // Fail fast, before the expensive work, on outputs that cannot be written.
-    if !options.overwrite {
-        if FileManager.default.fileExists(atPath: outputPath) { throw CaptureError.exists(path: outputPath) }
-        if options.sidecar, FileManager.default.fileExists(atPath: sidecarURL.path) {
-            throw CaptureError.exists(path: sidecarURL.path)
-        }
+    var sidecarFile: OutputFile?
+    let file: OutputFile
+    do {
+        try OutputFile.checkTarget(outputPath, overwrite: options.overwrite)
+        if options.sidecar { try OutputFile.checkTarget(sidecarURL.path, overwrite: options.overwrite) }
+    } catch {
+        throw CaptureOutput.captureError(error, path: outputPath)
     }
     if let problem = CaptureOutput.directoryProblem(output) {
         throw CaptureError.unwritable(path: outputPath, reason: problem)
@@ -274,17 +276,12 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         ("Software", "Nightjar \(Nightjar.version)"),
         ("Source", input.lastPathComponent),
     ])
-    let temporary = AtomicFile.temporaryURL(for: output)
-    let temporaryPath = temporary.path
-    var fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-    guard fd >= 0 else {
-        throw CaptureError.unwritable(path: outputPath, reason: "cannot create: \(SystemError.last)")
-    }
+    file = try CaptureOutput.create(output, overwrite: options.overwrite)
     var report: RestoreReport
     do {
         // 2. The frame.
         let restored = try frameStep {
-            try workspace.restoreFrame(from: inputPath, to: fd, options: options, network: network,
+            try workspace.restoreFrame(from: inputPath, to: file.fd, options: options, network: network,
                                        text: header, displayPath: outputPath)
         }
 
@@ -307,28 +304,26 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         var trailer = report
         trailer.totalSeconds = seconds(since: start)
         try workspace.finishPNG(text: PNGText([("Nightjar", trailer.jsonString())]))
-        let closing = fd
-        fd = -1
-        if close(closing) != 0 {
-            throw CaptureError.unwritable(path: outputPath, reason: "cannot finish writing: \(SystemError.last)")
-        }
         report.writeSeconds = seconds(since: restored.writeStart)
-        try CaptureOutput.commit(temporary, to: output, overwrite: options.overwrite)
+        report.totalSeconds = seconds(since: start)
+        // The sidecar is written in full before either file is committed, so a full disk
+        // fails the file (with errno's words) instead of leaving a PNG without its sidecar.
+        if options.sidecar {
+            report.sidecar = sidecarURL.path
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let data = [UInt8](try encoder.encode(report)) + Array("\n".utf8)
+            let sidecar = try CaptureOutput.create(sidecarURL, overwrite: options.overwrite)
+            sidecarFile = sidecar
+            try data.withUnsafeBytes { try sidecar.write($0) }
+        }
+        try file.commit(overwrite: options.overwrite)
+        try sidecarFile?.commit(overwrite: options.overwrite)
     } catch {
         workspace.abandonPNG()
-        if fd >= 0 { close(fd) }
-        unlink(temporaryPath)
-        if let error = error as? CaptureError { throw error }
-        throw CaptureError.unwritable(path: outputPath, reason: "\(error)")
-    }
-    report.totalSeconds = seconds(since: start)
-
-    if options.sidecar {
-        report.sidecar = sidecarURL.path
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let data = try encoder.encode(report) + Data("\n".utf8)
-        try CaptureOutput.writeData(data, to: sidecarURL, overwrite: options.overwrite)
+        file.abandon()
+        sidecarFile?.abandon()
+        throw CaptureOutput.captureError(error, path: outputPath)
     }
     return report
 }

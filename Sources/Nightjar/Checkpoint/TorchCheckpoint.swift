@@ -36,10 +36,14 @@ public struct TorchCheckpoint: Sendable {
     /// views in a hostile file thus fail cleanly instead of exhausting memory.
     static func maxMaterialisedElements(byteCount: Int) -> Int { max(1 << 20, byteCount) }
 
+    /// The largest checkpoint read: 512 MiB. The published ones are 3–10 MB; the limit is
+    /// checked against the file's size before anything is read or allocated.
+    public static let maximumFileBytes = 512 << 20
+
     public static func load(contentsOf url: URL) throws -> TorchCheckpoint {
         let bytes: [UInt8]
         do {
-            bytes = try FileContents.bytes(atPath: url.path)
+            bytes = try FileContents.bytes(atPath: url.path, maximumBytes: maximumFileBytes)
         } catch {
             throw CheckpointError.unreadable(path: url.path, reason: error.description)
         }

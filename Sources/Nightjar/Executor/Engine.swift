@@ -180,14 +180,14 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .frameTooLarge(let h, let w, let mh, let mw):
             return "frame \(w)x\(h) is larger than the \(mw)x\(mh) the memory arena was planned for; plan for a larger size"
         case .outOfMemory(let bytes):
-            return "cannot allocate the \(bytes)-byte memory arena"
+            return "cannot allocate the \(bytes)-byte memory arena" + resourceLimitHint()
         case .cannotLockMemory(let bytes, let reason):
             return "cannot lock the \(bytes)-byte memory arena into RAM (\(reason)); raise the locked-memory limit "
                 + "(ulimit -l, systemd LimitMEMLOCK=) or run without --mlock"
         case .badThreadCount(let n):
             return "thread count \(n): must be at least 1"
         case .cannotStartThreads(let n):
-            return "cannot start \(n) worker threads"
+            return "cannot start \(n) worker threads" + resourceLimitHint()
         case .badBands(let low, let rows):
             return "bands of \(low) low-resolution rows and \(rows) output rows: need at least 1, and a positive multiple of 8"
         case .internalInconsistency(let what):
@@ -196,4 +196,17 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "input of shape \(found): \(reason)"
         }
     }
+}
+
+/// What may have refused memory or threads: the address-space limit when one is set (each
+/// thread's stack is address space), else the process limit; "" when neither explains it.
+func resourceLimitHint() -> String {
+    var limit = rlimit()
+    if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+        return ": the address-space limit (ulimit -v, systemd LimitAS=) of \(limit.rlim_cur / (1 << 20)) MiB is too low; raise it"
+    }
+    if getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+        return ": the system refused (the process limit, ulimit -u, is \(limit.rlim_cur)); use fewer --threads or raise it"
+    }
+    return ": the system refused (out of memory?)"
 }

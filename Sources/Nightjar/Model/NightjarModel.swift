@@ -18,6 +18,12 @@ public struct NightjarModel: Sendable {
         }
     }
 
+    /// The largest weight or bias magnitude accepted. The folded parameters of the published
+    /// (official and MIT) Sony models stay below 0.84, the test variants below 0.35; 1000 is
+    /// over a thousand times that, while finite but absurd values (3e38) that saturate every
+    /// pixel are refused.
+    public static let maximumMagnitude: Float = 1000
+
     public var architecture: Architecture
     public var provenance: Provenance
     /// Folded weights and biases by tensor name (`conv2x.weight`, `rdb1.dense0.weight`, ...).
@@ -37,8 +43,16 @@ public struct NightjarModel: Sendable {
         if let extra = tensors.keys.sorted().first(where: { !expected.contains($0) }) {
             throw ModelFileError.malformedTensor(path: path, tensor: extra, reason: "not part of a \(architecture) network")
         }
-        for (name, tensor) in tensors where tensor.values.contains(where: { !$0.isFinite }) {
-            throw ModelFileError.malformedTensor(path: path, tensor: name, reason: "holds NaN or infinite values")
+        for name in tensors.keys.sorted() {
+            let values = tensors[name]!.values
+            if values.contains(where: { !$0.isFinite }) {
+                throw ModelFileError.malformedTensor(path: path, tensor: name, reason: "holds NaN or infinite values")
+            }
+            if let absurd = values.first(where: { abs($0) > Self.maximumMagnitude }) {
+                throw ModelFileError.malformedTensor(
+                    path: path, tensor: name,
+                    reason: "holds \(absurd), beyond the ±\(Int(Self.maximumMagnitude)) any trained network of this kind has (damaged or crafted weights)")
+            }
         }
         self.architecture = architecture
         self.provenance = provenance
@@ -72,8 +86,9 @@ public struct NightjarModel: Sendable {
         ]
     }
 
-    public func write(to url: URL) throws {
-        try AtomicFile.write(try SafeTensorsFile(metadata: metadata, tensors: tensors).encoded(), to: url)
+    /// Writes through `OutputFile` (an existing file is replaced only with `overwrite`).
+    public func write(to url: URL, overwrite: Bool = true) throws {
+        try OutputFile.write(try SafeTensorsFile(metadata: metadata, tensors: tensors).encoded(), to: url.path, overwrite: overwrite)
     }
 
     public static func load(contentsOf url: URL) throws -> NightjarModel {

@@ -1,50 +1,84 @@
 import Glibc
 
-/// Whole files read with plain system calls, so that a failure carries errno's words.
+/// The one way Nightjar reads input files (models, checkpoints, tensors, board profiles):
+/// opened with `O_NONBLOCK` so that a FIFO cannot block the open, checked with fstat(2) to be a
+/// regular file (a FIFO, device, socket or directory is named and refused), its size checked
+/// against the caller's limit before any memory is allocated, then read into memory this
+/// process owns. Nothing is mapped, so a file rewritten or truncated while it is read cannot
+/// fault the process; a file whose size or modification time changes during the read is
+/// refused (its bytes could be a mix of two versions). Failures carry errno's words.
 package enum FileContents {
-    /// Every byte of the file at `path`.
-    package static func bytes(atPath path: String) throws(SystemError) -> [UInt8] {
+    /// The default limit: 1 GiB, far above any input Nightjar reads (models are 3 MB).
+    package static let defaultMaximumBytes = 1 << 30
+
+    /// Every byte of the regular file at `path`, at most `maximumBytes` of them.
+    package static func bytes(atPath path: String, maximumBytes: Int = defaultMaximumBytes) throws(SystemError) -> [UInt8] {
         let fd = try openForReading(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .last }
-        return try readToEnd(fd, sizeHint: Int(info.st_size))
+        var before = stat()
+        guard fstat(fd, &before) == 0 else { throw .last }
+        try requireRegular(before.st_mode)
+        let size = Int(before.st_size)
+        guard size <= maximumBytes else {
+            throw SystemError(code: EFBIG, explanation: "the file is \(size) bytes, more than the \(maximumBytes) accepted here")
+        }
+        // The file is regular: reads no longer need O_NONBLOCK (and some file systems mind it).
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        let bytes = try readToEnd(fd, sizeHint: size, maximumBytes: maximumBytes)
+        var after = stat()
+        guard fstat(fd, &after) == 0 else { throw .last }
+        // Files of /proc and /sys report size 0 and are read to their end.
+        if after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec
+            || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || (size > 0 && bytes.count != size) {
+            throw SystemError(code: EAGAIN, explanation: "the file changed while it was being read; try again once it is complete")
+        }
+        return bytes
     }
 
-    /// Runs `body` on the bytes of the file at `path`: mapped, not copied, when it is a regular
-    /// file; read into memory otherwise (a pipe, a /proc file). Throws `SystemError` when the
-    /// file cannot be read, and whatever `body` throws.
-    package static func withMappedBytes<R>(atPath path: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let fd = try openForReading(path)
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw SystemError.last }
-        let size = Int(info.st_size)
-        guard info.st_mode & S_IFMT == S_IFREG, size > 0 else {
-            return try readToEnd(fd, sizeHint: size).withUnsafeBytes(body)
+    /// A person's name for a file type that is not a regular file, from stat's `st_mode`.
+    package static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "directory"
+        case S_IFIFO: return "FIFO (named pipe)"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFSOCK: return "socket"
+        case S_IFLNK: return "symbolic link"
+        default: return "special file"
         }
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
-              mapping != UnsafeMutableRawPointer(bitPattern: -1) // MAP_FAILED
-        else { throw SystemError.last }
-        defer { munmap(mapping, size) }
-        return try body(UnsafeRawBufferPointer(start: mapping, count: size))
+    }
+
+    /// Throws unless `mode` is a regular file's.
+    package static func requireRegular(_ mode: mode_t) throws(SystemError) {
+        let type = mode & S_IFMT
+        if type == S_IFREG { return }
+        throw SystemError(code: type == S_IFDIR ? EISDIR : EINVAL,
+                          explanation: "it is a \(kindName(mode)), not a regular file")
     }
 
     private static func openForReading(_ path: String) throws(SystemError) -> Int32 {
         while true {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             if fd >= 0 { return fd }
             if errno != EINTR { throw .last }
         }
     }
 
     /// Reads `fd` until end of file; `sizeHint` (the file's size, if known) saves regrowing.
-    static func readToEnd(_ fd: Int32, sizeHint: Int = 0) throws(SystemError) -> [UInt8] {
+    /// More than `maximumBytes` is an error (EFBIG).
+    static func readToEnd(_ fd: Int32, sizeHint: Int = 0, maximumBytes: Int = Int.max) throws(SystemError) -> [UInt8] {
         // One byte more than the hint, so that a file of the expected size ends in one read.
-        var bytes = [UInt8](repeating: 0, count: max(sizeHint, 0) + 1)
+        var bytes = [UInt8](repeating: 0, count: min(max(sizeHint, 0), maximumBytes) + 1)
         var count = 0
         while true {
-            if count == bytes.count { bytes += repeatElement(0, count: max(bytes.count, 1 << 16)) }
+            if count == bytes.count {
+                guard count <= maximumBytes else {
+                    throw SystemError(code: EFBIG, explanation: "the file holds more than the \(maximumBytes) bytes accepted here")
+                }
+                bytes += repeatElement(0, count: max(bytes.count, 1 << 16))
+            }
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
             if n == 0 { break }
             if n < 0 {
@@ -52,6 +86,9 @@ package enum FileContents {
                 throw .last
             }
             count += n
+            if count > maximumBytes {
+                throw SystemError(code: EFBIG, explanation: "the file holds more than the \(maximumBytes) bytes accepted here")
+            }
         }
         bytes.removeSubrange(count...)
         return bytes

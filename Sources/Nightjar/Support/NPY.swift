@@ -94,15 +94,17 @@ public struct NPYArray: Sendable, Equatable {
                 return v
             }
         let elementSize = dtype == .float32 ? 4 : 1
-        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+        // Checked: a hostile shape's byte count can overflow Int.
+        let (bytesNeeded, overflow) = shape.reduce((elementSize, false)) { acc, d in
             let (p, o) = acc.0.multipliedReportingOverflow(by: d)
             return (p, acc.1 || o)
         }
         let dataStart = headerStart + headerLength
-        guard !overflow, bytes.count - dataStart == count * elementSize else {
+        guard !overflow, bytes.count - dataStart == bytesNeeded else {
             throw NPYError.malformed(
                 path: path,
-                reason: "data holds \(bytes.count - dataStart) bytes, shape \(shape) needs \(count * elementSize)")
+                reason: "data holds \(bytes.count - dataStart) bytes, shape \(shape) needs "
+                    + (overflow ? "more than the largest possible file" : "\(bytesNeeded)"))
         }
         return NPYArray(shape: shape, dtype: dtype, data: Array(bytes[dataStart...]))
     }
@@ -121,9 +123,10 @@ public struct NPYArray: Sendable, Equatable {
         return out
     }
 
-    /// Writes to a temporary name beside `url`, then renames: a reader never sees half a file.
-    public func write(to url: URL) throws {
-        try AtomicFile.write(encoded(), to: url)
+    /// Writes through `OutputFile`: a reader never sees half a file; an existing regular file
+    /// (or link) at `url` is replaced.
+    public func write(to url: URL, overwrite: Bool = true) throws {
+        try OutputFile.write(encoded(), to: url.path, overwrite: overwrite)
     }
 
     private static func field(_ name: String, in header: String, path: String) throws -> String {

@@ -5,15 +5,18 @@ import Glibc
 /// the reason in messages such as "PATH: cannot read: REASON".
 package struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     package var code: Int32
+    /// Said instead of strerror's words where errno alone would mislead ("it is a FIFO...").
+    package var explanation: String?
 
-    package init(code: Int32) {
+    package init(code: Int32, explanation: String? = nil) {
         self.code = code
+        self.explanation = explanation
     }
 
     /// errno as the call that just failed left it.
     package static var last: SystemError { SystemError(code: errno) }
 
-    package var description: String { String(cString: strerror(code)) }
+    package var description: String { explanation ?? String(cString: strerror(code)) }
 
     /// The errno behind an error thrown by FileManager or Data (a CocoaError wrapping a
     /// POSIXError, or one whose code names the cause), or nil.

@@ -1,0 +1,469 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// Issue #14: hostile files, signals and races. Each test names the case of the issue it
+/// covers. Command-line cases run the real executable; they use a model of the published
+/// architecture with small deterministic weights (written here, no ../shared needed), since
+/// what is checked is what the process does with files, not the image.
+final class HardeningTests: XCTestCase {
+    // MARK: Support
+
+    private static let modelDirectory: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-hardening-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: modelDirectory)
+        super.tearDown()
+    }
+
+    /// Tensors of the published architecture with small deterministic values.
+    static func smallTensors(scale: Float = 0.01) -> [String: SafeTensorsFile.Tensor] {
+        var tensors: [String: SafeTensorsFile.Tensor] = [:]
+        var state: UInt32 = 12345
+        func next() -> Float {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return (Float(state >> 8) / Float(1 << 24) - 0.5) * 2 * scale
+        }
+        for spec in Architecture.published.convolutions {
+            tensors[spec.weightName] = .init(shape: spec.weightShape, values: (0..<spec.weightShape.reduce(1, *)).map { _ in next() })
+            if spec.bias { tensors[spec.biasName] = .init(shape: [spec.outChannels], values: (0..<spec.outChannels).map { _ in next() }) }
+        }
+        return tensors
+    }
+
+    static func smallModel() throws -> NightjarModel {
+        try NightjarModel(architecture: .published,
+                          provenance: .init(checkpointName: "test", checkpointSHA256: "0", keyLayout: "official"),
+                          tensors: smallTensors())
+    }
+
+    /// The small model as a file, written once.
+    static let modelFile: URL = {
+        let url = modelDirectory.appendingPathComponent("small.safetensors")
+        try? smallModel().write(to: url)
+        return url
+    }()
+
+    func capture(_ name: String, width: Int = 64, height: Int = 64, in directory: URL) throws -> URL {
+        try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height),
+                                                             exposure: SyntheticScene.Exposure()),
+                                  named: name, in: directory)
+    }
+
+    /// Names in `directory` that are temporaries of ours.
+    func temporaries(in directory: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { OutputFile.ownerPID(ofTemporaryNamed: $0) != nil }
+    }
+
+    /// Runs nightjar, killing it after `seconds` (a hang is a failure, not a stuck test run).
+    func runBounded(_ arguments: [String], seconds: Double = 60) throws -> (result: ProcessResult, timedOut: Bool) {
+        let process = Process()
+        process.executableURL = nightjarExecutable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let timer = DispatchSource.makeTimerSource()
+        var timedOut = false
+        let lock = NSLock()
+        timer.schedule(deadline: .now() + seconds)
+        timer.setEventHandler {
+            lock.lock(); timedOut = true; lock.unlock()
+            kill(process.processIdentifier, SIGKILL)
+        }
+        timer.resume()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        lock.lock(); defer { lock.unlock() }
+        return (ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                              stderr: String(decoding: stderr, as: UTF8.self)), timedOut)
+    }
+
+    func skipUnlessRoot() throws {
+        if geteuid() != 0 {
+            print("SKIPPED: \(name) needs root (CI runs as root)")
+            throw XCTSkip("needs root")
+        }
+    }
+
+    // MARK: 1, 6, 7: one way to create output files
+
+    /// Case 1: the temporary's name cannot be predicted (random, per file), and it is created
+    /// with O_EXCL|O_NOFOLLOW, so a link planted anywhere is never written through.
+    func testTemporaryNamesAreRandomAndExclusive() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let target = dir.appendingPathComponent("out.png").path
+        let a = try OutputFile(path: target), b = try OutputFile(path: target)
+        XCTAssertNotEqual(a.temporaryPath, b.temporaryPath)
+        for file in [a, b] {
+            let name = String(file.temporaryPath.split(separator: "/").last!)
+            XCTAssertEqual(OutputFile.ownerPID(ofTemporaryNamed: name), getpid(), name)
+            XCTAssertLessThanOrEqual(name.utf8.count, 40, name)
+            var info = stat()
+            XCTAssertEqual(lstat(file.temporaryPath, &info), 0)
+            XCTAssertEqual(info.st_mode & S_IFMT, S_IFREG)
+            XCTAssertEqual(info.st_nlink, 1)
+        }
+        a.abandon()
+        b.abandon()
+        XCTAssertEqual(temporaries(in: dir), [])
+
+        // The attack of case 1: a victim file and links to it planted at the final name.
+        let victim = dir.appendingPathComponent("victim")
+        try Data("precious".utf8).write(to: victim)
+        let planted = dir.appendingPathComponent("planted.png")
+        try FileManager.default.createSymbolicLink(atPath: planted.path, withDestinationPath: victim.path)
+        XCTAssertThrowsError(try OutputFile.write(Array("evil".utf8), to: planted.path, overwrite: false)) {
+            XCTAssertEqual($0 as? OutputFileError, .exists(path: planted.path))
+        }
+        // Racing the early check: the link appears after it; link(2) still refuses.
+        let late = try OutputFile(path: dir.appendingPathComponent("late.png").path)
+        try Array("evil".utf8).withUnsafeBytes { try late.write($0) }
+        try FileManager.default.createSymbolicLink(atPath: late.path, withDestinationPath: victim.path)
+        XCTAssertThrowsError(try late.commit(overwrite: false)) { XCTAssertEqual($0 as? OutputFileError, .exists(path: late.path)) }
+        // --overwrite replaces the link itself, never the file it points to.
+        try OutputFile.write(Array("new".utf8), to: planted.path, overwrite: true)
+        XCTAssertEqual(try Data(contentsOf: victim), Data("precious".utf8))
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: planted.path)[.type] as? FileAttributeType, .typeRegular)
+        XCTAssertEqual(try Data(contentsOf: planted), Data("new".utf8))
+        XCTAssertEqual(temporaries(in: dir), [])
+    }
+
+    /// Case 6 (second half): a 250-byte final name works; the temporary's name is short.
+    func testLongFinalNamesWork() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let name = String(repeating: "n", count: 246) + ".png"
+        XCTAssertEqual(name.utf8.count, 250)
+        try OutputFile.write(Array("png".utf8), to: dir.appendingPathComponent(name).path, overwrite: false)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent(name)), Data("png".utf8))
+        // Through restore, with its sidecar (NAME.png.json: 255 bytes).
+        let input = try capture("in.dng", in: dir)
+        let output = dir.appendingPathComponent(String(repeating: "r", count: 246) + ".png")
+        let run = try runNightjar(["restore", input.path, "-o", output.path, "--model", Self.modelFile.path, "--threads", "1", "--sidecar"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output.path + ".json"))
+        XCTAssertEqual(temporaries(in: dir), [])
+    }
+
+    /// Case 7: --overwrite replaces regular files and links only: never a FIFO, a directory or
+    /// a device node (a copy of /dev/null's node made here, as root).
+    func testOverwriteNeverReplacesDevicesFIFOsOrDirectories() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let fifo = dir.appendingPathComponent("fifo.png")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        let subdirectory = dir.appendingPathComponent("dir.png")
+        try FileManager.default.createDirectory(at: subdirectory, withIntermediateDirectories: false)
+        XCTAssertThrowsError(try OutputFile.write([1], to: fifo.path, overwrite: true)) {
+            XCTAssertEqual($0 as? OutputFileError, .notReplaceable(path: fifo.path, kind: "FIFO (named pipe)"))
+        }
+        XCTAssertThrowsError(try OutputFile.write([1], to: subdirectory.path, overwrite: true)) {
+            XCTAssertEqual($0 as? OutputFileError, .notReplaceable(path: subdirectory.path, kind: "directory"))
+        }
+        let input = try capture("in.dng", in: dir)
+        let run = try runNightjar(["restore", input.path, "-o", fifo.path, "--overwrite", "--model", Self.modelFile.path, "--threads", "1"])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("is a FIFO (named pipe), not a regular file; it is never replaced"), run.stderr)
+        var info = stat()
+        XCTAssertEqual(lstat(fifo.path, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO)
+
+        try skipUnlessRoot()
+        let null = dir.appendingPathComponent("null")
+        // makedev(1, 3): the node of /dev/null.
+        XCTAssertEqual(mknod(null.path, S_IFCHR | 0o666, dev_t(1 << 8 | 3)), 0, String(cString: strerror(errno)))
+        let device = try runNightjar(["restore", input.path, "-o", null.path, "--overwrite", "--model", Self.modelFile.path, "--threads", "1"])
+        XCTAssertEqual(device.status, 1, device.stderr)
+        XCTAssertTrue(device.stderr.contains("is a character device, not a regular file; it is never replaced"), device.stderr)
+        XCTAssertEqual(lstat(null.path, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFCHR)
+        XCTAssertEqual(temporaries(in: dir), [])
+    }
+
+    // MARK: 5: signals and stale temporaries
+
+    /// Stale temporaries of ours (their process gone) are removed by the next file created in
+    /// the directory; live ones, other processes' and other names are kept.
+    func testStaleTemporariesAreCleanedOnlyWhenTheirProcessIsGone() throws {
+        let dir = try makeTemporaryDirectory(self)
+        // A PID that is surely not running: above the kernel's pid_max.
+        let maxPID = Int((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
+        let stale = ".nightjar-\(maxPID + 1)-abc123.partial"
+        let live = ".nightjar-1-abc123.partial" // PID 1 always runs
+        let others = [".nightjar-x-1.partial", "nightjar-\(maxPID + 1)-abc.partial", ".other.png.123.partial"]
+        for name in [stale, live] + others { try Data("x".utf8).write(to: dir.appendingPathComponent(name)) }
+        let removed = OutputFile.cleanStaleTemporaries(in: dir.path)
+        XCTAssertEqual(removed, [stale])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)), Set([live] + others))
+    }
+
+    /// Case 5: SIGTERM and SIGINT during a restore remove the temporary, and the process still
+    /// ends by the signal; after SIGKILL the next run removes it.
+    func testSignalsDuringARestoreLeaveNothingBehind() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let input = dir.appendingPathComponent("large.dng")
+        let made = try runNightjar(["synthesize", "-o", input.path, "--size", "2048x1536"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        for signal in [SIGTERM, SIGINT, SIGKILL] {
+            let out = dir.appendingPathComponent("out-\(signal)")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: false)
+            let process = Process()
+            process.executableURL = nightjarExecutable
+            process.arguments = ["restore", input.path, "-o", out.path + "/", "--model", Self.modelFile.path, "--threads", "1"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Wait for the temporary to appear (it exists from before the decode to the commit).
+            let deadline = Date().addingTimeInterval(60)
+            while temporaries(in: out).isEmpty, process.isRunning, Date() < deadline { usleep(2000) }
+            XCTAssertFalse(temporaries(in: out).isEmpty, "no temporary seen for signal \(signal)")
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "signal \(signal)")
+            XCTAssertEqual(process.terminationStatus, signal)
+            if signal == SIGKILL {
+                XCTAssertEqual(temporaries(in: out).count, 1, "SIGKILL cannot be caught")
+                let next = try runNightjar(["restore", try capture("small.dng", in: dir).path, "-o", out.path + "/",
+                                            "--model", Self.modelFile.path, "--threads", "1"])
+                XCTAssertEqual(next.status, 0, next.stderr)
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), ["small.png"])
+            } else {
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), [], "signal \(signal)")
+            }
+        }
+    }
+
+    // MARK: 2, 3, 4: one way to read input files
+
+    /// Case 2: a model file rewritten in place while it loads (as a daemon reloading a model
+    /// meets it) never crashes the process: every load gives the model or a clean error.
+    func testModelRewrittenWhileLoadingNeverFaults() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let url = dir.appendingPathComponent("model.safetensors")
+        let good = try SafeTensorsFile(metadata: try Self.smallModel().metadata, tensors: Self.smallTensors()).encoded()
+        try Data(good).write(to: url)
+        let stop = ManagedAtomicFlag()
+        let writer = Thread {
+            // Truncate and rewrite in place, the way `cp` over the file does.
+            while !stop.isSet {
+                let fd = open(url.path, O_WRONLY | O_TRUNC)
+                guard fd >= 0 else { continue }
+                var offset = 0
+                while offset < good.count {
+                    let n = good.withUnsafeBytes { write(fd, $0.baseAddress! + offset, min(1 << 16, good.count - offset)) }
+                    if n <= 0 { break }
+                    offset += n
+                }
+                close(fd)
+            }
+        }
+        writer.start()
+        var loaded = 0, refused = 0
+        for _ in 0..<150 {
+            do {
+                let model = try NightjarModel.load(contentsOf: url)
+                XCTAssertEqual(model.tensors, Self.smallTensors())
+                loaded += 1
+            } catch {
+                refused += 1
+            }
+        }
+        stop.set()
+        while writer.isExecuting { usleep(1000) }
+        XCTAssertEqual(loaded + refused, 150)
+        print("model rewritten while loading: \(loaded) loaded whole, \(refused) refused with an error, no fault")
+    }
+
+    /// Case 3: sizes from a file are checked arithmetic: a shape whose byte count overflows
+    /// Int is an error naming the tensor (safetensors and .npy).
+    func testOverflowingShapesAreRefused() throws {
+        let header = #"{"w":{"dtype":"F32","shape":[4194304,1048576,1048576],"data_offsets":[0,4]}}"#
+        var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
+        bytes += [0, 0, 0, 0]
+        XCTAssertThrowsError(try SafeTensorsFile.parse(bytes, path: "x")) {
+            XCTAssertEqual("\($0)", "x: tensor 'w': shape [4194304, 1048576, 1048576] holds more values than the 4-byte data section")
+        }
+        for shape in ["(4194304, 1048576, 1048576)", "(4611686018427387904,)", "(9223372036854775807, 2)"] {
+            var npy: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
+            let text = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }\n"
+            npy += [UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)] + Array(text.utf8) + [0, 0, 0, 0]
+            XCTAssertThrowsError(try NPYArray.parse(npy, path: "t.npy")) {
+                XCTAssertTrue("\($0)".contains("needs more than the largest possible file") || "\($0)".contains("needs"), "\($0)")
+            }
+        }
+    }
+
+    /// Case 4: FIFOs and devices are refused at once with what they are, wherever a file is
+    /// read (`--model`, the `convert` input, `--board`, `run-tensor`); sizes are checked before
+    /// anything is read.
+    func testInputsThatAreNotRegularFilesAreRefusedAtOnce() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let fifo = dir.appendingPathComponent("fifo")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        let input = try capture("in.dng", in: dir)
+        let npy = dir.appendingPathComponent("in.npy")
+        try NPYArray(shape: [32, 32], floats: [Float](repeating: 0.1, count: 1024)).write(to: npy)
+        let cases: [([String], String)] = [
+            (["restore", input.path, "--model", fifo.path], "FIFO (named pipe)"),
+            (["restore", input.path, "--model", "/dev/zero"], "character device"),
+            (["convert", fifo.path, "-o", dir.appendingPathComponent("m.safetensors").path], "FIFO (named pipe)"),
+            (["footprint", "--model", Self.modelFile.path, "--size", "64x64", "--board", fifo.path], "FIFO (named pipe)"),
+            (["run-tensor", fifo.path, npy.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
+            (["run-tensor", Self.modelFile.path, fifo.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
+            (["restore", fifo.path, "--model", Self.modelFile.path, "-o", dir.appendingPathComponent("f.png").path], "FIFO (named pipe)"),
+        ]
+        for (arguments, kind) in cases {
+            let (run, timedOut) = try runBounded(arguments, seconds: 60)
+            XCTAssertFalse(timedOut, "\(arguments) hung")
+            XCTAssertEqual(run.status, 1, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("it is a \(kind), not a regular file"), "\(arguments): \(run.stderr)")
+        }
+        // A 1 GiB (sparse) checkpoint is refused by its size, before it is read.
+        let huge = dir.appendingPathComponent("huge.pth")
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge.path, contents: nil))
+        XCTAssertEqual(truncate(huge.path, 1 << 30), 0)
+        let (run, timedOut) = try runBounded(["convert", huge.path, "-o", dir.appendingPathComponent("m.safetensors").path], seconds: 60)
+        XCTAssertFalse(timedOut)
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("the file is 1073741824 bytes, more than the"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.safetensors").path))
+    }
+
+    // MARK: 8, 11: limits and messages
+
+    /// Cases 8 and 11: thread counts are bounded, negative numbers and `--max-pixels 0` are
+    /// usage errors that say what is wrong, and a usage error creates nothing (not the -o
+    /// directory).
+    func testLimitsAreUsageErrorsThatCreateNothing() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("in.dng", in: dir)
+        let out = dir.appendingPathComponent("never-created")
+        let cases: [([String], String)] = [
+            (["--threads", "5000"], "--threads 5000 is more than the"),
+            (["--threads", "100000"], "--threads 100000 is more than the"),
+            (["--threads", "-5"], "--threads must be at least 1, not -5"),
+            (["--threads", "0"], "--threads must be at least 1, not 0"),
+            (["--m", "-1.5"], "--m must be a positive number"),
+            (["--max-pixels", "0"], "--max-pixels must be at least 1, not 0"),
+        ]
+        for (extra, message) in cases {
+            let run = try runNightjar(["restore", input.path, "-o", out.path + "/", "--model", Self.modelFile.path] + extra)
+            XCTAssertEqual(run.status, 64, "\(extra): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(message), "\(extra): \(run.stderr)")
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(extra) created the output directory")
+        }
+        // Usage errors found after parsing (no RAW files) and a bad model create nothing either.
+        let empty = dir.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: false)
+        let none = try runNightjar(["restore", empty.path, "-o", out.path + "/", "--model", Self.modelFile.path])
+        XCTAssertEqual(none.status, 64, none.stderr)
+        let badModel = try runNightjar(["restore", input.path, "-o", out.path + "/", "--model", input.path])
+        XCTAssertEqual(badModel.status, 1, badModel.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        let bench = try runNightjar(["bench", "--model", Self.modelFile.path, "--threads", "5000"])
+        XCTAssertEqual(bench.status, 64, bench.stderr)
+    }
+
+    /// Case 11: a symlink loop and an over-long name component are named as such, not as
+    /// "no such file".
+    func testPathErrorsNameTheirCause() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let loop = dir.appendingPathComponent("loop.dng")
+        try FileManager.default.createSymbolicLink(atPath: loop.path, withDestinationPath: loop.path)
+        let long = dir.appendingPathComponent(String(repeating: "l", count: 300) + ".dng")
+        let run = try runNightjar(["restore", loop.path, long.path, "-o", dir.path + "/", "--model", Self.modelFile.path])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("loop.dng: cannot read: Too many levels of symbolic links"), run.stderr)
+        XCTAssertTrue(run.stderr.contains(".dng: cannot read: File name too long"), run.stderr)
+    }
+
+    /// Case 11: a full disk is named ("No space left on device"), nothing is committed and
+    /// no temporary is left, with or without the sidecar (a 1 MiB tmpfs, as root).
+    func testFullDiskIsNamedAndLeavesNothing() throws {
+        try skipUnlessRoot()
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("in.dng", width: 256, height: 192, in: dir)
+        let reference = dir.appendingPathComponent("reference.png")
+        let first = try runNightjar(["restore", input.path, "-o", reference.path, "--model", Self.modelFile.path, "--threads", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let pngBytes = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: reference.path)[.size] as? Int)
+        let mount = dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: false)
+        let mounted = Process()
+        mounted.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mounted.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.path]
+        try mounted.run()
+        mounted.waitUntilExit()
+        guard mounted.terminationStatus == 0 else {
+            print("SKIPPED: \(name): cannot mount a tmpfs here")
+            throw XCTSkip("cannot mount a tmpfs")
+        }
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [mount.path]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        // Leave room for the PNG's pages only: the sidecar (or the PNG) meets a full disk.
+        var info = statvfs()
+        XCTAssertEqual(statvfs(mount.path, &info), 0)
+        let page = Int(info.f_bsize)
+        let free = Int(info.f_bavail) * page
+        let filler = mount.appendingPathComponent("filler")
+        try Data(count: free - (pngBytes + page - 1) / page * page).write(to: filler)
+        for sidecar in [true, false] {
+            if !sidecar { try Data(count: (pngBytes + page - 1) / page * page - page).write(to: mount.appendingPathComponent("more")) }
+            let run = try runNightjar(["restore", input.path, "-o", mount.path + "/", "--model", Self.modelFile.path, "--threads", "1"]
+                                      + (sidecar ? ["--sidecar"] : []))
+            XCTAssertEqual(run.status, 1, run.stderr)
+            XCTAssertTrue(run.stderr.contains("No space left on device"), run.stderr)
+            XCTAssertTrue(run.stderr.contains("restored 0 of 1"), run.stderr)
+            XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: mount.path)),
+                           Set(sidecar ? ["filler"] : ["filler", "more"]), "sidecar \(sidecar)")
+        }
+    }
+
+    // MARK: 9: untrusted text
+
+    /// Case 9: control characters, escape sequences and bidi overrides are escaped on their
+    /// way to a terminal or a log.
+    func testUntrustedTextIsNeutralised() throws {
+        XCTAssertEqual(displayable("plain é ü 日本"), "plain é ü 日本")
+        XCTAssertEqual(displayable("a\u{1B}]0;pwned\u{7}b"), "a\\x1B]0;pwned\\x07b")
+        XCTAssertEqual(displayable("x\ny\rz\tw"), "x\\ny\\rz\\tw")
+        XCTAssertEqual(displayable("\u{9B}31m\u{7F}"), "\\x9B31m\\x7F")
+        XCTAssertEqual(displayable("evil\u{202E}gnp.exe\u{2066}\u{2028}"), "evil\\u{202E}gnp.exe\\u{2066}\\u{2028}")
+        for scalar in (0..<0x20).map({ Unicode.Scalar($0)! }) + (0x7F...0x9F).map({ Unicode.Scalar($0)! }) {
+            XCTAssertFalse(displayable("a\(Character(scalar))b").unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+        }
+
+        // A file name with an escape sequence and a newline that fakes a log line.
+        let dir = try makeTemporaryDirectory(self)
+        let name = "x\u{1B}]0;pwned\u{7}\nnightjar: restored everything.dng"
+        let hostile = dir.appendingPathComponent(name)
+        try Data("not a raw".utf8).write(to: hostile)
+        let run = try runNightjar(["restore", hostile.path, "-o", dir.appendingPathComponent("o.png").path, "--model", Self.modelFile.path])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertFalse(run.stderr.contains("\u{1B}"), run.stderr)
+        let lines = run.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, run.stderr) // the error and the summary
+        XCTAssertTrue(lines[0].hasPrefix("nightjar: error: ") && lines[0].contains("x\\x1B]0;pwned\\x07\\nnightjar: restored"), run.stderr)
+    }
+}
+
+/// A flag one thread sets and another reads.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}
