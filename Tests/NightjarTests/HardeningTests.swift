@@ -458,6 +458,76 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(lines.count, 2, run.stderr) // the error and the summary
         XCTAssertTrue(lines[0].hasPrefix("nightjar: error: ") && lines[0].contains("x\\x1B]0;pwned\\x07\\nnightjar: restored"), run.stderr)
     }
+
+    // MARK: 10: plausibility of what LibRaw and models give
+
+    /// `bytes` (a little-endian DNG from `DNGImage`) with IFD0's single-valued `tag` set to `value`.
+    func patched(_ bytes: [UInt8], tag: UInt16, value: UInt32) -> [UInt8] {
+        var bytes = bytes
+        let count = Int(bytes[8]) | Int(bytes[9]) << 8
+        for index in 0..<count {
+            let at = 10 + 12 * index
+            guard UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 == tag else { continue }
+            let type = Int(bytes[at + 2])
+            if type == 3 {
+                bytes[at + 8] = UInt8(value & 0xFF); bytes[at + 9] = UInt8(value >> 8)
+            } else {
+                for k in 0..<4 { bytes[at + 8 + k] = UInt8((value >> (8 * UInt32(k))) & 0xFF) }
+            }
+            return bytes
+        }
+        XCTFail("tag \(tag) not found")
+        return bytes
+    }
+
+    /// Case 10: DNGs that LibRaw 0.20 would restore into a wrong image (data past the end,
+    /// Compression 7 on uncompressed data, BitsPerSample 0, WhiteLevel 0 or below black) are
+    /// refused with a clear error, every time; the intact file is restored.
+    func testImplausibleDNGsAreRefusedEveryTime() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let image = SyntheticScene.darkCapture(SyntheticScene.render(width: 64, height: 64), exposure: SyntheticScene.Exposure())
+        let good = image.encoded()
+        let cases: [(String, [UInt8], String)] = [
+            ("offset", patched(good, tag: 273, value: UInt32(good.count + 100)), "lie past the end of the"),
+            ("shifted", patched(good, tag: 273, value: UInt32(good.count - 64 * 64)), "lie past the end of the"),
+            ("jpeg", patched(good, tag: 259, value: 7), "Compression 7 (lossless JPEG) but strip 0 holds no JPEG data"),
+            ("bits", patched(good, tag: 258, value: 0), "bits per sample 0 is outside 1...16"),
+            ("white", patched(good, tag: 50717, value: 0), "white level 0 is not above the black level"),
+            ("whiteBelowBlack", patched(good, tag: 50717, value: 100), "white level 100 is not above the black level"),
+            ("short", Array(good.dropLast(64 * 2)), "lie past the end of the"),
+        ]
+        let goodURL = dir.appendingPathComponent("good.dng")
+        try Data(good).write(to: goodURL)
+        XCTAssertNoThrow(try RawDecoder.checkReadable(goodURL.path))
+        for (name, bytes, message) in cases {
+            let url = dir.appendingPathComponent("\(name).dng")
+            try Data(bytes).write(to: url)
+            for _ in 0..<3 {
+                XCTAssertThrowsError(try RawDecoder.checkReadable(url.path), name) {
+                    guard case .corrupt(let path, let reason) = $0 as? CaptureError else { return XCTFail("\(name): \($0)") }
+                    XCTAssertEqual(path, url.path)
+                    XCTAssertTrue(reason.contains(message), "\(name): \(reason)")
+                }
+            }
+        }
+        let run = try runNightjar(["restore", goodURL.path, dir.appendingPathComponent("bits.dng").path, "-o", dir.appendingPathComponent("out").path + "/",
+                                   "--model", Self.modelFile.path, "--threads", "1"])
+        XCTAssertEqual(run.status, 2, run.stderr)
+        XCTAssertTrue(run.stderr.contains("bits.dng: truncated or corrupt RAW data: bits per sample 0 is outside 1...16"), run.stderr)
+    }
+
+    /// Case 10: finite but absurd weights are refused, naming the tensor; the bound is far above
+    /// what trained models hold (checked against ../shared's when present).
+    func testAbsurdWeightsAreRefused() throws {
+        var tensors = Self.smallTensors()
+        tensors["rdb2.dense3.weight"]!.values[17] = 3e38
+        let model = try Self.smallModel()
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) {
+            XCTAssertEqual("\($0)", "m: tensor 'rdb2.dense3.weight': holds 3e+38, beyond the ±1000 any trained network of this kind has (damaged or crafted weights)")
+        }
+        tensors["rdb2.dense3.weight"]!.values[17] = -999
+        XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m"))
+    }
 }
 
 /// A flag one thread sets and another reads.

@@ -57,7 +57,7 @@ public struct RawDecoder: Sendable {
 
     public func decode(_ url: URL) throws -> BayerFrame {
         let path = url.path
-        try Self.checkReadable(path)
+        try Self.checkReadable(path, maxPixels: maxPixels)
         var info = nj_raw_info()
         var child = nj_raw_child()
         var message = [CChar](repeating: 0, count: 512)
@@ -167,7 +167,9 @@ public struct RawDecoder: Sendable {
     /// Opens `path` as the input layer does (`O_NONBLOCK`, fstat) and says in errno's or
     /// fstat's words why LibRaw could not read it: missing, a symlink loop, a name too long,
     /// a directory, a FIFO or device (LibRaw needs a regular, seekable file; a FIFO would block).
-    static func checkReadable(_ path: String) throws {
+    /// A DNG's structure is checked too (`DNGStructure`), so that LibRaw never decodes an
+    /// implausible one.
+    static func checkReadable(_ path: String, maxPixels: Int = 0) throws {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             throw CaptureError.unreadable(path: path, reason: SystemError.last.description)
@@ -180,6 +182,7 @@ public struct RawDecoder: Sendable {
         } catch {
             throw CaptureError.unreadable(path: path, reason: error.description)
         }
+        try DNGStructure.check(fd: fd, fileSize: Int(info.st_size), path: path, maxPixels: maxPixels)
     }
 
     static func sensorKind(_ code: Int32) -> SensorKind? {

@@ -271,7 +271,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
     if let problem = CaptureOutput.directoryProblem(output) {
         throw CaptureError.unwritable(path: outputPath, reason: problem)
     }
-    try RawDecoder.checkReadable(inputPath)
+    try RawDecoder.checkReadable(inputPath, maxPixels: options.maxPixels)
     let header = PNGText([
         ("Software", "Nightjar \(Nightjar.version)"),
         ("Source", input.lastPathComponent),
