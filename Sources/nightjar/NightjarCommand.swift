@@ -17,7 +17,7 @@ struct NightjarCommand: ParsableCommand {
     /// like every other failure, instead of the error and the whole usage text.
     static func main() {
         do {
-            var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(joiningNegativeNumbers(argumentsAsPathStrings()))
             try command.run()
         } catch {
             let status = exitCode(for: error)
@@ -54,4 +54,14 @@ func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
         index += 1
     }
     return joined
+}
+
+/// The arguments from argv's bytes (`PathBytes`): CommandLine.arguments replaces bytes that
+/// are not UTF-8 with U+FFFD, which would name a different file.
+func argumentsAsPathStrings() -> [String] {
+    (1..<Int(CommandLine.argc)).map { index in
+        guard let argument = CommandLine.unsafeArgv[index] else { return "" }
+        return PathBytes.string(UnsafeBufferPointer(start: UnsafeRawPointer(argument).assumingMemoryBound(to: UInt8.self),
+                                                    count: strlen(argument)))
+    }
 }

@@ -528,6 +528,96 @@ final class HardeningTests: XCTestCase {
         tensors["rdb2.dense3.weight"]!.values[17] = -999
         XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m"))
     }
+
+    // MARK: 6: paths as bytes
+
+    /// Every byte string (no NUL) maps to one path string and back; valid UTF-8 is kept as it is.
+    func testPathBytesRoundTrip() {
+        var state: UInt64 = 6
+        for length in 0..<400 {
+            var bytes: [UInt8] = []
+            for _ in 0..<(length % 24) {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                bytes.append(UInt8(truncatingIfNeeded: state >> 56) | 1)
+            }
+            XCTAssertEqual(PathBytes.bytes(PathBytes.string(bytes)), bytes)
+        }
+        XCTAssertEqual(PathBytes.string(Array("nuit-é/日本.dng".utf8)), "nuit-é/日本.dng")
+        // A name holding one of the escape scalars itself stays distinct from the byte it stands for.
+        let own = Array("a\u{F7FF}b".utf8)
+        XCTAssertEqual(PathBytes.bytes(PathBytes.string(own)), own)
+        XCTAssertNotEqual(PathBytes.string(own), PathBytes.string([0x61, 0xFF, 0x62]))
+        XCTAssertEqual(displayable(PathBytes.string([0x61, 0xFF, 0xC3, 0x28])), "a\\xFF\\xC3(")
+    }
+
+    /// Runs nightjar with arguments given as bytes (Process only takes strings).
+    func runWithByteArguments(_ arguments: [[UInt8]]) throws -> (status: Int32, stderr: String) {
+        let all = [Array(nightjarExecutable.path.utf8)] + arguments
+        var argv: [UnsafeMutablePointer<CChar>?] = all.map { bytes in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
+            p[bytes.count] = 0
+            return p
+        } + [nil]
+        defer { for p in argv { p?.deallocate() } }
+        var pipe: [Int32] = [0, 0]
+        XCTAssertEqual(Glibc.pipe(&pipe), 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], STDERR_FILENO)
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, pipe[0])
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0]!, &actions, nil, &argv, environ)
+        close(pipe[1])
+        XCTAssertEqual(rc, 0)
+        let stderr = try FileContents.readToEnd(pipe[0])
+        close(pipe[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return ((status >> 8) & 0xFF, String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Case 6: names that are not UTF-8 are restored from a directory batch, when named on the
+    /// command line, and as `-o`, under exactly their bytes; messages show the bytes escaped.
+    func testNamesThatAreNotUTF8Work() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let base = Array(dir.path.utf8)
+        let batch = dir.appendingPathComponent("batch"), out = dir.appendingPathComponent("out")
+        for d in [batch, out] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: false) }
+        let valid = try Data(contentsOf: try capture("valid.dng", in: dir))
+        let latin1Name: [UInt8] = Array("nuit-".utf8) + [0xE9, 0xFF] + Array(".dng".utf8)
+        let latin1 = Array(batch.path.utf8) + [0x2F] + latin1Name
+        let fd = open(latin1.map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        _ = valid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        try valid.write(to: batch.appendingPathComponent("plain.dng"))
+
+        let model = Array(Self.modelFile.path.utf8)
+        let batchRun = try runWithByteArguments([Array("restore".utf8), Array(batch.path.utf8), Array("-o".utf8), Array(out.path.utf8) + [0x2F],
+                                                 Array("--model".utf8), model, Array("--threads".utf8), Array("1".utf8)])
+        XCTAssertEqual(batchRun.status, 0, batchRun.stderr)
+        XCTAssertTrue(batchRun.stderr.contains("restored 2 of 2"), batchRun.stderr)
+        let written = try RestoreBatch.entries(of: out.path).map(PathBytes.bytes).sorted { $0.lexicographicallyPrecedes($1) }
+        XCTAssertEqual(written, [Array("nuit-".utf8) + [0xE9, 0xFF] + Array(".png".utf8), Array("plain.png".utf8)])
+
+        // Named, with a non-UTF-8 -o.
+        let named = Array(out.path.utf8) + [0x2F, 0x6F, 0xFE, 0x2E, 0x70, 0x6E, 0x67] // "o\xFE.png"
+        let namedRun = try runWithByteArguments([Array("restore".utf8), latin1, Array("-o".utf8), named,
+                                                 Array("--model".utf8), model, Array("--threads".utf8), Array("1".utf8)])
+        XCTAssertEqual(namedRun.status, 0, namedRun.stderr)
+        var info = stat()
+        XCTAssertEqual(stat(named.map { CChar(bitPattern: $0) } + [0], &info), 0, "the -o name's exact bytes")
+        XCTAssertEqual(temporaries(in: out), [])
+
+        let missing = base + Array("/gone-".utf8) + [0xFF] + Array(".dng".utf8)
+        let missingRun = try runWithByteArguments([Array("restore".utf8), missing, Array("-o".utf8), Array(out.path.utf8) + [0x2F],
+                                                   Array("--model".utf8), model])
+        XCTAssertEqual(missingRun.status, 1, missingRun.stderr)
+        XCTAssertTrue(missingRun.stderr.contains("gone-\\xFF.dng: cannot read: No such file or directory"), missingRun.stderr)
+    }
 }
 
 /// A flag one thread sets and another reads.

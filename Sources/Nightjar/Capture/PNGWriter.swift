@@ -320,7 +320,7 @@ public enum CaptureOutput {
         case .regularFile, .other: return "\(directory) is not a directory"
         case .directory: break
         }
-        if access(directory, W_OK | X_OK) != 0 {
+        if withPathBytes(directory, { access($0, W_OK | X_OK) }) != 0 {
             return "directory \(directory) is not writable: \(String(cString: strerror(errno)))"
         }
         return nil

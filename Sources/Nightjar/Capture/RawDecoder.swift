@@ -81,11 +81,15 @@ public struct RawDecoder: Sendable {
                                         child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
                                         into storage: inout Storage) throws -> DecodedFrame {
         // Explicitly: an implicit String-to-pointer argument copies the string to the heap.
-        try path.withCString { cPath in
-            isolated
-                ? try decodeIsolated(path, cPath, info: info, child: child, message: message, into: &storage)
-                : try decodeInProcess(path, cPath, info: info, message: message, into: &storage)
+        // The file system's bytes (`withPathBytes`): names need not be UTF-8.
+        let result: Result<DecodedFrame, any Error> = withPathBytes(path) { cPath in
+            Result {
+                isolated
+                    ? try decodeIsolated(path, cPath, info: info, child: child, message: message, into: &storage)
+                    : try decodeInProcess(path, cPath, info: info, message: message, into: &storage)
+            }
         }
+        return try result.get()
     }
 
     private func decodeIsolated<Storage: MosaicStorage>(_ path: String, _ cPath: UnsafePointer<CChar>, info: UnsafeMutablePointer<nj_raw_info>,
@@ -170,7 +174,7 @@ public struct RawDecoder: Sendable {
     /// A DNG's structure is checked too (`DNGStructure`), so that LibRaw never decodes an
     /// implausible one.
     static func checkReadable(_ path: String, maxPixels: Int = 0) throws {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = withPathBytes(path) { open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
         if fd < 0 {
             throw CaptureError.unreadable(path: path, reason: SystemError.last.description)
         }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 
 /// One file to restore and where its PNG goes.
 public struct RestoreJob: Sendable, Equatable {
@@ -47,7 +48,6 @@ public enum RestoreBatch {
     public static func plan(inputs: [URL], output: URL? = nil, recursive: Bool = false,
                             createDirectory: Bool = true) throws -> [RestoreJob] {
         guard !inputs.isEmpty else { throw CaptureError.invalidArgument("no input files given") }
-        let fm = FileManager.default
         var files: [URL] = []
         var sawDirectory = false
         for input in inputs {
@@ -74,12 +74,11 @@ public enum RestoreBatch {
                 outputDirectory = output
             }
         }
-        if let directory = outputDirectory, createDirectory,
-           !fm.fileExists(atPath: directory.path) {
+        if let directory = outputDirectory, createDirectory, !FileKind(atPath: directory.path).exists {
             do {
-                try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+                try makeDirectories(directory.path)
             } catch {
-                throw CaptureError.unwritable(path: directory.path, reason: "cannot create the output directory: \(SystemError.reason(for: error))")
+                throw CaptureError.unwritable(path: directory.path, reason: "cannot create the output directory: \(error)")
             }
         }
 
@@ -100,12 +99,11 @@ public enum RestoreBatch {
 
     /// RAW files in `directory`, sorted by path.
     static func scan(_ directory: URL, recursive: Bool) throws -> [URL] {
-        let fm = FileManager.default
         let names: [String]
         do {
-            names = try fm.contentsOfDirectory(atPath: directory.path)
+            names = try entries(of: directory.path)
         } catch {
-            throw CaptureError.invalidArgument("\(directory.path): cannot list the directory: \(SystemError.reason(for: error))")
+            throw CaptureError.invalidArgument("\(directory.path): cannot list the directory: \(error)")
         }
         var found: [URL] = []
         for name in names.sorted() where !name.hasPrefix(".") {
@@ -117,6 +115,37 @@ public enum RestoreBatch {
             }
         }
         return found
+    }
+}
+
+extension RestoreBatch {
+    /// The names in `directory` (not "." and ".."), read as bytes: names that are not UTF-8
+    /// come back as `PathBytes` strings instead of being skipped or altered.
+    static func entries(of directory: String) throws(SystemError) -> [String] {
+        guard let dir = withPathBytes(directory, { opendir($0) }) else { throw .last }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw .last }
+                break
+            }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            names.append(PathBytes.string(bytes))
+        }
+        return names
+    }
+
+    /// mkdir -p, through `withPathBytes`.
+    static func makeDirectories(_ path: String) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if withPathBytes(prefix, { mkdir($0, 0o777) }) != 0, errno != EEXIST { throw .last }
+        }
+        guard FileKind(atPath: path) == .directory else { throw SystemError(code: ENOTDIR) }
     }
 }
 

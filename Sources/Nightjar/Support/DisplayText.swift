@@ -3,7 +3,8 @@
 /// start an escape sequence, end the line or reorder what is shown is written as a visible
 /// escape instead. Escaped: C0 controls (`\n`, `\r`, `\t`, others as `\x1B`), DEL and the C1
 /// controls (`\x7F`, `\x9B`...), the line and paragraph separators and the bidirectional
-/// marks, embeddings, overrides and isolates (`\u{202E}`). Everything else, non-ASCII letters
+/// marks, embeddings, overrides and isolates (`\u{202E}`), and the bytes of file names that
+/// are not UTF-8 (`\xFF`, see `PathBytes`). Everything else, non-ASCII letters
 /// included, is kept. Every error message goes through this on its way out.
 public func displayable(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: needsEscape) else { return text }
@@ -18,6 +19,9 @@ public func displayable(_ text: String) -> String {
         case "\n": out += "\\n"
         case "\r": out += "\\r"
         case "\t": out += "\\t"
+        case _ where PathBytes.isEscapedByte(scalar):
+            // A file name's byte that is not UTF-8 (see PathBytes).
+            out += "\\x" + String(scalar.value - PathBytes.first + 0x80, radix: 16, uppercase: true)
         default:
             let hex = String(scalar.value, radix: 16, uppercase: true)
             out += scalar.value <= 0xFF ? "\\x" + (hex.count < 2 ? "0" + hex : hex) : "\\u{" + hex + "}"
@@ -32,6 +36,7 @@ private func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
     case 0x061C, 0x200E, 0x200F: return true // Arabic letter mark, LRM, RLM
     case 0x2028, 0x2029: return true // line and paragraph separators
     case 0x202A...0x202E, 0x2066...0x2069: return true // bidi embeddings, overrides, isolates
+    case 0xF780...0xF7FF: return true // bytes of file names that are not UTF-8 (PathBytes)
     default: return false
     }
 }

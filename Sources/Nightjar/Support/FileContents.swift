@@ -60,7 +60,7 @@ package enum FileContents {
 
     private static func openForReading(_ path: String) throws(SystemError) -> Int32 {
         while true {
-            let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            let fd = withPathBytes(path) { open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
             if fd >= 0 { return fd }
             if errno != EINTR { throw .last }
         }

@@ -12,7 +12,7 @@ package enum FileKind: Sendable, Equatable {
 
     package init(atPath path: String) {
         var info = stat()
-        guard stat(path, &info) == 0 else {
+        guard withPathBytes(path, { stat($0, &info) }) == 0 else {
             self = .missing
             return
         }

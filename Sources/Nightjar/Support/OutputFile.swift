@@ -42,7 +42,7 @@ public final class OutputFile {
             let suffix = String(random.next() & 0xFFFF_FFFF_FFFF, radix: 16)
             temporary = (directory == "." && !path.hasPrefix("./") ? "" : directory + "/")
                 + "\(Self.prefix)\(getpid())-\(suffix)\(Self.suffix)"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
+            fd = withPathBytes(temporary) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666) }
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else { throw .system(path: path, action: "cannot create a file in \(directory)", code: errno) }
@@ -50,7 +50,7 @@ public final class OutputFile {
         _ = flock(fd, LOCK_EX | LOCK_NB)
         self.fd = fd
         self.temporaryPath = temporary
-        self.slot = nj_cleanup_remember(temporary)
+        self.slot = withPathBytes(temporary) { nj_cleanup_remember($0) }
     }
 
     deinit { abandon() }
@@ -81,11 +81,11 @@ public final class OutputFile {
         if close(closing) != 0 { throw .system(path: path, action: "cannot finish writing", code: errno) }
         if overwrite {
             try Self.checkReplaceable(path)
-            if rename(temporaryPath, path) != 0 {
+            if Self.rename(temporaryPath, path) != 0 {
                 throw .system(path: path, action: "cannot move the finished file into place", code: errno)
             }
-        } else if link(temporaryPath, path) == 0 {
-            unlink(temporaryPath)
+        } else if withPathBytes(temporaryPath, { from in withPathBytes(path) { link(from, $0) } }) == 0 {
+            withPathBytes(temporaryPath) { _ = unlink($0) }
         } else {
             let linkError = SystemError.last
             if linkError.code == EEXIST { throw .exists(path: path) }
@@ -94,8 +94,8 @@ public final class OutputFile {
                 throw .system(path: path, action: "cannot move the finished file into place", code: linkError.code)
             }
             var info = stat()
-            if lstat(path, &info) == 0 { throw .exists(path: path) }
-            if rename(temporaryPath, path) != 0 {
+            if withPathBytes(path, { lstat($0, &info) }) == 0 { throw .exists(path: path) }
+            if Self.rename(temporaryPath, path) != 0 {
                 throw .system(path: path, action: "cannot move the finished file into place", code: errno)
             }
         }
@@ -109,7 +109,7 @@ public final class OutputFile {
     public func abandon() {
         if fd >= 0 { close(fd) }
         fd = -1
-        if !done { unlink(temporaryPath) }
+        if !done { withPathBytes(temporaryPath) { _ = unlink($0) } }
         done = true
         nj_cleanup_forget(slot)
         slot = -1
@@ -135,18 +135,22 @@ public final class OutputFile {
             try checkReplaceable(path)
         } else {
             var info = stat()
-            if lstat(path, &info) == 0 { throw .exists(path: path) }
+            if withPathBytes(path, { lstat($0, &info) }) == 0 { throw .exists(path: path) }
         }
     }
 
     static func checkReplaceable(_ path: String) throws(OutputFileError) {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return }
+        guard withPathBytes(path, { lstat($0, &info) }) == 0 else { return }
         let type = info.st_mode & S_IFMT
         if type != S_IFREG && type != S_IFLNK { throw .notReplaceable(path: path, kind: FileContents.kindName(info.st_mode)) }
     }
 
     // MARK: - Names and cleaning
+
+    private static func rename(_ from: String, _ to: String) -> Int32 {
+        withPathBytes(from) { from in withPathBytes(to) { Glibc.rename(from, $0) } }
+    }
 
     static let prefix = ".nightjar-"
     static let suffix = ".partial"
@@ -159,7 +163,7 @@ public final class OutputFile {
     }
 
     private static func syncDirectory(_ directory: String) {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = withPathBytes(directory) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
@@ -187,26 +191,24 @@ public final class OutputFile {
     /// removed.
     @discardableResult
     public static func cleanStaleTemporaries(in directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
+        guard let dir = withPathBytes(directory, { opendir($0) }) else { return [] }
         defer { closedir(dir) }
         var removed: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in PathBytes.string(Array(raw.prefix { $0 != 0 })) }
             guard let pid = ownerPID(ofTemporaryNamed: name), pid != getpid() else { continue }
             // kill(pid, 0) fails with ESRCH only when no such process exists.
             guard kill(pid, 0) != 0, errno == ESRCH else { continue }
             let path = directory + "/" + name
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let fd = withPathBytes(path) { open($0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
             guard fd >= 0 else { continue }
             defer { close(fd) }
             var opened = stat(), named = stat()
             guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG,
                   flock(fd, LOCK_EX | LOCK_NB) == 0,
-                  lstat(path, &named) == 0, named.st_dev == opened.st_dev, named.st_ino == opened.st_ino
+                  withPathBytes(path, { lstat($0, &named) }) == 0, named.st_dev == opened.st_dev, named.st_ino == opened.st_ino
             else { continue }
-            if unlink(path) == 0 { removed.append(name) }
+            if withPathBytes(path, { unlink($0) }) == 0 { removed.append(name) }
         }
         return removed
     }
