@@ -334,6 +334,11 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(run.status, 1, run.stderr)
         XCTAssertTrue(run.stderr.contains("the file is 1073741824 bytes, more than the"), run.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.safetensors").path))
+        // Under the limit, a file that starts like no checkpoint is refused on its first bytes.
+        XCTAssertEqual(truncate(huge.path, 256 << 20), 0)
+        let garbage = try runNightjar(["convert", huge.path, "-o", dir.appendingPathComponent("m.safetensors").path])
+        XCTAssertEqual(garbage.status, 1, garbage.stderr)
+        XCTAssertTrue(garbage.stderr.contains("huge.pth: not a PyTorch checkpoint: it starts with neither a zip header"), garbage.stderr)
     }
 
     // MARK: 8, 11: limits and messages

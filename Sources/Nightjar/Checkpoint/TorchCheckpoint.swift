@@ -43,29 +43,35 @@ public struct TorchCheckpoint: Sendable {
     public static func load(contentsOf url: URL) throws -> TorchCheckpoint {
         let bytes: [UInt8]
         do {
-            bytes = try FileContents.bytes(atPath: url.path, maximumBytes: maximumFileBytes)
+            // The container is recognised from the first bytes before the file is read.
+            bytes = try FileContents.bytes(atPath: url.path, maximumBytes: maximumFileBytes) { leading in
+                leading.isEmpty || containerMagics.contains(where: leading.starts(with:)) ? nil : notACheckpointReason
+            }
         } catch {
+            if error.explanation == notACheckpointReason { throw CheckpointError.notACheckpoint(path: url.path, reason: notACheckpointReason) }
             throw CheckpointError.unreadable(path: url.path, reason: error.description)
         }
         return try parse(bytes: bytes, path: url.path)
     }
 
+    /// How the two containers start: a zip local header or an empty archive's end record, and
+    /// the legacy stream's pickle protocol 2 magic number.
+    static let containerMagics: [[UInt8]] = [[0x50, 0x4B, 0x03, 0x04], [0x50, 0x4B, 0x05, 0x06], [0x80, 0x02, 0x8A]]
+    static let notACheckpointReason = "it starts with neither a zip header (PK\\3\\4) nor a pickle protocol 2 magic number (80 02 8a)"
+
     public static func parse(bytes: [UInt8], path: String) throws -> TorchCheckpoint {
         let container: TorchContainer
         let stateDict: StateDictReader
-        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+        if bytes.starts(with: containerMagics[0]) || bytes.starts(with: containerMagics[1]) {
             container = .zip
             stateDict = try readZip(bytes, path: path)
-        } else if bytes.starts(with: [0x80, 0x02, 0x8A]) {
+        } else if bytes.starts(with: containerMagics[2]) {
             container = .legacy
             stateDict = try readLegacy(bytes, path: path)
         } else if bytes.isEmpty {
             throw CheckpointError.notACheckpoint(path: path, reason: "the file is empty")
         } else {
-            throw CheckpointError.notACheckpoint(
-                path: path,
-                reason: "it starts with neither a zip header (PK\\3\\4) nor a pickle protocol 2 "
-                    + "magic number (80 02 8a)")
+            throw CheckpointError.notACheckpoint(path: path, reason: notACheckpointReason)
         }
         let (tensors, order) = try stateDict.materialise(
             maxElements: maxMaterialisedElements(byteCount: bytes.count))

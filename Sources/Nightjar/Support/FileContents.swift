@@ -12,7 +12,10 @@ package enum FileContents {
     package static let defaultMaximumBytes = 1 << 30
 
     /// Every byte of the regular file at `path`, at most `maximumBytes` of them.
-    package static func bytes(atPath path: String, maximumBytes: Int = defaultMaximumBytes) throws(SystemError) -> [UInt8] {
+    /// `leadingCheck`, when given, sees the first bytes (up to 16) before the rest is read or
+    /// allocated and returns why they cannot start a file of the expected kind, or nil.
+    package static func bytes(atPath path: String, maximumBytes: Int = defaultMaximumBytes,
+                              leadingCheck: (([UInt8]) -> String?)? = nil) throws(SystemError) -> [UInt8] {
         let fd = try openForReading(path)
         defer { close(fd) }
         var before = stat()
@@ -25,6 +28,12 @@ package enum FileContents {
         // The file is regular: reads no longer need O_NONBLOCK (and some file systems mind it).
         let flags = fcntl(fd, F_GETFL)
         if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        if let leadingCheck {
+            var leading = [UInt8](repeating: 0, count: 16)
+            let n = leading.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
+            if n < 0 { throw .last }
+            if let problem = leadingCheck(Array(leading.prefix(n))) { throw SystemError(code: EINVAL, explanation: problem) }
+        }
         let bytes = try readToEnd(fd, sizeHint: size, maximumBytes: maximumBytes)
         var after = stat()
         guard fstat(fd, &after) == 0 else { throw .last }
