@@ -115,6 +115,13 @@ public final class OutputFile {
         slot = -1
     }
 
+    /// Removes every temporary this process is writing. Async-signal-safe: for a program whose
+    /// own SIGTERM handler replaces the one installed here (only installed where the
+    /// disposition was still the default), to call from that handler.
+    public static func removeAllTemporaries() {
+        nj_cleanup_remove_all()
+    }
+
     /// Writes a whole file: a temporary, `bytes`, `commit(overwrite:)`.
     public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool) throws(OutputFileError) {
         try checkTarget(path, overwrite: overwrite)
