@@ -6,4 +6,6 @@ public enum KernelInfo {
     public static var activeISA: String { String(cString: nj_isa_name(nj_isa_active())) }
     /// The best instruction set this CPU supports.
     public static var detectedISA: String { String(cString: nj_isa_name(nj_isa_detected())) }
+    /// The precisions the engine runs (fp16 and int8 engines are to come).
+    public static let runnablePrecisions = ["fp32"]
 }
