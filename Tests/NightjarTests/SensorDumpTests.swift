@@ -219,6 +219,12 @@ final class SensorDumpTests: XCTestCase {
             XCTAssertTrue(text.contains("PISP_COMP1") && text.contains("lossy") && text.contains("rpicam-still --raw")
                           && text.contains(":U"), text)
         }
+        // Also with the sensor named.
+        let imx708 = try SensorDescription.resolve("imx708-4608x2592")
+        XCTAssertThrowsError(try SensorDump.decode(path: compressed.path, candidates: imx708, maxPixels: 0, scratch: scratch,
+                                                   into: &storage)) { error in
+            XCTAssertTrue("\(error)".contains("PISP_COMP1"), "\(error)")
+        }
     }
 
     func testDescriptionFilesParseAndBadFieldsAreNamed() throws {

@@ -291,10 +291,13 @@ public enum SensorDump {
     /// one whose size matches, which must be unique. No heap allocation unless it throws.
     static func choose(_ candidates: [SensorDescription], bytes: Int, path: String) throws -> SensorDescription {
         let pool = candidates.isEmpty ? BuiltInSensors.modes : candidates
+        let align = BuiltInSensors.rowAlignment
+        func compressed(_ mode: SensorDescription) -> Bool { bytes == (mode.width + align - 1) / align * align * mode.height }
         if pool.count == 1 {
             let only = pool[0]
-            guard bytes == only.fileBytes else { throw sizeMismatch(bytes: bytes, only, path: path) }
-            return only
+            if bytes == only.fileBytes { return only }
+            if compressed(only) { throw CaptureError.unsupported(path: path, reason: compressedAdvice) }
+            throw sizeMismatch(bytes: bytes, only, path: path)
         }
         var found = -1, count = 0
         for (index, mode) in pool.enumerated() where mode.fileBytes == bytes {
@@ -303,8 +306,7 @@ public enum SensorDump {
         }
         if count == 1 { return pool[found] }
         // One byte per pixel at a known size: most likely the Pi 5's compressed format.
-        let align = BuiltInSensors.rowAlignment
-        if count == 0, pool.contains(where: { bytes == ($0.width + align - 1) / align * align * $0.height }) {
+        if count == 0, pool.contains(where: compressed) {
             throw CaptureError.unsupported(path: path, reason: compressedAdvice)
         }
         let which = candidates.isEmpty ? "no built-in sensor mode" : "no mode of --sensor"
