@@ -97,6 +97,28 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(try runNightjar(["doctor", "--threads", "0"]).status, 64)
     }
 
+    func testFootprintMeasureRemeasuresTheConstantsHere() throws {
+        let model = try Self.converted.file().path
+        let result = try runNightjar(["footprint", "--model", model, "--size", "1024x768", "--threads", "2", "--measure", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try json(result.stdout)
+        let measured = try XCTUnwrap(report["measured_peak_rss_bytes"] as? Int, result.stdout)
+        let predicted = try XCTUnwrap(report["predicted_peak_rss_bytes"] as? Int)
+        let decoder = try XCTUnwrap(report["measured_decoder_peak_rss_bytes"] as? Int)
+        let predictedDecoder = try XCTUnwrap(report["predicted_decoder_peak_rss_bytes"] as? Int)
+        // The constants were measured on x86-64: here the prediction holds within a few per cent
+        // (10 % allowed for a busy machine), and the re-measured constants are what was left over.
+        XCTAssertEqual(Double(predicted), Double(measured), accuracy: Double(measured) * 0.10)
+        XCTAssertEqual(Double(predictedDecoder), Double(decoder), accuracy: Double(decoder) * 0.15)
+        XCTAssertEqual(report["measured_runtime_growth_bytes"] as? Int, measured - (predicted - MemoryFootprint.runtimeGrowthBytes))
+        XCTAssertEqual(report["measured_decoder_overhead_bytes"] as? Int,
+                       decoder - (predictedDecoder - MemoryFootprint.decoderOverheadBytes - MemoryFootprint.decoderSharedLibraryBytes))
+        let text = try runNightjar(["footprint", "--model", model, "--size", "256x256", "--measure"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("measured here (a synthetic 256x256 capture restored twice)"), text.stdout)
+        XCTAssertEqual(try runNightjar(["footprint", "--model", "/nonexistent", "--size", "256x256", "--measure"]).status, 1)
+    }
+
     func testRestoreReadsASensorDumpAsItReadsTheSameFrameAsDNG() throws {
         let model = try Self.converted.file().path
         let dir = try makeTemporaryDirectory(self)
