@@ -77,6 +77,10 @@ struct DoctorReport: Encodable {
         var profile: String?
         var profile_chosen: String
         var profile_memory_max: String?
+        /// The profile's values for this machine (threads: its cores when the profile says 0).
+        var profile_threads: Int?
+        var profile_max_frame: String?
+        var profile_precision: String?
     }
 
     struct Precision: Encodable {
@@ -146,7 +150,9 @@ struct DoctorReport: Encodable {
             detected_model: system.model, architecture: system.architecture, online_cores: system.onlineCores,
             memory_bytes: system.memoryBytes, cpu_features: system.features.names, cpu_feature_source: system.featureSource,
             hwcap: system.hwcap.map { "0x" + String($0, radix: 16) }, hwcap2: system.hwcap2.map { "0x" + String($0, radix: 16) },
-            profile: profile?.id, profile_chosen: chosen, profile_memory_max: profile?.memoryMax)
+            profile: profile?.id, profile_chosen: chosen, profile_memory_max: profile?.memoryMax,
+            profile_threads: profile?.threads(onlineCores: system.onlineCores ?? Engine.availableCores),
+            profile_max_frame: profile.map { "\($0.maxFrame.width)x\($0.maxFrame.height)" }, profile_precision: profile?.defaultPrecision)
 
         // Kernels per precision.
         let kernels = KernelInfo.fp32ConvolutionKernels
