@@ -11,3 +11,5 @@ swift test
 scripts/test-kernels.sh
 # Heap-allocation counts are only meaningful in an optimised build.
 swift test -c release --filter AllocationTests
+# The Debian package of that release build, unpacked into a scratch root and run from there.
+scripts/package-deb.sh --no-build --check

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Glibc
 import Nightjar
 
 struct FootprintCommand: ParsableCommand {
@@ -44,6 +45,14 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: "Bits per PNG sample, as restore's --bits: 8 or 16 (the depth of a held rotated frame).")
     var bits: Int = 8
 
+    @Flag(help: ArgumentHelp("Also restore a synthetic frame of --size (twice, as a batch does) and measure the peaks, re-measuring the runtime constants on this machine.",
+                             discussion: "The constants were measured on x86-64; run this on the board itself."))
+    var measure = false
+
+    /// The measuring child (see `measured()`): restore this file and report the peaks.
+    @Option(help: .hidden)
+    var measureInput: String?
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -67,24 +76,76 @@ struct FootprintCommand: ParsableCommand {
         let baseline = MemoryFootprint.RuntimeBaseline(
             residentBytes: ProcessMetrics.currentResidentBytes() ?? 0,
             anonymousBytes: ProcessMetrics.currentAnonymousResidentBytes() ?? 0)
+        if measure, measureInput == nil { return try runMeasuringChild() }
         try reportingErrors {
             try precision.requireSupported()
             let profile = try board.map { name in
                 try BoardProfile.resolve(name, searching: BoardProfile.searchDirectories(
                     executable: currentExecutable, environment: ProcessInfo.processInfo.environment))
             }
-            let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             let threadCount = threads ?? profile?.cores ?? Engine.availableCores
             let bands = StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows)
-            let engine = try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
-                                             maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount)
+            // The model goes once the engine has packed its weights, as in `restore`.
+            let (engine, architecture) = try { () throws -> (StreamingEngine, String) in
+                let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+                return (try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
+                                            maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount),
+                        network.architecture.description)
+            }()
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
                                             baseline: baseline, rotated: rotated, bits: bits)
-            let report = FootprintReport(model: model, architecture: network.architecture.description,
+            var report = FootprintReport(model: model, architecture: architecture,
                                          precision: precision.rawValue, bands: bands, footprint: footprint,
                                          table: engine.plan.table(), board: profile)
+            if let measureInput {
+                report.measured = try Self.measureRestore(of: URL(fileURLWithPath: measureInput), engine: engine, bits: bits)
+                // To the parent, which prints it.
+                StandardStream.error.write((json ? report.jsonString() : report.text()) + "\n")
+                return
+            }
             standardOutput(json ? report.jsonString() : report.text())
         }
+    }
+
+    /// `--measure`: a synthetic capture of `--size` written by a child process, then this
+    /// command again in a child that restores it and measures itself. A child of its own, so
+    /// that its peak and its children's (the decoder's) are restore's alone, not the scene
+    /// renderer's.
+    func runMeasuringChild() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-footprint-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try reportingErrors {
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+            } catch {
+                throw CommandFailure("cannot create a temporary directory for the measurement: \(SystemError.reason(for: error))")
+            }
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let capture = try EndToEndBench.synthesize(size: size, into: directory)
+            let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--measure" } + ["--measure-input", capture.path]
+            let child = try ChildProcess.runCollectingStandardError(executable: currentExecutable.path, arguments: arguments)
+            let text = String(decoding: child.standardError, as: UTF8.self)
+            guard child.termination == .exited(status: 0) else {
+                StandardStream.error.write(text)
+                throw ExitStatus.failure
+            }
+            StandardStream.output.write(text)
+        }
+    }
+
+    /// Restores `capture` twice (the second decode's child maps the arena, as in a batch) and
+    /// returns this process's peak resident set and its decoder children's largest.
+    static func measureRestore(of capture: URL, engine: StreamingEngine, bits: Int) throws -> FootprintReport.Measured {
+        ProcessMetrics.releaseFreedMemory()
+        let workspace = CaptureWorkspace()
+        var options = RestoreOptions(bits: bits)
+        options.overwrite = true
+        for _ in 0..<2 {
+            _ = try restoreCapture(input: capture, output: capture.deletingPathExtension().appendingPathExtension("png"), options: options,
+                                   modelName: "footprint", network: engine, workspace: workspace)
+        }
+        var children = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &children)
+        return .init(peakRSSBytes: ProcessMetrics.peakResidentBytes(), decoderPeakRSSBytes: children.ru_maxrss * 1024)
     }
 }
 
@@ -97,6 +158,30 @@ struct FootprintReport {
     var footprint: MemoryFootprint
     var table: String
     var board: BoardProfile?
+    var measured: Measured?
+
+    /// What `--measure` measured (peak resident sets of a real restore of the frame).
+    struct Measured {
+        var peakRSSBytes: Int
+        var decoderPeakRSSBytes: Int
+    }
+
+    init(model: String, architecture: String, precision: String, bands: StreamSchedule.Bands, footprint: MemoryFootprint,
+         table: String, board: BoardProfile?) {
+        (self.model, self.architecture, self.precision, self.bands) = (model, architecture, precision, bands)
+        (self.footprint, self.table, self.board) = (footprint, table, board)
+    }
+
+    /// The runtime growth this machine shows: the measured peak less every other term.
+    var measuredRuntimeGrowthBytes: Int? {
+        measured.map { $0.peakRSSBytes - (footprint.predictedPeakRSSBytes - MemoryFootprint.runtimeGrowthBytes) }
+    }
+
+    /// LibRaw's overhead and the libraries the decoder child maps, measured the same way.
+    var measuredDecoderOverheadBytes: Int? {
+        measured.map { $0.decoderPeakRSSBytes - (footprint.predictedDecoderPeakRSSBytes - MemoryFootprint.decoderOverheadBytes
+                                                 - MemoryFootprint.decoderSharedLibraryBytes) }
+    }
 
     /// What `--json` prints: the property names are the keys (sorted when printed).
     struct JSONReport: Encodable {
@@ -162,6 +247,11 @@ struct FootprintReport {
         var suggested_memory_max: String
         /// Left out without --board.
         var board: Board?
+        /// Left out without --measure.
+        var measured_peak_rss_bytes: Int?
+        var measured_decoder_peak_rss_bytes: Int?
+        var measured_runtime_growth_bytes: Int?
+        var measured_decoder_overhead_bytes: Int?
     }
 
     var jsonReport: JSONReport {
@@ -191,7 +281,9 @@ struct FootprintReport {
                 return .init(id: board.id, name: board.name, cpu: board.cpu, cores: board.cores, ram_bytes: board.ramBytes,
                              os_reserve_bytes: board.osReserveBytes, available_bytes: board.availableBytes,
                              fits: fit.fits, margin_bytes: fit.marginBytes)
-            })
+            },
+            measured_peak_rss_bytes: measured?.peakRSSBytes, measured_decoder_peak_rss_bytes: measured?.decoderPeakRSSBytes,
+            measured_runtime_growth_bytes: measuredRuntimeGrowthBytes, measured_decoder_overhead_bytes: measuredDecoderOverheadBytes)
     }
 
     func jsonString() -> String {
@@ -243,6 +335,20 @@ struct FootprintReport {
             "  suggested MemoryMax=\(f.suggestedMemoryMax)".padded(toLength: 30)
                 + mib(f.suggestedMemoryMaxBytes) + "   combined peak + \(Int(MemoryFootprint.headroom * 100)) % headroom",
         ]
+        if let measured, let growth = measuredRuntimeGrowthBytes, let overhead = measuredDecoderOverheadBytes {
+            func percent(_ a: Int, _ b: Int) -> String { formatted("%+.1f %%", 100 * (Double(a) / Double(b) - 1)) }
+            lines += [
+                "",
+                "measured here (a synthetic \(f.width)x\(f.height) capture restored twice)",
+                line("restore process peak RSS", measured.peakRSSBytes, "predicted " + mib(f.predictedPeakRSSBytes).trimmingSpacesAndTabs()
+                     + " (" + percent(f.predictedPeakRSSBytes, measured.peakRSSBytes) + ")"),
+                line("decoder child peak RSS", measured.decoderPeakRSSBytes, "predicted " + mib(f.predictedDecoderPeakRSSBytes).trimmingSpacesAndTabs()
+                     + " (" + percent(f.predictedDecoderPeakRSSBytes, measured.decoderPeakRSSBytes) + ")"),
+                line("runtime growth", growth, "the constant is " + mib(MemoryFootprint.runtimeGrowthBytes).trimmingSpacesAndTabs()),
+                line("decoder overhead + libraries", overhead, "the constants add up to "
+                     + mib(MemoryFootprint.decoderOverheadBytes + MemoryFootprint.decoderSharedLibraryBytes).trimmingSpacesAndTabs()),
+            ]
+        }
         if let board {
             let fit = board.fit(f.predictedCombinedPeakBytes)
             lines += [

@@ -59,6 +59,11 @@ struct RestoreCommand: ParsableCommand {
                                discussion: "Without it the memory grows to the largest frame met. `nightjar footprint` predicts the peak for a size."))
     var maxSize: FrameSize?
 
+    @Option(help: ArgumentHelp("How to read headerless sensor dumps (.raw): a built-in mode (imx477-4056x3040), a sensor (imx477: the dump's size picks the mode) or a JSON description file.",
+                               discussion: "Without it a dump whose size matches exactly one built-in mode uses that mode.",
+                               valueName: "ID|FILE"))
+    var sensor: String?
+
     @Flag(help: "Lock the network's memory arena into RAM (mlock).")
     var mlock = false
 
@@ -86,6 +91,7 @@ struct RestoreCommand: ParsableCommand {
         let jobs: [RestoreJob]
         do {
             try precision.requireSupported()
+            if let sensor { options.sensorDescriptions = try resolveSensor(sensor) }
             // Planned without creating the -o directory: a usage error or a bad model creates nothing.
             let planned = try plan(createDirectory: false)
             guard !planned.isEmpty else { throw CaptureError.invalidArgument("no RAW files found in \(inputs.joined(separator: ", "))") }
@@ -131,6 +137,16 @@ struct RestoreCommand: ParsableCommand {
         }
         let status = RestoreExitStatus(outcomes: outcomes)
         if status != .allRestored { throw ExitCode(status.rawValue) }
+    }
+}
+
+/// `--sensor` as descriptions: an unknown id is a usage error (64), a bad file a failure (1).
+func resolveSensor(_ argument: String) throws -> [SensorDescription] {
+    do {
+        return try SensorDescription.resolve(argument)
+    } catch let error as SensorDescriptionError {
+        if case .unknownSensor = error { throw fail(error.description, status: ExitCode(RestoreExitStatus.usage.rawValue)) }
+        throw fail(error.description)
     }
 }
 

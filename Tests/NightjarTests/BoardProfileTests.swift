@@ -37,7 +37,9 @@ final class BoardProfileTests: XCTestCase {
     func testEveryProfileMatchesTheReferenceTable() throws {
         let table = try Self.referenceTable()
         XCTAssertEqual(table.count, 6, "REFERENCE.md §6 lists six boards")
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.boardsDirectory.path).filter { $0.hasSuffix(".json") }.sorted()
+        // The ARM boards of §6; the generic x86-64 profile is checked in testProfilesAreConsistent.
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.boardsDirectory.path)
+            .filter { $0.hasSuffix(".json") && $0 != "generic-x86-64.json" }.sorted()
         XCTAssertEqual(files.count, table.count, "one profile per board: \(files)")
         var matched = Set<String>()
         for file in files {
@@ -61,6 +63,8 @@ final class BoardProfileTests: XCTestCase {
     static var valid: [String: Any] { [
         "id": "test-board", "name": "Test Board", "cpu": "Cortex-A53 @1.0 GHz", "cores": 4, "ram_bytes": 536_870_912,
         "cpu_features": ["neon": true, "fp16_arithmetic": false, "dot_product": false],
+        "architecture": "aarch64", "model_prefixes": ["Test Board Rev"], "default_precision": "fp32", "default_threads": 3,
+        "max_frame": "4056x3040", "memory_max": "112M", "camera_modules": ["imx477"],
     ] }
 
     func parse(_ object: Any) throws -> BoardProfile {
@@ -79,7 +83,11 @@ final class BoardProfileTests: XCTestCase {
     func testMalformedProfilesAreRefusedNamingTheField() throws {
         let good = try parse(Self.valid)
         XCTAssertEqual(good, BoardProfile(id: "test-board", name: "Test Board", cpu: "Cortex-A53 @1.0 GHz", cores: 4, ramBytes: 536_870_912,
-                                          features: .init(neon: true, fp16Arithmetic: false, dotProduct: false)))
+                                          features: .init(neon: true, fp16Arithmetic: false, dotProduct: false),
+                                          architecture: "aarch64", modelPrefixes: ["Test Board Rev"], defaultPrecision: "fp32",
+                                          defaultThreads: 3, maxFrame: (4056, 3040), memoryMaxBytes: 112 << 20, cameraModules: ["imx477"]))
+        XCTAssertEqual(good.memoryMax, "112M")
+        XCTAssertEqual(good.threads(onlineCores: 8), 3)
         for field in BoardProfile.fields {
             var object = Self.valid
             object[field] = nil
@@ -99,6 +107,9 @@ final class BoardProfileTests: XCTestCase {
         let wrong: [(String, Any)] = [
             ("cores", "four"), ("cores", 0), ("cores", 2.5), ("ram_bytes", -1), ("ram_bytes", "512 MB"),
             ("id", "Pi Zero"), ("id", ""), ("name", ""), ("name", 7), ("cpu", NSNull()), ("cpu_features", true),
+            ("architecture", "armv7l"), ("default_precision", "fp64"), ("default_threads", 5), ("default_threads", -1),
+            ("max_frame", "4056"), ("max_frame", "0x10"), ("memory_max", "112MB"), ("memory_max", "0M"),
+            ("model_prefixes", "Raspberry"), ("model_prefixes", [""]), ("camera_modules", "imx477"),
         ]
         for (field, value) in wrong {
             var object = Self.valid
@@ -113,6 +124,12 @@ final class BoardProfileTests: XCTestCase {
         extra = Self.valid
         extra["cpu_features"] = features
         assertRefused(extra, field: "cpu_features.sve")
+        // Each architecture has its own flags.
+        extra = Self.valid
+        extra["architecture"] = "x86_64"
+        assertRefused(extra, field: "cpu_features.dot_product")
+        extra["cpu_features"] = ["sse4_1": true, "avx2": true, "avx512f": false]
+        XCTAssertEqual(try parse(extra).features, .init(sse41: true, avx2: true))
 
         for text in ["", "{", "[1, 2]", "\"pi\""] {
             XCTAssertThrowsError(try BoardProfile.parse(Data(text.utf8), path: "/b.json")) { error in

@@ -46,6 +46,8 @@ public final class CaptureWorkspace {
     private var columns: PageBuffer?
     private var row: PageBuffer?
     private var held: PageBuffer?
+    /// Rows of a headerless sensor dump pass through this on their way into `mosaic`.
+    private var dumpRows: PageBuffer?
     let encoder = PNGEncoder()
 
     /// A growing workspace: nothing frame-sized until the first frame.
@@ -85,7 +87,7 @@ public final class CaptureWorkspace {
 
     /// Bytes mapped now (resident only where written).
     public var mappedBytes: Int {
-        [mosaic, table, counts, columns, row, held].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
+        [mosaic, table, counts, columns, row, held, dumpRows].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
             + PNGEncoder.outputBufferBytes
     }
 
@@ -163,7 +165,21 @@ public final class CaptureWorkspace {
         let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                  timeoutSeconds: options.decodeTimeoutSeconds)
         var storage = Storage(workspace: self)
-        let frame = try decoder.decode(path: inputPath, info: info, child: child, message: message, into: &storage)
+        let frame: DecodedFrame
+        var sensor: String?
+        if SensorDump.isHeaderlessDump(path: inputPath) {
+            if dumpRows == nil { dumpRows = PageBuffer(bytes: 1 << 16) }
+            guard let rows = dumpRows else { throw CaptureError.noRoom(path: inputPath, reason: "cannot map the dump reader's row buffer") }
+            let dump = try SensorDump.decode(path: inputPath, candidates: options.sensorDescriptions, maxPixels: options.maxPixels,
+                                             scratch: UnsafeMutableRawBufferPointer(start: rows.base, count: rows.bytes), into: &storage)
+            frame = dump.frame
+            sensor = dump.sensor.id
+            // No camera make or model: the last LibRaw file's must not be reported for this one.
+            info.pointee.make.0 = 0
+            info.pointee.model.0 = 0
+        } else {
+            frame = try decoder.decode(path: inputPath, info: info, child: child, message: message, into: &storage)
+        }
         let decodeSeconds = seconds(since: t)
 
         t = ProcessMetrics.nanoseconds()
@@ -214,7 +230,7 @@ public final class CaptureWorkspace {
             try sink.finish()
             return RestoredFrame(
                 frame: frame, offset: offset, width: rows.width, height: rows.height,
-                paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight,
+                paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
                 decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
                 writeStart: writeStart)
@@ -260,6 +276,8 @@ struct RestoredFrame {
     var height: Int
     var paddedWidth: Int
     var paddedHeight: Int
+    /// The sensor description a headerless dump was read with (nil: a file LibRaw read).
+    var sensor: String?
     var outputWidth: Int
     var outputHeight: Int
     var amplification: Double

@@ -24,6 +24,10 @@ public struct RestoreOptions: Sendable, Equatable {
     /// `decodeTimeoutSeconds` (0: no limit).
     public var isolateDecoder: Bool = true
     public var decodeTimeoutSeconds: Double = 300
+    /// How to read headerless sensor dumps (`.raw` files without a TIFF header; `--sensor`):
+    /// one description, or several of which the dump's size selects one. Empty: the built-in
+    /// Raspberry Pi camera modes (`BuiltInSensors`), selected by size.
+    public var sensorDescriptions: [SensorDescription] = []
 
     public init(m: Double = 5, amplification: Double? = nil, bits: Int = 8, rotate: Bool = true,
                 overwrite: Bool = false, sidecar: Bool = false, maxPixels: Int = 100_000_000,
@@ -63,6 +67,8 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var cameraModel: String
     /// The CFA layout of the file's visible area, e.g. "BGGR".
     public var cfa: String
+    /// The sensor description a headerless dump was read with (absent for files LibRaw read).
+    public var sensor: String?
     /// Visible size of the mosaic in the file.
     public var visibleWidth: Int
     public var visibleHeight: Int
@@ -289,7 +295,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         let frame = restored.frame
         report = RestoreReport(
             input: inputPath, output: outputPath, model: modelName,
-            cameraMake: workspace.cameraMake, cameraModel: workspace.cameraModel, cfa: frame.cfa.rawValue,
+            cameraMake: workspace.cameraMake, cameraModel: workspace.cameraModel, cfa: frame.cfa.rawValue, sensor: restored.sensor,
             visibleWidth: frame.width, visibleHeight: frame.height,
             offset: [restored.offset.dy, restored.offset.dx],
             width: restored.width, height: restored.height,

@@ -6,4 +6,20 @@ public enum KernelInfo {
     public static var activeISA: String { String(cString: nj_isa_name(nj_isa_active())) }
     /// The best instruction set this CPU supports.
     public static var detectedISA: String { String(cString: nj_isa_name(nj_isa_detected())) }
+    /// The precisions the engine runs (fp16 and int8 engines are to come).
+    public static let runnablePrecisions = ["fp32"]
+
+    /// The FP32 convolution kernel dispatch picks for each kernel size the network uses
+    /// (1x1, 3x3, 5x5), as the engine selects them: by the CPU found and the cap.
+    public static var fp32ConvolutionKernels: [(kernelSize: Int, name: String)] {
+        Architecture.published.convolutions.reduce(into: [Int: String]()) { chosen, spec in
+            guard chosen[spec.kernel] == nil else { return }
+            var geometry = nj_conv2d_f32_args()
+            geometry.in_channels = Int32(spec.inChannels)
+            geometry.out_channels = Int32(spec.outChannels)
+            geometry.groups = Int32(spec.groups)
+            geometry.kernel_size = Int32(spec.kernel)
+            chosen[spec.kernel] = nj_conv2d_f32_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
+        }.sorted { $0.key < $1.key }.map { (kernelSize: $0.key, name: $0.value) }
+    }
 }

@@ -5,14 +5,28 @@ import FoundationEssentials
 ///     {
 ///       "id": "pi-zero-2w",
 ///       "name": "Raspberry Pi Zero 2 W",
+///       "model_prefixes": ["Raspberry Pi Zero 2 W"],
+///       "architecture": "aarch64",
 ///       "cpu": "Cortex-A53 @1.0 GHz",
 ///       "cores": 4,
 ///       "ram_bytes": 536870912,
-///       "cpu_features": { "neon": true, "fp16_arithmetic": false, "dot_product": false }
+///       "cpu_features": { "neon": true, "fp16_arithmetic": false, "dot_product": false },
+///       "default_precision": "fp32",
+///       "default_threads": 4,
+///       "max_frame": "4608x3040",
+///       "memory_max": "112M",
+///       "camera_modules": ["imx219", "imx477", "imx708"]
 ///     }
 ///
-/// `ram_bytes` is the smallest RAM the board is sold with. Every field is required and no other
-/// field is accepted (a misspelt field is an error, not a silent default).
+/// `model_prefixes`: how the board names itself (`/proc/device-tree/model`, or DMI's
+/// "vendor product" on x86), matched at the start; empty for a generic profile, which is chosen
+/// for its architecture when no other profile matches. `cpu_features`: `neon`,
+/// `fp16_arithmetic`, `dot_product` on aarch64; `sse4_1`, `avx2`, `avx512f` on x86_64 (what the
+/// board's CPU has; kernel dispatch always follows the CPU actually found). `ram_bytes` is the
+/// smallest RAM the board is sold with. `default_threads` 0 means every online core.
+/// `max_frame` is the largest frame to plan memory for, `memory_max` the systemd `MemoryMax=`
+/// of the service for it. Every field is required and no other field is accepted (a misspelt
+/// field is an error, not a silent default).
 public struct BoardProfile: Sendable, Equatable {
     public struct Features: Sendable, Equatable {
         /// Advanced SIMD (every ARMv8-A core has it).
@@ -21,13 +35,31 @@ public struct BoardProfile: Sendable, Equatable {
         public var fp16Arithmetic: Bool
         /// Int8 dot product (sdot/udot, FEAT_DotProd).
         public var dotProduct: Bool
+        /// x86-64: SSE4.1, AVX2 with FMA, AVX-512F (the kernel library's levels).
+        public var sse41: Bool
+        public var avx2: Bool
+        public var avx512f: Bool
 
-        public init(neon: Bool, fp16Arithmetic: Bool, dotProduct: Bool) {
+        public init(neon: Bool = false, fp16Arithmetic: Bool = false, dotProduct: Bool = false,
+                    sse41: Bool = false, avx2: Bool = false, avx512f: Bool = false) {
             self.neon = neon
             self.fp16Arithmetic = fp16Arithmetic
             self.dotProduct = dotProduct
+            self.sse41 = sse41
+            self.avx2 = avx2
+            self.avx512f = avx512f
+        }
+
+        /// The JSON names of the flags that are set.
+        public var names: [String] {
+            [("neon", neon), ("fp16_arithmetic", fp16Arithmetic), ("dot_product", dotProduct),
+             ("sse4_1", sse41), ("avx2", avx2), ("avx512f", avx512f)].filter(\.1).map(\.0)
         }
     }
+
+    /// The precisions a profile may name (what `--precision` takes).
+    public static let precisions = ["fp32", "fp16", "int8"]
+    public static let architectures = ["aarch64", "x86_64"]
 
     public var id: String
     public var name: String
@@ -35,14 +67,66 @@ public struct BoardProfile: Sendable, Equatable {
     public var cores: Int
     public var ramBytes: Int
     public var features: Features
+    public var architecture: String
+    public var modelPrefixes: [String]
+    public var defaultPrecision: String
+    /// 0: every online core.
+    public var defaultThreads: Int
+    public var maxFrame: (width: Int, height: Int)
+    public var memoryMaxBytes: Int
+    public var cameraModules: [String]
 
-    public init(id: String, name: String, cpu: String, cores: Int, ramBytes: Int, features: Features) {
+    public init(id: String, name: String, cpu: String, cores: Int, ramBytes: Int, features: Features,
+                architecture: String = "aarch64", modelPrefixes: [String] = [], defaultPrecision: String = "fp32",
+                defaultThreads: Int = 0, maxFrame: (width: Int, height: Int) = (4608, 3040), memoryMaxBytes: Int = 128 << 20,
+                cameraModules: [String] = []) {
         self.id = id
         self.name = name
         self.cpu = cpu
         self.cores = cores
         self.ramBytes = ramBytes
         self.features = features
+        self.architecture = architecture
+        self.modelPrefixes = modelPrefixes
+        self.defaultPrecision = defaultPrecision
+        self.defaultThreads = defaultThreads
+        self.maxFrame = maxFrame
+        self.memoryMaxBytes = memoryMaxBytes
+        self.cameraModules = cameraModules
+    }
+
+    public static func == (a: BoardProfile, b: BoardProfile) -> Bool {
+        a.id == b.id && a.name == b.name && a.cpu == b.cpu && a.cores == b.cores && a.ramBytes == b.ramBytes
+            && a.features == b.features && a.architecture == b.architecture && a.modelPrefixes == b.modelPrefixes
+            && a.defaultPrecision == b.defaultPrecision && a.defaultThreads == b.defaultThreads
+            && a.maxFrame == b.maxFrame && a.memoryMaxBytes == b.memoryMaxBytes && a.cameraModules == b.cameraModules
+    }
+
+    /// The thread count to use on a machine with `onlineCores`.
+    public func threads(onlineCores: Int) -> Int { defaultThreads > 0 ? defaultThreads : max(onlineCores, 1) }
+
+    /// `memory_max` as systemd writes it: whole MiB ("112M") or GiB ("2G").
+    public var memoryMax: String {
+        memoryMaxBytes % (1 << 30) == 0 ? "\(memoryMaxBytes >> 30)G" : "\(memoryMaxBytes >> 20)M"
+    }
+
+    /// A systemd size with a K, M or G suffix (powers of 1024), or plain bytes.
+    public static func parseSize(_ text: String) -> Int? {
+        guard let last = text.last else { return nil }
+        let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30]
+        if let shift = shifts[last] {
+            guard let value = Int(text.dropLast()), value > 0, value < 1 << 20 else { return nil }
+            return value << shift
+        }
+        guard let value = Int(text), value > 0 else { return nil }
+        return value
+    }
+
+    /// "WxH" as a frame size.
+    public static func parseFrame(_ text: String) -> (width: Int, height: Int)? {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (2...65536).contains(w), (2...65536).contains(h) else { return nil }
+        return (w, h)
     }
 
     // MARK: Memory left for Nightjar
@@ -159,7 +243,11 @@ public struct BoardProfile: Sendable, Equatable {
             && id.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }
 
-    static let fields = ["id", "name", "cpu", "cores", "ram_bytes", "cpu_features"]
+    static let fields = ["id", "name", "model_prefixes", "architecture", "cpu", "cores", "ram_bytes", "cpu_features",
+                         "default_precision", "default_threads", "max_frame", "memory_max", "camera_modules"]
+    /// The CPU feature flags of each architecture.
+    static let featureFieldsByArchitecture = ["aarch64": ["neon", "fp16_arithmetic", "dot_product"],
+                                              "x86_64": ["sse4_1", "avx2", "avx512f"]]
     static let featureFields = ["neon", "fp16_arithmetic", "dot_product"]
 
     /// A value that decodes but is not acceptable.
@@ -212,14 +300,43 @@ extension BoardProfile: Decodable {
         guard ramBytes >= 1 << 20 else {
             throw FieldProblem(field: "ram_bytes", reason: "\(ramBytes) is not a RAM size in bytes (at least 1 MiB)")
         }
-        let flags = try top.nestedContainer(keyedBy: Key.self, forKey: Key("cpu_features"))
-        if let extra = flags.allKeys.map(\.stringValue).sorted().first(where: { !Self.featureFields.contains($0) }) {
-            throw FieldProblem(field: "cpu_features.\(extra)",
-                               reason: "is not a CPU feature field (fields: \(Self.featureFields.joined(separator: ", ")))")
+        architecture = try text("architecture")
+        guard let featureFields = Self.featureFieldsByArchitecture[architecture] else {
+            throw FieldProblem(field: "architecture", reason: "'\(architecture)' is not one of \(Self.architectures.joined(separator: ", "))")
         }
-        features = Features(neon: try flags.decode(Bool.self, forKey: Key("neon")),
-                            fp16Arithmetic: try flags.decode(Bool.self, forKey: Key("fp16_arithmetic")),
-                            dotProduct: try flags.decode(Bool.self, forKey: Key("dot_product")))
+        let flags = try top.nestedContainer(keyedBy: Key.self, forKey: Key("cpu_features"))
+        if let extra = flags.allKeys.map(\.stringValue).sorted().first(where: { !featureFields.contains($0) }) {
+            throw FieldProblem(field: "cpu_features.\(extra)",
+                               reason: "is not a CPU feature field of \(architecture) (fields: \(featureFields.joined(separator: ", ")))")
+        }
+        var set: [String: Bool] = [:]
+        for field in featureFields { set[field] = try flags.decode(Bool.self, forKey: Key(field)) }
+        features = Features(neon: set["neon"] ?? false, fp16Arithmetic: set["fp16_arithmetic"] ?? false,
+                            dotProduct: set["dot_product"] ?? false, sse41: set["sse4_1"] ?? false,
+                            avx2: set["avx2"] ?? false, avx512f: set["avx512f"] ?? false)
+        modelPrefixes = try top.decode([String].self, forKey: Key("model_prefixes"))
+        if modelPrefixes.contains(where: { $0.trimmingSpacesAndTabs().isEmpty }) {
+            throw FieldProblem(field: "model_prefixes", reason: "must not hold an empty name")
+        }
+        defaultPrecision = try text("default_precision")
+        guard Self.precisions.contains(defaultPrecision) else {
+            throw FieldProblem(field: "default_precision", reason: "'\(defaultPrecision)' is not one of \(Self.precisions.joined(separator: ", "))")
+        }
+        defaultThreads = try integer("default_threads")
+        guard (0...cores).contains(defaultThreads) else {
+            throw FieldProblem(field: "default_threads", reason: "\(defaultThreads) must be 0 (every core) ... \(cores) (the board's cores)")
+        }
+        let frame = try text("max_frame")
+        guard let size = Self.parseFrame(frame) else {
+            throw FieldProblem(field: "max_frame", reason: "'\(frame)' is not a frame size WxH")
+        }
+        maxFrame = size
+        let memoryMax = try text("memory_max")
+        guard let bytes = Self.parseSize(memoryMax), bytes >= 1 << 20 else {
+            throw FieldProblem(field: "memory_max", reason: "'\(memoryMax)' is not a systemd size such as 112M or 2G")
+        }
+        memoryMaxBytes = bytes
+        cameraModules = try top.decode([String].self, forKey: Key("camera_modules"))
     }
 }
 
