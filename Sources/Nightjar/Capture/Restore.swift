@@ -309,11 +309,19 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         try workspace.finishPNG(text: PNGText([("Nightjar", trailer.jsonString())]))
         let closing = fd
         fd = -1
+        // Durable before it is visible (as Maildir delivers): after a power cut the output is
+        // either absent or whole, so a daemon may then move or delete the original.
+        if fsync(closing) != 0 {
+            let reason = SystemError.last
+            close(closing)
+            throw CaptureError.unwritable(path: outputPath, reason: "cannot flush to disk: \(reason)")
+        }
         if close(closing) != 0 {
             throw CaptureError.unwritable(path: outputPath, reason: "cannot finish writing: \(SystemError.last)")
         }
         report.writeSeconds = seconds(since: restored.writeStart)
         try CaptureOutput.commit(temporary, to: output, overwrite: options.overwrite)
+        try syncDirectory(of: output)
     } catch {
         workspace.abandonPNG()
         if fd >= 0 { close(fd) }
@@ -331,4 +339,15 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         try CaptureOutput.writeData(data, to: sidecarURL, overwrite: options.overwrite)
     }
     return report
+}
+
+/// Makes a rename into `file`'s directory durable (fsync of the directory).
+func syncDirectory(of file: URL) throws {
+    let directory = file.deletingLastPathComponent().path
+    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw CaptureError.unwritable(path: file.path, reason: "cannot open its directory to sync it: \(SystemError.last)") }
+    defer { close(fd) }
+    if fsync(fd) != 0, errno != EINVAL {
+        throw CaptureError.unwritable(path: file.path, reason: "cannot sync its directory: \(SystemError.last)")
+    }
 }
