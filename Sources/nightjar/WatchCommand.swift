@@ -73,6 +73,8 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before anything slow: a SIGTERM or SIGHUP during start-up waits for the loop.
+        if !check { Watcher.blockSignals() }
         let settings: WatchSettings
         do {
             settings = try WatchSettings.load(configurationFile: config, flags: flags)

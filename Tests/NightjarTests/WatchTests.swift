@@ -126,4 +126,257 @@ final class WatchTests: XCTestCase {
         let stopped = try runNightjar(["status", "--capture-dir", capture.path])
         XCTAssertEqual(stopped.status, 3, stopped.stdout)
     }
+
+    // MARK: - Crashes and concurrency
+
+    /// 200 frames, the daemon killed with SIGKILL at random moments and restarted until they
+    /// are all through: every frame restored exactly once (no NAME-2.png), each output whole
+    /// and equal to `nightjar restore`'s, nothing failed, no temporary or claimed file left.
+    func testSoakWithKill9LosesNothingAndDoublesNothing() throws {
+        let reference = try referenceImageData()
+        let count = 200
+        for i in 0..<count { try dng.write(to: capture.appendingPathComponent(String(format: "frame%03d.dng", i))) }
+        let done = capture.appendingPathComponent("done")
+        var seed = UInt64(Date().timeIntervalSince1970 * 1000)
+        let firstSeed = seed
+        func random(_ range: ClosedRange<Int>) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return range.lowerBound + Int((seed >> 33) % UInt64(range.count))
+        }
+        var kills = 0
+        // Bounded in count and time (CI): up to 30 kills in up to 45 s, then one run to the end.
+        let deadline = Date().addingTimeInterval(45)
+        while names(in: done).count < count, kills < 30, Date() < deadline {
+            let daemon = try WatchDaemon(arguments(settle: 0), in: dir, name: "run\(kills)")
+            usleep(UInt32(random(100_000...1_200_000)))
+            if daemon.process.isRunning { daemon.killHard(); kills += 1 }
+        }
+        let last = try WatchDaemon(arguments(settle: 0), in: dir, name: "last")
+        XCTAssertTrue(waitUntil(timeout: 30) { last.logText.contains("watching") }, last.logText)
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: done).count == count }, "seed \(firstSeed): \(names(in: done).count) done\n\(last.logText)")
+        XCTAssertEqual(last.stop(), 0, last.logText)
+        XCTAssertGreaterThanOrEqual(kills, 5, "the soak must actually kill the daemon")
+        // Some kill found a frame in hand (claimed, or delivered with its original not yet moved).
+        let logs = names(in: dir).filter { $0.hasSuffix(".log") }.compactMap { try? String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8) }
+        XCTAssertGreaterThan(logs.reduce(0) { $0 + $1.components(separatedBy: "by a stopped daemon").count - 1 }, 0,
+                             "seed \(firstSeed): no kill found a frame in hand")
+        XCTAssertEqual(names(in: capture.appendingPathComponent("failed")), [], "seed \(firstSeed)")
+        let expected = (0..<count).map { String(format: "frame%03d.png", $0) }
+        XCTAssertEqual(names(in: output), expected, "seed \(firstSeed)")
+        for name in expected where pngImageData(output.appendingPathComponent(name)) != reference {
+            XCTFail("seed \(firstSeed): \(name) is not the whole restored frame")
+        }
+        XCTAssertEqual(names(in: done), (0..<count).map { String(format: "frame%03d.dng", $0) })
+        assertClean()
+    }
+
+    /// Two daemons on one capture directory share the frames without restoring any twice.
+    func testTwoDaemonsOnOneDirectoryNeverRestoreAFrameTwice() throws {
+        let count = 60
+        let first = try WatchDaemon(arguments(settle: 0.2), in: dir, name: "first")
+        let second = try WatchDaemon(arguments(settle: 0.2), in: dir, name: "second")
+        for i in 0..<count { try dng.write(to: capture.appendingPathComponent(String(format: "frame%03d.dng", i))) }
+        let done = capture.appendingPathComponent("done")
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: done).count == count }, first.logText + second.logText)
+        XCTAssertEqual(first.stop(), 0)
+        XCTAssertEqual(second.stop(), 0)
+        XCTAssertEqual(names(in: output), (0..<count).map { String(format: "frame%03d.png", $0) })
+        func restored(_ daemon: WatchDaemon) -> [String] {
+            daemon.logText.split(separator: "\n").filter { $0.contains(".dng → ") }.map { String($0.dropFirst("<6>nightjar: ".count).prefix(12)) }
+        }
+        let a = restored(first), b = restored(second)
+        XCTAssertEqual(a.count + b.count, count, "each frame restored by exactly one daemon")
+        XCTAssertEqual(Set(a).intersection(b), [])
+        assertClean()
+    }
+
+    // MARK: - Signals
+
+    /// SIGTERM while a frame is in hand: the frame is finished and delivered, then the daemon
+    /// stops cleanly (exit 0, STOPPING=1), leaving no partial output and nothing claimed.
+    func testSIGTERMMidFrameFinishesTheFrameAndStops() throws {
+        let big = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 1536, height: 1024)),
+                                            named: "big.dng", in: dir)
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir, notify: true)
+        let notify = try XCTUnwrap(daemon.notifications)
+        XCTAssertTrue(waitUntil(timeout: 30) { notify.read().contains { $0.hasPrefix("READY=1") } }, daemon.logText)
+        try FileManager.default.moveItem(at: big, to: capture.appendingPathComponent("big.dng"))
+        let claimed = capture.appendingPathComponent(".nightjar/claimed")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: claimed).contains { names(in: claimed.appendingPathComponent($0)).contains("big.dng") } },
+                      daemon.logText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent("big.png").path), "SIGTERM came too late to test")
+        XCTAssertEqual(daemon.stop(timeout: 60), 0, daemon.logText)
+        XCTAssertNotNil(pngChunks(output.appendingPathComponent("big.png")), "the frame in hand is delivered whole")
+        XCTAssertEqual(names(in: capture.appendingPathComponent("done")), ["big.dng"])
+        XCTAssertEqual(notify.read().last?.hasPrefix("STOPPING=1"), true, "\(notify.read())")
+        assertClean()
+    }
+
+    /// SIGHUP re-reads the configuration: a new output template and originals policy apply to
+    /// the next frame; a broken configuration is refused with its line and the old one kept.
+    func testSIGHUPReloadsTheConfiguration() throws {
+        let config = dir.appendingPathComponent("nightjar.conf")
+        let base = """
+            # test configuration
+            capture-dir = \(capture.path)
+            output-dir = \(output.path)
+            model = \(model.path)
+            threads = 1
+            settle = 0.2
+            rescan = 0.5
+
+            """
+        try base.write(to: config, atomically: true, encoding: .utf8)
+        let daemon = try WatchDaemon(["--config", config.path], in: dir)
+        try dng.write(to: capture.appendingPathComponent("a.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: capture.appendingPathComponent("done")) == ["a.dng"] }, daemon.logText)
+        XCTAssertEqual(names(in: output), ["a.png"])
+
+        try (base + "name = night/{stem}-r.png\noriginals = keep\n").write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 30) { daemon.logText.contains("reloaded \(config.path)") }, daemon.logText)
+        try dng.write(to: capture.appendingPathComponent("b.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: output.appendingPathComponent("night")) == ["b-r.png"] }, daemon.logText)
+        // Kept in place and remembered: later scans do not take it again.
+        usleep(1_500_000)
+        XCTAssertEqual(names(in: output.appendingPathComponent("night")), ["b-r.png"])
+        XCTAssertTrue(names(in: capture).contains("b.dng"))
+
+        try (base + "bogus = 1\n").write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 30) { daemon.logText.contains("reload failed") }, daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("\(config.path):8: unknown setting 'bogus'"), daemon.logText)
+        try dng.write(to: capture.appendingPathComponent("c.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: output.appendingPathComponent("night")) == ["b-r.png", "c-r.png"] }, daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+    }
+
+    // MARK: - Disk full
+
+    /// A full output file system pauses the daemon (metrics say so) without failing or losing
+    /// a frame; once there is room again every frame is delivered. Uses a small tmpfs (root).
+    func testFullDiskPausesAndLosesNothing() throws {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        guard getuid() == 0, mountTmpfs(at: output, bytes: 256 * 1024) else {
+            throw XCTSkip("SKIPPED: needs root to mount a small tmpfs for the full-disk test")
+        }
+        addTeardownBlock { [output] in _ = umount2(output!.path, Int32(MNT_DETACH)) }
+        // Fill it.
+        let filler = output.appendingPathComponent("filler")
+        let fd = open(filler.path, O_WRONLY | O_CREAT, 0o644)
+        var block = [UInt8](repeating: 0x55, count: 4096)
+        while block.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        for name in ["x.dng", "y.dng", "z.dng"] { try dng.write(to: capture.appendingPathComponent(name)) }
+        let metricsFile = capture.appendingPathComponent(".nightjar/nightjar.prom")
+        func metrics() -> WatchMetrics { WatchMetrics(text: (try? String(contentsOf: metricsFile, encoding: .utf8)) ?? "") }
+        XCTAssertTrue(waitUntil(timeout: 30) { metrics().paused }, daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("No space left on device"), daemon.logText)
+        XCTAssertEqual(names(in: capture.appendingPathComponent("failed")), [])
+        XCTAssertEqual(metrics().failed, 0)
+
+        try FileManager.default.removeItem(at: filler)
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: capture.appendingPathComponent("done")).count == 3 }, daemon.logText)
+        XCTAssertEqual(names(in: output), ["x.png", "y.png", "z.png"])
+        XCTAssertFalse(metrics().paused)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+    }
+
+    func mountTmpfs(at directory: URL, bytes: Int) -> Bool {
+        mount("tmpfs", directory.path, "tmpfs", 0, "size=\(bytes)") == 0
+    }
+}
+
+/// The configuration format and the output template, in process.
+final class WatchSettingsTests: XCTestCase {
+    func testConfigurationFileAndFlags() throws {
+        var settings = WatchSettings()
+        try settings.read(configuration: """
+            # comment
+            capture-dir = /srv/camera
+              output-dir=/srv/restored
+            model = "/opt/models/sony.safetensors"
+            bits = 16
+            originals = keep
+            max-size = 4056x3040
+            sidecar = yes
+
+            """, path: "n.conf")
+        XCTAssertEqual(settings.captureDirectory, "/srv/camera")
+        XCTAssertEqual(settings.outputDirectory, "/srv/restored")
+        XCTAssertEqual(settings.model, "/opt/models/sony.safetensors")
+        XCTAssertEqual(settings.bits, 16)
+        XCTAssertEqual(settings.originals, .keep)
+        XCTAssertEqual(settings.maxSize, WatchSettings.Size(width: 4056, height: 3040))
+        XCTAssertTrue(settings.sidecar)
+        XCTAssertEqual(settings.restoreOptions.bits, 16)
+        XCTAssertFalse(settings.restoreOptions.overwrite, "the daemon never replaces an output")
+
+        XCTAssertThrowsError(try settings.read(configuration: "bits = 8\n\ncolour = yes\n", path: "n.conf")) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .unknownKey(source: "n.conf:3", key: "colour"))
+            XCTAssertTrue("\(error)".hasPrefix("n.conf:3: unknown setting 'colour' (known: capture-dir,"), "\(error)")
+        }
+        XCTAssertThrowsError(try settings.read(configuration: "bits 8", path: "n.conf")) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .badLine(source: "n.conf:1", line: "bits 8"))
+        }
+        XCTAssertThrowsError(try settings.read(configuration: "bits = 12", path: "n.conf")) { error in
+            XCTAssertEqual("\(error)", "n.conf:1: bits = '12': expected 8 or 16")
+        }
+        for (key, value) in [("originals", "archive"), ("max-size", "4056"), ("threads", "0"), ("settle", "-1"), ("latest", "a/b"),
+                             ("precision", "int8"), ("name", "../{stem}.png")] {
+            XCTAssertThrowsError(try settings.set(key, value, source: "--\(key)"), "\(key) = \(value)")
+        }
+
+        // Flags win over the file; what is missing is named.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-settings-\(UUID().uuidString).conf")
+        try "capture-dir = /a\noutput-dir = /b\nmodel = /m\nbits = 16\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let loaded = try WatchSettings.load(configurationFile: file.path, flags: [("bits", "8"), ("output-dir", "/c")])
+        XCTAssertEqual(loaded.bits, 8)
+        XCTAssertEqual(loaded.outputDirectory, "/c")
+        XCTAssertEqual(loaded.metricsPath, "/a/.nightjar/nightjar.prom")
+        XCTAssertThrowsError(try WatchSettings.load(configurationFile: nil, flags: [("capture-dir", "/a")])) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .missing(key: "output-dir"))
+        }
+    }
+
+    func testOutputNameTemplate() throws {
+        setenv("TZ", "UTC", 1)
+        tzset()
+        // 2023-11-14 22:13:20 UTC.
+        XCTAssertEqual(OutputName.render("{date}/{stem}.png", fileName: "IMG_0042.DNG", modified: 1_700_000_000), "2023-11-14/IMG_0042.png")
+        XCTAssertEqual(OutputName.render("{date}-{time}-{name}.{ext}.png", fileName: "a.b.arw", modified: 1_700_000_000),
+                       "2023-11-14-221320-a.b.arw.arw.png")
+        XCTAssertEqual(OutputName.render(OutputName.defaultTemplate, fileName: "noext", modified: 0), "noext.png")
+        XCTAssertNoThrow(try OutputName.validate("{date}/{stem}.png"))
+        for bad in ["", "/abs/{stem}.png", "{date}.png", "{stem}.{size}", "{stem", "../{stem}.png", "a/./{stem}.png", ".hidden/{stem}.png"] {
+            XCTAssertThrowsError(try OutputName.validate(bad), bad)
+        }
+    }
+
+    /// `watch --check` prints the effective settings (flags over the file); a bad file is a
+    /// usage error (64) naming the line.
+    func testWatchCheckAndConfigurationErrorsOnTheCommandLine() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let config = dir.appendingPathComponent("n.conf")
+        try "capture-dir = /a\noutput-dir = /b\nmodel = /m\nbits = 16\n".write(to: config, atomically: true, encoding: .utf8)
+        let checked = try runNightjar(["watch", "--config", config.path, "--bits", "8", "--originals", "delete", "--check"])
+        XCTAssertEqual(checked.status, 0, checked.stderr)
+        XCTAssertTrue(checked.stdout.contains("bits = 8\n"), checked.stdout)
+        XCTAssertTrue(checked.stdout.contains("originals = delete\n"), checked.stdout)
+        XCTAssertTrue(checked.stdout.contains("capture-dir = /a\n"), checked.stdout)
+
+        try "capture-dir = /a\nexposure = 3\n".write(to: config, atomically: true, encoding: .utf8)
+        let refused = try runNightjar(["watch", "--config", config.path])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.hasPrefix("nightjar: error: \(config.path):2: unknown setting 'exposure'"), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        let missingModel = try runNightjar(["watch", "--capture-dir", dir.path, "--output-dir", dir.path, "--model", dir.appendingPathComponent("none").path])
+        XCTAssertEqual(missingModel.status, 1, missingModel.stderr)
+        XCTAssertTrue(missingModel.stderr.contains("none"), missingModel.stderr)
+    }
 }

@@ -46,11 +46,7 @@ public final class Watcher {
     /// engine's thread pool exists) and takes them between frames; loads the model.
     public init(settings: WatchSettings, configurationFile: String?, flags: [(String, String)],
                 notifier: ServiceNotifier = ServiceNotifier()) throws {
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&mask, signal) }
-        pthread_sigmask(SIG_BLOCK, &mask, nil)
-        signalMask = mask
+        signalMask = Self.blockSignals()
         self.settings = settings
         self.configurationFile = configurationFile
         self.flags = flags
@@ -59,6 +55,17 @@ public final class Watcher {
         spool = try CaptureSpool(root: URL(fileURLWithPath: settings.captureDirectory))
         events = DirectoryEvents(directory: settings.captureDirectory)
         restorer = try Self.makeRestorer(settings)
+    }
+
+    /// Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it starts later, so
+    /// that they wait for the loop instead of killing the process; call as early as possible.
+    @discardableResult
+    public static func blockSignals() -> sigset_t {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&mask, signal) }
+        pthread_sigmask(SIG_BLOCK, &mask, nil)
+        return mask
     }
 
     static func makeRestorer(_ settings: WatchSettings) throws -> Restorer {
