@@ -56,7 +56,7 @@ final class WatchTests: XCTestCase {
         let reference = try referenceImageData()
         try dng.write(to: capture.appendingPathComponent("backlog.dng"))
         try Data("unrelated".utf8).write(to: capture.appendingPathComponent("notes.txt"))
-        let daemon = try WatchDaemon(arguments(settle: 0.5, ["--latest", "latest.png"]), in: dir, watchdogMicroseconds: 300_000,
+        let daemon = try WatchDaemon(arguments(settle: 0.5, ["--latest", "latest.png", "--sidecar"]), in: dir, watchdogMicroseconds: 300_000,
                                      notify: true)
         let notify = try XCTUnwrap(daemon.notifications)
         XCTAssertTrue(waitUntil(timeout: 30) { notify.read().contains { $0.hasPrefix("READY=1") } }, daemon.logText)
@@ -90,6 +90,10 @@ final class WatchTests: XCTestCase {
         for name in ["backlog", "inplace", "renamed", "slow"] {
             XCTAssertEqual(pngImageData(output.appendingPathComponent("\(name).png")), reference, name)
         }
+        // The sidecar names the file where the camera put it, not the daemon's work area.
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("slow.png.json"))) as? [String: Any]
+        XCTAssertEqual(sidecar?["input"] as? String, capture.appendingPathComponent("slow.dng").path)
+        XCTAssertEqual(sidecar?["output"] as? String, output.appendingPathComponent("slow.png").path)
         XCTAssertEqual(names(in: failed), ["empty.dng", "empty.dng.error.txt", "linear.dng", "linear.dng.error.txt",
                                             "truncated.dng", "truncated.dng.error.txt"])
         let linearReason = try String(contentsOf: failed.appendingPathComponent("linear.dng.error.txt"), encoding: .utf8)
@@ -167,6 +171,38 @@ final class WatchTests: XCTestCase {
             XCTFail("seed \(firstSeed): \(name) is not the whole restored frame")
         }
         XCTAssertEqual(names(in: done), (0..<count).map { String(format: "frame%03d.dng", $0) })
+        assertClean()
+    }
+
+    /// What a daemon killed at any step leaves is finished at start: a frame whose output was
+    /// committed is not restored again (its original goes to done/), one whose output was not
+    /// is restored, and temporaries of dead processes go.
+    func testLeftoversOfADeadDaemonAreFinishedAtStart() throws {
+        let reference = try referenceImageData()
+        let area = capture.appendingPathComponent(".nightjar/claimed/4194303-dead")
+        try FileManager.default.createDirectory(at: area, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        // a.dng: output committed, original not yet moved.
+        try dng.write(to: area.appendingPathComponent("a.dng"))
+        try Data("already delivered".utf8).write(to: output.appendingPathComponent("a.png"))
+        try Data(output.appendingPathComponent("a.png").path.utf8).write(to: area.appendingPathComponent(".a.dng.output"))
+        // b.dng: output chosen, never committed; c.dng: claimed only.
+        try dng.write(to: area.appendingPathComponent("b.dng"))
+        try Data(output.appendingPathComponent("b.png").path.utf8).write(to: area.appendingPathComponent(".b.dng.output"))
+        try dng.write(to: area.appendingPathComponent("c.dng"))
+        try Data("half".utf8).write(to: output.appendingPathComponent(".b.png.4194303.partial"))
+
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        let done = capture.appendingPathComponent("done")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: done) == ["a.dng", "b.dng", "c.dng"] }, daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        XCTAssertEqual(names(in: output), ["a.png", "b.png", "c.png"])
+        XCTAssertEqual(try Data(contentsOf: output.appendingPathComponent("a.png")), Data("already delivered".utf8))
+        XCTAssertEqual(pngImageData(output.appendingPathComponent("b.png")), reference)
+        XCTAssertEqual(pngImageData(output.appendingPathComponent("c.png")), reference)
+        XCTAssertTrue(daemon.logText.contains("a.dng: delivered by a stopped daemon"), daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("b.dng: left over by a stopped daemon"), daemon.logText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: area.path))
         assertClean()
     }
 

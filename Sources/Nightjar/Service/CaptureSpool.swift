@@ -195,17 +195,23 @@ public final class CaptureSpool {
                 continue
             }
             let area = claimed.appendingPathComponent(other)
+            var keepArea = false
             for name in ((try? FileManager.default.contentsOfDirectory(atPath: area.path)) ?? []).sorted() where !name.hasPrefix(".") {
                 let file = area.appendingPathComponent(name)
                 let marker = markerURL(for: file)
                 if let recorded = try? FileContents.bytes(atPath: marker.path),
-                   FileKind(atPath: String(decoding: recorded, as: UTF8.self)) == .regularFile,
-                   (try? finishDelivered(file, policy: policy)) != nil {
-                    recovery.delivered.append(name)
+                   FileKind(atPath: String(decoding: recorded, as: UTF8.self)) == .regularFile {
+                    // Delivered: never restored again. If the original cannot be handled now,
+                    // it stays here for the next recovery.
+                    if (try? finishDelivered(file, policy: policy)) != nil { recovery.delivered.append(name) } else { keepArea = true }
                 } else {
                     unlink(marker.path)
-                    if (try? Self.moveKeepingBoth(file, into: root)) != nil { recovery.requeued.append(name) }
+                    if (try? Self.moveKeepingBoth(file, into: root)) != nil { recovery.requeued.append(name) } else { keepArea = true }
                 }
+            }
+            if keepArea {
+                if fd >= 0 { Glibc.close(fd) }
+                continue
             }
             // Markers of frames that were not there any more.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: area.path)) ?? [] where name.hasPrefix(".") {

@@ -42,9 +42,11 @@ public final class Restorer {
 
     /// Restores `input` into the PNG `output` (written to a temporary name, synced, renamed,
     /// the directory synced). Errors are `CaptureError`s naming the file and the cause.
-    public func restore(input: URL, output: URL) throws -> RestoreReport {
+    /// `reportedInput` names the input in the report and sidecar when it is read from
+    /// elsewhere (the daemon's work area).
+    public func restore(input: URL, output: URL, reportedInput: String? = nil) throws -> RestoreReport {
         try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: engine,
-                           workspace: workspace)
+                           workspace: workspace, reportedInput: reportedInput) { try $0() }
     }
 
     /// Bytes of the network's arena now (0 before the first frame of a growing restorer).

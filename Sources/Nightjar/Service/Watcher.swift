@@ -218,7 +218,7 @@ public final class Watcher {
         }
         do {
             guard let restorer else { throw CaptureError.invalidArgument("no model loaded") }
-            _ = try restorer.restore(input: file, output: output)
+            _ = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path)
             metrics.arenaBytes = restorer.arenaBytes
         } catch let error as CaptureError {
             switch error {
