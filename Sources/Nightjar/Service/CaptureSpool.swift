@@ -30,7 +30,8 @@ public final class CaptureSpool {
     }
 
     /// Opens (creating what is missing) the work area of `root` for a new daemon and takes its
-    /// lock. Throws `CaptureError.unwritable` naming what cannot be made.
+    /// lock. Throws `CaptureError.invalidArgument` when `root` is not a directory and
+    /// `CaptureError.unwritable` naming what cannot be made.
     public init(root: URL) throws {
         self.root = root
         work = root.appendingPathComponent(".nightjar")
@@ -41,7 +42,7 @@ public final class CaptureSpool {
         arc4random_buf(&random, 8)
         id = "\(getpid())-\(String(random & 0xFFFF_FFFF, radix: 16))"
         guard FileKind(atPath: root.path) == .directory else {
-            throw CaptureError.unwritable(path: root.path, reason: "the capture directory does not exist")
+            throw CaptureError.invalidArgument("\(root.path): the capture directory does not exist or is not a directory (is its file system mounted?)")
         }
         for directory in [work, work.appendingPathComponent("daemons"), claimed, done, failed] {
             try Self.makeDirectory(directory)
