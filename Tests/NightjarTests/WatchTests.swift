@@ -206,24 +206,32 @@ final class WatchTests: XCTestCase {
         assertClean()
     }
 
-    /// Two daemons on one capture directory share the frames without restoring any twice.
+    /// Two daemons on one capture directory share the frames without restoring any twice,
+    /// whether originals are moved away or kept in place (each daemon then reads what the
+    /// other has kept).
     func testTwoDaemonsOnOneDirectoryNeverRestoreAFrameTwice() throws {
-        let count = 60
-        let first = try WatchDaemon(arguments(settle: 0.2), in: dir, name: "first")
-        let second = try WatchDaemon(arguments(settle: 0.2), in: dir, name: "second")
-        for i in 0..<count { try dng.write(to: capture.appendingPathComponent(String(format: "frame%03d.dng", i))) }
-        let done = capture.appendingPathComponent("done")
-        XCTAssertTrue(waitUntil(timeout: 60) { names(in: done).count == count }, first.logText + second.logText)
-        XCTAssertEqual(first.stop(), 0)
-        XCTAssertEqual(second.stop(), 0)
-        XCTAssertEqual(names(in: output), (0..<count).map { String(format: "frame%03d.png", $0) })
-        func restored(_ daemon: WatchDaemon) -> [String] {
-            daemon.logText.split(separator: "\n").filter { $0.contains(".dng → ") }.map { String($0.dropFirst("<6>nightjar: ".count).prefix(12)) }
+        for policy in ["move", "keep"] {
+            try? FileManager.default.removeItem(at: output)
+            let count = 40
+            let first = try WatchDaemon(arguments(settle: 0.2, ["--originals", policy, "--rescan", "0.3"]), in: dir, name: "first-\(policy)")
+            let second = try WatchDaemon(arguments(settle: 0.2, ["--originals", policy, "--rescan", "0.3"]), in: dir, name: "second-\(policy)")
+            let frames = (0..<count).map { String(format: "\(policy)%03d", $0) }
+            for frame in frames { try dng.write(to: capture.appendingPathComponent(frame + ".dng")) }
+            XCTAssertTrue(waitUntil(timeout: 60) { names(in: output).count == count }, first.logText + second.logText)
+            usleep(1_000_000) // several rescans by both: a kept original must not be taken again
+            XCTAssertEqual(first.stop(), 0)
+            XCTAssertEqual(second.stop(), 0)
+            XCTAssertEqual(names(in: output), frames.map { $0 + ".png" }, policy)
+            let stayed = names(in: capture).filter { $0.hasPrefix(policy) }
+            XCTAssertEqual(stayed, policy == "keep" ? frames.map { $0 + ".dng" } : [], policy)
+            func restored(_ daemon: WatchDaemon) -> [String] {
+                daemon.logText.split(separator: "\n").filter { $0.contains(".dng → ") }.map { String($0.dropFirst("<6>nightjar: ".count).prefix(11)) }
+            }
+            let a = restored(first), b = restored(second)
+            XCTAssertEqual(a.count + b.count, count, "\(policy): each frame restored by exactly one daemon")
+            XCTAssertEqual(Set(a).intersection(b), [], policy)
+            assertClean()
         }
-        let a = restored(first), b = restored(second)
-        XCTAssertEqual(a.count + b.count, count, "each frame restored by exactly one daemon")
-        XCTAssertEqual(Set(a).intersection(b), [])
-        assertClean()
     }
 
     // MARK: - Signals
@@ -414,5 +422,31 @@ final class WatchSettingsTests: XCTestCase {
         let missingModel = try runNightjar(["watch", "--capture-dir", dir.path, "--output-dir", dir.path, "--model", dir.appendingPathComponent("none").path])
         XCTAssertEqual(missingModel.status, 1, missingModel.stderr)
         XCTAssertTrue(missingModel.stderr.contains("none"), missingModel.stderr)
+    }
+
+    /// The notifier reaches an abstract-namespace socket ("@name") and derives the watchdog
+    /// interval from WATCHDOG_USEC, only for the process WATCHDOG_PID names.
+    func testNotifierAbstractSocketAndWatchdogInterval() throws {
+        let name = "nightjar-test-\(UUID().uuidString)"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { for (i, b) in bytes.enumerated() { $0[i] = b } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        XCTAssertEqual(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }, 0)
+
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "3000000",
+                                                     "WATCHDOG_PID": "\(getpid())"])
+        XCTAssertTrue(notifier.isEnabled)
+        XCTAssertEqual(notifier.watchdogInterval, 1.5)
+        notifier.send("READY=1\nSTATUS=hello")
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        XCTAssertEqual(n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil, "READY=1\nSTATUS=hello")
+
+        XCTAssertNil(ServiceNotifier(environment: ["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"]).watchdogInterval)
+        XCTAssertFalse(ServiceNotifier(environment: [:]).isEnabled)
     }
 }

@@ -23,6 +23,8 @@ public final class CaptureSpool {
     private var lockFD: Int32 = -1
     /// Originals already restored and left in place: name → (size, mtime) (`keep`).
     private var kept: [String: FileStamp] = [:]
+    /// The state file as last read (another daemon on the directory may append to it).
+    private var keptFileStamp: FileStamp?
 
     struct FileStamp: Equatable {
         var size: Int
@@ -91,6 +93,7 @@ public final class CaptureSpool {
 
     /// Regular files waiting in the capture directory, by name, with their size and mtime.
     func waiting() -> [(name: String, stamp: FileStamp)] {
+        loadKept()
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return [] }
         var found: [(String, FileStamp)] = []
         for name in names.sorted() where Self.isCandidate(name) {
@@ -108,7 +111,10 @@ public final class CaptureSpool {
     }
 
     /// Whether `name` (seen with `stamp`) is a restored original kept in place.
-    func isKept(_ name: String, stamp: FileStamp) -> Bool { kept[name] == stamp }
+    func isKept(_ name: String, stamp: FileStamp) -> Bool {
+        loadKept()
+        return kept[name] == stamp
+    }
 
     // MARK: - Claiming and finishing
 
@@ -280,7 +286,11 @@ public final class CaptureSpool {
 
     private var keptURL: URL { work.appendingPathComponent("kept") }
 
+    /// Reads the state file when it changed since the last read.
     private func loadKept() {
+        let current = stamp(of: keptURL.path)
+        guard current != keptFileStamp else { return }
+        keptFileStamp = current
         guard let bytes = try? FileContents.bytes(atPath: keptURL.path) else { return }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -290,7 +300,7 @@ public final class CaptureSpool {
     }
 
     private func appendKept(_ name: String, _ stamp: FileStamp) throws {
-        loadKept() // another daemon may have added lines
+        loadKept()
         kept[name] = stamp
         let line = Array("\(name)\t\(stamp.size)\t\(stamp.modifiedNanoseconds)\n".utf8)
         let fd = open(keptURL.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)

@@ -140,9 +140,15 @@ public final class Watcher {
         let now = ProcessMetrics.now()
         var deadline = nextRescan
         if notifier.watchdogInterval != nil { deadline = min(deadline, nextWatchdog) }
-        if pausedUntil > now { deadline = min(deadline, pausedUntil) }
-        if pausedUntil <= now, !unfinished.isEmpty { deadline = now + 1 }
-        for (_, candidate) in candidates { deadline = min(deadline, candidate.changed + settings.settleSeconds) }
+        if pausedUntil > now {
+            // Paused: nothing is taken before the back-off ends.
+            deadline = min(deadline, pausedUntil)
+        } else {
+            if !unfinished.isEmpty { deadline = min(deadline, now + 1) }
+            for (_, candidate) in candidates where candidate.changed + settings.settleSeconds > now {
+                deadline = min(deadline, candidate.changed + settings.settleSeconds)
+            }
+        }
         let timeout = Int32(max(0, min(Self.signalLatency, deadline - now)) * 1000) + 1
         var fds = [pollfd(fd: events?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
         _ = poll(&fds, 1, timeout)
@@ -206,7 +212,22 @@ public final class Watcher {
             observe(name)
             return
         }
-        guard let file = spool.claim(name) else { return } // another daemon took it
+        // Restored and kept in place by another daemon since we first saw it.
+        if spool.isKept(name, stamp: stamp) { return }
+        guard let file = spool.claim(name) else {
+            // Gone: another daemon took it. Anything else is the capture directory's trouble.
+            let reason = SystemError.last
+            if reason.code != ENOENT {
+                pause(nil, CaptureError.unwritable(path: spool.root.appendingPathComponent(name).path, reason: "cannot claim it: \(reason)"))
+            }
+            return
+        }
+        // Kept by another daemon between the check above and the claim (it records a kept
+        // original before putting it back, so this sees it): put it back untouched.
+        if spool.isKept(name, stamp: stamp) {
+            spool.release(file)
+            return
+        }
         let start = ProcessMetrics.now()
         let output: URL
         do {
@@ -293,8 +314,8 @@ public final class Watcher {
     }
 
     /// Output trouble: the frame goes back to wait and the daemon pauses, 1 s doubling to 60 s.
-    private func pause(_ file: URL, _ error: any Error) {
-        spool.release(file)
+    private func pause(_ file: URL?, _ error: any Error) {
+        if let file { spool.release(file) }
         backoff = min(max(1, backoff * 2), 60)
         pausedUntil = ProcessMetrics.now() + backoff
         metrics.paused = true
