@@ -106,8 +106,12 @@ final class WatchTests: XCTestCase {
                         .hasSuffix(".png"), true)
         XCTAssertEqual(names(in: capture).filter { !$0.hasPrefix(".") }, ["camera.dng.part", "done", "failed", "notes.txt"])
 
-        // The counters, as node_exporter and `nightjar status` read them.
-        let metrics = WatchMetrics(text: try String(contentsOf: capture.appendingPathComponent(".nightjar/nightjar.prom"), encoding: .utf8))
+        // The counters, as node_exporter and `nightjar status` read them (written after the
+        // frame's files are in place).
+        let metricsFile = capture.appendingPathComponent(".nightjar/nightjar.prom")
+        func readMetrics() -> WatchMetrics { WatchMetrics(text: (try? String(contentsOf: metricsFile, encoding: .utf8)) ?? "") }
+        XCTAssertTrue(waitUntil(timeout: 10) { readMetrics().failed == 3 })
+        let metrics = readMetrics()
         XCTAssertEqual(metrics.restored, 4)
         XCTAssertEqual(metrics.failed, 3)
         XCTAssertGreaterThan(metrics.arenaBytes, 0)
@@ -224,6 +228,9 @@ final class WatchTests: XCTestCase {
             XCTAssertEqual(names(in: output), frames.map { $0 + ".png" }, policy)
             let stayed = names(in: capture).filter { $0.hasPrefix(policy) }
             XCTAssertEqual(stayed, policy == "keep" ? frames.map { $0 + ".dng" } : [], policy)
+            // Kept originals are not counted as waiting.
+            let status = try runNightjar(["status", "--capture-dir", capture.path])
+            XCTAssertTrue(status.stdout.contains("queue: 0 waiting, 0 in progress"), status.stdout)
             func restored(_ daemon: WatchDaemon) -> [String] {
                 daemon.logText.split(separator: "\n").filter { $0.contains(".dng → ") }.map { String($0.dropFirst("<6>nightjar: ".count).prefix(11)) }
             }

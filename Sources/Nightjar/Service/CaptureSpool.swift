@@ -104,7 +104,9 @@ public final class CaptureSpool {
         return found
     }
 
-    func stamp(of path: String) -> FileStamp? {
+    func stamp(of path: String) -> FileStamp? { Self.stamp(of: path) }
+
+    static func stamp(of path: String) -> FileStamp? {
         var s = stat()
         guard lstat(path, &s) == 0, (s.st_mode & S_IFMT) == S_IFREG else { return nil }
         return FileStamp(size: Int(s.st_size), modifiedNanoseconds: Int(s.st_mtim.tv_sec) * 1_000_000_000 + Int(s.st_mtim.tv_nsec))
@@ -267,7 +269,16 @@ public final class CaptureSpool {
         let fm = FileManager.default
         func names(_ url: URL) -> [String] { (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] }
         var survey = Survey()
-        survey.waiting = names(root).filter(isCandidate).count
+        // Originals restored and kept in place are not waiting.
+        var kept: [String: FileStamp] = [:]
+        if let bytes = try? FileContents.bytes(atPath: root.appendingPathComponent(".nightjar/kept").path) {
+            kept = parseKept(bytes)
+        }
+        survey.waiting = names(root).filter { name in
+            guard isCandidate(name) else { return false }
+            guard let known = kept[name] else { return true }
+            return stamp(of: root.appendingPathComponent(name).path) != known
+        }.count
         survey.failed = names(root.appendingPathComponent("failed")).filter { !$0.hasPrefix(".") && !$0.hasSuffix(".error.txt") }.count
         survey.done = names(root.appendingPathComponent("done")).filter { !$0.hasPrefix(".") }.count
         let claimed = root.appendingPathComponent(".nightjar/claimed")
@@ -292,11 +303,18 @@ public final class CaptureSpool {
         guard current != keptFileStamp else { return }
         keptFileStamp = current
         guard let bytes = try? FileContents.bytes(atPath: keptURL.path) else { return }
+        kept.merge(Self.parseKept(bytes)) { $1 }
+    }
+
+    /// The kept state file's lines: NAME, size, mtime in nanoseconds, separated by tabs.
+    static func parseKept(_ bytes: [UInt8]) -> [String: FileStamp] {
+        var kept: [String: FileStamp] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count == 3, let size = Int(fields[1]), let mtime = Int(fields[2]) else { continue }
             kept[String(fields[0])] = FileStamp(size: size, modifiedNanoseconds: mtime)
         }
+        return kept
     }
 
     private func appendKept(_ name: String, _ stamp: FileStamp) throws {
