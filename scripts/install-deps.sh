@@ -2,7 +2,8 @@
 # Installs the system packages Nightjar builds and tests with (Debian/Ubuntu), if missing.
 set -euo pipefail
 # time: GNU time, which the footprint test measures a restore's peak memory with.
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time)
+# systemd: systemd-analyze, which scripts/check-systemd.sh checks systemd/nightjar.service with.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,8 +1,8 @@
 import FoundationEssentials
 import Nightjar
 
-/// The end-to-end part of `nightjar bench`: a RAW file in, a PNG out, through `restoreCapture`
-/// and one `FrameEngine`, as `nightjar restore` runs them. Works in a temporary directory that
+/// The end-to-end part of `nightjar bench`: a RAW file in, a PNG out, through a `Restorer`, as
+/// `nightjar restore` and `nightjar watch` run it. Works in a temporary directory that
 /// is removed afterwards, also when a run fails.
 enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
@@ -16,16 +16,15 @@ enum EndToEndBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let raw = try input ?? synthesize(size: size, into: directory)
         let output = directory.appendingPathComponent("restored.png")
-        let engine = try FrameEngine(model: model, threads: threads, bands: bands, lockMemory: lockMemory)
-        let workspace = CaptureWorkspace()
         var options = RestoreOptions()
         options.overwrite = true
         options.compressionLevel = 1 // as `nightjar restore` writes
+        let restorer = try Restorer(model: model, modelName: modelName, options: options, threads: threads, bands: bands,
+                                    lockMemory: lockMemory)
         var times: [Double] = []
         for run in 0...runs {
             let start = ProcessMetrics.now()
-            _ = try restoreCapture(input: raw, output: output, options: options, modelName: modelName, network: engine,
-                               workspace: workspace)
+            _ = try restorer.restore(input: raw, output: output)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
         return ProcessMetrics.Summary(times)

@@ -98,22 +98,17 @@ struct RestoreCommand: ParsableCommand {
         } catch let error as CaptureError {
             throw fail(error.description, status: ExitCode(RestoreExitStatus.usage.rawValue))
         }
-        let network = try reportingErrors {
-            try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)), threads: threads,
-                            maximumSize: maxSize.map { (height: $0.height, width: $0.width) }, lockMemory: mlock)
+        // With --max-size, all per-frame memory exists before the first frame; without, it grows
+        // to the largest frame met.
+        let restorer = try reportingErrors {
+            try Restorer(modelURL: URL(fileURLWithPath: model), options: options, threads: threads,
+                         maximumSize: maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: mlock)
         }
         jobs = try reportingErrors { try plan(createDirectory: true) }
         ProcessMetrics.releaseFreedMemory()
-        // With --max-size, all per-frame memory exists before the first frame; without, it grows
-        // to the largest frame met.
-        let workspace = try reportingErrors {
-            try maxSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height) } ?? CaptureWorkspace()
-        }
-        let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
         let start = ProcessMetrics.now()
-        let outcomes = try RestoreBatch.run(jobs, options: options, modelName: modelName, network: network,
-                                                workspace: workspace) { index, count, outcome in
+        let outcomes = RestoreBatch.run(jobs, restorer: restorer) { index, count, outcome in
             switch outcome.result {
             case .success(let report):
                 if json { standardOutput(report.jsonString()) }

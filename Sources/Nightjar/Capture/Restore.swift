@@ -253,8 +253,11 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
 /// 3. finishing (allocates): the report and its JSON (`JSONEncoder`, strings), the trailing
 ///    text chunk and the end of the PNG (no allocation itself), closing, the rename (or link),
 ///    the sidecar.
+///
+/// `reportedInput` names the input in the report and sidecar when it is read from elsewhere
+/// (the daemon reads a frame from its work area).
 func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions, modelName: String,
-                                           network: Network, workspace: CaptureWorkspace,
+                                           network: Network, workspace: CaptureWorkspace, reportedInput: String? = nil,
                                            around frameStep: (() throws -> RestoredFrame) throws -> RestoredFrame) throws -> RestoreReport {
     // 1. Preparation.
     try options.validate()
@@ -294,7 +297,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         // 3. Finishing.
         let frame = restored.frame
         report = RestoreReport(
-            input: inputPath, output: outputPath, model: modelName,
+            input: reportedInput ?? inputPath, output: outputPath, model: modelName,
             cameraMake: workspace.cameraMake, cameraModel: workspace.cameraModel, cfa: frame.cfa.rawValue, sensor: restored.sensor,
             visibleWidth: frame.width, visibleHeight: frame.height,
             offset: [restored.offset.dy, restored.offset.dx],

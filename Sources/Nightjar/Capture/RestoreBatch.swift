@@ -181,23 +181,44 @@ public enum RestoreExitStatus: Int32, Sendable {
 }
 
 extension RestoreBatch {
-    /// Restores `jobs` one after another; a failing file is recorded and the batch goes on.
-    /// `progress(index, count, outcome)` is called after each file (for a progress bar or a
-    /// `--json` line). Invalid options throw before any file is touched, since they would
-    /// fail every file alike; everything else is a per-file outcome. Every file's per-frame
-    /// memory comes from one `workspace` (a growing one made here when none is given).
+    /// Restores `jobs` one after another through `restorer`; a failing file is recorded and
+    /// the batch goes on. `progress(index, count, outcome)` is called after each file (for a
+    /// progress bar or a `--json` line).
+    public static func run(_ jobs: [RestoreJob], restorer: Restorer,
+                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) -> [RestoreOutcome] {
+        run(jobs, progress: progress) { try restorer.restore(input: $0.input, output: $0.output) }
+    }
+
+    /// The same with any network (stand-ins in tests). Invalid options throw before any file
+    /// is touched, since they would fail every file alike; everything else is a per-file
+    /// outcome. Every file's per-frame memory comes from one `workspace` (a growing one made
+    /// here when none is given).
     public static func run<Network: FrameNetwork>(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
                            network: Network, workspace: CaptureWorkspace? = nil,
                            progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
         try options.validate()
         let workspace = workspace ?? CaptureWorkspace()
+        return run(jobs, progress: progress) {
+            try restoreCapture(input: $0.input, output: $0.output, options: options, modelName: modelName, network: network,
+                               workspace: workspace)
+        }
+    }
+
+    /// The same with a whole-frame network runner.
+    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
+                           network: @escaping NetworkRunner, workspace: CaptureWorkspace? = nil,
+                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
+        try run(jobs, options: options, modelName: modelName, network: WholeFrameNetwork(network), workspace: workspace,
+                progress: progress)
+    }
+
+    private static func run(_ jobs: [RestoreJob], progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void,
+                            restore: (RestoreJob) throws -> RestoreReport) -> [RestoreOutcome] {
         var outcomes: [RestoreOutcome] = []
         for (index, job) in jobs.enumerated() {
             let outcome: RestoreOutcome
             do {
-                let report = try restoreCapture(input: job.input, output: job.output, options: options,
-                                                modelName: modelName, network: network, workspace: workspace)
-                outcome = RestoreOutcome(job: job, result: .success(report))
+                outcome = RestoreOutcome(job: job, result: .success(try restore(job)))
             } catch let error as CaptureError {
                 outcome = RestoreOutcome(job: job, result: .failure(error))
             } catch {
@@ -207,13 +228,5 @@ extension RestoreBatch {
             progress(index, jobs.count, outcome)
         }
         return outcomes
-    }
-
-    /// The same with a whole-frame network runner.
-    public static func run(_ jobs: [RestoreJob], options: RestoreOptions, modelName: String,
-                           network: @escaping NetworkRunner, workspace: CaptureWorkspace? = nil,
-                           progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) throws -> [RestoreOutcome] {
-        try run(jobs, options: options, modelName: modelName, network: WholeFrameNetwork(network), workspace: workspace,
-                progress: progress)
     }
 }

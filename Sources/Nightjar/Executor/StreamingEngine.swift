@@ -20,9 +20,13 @@ public final class StreamingEngine: @unchecked Sendable {
     public let plannedWindowRows: [Int]
     /// Bytes of the arena locked into RAM (0: not locked).
     public let lockedBytes: Int
+    /// Where the arena is mapped (tests read its flags in /proc/self/smaps).
+    var arenaAddress: UInt { UInt(bitPattern: arenaPages.base) }
 
     private let weights: PackedParameters
-    private let arena: UnsafeMutableRawPointer
+    /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
+    private let arenaPages: PageBuffer
+    private var arena: UnsafeMutableRawPointer { arenaPages.base }
     private let pool: OpaquePointer
     private var cursor: StreamSchedule.Cursor
     /// Window heights for the current frame size (re-derived when the size changes).
@@ -55,17 +59,15 @@ public final class StreamingEngine: @unchecked Sendable {
         }
         let plan = MemoryPlan(requests)
         let arenaBytes = max(plan.arenaBytes, MemoryPlan.alignment)
-        guard let arena = aligned_alloc(MemoryPlan.alignment, arenaBytes) else {
+        // Page-aligned, which is at least MemoryPlan.alignment.
+        guard let arenaPages = PageBuffer(bytes: arenaBytes) else {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
         }
-        if lockMemory, mlock(arena, arenaBytes) != 0 {
-            let reason = String(cString: strerror(errno))
-            free(arena)
-            throw EngineError.cannotLockMemory(bytes: arenaBytes, reason: reason)
+        if lockMemory, mlock(arenaPages.base, arenaBytes) != 0 {
+            throw EngineError.cannotLockMemory(bytes: arenaBytes, reason: String(cString: strerror(errno)))
         }
         guard let pool = nj_threadpool_create(Int32(threads)) else {
-            if lockMemory { munlock(arena, arenaBytes) }
-            free(arena)
+            if lockMemory { munlock(arenaPages.base, arenaBytes) }
             throw EngineError.cannotStartThreads(threads)
         }
         self.architecture = architecture
@@ -77,7 +79,7 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
-        self.arena = arena
+        self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
         self.windowRows = rows
@@ -87,7 +89,6 @@ public final class StreamingEngine: @unchecked Sendable {
     deinit {
         nj_threadpool_destroy(pool)
         if lockedBytes > 0 { munlock(arena, lockedBytes) }
-        free(arena)
     }
 
     /// Whether a frame of this size runs in the arena planned at init.

@@ -1,0 +1,459 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// `nightjar watch` as systemd runs it: real processes on real files in temporary
+/// directories, a small random-weight model and small synthetic DNGs.
+final class WatchTests: XCTestCase {
+    var dir: URL!
+    var capture: URL!
+    var output: URL!
+    var model: URL!
+    /// A 64x48 synthetic dark DNG.
+    var dng: Data!
+
+    override func setUpWithError() throws {
+        dir = try makeTemporaryDirectory(self)
+        capture = dir.appendingPathComponent("capture")
+        output = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: capture, withIntermediateDirectories: true)
+        model = dir.appendingPathComponent("random.safetensors")
+        try RestorerTests.randomModel().write(to: model)
+        let source = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 64, height: 48)),
+                                               named: "source.dng", in: dir)
+        dng = try Data(contentsOf: source)
+    }
+
+    func arguments(settle: Double = 0.3, _ extra: [String] = []) -> [String] {
+        ["--capture-dir", capture.path, "--output-dir", output.path, "--model", model.path, "--threads", "1",
+         "--settle", "\(settle)", "--rescan", "1"] + extra
+    }
+
+    /// The pixels `nightjar restore` writes for `dng` with the same model, as compressed image data.
+    func referenceImageData() throws -> Data {
+        let input = dir.appendingPathComponent("reference.dng")
+        try dng.write(to: input)
+        let result = try runNightjar(["restore", input.path, "--model", model.path, "--threads", "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap(pngImageData(dir.appendingPathComponent("reference.png")))
+    }
+
+    /// No temporaries or leftovers anywhere: output names are all visible, the work area is empty.
+    func assertClean(file: StaticString = #filePath, line: UInt = #line) {
+        let hidden = (FileManager.default.enumerator(atPath: output.path)?.allObjects as? [String] ?? [])
+            .filter { $0.split(separator: "/").contains { $0.hasPrefix(".") } }
+        XCTAssertEqual(hidden, [], "temporary files in the output directory", file: file, line: line)
+        let claimed = capture.appendingPathComponent(".nightjar/claimed")
+        for area in names(in: claimed) {
+            XCTAssertEqual(names(in: claimed.appendingPathComponent(area)), [], "frames left claimed by \(area)", file: file, line: line)
+        }
+        XCTAssertEqual(names(in: capture).filter { $0.hasPrefix(".") && $0 != ".nightjar" }, [], file: file, line: line)
+    }
+
+    // MARK: - Discovery and delivery
+
+    func testEveryKindOfArrivalEndsWhereItShould() throws {
+        let reference = try referenceImageData()
+        try dng.write(to: capture.appendingPathComponent("backlog.dng"))
+        try Data("unrelated".utf8).write(to: capture.appendingPathComponent("notes.txt"))
+        let daemon = try WatchDaemon(arguments(settle: 0.5, ["--latest", "latest.png", "--sidecar"]), in: dir, watchdogMicroseconds: 300_000,
+                                     notify: true)
+        let notify = try XCTUnwrap(daemon.notifications)
+        XCTAssertTrue(waitUntil(timeout: 30) { notify.read().contains { $0.hasPrefix("READY=1") } }, daemon.logText)
+
+        // Written in place, slowly, in chunks with pauses shorter than the settle time.
+        let slow = capture.appendingPathComponent("slow.dng")
+        FileManager.default.createFile(atPath: slow.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: slow)
+        let chunk = dng.count / 4 + 1
+        for start in stride(from: 0, to: dng.count, by: chunk) {
+            handle.write(dng[start..<min(dng.count, start + chunk)])
+            usleep(200_000)
+        }
+        try handle.close()
+        // Written in place at once; renamed in from a temporary name; temporary names left alone.
+        try dng.write(to: capture.appendingPathComponent("inplace.dng"))
+        try dng.write(to: capture.appendingPathComponent(".renamed.dng"))
+        try FileManager.default.moveItem(at: capture.appendingPathComponent(".renamed.dng"), to: capture.appendingPathComponent("renamed.DNG"))
+        try dng.prefix(5000).write(to: capture.appendingPathComponent("camera.dng.part"))
+        // Frames that cannot be restored.
+        FileManager.default.createFile(atPath: capture.appendingPathComponent("empty.dng").path, contents: nil)
+        try dng.prefix(dng.count / 3).write(to: capture.appendingPathComponent("truncated.dng"))
+        let linear = DNGImage(width: 32, height: 24, layout: .linearRGB, samples: [UInt16](repeating: 900, count: 32 * 24 * 3),
+                              significantBits: 12)
+        _ = try CaptureFixtures.write(linear, named: "linear.dng", in: capture)
+
+        let done = capture.appendingPathComponent("done"), failed = capture.appendingPathComponent("failed")
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: done).count == 4 && names(in: failed).count == 6 },
+                      "done: \(names(in: done)), failed: \(names(in: failed))\n\(daemon.logText)")
+        XCTAssertEqual(names(in: done), ["backlog.dng", "inplace.dng", "renamed.DNG", "slow.dng"])
+        for name in ["backlog", "inplace", "renamed", "slow"] {
+            XCTAssertEqual(pngImageData(output.appendingPathComponent("\(name).png")), reference, name)
+        }
+        // The sidecar names the file where the camera put it, not the daemon's work area.
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("slow.png.json"))) as? [String: Any]
+        XCTAssertEqual(sidecar?["input"] as? String, capture.appendingPathComponent("slow.dng").path)
+        XCTAssertEqual(sidecar?["output"] as? String, output.appendingPathComponent("slow.png").path)
+        XCTAssertEqual(names(in: failed), ["empty.dng", "empty.dng.error.txt", "linear.dng", "linear.dng.error.txt",
+                                            "truncated.dng", "truncated.dng.error.txt"])
+        let linearReason = try String(contentsOf: failed.appendingPathComponent("linear.dng.error.txt"), encoding: .utf8)
+        XCTAssertTrue(linearReason.hasPrefix(capture.appendingPathComponent("linear.dng").path + ": not a Bayer RAW"), linearReason)
+        for name in ["empty", "truncated"] {
+            let reason = try String(contentsOf: failed.appendingPathComponent("\(name).dng.error.txt"), encoding: .utf8)
+            XCTAssertTrue(reason.hasPrefix(capture.appendingPathComponent("\(name).dng").path + ": "), reason)
+        }
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: output.appendingPathComponent("latest.png").path)
+                        .hasSuffix(".png"), true)
+        XCTAssertEqual(names(in: capture).filter { !$0.hasPrefix(".") }, ["camera.dng.part", "done", "failed", "notes.txt"])
+
+        // The counters, as node_exporter and `nightjar status` read them (written after the
+        // frame's files are in place).
+        let metricsFile = capture.appendingPathComponent(".nightjar/nightjar.prom")
+        func readMetrics() -> WatchMetrics { WatchMetrics(text: (try? String(contentsOf: metricsFile, encoding: .utf8)) ?? "") }
+        XCTAssertTrue(waitUntil(timeout: 10) { readMetrics().failed == 3 })
+        let metrics = readMetrics()
+        XCTAssertEqual(metrics.restored, 4)
+        XCTAssertEqual(metrics.failed, 3)
+        XCTAssertGreaterThan(metrics.arenaBytes, 0)
+        XCTAssertGreaterThan(metrics.lastFrameTime, Date().timeIntervalSince1970 - 120)
+        let status = try runNightjar(["status", "--capture-dir", capture.path])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("daemons running: 1"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("4 restored, 3 failed"), status.stdout)
+
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        let messages = notify.read()
+        XCTAssertEqual(messages.first?.hasPrefix("READY=1\nSTATUS="), true, "\(messages)")
+        XCTAssertTrue(messages.contains { $0.hasPrefix("STATUS=Restored 4, failed 3") }, "\(messages)")
+        XCTAssertGreaterThanOrEqual(messages.filter { $0 == "WATCHDOG=1" }.count, 3, "\(messages)")
+        XCTAssertEqual(messages.last?.hasPrefix("STOPPING=1"), true, "\(messages)")
+        for line in daemon.logText.split(separator: "\n") {
+            XCTAssertTrue(line.hasPrefix("<3>nightjar: ") || line.hasPrefix("<4>nightjar: ") || line.hasPrefix("<6>nightjar: "), String(line))
+        }
+        assertClean()
+        let stopped = try runNightjar(["status", "--capture-dir", capture.path])
+        XCTAssertEqual(stopped.status, 3, stopped.stdout)
+    }
+
+    // MARK: - Crashes and concurrency
+
+    /// 200 frames, the daemon killed with SIGKILL at random moments and restarted until they
+    /// are all through: every frame restored exactly once (no NAME-2.png), each output whole
+    /// and equal to `nightjar restore`'s, nothing failed, no temporary or claimed file left.
+    func testSoakWithKill9LosesNothingAndDoublesNothing() throws {
+        let reference = try referenceImageData()
+        let count = 200
+        for i in 0..<count { try dng.write(to: capture.appendingPathComponent(String(format: "frame%03d.dng", i))) }
+        let done = capture.appendingPathComponent("done")
+        var seed = UInt64(Date().timeIntervalSince1970 * 1000)
+        let firstSeed = seed
+        func random(_ range: ClosedRange<Int>) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return range.lowerBound + Int((seed >> 33) % UInt64(range.count))
+        }
+        var kills = 0
+        // Bounded in count and time (CI): up to 30 kills in up to 45 s, then one run to the end.
+        let deadline = Date().addingTimeInterval(45)
+        while names(in: done).count < count, kills < 30, Date() < deadline {
+            let daemon = try WatchDaemon(arguments(settle: 0), in: dir, name: "run\(kills)")
+            usleep(UInt32(random(100_000...1_200_000)))
+            if daemon.process.isRunning { daemon.killHard(); kills += 1 }
+        }
+        let last = try WatchDaemon(arguments(settle: 0), in: dir, name: "last")
+        XCTAssertTrue(waitUntil(timeout: 30) { last.logText.contains("watching") }, last.logText)
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: done).count == count }, "seed \(firstSeed): \(names(in: done).count) done\n\(last.logText)")
+        XCTAssertEqual(last.stop(), 0, last.logText)
+        XCTAssertGreaterThanOrEqual(kills, 5, "the soak must actually kill the daemon")
+        // Some kill found a frame in hand (claimed, or delivered with its original not yet moved).
+        let logs = names(in: dir).filter { $0.hasSuffix(".log") }.compactMap { try? String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8) }
+        XCTAssertGreaterThan(logs.reduce(0) { $0 + $1.components(separatedBy: "by a stopped daemon").count - 1 }, 0,
+                             "seed \(firstSeed): no kill found a frame in hand")
+        XCTAssertEqual(names(in: capture.appendingPathComponent("failed")), [], "seed \(firstSeed)")
+        let expected = (0..<count).map { String(format: "frame%03d.png", $0) }
+        XCTAssertEqual(names(in: output), expected, "seed \(firstSeed)")
+        for name in expected where pngImageData(output.appendingPathComponent(name)) != reference {
+            XCTFail("seed \(firstSeed): \(name) is not the whole restored frame")
+        }
+        XCTAssertEqual(names(in: done), (0..<count).map { String(format: "frame%03d.dng", $0) })
+        assertClean()
+    }
+
+    /// What a daemon killed at any step leaves is finished at start: a frame whose output was
+    /// committed is not restored again (its original goes to done/), one whose output was not
+    /// is restored, and temporaries of dead processes go.
+    func testLeftoversOfADeadDaemonAreFinishedAtStart() throws {
+        let reference = try referenceImageData()
+        let area = capture.appendingPathComponent(".nightjar/claimed/4194303-dead")
+        try FileManager.default.createDirectory(at: area, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        // a.dng: output committed, original not yet moved.
+        try dng.write(to: area.appendingPathComponent("a.dng"))
+        try Data("already delivered".utf8).write(to: output.appendingPathComponent("a.png"))
+        try Data(output.appendingPathComponent("a.png").path.utf8).write(to: area.appendingPathComponent(".a.dng.output"))
+        // b.dng: output chosen, never committed; c.dng: claimed only.
+        try dng.write(to: area.appendingPathComponent("b.dng"))
+        try Data(output.appendingPathComponent("b.png").path.utf8).write(to: area.appendingPathComponent(".b.dng.output"))
+        try dng.write(to: area.appendingPathComponent("c.dng"))
+        try Data("half".utf8).write(to: output.appendingPathComponent(".b.png.4194303.partial"))
+
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        let done = capture.appendingPathComponent("done")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: done) == ["a.dng", "b.dng", "c.dng"] }, daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        XCTAssertEqual(names(in: output), ["a.png", "b.png", "c.png"])
+        XCTAssertEqual(try Data(contentsOf: output.appendingPathComponent("a.png")), Data("already delivered".utf8))
+        XCTAssertEqual(pngImageData(output.appendingPathComponent("b.png")), reference)
+        XCTAssertEqual(pngImageData(output.appendingPathComponent("c.png")), reference)
+        XCTAssertTrue(daemon.logText.contains("a.dng: delivered by a stopped daemon"), daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("b.dng: left over by a stopped daemon"), daemon.logText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: area.path))
+        assertClean()
+    }
+
+    /// Two daemons on one capture directory share the frames without restoring any twice,
+    /// whether originals are moved away or kept in place (each daemon then reads what the
+    /// other has kept).
+    func testTwoDaemonsOnOneDirectoryNeverRestoreAFrameTwice() throws {
+        for policy in ["move", "keep"] {
+            try? FileManager.default.removeItem(at: output)
+            let count = 40
+            let first = try WatchDaemon(arguments(settle: 0.2, ["--originals", policy, "--rescan", "0.3"]), in: dir, name: "first-\(policy)")
+            let second = try WatchDaemon(arguments(settle: 0.2, ["--originals", policy, "--rescan", "0.3"]), in: dir, name: "second-\(policy)")
+            let frames = (0..<count).map { String(format: "\(policy)%03d", $0) }
+            for frame in frames { try dng.write(to: capture.appendingPathComponent(frame + ".dng")) }
+            XCTAssertTrue(waitUntil(timeout: 60) { names(in: output).count == count }, first.logText + second.logText)
+            usleep(1_000_000) // several rescans by both: a kept original must not be taken again
+            XCTAssertEqual(first.stop(), 0)
+            XCTAssertEqual(second.stop(), 0)
+            XCTAssertEqual(names(in: output), frames.map { $0 + ".png" }, policy)
+            let stayed = names(in: capture).filter { $0.hasPrefix(policy) }
+            XCTAssertEqual(stayed, policy == "keep" ? frames.map { $0 + ".dng" } : [], policy)
+            // Kept originals are not counted as waiting.
+            let status = try runNightjar(["status", "--capture-dir", capture.path])
+            XCTAssertTrue(status.stdout.contains("queue: 0 waiting, 0 in progress"), status.stdout)
+            func restored(_ daemon: WatchDaemon) -> [String] {
+                daemon.logText.split(separator: "\n").filter { $0.contains(".dng → ") }.map { String($0.dropFirst("<6>nightjar: ".count).prefix(11)) }
+            }
+            let a = restored(first), b = restored(second)
+            XCTAssertEqual(a.count + b.count, count, "\(policy): each frame restored by exactly one daemon")
+            XCTAssertEqual(Set(a).intersection(b), [], policy)
+            assertClean()
+        }
+    }
+
+    // MARK: - Signals
+
+    /// SIGTERM while a frame is in hand: the frame is finished and delivered, then the daemon
+    /// stops cleanly (exit 0, STOPPING=1), leaving no partial output and nothing claimed.
+    func testSIGTERMMidFrameFinishesTheFrameAndStops() throws {
+        let big = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 1536, height: 1024)),
+                                            named: "big.dng", in: dir)
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir, notify: true)
+        let notify = try XCTUnwrap(daemon.notifications)
+        XCTAssertTrue(waitUntil(timeout: 30) { notify.read().contains { $0.hasPrefix("READY=1") } }, daemon.logText)
+        try FileManager.default.moveItem(at: big, to: capture.appendingPathComponent("big.dng"))
+        let claimed = capture.appendingPathComponent(".nightjar/claimed")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: claimed).contains { names(in: claimed.appendingPathComponent($0)).contains("big.dng") } },
+                      daemon.logText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent("big.png").path), "SIGTERM came too late to test")
+        XCTAssertEqual(daemon.stop(timeout: 60), 0, daemon.logText)
+        XCTAssertNotNil(pngChunks(output.appendingPathComponent("big.png")), "the frame in hand is delivered whole")
+        XCTAssertEqual(names(in: capture.appendingPathComponent("done")), ["big.dng"])
+        XCTAssertEqual(notify.read().last?.hasPrefix("STOPPING=1"), true, "\(notify.read())")
+        assertClean()
+    }
+
+    /// SIGHUP re-reads the configuration: a new output template and originals policy apply to
+    /// the next frame; a broken configuration is refused with its line and the old one kept.
+    func testSIGHUPReloadsTheConfiguration() throws {
+        let config = dir.appendingPathComponent("nightjar.conf")
+        let base = """
+            # test configuration
+            capture-dir = \(capture.path)
+            output-dir = \(output.path)
+            model = \(model.path)
+            threads = 1
+            settle = 0.2
+            rescan = 0.5
+
+            """
+        try base.write(to: config, atomically: true, encoding: .utf8)
+        let daemon = try WatchDaemon(["--config", config.path], in: dir)
+        try dng.write(to: capture.appendingPathComponent("a.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: capture.appendingPathComponent("done")) == ["a.dng"] }, daemon.logText)
+        XCTAssertEqual(names(in: output), ["a.png"])
+
+        try (base + "name = night/{stem}-r.png\noriginals = keep\n").write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 30) { daemon.logText.contains("reloaded \(config.path)") }, daemon.logText)
+        try dng.write(to: capture.appendingPathComponent("b.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: output.appendingPathComponent("night")) == ["b-r.png"] }, daemon.logText)
+        // Kept in place and remembered: later scans do not take it again.
+        usleep(1_500_000)
+        XCTAssertEqual(names(in: output.appendingPathComponent("night")), ["b-r.png"])
+        XCTAssertTrue(names(in: capture).contains("b.dng"))
+
+        try (base + "bogus = 1\n").write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 30) { daemon.logText.contains("reload failed") }, daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("\(config.path):8: unknown setting 'bogus'"), daemon.logText)
+        try dng.write(to: capture.appendingPathComponent("c.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: output.appendingPathComponent("night")) == ["b-r.png", "c-r.png"] }, daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+    }
+
+    // MARK: - Disk full
+
+    /// A full output file system pauses the daemon (metrics say so) without failing or losing
+    /// a frame; once there is room again every frame is delivered. Uses a small tmpfs (root).
+    func testFullDiskPausesAndLosesNothing() throws {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        guard getuid() == 0, mountTmpfs(at: output, bytes: 256 * 1024) else {
+            throw XCTSkip("SKIPPED: needs root to mount a small tmpfs for the full-disk test")
+        }
+        addTeardownBlock { [output] in _ = umount2(output!.path, Int32(MNT_DETACH)) }
+        // Fill it.
+        let filler = output.appendingPathComponent("filler")
+        let fd = open(filler.path, O_WRONLY | O_CREAT, 0o644)
+        var block = [UInt8](repeating: 0x55, count: 4096)
+        while block.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        for name in ["x.dng", "y.dng", "z.dng"] { try dng.write(to: capture.appendingPathComponent(name)) }
+        let metricsFile = capture.appendingPathComponent(".nightjar/nightjar.prom")
+        func metrics() -> WatchMetrics { WatchMetrics(text: (try? String(contentsOf: metricsFile, encoding: .utf8)) ?? "") }
+        XCTAssertTrue(waitUntil(timeout: 30) { metrics().paused }, daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("No space left on device"), daemon.logText)
+        XCTAssertEqual(names(in: capture.appendingPathComponent("failed")), [])
+        XCTAssertEqual(metrics().failed, 0)
+
+        try FileManager.default.removeItem(at: filler)
+        XCTAssertTrue(waitUntil(timeout: 60) { names(in: capture.appendingPathComponent("done")).count == 3 }, daemon.logText)
+        XCTAssertEqual(names(in: output), ["x.png", "y.png", "z.png"])
+        XCTAssertFalse(metrics().paused)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+    }
+
+    func mountTmpfs(at directory: URL, bytes: Int) -> Bool {
+        mount("tmpfs", directory.path, "tmpfs", 0, "size=\(bytes)") == 0
+    }
+}
+
+/// The configuration format and the output template, in process.
+final class WatchSettingsTests: XCTestCase {
+    func testConfigurationFileAndFlags() throws {
+        var settings = WatchSettings()
+        try settings.read(configuration: """
+            # comment
+            capture-dir = /srv/camera
+              output-dir=/srv/restored
+            model = "/opt/models/sony.safetensors"
+            bits = 16
+            originals = keep
+            max-size = 4056x3040
+            sidecar = yes
+
+            """, path: "n.conf")
+        XCTAssertEqual(settings.captureDirectory, "/srv/camera")
+        XCTAssertEqual(settings.outputDirectory, "/srv/restored")
+        XCTAssertEqual(settings.model, "/opt/models/sony.safetensors")
+        XCTAssertEqual(settings.bits, 16)
+        XCTAssertEqual(settings.originals, .keep)
+        XCTAssertEqual(settings.maxSize, WatchSettings.Size(width: 4056, height: 3040))
+        XCTAssertTrue(settings.sidecar)
+        XCTAssertEqual(settings.restoreOptions.bits, 16)
+        XCTAssertFalse(settings.restoreOptions.overwrite, "the daemon never replaces an output")
+
+        XCTAssertThrowsError(try settings.read(configuration: "bits = 8\n\ncolour = yes\n", path: "n.conf")) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .unknownKey(source: "n.conf:3", key: "colour"))
+            XCTAssertTrue("\(error)".hasPrefix("n.conf:3: unknown setting 'colour' (known: capture-dir,"), "\(error)")
+        }
+        XCTAssertThrowsError(try settings.read(configuration: "bits 8", path: "n.conf")) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .badLine(source: "n.conf:1", line: "bits 8"))
+        }
+        XCTAssertThrowsError(try settings.read(configuration: "bits = 12", path: "n.conf")) { error in
+            XCTAssertEqual("\(error)", "n.conf:1: bits = '12': expected 8 or 16")
+        }
+        for (key, value) in [("originals", "archive"), ("max-size", "4056"), ("threads", "0"), ("settle", "-1"), ("latest", "a/b"),
+                             ("precision", "int8"), ("name", "../{stem}.png")] {
+            XCTAssertThrowsError(try settings.set(key, value, source: "--\(key)"), "\(key) = \(value)")
+        }
+
+        // Flags win over the file; what is missing is named.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-settings-\(UUID().uuidString).conf")
+        try "capture-dir = /a\noutput-dir = /b\nmodel = /m\nbits = 16\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let loaded = try WatchSettings.load(configurationFile: file.path, flags: [("bits", "8"), ("output-dir", "/c")])
+        XCTAssertEqual(loaded.bits, 8)
+        XCTAssertEqual(loaded.outputDirectory, "/c")
+        XCTAssertEqual(loaded.metricsPath, "/a/.nightjar/nightjar.prom")
+        XCTAssertThrowsError(try WatchSettings.load(configurationFile: nil, flags: [("capture-dir", "/a")])) { error in
+            XCTAssertEqual(error as? WatchConfigurationError, .missing(key: "output-dir"))
+        }
+    }
+
+    func testOutputNameTemplate() throws {
+        setenv("TZ", "UTC", 1)
+        tzset()
+        // 2023-11-14 22:13:20 UTC.
+        XCTAssertEqual(OutputName.render("{date}/{stem}.png", fileName: "IMG_0042.DNG", modified: 1_700_000_000), "2023-11-14/IMG_0042.png")
+        XCTAssertEqual(OutputName.render("{date}-{time}-{name}.{ext}.png", fileName: "a.b.arw", modified: 1_700_000_000),
+                       "2023-11-14-221320-a.b.arw.arw.png")
+        XCTAssertEqual(OutputName.render(OutputName.defaultTemplate, fileName: "noext", modified: 0), "noext.png")
+        XCTAssertNoThrow(try OutputName.validate("{date}/{stem}.png"))
+        for bad in ["", "/abs/{stem}.png", "{date}.png", "{stem}.{size}", "{stem", "../{stem}.png", "a/./{stem}.png", ".hidden/{stem}.png"] {
+            XCTAssertThrowsError(try OutputName.validate(bad), bad)
+        }
+    }
+
+    /// `watch --check` prints the effective settings (flags over the file); a bad file is a
+    /// usage error (64) naming the line.
+    func testWatchCheckAndConfigurationErrorsOnTheCommandLine() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let config = dir.appendingPathComponent("n.conf")
+        try "capture-dir = /a\noutput-dir = /b\nmodel = /m\nbits = 16\n".write(to: config, atomically: true, encoding: .utf8)
+        let checked = try runNightjar(["watch", "--config", config.path, "--bits", "8", "--originals", "delete", "--check"])
+        XCTAssertEqual(checked.status, 0, checked.stderr)
+        XCTAssertTrue(checked.stdout.contains("bits = 8\n"), checked.stdout)
+        XCTAssertTrue(checked.stdout.contains("originals = delete\n"), checked.stdout)
+        XCTAssertTrue(checked.stdout.contains("capture-dir = /a\n"), checked.stdout)
+
+        try "capture-dir = /a\nexposure = 3\n".write(to: config, atomically: true, encoding: .utf8)
+        let refused = try runNightjar(["watch", "--config", config.path])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.hasPrefix("nightjar: error: \(config.path):2: unknown setting 'exposure'"), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        let missingModel = try runNightjar(["watch", "--capture-dir", dir.path, "--output-dir", dir.path, "--model", dir.appendingPathComponent("none").path])
+        XCTAssertEqual(missingModel.status, 1, missingModel.stderr)
+        XCTAssertTrue(missingModel.stderr.contains("none"), missingModel.stderr)
+    }
+
+    /// The notifier reaches an abstract-namespace socket ("@name") and derives the watchdog
+    /// interval from WATCHDOG_USEC, only for the process WATCHDOG_PID names.
+    func testNotifierAbstractSocketAndWatchdogInterval() throws {
+        let name = "nightjar-test-\(UUID().uuidString)"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { for (i, b) in bytes.enumerated() { $0[i] = b } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        XCTAssertEqual(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }, 0)
+
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "3000000",
+                                                     "WATCHDOG_PID": "\(getpid())"])
+        XCTAssertTrue(notifier.isEnabled)
+        XCTAssertEqual(notifier.watchdogInterval, 1.5)
+        notifier.send("READY=1\nSTATUS=hello")
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        XCTAssertEqual(n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil, "READY=1\nSTATUS=hello")
+
+        XCTAssertNil(ServiceNotifier(environment: ["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"]).watchdogInterval)
+        XCTAssertFalse(ServiceNotifier(environment: [:]).isEnabled)
+    }
+}
