@@ -194,7 +194,7 @@ final class WatchTests: XCTestCase {
         try dng.write(to: area.appendingPathComponent("b.dng"))
         try Data(output.appendingPathComponent("b.png").path.utf8).write(to: area.appendingPathComponent(".b.dng.output"))
         try dng.write(to: area.appendingPathComponent("c.dng"))
-        try Data("half".utf8).write(to: output.appendingPathComponent(".b.png.4194303.partial"))
+        try Data("half".utf8).write(to: output.appendingPathComponent(".nightjar-4194303-abc123.partial"))
 
         let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
         let done = capture.appendingPathComponent("done")

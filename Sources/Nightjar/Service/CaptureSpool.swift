@@ -234,18 +234,14 @@ public final class CaptureSpool {
         return recovery
     }
 
-    /// Removes `.NAME.PID.partial` files (a restore's temporaries, `AtomicFile.temporaryURL`)
-    /// whose process is gone.
+    /// Removes what dead processes left in the output tree: `OutputFile` temporaries whose
+    /// process and lock are gone, and the links `--latest` was about to move into place.
     static func removeAbandonedTemporaries(in directory: URL, depth: Int) {
         guard depth > 0, let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        OutputFile.cleanStaleTemporaries(in: directory.path)
         for name in names {
             let url = directory.appendingPathComponent(name)
-            if name.hasPrefix("."), name.hasSuffix(".partial") {
-                let parts = name.dropLast(".partial".count).split(separator: ".")
-                if let pid = parts.last.flatMap({ Int32($0) }), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
-                    unlink(url.path)
-                }
-            } else if name.hasPrefix(".latest-"), let pid = Int32(name.dropFirst(".latest-".count)), kill(pid, 0) != 0, errno == ESRCH {
+            if name.hasPrefix(".latest-"), let pid = Int32(name.dropFirst(".latest-".count)), kill(pid, 0) != 0, errno == ESRCH {
                 unlink(url.path)
             } else if !name.hasPrefix("."), FileKind(atPath: url.path) == .directory {
                 removeAbandonedTemporaries(in: url, depth: depth - 1)
@@ -364,21 +360,14 @@ public final class CaptureSpool {
         return "\(name[..<dot])-\(n)\(name[dot...])"
     }
 
-    /// Writes a small file to a temporary name, syncs it, renames it into place, syncs the directory.
-    /// (`sync` false: atomic but not synced, for files rewritten often such as the metrics.)
-    static func writeDurably(_ bytes: [UInt8], to url: URL, sync: Bool = true) throws {
-        let temporary = AtomicFile.temporaryURL(for: url)
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CaptureError.unwritable(path: url.path, reason: "\(SystemError.last)") }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = !sync || fsync(fd) == 0
-        let reason = SystemError.last
-        Glibc.close(fd)
-        guard written == bytes.count, synced, rename(temporary.path, url.path) == 0 else {
-            unlink(temporary.path)
-            throw CaptureError.unwritable(path: url.path, reason: written < 0 || !synced ? "\(reason)" : "\(SystemError.last)")
+    /// Writes a small file through `OutputFile`: a temporary, fsync, rename over the old one,
+    /// fsync of the directory.
+    static func writeDurably(_ bytes: [UInt8], to url: URL) throws {
+        do {
+            try OutputFile.write(bytes, to: url.path, overwrite: true)
+        } catch {
+            throw CaptureOutput.captureError(error, path: url.path)
         }
-        if sync { try syncDirectory(url.deletingLastPathComponent()) }
     }
 
     static func syncDirectory(_ directory: URL) throws {

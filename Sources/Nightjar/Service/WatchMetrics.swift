@@ -56,6 +56,6 @@ public struct WatchMetrics: Sendable, Equatable {
 
     /// Replaces `path` with the current values.
     public func write(to path: String) throws {
-        try CaptureSpool.writeDurably(Array(text.utf8), to: URL(fileURLWithPath: path), sync: false)
+        try CaptureSpool.writeDurably(Array(text.utf8), to: URL(fileURLWithPath: path))
     }
 }
