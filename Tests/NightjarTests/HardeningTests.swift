@@ -177,8 +177,11 @@ final class HardeningTests: XCTestCase {
 
         try skipUnlessRoot()
         let null = dir.appendingPathComponent("null")
-        // makedev(1, 3): the node of /dev/null.
-        XCTAssertEqual(mknod(null.path, S_IFCHR | 0o666, dev_t(1 << 8 | 3)), 0, String(cString: strerror(errno)))
+        // makedev(1, 3): the node of /dev/null. Some containers forbid mknod even to root.
+        guard mknod(null.path, S_IFCHR | 0o666, dev_t(1 << 8 | 3)) == 0 else {
+            print("SKIPPED: \(name): mknod refused here: \(String(cString: strerror(errno)))")
+            throw XCTSkip("mknod refused")
+        }
         let device = try runNightjar(["restore", input.path, "-o", null.path, "--overwrite", "--model", Self.modelFile.path, "--threads", "1"])
         XCTAssertEqual(device.status, 1, device.stderr)
         XCTAssertTrue(device.stderr.contains("is a character device, not a regular file; it is never replaced"), device.stderr)

@@ -40,7 +40,7 @@ public final class OutputFile {
         // A collision with a live name is astronomically unlikely; a planted one is skipped.
         for _ in 0..<8 {
             let suffix = String(random.next() & 0xFFFF_FFFF_FFFF, radix: 16)
-            temporary = (directory == "." && !path.hasPrefix("./") ? "" : directory + "/")
+            temporary = (directory == "." && !path.hasPrefix("./") ? "" : directory == "/" ? "/" : directory + "/")
                 + "\(Self.prefix)\(getpid())-\(suffix)\(Self.suffix)"
             fd = withPathBytes(temporary) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666) }
             if fd >= 0 || errno != EEXIST { break }
