@@ -2,7 +2,7 @@
 import XCTest
 
 /// PSNR, SSIM and CIE76 ΔE against closed forms, published values and an independent
-/// computation (`Support/metric_expectations.py`, NumPy and SciPy).
+/// computation (`scripts/metric-expectations.py`, NumPy and SciPy).
 final class ImageMetricsTests: XCTestCase {
     func image(width: Int, height: Int, _ value: (Int, Int, Int) -> Int) -> RGBImage8 {
         var pixels: [UInt8] = []
@@ -10,7 +10,7 @@ final class ImageMetricsTests: XCTestCase {
         return RGBImage8(width: width, height: height, pixels: pixels)
     }
 
-    /// The test images of metric_expectations.py: a textured image and a noisy, partly
+    /// The test images of scripts/metric-expectations.py: a textured image and a noisy, partly
     /// brightened copy of it.
     func scriptImages() -> (RGBImage8, RGBImage8) {
         func a(_ r: Int, _ c: Int, _ ch: Int) -> Int { (r * 37 + c * 11 + ch * 71 + ((r * c) % 13) * 9) % 256 }
@@ -52,7 +52,7 @@ final class ImageMetricsTests: XCTestCase {
         }
     }
 
-    /// SSIM is symmetric, and a constant shift of a textured image lowers only the luminance term.
+    /// The window is the normalised 11-tap Gaussian of σ = 1.5, and SSIM is symmetric.
     func testSSIMWindowAndSymmetry() {
         let window = ImageMetrics.ssimWindow
         XCTAssertEqual(window.count, 11)
@@ -82,7 +82,7 @@ final class ImageMetricsTests: XCTestCase {
         XCTAssertEqual(ImageMetrics.meanDeltaE76(black, white), 100, accuracy: 1e-9)
     }
 
-    /// The numbers printed by Support/metric_expectations.py for the same two images.
+    /// The numbers printed by scripts/metric-expectations.py for the same two images.
     func testAgainstIndependentComputation() {
         let (x, y) = scriptImages()
         let score = ImageMetrics.score(y, against: x)

@@ -4,7 +4,7 @@ Nightjar: NumPy, and SciPy's Gaussian filter over the whole image (reflect mode,
 i.e. 11 taps for sigma 1.5) cropped to the valid windows afterwards, as scikit-image's
 structural_similarity(gaussian_weights=True, use_sample_covariance=False, data_range=255) does.
 The images are the same integer formulas as the Swift test's. Prints the numbers the test holds.
-Run: python3 Tests/NightjarTests/Support/metric_expectations.py"""
+Run: python3 scripts/metric-expectations.py"""
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
