@@ -2,7 +2,8 @@
 # Installs the system packages Nightjar builds and tests with (Debian/Ubuntu), if missing.
 set -euo pipefail
 # time: GNU time, which the footprint test measures a restore's peak memory with.
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time)
+# libraw-bin: LibRaw's own dcraw_emu, which the evaluate test checks the reference render against.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time libraw-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
