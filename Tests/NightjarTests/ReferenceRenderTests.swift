@@ -154,5 +154,37 @@ final class ReferenceRenderTests: XCTestCase {
             XCTAssertTrue((error as? CaptureError)?.description.hasPrefix(junk.path) ?? false, "\(error)")
         }
         XCTAssertThrowsError(try ReferenceRender.render16(directory.appendingPathComponent("missing.dng")))
+        // Cut short: LibRaw (in the child process) reports it; this process carries on.
+        let whole = try longCapture("whole.dng", width: 64, height: 48, cfa: .rggb, orientation: 1, in: directory)
+        let bytes = try Data(contentsOf: whole)
+        let cut = directory.appendingPathComponent("cut.dng")
+        try bytes.prefix(bytes.count * 3 / 5).write(to: cut)
+        let area = ReferenceRender.Area(visibleWidth: 64, visibleHeight: 48, dy: 0, dx: 0, width: 64, height: 48, flip: 0)
+        XCTAssertThrowsError(try ReferenceRender.render(cut, area: area)) { error in
+            XCTAssertTrue((error as? CaptureError)?.description.hasPrefix(cut.path) ?? false, "\(error)")
+        }
+        // Another size than the short exposure's: refused, naming both sizes.
+        var other = area
+        other.visibleWidth = 66
+        XCTAssertThrowsError(try ReferenceRender.render(whole, area: other)) { error in
+            XCTAssertTrue("\(error)".contains("renders to 64x48, the short one's visible area is 66x48"), "\(error)")
+        }
+        XCTAssertEqual(try ReferenceRender.render(whole, area: area).pixels.count, 64 * 48 * 3)
+    }
+
+    /// The crop places each source pixel where `CapturePipeline.sourcePixel` (restore's
+    /// orientation) takes it from, for all eight flip codes.
+    func testOrientedPositionInvertsSourcePixel() {
+        let width = 5, height = 3
+        for flip in 0..<8 {
+            let size = CapturePipeline.orientedSize(width: width, height: height, flip: flip)
+            for row in 0..<size.height {
+                for col in 0..<size.width {
+                    let s = CapturePipeline.sourcePixel(row: row, col: col, width: width, height: height, flip: flip)
+                    let back = ReferenceRender.orientedPosition(row: s.row, col: s.col, width: width, height: height, flip: flip)
+                    XCTAssertTrue(back == (row, col), "flip \(flip) (\(row), \(col))")
+                }
+            }
+        }
     }
 }

@@ -123,6 +123,17 @@ int nj_raw_render_open(const char *path, long long max_pixels, nj_raw_render **o
                        nj_raw_rendering *rendering, char *message, size_t message_size);
 void nj_raw_render_close(nj_raw_render *render);
 
+/* The same rendering made in a forked child (as nj_raw_isolated_begin decodes), streamed row
+ * by row: `begin` fills width, height and flip (`pixels` stays NULL) or returns an error
+ * (CRASHED, TIMEOUT and SYSTEM included); `rows` reads the next `count` values (whole rows of
+ * width * 3) into dst and ends the child after the last row; nj_raw_isolated_cancel ends it
+ * early. */
+int nj_raw_render_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                                 nj_raw_rendering *rendering, nj_raw_child *child, char *message,
+                                 size_t message_size);
+int nj_raw_render_isolated_rows(nj_raw_child *child, uint16_t *dst, size_t count, char *message,
+                                size_t message_size);
+
 /* The LibRaw version string. */
 const char *nj_raw_version(void);
 

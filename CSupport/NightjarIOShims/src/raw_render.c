@@ -1,11 +1,17 @@
 /* LibRaw shim: LibRaw's own rendering of a file (the reference `nightjar evaluate` compares
  * against). No processing of Nightjar's here: only LibRaw's options are set. */
+#define _GNU_SOURCE
 #include "nightjar_io_shims.h"
+#include "isolation.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libraw/libraw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct nj_raw_render {
     libraw_data_t *lr;
@@ -87,4 +93,99 @@ void nj_raw_render_close(nj_raw_render *render) {
     if (render->image) libraw_dcraw_clear_mem(render->image);
     if (render->lr) libraw_close(render->lr);
     free(render);
+}
+
+/* ---- The same in a child process (see raw_isolated.c for why) ---------------------------- */
+
+typedef struct {
+    int32_t rc;
+    int32_t width, height, flip;
+    char message[512];
+    uint64_t count; /* values that follow */
+} render_header;
+
+static void run_render_child(int fd, const char *path, long long max_pixels) {
+    nj_child_die_quietly();
+    render_header header;
+    memset(&header, 0, sizeof header);
+    nj_raw_render *render = NULL;
+    nj_raw_rendering rendering;
+    header.rc = nj_raw_render_open(path, max_pixels, &render, &rendering, header.message,
+                                   sizeof header.message);
+    header.width = rendering.width;
+    header.height = rendering.height;
+    header.flip = rendering.flip;
+    if (header.rc == NJ_RAW_OK) header.count = (uint64_t)rendering.width * rendering.height * 3;
+    int failed = nj_write_all(fd, &header, sizeof header);
+    if (!failed && header.count > 0) {
+        failed = nj_write_all(fd, rendering.pixels, header.count * sizeof(uint16_t));
+    }
+    _exit(failed ? 1 : 0);
+}
+
+int nj_raw_render_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                                 nj_raw_rendering *rendering, nj_raw_child *child, char *message,
+                                 size_t message_size) {
+    memset(child, 0, sizeof *child);
+    memset(rendering, 0, sizeof *rendering);
+    child->timeout_seconds = timeout_seconds;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(message, message_size, "cannot start the rendering process: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        run_render_child(fds[1], path, max_pixels);
+    }
+    close(fds[1]);
+    child->pid = pid;
+    child->fd = fds[0];
+    child->active = 1;
+    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
+
+    render_header header;
+    int status_read = nj_read_all(child->fd, &header, sizeof header, child->deadline);
+    int rc = NJ_RAW_OK;
+    if (status_read == 0) {
+        header.message[sizeof header.message - 1] = 0;
+        rc = header.rc;
+        if (message && message_size > 0) snprintf(message, message_size, "%s", header.message);
+        rendering->width = header.width;
+        rendering->height = header.height;
+        rendering->flip = header.flip;
+        uint64_t expected = (uint64_t)(uint32_t)header.width * (uint32_t)header.height * 3;
+        if (rc == NJ_RAW_OK && (header.width <= 0 || header.height <= 0 || header.count != expected ||
+                                (max_pixels > 0 && header.count / 3 > (uint64_t)max_pixels))) {
+            rc = NJ_RAW_ERR_SYSTEM;
+            snprintf(message, message_size, "the rendering process sent an inconsistent image");
+        }
+        child->count = rc == NJ_RAW_OK ? header.count : 0;
+    }
+    if (status_read != 0 || rc != NJ_RAW_OK) {
+        if (status_read == 0) kill(child->pid, SIGKILL);
+        int reaped = nj_child_reap(child, status_read, message, message_size);
+        return status_read != 0 ? reaped : rc;
+    }
+    return NJ_RAW_OK;
+}
+
+int nj_raw_render_isolated_rows(nj_raw_child *child, uint16_t *dst, size_t count, char *message,
+                                size_t message_size) {
+    if (!child || !child->active || count == 0 || count > child->count) {
+        if (message && message_size > 0) snprintf(message, message_size, "no rows left to read");
+        return NJ_RAW_ERR_USAGE;
+    }
+    int status_read = nj_read_all(child->fd, dst, count * sizeof(uint16_t), child->deadline);
+    if (status_read != 0) return nj_child_reap(child, status_read, message, message_size);
+    child->count -= count;
+    if (child->count == 0) return nj_child_reap(child, 0, message, message_size);
+    return NJ_RAW_OK;
 }
