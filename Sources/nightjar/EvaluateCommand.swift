@@ -96,6 +96,14 @@ struct EvaluateCommand: ParsableCommand {
             throw fail("no short/long pairs found in \(pairs.joined(separator: ", "))", status: usage)
         }
 
+        // The CSV is written at the end: find out now whether it can be.
+        if let csv {
+            let folder = URL(fileURLWithPath: csv).deletingLastPathComponent().path
+            guard FileKind(atPath: csv) != .directory, FileKind(atPath: folder) == .directory, access(folder, W_OK | X_OK) == 0 else {
+                throw fail("\(csv): cannot write the CSV there (its directory must exist and be writable)", status: usage)
+            }
+        }
+
         // Where the restored images go: --save-dir, or a private directory removed at the end.
         let directory: URL
         var temporary: URL?
@@ -198,7 +206,7 @@ struct EvaluateCommand: ParsableCommand {
             for (index, result) in results {
                 let c = configurations[index]
                 text += [csvField(result.pair.short.path), csvField(result.pair.long.path), formatted("%g", result.ratio),
-                         csvField(c.modelName), c.precision.rawValue, c.color.rawValue, number(result.score.psnr, "%.4f"),
+                         csvField(c.modelName), c.precision.rawValue, c.color.rawValue, formatted("%.4f", result.score.psnr),
                          formatted("%.6f", result.score.ssim), formatted("%.4f", result.score.deltaE),
                          formatted("%.3f", result.seconds)].joined(separator: ",") + "\n"
             }

@@ -183,6 +183,9 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertTrue(lonely.stderr.contains("no other exposure of scene 10001"), lonely.stderr)
         let noModel = try runNightjar(["evaluate", short.path, long.path])
         XCTAssertEqual(noModel.status, 64)
+        let badCSV = try runNightjar(["evaluate", "--model", model.path, short.path, long.path, "--csv", root.appendingPathComponent("no/such/dir/r.csv").path])
+        XCTAssertEqual(badCSV.status, 64)
+        XCTAssertTrue(badCSV.stderr.contains("cannot write the CSV there"), badCSV.stderr)
         // A long exposure of another size is that pair's error, not a crash.
         let other = root.appendingPathComponent("other")
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)

@@ -36,7 +36,7 @@ final class EvaluationPairsTests: XCTestCase {
         _ = try touch(["10003_00_0.1s.ARW", "10003_01_0.04s.ARW", "10003_02_0.033s.ARW", "10016_00_0.1s.ARW",
                        "10040_00_0.1s.ARW", "IMG_0001.ARW", "notes.txt"], in: shortDir)
         _ = try touch(["10003_00_10s.ARW", "10016_00_30s.ARW", "10016_01_30s.ARW", "10199_00_10s.ARW"], in: longDir)
-        let found = try EvaluationPairs.collect([shortDir, longDir])
+        let found = try EvaluationPairs.collect([shortDir, longDir, root.appendingPathComponent("typo")])
         let pairs = found.pairs.map { ($0.short.lastPathComponent, $0.long.lastPathComponent, $0.ratio ?? -1) }
         XCTAssertEqual(pairs.count, 4)
         let expected: [(String, String, Double)] = [
@@ -52,7 +52,8 @@ final class EvaluationPairsTests: XCTestCase {
         // Reported, not dropped: a second long exposure, a scene with one file each, a
         // name SID's layout does not explain. (notes.txt is not a RAW file.)
         let unpaired = Dictionary(uniqueKeysWithValues: found.unpaired.map { (URL(fileURLWithPath: $0.path).lastPathComponent, $0.reason) })
-        XCTAssertEqual(Set(unpaired.keys), ["10016_01_30s.ARW", "10040_00_0.1s.ARW", "10199_00_10s.ARW", "IMG_0001.ARW"])
+        XCTAssertEqual(Set(unpaired.keys), ["10016_01_30s.ARW", "10040_00_0.1s.ARW", "10199_00_10s.ARW", "IMG_0001.ARW", "typo"])
+        XCTAssertEqual(unpaired["typo"], "no such file or directory")
         XCTAssertTrue(unpaired["10016_01_30s.ARW"]!.contains("10016_00_30s.ARW"))
         XCTAssertTrue(unpaired["10040_00_0.1s.ARW"]!.contains("no other exposure of scene 10040"))
         XCTAssertTrue(unpaired["IMG_0001.ARW"]!.contains("CSV"))

@@ -151,14 +151,17 @@ public enum EvaluationPairs {
 
     /// Expands the command line's PAIRS: `.csv` files are read as CSV, directories contribute
     /// their RAW files (by extension) and RAW files are taken as given; all RAW files are then
-    /// paired by SID's naming.
+    /// paired by SID's naming. Paths that do not exist come back as `unpaired`.
     public static func collect(_ inputs: [URL]) throws -> (pairs: [EvaluationPair], unpaired: [UnpairedInput]) {
         var pairs: [EvaluationPair] = []
         var unpaired: [UnpairedInput] = []
         var files: [URL] = []
         for input in inputs {
-            if FileKind(atPath: input.path) == .directory {
+            let kind = FileKind(atPath: input.path)
+            if kind == .directory {
                 files += try RestoreBatch.scan(input, recursive: false)
+            } else if kind == .missing {
+                unpaired.append(UnpairedInput(path: input.path, reason: "no such file or directory"))
             } else if input.pathExtension.lowercased() == "csv" {
                 let found = try readCSV(input)
                 pairs += found.pairs

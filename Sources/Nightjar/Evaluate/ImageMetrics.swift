@@ -60,55 +60,55 @@ public enum ImageMetrics {
     public static func ssim(_ a: RGBImage8, _ b: RGBImage8) -> Double {
         precondition(a.width == b.width && a.height == b.height, "images must have the same size")
         precondition(a.width >= 11 && a.height >= 11, "SSIM needs images of at least 11x11")
-        let window = ssimWindow
         let c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255)
-        let outWidth = a.width - 10, outHeight = a.height - 10
-        // ring[slot][channel][quantity][column]: rows filtered horizontally, 5 quantities
-        // (x, y, x², y², xy), 11 rows kept.
-        let quantities = 5
-        let rowStride = 3 * quantities * outWidth
-        var ring = [Double](repeating: 0, count: 11 * rowStride)
+        let width = a.width, outWidth = a.width - 10, outHeight = a.height - 10
+        // Per image row: 15 planes (x, y, x², y², xy for each channel) of `outWidth` values
+        // filtered horizontally, kept in a ring of 11 rows; each output row sums 11 of them.
+        // Every inner loop runs over contiguous memory, so the compiler vectorises it.
+        let planes = 15, rowStride = planes * outWidth
+        let ring = UnsafeMutableBufferPointer<Double>.allocate(capacity: 11 * rowStride)
+        let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: rowStride)
+        let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 5 * width)
+        let window = UnsafeMutableBufferPointer<Double>.allocate(capacity: 11)
+        defer { ring.deallocate(); sums.deallocate(); values.deallocate(); window.deallocate() }
+        _ = window.initialize(from: ssimWindow)
         var total = 0.0
         a.pixels.withUnsafeBufferPointer { x in
             b.pixels.withUnsafeBufferPointer { y in
-                ring.withUnsafeMutableBufferPointer { ring in
-                    for row in 0..<a.height {
-                        let slot = (row % 11) * rowStride
-                        for channel in 0..<3 {
-                            let base = slot + channel * quantities * outWidth
-                            for col in 0..<outWidth {
-                                var sx = 0.0, sy = 0.0, sxx = 0.0, syy = 0.0, sxy = 0.0
-                                for k in 0..<11 {
-                                    let i = (row * a.width + col + k) * 3 + channel
-                                    let vx = Double(x[i]), vy = Double(y[i]), w = window[k]
-                                    sx += w * vx; sy += w * vy
-                                    sxx += w * vx * vx; syy += w * vy * vy; sxy += w * vx * vy
-                                }
-                                ring[base + col] = sx
-                                ring[base + outWidth + col] = sy
-                                ring[base + 2 * outWidth + col] = sxx
-                                ring[base + 3 * outWidth + col] = syy
-                                ring[base + 4 * outWidth + col] = sxy
+                for row in 0..<a.height {
+                    let slot = (row % 11) * rowStride
+                    for channel in 0..<3 {
+                        for col in 0..<width {
+                            let vx = Double(x[(row * width + col) * 3 + channel]), vy = Double(y[(row * width + col) * 3 + channel])
+                            values[col] = vx
+                            values[width + col] = vy
+                            values[2 * width + col] = vx * vx
+                            values[3 * width + col] = vy * vy
+                            values[4 * width + col] = vx * vy
+                        }
+                        for q in 0..<5 {
+                            let out = slot + (q * 3 + channel) * outWidth, source = q * width
+                            for col in 0..<outWidth { ring[out + col] = 0 }
+                            for k in 0..<11 {
+                                let w = window[k]
+                                for col in 0..<outWidth { ring[out + col] += w * values[source + col + k] }
                             }
                         }
-                        guard row >= 10 else { continue }
-                        let top = row - 10
-                        for channel in 0..<3 {
-                            for col in 0..<outWidth {
-                                var m = (0.0, 0.0, 0.0, 0.0, 0.0)
-                                for k in 0..<11 {
-                                    let base = ((top + k) % 11) * rowStride + channel * quantities * outWidth + col
-                                    let w = window[k]
-                                    m.0 += w * ring[base]
-                                    m.1 += w * ring[base + outWidth]
-                                    m.2 += w * ring[base + 2 * outWidth]
-                                    m.3 += w * ring[base + 3 * outWidth]
-                                    m.4 += w * ring[base + 4 * outWidth]
-                                }
-                                let varX = m.2 - m.0 * m.0, varY = m.3 - m.1 * m.1, cov = m.4 - m.0 * m.1
-                                total += ((2 * m.0 * m.1 + c1) * (2 * cov + c2))
-                                    / ((m.0 * m.0 + m.1 * m.1 + c1) * (varX + varY + c2))
-                            }
+                    }
+                    guard row >= 10 else { continue }
+                    for i in 0..<rowStride { sums[i] = 0 }
+                    for k in 0..<11 {
+                        let w = window[k], base = ((row - 10 + k) % 11) * rowStride
+                        for i in 0..<rowStride { sums[i] += w * ring[base + i] }
+                    }
+                    for channel in 0..<3 {
+                        let mx = channel * outWidth, my = (3 + channel) * outWidth, mxx = (6 + channel) * outWidth
+                        let myy = (9 + channel) * outWidth, mxy = (12 + channel) * outWidth
+                        for col in 0..<outWidth {
+                            let ux = sums[mx + col], uy = sums[my + col]
+                            let varX = sums[mxx + col] - ux * ux, varY = sums[myy + col] - uy * uy
+                            let cov = sums[mxy + col] - ux * uy
+                            total += ((2 * ux * uy + c1) * (2 * cov + c2)) / ((ux * ux + uy * uy + c1) * (varX + varY + c2))
                         }
                     }
                 }
