@@ -82,6 +82,13 @@ final class ImageMetricsTests: XCTestCase {
         XCTAssertEqual(ImageMetrics.meanDeltaE76(black, white), 100, accuracy: 1e-9)
     }
 
+    /// An image wider than SSIM's column tiles (256 outputs): the tiles join seamlessly.
+    func testSSIMAcrossTiles() {
+        let x = image(width: 530, height: 14) { r, c, ch in (r * 37 + c * 11 + ch * 71 + ((r * c) % 13) * 9) % 256 }
+        let y = image(width: 530, height: 14) { r, c, ch in (r * 37 + c * 11 + ch * 71 + ((r * c) % 13) * 9) % 256 + (c * 7 + r) % 23 - 11 }
+        XCTAssertEqual(ImageMetrics.ssim(x, y), directSSIM(x, y), accuracy: 1e-10)
+    }
+
     /// The numbers printed by scripts/metric-expectations.py for the same two images.
     func testAgainstIndependentComputation() {
         let (x, y) = scriptImages()

@@ -62,53 +62,60 @@ public enum ImageMetrics {
         precondition(a.width >= 11 && a.height >= 11, "SSIM needs images of at least 11x11")
         let c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255)
         let width = a.width, outWidth = a.width - 10, outHeight = a.height - 10
-        // Per image row: 15 planes (x, y, x², y², xy for each channel) of `outWidth` values
-        // filtered horizontally, kept in a ring of 11 rows; each output row sums 11 of them.
-        // Every inner loop runs over contiguous memory, so the compiler vectorises it.
-        let planes = 15, rowStride = planes * outWidth
-        let ring = UnsafeMutableBufferPointer<Double>.allocate(capacity: 11 * rowStride)
-        let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: rowStride)
-        let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 5 * width)
+        // The image is done in tiles of up to `tile` output columns. Per image row of a tile:
+        // 15 planes (x, y, x², y², xy for each channel) filtered horizontally, kept in a ring
+        // of 11 rows that stays in cache; each output row sums 11 of them. Inner loops run over
+        // contiguous memory, so the compiler vectorises them.
+        let tile = 256, planes = 15
+        let ring = UnsafeMutableBufferPointer<Double>.allocate(capacity: 11 * planes * tile)
+        let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: planes * tile)
+        let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 5 * (tile + 10))
         let window = UnsafeMutableBufferPointer<Double>.allocate(capacity: 11)
         defer { ring.deallocate(); sums.deallocate(); values.deallocate(); window.deallocate() }
         _ = window.initialize(from: ssimWindow)
         var total = 0.0
         a.pixels.withUnsafeBufferPointer { x in
             b.pixels.withUnsafeBufferPointer { y in
-                for row in 0..<a.height {
-                    let slot = (row % 11) * rowStride
-                    for channel in 0..<3 {
-                        for col in 0..<width {
-                            let vx = Double(x[(row * width + col) * 3 + channel]), vy = Double(y[(row * width + col) * 3 + channel])
-                            values[col] = vx
-                            values[width + col] = vy
-                            values[2 * width + col] = vx * vx
-                            values[3 * width + col] = vy * vy
-                            values[4 * width + col] = vx * vy
-                        }
-                        for q in 0..<5 {
-                            let out = slot + (q * 3 + channel) * outWidth, source = q * width
-                            for col in 0..<outWidth { ring[out + col] = 0 }
-                            for k in 0..<11 {
-                                let w = window[k]
-                                for col in 0..<outWidth { ring[out + col] += w * values[source + col + k] }
+                for first in stride(from: 0, to: outWidth, by: tile) {
+                    let columns = min(tile, outWidth - first), inputs = columns + 10, rowStride = planes * columns
+                    for row in 0..<a.height {
+                        let slot = (row % 11) * rowStride
+                        for channel in 0..<3 {
+                            for j in 0..<inputs {
+                                let i = (row * width + first + j) * 3 + channel
+                                let vx = Double(x[i]), vy = Double(y[i])
+                                values[j] = vx
+                                values[inputs + j] = vy
+                                values[2 * inputs + j] = vx * vx
+                                values[3 * inputs + j] = vy * vy
+                                values[4 * inputs + j] = vx * vy
+                            }
+                            for q in 0..<5 {
+                                // Pointers, so the loops carry no checked index arithmetic.
+                                let out = ring.baseAddress! + slot + (q * 3 + channel) * columns
+                                out.update(repeating: 0, count: columns)
+                                for k in 0..<11 {
+                                    let w = window[k], source = values.baseAddress! + q * inputs + k
+                                    for col in 0..<columns { out[col] += w * source[col] }
+                                }
                             }
                         }
-                    }
-                    guard row >= 10 else { continue }
-                    for i in 0..<rowStride { sums[i] = 0 }
-                    for k in 0..<11 {
-                        let w = window[k], base = ((row - 10 + k) % 11) * rowStride
-                        for i in 0..<rowStride { sums[i] += w * ring[base + i] }
-                    }
-                    for channel in 0..<3 {
-                        let mx = channel * outWidth, my = (3 + channel) * outWidth, mxx = (6 + channel) * outWidth
-                        let myy = (9 + channel) * outWidth, mxy = (12 + channel) * outWidth
-                        for col in 0..<outWidth {
-                            let ux = sums[mx + col], uy = sums[my + col]
-                            let varX = sums[mxx + col] - ux * ux, varY = sums[myy + col] - uy * uy
-                            let cov = sums[mxy + col] - ux * uy
-                            total += ((2 * ux * uy + c1) * (2 * cov + c2)) / ((ux * ux + uy * uy + c1) * (varX + varY + c2))
+                        guard row >= 10 else { continue }
+                        let total15 = sums.baseAddress!
+                        total15.update(repeating: 0, count: rowStride)
+                        for k in 0..<11 {
+                            let w = window[k], source = ring.baseAddress! + ((row - 10 + k) % 11) * rowStride
+                            for i in 0..<rowStride { total15[i] += w * source[i] }
+                        }
+                        for channel in 0..<3 {
+                            let mx = channel * columns, my = (3 + channel) * columns, mxx = (6 + channel) * columns
+                            let myy = (9 + channel) * columns, mxy = (12 + channel) * columns
+                            for col in 0..<columns {
+                                let ux = sums[mx + col], uy = sums[my + col]
+                                let varX = sums[mxx + col] - ux * ux, varY = sums[myy + col] - uy * uy
+                                let cov = sums[mxy + col] - ux * uy
+                                total += ((2 * ux * uy + c1) * (2 * cov + c2)) / ((ux * ux + uy * uy + c1) * (varX + varY + c2))
+                            }
                         }
                     }
                 }
