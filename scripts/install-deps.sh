@@ -3,7 +3,8 @@
 set -euo pipefail
 # time: GNU time, which the footprint test measures a restore's peak memory with.
 # systemd: systemd-analyze, which scripts/check-systemd.sh checks systemd/nightjar.service with.
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd)
+# libraw-bin: LibRaw's own dcraw_emu, which the evaluate test checks the reference render against.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd libraw-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

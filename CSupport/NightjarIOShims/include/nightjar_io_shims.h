@@ -58,6 +58,7 @@ typedef struct {
     unsigned dng_version;
     char make[64];
     char model[64];
+    double shutter;              /* other.shutter: the exposure time in seconds (EXIF), 0 if unknown */
 } nj_raw_info;
 
 /* Opens `path` and reads its metadata. Refuses (NJ_RAW_ERR_TOO_LARGE) before any pixel
@@ -107,6 +108,32 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
                            size_t message_size);
 void nj_raw_isolated_cancel(nj_raw_child *child);
 
+/* LibRaw's own rendering of a file, as SID's long-exposure training targets were made:
+ * libraw_dcraw_process with the camera's white balance, full size, LibRaw's default demosaic,
+ * sRGB with the default gamma, no auto-brightening, 16 bits; kept in the sensor's orientation
+ * (the caller crops and orients). `pixels` holds width * height * 3 host-order values and lives
+ * until nj_raw_render_close. Refuses files over max_pixels (0: no limit) before unpacking. */
+typedef struct nj_raw_render nj_raw_render; /* opaque */
+typedef struct {
+    int width, height;       /* the rendered image (the readout size for TOO_LARGE) */
+    int flip;                /* the file's sizes.flip (not applied) */
+    const uint16_t *pixels;
+} nj_raw_rendering;
+int nj_raw_render_open(const char *path, long long max_pixels, nj_raw_render **out,
+                       nj_raw_rendering *rendering, char *message, size_t message_size);
+void nj_raw_render_close(nj_raw_render *render);
+
+/* The same rendering made in a forked child (as nj_raw_isolated_begin decodes), streamed row
+ * by row: `begin` fills width, height and flip (`pixels` stays NULL) or returns an error
+ * (CRASHED, TIMEOUT and SYSTEM included); `rows` reads the next `count` values (whole rows of
+ * width * 3) into dst and ends the child after the last row; nj_raw_isolated_cancel ends it
+ * early. */
+int nj_raw_render_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                                 nj_raw_rendering *rendering, nj_raw_child *child, char *message,
+                                 size_t message_size);
+int nj_raw_render_isolated_rows(nj_raw_child *child, uint16_t *dst, size_t count, char *message,
+                                size_t message_size);
+
 /* The LibRaw version string. */
 const char *nj_raw_version(void);
 
@@ -154,6 +181,13 @@ int nj_png_end(nj_png *png, const char *text, int text_count, char *message,
 /* Abandons the image: releases libpng's state without writing more (the fd stays open; the
  * caller removes the file). NULL is ignored. */
 void nj_png_abandon(nj_png *png);
+
+/* Reads an 8-bit PNG as interleaved 8-bit RGB (grey is expanded, alpha dropped). With dst NULL
+ * only *width and *height are filled; otherwise dst must hold width * height * 3 bytes
+ * (`size`). Returns 0, or -1 with `message` filled (16-bit PNGs are refused: libpng would
+ * convert them as linear light). */
+int nj_png_read_rgb8(const char *path, uint8_t *dst, size_t size, uint32_t *width,
+                     uint32_t *height, char *message, size_t message_size);
 
 #ifdef __cplusplus
 }

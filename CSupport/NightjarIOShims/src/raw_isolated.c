@@ -4,6 +4,7 @@
  * and streams the result through a pipe, and the parent reports a crash, a hang or a result. */
 #define _GNU_SOURCE
 #include "nightjar_io_shims.h"
+#include "isolation.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,7 @@ static void set_message(char *message, size_t size, const char *text) {
     if (message && size > 0) snprintf(message, size, "%s", text);
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int nj_write_all(int fd, const void *data, size_t size) {
     const char *p = data;
     while (size > 0) {
         ssize_t n = write(fd, p, size);
@@ -42,7 +43,7 @@ static int write_all(int fd, const void *data, size_t size) {
     return 0;
 }
 
-static double now_seconds(void) {
+double nj_now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -50,12 +51,12 @@ static double now_seconds(void) {
 
 /* Reads exactly `size` bytes before `deadline` (<= 0: none). Returns 0, 1 on EOF or error,
  * 2 on timeout. */
-static int read_all(int fd, void *data, size_t size, double deadline) {
+int nj_read_all(int fd, void *data, size_t size, double deadline) {
     char *p = data;
     while (size > 0) {
         int wait_ms = -1;
         if (deadline > 0) {
-            double left = deadline - now_seconds();
+            double left = deadline - nj_now_seconds();
             if (left <= 0) return 2;
             wait_ms = (int)(left * 1000) + 1;
         }
@@ -78,8 +79,7 @@ static int read_all(int fd, void *data, size_t size, double deadline) {
     return 0;
 }
 
-/* The child: decode and stream. Never returns. */
-static void run_child(int fd, const char *path, long long max_pixels) {
+void nj_child_die_quietly(void) {
     /* Die quietly on a crash: no inherited crash handler (the Swift runtime's backtracer
      * would print a report and take seconds), no core file, no library chatter. */
     const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE};
@@ -92,6 +92,11 @@ static void run_child(int fd, const char *path, long long max_pixels) {
         dup2(devnull, STDERR_FILENO);
         close(devnull);
     }
+}
+
+/* The child: decode and stream. Never returns. */
+static void run_child(int fd, const char *path, long long max_pixels) {
+    nj_child_die_quietly();
     child_header header;
     memset(&header, 0, sizeof header);
     nj_raw *raw = NULL;
@@ -106,17 +111,17 @@ static void run_child(int fd, const char *path, long long max_pixels) {
         header.rc = nj_raw_visible_area(raw, &first, &pitch, header.message, sizeof header.message);
         if (header.rc == NJ_RAW_OK) header.count = (uint64_t)header.info.width * header.info.height;
     }
-    int failed = write_all(fd, &header, sizeof header);
+    int failed = nj_write_all(fd, &header, sizeof header);
     /* Rows go straight from LibRaw's buffer into the pipe: no second copy of the frame. */
     for (uint32_t row = 0; !failed && header.count > 0 && row < (uint32_t)header.info.height; row++) {
-        failed = write_all(fd, first + row * pitch, (size_t)header.info.width * sizeof(uint16_t));
+        failed = nj_write_all(fd, first + row * pitch, (size_t)header.info.width * sizeof(uint16_t));
     }
     /* No cleanup needed: the process ends here (and _exit skips the parent's atexit/stdio). */
     _exit(failed ? 1 : 0);
 }
 
 /* Waits for the child and turns a read failure into the right error. */
-static int reap(nj_raw_child *child, int status_read, char *message, size_t message_size) {
+int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t message_size) {
     child->active = 0;
     if (status_read == 2) kill(child->pid, SIGKILL);
     close(child->fd);
@@ -169,10 +174,10 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
     child->pid = pid;
     child->fd = fds[0];
     child->active = 1;
-    child->deadline = timeout_seconds > 0 ? now_seconds() + timeout_seconds : 0;
+    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
 
     child_header header;
-    int status_read = read_all(child->fd, &header, sizeof header, child->deadline);
+    int status_read = nj_read_all(child->fd, &header, sizeof header, child->deadline);
     int rc = NJ_RAW_OK;
     if (status_read == 0) {
         header.message[sizeof header.message - 1] = 0;
@@ -191,7 +196,7 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
     if (status_read != 0 || rc != NJ_RAW_OK || child->count == 0) {
         /* Nothing more to read: end the child now. */
         if (status_read == 0) kill(child->pid, SIGKILL);
-        int reaped = reap(child, status_read, message, message_size);
+        int reaped = nj_child_reap(child, status_read, message, message_size);
         return status_read != 0 ? reaped : rc;
     }
     return NJ_RAW_OK;
@@ -205,11 +210,11 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
     }
     int status_read = 1;
     if (count == child->count) {
-        status_read = read_all(child->fd, pixels, count * sizeof(uint16_t), child->deadline);
+        status_read = nj_read_all(child->fd, pixels, count * sizeof(uint16_t), child->deadline);
     } else {
         kill(child->pid, SIGKILL);
     }
-    int rc = reap(child, status_read, message, message_size);
+    int rc = nj_child_reap(child, status_read, message, message_size);
     return count == 0 || rc != NJ_RAW_OK ? (rc != NJ_RAW_OK ? rc : NJ_RAW_ERR_USAGE) : NJ_RAW_OK;
 }
 
@@ -217,5 +222,5 @@ void nj_raw_isolated_cancel(nj_raw_child *child) {
     if (!child || !child->active) return;
     kill(child->pid, SIGKILL);
     char ignored[8];
-    reap(child, 1, ignored, sizeof ignored);
+    nj_child_reap(child, 1, ignored, sizeof ignored);
 }

@@ -62,6 +62,7 @@ static void fill_dimensions(const libraw_data_t *lr, nj_raw_info *info) {
     info->cdesc[4] = 0;
     snprintf(info->make, sizeof info->make, "%s", lr->idata.make);
     snprintf(info->model, sizeof info->model, "%s", lr->idata.model);
+    info->shutter = lr->other.shutter;
 }
 
 int nj_raw_open(const char *path, long long max_pixels, nj_raw **out, nj_raw_info *info,

@@ -39,6 +39,8 @@ public struct DNGImage: Sendable {
     public var colorMatrix: [Double]
     /// AsShotNeutral (camera RGB of a neutral grey).
     public var asShotNeutral: [Double]
+    /// EXIF ExposureTime in seconds (4 decimals), written when set.
+    public var exposureTime: Double?
 
     public init(width: Int, height: Int, layout: Layout, samples: [UInt16], significantBits: Int = 14,
                 black: [UInt16] = [512], white: UInt32? = nil, orientation: Int = 1,
@@ -122,6 +124,9 @@ public struct DNGImage: Sendable {
             .rational(50728, asShotNeutral), // AsShotNeutral
             .short(50778, [21]), // CalibrationIlluminant1: D65
         ]
+        if let exposureTime {
+            entries.append(.rational(33434, [exposureTime])) // ExposureTime
+        }
         if let area = activeArea {
             precondition(area.top >= 0 && area.left >= 0 && area.bottom <= height && area.right <= width
                          && area.top < area.bottom && area.left < area.right, "ActiveArea outside the image")
