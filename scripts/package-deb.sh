@@ -53,6 +53,7 @@ libraries() {
     fi
 }
 depends=()
+orphans=()
 while read -r library; do
     [ -n "$library" ] || continue
     owner=""
@@ -61,12 +62,16 @@ while read -r library; do
         [ -n "$owner" ] && break
     done
     if [ -z "$owner" ]; then
-        echo "package-deb.sh: warning: $library belongs to no package; the package will not carry it" >&2
+        orphans+=("$(basename "$library")")
         continue
     fi
     case " ${depends[*]} " in *" $owner "*) ;; *) depends+=("$owner") ;; esac
 done < <(libraries)
 depends_line="$(IFS=,; echo "${depends[*]}" | sed 's/,/, /g')"
+if [ ${#orphans[@]} -gt 0 ]; then
+    echo "package-deb.sh: warning: ${#orphans[@]} linked libraries belong to no package (${orphans[*]}); the package works only" \
+         "where they are installed the same way (build with --static-swift-stdlib, as install.sh does)" >&2
+fi
 
 mkdir -p "$stage/DEBIAN"
 size_kib="$(du -sk "$stage" | cut -f1)"
