@@ -58,6 +58,13 @@ typedef struct {
     unsigned dng_version;
     char make[64];
     char model[64];
+    /* Colour calibration (LibRaw's color.cam_mul, pre_mul, rgb_cam): the as-shot white
+     * balance multipliers (R, G, B, G2; 0 where the file records none), the daylight ones
+     * derived from the matrix, and the camera-to-linear-sRGB matrix that applies after white
+     * balance (rows R, G, B; columns camera R, G, B, G2). */
+    float cam_mul[4];
+    float pre_mul[4];
+    float rgb_cam[3][4];
 } nj_raw_info;
 
 /* Opens `path` and reads its metadata. Refuses (NJ_RAW_ERR_TOO_LARGE) before any pixel
