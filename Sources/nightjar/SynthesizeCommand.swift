@@ -29,6 +29,12 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: "How many times darker than a normal exposure.")
     var ratio: Double = 100
 
+    @Option(help: "Camera colour model: \(CameraModel.builtIn.map(\.id).joined(separator: ", ")). The scene is rendered through the inverse of its colour matrix and white balance, written into the DNG as ColorMatrix1 and AsShotNeutral.")
+    var camera: String = "sony-a7s2"
+
+    @Option(help: "A camera colour matrix instead of --camera: nine numbers XYZ(D65)->camera, row-major, comma-separated (as DNG ColorMatrix1).")
+    var colorMatrix: String?
+
     @Option(help: "Noise seed.")
     var seed: UInt64 = 1
 
@@ -45,6 +51,25 @@ struct SynthesizeCommand: ParsableCommand {
         guard size.width >= 16, size.height >= 16, size.width * size.height <= 100_000_000 else {
             throw ValidationError("--size must be at least 16x16 and at most 100 MP")
         }
+        guard CameraModel.named(camera) != nil else {
+            throw ValidationError("--camera must be one of \(CameraModel.builtIn.map(\.id).joined(separator: ", ")), not '\(camera)'")
+        }
+        if let colorMatrix { _ = try Self.parseMatrix(colorMatrix) }
+    }
+
+    /// Nine finite numbers, comma-separated, forming an invertible matrix whose white is
+    /// positive in every camera channel.
+    static func parseMatrix(_ text: String) throws -> ColorMatrix3 {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double(String($0.filter { $0 != " " })) }
+        guard values.count == 9, values.allSatisfy({ $0?.isFinite == true }) else {
+            throw ValidationError("--color-matrix needs nine comma-separated numbers (XYZ->camera, row-major), e.g. 0.5838,-0.1430,-0.0246,-0.3497,1.1477,0.2297,-0.0748,0.1885,0.5778")
+        }
+        let matrix = ColorMatrix3(values.map { $0! })
+        let white = matrix * (ColorMatrix3.sRGBToXYZ * SIMD3(1, 1, 1))
+        guard matrix.inverse != nil, white.min() > 0 else {
+            throw ValidationError("--color-matrix must be invertible and give white a positive response in every camera channel")
+        }
+        return matrix
     }
 
     func run() throws {
@@ -56,8 +81,12 @@ struct SynthesizeCommand: ParsableCommand {
             let scene = SyntheticScene.render(width: size.width, height: size.height)
             var exposure = SyntheticScene.Exposure(cfa: CFAPattern(letters: cfa.uppercased())!, bits: bits, exposureRatio: ratio)
             exposure.seed = seed
+            let model = CameraModel.named(camera)!
+            exposure.xyzToCamera = try colorMatrix.map(Self.parseMatrix) ?? model.xyzToCamera
+            if colorMatrix == nil { (exposure.make, exposure.model) = (model.make, model.model) }
             try SyntheticScene.darkCapture(scene, exposure: exposure).write(to: dng, overwrite: overwrite)
-            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed")
+            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed, "
+                           + (colorMatrix == nil ? "colour of the \(model.make) \(model.model)" : "the given colour matrix"))
             if noPreviews { return }
             try CaptureOutput.writePNG(scene.sRGB8(), width: scene.width, height: scene.height, bits: 8, to: scenePNG, overwrite: overwrite)
             let frame = try RawDecoder().decode(dng)
