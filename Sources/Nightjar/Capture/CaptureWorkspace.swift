@@ -236,8 +236,9 @@ public final class CaptureWorkspace {
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
         }
-        let means = ColourStage.quadMeans(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
-                                          offset: offset, black: frame.black, white: frame.white)
+        let statistics = ColourStage.quadStatistics(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
+                                                    offset: offset, black: frame.black, white: frame.white)
+        let means = statistics.means
         // Grey world: the multipliers that make the frame's mean quad neutral.
         let greyWorld = means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
         var used = ColourUsed(mode: .camera, matrix: matrix)
@@ -255,7 +256,7 @@ public final class CaptureWorkspace {
         }
         let stage = ColourStage(memory: colourMemory, width: width, height: height, mosaic: mosaic, frameWidth: frame.width,
                                 offset: offset, black: frame.black, white: frame.white, amplification: amplification,
-                                whiteBalance: used.whiteBalance, cameraToSRGB: matrix, meanLevel: max(means[1], 0))
+                                whiteBalance: used.whiteBalance, cameraToSRGB: matrix, statistics: statistics)
         return (stage, used)
     }
 

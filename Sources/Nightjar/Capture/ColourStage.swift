@@ -97,10 +97,12 @@ final class BoxMeanRing {
     }
 }
 
-/// sRGB transfer tables, made once: decoding by value, encoding by square root of the value
-/// (fine steps where the curve is steep), both interpolated linearly.
-final class SRGBTables: @unchecked Sendable {
-    static let shared = SRGBTables()
+/// Transfer tables, made once, interpolated linearly. The network learned LibRaw's default
+/// rendering, whose curve is dcraw's gamma 0.45 with a linear toe of slope 4.5 (the BT.709
+/// curve): its output is decoded with that curve's inverse (by value). The result is
+/// encoded with the sRGB curve (by square root of the value: fine steps where it is steep).
+final class TransferTables: @unchecked Sendable {
+    static let shared = TransferTables()
     static let steps = 4096
     let decode: UnsafeMutablePointer<Float>
     let encode: UnsafeMutablePointer<Float>
@@ -110,9 +112,14 @@ final class SRGBTables: @unchecked Sendable {
         encode = .allocate(capacity: Self.steps + 2)
         for i in 0...(Self.steps + 1) {
             let v = min(Double(i) / Double(Self.steps), 1)
-            decode[i] = Float(SyntheticScene.decodeSRGB(v))
+            decode[i] = Float(Self.decodeBT709(v))
             encode[i] = SyntheticScene.encodeSRGB(Float(v * v))
         }
+    }
+
+    /// The inverse of V = 1.099 L^0.45 − 0.099 (L ≥ 0.018), V = 4.5 L below.
+    static func decodeBT709(_ v: Double) -> Double {
+        v < 0.081 ? v / 4.5 : pow((v + 0.099) / 1.099, 1 / 0.45)
     }
 
     @inline(__always)
@@ -132,8 +139,9 @@ final class SRGBTables: @unchecked Sendable {
 
 /// The colour stage's memory, kept by a `CaptureWorkspace` and reused frame after frame.
 final class ColourMemory {
-    /// Half-scale radius of the chroma filter: windows of 17 x 17 colour quads.
-    static let radius = 8
+    /// Half-scale radius of the chroma filter: windows of 25 x 25 colour quads (chroma at 1/100
+    /// exposure needs that much averaging; the guide keeps it from crossing edges).
+    static let radius = 12
     let statistics = BoxMeanRing(channels: 8, radius: ColourMemory.radius)
     let coefficients = BoxMeanRing(channels: 6, radius: ColourMemory.radius)
     /// Linear luminance of the network's output, two full rows per half row, in a ring.
@@ -169,11 +177,12 @@ final class ColourMemory {
 /// luminance and the detail, the capture's own colour quads give the chroma.
 ///
 /// Per half-scale row, as the network's rows arrive:
-/// 1. the network's rows are linearised (sRGB curve) and their luminance Y kept;
+/// 1. the network's rows are linearised (the curve of LibRaw's rendering it learned) and their
+///    luminance Y kept;
 /// 2. each 2x2 quad (R, (G1+G2)/2, B) of the normalised, amplified mosaic is white-balanced
 ///    and taken to linear sRGB through the camera's matrix: c = M · (q ⊙ wb);
 /// 3. a guided filter (He, Sun & Tang) with the network's luminance I as the guide smooths c
-///    over 17 x 17 quads without crossing the luminance's edges: per window
+///    over 25 x 25 quads without crossing the luminance's edges: per window
 ///    a = cov(I, c) / (var(I) + ε), b = mean(c) − a · mean(I), both averaged again over the
 ///    window (two `BoxMeanRing`s, so 2 · radius half rows of delay);
 /// 4. at full resolution the filtered colour is q = ā · Y + b̄ (the guide's own detail), its
@@ -182,7 +191,7 @@ final class ColourMemory {
 /// Nothing full-resolution is held: the rings are a few hundred KB to a few MB.
 struct ColourStage {
     let memory: ColourMemory
-    let tables = SRGBTables.shared
+    let tables = TransferTables.shared
     /// The aligned size.
     let width: Int
     let height: Int
@@ -201,11 +210,11 @@ struct ColourStage {
 
     /// `mosaic` is the decoded frame (`frameWidth` wide, aligned by `offset`), `black` and
     /// `white` its levels per site, `amplification` the network input's gain, `whiteBalance`
-    /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `meanLevel` the
-    /// frame's mean green quad value (normalised, before amplification).
+    /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `statistics` the
+    /// frame's (`quadStatistics`).
     init(memory: ColourMemory, width: Int, height: Int, mosaic: UnsafePointer<UInt16>, frameWidth: Int,
          offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double, amplification: Double,
-         whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3, meanLevel: Double) {
+         whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3, statistics: QuadStatistics) {
         self.memory = memory
         self.width = width
         self.height = height
@@ -222,23 +231,40 @@ struct ColourStage {
         self.shift = shift
         let m = cameraToSRGB
         matrix = (SIMD3<Float>(m.rows.0 * whiteBalance), SIMD3<Float>(m.rows.1 * whiteBalance), SIMD3<Float>(m.rows.2 * whiteBalance))
-        // Chroma of quads darker than about 3 % of the frame's mean level is mostly noise.
-        kappa = Float(max(meanLevel * amplification * 0.03, 1e-6))
+        // κ: where the filtered colour is within about one noise deviation of nothing (or under
+        // 2 % of the frame's mean level), its chroma is noise; there it fades to grey. The noise of one sample (from the two greens of each
+        // quad) goes through white balance and matrix; the window averages (2r + 1)² quads.
+        let sigma = statistics.noise * amplification
+        var worst = 0.0
+        for i in 0..<3 {
+            let coefficients = SIMD3(m[i, 0], m[i, 1], m[i, 2]) * whiteBalance
+            let variance = coefficients[0] * coefficients[0] + coefficients[1] * coefficients[1] / 2 + coefficients[2] * coefficients[2]
+            worst = max(worst, variance.squareRoot() * sigma)
+        }
+        let window = Double(2 * ColourMemory.radius + 1)
+        kappa = Float(max(worst / window, statistics.means[1] * amplification * 0.02, 1e-6))
         memory.reserve(width: width)
         memory.statistics.begin(width: width / 2, height: height / 2)
         memory.coefficients.begin(width: width / 2, height: height / 2)
     }
 
-    /// The frame's mean quad per camera channel over unclipped quads (normalised, before
-    /// amplification), every other quad row: the grey-world white balance and the level.
-    static func quadMeans(mosaic: UnsafePointer<UInt16>, frameWidth: Int, width: Int, height: Int,
-                          offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double) -> SIMD3<Double> {
-        var sums = SIMD3<Double>(), count = 0
+    /// What a pass over the frame's quads tells (normalised values, before amplification).
+    struct QuadStatistics {
+        /// The mean quad per camera channel over unclipped quads: the grey world and the level.
+        var means: SIMD3<Double>
+        /// The noise of one sample: mean |G1 − G2| / (√2 · √(2/π)) over the quads.
+        var noise: Double
+    }
+
+    /// `QuadStatistics` from every other quad row.
+    static func quadStatistics(mosaic: UnsafePointer<UInt16>, frameWidth: Int, width: Int, height: Int,
+                               offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double) -> QuadStatistics {
+        var sums = SIMD3<Double>(), count = 0, differences = 0.0
         let clip = 0.95
         for p in stride(from: 0, to: height / 2, by: 2) {
             let y = 2 * p + offset.dy
             let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
-            var rowSums = SIMD3<Double>(), rowCount = 0
+            var rowSums = SIMD3<Double>(), rowCount = 0, rowDifferences = 0.0
             for xh in 0..<(width / 2) {
                 let x = 2 * xh + offset.dx
                 func v(_ raw: UInt16, _ y: Int, _ x: Int) -> Double {
@@ -248,12 +274,15 @@ struct ColourStage {
                 let r = v(row0[x], y, x), g1 = v(row0[x + 1], y, x + 1), g2 = v(row1[x], y + 1, x), b = v(row1[x + 1], y + 1, x + 1)
                 if max(r, g1, g2, b) >= clip { continue }
                 rowSums += SIMD3(r, (g1 + g2) / 2, b)
+                rowDifferences += abs(g1 - g2)
                 rowCount += 1
             }
             sums += rowSums
+            differences += rowDifferences
             count += rowCount
         }
-        return count > 0 ? sums / Double(count) : SIMD3(repeating: 0)
+        guard count > 0 else { return QuadStatistics(means: SIMD3(repeating: 0), noise: 0) }
+        return QuadStatistics(means: sums / Double(count), noise: differences / Double(count) / (2.0.squareRoot() * (2 / Double.pi).squareRoot()))
     }
 
     /// Takes the network's two output rows of half row `p`, as even and odd columns per colour.
