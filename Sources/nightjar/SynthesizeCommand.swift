@@ -17,8 +17,8 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The DNG to write.")
     var output: String
 
-    @Option(help: "Image size WxH.")
-    var size: FrameSize = FrameSize(width: 1536, height: 1024)
+    @Option(help: "Image size WxH (default 1536x1024; with --scene, the centre of the photograph is cut to this size).")
+    var size: FrameSize?
 
     @Option(help: "CFA pattern: RGGB, BGGR, GRBG or GBRG.")
     var cfa: String = "RGGB"
@@ -35,6 +35,9 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: "A camera colour matrix instead of --camera: nine numbers XYZ(D65)->camera, row-major, comma-separated (as DNG ColorMatrix1).")
     var colorMatrix: String?
 
+    @Option(help: "A photograph to use as the scene instead of Nightjar's chart: PNG, or binary PPM (`djpeg -pnm PHOTO.jpg`), taken as sRGB; its own size replaces --size.")
+    var scene: String?
+
     @Option(help: "Noise seed.")
     var seed: UInt64 = 1
 
@@ -48,7 +51,7 @@ struct SynthesizeCommand: ParsableCommand {
         guard CFAPattern(letters: cfa.uppercased()) != nil else { throw ValidationError("--cfa must be RGGB, BGGR, GRBG or GBRG") }
         guard [10, 12, 14, 16].contains(bits) else { throw ValidationError("--bits must be 10, 12, 14 or 16") }
         guard ratio.isFinite, ratio >= 1 else { throw ValidationError("--ratio must be at least 1") }
-        guard size.width >= 16, size.height >= 16, size.width * size.height <= 100_000_000 else {
+        if let size, !(size.width >= 16 && size.height >= 16 && size.width * size.height <= 100_000_000) {
             throw ValidationError("--size must be at least 16x16 and at most 100 MP")
         }
         guard CameraModel.named(camera) != nil else {
@@ -78,14 +81,20 @@ struct SynthesizeCommand: ParsableCommand {
             let stem = dng.deletingPathExtension()
             let before = URL(fileURLWithPath: stem.path + "-before.png")
             let scenePNG = URL(fileURLWithPath: stem.path + "-scene.png")
-            let scene = SyntheticScene.render(width: size.width, height: size.height)
+            let scene: LinearImage
+            if let path = self.scene {
+                let photo = try SceneImage.read(URL(fileURLWithPath: path))
+                scene = size.map { photo.centreCrop(width: $0.width, height: $0.height) } ?? photo
+            } else {
+                scene = SyntheticScene.render(width: size?.width ?? 1536, height: size?.height ?? 1024)
+            }
             var exposure = SyntheticScene.Exposure(cfa: CFAPattern(letters: cfa.uppercased())!, bits: bits, exposureRatio: ratio)
             exposure.seed = seed
             let model = CameraModel.named(camera)!
             exposure.xyzToCamera = try colorMatrix.map(Self.parseMatrix) ?? model.xyzToCamera
             if colorMatrix == nil { (exposure.make, exposure.model) = (model.make, model.model) }
             try SyntheticScene.darkCapture(scene, exposure: exposure).write(to: dng, overwrite: overwrite)
-            standardOutput("\(dng.path): \(size.width)x\(size.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed, "
+            standardOutput("\(dng.path): \(scene.width)x\(scene.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed, "
                            + (colorMatrix == nil ? "colour of the \(model.make) \(model.model)" : "the given colour matrix"))
             if noPreviews { return }
             try CaptureOutput.writePNG(scene.sRGB8(), width: scene.width, height: scene.height, bits: 8, to: scenePNG, overwrite: overwrite)

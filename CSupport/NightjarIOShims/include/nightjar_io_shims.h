@@ -162,6 +162,18 @@ int nj_png_end(nj_png *png, const char *text, int text_count, char *message,
  * caller removes the file). NULL is ignored. */
 void nj_png_abandon(nj_png *png);
 
+/* ---- PNG reading (synthesize --scene) ---------------------------------------------------- */
+
+/* Reads the size of the PNG at `path`. Returns 0, or -1 with `message` filled. */
+int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *message,
+                     size_t message_size);
+
+/* Reads the PNG at `path` as 8-bit sRGB RGB (libpng converts grey, palette, 16-bit and
+ * alpha, composited on black) into `pixels`, which holds `capacity` bytes (at least
+ * 3 * width * height). Returns 0, or -1 with `message` filled. */
+int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
+                     size_t message_size);
+
 #ifdef __cplusplus
 }
 #endif
