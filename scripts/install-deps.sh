@@ -2,7 +2,11 @@
 # Installs the system packages Nightjar builds and tests with (Debian/Ubuntu), if missing.
 set -euo pipefail
 # time: GNU time, which the footprint test measures a restore's peak memory with.
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time)
+# libraw-bin: raw-identify, LibRaw's own colour values that CameraColourTests compare with.
+# plasma-workspace-wallpapers, libjpeg-turbo-progs: the photographs (and djpeg to decode them)
+# that CameraColourTests synthesize dark captures from.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time
+          libraw-bin plasma-workspace-wallpapers libjpeg-turbo-progs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
