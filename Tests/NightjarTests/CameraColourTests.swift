@@ -77,6 +77,17 @@ final class CameraColourTests: XCTestCase {
         }
     }
 
+    /// `nightjar footprint` counts the colour stage's rings as they are made.
+    func testFootprintCountsTheColourStage() {
+        for width in [64, 770, 4256] {
+            let memory = ColourMemory()
+            memory.reserve(width: width)
+            memory.statistics.begin(width: width / 2, height: 8)
+            memory.coefficients.begin(width: width / 2, height: 8)
+            XCTAssertEqual(memory.bytes, MemoryFootprint.colourStageBytes(width: width), "width \(width)")
+        }
+    }
+
     func testWhiteBalanceArguments() {
         XCTAssertEqual(WhiteBalance(argument: "camera"), .camera)
         XCTAssertEqual(WhiteBalance(argument: "AUTO"), .auto)

@@ -72,13 +72,15 @@ struct PNGRowSink: NetworkRowSink {
         }
     }
 
-    /// Quantises an interleaved RGB row (the colour stage's) and writes or holds it as row `y`.
+    /// Quantises an interleaved RGB row (the colour stage's: values in [0, 1], never NaN) and
+    /// writes or holds it as row `y`. 8-bit: floor(v · 255 + 0.5) as `quantise8`, by conversion
+    /// (the values are not negative), which vectorises.
     private func place(_ rgb: UnsafePointer<Float>, y: Int) throws {
         let count = 3 * width
         if let held {
             if bits == 8 {
                 let out = held.assumingMemoryBound(to: UInt8.self) + y * count
-                for i in 0..<count { out[i] = CapturePipeline.quantise8(rgb[i]) }
+                for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
             } else {
                 let out = held.assumingMemoryBound(to: UInt16.self) + y * count
                 for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
@@ -87,7 +89,7 @@ struct PNGRowSink: NetworkRowSink {
         }
         if bits == 8 {
             let out = row.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<count { out[i] = CapturePipeline.quantise8(rgb[i]) }
+            for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
         } else {
             let out = row.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
