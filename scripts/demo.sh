@@ -48,13 +48,15 @@ else
 fi
 "$nightjar" convert "$checkpoint" -o "$out/red-mit-sid-sony.safetensors" --overwrite
 
-echo "== a dark capture of a synthetic scene"
-"$nightjar" synthesize -o "$out/dark.dng" --size 1536x1024 --cfa BGGR --bits 12 --ratio 100 --overwrite
+echo "== a dark capture of a synthetic scene, through the Sony A7S2's colour (the camera the network was trained on)"
+"$nightjar" synthesize -o "$out/dark.dng" --size 1536x1024 --cfa BGGR --bits 12 --ratio 100 --camera sony-a7s2 --overwrite
 
-echo "== restoring"
+echo "== restoring (camera colour, the default; and the network's own colour for comparison)"
 "$nightjar" restore "$out/dark.dng" -o "$out/restored.png" --model "$out/red-mit-sid-sony.safetensors" --overwrite --sidecar
+"$nightjar" restore "$out/dark.dng" -o "$out/restored-network.png" --model "$out/red-mit-sid-sony.safetensors" --overwrite --color network
 
 echo
-echo "before:    $out/dark-before.png   (the capture as shot)"
-echo "after:     $out/restored.png      (restored by Nightjar)"
-echo "reference: $out/dark-scene.png    (the scene at full exposure)"
+echo "before:         $out/dark-before.png         (the capture as shot)"
+echo "after:          $out/restored.png            (restored by Nightjar, the camera's colour)"
+echo "network colour: $out/restored-network.png    (the network's own colour, --color network)"
+echo "reference:      $out/dark-scene.png          (the scene at full exposure)"

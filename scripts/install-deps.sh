@@ -3,8 +3,12 @@
 set -euo pipefail
 # time: GNU time, which the footprint test measures a restore's peak memory with.
 # systemd: systemd-analyze, which scripts/check-systemd.sh checks systemd/nightjar.service with.
-# libraw-bin: LibRaw's own dcraw_emu, which the evaluate test checks the reference render against.
-packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd libraw-bin)
+# libraw-bin: LibRaw's own dcraw_emu and raw-identify, which the evaluate reference render and
+# CameraColourTests' colour values are checked against.
+# plasma-workspace-wallpapers, libjpeg-turbo-progs: the photographs (and djpeg to decode them)
+# that CameraColourTests synthesize dark captures from.
+packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd
+          libraw-bin plasma-workspace-wallpapers libjpeg-turbo-progs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -37,6 +37,13 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Bits per PNG sample: 8 or 16.")
     var bits: Int = 8
 
+    @Option(help: ArgumentHelp("Colour: camera (the file's white balance and colour matrix) or network (the network's own).",
+                               discussion: "camera keeps the network's luminance and detail and takes the chroma from the capture. A file without a usable colour matrix gets the network's colour and one warning."))
+    var color: String = "camera"
+
+    @Option(help: "White balance of camera colour: camera (as shot; auto when the file records none), auto (grey world) or R,G,B multipliers.")
+    var whiteBalance: String = "camera"
+
     @Flag(help: "Keep the sensor's orientation instead of applying the camera's.")
     var noRotate = false
 
@@ -76,6 +83,10 @@ struct RestoreCommand: ParsableCommand {
         guard m.isFinite, m > 0 else { throw ValidationError("--m must be a positive number") }
         if let amp { guard amp.isFinite, amp > 0 else { throw ValidationError("--amp must be a positive number") } }
         guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be at least 1, not \(maxPixels) (default 100000000)") }
+        guard ColorMode(rawValue: color.lowercased()) != nil else { throw ValidationError("--color must be camera or network, not '\(color)'") }
+        guard WhiteBalance(argument: whiteBalance) != nil else {
+            throw ValidationError("--white-balance must be camera, auto or three positive numbers R,G,B (e.g. 2.1,1,1.6), not '\(whiteBalance)'")
+        }
     }
 
     private func plan(createDirectory: Bool) throws -> [RestoreJob] {
@@ -88,6 +99,8 @@ struct RestoreCommand: ParsableCommand {
         var options = RestoreOptions(m: m, amplification: amp, bits: bits, rotate: !noRotate,
                                      overwrite: overwrite, sidecar: sidecar, maxPixels: maxPixels)
         options.compressionLevel = 1
+        options.color = ColorMode(rawValue: color.lowercased())!
+        options.whiteBalance = WhiteBalance(argument: whiteBalance)!
         let jobs: [RestoreJob]
         do {
             try precision.requireSupported()
@@ -111,6 +124,10 @@ struct RestoreCommand: ParsableCommand {
         let outcomes = RestoreBatch.run(jobs, restorer: restorer) { index, count, outcome in
             switch outcome.result {
             case .success(let report):
+                if let warnings = report.warnings, !warnings.isEmpty {
+                    progress.clear()
+                    for warning in warnings { StandardStream.error.write("nightjar: warning: \(warning)\n") }
+                }
                 if json { standardOutput(report.jsonString()) }
                 progress.update(done: index + 1, total: count, "\(displayable(outcome.job.output.lastPathComponent)) "
                                 + formatted("(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))

@@ -19,6 +19,7 @@ final class CaptureRestoreTests: XCTestCase {
 
     private func options(_ change: (inout RestoreOptions) -> Void = { _ in }) -> RestoreOptions {
         var o = RestoreOptions(amplification: 1, bits: 16)
+        o.color = .network // these tests name each output value's source through the network's colour
         o.compressionLevel = 0 // stored deflate: StoredPNG reads it without libpng
         change(&o)
         return o

@@ -59,6 +59,13 @@ typedef struct {
     char make[64];
     char model[64];
     double shutter;              /* other.shutter: the exposure time in seconds (EXIF), 0 if unknown */
+    /* Colour calibration (LibRaw's color.cam_mul, pre_mul, rgb_cam): the as-shot white
+     * balance multipliers (R, G, B, G2; 0 where the file records none), the daylight ones
+     * derived from the matrix, and the camera-to-linear-sRGB matrix that applies after white
+     * balance (rows R, G, B; columns camera R, G, B, G2). */
+    float cam_mul[4];
+    float pre_mul[4];
+    float rgb_cam[3][4];
 } nj_raw_info;
 
 /* Opens `path` and reads its metadata. Refuses (NJ_RAW_ERR_TOO_LARGE) before any pixel
@@ -182,12 +189,17 @@ int nj_png_end(nj_png *png, const char *text, int text_count, char *message,
  * caller removes the file). NULL is ignored. */
 void nj_png_abandon(nj_png *png);
 
-/* Reads an 8-bit PNG as interleaved 8-bit RGB (grey is expanded, alpha dropped). With dst NULL
- * only *width and *height are filled; otherwise dst must hold width * height * 3 bytes
- * (`size`). Returns 0, or -1 with `message` filled (16-bit PNGs are refused: libpng would
- * convert them as linear light). */
-int nj_png_read_rgb8(const char *path, uint8_t *dst, size_t size, uint32_t *width,
-                     uint32_t *height, char *message, size_t message_size);
+/* ---- PNG reading (synthesize --scene) ---------------------------------------------------- */
+
+/* Reads the size of the PNG at `path`. Returns 0, or -1 with `message` filled. */
+int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *message,
+                     size_t message_size);
+
+/* Reads the PNG at `path` as 8-bit sRGB RGB (libpng converts grey, palette, 16-bit and
+ * alpha, composited on black) into `pixels`, which holds `capacity` bytes (at least
+ * 3 * width * height). Returns 0, or -1 with `message` filled. */
+int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
+                     size_t message_size);
 
 #ifdef __cplusplus
 }

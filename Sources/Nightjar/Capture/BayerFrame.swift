@@ -49,9 +49,12 @@ public struct BayerFrame: Sendable {
     public var flip: Int
     public var make: String
     public var model: String
+    /// The file's white balance and colour matrix (none for frames made in memory).
+    public var calibration: CameraCalibration
 
     public init(width: Int, height: Int, mosaic: [UInt16], cfa: CFAPattern, black: [Double],
-                white: Double, flip: Int = 0, make: String = "", model: String = "") {
+                white: Double, flip: Int = 0, make: String = "", model: String = "",
+                calibration: CameraCalibration = CameraCalibration(asShot: nil, cameraToSRGB: nil)) {
         precondition(mosaic.count == width * height, "mosaic size does not match width x height")
         precondition(black.count == 4, "black levels are given for the four 2x2 sites")
         self.width = width
@@ -63,6 +66,7 @@ public struct BayerFrame: Sendable {
         self.flip = flip
         self.make = make
         self.model = model
+        self.calibration = calibration
     }
 
     /// The raw value at (row, col).

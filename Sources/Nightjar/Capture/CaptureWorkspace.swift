@@ -49,6 +49,8 @@ public final class CaptureWorkspace {
     /// Rows of a headerless sensor dump pass through this on their way into `mosaic`.
     private var dumpRows: PageBuffer?
     let encoder = PNGEncoder()
+    /// The camera colour stage's rings (a few MB at most, grown with the frame width).
+    let colourMemory = ColourMemory()
 
     /// A growing workspace: nothing frame-sized until the first frame.
     public convenience init() {
@@ -88,7 +90,7 @@ public final class CaptureWorkspace {
     /// Bytes mapped now (resident only where written).
     public var mappedBytes: Int {
         [mosaic, table, counts, columns, row, held, dumpRows].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
-            + PNGEncoder.outputBufferBytes
+            + PNGEncoder.outputBufferBytes + colourMemory.bytes
     }
 
     // MARK: - Capacity
@@ -202,6 +204,8 @@ public final class CaptureWorkspace {
         }
         let rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
+        let colour = colourStage(frame: frame, options: options, mosaic: pixels.baseAddress!, width: rows.width,
+                                 height: rows.height, offset: offset, amplification: amplification)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -211,7 +215,7 @@ public final class CaptureWorkspace {
                           compressionLevel: options.compressionLevel, text: text, displayPath: displayPath)
         do {
             var sink = PNGRowSink(encoder: encoder, width: rows.width, height: rows.height, bits: options.bits, flip: flip,
-                                  row: row!.base, held: held)
+                                  row: row!.base, held: held, colour: colour.stage)
             t = ProcessMetrics.nanoseconds()
             do {
                 try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
@@ -233,11 +237,43 @@ public final class CaptureWorkspace {
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
                 decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
-                writeStart: writeStart)
+                writeStart: writeStart, colour: colour.used)
         } catch {
             encoder.abandon()
             throw error
         }
+    }
+
+    /// The camera colour stage for a frame, or nil for the network's colour (asked for, or the
+    /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
+    private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: UnsafePointer<UInt16>, width: Int,
+                             height: Int, offset: (dy: Int, dx: Int), amplification: Double) -> (stage: ColourStage?, used: ColourUsed) {
+        guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
+        guard let matrix = frame.calibration.cameraToSRGB else {
+            return (nil, ColourUsed(mode: .network, noMatrix: true))
+        }
+        let statistics = ColourStage.quadStatistics(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
+                                                    offset: offset, black: frame.black, white: frame.white)
+        let means = statistics.means
+        // Grey world: the multipliers that make the frame's mean quad neutral.
+        let greyWorld = means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
+        var used = ColourUsed(mode: .camera, matrix: matrix)
+        switch options.whiteBalance {
+        case .multipliers(let given):
+            (used.whiteBalance, used.whiteBalanceSource) = (given, .given)
+        case .camera:
+            if let asShot = frame.calibration.asShot {
+                (used.whiteBalance, used.whiteBalanceSource) = (asShot, .camera)
+            } else {
+                (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .autoForMissing)
+            }
+        case .auto:
+            (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .auto)
+        }
+        let stage = ColourStage(memory: colourMemory, width: width, height: height, mosaic: mosaic, frameWidth: frame.width,
+                                offset: offset, black: frame.black, white: frame.white, amplification: amplification,
+                                whiteBalance: used.whiteBalance, cameraToSRGB: matrix, statistics: statistics)
+        return (stage, used)
     }
 
     /// Ends the PNG `restoreFrame` left open: trailing `text`, the end of the file, the
@@ -286,4 +322,21 @@ struct RestoredFrame {
     var networkSeconds: Double
     /// When writing began after the network (`ProcessMetrics.nanoseconds()`).
     var writeStart: UInt64
+    var colour: ColourUsed
+}
+
+/// The colour a frame got, for its report.
+struct ColourUsed {
+    enum WhiteBalanceSource: String {
+        case camera, auto, given
+        /// `camera` asked for, but the file records no white balance.
+        case autoForMissing = "auto (the file records no white balance)"
+    }
+
+    var mode: ColorMode
+    /// Camera colour was asked for, but the file has no usable colour matrix.
+    var noMatrix = false
+    var matrix: ColorMatrix3?
+    var whiteBalance = SIMD3<Double>(1, 1, 1)
+    var whiteBalanceSource = WhiteBalanceSource.camera
 }

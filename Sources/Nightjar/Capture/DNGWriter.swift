@@ -35,9 +35,10 @@ public struct DNGImage: Sendable {
     /// The ActiveArea (top, left, bottom, right) inside the stored readout, or nil for all of
     /// it. CFAPattern and BlackLevel are relative to its top-left corner, as DNG specifies.
     public var activeArea: (top: Int, left: Int, bottom: Int, right: Int)?
-    /// XYZ→camera ColorMatrix1 (row-major 3x3), D65 calibration illuminant.
+    /// XYZ→camera ColorMatrix1 (row-major 3x3), D65 calibration illuminant; empty: no
+    /// ColorMatrix1 (a file without colour calibration).
     public var colorMatrix: [Double]
-    /// AsShotNeutral (camera RGB of a neutral grey).
+    /// AsShotNeutral (camera RGB of a neutral grey); empty: none recorded.
     public var asShotNeutral: [Double]
     /// EXIF ExposureTime in seconds (4 decimals), written when set.
     public var exposureTime: Double?
@@ -118,12 +119,15 @@ public struct DNGImage: Sendable {
         } else {
             entries.append(.long(50714, [UInt32(black[0])]))
         }
-        entries += [
-            .long(50717, [whiteLevel]), // WhiteLevel
-            .srational(50721, colorMatrix), // ColorMatrix1
-            .rational(50728, asShotNeutral), // AsShotNeutral
-            .short(50778, [21]), // CalibrationIlluminant1: D65
-        ]
+        entries.append(.long(50717, [whiteLevel])) // WhiteLevel
+        if !colorMatrix.isEmpty {
+            precondition(colorMatrix.count == 9, "ColorMatrix1 has nine values")
+            entries.append(.srational(50721, colorMatrix)) // ColorMatrix1
+            entries.append(.short(50778, [21])) // CalibrationIlluminant1: D65
+        }
+        if !asShotNeutral.isEmpty {
+            entries.append(.rational(50728, asShotNeutral)) // AsShotNeutral
+        }
         if let exposureTime {
             entries.append(.rational(33434, [exposureTime])) // ExposureTime
         }

@@ -1,7 +1,12 @@
-/// Takes the network's output rows as they finish and writes the PNG: crops the padding,
-/// quantises to 8 or 16 bits and writes each row at once. A rotated frame (the camera's
-/// orientation) cannot be written row by row, so its quantised pixels are kept until the end,
-/// as samples of the output's depth (1 byte each for 8-bit output, 2 for 16-bit).
+/// Takes the network's output rows as they finish and writes the PNG, in stages:
+/// 1. read: the network's 12 half-scale planes as RGB rows, the padding cropped;
+/// 2. colour: with a `ColourStage` (`--color camera`), the rows go through it and come back
+///    a few rows later with the camera's colour, sRGB-encoded; without one (`--color
+///    network`) the network's values go on as they are, bit for bit;
+/// 3. quantise: clamp to [0, 1] and round to 8 or 16 bits;
+/// 4. orient and write: each row at once, or, for a rotated frame (the camera's orientation),
+///    which cannot be written row by row, kept until the end as samples of the output's depth
+///    (1 byte each for 8-bit output, 2 for 16-bit) and written turned.
 /// The row and the held frame are memory of the caller's (a `CaptureWorkspace`): no
 /// allocation here.
 struct PNGRowSink: NetworkRowSink {
@@ -16,11 +21,13 @@ struct PNGRowSink: NetworkRowSink {
     /// Quantised source-order pixels of a rotated frame, `3 * width * height` samples (nil
     /// when flip is 0).
     private let held: UnsafeMutableRawPointer?
+    /// The camera colour stage, or nil for the network's own colour.
+    private let colour: ColourStage?
 
     /// `row` holds `3 * max(width, height)` samples of `bits`; `held`, needed when `flip` is not
     /// 0, `3 * width * height` of them.
     init(encoder: PNGEncoder, width: Int, height: Int, bits: Int, flip: Int,
-         row: UnsafeMutableRawPointer, held: UnsafeMutableRawPointer?) {
+         row: UnsafeMutableRawPointer, held: UnsafeMutableRawPointer?, colour: ColourStage? = nil) {
         precondition(flip == 0 || held != nil, "a rotated frame needs memory to be held in")
         self.encoder = encoder
         self.width = width
@@ -29,11 +36,22 @@ struct PNGRowSink: NetworkRowSink {
         self.flip = flip
         self.row = row
         self.held = flip == 0 ? nil : held
+        self.colour = colour
     }
 
     /// Reads the network's 12 half-scale planes as RGB (the last pixel shuffle) and clamps while
     /// it quantises: no full-resolution float row is made.
     mutating func consume(_ rows: NetworkOutputRows) throws {
+        if let colour {
+            for p in rows.rows where 2 * p < height {
+                colour.ingest(halfRow: p, rows)
+                while let m = colour.nextReadyRow() {
+                    try place(colour.compose(row: 2 * m), y: 2 * m)
+                    try place(colour.compose(row: 2 * m + 1), y: 2 * m + 1)
+                }
+            }
+            return
+        }
         for y in rows.imageRows where y < height {
             let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
             let blue = rows.columns(channel: 2, imageRow: y)
@@ -52,6 +70,31 @@ struct PNGRowSink: NetworkRowSink {
                 try encoder.writeRow(row)
             }
         }
+    }
+
+    /// Quantises an interleaved RGB row (the colour stage's: values in [0, 1], never NaN) and
+    /// writes or holds it as row `y`. 8-bit: floor(v · 255 + 0.5) as `quantise8`, by conversion
+    /// (the values are not negative), which vectorises.
+    private func place(_ rgb: UnsafePointer<Float>, y: Int) throws {
+        let count = 3 * width
+        if let held {
+            if bits == 8 {
+                let out = held.assumingMemoryBound(to: UInt8.self) + y * count
+                for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
+            } else {
+                let out = held.assumingMemoryBound(to: UInt16.self) + y * count
+                for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
+            }
+            return
+        }
+        if bits == 8 {
+            let out = row.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
+        } else {
+            let out = row.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
+        }
+        try encoder.writeRow(row)
     }
 
     /// Interleaves one row's `width` pixels as RGB samples; column 2x comes from the even

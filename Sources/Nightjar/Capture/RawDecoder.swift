@@ -12,6 +12,8 @@ struct DecodedFrame {
     var black: SIMD4<Double>
     var white: Double
     var flip: Int
+    /// White balance and colour matrix as LibRaw reads them.
+    var calibration: CameraCalibration
 }
 
 /// Where a decoder puts a frame's visible pixels.
@@ -68,7 +70,8 @@ public struct RawDecoder: Sendable {
         return BayerFrame(
             width: frame.width, height: frame.height, mosaic: storage.mosaic, cfa: frame.cfa,
             black: [frame.black[0], frame.black[1], frame.black[2], frame.black[3]], white: frame.white,
-            flip: frame.flip, make: Self.string(info.make), model: Self.string(info.model))
+            flip: frame.flip, make: Self.string(info.make), model: Self.string(info.model),
+            calibration: frame.calibration)
     }
 
     /// Decodes `path` (already checked with `checkReadable`) with scratch memory of the
@@ -150,7 +153,8 @@ public struct RawDecoder: Sendable {
         guard white > black.max() else {
             throw CaptureError.corrupt(path: path, reason: "white level \(info.maximum) is not above the black level \(black.max())")
         }
-        return DecodedFrame(width: width, height: height, cfa: cfa, black: black, white: white, flip: Int(info.flip))
+        return DecodedFrame(width: width, height: height, cfa: cfa, black: black, white: white, flip: Int(info.flip),
+                            calibration: CameraCalibration(info: info))
     }
 
     /// The CFA layout from LibRaw's four letters (any case), without making a string.

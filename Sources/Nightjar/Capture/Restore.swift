@@ -28,6 +28,10 @@ public struct RestoreOptions: Sendable, Equatable {
     /// one description, or several of which the dump's size selects one. Empty: the built-in
     /// Raspberry Pi camera modes (`BuiltInSensors`), selected by size.
     public var sensorDescriptions: [SensorDescription] = []
+    /// Where the colour comes from (`--color`): the camera's calibration (default) or the network.
+    public var color: ColorMode = .camera
+    /// The camera colour's white balance (`--white-balance`).
+    public var whiteBalance: WhiteBalance = .camera
 
     public init(m: Double = 5, amplification: Double? = nil, bits: Int = 8, rotate: Bool = true,
                 overwrite: Bool = false, sidecar: Bool = false, maxPixels: Int = 100_000_000,
@@ -101,6 +105,15 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var totalSeconds: Double
     /// The sidecar written, if any.
     public var sidecar: String?
+    /// The colour used: "camera" (the file's calibration) or "network".
+    public var color: String = ColorMode.network.rawValue
+    /// With camera colour: the white balance's camera R, G, B multipliers, where they came
+    /// from ("camera", "auto", "given"), and the camera-to-sRGB matrix (row-major).
+    public var whiteBalance: [Double]? = nil
+    public var whiteBalanceSource: String? = nil
+    public var colorMatrix: [Double]? = nil
+    /// Warnings about this file (e.g. camera colour asked for, but the file has no matrix).
+    public var warnings: [String]? = nil
 
     /// One-line JSON (sorted keys).
     public func jsonString() -> String {
@@ -310,6 +323,16 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             m: options.m, bits: options.bits, flip: frame.flip, rotated: options.rotate && frame.flip != 0,
             decodeSeconds: restored.decodeSeconds, prepareSeconds: restored.prepareSeconds,
             networkSeconds: restored.networkSeconds, writeSeconds: 0, totalSeconds: 0, sidecar: nil)
+        let colour = restored.colour
+        report.color = colour.mode.rawValue
+        if colour.mode == .camera {
+            report.whiteBalance = [colour.whiteBalance[0], colour.whiteBalance[1], colour.whiteBalance[2]]
+            report.whiteBalanceSource = colour.whiteBalanceSource.rawValue
+            report.colorMatrix = colour.matrix?.values
+        }
+        if colour.noMatrix {
+            report.warnings = ["\(inputPath): no usable colour matrix in the file; the network's colour was used"]
+        }
         var trailer = report
         trailer.totalSeconds = seconds(since: start)
         try workspace.finishPNG(text: PNGText([("Nightjar", trailer.jsonString())]))

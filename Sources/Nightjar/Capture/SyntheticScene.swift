@@ -50,6 +50,11 @@ public enum SyntheticScene {
         public var orientation: Int = 1
         public var make: String = "Nightjar"
         public var model: String = "Synthetic"
+        /// A camera colour model (XYZ→camera, D65): the scene is rendered through its inverse,
+        /// camera RGB = (ColorMatrix · sRGB→XYZ) · scene, scaled so that white gives green 1,
+        /// and the DNG records it as ColorMatrix1 with the matching AsShotNeutral. nil: the
+        /// plain `channelGains` (no cross-talk), with the writer's default matrix.
+        public var xyzToCamera: ColorMatrix3?
 
         public init(cfa: CFAPattern = .rggb, bits: Int = 14, black: UInt16? = nil, exposureRatio: Double = 100,
                     readNoise: Double = 1.5, shotNoiseGain: Double = 0.25, seed: UInt64 = 0x4E49_4748_544A_4152,
@@ -224,19 +229,32 @@ public enum SyntheticScene {
         let channels = exposure.cfa.channels
         var rng = SplitMix64(seed: exposure.seed)
         var samples = [UInt16](repeating: 0, count: image.width * image.height)
+        let toCamera = exposure.xyzToCamera.map { CameraModel.sRGBToCamera($0) }
         for row in 0..<image.height {
             for col in 0..<image.width {
                 let ch = channels[(row & 1) * 2 + (col & 1)]
-                let linear = max(0, Double(image[row, col, ch])) * exposure.channelGains[ch]
+                let linear: Double
+                if let m = toCamera {
+                    let rgb = SIMD3(Double(image[row, col, 0]), Double(image[row, col, 1]), Double(image[row, col, 2]))
+                    linear = max(0, (m * rgb)[ch])
+                } else {
+                    linear = max(0, Double(image[row, col, ch])) * exposure.channelGains[ch]
+                }
                 let signal = linear * range / exposure.exposureRatio
                 let sigma = (exposure.readNoise * exposure.readNoise + exposure.shotNoiseGain * signal).squareRoot()
                 let value = black + signal + sigma * rng.nextGaussian()
                 samples[row * image.width + col] = UInt16(min(max(value.rounded(), 0), maxValue))
             }
         }
-        return DNGImage(width: image.width, height: image.height, layout: .cfa(exposure.cfa), samples: samples,
-                        significantBits: exposure.bits, black: [exposure.blackLevel], white: UInt32(maxValue),
-                        orientation: exposure.orientation, make: exposure.make, model: exposure.model)
+        var dng = DNGImage(width: image.width, height: image.height, layout: .cfa(exposure.cfa), samples: samples,
+                           significantBits: exposure.bits, black: [exposure.blackLevel], white: UInt32(maxValue),
+                           orientation: exposure.orientation, make: exposure.make, model: exposure.model)
+        if let matrix = exposure.xyzToCamera {
+            dng.colorMatrix = matrix.values
+            let neutral = CameraModel.neutral(matrix)
+            dng.asShotNeutral = [neutral[0], neutral[1], neutral[2]]
+        }
+        return dng
     }
 }
 

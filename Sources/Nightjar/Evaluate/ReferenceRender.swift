@@ -138,10 +138,10 @@ public enum PNGReader {
             message[message.count - 1] = 0
             return CaptureError.unreadable(path: path, reason: "not a PNG this reader takes: \(String(cString: message))")
         }
-        guard nj_png_read_rgb8(path, nil, 0, &width, &height, &message, message.count) == 0 else { throw failure() }
+        guard nj_png_read_size(path, &width, &height, &message, message.count) == 0 else { throw failure() }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let status = pixels.withUnsafeMutableBufferPointer {
-            nj_png_read_rgb8(path, $0.baseAddress, $0.count, &width, &height, &message, message.count)
+            nj_png_read_rgb8(path, $0.baseAddress, $0.count, &message, message.count)
         }
         guard status == 0 else { throw failure() }
         return RGBImage8(width: Int(width), height: Int(height), pixels: pixels)

@@ -27,7 +27,8 @@
 ///   16-bit worst case) and 24 KiB of libpng's structs and compression buffer and the 16 KiB
 ///   buffer the file is written through. With `rotated`, the writer also holds the whole
 ///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
-///   16-bit), since a rotated image cannot be written in the order rows finish.
+///   16-bit), since a rotated image cannot be written in the order rows finish. Its colour stage
+///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 4.4 MB at 4256 wide).
 ///
 /// All of these but the weights and the arena live in the process's `CaptureWorkspace`, made
 /// for the largest frame and kept from frame to frame (the held frame from the first rotated
@@ -173,6 +174,14 @@ public struct MemoryFootprint: Sendable, Equatable {
         let outputWidth = rotated ? max(width, height) : width
         let row = 6 * outputWidth + 1
         return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? heldFrameBytes : 0)
+            + Self.colourStageBytes(width: width)
+    }
+    /// The camera colour stage's rings (`ColourMemory`, radius 12): 2 · 12 + 2 half-scale rows of
+    /// 8 and of 6 float planes with their Double column sums, prefix and means, and 2 · (2 · 12
+    /// + 2) full rows of luminance plus one composed RGB row.
+    public static func colourStageBytes(width: Int) -> Int {
+        let slots = 2 * 12 + 2, half = width / 2, planes = 8 + 6
+        return half * (slots * planes * 4 + planes * 8 + 2 * 8 + planes * 4) + width * 4 * (2 * slots + 3)
     }
     /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
     public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }

@@ -161,6 +161,7 @@ func runGoldenCapture<Network: FrameNetwork>(_ entry: [String: Any], network: Ne
     let input = try SharedReference.url("golden/" + (entry["dng"] as! String))
     let output = directory.appendingPathComponent(name + ".png")
     var options = RestoreOptions()
+    options.color = .network // the reference pipeline's output is the network's colour
     options.compressionLevel = 0 // so StoredPNG reads it back without libpng
     options.overwrite = true
     let report = try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: network)

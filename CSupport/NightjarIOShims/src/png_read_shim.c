@@ -1,0 +1,47 @@
+/* Reading a PNG whole through libpng's simplified API (for synthesized scenes; not on the
+ * restore path). */
+#include "nightjar_io_shims.h"
+
+#include <png.h>
+#include <stdio.h>
+#include <string.h>
+
+static int begin(png_image *image, const char *path, char *message, size_t message_size) {
+    memset(image, 0, sizeof *image);
+    image->version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(image, path)) {
+        snprintf(message, message_size, "%s", image->message[0] ? image->message : "not a readable PNG");
+        png_image_free(image);
+        return -1;
+    }
+    return 0;
+}
+
+int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *message,
+                     size_t message_size) {
+    png_image image;
+    if (begin(&image, path, message, message_size) != 0) return -1;
+    *width = image.width;
+    *height = image.height;
+    png_image_free(&image);
+    return 0;
+}
+
+int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
+                     size_t message_size) {
+    png_image image;
+    if (begin(&image, path, message, message_size) != 0) return -1;
+    image.format = PNG_FORMAT_RGB;
+    if ((size_t)image.width * image.height * 3 > capacity) {
+        snprintf(message, message_size, "the pixel buffer is too small");
+        png_image_free(&image);
+        return -1;
+    }
+    png_color black = {0, 0, 0};
+    if (!png_image_finish_read(&image, &black, pixels, 0, NULL)) {
+        snprintf(message, message_size, "%s", image.message[0] ? image.message : "corrupt PNG data");
+        png_image_free(&image);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,305 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// Camera colour (`restore --color camera`): the file's calibration against LibRaw's own
+/// values and against the matrices the DNGs were written with, the fallback without a matrix,
+/// what the outputs record, and the colour itself on dark captures of real photographs.
+final class CameraColourTests: XCTestCase {
+    private static let cache = ModelCache()
+
+    // MARK: - Calibration
+
+    /// LibRaw's own values for a file, as its `raw-identify -v` prints them (Debian's
+    /// libraw-bin): the as-shot multipliers (R, G, B, G2) and the camera-to-sRGB matrix.
+    private func libRawIdentify(_ url: URL) throws -> (asShot: [Double], cameraToSRGB: [[Double]]) {
+        guard let tool = ["/usr/bin/raw-identify", "/usr/local/bin/raw-identify"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("SKIPPED: raw-identify (libraw-bin) is not installed; scripts/install-deps.sh installs it")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["-v", url.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        func numbers(_ line: String) -> [Double] {
+            line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Double($0) }
+        }
+        let shot = try XCTUnwrap(lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("As shot") })
+        let header = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("Camera2RGB matrix") })
+        return (Array(numbers(shot).prefix(4)), lines[(header + 1)...(header + 3)].map(numbers))
+    }
+
+    func testCalibrationOfTheGoldenCapturesIsLibRawsOwn() throws {
+        for (name, entry) in try goldenCaptures() {
+            let url = try SharedReference.url("golden/" + (entry["dng"] as! String))
+            let calibration = try RawDecoder().decode(url).calibration
+            let libRaw = try libRawIdentify(url)
+            let asShot = try XCTUnwrap(calibration.asShot, name)
+            let expected = [libRaw.asShot[0] / libRaw.asShot[1], 1, libRaw.asShot[2] / libRaw.asShot[1]]
+            for i in 0..<3 { XCTAssertEqual(asShot[i], expected[i], accuracy: 1e-4 * expected[i], "\(name) white balance \(i)") }
+            let matrix = try XCTUnwrap(calibration.cameraToSRGB, name)
+            for i in 0..<3 {
+                for j in 0..<3 {
+                    // raw-identify prints four decimals.
+                    XCTAssertEqual(matrix[i, j], libRaw.cameraToSRGB[i][j], accuracy: 6e-5, "\(name) matrix [\(i)][\(j)]")
+                }
+            }
+            print("golden capture \(name): as shot \(expected), camera->sRGB \(libRaw.cameraToSRGB)")
+        }
+    }
+
+    /// Independently of LibRaw: the DNGs `synthesize` writes for each built-in camera decode
+    /// to the white balance and matrix their ColorMatrix1 implies (camera→sRGB is the inverse of
+    /// sRGB→camera with its rows scaled to sum to 1; as shot = 1 / AsShotNeutral).
+    func testSynthesizedCamerasDecodeToTheirOwnCalibration() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let scene = SyntheticScene.render(width: 64, height: 48)
+        for (camera, cfa) in zip(CameraModel.builtIn, [CFAPattern.rggb, .bggr, .grbg, .gbrg]) {
+            var exposure = SyntheticScene.Exposure(cfa: cfa, bits: 12, exposureRatio: 50)
+            exposure.xyzToCamera = camera.xyzToCamera
+            let url = try CaptureFixtures.write(SyntheticScene.darkCapture(scene, exposure: exposure), named: camera.id + ".dng", in: directory)
+            let calibration = try RawDecoder().decode(url).calibration
+            let toCamera = camera.xyzToCamera * ColorMatrix3.sRGBToXYZ
+            let sums = SIMD3(toCamera.rows.0.sum(), toCamera.rows.1.sum(), toCamera.rows.2.sum())
+            let normalised = ColorMatrix3(toCamera.rows.0 / sums[0], toCamera.rows.1 / sums[1], toCamera.rows.2 / sums[2])
+            let expected = try XCTUnwrap(normalised.inverse)
+            let matrix = try XCTUnwrap(calibration.cameraToSRGB, camera.id)
+            for i in 0..<3 {
+                for j in 0..<3 { XCTAssertEqual(matrix[i, j], expected[i, j], accuracy: 2e-3, "\(camera.id) [\(i)][\(j)]") }
+            }
+            let neutral = CameraModel.neutral(camera.xyzToCamera)
+            let asShot = try XCTUnwrap(calibration.asShot, camera.id)
+            for i in 0..<3 { XCTAssertEqual(asShot[i], 1 / neutral[i], accuracy: 2e-3 / neutral[i], "\(camera.id) white balance \(i)") }
+        }
+    }
+
+    /// `nightjar footprint` counts the colour stage's rings as they are made.
+    func testFootprintCountsTheColourStage() {
+        for width in [64, 770, 4256] {
+            let memory = ColourMemory()
+            memory.reserve(width: width)
+            memory.statistics.begin(width: width / 2, height: 8)
+            memory.coefficients.begin(width: width / 2, height: 8)
+            XCTAssertEqual(memory.bytes, MemoryFootprint.colourStageBytes(width: width), "width \(width)")
+        }
+    }
+
+    func testWhiteBalanceArguments() {
+        XCTAssertEqual(WhiteBalance(argument: "camera"), .camera)
+        XCTAssertEqual(WhiteBalance(argument: "AUTO"), .auto)
+        XCTAssertEqual(WhiteBalance(argument: "4, 2,3"), .multipliers(SIMD3(2, 1, 1.5)))
+        for bad in ["", "1,2", "1,2,3,4", "a,b,c", "-1,1,1", "1,0,1", "1,nan,1", "daylight"] {
+            XCTAssertNil(WhiteBalance(argument: bad), bad)
+        }
+    }
+
+    // MARK: - Fallback and records
+
+    private func restore(_ input: URL, to name: String, in directory: URL, _ change: (inout RestoreOptions) -> Void) throws -> (RestoreReport, StoredPNG) {
+        var options = RestoreOptions(amplification: 50)
+        options.compressionLevel = 0
+        options.sidecar = true
+        change(&options)
+        let output = directory.appendingPathComponent(name)
+        let report = try restoreCapture(input: input, output: output, options: options, modelName: "m", network: BandNetwork(maxWidth: 256))
+        return (report, try StoredPNG.read(output))
+    }
+
+    func testFileWithoutAColourMatrixGetsTheNetworkColourAndOneWarning() throws {
+        let directory = try makeTemporaryDirectory(self)
+        var dng = SyntheticScene.darkCapture(SyntheticScene.render(width: 96, height: 64), exposure: SyntheticScene.Exposure(bits: 12))
+        (dng.colorMatrix, dng.asShotNeutral, dng.make, dng.model) = ([], [], "Nobody", "Uncalibrated 1")
+        let input = try CaptureFixtures.write(dng, named: "plain.dng", in: directory)
+        XCTAssertNil(try RawDecoder().decode(input).calibration.cameraToSRGB, "LibRaw should know no matrix for this file")
+        let (camera, cameraPNG) = try restore(input, to: "camera.png", in: directory) { _ in }
+        let (network, networkPNG) = try restore(input, to: "network.png", in: directory) { $0.color = .network }
+        XCTAssertEqual(camera.color, "network")
+        XCTAssertEqual(camera.warnings?.count, 1)
+        XCTAssertTrue(camera.warnings?.first?.contains("no usable colour matrix") == true)
+        XCTAssertNil(network.warnings)
+        XCTAssertTrue(cameraPNG.samples == networkPNG.samples, "the fallback must be the network's colour exactly")
+    }
+
+    func testTextChunkAndSidecarRecordTheColour() throws {
+        let directory = try makeTemporaryDirectory(self)
+        var exposure = SyntheticScene.Exposure(cfa: .gbrg, bits: 12)
+        exposure.xyzToCamera = CameraModel.named("canon-5d3")!.xyzToCamera
+        let input = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 96, height: 64), exposure: exposure),
+                                              named: "canon.dng", in: directory)
+        let (report, png) = try restore(input, to: "out.png", in: directory) { _ in }
+        XCTAssertEqual(report.color, "camera")
+        XCTAssertEqual(report.whiteBalanceSource, "camera")
+        let neutral = CameraModel.neutral(exposure.xyzToCamera!)
+        for i in 0..<3 { XCTAssertEqual(report.whiteBalance![i], 1 / neutral[i], accuracy: 2e-3 / neutral[i]) }
+        XCTAssertEqual(report.colorMatrix?.count, 9)
+        let trailer = try XCTUnwrap(png.text.first { $0.key == "Nightjar" }?.value)
+        XCTAssertTrue(trailer.contains(#""color":"camera""#), trailer)
+        let sidecar = try JSONDecoder().decode(RestoreReport.self, from: Data(contentsOf: URL(fileURLWithPath: report.sidecar!)))
+        XCTAssertEqual(sidecar.color, "camera")
+        XCTAssertEqual(sidecar.whiteBalance, report.whiteBalance)
+
+        let (given, _) = try restore(input, to: "given.png", in: directory) { $0.whiteBalance = .multipliers(SIMD3(2, 1, 1.5)) }
+        XCTAssertEqual(given.whiteBalance, [2, 1, 1.5])
+        XCTAssertEqual(given.whiteBalanceSource, "given")
+        let (auto, _) = try restore(input, to: "auto.png", in: directory) { $0.whiteBalance = .auto }
+        XCTAssertEqual(auto.whiteBalanceSource, "auto")
+        let (network, _) = try restore(input, to: "network.png", in: directory) { $0.color = .network }
+        XCTAssertEqual(network.color, "network")
+        XCTAssertNil(network.whiteBalance)
+    }
+
+    // MARK: - The colour on real photographs
+
+    /// One dark capture of the set: a photograph, a camera, its CFA and the exposure ratio.
+    struct Case {
+        var photo: String
+        var camera: String
+        var cfa: CFAPattern
+        var ratio: Double
+    }
+
+    static let photographs = ["Autumn", "BytheWater", "EveningGlow", "FallenLeaf", "Path", "ColdRipple"]
+
+    /// The small set: each photograph once, the three cameras and CFA layouts in turn, ratios
+    /// 100 to 300. With NIGHTJAR_COLOUR_SET=full (scripts/colour-targets.sh) every photograph
+    /// through every camera.
+    static func cases() -> [Case] {
+        let cameras = ["sony-a7s2", "canon-5d3", "nikon-d850"], layouts: [CFAPattern] = [.rggb, .bggr, .grbg]
+        let ratios: [Double] = [100, 200, 300, 150, 250, 120]
+        if ProcessInfo.processInfo.environment["NIGHTJAR_COLOUR_SET"] == "full" {
+            return photographs.enumerated().flatMap { i, photo in
+                (0..<3).map { c in Case(photo: photo, camera: cameras[c], cfa: layouts[(i + c) % 3], ratio: ratios[(i + c) % 6]) }
+            }
+        }
+        return photographs.enumerated().map { i, photo in Case(photo: photo, camera: cameras[i % 3], cfa: layouts[i % 3], ratio: ratios[i]) }
+    }
+
+    /// The photograph (Debian's plasma-workspace-wallpapers, decoded by djpeg at 3/8 scale),
+    /// its centre 768x512, as linear sRGB.
+    private func photograph(_ name: String, in directory: URL) throws -> LinearImage {
+        let jpeg = "/usr/share/wallpapers/\(name)/contents/images/1280x800.jpg"
+        guard FileManager.default.fileExists(atPath: jpeg), FileManager.default.isExecutableFile(atPath: "/usr/bin/djpeg") else {
+            throw XCTSkip("SKIPPED: \(jpeg) or /usr/bin/djpeg missing (scripts/install-deps.sh installs plasma-workspace-wallpapers and libjpeg-turbo-progs)")
+        }
+        let ppm = directory.appendingPathComponent(name + ".ppm")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/djpeg")
+        process.arguments = ["-pnm", "-scale", "3/8", "-outfile", ppm.path, jpeg]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        return try SceneImage.read(ppm).centreCrop(width: 768, height: 512)
+    }
+
+    /// Against the scene at the true ratio: camera colour beats the network's colour on every
+    /// capture, and the mean gain is most of what any chroma could gain over the network's own
+    /// luminance (the "oracle": the scene's exact chromaticity on the network's luminance).
+    func testCameraColourOnDarkCapturesOfPhotographs() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let engine = try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768)
+        let directory = try makeTemporaryDirectory(self)
+        var rows: [(psnr: SIMD3<Double>, deltaE: SIMD2<Double>)] = []
+        for (i, c) in Self.cases().enumerated() {
+            let scene = try photograph(c.photo, in: directory)
+            var exposure = SyntheticScene.Exposure(cfa: c.cfa, bits: 14, exposureRatio: c.ratio)
+            exposure.xyzToCamera = CameraModel.named(c.camera)!.xyzToCamera
+            exposure.seed = UInt64(i + 1)
+            let input = try CaptureFixtures.write(SyntheticScene.darkCapture(scene, exposure: exposure), named: "\(i).dng", in: directory)
+            var results: [ColourScore] = []
+            var networkPNG: StoredPNG?
+            for mode in [ColorMode.network, .camera] {
+                var options = RestoreOptions(amplification: c.ratio)
+                options.color = mode
+                options.compressionLevel = 0
+                let output = directory.appendingPathComponent("\(i)-\(mode.rawValue).png")
+                let report = try restoreCapture(input: input, output: output, options: options, modelName: "official", network: engine)
+                XCTAssertEqual(report.color, mode.rawValue)
+                let png = try StoredPNG.read(output)
+                if mode == .network { networkPNG = png }
+                results.append(ColourScore(scene: scene, png: png, offset: c.cfa.rggbOffset))
+            }
+            let oracle = ColourScore.oracle(scene: scene, network: networkPNG!, offset: c.cfa.rggbOffset)
+            let label = "\(c.photo) \(c.camera) \(c.cfa.rawValue) x\(Int(c.ratio))"
+            print(String(format: "colour %@: PSNR network %.2f camera %.2f (oracle %.2f) dB, ΔE network %.2f camera %.2f",
+                         label, results[0].psnr, results[1].psnr, oracle, results[0].deltaE, results[1].deltaE))
+            XCTAssertGreaterThan(results[1].psnr, results[0].psnr, label)
+            XCTAssertLessThan(results[1].deltaE, results[0].deltaE, label)
+            rows.append((SIMD3(results[0].psnr, results[1].psnr, oracle), SIMD2(results[0].deltaE, results[1].deltaE)))
+        }
+        let n = Double(rows.count)
+        let psnr = rows.map(\.psnr).reduce(SIMD3(), +) / n, deltaE = rows.map(\.deltaE).reduce(SIMD2(), +) / n
+        let gain = psnr[1] - psnr[0], reachable = psnr[2] - psnr[0], lower = 1 - deltaE[1] / deltaE[0]
+        print(String(format: "colour, %d captures: mean PSNR network %.2f camera %.2f (+%.2f dB; oracle +%.2f dB), mean ΔE network %.2f camera %.2f (%.0f %% lower)",
+                     rows.count, psnr[0], psnr[1], gain, reachable, deltaE[0], deltaE[1], lower * 100))
+        XCTAssertGreaterThanOrEqual(gain, 0.75 * reachable, "camera colour should reach most of the gain the network's luminance allows")
+        XCTAssertGreaterThanOrEqual(gain, 4)
+        XCTAssertGreaterThanOrEqual(lower, 0.5)
+    }
+}
+
+/// PSNR and mean CIE76 ΔE (CIELAB, D65 white) of an 8-bit output against the scene, the
+/// scene cut as the capture was aligned (`offset` rows and columns dropped at the top/left).
+struct ColourScore {
+    var psnr: Double
+    var deltaE: Double
+
+    init(scene: LinearImage, png: StoredPNG, offset: (dy: Int, dx: Int)) {
+        var squared = 0.0, difference = 0.0
+        for y in 0..<png.height {
+            for x in 0..<png.width {
+                let s = ColourScore.sceneSRGB(scene, y + offset.dy, x + offset.dx)
+                let i = (y * png.width + x) * 3
+                let o = SIMD3(Double(png.samples[i]), Double(png.samples[i + 1]), Double(png.samples[i + 2]))
+                squared += ((s - o) * (s - o)).sum()
+                difference += ColourScore.distance(ColourScore.lab(s), ColourScore.lab(o))
+            }
+        }
+        let count = Double(png.width * png.height)
+        psnr = 10 * log10(255 * 255 / (squared / (3 * count)))
+        deltaE = difference / count
+    }
+
+    /// The PSNR of the scene's own chromaticity on the network's luminance (the network's
+    /// output decoded with the curve it learned), the best any chroma could do with it.
+    static func oracle(scene: LinearImage, network: StoredPNG, offset: (dy: Int, dx: Int)) -> Double {
+        var squared = 0.0
+        let weights = SIMD3<Double>(0.2126, 0.7152, 0.0722)
+        for y in 0..<network.height {
+            for x in 0..<network.width {
+                let s = SIMD3(Double(scene[y + offset.dy, x + offset.dx, 0]), Double(scene[y + offset.dy, x + offset.dx, 1]),
+                              Double(scene[y + offset.dy, x + offset.dx, 2]))
+                let i = (y * network.width + x) * 3
+                let n = SIMD3(TransferTables.decodeBT709(Double(network.samples[i]) / 255), TransferTables.decodeBT709(Double(network.samples[i + 1]) / 255),
+                              TransferTables.decodeBT709(Double(network.samples[i + 2]) / 255))
+                let ys = (weights * s).sum(), yn = (weights * n).sum()
+                let k = ys > 1e-6 ? yn / ys : 0
+                let truth = sceneSRGB(scene, y + offset.dy, x + offset.dx)
+                for c in 0..<3 {
+                    let v = Double(CapturePipeline.quantise8(SyntheticScene.encodeSRGB(Float(s[c] * k))))
+                    squared += (v - truth[c]) * (v - truth[c])
+                }
+            }
+        }
+        return 10 * log10(255 * 255 / (squared / Double(3 * network.width * network.height)))
+    }
+
+    static func sceneSRGB(_ scene: LinearImage, _ y: Int, _ x: Int) -> SIMD3<Double> {
+        func q(_ c: Int) -> Double { Double(CapturePipeline.quantise8(SyntheticScene.encodeSRGB(scene[y, x, c]))) }
+        return SIMD3(q(0), q(1), q(2))
+    }
+
+    static func lab(_ srgb8: SIMD3<Double>) -> SIMD3<Double> {
+        let l = SIMD3(SyntheticScene.decodeSRGB(srgb8[0] / 255), SyntheticScene.decodeSRGB(srgb8[1] / 255), SyntheticScene.decodeSRGB(srgb8[2] / 255))
+        let xyz = ColorMatrix3.sRGBToXYZ * l
+        let white = SIMD3(0.9504560, 1.0000000, 1.0888154) // sRGB→XYZ of (1, 1, 1)
+        func f(_ t: Double) -> Double { t > 216.0 / 24389 ? cbrt(t) : (24389.0 / 27 * t + 16) / 116 }
+        let fx = f(xyz[0] / white[0]), fy = f(xyz[1] / white[1]), fz = f(xyz[2] / white[2])
+        return SIMD3(116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz))
+    }
+
+    static func distance(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double { ((a - b) * (a - b)).sum().squareRoot() }
+}
