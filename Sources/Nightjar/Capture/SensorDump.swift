@@ -374,7 +374,10 @@ public enum SensorDump {
         }
         let black = description.black
         return DecodedFrame(width: width, height: height, cfa: description.cfa,
-                            black: SIMD4(black[0], black[1], black[2], black[3]), white: description.white, flip: 0)
+                            black: SIMD4(black[0], black[1], black[2], black[3]), white: description.white, flip: 0,
+                            // A headerless dump carries no colour calibration: camera colour falls back
+                            // to the network's, with its one warning line.
+                            calibration: CameraCalibration(asShot: nil, cameraToSRGB: nil))
     }
 
     /// `count` pixels from whole packing groups at `source`.
