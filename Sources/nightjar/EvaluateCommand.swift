@@ -3,18 +3,13 @@ import FoundationEssentials
 import Glibc
 import Nightjar
 
-/// The colour modes evaluate measures. `camera` (the file's own colour, issue #11) is being
-/// built on another branch; until it lands it is refused with one line.
+/// The colour modes evaluate measures, as `restore --color` names them.
 enum ColorOption: String, ExpressibleByArgument, CaseIterable {
-    case network, camera
+    case camera, network
 
     static var allValueStrings: [String] { allCases.map(\.rawValue) }
 
-    func requireSupported() throws {
-        guard self == .network else {
-            throw fail("colour mode \(rawValue) is not available in this build yet; use --color network")
-        }
-    }
+    var mode: ColorMode { self == .camera ? .camera : .network }
 }
 
 struct EvaluateCommand: ParsableCommand {
@@ -79,9 +74,8 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let precisions = precision.isEmpty ? [PrecisionOption.fp32] : unique(precision)
-        let colors = color.isEmpty ? [ColorOption.network] : unique(color)
+        let colors = color.isEmpty ? [ColorOption.camera] : unique(color)
         for p in precisions { try p.requireSupported() }
-        for c in colors { try c.requireSupported() }
         let usage = ExitCode(RestoreExitStatus.usage.rawValue)
 
         // The pairs: found before any model is loaded, so a typo costs nothing.
@@ -174,6 +168,7 @@ struct EvaluateCommand: ParsableCommand {
                 let name = saveDir == nil ? "\(pairIndex)-\(index).png"
                     : "\(stem)-\(configuration.modelName)-\(configuration.precision.rawValue)-\(configuration.color.rawValue).png"
                 let savedReference = saveDir == nil ? nil : directory.appendingPathComponent("\(stem)-reference.png")
+                options.color = configuration.color.mode
                 do {
                     let result = try Evaluation.evaluate(
                         pair, ratio: ratio, options: options, output: directory.appendingPathComponent(name),
