@@ -272,6 +272,20 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
 
+        // Which kernels ran: every convolution of the network once, 4915 MAC per raw pixel in all
+        // (REFERENCE.md §1), and the 5x5 layers on the tile for this machine's FMA ports.
+        let kernels = report["kernels"] as? [[String: Any]] ?? []
+        let layers = kernels.flatMap { $0["layers"] as? [String] ?? [] }
+        XCTAssertEqual(layers.sorted(), Architecture.published.convolutions.map(\.name).sorted())
+        XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["mac_per_raw_pixel"] as? Double ?? 0) }, 4915, accuracy: 0.5)
+        XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["share_of_macs"] as? Double ?? 0) }, 1, accuracy: 1e-9)
+        let fiveByFive = kernels.first { ($0["layers"] as? [String] ?? []).contains("conv_2_8_32") }?["kernel"] as? String
+        if report["isa"] as? String == "avx512" {
+            XCTAssertEqual(fiveByFive, report["fma_ports"] as? Int == 2 ? "f32-conv2d-5x5-avx512-6x4" : "f32-conv2d-5x5-avx512-12x1")
+        } else {
+            XCTAssertTrue(fiveByFive?.hasPrefix("f32-conv2d-5x5-") ?? false, fiveByFive ?? "none")
+        }
+
         // A RAW file that cannot be restored fails the run, and its files are removed too.
         let garbage = temporary.appendingPathComponent("garbage.dng")
         try Data("not a raw file".utf8).write(to: garbage)

@@ -6,4 +6,7 @@ public enum KernelInfo {
     public static var activeISA: String { String(cString: nj_isa_name(nj_isa_active())) }
     /// The best instruction set this CPU supports.
     public static var detectedISA: String { String(cString: nj_isa_name(nj_isa_detected())) }
+    /// 512-bit FMA ports per core as the registry sees them (measured, or NIGHTJAR_FMA_PORTS):
+    /// decides the register tiles.
+    public static var fmaPorts: Int { Int(nj_fma_ports()) }
 }

@@ -22,6 +22,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public let lockedBytes: Int
 
     private let weights: PackedParameters
+    /// The kernel each convolution runs (registry names, in the architecture's layer order).
+    public var kernelNames: [String] { weights.kernelNames }
     private let arena: UnsafeMutableRawPointer
     private let pool: OpaquePointer
     private var cursor: StreamSchedule.Cursor
