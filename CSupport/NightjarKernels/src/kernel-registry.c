@@ -240,7 +240,7 @@ int32_t nj_fma_ports(void) {
         } else {
             // A two-port core doubles the lanes per cycle from 256 to 512 bits; a one-port core
             // gains nothing. 1.5 splits the two cases with room for frequency licences.
-            ports = nj_fma512_to_256_ratio(5) > 1.5 ? 2 : 1;
+            ports = nj_isa_supported(NJ_ISA_AVX512) && nj_fma512_to_256_ratio(5) > 1.5 ? 2 : 1;
         }
         int32_t expected = 0;
         atomic_compare_exchange_strong(&fma_ports_state, &expected, ports);
