@@ -1,8 +1,9 @@
 #!/bin/sh
-# Single-thread GMAC/s of the convolution kernels on the network's shapes, median of N runs.
+# Single-thread GMAC/s of the convolution kernels on the network's shapes, median of N runs, by
+# the wall clock and by the thread's CPU time (what a busy machine does not distort).
 # Compiles like SwiftPM does (clang -O2 -fPIC -fno-omit-frame-pointer, no ISA flags) unless CC
 # or CFLAGS say otherwise.
-# Usage: [BENCH_THREADS=2] scripts/bench-kernels.sh [runs] [isa...]   e.g. scripts/bench-kernels.sh 7 avx512 avx2
+# Usage: [BENCH_THREADS=2] [BENCH_TILES=all] scripts/bench-kernels.sh [runs] [isa...]   e.g. scripts/bench-kernels.sh 7 avx512 avx2
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"

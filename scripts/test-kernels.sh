@@ -3,8 +3,9 @@
 # tests every kernel the registry can select on this machine against the scalar reference,
 # (again with clang, as SwiftPM builds them, and once per level capped through NIGHTJAR_MAX_ISA),
 # then cross-compiles for AArch64 and runs the NEON kernels under qemu (cortex-a53, cortex-a72,
-# max; clang's build under cortex-a53). Prints "kernels: N passed, M failed" per run; exits
-# non-zero if any run fails. Usage: scripts/test-kernels.sh [--host-only|--arm-only]
+# max; clang's build under cortex-a53). Every registered tile runs, whichever this machine's
+# 512-bit FMA port count selects; the selection itself runs once per port count. Prints
+# "kernels: N passed, M failed" per run; exits non-zero if any run fails. Usage: scripts/test-kernels.sh [--host-only|--arm-only]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"
@@ -41,6 +42,13 @@ if [ "$mode" != "--arm-only" ]; then
             echo "== host ($cc): NIGHTJAR_MAX_ISA=$isa"
             NIGHTJAR_MAX_ISA=$isa "$out/test_conv_host" || status=1
         done
+        # The tiles each 512-bit FMA port count selects, as nightjar would on either machine.
+        if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+            for ports in 1 2; do
+                echo "== host ($cc): NIGHTJAR_MAX_ISA=avx512 NIGHTJAR_FMA_PORTS=$ports"
+                NIGHTJAR_MAX_ISA=avx512 NIGHTJAR_FMA_PORTS=$ports "$out/test_conv_host" || status=1
+            done
+        fi
     fi
 fi
 

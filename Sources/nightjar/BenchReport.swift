@@ -10,6 +10,10 @@ struct BenchReport: Codable {
     var threads: Int
     var runs: Int
     var isa: String
+    /// 512-bit FMA ports per core that kernel selection assumed (1 without AVX-512).
+    var fma_ports: Int
+    /// Which kernels ran: each kernel, its layers and its share of the network's MACs.
+    var kernels: [KernelUse]
     var network_seconds_median: Double
     var network_seconds: ProcessMetrics.Summary
     var end_to_end_seconds_median: Double?
@@ -26,7 +30,7 @@ struct BenchReport: Codable {
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
                         bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
-        let (network, arenaBytes) = try measureNetwork(model: model, height: padded.height, width: padded.width,
+        let (network, arenaBytes, kernelNames) = try measureNetwork(model: model, height: padded.height, width: padded.width,
                                                        threads: threads, runs: runs, bands: bands, lockMemory: lockMemory)
         let pixels = Double(padded.height * padded.width)
         let macs = model.architecture.macsPerPixel * pixels
@@ -38,7 +42,8 @@ struct BenchReport: Codable {
         }
         return BenchReport(
             model: modelPath, width: padded.width, height: padded.height, threads: threads, runs: runs,
-            isa: KernelInfo.activeISA,
+            isa: KernelInfo.activeISA, fma_ports: KernelInfo.fmaPorts,
+            kernels: KernelUse.byKernel(architecture: model.architecture, kernelNames: kernelNames),
             network_seconds_median: network.median, network_seconds: network,
             end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
             megapixels_per_second: pixels / 1e6 / network.median,
@@ -53,7 +58,7 @@ struct BenchReport: Codable {
     /// The network alone on an in-memory mosaic. Its engine is released on return, so the
     /// end-to-end phase runs with only its own arena, as `nightjar restore` does.
     private static func measureNetwork(model: NightjarModel, height: Int, width: Int, threads: Int, runs: Int,
-                                       bands: StreamSchedule.Bands, lockMemory: Bool) throws -> (ProcessMetrics.Summary, arenaBytes: Int) {
+                                       bands: StreamSchedule.Bands, lockMemory: Bool) throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String]) {
         let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
                                          lockMemory: lockMemory)
         let source = SyntheticMosaic(seed: 42)
@@ -64,7 +69,7 @@ struct BenchReport: Codable {
             try engine.run(height: height, width: width, source: source, sink: &sink)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
-        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes)
+        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames)
     }
 
     func jsonString() -> String {
@@ -83,9 +88,39 @@ struct BenchReport: Codable {
             formatted("throughput   %.1f MP/s, %.1f GMAC/s = %.0f %% of this machine's FMA peak (%.1f GMAC/s)",
                       megapixels_per_second, gmac_per_second, share_of_fma_peak * 100, fma_peak_gmac_per_second),
         ]
+        lines.append("kernels      \(fma_ports == 2 ? "two" : "one") 512-bit FMA port\(fma_ports == 2 ? "s" : "") per core (tiles chosen for it)")
+        for use in kernels {
+            let name = use.kernel + String(repeating: " ", count: max(1, 27 - use.kernel.count))
+            lines.append("  " + name + formatted("%4.1f %% of the MACs: ", use.share_of_macs * 100) + use.layers.joined(separator: ", "))
+        }
         if let e2e = end_to_end_seconds { lines.append("end to end   " + seconds(e2e)) }
         lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
         return lines.joined(separator: "\n")
+    }
+}
+
+/// One kernel of the network's run: the layers it computed and their multiply-accumulates.
+struct KernelUse: Codable, Equatable {
+    var kernel: String
+    var layers: [String]
+    var mac_per_raw_pixel: Double
+    var share_of_macs: Double
+
+    /// Groups the layers by kernel, heaviest kernel first.
+    static func byKernel(architecture: Architecture, kernelNames: [String]) -> [KernelUse] {
+        var uses: [KernelUse] = []
+        let total = architecture.macsPerPixel
+        for (spec, name) in zip(architecture.convolutions, kernelNames) {
+            let macs = architecture.macsPerPixel(of: spec)
+            if let i = uses.firstIndex(where: { $0.kernel == name }) {
+                uses[i].layers.append(spec.name)
+                uses[i].mac_per_raw_pixel += macs
+            } else {
+                uses.append(KernelUse(kernel: name, layers: [spec.name], mac_per_raw_pixel: macs, share_of_macs: 0))
+            }
+        }
+        for i in uses.indices { uses[i].share_of_macs = uses[i].mac_per_raw_pixel / total }
+        return uses.sorted { $0.mac_per_raw_pixel > $1.mac_per_raw_pixel }
     }
 }
 

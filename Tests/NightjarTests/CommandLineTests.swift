@@ -89,6 +89,43 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("--model"), missing.stderr)
     }
 
+    func testPNGCompressionOption() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("noisy.dng", width: 192, height: 128, in: dir)
+        // zlib's header records the level class (FLEVEL, RFC 1950): 0 for level 1, 2 for 6, 3 for 9.
+        func zlibLevelClass(_ url: URL) throws -> Int {
+            let bytes = [UInt8](try Data(contentsOf: url))
+            var at = 8
+            while at + 12 <= bytes.count {
+                let length = bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) }
+                if String(decoding: bytes[at + 4..<at + 8], as: UTF8.self) == "IDAT" { return Int(bytes[at + 9] >> 6) }
+                at += 12 + length
+            }
+            XCTFail("no IDAT in \(url.path)")
+            return -1
+        }
+        var sizes: [String: Int] = [:]
+        for (value, levelClass) in [("fast", 0), ("small", 2), ("9", 3), ("0", 0)] {
+            let out = dir.appendingPathComponent("out-\(value).png")
+            let run = try runNightjar(["restore", input.path, "-o", out.path, "--model", model, "--threads", "1", "--png-compression", value])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertEqual(try zlibLevelClass(out), levelClass, value)
+            sizes[value] = try Data(contentsOf: out).count
+        }
+        XCTAssertLessThan(sizes["small"]!, sizes["fast"]!)
+        XCTAssertLessThan(sizes["fast"]!, sizes["0"]!)
+        // Level 0 is a plain PNG of the frame, read back without libpng.
+        let stored = try StoredPNG.read(dir.appendingPathComponent("out-0.png"))
+        XCTAssertEqual([stored.width, stored.height], [192, 128])
+        for value in ["faster", "10", "-1", ""] {
+            let usage = try runNightjar(["restore", input.path, "-o", dir.appendingPathComponent("usage.png").path, "--model", model,
+                                         "--png-compression", value])
+            XCTAssertEqual(usage.status, 64, "\(value): \(usage.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("usage.png").path))
+        }
+    }
+
     func testExistingOutputIsKeptWithoutOverwrite() throws {
         let model = try Self.modelFile().path
         let dir = try makeTemporaryDirectory(self)
@@ -271,6 +308,20 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((report["end_to_end_seconds"] as? [String: Any])?["count"] as? Int, 1)
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
+
+        // Which kernels ran: every convolution of the network once, 4915 MAC per raw pixel in all
+        // (REFERENCE.md §1), and the 5x5 layers on the tile for this machine's FMA ports.
+        let kernels = report["kernels"] as? [[String: Any]] ?? []
+        let layers = kernels.flatMap { $0["layers"] as? [String] ?? [] }
+        XCTAssertEqual(layers.sorted(), Architecture.published.convolutions.map(\.name).sorted())
+        XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["mac_per_raw_pixel"] as? Double ?? 0) }, 4915, accuracy: 0.5)
+        XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["share_of_macs"] as? Double ?? 0) }, 1, accuracy: 1e-9)
+        let fiveByFive = kernels.first { ($0["layers"] as? [String] ?? []).contains("conv_2_8_32") }?["kernel"] as? String
+        if report["isa"] as? String == "avx512" {
+            XCTAssertEqual(fiveByFive, report["fma_ports"] as? Int == 2 ? "f32-conv2d-5x5-avx512-6x4" : "f32-conv2d-5x5-avx512-12x1")
+        } else {
+            XCTAssertTrue(fiveByFive?.hasPrefix("f32-conv2d-5x5-") ?? false, fiveByFive ?? "none")
+        }
 
         // A RAW file that cannot be restored fails the run, and its files are removed too.
         let garbage = temporary.appendingPathComponent("garbage.dng")

@@ -4,6 +4,10 @@
 //   bench_conv [runs] [isa...]     e.g. bench_conv 7 avx512 avx2
 //   BENCH_SHAPE="k cin cout groups width height rows" bench_conv ...   (one custom shape)
 //   BENCH_THREADS=2 bench_conv ...   (rows split into equal stripes, one thread each)
+//   BENCH_TILES=all bench_conv ...   (every registered tile of each level, not only the selected)
+// Besides wall-clock GMAC/s it prints GMAC/s per second of the calling thread's CPU time
+// ("cpu"): on a shared machine other processes take the core away and the wall clock shows
+// it; CPU time does not (with BENCH_THREADS > 1 it is the first stripe's thread only).
 #define _POSIX_C_SOURCE 199309L
 #include <pthread.h>
 #include <stdint.h>
@@ -55,6 +59,12 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -103,8 +113,10 @@ int main(int argc, char **argv) {
                                           &custom.groups, &custom.width, &custom.height,
                                           &custom.rows) == 7;
     const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
-    printf("threads: %d\n%-28s %-26s %9s %9s %9s\n", threads, "shape", "kernel", "ms(med)",
-           "GMAC/s", "best");
+    const char *tiles_env = getenv("BENCH_TILES");
+    const int all_tiles = tiles_env && strcmp(tiles_env, "all") == 0;
+    printf("threads: %d, 512-bit FMA ports: %d\n%-28s %-26s %9s %9s %9s %9s\n", threads,
+           nj_fma_ports(), "shape", "kernel", "ms(med)", "GMAC/s", "best", "cpu(med)");
     for (size_t si = 0; si < shape_count; si++) {
         const bench_shape s = use_custom ? custom : shapes[si];
         const size_t plane = (size_t)s.width * s.height;
@@ -139,24 +151,40 @@ int main(int argc, char **argv) {
                             s.k * s.k;
         float *packed = filled((size_t)s.out_channels * ipg * s.k * s.k);
         a.weight_stride = s.out_channels / s.groups;
+        const nj_conv2d_f32_kernel *list[32];
+        int list_count = 0;
         for (int ci = 0; ci < cap_count; ci++) {
-            const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&a, (int)caps[ci]);
+            const nj_conv2d_f32_kernel *chosen = nj_conv2d_f32_kernel_select(&a, (int)caps[ci]);
+            list[list_count++] = chosen;
+            for (int32_t i = 0; all_tiles && i < nj_conv2d_f32_kernel_count() && list_count < 32; i++) {
+                const nj_conv2d_f32_kernel *k = nj_conv2d_f32_kernel_at(i);
+                if (k != chosen && k->isa == chosen->isa && k->kernel_size == s.k) list[list_count++] = k;
+            }
+        }
+        for (int li = 0; li < list_count; li++) {
+            const nj_conv2d_f32_kernel *kernel = list[li];
             nj_conv2d_f32_fn fn = kernel->run;
             nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels,
                                        s.in_channels, s.groups, s.k, packed);
             a.weights = packed;
             run_threads(fn, &a, threads);  // warm-up
-            double t[64];
+            double t[64], c[64];
             const int n = runs < 64 ? runs : 64;
             for (int r = 0; r < n; r++) {
-                const double t0 = now();
+                const double t0 = now(), c0 = thread_cpu();
                 run_threads(fn, &a, threads);
+                c[r] = thread_cpu() - c0;
                 t[r] = now() - t0;
             }
             qsort(t, (size_t)n, sizeof(double), cmp_double);
+            qsort(c, (size_t)n, sizeof(double), cmp_double);
             const double med = t[n / 2];
-            printf("%-28s %-26s %9.2f %9.2f %9.2f\n", s.what, kernel->name,
-                   med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9);
+            // CPU time covers the first stripe: scale its MACs by the stripe's share.
+            const double first = (double)((int64_t)(a.row_end - a.row_begin) / threads) /
+                                 (double)(a.row_end - a.row_begin);
+            printf("%-28s %-26s %9.2f %9.2f %9.2f %9.2f\n", s.what, kernel->name,
+                   med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9,
+                   macs * (threads > 1 ? first : 1.0) / c[n / 2] * 1e-9);
             fflush(stdout);
         }
         free(input);

@@ -103,6 +103,35 @@ static int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
 }
 static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
 
+// The kernels a case runs: with explicit caps, every registered kernel of the geometry at
+// every supported level (each tile, whichever this machine's FMA ports would select) and what
+// selection picks per cap; with caps == NULL, the process-wide selection (NIGHTJAR_MAX_ISA,
+// NIGHTJAR_FMA_PORTS). The reference first when asked.
+static int kernels_under_test(const nj_conv2d_f32_args *args, const nj_isa *caps, int cap_count,
+                              const nj_conv2d_f32_kernel **out, int with_reference) {
+    int n = 0;
+    if (with_reference) out[n++] = nj_conv2d_f32_kernel_reference();
+    const nj_conv2d_f32_kernel *candidates[64];
+    int candidate_count = 0;
+    for (int ci = 0; ci < cap_count; ci++) {
+        candidates[candidate_count++] = nj_conv2d_f32_kernel_select(args, caps ? (int)caps[ci] : -1);
+    }
+    if (caps) {
+        for (int32_t i = 0; i < nj_conv2d_f32_kernel_count() && candidate_count < 64; i++) {
+            const nj_conv2d_f32_kernel *k = nj_conv2d_f32_kernel_at(i);
+            if (k->kernel_size == args->kernel_size && nj_isa_supported(k->isa)) {
+                candidates[candidate_count++] = k;
+            }
+        }
+    }
+    for (int i = 0; i < candidate_count && n < 16; i++) {
+        int dup = 0;
+        for (int j = 0; j < n; j++) dup |= out[j] == candidates[i];
+        if (!dup) out[n++] = candidates[i];
+    }
+    return n;
+}
+
 static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *caps,
                      int cap_count) {
     const int32_t pad = (s.k - 1) / 2;
@@ -191,15 +220,10 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     nj_f32_conv2d_scalar(&args);
 
     const int32_t opg = s.out_channels / s.groups;
-    const nj_conv2d_f32_kernel *seen[8];
-    int seen_count = 0;
-    for (int ci = 0; ci < cap_count; ci++) {
-        // caps == NULL: the process-wide dispatch (NIGHTJAR_MAX_ISA) is under test.
-        const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&args, caps ? (int)caps[ci] : -1);
-        int dup = 0;
-        for (int j = 0; j < seen_count; j++) dup |= seen[j] == kernel;
-        if (dup) continue;
-        seen[seen_count++] = kernel;
+    const nj_conv2d_f32_kernel *seen[16];
+    const int seen_count = kernels_under_test(&args, caps, cap_count, seen, 0);
+    for (int ki = 0; ki < seen_count; ki++) {
+        const nj_conv2d_f32_kernel *kernel = seen[ki];
         const nj_conv2d_f32_fn fn = kernel->run;
 
         for (size_t i = 0; i < out_count; i++) got[i] = bits_to_float(SENTINEL);
@@ -337,15 +361,8 @@ static void run_depth_to_space_case(conv_shape s, int32_t r, int32_t width, int3
     args.negative_slope = 0.2f;
     args.weight_stride = opg;
 
-    const nj_conv2d_f32_kernel *kernels[8];
-    int kernel_count = 0;
-    kernels[kernel_count++] = nj_conv2d_f32_kernel_reference();
-    for (int ci = 0; ci < cap_count; ci++) {
-        const nj_conv2d_f32_kernel *kernel = nj_conv2d_f32_kernel_select(&args, caps ? (int)caps[ci] : -1);
-        int dup = 0;
-        for (int j = 0; j < kernel_count; j++) dup |= kernels[j] == kernel;
-        if (!dup) kernels[kernel_count++] = kernel;
-    }
+    const nj_conv2d_f32_kernel *kernels[16];
+    const int kernel_count = kernels_under_test(&args, caps, cap_count, kernels, 1);
     for (int ki = 0; ki < kernel_count; ki++) {
         const nj_conv2d_f32_kernel *kernel = kernels[ki];
         nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels, s.in_channels, s.groups, s.k, packed);
@@ -431,6 +448,30 @@ int main(int argc, char **argv) {
                nj_isa_name(nj_isa_active()));
         for (int i = 0; i < cap_count; i++) printf(" %s", nj_isa_name(caps[i]));
         printf("\n");
+    }
+
+    // Selection follows the 512-bit FMA port count: each count gets its own tiles where it
+    // has any, and a kernel for the geometry either way.
+    if (caps && nj_isa_supported(NJ_ISA_AVX512)) {
+        const int32_t measured = nj_fma_ports();
+        printf("kernels: 512-bit FMA ports %d (512/256-bit ratio %.2f)\n", measured,
+               nj_fma512_to_256_ratio(3));
+        for (int32_t ports = 1; ports <= 2; ports++) {
+            nj_set_fma_ports(ports);
+            for (int32_t k = 1; k <= 5; k += 2) {
+                nj_conv2d_f32_args g;
+                memset(&g, 0, sizeof g);
+                g.kernel_size = k;
+                const nj_conv2d_f32_kernel *chosen = nj_conv2d_f32_kernel_select(&g, NJ_ISA_AVX512);
+                if (chosen->kernel_size != k || (chosen->fma_ports != 0 && chosen->fma_ports != ports)) {
+                    printf("FAIL: %dx%d with %d FMA ports selects %s\n", k, k, ports, chosen->name);
+                    failed++;
+                } else {
+                    passed++;
+                }
+            }
+        }
+        nj_set_fma_ports(measured);
     }
 
     static const conv_shape shapes[] = {

@@ -45,8 +45,64 @@ static void pause_us(long us) {
     nanosleep(&t, NULL);
 }
 
-int main(void) {
+// 1e-20 * 1e-20 is 1e-40, a subnormal float: 0 where subnormal results are flushed, and a
+// subnormal operand reads as 0 where denormals-are-zero (x86 DAZ; AArch64 FZ does both).
+static volatile float tiny_a = 1e-20f, tiny_b = 1e-20f, subnormal = 1e-40f;
+static int flushes(void) {
+    const float product = tiny_a * tiny_b;
+    const float operand = subnormal * 1.0f;
+    return product == 0.0f && operand == 0.0f;
+}
+
+typedef struct flush_probe {
+    _Atomic int32_t flushed, ran;
+} flush_probe;
+
+static void probe_task(void *raw, int32_t index, int32_t threads) {
+    (void)index;
+    (void)threads;
+    flush_probe *p = raw;
+    atomic_fetch_add(&p->ran, 1);
+    if (flushes()) atomic_fetch_add(&p->flushed, 1);
+}
+
+static void probe_range(void *raw, int32_t begin, int32_t end) {
+    for (int32_t i = begin; i < end; i++) probe_task(raw, i, 0);
+}
+
+// Every thread of every pool call computes with subnormals flushed; the caller's own mode
+// (IEEE gradual underflow, the C default) is back after each call.
+static int check_flush_to_zero(void) {
     int failed = 0;
+    if (flushes()) {
+        printf("threadpool: the caller flushes subnormals before any pool call: FAIL\n");
+        failed = 1;
+    }
+    for (int threads = 1; threads <= 3; threads++) {
+        nj_threadpool *pool = nj_threadpool_create(threads);
+        if (!pool) return 1;
+        for (int i = 0; i < 200; i++) {
+            flush_probe p = {0, 0};
+            nj_threadpool_run(pool, probe_task, &p);
+            nj_threadpool_parallel_for(pool, 1 + i % 7, probe_range, &p);
+            const int ok = atomic_load(&p.flushed) == atomic_load(&p.ran) && !flushes();
+            if (!ok) {
+                printf("threadpool: %d threads: %d of %d task runs flushed subnormals, caller "
+                       "flushes after the call: %d: FAIL\n", threads, (int)atomic_load(&p.flushed),
+                       (int)atomic_load(&p.ran), flushes());
+                failed = 1;
+                break;
+            }
+        }
+        nj_threadpool_destroy(pool);
+    }
+    printf("threadpool: flush-to-zero on every pool thread, caller's mode restored: %s\n",
+           failed ? "FAIL" : "ok");
+    return failed;
+}
+
+int main(void) {
+    int failed = check_flush_to_zero();
     for (int threads = 2; threads <= 4; threads++) {
         nj_threadpool *pool = nj_threadpool_create(threads);
         if (!pool) {

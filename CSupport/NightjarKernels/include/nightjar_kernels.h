@@ -159,6 +159,9 @@ typedef struct nj_conv2d_f32_kernel {
     // Output channels per register block: the thread pool splits ungrouped convolutions by
     // multiples of this.
     int32_t channel_block;
+    // The 512-bit FMA port count the tile was chosen for (see nj_fma_ports): 0 for any machine.
+    // Selection skips a kernel tuned for another count when one for this machine follows.
+    int32_t fma_ports;
 } nj_conv2d_f32_kernel;
 
 // The fastest kernel for this geometry (its kernel_size is what counts today) among the levels
@@ -166,6 +169,24 @@ typedef struct nj_conv2d_f32_kernel {
 // Kernel sizes 1, 3 and 5 have SIMD kernels; any other size gets the scalar reference.
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,
                                                         int cap);
+
+// Every registered kernel, best first within each kernel size, the reference last (tests and
+// benchmarks run each tile, whatever this machine would select).
+int32_t nj_conv2d_f32_kernel_count(void);
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_at(int32_t index);
+
+// 512-bit FMA ports per core, which decides the best register tiles: 2 where a 512-bit FMA
+// loop retires twice the lanes per cycle of a 256-bit one (Intel Xeon Skylake-SP Gold and later
+// server cores, Zen 5), 1 where they retire the same (Zen 4's double-pumped unit, Intel parts
+// with one 512-bit port), 1 without AVX-512. Measured once (a few milliseconds of CPU time,
+// best of several alternating rounds, so a busy machine does not skew it), unless
+// NIGHTJAR_FMA_PORTS=1|2 or nj_set_fma_ports says otherwise.
+int32_t nj_fma_ports(void);
+// Forces the port count (1 or 2) for selection from now on; 0 measures again at the next use.
+void nj_set_fma_ports(int32_t ports);
+// The measured ratio itself (512-bit lanes per second / 256-bit lanes per second, best of
+// `rounds` alternating rounds); 0 without AVX-512. For `nightjar bench` and diagnostics.
+double nj_fma512_to_256_ratio(int32_t rounds);
 
 // The scalar reference as a registry entry.
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_reference(void);

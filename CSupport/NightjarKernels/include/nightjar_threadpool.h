@@ -12,6 +12,10 @@ extern "C" {
 
 typedef struct nj_threadpool nj_threadpool;
 
+// Every task, range and convolution below runs with subnormals flushed to zero (MXCSR FTZ|DAZ
+// on x86, FPCR.FZ on AArch64): workers for their life, the calling thread during the call
+// (its own floating-point mode is restored before the call returns).
+
 // task(context, index, count) runs once for each index in [0, count), each on its own thread.
 typedef void (*nj_parallel_task)(void *context, int32_t index, int32_t count);
 

@@ -8,6 +8,7 @@
 //   NJ_NV      vectors per x tile (1..4)
 //   NJ_FN      name of the kernel function, void NJ_FN(const nj_conv2d_f32_args *)
 //   NJ_KERNEL  name of its registry entry (const nj_conv2d_f32_kernel), defined here
+// and may define NJ_FMA_PORTS (1 or 2): the 512-bit FMA port count the tile was chosen for.
 //
 // Design: each call to nj_tile computes OCB output channels x NV vectors of one output row,
 // holding OCB*NV accumulators in registers. For every input channel of the group, every
@@ -234,6 +235,9 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
 #else
 #error "NJ_NV must be 1..4"
 #endif
+#ifndef NJ_FMA_PORTS
+#define NJ_FMA_PORTS 0
+#endif
 #if NJ_OCB != 4 && NJ_OCB != 6 && NJ_OCB != 8 && NJ_OCB != 12
 #error "NJ_OCB must be 4, 6, 8 or 12"
 #endif
@@ -278,6 +282,7 @@ const nj_conv2d_f32_kernel NJ_KERNEL = {
     NJ_K,
     NJ_WEIGHTS_GIHWO,
     NJ_OCB,
+    NJ_FMA_PORTS,
 };
 
 #undef NJ_STR
@@ -288,3 +293,4 @@ const nj_conv2d_f32_kernel NJ_KERNEL = {
 #undef NJ_TILE
 #undef NJ_ALWAYS_INLINE
 #undef NJ_UNROLL
+#undef NJ_FMA_PORTS

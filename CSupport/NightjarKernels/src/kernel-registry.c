@@ -166,7 +166,7 @@ nj_isa nj_isa_active(void) {
 // ---- Kernel table --------------------------------------------------------------------------
 
 static const nj_conv2d_f32_kernel reference_kernel = {
-    nj_f32_conv2d_scalar, "f32-conv2d-scalar", NJ_ISA_SCALAR, 0, NJ_WEIGHTS_OIHW, 8,
+    nj_f32_conv2d_scalar, "f32-conv2d-scalar", NJ_ISA_SCALAR, 0, NJ_WEIGHTS_OIHW, 8, 0,
 };
 
 // Best first within each kernel size; the scalar reference, last, takes every geometry.
@@ -174,6 +174,7 @@ static const nj_conv2d_f32_kernel *const conv_kernels[] = {
 #if defined(__x86_64__)
     &nj_f32_conv2d_1x1_avx512_12x2_kernel,
     &nj_f32_conv2d_3x3_avx512_8x3_kernel,
+    &nj_f32_conv2d_5x5_avx512_6x4_kernel,
     &nj_f32_conv2d_5x5_avx512_12x1_kernel,
     &nj_f32_conv2d_1x1_avx2_6x2_kernel,
     &nj_f32_conv2d_3x3_avx2_6x2_kernel,
@@ -196,14 +197,56 @@ const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args
     const int max_rank = cap < 0 ? isa_rank(nj_isa_active())
                                  : (isa_rank((nj_isa)cap) >= 0 ? isa_rank((nj_isa)cap) : 3);
     const size_t count = sizeof(conv_kernels) / sizeof(conv_kernels[0]);
+    const int32_t ports = nj_fma_ports();
+    const nj_conv2d_f32_kernel *fallback = NULL;
     for (size_t i = 0; i + 1 < count; i++) {
         const nj_conv2d_f32_kernel *k = conv_kernels[i];
         if (isa_rank(k->isa) <= max_rank && nj_isa_supported(k->isa) &&
             k->kernel_size == geometry->kernel_size) {
-            return k;
+            if (k->fma_ports == 0 || k->fma_ports == ports) {
+                return k;
+            }
+            if (!fallback) {
+                fallback = k;
+            }
         }
     }
-    return &reference_kernel;
+    return fallback ? fallback : &reference_kernel;
+}
+
+int32_t nj_conv2d_f32_kernel_count(void) {
+    return (int32_t)(sizeof(conv_kernels) / sizeof(conv_kernels[0]));
+}
+
+const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_at(int32_t index) {
+    return index >= 0 && index < nj_conv2d_f32_kernel_count() ? conv_kernels[index] : NULL;
+}
+
+// ---- FMA ports -----------------------------------------------------------------------------
+
+static _Atomic int32_t fma_ports_state = 0;  // 0: not decided yet
+
+void nj_set_fma_ports(int32_t ports) {
+    atomic_store_explicit(&fma_ports_state, ports == 1 || ports == 2 ? ports : 0,
+                          memory_order_release);
+}
+
+int32_t nj_fma_ports(void) {
+    int32_t ports = atomic_load_explicit(&fma_ports_state, memory_order_acquire);
+    if (ports == 0) {
+        const char *env = getenv("NIGHTJAR_FMA_PORTS");
+        if (env && (env[0] == '1' || env[0] == '2') && env[1] == 0) {
+            ports = env[0] - '0';
+        } else {
+            // A two-port core doubles the lanes per cycle from 256 to 512 bits; a one-port core
+            // gains nothing. 1.5 splits the two cases with room for frequency licences.
+            ports = nj_isa_supported(NJ_ISA_AVX512) && nj_fma512_to_256_ratio(5) > 1.5 ? 2 : 1;
+        }
+        int32_t expected = 0;
+        atomic_compare_exchange_strong(&fma_ports_state, &expected, ports);
+        ports = atomic_load_explicit(&fma_ports_state, memory_order_acquire);
+    }
+    return ports;
 }
 
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_reference(void) {

@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_avx512_12x2_kernel;
 extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_avx512_8x3_kernel;
+extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_avx512_6x4_kernel;
 extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_avx512_12x1_kernel;
 extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_avx2_6x2_kernel;
 extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_avx2_6x2_kernel;

@@ -23,6 +23,37 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
+// Flush-to-zero and denormals-are-zero while Nightjar computes (MXCSR FTZ|DAZ on x86, FPCR.FZ
+// on AArch64). A subnormal operand or result costs a microcode assist of about a hundred
+// cycles on Intel cores, and LeakyReLU's 0.2 slope, residual sums and deep 1/32-scale
+// features of a black frame can produce them; flushed, a kernel's speed does not depend on
+// the image. Values below 1.2e-38 become 0: nothing the network computes reaches the output
+// differently (the golden conformance holds at 1e-4). Workers keep the mode for life; the
+// calling thread gets it for the duration of each pool call and its own mode back afterwards,
+// so the Swift code around it computes as before.
+#if defined(__x86_64__)
+typedef unsigned fp_mode;
+static fp_mode fp_flush_enter(void) {
+    const fp_mode old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+    return old;
+}
+static void fp_flush_leave(fp_mode old) { _mm_setcsr(old); }
+#elif defined(__aarch64__)
+typedef uint64_t fp_mode;
+static fp_mode fp_flush_enter(void) {
+    fp_mode old;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(old));
+    __asm__ volatile("msr fpcr, %0" ::"r"(old | ((fp_mode)1 << 24)));  // FZ
+    return old;
+}
+static void fp_flush_leave(fp_mode old) { __asm__ volatile("msr fpcr, %0" ::"r"(old)); }
+#else
+typedef int fp_mode;
+static fp_mode fp_flush_enter(void) { return 0; }
+static void fp_flush_leave(fp_mode old) { (void)old; }
+#endif
+
 // How long a waiting thread spins before it blocks: longer than most gaps between the tasks
 // of one frame, far shorter than a scheduler time slice.
 #define SPIN_NANOSECONDS 50000
@@ -107,6 +138,7 @@ static void *worker_main(void *raw) {
     free(raw);
     nj_threadpool *pool = start.pool;
     uint64_t seen = 0;
+    (void)fp_flush_enter();  // for the thread's life
     for (;;) {
         seen = wait_for_task(pool, seen);
         if (atomic_load(&pool->stopping)) break;
@@ -180,11 +212,19 @@ int32_t nj_threadpool_size(const nj_threadpool *pool) {
     return pool ? pool->size : 1;
 }
 
+static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *context);
+
 void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context) {
+    const fp_mode mode = fp_flush_enter();
     if (!pool || pool->size == 1) {
         task(context, 0, 1);
-        return;
+    } else {
+        run_on_pool(pool, task, context);
     }
+    fp_flush_leave(mode);
+}
+
+static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *context) {
     pool->task = task;
     pool->context = context;
     atomic_store_explicit(&pool->pending, pool->size - 1, memory_order_relaxed);
@@ -237,7 +277,9 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
                                 void *context) {
     if (count <= 0) return;
     if (!pool || pool->size == 1 || count == 1) {
+        const fp_mode mode = fp_flush_enter();
         task(context, 0, count);
+        fp_flush_leave(mode);
         return;
     }
     const int32_t most = pool->size * CHUNKS_PER_THREAD;
@@ -313,7 +355,9 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = args->row_end - args->row_begin;
     if (threads == 1 || rows <= 0) {
+        const fp_mode mode = fp_flush_enter();
         kernel->run(args);
+        fp_flush_leave(mode);
         return;
     }
     conv_job job = {kernel, args, 0, 1, 0, 0};

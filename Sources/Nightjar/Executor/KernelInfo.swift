@@ -22,4 +22,8 @@ public enum KernelInfo {
             chosen[spec.kernel] = nj_conv2d_f32_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
         }.sorted { $0.key < $1.key }.map { (kernelSize: $0.key, name: $0.value) }
     }
+
+    /// 512-bit FMA ports per core as the registry sees them (measured, or NIGHTJAR_FMA_PORTS):
+    /// decides the register tiles.
+    public static var fmaPorts: Int { Int(nj_fma_ports()) }
 }

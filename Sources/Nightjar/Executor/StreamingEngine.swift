@@ -24,6 +24,8 @@ public final class StreamingEngine: @unchecked Sendable {
     var arenaAddress: UInt { UInt(bitPattern: arenaPages.base) }
 
     private let weights: PackedParameters
+    /// The kernel each convolution runs (registry names, in the architecture's layer order).
+    public var kernelNames: [String] { weights.kernelNames }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }

@@ -67,15 +67,18 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
 
     /// Multiply-accumulates per raw pixel (4915 for the published network).
     public var macsPerPixel: Double {
-        convolutions.reduce(0.0) { total, spec in
-            let scale: Double
-            switch spec.name {
-            case "conv2x", "conv_2_8_32": scale = 1.0 / 4
-            case "conv_rdb8x", "resblock8x.conv1", "resblock8x.conv2", "conv32_8_cat.0", "conv32_8_cat.1": scale = 1.0 / 64
-            default: scale = 1.0 / 1024
-            }
-            return total + Double(spec.macsPerOutputPixel) * scale
+        convolutions.reduce(0.0) { $0 + macsPerPixel(of: $1) }
+    }
+
+    /// One convolution's multiply-accumulates per raw pixel (its output is at 1/2, 1/8 or 1/32 scale).
+    public func macsPerPixel(of spec: ConvolutionSpec) -> Double {
+        let scale: Double
+        switch spec.name {
+        case "conv2x", "conv_2_8_32": scale = 1.0 / 4
+        case "conv_rdb8x", "resblock8x.conv1", "resblock8x.conv2", "conv32_8_cat.0", "conv32_8_cat.1": scale = 1.0 / 64
+        default: scale = 1.0 / 1024
         }
+        return Double(spec.macsPerOutputPixel) * scale
     }
 
     public var parameterCount: Int {
