@@ -54,6 +54,14 @@ struct WatchCommand: ParsableCommand {
     var noRotate = false
     @Flag(help: "Lock the network's memory arena into RAM (mlock).")
     var mlock = false
+    @Option(help: "Colour: camera (the file's own white balance and matrix, default) or network, as `restore --color`.")
+    var color: String?
+    @Option(help: "White balance of camera colour: camera, auto or R,G,B, as `restore --white-balance`.")
+    var whiteBalance: String?
+    @Option(help: "How to read headerless sensor dumps (.raw): a built-in mode, a sensor or a JSON file, as `restore --sensor`.")
+    var sensor: String?
+    @Option(help: "PNG compression: fast (default), small or a zlib level 0-9, as `restore --png-compression`.")
+    var pngCompression: String?
     @Flag(help: "Print the effective settings and exit (0 when they are valid).")
     var check = false
 
@@ -64,6 +72,7 @@ struct WatchCommand: ParsableCommand {
             ("capture-dir", captureDir), ("output-dir", outputDir), ("model", model), ("precision", precision),
             ("threads", threads), ("bits", bits), ("max-size", maxSize), ("originals", originals), ("latest", latest),
             ("name", name), ("settle", settle), ("rescan", rescan), ("metrics", metrics), ("m", m),
+            ("color", color), ("white-balance", whiteBalance), ("sensor", sensor), ("png-compression", pngCompression),
         ]
         for case let (key, value?) in options { result.append((key, value)) }
         if sidecar { result.append(("sidecar", "yes")) }

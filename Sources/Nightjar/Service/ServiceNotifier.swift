@@ -65,7 +65,7 @@ public final class ServiceNotifier {
 /// Log lines on stderr with the sd-daemon(3) priority prefix, which journald turns into the
 /// line's priority: `<3>` error, `<4>` warning, `<6>` information.
 public enum ServiceLog {
-    public static func error(_ text: String) { StandardStream.error.write("<3>nightjar: \(text)\n") }
-    public static func warning(_ text: String) { StandardStream.error.write("<4>nightjar: \(text)\n") }
-    public static func info(_ text: String) { StandardStream.error.write("<6>nightjar: \(text)\n") }
+    public static func error(_ text: String) { StandardStream.error.write("<3>nightjar: \(displayable(text))\n") }
+    public static func warning(_ text: String) { StandardStream.error.write("<4>nightjar: \(displayable(text))\n") }
+    public static func info(_ text: String) { StandardStream.error.write("<6>nightjar: \(displayable(text))\n") }
 }

@@ -36,6 +36,14 @@ public struct WatchSettings: Sendable, Equatable {
     public var m = 5.0
     public var noRotate = false
     public var mlock = false
+    /// Where the colour comes from (`--color`, as `restore`), and its white balance.
+    public var color = ColorMode.camera
+    public var whiteBalance = WhiteBalance.camera
+    /// How to read headerless sensor dumps (`--sensor ID|FILE`, as `restore`); nil: by size.
+    public var sensor: String?
+    public var sensorDescriptions: [SensorDescription] = []
+    /// zlib level of the PNGs (`--png-compression fast|small|0-9`, as `restore`).
+    public var compressionLevel = 1
 
     public struct Size: Sendable, Equatable, CustomStringConvertible {
         public var width: Int
@@ -47,7 +55,8 @@ public struct WatchSettings: Sendable, Equatable {
 
     /// The keys, as in a configuration file and (with `--`) on the command line.
     public static let keys = ["capture-dir", "output-dir", "model", "precision", "threads", "bits", "max-size", "originals",
-                              "sidecar", "latest", "name", "settle", "rescan", "metrics", "m", "no-rotate", "mlock"]
+                              "sidecar", "latest", "name", "settle", "rescan", "metrics", "m", "no-rotate", "mlock",
+                              "color", "white-balance", "sensor", "png-compression"]
 
     /// Sets `key` from its text; `source` names where it came from for the error message.
     public mutating func set(_ key: String, _ value: String, source: String) throws {
@@ -80,7 +89,7 @@ public struct WatchSettings: Sendable, Equatable {
                 throw bad(["fp16", "int8"].contains(value) ? "not available in this build yet; use fp32" : "expected fp32")
             }
             precision = value
-        case "threads": threads = try integer(1...1024)
+        case "threads": threads = try integer(1...min(256, 4 * Engine.availableCores))
         case "bits":
             guard value == "8" || value == "16" else { throw bad("expected 8 or 16") }
             bits = Int(value)!
@@ -111,6 +120,27 @@ public struct WatchSettings: Sendable, Equatable {
             self.m = m
         case "no-rotate": noRotate = try boolean()
         case "mlock": mlock = try boolean()
+        case "color":
+            guard let mode = ColorMode(rawValue: value.lowercased()) else { throw bad("expected camera or network") }
+            color = mode
+        case "white-balance":
+            guard let balance = WhiteBalance(argument: value) else { throw bad("expected camera, auto or three positive numbers R,G,B") }
+            whiteBalance = balance
+        case "sensor":
+            do {
+                sensorDescriptions = try SensorDescription.resolve(value)
+            } catch let error as SensorDescriptionError {
+                throw bad(error.description)
+            }
+            sensor = value
+        case "png-compression":
+            switch value {
+            case "fast": compressionLevel = 1
+            case "small": compressionLevel = 6
+            default:
+                guard value.count == 1, let level = Int(value), (0...9).contains(level) else { throw bad("expected fast, small or a level 0...9") }
+                compressionLevel = level
+            }
         default: throw WatchConfigurationError.unknownKey(source: source, key: key)
         }
     }
@@ -166,7 +196,9 @@ public struct WatchSettings: Sendable, Equatable {
         lines += ["originals = \(originals.rawValue)", "sidecar = \(sidecar ? "yes" : "no")"]
         if let latest { lines.append("latest = \(latest)") }
         lines += ["name = \(name)", "settle = \(settleSeconds)", "rescan = \(rescanSeconds)", "metrics = \(metricsPath)",
-                  "m = \(m)", "no-rotate = \(noRotate ? "yes" : "no")", "mlock = \(mlock ? "yes" : "no")"]
+                  "m = \(m)", "no-rotate = \(noRotate ? "yes" : "no")", "mlock = \(mlock ? "yes" : "no")",
+                  "color = \(color.rawValue)", "white-balance = \(whiteBalance)", "png-compression = \(compressionLevel)"]
+        if let sensor { lines.append("sensor = \(sensor)") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -176,7 +208,12 @@ public struct WatchSettings: Sendable, Equatable {
 
     /// The restore options these settings give.
     public var restoreOptions: RestoreOptions {
-        RestoreOptions(m: m, bits: bits, rotate: !noRotate, overwrite: false, sidecar: sidecar)
+        var options = RestoreOptions(m: m, bits: bits, rotate: !noRotate, overwrite: false, sidecar: sidecar)
+        options.color = color
+        options.whiteBalance = whiteBalance
+        options.sensorDescriptions = sensorDescriptions
+        options.compressionLevel = compressionLevel
+        return options
     }
 
     /// Whether going from `self` to `other` needs a new `Restorer` (model, memory, options).

@@ -239,7 +239,10 @@ public final class Watcher {
         }
         do {
             guard let restorer else { throw CaptureError.invalidArgument("no model loaded") }
-            _ = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path)
+            let report = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path)
+            for warning in report.warnings ?? [] {
+                ServiceLog.warning(warning.replacing(file.path, with: spool.root.appendingPathComponent(name).path))
+            }
             metrics.arenaBytes = restorer.arenaBytes
         } catch let error as CaptureError {
             switch error {
