@@ -124,16 +124,16 @@ struct EvaluateCommand: ParsableCommand {
         for (path, name) in zip(model, names) {
             for p in precisions { for c in colors { configurations.append(Configuration(modelPath: path, modelName: name, precision: p, color: c)) } }
         }
-        // One engine per model (precisions other than FP32 are refused above); one workspace.
-        var engines: [String: FrameEngine] = [:]
-        for path in model where engines[path] == nil {
-            engines[path] = try reportingErrors {
-                try FrameEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: path)), threads: threads)
-            }
-        }
-        let workspace = try reportingErrors { CaptureWorkspace() }
         var options = RestoreOptions(m: m ?? 5, maxPixels: maxPixels)
         options.compressionLevel = 1
+        // One Restorer per model (precisions other than FP32 are refused above), the same
+        // restore path as `restore`; each pair's ratio and colour mode go in per call.
+        var restorers: [String: Restorer] = [:]
+        for path in model where restorers[path] == nil {
+            restorers[path] = try reportingErrors {
+                try Restorer(modelURL: URL(fileURLWithPath: path), options: options, threads: threads)
+            }
+        }
 
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
         let total = found.pairs.count * configurations.count
@@ -172,7 +172,7 @@ struct EvaluateCommand: ParsableCommand {
                 do {
                     let result = try Evaluation.evaluate(
                         pair, ratio: ratio, options: options, output: directory.appendingPathComponent(name),
-                        modelName: configuration.modelName, network: engines[configuration.modelPath]!, workspace: workspace,
+                        modelName: configuration.modelName, restorer: restorers[configuration.modelPath]!,
                         reference: &reference, savedReference: savedReference)
                     results.append((index, result))
                     if json { standardOutput(jsonLine(result, configuration, savedReference: savedReference)) }

@@ -142,11 +142,12 @@ final class BoardCommandTests: XCTestCase {
         let out = dir.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let fromDump = try runNightjar(["restore", dump.path, "-o", out.appendingPathComponent("dump.png").path, "--model", model,
-                                        "--sensor", description.path, "--threads", "1", "--json"])
+                                        "--sensor", description.path, "--threads", "1", "--json", "--color", "network"])
         XCTAssertEqual(fromDump.status, 0, fromDump.stderr)
         XCTAssertEqual(try json(String(fromDump.stdout.split(separator: "\n")[0]))["sensor"] as? String, "test")
+        // Network colour on both: a dump carries no colour calibration (camera colour falls back).
         let fromDNG = try runNightjar(["restore", dng.path, "-o", out.appendingPathComponent("dng.png").path, "--model", model,
-                                       "--sensor", description.path, "--threads", "1"])
+                                       "--sensor", description.path, "--threads", "1", "--color", "network"])
         XCTAssertEqual(fromDNG.status, 0, fromDNG.stderr)
         // The same header and the same compressed pixels (the text chunks name the source and the timings).
         let a = try Self.chunks(out.appendingPathComponent("dump.png")), b = try Self.chunks(out.appendingPathComponent("dng.png"))

@@ -29,17 +29,15 @@ public enum Evaluation {
     /// reference is rendered on the first call for a pair, for the area the restore kept, and
     /// kept in `reference` for the next configurations; `savedReference`, when given, receives
     /// it as a PNG. Errors are `CaptureError`s naming the file at fault.
-    public static func evaluate<Network: FrameNetwork>(_ pair: EvaluationPair, ratio: Double, options: RestoreOptions,
-                                                       output: URL, modelName: String, network: Network,
-                                                       workspace: CaptureWorkspace, reference: inout EvaluationReference?,
-                                                       savedReference: URL? = nil) throws -> EvaluationResult {
+    public static func evaluate(_ pair: EvaluationPair, ratio: Double, options: RestoreOptions, output: URL,
+                                modelName: String, restorer: Restorer, reference: inout EvaluationReference?,
+                                savedReference: URL? = nil) throws -> EvaluationResult {
         var options = options
         options.bits = 8
         options.rotate = true
         options.overwrite = true
         options.sidecar = false
-        let report = try restoreCapture(input: pair.short, output: output, options: options, modelName: modelName,
-                                        network: network, workspace: workspace)
+        let report = try restorer.restore(input: pair.short, output: output, options: options, modelName: modelName)
         let area = ReferenceRender.Area(report)
         if reference == nil || reference?.area != area {
             let image = try ReferenceRender.render(pair.long, area: area, maxPixels: options.maxPixels)

@@ -49,6 +49,14 @@ public final class Restorer {
                            workspace: workspace, reportedInput: reportedInput) { try $0() }
     }
 
+    /// The same with options of this call instead of the restorer's (validated here): for
+    /// callers whose options change from file to file on one engine, such as `evaluate` (each
+    /// pair's exposure ratio, each colour mode). `modelName` names the model in the report.
+    public func restore(input: URL, output: URL, options: RestoreOptions, modelName: String? = nil) throws -> RestoreReport {
+        try restoreCapture(input: input, output: output, options: options, modelName: modelName ?? self.modelName,
+                           network: engine, workspace: workspace, reportedInput: nil) { try $0() }
+    }
+
     /// Bytes of the network's arena now (0 before the first frame of a growing restorer).
     public var arenaBytes: Int {
         engine.engine.map { max($0.plan.arenaBytes, MemoryPlan.alignment) } ?? 0
