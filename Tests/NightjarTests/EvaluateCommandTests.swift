@@ -81,7 +81,7 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(pair["ratio"] as? Double, 100)
         XCTAssertEqual(pair["model"] as? String, "official")
         XCTAssertEqual(pair["precision"] as? String, "fp32")
-        XCTAssertEqual(pair["color"] as? String, "network")
+        XCTAssertEqual(pair["color"] as? String, "camera")
         XCTAssertGreaterThan(try XCTUnwrap(pair["seconds"] as? Double), 0)
         XCTAssertEqual(objects[1]["model"] as? String, "second")
         // The same weights give the same numbers.
@@ -95,17 +95,17 @@ final class EvaluateCommandTests: XCTestCase {
             XCTAssertEqual(summary["pairs"] as? Int, 1)
             XCTAssertEqual(summary["model"] as? String, name)
             XCTAssertEqual(summary["precision"] as? String, "fp32")
-            XCTAssertEqual(summary["color"] as? String, "network")
+            XCTAssertEqual(summary["color"] as? String, "camera")
             XCTAssertEqual(summary["mean_psnr"] as? Double, pair["psnr"] as? Double)
             XCTAssertEqual(summary["mean_ssim"] as? Double, pair["ssim"] as? Double)
             XCTAssertEqual(summary["mean_delta_e"] as? Double, pair["delta_e"] as? Double)
         }
-        XCTAssertEqual(pair["restored"] as? String, saved.appendingPathComponent("10001_00_0.1s-official-fp32-network.png").path)
+        XCTAssertEqual(pair["restored"] as? String, saved.appendingPathComponent("10001_00_0.1s-official-fp32-camera.png").path)
         XCTAssertEqual(pair["reference"] as? String, saved.appendingPathComponent("10001_00_0.1s-reference.png").path)
 
         // The saved images: the restore of the short exposure (turned upright, as restore
         // writes it) and LibRaw's rendering of the long one over the same area.
-        let restored = try PNGReader.readRGB8(saved.appendingPathComponent("10001_00_0.1s-official-fp32-network.png"))
+        let restored = try PNGReader.readRGB8(saved.appendingPathComponent("10001_00_0.1s-official-fp32-camera.png"))
         let reference = try PNGReader.readRGB8(saved.appendingPathComponent("10001_00_0.1s-reference.png"))
         XCTAssertEqual(restored.width, 68)  // BGGR 90x70: one row and column dropped, even sides, turned 90°
         XCTAssertEqual(restored.height, 88)
@@ -122,7 +122,7 @@ final class EvaluateCommandTests: XCTestCase {
         let rows = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
         XCTAssertEqual(rows.first, ["short", "long", "ratio", "model", "precision", "color", "psnr", "ssim", "delta_e", "seconds"])
         XCTAssertEqual(rows.count, 3)
-        XCTAssertEqual(rows[1].prefix(6).map { $0 }, [short.path, long.path, "100", "official", "fp32", "network"])
+        XCTAssertEqual(rows[1].prefix(6).map { $0 }, [short.path, long.path, "100", "official", "fp32", "camera"])
         XCTAssertEqual(try XCTUnwrap(Double(rows[1][6])), expected.psnr, accuracy: 1e-3)
         XCTAssertEqual(rows[2][3], "second")
 

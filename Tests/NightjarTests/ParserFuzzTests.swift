@@ -103,6 +103,46 @@ final class ParserFuzzTests: XCTestCase {
         XCTAssertGreaterThan(refused, 0)
     }
 
+    /// Sensor descriptions (`--sensor FILE`, #13): mutated JSON parses into a valid
+    /// description or is refused with a `SensorDescriptionError`; every description that parses
+    /// then decodes a small dump of a wrong size without trapping (refused before any pixel
+    /// memory is allocated) and one of its own size to a frame of its size.
+    func testSensorDescriptionFuzz() throws {
+        let valid = Array(#"{"id": "fuzz", "width": 20, "height": 6, "stride": 32, "bits": 10, "cfa": "BGGR", "black": [64, 64, 64, 64], "white": 1023, "packing": "mipi-raw10"}"#.utf8)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-sensor-fuzz-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let wrongSize = directory.appendingPathComponent("wrong.raw")
+        try Data(repeating: 0x5A, count: 1000).write(to: wrongSize)
+        var rng = Generator(state: 14_013)
+        var parsed = 0, refused = 0
+        for _ in 0..<iterations(3000) {
+            let bytes = mutate(valid, &rng, focus: valid.count)
+            let description: SensorDescription
+            do {
+                description = try SensorDescription.parse(bytes, path: "fuzz")
+            } catch is SensorDescriptionError {
+                refused += 1
+                continue
+            }
+            parsed += 1
+            XCTAssertNoThrow(try description.validate(path: "fuzz"))
+            let size = description.stride * description.height
+            if size != 1000 {
+                XCTAssertThrowsError(try SensorDump.decode(wrongSize, description: description, maxPixels: 1 << 20))
+            }
+            if size <= 1 << 16 {
+                let own = directory.appendingPathComponent("own.raw")
+                try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: own)
+                let frame = try SensorDump.decode(own, description: description, maxPixels: 1 << 20)
+                XCTAssertEqual(frame.width * frame.height, description.width * description.height)
+            }
+        }
+        print("sensor description fuzz: \(parsed) parsed, \(refused) refused")
+        XCTAssertGreaterThan(parsed, 0)
+        XCTAssertGreaterThan(refused, 0)
+    }
+
     /// Byte-flipped DNGs through the structure checks and LibRaw (in its child process): each
     /// decoded twice, with the same result both times.
     func testDamagedDNGsDecodeTheSameEveryTime() throws {

@@ -195,8 +195,8 @@ void nj_png_abandon(nj_png *png);
 int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *message,
                      size_t message_size);
 
-/* Reads the PNG at `path` as 8-bit sRGB RGB (libpng converts grey, palette, 16-bit and
- * alpha, composited on black) into `pixels`, which holds `capacity` bytes (at least
+/* Reads the 8-bit PNG at `path` as sRGB RGB (libpng converts grey, palette and alpha,
+ * composited on black; 16-bit PNGs are refused: libpng would take them for linear light) into `pixels`, which holds `capacity` bytes (at least
  * 3 * width * height). Returns 0, or -1 with `message` filled. */
 int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
                      size_t message_size);

@@ -1,5 +1,5 @@
-/* Reading a PNG whole through libpng's simplified API (for synthesized scenes; not on the
- * restore path). */
+/* Reading an 8-bit PNG whole through libpng's simplified API (synthesize's scenes, evaluate's
+ * read-back; not on the restore path). */
 #include "nightjar_io_shims.h"
 
 #include <png.h>
@@ -11,6 +11,13 @@ static int begin(png_image *image, const char *path, char *message, size_t messa
     image->version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(image, path)) {
         snprintf(message, message_size, "%s", image->message[0] ? image->message : "not a readable PNG");
+        png_image_free(image);
+        return -1;
+    }
+    /* libpng's simplified API takes 16-bit samples for linear light and would gamma-encode
+     * them on the way to 8 bits: refuse them rather than brighten the image. */
+    if (image->format & PNG_FORMAT_FLAG_LINEAR) {
+        snprintf(message, message_size, "a 16-bit PNG; only 8-bit PNGs are read");
         png_image_free(image);
         return -1;
     }
