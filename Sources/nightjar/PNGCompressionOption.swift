@@ -1,4 +1,5 @@
 import ArgumentParser
+import Nightjar
 
 /// `--png-compression fast|small|0...9`: the zlib level of the PNG's image data.
 ///
@@ -16,13 +17,8 @@ struct PNGCompression: ExpressibleByArgument, Equatable {
     init(level: Int) { self.level = level }
 
     init?(argument: String) {
-        switch argument {
-        case "fast": self = .fast
-        case "small": self = .small
-        default:
-            guard argument.count == 1, let level = Int(argument), (0...9).contains(level) else { return nil }
-            self.level = level
-        }
+        guard let level = RestoreOptions.compressionLevel(named: argument) else { return nil }
+        self.level = level
     }
 
     static var allValueStrings: [String] { ["fast", "small", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] }

@@ -134,13 +134,8 @@ public struct WatchSettings: Sendable, Equatable {
             }
             sensor = value
         case "png-compression":
-            switch value {
-            case "fast": compressionLevel = 1
-            case "small": compressionLevel = 6
-            default:
-                guard value.count == 1, let level = Int(value), (0...9).contains(level) else { throw bad("expected fast, small or a level 0...9") }
-                compressionLevel = level
-            }
+            guard let level = RestoreOptions.compressionLevel(named: value) else { throw bad("expected fast, small or a level 0...9") }
+            compressionLevel = level
         default: throw WatchConfigurationError.unknownKey(source: source, key: key)
         }
     }
