@@ -11,8 +11,8 @@ own: one warm-up run, --runs timed runs of the network on the same synthetic dar
 
 Reported per system and size: the network time (median of the rounds' medians, and their
 range), Nightjar's end to end time (`nightjar bench`: synthetic DNG in, PNG out; the peers have
-no such pipeline), the peak RSS of the measuring child process (ru_maxrss from wait4, not this
-harness's), and the PSNR of its output against PyTorch's on the same input (peak 1, all samples;
+no such pipeline), the peak RSS of the measuring child process (GNU time's maximum resident set,
+not this harness's), and the PSNR of its output against PyTorch's on the same input (peak 1, all samples;
 Nightjar's through `nightjar run-tensor` on the same .npy, whose whole-frame engine equals the
 streaming one bit for bit). Nightjar runs in each precision `nightjar bench --help` offers;
 what the build refuses is listed as skipped. Writes results.md, results.svg and results.json.
@@ -543,10 +543,10 @@ def markdown(info):
              f"Checkpoint {info['checkpoint']}; each system in a process of its own, one warm-up and "
              f"{info['runs']} timed runs per round, {info['rounds']} rounds alternating; network time: median of the "
              "rounds' medians (range of the rounds' medians); peak RSS: the largest over the rounds of the "
-             "measuring process (wait4); PSNR against PyTorch's output on the same input (peak 1, all samples); "
+             "measuring process (GNU time); PSNR against PyTorch's output on the same input (peak 1, all samples); "
              "end to end: `nightjar bench` (synthetic 12-bit DNG in, 8-bit PNG out, camera colour), peak RSS of "
              "that process and its decoder children.", "",
-             "| frame | system | network s | vs Nightjar fp32 | peak RSS MB | PSNR vs PyTorch dB | end to end s (peak RSS MB) | version |",
+             "| frame | system | network s | time / Nightjar fp32 | peak RSS MB | PSNR vs PyTorch dB | end to end s; peak RSS | version |",
              "|---|---|---|---|---|---|---|---|"]
     for row in info["results"]:
         frame = f"{row['width']}x{row['height']} ({row['width'] * row['height'] / 1e6:.1f} MP)"
@@ -559,7 +559,8 @@ def markdown(info):
         ratio = f"{t / median(base['rounds']):.2f}x" if base else ""
         p = row.get("psnr")
         ptext = "reference" if row["system"] == "pytorch" else ("identical" if p == math.inf else (f"{p:.1f}" if p else ""))
-        e2e = f"{median(row['end_to_end']):.3f} ({max(row['e2e_rss']) / 1e6:.0f})" if row["end_to_end"] else "–"
+        e2e = (f"{median(row['end_to_end']):.3f} ({min(row['end_to_end']):.3f}–{max(row['end_to_end']):.3f}); "
+               f"{max(row['e2e_rss']) / 1e6:.0f} MB" if row["end_to_end"] else "–")
         lines.append(f"| {frame} | {label(row['system'])} | {t:.3f} ({min(row['rounds']):.3f}–{max(row['rounds']):.3f}) | "
                      f"{ratio} | {max(row['rss']) / 1e6:.0f} | {ptext} | {e2e} | {row.get('version', '')} |")
     for precision, why in info.get("nightjar_skipped", {}).items():
@@ -581,7 +582,7 @@ def svg(info):
     sizes = list(dict.fromkeys((r["width"], r["height"]) for r in rows))
     bar, gap, left, panel = 18, 34, 150, 300
     width = left + 2 * panel + 120
-    y = 60
+    y = 76
     parts = []
     for size in sizes:
         group = [r for r in rows if (r["width"], r["height"]) == size]
@@ -609,8 +610,8 @@ def svg(info):
             f'<text x="10" y="20" font-size="14" font-weight="bold">{esc(title)}</text>\n'
             f'<text x="{left}" y="44">network seconds (lower is better)</text><text x="{left + panel + 60}" y="44">peak RSS</text>\n'
             + "\n".join(parts) +
-            f'\n<text x="10" y="{height + 10}" font-size="10">{esc(header(info)[:160])}</text>'
-            f'\n<text x="10" y="{height + 24}" font-size="10">{esc(header(info)[160:])}</text>\n</svg>\n')
+            f'\n<text x="10" y="{height + 10}" font-size="10">{esc(header(info)[:150])}</text>'
+            f'\n<text x="10" y="{height + 24}" font-size="10">{esc(header(info)[150:])}</text>\n</svg>\n')
 
 
 def main():
