@@ -468,7 +468,9 @@ def measure(args):
                                 "--size", f"{w}x{h}", "--threads", str(args.threads), "--runs", str(args.runs), "--json"]
                         code, out, err, rss = run_child(base + ["--network-only"], args.timeout)
                         if code:
-                            raise Failure(f"{' '.join(base)}: {err.strip()}")
+                            row["skipped"] = "failed: " + (err.strip().splitlines() or [f"exit {code}"])[-1]
+                            log(f"{system} {w}x{h}: {row['skipped']}")
+                            continue
                         report = json.loads(out)
                         row["rounds"].append(report["network_seconds"]["median"])
                         row["rss"].append(rss)
@@ -476,7 +478,7 @@ def measure(args):
                         if args.end_to_end:
                             code, out, err, rss = run_child(base, args.timeout)
                             if code:
-                                raise Failure(f"{' '.join(base)}: {err.strip()}")
+                                raise Failure(f"{' '.join(base)} (end to end): {err.strip()}")
                             row["end_to_end"].append(json.loads(out)["end_to_end_seconds"]["median"])
                             row["e2e_rss"].append(rss)
                         if save:
