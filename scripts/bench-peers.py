@@ -606,7 +606,7 @@ def svg(info):
             parts.append(f'<text x="{x2 + mw + 4:.1f}" y="{top + 13}">{max(r["rss"]) / 1e6:.0f} MB</text>')
         y += len(group) * bar + gap
     height = y
-    title = f"Network time (median, bar: range of rounds) and peak RSS, {info['threads']} threads"
+    title = f"Nightjar and its peers: network time (median; line: range of the rounds) and peak RSS, {info['threads']} threads"
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" font-family="sans-serif" font-size="12">\n'
             f'<rect width="100%" height="100%" fill="white"/>\n'
             f'<text x="10" y="20" font-size="14" font-weight="bold">{esc(title)}</text>\n'
