@@ -530,11 +530,72 @@ final class HardeningTests: XCTestCase {
         var tensors = Self.smallTensors()
         tensors["rdb2.dense3.weight"]!.values[17] = 3e38
         let model = try Self.smallModel()
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) {
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m")) {
             XCTAssertEqual("\($0)", "m: tensor 'rdb2.dense3.weight': holds 3e+38, beyond the ±1000 any trained network of this kind has (damaged or crafted weights)")
         }
         tensors["rdb2.dense3.weight"]!.values[17] = -999
-        XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m"))
+        XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m"))
+    }
+
+    /// `bytes` (a safetensors file) with its JSON header rewritten by `edit`, the header length
+    /// and padding fixed up, the data untouched.
+    func editingHeader(_ bytes: [UInt8], _ edit: (String) -> String) -> [UInt8] {
+        let length = bytes[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+        var json = Array(edit(String(decoding: bytes[8..<(8 + length)], as: UTF8.self)).utf8)
+        while json.last == 0x20 { json.removeLast() }
+        while (8 + json.count) % 8 != 0 { json.append(0x20) }
+        return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + bytes[(8 + length)...]
+    }
+
+    /// Case 10: a model whose `architecture` contradicts its tensors is refused, naming the fix.
+    /// RDB* and canonical blocks have the same tensor shapes, so only the content digest written
+    /// with the file can tell; it also catches changed weights, and a file without a digest is
+    /// refused the same way.
+    func testModelMetadataThatContradictsItsTensorsIsRefused() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let good = Array(try Data(contentsOf: Self.modelFile))
+        XCTAssertEqual(try NightjarModel.load(contentsOf: Self.modelFile).architecture, .published)
+        // Shapes alone cannot tell: the same tensors pass every check as a canonical network.
+        let model = try Self.smallModel()
+        var canonical = model.metadata
+        canonical["architecture"] = "canonical"
+        XCTAssertEqual(try NightjarModel(file: SafeTensorsFile(metadata: canonical, tensors: model.tensors).withContentDigest(),
+                                         path: "m").architecture.blockKind, .canonical)
+
+        let fix = "re-run `nightjar convert` on its checkpoint"
+        let contradicting = dir.appendingPathComponent("contradicting.safetensors")
+        var replaced = false
+        try Data(editingHeader(good) { header in
+            replaced = header.contains(#""architecture":"rdb-star""#)
+            return header.replacingOccurrences(of: #""architecture":"rdb-star""#, with: #""architecture":"canonical""#)
+        }).write(to: contradicting)
+        XCTAssertTrue(replaced)
+        XCTAssertEqual(try SafeTensorsFile.read(contentsOf: contradicting).metadata["architecture"], "canonical")
+        var damaged = good
+        damaged[damaged.count - 3] ^= 0x01 // one bit of the last weight
+        let damagedURL = dir.appendingPathComponent("damaged.safetensors")
+        try Data(damaged).write(to: damagedURL)
+        let undigested = dir.appendingPathComponent("undigested.safetensors")
+        try Data(editingHeader(good) { header in
+            header.replacingOccurrences(of: #""content_digest":"[0-9a-f]{16}","#, with: "", options: .regularExpression)
+        }).write(to: undigested)
+        XCTAssertNil(try SafeTensorsFile.read(contentsOf: undigested).metadata[SafeTensorsFile.contentDigestKey])
+        for (url, reason) in [(contradicting, "does not match its content digest"), (damagedURL, "does not match its content digest"),
+                              (undigested, "records no content digest")] {
+            XCTAssertThrowsError(try NightjarModel.load(contentsOf: url)) {
+                guard case .malformed(let path, let text) = $0 as? ModelFileError else { return XCTFail("\($0)") }
+                XCTAssertEqual(path, url.path)
+                XCTAssertTrue(text.contains(reason) && text.hasSuffix(fix), text)
+            }
+        }
+        // Through the command line: one line, exit 1, nothing created.
+        let input = try capture("in.dng", in: dir)
+        let out = dir.appendingPathComponent("out")
+        let run = try runNightjar(["restore", input.path, "-o", out.path + "/", "--model", contradicting.path, "--threads", "1"])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("does not match its content digest") && run.stderr.contains(fix), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
     // MARK: 6: paths as bytes
