@@ -54,6 +54,14 @@ typedef struct {
     char cdesc[5];               /* idata.cdesc */
     double black[4];             /* black level at the four 2x2 sites, same order as cfa[] */
     unsigned maximum;            /* white level */
+    /* Where LibRaw found the raw data (checked for plausibility by the caller): the first
+     * byte, the byte count the file declares (0: none), the size of the file as LibRaw read
+     * it, and the raw directory's bits per sample and compression (0: not TIFF-based). */
+    long long data_offset;
+    long long data_size;
+    long long file_size;
+    unsigned bits_per_sample;
+    unsigned compression;
     int flip;                    /* sizes.flip: 0 none, 3 180 deg, 5 90 deg CCW, 6 90 deg CW ... */
     unsigned dng_version;
     char make[64];

@@ -136,7 +136,7 @@ public struct RawDecoder: Sendable {
         }
     }
 
-    /// Checks the sensor kind and levels in `info`, has `storage` take the `width * height`
+    /// Checks the sensor kind, plausibility (`RawPlausibility`) and levels in `info`, has `storage` take the `width * height`
     /// visible pixels from `fill`, and describes the frame.
     private static func frame<Storage: MosaicStorage>(path: String, info: nj_raw_info, into storage: inout Storage,
                                                       fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> DecodedFrame {
@@ -145,6 +145,9 @@ public struct RawDecoder: Sendable {
         }
         guard let cfa = cfaPattern(info.cfa_letters) else {
             throw CaptureError.notBayer(path: path, kind: .otherCFA)
+        }
+        if let problem = RawPlausibility.problem(info) {
+            throw CaptureError.corrupt(path: path, reason: problem)
         }
         let width = Int(info.width), height = Int(info.height)
         try storage.store(width: width, height: height, path: path, fill)
@@ -231,6 +234,10 @@ public struct RawDecoder: Sendable {
             return .notBayer(path: path, kind: .linear)
         case Int32(NJ_RAW_ERR_SYSTEM):
             return .unreadable(path: path, reason: text)
+        case Int32(NJ_RAW_ERR_CORRUPT) where info.file_size > 0:
+            // Opened, then the data could not be read: LibRaw's words for it ("Input/output
+            // error") say less than where the file puts them.
+            return .corrupt(path: path, reason: RawPlausibility.problem(info) ?? text)
         default:
             return .corrupt(path: path, reason: text)
         }
