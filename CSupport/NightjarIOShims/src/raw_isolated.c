@@ -94,8 +94,40 @@ void nj_child_die_quietly(void) {
     }
 }
 
+int nj_child_start(nj_raw_child *child, double timeout_seconds,
+                   void (*run)(int fd, const nj_child_job *job), const nj_child_job *job,
+                   const char *what, char *message, size_t message_size) {
+    memset(child, 0, sizeof *child);
+    child->timeout_seconds = timeout_seconds;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(message, message_size, "cannot start the %s process: %s", what, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        run(fds[1], job);
+        _exit(1); /* `run` does not return */
+    }
+    close(fds[1]);
+    child->pid = pid;
+    child->fd = fds[0];
+    child->active = 1;
+    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
+    return NJ_RAW_OK;
+}
+
 /* The child: decode and stream. Never returns. */
-static void run_child(int fd, const char *path, long long max_pixels) {
+static void run_child(int fd, const nj_child_job *job) {
+    const char *path = job->path;
+    long long max_pixels = job->max_pixels;
     nj_child_die_quietly();
     child_header header;
     memset(&header, 0, sizeof header);
@@ -150,31 +182,11 @@ int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t me
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size) {
-    memset(child, 0, sizeof *child);
     memset(info, 0, sizeof *info);
     for (int i = 0; i < 4; i++) info->cfa[i] = -1;
-    child->timeout_seconds = timeout_seconds;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(message, message_size, "cannot start the decoder process: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        run_child(fds[1], path, max_pixels);
-    }
-    close(fds[1]);
-    child->pid = pid;
-    child->fd = fds[0];
-    child->active = 1;
-    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
+    nj_child_job job = {path, max_pixels};
+    int started = nj_child_start(child, timeout_seconds, run_child, &job, "decoder", message, message_size);
+    if (started != NJ_RAW_OK) return started;
 
     child_header header;
     int status_read = nj_read_all(child->fd, &header, sizeof header, child->deadline);
