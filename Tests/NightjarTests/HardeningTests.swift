@@ -321,6 +321,7 @@ final class HardeningTests: XCTestCase {
             (["run-tensor", fifo.path, npy.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
             (["run-tensor", Self.modelFile.path, fifo.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
             (["restore", fifo.path, "--model", Self.modelFile.path, "-o", dir.appendingPathComponent("f.png").path], "FIFO (named pipe)"),
+            (["synthesize", "-o", dir.appendingPathComponent("s.dng").path, "--scene", fifo.path], "FIFO (named pipe)"),
         ]
         for (arguments, kind) in cases {
             let (run, timedOut) = try runBounded(arguments, seconds: 60)
@@ -328,6 +329,13 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(run.status, 1, "\(arguments): \(run.stderr)")
             XCTAssertTrue(run.stderr.contains("it is a \(kind), not a regular file"), "\(arguments): \(run.stderr)")
         }
+        // evaluate's pair lists: refused at once too (the pair list is then empty: a usage error).
+        let csv = dir.appendingPathComponent("pairs.csv")
+        XCTAssertEqual(mkfifo(csv.path, 0o600), 0)
+        let (pairs, pairsTimedOut) = try runBounded(["evaluate", "--model", Self.modelFile.path, csv.path], seconds: 60)
+        XCTAssertFalse(pairsTimedOut, "evaluate hung on a FIFO")
+        XCTAssertNotEqual(pairs.status, 0, pairs.stderr)
+        XCTAssertTrue(pairs.stderr.contains("it is a FIFO (named pipe), not a regular file"), pairs.stderr)
         // A 1 GiB (sparse) checkpoint is refused by its size, before it is read.
         let huge = dir.appendingPathComponent("huge.pth")
         XCTAssertTrue(FileManager.default.createFile(atPath: huge.path, contents: nil))

@@ -209,6 +209,13 @@ int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *
 int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
                      size_t message_size);
 
+/* The same two from a PNG already in memory (`size` bytes at `data`), as read by the caller's
+ * input layer (FileContents: type and size checked first). */
+int nj_png_read_size_memory(const void *data, size_t size, uint32_t *width, uint32_t *height,
+                            char *message, size_t message_size);
+int nj_png_read_rgb8_memory(const void *data, size_t size, uint8_t *pixels, size_t capacity,
+                            char *message, size_t message_size);
+
 #ifdef __cplusplus
 }
 #endif
