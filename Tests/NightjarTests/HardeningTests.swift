@@ -61,9 +61,9 @@ final class HardeningTests: XCTestCase {
     }
 
     /// Runs nightjar, killing it after `seconds` (a hang is a failure, not a stuck test run).
-    func runBounded(_ arguments: [String], seconds: Double = 60) throws -> (result: ProcessResult, timedOut: Bool) {
+    func runBounded(_ arguments: [String], seconds: Double = 60, executable: URL = nightjarExecutable) throws -> (result: ProcessResult, timedOut: Bool) {
         let process = Process()
-        process.executableURL = nightjarExecutable
+        process.executableURL = executable
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -401,6 +401,30 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains(".dng: cannot read: File name too long"), run.stderr)
     }
 
+    /// Case 11: an address-space limit that stops the engine's threads or its memory is named
+    /// in the message (`ulimit -v`), never a bare "cannot start 8 worker threads" or "cannot
+    /// map"; limits from too low for the frame's memory to enough for everything.
+    func testAddressSpaceLimitsAreNamed() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("in.dng", width: 256, height: 192, in: dir)
+        var refused = 0
+        for mebibytes in [40, 48, 56, 64, 80, 400] {
+            let output = dir.appendingPathComponent("out-\(mebibytes).png")
+            let (run, timedOut) = try runBounded(["-c", "ulimit -v \(mebibytes << 10) && exec \"$0\" \"$@\"", nightjarExecutable.path,
+                                                  "restore", input.path, "-o", output.path, "--model", Self.modelFile.path, "--threads", "8"],
+                                                 executable: URL(fileURLWithPath: "/bin/sh"))
+            XCTAssertFalse(timedOut)
+            if run.status == 0 { continue }
+            refused += 1
+            XCTAssertEqual(run.status, 1, "\(mebibytes) MiB: \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("the address-space limit (ulimit -v, systemd LimitAS=) of \(mebibytes) MiB is too low"),
+                          "\(mebibytes) MiB: \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+        }
+        XCTAssertGreaterThan(refused, 0, "no limit stopped the restore")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out-400.png").path))
+    }
+
     /// Case 11: a full disk is named ("No space left on device"), nothing is committed and
     /// no temporary is left, with or without the sidecar (a 1 MiB tmpfs, as root).
     func testFullDiskIsNamedAndLeavesNothing() throws {
@@ -473,6 +497,20 @@ final class HardeningTests: XCTestCase {
         let lines = run.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 2, run.stderr) // the error and the summary
         XCTAssertTrue(lines[0].hasPrefix("nightjar: error: ") && lines[0].contains("x\\x1B]0;pwned\\x07\\nnightjar: restored"), run.stderr)
+
+        // A checkpoint naming a global with an escape sequence that would retitle the terminal.
+        // The legacy container's magic-number pickle, then PROTO 2, GLOBAL "MODULE\nsystem\n",
+        // BINUNICODE "true", TUPLE1, REDUCE, STOP.
+        let magic: [UInt8] = [0x80, 2, 0x8A, 10, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, UInt8(ascii: ".")]
+        let pickle: [UInt8] = magic + [0x80, 2] + Array("cos\u{1B}]0;pwned\u{7}\nsystem\n".utf8) + [0x58, 4, 0, 0, 0] + Array("true".utf8)
+            + [0x85, UInt8(ascii: "R"), UInt8(ascii: ".")]
+        let checkpoint = dir.appendingPathComponent("evil.pth")
+        try Data(pickle).write(to: checkpoint)
+        let convert = try runNightjar(["convert", checkpoint.path, "-o", dir.appendingPathComponent("m.safetensors").path])
+        XCTAssertEqual(convert.status, 1, convert.stderr)
+        XCTAssertFalse(convert.stderr.contains("\u{1B}") || convert.stderr.contains("\u{7}"), convert.stderr)
+        XCTAssertTrue(convert.stderr.contains("os\\x1B]0;pwned\\x07"), convert.stderr)
+        XCTAssertEqual(convert.stderr.split(separator: "\n").count, 1, convert.stderr)
     }
 
     // MARK: 10: plausibility of what LibRaw and models give

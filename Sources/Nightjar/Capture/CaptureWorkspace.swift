@@ -116,10 +116,10 @@ public final class CaptureWorkspace {
         if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
         guard table != nil, counts != nil, let mosaic = PageBuffer(bytes: bytes.mosaic),
               let columns = PageBuffer(bytes: bytes.columns), let row = PageBuffer(bytes: bytes.row) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes")
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes" + addressSpaceLimitHint())
         }
         guard encoder.reserve(rowBytes: 6 * side) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map the PNG writer's memory")
+            throw CaptureError.noRoom(path: path, reason: "cannot map the PNG writer's memory" + addressSpaceLimitHint())
         }
         (self.mosaic, self.columns, self.row) = (mosaic, columns, row)
         (capacityPixels, capacitySide) = (pixels, side)
@@ -131,7 +131,7 @@ public final class CaptureWorkspace {
         if let held, held.bytes >= bytes { return held.base }
         held = nil
         guard let made = PageBuffer(bytes: bytes) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes) bytes for the rotated frame")
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes) bytes for the rotated frame" + addressSpaceLimitHint())
         }
         held = made
         return made.base
@@ -171,7 +171,7 @@ public final class CaptureWorkspace {
         var sensor: String?
         if SensorDump.isHeaderlessDump(path: inputPath) {
             if dumpRows == nil { dumpRows = PageBuffer(bytes: 1 << 16) }
-            guard let rows = dumpRows else { throw CaptureError.noRoom(path: inputPath, reason: "cannot map the dump reader's row buffer") }
+            guard let rows = dumpRows else { throw CaptureError.noRoom(path: inputPath, reason: "cannot map the dump reader's row buffer" + addressSpaceLimitHint()) }
             let dump = try SensorDump.decode(path: inputPath, candidates: options.sensorDescriptions, maxPixels: options.maxPixels,
                                              scratch: UnsafeMutableRawBufferPointer(start: rows.base, count: rows.bytes), into: &storage)
             frame = dump.frame
