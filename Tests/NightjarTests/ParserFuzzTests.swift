@@ -67,8 +67,10 @@ final class ParserFuzzTests: XCTestCase {
             let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8) + [0, 0, 0, 0]
             XCTAssertThrowsError(try SafeTensorsFile.parse(bytes, path: "h"), header.prefix(80).description)
         }
+        let original = try SafeTensorsFile.parse(valid, path: "valid")
+        XCTAssertNil(original.contentDigestProblem())
         var rng = Generator(state: 14_001)
-        var parsed = 0, refused = 0
+        var parsed = 0, refused = 0, caught = 0
         for _ in 0..<iterations(4000) {
             let bytes = mutate(valid, &rng, focus: headerEnd)
             do {
@@ -77,11 +79,19 @@ final class ParserFuzzTests: XCTestCase {
                     XCTAssertEqual(tensor.values.count, tensor.shape.reduce(1, *))
                 }
                 parsed += 1
+                // What the content digest passes is the content that was written.
+                if file.contentDigestProblem() == nil {
+                    XCTAssertEqual(file.tensors, original.tensors)
+                    XCTAssertEqual(file.metadata, original.metadata)
+                } else {
+                    caught += 1
+                }
             } catch is ModelFileError {
                 refused += 1
             }
         }
-        print("safetensors fuzz: \(parsed) parsed, \(refused) refused")
+        print("safetensors fuzz: \(parsed) parsed (\(caught) of them refused by the content digest), \(refused) refused")
+        XCTAssertGreaterThan(caught, 0)
         XCTAssertGreaterThan(refused, 0)
     }
 
