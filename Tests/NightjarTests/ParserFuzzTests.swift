@@ -180,4 +180,35 @@ final class ParserFuzzTests: XCTestCase {
         }
         print("damaged DNGs: \(images) decoded, \(errors) refused, each the same twice")
     }
+
+    /// Byte-flipped TIFF RAWs of a camera LibRaw does not know (its non-DNG path, then
+    /// `RawPlausibility`): each decoded twice with the same result, and what decodes is the
+    /// size the file says with levels LibRaw can hold.
+    func testDamagedTIFFRawsDecodeTheSameEveryTime() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let valid = RawPlausibilityTests.packedTIFF(width: 48, height: 32).file
+        let url = dir.appendingPathComponent("fuzz.tif")
+        var rng = Generator(state: 14_004)
+        var images = 0, errors = 0
+        for _ in 0..<iterations(100) {
+            var bytes = valid
+            for _ in 0..<(1 + rng.below(3)) { bytes[rng.below(min(bytes.count, 260))] ^= UInt8(1 << rng.below(8)) }
+            try Data(bytes).write(to: url)
+            func outcome() -> String {
+                do {
+                    let frame = try RawDecoder(maxPixels: 10_000_000).decode(url)
+                    XCTAssertEqual(frame.mosaic.count, frame.width * frame.height)
+                    XCTAssertTrue(frame.white > frame.black.max()! && frame.white <= 65535, "\(frame.white) \(frame.black)")
+                    return "image \(frame.width)x\(frame.height) \(frame.black) \(frame.white) \(SHA256.hex(frame.mosaic.withUnsafeBytes { Array($0) }))"
+                } catch {
+                    return "error \(error)"
+                }
+            }
+            let first = outcome(), second = outcome()
+            XCTAssertEqual(first, second)
+            if first.hasPrefix("image") { images += 1 } else { errors += 1 }
+        }
+        print("damaged TIFF RAWs: \(images) decoded, \(errors) refused, each the same twice")
+        XCTAssertGreaterThan(errors, 0)
+    }
 }
