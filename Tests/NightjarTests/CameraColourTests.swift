@@ -88,6 +88,53 @@ final class CameraColourTests: XCTestCase {
         }
     }
 
+    /// The streaming box filter against direct means over the cut windows, for frames
+    /// narrower and shorter than a window, rows fed in uneven pieces, columns split in strips.
+    func testBoxFilterRingMatchesDirectMeans() {
+        var rng = SplitMix64(seed: 11)
+        for (width, height, radius, batch) in [(37, 29, 3, 4), (5, 3, 4, 2), (64, 40, 8, 8), (1, 7, 2, 3)] {
+            let ring = BoxFilterRing(channels: 2, radius: radius, batch: batch)
+            ring.begin(width: width, height: height)
+            let values = (0..<(2 * width * height)).map { _ in Float(rng.nextUnit() * 2 - 1) }
+            func direct(_ c: Int, _ y: Int, _ x: Int) -> Double {
+                var sum = 0.0, count = 0
+                for yy in max(0, y - radius)...min(height - 1, y + radius) {
+                    for xx in max(0, x - radius)...min(width - 1, x + radius) { sum += Double(values[(c * height + yy) * width + xx]); count += 1 }
+                }
+                return sum / Double(count)
+            }
+            var fed = 0, checked = 0, piece = 1
+            while checked < height {
+                let count = min(piece, height - fed, batch)
+                if count > 0 {
+                    ring.commit(through: fed + count - 1)
+                    for y in fed..<(fed + count) {
+                        let input = ring.input(row: y)
+                        for c in 0..<2 { for x in 0..<width { input[c * ring.stride + x] = values[(c * height + y) * width + x] } }
+                    }
+                    fed += count
+                }
+                piece = piece % 3 + 1
+                while case let rows = ring.ready, !rows.isEmpty {
+                    let split = width / 2
+                    ring.sumColumns(rows, columns: 0..<split)
+                    ring.sumColumns(rows, columns: split..<width)
+                    for j in 0..<rows.count {
+                        ring.filterRow(j, of: rows)
+                        for c in 0..<2 {
+                            for x in 0..<width {
+                                XCTAssertEqual(Double(ring.mean(j, channel: c)[x]), direct(c, rows.lowerBound + j, x), accuracy: 1e-5,
+                                               "\(width)x\(height) r\(radius) row \(rows.lowerBound + j) column \(x)")
+                            }
+                        }
+                    }
+                    ring.finish(rows)
+                    checked = rows.upperBound
+                }
+            }
+        }
+    }
+
     func testWhiteBalanceArguments() {
         XCTAssertEqual(WhiteBalance(argument: "camera"), .camera)
         XCTAssertEqual(WhiteBalance(argument: "AUTO"), .auto)
@@ -249,7 +296,7 @@ final class CameraColourTests: XCTestCase {
     }
 
     /// Camera colour on the engine's worker threads gives the same image whatever the thread
-    /// count (and the same as on the caller's thread alone: `BandNetwork` has no pool).
+    /// count (1: the caller's thread alone).
     func testCameraColourDoesNotDependOnTheThreads() throws {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let directory = try makeTemporaryDirectory(self)
@@ -259,11 +306,13 @@ final class CameraColourTests: XCTestCase {
                                               named: "threads.dng", in: directory)
         var outputs: [StoredPNG] = []
         for threads in [1, 2, 3] {
-            let engine = try StreamingEngine(model: model, maxHeight: 224, maxWidth: 352, threads: threads)
+            // The Restorer's engine: it lends the stage the threads of the engine it made for the frame.
+            let engine = try FrameEngine(model: model, threads: threads)
             var options = RestoreOptions(amplification: 80)
             options.compressionLevel = 0
             let output = directory.appendingPathComponent("t\(threads).png")
             XCTAssertEqual(try restoreCapture(input: input, output: output, options: options, modelName: "m", network: engine).color, "camera")
+            XCTAssertNotNil((engine as WorkerPoolOwner).workerPool)
             outputs.append(try StoredPNG.read(output))
         }
         XCTAssertTrue(outputs[0].samples == outputs[1].samples && outputs[0].samples == outputs[2].samples)

@@ -206,7 +206,7 @@ public final class CaptureWorkspace {
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
         let colour = colourStage(frame: frame, options: options, mosaic: pixels.baseAddress!, width: rows.width,
                                  height: rows.height, offset: offset, amplification: amplification,
-                                 pool: (network as? StreamingEngine)?.pool)
+                                 workers: network as? WorkerPoolOwner)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -249,7 +249,7 @@ public final class CaptureWorkspace {
     /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
     private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: UnsafePointer<UInt16>, width: Int,
                              height: Int, offset: (dy: Int, dx: Int), amplification: Double,
-                             pool: OpaquePointer?) -> (stage: ColourStage?, used: ColourUsed) {
+                             workers: WorkerPoolOwner?) -> (stage: ColourStage?, used: ColourUsed) {
         guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
@@ -271,7 +271,7 @@ public final class CaptureWorkspace {
         case .auto:
             (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .auto)
         }
-        let stage = ColourStage(memory: colourMemory, pool: pool, width: width, height: height, bits: options.bits, mosaic: mosaic,
+        let stage = ColourStage(memory: colourMemory, workers: workers, width: width, height: height, bits: options.bits, mosaic: mosaic,
                                 frameWidth: frame.width, offset: offset, black: frame.black, white: frame.white,
                                 amplification: amplification, whiteBalance: used.whiteBalance, cameraToSRGB: matrix)
         return (stage, used)

@@ -251,8 +251,9 @@ final class ColourMemory {
 struct ColourStage {
     let memory: ColourMemory
     let tables = TransferTables.shared
-    /// The engine's worker threads (nil: the caller's thread alone).
-    let pool: OpaquePointer?
+    /// Whose worker threads the stage borrows between the network's bands (nil: the caller's
+    /// thread alone). Asked at each batch: a `FrameEngine` may have replaced its engine.
+    let workers: WorkerPoolOwner?
     /// The aligned size.
     let width: Int
     let height: Int
@@ -274,12 +275,12 @@ struct ColourStage {
     /// `mosaic` is the decoded frame (`frameWidth` wide, aligned by `offset`), `black` and
     /// `white` its levels per site, `amplification` the network input's gain, `whiteBalance`
     /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `bits` the output's.
-    init(memory: ColourMemory, pool: OpaquePointer?, width: Int, height: Int, bits: Int, mosaic: UnsafePointer<UInt16>,
+    init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: UnsafePointer<UInt16>,
          frameWidth: Int, offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double, amplification: Double,
          whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3) {
         precondition(width % 2 == 0 && height % 2 == 0, "the aligned frame has even sides")
         self.memory = memory
-        self.pool = pool
+        self.workers = workers
         self.width = width
         self.height = height
         self.bits = bits
@@ -332,7 +333,7 @@ struct ColourStage {
     /// Takes the network's rows; `place(rowPointer, y)` receives each finished output row
     /// (quantised samples of `bits`), in order.
     func consume(_ rows: NetworkOutputRows, place: (UnsafeRawPointer, Int) throws -> Void) throws {
-        let stats = memory.statistics
+        let stats = memory.statistics, pool = workers?.workerPool
         var p = rows.rows.lowerBound
         let end = min(rows.rows.upperBound, height / 2)
         while p < end {
@@ -340,23 +341,23 @@ struct ColourStage {
             let count = min(end - p, ColourMemory.batch)
             let batch = p..<(p + count)
             stats.commit(through: batch.upperBound - 1)
-            parallelRows(count, (self, rows, batch)) { c, part in
+            parallelRows(pool, count, (self, rows, batch)) { c, part in
                 for j in part { c.0.ingest(halfRow: c.2.lowerBound + j, c.1) }
             }
-            try drain(place)
+            try drain(pool, place)
             p += count
         }
     }
 
     /// Runs every step whose rows are complete.
-    private func drain(_ place: (UnsafeRawPointer, Int) throws -> Void) throws {
+    private func drain(_ pool: OpaquePointer?, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
         let stats = memory.statistics, coefficients = memory.coefficients
         while true {
             let rows = stats.ready
             if !rows.isEmpty {
-                parallelColumns(width / 2, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
+                parallelColumns(pool, width / 2, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
                 coefficients.commit(through: rows.upperBound - 1)
-                parallelRows(rows.count, (self, rows)) { c, part in
+                parallelRows(pool, rows.count, (self, rows)) { c, part in
                     for j in part { c.0.fitRow(j, of: c.1) }
                 }
                 stats.finish(rows)
@@ -365,8 +366,8 @@ struct ColourStage {
             while true {
                 let ready = coefficients.ready
                 if ready.isEmpty { break }
-                parallelColumns(width / 2, (coefficients, ready)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
-                parallelRows(ready.count, (self, ready)) { c, part in
+                parallelColumns(pool, width / 2, (coefficients, ready)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
+                parallelRows(pool, ready.count, (self, ready)) { c, part in
                     for j in part { c.0.composeRow(j, of: c.1) }
                 }
                 coefficients.finish(ready)
@@ -475,7 +476,8 @@ struct ColourStage {
     }
 
     /// `body` over [0, count) on the worker threads (rows: one contiguous range per thread).
-    private func parallelRows<Context>(_ count: Int, _ context: Context, _ body: @escaping (Context, Range<Int>) -> Void) {
+    private func parallelRows<Context>(_ pool: OpaquePointer?, _ count: Int, _ context: Context,
+                                       _ body: @escaping (Context, Range<Int>) -> Void) {
         if let pool, count > 1 {
             parallelFor(pool, count, context, body)
         } else {
@@ -484,11 +486,26 @@ struct ColourStage {
     }
 
     /// `body` over the half-scale columns [0, count), in strips of at least 64 columns.
-    private func parallelColumns<Context>(_ count: Int, _ context: Context, _ body: @escaping (Context, Range<Int>) -> Void) {
+    private func parallelColumns<Context>(_ pool: OpaquePointer?, _ count: Int, _ context: Context,
+                                          _ body: @escaping (Context, Range<Int>) -> Void) {
         if let pool, count >= 128 {
             parallelFor(pool, count, context, body)
         } else {
             body(context, 0..<count)
         }
     }
+}
+
+/// What can lend its worker threads to the colour stage between the network's bands (the pool
+/// is idle then: the engine calls its sink from the calling thread, outside any parallel task).
+protocol WorkerPoolOwner: AnyObject {
+    var workerPool: OpaquePointer? { get }
+}
+
+extension StreamingEngine: WorkerPoolOwner {
+    var workerPool: OpaquePointer? { pool }
+}
+
+extension FrameEngine: WorkerPoolOwner {
+    var workerPool: OpaquePointer? { engine?.pool }
 }
