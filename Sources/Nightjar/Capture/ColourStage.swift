@@ -183,9 +183,10 @@ final class TransferTables: @unchecked Sendable {
 
 /// The colour stage's memory, kept by a `CaptureWorkspace` and reused frame after frame.
 final class ColourMemory {
-    /// Half-scale radius of the guided filter: windows of 17 x 17 colour quads. Measured on the
-    /// colour set (CameraColourTests, 18 captures): radius 6–8 is best (+8.1–8.4 dB), 12 loses
-    /// 0.4 dB, 16 0.7 dB: larger windows average the camera's level over more of the scene.
+    /// Half-scale radius of the guided filter: windows of 17 x 17 colour quads. Chosen with a
+    /// NumPy model of this stage on the 18 captures of scripts/colour-targets.sh: radius 6–8 is
+    /// best (+8.1–8.4 dB), 12 loses 0.4 dB, 16 0.7 dB (larger windows average the camera's
+    /// level over more of the scene).
     static let radius = 8
     /// Half rows per batch: what one round of the worker threads takes.
     static let batch = 8
@@ -242,9 +243,9 @@ final class ColourMemory {
 ///    window, with the network's detail within it, sRGB-encoded and quantised.
 /// The camera's level is kept, not only its chromaticity: the network's luminance is off
 /// wherever its colour is (a blue sky rendered orange is too bright), and the quads' window
-/// means are accurate even at 1/300 exposure. Measured on 18 captures (CameraColourTests'
-/// set): +8.1 dB over the network's colour, against +5.2 dB for the chromaticity alone on
-/// the network's luminance.
+/// means are accurate even at 1/300 exposure. On CameraColourTests' six captures: +8.3 dB over
+/// the network's colour, against +5.6 dB for the box-filtered chromaticity alone on the
+/// network's luminance (REFERENCE.md §7's prototype).
 ///
 /// The work runs on the engine's worker threads, a batch of half rows at a time, between the
 /// network's bands; nothing full-resolution is held: the rings are a few MB at most.
