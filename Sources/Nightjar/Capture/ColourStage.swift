@@ -108,24 +108,39 @@ final class BoxFilterRing {
 
     /// Step 2: row `rows.lowerBound + j`'s means, in place of its column sums (a running sum
     /// along the row; the column sums it has overwritten wait in `delay` until they leave it).
+    /// The channels advance together, so their running sums' additions overlap in the CPU.
     func filterRow(_ j: Int, of rows: Range<Int>) {
         let m = rows.lowerBound + j
         let rowCount = Double(min(height - 1, m + radius) - max(0, m - radius) + 1)
-        let r = radius, w = width
+        let r = radius, w = width, n = channels, cap = capacity
         let interior = 1 / (rowCount * Double(2 * r + 1))
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: r + 1) { delay in
-            for c in 0..<channels {
-                let s = window + (j * channels + c) * capacity
-                var running = 0.0
-                for x in 0..<min(r, w) { running += Double(s[x]) }
+        let base = window + j * n * cap
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { runningBuffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (r + 1) * n) { delayBuffer in
+                let running = runningBuffer.baseAddress!, delay = delayBuffer.baseAddress!
+                for c in 0..<n {
+                    let s = base + c * cap
+                    var sum = 0.0
+                    for x in 0..<min(r, w) { sum += Double(s[x]) }
+                    running[c] = sum
+                }
                 for x in 0..<w {
-                    if x + r < w { running += Double(s[x + r]) }
-                    let original = s[x]
                     let inside = min(w - 1, x + r) - max(0, x - r) + 1
-                    s[x] = Float(inside == 2 * r + 1 ? running * interior : running / (rowCount * Double(inside)))
+                    let scale = inside == 2 * r + 1 ? interior : 1 / (rowCount * Double(inside))
+                    let entering = x + r < w, leaving = x >= r
                     // Column x − r leaves the window of x + 1 (its sum was overwritten at step x − r).
-                    if x >= r { running -= Double(delay[(x - r) % (r + 1)]) }
-                    delay[x % (r + 1)] = original
+                    let leaves = delay + ((x + 1) % (r + 1)) * n, kept = delay + (x % (r + 1)) * n
+                    var s = base + x
+                    for c in 0..<n {
+                        var sum = running[c]
+                        if entering { sum += Double(s[r]) }
+                        let original = s[0]
+                        s[0] = Float(sum * scale)
+                        if leaving { sum -= Double(leaves[c]) }
+                        kept[c] = original
+                        running[c] = sum
+                        s += cap
+                    }
                 }
             }
         }
@@ -342,21 +357,30 @@ struct ColourStage {
             let count = min(end - p, ColourMemory.batch)
             let batch = p..<(p + count)
             stats.commit(through: batch.upperBound - 1)
-            parallelRows(pool, count, (self, rows, batch)) { c, part in
-                for j in part { c.0.ingest(halfRow: c.2.lowerBound + j, c.1) }
+            // The new rows' quads and luminance, and the column sums of the rows now complete,
+            // in one round: both split by columns.
+            let complete = stats.ready
+            parallelColumns(pool, width / 2, (self, rows, batch, complete)) { c, columns in
+                for p in c.2 { c.0.ingest(halfRow: p, c.1, columns: columns) }
+                c.0.memory.statistics.sumColumns(c.3, columns: columns)
             }
-            try drain(pool, place)
+            try drain(pool, summed: complete, place)
             p += count
         }
     }
 
     /// Runs every step whose rows are complete.
-    private func drain(_ pool: OpaquePointer?, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
+    /// `summed`: rows whose column sums are already done.
+    private func drain(_ pool: OpaquePointer?, summed: Range<Int>, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
         let stats = memory.statistics, coefficients = memory.coefficients
+        var summed = summed
         while true {
             let rows = stats.ready
             if !rows.isEmpty {
-                parallelColumns(pool, width / 2, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
+                if rows != summed {
+                    parallelColumns(pool, width / 2, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
+                }
+                summed = 0..<0
                 coefficients.commit(through: rows.upperBound - 1)
                 parallelRows(pool, rows.count, (self, rows)) { c, part in
                     for j in part { c.0.fitRow(j, of: c.1) }
@@ -381,16 +405,16 @@ struct ColourStage {
         }
     }
 
-    /// Step 1, half row `p`: the network's luminance and the guided filter's inputs.
-    private func ingest(halfRow p: Int, _ rows: NetworkOutputRows) {
-        let half = width / 2
+    /// Step 1, half row `p`, half-scale `columns`: the network's luminance and the guided
+    /// filter's inputs.
+    private func ingest(halfRow p: Int, _ rows: NetworkOutputRows, columns: Range<Int>) {
         let y0 = memory.luminanceRow(halfRow: p, parity: 0), y1 = memory.luminanceRow(halfRow: p, parity: 1)
         let (wr, wg, wb) = (Self.lumaWeights.x, Self.lumaWeights.y, Self.lumaWeights.z)
         for parity in 0..<2 {
             let target = parity == 0 ? y0 : y1
             let r = rows.columns(channel: 0, imageRow: 2 * p + parity), g = rows.columns(channel: 1, imageRow: 2 * p + parity)
             let b = rows.columns(channel: 2, imageRow: 2 * p + parity)
-            for x in 0..<half {
+            for x in columns {
                 target[2 * x] = wr * tables.linear(r.even[x]) + wg * tables.linear(g.even[x]) + wb * tables.linear(b.even[x])
                 target[2 * x + 1] = wr * tables.linear(r.odd[x]) + wg * tables.linear(g.odd[x]) + wb * tables.linear(b.odd[x])
             }
@@ -401,7 +425,7 @@ struct ColourStage {
         let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
         let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2
         let m = matrix
-        for xh in 0..<half {
+        for xh in columns {
             let x = 2 * xh + offset.dx
             let s00 = siteRow0 + (x & 1), s01 = siteRow0 + ((x + 1) & 1), s10 = siteRow1 + (x & 1), s11 = siteRow1 + ((x + 1) & 1)
             let red = Float(row0[x]) * scale[s00] - shift[s00]
