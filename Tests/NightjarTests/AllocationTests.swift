@@ -71,6 +71,8 @@ final class AllocationTests: XCTestCase {
         var exposure = SyntheticScene.Exposure(cfa: variant == 0 ? .rggb : .bggr, bits: variant == 0 ? 12 : 14,
                                                exposureRatio: variant == 0 ? 100 : 60, orientation: orientation)
         exposure.seed = UInt64(17 + variant)
+        // A camera matrix, so that the default camera colour runs (on the engine's threads).
+        exposure.xyzToCamera = CameraModel.named(variant == 0 ? "sony-a7s2" : "canon-5d3")!.xyzToCamera
         let dng = SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height), exposure: exposure)
         return try CaptureFixtures.write(dng, named: "c\(width)x\(height)-o\(orientation)-v\(variant).dng", in: directory)
     }

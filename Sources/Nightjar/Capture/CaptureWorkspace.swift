@@ -205,7 +205,8 @@ public final class CaptureWorkspace {
         let rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
         let colour = colourStage(frame: frame, options: options, mosaic: pixels.baseAddress!, width: rows.width,
-                                 height: rows.height, offset: offset, amplification: amplification)
+                                 height: rows.height, offset: offset, amplification: amplification,
+                                 workers: network as? WorkerPoolOwner)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -247,14 +248,14 @@ public final class CaptureWorkspace {
     /// The camera colour stage for a frame, or nil for the network's colour (asked for, or the
     /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
     private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: UnsafePointer<UInt16>, width: Int,
-                             height: Int, offset: (dy: Int, dx: Int), amplification: Double) -> (stage: ColourStage?, used: ColourUsed) {
+                             height: Int, offset: (dy: Int, dx: Int), amplification: Double,
+                             workers: WorkerPoolOwner?) -> (stage: ColourStage?, used: ColourUsed) {
         guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
         }
-        let statistics = ColourStage.quadStatistics(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
-                                                    offset: offset, black: frame.black, white: frame.white)
-        let means = statistics.means
+        let means = ColourStage.quadMeans(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
+                                          offset: offset, black: frame.black, white: frame.white)
         // Grey world: the multipliers that make the frame's mean quad neutral.
         let greyWorld = means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
         var used = ColourUsed(mode: .camera, matrix: matrix)
@@ -270,9 +271,9 @@ public final class CaptureWorkspace {
         case .auto:
             (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .auto)
         }
-        let stage = ColourStage(memory: colourMemory, width: width, height: height, mosaic: mosaic, frameWidth: frame.width,
-                                offset: offset, black: frame.black, white: frame.white, amplification: amplification,
-                                whiteBalance: used.whiteBalance, cameraToSRGB: matrix, statistics: statistics)
+        let stage = ColourStage(memory: colourMemory, workers: workers, width: width, height: height, bits: options.bits, mosaic: mosaic,
+                                frameWidth: frame.width, offset: offset, black: frame.black, white: frame.white,
+                                amplification: amplification, whiteBalance: used.whiteBalance, cameraToSRGB: matrix)
         return (stage, used)
     }
 
