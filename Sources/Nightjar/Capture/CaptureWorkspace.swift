@@ -12,7 +12,8 @@ import NightjarIOShims
 /// - the network input's column map (one `Int` per padded column);
 /// - one PNG row (16-bit worst case) and, from the first rotated frame on, the held frame of a
 ///   rotated capture (3 samples per pixel, 1 byte each for 8-bit output, 2 for 16-bit);
-/// - libpng's and zlib's memory and the output buffer (`PNGEncoder`);
+/// - the PNG encoder's pieces in flight, its compressors' deflate states and its output buffer
+///   (`PNGEncoder`; its compressor threads start with the first frame);
 /// - the decoder's scratch: LibRaw's info record, the isolated decoder's child record, the
 ///   message buffer.
 ///
@@ -48,22 +49,23 @@ public final class CaptureWorkspace {
     private var held: PageBuffer?
     /// Rows of a headerless sensor dump pass through this on their way into `mosaic`.
     private var dumpRows: PageBuffer?
-    let encoder = PNGEncoder()
+    let encoder: PNGEncoder
     /// The camera colour stage's rings (a few MB at most, grown with the frame width).
     let colourMemory = ColourMemory()
 
-    /// A growing workspace: nothing frame-sized until the first frame.
-    public convenience init() {
-        self.init(limit: nil)
+    /// A growing workspace: nothing frame-sized until the first frame. `pngThreads`: the PNG
+    /// encoder's compressor threads (a restorer gives its engine's thread count).
+    public convenience init(pngThreads: Int = 1) {
+        self.init(limit: nil, pngThreads: pngThreads)
     }
 
     /// A fixed workspace for frames of up to `maximumWidth` × `maximumHeight` visible pixels
     /// (in either orientation), allocated now.
-    public convenience init(maximumWidth: Int, maximumHeight: Int) throws {
+    public convenience init(maximumWidth: Int, maximumHeight: Int, pngThreads: Int = 1) throws {
         guard maximumWidth >= 1, maximumHeight >= 1 else {
             throw CaptureError.invalidArgument("the workspace's maximum frame size must be at least 1x1")
         }
-        self.init(limit: (maximumWidth, maximumHeight))
+        self.init(limit: (maximumWidth, maximumHeight), pngThreads: pngThreads)
         do {
             try allocate(pixels: maximumWidth * maximumHeight, side: max(maximumWidth, maximumHeight), path: "")
         } catch {
@@ -71,8 +73,9 @@ public final class CaptureWorkspace {
         }
     }
 
-    private init(limit: (width: Int, height: Int)?) {
+    private init(limit: (width: Int, height: Int)?, pngThreads: Int) {
         maximumSize = limit
+        encoder = PNGEncoder(compressors: pngThreads)
         info = .allocate(capacity: 1)
         info.initialize(to: nj_raw_info())
         child = .allocate(capacity: 1)
@@ -90,7 +93,7 @@ public final class CaptureWorkspace {
     /// Bytes mapped now (resident only where written).
     public var mappedBytes: Int {
         [mosaic, table, counts, columns, row, held, dumpRows].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
-            + PNGEncoder.outputBufferBytes + colourMemory.bytes
+            + colourMemory.bytes
     }
 
     // MARK: - Capacity

@@ -27,8 +27,9 @@ public final class Restorer {
         self.modelName = modelName
         engine = try FrameEngine(model: model, threads: threads, bands: bands,
                                  maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory)
-        workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height) }
-            ?? CaptureWorkspace()
+        let compressors = MemoryFootprint.pngCompressors(threads: threads)
+        workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height, pngThreads: compressors) }
+            ?? CaptureWorkspace(pngThreads: compressors)
     }
 
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
