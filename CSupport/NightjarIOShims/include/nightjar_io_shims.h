@@ -59,6 +59,9 @@ typedef struct {
     char make[64];
     char model[64];
     double shutter;              /* other.shutter: the exposure time in seconds (EXIF), 0 if unknown */
+    int64_t timestamp;           /* other.timestamp: when the frame was taken (EXIF/DNG DateTimeOriginal,
+                                  * or the TIFF DateTime), as LibRaw reads it: the camera's clock taken as
+                                  * local time, in seconds since 1970; 0 if unknown */
     /* Colour calibration (LibRaw's color.cam_mul, pre_mul, rgb_cam): the as-shot white
      * balance multipliers (R, G, B, G2; 0 where the file records none), the daylight ones
      * derived from the matrix, and the camera-to-linear-sRGB matrix that applies after white
@@ -104,13 +107,24 @@ typedef struct {
     int active;             /* a child is running and its pixels are unread */
     int pid;
     int fd;                 /* the read end of the pipe */
-    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none */
+    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none (or not yet armed) */
     double timeout_seconds;
     uint64_t count;         /* pixels that follow */
+    long long max_pixels;
 } nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size);
+/* `begin` in two halves, so that a file can be decoding while the caller does other work (the
+ * next file of a batch while the network runs): `start` forks the child and returns at once;
+ * `header` waits for the child's `info` and returns what `begin` returns. The time limit runs
+ * from the first `wait` or `header`. `wait` waits up to `seconds` for the header: 1 when it can
+ * be read (or the child ended), 0 not yet, 2 past the time limit (`header` then reports it). */
+int nj_raw_isolated_start(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_child *child, char *message, size_t message_size);
+int nj_raw_isolated_wait(nj_raw_child *child, double seconds);
+int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message,
+                           size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
 void nj_raw_isolated_cancel(nj_raw_child *child);

@@ -28,13 +28,16 @@ final class PNGEncoder: @unchecked Sendable {
     /// restored 2560x1600 frames of two photographs (README, "PNG encoding"): at level 1 the
     /// Paeth filter with Huffman coding only (no string matching, which finds little in noise)
     /// gave the smallest files of all level-1 choices, 20-23 % smaller than libpng's Up with
-    /// the default strategy, and Huffman coding is zlib's fastest; from level 2 on, Up with the
-    /// default strategy (the smallest at 6, and the cheapest filter); level 0 stores, unfiltered.
+    /// the default strategy, and Huffman coding is zlib's fastest. From level 2 on, the same
+    /// filter with zlib's string matching at that level, each piece kept in whichever coding is
+    /// smaller (string matching gained 0-4 % at level 6 on those frames, and can lose to
+    /// Huffman coding alone on noisier ones), so a higher level is never larger; level 0
+    /// stores, unfiltered.
     static func method(level: Int) -> (filter: Int32, strategy: Int32) {
         switch level {
         case 0: return (Int32(NJ_PNG_FILTER_NONE), Int32(NJ_DEFLATE_DEFAULT))
         case 1: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_HUFFMAN))
-        default: return (Int32(NJ_PNG_FILTER_UP), Int32(NJ_DEFLATE_DEFAULT))
+        default: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_DEFAULT))
         }
     }
 
@@ -48,7 +51,7 @@ final class PNGEncoder: @unchecked Sendable {
     /// Memory for images with rows of up to `rowBytes` bytes, with `compressors` threads.
     static func memoryBytes(rowBytes: Int, compressors: Int, pieceBytes: Int = defaultPieceBytes) -> Int {
         let layout = SlotLayout(rowBytes: rowBytes, pieceBytes: pieceBytes)
-        return (compressors + 2) * layout.slotBytes + compressors * nj_deflate_memory_bytes() + outputBufferBytes
+        return (compressors + 2) * layout.slotBytes + compressors * layout.workerBytes + outputBufferBytes
     }
 
     /// Where things are in one slot: the rows (a filter byte and `rowBytes` samples each), the
@@ -62,6 +65,8 @@ final class PNGEncoder: @unchecked Sendable {
         let outputCapacity: Int
         let previousOffset: Int
         let slotBytes: Int
+        /// A compressor's own memory: its deflate state, and room for a second try at a piece.
+        var workerBytes: Int { nj_deflate_memory_bytes() + ((outputCapacity + 63) & ~63) }
 
         init(rowBytes: Int, pieceBytes: Int) {
             self.rowBytes = rowBytes
@@ -167,7 +172,7 @@ final class PNGEncoder: @unchecked Sendable {
         memory = block
         reserved = grown
         layout = grown
-        carryOffset = slotCount * grown.slotBytes + compressors * nj_deflate_memory_bytes() + Self.outputBufferBytes
+        carryOffset = slotCount * grown.slotBytes + compressors * grown.workerBytes + Self.outputBufferBytes
         return true
     }
 
@@ -176,7 +181,7 @@ final class PNGEncoder: @unchecked Sendable {
     }
 
     private var outputBuffer: UnsafeMutablePointer<UInt8> {
-        memory!.base.assumingMemoryBound(to: UInt8.self) + slotCount * layout.slotBytes + compressors * nj_deflate_memory_bytes()
+        memory!.base.assumingMemoryBound(to: UInt8.self) + slotCount * layout.slotBytes + compressors * layout.workerBytes
     }
 
     // MARK: - Compressors
@@ -221,7 +226,8 @@ final class PNGEncoder: @unchecked Sendable {
             let slot = slots[index], layout = self.layout, level = self.level, bits = self.bits
             let (filter, strategy) = (self.filter, self.strategy)
             let base = slotBase(index)
-            let deflateMemory = memory!.base + slotCount * layout.slotBytes + worker * nj_deflate_memory_bytes()
+            let deflateMemory = memory!.base + slotCount * layout.slotBytes + worker * layout.workerBytes
+            let secondTry = (deflateMemory + nj_deflate_memory_bytes()).assumingMemoryBound(to: UInt8.self)
             pthread_mutex_unlock(lock)
 
             nj_png_filter_rows(base, slot.rows, layout.rowBytes, slot.hasPrevious ? base + layout.previousOffset : nil,
@@ -229,9 +235,21 @@ final class PNGEncoder: @unchecked Sendable {
             let output = base + layout.outputOffset
             var produced = 0
             var pieceAdler: UInt32 = 1
-            let rc = nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, strategy, base,
-                                      slot.rows * (layout.rowBytes + 1), slot.last ? 1 : 0, output + 2,
-                                      layout.outputCapacity - 6, &produced, &pieceAdler)
+            let inputBytes = slot.rows * (layout.rowBytes + 1)
+            var rc = nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, strategy, base, inputBytes, slot.last ? 1 : 0,
+                                      output + 2, layout.outputCapacity - 6, &produced, &pieceAdler)
+            if rc == 0, level >= 2 {
+                // Levels above `fast` keep whichever is smaller, their own deflate or `fast`'s
+                // Huffman coding: on noisy rows the string searches can lose to it.
+                var huffman = 0
+                if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN), base, inputBytes,
+                                    slot.last ? 1 : 0, secondTry, layout.outputCapacity - 6, &huffman, &pieceAdler) == 0,
+                   huffman < produced {
+                    (output + 2).update(from: secondTry, count: huffman)
+                    produced = huffman
+                }
+            }
+            rc = rc == 0 ? 0 : -1
             var start = output + 2
             if piece == 0 {
                 // The zlib header: deflate, 32 KiB window; FLEVEL as zlib writes it; FCHECK.

@@ -25,7 +25,7 @@
 /// - **PNG writer**: the pieces of image data in flight (one being filled, one per compressor
 ///   thread, one waiting to be written: threads + 2 slots, each `pngPieceBytes` of rows in, as
 ///   much again for the deflated bytes, and a row), each compressor's deflate state (window
-///   bits 15, memory level 8: 272 KiB), the 16 KiB buffer the file is written through, and our
+///   bits 15, memory level 8: 272 KiB) and room for a second try at a piece, the 16 KiB buffer the file is written through, and our
 ///   quantised row and the carried row (each `6 × width + 1` bytes at the 16-bit worst case).
 ///   The compressors are as many as the engine's threads, at most 4 (`pngCompressors`). With `rotated`, the writer also holds the whole
 ///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
@@ -186,7 +186,9 @@ public struct MemoryFootprint: Sendable, Equatable {
         // A slot: the rows, the row above them, the deflated bytes (at most the rows and a
         // little), rounded up to whole pages.
         let slot = (2 * (Self.pngPieceBytes + row) + Self.pngPieceBytes / 1024 + 4096 + 4095) / 4096 * 4096
-        return (compressors + 2) * slot + compressors * Self.zlibDeflateBytes + Self.pngFixedBytes + 2 * row
+        // A compressor: its deflate state and room for a second try at a piece (levels above 1).
+        let compressor = Self.zlibDeflateBytes + Self.pngPieceBytes + row + Self.pngPieceBytes / 1024 + 128
+        return (compressors + 2) * slot + compressors * compressor + Self.pngFixedBytes + 2 * row
             + (rotated ? heldFrameBytes : 0) + Self.colourStageBytes(width: width)
     }
     /// The camera colour stage's rings (`ColourMemory`, radius 12): 2 · 12 + 2 half-scale rows of
