@@ -312,7 +312,8 @@ final class PNGEncoder: @unchecked Sendable {
         buffered = 0
         writeError = 0
 
-        append([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var signature = UInt64(0x8950_4E47_0D0A_1A0A).bigEndian
+        withUnsafeBytes(of: &signature) { appendRaw($0) }
         var header = (UInt32(width).bigEndian, UInt32(height).bigEndian, UInt8(bits), UInt8(2), UInt8(0), UInt8(0), UInt8(0))
         withUnsafeBytes(of: &header) { raw in
             // The tuple is 13 bytes of fields (plus padding at the end).
@@ -458,10 +459,6 @@ final class PNGEncoder: @unchecked Sendable {
         if data.count > 0 { crc = nj_crc32(crc, data.baseAddress!.assumingMemoryBound(to: UInt8.self), data.count) }
         var crcBytes = crc.bigEndian
         withUnsafeBytes(of: &crcBytes) { appendRaw($0) }
-    }
-
-    private func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { appendRaw($0) }
     }
 
     /// Bytes into the output buffer, written out whenever it fills (a write error is kept for
