@@ -50,9 +50,9 @@
 /// (libc, LibRaw, libstdc++; measured 4.3 MiB).
 ///
 /// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
-/// the parent's peak plus the child's private memory: the child lives while the parent holds
-/// the mosaic it is filling, and in a batch or daemon the arena of earlier frames is resident
-/// too. It over-counts the PNG writer, which is not open during decoding. Not counted: the page
+/// the parent's peak plus the child's private memory: in a batch or daemon the child decodes the
+/// next file while the parent runs the current frame at its peak (decoding ahead), and holds
+/// that second mosaic in LibRaw's buffer until the parent reads it. Not counted: the page
 /// cache for the RAW file being read and the PNG being written, which the cgroup is charged for
 /// but can reclaim; the suggested `MemoryMax=` adds `headroom` for it, allocator slack and
 /// page tables.
