@@ -76,3 +76,33 @@ int nj_png_read_rgb8_memory(const void *data, size_t size, uint8_t *pixels, size
                             char *message, size_t message_size) {
     return read_rgb8(NULL, data, size, pixels, capacity, message, message_size);
 }
+
+int nj_png_read_rgb16(const char *path, uint16_t *pixels, size_t capacity, char *message,
+                      size_t message_size) {
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&image, path)) {
+        snprintf(message, message_size, "%s", image.message[0] ? image.message : "not a readable PNG");
+        png_image_free(&image);
+        return -1;
+    }
+    /* A 16-bit file read as 16-bit linear RGB: libpng hands the samples over unchanged. */
+    if (!(image.format & PNG_FORMAT_FLAG_LINEAR)) {
+        snprintf(message, message_size, "an 8-bit PNG; only 16-bit PNGs are read here");
+        png_image_free(&image);
+        return -1;
+    }
+    image.format = PNG_FORMAT_LINEAR_RGB;
+    if ((size_t)image.width * image.height * 3 > capacity) {
+        snprintf(message, message_size, "the pixel buffer is too small");
+        png_image_free(&image);
+        return -1;
+    }
+    if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
+        snprintf(message, message_size, "%s", image.message[0] ? image.message : "corrupt PNG data");
+        png_image_free(&image);
+        return -1;
+    }
+    return 0;
+}

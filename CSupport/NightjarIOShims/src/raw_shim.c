@@ -64,6 +64,7 @@ static void fill_dimensions(const libraw_data_t *lr, nj_raw_info *info) {
     snprintf(info->make, sizeof info->make, "%s", lr->idata.make);
     snprintf(info->model, sizeof info->model, "%s", lr->idata.model);
     info->shutter = lr->other.shutter;
+    info->timestamp = (int64_t)lr->other.timestamp;
     memcpy(info->cam_mul, lr->color.cam_mul, sizeof info->cam_mul);
     memcpy(info->pre_mul, lr->color.pre_mul, sizeof info->pre_mul);
     memcpy(info->rgb_cam, lr->color.rgb_cam, sizeof info->rgb_cam);
