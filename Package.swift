@@ -37,7 +37,9 @@ let package = Package(
         .target(
             name: "NightjarIOShims",
             dependencies: ["CLibRaw", "CLibPNG"],
-            path: "CSupport/NightjarIOShims"
+            path: "CSupport/NightjarIOShims",
+            // zlib itself (libpng's own dependency): the PNG's pieces are deflated directly.
+            linkerSettings: [.linkedLibrary("z")]
         ),
         .target(
             name: "Nightjar",

@@ -18,6 +18,8 @@ struct BenchReport: Codable {
     var network_seconds: ProcessMetrics.Summary
     var end_to_end_seconds_median: Double?
     var end_to_end_seconds: ProcessMetrics.Summary?
+    /// Where the end-to-end time goes (medians).
+    var end_to_end_stages: EndToEndBench.Stages?
     var megapixels_per_second: Double
     var gmac_per_second: Double
     var fma_peak_gmac_per_second: Double
@@ -36,8 +38,9 @@ struct BenchReport: Codable {
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
         var e2e: ProcessMetrics.Summary?
+        var stages: EndToEndBench.Stages?
         if endToEnd {
-            e2e = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
+            (e2e, stages) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
                                             size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input)
         }
         return BenchReport(
@@ -45,7 +48,7 @@ struct BenchReport: Codable {
             isa: KernelInfo.activeISA, fma_ports: KernelInfo.fmaPorts,
             kernels: KernelUse.byKernel(architecture: model.architecture, kernelNames: kernelNames),
             network_seconds_median: network.median, network_seconds: network,
-            end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
+            end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e, end_to_end_stages: stages,
             megapixels_per_second: pixels / 1e6 / network.median,
             gmac_per_second: macs / 1e9 / network.median,
             fma_peak_gmac_per_second: peak / 1e9,
@@ -93,7 +96,13 @@ struct BenchReport: Codable {
             let name = use.kernel + String(repeating: " ", count: max(1, 27 - use.kernel.count))
             lines.append("  " + name + formatted("%4.1f %% of the MACs: ", use.share_of_macs * 100) + use.layers.joined(separator: ", "))
         }
-        if let e2e = end_to_end_seconds { lines.append("end to end   " + seconds(e2e)) }
+        if let e2e = end_to_end_seconds {
+            lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median))
+        }
+        if let s = end_to_end_stages {
+            lines.append(formatted("  stages     decode %.3f s, prepare %.3f s, network with colour and PNG rows %.3f s, "
+                                   + "finish (last pieces, fsync, rename) %.3f s", s.decode, s.prepare, s.network, s.finish))
+        }
         lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
         return lines.joined(separator: "\n")
     }

@@ -6,7 +6,7 @@ import Nightjar
 /// is removed afterwards, also when a run fails.
 enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
-                        runs: Int, input: URL?) throws -> ProcessMetrics.Summary {
+                        runs: Int, input: URL?) throws -> (total: ProcessMetrics.Summary, stages: Stages) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -22,12 +22,32 @@ enum EndToEndBench {
         let restorer = try Restorer(model: model, modelName: modelName, options: options, threads: threads, bands: bands,
                                     lockMemory: lockMemory)
         var times: [Double] = []
+        var reports: [RestoreReport] = []
         for run in 0...runs {
             let start = ProcessMetrics.now()
-            _ = try restorer.restore(input: raw, output: output)
-            if run > 0 { times.append(ProcessMetrics.now() - start) }
+            let report = try restorer.restore(input: raw, output: output)
+            if run > 0 {
+                times.append(ProcessMetrics.now() - start)
+                reports.append(report)
+            }
         }
-        return ProcessMetrics.Summary(times)
+        func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
+        let stages = Stages(decode: median(\.decodeSeconds), prepare: median(\.prepareSeconds), network: median(\.networkSeconds),
+                            finish: median(\.writeSeconds))
+        return (ProcessMetrics.Summary(times), stages)
+    }
+
+    /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).
+    struct Stages: Codable {
+        /// LibRaw in the decoder child, the mosaic read from it.
+        var decode: Double
+        /// Normalisation table, amplifier, colour statistics.
+        var prepare: Double
+        /// The network with the rows it finishes: colour stage, quantising, handing rows to
+        /// the PNG compressors (which deflate meanwhile on threads of their own).
+        var network: Double
+        /// After the network: the pieces still deflating, the trailer, fsync, the rename.
+        var finish: Double
     }
 
     /// Writes a synthetic dark DNG of `size` with `nightjar synthesize` in a child process, so

@@ -321,7 +321,7 @@ struct FootprintReport {
             line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
             line("arena", f.arenaBytes),
-            line("PNG writer", f.pngWriterBytes, f.rotated ? "zlib state, rows, the held rotated frame (\(f.bits)-bit)" : "zlib state and row buffers"),
+            line("PNG writer", f.pngWriterBytes, f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)" : "pieces in flight and deflate states"),
             line("worker thread stacks", f.threadStacksBytes),
             line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),
             "",

@@ -71,6 +71,8 @@ final class AllocationTests: XCTestCase {
         var exposure = SyntheticScene.Exposure(cfa: variant == 0 ? .rggb : .bggr, bits: variant == 0 ? 12 : 14,
                                                exposureRatio: variant == 0 ? 100 : 60, orientation: orientation)
         exposure.seed = UInt64(17 + variant)
+        // A camera matrix, so that the default camera colour runs (on the engine's threads).
+        exposure.xyzToCamera = CameraModel.named(variant == 0 ? "sony-a7s2" : "canon-5d3")!.xyzToCamera
         let dng = SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height), exposure: exposure)
         return try CaptureFixtures.write(dng, named: "c\(width)x\(height)-o\(orientation)-v\(variant).dng", in: directory)
     }
@@ -146,7 +148,6 @@ final class AllocationTests: XCTestCase {
                     XCTAssertEqual(allocations, try engineAllocations(engine, width: size.width, height: size.height),
                                    "heap allocations of the capture path around the engine: \(label)")
                     XCTAssertEqual(allocations, 0, "heap allocations restoring a frame after warm-up: \(label)")
-                    XCTAssertEqual(workspace.encoder.overflows, 0, "libpng's pool was large enough: \(label)")
                     try assertSamePNG(output, as: counted, options: options, network: engine, in: directory, label)
                 }
             }

@@ -111,10 +111,13 @@ final class CommandLineTests: XCTestCase {
             let run = try runNightjar(["restore", input.path, "-o", out.path, "--model", model, "--threads", "1", "--png-compression", value])
             XCTAssertEqual(run.status, 0, run.stderr)
             XCTAssertEqual(try zlibLevelClass(out), levelClass, value)
-            sizes[value] = try Data(contentsOf: out).count
+            sizes[value] = try XCTUnwrap(pngImageData(out)).count
         }
-        XCTAssertLessThan(sizes["small"]!, sizes["fast"]!)
-        XCTAssertLessThan(sizes["fast"]!, sizes["0"]!)
+        // Image data only (the trailing text differs in its timings). A higher level keeps each
+        // piece in whichever coding is smaller, so it is never larger than `fast`.
+        XCTAssertLessThanOrEqual(sizes["small"]!, sizes["fast"]!)
+        XCTAssertLessThanOrEqual(sizes["9"]!, sizes["small"]!)
+        XCTAssertLessThan(sizes["fast"]!, sizes["0"]! * 9 / 10)
         // Level 0 is a plain PNG of the frame, read back without libpng.
         let stored = try StoredPNG.read(dir.appendingPathComponent("out-0.png"))
         XCTAssertEqual([stored.width, stored.height], [192, 128])

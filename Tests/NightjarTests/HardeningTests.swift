@@ -61,9 +61,9 @@ final class HardeningTests: XCTestCase {
     }
 
     /// Runs nightjar, killing it after `seconds` (a hang is a failure, not a stuck test run).
-    func runBounded(_ arguments: [String], seconds: Double = 60) throws -> (result: ProcessResult, timedOut: Bool) {
+    func runBounded(_ arguments: [String], seconds: Double = 60, executable: URL = nightjarExecutable) throws -> (result: ProcessResult, timedOut: Bool) {
         let process = Process()
-        process.executableURL = nightjarExecutable
+        process.executableURL = executable
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -321,6 +321,7 @@ final class HardeningTests: XCTestCase {
             (["run-tensor", fifo.path, npy.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
             (["run-tensor", Self.modelFile.path, fifo.path, dir.appendingPathComponent("o.npy").path], "FIFO (named pipe)"),
             (["restore", fifo.path, "--model", Self.modelFile.path, "-o", dir.appendingPathComponent("f.png").path], "FIFO (named pipe)"),
+            (["synthesize", "-o", dir.appendingPathComponent("s.dng").path, "--scene", fifo.path], "FIFO (named pipe)"),
         ]
         for (arguments, kind) in cases {
             let (run, timedOut) = try runBounded(arguments, seconds: 60)
@@ -328,6 +329,13 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(run.status, 1, "\(arguments): \(run.stderr)")
             XCTAssertTrue(run.stderr.contains("it is a \(kind), not a regular file"), "\(arguments): \(run.stderr)")
         }
+        // evaluate's pair lists: refused at once too (the pair list is then empty: a usage error).
+        let csv = dir.appendingPathComponent("pairs.csv")
+        XCTAssertEqual(mkfifo(csv.path, 0o600), 0)
+        let (pairs, pairsTimedOut) = try runBounded(["evaluate", "--model", Self.modelFile.path, csv.path], seconds: 60)
+        XCTAssertFalse(pairsTimedOut, "evaluate hung on a FIFO")
+        XCTAssertNotEqual(pairs.status, 0, pairs.stderr)
+        XCTAssertTrue(pairs.stderr.contains("it is a FIFO (named pipe), not a regular file"), pairs.stderr)
         // A 1 GiB (sparse) checkpoint is refused by its size, before it is read.
         let huge = dir.appendingPathComponent("huge.pth")
         XCTAssertTrue(FileManager.default.createFile(atPath: huge.path, contents: nil))
@@ -391,6 +399,36 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(run.status, 1, run.stderr)
         XCTAssertTrue(run.stderr.contains("loop.dng: cannot read: Too many levels of symbolic links"), run.stderr)
         XCTAssertTrue(run.stderr.contains(".dng: cannot read: File name too long"), run.stderr)
+    }
+
+    /// Case 11: an address-space limit that stops the engine's threads or its memory is named
+    /// in the message (`ulimit -v`), never a bare "cannot start 8 worker threads" or "cannot
+    /// map"; limits from too low for the frame's memory to enough for everything.
+    func testAddressSpaceLimitsAreNamed() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let input = try capture("in.dng", width: 256, height: 192, in: dir)
+        var refused = 0
+        for mebibytes in [40, 48, 64, 400] {
+            let output = dir.appendingPathComponent("out-\(mebibytes).png")
+            let (run, timedOut) = try runBounded(["-c", "ulimit -v \(mebibytes << 10) && exec \"$0\" \"$@\"", nightjarExecutable.path,
+                                                  "restore", input.path, "-o", output.path, "--model", Self.modelFile.path, "--threads", "8"],
+                                                 executable: URL(fileURLWithPath: "/bin/sh"))
+            XCTAssertFalse(timedOut)
+            if run.status == 0 { continue }
+            // Too little to load the libraries or for the Swift runtime's first allocations:
+            // nothing of ours ran yet (this depends on the build and the machine).
+            if run.stderr.contains("error while loading shared libraries") || run.stderr.contains("Fatal error: failed to allocate") {
+                print("\(name): \(mebibytes) MiB is too little to start: \(run.stderr.prefix(120))")
+                continue
+            }
+            refused += 1
+            XCTAssertEqual(run.status, 1, "\(mebibytes) MiB: \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("the address-space limit (ulimit -v, systemd LimitAS=) of \(mebibytes) MiB is too low"),
+                          "\(mebibytes) MiB: \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+        }
+        XCTAssertGreaterThan(refused, 0, "no limit stopped the restore")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out-400.png").path))
     }
 
     /// Case 11: a full disk is named ("No space left on device"), nothing is committed and
@@ -465,6 +503,20 @@ final class HardeningTests: XCTestCase {
         let lines = run.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 2, run.stderr) // the error and the summary
         XCTAssertTrue(lines[0].hasPrefix("nightjar: error: ") && lines[0].contains("x\\x1B]0;pwned\\x07\\nnightjar: restored"), run.stderr)
+
+        // A checkpoint naming a global with an escape sequence that would retitle the terminal.
+        // The legacy container's magic-number pickle, then PROTO 2, GLOBAL "MODULE\nsystem\n",
+        // BINUNICODE "true", TUPLE1, REDUCE, STOP.
+        let magic: [UInt8] = [0x80, 2, 0x8A, 10, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, UInt8(ascii: ".")]
+        let pickle: [UInt8] = magic + [0x80, 2] + Array("cos\u{1B}]0;pwned\u{7}\nsystem\n".utf8) + [0x58, 4, 0, 0, 0] + Array("true".utf8)
+            + [0x85, UInt8(ascii: "R"), UInt8(ascii: ".")]
+        let checkpoint = dir.appendingPathComponent("evil.pth")
+        try Data(pickle).write(to: checkpoint)
+        let convert = try runNightjar(["convert", checkpoint.path, "-o", dir.appendingPathComponent("m.safetensors").path])
+        XCTAssertEqual(convert.status, 1, convert.stderr)
+        XCTAssertFalse(convert.stderr.contains("\u{1B}") || convert.stderr.contains("\u{7}"), convert.stderr)
+        XCTAssertTrue(convert.stderr.contains("os\\x1B]0;pwned\\x07"), convert.stderr)
+        XCTAssertEqual(convert.stderr.split(separator: "\n").count, 1, convert.stderr)
     }
 
     // MARK: 10: plausibility of what LibRaw and models give
@@ -530,11 +582,72 @@ final class HardeningTests: XCTestCase {
         var tensors = Self.smallTensors()
         tensors["rdb2.dense3.weight"]!.values[17] = 3e38
         let model = try Self.smallModel()
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) {
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m")) {
             XCTAssertEqual("\($0)", "m: tensor 'rdb2.dense3.weight': holds 3e+38, beyond the ±1000 any trained network of this kind has (damaged or crafted weights)")
         }
         tensors["rdb2.dense3.weight"]!.values[17] = -999
-        XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m"))
+        XCTAssertNoThrow(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m"))
+    }
+
+    /// `bytes` (a safetensors file) with its JSON header rewritten by `edit`, the header length
+    /// and padding fixed up, the data untouched.
+    func editingHeader(_ bytes: [UInt8], _ edit: (String) -> String) -> [UInt8] {
+        let length = bytes[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+        var json = Array(edit(String(decoding: bytes[8..<(8 + length)], as: UTF8.self)).utf8)
+        while json.last == 0x20 { json.removeLast() }
+        while (8 + json.count) % 8 != 0 { json.append(0x20) }
+        return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + bytes[(8 + length)...]
+    }
+
+    /// Case 10: a model whose `architecture` contradicts its tensors is refused, naming the fix.
+    /// RDB* and canonical blocks have the same tensor shapes, so only the content digest written
+    /// with the file can tell; it also catches changed weights, and a file without a digest is
+    /// refused the same way.
+    func testModelMetadataThatContradictsItsTensorsIsRefused() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let good = Array(try Data(contentsOf: Self.modelFile))
+        XCTAssertEqual(try NightjarModel.load(contentsOf: Self.modelFile).architecture, .published)
+        // Shapes alone cannot tell: the same tensors pass every check as a canonical network.
+        let model = try Self.smallModel()
+        var canonical = model.metadata
+        canonical["architecture"] = "canonical"
+        XCTAssertEqual(try NightjarModel(file: SafeTensorsFile(metadata: canonical, tensors: model.tensors).withContentDigest(),
+                                         path: "m").architecture.blockKind, .canonical)
+
+        let fix = "re-run `nightjar convert` on its checkpoint"
+        let contradicting = dir.appendingPathComponent("contradicting.safetensors")
+        var replaced = false
+        try Data(editingHeader(good) { header in
+            replaced = header.contains(#""architecture":"rdb-star""#)
+            return header.replacingOccurrences(of: #""architecture":"rdb-star""#, with: #""architecture":"canonical""#)
+        }).write(to: contradicting)
+        XCTAssertTrue(replaced)
+        XCTAssertEqual(try SafeTensorsFile.read(contentsOf: contradicting).metadata["architecture"], "canonical")
+        var damaged = good
+        damaged[damaged.count - 3] ^= 0x01 // one bit of the last weight
+        let damagedURL = dir.appendingPathComponent("damaged.safetensors")
+        try Data(damaged).write(to: damagedURL)
+        let undigested = dir.appendingPathComponent("undigested.safetensors")
+        try Data(editingHeader(good) { header in
+            header.replacingOccurrences(of: #""content_digest":"[0-9a-f]{16}","#, with: "", options: .regularExpression)
+        }).write(to: undigested)
+        XCTAssertNil(try SafeTensorsFile.read(contentsOf: undigested).metadata[SafeTensorsFile.contentDigestKey])
+        for (url, reason) in [(contradicting, "does not match its content digest"), (damagedURL, "does not match its content digest"),
+                              (undigested, "records no content digest")] {
+            XCTAssertThrowsError(try NightjarModel.load(contentsOf: url)) {
+                guard case .malformed(let path, let text) = $0 as? ModelFileError else { return XCTFail("\($0)") }
+                XCTAssertEqual(path, url.path)
+                XCTAssertTrue(text.contains(reason) && text.hasSuffix(fix), text)
+            }
+        }
+        // Through the command line: one line, exit 1, nothing created.
+        let input = try capture("in.dng", in: dir)
+        let out = dir.appendingPathComponent("out")
+        let run = try runNightjar(["restore", input.path, "-o", out.path + "/", "--model", contradicting.path, "--threads", "1"])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("does not match its content digest") && run.stderr.contains(fix), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
     // MARK: 6: paths as bytes

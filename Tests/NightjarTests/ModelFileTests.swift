@@ -67,21 +67,72 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// The content digest changes with every metadata entry, tensor name, shape and value, but
+    /// not with the order tensors were added in; a file records it and loads.
+    func testContentDigestCoversMetadataNamesShapesAndValues() throws {
+        let model = try Self.syntheticModel(Architecture(blockKind: .rdbStar, denseLayers: [2]))
+        let file = SafeTensorsFile(metadata: model.metadata, tensors: model.tensors)
+        let digest = file.contentDigest()
+        XCTAssertEqual(digest.count, 16)
+        XCTAssertTrue(digest.allSatisfy(\.isHexDigit))
+        XCTAssertEqual(file.withContentDigest().contentDigest(), digest, "the stored digest is not part of it")
+        XCTAssertEqual(SafeTensorsFile(metadata: model.metadata, tensors: Dictionary(uniqueKeysWithValues: model.tensors.reversed())).contentDigest(), digest)
+        var variants: [SafeTensorsFile] = []
+        for key in model.metadata.keys {
+            var changed = file
+            changed.metadata[key]! += "x"
+            variants.append(changed)
+            changed = file
+            changed.metadata[key] = nil
+            variants.append(changed)
+        }
+        var extra = file
+        extra.metadata["comment"] = ""
+        variants.append(extra)
+        let name = "rdb1.dense1.weight"
+        let tensor = file.tensors[name]!
+        var renamed = file
+        renamed.tensors[name] = nil
+        renamed.tensors["rdb1.dense1.weigh"] = tensor
+        variants.append(renamed)
+        var reshaped = file
+        reshaped.tensors[name]!.shape = [tensor.shape[1], tensor.shape[0]] + tensor.shape[2...]
+        variants.append(reshaped)
+        var swapped = file
+        swapped.tensors[name]!.values.swapAt(0, 1)
+        variants.append(swapped)
+        var flipped = file
+        flipped.tensors[name]!.values[tensor.values.count - 1] = Float(bitPattern: tensor.values.last!.bitPattern ^ 1)
+        variants.append(flipped)
+        var digests = Set([digest])
+        for variant in variants { digests.insert(variant.contentDigest()) }
+        XCTAssertEqual(digests.count, variants.count + 1, "every change gives another digest")
+
+        let bytes = try file.encoded()
+        let parsed = try SafeTensorsFile.parse(bytes, path: "m")
+        XCTAssertEqual(parsed.metadata[SafeTensorsFile.contentDigestKey], digest)
+        XCTAssertEqual(try NightjarModel(file: parsed, path: "m").tensors, model.tensors)
+        XCTAssertEqual(try file.encoded(), bytes, "the same model gives the same bytes")
+        XCTAssertThrowsError(try NightjarModel(file: file, path: "m")) {
+            XCTAssertTrue("\($0)".hasPrefix("m: not a valid model file: it records no content digest"), "\($0)")
+        }
+    }
+
     func testShapeMismatchMissingAndExtraTensorsAreNamed() throws {
         let model = try Self.syntheticModel()
         var tensors = model.tensors
         tensors["rdb2.dense3.weight"] = .init(shape: [32, 100, 3, 3], values: [Float](repeating: 0, count: 32 * 900))
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m")) { error in
             XCTAssertEqual("\(error)", "m: tensor 'rdb2.dense3.weight': shape [32, 100, 3, 3], expected [32, 160, 3, 3]")
         }
         tensors = model.tensors
         tensors["conv2x.bias"] = nil
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m")) { error in
             XCTAssertEqual("\(error)", "m: tensor 'conv2x.bias': missing")
         }
         tensors = model.tensors
         tensors["rdb4.fuse.weight"] = .init(shape: [1], values: [0])
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: model.metadata, tensors: tensors).withContentDigest(), path: "m")) { error in
             XCTAssertTrue("\(error)".contains("'rdb4.fuse.weight': not part of"), "\(error)")
         }
     }

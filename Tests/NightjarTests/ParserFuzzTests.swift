@@ -67,8 +67,10 @@ final class ParserFuzzTests: XCTestCase {
             let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8) + [0, 0, 0, 0]
             XCTAssertThrowsError(try SafeTensorsFile.parse(bytes, path: "h"), header.prefix(80).description)
         }
+        let original = try SafeTensorsFile.parse(valid, path: "valid")
+        XCTAssertNil(original.contentDigestProblem())
         var rng = Generator(state: 14_001)
-        var parsed = 0, refused = 0
+        var parsed = 0, refused = 0, caught = 0
         for _ in 0..<iterations(4000) {
             let bytes = mutate(valid, &rng, focus: headerEnd)
             do {
@@ -77,11 +79,19 @@ final class ParserFuzzTests: XCTestCase {
                     XCTAssertEqual(tensor.values.count, tensor.shape.reduce(1, *))
                 }
                 parsed += 1
+                // What the content digest passes is the content that was written.
+                if file.contentDigestProblem() == nil {
+                    XCTAssertEqual(file.tensors, original.tensors)
+                    XCTAssertEqual(file.metadata, original.metadata)
+                } else {
+                    caught += 1
+                }
             } catch is ModelFileError {
                 refused += 1
             }
         }
-        print("safetensors fuzz: \(parsed) parsed, \(refused) refused")
+        print("safetensors fuzz: \(parsed) parsed (\(caught) of them refused by the content digest), \(refused) refused")
+        XCTAssertGreaterThan(caught, 0)
         XCTAssertGreaterThan(refused, 0)
     }
 
@@ -169,5 +179,36 @@ final class ParserFuzzTests: XCTestCase {
             if first.hasPrefix("image") { images += 1 } else { errors += 1 }
         }
         print("damaged DNGs: \(images) decoded, \(errors) refused, each the same twice")
+    }
+
+    /// Byte-flipped TIFF RAWs of a camera LibRaw does not know (its non-DNG path, then
+    /// `RawPlausibility`): each decoded twice with the same result, and what decodes is the
+    /// size the file says with levels LibRaw can hold.
+    func testDamagedTIFFRawsDecodeTheSameEveryTime() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let valid = RawPlausibilityTests.packedTIFF(width: 48, height: 32).file
+        let url = dir.appendingPathComponent("fuzz.tif")
+        var rng = Generator(state: 14_004)
+        var images = 0, errors = 0
+        for _ in 0..<iterations(100) {
+            var bytes = valid
+            for _ in 0..<(1 + rng.below(3)) { bytes[rng.below(min(bytes.count, 260))] ^= UInt8(1 << rng.below(8)) }
+            try Data(bytes).write(to: url)
+            func outcome() -> String {
+                do {
+                    let frame = try RawDecoder(maxPixels: 10_000_000).decode(url)
+                    XCTAssertEqual(frame.mosaic.count, frame.width * frame.height)
+                    XCTAssertTrue(frame.white > frame.black.max()! && frame.white <= 65535, "\(frame.white) \(frame.black)")
+                    return "image \(frame.width)x\(frame.height) \(frame.black) \(frame.white) \(SHA256.hex(frame.mosaic.withUnsafeBytes { Array($0) }))"
+                } catch {
+                    return "error \(error)"
+                }
+            }
+            let first = outcome(), second = outcome()
+            XCTAssertEqual(first, second)
+            if first.hasPrefix("image") { images += 1 } else { errors += 1 }
+        }
+        print("damaged TIFF RAWs: \(images) decoded, \(errors) refused, each the same twice")
+        XCTAssertGreaterThan(errors, 0)
     }
 }

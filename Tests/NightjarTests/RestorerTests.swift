@@ -84,4 +84,52 @@ final class RestorerTests: XCTestCase {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
     }
+
+    /// A batch decodes each next file while the current one runs through the network: the
+    /// next file's decoder child is under way when a restore returns, its restore takes the
+    /// result, and every output is the one a restore of that file alone writes. A damaged next
+    /// file is still that file's own error, and one restored out of turn cancels the child.
+    func testNextFileIsDecodedAheadWithTheSameResult() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let options = RestoreOptions(compressionLevel: 0)
+        var inputs: [URL] = []
+        for i in 0..<3 {
+            var exposure = SyntheticScene.Exposure()
+            exposure.exposureRatio = 40 + 20 * Double(i)
+            var image = SyntheticScene.darkCapture(SyntheticScene.render(width: 96 + 32 * i, height: 64), exposure: exposure)
+            image.dateTimeOriginal = "2025:01:0\(i + 1) 10:20:3\(i)"
+            inputs.append(try CaptureFixtures.write(image, named: "in\(i).dng", in: dir))
+        }
+        let broken = dir.appendingPathComponent("broken.dng")
+        try Data(try Data(contentsOf: inputs[0]).prefix(400)).write(to: broken)
+        let model = try Self.randomModel()
+        let batch = try Restorer(model: model, modelName: "random", options: options, threads: 1)
+        let alone = try Restorer(model: model, modelName: "random", options: options, threads: 1)
+
+        let order = [inputs[0], inputs[1], broken, inputs[2]]
+        for (i, input) in order.enumerated() {
+            let next = i + 1 < order.count ? order[i + 1] : nil
+            let output = dir.appendingPathComponent("batch-\(i).png")
+            if input == broken {
+                XCTAssertThrowsError(try batch.restore(input: input, output: output, next: next)) { error in
+                    XCTAssertTrue("\(error)".contains(broken.path), "\(error)")
+                }
+                XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+                continue
+            }
+            let report = try batch.restore(input: input, output: output, next: next)
+            if let next, next != broken {
+                XCTAssertEqual(batch.workspace.decodingAhead, next.path, "the next file decodes while this one runs")
+            }
+            XCTAssertEqual(report.captureTime, "2025-01-0\(i < 2 ? i + 1 : 3)T10:20:3\(i < 2 ? i : 2)")
+            let single = dir.appendingPathComponent("alone-\(i).png")
+            _ = try alone.restore(input: input, output: single)
+            XCTAssertEqual(try StoredPNG.read(output).samples, try StoredPNG.read(single).samples, "\(input.lastPathComponent)")
+        }
+        // A decode started ahead for a file that is then not restored is ended, not leaked.
+        _ = try batch.restore(input: inputs[0], output: dir.appendingPathComponent("again.png"), next: inputs[1])
+        XCTAssertEqual(batch.workspace.decodingAhead, inputs[1].path)
+        _ = try batch.restore(input: inputs[2], output: dir.appendingPathComponent("other.png"))
+        XCTAssertNil(batch.workspace.decodingAhead, "cancelled when another file came first")
+    }
 }

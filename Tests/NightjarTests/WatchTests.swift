@@ -263,6 +263,69 @@ final class WatchTests: XCTestCase {
         assertClean()
     }
 
+    /// The watchdog hears from the daemon during a frame, not only between frames: a frame may
+    /// take longer than WatchdogSec= on a small board. Pings every 50 ms are asked for; a frame
+    /// of about a second must see several of them between its claim and its delivery.
+    func testWatchdogPingsArriveDuringAFrame() throws {
+        let big = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 1536, height: 1024)),
+                                            named: "big.dng", in: dir)
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir, watchdogMicroseconds: 100_000, notify: true)
+        let notify = try XCTUnwrap(daemon.notifications)
+        XCTAssertTrue(waitUntil(timeout: 30) { notify.read().contains { $0.hasPrefix("READY=1") } }, daemon.logText)
+        try FileManager.default.moveItem(at: big, to: capture.appendingPathComponent("big.dng"))
+        let claimed = capture.appendingPathComponent(".nightjar/claimed")
+        let delivered = output.appendingPathComponent("big.png")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: claimed).contains { names(in: claimed.appendingPathComponent($0)).contains("big.dng") } },
+                      daemon.logText)
+        let claimedAt = ProcessMetrics.now()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: delivered.path), "the frame was too quick to test")
+        XCTAssertTrue(waitUntil(timeout: 120) { FileManager.default.fileExists(atPath: delivered.path) }, daemon.logText)
+        let deliveredAt = ProcessMetrics.now()
+        XCTAssertEqual(daemon.stop(timeout: 60), 0, daemon.logText)
+        let pings = notify.readTimed().filter { $0.message == "WATCHDOG=1" && $0.time > claimedAt && $0.time < deliveredAt }
+        XCTAssertGreaterThanOrEqual(deliveredAt - claimedAt, 0.3, "the frame was too quick to test")
+        XCTAssertGreaterThanOrEqual(pings.count, 3, "pings while the frame ran (\(deliveredAt - claimedAt) s): \(pings.count)")
+        // No gap between pings (or from the claim to the first) longer than a few intervals.
+        let times = [claimedAt] + pings.map(\.time) + [deliveredAt]
+        let longest = zip(times.dropFirst(), times).map { $0 - $1 }.max() ?? 0
+        XCTAssertLessThan(longest, max(0.5, (deliveredAt - claimedAt) / 2), "longest gap without a ping during the frame")
+        assertClean()
+    }
+
+    /// `{date}` and `{time}` come from when the frame was taken (DateTimeOriginal, which LibRaw
+    /// reads), not from the file's modification time; a file that records none falls back to
+    /// its modification time.
+    func testOutputNameUsesTheCapturesOwnTimestamp() throws {
+        setenv("TZ", "UTC", 1)
+        tzset()
+        var image = SyntheticScene.darkCapture(SyntheticScene.render(width: 64, height: 48))
+        image.dateTimeOriginal = "2024:07:21 23:41:05"
+        let stamped = try CaptureFixtures.write(image, named: "stamped.dng", in: dir)
+        let plain = dir.appendingPathComponent("plain.dng")
+        try dng.write(to: plain)
+        // Both files' modification time: 2023-11-14 22:13:20 UTC.
+        for file in [stamped, plain] {
+            var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+            XCTAssertEqual(utimensat(AT_FDCWD, file.path, &times, 0), 0)
+        }
+        // The daemon inherits TZ=UTC.
+        let daemon = try WatchDaemon(arguments(settle: 0, ["--name", "{date}/{time}-{stem}.png", "--sidecar"]), in: dir)
+        for file in [stamped, plain] {
+            try FileManager.default.moveItem(at: file, to: capture.appendingPathComponent(file.lastPathComponent))
+        }
+        let fromCapture = output.appendingPathComponent("2024-07-21/234105-stamped.png")
+        let fromModification = output.appendingPathComponent("2023-11-14/221320-plain.png")
+        XCTAssertTrue(waitUntil(timeout: 60) {
+            FileManager.default.fileExists(atPath: fromCapture.path) && FileManager.default.fileExists(atPath: fromModification.path)
+        }, daemon.logText + "\n" + ((FileManager.default.enumerator(atPath: output.path)?.allObjects as? [String]) ?? []).joined(separator: " "))
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        let sidecar = try JSONDecoder().decode(RestoreReport.self, from: Data(contentsOf: fromCapture.appendingPathExtension("json")))
+        XCTAssertEqual(sidecar.captureTime, "2024-07-21T23:41:05")
+        let plainSidecar = try JSONDecoder().decode(RestoreReport.self, from: Data(contentsOf: fromModification.appendingPathExtension("json")))
+        XCTAssertNil(plainSidecar.captureTime)
+        assertClean()
+    }
+
     /// SIGHUP re-reads the configuration: a new output template and originals policy apply to
     /// the next frame; a broken configuration is refused with its line and the old one kept.
     func testSIGHUPReloadsTheConfiguration() throws {

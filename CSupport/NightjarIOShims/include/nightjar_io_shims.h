@@ -54,11 +54,22 @@ typedef struct {
     char cdesc[5];               /* idata.cdesc */
     double black[4];             /* black level at the four 2x2 sites, same order as cfa[] */
     unsigned maximum;            /* white level */
+    /* Where LibRaw found the raw data (checked for plausibility by the caller): the first
+     * byte, the byte count the file declares (0: none), the size of the file as LibRaw read
+     * it, and the raw directory's bits per sample and compression (0: not TIFF-based). */
+    long long data_offset;
+    long long data_size;
+    long long file_size;
+    unsigned bits_per_sample;
+    unsigned compression;
     int flip;                    /* sizes.flip: 0 none, 3 180 deg, 5 90 deg CCW, 6 90 deg CW ... */
     unsigned dng_version;
     char make[64];
     char model[64];
     double shutter;              /* other.shutter: the exposure time in seconds (EXIF), 0 if unknown */
+    int64_t timestamp;           /* other.timestamp: when the frame was taken (EXIF/DNG DateTimeOriginal,
+                                  * or the TIFF DateTime), as LibRaw reads it: the camera's clock taken as
+                                  * local time, in seconds since 1970; 0 if unknown */
     /* Colour calibration (LibRaw's color.cam_mul, pre_mul, rgb_cam): the as-shot white
      * balance multipliers (R, G, B, G2; 0 where the file records none), the daylight ones
      * derived from the matrix, and the camera-to-linear-sRGB matrix that applies after white
@@ -104,13 +115,24 @@ typedef struct {
     int active;             /* a child is running and its pixels are unread */
     int pid;
     int fd;                 /* the read end of the pipe */
-    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none */
+    double deadline;        /* CLOCK_MONOTONIC seconds, 0: none (or not yet armed) */
     double timeout_seconds;
     uint64_t count;         /* pixels that follow */
+    long long max_pixels;
 } nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,
                           size_t message_size);
+/* `begin` in two halves, so that a file can be decoding while the caller does other work (the
+ * next file of a batch while the network runs): `start` forks the child and returns at once;
+ * `header` waits for the child's `info` and returns what `begin` returns. The time limit runs
+ * from the first `wait` or `header`. `wait` waits up to `seconds` for the header: 1 when it can
+ * be read (or the child ended), 0 not yet, 2 past the time limit (`header` then reports it). */
+int nj_raw_isolated_start(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_child *child, char *message, size_t message_size);
+int nj_raw_isolated_wait(nj_raw_child *child, double seconds);
+int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message,
+                           size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
 void nj_raw_isolated_cancel(nj_raw_child *child);
@@ -189,6 +211,35 @@ int nj_png_end(nj_png *png, const char *text, int text_count, char *message,
  * caller removes the file). NULL is ignored. */
 void nj_png_abandon(nj_png *png);
 
+/* ---- PNG image data in independent pieces (png_pieces.c) ----------------------------------- */
+
+/* PNG filter types (one per row). */
+enum { NJ_PNG_FILTER_NONE = 0, NJ_PNG_FILTER_SUB = 1, NJ_PNG_FILTER_UP = 2,
+       NJ_PNG_FILTER_AVERAGE = 3, NJ_PNG_FILTER_PAETH = 4 };
+/* zlib strategies. */
+enum { NJ_DEFLATE_DEFAULT = 0, NJ_DEFLATE_FILTERED = 1, NJ_DEFLATE_HUFFMAN = 2, NJ_DEFLATE_RLE = 3 };
+
+/* Filters `count` rows in place: each is one byte of room for the filter type followed by
+ * `row_bytes` bytes of samples (row stride row_bytes + 1). `previous` is the unfiltered row
+ * above the first (NULL for the image's first row). `swap16` first turns host-order 16-bit
+ * samples big-endian, those of `previous` included. */
+void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *previous,
+                        int bytes_per_pixel, int swap16, int filter);
+
+/* Memory one deflate of a piece works in (nj_deflate_piece's `memory`). */
+size_t nj_deflate_memory_bytes(void);
+/* Output room that always suffices for a piece of `input_bytes`. */
+size_t nj_deflate_piece_bound(size_t input_bytes);
+/* Deflates one piece as a raw deflate stream in `memory` (nothing is allocated): ending in a
+ * full flush (byte-aligned, no final block) or, with `last`, in the final block. Fills
+ * `output_bytes` and the piece's Adler-32. Returns 0, or -1 (zlib refused; output too small). */
+int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
+                     const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
+                     size_t output_capacity, size_t *output_bytes, uint32_t *adler);
+/* zlib's adler32_combine and crc32. */
+uint32_t nj_adler32_combine(uint32_t first, uint32_t second, size_t second_bytes);
+uint32_t nj_crc32(uint32_t crc, const uint8_t *bytes, size_t count);
+
 /* ---- PNG reading (synthesize --scene) ---------------------------------------------------- */
 
 /* Reads the size of the PNG at `path`. Returns 0, or -1 with `message` filled. */
@@ -200,6 +251,19 @@ int nj_png_read_size(const char *path, uint32_t *width, uint32_t *height, char *
  * 3 * width * height). Returns 0, or -1 with `message` filled. */
 int nj_png_read_rgb8(const char *path, uint8_t *pixels, size_t capacity, char *message,
                      size_t message_size);
+
+/* The same two from a PNG already in memory (`size` bytes at `data`), as read by the caller's
+ * input layer (FileContents: type and size checked first). */
+int nj_png_read_size_memory(const void *data, size_t size, uint32_t *width, uint32_t *height,
+                            char *message, size_t message_size);
+int nj_png_read_rgb8_memory(const void *data, size_t size, uint8_t *pixels, size_t capacity,
+                            char *message, size_t message_size);
+
+/* Reads the 16-bit PNG at `path` as its RGB samples, unchanged (host order), into `pixels`
+ * (capacity in samples, at least 3 * width * height); 8-bit PNGs are refused. For checking
+ * written files. Returns 0, or -1 with `message` filled. */
+int nj_png_read_rgb16(const char *path, uint16_t *pixels, size_t capacity, char *message,
+                      size_t message_size);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,17 @@ double nj_now_seconds(void);
 int nj_read_all(int fd, void *data, size_t size, double deadline);
 /* In the child, first: default crash signals, no core file, stdout/stderr to /dev/null. */
 void nj_child_die_quietly(void);
+/* Starts an isolated child: a pipe, fork; the child runs `run` with the pipe's write end
+ * (`run` must end with _exit) and the parent fills `child` (pid, the read end, the deadline
+ * timeout_seconds from now, <= 0: none). `what` names the child in a failure's message
+ * ("decoder", "rendering"). Returns NJ_RAW_OK or NJ_RAW_ERR_SYSTEM. */
+typedef struct {
+    const char *path;
+    long long max_pixels;
+} nj_child_job;
+int nj_child_start(nj_raw_child *child, double timeout_seconds,
+                   void (*run)(int fd, const nj_child_job *job), const nj_child_job *job,
+                   const char *what, char *message, size_t message_size);
 /* Ends and waits for the child; turns the last read's status into an NJ_RAW_ERR_* code. */
 int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t message_size);
 

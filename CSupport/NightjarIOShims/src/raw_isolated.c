@@ -94,8 +94,40 @@ void nj_child_die_quietly(void) {
     }
 }
 
+int nj_child_start(nj_raw_child *child, double timeout_seconds,
+                   void (*run)(int fd, const nj_child_job *job), const nj_child_job *job,
+                   const char *what, char *message, size_t message_size) {
+    memset(child, 0, sizeof *child);
+    child->timeout_seconds = timeout_seconds;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(message, message_size, "cannot start the %s process: %s", what, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return NJ_RAW_ERR_SYSTEM;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        run(fds[1], job);
+        _exit(1); /* `run` does not return */
+    }
+    close(fds[1]);
+    child->pid = pid;
+    child->fd = fds[0];
+    child->active = 1;
+    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
+    return NJ_RAW_OK;
+}
+
 /* The child: decode and stream. Never returns. */
-static void run_child(int fd, const char *path, long long max_pixels) {
+static void run_child(int fd, const nj_child_job *job) {
+    const char *path = job->path;
+    long long max_pixels = job->max_pixels;
     nj_child_die_quietly();
     child_header header;
     memset(&header, 0, sizeof header);
@@ -147,35 +179,52 @@ int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t me
     return NJ_RAW_ERR_CRASHED;
 }
 
-int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
-                          nj_raw_info *info, nj_raw_child *child, char *message,
-                          size_t message_size) {
-    memset(child, 0, sizeof *child);
+int nj_raw_isolated_start(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_child *child, char *message, size_t message_size) {
+    nj_child_job job = {path, max_pixels};
+    int started = nj_child_start(child, timeout_seconds, run_child, &job, "decoder", message, message_size);
+    if (started != NJ_RAW_OK) return started;
+    child->max_pixels = max_pixels;
+    /* Armed at the first wait instead (arm_deadline): a decoder started ahead of its frame
+     * must not run out of time while the current frame is still in the network. */
+    child->deadline = 0;
+    return NJ_RAW_OK;
+}
+
+/* The time limit runs from when the caller first waits: a child started ahead may sit
+ * finished for a whole frame before anyone reads it. */
+static void arm_deadline(nj_raw_child *child) {
+    if (child->deadline == 0 && child->timeout_seconds > 0) {
+        child->deadline = nj_now_seconds() + child->timeout_seconds;
+    }
+}
+
+int nj_raw_isolated_wait(nj_raw_child *child, double seconds) {
+    if (!child || !child->active) return 1;
+    arm_deadline(child);
+    double wait = seconds;
+    if (child->deadline > 0) {
+        double left = child->deadline - nj_now_seconds();
+        if (left <= 0) return 2;
+        if (left < wait) wait = left;
+    }
+    struct pollfd pfd = {.fd = child->fd, .events = POLLIN};
+    int ready = poll(&pfd, 1, (int)(wait * 1000) + 1);
+    if (ready > 0) return 1;
+    if (child->deadline > 0 && nj_now_seconds() >= child->deadline) return 2;
+    return 0;
+}
+
+int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message,
+                           size_t message_size) {
     memset(info, 0, sizeof *info);
     for (int i = 0; i < 4; i++) info->cfa[i] = -1;
-    child->timeout_seconds = timeout_seconds;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
-        return NJ_RAW_ERR_SYSTEM;
+    if (!child || !child->active) {
+        set_message(message, message_size, "no decoder process");
+        return NJ_RAW_ERR_USAGE;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(message, message_size, "cannot start the decoder process: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        run_child(fds[1], path, max_pixels);
-    }
-    close(fds[1]);
-    child->pid = pid;
-    child->fd = fds[0];
-    child->active = 1;
-    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
-
+    arm_deadline(child);
+    long long max_pixels = child->max_pixels;
     child_header header;
     int status_read = nj_read_all(child->fd, &header, sizeof header, child->deadline);
     int rc = NJ_RAW_OK;
@@ -200,6 +249,16 @@ int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout
         return status_read != 0 ? reaped : rc;
     }
     return NJ_RAW_OK;
+}
+
+int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
+                          nj_raw_info *info, nj_raw_child *child, char *message,
+                          size_t message_size) {
+    memset(info, 0, sizeof *info);
+    for (int i = 0; i < 4; i++) info->cfa[i] = -1;
+    int rc = nj_raw_isolated_start(path, max_pixels, timeout_seconds, child, message, message_size);
+    if (rc != NJ_RAW_OK) return rc;
+    return nj_raw_isolated_header(child, info, message, message_size);
 }
 
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,

@@ -104,7 +104,9 @@ typedef struct {
     uint64_t count; /* values that follow */
 } render_header;
 
-static void run_render_child(int fd, const char *path, long long max_pixels) {
+static void run_render_child(int fd, const nj_child_job *job) {
+    const char *path = job->path;
+    long long max_pixels = job->max_pixels;
     nj_child_die_quietly();
     render_header header;
     memset(&header, 0, sizeof header);
@@ -126,30 +128,10 @@ static void run_render_child(int fd, const char *path, long long max_pixels) {
 int nj_raw_render_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                                  nj_raw_rendering *rendering, nj_raw_child *child, char *message,
                                  size_t message_size) {
-    memset(child, 0, sizeof *child);
     memset(rendering, 0, sizeof *rendering);
-    child->timeout_seconds = timeout_seconds;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(message, message_size, "cannot start the rendering process: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return NJ_RAW_ERR_SYSTEM;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        run_render_child(fds[1], path, max_pixels);
-    }
-    close(fds[1]);
-    child->pid = pid;
-    child->fd = fds[0];
-    child->active = 1;
-    child->deadline = timeout_seconds > 0 ? nj_now_seconds() + timeout_seconds : 0;
+    nj_child_job job = {path, max_pixels};
+    int started = nj_child_start(child, timeout_seconds, run_render_child, &job, "rendering", message, message_size);
+    if (started != NJ_RAW_OK) return started;
 
     render_header header;
     int status_read = nj_read_all(child->fd, &header, sizeof header, child->deadline);

@@ -1,5 +1,6 @@
 /* LibRaw shim: open, unpack, describe, copy the visible mosaic. No processing here. */
 #include "nightjar_io_shims.h"
+#include "raw_extent.h"
 
 #include <libraw/libraw.h>
 #include <stdio.h>
@@ -63,9 +64,11 @@ static void fill_dimensions(const libraw_data_t *lr, nj_raw_info *info) {
     snprintf(info->make, sizeof info->make, "%s", lr->idata.make);
     snprintf(info->model, sizeof info->model, "%s", lr->idata.model);
     info->shutter = lr->other.shutter;
+    info->timestamp = (int64_t)lr->other.timestamp;
     memcpy(info->cam_mul, lr->color.cam_mul, sizeof info->cam_mul);
     memcpy(info->pre_mul, lr->color.pre_mul, sizeof info->pre_mul);
     memcpy(info->rgb_cam, lr->color.rgb_cam, sizeof info->rgb_cam);
+    nj_raw_fill_extent((libraw_data_t *)lr, info);
 }
 
 int nj_raw_open(const char *path, long long max_pixels, nj_raw **out, nj_raw_info *info,

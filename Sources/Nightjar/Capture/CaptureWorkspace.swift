@@ -12,7 +12,8 @@ import NightjarIOShims
 /// - the network input's column map (one `Int` per padded column);
 /// - one PNG row (16-bit worst case) and, from the first rotated frame on, the held frame of a
 ///   rotated capture (3 samples per pixel, 1 byte each for 8-bit output, 2 for 16-bit);
-/// - libpng's and zlib's memory and the output buffer (`PNGEncoder`);
+/// - the PNG encoder's pieces in flight, its compressors' deflate states and its output buffer
+///   (`PNGEncoder`; its compressor threads start with the first frame);
 /// - the decoder's scratch: LibRaw's info record, the isolated decoder's child record, the
 ///   message buffer.
 ///
@@ -35,10 +36,17 @@ public final class CaptureWorkspace {
     /// Raw values of a 16-bit sensor, per CFA site.
     static let rawValues = 65536
 
-    // The decoder's scratch.
-    let info: UnsafeMutablePointer<nj_raw_info>
-    let child: UnsafeMutablePointer<nj_raw_child>
-    let message: UnsafeMutableBufferPointer<CChar>
+    // The decoder's scratch: one set for the frame in hand, one for the file decoding ahead
+    // (swapped when that file's turn comes).
+    private(set) var info: UnsafeMutablePointer<nj_raw_info>
+    private(set) var child: UnsafeMutablePointer<nj_raw_child>
+    private(set) var message: UnsafeMutableBufferPointer<CChar>
+    private var aheadInfo: UnsafeMutablePointer<nj_raw_info>
+    private var aheadChild: UnsafeMutablePointer<nj_raw_child>
+    private var aheadMessage: UnsafeMutableBufferPointer<CChar>
+    /// The file whose decoder child runs ahead, with the settings it was started with, and the
+    /// code of its header once read (nil: not read yet).
+    private var ahead: (path: String, maxPixels: Int, timeout: Double, header: Int32?)?
 
     private var mosaic: PageBuffer?
     private var table: PageBuffer?
@@ -48,22 +56,23 @@ public final class CaptureWorkspace {
     private var held: PageBuffer?
     /// Rows of a headerless sensor dump pass through this on their way into `mosaic`.
     private var dumpRows: PageBuffer?
-    let encoder = PNGEncoder()
+    let encoder: PNGEncoder
     /// The camera colour stage's rings (a few MB at most, grown with the frame width).
     let colourMemory = ColourMemory()
 
-    /// A growing workspace: nothing frame-sized until the first frame.
-    public convenience init() {
-        self.init(limit: nil)
+    /// A growing workspace: nothing frame-sized until the first frame. `pngThreads`: the PNG
+    /// encoder's compressor threads (a restorer gives its engine's thread count).
+    public convenience init(pngThreads: Int = 1) {
+        self.init(limit: nil, pngThreads: pngThreads)
     }
 
     /// A fixed workspace for frames of up to `maximumWidth` × `maximumHeight` visible pixels
     /// (in either orientation), allocated now.
-    public convenience init(maximumWidth: Int, maximumHeight: Int) throws {
+    public convenience init(maximumWidth: Int, maximumHeight: Int, pngThreads: Int = 1) throws {
         guard maximumWidth >= 1, maximumHeight >= 1 else {
             throw CaptureError.invalidArgument("the workspace's maximum frame size must be at least 1x1")
         }
-        self.init(limit: (maximumWidth, maximumHeight))
+        self.init(limit: (maximumWidth, maximumHeight), pngThreads: pngThreads)
         do {
             try allocate(pixels: maximumWidth * maximumHeight, side: max(maximumWidth, maximumHeight), path: "")
         } catch {
@@ -71,26 +80,82 @@ public final class CaptureWorkspace {
         }
     }
 
-    private init(limit: (width: Int, height: Int)?) {
+    private init(limit: (width: Int, height: Int)?, pngThreads: Int) {
         maximumSize = limit
+        encoder = PNGEncoder(compressors: pngThreads)
         info = .allocate(capacity: 1)
         info.initialize(to: nj_raw_info())
         child = .allocate(capacity: 1)
         child.initialize(to: nj_raw_child())
         message = .allocate(capacity: 512)
         message.initialize(repeating: 0)
+        aheadInfo = .allocate(capacity: 1)
+        aheadInfo.initialize(to: nj_raw_info())
+        aheadChild = .allocate(capacity: 1)
+        aheadChild.initialize(to: nj_raw_child())
+        aheadMessage = .allocate(capacity: 512)
+        aheadMessage.initialize(repeating: 0)
     }
 
     deinit {
-        info.deallocate()
+        cancelDecodeAhead()
+        for pointer in [info, aheadInfo] as [UnsafeMutablePointer<nj_raw_info>] { pointer.deallocate() }
         child.deallocate()
+        aheadChild.deallocate()
         message.deallocate()
+        aheadMessage.deallocate()
+    }
+
+    // MARK: - Decoding ahead
+
+    /// Starts decoding `path` in a decoder child of its own (the isolated decoder) and returns
+    /// at once, so that LibRaw reads the next file of a batch or a daemon's queue while this
+    /// process runs the current frame through the network. The child keeps its decoded mosaic
+    /// (in LibRaw's buffer: the decoder child's memory that `footprint` counts) until
+    /// `restoreFrame` of the same path with the same limits takes it; another path cancels it.
+    /// Headerless sensor dumps (read without LibRaw), the in-process decoder, and files that
+    /// fail the checks before LibRaw are left to `restoreFrame`, which reports their errors.
+    func decodeAhead(path: String, options: RestoreOptions) {
+        cancelDecodeAhead()
+        guard options.isolateDecoder, !SensorDump.isHeaderlessDump(path: path),
+              (try? RawDecoder.checkReadable(path, maxPixels: options.maxPixels)) != nil else { return }
+        let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: true, timeoutSeconds: options.decodeTimeoutSeconds)
+        let started: Bool = withPathBytes(path) { cPath in
+            (try? decoder.start(path, cPath, child: aheadChild, message: aheadMessage)) != nil
+        }
+        if started { ahead = (path, options.maxPixels, options.decodeTimeoutSeconds, nil) }
+    }
+
+    /// The file decoding ahead, if any.
+    var decodingAhead: String? { ahead?.path }
+
+    /// Ends a decoder child running ahead, if any.
+    func cancelDecodeAhead() {
+        nj_raw_isolated_cancel(aheadChild)
+        ahead = nil
+    }
+
+    /// When the frame at `path` was taken, from its own metadata (LibRaw's timestamp: DNG or
+    /// EXIF DateTimeOriginal), in seconds since 1970; nil when the file records none or cannot
+    /// be read (`restoreFrame` then reports why). Starts decoding it ahead when that is not yet
+    /// under way and waits for the decoder's header, which `restoreFrame` then uses.
+    func captureTime(path: String, options: RestoreOptions, progress: (() -> Void)? = nil) -> Int? {
+        if ahead?.path != path || ahead?.maxPixels != options.maxPixels || ahead?.timeout != options.decodeTimeoutSeconds {
+            decodeAhead(path: path, options: options)
+        }
+        guard var pending = ahead else { return nil }
+        if pending.header == nil {
+            pending.header = RawDecoder.header(child: aheadChild, info: aheadInfo, message: aheadMessage, progress: progress)
+            ahead = pending
+        }
+        guard pending.header == Int32(NJ_RAW_OK), aheadInfo.pointee.timestamp > 0 else { return nil }
+        return Int(aheadInfo.pointee.timestamp)
     }
 
     /// Bytes mapped now (resident only where written).
     public var mappedBytes: Int {
         [mosaic, table, counts, columns, row, held, dumpRows].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
-            + PNGEncoder.outputBufferBytes + colourMemory.bytes
+            + colourMemory.bytes
     }
 
     // MARK: - Capacity
@@ -116,10 +181,10 @@ public final class CaptureWorkspace {
         if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
         guard table != nil, counts != nil, let mosaic = PageBuffer(bytes: bytes.mosaic),
               let columns = PageBuffer(bytes: bytes.columns), let row = PageBuffer(bytes: bytes.row) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes")
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes" + addressSpaceLimitHint())
         }
         guard encoder.reserve(rowBytes: 6 * side) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map the PNG writer's memory")
+            throw CaptureError.noRoom(path: path, reason: "cannot map the PNG writer's memory" + addressSpaceLimitHint())
         }
         (self.mosaic, self.columns, self.row) = (mosaic, columns, row)
         (capacityPixels, capacitySide) = (pixels, side)
@@ -131,7 +196,7 @@ public final class CaptureWorkspace {
         if let held, held.bytes >= bytes { return held.base }
         held = nil
         guard let made = PageBuffer(bytes: bytes) else {
-            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes) bytes for the rotated frame")
+            throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes) bytes for the rotated frame" + addressSpaceLimitHint())
         }
         held = made
         return made.base
@@ -161,7 +226,8 @@ public final class CaptureWorkspace {
     @_specialize(where Network == FrameEngine)
     @_specialize(where Network == StreamingEngine)
     func restoreFrame<Network: FrameNetwork>(from inputPath: String, to fd: Int32, options: RestoreOptions, network: Network,
-                                             text: PNGText, displayPath: String) throws -> RestoredFrame {
+                                             text: PNGText, displayPath: String, decodeNext: String? = nil,
+                                             progress: (() -> Void)? = nil) throws -> RestoredFrame {
         func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
         var t = ProcessMetrics.nanoseconds()
         let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
@@ -171,7 +237,7 @@ public final class CaptureWorkspace {
         var sensor: String?
         if SensorDump.isHeaderlessDump(path: inputPath) {
             if dumpRows == nil { dumpRows = PageBuffer(bytes: 1 << 16) }
-            guard let rows = dumpRows else { throw CaptureError.noRoom(path: inputPath, reason: "cannot map the dump reader's row buffer") }
+            guard let rows = dumpRows else { throw CaptureError.noRoom(path: inputPath, reason: "cannot map the dump reader's row buffer" + addressSpaceLimitHint()) }
             let dump = try SensorDump.decode(path: inputPath, candidates: options.sensorDescriptions, maxPixels: options.maxPixels,
                                              scratch: UnsafeMutableRawBufferPointer(start: rows.base, count: rows.bytes), into: &storage)
             frame = dump.frame
@@ -179,10 +245,23 @@ public final class CaptureWorkspace {
             // No camera make or model: the last LibRaw file's must not be reported for this one.
             info.pointee.make.0 = 0
             info.pointee.model.0 = 0
+        } else if let pending = ahead, pending.path == inputPath, pending.maxPixels == options.maxPixels,
+                  pending.timeout == options.decodeTimeoutSeconds {
+            // Decoded ahead: this frame's scratch becomes the child's, the old one the next's.
+            ahead = nil
+            swap(&info, &aheadInfo)
+            swap(&child, &aheadChild)
+            swap(&message, &aheadMessage)
+            frame = try decoder.finishStarted(path: inputPath, info: info, child: child, message: message, header: pending.header,
+                                              progress: progress, into: &storage)
         } else {
-            frame = try decoder.decode(path: inputPath, info: info, child: child, message: message, into: &storage)
+            cancelDecodeAhead()
+            frame = try decoder.decode(path: inputPath, info: info, child: child, message: message, progress: progress,
+                                       into: &storage)
         }
         let decodeSeconds = seconds(since: t)
+        // The next file decodes in its own child while this frame runs through the network.
+        if let next = decodeNext { decodeAhead(path: next, options: options) }
 
         t = ProcessMetrics.nanoseconds()
         let offset = frame.cfa.rggbOffset
@@ -205,7 +284,8 @@ public final class CaptureWorkspace {
         let rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
         let colour = colourStage(frame: frame, options: options, mosaic: pixels.baseAddress!, width: rows.width,
-                                 height: rows.height, offset: offset, amplification: amplification)
+                                 height: rows.height, offset: offset, amplification: amplification,
+                                 workers: network as? WorkerPoolOwner)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -214,8 +294,9 @@ public final class CaptureWorkspace {
         try encoder.begin(fd: fd, width: outSize.width, height: outSize.height, bits: options.bits,
                           compressionLevel: options.compressionLevel, text: text, displayPath: displayPath)
         do {
-            var sink = PNGRowSink(encoder: encoder, width: rows.width, height: rows.height, bits: options.bits, flip: flip,
-                                  row: row!.base, held: held, colour: colour.stage)
+            var sink = ProgressSink(inner: PNGRowSink(encoder: encoder, width: rows.width, height: rows.height, bits: options.bits,
+                                                      flip: flip, row: row!.base, held: held, colour: colour.stage),
+                                    progress: progress)
             t = ProcessMetrics.nanoseconds()
             do {
                 try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
@@ -231,7 +312,7 @@ public final class CaptureWorkspace {
             // Network time includes writing the rows it finished (they interleave).
             let networkSeconds = seconds(since: t)
             let writeStart = ProcessMetrics.nanoseconds()
-            try sink.finish()
+            try sink.inner.finish()
             return RestoredFrame(
                 frame: frame, offset: offset, width: rows.width, height: rows.height,
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
@@ -247,14 +328,14 @@ public final class CaptureWorkspace {
     /// The camera colour stage for a frame, or nil for the network's colour (asked for, or the
     /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
     private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: UnsafePointer<UInt16>, width: Int,
-                             height: Int, offset: (dy: Int, dx: Int), amplification: Double) -> (stage: ColourStage?, used: ColourUsed) {
+                             height: Int, offset: (dy: Int, dx: Int), amplification: Double,
+                             workers: WorkerPoolOwner?) -> (stage: ColourStage?, used: ColourUsed) {
         guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
         }
-        let statistics = ColourStage.quadStatistics(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
-                                                    offset: offset, black: frame.black, white: frame.white)
-        let means = statistics.means
+        let means = ColourStage.quadMeans(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
+                                          offset: offset, black: frame.black, white: frame.white)
         // Grey world: the multipliers that make the frame's mean quad neutral.
         let greyWorld = means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
         var used = ColourUsed(mode: .camera, matrix: matrix)
@@ -270,9 +351,9 @@ public final class CaptureWorkspace {
         case .auto:
             (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .auto)
         }
-        let stage = ColourStage(memory: colourMemory, width: width, height: height, mosaic: mosaic, frameWidth: frame.width,
-                                offset: offset, black: frame.black, white: frame.white, amplification: amplification,
-                                whiteBalance: used.whiteBalance, cameraToSRGB: matrix, statistics: statistics)
+        let stage = ColourStage(memory: colourMemory, workers: workers, width: width, height: height, bits: options.bits, mosaic: mosaic,
+                                frameWidth: frame.width, offset: offset, black: frame.black, white: frame.white,
+                                amplification: amplification, whiteBalance: used.whiteBalance, cameraToSRGB: matrix)
         return (stage, used)
     }
 
@@ -300,6 +381,19 @@ public final class CaptureWorkspace {
     /// The camera's make and model of the last frame decoded (for its report).
     var cameraMake: String { RawDecoder.string(info.pointee.make) }
     var cameraModel: String { RawDecoder.string(info.pointee.model) }
+}
+
+/// Passes the network's rows on to `inner`, calling `progress` first for every band: proof of
+/// progress during a frame (the daemon's watchdog pings), which can take longer than the
+/// watchdog's interval on a small board.
+struct ProgressSink<Inner: NetworkRowSink>: NetworkRowSink {
+    var inner: Inner
+    let progress: (() -> Void)?
+
+    mutating func consume(_ rows: NetworkOutputRows) throws {
+        progress?()
+        try inner.consume(rows)
+    }
 }
 
 /// What `CaptureWorkspace.restoreFrame` did: plain values, for the report.

@@ -42,6 +42,8 @@ public struct DNGImage: Sendable {
     public var asShotNeutral: [Double]
     /// EXIF ExposureTime in seconds (4 decimals), written when set.
     public var exposureTime: Double?
+    /// EXIF DateTimeOriginal, "YYYY:MM:DD HH:MM:SS" (the camera's clock), written when set.
+    public var dateTimeOriginal: String?
 
     public init(width: Int, height: Int, layout: Layout, samples: [UInt16], significantBits: Int = 14,
                 black: [UInt16] = [512], white: UInt32? = nil, orientation: Int = 1,
@@ -131,6 +133,11 @@ public struct DNGImage: Sendable {
         if let exposureTime {
             entries.append(.rational(33434, [exposureTime])) // ExposureTime
         }
+        if let dateTimeOriginal {
+            precondition(dateTimeOriginal.utf8.count == 19, "DateTimeOriginal is YYYY:MM:DD HH:MM:SS")
+            // In the EXIF IFD, where cameras (and LibRaw) keep it.
+            entries.append(.exif([.ascii(36867, dateTimeOriginal)])) // ExifIFD: DateTimeOriginal
+        }
         if let area = activeArea {
             precondition(area.top >= 0 && area.left >= 0 && area.bottom <= height && area.right <= width
                          && area.top < area.bottom && area.left < area.right, "ActiveArea outside the image")
@@ -165,11 +172,14 @@ struct TIFFBuilder {
         case long(UInt16, [UInt32])
         case rational(UInt16, [Double])
         case srational(UInt16, [Double])
+        /// The EXIF IFD (tag 34665) with these entries.
+        indirect case exif([Entry])
 
         var tag: UInt16 {
             switch self {
             case .byte(let t, _), .ascii(let t, _), .short(let t, _), .long(let t, _),
                  .rational(let t, _), .srational(let t, _): return t
+            case .exif: return 34665
             }
         }
 
@@ -190,6 +200,9 @@ struct TIFFBuilder {
                 return (10, v.count, v.flatMap { x -> [UInt8] in
                     le32(UInt32(bitPattern: Int32((x * 10000).rounded()))) + le32(10000)
                 })
+            case .exif:
+                // The offset is filled in by `layout`.
+                return (4, 1, le32(0))
             }
         }
     }
@@ -208,7 +221,12 @@ struct TIFFBuilder {
             let (type, count, value) = entry.encoded
             ifd += le16(entry.tag) + le16(type) + le32(UInt32(count))
             if entry.tag == 273 { stripOffsetField = 8 + ifd.count }
-            if value.count <= 4 {
+            if case .exif(let inner) = entry {
+                if extra.count % 2 == 1 { extra.append(0) }
+                let base = 8 + ifdSize + extra.count
+                ifd += le32(UInt32(base))
+                extra += Self.subIFD(inner, at: base)
+            } else if value.count <= 4 {
                 ifd += value + [UInt8](repeating: 0, count: 4 - value.count)
             } else {
                 if extra.count % 2 == 1 { extra.append(0) } // word alignment
@@ -220,6 +238,26 @@ struct TIFFBuilder {
         bytes += ifd + extra
         if bytes.count % 2 == 1 { bytes.append(0) }
         return bytes.count
+    }
+
+    /// An IFD with its out-of-line values, to be placed at file offset `base`.
+    static func subIFD(_ unsorted: [Entry], at base: Int) -> [UInt8] {
+        let entries = unsorted.sorted { $0.tag < $1.tag }
+        let size = 2 + 12 * entries.count + 4
+        var ifd: [UInt8] = le16(UInt16(entries.count))
+        var extra: [UInt8] = []
+        for entry in entries {
+            let (type, count, value) = entry.encoded
+            ifd += le16(entry.tag) + le16(type) + le32(UInt32(count))
+            if value.count <= 4 {
+                ifd += value + [UInt8](repeating: 0, count: 4 - value.count)
+            } else {
+                if extra.count % 2 == 1 { extra.append(0) }
+                ifd += le32(UInt32(base + size + extra.count))
+                extra += value
+            }
+        }
+        return ifd + le32(0) + extra
     }
 
     func patchStripOffset(_ data: inout [UInt8], value: UInt32) {

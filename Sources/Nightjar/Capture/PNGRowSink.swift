@@ -1,8 +1,9 @@
 /// Takes the network's output rows as they finish and writes the PNG, in stages:
 /// 1. read: the network's 12 half-scale planes as RGB rows, the padding cropped;
-/// 2. colour: with a `ColourStage` (`--color camera`), the rows go through it and come back
-///    a few rows later with the camera's colour, sRGB-encoded; without one (`--color
-///    network`) the network's values go on as they are, bit for bit;
+/// 2. colour: with a `ColourStage` (`--color camera`), the rows go through it (on the engine's
+///    worker threads) and come back a few rows later with the camera's colour, sRGB-encoded
+///    and quantised; without one (`--color network`) the network's values go on as they are,
+///    bit for bit;
 /// 3. quantise: clamp to [0, 1] and round to 8 or 16 bits;
 /// 4. orient and write: each row at once, or, for a rotated frame (the camera's orientation),
 ///    which cannot be written row by row, kept until the end as samples of the output's depth
@@ -43,13 +44,7 @@ struct PNGRowSink: NetworkRowSink {
     /// it quantises: no full-resolution float row is made.
     mutating func consume(_ rows: NetworkOutputRows) throws {
         if let colour {
-            for p in rows.rows where 2 * p < height {
-                colour.ingest(halfRow: p, rows)
-                while let m = colour.nextReadyRow() {
-                    try place(colour.compose(row: 2 * m), y: 2 * m)
-                    try place(colour.compose(row: 2 * m + 1), y: 2 * m + 1)
-                }
-            }
+            try colour.consume(rows) { row, y in try place(row, y: y) }
             return
         }
         for y in rows.imageRows where y < height {
@@ -72,29 +67,14 @@ struct PNGRowSink: NetworkRowSink {
         }
     }
 
-    /// Quantises an interleaved RGB row (the colour stage's: values in [0, 1], never NaN) and
-    /// writes or holds it as row `y`. 8-bit: floor(v · 255 + 0.5) as `quantise8`, by conversion
-    /// (the values are not negative), which vectorises.
-    private func place(_ rgb: UnsafePointer<Float>, y: Int) throws {
-        let count = 3 * width
+    /// Writes or holds the colour stage's row `y` (quantised samples of `bits`).
+    private func place(_ samples: UnsafeRawPointer, y: Int) throws {
         if let held {
-            if bits == 8 {
-                let out = held.assumingMemoryBound(to: UInt8.self) + y * count
-                for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
-            } else {
-                let out = held.assumingMemoryBound(to: UInt16.self) + y * count
-                for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
-            }
+            let bytes = 3 * width * (bits / 8)
+            (held + y * bytes).copyMemory(from: samples, byteCount: bytes)
             return
         }
-        if bits == 8 {
-            let out = row.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<count { out[i] = UInt8(rgb[i] * 255 + 0.5) }
-        } else {
-            let out = row.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<count { out[i] = CapturePipeline.quantise16(rgb[i]) }
-        }
-        try encoder.writeRow(row)
+        try encoder.writeRow(samples)
     }
 
     /// Interleaves one row's `width` pixels as RGB samples; column 2x comes from the even

@@ -19,13 +19,13 @@ struct PNGText {
     }
 }
 
-/// Writes one RGB PNG at a time (8 or 16 bits per sample) into an open file descriptor, row by
-/// row, in memory of its own that is reused from image to image: a pool that libpng and zlib
+/// Writes one RGB PNG at a time (8 or 16 bits per sample) through libpng, on the caller's thread,
+/// into an open file descriptor, row by row, in memory of its own that is reused from image to image: a pool that libpng and zlib
 /// allocate from (`nj_png_pool`: libpng's structs and rows, zlib's deflate state, the text
 /// chunks' copies) and the buffer the bytes pass through on their way to write(2). Once
 /// `reserve` has seen an image's width, `begin`, `writeRow`, `end` and `abandon` make no heap
 /// allocation. Errors name `displayPath` (the final output, not the temporary being written).
-final class PNGEncoder {
+final class LibPNGEncoder {
     /// Bytes collected before each write(2).
     static let outputBufferBytes = 16 << 10
     /// zlib's deflate state at libpng's settings for an image (window bits 15, memory level 8:
@@ -158,12 +158,13 @@ final class PNGEncoder {
 }
 
 /// Writes an RGB PNG (8 or 16 bits per sample) one row at a time through libpng, to an
-/// `OutputFile` that the caller commits. Errors name the final output.
+/// `OutputFile` that the caller commits: previews, references and other small images (a
+/// restore's PNG goes through the parallel `PNGEncoder`). Errors name the final output.
 public final class PNGRowWriter {
     public let width: Int
     public let height: Int
     public let bits: Int
-    private let encoder = PNGEncoder()
+    private let encoder = LibPNGEncoder()
     private var isOpen = true
     private let displayPath: String
 

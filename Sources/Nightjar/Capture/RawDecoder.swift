@@ -14,6 +14,10 @@ struct DecodedFrame {
     var flip: Int
     /// White balance and colour matrix as LibRaw reads them.
     var calibration: CameraCalibration
+    /// When the frame was taken, from the file's own metadata (LibRaw's timestamp: EXIF or DNG
+    /// DateTimeOriginal, else the TIFF DateTime; the camera's clock read as local time), in
+    /// seconds since 1970; nil when the file records none.
+    var captureTime: Int? = nil
 }
 
 /// Where a decoder puts a frame's visible pixels.
@@ -82,13 +86,13 @@ public struct RawDecoder: Sendable {
     /// allocates nothing at all.
     func decode<Storage: MosaicStorage>(path: String, info: UnsafeMutablePointer<nj_raw_info>,
                                         child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
-                                        into storage: inout Storage) throws -> DecodedFrame {
+                                        progress: (() -> Void)? = nil, into storage: inout Storage) throws -> DecodedFrame {
         // Explicitly: an implicit String-to-pointer argument copies the string to the heap.
         // The file system's bytes (`withPathBytes`): names need not be UTF-8.
         let result: Result<DecodedFrame, any Error> = withPathBytes(path) { cPath in
             Result {
                 isolated
-                    ? try decodeIsolated(path, cPath, info: info, child: child, message: message, into: &storage)
+                    ? try decodeIsolated(path, cPath, info: info, child: child, message: message, progress: progress, into: &storage)
                     : try decodeInProcess(path, cPath, info: info, message: message, into: &storage)
             }
         }
@@ -97,14 +101,47 @@ public struct RawDecoder: Sendable {
 
     private func decodeIsolated<Storage: MosaicStorage>(_ path: String, _ cPath: UnsafePointer<CChar>, info: UnsafeMutablePointer<nj_raw_info>,
                                                         child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
-                                                        into storage: inout Storage) throws -> DecodedFrame {
+                                                        progress: (() -> Void)?, into storage: inout Storage) throws -> DecodedFrame {
+        try start(path, cPath, child: child, message: message)
+        return try finishStarted(path: path, info: info, child: child, message: message, header: nil, progress: progress,
+                                 into: &storage)
+    }
+
+    /// Forks the decoder child for `path` (already checked with `checkReadable`) and returns at
+    /// once: the child decodes while the caller does other work, and `finishStarted` (or
+    /// `header`) takes the result. Throws when the child cannot be started.
+    func start(_ path: String, _ cPath: UnsafePointer<CChar>, child: UnsafeMutablePointer<nj_raw_child>,
+               message: UnsafeMutableBufferPointer<CChar>) throws {
+        let rc = nj_raw_isolated_start(cPath, Int64(maxPixels), timeoutSeconds, child, message.baseAddress, message.count)
+        if rc != Int32(NJ_RAW_OK) {
+            throw Self.error(rc, path: path, message: message, info: nj_raw_info(), limit: maxPixels)
+        }
+    }
+
+    /// Waits for a started child's header (calling `progress` about every `progressInterval`
+    /// seconds meanwhile) and returns its code: `NJ_RAW_OK` with `info` filled, or the error.
+    static func header(child: UnsafeMutablePointer<nj_raw_child>, info: UnsafeMutablePointer<nj_raw_info>,
+                       message: UnsafeMutableBufferPointer<CChar>, progress: (() -> Void)? = nil) -> Int32 {
+        while nj_raw_isolated_wait(child, progressInterval) == 0 { progress?() }
+        return nj_raw_isolated_header(child, info, message.baseAddress, message.count)
+    }
+
+    /// How often a caller waiting for the decoder hears `progress` (a watchdog's ping).
+    static let progressInterval = 0.5
+
+    /// Takes a started child's frame: its header (`header`: the code `header(...)` already
+    /// returned, or nil to wait for it now), then its pixels into `storage`.
+    func finishStarted<Storage: MosaicStorage>(path: String, info: UnsafeMutablePointer<nj_raw_info>,
+                                               child: UnsafeMutablePointer<nj_raw_child>, message: UnsafeMutableBufferPointer<CChar>,
+                                               header: Int32?, progress: (() -> Void)? = nil,
+                                               into storage: inout Storage) throws -> DecodedFrame {
         let limit = maxPixels
-        let rc = nj_raw_isolated_begin(cPath, Int64(limit), timeoutSeconds, info, child, message.baseAddress, message.count)
+        // The child is ended whatever happens (`finish` ends it on the way; then this does nothing).
+        defer { nj_raw_isolated_cancel(child) }
+        let rc = header ?? Self.header(child: child, info: info, message: message, progress: progress)
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
         }
-        // The child is ended whatever happens (`finish` ends it on the way; then this does nothing).
-        defer { nj_raw_isolated_cancel(child) }
         return try Self.frame(path: path, info: info.pointee, into: &storage) { buffer in
             let finished = nj_raw_isolated_finish(child, buffer.baseAddress, buffer.count, message.baseAddress, message.count)
             guard finished == Int32(NJ_RAW_OK) else {
@@ -136,7 +173,7 @@ public struct RawDecoder: Sendable {
         }
     }
 
-    /// Checks the sensor kind and levels in `info`, has `storage` take the `width * height`
+    /// Checks the sensor kind, plausibility (`RawPlausibility`) and levels in `info`, has `storage` take the `width * height`
     /// visible pixels from `fill`, and describes the frame.
     private static func frame<Storage: MosaicStorage>(path: String, info: nj_raw_info, into storage: inout Storage,
                                                       fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> DecodedFrame {
@@ -146,6 +183,9 @@ public struct RawDecoder: Sendable {
         guard let cfa = cfaPattern(info.cfa_letters) else {
             throw CaptureError.notBayer(path: path, kind: .otherCFA)
         }
+        if let problem = RawPlausibility.problem(info) {
+            throw CaptureError.corrupt(path: path, reason: problem)
+        }
         let width = Int(info.width), height = Int(info.height)
         try storage.store(width: width, height: height, path: path, fill)
         let black = SIMD4(info.black.0, info.black.1, info.black.2, info.black.3)
@@ -154,7 +194,7 @@ public struct RawDecoder: Sendable {
             throw CaptureError.corrupt(path: path, reason: "white level \(info.maximum) is not above the black level \(black.max())")
         }
         return DecodedFrame(width: width, height: height, cfa: cfa, black: black, white: white, flip: Int(info.flip),
-                            calibration: CameraCalibration(info: info))
+                            calibration: CameraCalibration(info: info), captureTime: info.timestamp > 0 ? Int(info.timestamp) : nil)
     }
 
     /// The CFA layout from LibRaw's four letters (any case), without making a string.
@@ -231,6 +271,10 @@ public struct RawDecoder: Sendable {
             return .notBayer(path: path, kind: .linear)
         case Int32(NJ_RAW_ERR_SYSTEM):
             return .unreadable(path: path, reason: text)
+        case Int32(NJ_RAW_ERR_CORRUPT) where info.file_size > 0:
+            // Opened, then the data could not be read: LibRaw's words for it ("Input/output
+            // error") say less than where the file puts them.
+            return .corrupt(path: path, reason: RawPlausibility.problem(info) ?? text)
         default:
             return .corrupt(path: path, reason: text)
         }

@@ -126,6 +126,9 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var colorMatrix: [Double]? = nil
     /// Warnings about this file (e.g. camera colour asked for, but the file has no matrix).
     public var warnings: [String]? = nil
+    /// When the frame was taken, from the file's own metadata (DNG or EXIF DateTimeOriginal, as
+    /// LibRaw reads it: the camera's clock), "YYYY-MM-DDTHH:MM:SS"; absent when it records none.
+    public var captureTime: String? = nil
 
     /// One-line JSON (sorted keys).
     public func jsonString() -> String {
@@ -281,8 +284,14 @@ public func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, optio
 ///
 /// `reportedInput` names the input in the report and sidecar when it is read from elsewhere
 /// (the daemon reads a frame from its work area).
+///
+/// `next`: a file to start decoding (in its own decoder child) once this one is decoded, while
+/// this frame runs through the network (`CaptureWorkspace.decodeAhead`). `progress` is called
+/// for every band of the network's output and about twice a second while waiting for the
+/// decoder (a daemon's watchdog).
 func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: RestoreOptions, modelName: String,
                                            network: Network, workspace: CaptureWorkspace, reportedInput: String? = nil,
+                                           next: URL? = nil, progress: (() -> Void)? = nil,
                                            around frameStep: (() throws -> RestoredFrame) throws -> RestoredFrame) throws -> RestoreReport {
     // 1. Preparation.
     try options.validate()
@@ -316,7 +325,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         // 2. The frame.
         let restored = try frameStep {
             try workspace.restoreFrame(from: inputPath, to: file.fd, options: options, network: network,
-                                       text: header, displayPath: outputPath)
+                                       text: header, displayPath: outputPath, decodeNext: next?.path, progress: progress)
         }
 
         // 3. Finishing.
@@ -342,6 +351,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             report.whiteBalanceSource = colour.whiteBalanceSource.rawValue
             report.colorMatrix = colour.matrix?.values
         }
+        report.captureTime = frame.captureTime.map(CaptureTime.text)
         if colour.noMatrix {
             report.warnings = ["\(inputPath): no usable colour matrix in the file; the network's colour was used"]
         }
@@ -370,4 +380,17 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
         throw CaptureOutput.captureError(error, path: outputPath)
     }
     return report
+}
+
+/// A capture's own timestamp as text.
+enum CaptureTime {
+    /// "YYYY-MM-DDTHH:MM:SS" of `seconds` since 1970 in local time: LibRaw took the camera's
+    /// clock for local time, so this gives the camera's clock back.
+    static func text(_ seconds: Int) -> String {
+        var t = time_t(seconds)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        return formatted("%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                         parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
 }

@@ -184,9 +184,15 @@ extension RestoreBatch {
     /// Restores `jobs` one after another through `restorer`; a failing file is recorded and
     /// the batch goes on. `progress(index, count, outcome)` is called after each file (for a
     /// progress bar or a `--json` line).
+    /// Each file after the first has been decoding (in its own decoder child) while the one
+    /// before it ran through the network.
     public static func run(_ jobs: [RestoreJob], restorer: Restorer,
                            progress: (_ index: Int, _ count: Int, _ outcome: RestoreOutcome) -> Void = { _, _, _ in }) -> [RestoreOutcome] {
-        run(jobs, progress: progress) { try restorer.restore(input: $0.input, output: $0.output) }
+        var index = 0
+        return run(jobs, progress: progress) { job in
+            index += 1
+            return try restorer.restore(input: job.input, output: job.output, next: index < jobs.count ? jobs[index].input : nil)
+        }
     }
 
     /// The same with any network (stand-ins in tests). Invalid options throw before any file

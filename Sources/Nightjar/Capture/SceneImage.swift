@@ -8,27 +8,31 @@ public enum SceneImage {
     /// Photographs of more pixels than this are refused.
     public static let maximumPixels = 100_000_000
 
+    /// The largest photograph file read: a 100 MP binary PPM (300 MB) and then some.
+    static let maximumFileBytes = 512 << 20
+
     public static func read(_ url: URL) throws -> LinearImage {
         let path = url.path
         let data: [UInt8]
-        do { data = [UInt8](try Data(contentsOf: url)) } catch {
-            throw CaptureError.invalidArgument("\(path): cannot read the scene (\(error))")
+        // The input layer: a regular file, its size checked before anything is allocated.
+        do { data = try FileContents.bytes(atPath: path, maximumBytes: maximumFileBytes) } catch {
+            throw CaptureError.invalidArgument("\(path): cannot read the scene: \(error.description)")
         }
-        if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try readPNG(path) }
+        if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try readPNG(data, path: path) }
         if data.starts(with: Array("P6".utf8)) { return try readPPM(data, path: path) }
         throw CaptureError.invalidArgument("\(path): not a PNG or binary PPM (P6) image; convert a JPEG with `djpeg -pnm`")
     }
 
-    private static func readPNG(_ path: String) throws -> LinearImage {
+    private static func readPNG(_ data: [UInt8], path: String) throws -> LinearImage {
         var message = [CChar](repeating: 0, count: 256)
         var width: UInt32 = 0, height: UInt32 = 0
-        guard nj_png_read_size(path, &width, &height, &message, message.count) == 0 else {
+        guard nj_png_read_size_memory(data, data.count, &width, &height, &message, message.count) == 0 else {
             throw CaptureError.invalidArgument("\(path): \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         let (w, h) = (Int(width), Int(height))
         try checkSize(path, w, h)
         var bytes = [UInt8](repeating: 0, count: 3 * w * h)
-        guard nj_png_read_rgb8(path, &bytes, bytes.count, &message, message.count) == 0 else {
+        guard nj_png_read_rgb8_memory(data, data.count, &bytes, bytes.count, &message, message.count) == 0 else {
             throw CaptureError.invalidArgument("\(path): \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         return linear(bytes, width: w, height: h)

@@ -101,9 +101,10 @@ public enum EvaluationPairs {
     public static func readCSV(_ url: URL) throws -> (pairs: [EvaluationPair], unpaired: [UnpairedInput]) {
         let bytes: [UInt8]
         do {
-            bytes = Array(try Data(contentsOf: url))
+            // The input layer: a FIFO or a device is refused, the size is capped (real lists are kilobytes).
+            bytes = try FileContents.bytes(atPath: url.path, maximumBytes: 64 << 20)
         } catch {
-            throw CaptureError.unreadable(path: url.path, reason: SystemError.reason(for: error))
+            throw CaptureError.unreadable(path: url.path, reason: error.description)
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw CaptureError.unreadable(path: url.path, reason: "not UTF-8 text")

@@ -201,12 +201,21 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
 /// What may have refused memory or threads: the address-space limit when one is set (each
 /// thread's stack is address space), else the process limit; "" when neither explains it.
 func resourceLimitHint() -> String {
+    let addressSpace = addressSpaceLimitHint()
+    if !addressSpace.isEmpty { return addressSpace }
     var limit = rlimit()
-    if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
-        return ": the address-space limit (ulimit -v, systemd LimitAS=) of \(limit.rlim_cur / (1 << 20)) MiB is too low; raise it"
-    }
     if getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
         return ": the system refused (the process limit, ulimit -u, is \(limit.rlim_cur)); use fewer --threads or raise it"
     }
     return ": the system refused (out of memory?)"
+}
+
+/// The address-space limit's part of `resourceLimitHint` (for memory that could not be mapped),
+/// "" when no limit is set.
+func addressSpaceLimitHint() -> String {
+    var limit = rlimit()
+    if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+        return ": the address-space limit (ulimit -v, systemd LimitAS=) of \(limit.rlim_cur / (1 << 20)) MiB is too low; raise it"
+    }
+    return ""
 }

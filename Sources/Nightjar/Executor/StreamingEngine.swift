@@ -29,7 +29,8 @@ public final class StreamingEngine: @unchecked Sendable {
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
-    private let pool: OpaquePointer
+    /// The worker threads (the capture's colour stage shares them between bands).
+    let pool: OpaquePointer
     private var cursor: StreamSchedule.Cursor
     /// Window heights for the current frame size (re-derived when the size changes).
     private var windowRows: [Int]
@@ -299,7 +300,7 @@ struct RingPieces: Sequence, IteratorProtocol {
 /// pair travels to the C pool as a pointer to a stack slot. A capturing closure would not do:
 /// `withoutActuallyEscaping` boxes its closure on the heap at every call.
 @inline(__always)
-private func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context,
+func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context,
                                   _ body: @escaping (Context, Range<Int>) -> Void) {
     var task = ParallelTask(context: context, body: body)
     withUnsafeMutablePointer(to: &task) { pointer in

@@ -2,7 +2,8 @@ import FoundationEssentials
 
 /// A converted model: weight normalisation folded, tensors named after `Architecture`'s
 /// convolutions, ready to run. Stored as a safetensors file whose `__metadata__` records the
-/// architecture, the precision, the source checkpoint and the format version.
+/// architecture, the precision, the source checkpoint, the format version and the content
+/// digest (`ContentDigest`), checked at load.
 public struct NightjarModel: Sendable {
     public static let formatName = "nightjar"
     public static let formatVersion = 1
@@ -106,6 +107,10 @@ public struct NightjarModel: Sendable {
         }
         guard version == Self.formatVersion else {
             throw ModelFileError.unsupportedVersion(path: path, version: version, supported: Self.formatVersion)
+        }
+        // Before the metadata is believed: shapes cannot tell every architecture apart.
+        if let problem = file.contentDigestProblem() {
+            throw ModelFileError.malformed(path: path, reason: problem)
         }
         guard let kindText = meta["architecture"], let kind = Architecture.BlockKind(rawValue: kindText) else {
             throw ModelFileError.malformed(path: path, reason: "unknown architecture \(meta["architecture"] ?? "(none)")")

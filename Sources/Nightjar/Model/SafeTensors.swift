@@ -27,7 +27,10 @@ public struct SafeTensorsFile: Sendable {
     /// 8 dense layers at FP32 stay far below it).
     public static let maximumFileBytes = 256 << 20
 
+    /// The file's bytes, with its content digest recorded in the metadata (`ContentDigest`):
+    /// every model file Nightjar writes goes through here.
     public func encoded() throws -> [UInt8] {
+        let metadata = withContentDigest().metadata
         var header: [String: JSONValue] = [:]
         var offset = 0
         let names = tensors.keys.sorted()
@@ -41,7 +44,7 @@ public struct SafeTensorsFile: Sendable {
             ])
             offset += bytes
         }
-        if !metadata.isEmpty { header["__metadata__"] = .object(metadata.mapValues { .string($0) }) }
+        header["__metadata__"] = .object(metadata.mapValues { .string($0) })
         var json = try JSONValue.object(header).compactJSON(keyPrecedes: Self.headerKeyPrecedes)
         // Pad with spaces so the data starts 8-byte aligned, as the format recommends.
         while (8 + json.count) % 8 != 0 { json.append(0x20) }

@@ -22,13 +22,15 @@
 /// - **arena**: the streaming engine's one allocation, `plan.arenaBytes`, planned from window
 ///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
 ///   during a frame, so all of it becomes resident and stays so between frames.
-/// - **PNG writer**: zlib's deflate state at libpng's settings (window bits 15, memory level 8:
-///   256 KiB + 6 KiB), libpng's rows and our quantised row (each `6 × width + 1` bytes at the
-///   16-bit worst case) and 24 KiB of libpng's structs and compression buffer and the 16 KiB
-///   buffer the file is written through. With `rotated`, the writer also holds the whole
+/// - **PNG writer**: the pieces of image data in flight (one being filled, one per compressor
+///   thread, one waiting to be written: threads + 2 slots, each `pngPieceBytes` of rows in, as
+///   much again for the deflated bytes, and a row), each compressor's deflate state (window
+///   bits 15, memory level 8: 272 KiB) and room for a second try at a piece, the 16 KiB buffer the file is written through, and our
+///   quantised row and the carried row (each `6 × width + 1` bytes at the 16-bit worst case).
+///   The compressors are as many as the engine's threads, at most 4 (`pngCompressors`). With `rotated`, the writer also holds the whole
 ///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
 ///   16-bit), since a rotated image cannot be written in the order rows finish. Its colour stage
-///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 4.4 MB at 4256 wide).
+///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 5.6 MB at 4256 wide).
 ///
 /// All of these but the weights and the arena live in the process's `CaptureWorkspace`, made
 /// for the largest frame and kept from frame to frame (the held frame from the first rotated
@@ -48,9 +50,9 @@
 /// (libc, LibRaw, libstdc++; measured 4.3 MiB).
 ///
 /// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
-/// the parent's peak plus the child's private memory: the child lives while the parent holds
-/// the mosaic it is filling, and in a batch or daemon the arena of earlier frames is resident
-/// too. It over-counts the PNG writer, which is not open during decoding. Not counted: the page
+/// the parent's peak plus the child's private memory: in a batch or daemon the child decodes the
+/// next file while the parent runs the current frame at its peak (decoding ahead), and holds
+/// that second mosaic in LibRaw's buffer until the parent reads it. Not counted: the page
 /// cache for the RAW file being read and the PNG being written, which the cgroup is charged for
 /// but can reclaim; the suggested `MemoryMax=` adds `headroom` for it, allocator slack and
 /// page tables.
@@ -98,8 +100,15 @@ public struct MemoryFootprint: Sendable, Equatable {
     public static let decoderOverheadBytes = 1_572_864      // 1.5 MiB
     public static let decoderSharedLibraryBytes = 4_718_592 // 4.5 MiB
     public static let threadStackBytes = 16_384
-    public static let zlibDeflateBytes = (256 + 6) * 1024
-    public static let pngFixedBytes = 24 * 1024
+    /// One compressor's deflate memory (`nj_deflate_memory_bytes`).
+    public static let zlibDeflateBytes = 272 * 1024 + 64
+    /// The PNG writer's output buffer.
+    public static let pngFixedBytes = 16 * 1024
+    /// The PNG writer's compressor threads for an engine of `threads`: as many, at most 4
+    /// (four keep up with the network on any board; each costs memory).
+    public static func pngCompressors(threads: Int) -> Int { min(max(threads, 1), 4) }
+    /// Rows per piece of image data (`PNGEncoder.defaultPieceBytes`).
+    public static let pngPieceBytes = 64 * 1024
     /// 4 CFA sites × 65536 raw values × 4 bytes.
     public static let normalisationTableBytes = 4 * 65536 * 4
     /// Added to the combined peak for the suggested `MemoryMax=`.
@@ -173,15 +182,22 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var pngWriterBytes: Int {
         let outputWidth = rotated ? max(width, height) : width
         let row = 6 * outputWidth + 1
-        return Self.zlibDeflateBytes + Self.pngFixedBytes + 5 * row + (rotated ? heldFrameBytes : 0)
-            + Self.colourStageBytes(width: width)
+        let compressors = Self.pngCompressors(threads: threads)
+        // A slot: the rows, the row above them, the deflated bytes (at most the rows and a
+        // little), rounded up to whole pages.
+        let slot = (2 * (Self.pngPieceBytes + row) + Self.pngPieceBytes / 1024 + 4096 + 4095) / 4096 * 4096
+        // A compressor: its deflate state and room for a second try at a piece (levels above 1).
+        let compressor = Self.zlibDeflateBytes + Self.pngPieceBytes + row + Self.pngPieceBytes / 1024 + 128
+        return (compressors + 2) * slot + compressors * compressor + Self.pngFixedBytes + 2 * row
+            + (rotated ? heldFrameBytes : 0) + Self.colourStageBytes(width: width)
     }
-    /// The camera colour stage's rings (`ColourMemory`, radius 12): 2 · 12 + 2 half-scale rows of
-    /// 8 and of 6 float planes with their Double column sums, prefix and means, and 2 · (2 · 12
-    /// + 2) full rows of luminance plus one composed RGB row.
+    /// The camera colour stage's rings (`ColourMemory`: radius 8, batches of 8 half rows, so
+    /// 2 · 8 + 2 + 8 = 26 ring rows): half-scale rows of 8 and of 6 float planes with their
+    /// Double column sums and a batch of filtered rows, 26 · 2 full rows of luminance, and a
+    /// batch's 2 · 8 output rows of 3 samples (2 bytes at most).
     public static func colourStageBytes(width: Int) -> Int {
-        let slots = 2 * 12 + 2, half = width / 2, planes = 8 + 6
-        return half * (slots * planes * 4 + planes * 8 + 2 * 8 + planes * 4) + width * 4 * (2 * slots + 3)
+        let radius = 8, batch = 8, slots = 2 * radius + 2 + batch, half = width / 2, planes = 8 + 6
+        return half * planes * (slots * 4 + 8 + batch * 4) + width * 4 * 2 * slots + 2 * batch * 3 * width * 2
     }
     /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
     public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }

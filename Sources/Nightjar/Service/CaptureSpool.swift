@@ -156,7 +156,7 @@ public final class CaptureSpool {
             }
         }
         unlink(markerURL(for: claimedFile).path)
-        try? Self.syncDirectory(claimedFile.deletingLastPathComponent())
+        OutputFile.syncDirectory(claimedFile.deletingLastPathComponent().path)
     }
 
     /// The frame cannot be restored: into `failed/` with `NAME.error.txt` naming the cause.
@@ -341,13 +341,13 @@ public final class CaptureSpool {
             try before?(candidate)
             if link(file.path, target.path) == 0 {
                 unlink(file.path)
-                try? syncDirectory(directory)
+                OutputFile.syncDirectory(directory.path)
                 return target
             }
             if errno == EEXIST { continue }
             // No hard links (some file systems): rename, having checked the name is free.
             if errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV {
-                if rename(file.path, target.path) == 0 { try? syncDirectory(directory); return target }
+                if rename(file.path, target.path) == 0 { OutputFile.syncDirectory(directory.path); return target }
             }
             throw CaptureError.unwritable(path: target.path, reason: "cannot move \(file.path) there: \(SystemError.last)")
         }
@@ -368,12 +368,5 @@ public final class CaptureSpool {
         } catch {
             throw CaptureOutput.captureError(error, path: url.path)
         }
-    }
-
-    static func syncDirectory(_ directory: URL) throws {
-        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw CaptureError.unwritable(path: directory.path, reason: "\(SystemError.last)") }
-        defer { Glibc.close(fd) }
-        _ = fsync(fd)
     }
 }

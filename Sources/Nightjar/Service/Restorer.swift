@@ -27,8 +27,9 @@ public final class Restorer {
         self.modelName = modelName
         engine = try FrameEngine(model: model, threads: threads, bands: bands,
                                  maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory)
-        workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height) }
-            ?? CaptureWorkspace()
+        let compressors = MemoryFootprint.pngCompressors(threads: threads)
+        workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height, pngThreads: compressors) }
+            ?? CaptureWorkspace(pngThreads: compressors)
     }
 
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
@@ -40,13 +41,38 @@ public final class Restorer {
                       bands: bands, maximumSize: maximumSize, lockMemory: lockMemory)
     }
 
+    /// Called for every band of a frame's output and about twice a second while a frame waits
+    /// for its decoder: the daemon pings its watchdog from here, so a frame longer than
+    /// `WatchdogSec=` still shows progress. Runs on the restoring thread; keep it short.
+    public var progress: (() -> Void)?
+
     /// Restores `input` into the PNG `output` (written to a temporary name, synced, renamed,
     /// the directory synced). Errors are `CaptureError`s naming the file and the cause.
     /// `reportedInput` names the input in the report and sidecar when it is read from
     /// elsewhere (the daemon's work area).
-    public func restore(input: URL, output: URL, reportedInput: String? = nil) throws -> RestoreReport {
+    ///
+    /// `next`: the file that will be restored after this one. It starts decoding in a decoder
+    /// child of its own as soon as this one is decoded, so LibRaw reads it while this frame runs
+    /// through the network; the next `restore` of it takes the result. (The child holds that
+    /// mosaic meanwhile: the decoder child's memory `nightjar footprint` counts beside the
+    /// process's.) A `restore` of another file cancels it.
+    public func restore(input: URL, output: URL, reportedInput: String? = nil, next: URL? = nil) throws -> RestoreReport {
         try restoreCapture(input: input, output: output, options: options, modelName: modelName, network: engine,
-                           workspace: workspace, reportedInput: reportedInput) { try $0() }
+                           workspace: workspace, reportedInput: reportedInput, next: next, progress: progress) { try $0() }
+    }
+
+    /// When the frame in `input` was taken, from its own metadata (DNG or EXIF DateTimeOriginal,
+    /// as LibRaw reads it), in seconds since 1970 (the camera's clock taken as local time); nil
+    /// when the file records none or cannot be read. Starts decoding `input` ahead (see
+    /// `restore(input:output:reportedInput:next:)`) and waits for its metadata, so the restore
+    /// that follows reads nothing twice.
+    public func captureTime(of input: URL) -> Int? {
+        workspace.captureTime(path: input.path, options: options, progress: progress)
+    }
+
+    /// Ends a decode started ahead (the daemon gives its next file back).
+    public func cancelDecodeAhead() {
+        workspace.cancelDecodeAhead()
     }
 
     /// The same with options of this call instead of the restorer's (validated here): for

@@ -41,6 +41,13 @@ public final class Watcher {
     private var backoff = 0.0
     private var lastFrame: (name: String, time: Double)?
     private var stopping = false
+    /// The next frame, claimed while the one before it ran so that it decodes meanwhile.
+    private var claimedAhead: Claimed?
+    private struct Claimed {
+        var name: String
+        var file: URL
+        var stamp: CaptureSpool.FileStamp
+    }
 
     /// Blocks SIGTERM, SIGINT and SIGHUP for this and every thread started later (before the
     /// engine's thread pool exists) and takes them between frames; loads the model.
@@ -55,6 +62,22 @@ public final class Watcher {
         spool = try CaptureSpool(root: URL(fileURLWithPath: settings.captureDirectory))
         events = DirectoryEvents(directory: settings.captureDirectory)
         restorer = try Self.makeRestorer(settings)
+        watchRestorer()
+    }
+
+    /// Pings the watchdog from inside frames too (every band, and while waiting for the decoder),
+    /// so a frame longer than `WatchdogSec=` does not look like a hang.
+    private func watchRestorer() {
+        restorer?.progress = { [unowned self] in self.pingWatchdog() }
+    }
+
+    private func pingWatchdog() {
+        guard let interval = notifier.watchdogInterval else { return }
+        let now = ProcessMetrics.now()
+        if now >= nextWatchdog {
+            notifier.send("WATCHDOG=1")
+            nextWatchdog = now + interval
+        }
     }
 
     /// Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it starts later, so
@@ -108,10 +131,7 @@ public final class Watcher {
             readSignals()
             if stopping { break }
             let now = ProcessMetrics.now()
-            if let interval = notifier.watchdogInterval, now >= nextWatchdog {
-                notifier.send("WATCHDOG=1")
-                nextWatchdog = now + interval
-            }
+            pingWatchdog()
             if let events {
                 let (names, overflowed) = events.read()
                 for name in names where CaptureSpool.isCandidate(name) { observe(name) }
@@ -121,13 +141,15 @@ public final class Watcher {
             if now >= pausedUntil {
                 if !unfinished.isEmpty {
                     finishUnfinished()
-                } else if let name = nextReady() {
-                    process(name)
+                } else if let frame = claimedAhead ?? nextReady().flatMap(claim) {
+                    claimedAhead = nil
+                    process(frame)
                     continue
                 }
             }
             wait()
         }
+        releaseClaimedAhead()
         notifier.send("STOPPING=1\nSTATUS=Stopping")
         ServiceLog.info("stopping: \(metrics.restored) restored, \(metrics.failed) failed")
         spool.close()
@@ -205,41 +227,63 @@ public final class Watcher {
 
     // MARK: - One frame
 
-    private func process(_ name: String) {
+    /// Claims `name` for this daemon once it is known to be complete and not taken or kept by
+    /// another daemon; nil when it is not to be restored now.
+    private func claim(_ name: String) -> Claimed? {
         let before = candidates.removeValue(forKey: name)!
         // Changed since we last looked: still being written.
         guard let stamp = spool.stamp(of: spool.root.appendingPathComponent(name).path), stamp == before.stamp else {
             observe(name)
-            return
+            return nil
         }
         // Restored and kept in place by another daemon since we first saw it.
-        if spool.isKept(name, stamp: stamp) { return }
+        if spool.isKept(name, stamp: stamp) { return nil }
         guard let file = spool.claim(name) else {
             // Gone: another daemon took it. Anything else is the capture directory's trouble.
             let reason = SystemError.last
             if reason.code != ENOENT {
                 pause(nil, CaptureError.unwritable(path: spool.root.appendingPathComponent(name).path, reason: "cannot claim it: \(reason)"))
             }
-            return
+            return nil
         }
         // Kept by another daemon between the check above and the claim (it records a kept
         // original before putting it back, so this sees it): put it back untouched.
         if spool.isKept(name, stamp: stamp) {
             spool.release(file)
-            return
+            return nil
         }
+        return Claimed(name: name, file: file, stamp: stamp)
+    }
+
+    /// Gives the frame claimed ahead back to the queue (stopping, pausing, reloading).
+    private func releaseClaimedAhead() {
+        guard let ahead = claimedAhead else { return }
+        claimedAhead = nil
+        restorer?.cancelDecodeAhead()
+        spool.release(ahead.file)
+        observe(ahead.name)
+    }
+
+    private func process(_ claimed: Claimed) {
+        let (name, file, stamp) = (claimed.name, claimed.file, claimed.stamp)
         let start = ProcessMetrics.now()
         let output: URL
         do {
-            output = try chooseOutput(for: name, modified: stamp.modifiedNanoseconds / 1_000_000_000)
+            // {date} and {time}: when the frame was taken (the file's own metadata, which the
+            // decoder reads now for the restore to use), else the file's modification time.
+            let taken = restorer?.captureTime(of: file) ?? stamp.modifiedNanoseconds / 1_000_000_000
+            output = try chooseOutput(for: name, modified: taken)
             try spool.recordOutput(output, for: file)
         } catch {
             pause(file, error)
             return
         }
+        // The next frame decodes while this one runs through the network.
+        if !stopping, let name = nextReady() { claimedAhead = claim(name) }
         do {
             guard let restorer else { throw CaptureError.invalidArgument("no model loaded") }
-            let report = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path)
+            let report = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path,
+                                              next: claimedAhead?.file)
             for warning in report.warnings ?? [] {
                 ServiceLog.warning(warning.replacing(file.path, with: spool.root.appendingPathComponent(name).path))
             }
@@ -319,6 +363,7 @@ public final class Watcher {
     /// Output trouble: the frame goes back to wait and the daemon pauses, 1 s doubling to 60 s.
     private func pause(_ file: URL?, _ error: any Error) {
         if let file { spool.release(file) }
+        releaseClaimedAhead()
         backoff = min(max(1, backoff * 2), 60)
         pausedUntil = ProcessMetrics.now() + backoff
         metrics.paused = true
@@ -375,14 +420,17 @@ public final class Watcher {
             try Self.checkOutputDirectory(new)
             if new.captureDirectory != settings.captureDirectory {
                 let newSpool = try CaptureSpool(root: URL(fileURLWithPath: new.captureDirectory))
+                releaseClaimedAhead()
                 spool.close()
                 spool = newSpool
                 events = DirectoryEvents(directory: new.captureDirectory)
                 candidates = [:]
             }
             if settings.needsNewRestorer(new) {
+                releaseClaimedAhead()
                 // The old engine goes first, so memory never holds two.
                 restorer = nil
+                defer { watchRestorer() }
                 do {
                     restorer = try Self.makeRestorer(new)
                 } catch {

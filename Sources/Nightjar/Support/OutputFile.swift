@@ -169,7 +169,10 @@ public final class OutputFile {
         return directory.isEmpty ? "/" : directory
     }
 
-    private static func syncDirectory(_ directory: String) {
+    /// Makes the names in `directory` durable (fsync of the directory), as after a commit; for
+    /// other renames and links into place (the watch daemon's spool). Best effort: a directory
+    /// that cannot be opened or synced is left as it is.
+    static func syncDirectory(_ directory: String) {
         let fd = withPathBytes(directory) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { return }
         _ = fsync(fd)

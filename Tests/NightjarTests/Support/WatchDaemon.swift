@@ -58,6 +58,8 @@ final class NotifySocket: @unchecked Sendable {
     let fd: Int32
     private let lock = NSLock()
     private var received: [String] = []
+    /// When each message arrived (`ProcessMetrics.now()`, monotonic seconds).
+    private var arrivals: [Double] = []
     private var thread: Thread?
 
     init(path: String) throws {
@@ -78,6 +80,7 @@ final class NotifySocket: @unchecked Sendable {
                 if n <= 0 { break }
                 lock.lock()
                 received.append(String(decoding: buffer[0..<n], as: UTF8.self))
+                arrivals.append(ProcessMetrics.now())
                 lock.unlock()
             }
         }
@@ -95,6 +98,13 @@ final class NotifySocket: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return received
+    }
+
+    /// Every message received so far with its arrival time (monotonic seconds).
+    func readTimed() -> [(message: String, time: Double)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(zip(received, arrivals))
     }
 }
 

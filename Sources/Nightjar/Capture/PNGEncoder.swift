@@ -1,0 +1,521 @@
+import Glibc
+import NightjarIOShims
+
+/// Writes one RGB PNG at a time (8 or 16 bits per sample) into an open file descriptor, row by
+/// row, with the image data filtered and deflated off the caller's thread, in pieces on several
+/// threads at once, as pigz deflates a stream: rows are copied into a piece of about
+/// `pieceBytes` bytes of whole scanlines; a full piece is queued and the caller goes on with
+/// the next; a compressor thread filters it and deflates it as a raw deflate stream of its own
+/// that ends in a full flush (the image's last piece in the final block), so the pieces'
+/// outputs join into one zlib stream. The caller's thread writes the finished pieces in order
+/// as IDAT chunks, the zlib header before the first and the Adler-32, combined from the pieces'
+/// (zlib's `adler32_combine`), after the last. A piece deflated alone loses only the matches
+/// that would have reached into the previous piece, which on restored (noisy) images are few.
+///
+/// Filter and strategy by level, measured on restored frames (`method(level:)`).
+///
+/// All memory is made in `reserve` and kept from image to image: the pieces' slots (rows in,
+/// deflated bytes out), each compressor's deflate state, the chunk buffer; the threads start
+/// at the first image and live as long as the encoder. `begin`, `writeRow`, `end` and
+/// `abandon` make no heap allocation. Errors name `displayPath`.
+final class PNGEncoder: @unchecked Sendable {
+    /// Input bytes (filtered scanlines) per piece by default, at least one row.
+    static let defaultPieceBytes = 64 << 10
+    /// Bytes collected before each write(2) of the header and trailer chunks.
+    static let outputBufferBytes = 16 << 10
+
+    /// The row filter and zlib strategy for a compression level, chosen by measurement on
+    /// restored 2560x1600 frames of two photographs (README, "PNG encoding"): at level 1 the
+    /// Paeth filter with Huffman coding only (no string matching, which finds little in noise)
+    /// gave the smallest files of all level-1 choices, 20-23 % smaller than libpng's Up with
+    /// the default strategy, and Huffman coding is zlib's fastest. From level 2 on, the same
+    /// filter with zlib's string matching at that level, each piece kept in whichever coding is
+    /// smaller (string matching gained 0-4 % at level 6 on those frames, and can lose to
+    /// Huffman coding alone on noisier ones), so a higher level is never larger; level 0
+    /// stores, unfiltered.
+    static func method(level: Int) -> (filter: Int32, strategy: Int32) {
+        switch level {
+        case 0: return (Int32(NJ_PNG_FILTER_NONE), Int32(NJ_DEFLATE_DEFAULT))
+        case 1: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_HUFFMAN))
+        default: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_DEFAULT))
+        }
+    }
+
+    /// Compressor threads (at least 1) and the input bytes of a piece.
+    let compressors: Int
+    let pieceBytes: Int
+    /// Slots for pieces in flight: one being filled, one per compressor, one finished waiting
+    /// to be written.
+    var slotCount: Int { compressors + 2 }
+
+    /// Memory for images with rows of up to `rowBytes` bytes, with `compressors` threads.
+    static func memoryBytes(rowBytes: Int, compressors: Int, pieceBytes: Int = defaultPieceBytes) -> Int {
+        let layout = SlotLayout(rowBytes: rowBytes, pieceBytes: pieceBytes)
+        return (compressors + 2) * layout.slotBytes + compressors * layout.workerBytes + outputBufferBytes
+    }
+
+    /// Where things are in one slot: the rows (a filter byte and `rowBytes` samples each), the
+    /// unfiltered row above the first, and the deflated output (with room for the zlib header
+    /// in front and the Adler-32 behind).
+    struct SlotLayout {
+        let rowBytes: Int
+        let rowsPerPiece: Int
+        let inputBytes: Int
+        let outputOffset: Int
+        let outputCapacity: Int
+        let previousOffset: Int
+        let slotBytes: Int
+        /// A compressor's own memory: its deflate state, and room for a second try at a piece.
+        var workerBytes: Int { nj_deflate_memory_bytes() + ((outputCapacity + 63) & ~63) }
+
+        init(rowBytes: Int, pieceBytes: Int) {
+            self.rowBytes = rowBytes
+            rowsPerPiece = max(1, pieceBytes / (rowBytes + 1))
+            inputBytes = rowsPerPiece * (rowBytes + 1)
+            previousOffset = (inputBytes + 63) & ~63
+            outputOffset = (previousOffset + rowBytes + 63) & ~63
+            outputCapacity = 2 + nj_deflate_piece_bound(inputBytes) + 4
+            slotBytes = (outputOffset + outputCapacity + 4095) & ~4095
+        }
+    }
+
+    /// A piece's record, shared with the compressors under `lock`.
+    struct Slot {
+        enum State { case free, filling, queued, compressing, done, failed }
+        var state = State.free
+        var piece = 0
+        var rows = 0
+        var last = false
+        var hasPrevious = false
+        var outputBytes = 0
+        var adler: UInt32 = 1
+        var crc: UInt32 = 0
+    }
+
+    // Shared with the compressors (under `lock`).
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private let work: UnsafeMutablePointer<pthread_cond_t>
+    private let finished: UnsafeMutablePointer<pthread_cond_t>
+    private var slots: UnsafeMutablePointer<Slot>
+    /// Pieces handed to the compressors and taken by them (piece p lives in slot p % slotCount).
+    private var submitted = 0
+    private var taken = 0
+    private var stopping = false
+    private var threads: [pthread_t] = []
+    /// The image's settings, read by the compressors.
+    private var level: Int32 = 1
+    private var filter = Int32(NJ_PNG_FILTER_UP)
+    private var strategy = Int32(NJ_DEFLATE_DEFAULT)
+    private var bits = 8
+    /// The slots as reserved (for the widest image) and as this image uses them.
+    private var reserved = SlotLayout(rowBytes: 0, pieceBytes: 0)
+    private(set) var layout = SlotLayout(rowBytes: 0, pieceBytes: 0)
+
+    // The caller's thread only.
+    private var memory: PageBuffer?
+    private var handle: (fd: Int32, height: Int)?
+    private var displayPath = ""
+    private var rowsWritten = 0
+    private var piecesWritten = 0
+    private var adler: UInt32 = 1
+    /// The unfiltered last row of the last piece queued, for the next piece's first row.
+    private var carry: UnsafeMutablePointer<UInt8> { memory!.base.assumingMemoryBound(to: UInt8.self) + carryOffset }
+    private var carryOffset = 0
+    private var buffered = 0
+    private var writeError: Int32 = 0
+
+    init(compressors: Int = 1, pieceBytes: Int = PNGEncoder.defaultPieceBytes) {
+        self.compressors = max(1, compressors)
+        self.pieceBytes = max(1, pieceBytes)
+        lock = .allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+        work = .allocate(capacity: 1)
+        pthread_cond_init(work, nil)
+        finished = .allocate(capacity: 1)
+        pthread_cond_init(finished, nil)
+        slots = .allocate(capacity: self.compressors + 2)
+        slots.initialize(repeating: Slot(), count: self.compressors + 2)
+    }
+
+    deinit {
+        abandon()
+        pthread_mutex_lock(lock)
+        stopping = true
+        pthread_cond_broadcast(work)
+        pthread_mutex_unlock(lock)
+        for thread in threads { pthread_join(thread, nil) }
+        pthread_cond_destroy(work)
+        pthread_cond_destroy(finished)
+        pthread_mutex_destroy(lock)
+        work.deallocate()
+        finished.deallocate()
+        lock.deallocate()
+        slots.deallocate()
+    }
+
+    /// Bytes of the encoder's memory now.
+    var poolCapacity: Int { memory?.bytes ?? 0 }
+
+    /// Makes sure images with rows of up to `rowBytes` bytes fit; grows the memory (the one
+    /// allocation) when they do not. False when the system refuses the memory.
+    func reserve(rowBytes: Int) -> Bool {
+        if rowBytes <= reserved.rowBytes, memory != nil { return true }
+        precondition(handle == nil, "the PNG encoder cannot grow while an image is open")
+        memory = nil
+        let grown = SlotLayout(rowBytes: rowBytes, pieceBytes: pieceBytes)
+        guard let block = PageBuffer(bytes: Self.memoryBytes(rowBytes: rowBytes, compressors: compressors, pieceBytes: pieceBytes)
+                                            + rowBytes) else {
+            reserved = SlotLayout(rowBytes: 0, pieceBytes: 0)
+            layout = reserved
+            return false
+        }
+        memory = block
+        reserved = grown
+        layout = grown
+        carryOffset = slotCount * grown.slotBytes + compressors * grown.workerBytes + Self.outputBufferBytes
+        return true
+    }
+
+    private func slotBase(_ index: Int) -> UnsafeMutablePointer<UInt8> {
+        memory!.base.assumingMemoryBound(to: UInt8.self) + index * layout.slotBytes
+    }
+
+    private var outputBuffer: UnsafeMutablePointer<UInt8> {
+        memory!.base.assumingMemoryBound(to: UInt8.self) + slotCount * layout.slotBytes + compressors * layout.workerBytes
+    }
+
+    // MARK: - Compressors
+
+    /// Starts the compressors not yet running; 0 or pthread_create's error.
+    private func startThreads() -> Int32 {
+        while threads.count < compressors {
+            var thread = pthread_t()
+            // The thread's number travels with it: it picks its deflate memory by it.
+            let context = UnsafeMutablePointer<(encoder: UnsafeMutableRawPointer, worker: Int)>.allocate(capacity: 1)
+            context.initialize(to: (Unmanaged.passUnretained(self).toOpaque(), threads.count))
+            let rc = pthread_create(&thread, nil, { raw in
+                let context = raw!.assumingMemoryBound(to: (encoder: UnsafeMutableRawPointer, worker: Int).self)
+                let (encoder, worker) = context.pointee
+                context.deallocate()
+                Unmanaged<PNGEncoder>.fromOpaque(encoder).takeUnretainedValue().compress(worker: worker)
+                return nil
+            }, context)
+            guard rc == 0 else {
+                context.deallocate()
+                return rc
+            }
+            threads.append(thread)
+        }
+        return 0
+    }
+
+    /// A compressor thread: takes the oldest queued piece, filters and deflates it, marks it done.
+    private func compress(worker: Int) {
+        // Signals are for the main thread (the daemon takes them with sigtimedwait).
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, nil)
+        pthread_mutex_lock(lock)
+        while true {
+            while !stopping && taken == submitted { pthread_cond_wait(work, lock) }
+            if stopping { break }
+            let piece = taken
+            taken += 1
+            let index = piece % slotCount
+            slots[index].state = .compressing
+            let slot = slots[index], layout = self.layout, level = self.level, bits = self.bits
+            let (filter, strategy) = (self.filter, self.strategy)
+            let base = slotBase(index)
+            let deflateMemory = memory!.base + slotCount * layout.slotBytes + worker * layout.workerBytes
+            let secondTry = (deflateMemory + nj_deflate_memory_bytes()).assumingMemoryBound(to: UInt8.self)
+            pthread_mutex_unlock(lock)
+
+            nj_png_filter_rows(base, slot.rows, layout.rowBytes, slot.hasPrevious ? base + layout.previousOffset : nil,
+                               Int32(3 * bits / 8), bits == 16 ? 1 : 0, filter)
+            let output = base + layout.outputOffset
+            var produced = 0
+            var pieceAdler: UInt32 = 1
+            let inputBytes = slot.rows * (layout.rowBytes + 1)
+            var rc = nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, strategy, base, inputBytes, slot.last ? 1 : 0,
+                                      output + 2, layout.outputCapacity - 6, &produced, &pieceAdler)
+            if rc == 0, level >= 2 {
+                // Levels above `fast` keep whichever is smaller, their own deflate or `fast`'s
+                // Huffman coding: on noisy rows the string searches can lose to it.
+                var huffman = 0
+                if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN), base, inputBytes,
+                                    slot.last ? 1 : 0, secondTry, layout.outputCapacity - 6, &huffman, &pieceAdler) == 0,
+                   huffman < produced {
+                    (output + 2).update(from: secondTry, count: huffman)
+                    produced = huffman
+                }
+            }
+            rc = rc == 0 ? 0 : -1
+            var start = output + 2
+            if piece == 0 {
+                // The zlib header: deflate, 32 KiB window; FLEVEL as zlib writes it; FCHECK.
+                let flag: UInt8 = level <= 1 ? 0x01 : level < 6 ? 0x5E : level == 6 ? 0x9C : 0xDA
+                output[0] = 0x78
+                output[1] = flag
+                start = output
+                produced += 2
+            }
+            var crc = nj_crc32(0, ("IDAT" as StaticString).utf8Start, 4)
+            crc = nj_crc32(crc, start, produced)
+
+            pthread_mutex_lock(lock)
+            slots[index].state = rc == 0 ? .done : .failed
+            slots[index].outputBytes = produced
+            slots[index].adler = pieceAdler
+            slots[index].crc = crc
+            pthread_cond_broadcast(finished)
+        }
+        pthread_mutex_unlock(lock)
+    }
+
+    // MARK: - Writing an image
+
+    /// Starts an image on `fd` and writes its signature, header and `text`.
+    func begin(fd: Int32, width: Int, height: Int, bits: Int, compressionLevel: Int, text: PNGText, displayPath: String) throws {
+        abandon()
+        self.displayPath = displayPath
+        guard bits == 8 || bits == 16 else {
+            throw CaptureError.invalidArgument("PNG bit depth must be 8 or 16, not \(bits)")
+        }
+        guard width > 0, height > 0, width <= Int(Int32.max), height <= Int(Int32.max) else {
+            throw CaptureError.unwritable(path: displayPath, reason: "image size \(width)x\(height) out of range")
+        }
+        guard (0...9).contains(compressionLevel) else {
+            throw CaptureError.invalidArgument("the PNG compression level must be 0...9")
+        }
+        let rowBytes = width * 3 * bits / 8
+        guard reserve(rowBytes: rowBytes) else {
+            throw CaptureError.unwritable(path: displayPath, reason: "not enough memory for the PNG writer")
+        }
+        let started = startThreads()
+        guard started == 0 else {
+            throw CaptureError.unwritable(path: displayPath, reason: "cannot start the PNG compressor threads: \(String(cString: strerror(started)))")
+        }
+        pthread_mutex_lock(lock)
+        level = Int32(compressionLevel)
+        (filter, strategy) = Self.method(level: compressionLevel)
+        self.bits = bits
+        submitted = 0
+        taken = 0
+        for i in 0..<slotCount { slots[i] = Slot() }
+        // The slots are laid out for the widest image reserved; this image's rows may be shorter.
+        layout = SlotLayout(rowBytes: rowBytes, keeping: reserved)
+        pthread_mutex_unlock(lock)
+        handle = (fd, height)
+        rowsWritten = 0
+        piecesWritten = 0
+        adler = 1
+        buffered = 0
+        writeError = 0
+
+        var signature = UInt64(0x8950_4E47_0D0A_1A0A).bigEndian
+        withUnsafeBytes(of: &signature) { appendRaw($0) }
+        var header = (UInt32(width).bigEndian, UInt32(height).bigEndian, UInt8(bits), UInt8(2), UInt8(0), UInt8(0), UInt8(0))
+        withUnsafeBytes(of: &header) { raw in
+            // The tuple is 13 bytes of fields (plus padding at the end).
+            chunk("IHDR", UnsafeRawBufferPointer(rebasing: raw[0..<13]))
+        }
+        try writeText(text)
+        try flush()
+    }
+
+    /// One row of `width * 3` samples (UInt8, or UInt16 in host byte order). On failure the
+    /// image is abandoned.
+    func writeRow(_ row: UnsafeRawPointer) throws {
+        guard let handle, rowsWritten < handle.height else {
+            throw CaptureError.unwritable(path: displayPath, reason: handle == nil
+                ? "the PNG was already finished or abandoned" : "more rows than the image height")
+        }
+        let piece = rowsWritten / layout.rowsPerPiece
+        let index = piece % slotCount
+        let inPiece = rowsWritten % layout.rowsPerPiece
+        if inPiece == 0 { try acquire(piece: piece) }
+        let base = slotBase(index)
+        (base + inPiece * (layout.rowBytes + 1) + 1).update(from: row.assumingMemoryBound(to: UInt8.self), count: layout.rowBytes)
+        rowsWritten += 1
+        if inPiece + 1 == layout.rowsPerPiece || rowsWritten == handle.height {
+            // The next piece's first row is filtered against this one, unfiltered.
+            carry.update(from: base + inPiece * (layout.rowBytes + 1) + 1, count: layout.rowBytes)
+            pthread_mutex_lock(lock)
+            slots[index].rows = inPiece + 1
+            slots[index].last = rowsWritten == handle.height
+            slots[index].state = .queued
+            submitted += 1
+            pthread_cond_signal(work)
+            pthread_mutex_unlock(lock)
+        }
+    }
+
+    /// Makes `piece`'s slot ready to fill: waits for the piece that used it before to be
+    /// compressed, and writes that one and the ones before it.
+    private func acquire(piece: Int) throws {
+        let index = piece % slotCount
+        try writeFinished(through: piece - slotCount)
+        pthread_mutex_lock(lock)
+        slots[index] = Slot(state: .filling, piece: piece, hasPrevious: piece > 0)
+        pthread_mutex_unlock(lock)
+        if piece > 0 { (slotBase(index) + layout.previousOffset).update(from: carry, count: layout.rowBytes) }
+    }
+
+    /// Writes finished pieces in order up to and including `last`, waiting for them.
+    private func writeFinished(through last: Int) throws {
+        while piecesWritten <= last {
+            let index = piecesWritten % slotCount
+            pthread_mutex_lock(lock)
+            while slots[index].state == .queued || slots[index].state == .compressing { pthread_cond_wait(finished, lock) }
+            let slot = slots[index]
+            pthread_mutex_unlock(lock)
+            guard slot.state == .done else {
+                abandon()
+                throw CaptureError.unwritable(path: displayPath, reason: "zlib could not compress the image data")
+            }
+            let output = slotBase(index) + layout.outputOffset + (slot.piece == 0 ? 0 : 2)
+            var bytes = slot.outputBytes
+            var crc = slot.crc
+            adler = slot.piece == 0 ? slot.adler : nj_adler32_combine(adler, slot.adler, slot.rows * (layout.rowBytes + 1))
+            if slot.last {
+                let trailer = adler.bigEndian
+                withUnsafeBytes(of: trailer) { (output + bytes).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 4) }
+                crc = nj_crc32(crc, output + bytes, 4)
+                bytes += 4
+            }
+            var lengthAndType = (UInt32(bytes).bigEndian, UInt8(ascii: "I"), UInt8(ascii: "D"), UInt8(ascii: "A"), UInt8(ascii: "T"))
+            withUnsafeBytes(of: &lengthAndType) { appendRaw(UnsafeRawBufferPointer(rebasing: $0[0..<8])) }
+            try flush()
+            try writeAll(UnsafeRawPointer(output), bytes)
+            var crcBytes = crc.bigEndian
+            withUnsafeBytes(of: &crcBytes) { appendRaw($0) }
+            pthread_mutex_lock(lock)
+            slots[index].state = .free
+            pthread_mutex_unlock(lock)
+            piecesWritten += 1
+        }
+    }
+
+    /// Writes `text` as trailing tEXt chunks, the image data still in flight, and the end of
+    /// the image. The file descriptor stays open.
+    func end(text: PNGText) throws {
+        guard let handle else {
+            throw CaptureError.unwritable(path: displayPath, reason: "the PNG was already finished or abandoned")
+        }
+        guard rowsWritten == handle.height else {
+            abandon()
+            throw CaptureError.unwritable(path: displayPath, reason: "only \(rowsWritten) of \(handle.height) rows written")
+        }
+        let pieces = (handle.height + layout.rowsPerPiece - 1) / layout.rowsPerPiece
+        try writeFinished(through: pieces - 1)
+        try writeText(text)
+        chunk("IEND", UnsafeRawBufferPointer(start: nil, count: 0))
+        try flush()
+        self.handle = nil
+    }
+
+    /// Drops the image being written, if any, without writing more (pieces being compressed
+    /// are waited for, so their slots are free for the next image).
+    func abandon() {
+        guard handle != nil else { return }
+        handle = nil
+        pthread_mutex_lock(lock)
+        // Nothing queued is taken any more; what is being compressed finishes.
+        submitted = taken
+        for i in 0..<slotCount where slots[i].state == .queued { slots[i].state = .free }
+        while (0..<slotCount).contains(where: { slots[$0].state == .compressing }) { pthread_cond_wait(finished, lock) }
+        pthread_mutex_unlock(lock)
+    }
+
+    // MARK: - Bytes out
+
+    private func writeText(_ text: PNGText) throws {
+        guard text.count > 0 else { return }
+        try text.bytes.withUnsafeBufferPointer { packed in
+            var start = 0
+            for _ in 0..<text.count {
+                // "key\0value\0": the chunk is key, NUL, value (no trailing NUL).
+                let keyEnd = packed[start...].firstIndex(of: 0)!
+                let valueEnd = packed[(keyEnd + 1)...].firstIndex(of: 0)!
+                let key = keyEnd - start
+                guard (1...79).contains(key) else {
+                    throw CaptureError.unwritable(path: displayPath, reason: "a PNG text key must have 1 to 79 characters")
+                }
+                chunk("tEXt", UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(packed)[start..<valueEnd]))
+                try flush()
+                start = valueEnd + 1
+            }
+        }
+    }
+
+    /// One chunk through the output buffer (length, type, data, CRC).
+    private func chunk(_ type: StaticString, _ data: UnsafeRawBufferPointer) {
+        var length = UInt32(data.count).bigEndian
+        withUnsafeBytes(of: &length) { appendRaw($0) }
+        let typeBytes = UnsafeRawBufferPointer(start: type.utf8Start, count: 4)
+        appendRaw(typeBytes)
+        appendRaw(data)
+        var crc = nj_crc32(0, type.utf8Start, 4)
+        if data.count > 0 { crc = nj_crc32(crc, data.baseAddress!.assumingMemoryBound(to: UInt8.self), data.count) }
+        var crcBytes = crc.bigEndian
+        withUnsafeBytes(of: &crcBytes) { appendRaw($0) }
+    }
+
+    /// Bytes into the output buffer, written out whenever it fills (a write error is kept for
+    /// the next `flush`).
+    private func appendRaw(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            if buffered == Self.outputBufferBytes { try? flush() }
+            let n = min(Self.outputBufferBytes - buffered, bytes.count - offset)
+            (outputBuffer + buffered).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, count: n)
+            buffered += n
+            offset += n
+        }
+    }
+
+    private func flush() throws {
+        if buffered > 0, writeError == 0 {
+            do { try writeAll(UnsafeRawPointer(outputBuffer), buffered) } catch { buffered = 0; throw error }
+        }
+        buffered = 0
+        if writeError != 0 {
+            let code = writeError
+            abandon()
+            throw CaptureError.unwritable(path: displayPath, reason: "cannot write: \(String(cString: strerror(code)))")
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawPointer, _ count: Int) throws {
+        guard let handle else { return }
+        var done = 0
+        while done < count, writeError == 0 {
+            let n = write(handle.fd, bytes + done, count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                writeError = errno
+            } else {
+                done += n
+            }
+        }
+        if writeError != 0 {
+            let code = writeError
+            abandon()
+            throw CaptureError.unwritable(path: displayPath, reason: "cannot write: \(String(cString: strerror(code)))")
+        }
+    }
+}
+
+extension PNGEncoder.SlotLayout {
+    /// The layout of `reserved` (the widest image's slots) for an image of `rowBytes`:
+    /// as many of its rows per piece as fit the reserved input room.
+    init(rowBytes: Int, keeping reserved: PNGEncoder.SlotLayout) {
+        self.rowBytes = rowBytes
+        rowsPerPiece = max(1, reserved.inputBytes / (rowBytes + 1))
+        inputBytes = rowsPerPiece * (rowBytes + 1)
+        previousOffset = reserved.previousOffset
+        outputOffset = reserved.outputOffset
+        outputCapacity = reserved.outputCapacity
+        slotBytes = reserved.slotBytes
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import XCTest
+import NightjarIOShims
+@testable import Nightjar
+
+/// The PNG encoder that deflates its image data in pieces on several threads: its files must be
+/// PNGs libpng reads, with exactly the pixels libpng's own (one-thread) writer stores, whatever
+/// the number of pieces, compressor threads, widths (odd ones included), depth and level.
+final class PNGEncoderTests: XCTestCase {
+    /// Noisy rows like a restored frame's (a gradient plus noise), and flat and saturated runs.
+    private func samples(width: Int, height: Int, bits: Int, seed: UInt64) -> [UInt16] {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        let top = bits == 8 ? 255 : 65535
+        var out = [UInt16](repeating: 0, count: 3 * width * height)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let noise = Int((state >> 33) % 41) - 20
+                    let base = (x * 7 + y * 3 + c * 50) * top / max(1, 7 * width + 3 * height + 150)
+                    let value = x % 17 == 0 ? top : (y % 13 == 5 ? 0 : base + noise * top / 255)
+                    out[3 * (y * width + x) + c] = UInt16(min(max(value, 0), top))
+                }
+            }
+        }
+        return out
+    }
+
+    private func encode(_ samples: [UInt16], width: Int, height: Int, bits: Int, level: Int,
+                        encoder: PNGEncoder, to url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: level,
+                          text: PNGText([("Software", "test"), ("Comment", "before the image data")]), displayPath: url.path)
+        var row8 = [UInt8](repeating: 0, count: 3 * width)
+        var row16 = [UInt16](repeating: 0, count: 3 * width)
+        for y in 0..<height {
+            for i in 0..<(3 * width) {
+                row8[i] = UInt8(truncatingIfNeeded: samples[3 * width * y + i])
+                row16[i] = samples[3 * width * y + i]
+            }
+            if bits == 8 {
+                try row8.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) }
+            } else {
+                try row16.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) }
+            }
+        }
+        try encoder.end(text: PNGText([("Nightjar", "after the image data")]))
+    }
+
+    /// Where two sample arrays first differ (index, values), or nil when they are equal.
+    private func firstDifference(_ a: [UInt16], _ b: [UInt16]) -> String? {
+        guard a.count == b.count else { return "\(a.count) samples against \(b.count)" }
+        guard let i = a.indices.first(where: { a[$0] != b[$0] }) else { return nil }
+        return "sample \(i): \(a[i]) against \(b[i]), \(a.indices.filter { a[$0] != b[$0] }.count) differ"
+    }
+
+    /// Samples as libpng reads them.
+    private func readWithLibPNG(_ url: URL, width: Int, height: Int, bits: Int) throws -> [UInt16] {
+        var message = [CChar](repeating: 0, count: 256)
+        if bits == 8 {
+            var bytes = [UInt8](repeating: 0, count: 3 * width * height)
+            let rc = nj_png_read_rgb8(url.path, &bytes, bytes.count, &message, message.count)
+            XCTAssertEqual(rc, 0, String(cString: message))
+            return bytes.map(UInt16.init)
+        }
+        var values = [UInt16](repeating: 0, count: 3 * width * height)
+        let rc = nj_png_read_rgb16(url.path, &values, values.count, &message, message.count)
+        XCTAssertEqual(rc, 0, String(cString: message))
+        return values
+    }
+
+    /// The chunk types of a PNG file, in order, each checked against its CRC.
+    private func chunks(_ url: URL) throws -> [String] {
+        let bytes = [UInt8](try Data(contentsOf: url))
+        var types: [String] = []
+        var pos = 8
+        while pos + 12 <= bytes.count {
+            let length = Int(bytes[pos]) << 24 | Int(bytes[pos + 1]) << 16 | Int(bytes[pos + 2]) << 8 | Int(bytes[pos + 3])
+            let crc = bytes[(pos + 8 + length)..<(pos + 12 + length)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let computed = bytes[(pos + 4)..<(pos + 8 + length)].withUnsafeBufferPointer { nj_crc32(0, $0.baseAddress, $0.count) }
+            XCTAssertEqual(crc, computed, "CRC of chunk \(types.count)")
+            types.append(String(decoding: bytes[(pos + 4)..<(pos + 8)], as: UTF8.self))
+            pos += 12 + length
+        }
+        XCTAssertEqual(pos, bytes.count, "chunks fill the file exactly")
+        return types
+    }
+
+    func testPiecesDecodeToTheSamePixelsAsLibPNGsOwnWriter() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let sizes = [(1, 1), (7, 5), (333, 37), (1001, 12)]
+        // (compressor threads, piece bytes): one row per piece, a few rows, the default (the
+        // whole of these images in one piece).
+        let setups = [(1, 1), (3, 1), (3, 3000), (2, PNGEncoder.defaultPieceBytes)]
+        for bits in [8, 16] {
+            for level in [0, 1, 6] {
+                for (compressors, pieceBytes) in setups {
+                    do {
+                        // One encoder for every size, as a workspace keeps one: the slots are
+                        // laid out for the widest image and reused by narrower ones.
+                        let encoder = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                        XCTAssertTrue(encoder.reserve(rowBytes: 3 * 1001 * bits / 8))
+                        for (width, height) in sizes {
+                            let label = "\(width)x\(height) \(bits)-bit level \(level), \(compressors) threads, pieces of \(pieceBytes) bytes"
+                            let source = samples(width: width, height: height, bits: bits, seed: UInt64(width * height + bits + level))
+                            let ours = directory.appendingPathComponent("pieces.png")
+                            try encode(source, width: width, height: height, bits: bits, level: level, encoder: encoder, to: ours)
+                            let reference = directory.appendingPathComponent("libpng.png")
+                            try? FileManager.default.removeItem(at: reference)
+                            try CaptureOutput.writePNG(source, width: width, height: height, bits: bits, to: reference)
+
+                            let decoded = try readWithLibPNG(ours, width: width, height: height, bits: bits)
+                            let libpng = try readWithLibPNG(reference, width: width, height: height, bits: bits)
+                            XCTAssertNil(firstDifference(decoded, libpng), "the same pixels as libpng's writer: \(label)")
+                            XCTAssertNil(firstDifference(decoded, source), "the samples given: \(label)")
+                            let types = try chunks(ours)
+                            let rowsPerPiece = encoder.layout.rowsPerPiece
+                            let pieces = (height + rowsPerPiece - 1) / rowsPerPiece
+                            XCTAssertEqual(types, ["IHDR", "tEXt", "tEXt"] + Array(repeating: "IDAT", count: pieces) + ["tEXt", "IEND"],
+                                           "one IDAT per piece: \(label)")
+                            if pieceBytes == 1, width == 1001 { XCTAssertEqual(pieces, height, "one row per piece: \(label)") }
+                            if level == 0 {
+                                // Read once more without libpng or zlib: the stored blocks, unfiltered.
+                                XCTAssertNil(firstDifference(try StoredPNG.read(ours).samples, source), "stored blocks: \(label)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An image abandoned half-way leaves the encoder ready for the next, whose file is whole.
+    func testAbandonedImageLeavesTheEncoderReady() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let encoder = PNGEncoder(compressors: 2, pieceBytes: 4096)
+        let (width, height) = (501, 300)
+        let source = samples(width: width, height: height, bits: 8, seed: 7)
+        let url = directory.appendingPathComponent("a.png")
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { close(fd) }
+        try encoder.begin(fd: fd, width: width, height: height, bits: 8, compressionLevel: 1, text: PNGText(), displayPath: url.path)
+        let row = [UInt8](repeating: 128, count: 3 * width)
+        for _ in 0..<(height / 2) { try row.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) } }
+        encoder.abandon()
+        XCTAssertThrowsError(try row.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) }, "no image open")
+        let whole = directory.appendingPathComponent("b.png")
+        try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: whole)
+        XCTAssertNil(firstDifference(try readWithLibPNG(whole, width: width, height: height, bits: 8), source))
+    }
+
+    /// A write that fails (a full disk: /dev/full) is an error in errno's words.
+    func testWriteFailureIsReported() throws {
+        let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try XCTSkipIf(fd < 0, "SKIPPED: no /dev/full here")
+        defer { close(fd) }
+        let encoder = PNGEncoder(compressors: 2, pieceBytes: 4096)
+        let width = 300
+        let row = [UInt8](repeating: 9, count: 3 * width)
+        XCTAssertThrowsError(try {
+            try encoder.begin(fd: fd, width: width, height: 200, bits: 8, compressionLevel: 1, text: PNGText(), displayPath: "/x/out.png")
+            for _ in 0..<200 { try row.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) } }
+            try encoder.end(text: PNGText())
+        }()) { error in
+            XCTAssertTrue("\(error)".contains("No space left on device"), "\(error)")
+            XCTAssertTrue("\(error)".contains("/x/out.png"), "\(error)")
+        }
+    }
+}
