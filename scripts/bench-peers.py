@@ -336,7 +336,8 @@ def ensure_venv(venv):
         return
     log(f"setting up {venv} ({', '.join(PINS)}); a few minutes the first time")
     if not os.path.exists(venv_python(venv)):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        if subprocess.run([sys.executable, "-m", "venv", venv]).returncode:
+            raise Failure(f"cannot create the virtual environment {venv} (on Debian/Ubuntu: apt-get install python3-venv)")
     pip = [venv_python(venv), "-m", "pip", "install", "--quiet"]
     index = os.environ.get("NIGHTJAR_PEERS_TORCH_INDEX", TORCH_INDEX)
     # torch's CPU build (+cpu) only: the default PyPI wheel pulls gigabytes of CUDA libraries.
