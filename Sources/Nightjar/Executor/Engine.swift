@@ -3,7 +3,7 @@ import Glibc
 import NightjarKernels
 
 /// Runs a `NightjarModel` on whole frames up to a fixed size: the simple reference executor
-/// that `StreamingEngine` is checked against. Everything is allocated once, here: the weights,
+/// that `StreamingEngine` is checked against, in FP32 only. Everything is allocated once, here: the weights,
 /// and one arena laid out by `MemoryPlan` for the largest frame. A frame of any smaller
 /// size (multiples of 32) reuses the same offsets, since each of its buffers is smaller than the
 /// slot planned for it, so `run` never allocates.
@@ -33,7 +33,7 @@ public final class Engine: @unchecked Sendable {
         graph = NetworkGraph(architecture: model.architecture)
         // The graph's ends, its split inputs and the 12 output planes, get slots too (the
         // split inputs hold as many floats as the mosaic, the output planes three times that).
-        let steps = graph.steps.count, mosaicBytes = maxHeight * maxWidth * 4
+        let steps = graph.steps.count, mosaicBytes = maxHeight * maxWidth * Precision.fp32.elementBytes
         plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth)
             + graph.inputSplits.map { .init(name: "input.split\($0)", bytes: mosaicBytes, firstUse: 0, lastUse: steps) }
             + [.init(name: "output.phases", bytes: 3 * mosaicBytes, firstUse: 0, lastUse: steps)])

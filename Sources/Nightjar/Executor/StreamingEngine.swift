@@ -24,6 +24,8 @@ public final class StreamingEngine: @unchecked Sendable {
     var arenaAddress: UInt { UInt(bitPattern: arenaPages.base) }
 
     private let weights: PackedParameters
+    /// Each window's element type (int8: with the encoding the model gives it).
+    let elementTypes: [ElementType]
     /// The kernel each convolution runs (registry names, in the architecture's layer order).
     public var kernelNames: [String] { weights.kernelNames }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
@@ -54,7 +56,7 @@ public final class StreamingEngine: @unchecked Sendable {
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {
-            let bytes = rows[buffer] * (maxWidth / schedule.bufferDivisor[buffer]) * schedule.bufferChannels[buffer] * 4
+            let bytes = schedule.windowBytes(buffer, rows: rows[buffer], width: maxWidth)
             let passes = schedule.bufferPasses[buffer]
             requests.append(.init(name: "\(schedule.bufferNames[buffer]) [\(rows[buffer]) rows]", bytes: bytes,
                                   firstUse: passes.lowerBound, lastUse: passes.upperBound))
@@ -81,6 +83,7 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
+        self.elementTypes = schedule.bufferPrecisions.map { ElementType(precision: $0, quantization: nil) }
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
@@ -148,14 +151,14 @@ public final class StreamingEngine: @unchecked Sendable {
             let divisor = engine.schedule.bufferDivisor[buffer]
             let planeWidth = width / divisor
             let rows = engine.windowRows[buffer]
-            let base = (engine.arena + engine.plan.offsets[buffer]).assumingMemoryBound(to: Float.self)
-            return Ring(base: base, width: planeWidth, rows: rows, channelStride: rows * planeWidth)
+            return Ring(raw: engine.arena + engine.plan.offsets[buffer], elementBytes: engine.schedule.bufferPrecisions[buffer].elementBytes,
+                        width: planeWidth, rows: rows, channelStride: rows * planeWidth)
         }
 
         /// The ring of a slice: its first channel, and the stride between its channels.
         func address(_ slice: NetworkGraph.Slice, buffer: Int) -> Ring {
             var w = window(buffer)
-            w.base += slice.channelOffset * w.channelStride
+            w.raw += slice.channelOffset * w.channelStride * w.elementBytes
             w.channelStride *= slice.channelStride
             return w
         }
@@ -243,16 +246,17 @@ public final class StreamingEngine: @unchecked Sendable {
                 let dst = address(output, buffer: outBuffer)
                 let isCopy: Bool
                 if case .copy = step { isCopy = true } else { isCopy = false }
-                parallelFor(pool, channels, (src, dst, rows, isCopy)) { c, part in
-                    let (src, dst, rows, isCopy) = c
+                let types = (engine.elementTypes[inBuffers[0]], engine.elementTypes[outBuffer])
+                parallelFor(pool, channels, (src, dst, rows, isCopy, types)) { c, part in
+                    let (src, dst, rows, isCopy, types) = c
                     for channel in part {
                         // Row by row: the two rings wrap at different rows.
                         for y in rows {
-                            let from = src.row(y) + channel * src.channelStride, to = dst.row(y) + channel * dst.channelStride
+                            let from = src.rawRow(y, channel: channel), to = dst.rawRow(y, channel: channel)
                             if isCopy {
-                                to.update(from: from, count: src.width)
+                                ElementRows.convert(from, types.0, to: to, types.1, count: src.width)
                             } else {
-                                nj_f32_leaky_relu_scalar(from, to, src.width, Architecture.leakySlope)
+                                ElementRows.leakyReLU(from, to: to, types.0, count: src.width, slope: Architecture.leakySlope)
                             }
                         }
                     }
@@ -262,16 +266,25 @@ public final class StreamingEngine: @unchecked Sendable {
     }
 }
 
-/// A window: `rows` rows of `width` floats per channel, image row y at ring row y mod rows.
+/// A window: `rows` rows of `width` elements per channel, image row y at ring row y mod rows.
 struct Ring {
-    var base: UnsafeMutablePointer<Float>
+    var raw: UnsafeMutableRawPointer
+    let elementBytes: Int
     let width: Int
     let rows: Int
+    /// In elements.
     var channelStride: Int
 
-    /// Image row `y` of the first channel.
+    /// The first channel's first element, for FP32 windows.
+    var base: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
+
+    /// Image row `y` of the first channel, for FP32 windows.
     @inline(__always)
     func row(_ y: Int) -> UnsafeMutablePointer<Float> { base + (y % rows) * width }
+
+    /// Image row `y` of `channel`, for any element type.
+    @inline(__always)
+    func rawRow(_ y: Int, channel: Int) -> UnsafeMutableRawPointer { raw + ((y % rows) * width + channel * channelStride) * elementBytes }
 
     /// `range` cut where it wraps around the ring: at most two pieces, each contiguous in memory.
     @inline(__always)
