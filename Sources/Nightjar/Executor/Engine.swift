@@ -48,7 +48,7 @@ public final class Engine: @unchecked Sendable {
         }
         self.pool = pool
 
-        weights = PackedParameters(model)
+        weights = try PackedParameters(model, precision: .fp32)
     }
 
     deinit {

@@ -1,66 +1,104 @@
+import Glibc
 import NightjarKernels
 
 /// Every convolution's kernel, chosen once for this CPU (within the ISA cap in force when the
-/// parameters are packed), and its folded weights and bias packed in the layout that kernel
-/// reads, all in one allocation. Engines share one instance; nothing here changes per frame.
+/// parameters are packed) and the layer's precision, and its parameters packed in the layout
+/// that kernel reads, all in one allocation: FP32 layers their folded weights and bias, FP16
+/// layers the weights the FP16 packer makes from the FP32 ones (rounded to binary16) and the
+/// FP32 bias, int8 layers what the qs8 preparation makes of the model's int8 weights and scales.
+/// Engines share one instance; nothing here changes per frame.
 final class PackedParameters: @unchecked Sendable {
-    let storage: UnsafeMutablePointer<Float>
+    /// The precision of each convolution, by layer index.
+    let layerPrecisions: [Precision]
+    let storage: UnsafeMutableRawPointer
+    /// Byte offsets into `storage`, by layer.
     let weightOffsets: [Int]
     let biasOffsets: [Int?]
-    /// The kernel of each convolution, by layer index.
-    let kernels: [UnsafePointer<nj_conv2d_f32_kernel>]
+    /// The kernel of each convolution, by layer index (the entry of its precision's registry).
+    let kernels: [Kernel]
     /// Output channels per group of each convolution: the packed weights' stride between taps.
     let weightStrides: [Int32]
 
-    init(_ model: NightjarModel) {
-        var weights: [Int] = [], biases: [Int?] = [], total = 0
-        let specs = model.architecture.convolutions
-        for spec in specs {
-            weights.append(total)
-            total += spec.weightCount
-            biases.append(spec.bias ? total : nil)
-            total += spec.bias ? spec.outChannels : 0
+    enum Kernel {
+        case fp32(UnsafePointer<nj_conv2d_f32_kernel>)
+
+        var name: String {
+            switch self {
+            case .fp32(let k): return String(cString: k.pointee.name)
+            }
         }
-        let storage = UnsafeMutablePointer<Float>.allocate(capacity: total)
-        var kernels: [UnsafePointer<nj_conv2d_f32_kernel>] = []
-        for (index, spec) in specs.enumerated() {
+    }
+
+    /// `precision`: the network's (nil: the model's default); throws `PrecisionError` when the
+    /// model cannot run it.
+    init(_ model: NightjarModel, precision: Precision? = nil, path: String = "the model") throws {
+        let specs = model.architecture.convolutions
+        let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
+        var kernels: [Kernel] = [], sizes: [(weights: Int, bias: Int)] = []
+        for (spec, layerPrecision) in zip(specs, layerPrecisions) {
             var geometry = nj_conv2d_f32_args()
             geometry.in_channels = Int32(spec.inChannels)
             geometry.out_channels = Int32(spec.outChannels)
             geometry.groups = Int32(spec.groups)
             geometry.kernel_size = Int32(spec.kernel)
-            let kernel = nj_conv2d_f32_kernel_select(&geometry, -1)!
-            kernels.append(kernel)
-            model.weights(spec).withUnsafeBufferPointer {
-                nj_f32_conv2d_pack_weights(kernel.pointee.weight_layout, $0.baseAddress, geometry.out_channels,
-                                           geometry.in_channels, geometry.groups, geometry.kernel_size,
-                                           storage + weights[index])
-            }
-            if let bias = model.bias(spec), let offset = biases[index] {
-                bias.withUnsafeBufferPointer { (storage + offset).update(from: $0.baseAddress!, count: $0.count) }
+            switch layerPrecision {
+            case .fp32:
+                kernels.append(.fp32(nj_conv2d_f32_kernel_select(&geometry, -1)!))
+                sizes.append((spec.weightCount * 4, spec.bias ? spec.outChannels * 4 : 0))
+            case .fp16, .int8:
+                throw PrecisionError(precision: layerPrecision, model: path)
             }
         }
+        // FP32 blocks are packed back to back, as they always were (4-byte aligned); the
+        // others start on cache lines.
+        var weightOffsets: [Int] = [], biasOffsets: [Int?] = [], total = 0
+        for (size, layerPrecision) in zip(sizes, layerPrecisions) {
+            let alignment = layerPrecision == .fp32 ? 4 : 64
+            total = (total + alignment - 1) / alignment * alignment
+            weightOffsets.append(total)
+            total += size.weights
+            total = (total + 3) / 4 * 4
+            biasOffsets.append(size.bias > 0 ? total : nil)
+            total += size.bias
+        }
+        guard let storage = aligned_alloc(64, max(total, 64)) else { throw EngineError.outOfMemory(bytes: total) }
+        for (index, spec) in specs.enumerated() {
+            let weights = storage + weightOffsets[index]
+            switch kernels[index] {
+            case .fp32(let kernel):
+                model.weights(spec).withUnsafeBufferPointer {
+                    nj_f32_conv2d_pack_weights(kernel.pointee.weight_layout, $0.baseAddress, Int32(spec.outChannels),
+                                               Int32(spec.inChannels), Int32(spec.groups), Int32(spec.kernel),
+                                               weights.assumingMemoryBound(to: Float.self))
+                }
+            }
+            if let bias = model.bias(spec), let offset = biasOffsets[index] {
+                bias.withUnsafeBufferPointer { (storage + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count * 4) }
+            }
+        }
+        self.layerPrecisions = layerPrecisions
         self.storage = storage
-        self.bytes = total * MemoryLayout<Float>.size
+        self.bytes = total
         self.kernels = kernels
-        weightOffsets = weights
-        biasOffsets = biases
+        self.weightOffsets = weightOffsets
+        self.biasOffsets = biasOffsets
         weightStrides = specs.map { Int32($0.outChannels / $0.groups) }
     }
 
-    deinit { storage.deallocate() }
+    deinit { free(storage) }
 
-    /// Points `args` at the layer's weights and bias and returns the layer's kernel.
+    /// Points `args` at the FP32 layer's weights and bias and returns the layer's kernel.
     func bind(_ layer: Int, to args: inout nj_conv2d_f32_args) -> UnsafePointer<nj_conv2d_f32_kernel> {
-        args.weights = UnsafePointer(storage + weightOffsets[layer])
-        args.bias = biasOffsets[layer].map { UnsafePointer(storage + $0) }
+        guard case .fp32(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not FP32") }
+        args.weights = UnsafePointer((storage + weightOffsets[layer]).assumingMemoryBound(to: Float.self))
+        args.bias = biasOffsets[layer].map { UnsafePointer((storage + $0).assumingMemoryBound(to: Float.self)) }
         args.weight_stride = weightStrides[layer]
-        return kernels[layer]
+        return kernel
     }
 
     /// The kernel names by layer, for reports.
-    var kernelNames: [String] { kernels.map { String(cString: $0.pointee.name) } }
+    var kernelNames: [String] { kernels.map(\.name) }
 
-    /// Bytes of packed weights and biases.
+    /// Bytes of packed weights, biases and kernel parameters.
     let bytes: Int
 }

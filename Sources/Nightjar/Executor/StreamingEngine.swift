@@ -28,6 +28,10 @@ public final class StreamingEngine: @unchecked Sendable {
     let elementTypes: [ElementType]
     /// The kernel each convolution runs (registry names, in the architecture's layer order).
     public var kernelNames: [String] { weights.kernelNames }
+    /// The precision of each convolution, in the architecture's layer order.
+    public var layerPrecisions: [Precision] { weights.layerPrecisions }
+    /// Bytes of the packed weights, biases and kernel parameters.
+    public var weightBytes: Int { weights.bytes }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
@@ -40,10 +44,12 @@ public final class StreamingEngine: @unchecked Sendable {
     /// `lockMemory` locks the arena into RAM (`mlock`), so a frame never waits for it to be
     /// paged back in; it fails, with `EngineError.cannotLockMemory`, where the limit on locked
     /// memory (`ulimit -l`, systemd's `LimitMEMLOCK=`) is below the arena.
+    /// `precision`: the network's (nil: the best the model carries); a precision the model
+    /// cannot run is a `PrecisionError` naming the fix.
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
                             bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores,
-                            lockMemory: Bool = false) throws {
-        try self.init(parameters: PackedParameters(model), architecture: model.architecture,
+                            lockMemory: Bool = false, precision: Precision? = nil, modelPath: String = "the model") throws {
+        try self.init(parameters: PackedParameters(model, precision: precision, path: modelPath), architecture: model.architecture,
                       maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads, lockMemory: lockMemory)
     }
 
@@ -52,7 +58,8 @@ public final class StreamingEngine: @unchecked Sendable {
          bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
-        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture), bands: bands)
+        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
+                                          bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {

@@ -11,7 +11,8 @@
 ///   the terms below while loading, decoding and restoring: library code paged in later
 ///   (JSON parsing, the kernels, libpng, zlib) and small allocations. Measured as 2.6–2.9 MiB on
 ///   x86-64 Linux (frames of 1.5 to 24 MP, 1 to 16 threads); 2.75 MiB is used.
-/// - **packed weights**: 4 bytes per parameter, packed once by `FrameEngine`. While the model
+/// - **packed weights**: about 4 bytes per parameter in FP32 (2 in FP16, 1 in int8, with the
+///   kernels' per-channel numbers), packed once by `FrameEngine`. While the model
 ///   loads, the parsed tensors and the packed copy exist together, so start-up peaks at
 ///   baseline + growth + 2 × weights (the model file itself is mapped and dropped first).
 /// - **decoded mosaic**: the parent holds the visible pixels LibRaw's child streamed to it as
@@ -153,7 +154,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false,
                 bits: Int = 8) {
         self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
-                  weightBytes: engine.architecture.parameterCount * MemoryLayout<Float>.size,
+                  weightBytes: engine.weightBytes,
                   baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits)
     }
 
