@@ -61,7 +61,6 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try precision?.requireSupported()
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,

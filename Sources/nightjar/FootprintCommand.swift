@@ -78,7 +78,6 @@ struct FootprintCommand: ParsableCommand {
             anonymousBytes: ProcessMetrics.currentAnonymousResidentBytes() ?? 0)
         if measure, measureInput == nil { return try runMeasuringChild() }
         try reportingErrors {
-            try precision?.requireSupported()
             let profile = try board.map { name in
                 try BoardProfile.resolve(name, searching: BoardProfile.searchDirectories(
                     executable: currentExecutable, environment: ProcessInfo.processInfo.environment))

@@ -107,7 +107,6 @@ struct RestoreCommand: ParsableCommand {
         options.whiteBalance = WhiteBalance(argument: whiteBalance)!
         let jobs: [RestoreJob]
         do {
-            try precision?.requireSupported()
             if let sensor { options.sensorDescriptions = try resolveSensor(sensor) }
             // Planned without creating the -o directory: a usage error or a bad model creates nothing.
             let planned = try plan(createDirectory: false)

@@ -26,7 +26,6 @@ struct RunTensorCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try precision?.requireSupported()
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             let array = try NPYArray.read(contentsOf: URL(fileURLWithPath: input))
             guard array.shape.count == 2, array.dtype == .float32 else {

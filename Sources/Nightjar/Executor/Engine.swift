@@ -66,6 +66,17 @@ public final class Engine: @unchecked Sendable {
     /// Restores one amplified mosaic: `input` is height×width, `output` 3×height×width, both
     /// planar float32. Makes no heap allocation.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
+        try run(input: input, output: output, height: height, width: width, observer: nil)
+    }
+
+    /// What calibration sees of a run: each step's operands, before and after it runs, as
+    /// whole planes (`plane` floats apart). The observer may change them in place (to
+    /// emulate reduced precision).
+    typealias StepObserver = (_ index: Int, _ step: NetworkGraph.Step, _ after: Bool,
+                              _ address: (NetworkGraph.Slice) -> (UnsafeMutablePointer<Float>, plane: Int)) -> Void
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int,
+             observer: StepObserver?) throws {
         try Engine.checkSize(height: height, width: width)
         guard fits(height: height, width: width) else {
             throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
@@ -76,8 +87,14 @@ public final class Engine: @unchecked Sendable {
                                           channelStride: height / (2 * split) * planeWidth, width: planeWidth)
         }
         let outputPhases = slot(graph.buffers.count + graph.inputSplits.count)
-        for step in graph.steps {
+        for (index, step) in graph.steps.enumerated() {
+            if let observer {
+                observer(index, step, false) { self.pointer($0, output: outputPhases, height: height, width: width) }
+            }
             execute(step, output: outputPhases, height: height, width: width)
+            if let observer {
+                observer(index, step, true) { self.pointer($0, output: outputPhases, height: height, width: width) }
+            }
         }
         NetworkOutputRows(rows: 0..<(height / 2), start: outputPhases, channelStride: height / 2 * width / 2, width: width / 2)
             .write(toPlanar: output, height: height)

@@ -46,7 +46,7 @@ final class PackedParameters: @unchecked Sendable {
                 kernels.append(.fp32(nj_conv2d_f32_kernel_select(&geometry, -1)!))
                 sizes.append((spec.weightCount * 4, spec.bias ? spec.outChannels * 4 : 0))
             case .fp16, .int8:
-                throw PrecisionError(precision: layerPrecision, model: path)
+                throw PrecisionError(precision: layerPrecision, model: path, notInBuild: true)
             }
         }
         // FP32 blocks are packed back to back, as they always were (4-byte aligned); the

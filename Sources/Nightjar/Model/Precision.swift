@@ -33,11 +33,17 @@ public enum Precision: String, Sendable, CaseIterable, Comparable, CustomStringC
     }
 }
 
-/// A precision asked of a model that cannot run it, with the fix.
+/// A precision asked of a model that cannot run it, or that this build has no kernels for,
+/// with the fix.
 public struct PrecisionError: Error, CustomStringConvertible, Equatable {
     public var precision: Precision
     public var model: String
+    /// The kernels are missing from this build (not the model's calibration).
+    public var notInBuild = false
     public var description: String {
+        if notInBuild {
+            return "precision \(precision) is not available in this build (no \(precision) kernels); use --precision fp32"
+        }
         switch precision {
         case .int8:
             return "\(model) carries no int8 calibration; run `nightjar quantize \(model) --calibrate RAW... -o MODEL-int8.safetensors` "
@@ -46,8 +52,9 @@ public struct PrecisionError: Error, CustomStringConvertible, Equatable {
             return "\(model) cannot run \(precision); use --precision fp32"
         }
     }
-    public init(precision: Precision, model: String) {
+    public init(precision: Precision, model: String, notInBuild: Bool = false) {
         self.precision = precision
         self.model = model
+        self.notInBuild = notInBuild
     }
 }
