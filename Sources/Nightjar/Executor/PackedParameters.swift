@@ -18,6 +18,8 @@ final class PackedParameters: @unchecked Sendable {
     let kernels: [Kernel]
     /// Output channels per group of each convolution: the packed weights' stride between taps.
     let weightStrides: [Int32]
+    /// The int8 layers' numbers (nil for the others).
+    let quantizations: [LayerQuantization?]
 
     enum Kernel {
         case fp32(UnsafePointer<nj_conv2d_f32_kernel>)
@@ -77,6 +79,7 @@ final class PackedParameters: @unchecked Sendable {
             }
         }
         self.layerPrecisions = layerPrecisions
+        quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
         self.storage = storage
         self.bytes = total
         self.kernels = kernels
@@ -94,6 +97,35 @@ final class PackedParameters: @unchecked Sendable {
         args.bias = biasOffsets[layer].map { UnsafePointer((storage + $0).assumingMemoryBound(to: Float.self)) }
         args.weight_stride = weightStrides[layer]
         return kernel
+    }
+
+    /// The element type of each of `graph`'s buffers: its precision, and for int8 the encoding
+    /// of the first convolution writing it (else of the first reading it), as the quantizer
+    /// gave every layer touching a buffer the same one.
+    func elementTypes(_ graph: NetworkGraph) -> [ElementType] {
+        var types = graph.buffers.map { ElementType(precision: $0.precision, quantization: nil) }
+        func assign(_ slice: NetworkGraph.Slice?, _ encoding: ActivationQuantization?) {
+            guard let slice, case .arena(let id) = slice.storage, types[id].precision == .int8, types[id].quantization == nil else { return }
+            types[id].quantization = encoding
+        }
+        for pass in 0..<2 {
+            for case .convolution(let layer, let input, let output, let residual, _, _) in graph.steps {
+                guard let q = quantizations[layer] else { continue }
+                if pass == 0 {
+                    assign(output, q.output)
+                } else {
+                    assign(input, q.input)
+                    assign(residual, q.residual)
+                }
+            }
+        }
+        // LeakyReLU keeps its input's encoding.
+        for case .leakyReLU(let input, let output, _) in graph.steps {
+            if case .arena(let a) = input.storage, case .arena(let b) = output.storage, types[b].precision == .int8 {
+                types[b].quantization = types[a].quantization
+            }
+        }
+        return types
     }
 
     /// The kernel names by layer, for reports.

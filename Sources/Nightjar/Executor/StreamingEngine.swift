@@ -90,7 +90,9 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
-        self.elementTypes = schedule.bufferPrecisions.map { ElementType(precision: $0, quantization: nil) }
+        // The graph's buffers, then the FP32 input and output windows.
+        self.elementTypes = parameters.elementTypes(schedule.graph)
+            + [ElementType](repeating: .fp32, count: schedule.bufferCount - schedule.graph.buffers.count)
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
