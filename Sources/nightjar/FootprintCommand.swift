@@ -324,7 +324,7 @@ struct FootprintReport {
             "restore process",
             line("runtime baseline", f.baseline.residentBytes, "measured at start, before the model"),
             line("runtime growth", MemoryFootprint.runtimeGrowthBytes, "library code paged in later (measured)"),
-            line("packed weights", f.weightBytes, "4 bytes per parameter"),
+            line("packed weights", f.weightBytes, "\(precision == "fp32" ? "4 bytes" : precision == "fp16" ? "2 bytes" : "1-2 bytes") per parameter"),
             line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
             line("arena", f.arenaBytes),

@@ -78,6 +78,7 @@ final class PackedParameters: @unchecked Sendable {
                 bias.withUnsafeBufferPointer { (storage + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count * 4) }
             }
         }
+        modelBytes = model.tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
         self.layerPrecisions = layerPrecisions
         quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
         self.storage = storage
@@ -133,4 +134,6 @@ final class PackedParameters: @unchecked Sendable {
 
     /// Bytes of packed weights, biases and kernel parameters.
     let bytes: Int
+    /// Bytes of the model's tensors these were packed from.
+    let modelBytes: Int
 }

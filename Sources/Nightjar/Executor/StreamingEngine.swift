@@ -32,6 +32,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public var layerPrecisions: [Precision] { weights.layerPrecisions }
     /// Bytes of the packed weights, biases and kernel parameters.
     public var weightBytes: Int { weights.bytes }
+    /// Bytes of the model's tensors the weights were packed from.
+    public var modelBytes: Int { weights.modelBytes }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
@@ -211,34 +213,42 @@ public final class StreamingEngine: @unchecked Sendable {
                 let spec = schedule.convolutions[layer]
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
-                var args = nj_conv2d_f32_args()
-                args.input = UnsafePointer(src.base)
-                args.input_channel_stride = src.channelStride
-                args.input_rows = Int32(src.rows)
-                args.output = dst.base
-                args.output_channel_stride = dst.channelStride
-                args.output_rows = Int32(dst.rows)
-                if let residual {
-                    let res = address(residual, buffer: inBuffers[1])
-                    args.residual = UnsafePointer(res.base)
-                    args.residual_channel_stride = res.channelStride
-                    args.residual_rows = Int32(res.rows)
+                let res = residual.map { address($0, buffer: inBuffers[1]) }
+                // The geometry is the same for every precision; pointers and parameters differ.
+                func geometry<Args: ConvolutionGeometry>(_ args: inout Args) {
+                    args.input_channel_stride = src.channelStride
+                    args.input_rows = Int32(src.rows)
+                    args.output_channel_stride = dst.channelStride
+                    args.output_rows = Int32(dst.rows)
+                    if let res {
+                        args.residual_channel_stride = res.channelStride
+                        args.residual_rows = Int32(res.rows)
+                    }
+                    args.in_channels = Int32(spec.inChannels)
+                    args.out_channels = Int32(spec.outChannels)
+                    args.groups = Int32(spec.groups)
+                    args.kernel_size = Int32(spec.kernel)
+                    args.height = Int32(height / input.divisor)
+                    args.width = Int32(src.width)
+                    // Rows of the convolution itself: with a depth-to-space output, `rows` are
+                    // rows of the shuffled output (multiples of the factor).
+                    args.row_begin = Int32(rows.lowerBound / depthToSpace)
+                    args.row_end = Int32(rows.upperBound / depthToSpace)
+                    args.output_depth_to_space = Int32(depthToSpace)
                 }
-                let kernel = engine.weights.bind(layer, to: &args)
-                args.in_channels = Int32(spec.inChannels)
-                args.out_channels = Int32(spec.outChannels)
-                args.groups = Int32(spec.groups)
-                args.kernel_size = Int32(spec.kernel)
-                args.height = Int32(height / input.divisor)
-                args.width = Int32(src.width)
-                // Rows of the convolution itself: with a depth-to-space output, `rows` are
-                // rows of the shuffled output (multiples of the factor).
-                args.row_begin = Int32(rows.lowerBound / depthToSpace)
-                args.row_end = Int32(rows.upperBound / depthToSpace)
-                args.output_depth_to_space = Int32(depthToSpace)
-                args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
-                args.negative_slope = Architecture.leakySlope
-                nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                let activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
+                switch engine.weights.kernels[layer] {
+                case .fp32:
+                    var args = nj_conv2d_f32_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.base)
+                    args.output = dst.base
+                    args.residual = res.map { UnsafePointer($0.base) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    args.activation = activation
+                    args.negative_slope = Architecture.leakySlope
+                    nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                }
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
@@ -274,6 +284,28 @@ public final class StreamingEngine: @unchecked Sendable {
         }
     }
 }
+
+/// The geometry fields the convolution argument structs of every precision share (the same
+/// names and types in C), so one function fills them for all.
+protocol ConvolutionGeometry {
+    var input_channel_stride: Int { get set }
+    var input_rows: Int32 { get set }
+    var output_channel_stride: Int { get set }
+    var output_rows: Int32 { get set }
+    var residual_channel_stride: Int { get set }
+    var residual_rows: Int32 { get set }
+    var in_channels: Int32 { get set }
+    var out_channels: Int32 { get set }
+    var groups: Int32 { get set }
+    var kernel_size: Int32 { get set }
+    var height: Int32 { get set }
+    var width: Int32 { get set }
+    var row_begin: Int32 { get set }
+    var row_end: Int32 { get set }
+    var output_depth_to_space: Int32 { get set }
+}
+
+extension nj_conv2d_f32_args: ConvolutionGeometry {}
 
 /// A window: `rows` rows of `width` elements per channel, image row y at ring row y mod rows.
 struct Ring {
