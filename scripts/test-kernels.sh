@@ -17,6 +17,7 @@ status=0
 
 srcs="$kdir/src/*.c $root/Tests/kernels/test_conv.c"
 pool_srcs="$kdir/src/*.c $root/Tests/kernels/test_threadpool.c"
+qs8_srcs="$kdir/src/*.c $root/Tests/kernels/test_qs8.c"
 
 if [ "$mode" != "--arm-only" ]; then
     cc=${CC:-gcc}
@@ -31,6 +32,11 @@ if [ "$mode" != "--arm-only" ]; then
         echo "== host (clang): every supported level"
         env -u NIGHTJAR_MAX_ISA "$out/test_conv_host_clang" || status=1
     fi
+    # The int8 family: the reference against real arithmetic, every qs8 kernel bit-exact.
+    # shellcheck disable=SC2086
+    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host"
+    echo "== host ($cc): qs8"
+    env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host" || status=1
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     # shellcheck disable=SC2086
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm -lpthread -o "$out/test_threadpool_host"

@@ -223,4 +223,7 @@ void nj_f32_clamp_scalar(float *data, size_t count, float lo, float hi);
 }
 #endif
 
+// The int8 fixed-point family (qs8).
+#include "nightjar_kernels_qs8.h"
+
 #endif
