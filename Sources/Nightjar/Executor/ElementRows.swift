@@ -69,8 +69,9 @@ enum ElementRows {
             let s = source.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { target[i] = Float(Float16(bitPattern: s[i])) }
         case .int8:
-            let s = source.assumingMemoryBound(to: Int8.self), q = from.quantization!
-            for i in 0..<count { target[i] = q.scale * Float(Int32(s[i]) - q.zeroPoint) }
+            let q = from.quantization!
+            nj_qs8_dequantize(source.assumingMemoryBound(to: Int8.self), target, count,
+                              nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
         }
     }
 
@@ -81,11 +82,9 @@ enum ElementRows {
             let t = target.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { t[i] = Float16(source[i]).bitPattern }
         case .int8:
-            let t = target.assumingMemoryBound(to: Int8.self), q = to.quantization!
-            for i in 0..<count {
-                let level = (source[i] / q.scale).rounded(.toNearestOrEven) + Float(q.zeroPoint)
-                t[i] = level.isNaN ? Int8(clamping: q.zeroPoint) : Int8(max(-128, min(127, level)))
-            }
+            let q = to.quantization!
+            nj_qs8_quantize(source, target.assumingMemoryBound(to: Int8.self), count,
+                            nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
         }
     }
 }

@@ -6,8 +6,8 @@ public enum KernelInfo {
     public static var activeISA: String { String(cString: nj_isa_name(nj_isa_active())) }
     /// The best instruction set this CPU supports.
     public static var detectedISA: String { String(cString: nj_isa_name(nj_isa_detected())) }
-    /// The precisions the engine runs (fp16 and int8 engines are to come).
-    public static let runnablePrecisions = ["fp32"]
+    /// The precisions this build's kernels run.
+    public static let runnablePrecisions = ["fp32", "int8"]
 
     /// The FP32 convolution kernel dispatch picks for each kernel size the network uses
     /// (1x1, 3x3, 5x5), as the engine selects them: by the CPU found and the cap.

@@ -23,13 +23,18 @@ final class PackedParameters: @unchecked Sendable {
 
     enum Kernel {
         case fp32(UnsafePointer<nj_conv2d_f32_kernel>)
+        case int8(UnsafePointer<nj_conv2d_qs8_kernel>)
 
         var name: String {
             switch self {
             case .fp32(let k): return String(cString: k.pointee.name)
+            case .int8(let k): return String(cString: k.pointee.name)
             }
         }
     }
+
+    /// The int8 layers' requantisation numbers (pointing into `storage`), by layer.
+    let qs8Params: UnsafeMutablePointer<nj_conv2d_qs8_params>
 
     /// `precision`: the network's (nil: the model's default); throws `PrecisionError` when the
     /// model cannot run it.
@@ -38,18 +43,24 @@ final class PackedParameters: @unchecked Sendable {
         let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
         var kernels: [Kernel] = [], sizes: [(weights: Int, bias: Int)] = []
         for (spec, layerPrecision) in zip(specs, layerPrecisions) {
-            var geometry = nj_conv2d_f32_args()
-            geometry.in_channels = Int32(spec.inChannels)
-            geometry.out_channels = Int32(spec.outChannels)
-            geometry.groups = Int32(spec.groups)
-            geometry.kernel_size = Int32(spec.kernel)
             switch layerPrecision {
             case .fp32:
+                var geometry = Self.geometry(spec, nj_conv2d_f32_args())
                 kernels.append(.fp32(nj_conv2d_f32_kernel_select(&geometry, -1)!))
                 sizes.append((spec.weightCount * 4, spec.bias ? spec.outChannels * 4 : 0))
-            case .fp16, .int8:
+            case .int8:
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                let kernel = nj_conv2d_qs8_kernel_select(&geometry, -1)!
+                kernels.append(.int8(kernel))
+                sizes.append((nj_qs8_conv2d_packed_bytes(kernel, &geometry), 0))
+            case .fp16:
                 throw PrecisionError(precision: layerPrecision, model: path, notInBuild: true)
             }
+        }
+        // What the int8 preparation needs of the graph: each layer's activation and residual.
+        var activations = [Int32](repeating: Int32(NJ_ACTIVATION_NONE.rawValue), count: specs.count)
+        for case .convolution(let layer, _, _, _, let leakyReLU, _) in NetworkGraph(architecture: model.architecture).steps where leakyReLU {
+            activations[layer] = Int32(NJ_ACTIVATION_LEAKY_RELU.rawValue)
         }
         // FP32 blocks are packed back to back, as they always were (4-byte aligned); the
         // others start on cache lines.
@@ -64,9 +75,35 @@ final class PackedParameters: @unchecked Sendable {
             total += size.bias
         }
         guard let storage = aligned_alloc(64, max(total, 64)) else { throw EngineError.outOfMemory(bytes: total) }
+        let qs8Params = UnsafeMutablePointer<nj_conv2d_qs8_params>.allocate(capacity: max(specs.count, 1))
+        qs8Params.initialize(repeating: nj_conv2d_qs8_params(), count: max(specs.count, 1))
         for (index, spec) in specs.enumerated() {
             let weights = storage + weightOffsets[index]
             switch kernels[index] {
+            case .int8(let kernel):
+                let q = model.quantization(spec)!
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                func encoding(_ a: ActivationQuantization) -> nj_qs8_quantization { nj_qs8_quantization(scale: a.scale, zero_point: a.zeroPoint) }
+                var residual = q.residual.map(encoding)
+                let bias = model.bias(spec)
+                let status = q.weights.withUnsafeBufferPointer { w in
+                    q.weightScales.withUnsafeBufferPointer { scales in
+                        (bias ?? []).withUnsafeBufferPointer { b in
+                            withUnsafePointer(to: &residual) { r in
+                                nj_qs8_conv2d_prepare(kernel, &geometry, w.baseAddress, scales.baseAddress, bias == nil ? nil : b.baseAddress,
+                                                      encoding(q.input), encoding(q.output),
+                                                      q.residual == nil ? nil : UnsafeRawPointer(r).assumingMemoryBound(to: nj_qs8_quantization.self),
+                                                      activations[index], Architecture.leakySlope, weights, qs8Params + index)
+                            }
+                        }
+                    }
+                }
+                guard status == Int32(NJ_QS8_OK.rawValue) else {
+                    free(storage)
+                    qs8Params.deallocate()
+                    throw ModelFileError.malformedTensor(path: path, tensor: spec.name,
+                                                         reason: "int8 numbers cannot be used: " + String(cString: nj_qs8_status_message(status)))
+                }
             case .fp32(let kernel):
                 model.weights(spec).withUnsafeBufferPointer {
                     nj_f32_conv2d_pack_weights(kernel.pointee.weight_layout, $0.baseAddress, Int32(spec.outChannels),
@@ -79,6 +116,7 @@ final class PackedParameters: @unchecked Sendable {
             }
         }
         modelBytes = model.tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
+        self.qs8Params = qs8Params
         self.layerPrecisions = layerPrecisions
         quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
         self.storage = storage
@@ -89,7 +127,30 @@ final class PackedParameters: @unchecked Sendable {
         weightStrides = specs.map { Int32($0.outChannels / $0.groups) }
     }
 
-    deinit { free(storage) }
+    deinit {
+        free(storage)
+        qs8Params.deallocate()
+    }
+
+    /// `args` with the layer's channels, groups and kernel size (what selection looks at).
+    static func geometry<Args: ConvolutionGeometry>(_ spec: ConvolutionSpec, _ args: Args) -> Args {
+        var args = args
+        args.in_channels = Int32(spec.inChannels)
+        args.out_channels = Int32(spec.outChannels)
+        args.groups = Int32(spec.groups)
+        args.kernel_size = Int32(spec.kernel)
+        args.weight_stride = Int32(spec.outChannels / spec.groups)
+        return args
+    }
+
+    /// Points `args` at the int8 layer's packed block and numbers and returns its kernel.
+    func bind(_ layer: Int, to args: inout nj_conv2d_qs8_args) -> UnsafePointer<nj_conv2d_qs8_kernel> {
+        guard case .int8(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not int8") }
+        args.weights = UnsafeRawPointer(storage + weightOffsets[layer])
+        args.params = UnsafePointer(qs8Params + layer)
+        args.weight_stride = weightStrides[layer]
+        return kernel
+    }
 
     /// Points `args` at the FP32 layer's weights and bias and returns the layer's kernel.
     func bind(_ layer: Int, to args: inout nj_conv2d_f32_args) -> UnsafePointer<nj_conv2d_f32_kernel> {

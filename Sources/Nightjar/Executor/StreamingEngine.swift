@@ -248,6 +248,21 @@ public final class StreamingEngine: @unchecked Sendable {
                     args.activation = activation
                     args.negative_slope = Architecture.leakySlope
                     nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                case .int8:
+                    var args = nj_conv2d_qs8_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: Int8.self))
+                    args.output = dst.raw.assumingMemoryBound(to: Int8.self)
+                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: Int8.self)) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    // Bands of rows across the threads (integer results do not depend on the split).
+                    let first = args.row_begin
+                    parallelFor(pool, Int(args.row_end - args.row_begin), (args, kernel, first)) { c, part in
+                        var (args, kernel, first) = c
+                        args.row_begin = first + Int32(part.lowerBound)
+                        args.row_end = first + Int32(part.upperBound)
+                        kernel.pointee.run(&args)
+                    }
                 }
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0])
@@ -303,9 +318,11 @@ protocol ConvolutionGeometry {
     var row_begin: Int32 { get set }
     var row_end: Int32 { get set }
     var output_depth_to_space: Int32 { get set }
+    var weight_stride: Int32 { get set }
 }
 
 extension nj_conv2d_f32_args: ConvolutionGeometry {}
+extension nj_conv2d_qs8_args: ConvolutionGeometry {}
 
 /// A window: `rows` rows of `width` elements per channel, image row y at ring row y mod rows.
 struct Ring {

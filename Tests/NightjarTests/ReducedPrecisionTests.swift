@@ -1,0 +1,54 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// The reduced-precision engines against the FP32 engine on every golden tensor case of
+/// ../shared (REFERENCE.md §4's inputs): int8 with a model calibrated here from the golden
+/// inputs of its own network.
+final class ReducedPrecisionTests: XCTestCase {
+    private static let cache = ModelCache()
+
+    static func psnr(_ a: [Float], _ b: [Float]) -> Double {
+        let mse = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)
+        return mse > 0 ? 10 * log10(1 / mse) : .infinity
+    }
+
+    /// Golden cases grouped by checkpoint: (name, input, height, width).
+    static func goldenCases() throws -> [(model: String, cases: [(name: String, input: [Float], height: Int, width: Int)])] {
+        let entries = try SharedReference.manifest()["tensors"] as! [[String: Any]]
+        var grouped: [(model: String, cases: [(name: String, input: [Float], height: Int, width: Int)])] = []
+        for entry in entries {
+            let model = entry["model"] as! String
+            let input = try NPYArray.read(contentsOf: try SharedReference.url("golden/" + (entry["input"] as! String))).floats()
+            let item = (name: entry["name"] as! String, input: input, height: entry["height"] as! Int, width: entry["width"] as! Int)
+            if let i = grouped.firstIndex(where: { $0.model == model }) { grouped[i].cases.append(item) } else { grouped.append((model, [item])) }
+        }
+        return grouped
+    }
+
+    func testInt8AgainstFP32OnEveryGoldenCase() throws {
+        var worst = Double.infinity
+        for group in try Self.goldenCases() {
+            let model = try Self.cache.model(try SharedReference.url("models/" + group.model))
+            var options = ModelQuantizer.Options()
+            options.threads = 2
+            let inputs = group.cases.map { ModelQuantizer.Input(name: $0.name, values: $0.input, height: $0.height, width: $0.width) }
+            let (quantized, report) = try ModelQuantizer(options: options).quantize(model, inputs: inputs)
+            let fp16Layers = report.layerPrecisions.filter { $0 != .int8 }.count
+            for item in group.cases {
+                var reference = [Float](repeating: 0, count: 3 * item.height * item.width), int8 = reference
+                try Engine(model: model, maxHeight: item.height, maxWidth: item.width).run(input: item.input, output: &reference,
+                                                                                          height: item.height, width: item.width)
+                let engine = try StreamingEngine(model: quantized, maxHeight: item.height, maxWidth: item.width, threads: 2, precision: .int8)
+                XCTAssertEqual(engine.layerPrecisions, report.layerPrecisions)
+                try engine.run(input: item.input, output: &int8, height: item.height, width: item.width)
+                let measured = Self.psnr(int8, reference)
+                print(String(format: "int8 %@: %.2f dB against FP32 (emulated at calibration %.2f dB; %d of %d layers FP16)",
+                             item.name, measured, report.psnr, fp16Layers, report.layerPrecisions.count))
+                XCTAssertGreaterThanOrEqual(measured, 38, item.name)
+                worst = min(worst, measured)
+            }
+        }
+        print(String(format: "int8: worst golden case %.2f dB against FP32", worst))
+    }
+}
