@@ -66,8 +66,7 @@ enum ElementRows {
         switch from.precision {
         case .fp32: target.update(from: source.assumingMemoryBound(to: Float.self), count: count)
         case .fp16:
-            let s = source.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<count { target[i] = Float(Float16(bitPattern: s[i])) }
+            nj_f16_to_f32(source.assumingMemoryBound(to: UInt16.self), target, count)
         case .int8:
             let q = from.quantization!
             nj_qs8_dequantize(source.assumingMemoryBound(to: Int8.self), target, count,
@@ -79,8 +78,7 @@ enum ElementRows {
         switch to.precision {
         case .fp32: target.assumingMemoryBound(to: Float.self).update(from: source, count: count)
         case .fp16:
-            let t = target.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<count { t[i] = Float16(source[i]).bitPattern }
+            nj_f32_to_f16(source, target.assumingMemoryBound(to: UInt16.self), count)
         case .int8:
             let q = to.quantization!
             nj_qs8_quantize(source, target.assumingMemoryBound(to: Int8.self), count,

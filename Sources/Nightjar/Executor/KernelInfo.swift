@@ -7,7 +7,7 @@ public enum KernelInfo {
     /// The best instruction set this CPU supports.
     public static var detectedISA: String { String(cString: nj_isa_name(nj_isa_detected())) }
     /// The precisions this build's kernels run.
-    public static let runnablePrecisions = ["fp32", "int8"]
+    public static let runnablePrecisions = ["fp32", "fp16", "int8"]
 
     /// The FP32 convolution kernel dispatch picks for each kernel size the network uses
     /// (1x1, 3x3, 5x5), as the engine selects them: by the CPU found and the cap.

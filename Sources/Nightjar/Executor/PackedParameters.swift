@@ -23,11 +23,13 @@ final class PackedParameters: @unchecked Sendable {
 
     enum Kernel {
         case fp32(UnsafePointer<nj_conv2d_f32_kernel>)
+        case fp16(UnsafePointer<nj_conv2d_f16_kernel>)
         case int8(UnsafePointer<nj_conv2d_qs8_kernel>)
 
         var name: String {
             switch self {
             case .fp32(let k): return String(cString: k.pointee.name)
+            case .fp16(let k): return String(cString: k.pointee.name)
             case .int8(let k): return String(cString: k.pointee.name)
             }
         }
@@ -54,7 +56,10 @@ final class PackedParameters: @unchecked Sendable {
                 kernels.append(.int8(kernel))
                 sizes.append((nj_qs8_conv2d_packed_bytes(kernel, &geometry), 0))
             case .fp16:
-                throw PrecisionError(precision: layerPrecision, model: path, notInBuild: true)
+                var geometry = Self.geometry(spec, nj_conv2d_f16_args())
+                let kernel = nj_conv2d_f16_kernel_select(&geometry, -1)!
+                kernels.append(.fp16(kernel))
+                sizes.append((nj_f16_conv2d_packed_bytes(kernel, &geometry), spec.bias ? spec.outChannels * 4 : 0))
             }
         }
         // What the int8 preparation needs of the graph: each layer's activation and residual.
@@ -80,6 +85,9 @@ final class PackedParameters: @unchecked Sendable {
         for (index, spec) in specs.enumerated() {
             let weights = storage + weightOffsets[index]
             switch kernels[index] {
+            case .fp16(let kernel):
+                var geometry = Self.geometry(spec, nj_conv2d_f16_args())
+                model.weights(spec).withUnsafeBufferPointer { nj_f16_conv2d_pack_weights(kernel, &geometry, $0.baseAddress, weights) }
             case .int8(let kernel):
                 let q = model.quantization(spec)!
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
@@ -141,6 +149,15 @@ final class PackedParameters: @unchecked Sendable {
         args.kernel_size = Int32(spec.kernel)
         args.weight_stride = Int32(spec.outChannels / spec.groups)
         return args
+    }
+
+    /// Points `args` at the FP16 layer's packed weights and FP32 bias and returns its kernel.
+    func bind(_ layer: Int, to args: inout nj_conv2d_f16_args) -> UnsafePointer<nj_conv2d_f16_kernel> {
+        guard case .fp16(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not FP16") }
+        args.weights = UnsafeRawPointer(storage + weightOffsets[layer])
+        args.bias = biasOffsets[layer].map { UnsafePointer((storage + $0).assumingMemoryBound(to: Float.self)) }
+        args.weight_stride = weightStrides[layer]
+        return kernel
     }
 
     /// Points `args` at the int8 layer's packed block and numbers and returns its kernel.

@@ -248,6 +248,16 @@ public final class StreamingEngine: @unchecked Sendable {
                     args.activation = activation
                     args.negative_slope = Architecture.leakySlope
                     nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                case .fp16:
+                    var args = nj_conv2d_f16_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: UInt16.self))
+                    args.output = dst.raw.assumingMemoryBound(to: UInt16.self)
+                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    args.activation = activation
+                    args.negative_slope = Architecture.leakySlope
+                    nj_threadpool_conv2d_f16(engine.pool, kernel, &args)
                 case .int8:
                     var args = nj_conv2d_qs8_args()
                     geometry(&args)
@@ -322,6 +332,7 @@ protocol ConvolutionGeometry {
 }
 
 extension nj_conv2d_f32_args: ConvolutionGeometry {}
+extension nj_conv2d_f16_args: ConvolutionGeometry {}
 extension nj_conv2d_qs8_args: ConvolutionGeometry {}
 
 /// A window: `rows` rows of `width` elements per channel, image row y at ring row y mod rows.
