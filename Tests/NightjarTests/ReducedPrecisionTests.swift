@@ -26,6 +26,29 @@ final class ReducedPrecisionTests: XCTestCase {
         return grouped
     }
 
+    /// FP16 from the ordinary model files (weights rounded at load) through the streaming
+    /// engine: ≥ 50 dB against the FP32 engine on every case.
+    func testFP16AgainstFP32OnEveryGoldenCase() throws {
+        var worst = Double.infinity
+        for group in try Self.goldenCases() {
+            let model = try Self.cache.model(try SharedReference.url("models/" + group.model))
+            for item in group.cases {
+                var reference = [Float](repeating: 0, count: 3 * item.height * item.width), fp16 = reference
+                try Engine(model: model, maxHeight: item.height, maxWidth: item.width).run(input: item.input, output: &reference,
+                                                                                          height: item.height, width: item.width)
+                let engine = try StreamingEngine(model: model, maxHeight: item.height, maxWidth: item.width, threads: 2, precision: .fp16)
+                XCTAssertTrue(engine.layerPrecisions.allSatisfy { $0 == .fp16 })
+                XCTAssertTrue(engine.kernelNames.allSatisfy { $0.hasPrefix("f16-") }, "\(engine.kernelNames)")
+                try engine.run(input: item.input, output: &fp16, height: item.height, width: item.width)
+                let measured = Self.psnr(fp16, reference)
+                print(String(format: "fp16 %@: %.2f dB against FP32", item.name, measured))
+                XCTAssertGreaterThanOrEqual(measured, 50, item.name)
+                worst = min(worst, measured)
+            }
+        }
+        print(String(format: "fp16: worst golden case %.2f dB against FP32", worst))
+    }
+
     func testInt8AgainstFP32OnEveryGoldenCase() throws {
         var worst = Double.infinity
         for group in try Self.goldenCases() {
