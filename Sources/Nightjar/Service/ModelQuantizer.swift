@@ -159,16 +159,20 @@ public struct ModelQuantizer {
             noise[layer] = error / max(energy, 1e-30) + activation(inKey) + activation(outKey)
         }
 
-        // Mixed precision from the emulated error.
+        // Mixed precision from the emulated error. Layers move to FP16 by estimated noise per
+        // multiply-accumulate: the 1/32-scale layers cost little in FP16, the 1/2-scale ones
+        // (most of the network's work) are what int8 is for.
         var precisions = [Precision](repeating: .int8, count: specs.count)
         let allInt8 = try emulatedPSNR(model, precisions, layers, inputs, references)
         var psnr = allInt8
-        let order = specs.indices.sorted { (noise[$0], $0) > (noise[$1], $1) }
-        var moved = 0, step = 1
+        let cost = specs.map { model.architecture.macsPerPixel(of: $0) }
+        let order = specs.indices.sorted { (noise[$0] / cost[$0], $0) > (noise[$1] / cost[$1], $1) }
+        var moved = 0
         while psnr < options.targetPSNR, moved < order.count {
+            // One layer at a time at first, then a few (the emulation is a whole network run).
+            let step = moved < 8 ? 1 : moved < 16 ? 2 : 4
             for layer in order[moved..<min(order.count, moved + step)] { precisions[layer] = .fp16 }
             moved = min(order.count, moved + step)
-            if moved >= 8 { step *= 2 }
             psnr = try emulatedPSNR(model, precisions, layers, inputs, references)
         }
         let quantized = try model.quantized(layerPrecisions: precisions, layers: layers)
