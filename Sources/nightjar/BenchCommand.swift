@@ -21,8 +21,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Frame size WxH for the synthetic frame (default 4256x2848, 12.1 MP).")
     var size: FrameSize = FrameSize(width: 4256, height: 2848)
 
-    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
-    var precision: PrecisionOption = .fp32
+    @Option(help: PrecisionOption.help)
+    var precision: PrecisionOption?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Engine.availableCores
@@ -61,13 +61,11 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try precision.requireSupported()
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
                 bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows), lockMemory: mlock,
-                input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly)
-            report.precision = precision.rawValue
+                input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision)
             if json {
                 standardOutput(report.jsonString())
             } else {

@@ -4,7 +4,8 @@ import Nightjar
 /// What `nightjar bench` measures and prints.
 struct BenchReport: Codable {
     var model: String
-    var precision = "fp32"
+    /// The network's precision (the best of its layers').
+    var precision: String
     var width: Int
     var height: Int
     var threads: Int
@@ -14,6 +15,8 @@ struct BenchReport: Codable {
     var fma_ports: Int
     /// Which kernels ran: each kernel, its layers and its share of the network's MACs.
     var kernels: [KernelUse]
+    /// The precision of every convolution, in execution order.
+    var layer_precisions: [LayerPrecision]
     var network_seconds_median: Double
     var network_seconds: ProcessMetrics.Summary
     var end_to_end_seconds_median: Double?
@@ -30,10 +33,12 @@ struct BenchReport: Codable {
     var arena_bytes: Int
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
-                        bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool) throws -> BenchReport {
+                        bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool,
+                        precision: Precision? = nil) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
-        let (network, arenaBytes, kernelNames) = try measureNetwork(model: model, height: padded.height, width: padded.width,
-                                                       threads: threads, runs: runs, bands: bands, lockMemory: lockMemory)
+        let (network, arenaBytes, kernelNames, precisions) = try measureNetwork(
+            model: model, modelPath: modelPath, height: padded.height, width: padded.width, threads: threads, runs: runs, bands: bands,
+            lockMemory: lockMemory, precision: precision)
         let pixels = Double(padded.height * padded.width)
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
@@ -41,12 +46,14 @@ struct BenchReport: Codable {
         var stages: EndToEndBench.Stages?
         if endToEnd {
             (e2e, stages) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
-                                            size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input)
+                                            size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input,
+                                            precision: precision)
         }
         return BenchReport(
-            model: modelPath, width: padded.width, height: padded.height, threads: threads, runs: runs,
+            model: modelPath, precision: precisions.max()!.rawValue, width: padded.width, height: padded.height, threads: threads, runs: runs,
             isa: KernelInfo.activeISA, fma_ports: KernelInfo.fmaPorts,
             kernels: KernelUse.byKernel(architecture: model.architecture, kernelNames: kernelNames),
+            layer_precisions: zip(model.architecture.convolutions, precisions).map { LayerPrecision(layer: $0.name, precision: $1.rawValue) },
             network_seconds_median: network.median, network_seconds: network,
             end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e, end_to_end_stages: stages,
             megapixels_per_second: pixels / 1e6 / network.median,
@@ -60,10 +67,11 @@ struct BenchReport: Codable {
 
     /// The network alone on an in-memory mosaic. Its engine is released on return, so the
     /// end-to-end phase runs with only its own arena, as `nightjar restore` does.
-    private static func measureNetwork(model: NightjarModel, height: Int, width: Int, threads: Int, runs: Int,
-                                       bands: StreamSchedule.Bands, lockMemory: Bool) throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String]) {
+    private static func measureNetwork(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int, runs: Int,
+                                       bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?)
+        throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision]) {
         let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
-                                         lockMemory: lockMemory)
+                                         lockMemory: lockMemory, precision: precision, modelPath: modelPath)
         let source = SyntheticMosaic(seed: 42)
         var sink = DiscardRows()
         var times: [Double] = []
@@ -72,7 +80,7 @@ struct BenchReport: Codable {
             try engine.run(height: height, width: width, source: source, sink: &sink)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
-        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames)
+        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames, engine.layerPrecisions)
     }
 
     func jsonString() -> String {
@@ -96,6 +104,7 @@ struct BenchReport: Codable {
             let name = use.kernel + String(repeating: " ", count: max(1, 27 - use.kernel.count))
             lines.append("  " + name + formatted("%4.1f %% of the MACs: ", use.share_of_macs * 100) + use.layers.joined(separator: ", "))
         }
+        lines.append("precision    " + LayerPrecision.summary(layer_precisions))
         if let e2e = end_to_end_seconds {
             lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median))
         }
@@ -105,6 +114,20 @@ struct BenchReport: Codable {
         }
         lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The precision one convolution ran in.
+struct LayerPrecision: Codable, Equatable {
+    var layer: String
+    var precision: String
+
+    /// "fp16 (every layer)", or each precision with its layers.
+    static func summary(_ layers: [LayerPrecision]) -> String {
+        let precisions = layers.reduce(into: [String]()) { if !$0.contains($1.precision) { $0.append($1.precision) } }
+        if precisions.count == 1 { return "\(precisions[0]) (every layer)" }
+        return precisions.map { p in "\(p): " + layers.filter { $0.precision == p }.map(\.layer).joined(separator: ", ") }
+            .joined(separator: "; ")
     }
 }
 

@@ -32,15 +32,23 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-/// The numeric precisions the engine runs; FP32 is the reference.
+/// The numeric precisions the engine runs; FP32 is the reference. Without the option a command
+/// runs the best precision the model carries.
 enum PrecisionOption: String, ExpressibleByArgument, CaseIterable {
     case fp32, fp16, int8
 
     static var allValueStrings: [String] { allCases.map(\.rawValue) }
+    static let help = ArgumentHelp(
+        "Numeric precision: fp32, fp16 or int8 (int8 needs a model calibrated by `nightjar quantize`); default: the best the model carries.")
 
+    var precision: Precision { Precision(rawValue: rawValue)! }
+
+    /// Refuses a precision this build's kernels do not run (the model's own limits are
+    /// checked when its engine is made).
     func requireSupported() throws {
-        guard self == .fp32 else {
-            throw fail("precision \(rawValue) is not available in this build yet; use --precision fp32")
+        guard KernelInfo.runnablePrecisions.contains(rawValue) else {
+            throw fail("precision \(rawValue) is not available in this build; use --precision "
+                       + KernelInfo.runnablePrecisions.joined(separator: " or --precision "))
         }
     }
 }

@@ -157,10 +157,12 @@ struct DoctorReport: Encodable {
         // Kernels per precision.
         let kernels = KernelInfo.fp32ConvolutionKernels
         let precisions = BoardProfile.precisions.map { precision in
-            precision == "fp32"
+            KernelInfo.runnablePrecisions.contains(precision)
                 ? Precision(precision: precision, available: true, isa: KernelInfo.activeISA,
-                            kernels: kernels.map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
-                : Precision(precision: precision, available: KernelInfo.runnablePrecisions.contains(precision), isa: nil, kernels: [])
+                            kernels: KernelInfo.convolutionKernels(named: precision).map {
+                                "\($0.kernelSize)x\($0.kernelSize): \($0.name)"
+                            })
+                : Precision(precision: precision, available: false, isa: nil, kernels: [])
         }
         if KernelInfo.activeISA != KernelInfo.detectedISA {
             check("kernels", "warning", "dispatch is capped at \(KernelInfo.activeISA) (NIGHTJAR_MAX_ISA) on a CPU with \(KernelInfo.detectedISA)")

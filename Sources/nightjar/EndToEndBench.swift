@@ -6,7 +6,7 @@ import Nightjar
 /// is removed afterwards, also when a run fails.
 enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
-                        runs: Int, input: URL?) throws -> (total: ProcessMetrics.Summary, stages: Stages) {
+                        runs: Int, input: URL?, precision: Precision? = nil) throws -> (total: ProcessMetrics.Summary, stages: Stages) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -20,7 +20,7 @@ enum EndToEndBench {
         options.overwrite = true
         options.compressionLevel = 1 // as `nightjar restore` writes
         let restorer = try Restorer(model: model, modelName: modelName, options: options, threads: threads, bands: bands,
-                                    lockMemory: lockMemory)
+                                    lockMemory: lockMemory, precision: precision)
         var times: [Double] = []
         var reports: [RestoreReport] = []
         for run in 0...runs {

@@ -126,12 +126,15 @@ struct EvaluateCommand: ParsableCommand {
         }
         var options = RestoreOptions(m: m ?? 5, maxPixels: maxPixels)
         options.compressionLevel = 1
-        // One Restorer per model (precisions other than FP32 are refused above), the same
-        // restore path as `restore`; each pair's ratio and colour mode go in per call.
+        // One Restorer per model and precision, the same restore path as `restore`; each
+        // pair's ratio and colour mode go in per call.
         var restorers: [String: Restorer] = [:]
-        for path in model where restorers[path] == nil {
-            restorers[path] = try reportingErrors {
-                try Restorer(modelURL: URL(fileURLWithPath: path), options: options, threads: threads)
+        for configuration in configurations {
+            let key = configuration.modelPath + "\u{0}" + configuration.precision.rawValue
+            guard restorers[key] == nil else { continue }
+            restorers[key] = try reportingErrors {
+                try Restorer(modelURL: URL(fileURLWithPath: configuration.modelPath), options: options, threads: threads,
+                             precision: configuration.precision.precision)
             }
         }
 
@@ -172,7 +175,7 @@ struct EvaluateCommand: ParsableCommand {
                 do {
                     let result = try Evaluation.evaluate(
                         pair, ratio: ratio, options: options, output: directory.appendingPathComponent(name),
-                        modelName: configuration.modelName, restorer: restorers[configuration.modelPath]!,
+                        modelName: configuration.modelName, restorer: restorers[configuration.modelPath + "\u{0}" + configuration.precision.rawValue]!,
                         reference: &reference, savedReference: savedReference)
                     results.append((index, result))
                     if json { standardOutput(jsonLine(result, configuration, savedReference: savedReference)) }

@@ -24,8 +24,8 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: "The largest frame, WxH visible pixels (e.g. 4056x3040).")
     var size: FrameSize
 
-    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
-    var precision: PrecisionOption = .fp32
+    @Option(help: PrecisionOption.help)
+    var precision: PrecisionOption?
 
     @Option(help: "Worker threads (default: the board's cores with --board, else all cores).")
     var threads: Int?
@@ -78,7 +78,6 @@ struct FootprintCommand: ParsableCommand {
             anonymousBytes: ProcessMetrics.currentAnonymousResidentBytes() ?? 0)
         if measure, measureInput == nil { return try runMeasuringChild() }
         try reportingErrors {
-            try precision.requireSupported()
             let profile = try board.map { name in
                 try BoardProfile.resolve(name, searching: BoardProfile.searchDirectories(
                     executable: currentExecutable, environment: ProcessInfo.processInfo.environment))
@@ -89,14 +88,18 @@ struct FootprintCommand: ParsableCommand {
             let (engine, architecture) = try { () throws -> (StreamingEngine, String) in
                 let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
                 return (try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
-                                            maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount),
+                                            maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount,
+                                            precision: precision?.precision, modelPath: model),
                         network.architecture.description)
             }()
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
                                             baseline: baseline, rotated: rotated, bits: bits)
             var report = FootprintReport(model: model, architecture: architecture,
-                                         precision: precision.rawValue, bands: bands, footprint: footprint,
+                                         precision: engine.layerPrecisions.max()!.rawValue, bands: bands, footprint: footprint,
                                          table: engine.plan.table(), board: profile)
+            report.layerPrecisions = zip(engine.architecture.convolutions, engine.layerPrecisions).map {
+                LayerPrecision(layer: $0.name, precision: $1.rawValue)
+            }
             if let measureInput {
                 report.measured = try Self.measureRestore(of: URL(fileURLWithPath: measureInput), engine: engine, bits: bits)
                 // To the parent, which prints it.
@@ -154,6 +157,8 @@ struct FootprintReport {
     var model: String
     var architecture: String
     var precision: String
+    /// The precision of every convolution.
+    var layerPrecisions: [LayerPrecision] = []
     var bands: StreamSchedule.Bands
     var footprint: MemoryFootprint
     var table: String
@@ -216,6 +221,7 @@ struct FootprintReport {
         var model: String
         var architecture: String
         var precision: String
+        var layer_precisions: [LayerPrecision]
         var width: Int
         var height: Int
         var padded_width: Int
@@ -257,7 +263,7 @@ struct FootprintReport {
     var jsonReport: JSONReport {
         let f = footprint
         return JSONReport(
-            model: model, architecture: architecture, precision: precision,
+            model: model, architecture: architecture, precision: precision, layer_precisions: layerPrecisions,
             width: f.width, height: f.height, padded_width: f.paddedWidth, padded_height: f.paddedHeight,
             threads: f.threads, band_rows: bands.outputRows, low_resolution_rows: bands.lowResolutionRows,
             rotated: f.rotated, bits: f.bits, arena_bytes: f.arenaBytes,
@@ -300,6 +306,7 @@ struct FootprintReport {
         }
         var lines = [
             "\(model): \(architecture), \(precision)",
+            "precision of the layers: " + LayerPrecision.summary(layerPrecisions),
             "frames up to \(f.width)x\(f.height) (the engine runs \(f.paddedWidth)x\(f.paddedHeight)), \(f.threads) thread\(f.threads == 1 ? "" : "s"), "
                 + "bands of \(bands.outputRows) output rows and \(bands.lowResolutionRows) 1/32-scale row\(bands.lowResolutionRows == 1 ? "" : "s")",
             "",
@@ -317,7 +324,7 @@ struct FootprintReport {
             "restore process",
             line("runtime baseline", f.baseline.residentBytes, "measured at start, before the model"),
             line("runtime growth", MemoryFootprint.runtimeGrowthBytes, "library code paged in later (measured)"),
-            line("packed weights", f.weightBytes, "4 bytes per parameter"),
+            line("packed weights", f.weightBytes, "\(precision == "fp32" ? "4 bytes" : precision == "fp16" ? "2 bytes" : "1-2 bytes") per parameter"),
             line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
             line("arena", f.arenaBytes),

@@ -10,7 +10,8 @@ struct NightjarCommand: ParsableCommand {
         abstract: "Restore extremely dark RAW photographs in real time.",
         version: Nightjar.version,
         subcommands: [ConvertCommand.self, RestoreCommand.self, RunTensorCommand.self, BenchCommand.self, FootprintCommand.self,
-                      SynthesizeCommand.self, DoctorCommand.self, WatchCommand.self, StatusCommand.self, EvaluateCommand.self]
+                      SynthesizeCommand.self, DoctorCommand.self, WatchCommand.self, StatusCommand.self, EvaluateCommand.self,
+                      QuantizeCommand.self]
     )
 
     /// As ArgumentParser's, except that a usage error is one `nightjar: error:` line (exit 64),

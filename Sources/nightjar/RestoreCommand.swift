@@ -25,8 +25,8 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The Nightjar model file (from `nightjar convert`).")
     var model: String
 
-    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
-    var precision: PrecisionOption = .fp32
+    @Option(help: PrecisionOption.help)
+    var precision: PrecisionOption?
 
     @Option(help: "The amplifier's target factor m.")
     var m: Double = 5
@@ -107,7 +107,6 @@ struct RestoreCommand: ParsableCommand {
         options.whiteBalance = WhiteBalance(argument: whiteBalance)!
         let jobs: [RestoreJob]
         do {
-            try precision.requireSupported()
             if let sensor { options.sensorDescriptions = try resolveSensor(sensor) }
             // Planned without creating the -o directory: a usage error or a bad model creates nothing.
             let planned = try plan(createDirectory: false)
@@ -119,7 +118,8 @@ struct RestoreCommand: ParsableCommand {
         // to the largest frame met.
         let restorer = try reportingErrors {
             try Restorer(modelURL: URL(fileURLWithPath: model), options: options, threads: threads,
-                         maximumSize: maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: mlock)
+                         maximumSize: maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: mlock,
+                         precision: precision?.precision)
         }
         jobs = try reportingErrors { try plan(createDirectory: true) }
         ProcessMetrics.releaseFreedMemory()

@@ -21,22 +21,26 @@ struct RunTensorCommand: ParsableCommand {
     @Argument(help: "Output: float32 3xHxW .npy.")
     var output: String
 
-    @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")).")
-    var precision: PrecisionOption = .fp32
+    @Option(help: PrecisionOption.help)
+    var precision: PrecisionOption?
 
     func run() throws {
         try reportingErrors {
-            try precision.requireSupported()
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             let array = try NPYArray.read(contentsOf: URL(fileURLWithPath: input))
             guard array.shape.count == 2, array.dtype == .float32 else {
                 throw fail("\(input): expected a float32 HxW array, found \(array.dtype.rawValue) of shape \(array.shape)")
             }
             let (height, width) = (array.shape[0], array.shape[1])
-            let engine = try Engine(model: network, maxHeight: height, maxWidth: width)
             let values = try array.floats()
             var result = [Float](repeating: 0, count: 3 * height * width)
-            try engine.run(input: values, output: &result, height: height, width: width)
+            if (precision?.precision ?? network.defaultPrecision) == .fp32 {
+                // The reference executor.
+                try Engine(model: network, maxHeight: height, maxWidth: width).run(input: values, output: &result, height: height, width: width)
+            } else {
+                try StreamingEngine(model: network, maxHeight: height, maxWidth: width, precision: precision?.precision, modelPath: model)
+                    .run(input: values, output: &result, height: height, width: width)
+            }
             try NPYArray(shape: [3, height, width], floats: result).write(to: URL(fileURLWithPath: output))
         }
     }

@@ -26,7 +26,7 @@ struct WatchCommand: ParsableCommand {
     var outputDir: String?
     @Option(help: "The Nightjar model file (from `nightjar convert`).")
     var model: String?
-    @Option(help: "Numeric precision (fp32).")
+    @Option(help: "Numeric precision: auto (the best the model carries), fp32, fp16 or int8.")
     var precision: String?
     @Option(help: "Worker threads (default: all cores).")
     var threads: String?

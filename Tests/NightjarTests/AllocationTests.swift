@@ -43,6 +43,43 @@ final class AllocationTests: XCTestCase {
         XCTAssertGreaterThan(output.max()!, 0)
     }
 
+    /// The same in FP16 (conversions at the ends, f16 kernels) and in int8 with FP16 layers
+    /// mixed in (conversions between the types), from a model calibrated here.
+    func testReducedPrecisionFramesMakeNoHeapAllocation() throws {
+        try requireOptimisedBuild()
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let (height, width) = (192, 256)
+        let input = StreamingTests.input(height: height, width: width, seed: 5)
+        var options = ModelQuantizer.Options()
+        options.threads = 2
+        options.targetPSNR = 1
+        let (allInt8, _) = try ModelQuantizer(options: options).quantize(
+            model, inputs: [.init(name: "a", values: input, height: height, width: width)])
+        // Every third layer FP16: conversions between the types in both directions.
+        let specs = model.architecture.convolutions
+        let mixed = specs.indices.map { $0 % 3 == 1 ? Precision.fp16 : .int8 }
+        var tensors = allInt8.tensors
+        for (spec, precision) in zip(specs, mixed) where precision == .fp16 {
+            for name in ModelQuantization.names(spec) { tensors[name] = nil }
+        }
+        let quantized = try NightjarModel(architecture: model.architecture, provenance: model.provenance, tensors: tensors,
+                                          layerPrecisions: mixed)
+        for (network, precision) in [(model, Precision.fp16), (quantized, .int8)] {
+            let engine = try StreamingEngine(model: network, maxHeight: height, maxWidth: width, threads: 2, precision: precision)
+            var output = [Float](repeating: 0, count: 3 * height * width)
+            try input.withUnsafeBufferPointer { inputs in
+                try output.withUnsafeMutableBufferPointer { outputs in
+                    let (i, o) = (inputs.baseAddress!, outputs.baseAddress!)
+                    try engine.run(input: i, output: o, height: height, width: width)  // warm-up
+                    nj_malloc_counter_start()
+                    try engine.run(input: i, output: o, height: height, width: width)
+                    XCTAssertEqual(nj_malloc_counter_stop(), 0, "heap allocations while running a \(precision) frame")
+                }
+            }
+            XCTAssertGreaterThan(output.max()!, 0)
+        }
+    }
+
     func testWholeFrameEngineMakesNoHeapAllocation() throws {
         try requireOptimisedBuild()
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))

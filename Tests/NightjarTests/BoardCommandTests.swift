@@ -45,10 +45,12 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(board["profile"] as? String, "generic-x86-64")
         XCTAssertEqual(board["profile_chosen"] as? String, "detected")
         #endif
-        // The kernels each precision runs: FP32 as the registry selects them here; no others yet.
+        // The kernels each precision runs, as the registry selects them here.
         let precisions = try XCTUnwrap(report["precisions"] as? [[String: Any]])
         XCTAssertEqual(precisions.map { $0["precision"] as? String }, ["fp32", "fp16", "int8"])
-        XCTAssertEqual(precisions.map { $0["available"] as? Bool }, [true, false, false])
+        XCTAssertEqual(precisions.map { $0["available"] as? Bool }, [true, true, true])
+        XCTAssertEqual(precisions[1]["kernels"] as? [String], KernelInfo.convolutionKernels(.fp16).map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
+        XCTAssertEqual(precisions[2]["kernels"] as? [String], KernelInfo.convolutionKernels(.int8).map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
         XCTAssertEqual(precisions[0]["isa"] as? String, KernelInfo.activeISA)
         XCTAssertEqual(precisions[0]["kernels"] as? [String], KernelInfo.fp32ConvolutionKernels.map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
         XCTAssertEqual(KernelInfo.fp32ConvolutionKernels.map(\.kernelSize), [1, 3, 5])

@@ -221,6 +221,33 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// FP16: `footprint --precision fp16` predicts the measured peak of `restore --precision
+    /// fp16` as closely, and its arena is smaller than FP32's.
+    func testFootprintPredictsTheMeasuredPeakInFP16() throws {
+        let model = try Self.modelFile().path
+        let dir = try makeTemporaryDirectory(self)
+        let (width, height) = (2048, 1536)
+        let input = try capture("frame.dng", width: width, height: height, in: dir)
+        let measured = try measuredPeakResidentBytes(["restore", input.path, "--model", model, "--threads", "2", "--precision", "fp16"], in: dir)
+        var arenas: [String: Int] = [:]
+        for precision in ["fp32", "fp16"] {
+            let run = try runNightjar(["footprint", "--model", model, "--size", "\(width)x\(height)", "--threads", "2", "--json",
+                                       "--precision", precision])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let report = try jsonObject(Substring(run.stdout))
+            XCTAssertEqual(report["precision"] as? String, precision)
+            XCTAssertEqual((report["layer_precisions"] as? [[String: Any]])?.count, Architecture.published.convolutions.count)
+            arenas[precision] = try XCTUnwrap(report["arena_bytes"] as? Int)
+            guard precision == "fp16" else { continue }
+            let predicted = try XCTUnwrap(report["predicted_peak_rss_bytes"] as? Int)
+            let error = Double(predicted - measured) / Double(measured)
+            print("fp16 footprint at \(width)x\(height): predicted \(predicted), measured \(measured) (\(Int(error * 1000)) per mille)")
+            XCTAssertLessThanOrEqual(abs(error), 0.10, "predicted \(predicted) bytes, measured \(measured)")
+        }
+        print("arena at \(width)x\(height): fp32 \(arenas["fp32"]!), fp16 \(arenas["fp16"]!)")
+        XCTAssertLessThan(arenas["fp16"]!, arenas["fp32"]!)
+    }
+
     /// Runs nightjar under /usr/bin/time and returns its "maximum resident set size". Not
     /// wait4 from here: a child spawned by this (large) test process inherits its peak
     /// across exec in ru_maxrss; GNU time forks from a small process.

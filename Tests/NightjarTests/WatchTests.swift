@@ -441,7 +441,7 @@ final class WatchSettingsTests: XCTestCase {
             XCTAssertEqual("\(error)", "n.conf:1: bits = '12': expected 8 or 16")
         }
         for (key, value) in [("originals", "archive"), ("max-size", "4056"), ("threads", "0"), ("settle", "-1"), ("latest", "a/b"),
-                             ("precision", "int8"), ("name", "../{stem}.png")] {
+                             ("precision", "fp64"), ("name", "../{stem}.png")] {
             XCTAssertThrowsError(try settings.set(key, value, source: "--\(key)"), "\(key) = \(value)")
         }
 

@@ -3,7 +3,7 @@ import Glibc
 import NightjarKernels
 
 /// Runs a `NightjarModel` on whole frames up to a fixed size: the simple reference executor
-/// that `StreamingEngine` is checked against. Everything is allocated once, here: the weights,
+/// that `StreamingEngine` is checked against, in FP32 only. Everything is allocated once, here: the weights,
 /// and one arena laid out by `MemoryPlan` for the largest frame. A frame of any smaller
 /// size (multiples of 32) reuses the same offsets, since each of its buffers is smaller than the
 /// slot planned for it, so `run` never allocates.
@@ -33,7 +33,7 @@ public final class Engine: @unchecked Sendable {
         graph = NetworkGraph(architecture: model.architecture)
         // The graph's ends, its split inputs and the 12 output planes, get slots too (the
         // split inputs hold as many floats as the mosaic, the output planes three times that).
-        let steps = graph.steps.count, mosaicBytes = maxHeight * maxWidth * 4
+        let steps = graph.steps.count, mosaicBytes = maxHeight * maxWidth * Precision.fp32.elementBytes
         plan = MemoryPlan(graph.memoryRequests(height: maxHeight, width: maxWidth)
             + graph.inputSplits.map { .init(name: "input.split\($0)", bytes: mosaicBytes, firstUse: 0, lastUse: steps) }
             + [.init(name: "output.phases", bytes: 3 * mosaicBytes, firstUse: 0, lastUse: steps)])
@@ -48,7 +48,7 @@ public final class Engine: @unchecked Sendable {
         }
         self.pool = pool
 
-        weights = PackedParameters(model)
+        weights = try PackedParameters(model, precision: .fp32)
     }
 
     deinit {
@@ -66,6 +66,17 @@ public final class Engine: @unchecked Sendable {
     /// Restores one amplified mosaic: `input` is height×width, `output` 3×height×width, both
     /// planar float32. Makes no heap allocation.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
+        try run(input: input, output: output, height: height, width: width, observer: nil)
+    }
+
+    /// What calibration sees of a run: each step's operands, before and after it runs, as
+    /// whole planes (`plane` floats apart). The observer may change them in place (to
+    /// emulate reduced precision).
+    typealias StepObserver = (_ index: Int, _ step: NetworkGraph.Step, _ after: Bool,
+                              _ address: (NetworkGraph.Slice) -> (UnsafeMutablePointer<Float>, plane: Int)) -> Void
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int,
+             observer: StepObserver?) throws {
         try Engine.checkSize(height: height, width: width)
         guard fits(height: height, width: width) else {
             throw EngineError.frameTooLarge(height: height, width: width, maxHeight: maxHeight, maxWidth: maxWidth)
@@ -76,8 +87,14 @@ public final class Engine: @unchecked Sendable {
                                           channelStride: height / (2 * split) * planeWidth, width: planeWidth)
         }
         let outputPhases = slot(graph.buffers.count + graph.inputSplits.count)
-        for step in graph.steps {
+        for (index, step) in graph.steps.enumerated() {
+            if let observer {
+                observer(index, step, false) { self.pointer($0, output: outputPhases, height: height, width: width) }
+            }
             execute(step, output: outputPhases, height: height, width: width)
+            if let observer {
+                observer(index, step, true) { self.pointer($0, output: outputPhases, height: height, width: width) }
+            }
         }
         NetworkOutputRows(rows: 0..<(height / 2), start: outputPhases, channelStride: height / 2 * width / 2, width: width / 2)
             .write(toPlanar: output, height: height)

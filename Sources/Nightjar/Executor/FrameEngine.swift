@@ -14,13 +14,20 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     public let maximumSize: (height: Int, width: Int)?
     public let lockMemory: Bool
     public private(set) var engine: StreamingEngine?
+    /// The precision of each convolution.
+    public var layerPrecisions: [Precision] { parameters.layerPrecisions }
+    /// The network's precision: the one asked for, or the best the model carries.
+    public var precision: Precision { parameters.layerPrecisions.max()! }
+    public var weightBytes: Int { parameters.bytes }
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
 
+    /// `precision`: nil for the best the model carries; `modelPath` names the model in errors.
     public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands = .init(),
-                maximumSize: (height: Int, width: Int)? = nil, lockMemory: Bool = false) throws {
+                maximumSize: (height: Int, width: Int)? = nil, lockMemory: Bool = false, precision: Precision? = nil,
+                modelPath: String = "the model") throws {
         self.architecture = model.architecture
-        self.parameters = PackedParameters(model)
+        self.parameters = try PackedParameters(model, precision: precision, path: modelPath)
         self.threads = threads
         self.bands = bands
         self.maximumSize = maximumSize.map { (CapturePipeline.paddedLength($0.height), CapturePipeline.paddedLength($0.width)) }

@@ -1,66 +1,217 @@
+import Glibc
 import NightjarKernels
 
 /// Every convolution's kernel, chosen once for this CPU (within the ISA cap in force when the
-/// parameters are packed), and its folded weights and bias packed in the layout that kernel
-/// reads, all in one allocation. Engines share one instance; nothing here changes per frame.
+/// parameters are packed) and the layer's precision, and its parameters packed in the layout
+/// that kernel reads, all in one allocation: FP32 layers their folded weights and bias, FP16
+/// layers the weights the FP16 packer makes from the FP32 ones (rounded to binary16) and the
+/// FP32 bias, int8 layers what the qs8 preparation makes of the model's int8 weights and scales.
+/// Engines share one instance; nothing here changes per frame.
 final class PackedParameters: @unchecked Sendable {
-    let storage: UnsafeMutablePointer<Float>
+    /// The precision of each convolution, by layer index.
+    let layerPrecisions: [Precision]
+    let storage: UnsafeMutableRawPointer
+    /// Byte offsets into `storage`, by layer.
     let weightOffsets: [Int]
     let biasOffsets: [Int?]
-    /// The kernel of each convolution, by layer index.
-    let kernels: [UnsafePointer<nj_conv2d_f32_kernel>]
+    /// The kernel of each convolution, by layer index (the entry of its precision's registry).
+    let kernels: [Kernel]
     /// Output channels per group of each convolution: the packed weights' stride between taps.
     let weightStrides: [Int32]
+    /// The int8 layers' numbers (nil for the others).
+    let quantizations: [LayerQuantization?]
 
-    init(_ model: NightjarModel) {
-        var weights: [Int] = [], biases: [Int?] = [], total = 0
+    enum Kernel {
+        case fp32(UnsafePointer<nj_conv2d_f32_kernel>)
+        case fp16(UnsafePointer<nj_conv2d_f16_kernel>)
+        case int8(UnsafePointer<nj_conv2d_qs8_kernel>)
+
+        var name: String {
+            switch self {
+            case .fp32(let k): return String(cString: k.pointee.name)
+            case .fp16(let k): return String(cString: k.pointee.name)
+            case .int8(let k): return String(cString: k.pointee.name)
+            }
+        }
+    }
+
+    /// The int8 layers' requantisation numbers (pointing into `storage`), by layer.
+    let qs8Params: UnsafeMutablePointer<nj_conv2d_qs8_params>
+
+    /// `precision`: the network's (nil: the model's default); throws `PrecisionError` when the
+    /// model cannot run it.
+    init(_ model: NightjarModel, precision: Precision? = nil, path: String = "the model") throws {
         let specs = model.architecture.convolutions
-        for spec in specs {
-            weights.append(total)
-            total += spec.weightCount
-            biases.append(spec.bias ? total : nil)
-            total += spec.bias ? spec.outChannels : 0
+        let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
+        var kernels: [Kernel] = [], sizes: [(weights: Int, bias: Int)] = []
+        for (spec, layerPrecision) in zip(specs, layerPrecisions) {
+            switch layerPrecision {
+            case .fp32:
+                var geometry = Self.geometry(spec, nj_conv2d_f32_args())
+                kernels.append(.fp32(nj_conv2d_f32_kernel_select(&geometry, -1)!))
+                sizes.append((spec.weightCount * 4, spec.bias ? spec.outChannels * 4 : 0))
+            case .int8:
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                let kernel = nj_conv2d_qs8_kernel_select(&geometry, -1)!
+                kernels.append(.int8(kernel))
+                sizes.append((nj_qs8_conv2d_packed_bytes(kernel, &geometry), 0))
+            case .fp16:
+                var geometry = Self.geometry(spec, nj_conv2d_f16_args())
+                let kernel = nj_conv2d_f16_kernel_select(&geometry, -1)!
+                kernels.append(.fp16(kernel))
+                sizes.append((nj_f16_conv2d_packed_bytes(kernel, &geometry), spec.bias ? spec.outChannels * 4 : 0))
+            }
         }
-        let storage = UnsafeMutablePointer<Float>.allocate(capacity: total)
-        var kernels: [UnsafePointer<nj_conv2d_f32_kernel>] = []
+        // What the int8 preparation needs of the graph: each layer's activation and residual.
+        var activations = [Int32](repeating: Int32(NJ_ACTIVATION_NONE.rawValue), count: specs.count)
+        for case .convolution(let layer, _, _, _, let leakyReLU, _) in NetworkGraph(architecture: model.architecture).steps where leakyReLU {
+            activations[layer] = Int32(NJ_ACTIVATION_LEAKY_RELU.rawValue)
+        }
+        // FP32 blocks are packed back to back, as they always were (4-byte aligned); the
+        // others start on cache lines.
+        var weightOffsets: [Int] = [], biasOffsets: [Int?] = [], total = 0
+        for (size, layerPrecision) in zip(sizes, layerPrecisions) {
+            let alignment = layerPrecision == .fp32 ? 4 : 64
+            total = (total + alignment - 1) / alignment * alignment
+            weightOffsets.append(total)
+            total += size.weights
+            total = (total + 3) / 4 * 4
+            biasOffsets.append(size.bias > 0 ? total : nil)
+            total += size.bias
+        }
+        guard let storage = aligned_alloc(64, max(total, 64)) else { throw EngineError.outOfMemory(bytes: total) }
+        let qs8Params = UnsafeMutablePointer<nj_conv2d_qs8_params>.allocate(capacity: max(specs.count, 1))
+        qs8Params.initialize(repeating: nj_conv2d_qs8_params(), count: max(specs.count, 1))
         for (index, spec) in specs.enumerated() {
-            var geometry = nj_conv2d_f32_args()
-            geometry.in_channels = Int32(spec.inChannels)
-            geometry.out_channels = Int32(spec.outChannels)
-            geometry.groups = Int32(spec.groups)
-            geometry.kernel_size = Int32(spec.kernel)
-            let kernel = nj_conv2d_f32_kernel_select(&geometry, -1)!
-            kernels.append(kernel)
-            model.weights(spec).withUnsafeBufferPointer {
-                nj_f32_conv2d_pack_weights(kernel.pointee.weight_layout, $0.baseAddress, geometry.out_channels,
-                                           geometry.in_channels, geometry.groups, geometry.kernel_size,
-                                           storage + weights[index])
+            let weights = storage + weightOffsets[index]
+            switch kernels[index] {
+            case .fp16(let kernel):
+                var geometry = Self.geometry(spec, nj_conv2d_f16_args())
+                model.weights(spec).withUnsafeBufferPointer { nj_f16_conv2d_pack_weights(kernel, &geometry, $0.baseAddress, weights) }
+            case .int8(let kernel):
+                let q = model.quantization(spec)!
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                func encoding(_ a: ActivationQuantization) -> nj_qs8_quantization { nj_qs8_quantization(scale: a.scale, zero_point: a.zeroPoint) }
+                var residual = q.residual.map(encoding)
+                let bias = model.bias(spec)
+                let status = q.weights.withUnsafeBufferPointer { w in
+                    q.weightScales.withUnsafeBufferPointer { scales in
+                        (bias ?? []).withUnsafeBufferPointer { b in
+                            withUnsafePointer(to: &residual) { r in
+                                nj_qs8_conv2d_prepare(kernel, &geometry, w.baseAddress, scales.baseAddress, bias == nil ? nil : b.baseAddress,
+                                                      encoding(q.input), encoding(q.output),
+                                                      q.residual == nil ? nil : UnsafeRawPointer(r).assumingMemoryBound(to: nj_qs8_quantization.self),
+                                                      activations[index], Architecture.leakySlope, weights, qs8Params + index)
+                            }
+                        }
+                    }
+                }
+                guard status == Int32(NJ_QS8_OK.rawValue) else {
+                    free(storage)
+                    qs8Params.deallocate()
+                    throw ModelFileError.malformedTensor(path: path, tensor: spec.name,
+                                                         reason: "int8 numbers cannot be used: " + String(cString: nj_qs8_status_message(status)))
+                }
+            case .fp32(let kernel):
+                model.weights(spec).withUnsafeBufferPointer {
+                    nj_f32_conv2d_pack_weights(kernel.pointee.weight_layout, $0.baseAddress, Int32(spec.outChannels),
+                                               Int32(spec.inChannels), Int32(spec.groups), Int32(spec.kernel),
+                                               weights.assumingMemoryBound(to: Float.self))
+                }
             }
-            if let bias = model.bias(spec), let offset = biases[index] {
-                bias.withUnsafeBufferPointer { (storage + offset).update(from: $0.baseAddress!, count: $0.count) }
+            if let bias = model.bias(spec), let offset = biasOffsets[index] {
+                bias.withUnsafeBufferPointer { (storage + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count * 4) }
             }
         }
+        modelBytes = model.tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
+        self.qs8Params = qs8Params
+        self.layerPrecisions = layerPrecisions
+        quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
         self.storage = storage
-        self.bytes = total * MemoryLayout<Float>.size
+        self.bytes = total
         self.kernels = kernels
-        weightOffsets = weights
-        biasOffsets = biases
+        self.weightOffsets = weightOffsets
+        self.biasOffsets = biasOffsets
         weightStrides = specs.map { Int32($0.outChannels / $0.groups) }
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        free(storage)
+        qs8Params.deallocate()
+    }
 
-    /// Points `args` at the layer's weights and bias and returns the layer's kernel.
-    func bind(_ layer: Int, to args: inout nj_conv2d_f32_args) -> UnsafePointer<nj_conv2d_f32_kernel> {
-        args.weights = UnsafePointer(storage + weightOffsets[layer])
-        args.bias = biasOffsets[layer].map { UnsafePointer(storage + $0) }
+    /// `args` with the layer's channels, groups and kernel size (what selection looks at).
+    static func geometry<Args: ConvolutionGeometry>(_ spec: ConvolutionSpec, _ args: Args) -> Args {
+        var args = args
+        args.in_channels = Int32(spec.inChannels)
+        args.out_channels = Int32(spec.outChannels)
+        args.groups = Int32(spec.groups)
+        args.kernel_size = Int32(spec.kernel)
+        args.weight_stride = Int32(spec.outChannels / spec.groups)
+        return args
+    }
+
+    /// Points `args` at the FP16 layer's packed weights and FP32 bias and returns its kernel.
+    func bind(_ layer: Int, to args: inout nj_conv2d_f16_args) -> UnsafePointer<nj_conv2d_f16_kernel> {
+        guard case .fp16(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not FP16") }
+        args.weights = UnsafeRawPointer(storage + weightOffsets[layer])
+        args.bias = biasOffsets[layer].map { UnsafePointer((storage + $0).assumingMemoryBound(to: Float.self)) }
         args.weight_stride = weightStrides[layer]
-        return kernels[layer]
+        return kernel
+    }
+
+    /// Points `args` at the int8 layer's packed block and numbers and returns its kernel.
+    func bind(_ layer: Int, to args: inout nj_conv2d_qs8_args) -> UnsafePointer<nj_conv2d_qs8_kernel> {
+        guard case .int8(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not int8") }
+        args.weights = UnsafeRawPointer(storage + weightOffsets[layer])
+        args.params = UnsafePointer(qs8Params + layer)
+        args.weight_stride = weightStrides[layer]
+        return kernel
+    }
+
+    /// Points `args` at the FP32 layer's weights and bias and returns the layer's kernel.
+    func bind(_ layer: Int, to args: inout nj_conv2d_f32_args) -> UnsafePointer<nj_conv2d_f32_kernel> {
+        guard case .fp32(let kernel) = kernels[layer] else { preconditionFailure("layer \(layer) is not FP32") }
+        args.weights = UnsafePointer((storage + weightOffsets[layer]).assumingMemoryBound(to: Float.self))
+        args.bias = biasOffsets[layer].map { UnsafePointer((storage + $0).assumingMemoryBound(to: Float.self)) }
+        args.weight_stride = weightStrides[layer]
+        return kernel
+    }
+
+    /// The element type of each of `graph`'s buffers: its precision, and for int8 the encoding
+    /// of the first convolution writing it (else of the first reading it), as the quantizer
+    /// gave every layer touching a buffer the same one.
+    func elementTypes(_ graph: NetworkGraph) -> [ElementType] {
+        var types = graph.buffers.map { ElementType(precision: $0.precision, quantization: nil) }
+        func assign(_ slice: NetworkGraph.Slice?, _ encoding: ActivationQuantization?) {
+            guard let slice, case .arena(let id) = slice.storage, types[id].precision == .int8, types[id].quantization == nil else { return }
+            types[id].quantization = encoding
+        }
+        for pass in 0..<2 {
+            for case .convolution(let layer, let input, let output, let residual, _, _) in graph.steps {
+                guard let q = quantizations[layer] else { continue }
+                if pass == 0 {
+                    assign(output, q.output)
+                } else {
+                    assign(input, q.input)
+                    assign(residual, q.residual)
+                }
+            }
+        }
+        // LeakyReLU keeps its input's encoding.
+        for case .leakyReLU(let input, let output, _) in graph.steps {
+            if case .arena(let a) = input.storage, case .arena(let b) = output.storage, types[b].precision == .int8 {
+                types[b].quantization = types[a].quantization
+            }
+        }
+        return types
     }
 
     /// The kernel names by layer, for reports.
-    var kernelNames: [String] { kernels.map { String(cString: $0.pointee.name) } }
+    var kernelNames: [String] { kernels.map(\.name) }
 
-    /// Bytes of packed weights and biases.
+    /// Bytes of packed weights, biases and kernel parameters.
     let bytes: Int
+    /// Bytes of the model's tensors these were packed from.
+    let modelBytes: Int
 }

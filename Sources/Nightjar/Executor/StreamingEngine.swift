@@ -24,8 +24,16 @@ public final class StreamingEngine: @unchecked Sendable {
     var arenaAddress: UInt { UInt(bitPattern: arenaPages.base) }
 
     private let weights: PackedParameters
+    /// Each window's element type (int8: with the encoding the model gives it).
+    let elementTypes: [ElementType]
     /// The kernel each convolution runs (registry names, in the architecture's layer order).
     public var kernelNames: [String] { weights.kernelNames }
+    /// The precision of each convolution, in the architecture's layer order.
+    public var layerPrecisions: [Precision] { weights.layerPrecisions }
+    /// Bytes of the packed weights, biases and kernel parameters.
+    public var weightBytes: Int { weights.bytes }
+    /// Bytes of the model's tensors the weights were packed from.
+    public var modelBytes: Int { weights.modelBytes }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
@@ -39,10 +47,12 @@ public final class StreamingEngine: @unchecked Sendable {
     /// `lockMemory` locks the arena into RAM (`mlock`), so a frame never waits for it to be
     /// paged back in; it fails, with `EngineError.cannotLockMemory`, where the limit on locked
     /// memory (`ulimit -l`, systemd's `LimitMEMLOCK=`) is below the arena.
+    /// `precision`: the network's (nil: the best the model carries); a precision the model
+    /// cannot run is a `PrecisionError` naming the fix.
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
                             bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores,
-                            lockMemory: Bool = false) throws {
-        try self.init(parameters: PackedParameters(model), architecture: model.architecture,
+                            lockMemory: Bool = false, precision: Precision? = nil, modelPath: String = "the model") throws {
+        try self.init(parameters: PackedParameters(model, precision: precision, path: modelPath), architecture: model.architecture,
                       maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads, lockMemory: lockMemory)
     }
 
@@ -51,11 +61,12 @@ public final class StreamingEngine: @unchecked Sendable {
          bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
-        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture), bands: bands)
+        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
+                                          bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {
-            let bytes = rows[buffer] * (maxWidth / schedule.bufferDivisor[buffer]) * schedule.bufferChannels[buffer] * 4
+            let bytes = schedule.windowBytes(buffer, rows: rows[buffer], width: maxWidth)
             let passes = schedule.bufferPasses[buffer]
             requests.append(.init(name: "\(schedule.bufferNames[buffer]) [\(rows[buffer]) rows]", bytes: bytes,
                                   firstUse: passes.lowerBound, lastUse: passes.upperBound))
@@ -82,6 +93,9 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
+        // The graph's buffers, then the FP32 input and output windows.
+        self.elementTypes = parameters.elementTypes(schedule.graph)
+            + [ElementType](repeating: .fp32, count: schedule.bufferCount - schedule.graph.buffers.count)
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
@@ -149,14 +163,14 @@ public final class StreamingEngine: @unchecked Sendable {
             let divisor = engine.schedule.bufferDivisor[buffer]
             let planeWidth = width / divisor
             let rows = engine.windowRows[buffer]
-            let base = (engine.arena + engine.plan.offsets[buffer]).assumingMemoryBound(to: Float.self)
-            return Ring(base: base, width: planeWidth, rows: rows, channelStride: rows * planeWidth)
+            return Ring(raw: engine.arena + engine.plan.offsets[buffer], elementBytes: engine.schedule.bufferPrecisions[buffer].elementBytes,
+                        width: planeWidth, rows: rows, channelStride: rows * planeWidth)
         }
 
         /// The ring of a slice: its first channel, and the stride between its channels.
         func address(_ slice: NetworkGraph.Slice, buffer: Int) -> Ring {
             var w = window(buffer)
-            w.base += slice.channelOffset * w.channelStride
+            w.raw += slice.channelOffset * w.channelStride * w.elementBytes
             w.channelStride *= slice.channelStride
             return w
         }
@@ -200,34 +214,67 @@ public final class StreamingEngine: @unchecked Sendable {
                 let spec = schedule.convolutions[layer]
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
-                var args = nj_conv2d_f32_args()
-                args.input = UnsafePointer(src.base)
-                args.input_channel_stride = src.channelStride
-                args.input_rows = Int32(src.rows)
-                args.output = dst.base
-                args.output_channel_stride = dst.channelStride
-                args.output_rows = Int32(dst.rows)
-                if let residual {
-                    let res = address(residual, buffer: inBuffers[1])
-                    args.residual = UnsafePointer(res.base)
-                    args.residual_channel_stride = res.channelStride
-                    args.residual_rows = Int32(res.rows)
+                let res = residual.map { address($0, buffer: inBuffers[1]) }
+                // The geometry is the same for every precision; pointers and parameters differ.
+                func geometry<Args: ConvolutionGeometry>(_ args: inout Args) {
+                    args.input_channel_stride = src.channelStride
+                    args.input_rows = Int32(src.rows)
+                    args.output_channel_stride = dst.channelStride
+                    args.output_rows = Int32(dst.rows)
+                    if let res {
+                        args.residual_channel_stride = res.channelStride
+                        args.residual_rows = Int32(res.rows)
+                    }
+                    args.in_channels = Int32(spec.inChannels)
+                    args.out_channels = Int32(spec.outChannels)
+                    args.groups = Int32(spec.groups)
+                    args.kernel_size = Int32(spec.kernel)
+                    args.height = Int32(height / input.divisor)
+                    args.width = Int32(src.width)
+                    // Rows of the convolution itself: with a depth-to-space output, `rows` are
+                    // rows of the shuffled output (multiples of the factor).
+                    args.row_begin = Int32(rows.lowerBound / depthToSpace)
+                    args.row_end = Int32(rows.upperBound / depthToSpace)
+                    args.output_depth_to_space = Int32(depthToSpace)
                 }
-                let kernel = engine.weights.bind(layer, to: &args)
-                args.in_channels = Int32(spec.inChannels)
-                args.out_channels = Int32(spec.outChannels)
-                args.groups = Int32(spec.groups)
-                args.kernel_size = Int32(spec.kernel)
-                args.height = Int32(height / input.divisor)
-                args.width = Int32(src.width)
-                // Rows of the convolution itself: with a depth-to-space output, `rows` are
-                // rows of the shuffled output (multiples of the factor).
-                args.row_begin = Int32(rows.lowerBound / depthToSpace)
-                args.row_end = Int32(rows.upperBound / depthToSpace)
-                args.output_depth_to_space = Int32(depthToSpace)
-                args.activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
-                args.negative_slope = Architecture.leakySlope
-                nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                let activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
+                switch engine.weights.kernels[layer] {
+                case .fp32:
+                    var args = nj_conv2d_f32_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.base)
+                    args.output = dst.base
+                    args.residual = res.map { UnsafePointer($0.base) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    args.activation = activation
+                    args.negative_slope = Architecture.leakySlope
+                    nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
+                case .fp16:
+                    var args = nj_conv2d_f16_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: UInt16.self))
+                    args.output = dst.raw.assumingMemoryBound(to: UInt16.self)
+                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    args.activation = activation
+                    args.negative_slope = Architecture.leakySlope
+                    nj_threadpool_conv2d_f16(engine.pool, kernel, &args)
+                case .int8:
+                    var args = nj_conv2d_qs8_args()
+                    geometry(&args)
+                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: Int8.self))
+                    args.output = dst.raw.assumingMemoryBound(to: Int8.self)
+                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: Int8.self)) }
+                    let kernel = engine.weights.bind(layer, to: &args)
+                    // Bands of rows across the threads (integer results do not depend on the split).
+                    let first = args.row_begin
+                    parallelFor(pool, Int(args.row_end - args.row_begin), (args, kernel, first)) { c, part in
+                        var (args, kernel, first) = c
+                        args.row_begin = first + Int32(part.lowerBound)
+                        args.row_end = first + Int32(part.upperBound)
+                        kernel.pointee.run(&args)
+                    }
+                }
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
@@ -244,16 +291,17 @@ public final class StreamingEngine: @unchecked Sendable {
                 let dst = address(output, buffer: outBuffer)
                 let isCopy: Bool
                 if case .copy = step { isCopy = true } else { isCopy = false }
-                parallelFor(pool, channels, (src, dst, rows, isCopy)) { c, part in
-                    let (src, dst, rows, isCopy) = c
+                let types = (engine.elementTypes[inBuffers[0]], engine.elementTypes[outBuffer])
+                parallelFor(pool, channels, (src, dst, rows, isCopy, types)) { c, part in
+                    let (src, dst, rows, isCopy, types) = c
                     for channel in part {
                         // Row by row: the two rings wrap at different rows.
                         for y in rows {
-                            let from = src.row(y) + channel * src.channelStride, to = dst.row(y) + channel * dst.channelStride
+                            let from = src.rawRow(y, channel: channel), to = dst.rawRow(y, channel: channel)
                             if isCopy {
-                                to.update(from: from, count: src.width)
+                                ElementRows.convert(from, types.0, to: to, types.1, count: src.width)
                             } else {
-                                nj_f32_leaky_relu_scalar(from, to, src.width, Architecture.leakySlope)
+                                ElementRows.leakyReLU(from, to: to, types.0, count: src.width, slope: Architecture.leakySlope)
                             }
                         }
                     }
@@ -263,16 +311,50 @@ public final class StreamingEngine: @unchecked Sendable {
     }
 }
 
-/// A window: `rows` rows of `width` floats per channel, image row y at ring row y mod rows.
+/// The geometry fields the convolution argument structs of every precision share (the same
+/// names and types in C), so one function fills them for all.
+protocol ConvolutionGeometry {
+    var input_channel_stride: Int { get set }
+    var input_rows: Int32 { get set }
+    var output_channel_stride: Int { get set }
+    var output_rows: Int32 { get set }
+    var residual_channel_stride: Int { get set }
+    var residual_rows: Int32 { get set }
+    var in_channels: Int32 { get set }
+    var out_channels: Int32 { get set }
+    var groups: Int32 { get set }
+    var kernel_size: Int32 { get set }
+    var height: Int32 { get set }
+    var width: Int32 { get set }
+    var row_begin: Int32 { get set }
+    var row_end: Int32 { get set }
+    var output_depth_to_space: Int32 { get set }
+    var weight_stride: Int32 { get set }
+}
+
+extension nj_conv2d_f32_args: ConvolutionGeometry {}
+extension nj_conv2d_f16_args: ConvolutionGeometry {}
+extension nj_conv2d_qs8_args: ConvolutionGeometry {}
+
+/// A window: `rows` rows of `width` elements per channel, image row y at ring row y mod rows.
 struct Ring {
-    var base: UnsafeMutablePointer<Float>
+    var raw: UnsafeMutableRawPointer
+    let elementBytes: Int
     let width: Int
     let rows: Int
+    /// In elements.
     var channelStride: Int
 
-    /// Image row `y` of the first channel.
+    /// The first channel's first element, for FP32 windows.
+    var base: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
+
+    /// Image row `y` of the first channel, for FP32 windows.
     @inline(__always)
     func row(_ y: Int) -> UnsafeMutablePointer<Float> { base + (y % rows) * width }
+
+    /// Image row `y` of `channel`, for any element type.
+    @inline(__always)
+    func rawRow(_ y: Int, channel: Int) -> UnsafeMutableRawPointer { raw + ((y % rows) * width + channel * channelStride) * elementBytes }
 
     /// `range` cut where it wraps around the ring: at most two pieces, each contiguous in memory.
     @inline(__always)

@@ -80,12 +80,17 @@ extension SafeTensorsFile {
         for name in tensors.keys.sorted(by: precedes) {
             let tensor = tensors[name]!
             digest.append(name)
-            digest.append("F32")
+            digest.append(tensor.dtype.rawValue)
             digest.append(word: UInt64(tensor.shape.count))
             for extent in tensor.shape { digest.append(word: UInt64(bitPattern: Int64(extent))) }
-            // The bytes the file holds: little-endian float32 (the in-memory layout on every
-            // target Nightjar runs on).
-            tensor.values.withUnsafeBytes { digest.append(bytes: $0) }
+            // The bytes the file holds, in their stored type: little-endian, the in-memory
+            // layout on every target Nightjar runs on.
+            switch tensor.storage {
+            case .f32(let v): v.withUnsafeBytes { digest.append(bytes: $0) }
+            case .f16(let v): v.withUnsafeBytes { digest.append(bytes: $0) }
+            case .i8(let v): v.withUnsafeBytes { digest.append(bytes: $0) }
+            case .i32(let v): v.withUnsafeBytes { digest.append(bytes: $0) }
+            }
         }
         return digest.finished()
     }

@@ -2,14 +2,103 @@ import FoundationEssentials
 
 /// The safetensors container: an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, an optional `__metadata__` map of strings, then the data.
-/// Only float32 tensors are written or accepted.
+/// Float32, float16 (IEEE binary16, for FP16 weights), int8 (quantised weights) and int32
+/// tensors are written and accepted, little-endian as the format defines.
 public struct SafeTensorsFile: Sendable {
+    /// The element types Nightjar reads and writes, by their safetensors names.
+    public enum DType: String, Sendable, CaseIterable {
+        case f32 = "F32", f16 = "F16", i8 = "I8", i32 = "I32"
+
+        public var size: Int {
+            switch self {
+            case .f32, .i32: return 4
+            case .f16: return 2
+            case .i8: return 1
+            }
+        }
+    }
+
     public struct Tensor: Sendable, Equatable {
+        /// The elements, in their stored type (F16 as binary16 bit patterns).
+        public enum Storage: Sendable, Equatable {
+            case f32([Float]), f16([UInt16]), i8([Int8]), i32([Int32])
+        }
+
         public var shape: [Int]
-        public var values: [Float]
+        public var storage: Storage
+
         public init(shape: [Int], values: [Float]) {
             self.shape = shape
-            self.values = values
+            storage = .f32(values)
+        }
+
+        public init(shape: [Int], storage: Storage) {
+            self.shape = shape
+            self.storage = storage
+        }
+
+        public var dtype: DType {
+            switch storage {
+            case .f32: return .f32
+            case .f16: return .f16
+            case .i8: return .i8
+            case .i32: return .i32
+            }
+        }
+
+        public var count: Int {
+            switch storage {
+            case .f32(let v): return v.count
+            case .f16(let v): return v.count
+            case .i8(let v): return v.count
+            case .i32(let v): return v.count
+            }
+        }
+
+        /// The elements as float32: F16 widened exactly, integers converted (exact for I8 and
+        /// for I32 up to 2^24). Setting makes the tensor F32.
+        public var values: [Float] {
+            get {
+                switch storage {
+                case .f32(let v): return v
+                case .f16(let v): return v.map { Float(Float16(bitPattern: $0)) }
+                case .i8(let v): return v.map { Float($0) }
+                case .i32(let v): return v.map { Float($0) }
+                }
+            }
+            set { storage = .f32(newValue) }
+        }
+
+        /// The integer elements of an I8 or I32 tensor (nil for floating-point ones).
+        public var integers: [Int32]? {
+            switch storage {
+            case .i8(let v): return v.map { Int32($0) }
+            case .i32(let v): return v
+            case .f32, .f16: return nil
+            }
+        }
+
+        /// Appends the elements' little-endian bytes.
+        func appendBytes(to out: inout [UInt8]) {
+            switch storage {
+            case .f32(let v): for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { out += $0 } }
+            case .f16(let v): for x in v { withUnsafeBytes(of: x.littleEndian) { out += $0 } }
+            case .i8(let v): for x in v { out.append(UInt8(bitPattern: x)) }
+            case .i32(let v): for x in v { withUnsafeBytes(of: x.littleEndian) { out += $0 } }
+            }
+        }
+
+        /// Decodes `count` little-endian elements of `dtype` from `bytes`.
+        static func decode(_ dtype: DType, count: Int, from bytes: UnsafeRawBufferPointer) -> Storage {
+            func load<T: FixedWidthInteger>(_: T.Type) -> [T] {
+                (0..<count).map { T(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) }
+            }
+            switch dtype {
+            case .f32: return .f32(load(UInt32.self).map { Float(bitPattern: $0) })
+            case .f16: return .f16(load(UInt16.self))
+            case .i8: return .i8(load(Int8.self))
+            case .i32: return .i32(load(Int32.self))
+            }
         }
     }
 
@@ -36,9 +125,9 @@ public struct SafeTensorsFile: Sendable {
         let names = tensors.keys.sorted()
         for name in names {
             let tensor = tensors[name]!
-            let bytes = tensor.values.count * 4
+            let bytes = tensor.count * tensor.dtype.size
             header[name] = .object([
-                "dtype": .string("F32"),
+                "dtype": .string(tensor.dtype.rawValue),
                 "shape": .array(tensor.shape.map { .integer($0) }),
                 "data_offsets": .array([.integer(offset), .integer(offset + bytes)]),
             ])
@@ -53,7 +142,7 @@ public struct SafeTensorsFile: Sendable {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out += $0 }
         out += json
         for name in names {
-            tensors[name]!.values.withUnsafeBytes { out += $0 }
+            tensors[name]!.appendBytes(to: &out)
         }
         return out
     }
@@ -113,8 +202,10 @@ public struct SafeTensorsFile: Sendable {
             else {
                 throw ModelFileError.malformedTensor(path: path, tensor: name, reason: "entry lacks dtype, shape or data_offsets")
             }
-            guard dtype == "F32" else {
-                throw ModelFileError.malformedTensor(path: path, tensor: name, reason: "dtype \(dtype) is not supported (expected F32)")
+            guard let type = DType(rawValue: dtype) else {
+                throw ModelFileError.malformedTensor(
+                    path: path, tensor: name,
+                    reason: "dtype \(dtype) is not supported (expected \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 24 }), begin >= 0, begin <= end else {
@@ -126,19 +217,16 @@ public struct SafeTensorsFile: Sendable {
                     reason: "data ends at byte \(end) but the file holds \(dataLength) data bytes (truncated?)")
             }
             // Checked: a hostile shape's element count can overflow (e.g. [2^22, 2^20, 2^20] * 4).
-            guard let count = Self.elementCount(shape), count <= dataLength / 4 else {
+            guard let count = Self.elementCount(shape), count <= dataLength / type.size else {
                 throw ModelFileError.malformedTensor(
                     path: path, tensor: name, reason: "shape \(shape) holds more values than the \(dataLength)-byte data section")
             }
-            guard end - begin == count * 4 else {
+            guard end - begin == count * type.size else {
                 throw ModelFileError.malformedTensor(
-                    path: path, tensor: name, reason: "shape \(shape) needs \(count * 4) bytes, offsets give \(end - begin)")
+                    path: path, tensor: name, reason: "shape \(shape) of \(dtype) needs \(count * type.size) bytes, offsets give \(end - begin)")
             }
-            var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { dst in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)]))
-            }
-            tensors[name] = Tensor(shape: shape, values: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
+            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)])
+            tensors[name] = Tensor(shape: shape, storage: Tensor.decode(type, count: count, from: data))
             ranges.append((begin, end, name))
         }
         ranges.sort { $0.0 < $1.0 }

@@ -11,9 +11,11 @@
 ///   the terms below while loading, decoding and restoring: library code paged in later
 ///   (JSON parsing, the kernels, libpng, zlib) and small allocations. Measured as 2.6–2.9 MiB on
 ///   x86-64 Linux (frames of 1.5 to 24 MP, 1 to 16 threads); 2.75 MiB is used.
-/// - **packed weights**: 4 bytes per parameter, packed once by `FrameEngine`. While the model
+/// - **packed weights**: about 4 bytes per parameter in FP32 (2 in FP16, 1 in int8, with the
+///   kernels' per-channel numbers), packed once by `FrameEngine`. While the model
 ///   loads, the parsed tensors and the packed copy exist together, so start-up peaks at
-///   baseline + growth + 2 × weights (the model file itself is mapped and dropped first).
+///   baseline + growth + the parsed tensors + the packed weights (2 × weights in FP32; the model
+///   file's bytes are dropped first).
 /// - **decoded mosaic**: the parent holds the visible pixels LibRaw's child streamed to it as
 ///   `UInt16`, 2 bytes per visible pixel, for the whole frame.
 /// - **input rows**: `NetworkInputRows`' normalisation table, 4 CFA sites × (largest raw value
@@ -128,16 +130,20 @@ public struct MemoryFootprint: Sendable, Equatable {
     public let arenaBytes: Int
     public let buffers: [Buffer]
     public let weightBytes: Int
+    /// The model's tensors as parsed from the file (the FP32 weights, and a calibrated file's
+    /// int8 numbers): alive with the packed weights while the model loads.
+    public let modelBytes: Int
     public let baseline: RuntimeBaseline
 
     /// - Parameters:
     ///   - plan: the engine's arena plan for the padded size.
     ///   - divisors: each request's scale divisor, in the plan's request order.
     ///   - width, height: the largest frame's visible size.
-    ///   - weightBytes: the packed weights (4 bytes per parameter).
+    ///   - weightBytes: the packed weights (4 bytes per parameter in FP32).
+    ///   - modelBytes: the parsed model's tensors (nil: as many as the packed weights, FP32).
     ///   - rotated: frames carry a non-upright orientation (the PNG writer then holds the frame).
     ///   - bits: bits per output sample, 8 (restore's default) or 16.
-    public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int,
+    public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int, modelBytes: Int? = nil,
                 baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8) {
         precondition(bits == 8 || bits == 16, "8 or 16 bits per sample")
         precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
@@ -155,6 +161,7 @@ public struct MemoryFootprint: Sendable, Equatable {
                           lastPass: r.lastUse, divisor: divisors[i])
         }
         self.weightBytes = weightBytes
+        self.modelBytes = modelBytes ?? weightBytes
         self.baseline = baseline
     }
 
@@ -162,7 +169,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false,
                 bits: Int = 8) {
         self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
-                  weightBytes: engine.architecture.parameterCount * MemoryLayout<Float>.size,
+                  weightBytes: engine.weightBytes, modelBytes: engine.modelBytes,
                   baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits)
     }
 
@@ -204,7 +211,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var threadStacksBytes: Int { Self.threadStackBytes * max(threads - 1, 0) }
 
     /// While the model loads: its parsed tensors and the packed weights exist together.
-    public var startupPeakBytes: Int { baseline.residentBytes + Self.runtimeGrowthBytes + 2 * weightBytes }
+    public var startupPeakBytes: Int { baseline.residentBytes + Self.runtimeGrowthBytes + modelBytes + weightBytes }
 
     /// While a frame runs.
     public var framePeakBytes: Int {

@@ -15,6 +15,13 @@
 /// cache: its consumer's SIMD kernel needs runs of adjacent pixels (reading the phases 4 floats
 /// apart would take gathers, slower than the copy), and a source writing it as well would
 /// compute every input pixel twice.
+///
+/// Precision: every convolution has one (`layerPrecisions`), and every buffer an element type,
+/// the precision of the first convolution that writes it (the ends and the 1/8 branch's
+/// unshuffled input stay FP32: the capture pipeline writes FP32 and the PNG writer reads it).
+/// Where a convolution's input, residual or output buffer has another type, a `convert` step
+/// makes a copy of the type the kernel reads or writes, so a uniform FP16 or int8 network
+/// converts only at its ends, and mixed precision costs a conversion where the type changes.
 public struct NetworkGraph: Sendable {
     /// Where an operand lives: the caller's input or output, or a buffer in the arena.
     public enum Storage: Sendable, Equatable {
@@ -28,16 +35,18 @@ public struct NetworkGraph: Sendable {
         case arena(Int)
     }
 
-    /// A buffer of `channels` planes at 1/`divisor` of the frame's height and width.
+    /// A buffer of `channels` planes at 1/`divisor` of the frame's height and width, of
+    /// elements of `precision`.
     public struct Buffer: Sendable {
         public var name: String
         public var channels: Int
         public var divisor: Int
+        public var precision: Precision
         public var firstUse: Int
         public var lastUse: Int
 
         public func planeElements(height: Int, width: Int) -> Int { (height / divisor) * (width / divisor) }
-        public func bytes(height: Int, width: Int) -> Int { channels * planeElements(height: height, width: width) * 4 }
+        public func bytes(height: Int, width: Int) -> Int { channels * planeElements(height: height, width: width) * precision.elementBytes }
     }
 
     /// Channels [offset, offset + count·stride) of a buffer, every `stride`-th plane.
@@ -56,6 +65,7 @@ public struct NetworkGraph: Sendable {
         /// Space-to-depth by `factor`; `input` holds `channels` planes.
         case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
         case leakyReLU(input: Slice, output: Slice, channels: Int)
+        /// A copy; between buffers of different element types (or int8 encodings), a conversion.
         case copy(input: Slice, output: Slice, channels: Int)
 
         /// The slices the step reads (input first, then any residual).
@@ -114,6 +124,8 @@ public struct NetworkGraph: Sendable {
     public private(set) var architecture: Architecture
     /// The architecture's convolutions, indexed by the steps' `layer`.
     public let convolutions: [ConvolutionSpec]
+    /// The precision each convolution computes in, by layer.
+    public let layerPrecisions: [Precision]
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
     /// The 1/32 branch's result (rdball, already shuffled to 1/8 scale): the one tensor the
@@ -122,10 +134,19 @@ public struct NetworkGraph: Sendable {
     /// The splits of the inputs the graph reads (`Storage.input`).
     public let inputSplits = [1, 16]
 
-    public init(architecture: Architecture) {
+    /// `layerPrecisions`: by layer; nil: all FP32.
+    public init(architecture: Architecture, layerPrecisions: [Precision]? = nil) {
         self.architecture = architecture
         convolutions = architecture.convolutions
+        precondition(layerPrecisions == nil || layerPrecisions!.count == convolutions.count, "one precision per convolution")
+        self.layerPrecisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
         build()
+    }
+
+    /// The element type of a storage: the ends are FP32.
+    public func precision(of storage: Storage) -> Precision {
+        if case .arena(let id) = storage { return buffers[id].precision }
+        return .fp32
     }
 
     /// Buffer lifetimes as planner requests for a frame of the given size.
@@ -137,9 +158,23 @@ public struct NetworkGraph: Sendable {
 
     // MARK: - Building
 
-    private mutating func buffer(_ name: String, channels: Int, divisor: Int) -> Int {
-        buffers.append(Buffer(name: name, channels: channels, divisor: divisor, firstUse: .max, lastUse: -1))
+    /// A buffer of the precision of `writer`, the first convolution writing it (nil: FP32).
+    private mutating func buffer(_ name: String, channels: Int, divisor: Int, writer: String? = nil) -> Int {
+        let precision = writer.map { layerPrecisions[layerIndex($0)] } ?? .fp32
+        buffers.append(Buffer(name: name, channels: channels, divisor: divisor, precision: precision, firstUse: .max, lastUse: -1))
         return buffers.count - 1
+    }
+
+    private func layerIndex(_ name: String) -> Int { convolutions.firstIndex { $0.name == name }! }
+
+    /// `channels` of `slice` in `precision`: the slice itself, or a copy converted into a new
+    /// buffer `name` (a step before the reader).
+    private mutating func converted(_ slice: Slice, channels: Int, to precision: Precision, name: String) -> Slice {
+        guard self.precision(of: slice.storage) != precision else { return slice }
+        let copy = buffer(name, channels: channels, divisor: slice.divisor)
+        buffers[copy].precision = precision
+        add(.copy(input: slice, output: self.slice(copy), channels: channels), touching: [slice, self.slice(copy)])
+        return self.slice(copy)
     }
 
     private func slice(_ buffer: Int, from offset: Int = 0, stride: Int = 1) -> Slice {
@@ -157,11 +192,25 @@ public struct NetworkGraph: Sendable {
         }
     }
 
+    /// The convolution `name`, with conversions around it where its buffers' types differ
+    /// from its precision.
     private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false,
                                depthToSpace: Int = 1) {
-        let layer = convolutions.firstIndex { $0.name == name }!
-        add(.convolution(layer: layer, input: input, output: output, residual: residual, leakyReLU: leakyReLU, depthToSpace: depthToSpace),
-            touching: [input, output, residual])
+        let layer = layerIndex(name), precision = layerPrecisions[layer], spec = convolutions[layer]
+        let input = converted(input, channels: spec.inChannels, to: precision, name: "\(name).input.\(precision)")
+        let residual = residual.map { converted($0, channels: spec.outChannels, to: precision, name: "\(name).residual.\(precision)") }
+        let outChannels = spec.outChannels / (depthToSpace * depthToSpace)
+        var target = output
+        if self.precision(of: output.storage) != precision {
+            let result = buffer("\(name).output.\(precision)", channels: outChannels, divisor: output.divisor)
+            buffers[result].precision = precision
+            target = slice(result)
+        }
+        add(.convolution(layer: layer, input: input, output: target, residual: residual, leakyReLU: leakyReLU, depthToSpace: depthToSpace),
+            touching: [input, target, residual])
+        if target != output {
+            add(.copy(input: target, output: output, channels: outChannels), touching: [target, output])
+        }
     }
 
     private mutating func build() {
@@ -173,17 +222,17 @@ public struct NetworkGraph: Sendable {
         let output = Slice(storage: .output, divisor: 2, channelOffset: 0, channelStride: 1)
 
         // 1/32 branch.
-        let c32 = buffer("conv32x.0", channels: 128, divisor: 32)
+        let c32 = buffer("conv32x.0", channels: 128, divisor: 32, writer: "conv32x.0")
         conv("conv32x.0", in32, slice(c32))
-        let f32 = buffer("f32", channels: f, divisor: 32)
+        let f32 = buffer("f32", channels: f, divisor: 32, writer: "conv32x.1")
         conv("conv32x.1", slice(c32), slice(f32))
 
         let blocks = architecture.denseLayers.count
-        let rdbOut = buffer("rdb.outputs", channels: f * blocks, divisor: 32)
+        let rdbOut = buffer("rdb.outputs", channels: f * blocks, divisor: 32, writer: "rdb1.fuse")
         var blockInput = slice(f32)
         for (block, layers) in architecture.denseLayers.enumerated() {
             let prefix = "rdb\(block + 1)"
-            let dense = buffer("\(prefix).concat", channels: f + g * layers, divisor: 32)
+            let dense = buffer("\(prefix).concat", channels: f + g * layers, divisor: 32, writer: "\(prefix).dense0")
             add(.copy(input: blockInput, output: slice(dense), channels: f), touching: [blockInput, slice(dense)])
             switch architecture.blockKind {
             case .canonical:
@@ -194,7 +243,7 @@ public struct NetworkGraph: Sendable {
             case .rdbStar:
                 // Middle layers read LeakyReLU of the whole running concatenation, which keeps the
                 // unrectified outputs: a second buffer holds the rectified copy, grown as we go.
-                let rectified = layers > 2 ? buffer("\(prefix).rectified", channels: f + g * (layers - 2), divisor: 32) : nil
+                let rectified = layers > 2 ? buffer("\(prefix).rectified", channels: f + g * (layers - 2), divisor: 32, writer: "\(prefix).dense0") : nil
                 if let rectified {
                     add(.leakyReLU(input: slice(dense), output: slice(rectified), channels: f), touching: [slice(dense), slice(rectified)])
                 }
@@ -212,25 +261,25 @@ public struct NetworkGraph: Sendable {
             blockInput = out
         }
         // rdball, stored straight into its pixel shuffle by 4: up8, 4 channels at 1/8 scale.
-        let up8 = buffer("rdball.up8", channels: f / 16, divisor: 8)
+        let up8 = buffer("rdball.up8", channels: f / 16, divisor: 8, writer: "rdball")
         conv("rdball", slice(rdbOut), slice(up8), residual: slice(f32), depthToSpace: 4)
         lowResolutionResult = up8
 
         // 1/8 scale. concat(l8, r8) followed by the channel shuffle is one buffer with l8 in the
         // even channels and r8 in the odd ones.
-        let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8)
+        let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8, writer: "conv_rdb8x")
         conv("conv_rdb8x", slice(up8), slice(cat8, from: 1, stride: 2))
         let in8 = buffer("in8", channels: 64, divisor: 8)
         add(.unshuffle(input: low2x, channels: 4, factor: 4, output: slice(in8)), touching: [low2x, slice(in8)])
-        let t8 = buffer("resblock8x.conv1", channels: 64, divisor: 8)
+        let t8 = buffer("resblock8x.conv1", channels: 64, divisor: 8, writer: "resblock8x.conv1")
         conv("resblock8x.conv1", slice(in8), slice(t8), leakyReLU: true)
         conv("resblock8x.conv2", slice(t8), slice(cat8, from: 0, stride: 2), residual: slice(in8))
-        let g8 = buffer("conv32_8_cat.0", channels: 32, divisor: 8)
+        let g8 = buffer("conv32_8_cat.0", channels: 32, divisor: 8, writer: "conv32_8_cat.0")
         conv("conv32_8_cat.0", slice(cat8), slice(g8))
 
         // 1/2 scale: concat(conv2x(low2x), shuffle(conv32_8_cat.1, 4)), then the last 5x5
         // convolution. conv32_8_cat.1 stores straight into its pixel shuffle.
-        let cat2 = buffer("cat2", channels: 24, divisor: 2)
+        let cat2 = buffer("cat2", channels: 24, divisor: 2, writer: "conv2x")
         conv("conv2x", low2x, slice(cat2))
         conv("conv32_8_cat.1", slice(g8), slice(cat2, from: 12), leakyReLU: true, depthToSpace: 4)
         conv("conv_2_8_32", slice(cat2), output)

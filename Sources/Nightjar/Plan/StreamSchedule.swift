@@ -42,6 +42,8 @@ public struct StreamSchedule: Sendable {
     public let outputBuffer: Int
     public let bufferDivisor: [Int]
     public let bufferChannels: [Int]
+    /// Each buffer's element type (the input and output windows are FP32).
+    public let bufferPrecisions: [Precision]
     public let bufferNames: [String]
     /// The passes (0, 1) in which each buffer is used: its lifetime for the planner.
     public let bufferPasses: [ClosedRange<Int>]
@@ -68,6 +70,7 @@ public struct StreamSchedule: Sendable {
         // output window (the 12 output planes at half scale).
         bufferDivisor = graph.buffers.map(\.divisor) + splits.map { 2 * $0 } + [2]
         bufferChannels = graph.buffers.map(\.channels) + splits.map { 4 * $0 * $0 } + [12]
+        bufferPrecisions = graph.buffers.map(\.precision) + splits.map { _ in .fp32 } + [.fp32]
         bufferNames = graph.buffers.map(\.name) + splits.map { $0 == 1 ? "input.phases" : "input.in\(2 * $0)" } + ["output.phases"]
 
         func index(_ storage: NetworkGraph.Storage) -> Int {
@@ -156,6 +159,11 @@ public struct StreamSchedule: Sendable {
     }
 
     public func makeCursor() -> Cursor { Cursor(nodes: nodeCount, buffers: bufferCount) }
+
+    /// Bytes of `buffer`'s window of `rows` rows in a frame `width` wide.
+    public func windowBytes(_ buffer: Int, rows: Int, width: Int) -> Int {
+        rows * (width / bufferDivisor[buffer]) * bufferChannels[buffer] * bufferPrecisions[buffer].elementBytes
+    }
 
     /// Window heights (rows at each buffer's scale) for a frame, from a dry run.
     public func windowRows(height: Int, width: Int) throws -> [Int] {

@@ -19,14 +19,16 @@ public final class Restorer {
     /// - Parameters:
     ///   - maximumSize: the largest visible frame, planned now; nil to grow on demand.
     ///   - lockMemory: lock the arena into RAM (`mlock`).
+    ///   - precision: the network's precision; nil for the best the model carries.
     public init(model: NightjarModel, modelName: String, options: RestoreOptions, threads: Int = Engine.availableCores,
                 bands: StreamSchedule.Bands = .init(), maximumSize: (width: Int, height: Int)? = nil,
-                lockMemory: Bool = false) throws {
+                lockMemory: Bool = false, precision: Precision? = nil, modelPath: String? = nil) throws {
         try options.validate()
         self.options = options
         self.modelName = modelName
         engine = try FrameEngine(model: model, threads: threads, bands: bands,
-                                 maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory)
+                                 maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory,
+                                 precision: precision, modelPath: modelPath ?? modelName)
         let compressors = MemoryFootprint.pngCompressors(threads: threads)
         workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height, pngThreads: compressors) }
             ?? CaptureWorkspace(pngThreads: compressors)
@@ -35,10 +37,10 @@ public final class Restorer {
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
     public convenience init(modelURL: URL, options: RestoreOptions, threads: Int = Engine.availableCores,
                             bands: StreamSchedule.Bands = .init(), maximumSize: (width: Int, height: Int)? = nil,
-                            lockMemory: Bool = false) throws {
+                            lockMemory: Bool = false, precision: Precision? = nil) throws {
         try self.init(model: try NightjarModel.load(contentsOf: modelURL),
                       modelName: modelURL.deletingPathExtension().lastPathComponent, options: options, threads: threads,
-                      bands: bands, maximumSize: maximumSize, lockMemory: lockMemory)
+                      bands: bands, maximumSize: maximumSize, lockMemory: lockMemory, precision: precision, modelPath: modelURL.path)
     }
 
     /// Called for every band of a frame's output and about twice a second while a frame waits

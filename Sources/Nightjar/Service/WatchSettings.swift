@@ -16,7 +16,8 @@ public struct WatchSettings: Sendable, Equatable {
     public var captureDirectory = ""
     public var outputDirectory = ""
     public var model = ""
-    public var precision = "fp32"
+    /// fp32, fp16 or int8, or `auto`: the best the model carries.
+    public var precision = "auto"
     public var threads = Engine.availableCores
     public var bits = 8
     /// Plan all memory for frames up to this visible size at start-up (nil: grow).
@@ -85,8 +86,10 @@ public struct WatchSettings: Sendable, Equatable {
         case "output-dir": outputDirectory = try path()
         case "model": model = try path()
         case "precision":
-            guard value == "fp32" else {
-                throw bad(["fp16", "int8"].contains(value) ? "not available in this build yet; use fp32" : "expected fp32")
+            guard value == "auto" || KernelInfo.runnablePrecisions.contains(value) else {
+                throw bad(Precision(rawValue: value) != nil
+                    ? "not available in this build; use " + KernelInfo.runnablePrecisions.joined(separator: " or ")
+                    : "expected auto, " + KernelInfo.runnablePrecisions.joined(separator: ", "))
             }
             precision = value
         case "threads": threads = try integer(1...min(256, 4 * Engine.availableCores))

@@ -93,7 +93,8 @@ public final class Watcher {
 
     static func makeRestorer(_ settings: WatchSettings) throws -> Restorer {
         try Restorer(modelURL: URL(fileURLWithPath: settings.model), options: settings.restoreOptions, threads: settings.threads,
-                     maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: settings.mlock)
+                     maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: settings.mlock,
+                     precision: Precision(rawValue: settings.precision))
     }
 
     static func checkOutputDirectory(_ settings: WatchSettings) throws {

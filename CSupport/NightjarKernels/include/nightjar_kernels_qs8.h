@@ -1,0 +1,194 @@
+// The int8 fixed-point (qs8) convolution family: planar CHW int8 activations with a per-tensor
+// scale and zero point, int8 weights symmetric per output channel, int32 accumulation, and a
+// requantisation by fixed-point multipliers and shifts (no float in any kernel). Included by
+// nightjar_kernels.h; the geometry is that of nj_conv2d_f32_args, field for field.
+//
+// Numbers (real = scale * (q - zero_point) for activations, real = weight_scale[oc] * q for
+// weights):
+//
+//   acc[oc]  = B[oc] + sum over the group's input channels and taps of w * x     (int32)
+//   B[oc]    = round_half_even(bias[oc] / (input.scale * weight_scale[oc]))
+//              - input.zero_point * sum(w[oc])
+//   q        = requantize(acc, acc >= 0 ? multiplier[oc] : negative_multiplier[oc], shift[oc])
+//   r        = residual ? requantize_residual(residual - residual.zero_point) : 0
+//   output   = saturate_int8(output.zero_point + q + r)
+//
+//   requantize(x, m, s)   = floor((x * m + 2^(s-1)) / 2^s)        x * m exact in 64 bits,
+//                                                                   32 <= s <= 62
+//   requantize_residual(d) = floor((d * residual_multiplier + 2^(rs-1)) / 2^rs),
+//                            |d| <= 255, residual_multiplier < 2^22, 1 <= rs <= 30 (exact in 32 bits)
+//
+// Both round half towards +infinity, once: the kernels compute exactly these integers on every
+// instruction set (bit-exact against nj_qs8_conv2d_scalar). multiplier[oc] / 2^shift[oc] is
+// input.scale * weight_scale[oc] / output.scale, with multiplier in [2^30, 2^31) (31 bits of
+// precision; smaller only when the ratio is below 2^-32 and the shift stops at 62);
+// negative_multiplier is the same ratio times the LeakyReLU slope at the same shift (the
+// positive one without activation). Padding (rows and columns outside the image) is the input's
+// zero point, so it contributes nothing to the real sum and B folds the zero point exactly.
+// Against the exactly rounded real result (float bias, real multipliers) the output differs by
+// at most 1 (two roundings when there is a residual, the bias and the multipliers' own).
+#ifndef NIGHTJAR_KERNELS_QS8_H
+#define NIGHTJAR_KERNELS_QS8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nightjar_kernels.h"  // nj_isa (it includes this header at its end)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Quantisation of an activation tensor: real = scale * (q - zero_point), q in [-128, 127].
+typedef struct nj_qs8_quantization {
+    float scale;          // > 0, finite
+    int32_t zero_point;   // in [-128, 127]
+} nj_qs8_quantization;
+
+// q = saturate(round_half_even(x / scale) + zero_point); NaN becomes the zero point.
+void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
+// x = scale * (q - zero_point).
+void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
+
+// Per-layer numbers a kernel reads. nj_qs8_conv2d_prepare fills it; the arrays point into the
+// packed block the same call writes (so the block must stay where it was prepared, or the
+// pointers be moved with it).
+typedef struct nj_conv2d_qs8_params {
+    const int32_t *bias;                 // [out_channels] B above, in the kernel's own form
+                                         // (VNNI kernels fold their +128 input offset in too)
+    const int32_t *multiplier;           // [out_channels] acc >= 0
+    const int32_t *negative_multiplier;  // [out_channels] acc < 0 (LeakyReLU folded in)
+    const int32_t *shift;                // [out_channels] 32..62
+    int32_t input_zero_point;            // the padding value
+    int32_t output_zero_point;
+    int32_t residual_zero_point;
+    int32_t residual_multiplier;         // [0, 2^22)
+    int32_t residual_shift;              // 1..30
+} nj_conv2d_qs8_params;
+
+// The geometry fields are exactly those of nj_conv2d_f32_args (see nightjar_kernels.h: rings,
+// channel strides, row ranges, groups, depth-to-space outputs); only the pointers differ.
+// weight_stride counts output channels between two taps' weights, as for f32: out_channels /
+// groups for a whole convolution (more when the thread pool runs a slice of the channels).
+typedef struct nj_conv2d_qs8_args {
+    const int8_t *input;
+    size_t input_channel_stride;
+    int32_t input_rows;
+
+    int8_t *output;
+    size_t output_channel_stride;
+    int32_t output_rows;
+
+    const int8_t *residual;           // NULL: no residual
+    size_t residual_channel_stride;
+
+    const void *weights;              // the packed block's start (nj_qs8_conv2d_prepare)
+    const nj_conv2d_qs8_params *params;
+
+    int32_t in_channels;
+    int32_t out_channels;
+    int32_t groups;
+    int32_t kernel_size;
+    int32_t height;
+    int32_t width;
+    int32_t row_begin;
+    int32_t row_end;
+
+    int32_t residual_rows;
+    int32_t weight_stride;
+    int32_t output_depth_to_space;
+    int32_t output_channel_base;
+} nj_conv2d_qs8_args;
+
+typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
+
+// How a kernel wants its weights (and so its bias): one packing per kernel family.
+//   OIHW_S8       PyTorch's [out][in / groups][k][k] int8: the scalar reference.
+//   GC4HWO4_S8    [group][ceil(in/groups / 4)][k][k][weight_stride][4] int8: four input
+//                 channels per 32-bit lane (NEON sdot, which multiplies s8 by s8).
+//   GC4HWO4_S8_U8 the same, for kernels that multiply unsigned by signed bytes (x86 VNNI
+//                 VPDPBUSD): the kernel adds 128 to every activation (x ^ 0x80), and the bias
+//                 subtracts 128 * sum(w) to undo it.
+//   GC2HWO2_S16   [group][ceil(in/groups / 2)][k][k][weight_stride][2] int16: two input
+//                 channels per lane (x86 AVX2 VPMADDWD on sign-extended activations).
+//   GCHWO_S16     [group][in/groups][k][k][weight_stride] int16 (NEON SMLAL by lane).
+// Input channels past the group's count are zero weights.
+typedef enum nj_qs8_weight_layout {
+    NJ_QS8_WEIGHTS_OIHW_S8 = 0,
+    NJ_QS8_WEIGHTS_GC4HWO4_S8 = 1,
+    NJ_QS8_WEIGHTS_GC4HWO4_S8_U8 = 2,
+    NJ_QS8_WEIGHTS_GC2HWO2_S16 = 3,
+    NJ_QS8_WEIGHTS_GCHWO_S16 = 4,
+} nj_qs8_weight_layout;
+
+typedef struct nj_conv2d_qs8_kernel {
+    nj_conv2d_qs8_fn run;
+    // datatype-op-geometry-ISA-tile, e.g. "qs8-conv2d-3x3-avx512vnni-8x2"; the reference is
+    // "qs8-conv2d-scalar".
+    const char *name;
+    nj_isa isa;
+    uint32_t required_features;       // CPU feature bits that must all be active
+    int32_t kernel_size;              // 0: any (the reference)
+    nj_qs8_weight_layout weight_layout;
+    int32_t channel_block;            // output channels per register block
+    int32_t fma_ports;                // 0: any machine
+    // The largest in_channels / groups the kernel takes (it stages a tile's input rows on its
+    // stack); 0: any. Selection passes over a kernel whose limit the geometry exceeds.
+    int32_t max_group_inputs;
+} nj_conv2d_qs8_kernel;
+
+// Why nj_qs8_conv2d_prepare refused a layer (0: it did not).
+typedef enum nj_qs8_status {
+    NJ_QS8_OK = 0,
+    NJ_QS8_BAD_SCALE = 1,            // a scale is not positive and finite
+    NJ_QS8_BAD_ZERO_POINT = 2,       // a zero point outside [-128, 127]
+    NJ_QS8_MULTIPLIER_TOO_LARGE = 3, // input * weight scale / output scale >= 1/2 (or residual
+                                     // scale / output scale >= 2^21)
+    NJ_QS8_BIAS_OUT_OF_RANGE = 4,    // |bias / (input scale * weight scale)| >= 2^29
+    NJ_QS8_BAD_GEOMETRY = 5,         // channels/groups/kernel size invalid, or (in/groups) * k * k
+                                     // > 16384 (int32 accumulators could overflow)
+    NJ_QS8_BAD_ACTIVATION = 6,       // LeakyReLU slope outside [0, 1]
+} nj_qs8_status;
+
+// One line saying what the status means and what to do about it.
+const char *nj_qs8_status_message(int status);
+
+// Bytes of the packed block for a kernel and geometry (weights, then the per-channel arrays),
+// a multiple of 64.
+size_t nj_qs8_conv2d_packed_bytes(const nj_conv2d_qs8_kernel *kernel,
+                                  const nj_conv2d_qs8_args *geometry);
+
+// Packs PyTorch-layout int8 weights in the kernel's layout and computes the per-channel bias,
+// multipliers and shifts from the model's numbers; fills *params (pointing into `packed`).
+// Set geometry->weight_stride to out_channels / groups (as the kernels then expect) and
+// args.weights = packed, args.params = params. `packed` holds nj_qs8_conv2d_packed_bytes
+// bytes, 64-byte aligned. Returns NJ_QS8_OK or an nj_qs8_status; allocates nothing.
+int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *geometry,
+                          const int8_t *weights_oihw, const float *weight_scales,
+                          const float *bias, nj_qs8_quantization input,
+                          nj_qs8_quantization output, const nj_qs8_quantization *residual,
+                          int32_t activation, float negative_slope, void *packed,
+                          nj_conv2d_qs8_params *params);
+
+// The scalar reference (NJ_QS8_WEIGHTS_OIHW_S8): the specification above, in int64.
+void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *args);
+
+// requantize(x, m, s) of the header comment, exactly (for engines and tests).
+int32_t nj_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);
+
+// The best kernel for the geometry on this CPU among the levels `cap` allows (an nj_isa, or
+// negative for the process-wide cap) and the active CPU features; the reference when none fits.
+const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_select(const nj_conv2d_qs8_args *geometry,
+                                                        int cap);
+// Every registered kernel (also those this CPU cannot run), the reference last.
+int32_t nj_conv2d_qs8_kernel_count(void);
+const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_at(int32_t index);
+const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_reference(void);
+// Whether this CPU (and the feature set active now) can run the kernel.
+int nj_conv2d_qs8_kernel_usable(const nj_conv2d_qs8_kernel *kernel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,206 @@
+// From a layer's model numbers (int8 weights, float scales and bias) to what a qs8 kernel reads:
+// the weights in the kernel's layout, the folded int32 bias, the fixed-point multipliers and
+// shifts (nightjar_kernels_qs8.h has the arithmetic). Also the tensor conversions.
+#include <math.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+#include "qs8-internal.h"
+
+void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_quantization q) {
+    const float lo = (float)(-128 - q.zero_point), hi = (float)(127 - q.zero_point);
+    for (size_t i = 0; i < count; i++) {
+        float v = nearbyintf(input[i] / q.scale);  // the default rounding mode: half to even
+        if (!(v >= lo)) v = v != v ? 0.0f : lo;      // NaN: the zero point
+        if (v > hi) v = hi;
+        output[i] = (int8_t)((int32_t)v + q.zero_point);
+    }
+}
+
+void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_quantization q) {
+    for (size_t i = 0; i < count; i++) {
+        output[i] = q.scale * (float)((int32_t)input[i] - q.zero_point);
+    }
+}
+
+const char *nj_qs8_status_message(int status) {
+    switch (status) {
+        case NJ_QS8_OK: return "ok";
+        case NJ_QS8_BAD_SCALE:
+            return "a quantisation scale is zero, negative or not finite: calibrate the model again";
+        case NJ_QS8_BAD_ZERO_POINT:
+            return "a zero point is outside [-128, 127]: calibrate the model again";
+        case NJ_QS8_MULTIPLIER_TOO_LARGE:
+            return "the output scale is too fine for this layer's inputs and weights (ratio >= 1/2): "
+                   "keep the layer in a wider precision";
+        case NJ_QS8_BIAS_OUT_OF_RANGE:
+            return "a bias is too large for int32 at this layer's input and weight scales: "
+                   "keep the layer in a wider precision";
+        case NJ_QS8_BAD_GEOMETRY:
+            return "the convolution's shape is invalid, or has more than 16384 inputs per output";
+        case NJ_QS8_BAD_ACTIVATION:
+            return "the LeakyReLU slope is outside [0, 1]";
+    }
+    return "unknown qs8 status";
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int geometry_ok(const nj_conv2d_qs8_args *g) {
+    const int32_t k = g->kernel_size;
+    if (g->groups < 1 || g->in_channels < 1 || g->out_channels < 1 || k < 1 || k % 2 == 0 ||
+        g->in_channels % g->groups != 0 || g->out_channels % g->groups != 0) {
+        return 0;
+    }
+    return (int64_t)(g->in_channels / g->groups) * k * k <= 16384;
+}
+
+static size_t weight_bytes(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *g) {
+    const int32_t ipg = g->in_channels / g->groups;
+    const int32_t lane = nj_qs8_layout_lane_channels(layout);
+    const size_t lanes = (size_t)g->groups * ((ipg + lane - 1) / lane);
+    const size_t per_lane = (size_t)g->kernel_size * g->kernel_size * (g->out_channels / g->groups) *
+                            lane * nj_qs8_layout_weight_bytes(layout);
+    return round64(lanes * per_lane);
+}
+
+size_t nj_qs8_conv2d_packed_bytes(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g) {
+    if (!geometry_ok(g)) return 0;
+    return weight_bytes(kernel->weight_layout, g) + 4 * round64((size_t)g->out_channels * sizeof(int32_t));
+}
+
+static int scale_ok(float s) { return s > 0.0f && isfinite(s); }
+static int zero_point_ok(int32_t z) { return z >= -128 && z <= 127; }
+
+// ratio = m / 2^s with m in [2^30, 2^31) and 32 <= s <= 62 (m smaller at s = 62); the
+// negative side is ratio * slope at the same shift.
+static int conv_multipliers(double ratio, double slope, int32_t *m, int32_t *m_negative, int32_t *s) {
+    if (!(ratio > 0.0) || !isfinite(ratio)) return NJ_QS8_BAD_SCALE;
+    int e;
+    (void)frexp(ratio, &e);  // ratio = f * 2^e, f in [0.5, 1)
+    int32_t shift = 31 - e;
+    if (shift > 62) shift = 62;
+    if (shift < 32) return NJ_QS8_MULTIPLIER_TOO_LARGE;
+    double mm = nearbyint(ldexp(ratio, shift));
+    if (mm >= 2147483648.0) {  // f rounded up to 1
+        mm = 1073741824.0;
+        shift -= 1;
+        if (shift < 32) return NJ_QS8_MULTIPLIER_TOO_LARGE;
+    }
+    *m = (int32_t)mm;
+    *m_negative = (int32_t)nearbyint(ldexp(ratio * slope, shift));
+    *s = shift;
+    return NJ_QS8_OK;
+}
+
+// ratio = m / 2^s with m in [2^21, 2^22) and 1 <= s <= 30 (m smaller at s = 30).
+static int residual_multiplier(double ratio, int32_t *m, int32_t *s) {
+    if (!(ratio > 0.0) || !isfinite(ratio)) return NJ_QS8_BAD_SCALE;
+    int e;
+    (void)frexp(ratio, &e);
+    int32_t shift = 22 - e;
+    if (shift > 30) shift = 30;
+    if (shift < 1) return NJ_QS8_MULTIPLIER_TOO_LARGE;
+    double mm = nearbyint(ldexp(ratio, shift));
+    if (mm >= 4194304.0) {
+        mm = 2097152.0;
+        shift -= 1;
+        if (shift < 1) return NJ_QS8_MULTIPLIER_TOO_LARGE;
+    }
+    *m = (int32_t)mm;
+    *s = shift;
+    return NJ_QS8_OK;
+}
+
+static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *g,
+                         const int8_t *oihw, void *packed) {
+    const int32_t k = g->kernel_size, taps = k * k;
+    const int32_t ipg = g->in_channels / g->groups, opg = g->out_channels / g->groups;
+    if (layout == NJ_QS8_WEIGHTS_OIHW_S8) {
+        memcpy(packed, oihw, (size_t)g->out_channels * ipg * taps);
+        return;
+    }
+    const int32_t lane = nj_qs8_layout_lane_channels(layout);
+    const int32_t lanes_per_group = (ipg + lane - 1) / lane;
+    memset(packed, 0, weight_bytes(layout, g));
+    int8_t *p8 = packed;
+    int16_t *p16 = packed;
+    const int wide = nj_qs8_layout_weight_bytes(layout) == 2;
+    for (int32_t oc = 0; oc < g->out_channels; oc++) {
+        const int32_t group = oc / opg, o = oc % opg;
+        for (int32_t icg = 0; icg < ipg; icg++) {
+            for (int32_t t = 0; t < taps; t++) {
+                // [group][icg / lane][tap][o][icg % lane]
+                const size_t at = ((((size_t)group * lanes_per_group + icg / lane) * taps + t) * opg + o) *
+                                      lane + icg % lane;
+                const int8_t w = oihw[((size_t)oc * ipg + icg) * taps + t];
+                if (wide) {
+                    p16[at] = w;
+                } else {
+                    p8[at] = w;
+                }
+            }
+        }
+    }
+}
+
+int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g,
+                          const int8_t *weights_oihw, const float *weight_scales,
+                          const float *bias, nj_qs8_quantization input,
+                          nj_qs8_quantization output, const nj_qs8_quantization *residual,
+                          int32_t activation, float negative_slope, void *packed,
+                          nj_conv2d_qs8_params *params) {
+    if (!geometry_ok(g)) return NJ_QS8_BAD_GEOMETRY;
+    if (!scale_ok(input.scale) || !scale_ok(output.scale) || (residual && !scale_ok(residual->scale))) {
+        return NJ_QS8_BAD_SCALE;
+    }
+    if (!zero_point_ok(input.zero_point) || !zero_point_ok(output.zero_point) ||
+        (residual && !zero_point_ok(residual->zero_point))) {
+        return NJ_QS8_BAD_ZERO_POINT;
+    }
+    const int lrelu = activation == NJ_ACTIVATION_LEAKY_RELU;
+    if (lrelu && !(negative_slope >= 0.0f && negative_slope <= 1.0f)) return NJ_QS8_BAD_ACTIVATION;
+
+    const int32_t oc_count = g->out_channels;
+    const int32_t taps_in = g->in_channels / g->groups * g->kernel_size * g->kernel_size;
+    const size_t wbytes = weight_bytes(kernel->weight_layout, g);
+    const size_t array = round64((size_t)oc_count * sizeof(int32_t));
+    int32_t *bias_q = (int32_t *)((char *)packed + wbytes);
+    int32_t *mult = (int32_t *)((char *)packed + wbytes + array);
+    int32_t *mult_neg = (int32_t *)((char *)packed + wbytes + 2 * array);
+    int32_t *shift = (int32_t *)((char *)packed + wbytes + 3 * array);
+
+    // Everything that can fail first, so a refused layer leaves `packed` as the checks found it
+    // except the arrays (the weights are packed only on success).
+    int32_t rm = 0, rs = 1;
+    if (residual) {
+        const int st = residual_multiplier((double)residual->scale / output.scale, &rm, &rs);
+        if (st) return st;
+    }
+    const int u8_inputs = kernel->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8;
+    for (int32_t oc = 0; oc < oc_count; oc++) {
+        if (!scale_ok(weight_scales[oc])) return NJ_QS8_BAD_SCALE;
+        const double acc_scale = (double)input.scale * weight_scales[oc];
+        const int st = conv_multipliers(acc_scale / output.scale, lrelu ? negative_slope : 1.0,
+                                        &mult[oc], &mult_neg[oc], &shift[oc]);
+        if (st) return st;
+        const double b = bias ? nearbyint(bias[oc] / acc_scale) : 0.0;
+        if (!(fabs(b) < 536870912.0)) return NJ_QS8_BIAS_OUT_OF_RANGE;
+        int32_t sum_w = 0;
+        for (int32_t i = 0; i < taps_in; i++) sum_w += weights_oihw[(size_t)oc * taps_in + i];
+        // |b| < 2^29, |zp * sum| <= 2^7 * 2^14 * 2^7 = 2^28, 128 * |sum| <= 2^28: fits.
+        bias_q[oc] = (int32_t)b - input.zero_point * sum_w - (u8_inputs ? 128 * sum_w : 0);
+    }
+    pack_weights(kernel->weight_layout, g, weights_oihw, packed);
+
+    params->bias = bias_q;
+    params->multiplier = mult;
+    params->negative_multiplier = mult_neg;
+    params->shift = shift;
+    params->input_zero_point = input.zero_point;
+    params->output_zero_point = output.zero_point;
+    params->residual_zero_point = residual ? residual->zero_point : 0;
+    params->residual_multiplier = rm;
+    params->residual_shift = rs;
+    return NJ_QS8_OK;
+}

@@ -1,0 +1,61 @@
+// Scalar reference of the qs8 convolution: the specification every qs8 kernel must match bit
+// for bit (see nightjar_kernels_qs8.h). Integer throughout; padding is the input zero point.
+#include "nightjar_kernels.h"
+#include "qs8-internal.h"
+
+int32_t nj_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    // |x * m| < 2^62 and 2^(s-1) <= 2^61: no overflow; >> of a negative int64 is an arithmetic
+    // shift with gcc and clang (floor).
+    const int64_t p = (int64_t)x * multiplier + ((int64_t)1 << (shift - 1));
+    return (int32_t)(p >> shift);
+}
+
+void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
+    const nj_conv2d_qs8_params *p = a->params;
+    const int8_t *weights = a->weights;
+    const int32_t k = a->kernel_size;
+    const int32_t pad = (k - 1) / 2;
+    const int32_t width = a->width;
+    const int32_t ipg = a->in_channels / a->groups;
+    const int32_t opg = a->out_channels / a->groups;
+    const int32_t zp = p->input_zero_point;
+
+    for (int32_t oc = 0; oc < a->out_channels; oc++) {
+        const int32_t group = oc / opg;
+        const int8_t *w_oc = weights + (size_t)oc * ipg * k * k;
+        for (int32_t y = a->row_begin; y < a->row_end; y++) {
+            size_t step;
+            int8_t *out_row = nj_qs8_output_row(a, oc, y, &step);
+            const int8_t *res_row = a->residual
+                ? a->residual + oc * a->residual_channel_stride +
+                      (size_t)(y % a->residual_rows) * width
+                : NULL;
+            for (int32_t x = 0; x < width; x++) {
+                int64_t acc = p->bias[oc];
+                for (int32_t icg = 0; icg < ipg; icg++) {
+                    const int8_t *plane = a->input + (size_t)(group * ipg + icg) * a->input_channel_stride;
+                    const int8_t *w = w_oc + (size_t)icg * k * k;
+                    for (int32_t ky = 0; ky < k; ky++) {
+                        const int32_t iy = y + ky - pad;
+                        const int inside_y = iy >= 0 && iy < a->height;
+                        const int8_t *row = inside_y ? plane + (size_t)(iy % a->input_rows) * width : NULL;
+                        for (int32_t kx = 0; kx < k; kx++) {
+                            const int32_t ix = x + kx - pad;
+                            const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : zp;
+                            acc += (int64_t)w[ky * k + kx] * v;
+                        }
+                    }
+                }
+                const int32_t a32 = (int32_t)acc;  // prepare's bounds keep |acc| < 2^31
+                int32_t q = nj_qs8_requantize(a32, a32 >= 0 ? p->multiplier[oc] : p->negative_multiplier[oc],
+                                              p->shift[oc]);
+                if (res_row) {
+                    q += nj_qs8_requantize_residual(res_row[x] - p->residual_zero_point,
+                                                    p->residual_multiplier, p->residual_shift);
+                }
+                q += p->output_zero_point;
+                out_row[x * step] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+            }
+        }
+    }
+}

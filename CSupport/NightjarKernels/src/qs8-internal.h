@@ -1,0 +1,55 @@
+// Internals of the qs8 family shared by the reference, the packer, the registry and the SIMD
+// kernels (not part of the API).
+#ifndef NJ_QS8_INTERNAL_H
+#define NJ_QS8_INTERNAL_H
+
+#include "nightjar_kernels.h"
+
+// TEMPORARY feature bits (qs8-kernel-registry.c), until nj_cpu_features lands.
+#define NJ_QS8_FEATURE_AVX512_VNNI 1u  // + AVX-512 BW and VL
+#define NJ_QS8_FEATURE_AVX_VNNI 2u
+#define NJ_QS8_FEATURE_DOTPROD 4u
+uint32_t nj_qs8_features_active(void);
+
+// The SIMD kernels' registry entries, best first within each kernel size.
+#define NJ_QS8_KERNEL_LIST
+
+// Input channels per 32-bit lane of a layout (1 for the reference and GCHWO_S16).
+static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {
+    switch (layout) {
+        case NJ_QS8_WEIGHTS_GC4HWO4_S8:
+        case NJ_QS8_WEIGHTS_GC4HWO4_S8_U8: return 4;
+        case NJ_QS8_WEIGHTS_GC2HWO2_S16: return 2;
+        default: return 1;
+    }
+}
+
+// Bytes per weight of a layout.
+static inline int32_t nj_qs8_layout_weight_bytes(nj_qs8_weight_layout layout) {
+    return layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 || layout == NJ_QS8_WEIGHTS_GCHWO_S16 ? 2 : 1;
+}
+
+// Where output channel `oc` (of this call) at row y, column 0 is stored, and the bytes between
+// its columns: 1, or r with a depth-to-space output (as nj_conv2d_output_row for f32).
+static inline int8_t *nj_qs8_output_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                        size_t *column_step) {
+    const int32_t r = a->output_depth_to_space;
+    if (r <= 1) {
+        *column_step = 1;
+        return a->output + (size_t)oc * a->output_channel_stride +
+               (size_t)(y % a->output_rows) * a->width;
+    }
+    const int32_t c = a->output_channel_base + oc;
+    *column_step = (size_t)r;
+    return a->output + (size_t)(c / (r * r)) * a->output_channel_stride +
+           (size_t)((y * r + (c / r) % r) % a->output_rows) * a->width * r + c % r;
+}
+
+// The residual term: floor((d * m + 2^(s-1)) / 2^s), exact in 32 bits for |d| <= 255,
+// m < 2^22, 1 <= s <= 30 (written in 64 bits so no C overflow rule is ever near).
+static inline int32_t nj_qs8_requantize_residual(int32_t d, int32_t m, int32_t s) {
+    const int64_t p = (int64_t)d * m + ((int64_t)1 << (s - 1));
+    return (int32_t)(p >> s);  // arithmetic shift: floor
+}
+
+#endif

@@ -1,0 +1,88 @@
+import NightjarKernels
+
+/// How a window's elements are stored: FP32, FP16 (binary16 bits), or int8 with its encoding.
+struct ElementType: Equatable {
+    var precision: Precision
+    /// int8 only.
+    var quantization: ActivationQuantization?
+
+    static let fp32 = ElementType(precision: .fp32, quantization: nil)
+}
+
+/// Row operations between windows of any element type (the graph's copy, conversion and
+/// LeakyReLU steps). Called per row from the pool's threads: no allocation (conversions through
+/// FP32 go through a small stack buffer).
+enum ElementRows {
+    /// Copies `count` elements, converting between types (or int8 encodings) when they differ.
+    static func convert(_ source: UnsafeRawPointer, _ from: ElementType, to target: UnsafeMutableRawPointer, _ to: ElementType, count: Int) {
+        if from == to {
+            target.copyMemory(from: source, byteCount: count * from.precision.elementBytes)
+            return
+        }
+        switch (from.precision, to.precision) {
+        case (.fp32, _):
+            store(source.assumingMemoryBound(to: Float.self), to: target, to, count: count)
+        case (_, .fp32):
+            load(source, from, into: target.assumingMemoryBound(to: Float.self), count: count)
+        default:
+            // Through FP32, a chunk at a time.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
+                var done = 0
+                while done < count {
+                    let n = min(chunk, count - done)
+                    load(source + done * from.precision.elementBytes, from, into: buffer.baseAddress!, count: n)
+                    store(buffer.baseAddress!, to: target + done * to.precision.elementBytes, to, count: n)
+                    done += n
+                }
+            }
+        }
+    }
+
+    private static let chunk = 256
+
+    /// LeakyReLU of `count` elements of one type (input and output share it, and for int8
+    /// the encoding: the zero point stays, values below it are scaled by the slope).
+    static func leakyReLU(_ source: UnsafeRawPointer, to target: UnsafeMutableRawPointer, _ type: ElementType, count: Int, slope: Float) {
+        switch type.precision {
+        case .fp32:
+            nj_f32_leaky_relu_scalar(source.assumingMemoryBound(to: Float.self), target.assumingMemoryBound(to: Float.self), count, slope)
+        case .fp16:
+            let s = source.assumingMemoryBound(to: UInt16.self), t = target.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count {
+                let x = Float(Float16(bitPattern: s[i]))
+                t[i] = Float16(x < 0 ? x * slope : x).bitPattern
+            }
+        case .int8:
+            let s = source.assumingMemoryBound(to: Int8.self), t = target.assumingMemoryBound(to: Int8.self)
+            let zero = Int32(type.quantization!.zeroPoint)
+            for i in 0..<count {
+                let q = Int32(s[i]) - zero
+                t[i] = q >= 0 ? s[i] : Int8(clamping: zero + Int32((Float(q) * slope).rounded(.toNearestOrEven)))
+            }
+        }
+    }
+
+    static func load(_ source: UnsafeRawPointer, _ from: ElementType, into target: UnsafeMutablePointer<Float>, count: Int) {
+        switch from.precision {
+        case .fp32: target.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        case .fp16:
+            nj_f16_to_f32(source.assumingMemoryBound(to: UInt16.self), target, count)
+        case .int8:
+            let q = from.quantization!
+            nj_qs8_dequantize(source.assumingMemoryBound(to: Int8.self), target, count,
+                              nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
+        }
+    }
+
+    static func store(_ source: UnsafePointer<Float>, to target: UnsafeMutableRawPointer, _ to: ElementType, count: Int) {
+        switch to.precision {
+        case .fp32: target.assumingMemoryBound(to: Float.self).update(from: source, count: count)
+        case .fp16:
+            nj_f32_to_f16(source, target.assumingMemoryBound(to: UInt16.self), count)
+        case .int8:
+            let q = to.quantization!
+            nj_qs8_quantize(source, target.assumingMemoryBound(to: Int8.self), count,
+                            nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import FoundationEssentials
+import Nightjar
+
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Calibrate a model for int8 from sample captures of your camera.",
+        discussion: """
+            Runs the FP32 network on the calibration inputs (RAW files, directories of them, or \
+            float32 .npy mosaics as run-tensor reads), records every activation's range \
+            (0.01st-99.99th percentile), quantises the weights per output channel and writes a \
+            model that carries int8 beside FP32. Layers whose int8 rounding costs too much \
+            (measured by running the network with int8 rounding, against --target-psnr) stay \
+            FP16; the file records each layer's precision. The same inputs give the same file, \
+            byte for byte. RAW inputs go through restore's pipeline and amplification (--m, --amp); \
+            each input's central 1024x1024 is used.
+            """
+    )
+
+    @Argument(help: "The Nightjar model file (from nightjar convert).")
+    var model: String
+
+    @Option(name: .customLong("calibrate"), parsing: .upToNextOption, help: "RAW files, directories of them, or float32 .npy mosaics.")
+    var calibrate: [String] = []
+
+    @Option(name: .shortAndLong, help: "The int8 model file to write (.safetensors).")
+    var output: String
+
+    @Flag(help: "Replace the output file if it exists.")
+    var overwrite = false
+
+    @Option(help: "The paper's amplifier for RAW inputs, as restore's --m.")
+    var m: Double = 5
+
+    @Option(help: "A fixed exposure ratio for RAW inputs, as restore's --amp.")
+    var amp: Double?
+
+    @Option(help: "Keep layers in FP16 until the int8 network's emulated PSNR against FP32 reaches this (dB).")
+    var targetPSNR: Double = 42
+
+    @Option(help: "Worker threads.")
+    var threads: Int = Engine.availableCores
+
+    func validate() throws {
+        guard !calibrate.isEmpty else { throw ValidationError("--calibrate needs at least one RAW file, directory or .npy mosaic") }
+        guard m > 0, m.isFinite else { throw ValidationError("--m must be positive") }
+        if let amp { guard amp >= 1, amp.isFinite else { throw ValidationError("--amp must be at least 1") } }
+        guard targetPSNR > 0, targetPSNR <= 100 else { throw ValidationError("--target-psnr must be in (0, 100]") }
+        try validateThreads(threads)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let target = URL(fileURLWithPath: output)
+            if !overwrite, FileManager.default.fileExists(atPath: target.path) {
+                throw fail("\(target.path) exists; pass --overwrite to replace it")
+            }
+            let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+            var options = ModelQuantizer.Options()
+            options.m = m
+            options.amplification = amp
+            options.targetPSNR = targetPSNR
+            options.threads = threads
+            let quantizer = ModelQuantizer(options: options)
+            let inputs = try quantizer.inputs(calibrate)
+            let (quantized, report) = try quantizer.quantize(network, inputs: inputs)
+            try quantized.write(to: target, overwrite: overwrite)
+            let specs = network.architecture.convolutions
+            let fp16 = zip(specs, report.layerPrecisions).filter { $0.1 != .int8 }.map(\.0.name)
+            standardOutput(
+                "\(displayable(target.path)): int8 calibrated on \(report.inputs) input\(report.inputs == 1 ? "" : "s"); "
+                    + formatted("emulated PSNR against FP32 %.1f dB (all layers int8: %.1f dB); ", report.psnr, report.allInt8PSNR)
+                    + (fp16.isEmpty ? "every layer int8" : "FP16: " + fp16.joined(separator: ", ")))
+        }
+    }
+}

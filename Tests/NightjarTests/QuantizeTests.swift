@@ -1,0 +1,116 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// `nightjar quantize`: calibration from .npy mosaics and RAW captures, byte-identical output,
+/// the precisions recorded, and the one-line errors that name the fix.
+final class QuantizeTests: XCTestCase {
+    /// A deterministic dark-looking mosaic (sides multiples of 32).
+    static func mosaic(height: Int, width: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<(height * width)).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 0.5
+        }
+    }
+
+    func testQuantizeIsByteIdenticalAndRecordsEveryLayersPrecision() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("m.safetensors")
+        try ModelFileTests.syntheticModel().write(to: model)
+        let a = dir.appendingPathComponent("a.npy"), b = dir.appendingPathComponent("b.npy")
+        try NPYArray(shape: [64, 96], floats: Self.mosaic(height: 64, width: 96, seed: 1)).write(to: a)
+        try NPYArray(shape: [96, 64], floats: Self.mosaic(height: 96, width: 64, seed: 2)).write(to: b)
+        let first = dir.appendingPathComponent("q1.safetensors"), second = dir.appendingPathComponent("q2.safetensors")
+        for target in [first, second] {
+            let run = try runNightjar(["quantize", model.path, "--calibrate", a.path, b.path, "-o", target.path, "--threads", "2",
+                                       "--target-psnr", "20"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertTrue(run.stdout.contains("int8 calibrated on 2 inputs; emulated PSNR against FP32"), run.stdout)
+        }
+        XCTAssertEqual(try Data(contentsOf: first), try Data(contentsOf: second), "the same inputs give the same bytes")
+        // One thread gives the same file too (results do not depend on the split).
+        let third = dir.appendingPathComponent("q3.safetensors")
+        XCTAssertEqual(try runNightjar(["quantize", model.path, "--calibrate", a.path, b.path, "-o", third.path, "--threads", "1",
+                                                   "--target-psnr", "20"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: first), try Data(contentsOf: third))
+
+        let quantized = try NightjarModel.load(contentsOf: first)
+        XCTAssertEqual(quantized.precisions, [.fp32, .int8])
+        XCTAssertEqual(quantized.defaultPrecision, .int8)
+        let layers = try XCTUnwrap(quantized.layerPrecisions)
+        XCTAssertEqual(layers.count, quantized.architecture.convolutions.count)
+        XCTAssertTrue(layers.allSatisfy { $0 == .int8 || $0 == .fp16 }, "\(layers)")
+        for (spec, precision) in zip(quantized.architecture.convolutions, layers) where precision == .int8 {
+            let q = try XCTUnwrap(quantized.quantization(spec), spec.name)
+            XCTAssertEqual(q.weightScales.count, spec.outChannels)
+            XCTAssertLessThanOrEqual(q.input.scale * 255, 1e3)
+        }
+        // The FP32 weights are kept, unchanged.
+        let original = try ModelFileTests.syntheticModel()
+        for spec in original.architecture.convolutions { XCTAssertEqual(quantized.weights(spec), original.weights(spec)) }
+
+        // An existing output is kept.
+        let again = try runNightjar(["quantize", model.path, "--calibrate", a.path, "-o", first.path])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("pass --overwrite"), again.stderr)
+    }
+
+    /// The emulated error decides the layers: a higher target keeps more of them in FP16, and
+    /// the measured PSNR of the plan reaches the target.
+    func testMixedPrecisionFollowsTheMeasuredError() throws {
+        let model = try ModelFileTests.syntheticModel()
+        let inputs = [ModelQuantizer.Input(name: "a", values: Self.mosaic(height: 64, width: 64, seed: 3), height: 64, width: 64)]
+        var options = ModelQuantizer.Options()
+        options.threads = 2
+        options.targetPSNR = 1
+        let (_, loose) = try ModelQuantizer(options: options).quantize(model, inputs: inputs)
+        XCTAssertEqual(loose.layerPrecisions.filter { $0 == .fp16 }.count, 0, "a 1 dB target keeps every layer int8")
+        XCTAssertEqual(loose.psnr, loose.allInt8PSNR)
+        options.targetPSNR = loose.allInt8PSNR + 3
+        let (_, strict) = try ModelQuantizer(options: options).quantize(model, inputs: inputs)
+        XCTAssertGreaterThan(strict.layerPrecisions.filter { $0 == .fp16 }.count, 0)
+        XCTAssertGreaterThanOrEqual(strict.psnr, options.targetPSNR)
+        print("synthetic model: all int8 \(loose.allInt8PSNR) dB; \(strict.layerPrecisions.filter { $0 == .fp16 }.count) layers FP16 give \(strict.psnr) dB")
+    }
+
+    func testRawCapturesAndDirectoriesCalibrate() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let captures = dir.appendingPathComponent("captures")
+        try FileManager.default.createDirectory(at: captures, withIntermediateDirectories: true)
+        _ = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 96, height: 64), exposure: .init()),
+                                      named: "dark.dng", in: captures)
+        let model = dir.appendingPathComponent("m.safetensors")
+        try ModelFileTests.syntheticModel().write(to: model)
+        let output = dir.appendingPathComponent("q.safetensors")
+        let run = try runNightjar(["quantize", model.path, "--calibrate", captures.path, "-o", output.path, "--target-psnr", "20"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try NightjarModel.load(contentsOf: output).defaultPrecision, .int8)
+
+        // Bad calibration paths are one line each.
+        let text = dir.appendingPathComponent("notes.txt")
+        try Data("x".utf8).write(to: text)
+        for (path, mention) in [(text.path, "neither a RAW file nor a float32 .npy mosaic"), (dir.appendingPathComponent("none").path, "no such file")] {
+            let bad = try runNightjar(["quantize", model.path, "--calibrate", path, "-o", dir.appendingPathComponent("x.safetensors").path])
+            XCTAssertEqual(bad.status, 1, bad.stderr)
+            XCTAssertTrue(bad.stderr.hasPrefix("nightjar: error: ") && bad.stderr.contains(mention), bad.stderr)
+            XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        }
+        let usage = try runNightjar(["quantize", model.path, "-o", output.path])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+    }
+
+    /// int8 asked of a model without calibration: one line naming `nightjar quantize`.
+    func testInt8WithoutCalibrationNamesTheFix() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("m.safetensors")
+        try ModelFileTests.syntheticModel().write(to: model)
+        let input = dir.appendingPathComponent("in.npy")
+        try NPYArray(shape: [64, 64], floats: Self.mosaic(height: 64, width: 64, seed: 4)).write(to: input)
+        let run = try runNightjar(["run-tensor", model.path, input.path, dir.appendingPathComponent("out.npy").path, "--precision", "int8"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("carries no int8 calibration; run `nightjar quantize"), run.stderr)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out.npy").path))
+    }
+}

@@ -1,0 +1,556 @@
+// Standalone test of the int8 fixed-point (qs8) convolutions. Built and run by
+// scripts/test-kernels.sh (host gcc and clang, and aarch64 under qemu).
+//
+// 1. The scalar reference against an independent computation in double: real inputs and
+//    weights from the quantised values, real bias, LeakyReLU and residual in real numbers, then
+//    quantised to the output once (round half to even, saturate). The reference must be
+//    within 1 of that exactly rounded value everywhere (nightjar_kernels_qs8.h says why).
+// 2. Every qs8 kernel this CPU can run against the reference, bit for bit, over many shapes:
+//    odd widths and tails, groups, rings, channel gaps, residuals, depth-to-space outputs,
+//    extreme zero points and scales, saturation. Every buffer sits against a PROT_NONE guard
+//    page; the whole output buffer (rows and gaps a kernel must not write included) must equal
+//    the reference's byte for byte.
+// 3. Conversions, requantisation and prepare's refusals.
+// NIGHTJAR_DISABLE_FEATURES and NIGHTJAR_MAX_ISA force each path (see scripts/test-kernels.sh).
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nightjar_kernels.h"
+#include "nightjar_threadpool.h"
+
+// ---- Guarded buffers -------------------------------------------------------------------
+
+typedef struct guarded {
+    void *map;
+    size_t map_size;
+} guarded;
+
+static guarded allocations[64];
+static int allocation_count;
+static size_t page_size;
+
+// `bytes` bytes against a PROT_NONE page (after the end, or before the start), 64-byte aligned
+// when guarded before.
+static void *guarded_alloc(size_t bytes, int guard_before) {
+    if (bytes == 0) bytes = 1;
+    const size_t data_pages = (bytes + page_size - 1) / page_size;
+    const size_t map_size = (data_pages + 2) * page_size;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    mprotect(map, page_size, PROT_NONE);
+    mprotect(map + (data_pages + 1) * page_size, page_size, PROT_NONE);
+    allocations[allocation_count++] = (guarded){map, map_size};
+    return guard_before ? map + page_size : map + (data_pages + 1) * page_size - bytes;
+}
+
+// A packed block: 64-byte aligned as prepare asks, its end against a guard page.
+static void *packed_alloc(size_t bytes) {
+    return guarded_alloc((bytes + 63) & ~(size_t)63, 0);
+}
+
+static void free_all(void) {
+    for (int i = 0; i < allocation_count; i++) munmap(allocations[i].map, allocations[i].map_size);
+    allocation_count = 0;
+}
+
+// ---- Deterministic random numbers ---------------------------------------------------------
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static int32_t rnd_below(int32_t n) { return n <= 0 ? 0 : (int32_t)(rnd() % (uint32_t)n); }
+static double rnd_unit(void) { return (double)(rnd() & 0xffffff) / 16777216.0; }  // [0, 1)
+static int32_t rnd_between(int32_t lo, int32_t hi) { return lo + rnd_below(hi - lo + 1); }
+static int8_t rnd_s8(void) { return (int8_t)(rnd() & 0xff); }
+
+static int32_t max_i(int32_t a, int32_t b) { return a > b ? a : b; }
+static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
+
+static long passed, failed;
+static long off_by_one, compared_real;
+static int verbose;
+
+#define CHECK(cond, ...)                      \
+    do {                                      \
+        if (cond) {                           \
+            passed++;                         \
+        } else {                              \
+            failed++;                         \
+            printf("FAIL: " __VA_ARGS__);     \
+            printf("\n");                     \
+        }                                     \
+    } while (0)
+
+// ---- Conversions and requantisation --------------------------------------------------------
+
+static void test_conversions(void) {
+    const nj_qs8_quantization q = {0.5f, 3};
+    // Halves go to even: 0.25/0.5 = 0.5 -> 0, 0.75/0.5 = 1.5 -> 2, 1.25/0.5 = 2.5 -> 2.
+    const float in[] = {0.25f, 0.75f, 1.25f, -0.25f, -0.75f, -1.25f, 1000.0f, -1000.0f, NAN, INFINITY, -INFINITY, 62.0f, 62.5f};
+    const int8_t want[] = {3, 5, 5, 3, 1, 1, 127, -128, 3, 127, -128, 127, 127};
+    int8_t got[sizeof in / sizeof in[0]];
+    nj_qs8_quantize(in, got, sizeof in / sizeof in[0], q);
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        CHECK(got[i] == want[i], "quantize(%g) = %d, want %d", (double)in[i], got[i], want[i]);
+    }
+    const nj_qs8_quantization q2 = {0.1f, -128};
+    const float edge[] = {25.45f, 25.55f, -0.04f, -0.06f};  // 254.5 -> 254 -> 126, 255.5 -> 127
+    const int8_t edge_want[] = {126, 127, -128, -128};
+    int8_t edge_got[4];
+    nj_qs8_quantize(edge, edge_got, 4, q2);
+    for (int i = 0; i < 4; i++) {
+        CHECK(edge_got[i] == edge_want[i], "quantize(%g, zp -128) = %d, want %d", (double)edge[i],
+              edge_got[i], edge_want[i]);
+    }
+    const int8_t back_in[] = {-128, 3, 127};
+    float back[3];
+    nj_qs8_dequantize(back_in, back, 3, q);
+    CHECK(back[0] == -65.5f && back[1] == 0.0f && back[2] == 62.0f, "dequantize: %g %g %g",
+          (double)back[0], (double)back[1], (double)back[2]);
+
+    // requantize(x, m, s) = floor((x * m + 2^(s-1)) / 2^s), checked through 128-bit division
+    // of the doubled value (an independent formulation: round(x*m / 2^s), halves up).
+    for (int i = 0; i < 200000; i++) {
+        const int32_t x = (int32_t)rnd() ^ (int32_t)(rnd() << 16);
+        const int32_t shift = rnd_between(32, 62);
+        const int32_t m = i % 7 == 0 ? rnd_below(1 << 30) : (int32_t)((1u << 30) | (rnd() & 0x3fffffff));
+        const __int128 num = (__int128)x * m * 2 + ((__int128)1 << shift);
+        const __int128 den = (__int128)1 << (shift + 1);
+        __int128 want_q = num / den;
+        if (num % den != 0 && num < 0) want_q -= 1;  // C division truncates; floor wanted
+        const int32_t got_q = nj_qs8_requantize(x, m, shift);
+        if (got_q != (int32_t)want_q) {
+            CHECK(0, "requantize(%d, %d, %d) = %d, want %lld", x, m, shift, got_q, (long long)want_q);
+            break;
+        }
+    }
+    passed++;
+    // Halves round up (towards +infinity): 3 * 2^31 / 2^32 = 1.5 -> 2, -1.5 -> -1.
+    CHECK(nj_qs8_requantize(3, 1 << 30, 31 + 1) == 1 && nj_qs8_requantize(3, INT32_C(1) << 30, 31) == 2 &&
+              nj_qs8_requantize(-3, INT32_C(1) << 30, 31) == -1,
+          "requantize rounds halves up");
+}
+
+// ---- Cases ---------------------------------------------------------------------------------
+
+typedef struct qs8_shape {
+    int32_t k, in_channels, out_channels, groups;
+} qs8_shape;
+
+// What a case draws.
+typedef struct qs8_numbers {
+    nj_qs8_quantization input, output, residual;
+    float *weight_scales;
+    float *bias;
+    int lrelu;
+    float slope;
+} qs8_numbers;
+
+// The image row a ring of `rows` rows holding rows [lo, hi) keeps at ring row `slot`, or -1.
+static int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
+    const int32_t y = lo + ((slot - lo) % rows + rows) % rows;
+    return y < hi ? y : -1;
+}
+
+static nj_threadpool *pool;
+
+// Runs one kernel on a case: packs for it, runs directly or through the pool, returns 0 when
+// prepare refused.
+static int run_kernel(const nj_conv2d_qs8_kernel *kernel, nj_conv2d_qs8_args args,
+                      const int8_t *weights, const qs8_numbers *n, int threaded) {
+    nj_conv2d_qs8_params params;
+    args.weight_stride = args.out_channels / args.groups;
+    void *packed = packed_alloc(nj_qs8_conv2d_packed_bytes(kernel, &args));
+    const int status = nj_qs8_conv2d_prepare(kernel, &args, weights, n->weight_scales, n->bias,
+                                             n->input, n->output, args.residual ? &n->residual : NULL,
+                                             n->lrelu ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE,
+                                             n->slope, packed, &params);
+    if (status != NJ_QS8_OK) {
+        printf("FAIL: prepare for %s refused: %s\n", kernel->name, nj_qs8_status_message(status));
+        failed++;
+        return 0;
+    }
+    args.weights = packed;
+    args.params = &params;
+#ifdef NJ_QS8_HAVE_POOL
+    if (threaded) {
+        nj_threadpool_conv2d_qs8(pool, kernel, &args);
+        return 1;
+    }
+#else
+    (void)threaded;
+#endif
+    kernel->run(&args);
+    return 1;
+}
+
+// The exactly rounded real result at one output position (double arithmetic throughout).
+static double real_output(const nj_conv2d_qs8_args *a, const int8_t *weights, const qs8_numbers *n,
+                          int32_t oc, int32_t y, int32_t x) {
+    const int32_t k = a->kernel_size, pad = (k - 1) / 2;
+    const int32_t ipg = a->in_channels / a->groups, opg = a->out_channels / a->groups;
+    const int32_t group = oc / opg;
+    double sum = n->bias ? n->bias[oc] : 0.0;
+    for (int32_t icg = 0; icg < ipg; icg++) {
+        const int8_t *plane = a->input + (size_t)(group * ipg + icg) * a->input_channel_stride;
+        for (int32_t ky = 0; ky < k; ky++) {
+            const int32_t iy = y + ky - pad;
+            if (iy < 0 || iy >= a->height) continue;
+            for (int32_t kx = 0; kx < k; kx++) {
+                const int32_t ix = x + kx - pad;
+                if (ix < 0 || ix >= a->width) continue;
+                const double xr = (double)n->input.scale *
+                                  (plane[(size_t)(iy % a->input_rows) * a->width + ix] - n->input.zero_point);
+                const double wr = (double)n->weight_scales[oc] *
+                                  weights[(((size_t)oc * ipg + icg) * k + ky) * k + kx];
+                sum += xr * wr;
+            }
+        }
+    }
+    if (n->lrelu && sum < 0) sum *= n->slope;
+    if (a->residual) {
+        const int8_t r = a->residual[(size_t)oc * a->residual_channel_stride +
+                                     (size_t)(y % a->residual_rows) * a->width + x];
+        sum += (double)n->residual.scale * (r - n->residual.zero_point);
+    }
+    return sum / n->output.scale + n->output.zero_point;
+}
+
+static int8_t saturate_round_even(double v) {
+    const double r = nearbyint(v);
+    return (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+}
+
+// Draws the numbers of a case. `extreme`: zero points at the ends of the range, the largest
+// and smallest representable multipliers, residual ratios far from 1, outputs that saturate.
+static void draw_numbers(qs8_numbers *n, const qs8_shape *s, int extreme, int with_bias, int with_residual) {
+    const int32_t taps = s->in_channels / s->groups * s->k * s->k;
+    n->input.scale = (float)(0.002 + 0.05 * rnd_unit());
+    n->input.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-20, 20);
+    n->output.scale = (float)(0.01 + 0.1 * rnd_unit());
+    n->output.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-30, 30);
+    n->residual.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-30, 30);
+    double res_ratio = 0.25 + 4.0 * rnd_unit();
+    if (extreme) res_ratio = rnd() & 1 ? ldexp(1.0 + rnd_unit(), 19) : ldexp(1.0 + rnd_unit(), -12);
+    n->residual.scale = (float)(n->output.scale * res_ratio);
+    // Typical ratio: outputs span about as much as a sum of `taps` products does.
+    const double typical = 4.0 / (127.0 * sqrt((double)taps) + 1.0);
+    for (int32_t oc = 0; oc < s->out_channels; oc++) {
+        double ratio = typical * ldexp(1.0, rnd_between(-3, 2)) * (0.5 + rnd_unit());
+        if (extreme) {
+            switch (rnd() % 4) {
+                case 0: ratio = 0.4999 - 0.01 * rnd_unit(); break;   // the largest allowed
+                case 1: ratio = ldexp(1.0 + rnd_unit(), -40); break;  // below 2^-32: shift 62
+                case 2: ratio = ldexp(1.0 + rnd_unit(), -31); break;
+                default: break;
+            }
+        }
+        if (ratio >= 0.4999) ratio = 0.4999;
+        n->weight_scales[oc] = (float)(ratio * n->output.scale / n->input.scale);
+        // Keep the float's rounding from pushing the ratio to 1/2.
+        while ((double)n->input.scale * n->weight_scales[oc] / n->output.scale >= 0.5) {
+            n->weight_scales[oc] = nextafterf(n->weight_scales[oc], 0.0f);
+        }
+        if (n->bias) {
+            // Up to about 2^20 accumulator units (2^28 when extreme).
+            const double units = (rnd_unit() * 2.0 - 1.0) * ldexp(1.0, extreme ? 28 : rnd_between(0, 20));
+            n->bias[oc] = (float)(units * n->input.scale * n->weight_scales[oc]);
+        }
+    }
+    (void)with_bias;
+    (void)with_residual;
+    n->lrelu = rnd() % 3 != 0;
+    n->slope = rnd() % 4 == 0 ? (float)rnd_unit() : 0.2f;
+    if (rnd() % 16 == 0) n->slope = rnd() & 1 ? 0.0f : 1.0f;
+}
+
+static const nj_isa *case_caps;
+static int case_cap_count;
+
+// The kernels a case runs: every registered kernel of the geometry this CPU can run (the
+// active features decide: NIGHTJAR_DISABLE_FEATURES takes paths away) and what selection
+// picks per cap; the reference is run separately.
+static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_kernel **out) {
+    int count = 0;
+    const nj_conv2d_qs8_kernel *candidates[64];
+    int nc = 0;
+    for (int ci = 0; ci < case_cap_count; ci++) candidates[nc++] = nj_conv2d_qs8_kernel_select(g, (int)case_caps[ci]);
+    candidates[nc++] = nj_conv2d_qs8_kernel_select(g, -1);
+    const int32_t ipg = g->in_channels / g->groups;
+    for (int32_t i = 0; i < nj_conv2d_qs8_kernel_count() && nc < 64; i++) {
+        const nj_conv2d_qs8_kernel *k = nj_conv2d_qs8_kernel_at(i);
+        if (k->kernel_size == g->kernel_size && nj_conv2d_qs8_kernel_usable(k) &&
+            (k->max_group_inputs == 0 || ipg <= k->max_group_inputs)) {
+            candidates[nc++] = k;
+        }
+    }
+    for (int i = 0; i < nc && count < 16; i++) {
+        int dup = candidates[i] == nj_conv2d_qs8_kernel_reference();
+        for (int j = 0; j < count; j++) dup |= out[j] == candidates[i];
+        if (!dup) out[count++] = candidates[i];
+    }
+    return count;
+}
+
+// One convolution: the reference against real arithmetic, each kernel against the reference.
+// depth_to_space > 1 folds the pixel shuffle into the stores.
+static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_to_space, int check_real) {
+    const int32_t pad = (s.k - 1) / 2;
+    const int32_t ipg = s.in_channels / s.groups;
+    const uint32_t options = rnd();
+    const int with_bias = (options & 3) != 0;
+    const int with_residual = (options >> 2) & 1;
+    const int guard_before = (options >> 3) & 1;
+    const int full_range = ((options >> 4) & 3) == 0;
+    const int threaded = ((options >> 6) & 3) == 0;
+    const int extreme = ((options >> 8) & 7) == 0;
+    const int saturating_inputs = ((options >> 11) & 7) == 0;
+    const int32_t r = depth_to_space > 1 ? depth_to_space : 1;
+
+    int32_t row_begin = 0, row_end = height;
+    if (!full_range) {
+        row_begin = rnd_below(height);
+        row_end = row_begin + 1 + rnd_below(height - row_begin);
+    }
+    // Rings with 0-2 spare rows and channel gaps, as in test_conv.c.
+    const int32_t in_lo = max_i(0, row_begin - pad), in_hi = min_i(height, row_end + pad);
+    const int32_t in_rows = in_hi - in_lo + rnd_below(3);
+    const size_t in_plane = (size_t)in_rows * width;
+    const size_t in_stride = in_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t in_count = in_stride * (s.in_channels - 1) + in_plane;
+    // The output: out_channels / r² planes of an image r times larger (r = 1: plain).
+    const int32_t out_channels_stored = s.out_channels / (r * r);
+    const int32_t out_rows = (row_end - row_begin) * r + rnd_below(3);
+    const size_t out_plane = (size_t)out_rows * width * r;
+    const size_t out_stride = out_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t out_count = out_stride * (out_channels_stored - 1) + out_plane;
+    const int32_t res_rows = row_end - row_begin + rnd_below(3);
+    const size_t res_plane = (size_t)res_rows * width;
+    const size_t res_stride = res_plane + (size_t)(rnd() % 2 == 0 ? rnd_below(40) : 0);
+    const size_t res_count = res_stride * (s.out_channels - 1) + res_plane;
+    const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
+
+    int8_t *input = guarded_alloc(in_count, guard_before);
+    int8_t *weights = guarded_alloc(w_count, !guard_before);
+    int8_t *residual = with_residual ? guarded_alloc(res_count, guard_before) : NULL;
+    int8_t *expected = guarded_alloc(out_count, !guard_before);
+    int8_t *got = guarded_alloc(out_count, guard_before);
+    qs8_numbers n;
+    n.weight_scales = guarded_alloc((size_t)s.out_channels * sizeof(float), guard_before);
+    n.bias = with_bias ? guarded_alloc((size_t)s.out_channels * sizeof(float), !guard_before) : NULL;
+    draw_numbers(&n, &s, extreme, with_bias, with_residual);
+
+    // Rows a kernel must not use hold random bytes too: reading one changes the result.
+    for (size_t i = 0; i < in_count; i++) {
+        input[i] = saturating_inputs ? (rnd() & 1 ? 127 : -128) : rnd_s8();
+    }
+    (void)ring_row;
+    for (size_t i = 0; i < w_count; i++) weights[i] = saturating_inputs ? (rnd() & 1 ? 127 : -128) : rnd_s8();
+    if (residual) for (size_t i = 0; i < res_count; i++) residual[i] = rnd_s8();
+    const int8_t sentinel = (int8_t)0xa5;
+    memset(expected, sentinel, out_count);
+
+    nj_conv2d_qs8_args args;
+    memset(&args, 0, sizeof args);
+    args.input = input;
+    args.input_channel_stride = in_stride;
+    args.input_rows = in_rows;
+    args.output = expected;
+    args.output_channel_stride = out_stride;
+    args.output_rows = out_rows;
+    args.residual = residual;
+    args.residual_channel_stride = res_stride;
+    args.residual_rows = res_rows;
+    args.in_channels = s.in_channels;
+    args.out_channels = s.out_channels;
+    args.groups = s.groups;
+    args.kernel_size = s.k;
+    args.height = height;
+    args.width = width;
+    args.row_begin = row_begin;
+    args.row_end = row_end;
+    args.output_depth_to_space = depth_to_space;
+
+    if (!run_kernel(nj_conv2d_qs8_kernel_reference(), args, weights, &n, 0)) {
+        free_all();
+        return;
+    }
+
+    // 1. The reference against real arithmetic.
+    if (check_real) {
+        long bad = 0;
+        for (int32_t oc = 0; oc < s.out_channels; oc++) {
+            for (int32_t y = row_begin; y < row_end; y++) {
+                for (int32_t x = 0; x < width; x++) {
+                    const double v = real_output(&args, weights, &n, oc, y, x);
+                    const int8_t want = saturate_round_even(v);
+                    const int32_t c = oc / (r * r), yy = y * r + (oc / r) % r, xx = x * r + oc % r;
+                    const int8_t have = expected[(size_t)c * out_stride + (size_t)(yy % out_rows) * width * r + xx];
+                    const int diff = abs(have - want);
+                    compared_real++;
+                    off_by_one += diff == 1;
+                    // Away from saturation, the error itself: one rounding (two with a
+                    // residual) plus the bias's (half an accumulator unit at this ratio) and
+                    // the multipliers' (31 bits). Catches a wrong rounding that stays within 1.
+                    const double ratio = (double)n.input.scale * n.weight_scales[oc] / n.output.scale;
+                    const double bound = (residual ? 1.0 : 0.5) + 0.5 * ratio + 1e-4;
+                    const int tight = v > -127.0 && v < 126.0;
+                    if ((diff > 1 || (tight && fabs(have - v) > bound)) && bad++ < 3) {
+                        printf("FAIL: reference %dx%d %d->%d/%d %dx%d oc %d y %d x %d: %d, exact %.4f%s%s\n",
+                               s.k, s.k, s.in_channels, s.out_channels, s.groups, width, height, oc, y, x,
+                               have, v, residual ? " residual" : "", extreme ? " extreme" : "");
+                    }
+                }
+            }
+        }
+        if (bad) failed++; else passed++;
+    }
+
+    // 2. Every kernel against the reference, bit for bit (the untouched bytes included).
+    const nj_conv2d_qs8_kernel *kernels[16];
+    const int count = kernels_under_test(&args, kernels);
+    for (int ki = 0; ki < count; ki++) {
+        memset(got, sentinel, out_count);
+        nj_conv2d_qs8_args kargs = args;
+        kargs.output = got;
+        if (!run_kernel(kernels[ki], kargs, weights, &n, threaded)) continue;
+        size_t first = out_count;
+        for (size_t i = 0; i < out_count; i++) {
+            if (got[i] != expected[i]) {
+                first = i;
+                break;
+            }
+        }
+        if (first == out_count) {
+            passed++;
+        } else {
+            failed++;
+            printf("FAIL: %s %dx%d %d->%d/%d %dx%d rows %d..%d r %d%s%s%s: byte %zu is %d, reference %d\n",
+                   kernels[ki]->name, s.k, s.k, s.in_channels, s.out_channels, s.groups, width, height,
+                   row_begin, row_end, depth_to_space, residual ? " residual" : "", n.lrelu ? " lrelu" : "",
+                   extreme ? " extreme" : "", first, got[first], expected[first]);
+        }
+        if (verbose) printf("  %s\n", kernels[ki]->name);
+    }
+    free_all();
+}
+
+// ---- Prepare's refusals --------------------------------------------------------------------
+
+static void test_refusals(void) {
+    nj_conv2d_qs8_args g;
+    memset(&g, 0, sizeof g);
+    g.in_channels = 4;
+    g.out_channels = 2;
+    g.groups = 1;
+    g.kernel_size = 3;
+    g.weight_stride = 2;
+    const nj_conv2d_qs8_kernel *ref = nj_conv2d_qs8_kernel_reference();
+    static int8_t w[2 * 4 * 9];
+    for (size_t i = 0; i < sizeof w; i++) w[i] = (int8_t)(i * 7);
+    static unsigned char packed[4096] __attribute__((aligned(64)));
+    nj_conv2d_qs8_params p;
+    const nj_qs8_quantization in = {0.01f, 0}, out = {0.1f, 0};
+    float ws[2] = {0.5f, 0.5f};
+    float bias[2] = {0.0f, 0.0f};
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_OK,
+          "prepare accepts a plain layer");
+    ws[1] = 5.1f;  // ratio 0.51
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_MULTIPLIER_TOO_LARGE,
+          "prepare refuses a ratio above 1/2");
+    ws[1] = 0.0f;
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_SCALE,
+          "prepare refuses a zero weight scale");
+    ws[1] = 0.5f;
+    const nj_qs8_quantization bad_zp = {0.01f, 128};
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, bad_zp, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_ZERO_POINT,
+          "prepare refuses zero point 128");
+    const nj_qs8_quantization res_fine = {1e6f, 0};
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, &res_fine, 0, 0, packed, &p) == NJ_QS8_MULTIPLIER_TOO_LARGE,
+          "prepare refuses a residual ratio of 10^7");
+    bias[0] = 1e7f;  // 2e9 accumulator units
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BIAS_OUT_OF_RANGE,
+          "prepare refuses a bias beyond 2^29 units");
+    bias[0] = 0.0f;
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, NJ_ACTIVATION_LEAKY_RELU, 1.5f, packed, &p) ==
+              NJ_QS8_BAD_ACTIVATION,
+          "prepare refuses a slope of 1.5");
+    nj_conv2d_qs8_args big = g;
+    big.in_channels = 2048;  // 2048 * 9 inputs per output
+    CHECK(nj_qs8_conv2d_prepare(ref, &big, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY &&
+              nj_qs8_conv2d_packed_bytes(ref, &big) == 0,
+          "prepare refuses 18432 inputs per output");
+    CHECK(strstr(nj_qs8_status_message(NJ_QS8_MULTIPLIER_TOO_LARGE), "wider precision") != NULL,
+          "status messages say what to do");
+}
+
+int main(int argc, char **argv) {
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+    pool = nj_threadpool_create(3);
+
+    static const nj_isa levels[] = {NJ_ISA_SCALAR, NJ_ISA_SSE41, NJ_ISA_AVX2, NJ_ISA_AVX512, NJ_ISA_NEON};
+    nj_isa caps[8];
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        if (nj_isa_supported(levels[i])) caps[case_cap_count++] = levels[i];
+    }
+    case_caps = caps;
+    printf("qs8: active ISA %s; kernels this CPU runs:", nj_isa_name(nj_isa_active()));
+    for (int32_t i = 0; i < nj_conv2d_qs8_kernel_count(); i++) {
+        if (nj_conv2d_qs8_kernel_usable(nj_conv2d_qs8_kernel_at(i))) printf(" %s", nj_conv2d_qs8_kernel_at(i)->name);
+    }
+    printf("\n");
+
+    test_conversions();
+    test_refusals();
+
+    static const qs8_shape shapes[] = {
+        // The network's convolutions.
+        {5, 4, 12, 1}, {5, 24, 12, 1}, {3, 64, 64, 1}, {3, 4, 64, 1}, {3, 128, 32, 4},
+        {3, 32, 192, 1}, {3, 1024, 128, 128}, {3, 160, 32, 1}, {1, 192, 64, 1},
+        // Odd ones: remainders of every channel block and of the channel lanes (1-7 inputs).
+        {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
+        {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 13, 11, 1},
+        {7, 3, 4, 1},  // no SIMD kernel: the reference
+    };
+    static const int32_t widths[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100};
+    const int nw = (int)(sizeof widths / sizeof widths[0]);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const qs8_shape s = shapes[si];
+        const long macs = (long)s.out_channels * (s.in_channels / s.groups) * s.k * s.k;
+        for (int wi = 0; wi < nw; wi++) {
+            for (int32_t h = 1; h <= 7; h++) {
+                if (macs > 4000 && !(h == 1 || h == 7 || h == 2 + (wi % 5))) continue;
+                // The double-precision check is slow under emulation: every case on small
+                // shapes, one in four on big ones.
+                run_case(s, widths[wi], h, 1, macs <= 4000 || rnd() % 4 == 0);
+            }
+        }
+    }
+    // Depth-to-space outputs: the network's two (1x1 192->64 and 3x3 32->192, by 4) and odd ones.
+    static const struct { qs8_shape s; int32_t r; } folds[] = {
+        {{1, 192, 64, 1}, 4}, {{3, 32, 192, 1}, 4}, {{5, 24, 12, 1}, 2}, {{3, 6, 8, 2}, 2}, {{1, 3, 27, 1}, 3},
+    };
+    for (size_t fi = 0; fi < sizeof folds / sizeof folds[0]; fi++) {
+        for (int wi = 0; wi < nw; wi += 2) {
+            for (int32_t h = 1; h <= 5; h += 2) run_case(folds[fi].s, widths[wi], h, folds[fi].r, 1);
+        }
+    }
+    printf("qs8: %ld passed, %ld failed; reference within 1 of the exactly rounded result at %ld outputs "
+           "(%.2f %% off by one)\n",
+           passed, failed, compared_real, compared_real ? 100.0 * off_by_one / compared_real : 0.0);
+    nj_threadpool_destroy(pool);
+    return failed ? 1 : 0;
+}
