@@ -37,6 +37,21 @@ if [ "$mode" != "--arm-only" ]; then
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host"
     echo "== host ($cc): qs8"
     env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host" || status=1
+    # shellcheck disable=SC2086
+    if [ "$cc" != clang ] && command -v clang >/dev/null; then
+        clang -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host_clang"
+        echo "== host (clang): qs8 --quick"
+        env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host_clang" --quick || status=1
+    fi
+    # Each x86 int8 path as selection sees it: VNNI features taken away one by one, then the cap.
+    if [ "$(uname -m)" = x86_64 ]; then
+        for off in avx512vnni avx512vnni,avxvnni; do
+            echo "== host ($cc): qs8 --quick, NIGHTJAR_DISABLE_FEATURES=$off"
+            NIGHTJAR_DISABLE_FEATURES=$off "$out/test_qs8_host" --quick || status=1
+        done
+        echo "== host ($cc): qs8 --quick, NIGHTJAR_MAX_ISA=scalar"
+        NIGHTJAR_MAX_ISA=scalar "$out/test_qs8_host" --quick || status=1
+    fi
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     # shellcheck disable=SC2086
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm -lpthread -o "$out/test_threadpool_host"
@@ -76,6 +91,15 @@ if [ "$mode" != "--host-only" ]; then
             echo "== aarch64 qemu -cpu $cpu"
             env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
         done
+        # int8: the widening path (no dot product on the A53 and A72) and SDOT (max).
+        # shellcheck disable=SC2086
+        aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm \
+            -lpthread -o "$out/test_qs8_aarch64"
+        for cpu in cortex-a53 cortex-a72 max; do
+            echo "== aarch64 qemu -cpu $cpu: qs8 --quick"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu "$cpu" \
+                "$out/test_qs8_aarch64" --quick || status=1
+        done
         # SwiftPM on the boards compiles C with clang: test clang's NEON code generation too.
         # shellcheck disable=SC2086
         if command -v clang >/dev/null && clang --target=aarch64-linux-gnu -static -std=gnu11 -O2 \
@@ -83,6 +107,13 @@ if [ "$mode" != "--host-only" ]; then
             echo "== aarch64 (clang) qemu -cpu cortex-a53"
             env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu cortex-a53 "$out/test_conv_aarch64_clang" ||
                 status=1
+        fi
+        # shellcheck disable=SC2086
+        if command -v clang >/dev/null && clang --target=aarch64-linux-gnu -static -std=gnu11 -O2 \
+            -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_aarch64_clang" 2>/dev/null; then
+            echo "== aarch64 (clang) qemu -cpu max: qs8 --quick"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu max \
+                "$out/test_qs8_aarch64_clang" --quick || status=1
         fi
     else
         echo "skipping aarch64: aarch64-linux-gnu-gcc or qemu-aarch64 missing"
