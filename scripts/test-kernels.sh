@@ -16,6 +16,7 @@ mode=${1:-all}
 status=0
 
 srcs="$kdir/src/*.c $root/Tests/kernels/test_conv.c"
+f16_srcs="$kdir/src/*.c $root/Tests/kernels/test_conv_f16.c"
 pool_srcs="$kdir/src/*.c $root/Tests/kernels/test_threadpool.c"
 qs8_srcs="$kdir/src/*.c $root/Tests/kernels/test_qs8.c"
 
@@ -31,6 +32,19 @@ if [ "$mode" != "--arm-only" ]; then
         clang -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $srcs -lm -o "$out/test_conv_host_clang"
         echo "== host (clang): every supported level"
         env -u NIGHTJAR_MAX_ISA "$out/test_conv_host_clang" || status=1
+    fi
+    # The f16 family: every runnable kernel, then the process-wide selection with each path
+    # forced (native half arithmetic off, then F16C/AVX2 only, then no conversions at all).
+    # shellcheck disable=SC2086
+    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $f16_srcs -lm -lpthread -o "$out/test_f16_host"
+    echo "== host ($cc): f16, every runnable kernel"
+    env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_f16_host" || status=1
+    if [ "$(uname -m)" = x86_64 ]; then
+        for forced in "avx512 avx512fp16" "avx2 none" "avx2 f16c"; do
+            set -- $forced
+            echo "== host ($cc): f16, NIGHTJAR_MAX_ISA=$1 NIGHTJAR_DISABLE_FEATURES=$2"
+            NIGHTJAR_MAX_ISA=$1 NIGHTJAR_DISABLE_FEATURES=$2 "$out/test_f16_host" || status=1
+        done
     fi
     # The int8 family: the reference against real arithmetic, every qs8 kernel bit-exact.
     # shellcheck disable=SC2086
@@ -81,6 +95,17 @@ if [ "$mode" != "--host-only" ]; then
         # shellcheck disable=SC2086
         aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm \
             -lpthread -o "$out/test_threadpool_aarch64"
+        # shellcheck disable=SC2086
+        aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $f16_srcs -lm \
+            -lpthread -o "$out/test_f16_aarch64"
+        # cortex-a53 and -a72: fcvtl/fcvtn around f32 FMA; max: FEAT_FP16 fmla (and, with fp16
+        # disabled, the conversion path again under selection).
+        for cpu in cortex-a53 cortex-a72 max; do
+            echo "== aarch64 qemu -cpu $cpu: f16"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu "$cpu" "$out/test_f16_aarch64" || status=1
+        done
+        echo "== aarch64 qemu -cpu max: f16, NIGHTJAR_DISABLE_FEATURES=fp16"
+        NIGHTJAR_DISABLE_FEATURES=fp16 qemu-aarch64 -cpu max "$out/test_f16_aarch64" || status=1
         for cpu in cortex-a53 max; do
             echo "== aarch64 qemu -cpu $cpu: thread pool"
             timeout 300 qemu-aarch64 -cpu "$cpu" "$out/test_threadpool_aarch64" || status=1

@@ -184,14 +184,10 @@ static int run_kernel(const nj_conv2d_qs8_kernel *kernel, nj_conv2d_qs8_args arg
     }
     args.weights = packed;
     args.params = &params;
-#ifdef NJ_QS8_HAVE_POOL
     if (threaded) {
         nj_threadpool_conv2d_qs8(pool, kernel, &args);
         return 1;
     }
-#else
-    (void)threaded;
-#endif
     kernel->run(&args);
     return 1;
 }
@@ -282,8 +278,10 @@ static int case_cap_count;
 // The kernels a case runs: every registered kernel of the geometry this CPU can run (the
 // active features decide: NIGHTJAR_DISABLE_FEATURES takes paths away) and what selection
 // picks per cap; the reference is run separately.
-static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_kernel **out) {
+static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_kernel **out, int threaded) {
     int count = 0;
+    // Through the pool, the reference too (its OIHW weights narrow differently).
+    if (threaded) out[count++] = nj_conv2d_qs8_kernel_reference();
     const nj_conv2d_qs8_kernel *candidates[64];
     int nc = 0;
     for (int ci = 0; ci < case_cap_count; ci++) candidates[nc++] = nj_conv2d_qs8_kernel_select(g, (int)case_caps[ci]);
@@ -297,7 +295,7 @@ static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_k
         }
     }
     for (int i = 0; i < nc && count < 16; i++) {
-        int dup = candidates[i] == nj_conv2d_qs8_kernel_reference();
+        int dup = candidates[i] == nj_conv2d_qs8_kernel_reference() && !threaded;
         for (int j = 0; j < count; j++) dup |= out[j] == candidates[i];
         if (!dup) out[count++] = candidates[i];
     }
@@ -420,7 +418,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
 
     // 2. Every kernel against the reference, bit for bit (the untouched bytes included).
     const nj_conv2d_qs8_kernel *kernels[16];
-    const int count = kernels_under_test(&args, kernels);
+    const int count = kernels_under_test(&args, kernels, threaded);
     for (int ki = 0; ki < count; ki++) {
         memset(got, sentinel, out_count);
         nj_conv2d_qs8_args kargs = args;

@@ -14,6 +14,66 @@
 extern "C" {
 #endif
 
+// ---- Datatypes ------------------------------------------------------------------------------
+//
+// Three kernel families of one design: f32, f16 (IEEE binary16 storage, uint16_t bits in C,
+// UInt16 in Swift) and qs8 (int8 fixed point). Each has its args and kernel structs, a scalar
+// reference, a registry (nj_conv2d_<type>_kernel_select) and nj_threadpool_conv2d_<type>.
+typedef enum nj_dtype {
+    NJ_DTYPE_F32 = 0,
+    NJ_DTYPE_F16 = 1,
+    NJ_DTYPE_QS8 = 2,
+} nj_dtype;
+
+// Bytes per element: 4, 2, 1; 0 for anything else.
+size_t nj_dtype_size(nj_dtype dtype);
+// "f32", "f16", "qs8"; "unknown" for anything else.
+const char *nj_dtype_name(nj_dtype dtype);
+
+// ---- CPU feature bits -----------------------------------------------------------------------
+//
+// What a kernel needs beyond its base instruction set (nj_isa below) is a set of these bits
+// (nj_conv2d_<type>_kernel.required_features); selection takes a kernel only when every bit is
+// active.
+enum {
+    NJ_CPU_SSE41 = 1u << 0,
+    NJ_CPU_AVX2 = 1u << 1,            // AVX2 + FMA, and the OS saves the YMM state
+    NJ_CPU_AVX512 = 1u << 2,          // AVX-512 F + BW + DQ + VL, and the OS saves the ZMM state
+    NJ_CPU_F16C = 1u << 3,            // binary16 <-> binary32 conversions (VEX)
+    NJ_CPU_AVX512_FP16 = 1u << 4,     // binary16 arithmetic on 32-lane vectors
+    NJ_CPU_AVX512_VNNI = 1u << 5,     // vpdpbusd on zmm
+    NJ_CPU_AVX_VNNI = 1u << 6,        // vpdpbusd, VEX-encoded (ymm)
+    NJ_CPU_NEON = 1u << 7,            // AArch64 Advanced SIMD (always there)
+    NJ_CPU_NEON_FP16 = 1u << 8,       // FEAT_FP16: half-precision arithmetic (ARMv8.2-A)
+    NJ_CPU_NEON_DOTPROD = 1u << 9,    // FEAT_DotProd: sdot / udot
+};
+
+// Every feature this CPU and OS support (cpuid + xgetbv on x86-64, getauxval(AT_HWCAP) on
+// AArch64), detected once.
+uint32_t nj_cpu_features(void);
+
+// The features dispatch may use: nj_cpu_features() minus what the instruction-set cap takes
+// away (nj_set_max_isa / NIGHTJAR_MAX_ISA: a cap at avx2 removes avx512, avx512fp16 and
+// avx512vnni; at sse4.1 also avx2, f16c and avxvnni; at scalar everything) and minus the
+// features disabled by nj_set_disabled_cpu_features() or, before any call to it, by the
+// environment variable NIGHTJAR_DISABLE_FEATURES, a comma list of
+// f16c,avx512fp16,avx512vnni,avxvnni,fp16,dotprod (read once; unknown names are ignored).
+// Tests use it to force every kernel path on one machine.
+uint32_t nj_cpu_features_active(void);
+
+// Disables `bits` (NJ_CPU_* values) for dispatch from now on, replacing what
+// NIGHTJAR_DISABLE_FEATURES said; 0 enables everything detected again. Kernels already
+// selected keep running: select again after changing it.
+void nj_set_disabled_cpu_features(uint32_t bits);
+
+// Name of one feature bit: "sse4.1", "avx2", "avx512", "f16c", "avx512fp16", "avx512vnni",
+// "avxvnni", "neon", "fp16", "dotprod"; "unknown" otherwise.
+const char *nj_cpu_feature_name(uint32_t bit);
+
+// The bits of a comma-separated list of the names above (case-insensitive); unknown names are
+// skipped.
+uint32_t nj_cpu_features_parse(const char *list);
+
 typedef enum nj_activation {
     NJ_ACTIVATION_NONE = 0,
     NJ_ACTIVATION_LEAKY_RELU = 1,
@@ -126,8 +186,12 @@ const char *nj_isa_name(nj_isa isa);
 // returns -1 when the name is unknown.
 int nj_isa_parse(const char *name);
 
-// Whether this CPU (and OS, for the AVX register state) supports the instruction set.
+// Whether this CPU (and OS, for the AVX register state) supports the instruction set
+// (sse4.1: NJ_CPU_SSE41, avx2: NJ_CPU_AVX2, avx512: NJ_CPU_AVX512, neon: NJ_CPU_NEON).
 int nj_isa_supported(nj_isa isa);
+
+// The feature bit of an instruction-set level (0 for scalar).
+uint32_t nj_isa_feature(nj_isa isa);
 
 // Best instruction set of this CPU, ignoring any cap.
 nj_isa nj_isa_detected(void);
@@ -154,6 +218,7 @@ typedef struct nj_conv2d_f32_kernel {
     // vectors per register block); the reference is "f32-conv2d-scalar".
     const char *name;
     nj_isa isa;
+    uint32_t required_features;       // NJ_CPU_* bits needed beyond `isa` (0 for every f32 kernel)
     int32_t kernel_size;              // the geometry it serves; 0: any (the reference)
     nj_weight_layout weight_layout;
     // Output channels per register block: the thread pool splits ungrouped convolutions by
@@ -213,6 +278,17 @@ void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride
                                  int32_t row_begin, int32_t row_end,
                                  float *output, size_t output_channel_stride, int32_t output_rows);
 
+// The same for elements of any size (element_size 1, 2, 4 or 8 bytes: qs8, f16, f32 tensors;
+// strides and widths count elements). The f32 functions above are these with 4.
+void nj_pixel_unshuffle_scalar(size_t element_size, const void *input, size_t input_channel_stride,
+                               int32_t input_rows, int32_t channels, int32_t width, int32_t r,
+                               int32_t row_begin, int32_t row_end,
+                               void *output, size_t output_channel_stride, int32_t output_rows);
+void nj_pixel_shuffle_scalar(size_t element_size, const void *input, size_t input_channel_stride,
+                             int32_t input_rows, int32_t channels, int32_t width, int32_t r,
+                             int32_t row_begin, int32_t row_end,
+                             void *output, size_t output_channel_stride, int32_t output_rows);
+
 // output[i] = input[i] >= 0 ? input[i] : input[i] * slope. input may equal output.
 void nj_f32_leaky_relu_scalar(const float *input, float *output, size_t count, float slope);
 
@@ -223,7 +299,8 @@ void nj_f32_clamp_scalar(float *data, size_t count, float lo, float hi);
 }
 #endif
 
-// The int8 fixed-point family (qs8).
+// The other families (each header includes this one first).
+#include "nightjar_kernels_f16.h"
 #include "nightjar_kernels_qs8.h"
 
 #endif

@@ -41,6 +41,14 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
 void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
                               const nj_conv2d_f32_args *args);
 
+// The same for the f16 family (the same split: one implementation for every datatype).
+void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *kernel,
+                              const nj_conv2d_f16_args *args);
+
+// The same for the qs8 family (`args` prepared for `kernel` by nj_qs8_conv2d_prepare).
+void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *kernel,
+                              const nj_conv2d_qs8_args *args);
+
 #ifdef __cplusplus
 }
 #endif

@@ -276,13 +276,14 @@ NJ_TARGET void NJ_FN(const nj_conv2d_f32_args *a) {
 #define NJ_STR_(x) #x
 #define NJ_STR(x) NJ_STR_(x)
 const nj_conv2d_f32_kernel NJ_KERNEL = {
-    NJ_FN,
-    "f32-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
-    NJ_ISA_ID,
-    NJ_K,
-    NJ_WEIGHTS_GIHWO,
-    NJ_OCB,
-    NJ_FMA_PORTS,
+    .run = NJ_FN,
+    .name = "f32-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    .isa = NJ_ISA_ID,
+    .required_features = 0,
+    .kernel_size = NJ_K,
+    .weight_layout = NJ_WEIGHTS_GIHWO,
+    .channel_block = NJ_OCB,
+    .fma_ports = NJ_FMA_PORTS,
 };
 
 #undef NJ_STR

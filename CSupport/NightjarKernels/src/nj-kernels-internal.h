@@ -5,24 +5,10 @@
 
 #include "nightjar_kernels.h"
 
-#if defined(__x86_64__)
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_avx512_12x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_avx512_8x3_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_avx512_6x4_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_avx512_12x1_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_avx2_6x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_avx2_6x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_avx2_6x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_sse41_4x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_sse41_4x2_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_sse41_4x2_kernel;
-#endif
-
-#if defined(__aarch64__)
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_1x1_neon_4x4_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_neon_4x4_kernel;
-extern const nj_conv2d_f32_kernel nj_f32_conv2d_5x5_neon_4x4_kernel;
-#endif
+#define NJ_F32_KERNEL(symbol) extern const nj_conv2d_f32_kernel symbol;
+#define NJ_F16_KERNEL(symbol) extern const nj_conv2d_f16_kernel symbol;
+#define NJ_QS8_KERNEL(symbol) extern const nj_conv2d_qs8_kernel symbol;
+#include "kernel-list.h"
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats
 // between its columns: 1, or r with a depth-to-space output (see nj_conv2d_f32_args).
@@ -36,6 +22,31 @@ static inline float *nj_conv2d_output_row(const nj_conv2d_f32_args *a, int32_t o
     *column_step = (size_t)r;
     return a->output + (size_t)(c / (r * r)) * a->output_channel_stride +
            (size_t)((y * r + (c / r) % r) % a->output_rows) * a->width * r + c % r;
+}
+
+// The same for f16 outputs.
+static inline uint16_t *nj_conv2d_f16_output_row(const nj_conv2d_f16_args *a, int32_t oc, int32_t y, size_t *column_step) {
+    const int32_t r = a->output_depth_to_space;
+    if (r <= 1) {
+        *column_step = 1;
+        return a->output + (size_t)oc * a->output_channel_stride + (size_t)(y % a->output_rows) * a->width;
+    }
+    const int32_t c = a->output_channel_base + oc;
+    *column_step = (size_t)r;
+    return a->output + (size_t)(c / (r * r)) * a->output_channel_stride +
+           (size_t)((y * r + (c / r) % r) % a->output_rows) * a->width * r + c % r;
+}
+
+// Rank of an instruction-set level for caps: scalar 0 < sse4.1 = neon 1 < avx2 2 < avx512 3;
+// -1 for an unknown value.
+int nj_isa_rank(nj_isa isa);
+// The features dispatch may use under an explicit cap (an nj_isa; negative: the process-wide
+// one): detected, minus those above the cap's rank, minus the disabled ones.
+uint32_t nj_cpu_features_under_cap(int cap);
+// Whether a kernel of instruction set `isa` needing `required` can run with `available`.
+static inline int nj_kernel_runnable_with(nj_isa isa, uint32_t required, uint32_t available) {
+    const uint32_t needed = nj_isa_feature(isa) | required;
+    return (needed & ~available) == 0;
 }
 
 #endif

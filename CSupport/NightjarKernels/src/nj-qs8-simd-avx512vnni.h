@@ -8,7 +8,7 @@
 #define NJ_Q_TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define NJ_Q_ISA_ID NJ_ISA_AVX512
 #define NJ_Q_ISA_LABEL "avx512vnni"
-#define NJ_Q_FEATURES NJ_QS8_FEATURE_AVX512_VNNI
+#define NJ_Q_FEATURES NJ_CPU_AVX512_VNNI
 #define NJ_Q_LAYOUT NJ_QS8_WEIGHTS_GC4HWO4_S8_U8
 #define NJ_Q_LANE_CH 4
 #define NJ_Q_FLIP 0x80

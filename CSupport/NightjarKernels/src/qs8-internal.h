@@ -5,52 +5,6 @@
 
 #include "nightjar_kernels.h"
 
-// TEMPORARY feature bits (qs8-kernel-registry.c), until nj_cpu_features lands.
-#define NJ_QS8_FEATURE_AVX512_VNNI 1u  // + AVX-512 BW and VL
-#define NJ_QS8_FEATURE_AVX_VNNI 2u
-#define NJ_QS8_FEATURE_DOTPROD 4u
-uint32_t nj_qs8_features_active(void);
-
-// The SIMD kernels' registry entries, best first within each kernel size.
-#if defined(__x86_64__)
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_5x5_avx512vnni_8x2_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_1x1_avxvnni_4x3_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_avxvnni_4x3_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_5x5_avxvnni_4x3_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_1x1_avx2_4x3_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_avx2_4x3_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_5x5_avx2_4x3_kernel;
-#define NJ_QS8_KERNEL_LIST \
-    &nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel, \
-    &nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel, \
-    &nj_qs8_conv2d_5x5_avx512vnni_8x2_kernel, \
-    &nj_qs8_conv2d_1x1_avxvnni_4x3_kernel, \
-    &nj_qs8_conv2d_3x3_avxvnni_4x3_kernel, \
-    &nj_qs8_conv2d_5x5_avxvnni_4x3_kernel, \
-    &nj_qs8_conv2d_1x1_avx2_4x3_kernel, \
-    &nj_qs8_conv2d_3x3_avx2_4x3_kernel, \
-    &nj_qs8_conv2d_5x5_avx2_4x3_kernel, \
-
-#elif defined(__aarch64__)
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_1x1_neondot_4x4_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_neondot_4x4_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_5x5_neondot_4x4_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_1x1_neon_4x2_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_neon_4x2_kernel;
-extern const nj_conv2d_qs8_kernel nj_qs8_conv2d_5x5_neon_4x2_kernel;
-#define NJ_QS8_KERNEL_LIST \
-    &nj_qs8_conv2d_1x1_neondot_4x4_kernel, \
-    &nj_qs8_conv2d_3x3_neondot_4x4_kernel, \
-    &nj_qs8_conv2d_5x5_neondot_4x4_kernel, \
-    &nj_qs8_conv2d_1x1_neon_4x2_kernel, \
-    &nj_qs8_conv2d_3x3_neon_4x2_kernel, \
-    &nj_qs8_conv2d_5x5_neon_4x2_kernel, \
-
-#else
-#define NJ_QS8_KERNEL_LIST
-#endif
 
 // Input channels per 32-bit lane of a layout (1 for the reference and GCHWO_S16).
 static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {

@@ -287,82 +287,101 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
     nj_threadpool_run(pool, range_share, &job);
 }
 
+// ---- Convolutions: one split for every datatype ------------------------------------------------
+//
+// The split (rows or output channels, chunk sizes) is decided here once for all families; a
+// family contributes only a function that runs one chunk: it copies the whole call's args,
+// narrows them with NJ_CONV_NARROW (the same field names in every args struct) and calls its
+// kernel.
+
+typedef struct conv_chunk {
+    int32_t by_channels;
+    int32_t row_begin, row_end;          // rows (by_channels == 0)
+    int32_t channel_begin, channel_end;  // output channels (by_channels == 1)
+} conv_chunk;
+
+// Narrows `share` (a copy of the whole call's args `a`) to `chunk`. weight_bytes: bytes per
+// packed weight element; gihwo: whether the kernel reads NJ_WEIGHTS_GIHWO.
+#define NJ_CONV_NARROW(share, a, chunk, weight_bytes, gihwo)                                      \
+    do {                                                                                        \
+        if (!(chunk)->by_channels) {                                                            \
+            (share).row_begin = (chunk)->row_begin;                                             \
+            (share).row_end = (chunk)->row_end;                                                 \
+            break;                                                                              \
+        }                                                                                       \
+        const int32_t begin_ = (chunk)->channel_begin, end_ = (chunk)->channel_end;             \
+        const int32_t per_group_ = (a)->out_channels / (a)->groups;                             \
+        const int32_t in_per_group_ = (a)->in_channels / (a)->groups;                           \
+        const size_t taps_ = (size_t)(a)->kernel_size * (a)->kernel_size;                       \
+        size_t weight_offset_;                                                                  \
+        if ((a)->groups > 1) {                                                                  \
+            /* Whole groups: the kernel sees a smaller grouped convolution. */                  \
+            const int32_t g0_ = begin_ / per_group_, g1_ = end_ / per_group_;                   \
+            const size_t group_weights_ = (size_t)in_per_group_ * taps_ *                       \
+                ((gihwo) ? (size_t)(a)->weight_stride : (size_t)per_group_);                    \
+            (share).groups = g1_ - g0_;                                                         \
+            (share).in_channels = (share).groups * in_per_group_;                               \
+            (share).input = (a)->input + (size_t)g0_ * in_per_group_ * (a)->input_channel_stride; \
+            weight_offset_ = (size_t)g0_ * group_weights_;                                      \
+        } else {                                                                                \
+            /* GIHWO keeps the whole convolution's stride between taps; OIHW starts at the */   \
+            /* first output channel's filters. */                                               \
+            weight_offset_ = (gihwo) ? (size_t)begin_ : (size_t)begin_ * in_per_group_ * taps_; \
+        }                                                                                       \
+        (share).weights = (const void *)((const char *)(a)->weights + weight_offset_ * (weight_bytes)); \
+        (share).out_channels = end_ - begin_;                                                   \
+        if ((a)->output_depth_to_space > 1) {                                                   \
+            (share).output_channel_base = (a)->output_channel_base + begin_;                    \
+        } else {                                                                                \
+            (share).output = (a)->output + (size_t)begin_ * (a)->output_channel_stride;         \
+        }                                                                                       \
+        if ((a)->bias) (share).bias = (a)->bias + begin_;                                       \
+        if ((a)->residual) (share).residual = (a)->residual + (size_t)begin_ * (a)->residual_channel_stride; \
+    } while (0)
+
+typedef void (*conv_chunk_fn)(const void *kernel, const void *args, const conv_chunk *chunk);
+
 typedef struct conv_job {
-    const nj_conv2d_f32_kernel *kernel;
-    const nj_conv2d_f32_args *args;
+    conv_chunk_fn run_chunk;
+    const void *kernel;
+    const void *args;
+    int32_t row_begin, row_end, out_channels;
     int32_t by_channels;
     int32_t unit;    // output channels per chunk (by_channels), else rows per chunk
     int32_t chunks;
     _Atomic int32_t next;
 } conv_job;
 
-// Runs output channels [begin, end) (whole groups of a grouped convolution) for all rows.
-static void conv_channels(const conv_job *job, int32_t begin, int32_t end) {
-    const nj_conv2d_f32_args *a = job->args;
-    nj_conv2d_f32_args share = *a;
-    const int32_t per_group = a->out_channels / a->groups;
-    const int32_t in_per_group = a->in_channels / a->groups;
-    const size_t taps = (size_t)a->kernel_size * a->kernel_size;
-    const int gihwo = job->kernel->weight_layout == NJ_WEIGHTS_GIHWO;
-    if (a->groups > 1) {
-        // Whole groups: the kernel sees a smaller grouped convolution.
-        const int32_t g0 = begin / per_group, g1 = end / per_group;
-        const size_t group_weights =
-            (size_t)in_per_group * taps * (gihwo ? (size_t)a->weight_stride : (size_t)per_group);
-        share.groups = g1 - g0;
-        share.in_channels = share.groups * in_per_group;
-        share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
-        share.weights = a->weights + (size_t)g0 * group_weights;
-    } else {
-        // GIHWO keeps the whole convolution's stride between taps; OIHW starts at the first
-        // output channel's filters.
-        share.weights = a->weights + (gihwo ? (size_t)begin : (size_t)begin * in_per_group * taps);
-    }
-    share.out_channels = end - begin;
-    if (a->output_depth_to_space > 1) {
-        share.output_channel_base = a->output_channel_base + begin;  // addresses from the base
-    } else {
-        share.output = a->output + (size_t)begin * a->output_channel_stride;
-    }
-    if (a->bias) share.bias = a->bias + begin;
-    if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
-    job->kernel->run(&share);
-}
-
 static void conv_share(void *raw, int32_t index, int32_t count) {
     (void)index;
     (void)count;
     conv_job *job = raw;
-    const nj_conv2d_f32_args *a = job->args;
     for (;;) {
         const int32_t chunk = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
         if (chunk >= job->chunks) return;
+        conv_chunk c = {job->by_channels, 0, 0, 0, 0};
         if (job->by_channels) {
-            const int32_t begin = chunk * job->unit;
-            const int32_t end = begin + job->unit < a->out_channels ? begin + job->unit : a->out_channels;
-            conv_channels(job, begin, end);
+            c.channel_begin = chunk * job->unit;
+            c.channel_end = c.channel_begin + job->unit < job->out_channels ? c.channel_begin + job->unit
+                                                                            : job->out_channels;
         } else {
-            nj_conv2d_f32_args rows = *a;
-            rows.row_begin = a->row_begin + chunk * job->unit;
-            rows.row_end = rows.row_begin + job->unit < a->row_end ? rows.row_begin + job->unit : a->row_end;
-            job->kernel->run(&rows);
+            c.row_begin = job->row_begin + chunk * job->unit;
+            c.row_end = c.row_begin + job->unit < job->row_end ? c.row_begin + job->unit : job->row_end;
         }
+        job->run_chunk(job->kernel, job->args, &c);
     }
 }
 
-void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
-                              const nj_conv2d_f32_args *args) {
+// Splits a convolution of the given geometry over the pool (the caller has checked there is
+// more than one thread and at least one row).
+static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void *kernel,
+                       const void *args, int32_t row_begin, int32_t row_end, int32_t out_channels,
+                       int32_t groups, int32_t channel_block) {
     const int32_t threads = nj_threadpool_size(pool);
-    const int32_t rows = args->row_end - args->row_begin;
-    if (threads == 1 || rows <= 0) {
-        const fp_mode mode = fp_flush_enter();
-        kernel->run(args);
-        fp_flush_leave(mode);
-        return;
-    }
-    conv_job job = {kernel, args, 0, 1, 0, 0};
+    const int32_t rows = row_end - row_begin;
+    conv_job job = {run_chunk, kernel, args, row_begin, row_end, out_channels, 0, 1, 0, 0};
     const int32_t most = threads * CHUNKS_PER_THREAD;
-    if (rows >= 2 * threads || args->out_channels < 2 * threads) {
+    if (rows >= 2 * threads || out_channels < 2 * threads) {
         // Bands of rows.
         job.unit = (rows + most - 1) / most;
         job.chunks = (rows + job.unit - 1) / job.unit;
@@ -371,16 +390,123 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
         // convolution and whole register blocks of an ungrouped one (smaller blocks when there
         // are fewer blocks than threads).
         job.by_channels = 1;
-        const int32_t per_group = args->out_channels / args->groups;
-        int32_t unit = args->groups == 1 ? kernel->channel_block : per_group;
-        if (args->groups > 1 && args->groups > most) {
-            unit = per_group * ((args->groups + most - 1) / most);
+        const int32_t per_group = out_channels / groups;
+        int32_t unit = groups == 1 ? channel_block : per_group;
+        if (groups > 1 && groups > most) {
+            unit = per_group * ((groups + most - 1) / most);
         }
-        if (args->groups == 1 && (args->out_channels + unit - 1) / unit < threads) {
-            unit = (args->out_channels + threads - 1) / threads;
+        if (groups == 1 && (out_channels + unit - 1) / unit < threads) {
+            unit = (out_channels + threads - 1) / threads;
         }
         job.unit = unit;
-        job.chunks = (args->out_channels + unit - 1) / unit;
+        job.chunks = (out_channels + unit - 1) / unit;
     }
     nj_threadpool_run(pool, conv_share, &job);
+}
+
+static void f32_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
+    const nj_conv2d_f32_kernel *k = kernel;
+    const nj_conv2d_f32_args *a = args;
+    nj_conv2d_f32_args share = *a;
+    NJ_CONV_NARROW(share, a, chunk, sizeof(float), k->weight_layout == NJ_WEIGHTS_GIHWO);
+    k->run(&share);
+}
+
+void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
+                              const nj_conv2d_f32_args *args) {
+    if (nj_threadpool_size(pool) == 1 || args->row_end <= args->row_begin) {
+        const fp_mode mode = fp_flush_enter();
+        kernel->run(args);
+        fp_flush_leave(mode);
+        return;
+    }
+    conv_split(pool, f32_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
+               args->groups, kernel->channel_block);
+}
+
+static void f16_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
+    const nj_conv2d_f16_kernel *k = kernel;
+    const nj_conv2d_f16_args *a = args;
+    nj_conv2d_f16_args share = *a;
+    NJ_CONV_NARROW(share, a, chunk, nj_dtype_size(k->weight_dtype),
+                   k->weight_layout == NJ_WEIGHTS_GIHWO);
+    k->run(&share);
+}
+
+void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *kernel,
+                              const nj_conv2d_f16_args *args) {
+    if (nj_threadpool_size(pool) == 1 || args->row_end <= args->row_begin) {
+        const fp_mode mode = fp_flush_enter();
+        kernel->run(args);
+        fp_flush_leave(mode);
+        return;
+    }
+    conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
+               args->groups, kernel->channel_block);
+}
+
+// qs8: the same split; the narrowing differs from NJ_CONV_NARROW only in what the per-channel
+// numbers are (the params' arrays instead of a bias) and in the packed weights' lane grouping.
+static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
+    const nj_conv2d_qs8_kernel *k = kernel;
+    const nj_conv2d_qs8_args *a = args;
+    nj_conv2d_qs8_args share = *a;
+    if (!chunk->by_channels) {
+        share.row_begin = chunk->row_begin;
+        share.row_end = chunk->row_end;
+        k->run(&share);
+        return;
+    }
+    const int32_t begin = chunk->channel_begin, end = chunk->channel_end;
+    const int32_t per_group = a->out_channels / a->groups;
+    const int32_t in_per_group = a->in_channels / a->groups;
+    const size_t taps = (size_t)a->kernel_size * a->kernel_size;
+    const int oihw = k->weight_layout == NJ_QS8_WEIGHTS_OIHW_S8;
+    const int32_t lane = k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8 ||
+                                 k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8
+                             ? 4
+                             : k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ? 2 : 1;
+    const size_t weight_bytes = k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ||
+                                        k->weight_layout == NJ_QS8_WEIGHTS_GCHWO_S16
+                                    ? 2
+                                    : 1;
+    size_t weight_offset;  // in weights
+    if (a->groups > 1) {
+        const int32_t g0 = begin / per_group, g1 = end / per_group;
+        const size_t lanes = (size_t)(in_per_group + lane - 1) / lane;
+        const size_t group_weights = oihw ? (size_t)per_group * in_per_group * taps
+                                          : lanes * taps * (size_t)a->weight_stride * lane;
+        share.groups = g1 - g0;
+        share.in_channels = share.groups * in_per_group;
+        share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
+        weight_offset = (size_t)g0 * group_weights;
+    } else {
+        weight_offset = oihw ? (size_t)begin * in_per_group * taps : (size_t)begin * lane;
+    }
+    share.weights = (const char *)a->weights + weight_offset * weight_bytes;
+    share.out_channels = end - begin;
+    if (a->output_depth_to_space > 1) {
+        share.output_channel_base = a->output_channel_base + begin;
+    } else {
+        share.output = a->output + (size_t)begin * a->output_channel_stride;
+    }
+    if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
+    nj_conv2d_qs8_params params = *a->params;
+    params.bias += begin;
+    params.multiplier += begin;
+    params.negative_multiplier += begin;
+    params.shift += begin;
+    share.params = &params;
+    k->run(&share);
+}
+
+void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *kernel,
+                              const nj_conv2d_qs8_args *args) {
+    // Integer kernels: no floating-point mode to set.
+    if (nj_threadpool_size(pool) == 1 || args->row_end <= args->row_begin) {
+        kernel->run(args);
+        return;
+    }
+    conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
+               args->groups, kernel->channel_block);
 }
