@@ -33,11 +33,6 @@ if [ "$mode" != "--arm-only" ]; then
         echo "== host (clang): every supported level"
         env -u NIGHTJAR_MAX_ISA "$out/test_conv_host_clang" || status=1
     fi
-    # The int8 family: the reference against real arithmetic, every qs8 kernel bit-exact.
-    # shellcheck disable=SC2086
-    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host"
-    echo "== host ($cc): qs8"
-    env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host" || status=1
     # The f16 family: every runnable kernel, then the process-wide selection with each path
     # forced (native half arithmetic off, then F16C/AVX2 only, then no conversions at all).
     # shellcheck disable=SC2086
@@ -50,6 +45,26 @@ if [ "$mode" != "--arm-only" ]; then
             echo "== host ($cc): f16, NIGHTJAR_MAX_ISA=$1 NIGHTJAR_DISABLE_FEATURES=$2"
             NIGHTJAR_MAX_ISA=$1 NIGHTJAR_DISABLE_FEATURES=$2 "$out/test_f16_host" || status=1
         done
+    fi
+    # The int8 family: the reference against real arithmetic, every qs8 kernel bit-exact.
+    # shellcheck disable=SC2086
+    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host"
+    echo "== host ($cc): qs8"
+    env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host" || status=1
+    # shellcheck disable=SC2086
+    if [ "$cc" != clang ] && command -v clang >/dev/null; then
+        clang -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_host_clang"
+        echo "== host (clang): qs8 --quick"
+        env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_qs8_host_clang" --quick || status=1
+    fi
+    # Each x86 int8 path as selection sees it: VNNI features taken away one by one, then the cap.
+    if [ "$(uname -m)" = x86_64 ]; then
+        for off in avx512vnni avx512vnni,avxvnni; do
+            echo "== host ($cc): qs8 --quick, NIGHTJAR_DISABLE_FEATURES=$off"
+            NIGHTJAR_DISABLE_FEATURES=$off "$out/test_qs8_host" --quick || status=1
+        done
+        echo "== host ($cc): qs8 --quick, NIGHTJAR_MAX_ISA=scalar"
+        NIGHTJAR_MAX_ISA=scalar "$out/test_qs8_host" --quick || status=1
     fi
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     # shellcheck disable=SC2086
@@ -85,12 +100,11 @@ if [ "$mode" != "--host-only" ]; then
             -lpthread -o "$out/test_f16_aarch64"
         # cortex-a53 and -a72: fcvtl/fcvtn around f32 FMA; max: FEAT_FP16 fmla (and, with fp16
         # disabled, the conversion path again under selection).
+        # Emulation is slow: every third width (--quick); the host runs every width.
         for cpu in cortex-a53 cortex-a72 max; do
-            echo "== aarch64 qemu -cpu $cpu: f16"
-            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu "$cpu" "$out/test_f16_aarch64" || status=1
+            echo "== aarch64 qemu -cpu $cpu: f16 --quick"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu "$cpu" "$out/test_f16_aarch64" --quick || status=1
         done
-        echo "== aarch64 qemu -cpu max: f16, NIGHTJAR_DISABLE_FEATURES=fp16"
-        NIGHTJAR_DISABLE_FEATURES=fp16 qemu-aarch64 -cpu max "$out/test_f16_aarch64" || status=1
         for cpu in cortex-a53 max; do
             echo "== aarch64 qemu -cpu $cpu: thread pool"
             timeout 300 qemu-aarch64 -cpu "$cpu" "$out/test_threadpool_aarch64" || status=1
@@ -101,6 +115,15 @@ if [ "$mode" != "--host-only" ]; then
             echo "== aarch64 qemu -cpu $cpu"
             env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu "$cpu" "$out/test_conv_aarch64" || status=1
         done
+        # int8: the widening path (no dot product on the A53 and A72) and SDOT (max).
+        # shellcheck disable=SC2086
+        aarch64-linux-gnu-gcc -static -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $qs8_srcs -lm \
+            -lpthread -o "$out/test_qs8_aarch64"
+        for cpu in cortex-a53 cortex-a72 max; do
+            echo "== aarch64 qemu -cpu $cpu: qs8 --quick"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu "$cpu" \
+                "$out/test_qs8_aarch64" --quick || status=1
+        done
         # SwiftPM on the boards compiles C with clang: test clang's NEON code generation too.
         # shellcheck disable=SC2086
         if command -v clang >/dev/null && clang --target=aarch64-linux-gnu -static -std=gnu11 -O2 \
@@ -108,6 +131,13 @@ if [ "$mode" != "--host-only" ]; then
             echo "== aarch64 (clang) qemu -cpu cortex-a53"
             env -u NIGHTJAR_MAX_ISA qemu-aarch64 -cpu cortex-a53 "$out/test_conv_aarch64_clang" ||
                 status=1
+        fi
+        # shellcheck disable=SC2086
+        if command -v clang >/dev/null && clang --target=aarch64-linux-gnu -static -std=gnu11 -O2 \
+            -I"$kdir/include" $qs8_srcs -lm -lpthread -o "$out/test_qs8_aarch64_clang" 2>/dev/null; then
+            echo "== aarch64 (clang) qemu -cpu max: qs8 --quick"
+            env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu max \
+                "$out/test_qs8_aarch64_clang" --quick || status=1
         fi
     else
         echo "skipping aarch64: aarch64-linux-gnu-gcc or qemu-aarch64 missing"

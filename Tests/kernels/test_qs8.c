@@ -184,14 +184,10 @@ static int run_kernel(const nj_conv2d_qs8_kernel *kernel, nj_conv2d_qs8_args arg
     }
     args.weights = packed;
     args.params = &params;
-#ifdef NJ_QS8_HAVE_POOL
     if (threaded) {
         nj_threadpool_conv2d_qs8(pool, kernel, &args);
         return 1;
     }
-#else
-    (void)threaded;
-#endif
     kernel->run(&args);
     return 1;
 }
@@ -282,8 +278,10 @@ static int case_cap_count;
 // The kernels a case runs: every registered kernel of the geometry this CPU can run (the
 // active features decide: NIGHTJAR_DISABLE_FEATURES takes paths away) and what selection
 // picks per cap; the reference is run separately.
-static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_kernel **out) {
+static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_kernel **out, int threaded) {
     int count = 0;
+    // Through the pool, the reference too (its OIHW weights narrow differently).
+    if (threaded) out[count++] = nj_conv2d_qs8_kernel_reference();
     const nj_conv2d_qs8_kernel *candidates[64];
     int nc = 0;
     for (int ci = 0; ci < case_cap_count; ci++) candidates[nc++] = nj_conv2d_qs8_kernel_select(g, (int)case_caps[ci]);
@@ -297,7 +295,7 @@ static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_k
         }
     }
     for (int i = 0; i < nc && count < 16; i++) {
-        int dup = candidates[i] == nj_conv2d_qs8_kernel_reference();
+        int dup = candidates[i] == nj_conv2d_qs8_kernel_reference() && !threaded;
         for (int j = 0; j < count; j++) dup |= out[j] == candidates[i];
         if (!dup) out[count++] = candidates[i];
     }
@@ -420,7 +418,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
 
     // 2. Every kernel against the reference, bit for bit (the untouched bytes included).
     const nj_conv2d_qs8_kernel *kernels[16];
-    const int count = kernels_under_test(&args, kernels);
+    const int count = kernels_under_test(&args, kernels, threaded);
     for (int ki = 0; ki < count; ki++) {
         memset(got, sentinel, out_count);
         nj_conv2d_qs8_args kargs = args;
@@ -498,7 +496,13 @@ static void test_refusals(void) {
 
 int main(int argc, char **argv) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
-    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+    // --quick (emulated runs): the kernels against the reference on fewer heights and widths,
+    // without the double-precision check (architecture-independent: the host run does it).
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        verbose |= strcmp(argv[i], "-v") == 0;
+        quick |= strcmp(argv[i], "--quick") == 0;
+    }
     pool = nj_threadpool_create(3);
 
     static const nj_isa levels[] = {NJ_ISA_SCALAR, NJ_ISA_SSE41, NJ_ISA_AVX2, NJ_ISA_AVX512, NJ_ISA_NEON};
@@ -512,6 +516,32 @@ int main(int argc, char **argv) {
         if (nj_conv2d_qs8_kernel_usable(nj_conv2d_qs8_kernel_at(i))) printf(" %s", nj_conv2d_qs8_kernel_at(i)->name);
     }
     printf("\n");
+
+    // NIGHTJAR_DISABLE_FEATURES takes kernels away: none that needs a disabled feature may be
+    // usable, selected or run.
+    const char *off = getenv("NIGHTJAR_DISABLE_FEATURES");
+    static const char *const gated[] = {"avx512vnni", "avxvnni", "neondot"};
+    static const char *const feature[] = {"avx512vnni", "avxvnni", "dotprod"};
+    for (int32_t i = 0; off && i < nj_conv2d_qs8_kernel_count(); i++) {
+        const nj_conv2d_qs8_kernel *k = nj_conv2d_qs8_kernel_at(i);
+        for (int f = 0; f < 3; f++) {
+            char label[32];
+            snprintf(label, sizeof label, "-%s-", gated[f]);
+            if (strstr(k->name, label) && strstr(off, feature[f])) {
+                CHECK(!nj_conv2d_qs8_kernel_usable(k), "%s usable with %s disabled", k->name, feature[f]);
+            }
+        }
+    }
+    for (int32_t k = 1; k <= 7; k += 2) {
+        nj_conv2d_qs8_args g;
+        memset(&g, 0, sizeof g);
+        g.kernel_size = k;
+        g.in_channels = g.out_channels = g.groups = 1;
+        const nj_conv2d_qs8_kernel *chosen = nj_conv2d_qs8_kernel_select(&g, -1);
+        CHECK(nj_conv2d_qs8_kernel_usable(chosen) && (chosen->kernel_size == k || chosen->kernel_size == 0),
+              "selection for %dx%d: %s", k, k, chosen->name);
+        printf("qs8: %dx%d selects %s\n", k, k, chosen->name);
+    }
 
     test_conversions();
     test_refusals();
@@ -532,10 +562,11 @@ int main(int argc, char **argv) {
         const long macs = (long)s.out_channels * (s.in_channels / s.groups) * s.k * s.k;
         for (int wi = 0; wi < nw; wi++) {
             for (int32_t h = 1; h <= 7; h++) {
-                if (macs > 4000 && !(h == 1 || h == 7 || h == 2 + (wi % 5))) continue;
-                // The double-precision check is slow under emulation: every case on small
-                // shapes, one in four on big ones.
-                run_case(s, widths[wi], h, 1, macs <= 4000 || rnd() % 4 == 0);
+                const int few = macs > 4000 || quick;
+                if (few && !(h == 1 || h == 7 || h == 2 + (wi % 5))) continue;
+                if (quick && macs > 4000 && h != 2 + (wi % 5)) continue;
+                // The double-precision check: every case on small shapes, one in four on big ones.
+                run_case(s, widths[wi], h, 1, !quick && (macs <= 4000 || rnd() % 4 == 0));
             }
         }
     }
@@ -545,7 +576,7 @@ int main(int argc, char **argv) {
     };
     for (size_t fi = 0; fi < sizeof folds / sizeof folds[0]; fi++) {
         for (int wi = 0; wi < nw; wi += 2) {
-            for (int32_t h = 1; h <= 5; h += 2) run_case(folds[fi].s, widths[wi], h, folds[fi].r, 1);
+            for (int32_t h = 1; h <= 5; h += quick ? 4 : 2) run_case(folds[fi].s, widths[wi], h, folds[fi].r, !quick);
         }
     }
     printf("qs8: %ld passed, %ld failed; reference within 1 of the exactly rounded result at %ld outputs "

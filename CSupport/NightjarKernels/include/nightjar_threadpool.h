@@ -45,6 +45,10 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
 void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *kernel,
                               const nj_conv2d_f16_args *args);
 
+// The same for the qs8 family (`args` prepared for `kernel` by nj_qs8_conv2d_prepare).
+void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *kernel,
+                              const nj_conv2d_qs8_args *args);
+
 #ifdef __cplusplus
 }
 #endif

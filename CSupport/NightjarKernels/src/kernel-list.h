@@ -41,7 +41,26 @@ NJ_F32_KERNEL(nj_f32_conv2d_5x5_neon_4x4_kernel)
 
 // f16 kernels follow here (native half arithmetic first, then convert-around-f32-FMA).
 
-// qs8 kernels follow here.
+// qs8: VNNI (zmm, then ymm), then AVX2's VPMADDWD; SDOT, then NEON's widening SMLAL.
+#if defined(__x86_64__)
+NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx512vnni_8x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avxvnni_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avxvnni_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avxvnni_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx2_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx2_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx2_4x3_kernel)
+#endif
+#if defined(__aarch64__)
+NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_neondot_4x4_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_neondot_4x4_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_neondot_4x4_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_neon_4x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_neon_4x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_neon_4x2_kernel)
+#endif
 
 #undef NJ_F32_KERNEL
 #undef NJ_F16_KERNEL

@@ -7,6 +7,7 @@
 
 #define NJ_F32_KERNEL(symbol) extern const nj_conv2d_f32_kernel symbol;
 #define NJ_F16_KERNEL(symbol) extern const nj_conv2d_f16_kernel symbol;
+#define NJ_QS8_KERNEL(symbol) extern const nj_conv2d_qs8_kernel symbol;
 #include "kernel-list.h"
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats

@@ -5,14 +5,6 @@
 
 #include "nightjar_kernels.h"
 
-// TEMPORARY feature bits (qs8-kernel-registry.c), until nj_cpu_features lands.
-#define NJ_QS8_FEATURE_AVX512_VNNI 1u  // + AVX-512 BW and VL
-#define NJ_QS8_FEATURE_AVX_VNNI 2u
-#define NJ_QS8_FEATURE_DOTPROD 4u
-uint32_t nj_qs8_features_active(void);
-
-// The SIMD kernels' registry entries, best first within each kernel size.
-#define NJ_QS8_KERNEL_LIST
 
 // Input channels per 32-bit lane of a layout (1 for the reference and GCHWO_S16).
 static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {

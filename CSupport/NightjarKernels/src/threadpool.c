@@ -444,3 +444,69 @@ void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *k
     conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
                args->groups, kernel->channel_block);
 }
+
+// qs8: the same split; the narrowing differs from NJ_CONV_NARROW only in what the per-channel
+// numbers are (the params' arrays instead of a bias) and in the packed weights' lane grouping.
+static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
+    const nj_conv2d_qs8_kernel *k = kernel;
+    const nj_conv2d_qs8_args *a = args;
+    nj_conv2d_qs8_args share = *a;
+    if (!chunk->by_channels) {
+        share.row_begin = chunk->row_begin;
+        share.row_end = chunk->row_end;
+        k->run(&share);
+        return;
+    }
+    const int32_t begin = chunk->channel_begin, end = chunk->channel_end;
+    const int32_t per_group = a->out_channels / a->groups;
+    const int32_t in_per_group = a->in_channels / a->groups;
+    const size_t taps = (size_t)a->kernel_size * a->kernel_size;
+    const int oihw = k->weight_layout == NJ_QS8_WEIGHTS_OIHW_S8;
+    const int32_t lane = k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8 ||
+                                 k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8
+                             ? 4
+                             : k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ? 2 : 1;
+    const size_t weight_bytes = k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ||
+                                        k->weight_layout == NJ_QS8_WEIGHTS_GCHWO_S16
+                                    ? 2
+                                    : 1;
+    size_t weight_offset;  // in weights
+    if (a->groups > 1) {
+        const int32_t g0 = begin / per_group, g1 = end / per_group;
+        const size_t lanes = (size_t)(in_per_group + lane - 1) / lane;
+        const size_t group_weights = oihw ? (size_t)per_group * in_per_group * taps
+                                          : lanes * taps * (size_t)a->weight_stride * lane;
+        share.groups = g1 - g0;
+        share.in_channels = share.groups * in_per_group;
+        share.input = a->input + (size_t)g0 * in_per_group * a->input_channel_stride;
+        weight_offset = (size_t)g0 * group_weights;
+    } else {
+        weight_offset = oihw ? (size_t)begin * in_per_group * taps : (size_t)begin * lane;
+    }
+    share.weights = (const char *)a->weights + weight_offset * weight_bytes;
+    share.out_channels = end - begin;
+    if (a->output_depth_to_space > 1) {
+        share.output_channel_base = a->output_channel_base + begin;
+    } else {
+        share.output = a->output + (size_t)begin * a->output_channel_stride;
+    }
+    if (a->residual) share.residual = a->residual + (size_t)begin * a->residual_channel_stride;
+    nj_conv2d_qs8_params params = *a->params;
+    params.bias += begin;
+    params.multiplier += begin;
+    params.negative_multiplier += begin;
+    params.shift += begin;
+    share.params = &params;
+    k->run(&share);
+}
+
+void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *kernel,
+                              const nj_conv2d_qs8_args *args) {
+    // Integer kernels: no floating-point mode to set.
+    if (nj_threadpool_size(pool) == 1 || args->row_end <= args->row_begin) {
+        kernel->run(args);
+        return;
+    }
+    conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
+               args->groups, kernel->channel_block);
+}

@@ -1,0 +1,247 @@
+// Template of the qs8 direct convolution kernels (internal header, no include guard: included
+// exactly once by each qs8-conv2d-KxK-ISA-TILE.c file).
+//
+// The including file first includes one nj-qs8-simd-ISA.h (the ISA's vocabulary: nj_qacc,
+// nj_qin, nj_qw, nj_qstage, nj_qwt, NJ_Q_VL, NJ_Q_LANE_CH, NJ_Q_FLIP, NJ_Q_TARGET, NJ_Q_ISA_ID,
+// NJ_Q_ISA_LABEL, NJ_Q_FEATURES, NJ_Q_LAYOUT, Q_SET1, Q_LOAD_IN, Q_LOAD_W, Q_DOT and
+// nj_q_finish) and defines NJ_K (1, 3, 5), NJ_OCB (4, 6 or 8), NJ_NV (1..4), NJ_FN, NJ_KERNEL.
+//
+// Design. The dot-product instructions (VPDPBUSD, SDOT, VPMADDWD) add up NJ_Q_LANE_CH adjacent
+// bytes or halves of each 32-bit lane, so each lane must hold one pixel's values of
+// NJ_Q_LANE_CH input channels, while the tensors are planar. For a band of output rows and a
+// tile of NV vectors along x, the kernel therefore stages the group's input rows once, channel-
+// interleaved (and sign-extended to int16, or flipped to unsigned for VNNI), with the padding
+// (the input zero point) written in: borders, tails and rings are handled there, and the inner
+// loop is plain unaligned loads, one broadcast weight lane per output channel and OCB x NV dot
+// products. The staging area lives on the stack (at most NJ_Q_STAGE_BYTES, which caps the
+// group's input channels: max_group_inputs); the band is as tall as fits. Every input row is
+// staged once per tile and band instead of once per kernel row.
+//
+// Requantisation (nj_q_finish) computes exactly the reference's integers: the 64-bit products
+// with the rounding constant, their high halves shifted by shift - 32, the residual term in 32
+// bits, the output zero point, and a saturating narrow to int8.
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+#include "qs8-internal.h"
+
+#define NJ_PAD ((NJ_K - 1) / 2)
+#define NJ_TILE (NJ_NV * NJ_Q_VL)
+#define NJ_SPAN (NJ_TILE + NJ_K - 1)                                // staged columns
+#define NJ_UNIT_BYTES (NJ_Q_LANE_CH * (int32_t)sizeof(nj_qstage))  // one pixel of a lane
+#define NJ_ROW_BYTES (NJ_SPAN * NJ_UNIT_BYTES)
+#ifndef NJ_Q_STAGE_BYTES
+#define NJ_Q_STAGE_BYTES 32768
+#endif
+#define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
+#define NJ_UNROLL _Pragma("GCC unroll 16")
+
+static NJ_ALWAYS_INLINE int32_t nj_q_load32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if !NJ_Q_HAVE_STAGE_SPAN
+// dst[i][j] = src[j][c0 + i] (flipped or widened) for n columns; channels without a row (past
+// the group's count) get `fill`.
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage_span(nj_qstage *dst, const int8_t *const *src,
+                                                         int32_t c0, int32_t n, nj_qstage fill) {
+    for (int j = 0; j < NJ_Q_LANE_CH; j++) {
+        if (!src[j]) {
+            for (int32_t i = 0; i < n; i++) dst[i * NJ_Q_LANE_CH + j] = fill;
+            continue;
+        }
+        const int8_t *s = src[j] + c0;
+        for (int32_t i = 0; i < n; i++) dst[i * NJ_Q_LANE_CH + j] = (nj_qstage)(s[i] ^ NJ_Q_FLIP);
+    }
+}
+#endif
+
+// Stages input rows [iy0, iy0 + rows) of one group, columns [x0 - PAD, x0 - PAD + SPAN), as
+// stage[lane unit][row][column][NJ_Q_LANE_CH]; outside the image (and channels past the group's
+// count) the zero point.
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a, nj_qstage *stage,
+                                                    int32_t ic0, int32_t ipg, int32_t iy0, int32_t rows,
+                                                    int32_t x0) {
+    const int32_t width = a->width;
+    const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    const nj_qstage fill = (nj_qstage)(NJ_Q_FLIP ? (a->params->input_zero_point ^ NJ_Q_FLIP)
+                                                 : a->params->input_zero_point);
+    const int32_t xs = x0 - NJ_PAD;                  // image column of staged column 0
+    const int32_t c_lo = xs < 0 ? -xs : 0;           // staged columns inside the image
+    const int32_t c_hi = width - xs < NJ_SPAN ? width - xs : NJ_SPAN;
+    for (int32_t u = 0; u < units; u++) {
+        for (int32_t r = 0; r < rows; r++) {
+            nj_qstage *dst = stage + ((size_t)u * rows + r) * NJ_SPAN * NJ_Q_LANE_CH;
+            const int32_t iy = iy0 + r;
+            const int8_t *src[NJ_Q_LANE_CH];
+            int inside = iy >= 0 && iy < a->height && c_lo < c_hi;
+            for (int j = 0; j < NJ_Q_LANE_CH; j++) {
+                const int32_t c = u * NJ_Q_LANE_CH + j;
+                src[j] = inside && c < ipg ? a->input + (size_t)(ic0 + c) * a->input_channel_stride +
+                                                 (size_t)(iy % a->input_rows) * width + xs
+                                           : NULL;
+            }
+            if (!inside) {
+                for (int32_t i = 0; i < NJ_SPAN * NJ_Q_LANE_CH; i++) dst[i] = fill;
+                continue;
+            }
+            for (int32_t i = 0; i < c_lo * NJ_Q_LANE_CH; i++) dst[i] = fill;
+            for (int32_t i = c_hi * NJ_Q_LANE_CH; i < NJ_SPAN * NJ_Q_LANE_CH; i++) dst[i] = fill;
+            nj_q_stage_span(dst + c_lo * NJ_Q_LANE_CH, src, c_lo, c_hi - c_lo, fill);
+        }
+    }
+}
+
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, const nj_qstage *stage,
+                                                   int32_t staged_rows, int32_t oc0, int32_t y,
+                                                   int32_t band_row, int32_t x0, int32_t nvalid,
+                                                   const int OCB, const int NV) {
+    const nj_conv2d_qs8_params *p = a->params;
+    const int32_t ipg = a->in_channels / a->groups;
+    const int32_t opg = a->out_channels / a->groups;
+    const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    const int32_t group = oc0 / opg;
+    const size_t wstride = (size_t)a->weight_stride * NJ_Q_LANE_CH;  // elements between taps
+    const nj_qwt *wbase = (const nj_qwt *)a->weights + (size_t)group * units * NJ_K * NJ_K * wstride +
+                          (size_t)(oc0 - group * opg) * NJ_Q_LANE_CH;
+
+    nj_qacc acc[NJ_OCB][NJ_NV];
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const nj_qacc b = Q_SET1(p->bias[oc0 + o]);
+        NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = b;
+    }
+    for (int32_t u = 0; u < units; u++) {
+        NJ_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
+            const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * NJ_SPAN * NJ_Q_LANE_CH;
+            const nj_qwt *w_row = wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride;
+            NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
+                nj_qin in[NJ_NV];
+                NJ_UNROLL for (int v = 0; v < NV; v++) {
+                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
+                }
+                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
+                NJ_UNROLL for (int o = 0; o < OCB; o++) {
+                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
+                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
+                }
+            }
+        }
+    }
+
+    // Epilogue: requantise, residual, zero point, saturate; one store per vector (or one per
+    // value, r bytes apart, with a depth-to-space output).
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const int32_t oc = oc0 + o;
+        size_t step;
+        int8_t *out = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+        const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                              (size_t)(y % a->residual_rows) * a->width + x0
+                                        : NULL;
+        const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+        NJ_UNROLL for (int v = 0; v < NV; v++) {
+            const int32_t n = nvalid - v * NJ_Q_VL;
+            if (n >= NJ_Q_VL && step == 1) {
+                nj_q_finish(acc[o][v], m, mneg, shift, res ? res + v * NJ_Q_VL : NULL, p, out + v * NJ_Q_VL);
+            } else {
+                const int32_t count = n < NJ_Q_VL ? n : NJ_Q_VL;
+                int8_t res_tmp[NJ_Q_VL], out_tmp[NJ_Q_VL];
+                if (res) {
+                    memset(res_tmp, 0, sizeof res_tmp);
+                    memcpy(res_tmp, res + v * NJ_Q_VL, (size_t)count);
+                }
+                nj_q_finish(acc[o][v], m, mneg, shift, res ? res_tmp : NULL, p, out_tmp);
+                for (int32_t i = 0; i < count; i++) out[(size_t)(v * NJ_Q_VL + i) * step] = out_tmp[i];
+            }
+        }
+    }
+}
+
+#define NJ_CASE_N(O, N) \
+    case (O) * 8 + (N): nj_q_tile(a, stage, staged_rows, oc, y, y - y0, x0, nvalid, (O), (N)); break;
+#if NJ_NV == 1
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1)
+#elif NJ_NV == 2
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2)
+#elif NJ_NV == 3
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2) NJ_CASE_N(O, 3)
+#elif NJ_NV == 4
+#define NJ_CASE_O(O) NJ_CASE_N(O, 1) NJ_CASE_N(O, 2) NJ_CASE_N(O, 3) NJ_CASE_N(O, 4)
+#else
+#error "NJ_NV must be 1..4"
+#endif
+#if NJ_OCB != 4 && NJ_OCB != 6 && NJ_OCB != 8
+#error "NJ_OCB must be 4, 6 or 8"
+#endif
+
+// Staging rows per lane unit that fit (the band is this minus K - 1 rows tall).
+#define NJ_STAGE_ROWS_FOR(units) (NJ_Q_STAGE_BYTES / ((units) * NJ_ROW_BYTES))
+
+NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
+    _Alignas(64) nj_qstage stage[NJ_Q_STAGE_BYTES / sizeof(nj_qstage)];
+    const int32_t width = a->width;
+    const int32_t ipg = a->in_channels / a->groups;
+    const int32_t opg = a->out_channels / a->groups;
+    const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    int32_t band = NJ_STAGE_ROWS_FOR(units) - (NJ_K - 1);
+    if (band < 1) return;  // selection never picks this kernel for so many inputs per group
+    if (band > 16) band = 16;
+    for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += band) {
+        const int32_t y1 = y0 + band < a->row_end ? y0 + band : a->row_end;
+        const int32_t staged_rows = y1 - y0 + NJ_K - 1;
+        for (int32_t x0 = 0; x0 < width; x0 += NJ_TILE) {
+            const int32_t nvalid = width - x0 < NJ_TILE ? width - x0 : NJ_TILE;
+            const int32_t nv = (nvalid + NJ_Q_VL - 1) / NJ_Q_VL;
+            for (int32_t g = 0; g < a->groups; g++) {
+                nj_q_stage(a, stage, g * ipg, ipg, y0 - NJ_PAD, staged_rows, x0);
+                for (int32_t y = y0; y < y1; y++) {
+                    const int32_t oc_end = (g + 1) * opg;
+                    for (int32_t oc = g * opg; oc < oc_end;) {
+                        const int32_t rem = oc_end - oc;
+                        const int32_t ocb = rem >= NJ_OCB ? NJ_OCB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
+                        switch (ocb * 8 + nv) {
+#if NJ_OCB != 4
+                            NJ_CASE_O(NJ_OCB)
+#endif
+                            NJ_CASE_O(4)
+                            NJ_CASE_O(2)
+                            NJ_CASE_O(1)
+                            default: break;
+                        }
+                        oc += ocb;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#define NJ_STR_(x) #x
+#define NJ_STR(x) NJ_STR_(x)
+const nj_conv2d_qs8_kernel NJ_KERNEL = {
+    NJ_FN,
+    "qs8-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_Q_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    NJ_Q_ISA_ID,
+    NJ_Q_FEATURES,
+    NJ_K,
+    NJ_Q_LAYOUT,
+    NJ_OCB,
+    0,
+    (NJ_Q_STAGE_BYTES / (NJ_K * NJ_ROW_BYTES)) * NJ_Q_LANE_CH,
+};
+
+#undef NJ_STR
+#undef NJ_STR_
+#undef NJ_CASE_O
+#undef NJ_CASE_N
+#undef NJ_STAGE_ROWS_FOR
+#undef NJ_PAD
+#undef NJ_TILE
+#undef NJ_SPAN
+#undef NJ_UNIT_BYTES
+#undef NJ_ROW_BYTES
+#undef NJ_ALWAYS_INLINE
+#undef NJ_UNROLL
