@@ -119,22 +119,24 @@ final class PrecisionTests: XCTestCase {
         let quantized = try model.quantized(layerPrecisions: precisions, layers: layers)
         var tensors = quantized.tensors
         tensors["conv2x.weight_scale"] = .init(shape: [12], values: [Float](repeating: 0, count: 12))
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: quantized.metadata, tensors: tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: quantized.metadata, tensors: tensors).withContentDigest(), path: "m")) { error in
             XCTAssertEqual("\(error)", "m: tensor 'conv2x': scale 0.0 is not a positive finite number")
         }
         tensors = quantized.tensors
         tensors["rdball.weight_q"] = nil
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: quantized.metadata, tensors: tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: quantized.metadata, tensors: tensors).withContentDigest(), path: "m")) { error in
             XCTAssertEqual("\(error)", "m: tensor 'rdball.weight_q': missing (the layer is int8 in layer_precisions)")
         }
         var meta = quantized.metadata
         meta["layer_precisions"] = "int8,int8"
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: meta, tensors: quantized.tensors), path: "m")) { error in
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: meta, tensors: quantized.tensors).withContentDigest(), path: "m")) { error in
             XCTAssertTrue("\(error)".contains("layer_precisions names 2 layers"), "\(error)")
         }
         meta = quantized.metadata
         meta["precision"] = "fp32"
-        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: meta, tensors: quantized.tensors), path: "m"))
+        XCTAssertThrowsError(try NightjarModel(file: SafeTensorsFile(metadata: meta, tensors: quantized.tensors).withContentDigest(), path: "m")) { error in
+            XCTAssertFalse("\(error)".contains("content digest"), "\(error)")
+        }
     }
 
     // MARK: - graph and arena
