@@ -70,7 +70,8 @@ final class PlatformSupportTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"__metadata__":{"a":"b"}}"#, data: 0).metadata, ["a": "b"])
         let refusals = [
             (#"{"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,8]}}"#, "m: tensor 't': entry lacks dtype, shape or data_offsets"),
-            (#"{"t":{"dtype":"F16","shape":[2],"data_offsets":[0,8]}}"#, "m: tensor 't': dtype F16 is not supported (expected F32)"),
+            (#"{"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#, "m: tensor 't': dtype BF16 is not supported (expected F32, F16, I8, I32)"),
+            (#"{"t":{"dtype":"F16","shape":[2],"data_offsets":[0,8]}}"#, "m: tensor 't': shape [2] of F16 needs 4 bytes, offsets give 8"),
             (#"{"__metadata__":{"a":1}}"#, "m: not a valid model file: __metadata__ must map strings to strings"),
             (#"[1]"#, "m: not a valid model file: header is not a JSON object"),
             (#"{"t":"#, "m: not a valid model file: header is not valid JSON"),

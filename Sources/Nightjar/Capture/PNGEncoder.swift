@@ -289,11 +289,13 @@ final class PNGEncoder: @unchecked Sendable {
         }
         let rowBytes = width * 3 * bits / 8
         guard reserve(rowBytes: rowBytes) else {
-            throw CaptureError.unwritable(path: displayPath, reason: "not enough memory for the PNG writer")
+            throw CaptureError.noRoom(path: displayPath, reason: "not enough memory for the PNG writer" + addressSpaceLimitHint())
         }
         let started = startThreads()
         guard started == 0 else {
-            throw CaptureError.unwritable(path: displayPath, reason: "cannot start the PNG compressor threads: \(String(cString: strerror(started)))")
+            // A thread's stack is address space: under `ulimit -v` this is where a low limit shows.
+            throw CaptureError.noRoom(path: displayPath, reason: "cannot start the PNG compressor threads: \(String(cString: strerror(started)))"
+                                                                 + addressSpaceLimitHint())
         }
         pthread_mutex_lock(lock)
         level = Int32(compressionLevel)
