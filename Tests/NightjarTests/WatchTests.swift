@@ -156,7 +156,9 @@ final class WatchTests: XCTestCase {
         let deadline = Date().addingTimeInterval(45)
         while names(in: done).count < count, kills < 30, Date() < deadline {
             let daemon = try WatchDaemon(arguments(settle: 0), in: dir, name: "run\(kills)")
-            usleep(UInt32(random(100_000...1_200_000)))
+            // Short lives: a daemon that decodes ahead clears tiny frames quickly, and the soak
+            // must still kill it often (at start-up, mid-frame, between frames).
+            usleep(UInt32(random(50_000...500_000)))
             if daemon.process.isRunning { daemon.killHard(); kills += 1 }
         }
         let last = try WatchDaemon(arguments(settle: 0), in: dir, name: "last")
