@@ -1,6 +1,6 @@
-// 3x3 f16 convolution for AVX-512 (convert around the f32 FMA): register blocks of 8 output channels x 3 vectors along
-// x, f32 accumulators, binary16 loads and stores converted. The algorithm is in
-// f32-conv2d-direct.h (the same template as the f32 kernels).
+// 3x3 f16 convolution for AVX-512 (convert around the f32 FMA): register blocks of 8 output
+// channels x 3 vectors along x, f32 accumulators, binary16 loads and stores converted. The
+// algorithm is in f32-conv2d-direct.h (the same template as the f32 kernels).
 #include "nightjar_kernels.h"
 
 #if defined(__x86_64__)

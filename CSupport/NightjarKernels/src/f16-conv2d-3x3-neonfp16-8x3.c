@@ -1,6 +1,6 @@
-// 3x3 f16 convolution with NEON FP16 fmla (ARMv8.2-A): register blocks of 8
-// output channels x 3 half vectors along x, binary16 sums over 2 input channel(s) added into
-// f32. The algorithm is in f16-conv2d-native.h.
+// 3x3 f16 convolution with NEON FP16 fmla (ARMv8.2-A): register blocks of 8 output channels x 3
+// half vectors along x, binary16 sums over 2 input channel(s) added into f32. The algorithm is in
+// f16-conv2d-native.h.
 #include "nightjar_kernels.h"
 
 #if defined(__aarch64__)

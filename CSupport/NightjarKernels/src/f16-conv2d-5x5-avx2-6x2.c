@@ -1,6 +1,6 @@
-// 5x5 f16 convolution for AVX2 + F16C (convert around the f32 FMA): register blocks of 6 output channels x 2 vectors along
-// x, f32 accumulators, binary16 loads and stores converted. The algorithm is in
-// f32-conv2d-direct.h (the same template as the f32 kernels).
+// 5x5 f16 convolution for AVX2 + F16C (convert around the f32 FMA): register blocks of 6 output
+// channels x 2 vectors along x, f32 accumulators, binary16 loads and stores converted. The
+// algorithm is in f32-conv2d-direct.h (the same template as the f32 kernels).
 #include "nightjar_kernels.h"
 
 #if defined(__x86_64__)

@@ -1,5 +1,5 @@
-// 5x5 f16 convolution for NEON with fcvtl/fcvtn (ARMv8.0): register blocks of 4 output channels x 4 vectors along
-// x, f32 accumulators, binary16 loads and stores converted. The algorithm is in
+// 5x5 f16 convolution for NEON with fcvtl/fcvtn (ARMv8.0): register blocks of 4 output channels x
+// 4 vectors along x, f32 accumulators, binary16 loads and stores converted. The algorithm is in
 // f32-conv2d-direct.h (the same template as the f32 kernels).
 #include "nightjar_kernels.h"
 
