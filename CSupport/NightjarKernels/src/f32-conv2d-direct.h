@@ -10,6 +10,12 @@
 //   NJ_KERNEL  name of its registry entry (const nj_conv2d_f32_kernel), defined here
 // and may define NJ_FMA_PORTS (1 or 2): the 512-bit FMA port count the tile was chosen for.
 //
+// The f16 kernels that convert around an f32 FMA (F16C, AVX-512, NEON fcvtl/fcvtn) are this
+// same template with binary16 storage: they define NJ_F16_STORAGE 1 and, in the vocabulary,
+// V_LOADX / V_LOADX_M (load NJ_VL binary16 values as an f32 vector), V_STOREX / V_STOREX_M
+// (round an f32 vector to binary16 and store it) and NJ_REQUIRED_FEATURES. Weights then hold
+// f32 copies of the binary16 weights, accumulators are f32: only loads and stores change.
+//
 // Design: each call to nj_tile computes OCB output channels x NV vectors of one output row,
 // holding OCB*NV accumulators in registers. For every input channel of the group, every
 // kernel row and every kernel column it loads NV input vectors (shifted by kx) and broadcasts
@@ -34,6 +40,30 @@
 #include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
 
+#ifndef NJ_F16_STORAGE
+#define NJ_F16_STORAGE 0
+#endif
+#if NJ_F16_STORAGE
+#include "nj-f16.h"
+typedef uint16_t nj_x;                 // storage element of input, residual, output
+typedef nj_conv2d_f16_args nj_args;
+#define NJ_X2F(x) nj_f16_bits_to_f32(x)
+#define NJ_F2X(f) nj_f32_to_f16_bits(f)
+#define NJ_OUTPUT_ROW nj_conv2d_f16_output_row
+#else
+typedef float nj_x;
+typedef nj_conv2d_f32_args nj_args;
+#define NJ_X2F(x) (x)
+#define NJ_F2X(f) (f)
+#define NJ_OUTPUT_ROW nj_conv2d_output_row
+#define V_LOADX(p) V_LOADU(p)
+#define V_STOREX(p, v) V_STOREU((p), (v))
+#if NJ_MASKED
+#define V_LOADX_M(p, m) V_LOADU_M((p), (m))
+#define V_STOREX_M(p, m, v) V_STOREU_M((p), (m), (v))
+#endif
+#endif
+
 #define NJ_PAD ((NJ_K - 1) / 2)
 #define NJ_TILE (NJ_NV * NJ_VL)
 #define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -42,8 +72,18 @@
 #if !NJ_MASKED
 // dst[0, n) = src[0, n) with vector moves (the last one overlapping), not a memcpy call: a
 // call inside the tile loop would spill every accumulator.
-static NJ_ALWAYS_INLINE NJ_TARGET void nj_copy_span(float *dst, const float *src, int32_t n) {
-    if (n >= NJ_VL) {
+static NJ_ALWAYS_INLINE NJ_TARGET void nj_copy_span(nj_x *dst, const nj_x *src, int32_t n) {
+#if NJ_F16_STORAGE
+    // binary16: a short loop (edge tiles only; the vocabulary has no 16-bit moves).
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+#else
+    if (n < NJ_VL) {
+        for (int32_t i = 0; i < n; i++) {
+            dst[i] = src[i];
+        }
+    } else {
         int32_t i = 0;
         for (; i + NJ_VL <= n; i += NJ_VL) {
             V_STOREU(dst + i, V_LOADU(src + i));
@@ -51,15 +91,12 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_copy_span(float *dst, const float *src
         if (i < n) {
             V_STOREU(dst + n - NJ_VL, V_LOADU(src + n - NJ_VL));
         }
-    } else {
-        for (int32_t i = 0; i < n; i++) {
-            dst[i] = src[i];
-        }
     }
+#endif
 }
 #endif
 
-static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int32_t oc0,
+static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
                                                int32_t y, int32_t x0, int32_t nvalid,
                                                const int OCB, const int NV, const int EDGE) {
     const int32_t width = a->width;
@@ -68,7 +105,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     const int32_t group = oc0 / opg;
     const int32_t ic0 = group * ipg;
     const size_t wstride = (size_t)a->weight_stride;  // between taps
-    const float *wbase = a->weights + (size_t)group * ipg * NJ_K * NJ_K * wstride + (oc0 - group * opg);
+    const float *wbase = (const float *)a->weights + (size_t)group * ipg * NJ_K * NJ_K * wstride + (oc0 - group * opg);
 
     nj_v acc[NJ_OCB][NJ_NV];
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
@@ -102,7 +139,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
 #else
     // Zero-padded copy of input columns [x0 - PAD, x0 + NV*VL + PAD) for edge tiles; only
     // the part inside [0, width) changes between rows, the zeros are written once.
-    float stage[NJ_TILE + NJ_K - 1];
+    nj_x stage[NJ_TILE + NJ_K - 1];
     int32_t s_lo = 0, s_hi = 0;
     if (EDGE) {
         const int32_t len = NV * NJ_VL + NJ_K - 1;
@@ -119,17 +156,17 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     const int prefetch = oc0 % opg == 0 && y + 1 < a->row_end && next_row < a->height;
 
     for (int32_t icg = 0; icg < ipg; icg++) {
-        const float *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
+        const nj_x *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
         const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
         if (prefetch) {
-            const float *ahead = plane + (size_t)(next_row % a->input_rows) * width + x0;
-            for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 16) {
+            const nj_x *ahead = plane + (size_t)(next_row % a->input_rows) * width + x0;
+            for (int32_t p = -NJ_PAD; p < NV * NJ_VL + NJ_PAD; p += 64 / (int32_t)sizeof(nj_x)) {
                 __builtin_prefetch(ahead + p);
             }
         }
         for (int32_t ky = ky_begin; ky < ky_end; ky++) {
-            const float *row = plane + input_row_offset[ky];
-            const float *src = row + x0 - NJ_PAD;
+            const nj_x *row = plane + input_row_offset[ky];
+            const nj_x *src = row + x0 - NJ_PAD;
 #if !NJ_MASKED
             if (EDGE) {
                 nj_copy_span(stage + s_lo, src + s_lo, s_hi - s_lo);
@@ -141,10 +178,10 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
                 nj_v in[NJ_NV];
                 NJ_UNROLL for (int v = 0; v < NV; v++) {
 #if NJ_MASKED
-                    in[v] = EDGE ? V_LOADU_M(src + kx + v * NJ_VL, lanes[kx][v])
-                                 : V_LOADU(src + kx + v * NJ_VL);
+                    in[v] = EDGE ? V_LOADX_M(src + kx + v * NJ_VL, lanes[kx][v])
+                                 : V_LOADX(src + kx + v * NJ_VL);
 #else
-                    in[v] = V_LOADU(src + kx + v * NJ_VL);
+                    in[v] = V_LOADX(src + kx + v * NJ_VL);
 #endif
                 }
                 const float *w_tap = w_k + (size_t)kx * wstride;
@@ -178,8 +215,8 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
     const nj_v slope = V_SET1(a->negative_slope);
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
         size_t step;
-        float *out = nj_conv2d_output_row(a, oc0 + o, y, &step) + (size_t)x0 * step;
-        const float *res = a->residual
+        nj_x *out = NJ_OUTPUT_ROW(a, oc0 + o, y, &step) + (size_t)x0 * step;
+        const nj_x *res = a->residual
             ? a->residual + (size_t)(oc0 + o) * a->residual_channel_stride +
                   (size_t)(y % a->residual_rows) * width + x0
             : NULL;
@@ -194,25 +231,25 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
                 V_STOREU(tmp, r);
                 const int32_t count = n < NJ_VL ? n : NJ_VL;
                 for (int32_t i = 0; i < count; i++) {
-                    out[(size_t)(v * NJ_VL + i) * step] = res ? tmp[i] + res[v * NJ_VL + i] : tmp[i];
+                    out[(size_t)(v * NJ_VL + i) * step] = NJ_F2X(res ? tmp[i] + NJ_X2F(res[v * NJ_VL + i]) : tmp[i]);
                 }
             } else if (n >= NJ_VL) {
                 if (res) {
-                    r = V_ADD(r, V_LOADU(res + v * NJ_VL));
+                    r = V_ADD(r, V_LOADX(res + v * NJ_VL));
                 }
-                V_STOREU(out + v * NJ_VL, r);
+                V_STOREX(out + v * NJ_VL, r);
             } else {
 #if NJ_MASKED
                 const nj_m m = V_MASK(0, n);
                 if (res) {
-                    r = V_ADD(r, V_LOADU_M(res + v * NJ_VL, m));
+                    r = V_ADD(r, V_LOADX_M(res + v * NJ_VL, m));
                 }
-                V_STOREU_M(out + v * NJ_VL, m, r);
+                V_STOREX_M(out + v * NJ_VL, m, r);
 #else
                 float tmp[NJ_VL];
                 V_STOREU(tmp, r);
                 for (int32_t i = 0; i < n; i++) {
-                    out[v * NJ_VL + i] = res ? tmp[i] + res[v * NJ_VL + i] : tmp[i];
+                    out[v * NJ_VL + i] = NJ_F2X(res ? tmp[i] + NJ_X2F(res[v * NJ_VL + i]) : tmp[i]);
                 }
 #endif
             }
@@ -242,7 +279,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f32_args *a, int3
 #error "NJ_OCB must be 4, 6, 8 or 12"
 #endif
 
-NJ_TARGET void NJ_FN(const nj_conv2d_f32_args *a) {
+NJ_TARGET void NJ_FN(const nj_args *a) {
     const int32_t width = a->width;
     const int32_t opg = a->out_channels / a->groups;
     for (int32_t y = a->row_begin; y < a->row_end; y++) {
@@ -275,6 +312,20 @@ NJ_TARGET void NJ_FN(const nj_conv2d_f32_args *a) {
 
 #define NJ_STR_(x) #x
 #define NJ_STR(x) NJ_STR_(x)
+#if NJ_F16_STORAGE
+const nj_conv2d_f16_kernel NJ_KERNEL = {
+    .run = NJ_FN,
+    .name = "f16-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    .isa = NJ_ISA_ID,
+    .required_features = NJ_REQUIRED_FEATURES,
+    .kernel_size = NJ_K,
+    .weight_layout = NJ_WEIGHTS_GIHWO,
+    .weight_dtype = NJ_DTYPE_F32,
+    .channel_block = NJ_OCB,
+    .fma_ports = NJ_FMA_PORTS,
+    .half_sum_terms = 0,
+};
+#else
 const nj_conv2d_f32_kernel NJ_KERNEL = {
     .run = NJ_FN,
     .name = "f32-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
@@ -285,6 +336,7 @@ const nj_conv2d_f32_kernel NJ_KERNEL = {
     .channel_block = NJ_OCB,
     .fma_ports = NJ_FMA_PORTS,
 };
+#endif
 
 #undef NJ_STR
 #undef NJ_STR_
@@ -295,3 +347,7 @@ const nj_conv2d_f32_kernel NJ_KERNEL = {
 #undef NJ_ALWAYS_INLINE
 #undef NJ_UNROLL
 #undef NJ_FMA_PORTS
+#undef NJ_F16_STORAGE
+#undef NJ_X2F
+#undef NJ_F2X
+#undef NJ_OUTPUT_ROW

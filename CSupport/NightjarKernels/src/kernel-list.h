@@ -39,7 +39,26 @@ NJ_F32_KERNEL(nj_f32_conv2d_3x3_neon_4x4_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_neon_4x4_kernel)
 #endif
 
-// f16 kernels follow here (native half arithmetic first, then convert-around-f32-FMA).
+// f16: native half arithmetic first (where the CPU has it), then convert around an f32 FMA.
+#if defined(__x86_64__)
+NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512fp16_12x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512fp16_8x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512fp16_8x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512_12x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512_8x3_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512_6x4_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx2_6x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx2_6x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx2_6x2_kernel)
+#endif
+#if defined(__aarch64__)
+NJ_F16_KERNEL(nj_f16_conv2d_1x1_neonfp16_8x3_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_neonfp16_8x3_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_5x5_neonfp16_8x3_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_1x1_neon_4x4_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_neon_4x4_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_5x5_neon_4x4_kernel)
+#endif
 
 // qs8: VNNI (zmm, then ymm), then AVX2's VPMADDWD; SDOT, then NEON's widening SMLAL.
 #if defined(__x86_64__)
