@@ -193,8 +193,8 @@ struct DoctorReport: Encodable {
         var memory: Memory?
         do {
             let planned = try network ?? placeholderModel()
-            let engine = try StreamingEngine(model: planned, maxHeight: MemoryFootprint.padded(frame.height),
-                                             maxWidth: MemoryFootprint.padded(frame.width), threads: threads)
+            let engine = try StreamingEngine(model: planned, maxHeight: FramePadding.paddedLength(frame.height),
+                                             maxWidth: FramePadding.paddedLength(frame.width), threads: threads)
             let f = MemoryFootprint(engine: engine, width: frame.width, height: frame.height, baseline: baseline,
                                     rotated: options.rotated, bits: 8)
             // RAM: the profile's reserve rule applied to the RAM this machine has, or to the

@@ -87,8 +87,8 @@ struct FootprintCommand: ParsableCommand {
             // The model goes once the engine has packed its weights, as in `restore`.
             let (engine, architecture) = try { () throws -> (StreamingEngine, String) in
                 let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
-                return (try StreamingEngine(model: network, maxHeight: MemoryFootprint.padded(size.height),
-                                            maxWidth: MemoryFootprint.padded(size.width), bands: bands, threads: threadCount,
+                return (try StreamingEngine(model: network, maxHeight: FramePadding.paddedLength(size.height),
+                                            maxWidth: FramePadding.paddedLength(size.width), bands: bands, threads: threadCount,
                                             precision: precision?.precision, modelPath: model),
                         network.architecture.description)
             }()

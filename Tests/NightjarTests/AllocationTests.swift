@@ -196,7 +196,7 @@ final class AllocationTests: XCTestCase {
     /// counted captures' layout (BGGR).
     private func engineAllocations(_ engine: FrameEngine, width: Int, height: Int) throws -> Int64 {
         let size = CapturePipeline.alignedSize(width: width, height: height, offset: CFAPattern.bggr.rggbOffset)
-        let (h, w) = (CapturePipeline.paddedLength(size.height), CapturePipeline.paddedLength(size.width))
+        let (h, w) = (FramePadding.paddedLength(size.height), FramePadding.paddedLength(size.width))
         let streaming = try XCTUnwrap(engine.engine)
         var input = [Float](repeating: 0.01, count: h * w), output = [Float](repeating: 0, count: 3 * h * w)
         return try input.withUnsafeMutableBufferPointer { i in
@@ -218,7 +218,7 @@ final class AllocationTests: XCTestCase {
         try requireOptimisedBuild()
         let directory = try makeTemporaryDirectory(self)
         let largest = Self.sizes[0]
-        let network = BandNetwork(maxWidth: CapturePipeline.paddedLength(largest.width))
+        let network = BandNetwork(maxWidth: FramePadding.paddedLength(largest.width))
         let output = directory.appendingPathComponent("out.png")
         for workspace in [try CaptureWorkspace(maximumWidth: largest.width, maximumHeight: largest.height), CaptureWorkspace()] {
             let kind = workspace.maximumSize == nil ? "growing" : "fixed"

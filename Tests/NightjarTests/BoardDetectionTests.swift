@@ -33,8 +33,8 @@ final class BoardDetectionTests: XCTestCase {
             // holds the frame), 8-bit output, at the profile's threads.
             let threads = profile.threads(onlineCores: profile.cores)
             let frame = profile.maxFrame
-            let engine = try StreamingEngine(model: try FootprintTests.zeroModel(), maxHeight: MemoryFootprint.padded(frame.height),
-                                             maxWidth: MemoryFootprint.padded(frame.width), threads: threads)
+            let engine = try StreamingEngine(model: try FootprintTests.zeroModel(), maxHeight: FramePadding.paddedLength(frame.height),
+                                             maxWidth: FramePadding.paddedLength(frame.width), threads: threads)
             let footprint = MemoryFootprint(engine: engine, width: frame.width, height: frame.height,
                                             baseline: Self.planningBaseline, rotated: true, bits: 8)
             XCTAssertGreaterThanOrEqual(profile.memoryMaxBytes, footprint.suggestedMemoryMaxBytes,

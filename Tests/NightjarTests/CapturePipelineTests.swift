@@ -17,10 +17,10 @@ final class CapturePipelineTests: XCTestCase {
     }
 
     func testPaddedLengthAndAlignment() {
-        XCTAssertEqual(CapturePipeline.paddedLength(32), 32)
-        XCTAssertEqual(CapturePipeline.paddedLength(33), 64)
-        XCTAssertEqual(CapturePipeline.paddedLength(750), 768)
-        XCTAssertEqual(CapturePipeline.paddedLength(500), 512)
+        XCTAssertEqual(FramePadding.paddedLength(32), 32)
+        XCTAssertEqual(FramePadding.paddedLength(33), 64)
+        XCTAssertEqual(FramePadding.paddedLength(750), 768)
+        XCTAssertEqual(FramePadding.paddedLength(500), 512)
         let bggr = CapturePipeline.alignedSize(width: 770, height: 514, offset: CFAPattern.bggr.rggbOffset)
         XCTAssertEqual(bggr.width, 768)
         XCTAssertEqual(bggr.height, 512)

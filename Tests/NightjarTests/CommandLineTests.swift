@@ -180,7 +180,7 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(run.status, 0, run.stderr)
             let object = try jsonObject(Substring(run.stdout))
             let sides = size.split(separator: "x").map { Int($0)! }
-            let padded = sides.map(MemoryFootprint.padded)
+            let padded = sides.map(FramePadding.paddedLength)
             let engine = try StreamingEngine(model: network, maxHeight: padded[1], maxWidth: padded[0], bands: bands, threads: 2)
             XCTAssertEqual(object["arena_bytes"] as? Int, engine.plan.arenaBytes, size)
             XCTAssertEqual(object["padded_width"] as? Int, padded[0])

@@ -21,8 +21,8 @@ final class FootprintTests: XCTestCase {
 
     func footprint(width: Int, height: Int, bands: StreamSchedule.Bands = .init(), threads: Int = 2,
                    rotated: Bool = false, bits: Int = 8) throws -> (MemoryFootprint, StreamingEngine) {
-        let engine = try StreamingEngine(model: try Self.zeroModel(), maxHeight: MemoryFootprint.padded(height),
-                                         maxWidth: MemoryFootprint.padded(width), bands: bands, threads: threads)
+        let engine = try StreamingEngine(model: try Self.zeroModel(), maxHeight: FramePadding.paddedLength(height),
+                                         maxWidth: FramePadding.paddedLength(width), bands: bands, threads: threads)
         return (MemoryFootprint(engine: engine, width: width, height: height, baseline: baseline, rotated: rotated, bits: bits), engine)
     }
 

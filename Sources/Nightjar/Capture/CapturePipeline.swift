@@ -4,9 +4,6 @@ import Glibc
 /// `restoreCapture` strings these together; they are public so tests and tools can check
 /// each step on its own.
 public enum CapturePipeline {
-    /// Network inputs are padded to multiples of this.
-    public static let padMultiple = 32
-
     // MARK: - Alignment
 
     /// The size left after dropping `offset` rows/columns at the top/left and then a trailing
@@ -162,12 +159,7 @@ public enum CapturePipeline {
         return min(max(a, 1), 300)
     }
 
-    // MARK: - Padding
-
-    /// `n` rounded up to a multiple of `padMultiple`.
-    public static func paddedLength(_ n: Int) -> Int {
-        (n + padMultiple - 1) / padMultiple * padMultiple
-    }
+    // MARK: - Padding (the padded size itself: `FramePadding`)
 
     /// numpy 'reflect' indexing: mirror about the last sample without repeating it
     /// (…, n−2, n−1, n−2, …), repeated as often as needed. Keeps parity, so the CFA phase.

@@ -176,7 +176,7 @@ public final class CaptureWorkspace {
         // The old buffers go first, so growing never holds both sizes.
         (mosaic, columns, row, held) = (nil, nil, nil, nil)
         (capacityPixels, capacitySide) = (0, 0)
-        let bytes = (mosaic: 2 * pixels, columns: MemoryLayout<Int>.stride * CapturePipeline.paddedLength(side), row: 6 * side)
+        let bytes = (mosaic: 2 * pixels, columns: MemoryLayout<Int>.stride * FramePadding.paddedLength(side), row: 6 * side)
         if table == nil { table = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<Float>.stride) }
         if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
         guard table != nil, counts != nil, let mosaic = PageBuffer(bytes: bytes.mosaic),

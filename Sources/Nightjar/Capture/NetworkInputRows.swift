@@ -28,7 +28,7 @@ public struct NetworkInputRows: @unchecked Sendable {
         let maxRaw = frame.mosaic.withUnsafeBufferPointer { CapturePipeline.maximum($0) }
         let offset = frame.cfa.rggbOffset
         let aligned = CapturePipeline.alignedSize(width: frame.width, height: frame.height, offset: offset)
-        let storage = Storage(tableCount: 4 * (maxRaw + 1), columnCount: CapturePipeline.paddedLength(aligned.width))
+        let storage = Storage(tableCount: 4 * (maxRaw + 1), columnCount: FramePadding.paddedLength(aligned.width))
         CapturePipeline.fillNormalisationTable(storage.table, black: SIMD4(frame.black), white: frame.white, maxRaw: maxRaw)
         self.init(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                   amplification: amplification, table: storage.table, columns: storage.columns, owner: storage)
@@ -44,8 +44,8 @@ public struct NetworkInputRows: @unchecked Sendable {
         let size = CapturePipeline.alignedSize(width: frameWidth, height: frameHeight, offset: offset)
         width = size.width
         height = size.height
-        paddedWidth = CapturePipeline.paddedLength(size.width)
-        paddedHeight = CapturePipeline.paddedLength(size.height)
+        paddedWidth = FramePadding.paddedLength(size.width)
+        paddedHeight = FramePadding.paddedLength(size.height)
         self.amplification = Float(amplification)
         self.table = table
         tableStride = maxRaw + 1

@@ -30,7 +30,7 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
         self.parameters = try PackedParameters(model, precision: precision, path: modelPath)
         self.threads = threads
         self.bands = bands
-        self.maximumSize = maximumSize.map { (CapturePipeline.paddedLength($0.height), CapturePipeline.paddedLength($0.width)) }
+        self.maximumSize = maximumSize.map { (FramePadding.paddedLength($0.height), FramePadding.paddedLength($0.width)) }
         self.lockMemory = lockMemory
         if let size = self.maximumSize {
             engine = try StreamingEngine(parameters: parameters, architecture: architecture, maxHeight: size.height,

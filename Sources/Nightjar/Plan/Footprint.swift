@@ -149,8 +149,8 @@ public struct MemoryFootprint: Sendable, Equatable {
         precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
         self.width = width
         self.height = height
-        paddedWidth = Self.padded(width)
-        paddedHeight = Self.padded(height)
+        paddedWidth = FramePadding.paddedLength(width)
+        paddedHeight = FramePadding.paddedLength(height)
         self.threads = threads
         self.rotated = rotated
         self.bits = bits
@@ -172,9 +172,6 @@ public struct MemoryFootprint: Sendable, Equatable {
                   weightBytes: engine.weightBytes, modelBytes: engine.modelBytes,
                   baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits)
     }
-
-    /// A side rounded up to a multiple of 32, as the engine runs it.
-    public static func padded(_ side: Int) -> Int { (side + 31) / 32 * 32 }
 
     // MARK: The restore process
 
