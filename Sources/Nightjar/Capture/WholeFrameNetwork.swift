@@ -1,17 +1,5 @@
 import NightjarKernels
 
-/// What restores a padded mosaic: the streaming engine, or a whole-frame stand-in. Rows come
-/// from `source` and finished rows go to `sink` in order.
-public protocol FrameNetwork {
-    func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws
-}
-
-extension StreamingEngine: FrameNetwork {
-    public func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws {
-        try run(height: height, width: width, source: source, sink: &sink)
-    }
-}
-
 /// Runs the network on one padded mosaic as a whole. `input`: H×W float32, row-major, H and
 /// W multiples of 32, RGGB phase at (0,0), normalised and amplified. `output`: 3×H×W planar
 /// float32 (R, G, B planes), preallocated and zeroed by the caller. Throw to report a failure.
