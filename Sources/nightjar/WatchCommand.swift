@@ -65,20 +65,26 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Print the effective settings and exit (0 when they are valid).")
     var check = false
 
-    /// The flags given, as (key, value) in the configuration file's terms.
+    /// The flags given, as (key, value) in the configuration file's terms. The keys are the
+    /// properties' names as the argument parser spells them (`captureDir` is `--capture-dir`), so
+    /// `WatchSettings.keys` stays the one list of keys; a flag without a key is refused there.
     var flags: [(String, String)] {
         var result: [(String, String)] = []
-        let options: [(String, String?)] = [
-            ("capture-dir", captureDir), ("output-dir", outputDir), ("model", model), ("precision", precision),
-            ("threads", threads), ("bits", bits), ("max-size", maxSize), ("originals", originals), ("latest", latest),
-            ("name", name), ("settle", settle), ("rescan", rescan), ("metrics", metrics), ("m", m),
-            ("color", color), ("white-balance", whiteBalance), ("sensor", sensor), ("png-compression", pngCompression),
-        ]
-        for case let (key, value?) in options { result.append((key, value)) }
-        if sidecar { result.append(("sidecar", "yes")) }
-        if noRotate { result.append(("no-rotate", "yes")) }
-        if mlock { result.append(("mlock", "yes")) }
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, label.hasPrefix("_") else { continue }
+            let key = Self.flagName(String(label.dropFirst()))
+            if let option = child.value as? Option<String?>, key != "config", let value = option.wrappedValue {
+                result.append((key, value))
+            } else if let flag = child.value as? Flag<Bool>, key != "check", flag.wrappedValue {
+                result.append((key, "yes"))
+            }
+        }
         return result
+    }
+
+    /// `captureDir` -> `capture-dir`, the argument parser's own naming of a property's flag.
+    static func flagName(_ property: String) -> String {
+        property.reduce(into: "") { name, c in name += c.isUppercase ? "-" + c.lowercased() : String(c) }
     }
 
     func run() throws {

@@ -486,6 +486,34 @@ final class WatchSettingsTests: XCTestCase {
         XCTAssertTrue(checked.stdout.contains("originals = delete\n"), checked.stdout)
         XCTAssertTrue(checked.stdout.contains("capture-dir = /a\n"), checked.stdout)
 
+        // Every key is a flag and every flag (but --config, --check) a key: each key given as a
+        // flag reaches the settings, with the line `--check` prints for it.
+        let sensor = BuiltInSensors.modes[0].id
+        let everyKey: [String: (flag: [String], line: String)] = [
+            "capture-dir": (["/c"], "capture-dir = /c"), "output-dir": (["/o"], "output-dir = /o"), "model": (["/n"], "model = /n"),
+            "precision": (["fp32"], "precision = fp32"), "threads": (["3"], "threads = 3"), "bits": (["16"], "bits = 16"),
+            "max-size": (["640x480"], "max-size = 640x480"), "originals": (["keep"], "originals = keep"),
+            "sidecar": ([], "sidecar = yes"), "latest": (["newest.png"], "latest = newest.png"), "name": (["{stem}-n.png"], "name = {stem}-n.png"),
+            "settle": (["3"], "settle = 3.0"), "rescan": (["7"], "rescan = 7.0"), "metrics": (["/p.prom"], "metrics = /p.prom"),
+            "m": (["4"], "m = 4.0"), "no-rotate": ([], "no-rotate = yes"), "mlock": ([], "mlock = yes"), "color": (["network"], "color = network"),
+            "white-balance": (["auto"], "white-balance = auto"), "sensor": ([sensor], "sensor = \(sensor)"),
+            "png-compression": (["small"], "png-compression = 6"),
+        ]
+        XCTAssertEqual(Set(everyKey.keys), Set(WatchSettings.keys))
+        let help = try runNightjar(["watch", "--help"])
+        // An option's own line starts with it ("  --bits <bits>", "  -h, --help"); wrapped help
+        // text is indented further.
+        let helpFlags = Set(help.stdout.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("  -"), let flag = line.split(separator: " ").first(where: { $0.hasPrefix("--") }) else { return nil }
+            return String(flag.dropFirst(2))
+        })
+        XCTAssertEqual(helpFlags.subtracting(["config", "check", "help", "version"]), Set(WatchSettings.keys), help.stdout)
+        let allFlags = try runNightjar(["watch", "--check"] + WatchSettings.keys.flatMap { ["--\($0)"] + everyKey[$0]!.flag })
+        XCTAssertEqual(allFlags.status, 0, allFlags.stderr)
+        for key in WatchSettings.keys {
+            XCTAssertTrue(allFlags.stdout.contains(everyKey[key]!.line + "\n"), "--\(key): \(allFlags.stdout)")
+        }
+
         try "capture-dir = /a\nexposure = 3\n".write(to: config, atomically: true, encoding: .utf8)
         let refused = try runNightjar(["watch", "--config", config.path])
         XCTAssertEqual(refused.status, 64)
