@@ -3,14 +3,8 @@ import FoundationEssentials
 import Glibc
 import Nightjar
 
-/// The colour modes evaluate measures, as `restore --color` names them.
-enum ColorOption: String, ExpressibleByArgument, CaseIterable {
-    case camera, network
-
-    static var allValueStrings: [String] { allCases.map(\.rawValue) }
-
-    var mode: ColorMode { self == .camera ? .camera : .network }
-}
+/// `--color camera|network`: the library's own modes, named as `restore --color` names them.
+extension ColorMode: ExpressibleByArgument {}
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,8 +30,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Numeric precision: \(PrecisionOption.allValueStrings.joined(separator: ", ")); repeatable.")
     var precision: [PrecisionOption] = []
 
-    @Option(help: "Colour mode: \(ColorOption.allValueStrings.joined(separator: ", ")); repeatable.")
-    var color: [ColorOption] = []
+    @Option(help: "Colour mode: \(ColorMode.allValueStrings.joined(separator: ", ")); repeatable.")
+    var color: [ColorMode] = []
 
     @Option(help: "Use the paper's amplifier with this target factor instead of the exposure ratio.")
     var m: Double?
@@ -69,12 +63,12 @@ struct EvaluateCommand: ParsableCommand {
         var modelPath: String
         var modelName: String
         var precision: PrecisionOption
-        var color: ColorOption
+        var color: ColorMode
     }
 
     func run() throws {
         let precisions = precision.isEmpty ? [PrecisionOption.fp32] : unique(precision)
-        let colors = color.isEmpty ? [ColorOption.camera] : unique(color)
+        let colors = color.isEmpty ? [ColorMode.camera] : unique(color)
         for p in precisions { try p.requireSupported() }
         let usage = ExitCode(RestoreExitStatus.usage.rawValue)
 
@@ -171,7 +165,7 @@ struct EvaluateCommand: ParsableCommand {
                 let name = saveDir == nil ? "\(pairIndex)-\(index).png"
                     : "\(stem)-\(configuration.modelName)-\(configuration.precision.rawValue)-\(configuration.color.rawValue).png"
                 let savedReference = saveDir == nil ? nil : directory.appendingPathComponent("\(stem)-reference.png")
-                options.color = configuration.color.mode
+                options.color = configuration.color
                 do {
                     let result = try Evaluation.evaluate(
                         pair, ratio: ratio, options: options, output: directory.appendingPathComponent(name),
