@@ -17,38 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "nightjar_kernels.h"
 #include "nightjar_threadpool.h"
+#include "test-support.h"
 
-// ---- Guarded buffers -------------------------------------------------------------------
-
-typedef struct guarded {
-    void *map;
-    size_t map_size;
-} guarded;
-
-static guarded allocations[64];
-static int allocation_count;
-static size_t page_size;
-
-// `bytes` bytes against a PROT_NONE page (after the end, or before the start), 64-byte aligned
-// when guarded before.
+// Every buffer ends exactly at its guard page (int8 data: not a byte of slack), or starts
+// right after one.
 static void *guarded_alloc(size_t bytes, int guard_before) {
-    if (bytes == 0) bytes = 1;
-    const size_t data_pages = (bytes + page_size - 1) / page_size;
-    const size_t map_size = (data_pages + 2) * page_size;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    mprotect(map, page_size, PROT_NONE);
-    mprotect(map + (data_pages + 1) * page_size, page_size, PROT_NONE);
-    allocations[allocation_count++] = (guarded){map, map_size};
-    return guard_before ? map + page_size : map + (data_pages + 1) * page_size - bytes;
+    return guarded_bytes_aligned(bytes == 0 ? 1 : bytes, guard_before, 1);
 }
 
 // A packed block: 64-byte aligned as prepare asks, its end against a guard page.
@@ -56,24 +33,9 @@ static void *packed_alloc(size_t bytes) {
     return guarded_alloc((bytes + 63) & ~(size_t)63, 0);
 }
 
-static void free_all(void) {
-    for (int i = 0; i < allocation_count; i++) munmap(allocations[i].map, allocations[i].map_size);
-    allocation_count = 0;
-}
-
-// ---- Deterministic random numbers ---------------------------------------------------------
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static int32_t rnd_below(int32_t n) { return n <= 0 ? 0 : (int32_t)(rnd() % (uint32_t)n); }
-static double rnd_unit(void) { return (double)(rnd() & 0xffffff) / 16777216.0; }  // [0, 1)
-static int32_t rnd_between(int32_t lo, int32_t hi) { return lo + rnd_below(hi - lo + 1); }
-static int8_t rnd_s8(void) { return (int8_t)(rnd() & 0xff); }
+static double rnd_unit(void) { return (double)(rnd32() & 0xffffff) / 16777216.0; }  // [0, 1)
+static int32_t rnd_between(int32_t lo, int32_t hi) { return lo + rnd_int_below(hi - lo + 1); }
+static int8_t rnd_s8(void) { return (int8_t)(rnd32() & 0xff); }
 
 static int32_t max_i(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -123,9 +85,9 @@ static void test_conversions(void) {
     // requantize(x, m, s) = floor((x * m + 2^(s-1)) / 2^s), checked through 128-bit division
     // of the doubled value (an independent formulation: round(x*m / 2^s), halves up).
     for (int i = 0; i < 200000; i++) {
-        const int32_t x = (int32_t)rnd() ^ (int32_t)(rnd() << 16);
+        const int32_t x = (int32_t)rnd32() ^ (int32_t)(rnd32() << 16);
         const int32_t shift = rnd_between(32, 62);
-        const int32_t m = i % 7 == 0 ? rnd_below(1 << 30) : (int32_t)((1u << 30) | (rnd() & 0x3fffffff));
+        const int32_t m = i % 7 == 0 ? rnd_int_below(1 << 30) : (int32_t)((1u << 30) | (rnd32() & 0x3fffffff));
         const __int128 num = (__int128)x * m * 2 + ((__int128)1 << shift);
         const __int128 den = (__int128)1 << (shift + 1);
         __int128 want_q = num / den;
@@ -234,19 +196,19 @@ static int8_t saturate_round_even(double v) {
 static void draw_numbers(qs8_numbers *n, const qs8_shape *s, int extreme, int with_bias, int with_residual) {
     const int32_t taps = s->in_channels / s->groups * s->k * s->k;
     n->input.scale = (float)(0.002 + 0.05 * rnd_unit());
-    n->input.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-20, 20);
+    n->input.zero_point = extreme ? (rnd32() & 1 ? -128 : 127) : rnd_between(-20, 20);
     n->output.scale = (float)(0.01 + 0.1 * rnd_unit());
-    n->output.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-30, 30);
-    n->residual.zero_point = extreme ? (rnd() & 1 ? -128 : 127) : rnd_between(-30, 30);
+    n->output.zero_point = extreme ? (rnd32() & 1 ? -128 : 127) : rnd_between(-30, 30);
+    n->residual.zero_point = extreme ? (rnd32() & 1 ? -128 : 127) : rnd_between(-30, 30);
     double res_ratio = 0.25 + 4.0 * rnd_unit();
-    if (extreme) res_ratio = rnd() & 1 ? ldexp(1.0 + rnd_unit(), 19) : ldexp(1.0 + rnd_unit(), -12);
+    if (extreme) res_ratio = rnd32() & 1 ? ldexp(1.0 + rnd_unit(), 19) : ldexp(1.0 + rnd_unit(), -12);
     n->residual.scale = (float)(n->output.scale * res_ratio);
     // Typical ratio: outputs span about as much as a sum of `taps` products does.
     const double typical = 4.0 / (127.0 * sqrt((double)taps) + 1.0);
     for (int32_t oc = 0; oc < s->out_channels; oc++) {
         double ratio = typical * ldexp(1.0, rnd_between(-3, 2)) * (0.5 + rnd_unit());
         if (extreme) {
-            switch (rnd() % 4) {
+            switch (rnd32() % 4) {
                 case 0: ratio = 0.4999 - 0.01 * rnd_unit(); break;   // the largest allowed
                 case 1: ratio = ldexp(1.0 + rnd_unit(), -40); break;  // below 2^-32: shift 62
                 case 2: ratio = ldexp(1.0 + rnd_unit(), -31); break;
@@ -267,9 +229,9 @@ static void draw_numbers(qs8_numbers *n, const qs8_shape *s, int extreme, int wi
     }
     (void)with_bias;
     (void)with_residual;
-    n->lrelu = rnd() % 3 != 0;
-    n->slope = rnd() % 4 == 0 ? (float)rnd_unit() : 0.2f;
-    if (rnd() % 16 == 0) n->slope = rnd() & 1 ? 0.0f : 1.0f;
+    n->lrelu = rnd32() % 3 != 0;
+    n->slope = rnd32() % 4 == 0 ? (float)rnd_unit() : 0.2f;
+    if (rnd32() % 16 == 0) n->slope = rnd32() & 1 ? 0.0f : 1.0f;
 }
 
 static const nj_isa *case_caps;
@@ -307,7 +269,7 @@ static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_k
 static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_to_space, int check_real) {
     const int32_t pad = (s.k - 1) / 2;
     const int32_t ipg = s.in_channels / s.groups;
-    const uint32_t options = rnd();
+    const uint32_t options = rnd32();
     const int with_bias = (options & 3) != 0;
     const int with_residual = (options >> 2) & 1;
     const int guard_before = (options >> 3) & 1;
@@ -319,24 +281,24 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
 
     int32_t row_begin = 0, row_end = height;
     if (!full_range) {
-        row_begin = rnd_below(height);
-        row_end = row_begin + 1 + rnd_below(height - row_begin);
+        row_begin = rnd_int_below(height);
+        row_end = row_begin + 1 + rnd_int_below(height - row_begin);
     }
     // Rings with 0-2 spare rows and channel gaps, as in test_conv.c.
     const int32_t in_lo = max_i(0, row_begin - pad), in_hi = min_i(height, row_end + pad);
-    const int32_t in_rows = in_hi - in_lo + rnd_below(3);
+    const int32_t in_rows = in_hi - in_lo + rnd_int_below(3);
     const size_t in_plane = (size_t)in_rows * width;
-    const size_t in_stride = in_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t in_stride = in_plane + (size_t)(rnd32() % 3 == 0 ? rnd_int_below(40) : 0);
     const size_t in_count = in_stride * (s.in_channels - 1) + in_plane;
     // The output: out_channels / r² planes of an image r times larger (r = 1: plain).
     const int32_t out_channels_stored = s.out_channels / (r * r);
-    const int32_t out_rows = (row_end - row_begin) * r + rnd_below(3);
+    const int32_t out_rows = (row_end - row_begin) * r + rnd_int_below(3);
     const size_t out_plane = (size_t)out_rows * width * r;
-    const size_t out_stride = out_plane + (size_t)(rnd() % 3 == 0 ? rnd_below(40) : 0);
+    const size_t out_stride = out_plane + (size_t)(rnd32() % 3 == 0 ? rnd_int_below(40) : 0);
     const size_t out_count = out_stride * (out_channels_stored - 1) + out_plane;
-    const int32_t res_rows = row_end - row_begin + rnd_below(3);
+    const int32_t res_rows = row_end - row_begin + rnd_int_below(3);
     const size_t res_plane = (size_t)res_rows * width;
-    const size_t res_stride = res_plane + (size_t)(rnd() % 2 == 0 ? rnd_below(40) : 0);
+    const size_t res_stride = res_plane + (size_t)(rnd32() % 2 == 0 ? rnd_int_below(40) : 0);
     const size_t res_count = res_stride * (s.out_channels - 1) + res_plane;
     const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
 
@@ -352,10 +314,10 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
 
     // Rows a kernel must not use hold random bytes too: reading one changes the result.
     for (size_t i = 0; i < in_count; i++) {
-        input[i] = saturating_inputs ? (rnd() & 1 ? 127 : -128) : rnd_s8();
+        input[i] = saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
     }
     (void)ring_row;
-    for (size_t i = 0; i < w_count; i++) weights[i] = saturating_inputs ? (rnd() & 1 ? 127 : -128) : rnd_s8();
+    for (size_t i = 0; i < w_count; i++) weights[i] = saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
     if (residual) for (size_t i = 0; i < res_count; i++) residual[i] = rnd_s8();
     const int8_t sentinel = (int8_t)0xa5;
     memset(expected, sentinel, out_count);
@@ -382,7 +344,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     args.output_depth_to_space = depth_to_space;
 
     if (!run_kernel(nj_conv2d_qs8_kernel_reference(), args, weights, &n, 0)) {
-        free_all();
+        guarded_free_all();
         return;
     }
 
@@ -442,7 +404,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
         }
         if (verbose) printf("  %s\n", kernels[ki]->name);
     }
-    free_all();
+    guarded_free_all();
 }
 
 // ---- Prepare's refusals --------------------------------------------------------------------
@@ -495,7 +457,7 @@ static void test_refusals(void) {
 }
 
 int main(int argc, char **argv) {
-    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    test_rng = 0x2545f4914f6cdd1dull;  // the cases this test has always drawn
     // --quick (emulated runs): the kernels against the reference on fewer heights and widths,
     // without the double-precision check (architecture-independent: the host run does it).
     int quick = 0;
@@ -566,7 +528,7 @@ int main(int argc, char **argv) {
                 if (few && !(h == 1 || h == 7 || h == 2 + (wi % 5))) continue;
                 if (quick && macs > 4000 && h != 2 + (wi % 5)) continue;
                 // The double-precision check: every case on small shapes, one in four on big ones.
-                run_case(s, widths[wi], h, 1, !quick && (macs <= 4000 || rnd() % 4 == 0));
+                run_case(s, widths[wi], h, 1, !quick && (macs <= 4000 || rnd32() % 4 == 0));
             }
         }
     }
