@@ -67,6 +67,12 @@ if [ "$mode" != "--arm-only" ]; then
         echo "== host ($cc): qs8 --quick, NIGHTJAR_MAX_ISA=scalar"
         NIGHTJAR_MAX_ISA=scalar "$out/test_qs8_host" --quick || status=1
     fi
+    # The bulk conversions: every x86 path (the test caps them itself) against the scalar forms.
+    # shellcheck disable=SC2086
+    $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $kdir/src/cpu-features.c $kdir/src/*-convert*.c \
+        "$root/Tests/kernels/test_convert.c" -lm -o "$out/test_convert_host"
+    echo "== host ($cc): conversions"
+    env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/test_convert_host" || status=1
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     # shellcheck disable=SC2086
     $cc -std=gnu11 -O2 -Wall -Wextra -I"$kdir/include" $pool_srcs -lm -lpthread -o "$out/test_threadpool_host"

@@ -20,6 +20,10 @@ extern "C" {
 // floating-point mode (flush-to-zero does not apply).
 void nj_f32_to_f16(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32(const uint16_t *input, float *output, size_t count);
+// Both dispatch by the active CPU features (F16C) and give exactly what these scalar
+// references give, except that F16C returns a signalling NaN's binary32 form quiet.
+void nj_f32_to_f16_scalar(const float *input, uint16_t *output, size_t count);
+void nj_f16_to_f32_scalar(const uint16_t *input, float *output, size_t count);
 
 // The geometry fields are those of nj_conv2d_f32_args, with the same meaning; only the
 // element types of the tensors differ. Strides and widths count elements.

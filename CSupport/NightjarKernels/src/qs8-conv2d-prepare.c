@@ -1,27 +1,11 @@
 // From a layer's model numbers (int8 weights, float scales and bias) to what a qs8 kernel reads:
 // the weights in the kernel's layout, the folded int32 bias, the fixed-point multipliers and
-// shifts (nightjar_kernels_qs8.h has the arithmetic). Also the tensor conversions.
+// shifts (nightjar_kernels_qs8.h has the arithmetic). The tensor conversions: qs8-convert.c.
 #include <math.h>
 #include <string.h>
 
 #include "nightjar_kernels.h"
 #include "qs8-internal.h"
-
-void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_quantization q) {
-    const float lo = (float)(-128 - q.zero_point), hi = (float)(127 - q.zero_point);
-    for (size_t i = 0; i < count; i++) {
-        float v = nearbyintf(input[i] / q.scale);  // the default rounding mode: half to even
-        if (!(v >= lo)) v = v != v ? 0.0f : lo;      // NaN: the zero point
-        if (v > hi) v = hi;
-        output[i] = (int8_t)((int32_t)v + q.zero_point);
-    }
-}
-
-void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_quantization q) {
-    for (size_t i = 0; i < count; i++) {
-        output[i] = q.scale * (float)((int32_t)input[i] - q.zero_point);
-    }
-}
 
 const char *nj_qs8_status_message(int status) {
     switch (status) {

@@ -238,42 +238,19 @@ public final class StreamingEngine: @unchecked Sendable {
                     args.output_depth_to_space = Int32(depthToSpace)
                 }
                 let activation = Int32(leakyReLU ? NJ_ACTIVATION_LEAKY_RELU.rawValue : NJ_ACTIVATION_NONE.rawValue)
+                // One path for every family: geometry, operands, parameters, the pool's split.
+                func convolve<Call: ConvolutionCall>(_: Call.Type) {
+                    var args = Call()
+                    geometry(&args)
+                    args.setOperands(input: UnsafeRawPointer(src.raw), output: dst.raw, residual: res.map { UnsafeRawPointer($0.raw) })
+                    let kernel = args.bind(engine.weights, layer: layer)
+                    args.setActivation(activation, negativeSlope: Architecture.leakySlope)
+                    Call.run(pool, kernel, &args)
+                }
                 switch engine.weights.kernels[layer] {
-                case .fp32:
-                    var args = nj_conv2d_f32_args()
-                    geometry(&args)
-                    args.input = UnsafePointer(src.base)
-                    args.output = dst.base
-                    args.residual = res.map { UnsafePointer($0.base) }
-                    let kernel = engine.weights.bind(layer, to: &args)
-                    args.activation = activation
-                    args.negative_slope = Architecture.leakySlope
-                    nj_threadpool_conv2d_f32(engine.pool, kernel, &args)
-                case .fp16:
-                    var args = nj_conv2d_f16_args()
-                    geometry(&args)
-                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: UInt16.self))
-                    args.output = dst.raw.assumingMemoryBound(to: UInt16.self)
-                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
-                    let kernel = engine.weights.bind(layer, to: &args)
-                    args.activation = activation
-                    args.negative_slope = Architecture.leakySlope
-                    nj_threadpool_conv2d_f16(engine.pool, kernel, &args)
-                case .int8:
-                    var args = nj_conv2d_qs8_args()
-                    geometry(&args)
-                    args.input = UnsafePointer(src.raw.assumingMemoryBound(to: Int8.self))
-                    args.output = dst.raw.assumingMemoryBound(to: Int8.self)
-                    args.residual = res.map { UnsafePointer($0.raw.assumingMemoryBound(to: Int8.self)) }
-                    let kernel = engine.weights.bind(layer, to: &args)
-                    // Bands of rows across the threads (integer results do not depend on the split).
-                    let first = args.row_begin
-                    parallelFor(pool, Int(args.row_end - args.row_begin), (args, kernel, first)) { c, part in
-                        var (args, kernel, first) = c
-                        args.row_begin = first + Int32(part.lowerBound)
-                        args.row_end = first + Int32(part.upperBound)
-                        kernel.pointee.run(&args)
-                    }
+                case .fp32: convolve(nj_conv2d_f32_args.self)
+                case .fp16: convolve(nj_conv2d_f16_args.self)
+                case .int8: convolve(nj_conv2d_qs8_args.self)
                 }
             case .unshuffle(let input, let channels, let factor, let output):
                 let src = address(input, buffer: inBuffers[0])

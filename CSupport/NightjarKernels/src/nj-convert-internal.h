@@ -1,0 +1,18 @@
+// The per-ISA forms of the bulk conversions (internal: nj_qs8_quantize, nj_qs8_dequantize,
+// nj_f32_to_f16 and nj_f16_to_f32 dispatch to them by the active CPU features). Each computes
+// exactly what its scalar reference does (see the public headers), element for element.
+#ifndef NJ_CONVERT_INTERNAL_H
+#define NJ_CONVERT_INTERNAL_H
+
+#include "nightjar_kernels.h"
+
+#if defined(__x86_64__)
+void nj_qs8_quantize_avx2(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
+void nj_qs8_dequantize_avx2(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
+void nj_qs8_quantize_avx512(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
+void nj_qs8_dequantize_avx512(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
+void nj_f32_to_f16_f16c(const float *input, uint16_t *output, size_t count);
+void nj_f16_to_f32_f16c(const uint16_t *input, float *output, size_t count);
+#endif
+
+#endif

@@ -1,0 +1,52 @@
+// int8 activation conversions in bulk (the network's input and output, the windows where
+// precisions meet, calibration): the scalar references, and the dispatch to the ISA forms.
+#include <math.h>
+
+#include "nightjar_kernels.h"
+#include "nj-convert-internal.h"
+
+void nj_qs8_quantize_scalar(const float *input, int8_t *output, size_t count, nj_qs8_quantization q) {
+    const float lo = (float)(-128 - q.zero_point), hi = (float)(127 - q.zero_point);
+    for (size_t i = 0; i < count; i++) {
+        float v = nearbyintf(input[i] / q.scale);  // the default rounding mode: half to even
+        if (!(v >= lo)) v = v != v ? 0.0f : lo;      // NaN: the zero point
+        if (v > hi) v = hi;
+        output[i] = (int8_t)((int32_t)v + q.zero_point);
+    }
+}
+
+void nj_qs8_dequantize_scalar(const int8_t *input, float *output, size_t count, nj_qs8_quantization q) {
+    for (size_t i = 0; i < count; i++) {
+        output[i] = q.scale * (float)((int32_t)input[i] - q.zero_point);
+    }
+}
+
+void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_quantization q) {
+#if defined(__x86_64__)
+    const uint32_t features = nj_cpu_features_active();
+    if (features & NJ_CPU_AVX512) {
+        nj_qs8_quantize_avx512(input, output, count, q);
+        return;
+    }
+    if (features & NJ_CPU_AVX2) {
+        nj_qs8_quantize_avx2(input, output, count, q);
+        return;
+    }
+#endif
+    nj_qs8_quantize_scalar(input, output, count, q);
+}
+
+void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_quantization q) {
+#if defined(__x86_64__)
+    const uint32_t features = nj_cpu_features_active();
+    if (features & NJ_CPU_AVX512) {
+        nj_qs8_dequantize_avx512(input, output, count, q);
+        return;
+    }
+    if (features & NJ_CPU_AVX2) {
+        nj_qs8_dequantize_avx2(input, output, count, q);
+        return;
+    }
+#endif
+    nj_qs8_dequantize_scalar(input, output, count, q);
+}

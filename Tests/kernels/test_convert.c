@@ -1,0 +1,119 @@
+// The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32) on every path
+// this machine has, against their scalar references, element for element: random values at
+// several scales, the int8 and binary16 edges (saturation, ties, subnormals, infinities, NaN),
+// every length up to 40 (tails) against guard pages, with and without flush-to-zero.
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "nightjar_kernels.h"
+#include "test-support.h"
+
+static int failures;
+
+static float from_bits(uint32_t b) {
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+enum { N = 4096 };
+
+// Values the conversions must agree on: random bit patterns (every class of float), random
+// values around the int8 range at the given scale, ties of the rounding, and the edges.
+static void fill_inputs(float *x, size_t n, float scale) {
+    static const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65520.0f,
+                                     6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 1e-40f, -1e-40f};
+    for (size_t i = 0; i < n; i++) {
+        switch (i % 4) {
+            case 0: x[i] = from_bits(rnd32() ^ (rnd32() << 16)); break;
+            case 1: x[i] = scale * 300.0f * rnd_signed_unit(); break;
+            case 2: x[i] = scale * ((float)rnd_int_below(400) - 200.5f); break;  // ties
+            default: x[i] = specials[rnd_int_below(sizeof specials / sizeof specials[0])]; break;
+        }
+    }
+}
+
+static int same_f32(float a, float b) {
+    if (a != a && b != b) return 1;  // both NaN (F16C returns a signalling NaN quiet)
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void check_path(const char *path) {
+    float *in = guarded_bytes(N * sizeof(float), 0);
+    int8_t *q_got = guarded_bytes(N, 0), *q_want = guarded_bytes(N, 1);
+    float *f_got = guarded_bytes(N * sizeof(float), 0), *f_want = guarded_bytes(N * sizeof(float), 1);
+    uint16_t *h_got = guarded_bytes(N * sizeof(uint16_t), 0), *h_want = guarded_bytes(N * sizeof(uint16_t), 1);
+    const nj_qs8_quantization encodings[] = {{0.05f, 0}, {0.0173f, -37}, {3.0f, 127}, {1e-3f, -128}};
+    for (size_t e = 0; e < sizeof encodings / sizeof encodings[0]; e++) {
+        const nj_qs8_quantization q = encodings[e];
+        fill_inputs(in, N, q.scale);
+        // Every tail length, then the whole buffer (outputs end at guard pages).
+        for (size_t n = 0; n <= 41; n++) {
+            const size_t count = n == 41 ? N : n;
+            nj_qs8_quantize(in, q_got + N - count, count, q);
+            nj_qs8_quantize_scalar(in, q_want, count, q);
+            for (size_t i = 0; i < count; i++) {
+                if (q_got[N - count + i] != q_want[i]) {
+                    if (failures++ < 10) printf("FAIL %s quantize(%a / %g + %d) = %d, want %d\n", path, in[i],
+                                                q.scale, q.zero_point, q_got[N - count + i], q_want[i]);
+                }
+            }
+            nj_qs8_dequantize(q_want, f_got + N - count, count, q);
+            nj_qs8_dequantize_scalar(q_want, f_want, count, q);
+            for (size_t i = 0; i < count; i++) {
+                if (!same_f32(f_got[N - count + i], f_want[i]) && failures++ < 10) {
+                    printf("FAIL %s dequantize(%d) = %a, want %a\n", path, q_want[i], f_got[N - count + i], f_want[i]);
+                }
+            }
+            nj_f32_to_f16(in, h_got + N - count, count);
+            nj_f32_to_f16_scalar(in, h_want, count);
+            for (size_t i = 0; i < count; i++) {
+                if (h_got[N - count + i] != h_want[i] && failures++ < 10) {
+                    printf("FAIL %s f32_to_f16(%a) = 0x%04x, want 0x%04x\n", path, in[i], h_got[N - count + i], h_want[i]);
+                }
+            }
+        }
+    }
+    // Every binary16 value back to binary32.
+    uint16_t *all = guarded_bytes(65536 * sizeof(uint16_t), 1);
+    float *wide_got = guarded_bytes(65536 * sizeof(float), 0), *wide_want = guarded_bytes(65536 * sizeof(float), 1);
+    for (uint32_t h = 0; h < 65536; h++) all[h] = (uint16_t)h;
+    nj_f16_to_f32(all, wide_got, 65536);
+    nj_f16_to_f32_scalar(all, wide_want, 65536);
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (!same_f32(wide_got[h], wide_want[h]) && failures++ < 10) {
+            printf("FAIL %s f16_to_f32(0x%04x) = %a, want %a\n", path, h, wide_got[h], wide_want[h]);
+        }
+    }
+    guarded_free_all();
+}
+
+// Runs the checks with the floating-point mode of the thread pool's workers as well (the
+// engine converts there): flush-to-zero and denormals-are-zero.
+static void check_both_modes(const char *path) {
+    check_path(path);
+#if defined(__x86_64__)
+    const unsigned mode = _mm_getcsr();
+    _mm_setcsr(mode | 0x8040);
+    check_path(path);
+    _mm_setcsr(mode);
+#endif
+}
+
+int main(void) {
+    printf("conversions: dispatching with features 0x%x\n", nj_cpu_features_active());
+    check_both_modes("best");
+#if defined(__x86_64__)
+    nj_set_max_isa(NJ_ISA_AVX2);
+    check_both_modes("avx2");
+    nj_set_disabled_cpu_features(NJ_CPU_F16C);
+    check_both_modes("avx2 without f16c");
+    nj_set_max_isa(NJ_ISA_SCALAR);
+    check_both_modes("scalar");
+#endif
+    printf("conversions: %s\n", failures ? "FAILED" : "passed");
+    return failures ? 1 : 0;
+}
