@@ -36,7 +36,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "A fixed exposure ratio for RAW inputs, as restore's --amp.")
     var amp: Double?
 
-    @Option(help: "Keep layers in FP16 until the int8 network's emulated PSNR against FP32 reaches this (dB).")
+    @Option(help: "Keep layers in FP16 until the int8 network's PSNR against FP32 reaches this (dB).")
     var targetPSNR: Double = 42
 
     @Option(help: "Worker threads.")
@@ -70,7 +70,7 @@ struct QuantizeCommand: ParsableCommand {
             let fp16 = zip(specs, report.layerPrecisions).filter { $0.1 != .int8 }.map(\.0.name)
             standardOutput(
                 "\(displayable(target.path)): int8 calibrated on \(report.inputs) input\(report.inputs == 1 ? "" : "s"); "
-                    + formatted("emulated PSNR against FP32 %.1f dB (all layers int8: %.1f dB); ", report.psnr, report.allInt8PSNR)
+                    + formatted("measured PSNR against FP32 %.1f dB (all layers int8: %.1f dB); ", report.psnr, report.allInt8PSNR)
                     + (fp16.isEmpty ? "every layer int8" : "FP16: " + fp16.joined(separator: ", ")))
         }
     }

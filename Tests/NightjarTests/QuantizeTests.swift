@@ -26,7 +26,7 @@ final class QuantizeTests: XCTestCase {
             let run = try runNightjar(["quantize", model.path, "--calibrate", a.path, b.path, "-o", target.path, "--threads", "2",
                                        "--target-psnr", "20"])
             XCTAssertEqual(run.status, 0, run.stderr)
-            XCTAssertTrue(run.stdout.contains("int8 calibrated on 2 inputs; emulated PSNR against FP32"), run.stdout)
+            XCTAssertTrue(run.stdout.contains("int8 calibrated on 2 inputs; measured PSNR against FP32"), run.stdout)
         }
         XCTAssertEqual(try Data(contentsOf: first), try Data(contentsOf: second), "the same inputs give the same bytes")
         // One thread gives the same file too (results do not depend on the split).
@@ -56,7 +56,7 @@ final class QuantizeTests: XCTestCase {
         XCTAssertTrue(again.stderr.contains("pass --overwrite"), again.stderr)
     }
 
-    /// The emulated error decides the layers: a higher target keeps more of them in FP16, and
+    /// The measured error decides the layers: a higher target keeps more of them in FP16, and
     /// the measured PSNR of the plan reaches the target.
     func testMixedPrecisionFollowsTheMeasuredError() throws {
         let model = try ModelFileTests.syntheticModel()

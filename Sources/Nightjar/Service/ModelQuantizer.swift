@@ -10,12 +10,16 @@ import Glibc
 /// 2. Ranges: the FP32 engine runs each input; every tensor's values are sampled (a fixed
 ///    stride, at most 65536 values per write) and its range is the 0.01st to 99.99th
 ///    percentile, widened to hold 0: a few outliers do not stretch the scale for everyone.
-///    LeakyReLU copies keep their source's encoding; weights get a scale per output channel.
-/// 3. Mixed precision, from measured error: the network is run with every int8 layer's
-///    weights, inputs and outputs rounded as int8 stores them (FP16 layers' as binary16), and
-///    the output compared with FP32's (PSNR over all inputs). While it is below the target,
-///    the int8 layer with the largest estimated noise (weight rounding plus activation
-///    quantisation noise relative to the signal) moves to FP16, and the run is repeated.
+///    (The range with the least squared error per tensor measured better layer by layer but
+///    worse through the whole network, and far worse on inputs brighter than the calibration
+///    set.) LeakyReLU copies keep their source's encoding; weights get a symmetric scale per
+///    output channel.
+/// 3. Mixed precision, from measured error: the streaming engine runs the candidate model with
+///    the int8 kernels themselves and its output is compared with FP32's (mean squared error
+///    over all inputs). While the PSNR is below the target, layers move to FP16 in the order
+///    of their own measured share of the error (each layer int8 alone in an FP16 network) per
+///    multiply-accumulate, as many as the shares say, then one at a time until the
+///    measurement reaches the target.
 ///
 /// Everything is deterministic (fixed sampling, sorted keys, results independent of the
 /// thread count), so the same inputs give a byte-identical file.
@@ -24,7 +28,7 @@ public struct ModelQuantizer {
         public var m: Double = 5
         public var amplification: Double?
         public var maximumSide = 1024
-        /// The emulated PSNR against FP32 the quantizer keeps (dB).
+        /// The PSNR against FP32 the quantizer keeps, measured with the int8 engine (dB).
         public var targetPSNR: Double = 42
         public var threads = Engine.availableCores
         public init() {}
@@ -43,7 +47,7 @@ public struct ModelQuantizer {
 
     public struct Report: Sendable {
         public var layerPrecisions: [Precision]
-        /// Emulated PSNR of the chosen plan against FP32 over the inputs, and of all-int8.
+        /// Measured PSNR of the chosen plan against FP32 over the inputs, and of all-int8.
         public var psnr: Double
         public var allInt8PSNR: Double
         public var inputs: Int
@@ -125,124 +129,100 @@ public struct ModelQuantizer {
             references.append(output)
         }
         var encodings: [String: ActivationQuantization] = [:]
-        var meanSquares: [String: Double] = [:]
         for key in samples.keys.sorted() {
             let sorted = samples[key]!.sorted()
             let low = sorted[Int(Double(sorted.count - 1) * 0.0001)], high = sorted[Int(Double(sorted.count - 1) * 0.9999)]
             encodings[key] = ActivationQuantization(low: low, high: high)
-            meanSquares[key] = sorted.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(sorted.count, 1))
         }
         for case .leakyReLU(let input, let output, _) in graph.steps {
             encodings[Self.key(output.storage)] = encodings[Self.key(input.storage)]
         }
 
-        // Each layer's numbers, and an estimate of its noise relative to its signal.
         var layers: [Int: LayerQuantization] = [:]
-        var noise = [Double](repeating: 0, count: specs.count)
         for case .convolution(let layer, let input, let output, let residual, _, _) in graph.steps {
             let spec = specs[layer]
-            let (inKey, outKey) = (Self.key(input.storage), Self.key(output.storage))
-            let q = LayerQuantization(quantizing: model.weights(spec), outChannels: spec.outChannels, input: encodings[inKey]!,
-                                      output: encodings[outKey]!, residual: residual.map { encodings[Self.key($0.storage)]! })
-            layers[layer] = q
-            let weights = model.weights(spec), perChannel = spec.weightCount / spec.outChannels
-            var error = 0.0, energy = 0.0
-            for i in weights.indices {
-                let w = Double(q.weights[i]) * Double(q.weightScales[i / perChannel])
-                error += (w - Double(weights[i])) * (w - Double(weights[i]))
-                energy += Double(weights[i]) * Double(weights[i])
-            }
-            func activation(_ key: String) -> Double {
-                let s = Double(encodings[key]!.scale)
-                return s * s / 12 / max(meanSquares[key]!, 1e-12)
-            }
-            noise[layer] = error / max(energy, 1e-30) + activation(inKey) + activation(outKey)
+            layers[layer] = LayerQuantization(quantizing: model.weights(spec), outChannels: spec.outChannels,
+                                              input: encodings[Self.key(input.storage)]!, output: encodings[Self.key(output.storage)]!,
+                                              residual: residual.map { encodings[Self.key($0.storage)]! })
         }
 
-        // Mixed precision from the emulated error. Layers move to FP16 by estimated noise per
-        // multiply-accumulate: the 1/32-scale layers cost little in FP16, the 1/2-scale ones
-        // (most of the network's work) are what int8 is for.
+        // Mixed precision from the error of the int8 engine itself, measured against FP32.
+        // Layers whose numbers the kernels cannot represent stay FP16 from the start.
         var precisions = [Precision](repeating: .int8, count: specs.count)
-        let allInt8 = try emulatedPSNR(model, precisions, layers, inputs, references)
-        var psnr = allInt8
-        let cost = specs.map { model.architecture.macsPerPixel(of: $0) }
-        let order = specs.indices.sorted { (noise[$0] / cost[$0], $0) > (noise[$1] / cost[$1], $1) }
-        var moved = 0
-        while psnr < options.targetPSNR, moved < order.count {
-            // One layer at a time at first, then a few (the emulation is a whole network run).
-            let step = moved < 8 ? 1 : moved < 16 ? 2 : 4
-            for layer in order[moved..<min(order.count, moved + step)] { precisions[layer] = .fp16 }
-            moved = min(order.count, moved + step)
-            psnr = try emulatedPSNR(model, precisions, layers, inputs, references)
+        for layer in specs.indices where !(try representable(model, layer, layers)) { precisions[layer] = .fp16 }
+        let allInt8 = try measuredMSE(model, precisions, layers, inputs, references)
+        var mse = allInt8
+        let targetMSE = pow(10, -options.targetPSNR / 10)
+        if mse > targetMSE {
+            // Each layer's own share of the error: the network in FP16 with that layer alone
+            // int8, less the all-FP16 error. (Shares do not simply add up: errors grow through
+            // the network, so the sum is only where the search starts.) Layers move to FP16 by that share per multiply-accumulate:
+            // the 1/32-scale layers cost little in FP16, the 1/2-scale ones (most of the
+            // network's work) are what int8 is for.
+            let fp16 = [Precision](repeating: .fp16, count: specs.count)
+            let base = try measuredMSE(model, fp16, layers, inputs, references)
+            var share = [Double](repeating: 0, count: specs.count)
+            for layer in specs.indices where precisions[layer] == .int8 {
+                var alone = fp16
+                alone[layer] = .int8
+                share[layer] = max(0, try measuredMSE(model, alone, layers, inputs, references) - base)
+            }
+            let cost = specs.map { model.architecture.macsPerPixel(of: $0) }
+            let order = specs.indices.filter { precisions[$0] == .int8 }
+                .sorted { (share[$0] / cost[$0], $1) > (share[$1] / cost[$1], $0) }
+            // First as many as the shares say, then one at a time until the measurement agrees.
+            var estimate = base + order.reduce(0.0) { $0 + share[$1] }
+            var moved = 0
+            while moved < order.count, estimate > targetMSE {
+                precisions[order[moved]] = .fp16
+                estimate -= share[order[moved]]
+                moved += 1
+            }
+            mse = try measuredMSE(model, precisions, layers, inputs, references)
+            while mse > targetMSE, moved < order.count {
+                precisions[order[moved]] = .fp16
+                moved += 1
+                mse = try measuredMSE(model, precisions, layers, inputs, references)
+            }
         }
         let quantized = try model.quantized(layerPrecisions: precisions, layers: layers)
-        return (quantized, Report(layerPrecisions: precisions, psnr: psnr, allInt8PSNR: allInt8, inputs: inputs.count))
+        return (quantized, Report(layerPrecisions: precisions, psnr: Self.psnr(mse), allInt8PSNR: Self.psnr(allInt8), inputs: inputs.count))
     }
 
-    /// PSNR against `references` of the network with each layer's weights, inputs, residual
-    /// and outputs rounded as its precision stores them.
-    func emulatedPSNR(_ model: NightjarModel, _ precisions: [Precision], _ layers: [Int: LayerQuantization],
-                      _ inputs: [Input], _ references: [[Float]]) throws -> Double {
-        var emulated = model
-        let specs = model.architecture.convolutions
-        for (index, spec) in specs.enumerated() {
-            switch precisions[index] {
-            case .fp32: break
-            case .fp16: emulated.tensors[spec.weightName]!.values = model.weights(spec).map { Float(Float16($0)) }
-            case .int8:
-                let q = layers[index]!, perChannel = spec.weightCount / spec.outChannels
-                emulated.tensors[spec.weightName]!.values = q.weights.indices.map { Float(q.weights[$0]) * q.weightScales[$0 / perChannel] }
-            }
+    static func psnr(_ mse: Double) -> Double { mse > 0 ? 10 * log10(1 / mse) : 200 }
+
+    /// Whether the int8 kernels can take `layer`'s numbers (`nj_qs8_conv2d_prepare` refuses
+    /// requantisation ratios of 1/2 and more, and biases beyond its accumulator's range).
+    func representable(_ model: NightjarModel, _ layer: Int, _ layers: [Int: LayerQuantization]) throws -> Bool {
+        var precisions = [Precision](repeating: .fp32, count: model.architecture.convolutions.count)
+        precisions[layer] = .int8
+        do {
+            _ = try PackedParameters(try model.quantized(layerPrecisions: precisions, layers: layers), precision: .int8)
+            return true
+        } catch ModelFileError.malformedTensor {
+            return false
         }
-        let engine = try Engine(model: emulated, maxHeight: inputs.map(\.height).max()!, maxWidth: inputs.map(\.width).max()!,
-                                threads: options.threads)
+    }
+
+    /// Mean squared error against `references` over all inputs of the streaming engine running
+    /// each layer at `precisions` with `layers`' int8 numbers: the int8 kernels themselves, so
+    /// what the quantizer decides with is what a user's run will compute.
+    func measuredMSE(_ model: NightjarModel, _ precisions: [Precision], _ layers: [Int: LayerQuantization],
+                     _ inputs: [Input], _ references: [[Float]]) throws -> Double {
+        let candidate = try model.quantized(layerPrecisions: precisions, layers: layers)
+        let engine = try StreamingEngine(model: candidate, maxHeight: inputs.map(\.height).max()!, maxWidth: inputs.map(\.width).max()!,
+                                         threads: options.threads, precision: .int8)
         var squared = 0.0, count = 0
         for (input, reference) in zip(inputs, references) {
             var output = [Float](repeating: 0, count: reference.count)
-            try engine.run(input: input.values, output: &output, height: input.height, width: input.width) { _, step, after, address in
-                guard case .convolution(let layer, let input, let output, let residual, _, _) = step, precisions[layer] != .fp32 else { return }
-                let spec = specs[layer], q = layers[layer]!
-                func round(_ slice: NetworkGraph.Slice, _ channels: Int, _ encoding: ActivationQuantization) {
-                    let (base, plane) = address(slice)
-                    for c in 0..<channels {
-                        Self.round(base + c * slice.channelStride * plane, count: plane, precisions[layer], encoding)
-                    }
-                }
-                if after {
-                    let r = step.rowGranularity
-                    round(output, spec.outChannels / (r * r), q.output)
-                } else {
-                    round(input, spec.inChannels, q.input)
-                    if let residual, let encoding = q.residual { round(residual, spec.outChannels, encoding) }
-                }
-            }
+            try engine.run(input: input.values, output: &output, height: input.height, width: input.width)
             for i in output.indices {
                 let d = Double(output[i]) - Double(reference[i])
                 squared += d * d
             }
             count += output.count
         }
-        let mse = squared / Double(max(count, 1))
-        return mse > 0 ? 10 * log10(1 / mse) : 200
-    }
-
-    /// Rounds `count` values in place to what `precision` stores.
-    static func round(_ values: UnsafeMutablePointer<Float>, count: Int, _ precision: Precision, _ encoding: ActivationQuantization) {
-        switch precision {
-        case .fp32: break
-        case .fp16: for i in 0..<count { values[i] = Float(Float16(values[i])) }
-        case .int8:
-            let type = ElementType(precision: .int8, quantization: encoding)
-            withUnsafeTemporaryAllocation(of: Int8.self, capacity: 1024) { levels in
-                var done = 0
-                while done < count {
-                    let n = min(1024, count - done)
-                    ElementRows.store(values + done, to: UnsafeMutableRawPointer(levels.baseAddress!), type, count: n)
-                    ElementRows.load(UnsafeRawPointer(levels.baseAddress!), type, into: values + done, count: n)
-                    done += n
-                }
-            }
-        }
+        return squared / Double(max(count, 1))
     }
 
     static func key(_ storage: NetworkGraph.Storage) -> String {
