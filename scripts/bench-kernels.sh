@@ -3,7 +3,7 @@
 # the wall clock and by the thread's CPU time (what a busy machine does not distort).
 # Compiles like SwiftPM does (clang -O2 -fPIC -fno-omit-frame-pointer, no ISA flags) unless CC
 # or CFLAGS say otherwise.
-# Usage: [BENCH_THREADS=2] [BENCH_TILES=all] scripts/bench-kernels.sh [runs] [isa...]   e.g. scripts/bench-kernels.sh 7 avx512 avx2
+# Usage: [BENCH_THREADS=2] [BENCH_TILES=all] [BENCH_DTYPE=f32|f16] scripts/bench-kernels.sh [runs] [isa...]   e.g. scripts/bench-kernels.sh 7 avx512 avx2
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kdir="$root/CSupport/NightjarKernels"

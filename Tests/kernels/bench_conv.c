@@ -5,6 +5,8 @@
 //   BENCH_SHAPE="k cin cout groups width height rows" bench_conv ...   (one custom shape)
 //   BENCH_THREADS=2 bench_conv ...   (rows split into equal stripes, one thread each)
 //   BENCH_TILES=all bench_conv ...   (every registered tile of each level, not only the selected)
+//   BENCH_DTYPE=f32|f16|all bench_conv ...   (kernel families; default all: f32 then f16 on
+//                                             each shape, so their ratio comes from one run)
 // Besides wall-clock GMAC/s it prints GMAC/s per second of the calling thread's CPU time
 // ("cpu"): on a shared machine other processes take the core away and the wall clock shows
 // it; CPU time does not (with BENCH_THREADS > 1 it is the first stripe's thread only).
@@ -53,6 +55,32 @@ static void run_threads(nj_conv2d_f32_fn fn, const nj_conv2d_f32_args *a, int th
     for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
 }
 
+typedef struct stripe_f16 {
+    nj_conv2d_f16_fn fn;
+    nj_conv2d_f16_args args;
+} stripe_f16;
+
+static void *run_stripe_f16(void *p) {
+    stripe_f16 *s = p;
+    s->fn(&s->args);
+    return NULL;
+}
+
+static void run_threads_f16(nj_conv2d_f16_fn fn, const nj_conv2d_f16_args *a, int threads) {
+    stripe_f16 stripes[16];
+    pthread_t tids[16];
+    const int32_t rows = a->row_end - a->row_begin;
+    for (int t = 0; t < threads; t++) {
+        stripes[t].fn = fn;
+        stripes[t].args = *a;
+        stripes[t].args.row_begin = a->row_begin + (int32_t)((int64_t)rows * t / threads);
+        stripes[t].args.row_end = a->row_begin + (int32_t)((int64_t)rows * (t + 1) / threads);
+    }
+    for (int t = 1; t < threads; t++) pthread_create(&tids[t], NULL, run_stripe_f16, &stripes[t]);
+    run_stripe_f16(&stripes[0]);
+    for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,6 +106,104 @@ static float *filled(size_t n) {
     }
     for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) * 0.001f - 0.5f;
     return p;
+}
+
+static uint16_t *as_f16(const float *values, size_t n) {
+    uint16_t *p = malloc(n * sizeof(uint16_t));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    nj_f32_to_f16(values, p, n);
+    return p;
+}
+
+typedef struct timing {
+    double med, best, cpu;
+} timing;
+
+static void print_row(const char *what, const char *name, double macs, timing t) {
+    printf("%-28s %-30s %9.2f %9.2f %9.2f %9.2f\n", what, name, t.med * 1e3, macs / t.med * 1e-9,
+           macs / t.best * 1e-9, macs / t.cpu * 1e-9);
+    fflush(stdout);
+}
+
+// The f16 family on the f32 run's geometry: the same values rounded to binary16, the kernel the
+// registry selects at each cap, and with BENCH_TILES=all every runnable f16 kernel of the size
+// (native and convert-around-FMA side by side).
+static void bench_f16(const char *what, const nj_conv2d_f32_args *f, const float *input,
+                      const float *residual, const float *weights, size_t plane, int runs,
+                      const nj_isa *caps, int cap_count, int all_tiles, int threads,
+                      double macs, double first_share) {
+    uint16_t *input16 = as_f16(input, plane * f->in_channels);
+    uint16_t *output16 = as_f16(residual, plane * f->out_channels);
+    uint16_t *residual16 = as_f16(residual, plane * f->out_channels);
+    nj_conv2d_f16_args a;
+    memset(&a, 0, sizeof a);
+    a.input = input16;
+    a.input_channel_stride = plane;
+    a.input_rows = f->input_rows;
+    a.output = output16;
+    a.output_channel_stride = plane;
+    a.output_rows = f->output_rows;
+    a.residual = f->residual ? residual16 : NULL;
+    a.residual_channel_stride = plane;
+    a.residual_rows = f->residual_rows;
+    a.bias = f->bias;
+    a.in_channels = f->in_channels;
+    a.out_channels = f->out_channels;
+    a.groups = f->groups;
+    a.kernel_size = f->kernel_size;
+    a.height = f->height;
+    a.width = f->width;
+    a.row_begin = f->row_begin;
+    a.row_end = f->row_end;
+    a.activation = f->activation;
+    a.negative_slope = f->negative_slope;
+    a.weight_stride = f->out_channels / f->groups;
+    const nj_conv2d_f16_kernel *list[32];
+    int list_count = 0;
+    for (int ci = 0; ci < cap_count; ci++) {
+        const nj_conv2d_f16_kernel *chosen = nj_conv2d_f16_kernel_select(&a, (int)caps[ci]);
+        int seen = 0;
+        for (int i = 0; i < list_count; i++) seen |= list[i] == chosen;
+        if (!seen) list[list_count++] = chosen;
+        for (int32_t i = 0; all_tiles && i < nj_conv2d_f16_kernel_count() && list_count < 32; i++) {
+            const nj_conv2d_f16_kernel *k = nj_conv2d_f16_kernel_at(i);
+            seen = 0;
+            for (int j = 0; j < list_count; j++) seen |= list[j] == k;
+            if (!seen && k->kernel_size == f->kernel_size &&
+                nj_conv2d_f16_kernel_runnable(k)) {
+                list[list_count++] = k;
+            }
+        }
+    }
+    for (int li = 0; li < list_count; li++) {
+        const nj_conv2d_f16_kernel *kernel = list[li];
+        void *packed = malloc(nj_f16_conv2d_packed_bytes(kernel, &a));
+        if (!packed) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+        nj_f16_conv2d_pack_weights(kernel, &a, weights, packed);
+        a.weights = packed;
+        run_threads_f16(kernel->run, &a, threads);  // warm-up
+        double t[64], c[64];
+        const int n = runs < 64 ? runs : 64;
+        for (int r = 0; r < n; r++) {
+            const double t0 = now(), c0 = thread_cpu();
+            run_threads_f16(kernel->run, &a, threads);
+            c[r] = thread_cpu() - c0;
+            t[r] = now() - t0;
+        }
+        qsort(t, (size_t)n, sizeof(double), cmp_double);
+        qsort(c, (size_t)n, sizeof(double), cmp_double);
+        print_row(what, kernel->name, macs, (timing){t[n / 2], t[0], c[n / 2] / first_share});
+        free(packed);
+    }
+    free(input16);
+    free(output16);
+    free(residual16);
 }
 
 int main(int argc, char **argv) {
@@ -115,7 +241,10 @@ int main(int argc, char **argv) {
     const size_t shape_count = use_custom ? 1 : sizeof(shapes) / sizeof(shapes[0]);
     const char *tiles_env = getenv("BENCH_TILES");
     const int all_tiles = tiles_env && strcmp(tiles_env, "all") == 0;
-    printf("threads: %d, 512-bit FMA ports: %d\n%-28s %-26s %9s %9s %9s %9s\n", threads,
+    const char *dtype_env = getenv("BENCH_DTYPE");
+    const int run_f32 = !dtype_env || strcmp(dtype_env, "f16") != 0;
+    const int run_f16 = !dtype_env || strcmp(dtype_env, "f32") != 0;
+    printf("threads: %d, 512-bit FMA ports: %d\n%-28s %-30s %9s %9s %9s %9s\n", threads,
            nj_fma_ports(), "shape", "kernel", "ms(med)", "GMAC/s", "best", "cpu(med)");
     for (size_t si = 0; si < shape_count; si++) {
         const bench_shape s = use_custom ? custom : shapes[si];
@@ -161,7 +290,11 @@ int main(int argc, char **argv) {
                 if (k != chosen && k->isa == chosen->isa && k->kernel_size == s.k) list[list_count++] = k;
             }
         }
-        for (int li = 0; li < list_count; li++) {
+        // CPU time covers the first stripe: scale its MACs by the stripe's share.
+        const double first = threads > 1 ? (double)((int64_t)(a.row_end - a.row_begin) / threads) /
+                                               (double)(a.row_end - a.row_begin)
+                                         : 1.0;
+        for (int li = 0; run_f32 && li < list_count; li++) {
             const nj_conv2d_f32_kernel *kernel = list[li];
             nj_conv2d_f32_fn fn = kernel->run;
             nj_f32_conv2d_pack_weights(kernel->weight_layout, weights, s.out_channels,
@@ -178,14 +311,11 @@ int main(int argc, char **argv) {
             }
             qsort(t, (size_t)n, sizeof(double), cmp_double);
             qsort(c, (size_t)n, sizeof(double), cmp_double);
-            const double med = t[n / 2];
-            // CPU time covers the first stripe: scale its MACs by the stripe's share.
-            const double first = (double)((int64_t)(a.row_end - a.row_begin) / threads) /
-                                 (double)(a.row_end - a.row_begin);
-            printf("%-28s %-26s %9.2f %9.2f %9.2f %9.2f\n", s.what, kernel->name,
-                   med * 1e3, macs / med * 1e-9, macs / t[0] * 1e-9,
-                   macs * (threads > 1 ? first : 1.0) / c[n / 2] * 1e-9);
-            fflush(stdout);
+            print_row(s.what, kernel->name, macs, (timing){t[n / 2], t[0], c[n / 2] / first});
+        }
+        if (run_f16) {
+            bench_f16(s.what, &a, input, residual, weights, plane, runs, caps, cap_count,
+                      all_tiles, threads, macs, first);
         }
         free(input);
         free(output);

@@ -23,11 +23,14 @@ typedef enum nj_dtype {
     NJ_DTYPE_F32 = 0,
     NJ_DTYPE_F16 = 1,
     NJ_DTYPE_QS8 = 2,
+    // Packed weights only: one binary16 value twice in 32 bits, so a 32-bit broadcast (a plain
+    // load on x86, where a 16-bit one also takes a shuffle port) fills every half lane.
+    NJ_DTYPE_F16X2 = 3,
 } nj_dtype;
 
-// Bytes per element: 4, 2, 1; 0 for anything else.
+// Bytes per element: 4, 2, 1, 4 (f16x2); 0 for anything else.
 size_t nj_dtype_size(nj_dtype dtype);
-// "f32", "f16", "qs8"; "unknown" for anything else.
+// "f32", "f16", "qs8", "f16x2"; "unknown" for anything else.
 const char *nj_dtype_name(nj_dtype dtype);
 
 // ---- CPU feature bits -----------------------------------------------------------------------

@@ -66,14 +66,15 @@ typedef void (*nj_conv2d_f16_fn)(const nj_conv2d_f16_args *args);
 
 typedef struct nj_conv2d_f16_kernel {
     nj_conv2d_f16_fn run;
-    // e.g. "f16-conv2d-3x3-avx512fp16-8x2"; the reference is "f16-conv2d-scalar".
+    // e.g. "f16-conv2d-3x3-avx512fp16-8x3"; the reference is "f16-conv2d-scalar".
     const char *name;
     nj_isa isa;
     uint32_t required_features;       // NJ_CPU_* bits needed beyond `isa`
     int32_t kernel_size;              // 0: any (the reference)
     nj_weight_layout weight_layout;
-    // Element type of the packed weights: NJ_DTYPE_F16, or NJ_DTYPE_F32 for kernels that
-    // convert around an f32 FMA (the values are the binary16 weights either way).
+    // Element type of the packed weights: NJ_DTYPE_F16, NJ_DTYPE_F16X2 (each binary16 weight
+    // twice in 32 bits, for a broadcast without a shuffle: AVX512-FP16), or NJ_DTYPE_F32 for
+    // kernels that convert around an f32 FMA (the values are the binary16 weights each way).
     nj_dtype weight_dtype;
     int32_t channel_block;
     int32_t fma_ports;

@@ -21,6 +21,7 @@ size_t nj_dtype_size(nj_dtype dtype) {
         case NJ_DTYPE_F32: return 4;
         case NJ_DTYPE_F16: return 2;
         case NJ_DTYPE_QS8: return 1;
+        case NJ_DTYPE_F16X2: return 4;
     }
     return 0;
 }
@@ -30,6 +31,7 @@ const char *nj_dtype_name(nj_dtype dtype) {
         case NJ_DTYPE_F32: return "f32";
         case NJ_DTYPE_F16: return "f16";
         case NJ_DTYPE_QS8: return "qs8";
+        case NJ_DTYPE_F16X2: return "f16x2";
     }
     return "unknown";
 }

@@ -21,6 +21,14 @@
 #include "nj-f16.h"
 #include "nj-kernels-internal.h"
 
+// Packed weight elements: binary16 (nj_wt = uint16_t, H_SET1W broadcasts one), unless the
+// vocabulary reads them as pairs (NJ_DTYPE_F16X2: uint32_t, a 32-bit broadcast).
+#ifndef NJ_WEIGHT_DTYPE
+#define NJ_WEIGHT_DTYPE NJ_DTYPE_F16
+typedef uint16_t nj_wt;
+#define H_SET1W(p) H_SET1(*(p))
+#endif
+
 #define NJ_PAD ((NJ_K - 1) / 2)
 #define NJ_TILE (NJ_NV * NJ_HL)
 #define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -35,7 +43,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
     const int32_t group = oc0 / opg;
     const int32_t ic0 = group * ipg;
     const size_t wstride = (size_t)a->weight_stride;
-    const uint16_t *wbase = (const uint16_t *)a->weights +
+    const nj_wt *wbase = (const nj_wt *)a->weights +
                             (size_t)group * ipg * NJ_K * NJ_K * wstride + (oc0 - group * opg);
 
     // f32 partial sums of the tile, starting at the bias.
@@ -88,7 +96,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
 
     for (int32_t icg = 0; icg < ipg; icg++) {
         const uint16_t *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
-        const uint16_t *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
+        const nj_wt *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
         if (prefetch) {
             const uint16_t *ahead = plane + (size_t)(next_row % a->input_rows) * width + x0;
             for (int32_t p = -NJ_PAD; p < NV * NJ_HL + NJ_PAD; p += 32) {
@@ -105,7 +113,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
                 src = stage;
             }
 #endif
-            const uint16_t *w_k = w_ic + (size_t)ky * NJ_K * wstride;
+            const nj_wt *w_k = w_ic + (size_t)ky * NJ_K * wstride;
             NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
                 nj_h in[NJ_NV];
                 NJ_UNROLL for (int v = 0; v < NV; v++) {
@@ -116,7 +124,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
                     in[v] = H_LOADU(src + kx + v * NJ_HL);
 #endif
                 }
-                const uint16_t *w_tap = w_k + (size_t)kx * wstride;
+                const nj_wt *w_tap = w_k + (size_t)kx * wstride;
 #if NJ_LANE_FMA
                 if (OCB % 8 == 0) {
                     NJ_UNROLL for (int o = 0; o < OCB; o += 8) {
@@ -136,7 +144,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
                 }
 #endif
                 NJ_UNROLL for (int o = 0; o < OCB; o++) {
-                    const nj_h w = H_SET1(w_tap[o]);
+                    const nj_h w = H_SET1W(w_tap + o);
                     NJ_UNROLL for (int v = 0; v < NV; v++) {
                         acc[o][v] = H_FMA(acc[o][v], in[v], w);
                     }
@@ -253,7 +261,7 @@ const nj_conv2d_f16_kernel NJ_KERNEL = {
     .required_features = NJ_REQUIRED_FEATURES,
     .kernel_size = NJ_K,
     .weight_layout = NJ_WEIGHTS_GIHWO,
-    .weight_dtype = NJ_DTYPE_F16,
+    .weight_dtype = NJ_WEIGHT_DTYPE,
     .channel_block = NJ_OCB,
     .fma_ports = 0,
     .half_sum_terms = NJ_FLUSH * NJ_K * NJ_K,
@@ -267,3 +275,5 @@ const nj_conv2d_f16_kernel NJ_KERNEL = {
 #undef NJ_TILE
 #undef NJ_ALWAYS_INLINE
 #undef NJ_UNROLL
+#undef NJ_WEIGHT_DTYPE
+#undef H_SET1W

@@ -1,6 +1,7 @@
 // f16 weight packing: PyTorch's f32 [out][in / groups][k][k], rounded to binary16, into the
-// layout and element type a kernel reads (binary16, or f32 holding the binary16 values for
-// kernels that convert around an f32 FMA). Once per layer at load, never per frame.
+// layout and element type a kernel reads (binary16, binary16 twice in 32 bits for kernels that
+// broadcast 32 bits, or f32 holding the binary16 values for kernels that convert around an f32
+// FMA). Once per layer at load, never per frame.
 #include "nightjar_kernels.h"
 #include "nj-f16.h"
 
@@ -19,6 +20,7 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
     const int32_t taps = k * k;
     const int gihwo = kernel->weight_layout == NJ_WEIGHTS_GIHWO;
     const int as_f32 = kernel->weight_dtype == NJ_DTYPE_F32;
+    const int as_pair = kernel->weight_dtype == NJ_DTYPE_F16X2;
     for (int32_t g = 0; g < groups; g++) {
         for (int32_t o = 0; o < opg; o++) {
             const size_t oc = (size_t)g * opg + o;
@@ -31,6 +33,8 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
                     const uint16_t h = nj_f32_to_f16_bits(src[icg * taps + t]);
                     if (as_f32) {
                         ((float *)packed)[at] = nj_f16_bits_to_f32(h);
+                    } else if (as_pair) {
+                        ((uint32_t *)packed)[at] = (uint32_t)h << 16 | h;
                     } else {
                         ((uint16_t *)packed)[at] = h;
                     }

@@ -18,6 +18,11 @@ typedef __mmask32 nj_hm;
 #define H_LOADU(p) _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(p)))
 #define H_LOADU_M(p, m) _mm512_castsi512_ph(_mm512_maskz_loadu_epi16((m), (const void *)(p)))
 #define H_FMA(acc, a, b) _mm512_fmadd_ph((a), (b), (acc))
+// Weights packed as pairs (NJ_DTYPE_F16X2): vpbroadcastd from memory is one load uop, where
+// vpbroadcastw also takes port 5, one of the two FMA ports (a third of the tile's uops there).
+#define NJ_WEIGHT_DTYPE NJ_DTYPE_F16X2
+typedef uint32_t nj_wt;
+#define H_SET1W(p) _mm512_castsi512_ph(_mm512_set1_epi32((int)*(p)))
 
 // Lanes [lo, hi) of 32, clamped.
 static inline nj_hm nj_lane_mask32(int32_t lo, int32_t hi) {
