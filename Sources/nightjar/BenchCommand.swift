@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
             Warms up, then reports the median and spread of K runs: the network alone (the \
             streaming engine on an in-memory mosaic) and end to end (RAW file in, PNG out). A \
             synthetic dark capture of the requested size is benchmarked unless --input names a \
-            RAW file. GMAC/s counts the network's multiply-accumulates per raw pixel; the share \
+            RAW file, with --color as restore does it (camera colour by default). GMAC/s counts the network's multiply-accumulates per raw pixel; the share \
             of peak compares it with this machine's register-resident FMA rate on the same threads.
             """
     )
@@ -35,6 +35,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Benchmark this RAW file end to end instead of a synthetic capture.")
     var input: String?
+
+    @Option(help: "End to end: the colour, as in restore: camera (the file's own calibration) or network.")
+    var color: ColorOption = .camera
 
     @Flag(help: "Skip the end-to-end (file to file) measurement.")
     var networkOnly = false
@@ -65,7 +68,8 @@ struct BenchCommand: ParsableCommand {
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
                 bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows), lockMemory: mlock,
-                input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision)
+                input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision,
+                color: color.mode)
             if json {
                 standardOutput(report.jsonString())
             } else {

@@ -21,6 +21,10 @@ struct BenchReport: Codable {
     var network_seconds: ProcessMetrics.Summary
     var end_to_end_seconds_median: Double?
     var end_to_end_seconds: ProcessMetrics.Summary?
+    /// The end-to-end colour (`--color`) the runs asked for, and what the restores used
+    /// (`network` where the file has no usable matrix).
+    var end_to_end_color: String?
+    var end_to_end_color_used: String?
     /// Where the end-to-end time goes (medians).
     var end_to_end_stages: EndToEndBench.Stages?
     var megapixels_per_second: Double
@@ -34,7 +38,7 @@ struct BenchReport: Codable {
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
                         bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool,
-                        precision: Precision? = nil) throws -> BenchReport {
+                        precision: Precision? = nil, color: ColorMode = .camera) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
         let (network, arenaBytes, kernelNames, precisions) = try measureNetwork(
             model: model, modelPath: modelPath, height: padded.height, width: padded.width, threads: threads, runs: runs, bands: bands,
@@ -44,10 +48,11 @@ struct BenchReport: Codable {
         let peak = ProcessMetrics.fmaPeak(threads: threads)
         var e2e: ProcessMetrics.Summary?
         var stages: EndToEndBench.Stages?
+        var colorUsed: String?
         if endToEnd {
-            (e2e, stages) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
+            (e2e, stages, colorUsed) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
                                             size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input,
-                                            precision: precision)
+                                            precision: precision, color: color)
         }
         return BenchReport(
             model: modelPath, precision: precisions.max()!.rawValue, width: padded.width, height: padded.height, threads: threads, runs: runs,
@@ -55,7 +60,8 @@ struct BenchReport: Codable {
             kernels: KernelUse.byKernel(architecture: model.architecture, kernelNames: kernelNames),
             layer_precisions: zip(model.architecture.convolutions, precisions).map { LayerPrecision(layer: $0.name, precision: $1.rawValue) },
             network_seconds_median: network.median, network_seconds: network,
-            end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e, end_to_end_stages: stages,
+            end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
+            end_to_end_color: endToEnd ? color.rawValue : nil, end_to_end_color_used: colorUsed, end_to_end_stages: stages,
             megapixels_per_second: pixels / 1e6 / network.median,
             gmac_per_second: macs / 1e9 / network.median,
             fma_peak_gmac_per_second: peak / 1e9,
@@ -106,7 +112,8 @@ struct BenchReport: Codable {
         }
         lines.append("precision    " + LayerPrecision.summary(layer_precisions))
         if let e2e = end_to_end_seconds {
-            lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median))
+            let used = end_to_end_color_used.map { $0 == end_to_end_color ? ", \($0) colour" : ", \(end_to_end_color ?? "?") colour asked, \($0) used" } ?? ""
+            lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median) + used)
         }
         if let s = end_to_end_stages {
             lines.append(formatted("  stages     decode %.3f s, prepare %.3f s, network with colour and PNG rows %.3f s, "

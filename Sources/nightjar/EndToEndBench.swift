@@ -6,7 +6,8 @@ import Nightjar
 /// is removed afterwards, also when a run fails.
 enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
-                        runs: Int, input: URL?, precision: Precision? = nil) throws -> (total: ProcessMetrics.Summary, stages: Stages) {
+                        runs: Int, input: URL?, precision: Precision? = nil,
+                        color: ColorMode = .camera) throws -> (total: ProcessMetrics.Summary, stages: Stages, colorUsed: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -19,6 +20,7 @@ enum EndToEndBench {
         var options = RestoreOptions()
         options.overwrite = true
         options.compressionLevel = 1 // as `nightjar restore` writes
+        options.color = color
         let restorer = try Restorer(model: model, modelName: modelName, options: options, threads: threads, bands: bands,
                                     lockMemory: lockMemory, precision: precision)
         var times: [Double] = []
@@ -34,7 +36,7 @@ enum EndToEndBench {
         func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
         let stages = Stages(decode: median(\.decodeSeconds), prepare: median(\.prepareSeconds), network: median(\.networkSeconds),
                             finish: median(\.writeSeconds))
-        return (ProcessMetrics.Summary(times), stages)
+        return (ProcessMetrics.Summary(times), stages, reports.last?.color ?? color.rawValue)
     }
 
     /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).

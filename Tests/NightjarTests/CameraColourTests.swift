@@ -120,10 +120,13 @@ final class CameraColourTests: XCTestCase {
                     ring.sumColumns(rows, columns: 0..<split)
                     ring.sumColumns(rows, columns: split..<width)
                     for j in 0..<rows.count {
-                        ring.filterRow(j, of: rows)
+                        // Strips narrower than the window too: each reads its halo of column sums.
+                        for strip in [0..<split, split..<(split + 1), (split + 1)..<width] where strip.upperBound <= width {
+                            ring.filter(j, of: rows, columns: strip)
+                        }
                         for c in 0..<2 {
                             for x in 0..<width {
-                                XCTAssertEqual(Double(ring.mean(j, channel: c)[x]), direct(c, rows.lowerBound + j, x), accuracy: 1e-5,
+                                XCTAssertEqual(Double(ring.mean(channel: c)[x]), direct(c, rows.lowerBound + j, x), accuracy: 1e-5,
                                                "\(width)x\(height) r\(radius) row \(rows.lowerBound + j) column \(x)")
                             }
                         }
@@ -132,6 +135,19 @@ final class CameraColourTests: XCTestCase {
                     checked = rows.upperBound
                 }
             }
+        }
+    }
+
+    /// The 8-bit sRGB table gives what encoding then `quantise8` gives, over the whole range
+    /// and beyond it (clamped), and the encoding follows the sRGB curve itself.
+    func testEightBitEncodingTableMatchesEncodeThenQuantise() {
+        let tables = TransferTables.shared
+        var rng = SplitMix64(seed: 8)
+        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 }
+        for l in values {
+            XCTAssertEqual(tables.encoded8(l), CapturePipeline.quantise8(tables.encoded(l)), "linear \(l)")
+            let exact = CapturePipeline.quantise8(SyntheticScene.encodeSRGB(min(max(l, 0), 1)))
+            XCTAssertLessThanOrEqual(abs(Int(tables.encoded8(l)) - Int(exact)), 1, "linear \(l)")
         }
     }
 

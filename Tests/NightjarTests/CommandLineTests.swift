@@ -338,6 +338,13 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((report["end_to_end_seconds"] as? [String: Any])?["count"] as? Int, 1)
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
+        // End to end as restore does it by default: the synthetic capture carries a colour matrix.
+        XCTAssertEqual(report["end_to_end_color"] as? String, "camera")
+        XCTAssertEqual(report["end_to_end_color_used"] as? String, "camera")
+        let network = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1", "--color", "network"],
+                                      environment: ["TMPDIR": temporary.path])
+        XCTAssertEqual(network.status, 0, network.stderr)
+        XCTAssertEqual(try jsonObject(Substring(network.stdout))["end_to_end_color_used"] as? String, "network")
 
         // Which kernels ran: every convolution of the network once, 4915 MAC per raw pixel in all
         // (REFERENCE.md §1), and the 5x5 layers on the tile for this machine's FMA ports.
@@ -366,6 +373,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(networkOnly.status, 0, networkOnly.stderr)
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
 
+        let badColour = try runNightjar(["bench", "--model", model, "--color", "purple", "--runs", "1"])
+        XCTAssertEqual(badColour.status, 64, badColour.stderr)
+        assertErrorLines(badColour, count: 1)
         for size in ["20000x20000", "99999999999x99999999999", "8x8"] {
             let refused = try runNightjar(["bench", "--model", model, "--size", size, "--runs", "1"])
             XCTAssertEqual(refused.status, 64, "\(size): \(refused.stderr)")

@@ -5,9 +5,10 @@ import Glibc
 /// inside). Rows are kept in a ring; their column sums run in Double, so that adding and
 /// removing rows over a whole frame does not drift.
 ///
-/// Work comes in batches of at most `batch` rows, in three steps a thread pool can share:
-/// `sumColumns` (any split of the columns), then `filterRow` (any split of the batch's rows),
-/// then `finish`. Rows go in with `input(row:)` and `commit(through:)`, in order.
+/// Work comes in batches of at most `batch` rows, in steps a thread pool can share, each split
+/// by columns: `sumColumns` (any split), then `filter` one row at a time (in the fixed strips
+/// of `strips(width:)`, reading `radius` columns of halo either side), then `finish`. Rows go in
+/// with `input(row:)` and `commit(through:)`, in order.
 final class BoxFilterRing {
     let channels: Int
     let radius: Int
@@ -19,8 +20,10 @@ final class BoxFilterRing {
     var slots: Int { 2 * radius + 2 + batch }
     private var ring: UnsafeMutablePointer<Float>
     private var sums: UnsafeMutablePointer<Double>
-    /// A batch's rows: their window's column sums, then (filtered in place) their means.
+    /// A batch's rows: their window's column sums.
     private var window: UnsafeMutablePointer<Float>
+    /// One row's means, each strip's in its own columns.
+    private var means: UnsafeMutablePointer<Float>
     private(set) var last = -1
     private(set) var next = 0
 
@@ -31,28 +34,44 @@ final class BoxFilterRing {
         ring = .allocate(capacity: 1)
         sums = .allocate(capacity: 1)
         window = .allocate(capacity: 1)
+        means = .allocate(capacity: 1)
     }
 
     deinit {
         ring.deallocate()
         sums.deallocate()
         window.deallocate()
+        means.deallocate()
     }
 
     /// Bytes held.
     var bytes: Int { Self.bytes(width: capacity, channels: channels, radius: radius, batch: batch) }
 
     static func bytes(width: Int, channels: Int, radius: Int, batch: Int) -> Int {
-        width * channels * ((2 * radius + 2 + batch) * 4 + 8 + batch * 4)
+        width * channels * ((2 * radius + 2 + batch) * 4 + 8 + batch * 4 + 4)
+    }
+
+    /// Columns per strip of `filter`: the running sums along a row restart at each strip, so
+    /// the strips are fixed (not the thread pool's split) and the image is the same whatever
+    /// the thread count.
+    static let stripColumns = 128
+
+    /// How many strips a row of `width` has.
+    static func strips(width: Int) -> Int { (width + stripColumns - 1) / stripColumns }
+
+    /// Strip `index`'s columns.
+    static func strip(_ index: Int, width: Int) -> Range<Int> {
+        (index * stripColumns)..<min(width, (index + 1) * stripColumns)
     }
 
     /// Starts a frame of `height` rows of `width` (allocates only when wider than before).
     func begin(width: Int, height: Int) {
         if width > capacity {
-            ring.deallocate(); sums.deallocate(); window.deallocate()
+            ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate()
             ring = .allocate(capacity: slots * channels * width)
             sums = .allocate(capacity: channels * width)
             window = .allocate(capacity: batch * channels * width)
+            means = .allocate(capacity: channels * width)
             capacity = width
         }
         self.width = width
@@ -106,48 +125,48 @@ final class BoxFilterRing {
         }
     }
 
-    /// Step 2: row `rows.lowerBound + j`'s means, in place of its column sums (a running sum
-    /// along the row; the column sums it has overwritten wait in `delay` until they leave it).
-    /// The channels advance together, so their running sums' additions overlap in the CPU.
-    func filterRow(_ j: Int, of rows: Range<Int>) {
+    /// Step 2: row `rows.lowerBound + j`'s means for `columns` (a strip), from its column sums
+    /// (read `radius` columns beyond the strip, so strips can run at once), into `mean(channel:)`.
+    /// A running sum along the strip, in Double; the channels advance together, so that their
+    /// additions overlap in the CPU.
+    func filter(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
+        guard !columns.isEmpty else { return }
         let m = rows.lowerBound + j
         let rowCount = Double(min(height - 1, m + radius) - max(0, m - radius) + 1)
         let r = radius, w = width, n = channels, cap = capacity
         let interior = 1 / (rowCount * Double(2 * r + 1))
         let base = window + j * n * cap
+        let first = columns.lowerBound
         withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { runningBuffer in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: (r + 1) * n) { delayBuffer in
-                let running = runningBuffer.baseAddress!, delay = delayBuffer.baseAddress!
+            let running = runningBuffer.baseAddress!
+            // The window of the strip's first column, less its last column (added in the loop).
+            let start = max(0, first - r), stop = min(w, first + r)
+            for c in 0..<n {
+                let s = base + c * cap
+                var sum = 0.0
+                for x in start..<stop { sum += Double(s[x]) }
+                running[c] = sum
+            }
+            for x in columns {
+                let inside = min(w - 1, x + r) - max(0, x - r) + 1
+                let scale = inside == 2 * r + 1 ? interior : 1 / (rowCount * Double(inside))
+                let entering = x + r < w, leaving = x >= r
+                var s = base + x, out = means + x
                 for c in 0..<n {
-                    let s = base + c * cap
-                    var sum = 0.0
-                    for x in 0..<min(r, w) { sum += Double(s[x]) }
+                    var sum = running[c]
+                    if entering { sum += Double(s[r]) }
+                    out[0] = Float(sum * scale)
+                    if leaving { sum -= Double(s[-r]) }
                     running[c] = sum
-                }
-                for x in 0..<w {
-                    let inside = min(w - 1, x + r) - max(0, x - r) + 1
-                    let scale = inside == 2 * r + 1 ? interior : 1 / (rowCount * Double(inside))
-                    let entering = x + r < w, leaving = x >= r
-                    // Column x − r leaves the window of x + 1 (its sum was overwritten at step x − r).
-                    let leaves = delay + ((x + 1) % (r + 1)) * n, kept = delay + (x % (r + 1)) * n
-                    var s = base + x
-                    for c in 0..<n {
-                        var sum = running[c]
-                        if entering { sum += Double(s[r]) }
-                        let original = s[0]
-                        s[0] = Float(sum * scale)
-                        if leaving { sum -= Double(leaves[c]) }
-                        kept[c] = original
-                        running[c] = sum
-                        s += cap
-                    }
+                    s += cap
+                    out += cap
                 }
             }
         }
     }
 
-    /// Plane `channel` of row `rows.lowerBound + j`'s means, after `filterRow`.
-    func mean(_ j: Int, channel: Int) -> UnsafeMutablePointer<Float> { window + (j * channels + channel) * capacity }
+    /// Plane `channel` of the means `filter` computed last (in each strip's columns).
+    func mean(channel: Int) -> UnsafeMutablePointer<Float> { means + channel * capacity }
 
     /// Step 3: `rows` are done.
     func finish(_ rows: Range<Int>) { next = rows.upperBound }
@@ -165,16 +184,21 @@ final class TransferTables: @unchecked Sendable {
     static let encodeSteps = 16384
     let decode: UnsafeMutablePointer<Float>
     let encode: UnsafeMutablePointer<Float>
+    /// The same entries quantised to 8 bits as `CapturePipeline.quantise8` does: one load per
+    /// sample of an 8-bit PNG.
+    let encode8: UnsafeMutablePointer<UInt8>
 
     private init() {
         decode = .allocate(capacity: Self.steps + 1)
         encode = .allocate(capacity: Self.encodeSteps + 1)
+        encode8 = .allocate(capacity: Self.encodeSteps + 1)
         for i in 0...Self.steps {
             decode[i] = Float(Self.decodeBT709(Double(i) / Double(Self.steps)))
         }
         for i in 0...Self.encodeSteps {
             let root = Double(i) / Double(Self.encodeSteps)
             encode[i] = SyntheticScene.encodeSRGB(Float(root * root))
+            encode8[i] = UInt8(encode[i] * 255 + 0.5)
         }
     }
 
@@ -193,6 +217,12 @@ final class TransferTables: @unchecked Sendable {
     @inline(__always)
     func encoded(_ l: Float) -> Float {
         encode[Int((l > 0 ? min(l, 1) : 0).squareRoot() * Float(Self.encodeSteps) + 0.5)]
+    }
+
+    /// `encoded(l)` quantised to 8 bits.
+    @inline(__always)
+    func encoded8(_ l: Float) -> UInt8 {
+        encode8[Int((l > 0 ? min(l, 1) : 0).squareRoot() * Float(Self.encodeSteps) + 0.5)]
     }
 }
 
@@ -348,6 +378,10 @@ struct ColourStage {
 
     /// Takes the network's rows; `place(rowPointer, y)` receives each finished output row
     /// (quantised samples of `bits`), in order.
+    ///
+    /// Three rounds of the worker threads per batch of half rows, each split by columns (the
+    /// row filters read a halo of `radius` columns, written in an earlier round): new rows in
+    /// and their column sums; the fit and the coefficients' column sums; the composition.
     func consume(_ rows: NetworkOutputRows, place: (UnsafeRawPointer, Int) throws -> Void) throws {
         let stats = memory.statistics, pool = workers?.workerPool
         var p = rows.rows.lowerBound
@@ -358,9 +392,9 @@ struct ColourStage {
             let batch = p..<(p + count)
             stats.commit(through: batch.upperBound - 1)
             // The new rows' quads and luminance, and the column sums of the rows now complete,
-            // in one round: both split by columns.
+            // in one round.
             let complete = stats.ready
-            parallelColumns(pool, width / 2, (self, rows, batch, complete)) { c, columns in
+            parallelStrips(pool, (self, rows, batch, complete)) { c, columns in
                 for p in c.2 { c.0.ingest(halfRow: p, c.1, columns: columns) }
                 c.0.memory.statistics.sumColumns(c.3, columns: columns)
             }
@@ -378,30 +412,27 @@ struct ColourStage {
             let rows = stats.ready
             if !rows.isEmpty {
                 if rows != summed {
-                    parallelColumns(pool, width / 2, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
+                    parallelStrips(pool, (stats, rows)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
                 }
-                summed = 0..<0
                 coefficients.commit(through: rows.upperBound - 1)
-                parallelRows(pool, rows.count, (self, rows)) { c, part in
-                    for j in part { c.0.fitRow(j, of: c.1) }
-                }
-                stats.finish(rows)
             }
-            var composed = false
-            while true {
-                let ready = coefficients.ready
-                if ready.isEmpty { break }
-                parallelColumns(pool, width / 2, (coefficients, ready)) { c, columns in c.0.sumColumns(c.1, columns: columns) }
-                parallelRows(pool, ready.count, (self, ready)) { c, part in
-                    for j in part { c.0.composeRow(j, of: c.1) }
-                }
-                coefficients.finish(ready)
-                for j in 0..<(2 * ready.count) {
-                    try place(memory.outputRow(j, bits: bits), 2 * ready.lowerBound + j)
-                }
-                composed = true
+            summed = 0..<0
+            // The coefficients' rows whose windows the fit below completes.
+            let ready = coefficients.ready
+            if rows.isEmpty && ready.isEmpty { return }
+            parallelStrips(pool, (self, rows, ready)) { c, columns in
+                for j in 0..<c.1.count { c.0.fitRow(j, of: c.1, columns: columns) }
+                c.0.memory.coefficients.sumColumns(c.2, columns: columns)
             }
-            if rows.isEmpty && !composed { return }
+            if !rows.isEmpty { stats.finish(rows) }
+            if ready.isEmpty { continue }
+            parallelStrips(pool, (self, ready)) { c, columns in
+                for j in 0..<c.1.count { c.0.composeRow(j, of: c.1, columns: columns) }
+            }
+            coefficients.finish(ready)
+            for j in 0..<(2 * ready.count) {
+                try place(memory.outputRow(j, bits: bits), 2 * ready.lowerBound + j)
+            }
         }
     }
 
@@ -446,19 +477,18 @@ struct ColourStage {
         }
     }
 
-    /// Step 2, row `rows.lowerBound + j`: its window means, then the linear fit of the colour
-    /// against the guide, into the coefficients' ring.
-    private func fitRow(_ j: Int, of rows: Range<Int>) {
+    /// Step 2, row `rows.lowerBound + j`, half-scale `columns` (a strip): its window means,
+    /// then the linear fit of the colour against the guide, into the coefficients' ring.
+    private func fitRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         let stats = memory.statistics, coefficients = memory.coefficients
-        stats.filterRow(j, of: rows)
-        let half = width / 2
-        let meanI = stats.mean(j, channel: 0), meanII = stats.mean(j, channel: 1)
+        stats.filter(j, of: rows, columns: columns)
+        let meanI = stats.mean(channel: 0), meanII = stats.mean(channel: 1)
         let out = coefficients.input(row: rows.lowerBound + j), cstride = coefficients.stride
         let relative = Self.relativeEpsilon
         for k in 0..<3 {
-            let meanC = stats.mean(j, channel: 2 + k), meanIC = stats.mean(j, channel: 5 + k)
+            let meanC = stats.mean(channel: 2 + k), meanIC = stats.mean(channel: 5 + k)
             let a = out + k * cstride, b = out + (3 + k) * cstride
-            for x in 0..<half {
+            for x in columns {
                 let mu = meanI[x]
                 let variance = max(meanII[x] - mu * mu, 0)
                 let slope = (meanIC[x] - mu * meanC[x]) / (variance + relative * mu * mu + 1e-7)
@@ -468,29 +498,29 @@ struct ColourStage {
         }
     }
 
-    /// Step 3, half row `rows.lowerBound + j`: its two full rows, ā · Y + b̄, sRGB-encoded and
-    /// quantised into the batch's output rows 2j and 2j + 1.
-    private func composeRow(_ j: Int, of rows: Range<Int>) {
+    /// Step 3, half row `rows.lowerBound + j`, half-scale `columns` (a strip): its two full
+    /// rows, ā · Y + b̄, sRGB-encoded and quantised into the batch's output rows 2j and 2j + 1.
+    private func composeRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         let coefficients = memory.coefficients
-        coefficients.filterRow(j, of: rows)
-        let a0 = coefficients.mean(j, channel: 0), a1 = coefficients.mean(j, channel: 1), a2 = coefficients.mean(j, channel: 2)
-        let b0 = coefficients.mean(j, channel: 3), b1 = coefficients.mean(j, channel: 4), b2 = coefficients.mean(j, channel: 5)
+        coefficients.filter(j, of: rows, columns: columns)
+        let a0 = coefficients.mean(channel: 0), a1 = coefficients.mean(channel: 1), a2 = coefficients.mean(channel: 2)
+        let b0 = coefficients.mean(channel: 3), b1 = coefficients.mean(channel: 4), b2 = coefficients.mean(channel: 5)
         let m = rows.lowerBound + j
+        let pixels = (2 * columns.lowerBound)..<(2 * columns.upperBound)
         for parity in 0..<2 {
             let luma = memory.luminanceRow(halfRow: m, parity: parity)
             let row = memory.outputRow(2 * j + parity, bits: bits)
             if bits == 8 {
                 let out = row.assumingMemoryBound(to: UInt8.self)
-                for x in 0..<width {
+                for x in pixels {
                     let h = x >> 1, l = luma[x]
-                    // Encoded values are in [0, 1]: conversion rounds as quantise8 does, and vectorises.
-                    out[3 * x] = UInt8(tables.encoded(a0[h] * l + b0[h]) * 255 + 0.5)
-                    out[3 * x + 1] = UInt8(tables.encoded(a1[h] * l + b1[h]) * 255 + 0.5)
-                    out[3 * x + 2] = UInt8(tables.encoded(a2[h] * l + b2[h]) * 255 + 0.5)
+                    out[3 * x] = tables.encoded8(a0[h] * l + b0[h])
+                    out[3 * x + 1] = tables.encoded8(a1[h] * l + b1[h])
+                    out[3 * x + 2] = tables.encoded8(a2[h] * l + b2[h])
                 }
             } else {
                 let out = row.assumingMemoryBound(to: UInt16.self)
-                for x in 0..<width {
+                for x in pixels {
                     let h = x >> 1, l = luma[x]
                     out[3 * x] = CapturePipeline.quantise16(tables.encoded(a0[h] * l + b0[h]))
                     out[3 * x + 1] = CapturePipeline.quantise16(tables.encoded(a1[h] * l + b1[h]))
@@ -500,23 +530,18 @@ struct ColourStage {
         }
     }
 
-    /// `body` over [0, count) on the worker threads (rows: one contiguous range per thread).
-    private func parallelRows<Context>(_ pool: OpaquePointer?, _ count: Int, _ context: Context,
-                                       _ body: @escaping (Context, Range<Int>) -> Void) {
-        if let pool, count > 1 {
-            parallelFor(pool, count, context, body)
-        } else {
-            body(context, 0..<count)
+    /// `body` over the half-scale columns in `BoxFilterRing`'s fixed strips, on the worker
+    /// threads (each call gets one strip's columns).
+    private func parallelStrips<Context>(_ pool: OpaquePointer?, _ context: Context,
+                                         _ body: @escaping (Context, Range<Int>) -> Void) {
+        let half = width / 2, count = BoxFilterRing.strips(width: half)
+        let run: (Context, Range<Int>) -> Void = { context, strips in
+            for index in strips { body(context, BoxFilterRing.strip(index, width: half)) }
         }
-    }
-
-    /// `body` over the half-scale columns [0, count), in strips of at least 64 columns.
-    private func parallelColumns<Context>(_ pool: OpaquePointer?, _ count: Int, _ context: Context,
-                                          _ body: @escaping (Context, Range<Int>) -> Void) {
-        if let pool, count >= 128 {
-            parallelFor(pool, count, context, body)
+        if let pool, count > 1 {
+            parallelFor(pool, count, context, run)
         } else {
-            body(context, 0..<count)
+            run(context, 0..<count)
         }
     }
 }
