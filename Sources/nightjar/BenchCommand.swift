@@ -37,7 +37,7 @@ struct BenchCommand: ParsableCommand {
     var input: String?
 
     @Option(help: "End to end: the colour, as in restore: camera (the file's own calibration) or network.")
-    var color: ColorOption = .camera
+    var color: ColorMode = .camera
 
     @Flag(help: "Skip the end-to-end (file to file) measurement.")
     var networkOnly = false
@@ -69,7 +69,7 @@ struct BenchCommand: ParsableCommand {
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
                 bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows), lockMemory: mlock,
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision,
-                color: color.mode)
+                color: color)
             if json {
                 standardOutput(report.jsonString())
             } else {
