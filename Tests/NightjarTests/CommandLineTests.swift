@@ -251,6 +251,32 @@ final class CommandLineTests: XCTestCase {
     /// Runs nightjar under /usr/bin/time and returns its "maximum resident set size". Not
     /// wait4 from here: a child spawned by this (large) test process inherits its peak
     /// across exec in ru_maxrss; GNU time forks from a small process.
+    /// int8: `footprint --precision int8` predicts the measured peak of `restore --precision
+    /// int8` as closely (every layer int8, the official model's weights), with the smallest arena.
+    func testFootprintPredictsTheMeasuredPeakInInt8() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("int8.safetensors")
+        try Int8EngineTests.allInt8(NightjarModel.load(contentsOf: try Self.modelFile())).write(to: model)
+        let (width, height) = (2048, 1536)
+        let input = try capture("frame.dng", width: width, height: height, in: dir)
+        let measured = try measuredPeakResidentBytes(["restore", input.path, "--model", model.path, "--threads", "2", "--precision", "int8"], in: dir)
+        var arenas: [String: Int] = [:]
+        for precision in ["fp16", "int8"] {
+            let run = try runNightjar(["footprint", "--model", model.path, "--size", "\(width)x\(height)", "--threads", "2", "--json",
+                                       "--precision", precision])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let report = try jsonObject(Substring(run.stdout))
+            XCTAssertEqual(report["precision"] as? String, precision)
+            arenas[precision] = try XCTUnwrap(report["arena_bytes"] as? Int)
+            guard precision == "int8" else { continue }
+            let predicted = try XCTUnwrap(report["predicted_peak_rss_bytes"] as? Int)
+            let error = Double(predicted - measured) / Double(measured)
+            print("int8 footprint at \(width)x\(height): predicted \(predicted), measured \(measured) (\(Int(error * 1000)) per mille)")
+            XCTAssertLessThanOrEqual(abs(error), 0.10, "predicted \(predicted) bytes, measured \(measured)")
+        }
+        XCTAssertLessThan(arenas["int8"]!, arenas["fp16"]!)
+    }
+
     func measuredPeakResidentBytes(_ arguments: [String], in directory: URL) throws -> Int {
         let time = "/usr/bin/time"
         guard FileManager.default.isExecutableFile(atPath: time) else {
