@@ -36,7 +36,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "A fixed exposure ratio for RAW inputs, as restore's --amp.")
     var amp: Double?
 
-    @Option(help: "Keep layers in FP16 until the int8 network's PSNR against FP32 reaches this (dB).")
+    @Option(help: "Keep layers in FP16 until the int8 engine's PSNR against FP32 on the calibration inputs reaches this (dB).")
     var targetPSNR: Double = 42
 
     @Option(help: "Worker threads.")

@@ -73,9 +73,9 @@ final class ReducedPrecisionTests: XCTestCase {
     }
 
     /// Each network calibrated by the quantizer at its default target (42 dB) from its own
-    /// golden inputs. (Calibrated from the golden RAW captures instead, the 512x768 cases of
-    /// both Sony networks measure 28 dB: that input is brighter than the captures and its
-    /// activations saturate the captures' ranges; see README "Calibrating for your camera".)
+    /// golden inputs. (Calibrated from the golden RAW captures instead, with least-squared-error
+    /// ranges tried on this branch, the 512x768 cases of both Sony networks measured 28 dB:
+    /// inputs unlike the calibration set; see README "Calibrating for your camera".)
     static func calibrated(_ model: NightjarModel, _ cases: [(name: String, input: [Float], height: Int, width: Int)]) throws
         -> (NightjarModel, ModelQuantizer.Report) {
         calibratedLock.lock()
