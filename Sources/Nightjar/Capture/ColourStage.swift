@@ -535,13 +535,14 @@ struct ColourStage {
     private func parallelStrips<Context>(_ pool: OpaquePointer?, _ context: Context,
                                          _ body: @escaping (Context, Range<Int>) -> Void) {
         let half = width / 2, count = BoxFilterRing.strips(width: half)
-        let run: (Context, Range<Int>) -> Void = { context, strips in
-            for index in strips { body(context, BoxFilterRing.strip(index, width: half)) }
-        }
+        // The closure captures nothing (all comes in its context), so no round allocates.
+        let task = (context, half, body)
         if let pool, count > 1 {
-            parallelFor(pool, count, context, run)
+            parallelFor(pool, count, task) { c, strips in
+                for index in strips { c.2(c.0, BoxFilterRing.strip(index, width: c.1)) }
+            }
         } else {
-            run(context, 0..<count)
+            for index in 0..<count { body(context, BoxFilterRing.strip(index, width: half)) }
         }
     }
 }
