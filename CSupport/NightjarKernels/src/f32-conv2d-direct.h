@@ -98,6 +98,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_copy_span(nj_x *dst, const nj_x *src, 
 
 static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
                                                int32_t y, int32_t x0, int32_t nvalid,
+                                               int32_t icg_begin, int32_t icg_end,
                                                const int OCB, const int NV, const int EDGE) {
     const int32_t width = a->width;
     const int32_t ipg = a->in_channels / a->groups;
@@ -107,8 +108,27 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
     const size_t wstride = (size_t)a->weight_stride;  // between taps
     const float *wbase = (const float *)a->weights + (size_t)group * ipg * NJ_K * NJ_K * wstride + (oc0 - group * opg);
 
+    // A chunk of the input channels after the first resumes from the partial sums the
+    // previous chunk stored in the output (f32, exact: the same sums as in one pass).
+    const int resume = icg_begin > 0;
+    const int finish = icg_end == ipg;
     nj_v acc[NJ_OCB][NJ_NV];
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        if (resume) {
+#if !NJ_F16_STORAGE
+            size_t step;
+            const float *partial = NJ_OUTPUT_ROW(a, oc0 + o, y, &step) + x0;
+            NJ_UNROLL for (int v = 0; v < NV; v++) {
+#if NJ_MASKED
+                acc[o][v] = nvalid - v * NJ_VL >= NJ_VL ? V_LOADU(partial + v * NJ_VL)
+                                                        : V_LOADU_M(partial + v * NJ_VL, V_MASK(0, nvalid - v * NJ_VL));
+#else
+                acc[o][v] = V_LOADU(partial + v * NJ_VL);  // chunking needs lane masks
+#endif
+            }
+#endif
+            continue;
+        }
         const nj_v b = a->bias ? V_SET1(a->bias[oc0 + o]) : V_ZERO();
         NJ_UNROLL for (int v = 0; v < NV; v++) {
             acc[o][v] = b;
@@ -155,7 +175,7 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
     const int32_t next_row = y + NJ_PAD + 1;
     const int prefetch = oc0 % opg == 0 && y + 1 < a->row_end && next_row < a->height;
 
-    for (int32_t icg = 0; icg < ipg; icg++) {
+    for (int32_t icg = icg_begin; icg < icg_end; icg++) {
         const nj_x *plane = a->input + (size_t)(ic0 + icg) * a->input_channel_stride;
         const float *w_ic = wbase + (size_t)icg * NJ_K * NJ_K * wstride;
         if (prefetch) {
@@ -209,6 +229,27 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
         }
     }
 
+#if !NJ_F16_STORAGE && NJ_MASKED
+    if (!finish) {
+        // Partial sums of this chunk (the driver chunks only plain f32 outputs).
+        NJ_UNROLL for (int o = 0; o < OCB; o++) {
+            size_t step;
+            float *partial = NJ_OUTPUT_ROW(a, oc0 + o, y, &step) + x0;
+            NJ_UNROLL for (int v = 0; v < NV; v++) {
+                const int32_t n = nvalid - v * NJ_VL;
+                if (n >= NJ_VL) {
+                    V_STOREU(partial + v * NJ_VL, acc[o][v]);
+                } else {
+                    V_STOREU_M(partial + v * NJ_VL, V_MASK(0, n), acc[o][v]);
+                }
+            }
+        }
+        return;
+    }
+#else
+    (void)finish;
+#endif
+
     // Epilogue: activation, residual, one store per vector (or, with a depth-to-space output,
     // one store per value, r floats apart: the pixel shuffle after this convolution).
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
@@ -259,8 +300,8 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
 
 // One case per (block size, vector count, edge) that the driver can ask for.
 #define NJ_CASE_N(O, N) \
-    case (O) * 16 + (N) * 2 + 0: nj_tile(a, oc, y, x0, nvalid, (O), (N), 0); break; \
-    case (O) * 16 + (N) * 2 + 1: nj_tile(a, oc, y, x0, nvalid, (O), (N), 1); break;
+    case (O) * 16 + (N) * 2 + 0: nj_tile(a, oc, y, x0, nvalid, ic_begin, ic_end, (O), (N), 0); break; \
+    case (O) * 16 + (N) * 2 + 1: nj_tile(a, oc, y, x0, nvalid, ic_begin, ic_end, (O), (N), 1); break;
 #if NJ_NV == 1
 #define NJ_CASE_O(O) NJ_CASE_N(O, 1)
 #elif NJ_NV == 2
@@ -279,9 +320,32 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
 #error "NJ_OCB must be 4, 6, 8 or 12"
 #endif
 
+#ifndef NJ_IC_CHUNK
+#define NJ_IC_CHUNK 0
+#endif
+
 NJ_TARGET void NJ_FN(const nj_args *a) {
     const int32_t width = a->width;
     const int32_t opg = a->out_channels / a->groups;
+    const int32_t ipg = a->in_channels / a->groups;
+    // Input channels per pass over a tile's channel blocks. The tile's input rows and one
+    // block's weights must stay in L1 while every block reuses those rows: with 64 channels
+    // of a 3x3 layer they are 56 KB (more than a 48 KB L1d) and both were refetched from L2
+    // for every block. Chunks of NJ_IC_CHUNK channels keep them in L1; the partial sums go
+    // through the output row (f32, exact), so only plain f32 outputs whose residual is not
+    // the output itself are chunked.
+    int32_t chunk = ipg;
+#if NJ_IC_CHUNK > 0 && !NJ_F16_STORAGE && NJ_MASKED
+    if (ipg > NJ_IC_CHUNK + NJ_IC_CHUNK / 2 && a->output_depth_to_space <= 1) {
+        const char *out_lo = (const char *)a->output;
+        const char *out_hi = (const char *)(a->output + (size_t)a->out_channels * a->output_channel_stride);
+        const char *res_lo = (const char *)a->residual;
+        const char *res_hi = (const char *)(a->residual + (size_t)a->out_channels * a->residual_channel_stride);
+        if (a->residual == NULL || res_hi <= out_lo || out_hi <= res_lo) {
+            chunk = NJ_IC_CHUNK;
+        }
+    }
+#endif
     for (int32_t y = a->row_begin; y < a->row_end; y++) {
         // x tiles outside, channel blocks inside: the input columns of a tile stay in L1
         // while every output channel block consumes them.
@@ -290,6 +354,9 @@ NJ_TARGET void NJ_FN(const nj_args *a) {
             const int32_t nv = (nvalid + NJ_VL - 1) / NJ_VL;
             const int edge = x0 < NJ_PAD || x0 + nv * NJ_VL + NJ_PAD > width;
             for (int32_t g = 0; g < a->groups; g++) {
+              for (int32_t ic_begin = 0; ic_begin < ipg; ic_begin += chunk) {
+                // The last chunk takes the remainder (up to 1.5 chunks).
+                const int32_t ic_end = ipg - ic_begin < chunk + chunk / 2 ? ipg : ic_begin + chunk;
                 const int32_t oc_end = (g + 1) * opg;
                 for (int32_t oc = g * opg; oc < oc_end;) {
                     const int32_t rem = oc_end - oc;
@@ -305,6 +372,10 @@ NJ_TARGET void NJ_FN(const nj_args *a) {
                     }
                     oc += ocb;
                 }
+                if (ic_end == ipg) {
+                    break;
+                }
+              }
             }
         }
     }
@@ -347,6 +418,7 @@ const nj_conv2d_f32_kernel NJ_KERNEL = {
 #undef NJ_ALWAYS_INLINE
 #undef NJ_UNROLL
 #undef NJ_FMA_PORTS
+#undef NJ_IC_CHUNK
 #undef NJ_F16_STORAGE
 #undef NJ_X2F
 #undef NJ_F2X
