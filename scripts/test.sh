@@ -4,27 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build --build-tests
-# The systemd unit: security exposure at most 2.0, `systemd-analyze verify` clean.
-scripts/check-systemd.sh
 # Every SIMD kernel against the scalar reference: natively at each x86 level, and the NEON
-# kernels cross-compiled for aarch64 under qemu (cortex-a53, cortex-a72, max). It runs beside
-# the XCTest suites (mostly one core each; neither times anything), its log printed after them.
+# kernels cross-compiled for aarch64 under qemu. The longest part, so it starts first and runs
+# beside everything else (the builds, the XCTest suites: none of them times anything); its log
+# is printed at the end.
 kernels_log=$(mktemp "${TMPDIR:-/tmp}/nightjar-kernels-log.XXXXXX")
 scripts/test-kernels.sh >"$kernels_log" 2>&1 &
 kernels_pid=$!
-swift_status=0
-swift test || swift_status=$?
-kernels_status=0
-wait "$kernels_pid" || kernels_status=$?
-echo "== scripts/test-kernels.sh (ran beside swift test)"
+swift build --build-tests
+# The systemd unit: security exposure at most 2.0, `systemd-analyze verify` clean.
+scripts/check-systemd.sh
+failed=""
+swift test || failed="$failed swift-test"
+# Heap-allocation counts are only meaningful in an optimised build.
+swift test -c release --filter AllocationTests || failed="$failed AllocationTests"
+# The Debian package of that release build, unpacked into a scratch root and run from there.
+scripts/package-deb.sh --no-build --check || failed="$failed package-deb"
+wait "$kernels_pid" || failed="$failed test-kernels.sh"
+echo "== scripts/test-kernels.sh (ran beside the rest)"
 cat "$kernels_log"
 rm -f "$kernels_log"
-if [ "$swift_status" -ne 0 ] || [ "$kernels_status" -ne 0 ]; then
-    echo "tests failed: swift test exit $swift_status, test-kernels.sh exit $kernels_status" >&2
+if [ -n "$failed" ]; then
+    echo "tests failed:$failed" >&2
     exit 1
 fi
-# Heap-allocation counts are only meaningful in an optimised build.
-swift test -c release --filter AllocationTests
-# The Debian package of that release build, unpacked into a scratch root and run from there.
-scripts/package-deb.sh --no-build --check
