@@ -27,59 +27,35 @@ typedef struct bench_shape {
     int lrelu, residual;
 } bench_shape;
 
-typedef struct stripe {
-    nj_conv2d_f32_fn fn;
-    nj_conv2d_f32_args args;
-} stripe;
-
-
-static void *run_stripe(void *p) {
-    stripe *s = p;
-    s->fn(&s->args);
-    return NULL;
-}
-
-// Runs fn over args' rows split into `threads` stripes (the calling thread takes the first).
-static void run_threads(nj_conv2d_f32_fn fn, const nj_conv2d_f32_args *a, int threads) {
-    stripe stripes[16];
-    pthread_t tids[16];
-    const int32_t rows = a->row_end - a->row_begin;
-    for (int t = 0; t < threads; t++) {
-        stripes[t].fn = fn;
-        stripes[t].args = *a;
-        stripes[t].args.row_begin = a->row_begin + (int32_t)((int64_t)rows * t / threads);
-        stripes[t].args.row_end = a->row_begin + (int32_t)((int64_t)rows * (t + 1) / threads);
+// run_threads<suffix>(fn, args, threads): runs fn over args' rows split into `threads` stripes
+// (the calling thread takes the first). One definition per family: the argument structs differ.
+#define NJ_BENCH_RUN_THREADS(suffix, fn_type, args_type)                                          \
+    typedef struct stripe##suffix {                                                               \
+        fn_type fn;                                                                               \
+        args_type args;                                                                           \
+    } stripe##suffix;                                                                             \
+    static void *run_stripe##suffix(void *p) {                                                    \
+        stripe##suffix *s = p;                                                                    \
+        s->fn(&s->args);                                                                          \
+        return NULL;                                                                              \
+    }                                                                                             \
+    static void run_threads##suffix(fn_type fn, const args_type *a, int threads) {                \
+        stripe##suffix stripes[16];                                                               \
+        pthread_t tids[16];                                                                       \
+        const int32_t rows = a->row_end - a->row_begin;                                           \
+        for (int t = 0; t < threads; t++) {                                                       \
+            stripes[t].fn = fn;                                                                   \
+            stripes[t].args = *a;                                                                 \
+            stripes[t].args.row_begin = a->row_begin + (int32_t)((int64_t)rows * t / threads);    \
+            stripes[t].args.row_end = a->row_begin + (int32_t)((int64_t)rows * (t + 1) / threads); \
+        }                                                                                         \
+        for (int t = 1; t < threads; t++) pthread_create(&tids[t], NULL, run_stripe##suffix, &stripes[t]); \
+        run_stripe##suffix(&stripes[0]);                                                          \
+        for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);                            \
     }
-    for (int t = 1; t < threads; t++) pthread_create(&tids[t], NULL, run_stripe, &stripes[t]);
-    run_stripe(&stripes[0]);
-    for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
-}
 
-typedef struct stripe_f16 {
-    nj_conv2d_f16_fn fn;
-    nj_conv2d_f16_args args;
-} stripe_f16;
-
-static void *run_stripe_f16(void *p) {
-    stripe_f16 *s = p;
-    s->fn(&s->args);
-    return NULL;
-}
-
-static void run_threads_f16(nj_conv2d_f16_fn fn, const nj_conv2d_f16_args *a, int threads) {
-    stripe_f16 stripes[16];
-    pthread_t tids[16];
-    const int32_t rows = a->row_end - a->row_begin;
-    for (int t = 0; t < threads; t++) {
-        stripes[t].fn = fn;
-        stripes[t].args = *a;
-        stripes[t].args.row_begin = a->row_begin + (int32_t)((int64_t)rows * t / threads);
-        stripes[t].args.row_end = a->row_begin + (int32_t)((int64_t)rows * (t + 1) / threads);
-    }
-    for (int t = 1; t < threads; t++) pthread_create(&tids[t], NULL, run_stripe_f16, &stripes[t]);
-    run_stripe_f16(&stripes[0]);
-    for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
-}
+NJ_BENCH_RUN_THREADS(, nj_conv2d_f32_fn, nj_conv2d_f32_args)
+NJ_BENCH_RUN_THREADS(_f16, nj_conv2d_f16_fn, nj_conv2d_f16_args)
 
 static double now(void) {
     struct timespec ts;
