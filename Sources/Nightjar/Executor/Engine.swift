@@ -70,8 +70,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// What calibration sees of a run: each step's operands, before and after it runs, as
-    /// whole planes (`plane` floats apart). The observer may change them in place (to
-    /// emulate reduced precision).
+    /// whole planes (`plane` floats apart), to record activation ranges. (The quantizer
+    /// measures reduced precision with the int8 engine itself, not by rounding these.)
     typealias StepObserver = (_ index: Int, _ step: NetworkGraph.Step, _ after: Bool,
                               _ address: (NetworkGraph.Slice) -> (UnsafeMutablePointer<Float>, plane: Int)) -> Void
 
