@@ -138,17 +138,42 @@ final class CameraColourTests: XCTestCase {
         }
     }
 
-    /// The 8-bit sRGB table gives what encoding then `quantise8` gives, over the whole range
-    /// and beyond it (clamped), and the encoding follows the sRGB curve itself.
+    /// The 8-bit sRGB table (by the linear value, steps of 1/65536) gives what exact encoding
+    /// then `quantise8` gives, over the whole range and beyond it (clamped), but where a code's
+    /// boundary lies within one step: there the neighbouring code, never further.
     func testEightBitEncodingTableMatchesEncodeThenQuantise() {
         let tables = TransferTables.shared
         var rng = SplitMix64(seed: 8)
         let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 }
+        let step = 1 / Float(TransferTables.encode8Steps)
+        func exact(_ l: Float) -> UInt8 { CapturePipeline.quantise8(SyntheticScene.encodeSRGB(min(max(l, 0), 1))) }
+        var differing = 0
         for l in values {
-            XCTAssertEqual(tables.encoded8(l), CapturePipeline.quantise8(tables.encoded(l)), "linear \(l)")
-            let exact = CapturePipeline.quantise8(SyntheticScene.encodeSRGB(min(max(l, 0), 1)))
-            XCTAssertLessThanOrEqual(abs(Int(tables.encoded8(l)) - Int(exact)), 1, "linear \(l)")
+            let code = tables.encoded8(l)
+            guard code != exact(l) else { continue }
+            differing += 1
+            let near = [exact(l - step), exact(l + step)]
+            XCTAssertTrue(near.contains(code), "linear \(l): \(code), exact \(exact(l))")
         }
+        XCTAssertLessThan(differing, values.count / 100, "codes off by one near boundaries only")
+        XCTAssertEqual(tables.encoded8(.nan), 0)
+        XCTAssertEqual(tables.encoded8(2), 255)
+        XCTAssertEqual(tables.encoded8(-1), 0)
+    }
+
+    /// The network output's linearisation (a polynomial above the toe) against the BT.709
+    /// curve's inverse computed in Double, over the whole range, beyond it (clamped) and at NaN.
+    func testLinearisationFollowsTheInverseBT709Curve() {
+        let tables = TransferTables.shared
+        var rng = SplitMix64(seed: 9)
+        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 } + [0.081, 0.0809999]
+        for v in values {
+            let expected = TransferTables.decodeBT709(Double(min(max(v, 0), 1)))
+            XCTAssertEqual(Double(tables.linear(v)), expected, accuracy: 4e-5, "value \(v)")
+        }
+        XCTAssertEqual(tables.linear(.nan), 0)
+        XCTAssertEqual(tables.linear(-.infinity), 0)
+        XCTAssertEqual(Double(tables.linear(.infinity)), 1, accuracy: 4e-5)
     }
 
     func testWhiteBalanceArguments() {

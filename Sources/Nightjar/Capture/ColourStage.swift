@@ -3,7 +3,8 @@ import Glibc
 /// A box filter over a stream of rows, `channels` planes per row: the mean over a window of
 /// `2 · radius + 1` rows and columns, cut at the frame's edges (the means divide by what is
 /// inside). Rows are kept in a ring; their column sums run in Double, so that adding and
-/// removing rows over a whole frame does not drift.
+/// removing rows over a whole frame does not drift (one pass per row inside the frame: the
+/// entering row added and the leaving one taken away together).
 ///
 /// Work comes in batches of at most `batch` rows, in steps a thread pool can share, each split
 /// by columns: `sumColumns` (any split), then `filter` one row at a time (in the fixed strips
@@ -51,9 +52,9 @@ final class BoxFilterRing {
         width * channels * ((2 * radius + 2 + batch) * 4 + 8 + batch * 4 + 4)
     }
 
-    /// Columns per strip of `filter`: the running sums along a row restart at each strip, so
-    /// the strips are fixed (not the thread pool's split) and the image is the same whatever
-    /// the thread count.
+    /// Columns per strip of `filter`: the thread pool's unit of work in each round. A mean does
+    /// not depend on the strips (each reads its halo of column sums), so the image is the same
+    /// whatever the thread count.
     static let stripColumns = 128
 
     /// How many strips a row of `width` has.
@@ -103,13 +104,26 @@ final class BoxFilterRing {
         for m in rows {
             let low = max(0, m - radius), high = min(height - 1, m + radius)
             let previousLow = max(0, m - 1 - radius), previousHigh = m == 0 ? -1 : min(height - 1, m - 1 + radius)
+            let out = window + (m - rows.lowerBound) * channels * capacity
+            if previousHigh + 1 == high && previousLow + 1 == low {
+                // Inside the frame one row enters and one leaves: one pass.
+                let entering = input(row: high), leaving = input(row: previousLow)
+                for c in 0..<channels {
+                    let s = sums + c * capacity, e = entering + c * capacity, l = leaving + c * capacity, o = out + c * capacity
+                    for x in columns {
+                        let sum = s[x] + (Double(e[x]) - Double(l[x]))
+                        s[x] = sum
+                        o[x] = Float(sum)
+                    }
+                }
+                continue
+            }
             if previousHigh < high {
                 for r in (previousHigh + 1)...high { add(row: r, sign: 1, columns: columns) }
             }
             if previousLow < low {
                 for r in previousLow..<low { add(row: r, sign: -1, columns: columns) }
             }
-            let out = window + (m - rows.lowerBound) * channels * capacity
             for c in 0..<channels {
                 let s = sums + c * capacity, o = out + c * capacity
                 for x in columns { o[x] = Float(s[x]) }
@@ -127,42 +141,68 @@ final class BoxFilterRing {
 
     /// Step 2: row `rows.lowerBound + j`'s means for `columns` (a strip), from its column sums
     /// (read `radius` columns beyond the strip, so strips can run at once), into `mean(channel:)`.
-    /// A running sum along the strip, in Double; the channels advance together, so that their
-    /// additions overlap in the CPU.
+    /// Where the whole window is inside the frame, the window's sum is built by doubling (sums
+    /// of 1, 2, 4, 8, ... columns, those of the window length's binary digits added): a few
+    /// passes over the strip that the compiler vectorises, instead of a running sum whose
+    /// every step waits on the one before (the stage's costliest loop when it ran that way).
+    /// The few columns whose window the frame's edge cuts are summed directly.
     func filter(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         guard !columns.isEmpty else { return }
         let m = rows.lowerBound + j
-        let rowCount = Double(min(height - 1, m + radius) - max(0, m - radius) + 1)
-        let r = radius, w = width, n = channels, cap = capacity
-        let interior = 1 / (rowCount * Double(2 * r + 1))
+        let rowCount = Float(min(height - 1, m + radius) - max(0, m - radius) + 1)
+        let r = radius, w = width, n = channels, cap = capacity, length = 2 * r + 1
         let base = window + j * n * cap
-        let first = columns.lowerBound
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { runningBuffer in
-            let running = runningBuffer.baseAddress!
-            // The window of the strip's first column, less its last column (added in the loop).
-            let start = max(0, first - r), stop = min(w, first + r)
-            for c in 0..<n {
-                let s = base + c * cap
-                var sum = 0.0
-                for x in start..<stop { sum += Double(s[x]) }
-                running[c] = sum
-            }
-            for x in columns {
-                let inside = min(w - 1, x + r) - max(0, x - r) + 1
-                let scale = inside == 2 * r + 1 ? interior : 1 / (rowCount * Double(inside))
-                let entering = x + r < w, leaving = x >= r
-                var s = base + x, out = means + x
+        let first = columns.lowerBound, end = columns.upperBound
+        // Columns whose window is whole: [inner, innerEnd).
+        let inner = min(max(first, r), end), innerEnd = max(inner, min(end, w - r))
+        let count = innerEnd - inner
+        for c in 0..<n {
+            let s = base + c * cap, out = means + c * cap
+            for x in first..<inner { out[x] = Self.directMean(s, x, r, w, rowCount) }
+            for x in innerEnd..<end { out[x] = Self.directMean(s, x, r, w, rowCount) }
+        }
+        guard count > 0 else { return }
+        let scale = 1 / (rowCount * Float(length))
+        // In pieces, so that the two scratch rows stay on the stack (under 1 KB at radius 8):
+        // the levels alternate between them, as a level made in place would not vectorise.
+        let piece = max(16, 120 - 2 * r)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (piece + 2 * r)) { scratch in
+            let levels = (scratch.baseAddress!, scratch.baseAddress! + piece + 2 * r)
+            for start in Swift.stride(from: inner, to: innerEnd, by: piece) {
+                let count = min(piece, innerEnd - start)
                 for c in 0..<n {
-                    var sum = running[c]
-                    if entering { sum += Double(s[r]) }
-                    out[0] = Float(sum * scale)
-                    if leaving { sum -= Double(s[-r]) }
-                    running[c] = sum
-                    s += cap
-                    out += cap
+                    let sums = UnsafePointer(base + c * cap + start - r), acc = means + c * cap + start
+                    // Level `block`: level[i] = the sum of `block` column sums from column start − r + i;
+                    // acc[i] = the sum of `offset` of them. Level 1 is the column sums themselves.
+                    var current = sums, available = count + 2 * r, block = 1, offset = 0, flip = false
+                    acc.update(repeating: 0, count: count)
+                    while true {
+                        if length & block != 0 {
+                            let part = current + offset
+                            for i in 0..<count { acc[i] += part[i] }
+                            offset += block
+                        }
+                        if 2 * block > length { break }
+                        available -= block
+                        let next = flip ? levels.1 : levels.0, ahead = current + block
+                        for i in 0..<available { next[i] = current[i] + ahead[i] }
+                        current = UnsafePointer(next)
+                        block *= 2
+                        flip.toggle()
+                    }
+                    for i in 0..<count { acc[i] *= scale }
                 }
             }
         }
+    }
+
+    /// The mean over column `x`'s window cut at the frame's edges, summed directly.
+    @inline(__always)
+    private static func directMean(_ s: UnsafeMutablePointer<Float>, _ x: Int, _ r: Int, _ w: Int, _ rowCount: Float) -> Float {
+        let low = max(0, x - r), high = min(w - 1, x + r)
+        var sum: Float = 0
+        for k in low...high { sum += s[k] }
+        return sum / (rowCount * Float(high - low + 1))
     }
 
     /// Plane `channel` of the means `filter` computed last (in each strip's columns).
@@ -172,33 +212,33 @@ final class BoxFilterRing {
     func finish(_ rows: Range<Int>) { next = rows.upperBound }
 }
 
-/// Transfer tables, made once, read at the nearest entry. The network learned LibRaw's default
-/// rendering, whose curve is dcraw's gamma 0.45 with a linear toe of slope 4.5 (the BT.709
-/// curve): its output is decoded with that curve's inverse (by value). The result is
-/// encoded with the sRGB curve (by the square root of the value: fine steps where it is steep).
+/// The transfer curves. The network learned LibRaw's default rendering, whose curve is dcraw's
+/// gamma 0.45 with a linear toe of slope 4.5 (the BT.709 curve): its output is decoded with that
+/// curve's inverse, a polynomial (arithmetic only, so the loop over a row vectorises; a table
+/// read per sample does not). The result is encoded with the sRGB curve through tables made
+/// once, read at the nearest entry: for 16 bits by the square root of the value (fine steps
+/// where the curve is steep), for 8 bits by the value itself in finer steps (no square root).
 final class TransferTables: @unchecked Sendable {
     static let shared = TransferTables()
-    static let steps = 4096
     /// The encoding table's steps (of the square root of the linear value): 1/16384 is finer
     /// than a 16-bit code anywhere on the curve.
     static let encodeSteps = 16384
-    let decode: UnsafeMutablePointer<Float>
     let encode: UnsafeMutablePointer<Float>
-    /// The same entries quantised to 8 bits as `CapturePipeline.quantise8` does: one load per
-    /// sample of an 8-bit PNG.
+    /// 8-bit codes by the linear value itself, in steps of 1/65536 (at most 0.05 of a code
+    /// where the curve is steepest): no square root per sample, so the loop that finds the
+    /// entries vectorises; one load per sample of an 8-bit PNG.
+    static let encode8Steps = 65536
     let encode8: UnsafeMutablePointer<UInt8>
 
     private init() {
-        decode = .allocate(capacity: Self.steps + 1)
         encode = .allocate(capacity: Self.encodeSteps + 1)
-        encode8 = .allocate(capacity: Self.encodeSteps + 1)
-        for i in 0...Self.steps {
-            decode[i] = Float(Self.decodeBT709(Double(i) / Double(Self.steps)))
-        }
+        encode8 = .allocate(capacity: Self.encode8Steps + 1)
         for i in 0...Self.encodeSteps {
             let root = Double(i) / Double(Self.encodeSteps)
             encode[i] = SyntheticScene.encodeSRGB(Float(root * root))
-            encode8[i] = UInt8(encode[i] * 255 + 0.5)
+        }
+        for i in 0...Self.encode8Steps {
+            encode8[i] = CapturePipeline.quantise8(SyntheticScene.encodeSRGB(Float(Double(i) / Double(Self.encode8Steps))))
         }
     }
 
@@ -207,11 +247,19 @@ final class TransferTables: @unchecked Sendable {
         v < 0.081 ? v / 4.5 : pow((v + 0.099) / 1.099, 1 / 0.45)
     }
 
+    /// `decodeBT709` of `v` clamped to [0, 1] (NaN: 0), within 4e-5: above the toe a quintic
+    /// fitted by least squares to the curve over [0.081, 1], a far finer error than luminance
+    /// at 8 or 16 bits shows after re-encoding.
     @inline(__always)
     func linear(_ v: Float) -> Float {
-        // Nearest entry: the curve's slope is at most about 2, so the error is below 3e-4,
-        // far under what luminance at 8 or 16 bits shows after re-encoding.
-        decode[Int((v > 0 ? min(v, 1) : 0) * Float(Self.steps) + 0.5)]
+        let x: Float = v > 0 ? (v < 1 ? v : 1) : 0
+        var p: Float = 0.024923392
+        p = p * x - 0.107488044
+        p = p * x + 0.27448258
+        p = p * x + 0.70126867
+        p = p * x + 0.101854064
+        p = p * x + 0.00497016
+        return x < 0.081 ? x * (1 / 4.5) : p
     }
 
     @inline(__always)
@@ -219,10 +267,20 @@ final class TransferTables: @unchecked Sendable {
         encode[Int((l > 0 ? min(l, 1) : 0).squareRoot() * Float(Self.encodeSteps) + 0.5)]
     }
 
-    /// `encoded(l)` quantised to 8 bits.
+    /// `encode8`'s nearest entry to linear `l` clamped to [0, 1] (NaN: 0): arithmetic only, no
+    /// square root and no conversion that may trap, so that a loop of it vectorises. Adding
+    /// 1.5 · 2^23 leaves the rounded value (ties to even) in the float's low mantissa bits.
+    @inline(__always)
+    static func entry8(_ l: Float) -> UInt32 {
+        let clamped: Float = l > 0 ? (l < 1 ? l : 1) : 0
+        return (clamped * Float(encode8Steps) + 12_582_912).bitPattern &- 0x4B40_0000
+    }
+
+    /// Linear `l` sRGB-encoded and quantised to 8 bits as `CapturePipeline.quantise8` does (but
+    /// for values within 1/131072 of a code's boundary, which may get the neighbouring code).
     @inline(__always)
     func encoded8(_ l: Float) -> UInt8 {
-        encode8[Int((l > 0 ? min(l, 1) : 0).squareRoot() * Float(Self.encodeSteps) + 0.5)]
+        encode8[Int(Self.entry8(l))]
     }
 }
 
@@ -445,35 +503,43 @@ struct ColourStage {
             let target = parity == 0 ? y0 : y1
             let r = rows.columns(channel: 0, imageRow: 2 * p + parity), g = rows.columns(channel: 1, imageRow: 2 * p + parity)
             let b = rows.columns(channel: 2, imageRow: 2 * p + parity)
+            // Wrapping index arithmetic: a checked 2 · x would keep the loop from vectorising.
             for x in columns {
-                target[2 * x] = wr * tables.linear(r.even[x]) + wg * tables.linear(g.even[x]) + wb * tables.linear(b.even[x])
-                target[2 * x + 1] = wr * tables.linear(r.odd[x]) + wg * tables.linear(g.odd[x]) + wb * tables.linear(b.odd[x])
+                let e = 2 &* x
+                target[e] = wr * tables.linear(r.even[x]) + wg * tables.linear(g.even[x]) + wb * tables.linear(b.even[x])
+                target[e &+ 1] = wr * tables.linear(r.odd[x]) + wg * tables.linear(g.odd[x]) + wb * tables.linear(b.odd[x])
             }
         }
         let stats = memory.statistics
         let planes = stats.input(row: p), stride = stats.stride
+        let (pI, pII, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride, planes + 4 * stride)
+        let (pIC0, pIC1, pIC2) = (planes + 5 * stride, planes + 6 * stride, planes + 7 * stride)
         let y = 2 * p + offset.dy
         let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
-        let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2
+        // The quads' sites are the same all along the row: their levels are taken out of the loop.
+        let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2, dx = offset.dx
+        let s00 = siteRow0 + (dx & 1), s01 = siteRow0 + ((dx + 1) & 1), s10 = siteRow1 + (dx & 1), s11 = siteRow1 + ((dx + 1) & 1)
+        let (k00, k01, k10, k11) = (scale[s00], scale[s01], scale[s10], scale[s11])
+        let (z00, z01, z10, z11) = (shift[s00], shift[s01], shift[s10], shift[s11])
         let m = matrix
+        let (q0, q1) = (row0 + dx, row1 + dx)
         for xh in columns {
-            let x = 2 * xh + offset.dx
-            let s00 = siteRow0 + (x & 1), s01 = siteRow0 + ((x + 1) & 1), s10 = siteRow1 + (x & 1), s11 = siteRow1 + ((x + 1) & 1)
-            let red = Float(row0[x]) * scale[s00] - shift[s00]
-            let green = (Float(row0[x + 1]) * scale[s01] - shift[s01] + Float(row1[x]) * scale[s10] - shift[s10]) * 0.5
-            let blue = Float(row1[x + 1]) * scale[s11] - shift[s11]
+            let x = 2 &* xh, e = x &+ 1
+            let red = Float(q0[x]) * k00 - z00
+            let green = (Float(q0[e]) * k01 - z01 + Float(q1[x]) * k10 - z10) * 0.5
+            let blue = Float(q1[e]) * k11 - z11
             let c0 = m.0 * red + m.1 * green + m.2 * blue
             let c1 = m.3 * red + m.4 * green + m.5 * blue
             let c2 = m.6 * red + m.7 * green + m.8 * blue
-            let guide = (y0[2 * xh] + y0[2 * xh + 1] + y1[2 * xh] + y1[2 * xh + 1]) * 0.25
-            planes[xh] = guide
-            planes[stride + xh] = guide * guide
-            planes[2 * stride + xh] = c0
-            planes[3 * stride + xh] = c1
-            planes[4 * stride + xh] = c2
-            planes[5 * stride + xh] = guide * c0
-            planes[6 * stride + xh] = guide * c1
-            planes[7 * stride + xh] = guide * c2
+            let guide = (y0[x] + y0[e] + y1[x] + y1[e]) * 0.25
+            pI[xh] = guide
+            pII[xh] = guide * guide
+            pC0[xh] = c0
+            pC1[xh] = c1
+            pC2[xh] = c2
+            pIC0[xh] = guide * c0
+            pIC1[xh] = guide * c1
+            pIC2[xh] = guide * c2
         }
     }
 
@@ -511,13 +577,7 @@ struct ColourStage {
             let luma = memory.luminanceRow(halfRow: m, parity: parity)
             let row = memory.outputRow(2 * j + parity, bits: bits)
             if bits == 8 {
-                let out = row.assumingMemoryBound(to: UInt8.self)
-                for x in pixels {
-                    let h = x >> 1, l = luma[x]
-                    out[3 * x] = tables.encoded8(a0[h] * l + b0[h])
-                    out[3 * x + 1] = tables.encoded8(a1[h] * l + b1[h])
-                    out[3 * x + 2] = tables.encoded8(a2[h] * l + b2[h])
-                }
+                composeEightBit(row.assumingMemoryBound(to: UInt8.self), luma: luma, a: (a0, a1, a2), b: (b0, b1, b2), columns: columns)
             } else {
                 let out = row.assumingMemoryBound(to: UInt16.self)
                 for x in pixels {
@@ -525,6 +585,38 @@ struct ColourStage {
                     out[3 * x] = CapturePipeline.quantise16(tables.encoded(a0[h] * l + b0[h]))
                     out[3 * x + 1] = CapturePipeline.quantise16(tables.encoded(a1[h] * l + b1[h]))
                     out[3 * x + 2] = CapturePipeline.quantise16(tables.encoded(a2[h] * l + b2[h]))
+                }
+            }
+        }
+    }
+
+    /// Half columns `columns` of one output row, 8 bits: a · Y + b per sample, in two loops over
+    /// pieces of the row: the table entries (arithmetic the compiler vectorises, in planes of
+    /// samples: even and odd pixels, R, G, B), then the table reads, interleaved into RGB.
+    private func composeEightBit(_ out: UnsafeMutablePointer<UInt8>, luma: UnsafeMutablePointer<Float>,
+                                 a: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
+                                 b: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
+                                 columns: Range<Int>) {
+        let piece = 32, table = tables.encode8
+        // 6 planes of 32 entries: 768 bytes, on the stack.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 6 * piece) { buffer in
+            let e = buffer.baseAddress!
+            for start in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: piece) {
+                let count = min(piece, columns.upperBound - start)
+                let (a0, a1, a2) = (a.0 + start, a.1 + start, a.2 + start), (b0, b1, b2) = (b.0 + start, b.1 + start, b.2 + start)
+                let y = luma + 2 * start
+                for i in 0..<count {
+                    let l0 = y[2 * i], l1 = y[2 * i + 1]
+                    e[i] = TransferTables.entry8(a0[i] * l0 + b0[i])
+                    e[piece + i] = TransferTables.entry8(a1[i] * l0 + b1[i])
+                    e[2 * piece + i] = TransferTables.entry8(a2[i] * l0 + b2[i])
+                    e[3 * piece + i] = TransferTables.entry8(a0[i] * l1 + b0[i])
+                    e[4 * piece + i] = TransferTables.entry8(a1[i] * l1 + b1[i])
+                    e[5 * piece + i] = TransferTables.entry8(a2[i] * l1 + b2[i])
+                }
+                let o = out + 6 * start
+                for i in 0..<count {
+                    for k in 0..<6 { o[6 * i + k] = table[Int(e[k * piece + i])] }
                 }
             }
         }
