@@ -207,13 +207,18 @@ final class PNGEncoderTests: XCTestCase {
     /// PIL (python3-PIL), a second, independent reader, opens `fast` and `small` files, 8 and 16
     /// bit, with exactly the samples given. Skipped, visibly, where python3 or PIL is missing.
     func testPILReadsTheFiles() throws {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import PIL"]
-        probe.standardError = FileHandle.nullDevice
-        let ran = (try? probe.run()) != nil
-        if ran { probe.waitUntilExit() }
-        try XCTSkipUnless(ran && probe.terminationStatus == 0, "SKIPPED: python3 with PIL (python3-pil) is not installed")
+        // The first python3 that imports PIL: PATH's (a virtual environment or pyenv may lack
+        // it), then the system's, where the python3-pil package installs it.
+        let python = ["python3", "/usr/bin/python3"].first { candidate in
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            probe.arguments = [candidate, "-c", "import PIL"]
+            probe.standardError = FileHandle.nullDevice
+            guard (try? probe.run()) != nil else { return false }
+            probe.waitUntilExit()
+            return probe.terminationStatus == 0
+        }
+        guard let python else { throw XCTSkip("SKIPPED: no python3 with PIL (python3-pil) is installed") }
         let directory = try makeTemporaryDirectory(self)
         let encoder = PNGEncoder(compressors: 2, pieceBytes: 5000)
         for bits in [8, 16] {
@@ -224,7 +229,7 @@ final class PNGEncoderTests: XCTestCase {
                 try encode(source, width: width, height: height, bits: bits, level: level, encoder: encoder, to: url)
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["python3", "-c", Self.pilReader, url.path]
+                process.arguments = [python, "-c", Self.pilReader, url.path]
                 let pipe = Pipe()
                 process.standardOutput = pipe
                 try process.run()
