@@ -27,12 +27,13 @@ final class PNGEncoderTests: XCTestCase {
     }
 
     private func encode(_ samples: [UInt16], width: Int, height: Int, bits: Int, level: Int,
-                        encoder: PNGEncoder, to url: URL) throws {
+                        encoder: PNGEncoder, to url: URL, method: (filter: Int32, strategy: Int32)? = nil) throws {
         let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         XCTAssertGreaterThanOrEqual(fd, 0)
         defer { close(fd) }
         try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: level,
-                          text: PNGText([("Software", "test"), ("Comment", "before the image data")]), displayPath: url.path)
+                          text: PNGText([("Software", "test"), ("Comment", "before the image data")]), displayPath: url.path,
+                          method: method)
         var row8 = [UInt8](repeating: 0, count: 3 * width)
         var row16 = [UInt16](repeating: 0, count: 3 * width)
         for y in 0..<height {
@@ -131,6 +132,127 @@ final class PNGEncoderTests: XCTestCase {
             }
         }
     }
+
+    /// Every filter (the five and the per-row choice) with every deflate strategy (zlib's four
+    /// and png_pieces.c's own Huffman coder), 8 and 16 bit, odd widths, pieces of one row, of
+    /// several rows with the image ending on a piece boundary and one row past it, and of the
+    /// whole image: libpng reads back exactly the samples given.
+    func testEveryFilterAndStrategyDecodesExactly() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let filters = [NJ_PNG_FILTER_NONE, NJ_PNG_FILTER_SUB, NJ_PNG_FILTER_UP, NJ_PNG_FILTER_AVERAGE, NJ_PNG_FILTER_PAETH,
+                       NJ_PNG_FILTER_ADAPTIVE].map { Int32($0) }
+        let strategies = [NJ_DEFLATE_DEFAULT, NJ_DEFLATE_FILTERED, NJ_DEFLATE_HUFFMAN, NJ_DEFLATE_RLE,
+                          NJ_DEFLATE_HUFFMAN_DIRECT].map { Int32($0) }
+        // 333 wide: 999 (8-bit) or 1998 (16-bit) bytes a row; 3000-byte pieces hold 3 or 1 rows,
+        // so 36 rows end on a piece boundary and 37 one row past it.
+        let sizes = [(1, 1), (7, 5), (333, 36), (333, 37)]
+        let setups = [(2, 1), (2, 3000), (1, PNGEncoder.defaultPieceBytes)]
+        let url = directory.appendingPathComponent("method.png")
+        for bits in [8, 16] {
+            for (compressors, pieceBytes) in setups {
+                let encoder = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                for (width, height) in sizes {
+                    let source = samples(width: width, height: height, bits: bits, seed: UInt64(3 * width + height + bits))
+                    for filter in filters {
+                        for strategy in strategies {
+                            let label = "\(width)x\(height) \(bits)-bit, filter \(filter), strategy \(strategy), pieces of \(pieceBytes) bytes"
+                            try encode(source, width: width, height: height, bits: bits, level: 1, encoder: encoder, to: url,
+                                       method: (filter, strategy))
+                            XCTAssertNil(firstDifference(try readWithLibPNG(url, width: width, height: height, bits: bits), source), label)
+                            _ = try chunks(url)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The shipped `fast` coder's edge cases: noise that Huffman coding cannot shrink (stored
+    /// blocks instead), one value only (the smallest code), byte counts in Fibonacci proportion
+    /// (an optimal code deeper than deflate's 15 bits, which must be limited), and an image far
+    /// larger than a piece.
+    func testDirectHuffmanCoderEdgeCases() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let url = directory.appendingPathComponent("huffman.png")
+        let encoder = PNGEncoder(compressors: 2)
+        let method = (Int32(NJ_PNG_FILTER_NONE), Int32(NJ_DEFLATE_HUFFMAN_DIRECT))
+        var state: UInt64 = 12345
+        let noise = (0..<(3 * 700 * 200)).map { _ -> UInt16 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt16(state >> 56)
+        }
+        var fibonacci: [UInt16] = []
+        var (a, b) = (1, 1)
+        for value in 0..<20 {
+            fibonacci += Array(repeating: UInt16(value), count: a)
+            (a, b) = (b, a + b)
+        }
+        let fibonacciWidth = (fibonacci.count + 2) / 3
+        fibonacci += Array(repeating: 0, count: 3 * fibonacciWidth - fibonacci.count)
+        let cases: [(String, [UInt16], Int, Int)] = [
+            ("noise", noise, 700, 200),
+            ("one value", Array(repeating: 77, count: 3 * 50 * 9), 50, 9),
+            ("Fibonacci counts", fibonacci, fibonacciWidth, 1),
+            ("several pieces", samples(width: 1500, height: 120, bits: 8, seed: 5), 1500, 120),
+        ]
+        for (label, source, width, height) in cases {
+            try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: url, method: method)
+            XCTAssertNil(firstDifference(try readWithLibPNG(url, width: width, height: height, bits: 8), source), label)
+            let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+            if label == "noise" { XCTAssertLessThan(size, source.count + source.count / 100 + 400, "stored, not expanded: \(size) bytes") }
+            if label == "one value" { XCTAssertLessThan(size, 400, "one value codes in 1 bit: \(size) bytes") }
+        }
+    }
+
+    /// PIL (python3-PIL), a second, independent reader, opens `fast` and `small` files, 8 and 16
+    /// bit, with exactly the samples given. Skipped, visibly, where python3 or PIL is missing.
+    func testPILReadsTheFiles() throws {
+        // The first python3 that imports PIL: PATH's (a virtual environment or pyenv may lack
+        // it), then the system's, where the python3-pil package installs it.
+        let python = ["python3", "/usr/bin/python3"].first { candidate in
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            probe.arguments = [candidate, "-c", "import PIL"]
+            probe.standardError = FileHandle.nullDevice
+            guard (try? probe.run()) != nil else { return false }
+            probe.waitUntilExit()
+            return probe.terminationStatus == 0
+        }
+        guard let python else { throw XCTSkip("SKIPPED: no python3 with PIL (python3-pil) is installed") }
+        let directory = try makeTemporaryDirectory(self)
+        let encoder = PNGEncoder(compressors: 2, pieceBytes: 5000)
+        for bits in [8, 16] {
+            for level in [1, 6] {
+                let (width, height) = (301, 41)
+                let source = samples(width: width, height: height, bits: bits, seed: UInt64(bits + level))
+                let url = directory.appendingPathComponent("pil-\(bits)-\(level).png")
+                try encode(source, width: width, height: height, bits: bits, level: level, encoder: encoder, to: url)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = [python, "-c", Self.pilReader, url.path]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                try process.run()
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                XCTAssertEqual(process.terminationStatus, 0, "PIL could not read \(url.lastPathComponent)")
+                let values = String(decoding: output, as: UTF8.self).split(separator: " ").compactMap { UInt16($0) }
+                // PIL has no 16-bit RGB mode: it opens such files as 8-bit RGB, the high bytes.
+                let expected = bits == 8 ? source : source.map { $0 >> 8 }
+                XCTAssertNil(firstDifference(values, expected), "PIL, \(bits)-bit level \(level)")
+            }
+        }
+    }
+
+    /// Prints the samples PIL decodes, in row order, as decimal numbers.
+    private static let pilReader = """
+    import sys
+    from PIL import Image
+    im = Image.open(sys.argv[1])
+    im.load()
+    assert im.mode == "RGB", im.mode
+    sys.stdout.write(" ".join(map(str, im.tobytes())))
+    """
 
     /// An image abandoned half-way leaves the encoder ready for the next, whose file is whole.
     func testAbandonedImageLeavesTheEncoderReady() throws {

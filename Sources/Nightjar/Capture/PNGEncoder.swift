@@ -24,19 +24,22 @@ final class PNGEncoder: @unchecked Sendable {
     /// Bytes collected before each write(2) of the header and trailer chunks.
     static let outputBufferBytes = 16 << 10
 
-    /// The row filter and zlib strategy for a compression level, chosen by measurement on
-    /// restored 2560x1600 frames of two photographs (README, "PNG encoding"): at level 1 the
-    /// Paeth filter with Huffman coding only (no string matching, which finds little in noise)
-    /// gave the smallest files of all level-1 choices, 20-23 % smaller than libpng's Up with
-    /// the default strategy, and Huffman coding is zlib's fastest. From level 2 on, the same
-    /// filter with zlib's string matching at that level, each piece kept in whichever coding is
-    /// smaller (string matching gained 0-4 % at level 6 on those frames, and can lose to
-    /// Huffman coding alone on noisier ones), so a higher level is never larger; level 0
-    /// stores, unfiltered.
+    /// The row filter and deflate strategy for a compression level, chosen by measurement
+    /// (`scripts/bench-png.sh`, README "PNG encoding"): on restored frames (golden captures and
+    /// 12.1 MP synthetic ones, camera and network colour, 8 and 16 bit) Paeth with Huffman coding
+    /// only gave the smallest level-1 files (string matching finds little in noise; 8-bit: 35 %
+    /// of the raw size against 39-43 % for Up or Sub with zlib level 1), and Huffman coding done
+    /// by png_pieces.c itself (`NJ_DEFLATE_HUFFMAN_DIRECT`, the same code zlib's Z_HUFFMAN_ONLY
+    /// would write) with the vectorized Paeth filter encodes about 5x as many bytes per CPU
+    /// second as zlib level 1 (Xeon, loaded: 235 against 44-67 MB/s on an 8-bit golden frame).
+    /// Per-row adaptive filtering chose Paeth nearly everywhere for the same size at a quarter of
+    /// the speed. From level 2 on, Paeth with zlib's string matching at that level, each piece
+    /// kept in whichever of that and level 1's coding is smaller, so a higher level is never
+    /// larger; level 0 stores, unfiltered.
     static func method(level: Int) -> (filter: Int32, strategy: Int32) {
         switch level {
         case 0: return (Int32(NJ_PNG_FILTER_NONE), Int32(NJ_DEFLATE_DEFAULT))
-        case 1: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_HUFFMAN))
+        case 1: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_HUFFMAN_DIRECT))
         default: return (Int32(NJ_PNG_FILTER_PAETH), Int32(NJ_DEFLATE_DEFAULT))
         }
     }
@@ -242,7 +245,7 @@ final class PNGEncoder: @unchecked Sendable {
                 // Levels above `fast` keep whichever is smaller, their own deflate or `fast`'s
                 // Huffman coding: on noisy rows the string searches can lose to it.
                 var huffman = 0
-                if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN), base, inputBytes,
+                if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN_DIRECT), base, inputBytes,
                                     slot.last ? 1 : 0, secondTry, layout.outputCapacity - 6, &huffman, &pieceAdler) == 0,
                    huffman < produced {
                     (output + 2).update(from: secondTry, count: huffman)
@@ -275,7 +278,9 @@ final class PNGEncoder: @unchecked Sendable {
     // MARK: - Writing an image
 
     /// Starts an image on `fd` and writes its signature, header and `text`.
-    func begin(fd: Int32, width: Int, height: Int, bits: Int, compressionLevel: Int, text: PNGText, displayPath: String) throws {
+    /// `method` replaces the level's filter and strategy (tests try every combination).
+    func begin(fd: Int32, width: Int, height: Int, bits: Int, compressionLevel: Int, text: PNGText, displayPath: String,
+               method: (filter: Int32, strategy: Int32)? = nil) throws {
         abandon()
         self.displayPath = displayPath
         guard bits == 8 || bits == 16 else {
@@ -299,7 +304,7 @@ final class PNGEncoder: @unchecked Sendable {
         }
         pthread_mutex_lock(lock)
         level = Int32(compressionLevel)
-        (filter, strategy) = Self.method(level: compressionLevel)
+        (filter, strategy) = method ?? Self.method(level: compressionLevel)
         self.bits = bits
         submitted = 0
         taken = 0
