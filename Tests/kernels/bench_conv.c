@@ -25,6 +25,7 @@ typedef struct bench_shape {
     int32_t k, in_channels, out_channels, groups, width, height;
     int32_t rows;  // output rows per run (a stripe in the middle; 0 = all)
     int lrelu, residual;
+    int32_t depth_to_space;  // the output pixel-shuffled by this factor, as in the network (0: none)
 } bench_shape;
 
 // run_threads<suffix>(fn, args, threads): runs fn over args' rows split into `threads` stripes
@@ -120,8 +121,9 @@ static void bench_f16(const char *what, const nj_conv2d_f32_args *f, const float
     a.input_channel_stride = plane;
     a.input_rows = f->input_rows;
     a.output = output16;
-    a.output_channel_stride = plane;
+    a.output_channel_stride = f->output_channel_stride;
     a.output_rows = f->output_rows;
+    a.output_depth_to_space = f->output_depth_to_space;
     a.residual = f->residual ? residual16 : NULL;
     a.residual_channel_stride = plane;
     a.residual_rows = f->residual_rows;
@@ -202,11 +204,11 @@ int main(int argc, char **argv) {
         {"resblock8x conv+res (1/8)", 3, 64, 64, 1, 532, 356, 0, 0, 1},
         {"conv_rdb8x (1/8)", 3, 4, 64, 1, 532, 356, 0, 0, 0},
         {"conv32_8_cat.0 g4 (1/8)", 3, 128, 32, 4, 532, 356, 0, 0, 0},
-        {"conv32_8_cat.1 (1/8)", 3, 32, 192, 1, 532, 356, 0, 1, 0},
+        {"conv32_8_cat.1 d2s4 (1/8)", 3, 32, 192, 1, 532, 356, 0, 1, 0, 4},
         {"conv32x.0 g128 (1/32)", 3, 1024, 128, 128, 133, 89, 0, 0, 0},
         {"conv32x.1 (1/32)", 3, 128, 64, 1, 133, 89, 0, 0, 0},
         {"RDB dense 160->32 (1/32)", 3, 160, 32, 1, 133, 89, 0, 1, 0},
-        {"rdball 1x1 192->64 (1/32)", 1, 192, 64, 1, 133, 89, 0, 0, 1},
+        {"rdball 1x1 192->64 d2s4 (1/32)", 1, 192, 64, 1, 133, 89, 0, 0, 1, 4},
     };
     bench_shape custom = {"custom", 3, 64, 64, 1, 532, 356, 0, 0, 0};
     const char *spec = getenv("BENCH_SHAPE");
@@ -251,6 +253,13 @@ int main(int argc, char **argv) {
         a.row_begin = s.rows ? (s.height - s.rows) / 2 : 0;
         a.row_end = s.rows ? a.row_begin + s.rows : s.height;
         a.activation = s.lrelu ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE;
+        if (s.depth_to_space > 1) {
+            // The same floats as out_channels planes: out_channels / r² planes r times taller and wider.
+            const int32_t r = s.depth_to_space;
+            a.output_depth_to_space = r;
+            a.output_channel_stride = plane * (size_t)(r * r);
+            a.output_rows = s.height * r;
+        }
         a.negative_slope = 0.2f;
         const double macs = (double)(a.row_end - a.row_begin) * s.width * s.out_channels * ipg *
                             s.k * s.k;
