@@ -304,7 +304,7 @@ struct ColourStage {
     let width: Int
     let height: Int
     let bits: Int
-    let mosaic: UnsafePointer<UInt16>
+    let mosaic: MosaicView
     let frameWidth: Int
     let offset: (dy: Int, dx: Int)
     /// Per site of the frame (row parity * 2 + column parity): value = raw * scale − shift.
@@ -321,7 +321,7 @@ struct ColourStage {
     /// `mosaic` is the decoded frame (`frameWidth` wide, aligned by `offset`), `black` and
     /// `white` its levels per site, `amplification` the network input's gain, `whiteBalance`
     /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `bits` the output's.
-    init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: UnsafePointer<UInt16>,
+    init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: MosaicView,
          frameWidth: Int, offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double, amplification: Double,
          whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3) {
         precondition(width % 2 == 0 && height % 2 == 0, "the aligned frame has even sides")
@@ -351,21 +351,20 @@ struct ColourStage {
 
     /// The mean quad per camera channel over unclipped quads (normalised values, before
     /// amplification), from every other quad row: the grey world of `--white-balance auto`.
-    static func quadMeans(mosaic: UnsafePointer<UInt16>, frameWidth: Int, width: Int, height: Int,
+    static func quadMeans(mosaic: MosaicView, frameWidth: Int, width: Int, height: Int,
                           offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double) -> SIMD3<Double> {
         var sums = SIMD3<Double>(), count = 0
         let clip = 0.95
         for p in Swift.stride(from: 0, to: height / 2, by: 2) {
             let y = 2 * p + offset.dy
-            let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
             var rowSums = SIMD3<Double>(), rowCount = 0
             for xh in 0..<(width / 2) {
                 let x = 2 * xh + offset.dx
-                func v(_ raw: UInt16, _ y: Int, _ x: Int) -> Double {
+                func v(_ y: Int, _ x: Int) -> Double {
                     let site = (y & 1) * 2 + (x & 1)
-                    return (Double(raw) - black[site]) / (white - black[site])
+                    return (Double(mosaic.rawValue(y * frameWidth + x, site: site)) - black[site]) / (white - black[site])
                 }
-                let r = v(row0[x], y, x), g1 = v(row0[x + 1], y, x + 1), g2 = v(row1[x], y + 1, x), b = v(row1[x + 1], y + 1, x + 1)
+                let r = v(y, x), g1 = v(y, x + 1), g2 = v(y + 1, x), b = v(y + 1, x + 1)
                 if max(r, g1, g2, b) >= clip { continue }
                 rowSums += SIMD3(r, (g1 + g2) / 2, b)
                 rowCount += 1
@@ -453,15 +452,16 @@ struct ColourStage {
         let stats = memory.statistics
         let planes = stats.input(row: p), stride = stats.stride
         let y = 2 * p + offset.dy
-        let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
+        let row0 = y * frameWidth, row1 = row0 + frameWidth
         let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2
         let m = matrix
         for xh in columns {
             let x = 2 * xh + offset.dx
             let s00 = siteRow0 + (x & 1), s01 = siteRow0 + ((x + 1) & 1), s10 = siteRow1 + (x & 1), s11 = siteRow1 + ((x + 1) & 1)
-            let red = Float(row0[x]) * scale[s00] - shift[s00]
-            let green = (Float(row0[x + 1]) * scale[s01] - shift[s01] + Float(row1[x]) * scale[s10] - shift[s10]) * 0.5
-            let blue = Float(row1[x + 1]) * scale[s11] - shift[s11]
+            let red = mosaic.rawValue(row0 + x, site: s00) * scale[s00] - shift[s00]
+            let green = (mosaic.rawValue(row0 + x + 1, site: s01) * scale[s01] - shift[s01]
+                + mosaic.rawValue(row1 + x, site: s10) * scale[s10] - shift[s10]) * 0.5
+            let blue = mosaic.rawValue(row1 + x + 1, site: s11) * scale[s11] - shift[s11]
             let c0 = m.0 * red + m.1 * green + m.2 * blue
             let c1 = m.3 * red + m.4 * green + m.5 * blue
             let c2 = m.6 * red + m.7 * green + m.8 * blue
