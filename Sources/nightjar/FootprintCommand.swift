@@ -139,7 +139,8 @@ struct FootprintCommand: ParsableCommand {
     /// returns this process's peak resident set and its decoder children's largest.
     static func measureRestore(of capture: URL, engine: StreamingEngine, bits: Int) throws -> FootprintReport.Measured {
         ProcessMetrics.releaseFreedMemory()
-        let workspace = CaptureWorkspace()
+        // As a `Restorer` makes it: an int8 network's holds the frame as 8-bit codes.
+        let workspace = CaptureWorkspace(mosaicCodes: engine.layerPrecisions.max() == .int8)
         var options = RestoreOptions(bits: bits)
         options.overwrite = true
         for _ in 0..<2 {
