@@ -139,7 +139,8 @@ struct FootprintCommand: ParsableCommand {
     /// returns this process's peak resident set and its decoder children's largest.
     static func measureRestore(of capture: URL, engine: StreamingEngine, bits: Int) throws -> FootprintReport.Measured {
         ProcessMetrics.releaseFreedMemory()
-        let workspace = CaptureWorkspace()
+        // As a `Restorer` makes it: an int8 network's holds the frame as 8-bit codes.
+        let workspace = CaptureWorkspace(mosaicCodes: engine.layerPrecisions.max() == .int8)
         var options = RestoreOptions(bits: bits)
         options.overwrite = true
         for _ in 0..<2 {
@@ -325,8 +326,9 @@ struct FootprintReport {
             line("runtime baseline", f.baseline.residentBytes, "measured at start, before the model"),
             line("runtime growth", MemoryFootprint.runtimeGrowthBytes, "library code paged in later (measured)"),
             line("packed weights", f.weightBytes, "\(precision == "fp32" ? "4 bytes" : precision == "fp16" ? "2 bytes" : "1-2 bytes") per parameter"),
-            line("decoded mosaic", f.mosaicBytes, "2 bytes per visible pixel"),
-            line("input rows", f.inputRowsBytes, "normalisation table (16-bit worst case), column map"),
+            line("decoded mosaic", f.mosaicBytes, f.mosaicCodes ? "1 byte per visible pixel (8-bit codes: int8)" : "2 bytes per visible pixel"),
+            line("input rows", f.inputRowsBytes, f.mosaicCodes ? "the codes' codebook, column map"
+                : "normalisation table (16-bit worst case), column map"),
             line("arena", f.arenaBytes),
             line("PNG writer", f.pngWriterBytes, f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)" : "pieces in flight and deflate states"),
             line("worker thread stacks", f.threadStacksBytes),

@@ -145,7 +145,8 @@ struct RestoreCommand: ParsableCommand {
         let restored = outcomes.filter(\.succeeded).count
         let seconds = ProcessMetrics.now() - start
         if json {
-            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(formatted("%.3f", seconds))}}"#)
+            // The process's own peak (VmHWM): the decoder children's are not in it.
+            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(formatted("%.3f", seconds)),"peakResidentBytes":\#(ProcessMetrics.peakResidentBytes())}}"#)
         } else {
             let failed = outcomes.count - restored
             StandardStream.error.write("restored \(restored) of \(outcomes.count) file\(outcomes.count == 1 ? "" : "s") in "

@@ -290,10 +290,29 @@ final class CameraColourTests: XCTestCase {
     /// plain prototype of REFERENCE.md §7 (the quads' colour box-filtered over 15 half-scale
     /// pixels, its chromaticity on the network's luminance, no edge awareness). Camera colour
     /// beats both: it also takes the capture's level, where the network's luminance is wrong.
+    ///
+    /// Outside CI, `NIGHTJAR_COLOUR_PRECISION=int8` runs it as an int8 restore does (the frame
+    /// held as 8-bit codes, which the colour stage reads too), the model calibrated by
+    /// `quantize`'s rules from two synthesized captures of other scenes.
     func testCameraColourOnDarkCapturesOfPhotographs() throws {
-        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
-        let engine = try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768)
+        var model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let int8 = ProcessInfo.processInfo.environment["NIGHTJAR_COLOUR_PRECISION"] == "int8"
         let directory = try makeTemporaryDirectory(self)
+        if int8 {
+            let calibration = directory.appendingPathComponent("calibration")
+            try FileManager.default.createDirectory(at: calibration, withIntermediateDirectories: true)
+            for (index, (width, height)) in [(512, 384), (768, 512)].enumerated() {
+                _ = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height),
+                                                                         exposure: .init(seed: UInt64(index + 1))),
+                                              named: "calibration\(index).dng", in: calibration)
+            }
+            var options = ModelQuantizer.Options()
+            options.threads = 2
+            let quantizer = ModelQuantizer(options: options)
+            model = try quantizer.quantize(model, inputs: try quantizer.inputs([calibration.path])).0
+        }
+        let engine = try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768, precision: int8 ? .int8 : .fp32)
+        let workspace = CaptureWorkspace(mosaicCodes: int8)
         var rows: [(psnr: SIMD4<Double>, deltaE: SIMD3<Double>)] = []
         for (i, c) in Self.cases().enumerated() {
             let scene = try photograph(c.photo, in: directory)
@@ -308,7 +327,8 @@ final class CameraColourTests: XCTestCase {
                 options.color = mode
                 options.compressionLevel = 0
                 let output = directory.appendingPathComponent("\(i)-\(mode.rawValue).png")
-                let report = try restoreCapture(input: input, output: output, options: options, modelName: "official", network: engine)
+                let report = try restoreCapture(input: input, output: output, options: options, modelName: "official", network: engine,
+                                                workspace: workspace)
                 XCTAssertEqual(report.color, mode.rawValue)
                 let png = try StoredPNG.read(output)
                 if mode == .network { networkPNG = png }

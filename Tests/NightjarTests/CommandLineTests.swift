@@ -273,6 +273,14 @@ final class CommandLineTests: XCTestCase {
             let error = Double(predicted - measured) / Double(measured)
             print("int8 footprint at \(width)x\(height): predicted \(predicted), measured \(measured) (\(Int(error * 1000)) per mille)")
             XCTAssertLessThanOrEqual(abs(error), 0.10, "predicted \(predicted) bytes, measured \(measured)")
+            XCTAssertEqual(report["mosaic_bytes"] as? Int, width * height, "int8 holds the frame as 8-bit codes")
+            // restore's own figure (VmHWM of the process alone) against the prediction too.
+            let restore = try runNightjar(["restore", input.path, "--model", model.path, "--threads", "2", "--precision", "int8", "--json",
+                                           "-o", dir.appendingPathComponent("own.png").path])
+            XCTAssertEqual(restore.status, 0, restore.stderr)
+            let summary = try jsonObject(try XCTUnwrap(restore.stdout.split(separator: "\n").last))["summary"] as? [String: Any]
+            let own = try XCTUnwrap(summary?["peakResidentBytes"] as? Int)
+            XCTAssertLessThanOrEqual(abs(Double(predicted - own) / Double(own)), 0.10, "predicted \(predicted) bytes, restore's own peak \(own)")
         }
         XCTAssertLessThan(arenas["int8"]!, arenas["fp16"]!)
     }

@@ -179,7 +179,8 @@ final class SensorDumpTests: XCTestCase {
 
     /// Storage that fails the test if asked for pixel memory.
     struct NoStorage: MosaicStorage {
-        func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws {
+        func store(width: Int, height: Int, cfa: CFAPattern, path: String,
+                   _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
             XCTFail("pixel memory was asked for (\(width)x\(height)) before the size was checked")
         }
     }

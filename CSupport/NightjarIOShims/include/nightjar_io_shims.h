@@ -117,8 +117,10 @@ typedef struct {
     int fd;                 /* the read end of the pipe */
     double deadline;        /* CLOCK_MONOTONIC seconds, 0: none (or not yet armed) */
     double timeout_seconds;
-    uint64_t count;         /* pixels that follow */
+    uint64_t count;         /* pixels that follow (one pass) */
     long long max_pixels;
+    int passes;             /* times the child sends the pixels */
+    uint64_t remaining;     /* pixels of all passes not read yet */
 } nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,
@@ -135,6 +137,15 @@ int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message
                            size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
+/* `start` for a child that sends the visible pixels `passes` times over (a caller holding
+ * the frame in 8-bit codes reads it once for its histogram, once to encode it), and `read`,
+ * which reads the next `count` pixels of that stream (rows in order, pass after pass) and
+ * ends the child after the last one. */
+int nj_raw_isolated_start_passes(const char *path, long long max_pixels, double timeout_seconds,
+                                 int passes, nj_raw_child *child, char *message,
+                                 size_t message_size);
+int nj_raw_isolated_read(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
+                         size_t message_size);
 void nj_raw_isolated_cancel(nj_raw_child *child);
 
 /* LibRaw's own rendering of a file, as SID's long-exposure training targets were made:

@@ -19,6 +19,7 @@ void nj_child_die_quietly(void);
 typedef struct {
     const char *path;
     long long max_pixels;
+    int passes; /* the decoder: times the pixels are sent (0 or 1: once) */
 } nj_child_job;
 int nj_child_start(nj_raw_child *child, double timeout_seconds,
                    void (*run)(int fd, const nj_child_job *job), const nj_child_job *job,

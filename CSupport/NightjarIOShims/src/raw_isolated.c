@@ -144,9 +144,13 @@ static void run_child(int fd, const nj_child_job *job) {
         if (header.rc == NJ_RAW_OK) header.count = (uint64_t)header.info.width * header.info.height;
     }
     int failed = nj_write_all(fd, &header, sizeof header);
-    /* Rows go straight from LibRaw's buffer into the pipe: no second copy of the frame. */
-    for (uint32_t row = 0; !failed && header.count > 0 && row < (uint32_t)header.info.height; row++) {
-        failed = nj_write_all(fd, first + row * pitch, (size_t)header.info.width * sizeof(uint16_t));
+    /* Rows go straight from LibRaw's buffer into the pipe: no second copy of the frame. A
+     * caller that keeps the frame only in 8-bit codes reads it twice (once for its histogram). */
+    int passes = job->passes > 1 ? job->passes : 1;
+    for (int pass = 0; pass < passes; pass++) {
+        for (uint32_t row = 0; !failed && header.count > 0 && row < (uint32_t)header.info.height; row++) {
+            failed = nj_write_all(fd, first + row * pitch, (size_t)header.info.width * sizeof(uint16_t));
+        }
     }
     /* No cleanup needed: the process ends here (and _exit skips the parent's atexit/stdio). */
     _exit(failed ? 1 : 0);
@@ -181,10 +185,19 @@ int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t me
 
 int nj_raw_isolated_start(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_child *child, char *message, size_t message_size) {
-    nj_child_job job = {path, max_pixels};
+    return nj_raw_isolated_start_passes(path, max_pixels, timeout_seconds, 1, child, message,
+                                        message_size);
+}
+
+int nj_raw_isolated_start_passes(const char *path, long long max_pixels, double timeout_seconds,
+                                 int passes, nj_raw_child *child, char *message,
+                                 size_t message_size) {
+    if (passes < 1) passes = 1;
+    nj_child_job job = {path, max_pixels, passes};
     int started = nj_child_start(child, timeout_seconds, run_child, &job, "decoder", message, message_size);
     if (started != NJ_RAW_OK) return started;
     child->max_pixels = max_pixels;
+    child->passes = passes;
     /* Armed at the first wait instead (arm_deadline): a decoder started ahead of its frame
      * must not run out of time while the current frame is still in the network. */
     child->deadline = 0;
@@ -241,6 +254,7 @@ int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message
             set_message(message, message_size, "the decoder process sent an inconsistent image");
         }
         child->count = rc == NJ_RAW_OK ? header.count : 0;
+        child->remaining = child->count * (uint64_t)(child->passes > 1 ? child->passes : 1);
     }
     if (status_read != 0 || rc != NJ_RAW_OK || child->count == 0) {
         /* Nothing more to read: end the child now. */
@@ -275,6 +289,19 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
     }
     int rc = nj_child_reap(child, status_read, message, message_size);
     return count == 0 || rc != NJ_RAW_OK ? (rc != NJ_RAW_OK ? rc : NJ_RAW_ERR_USAGE) : NJ_RAW_OK;
+}
+
+int nj_raw_isolated_read(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
+                         size_t message_size) {
+    if (!child || !child->active || count == 0 || count > child->remaining) {
+        set_message(message, message_size, "no pixels left to read from the decoder process");
+        return NJ_RAW_ERR_USAGE;
+    }
+    int status_read = nj_read_all(child->fd, pixels, count * sizeof(uint16_t), child->deadline);
+    if (status_read != 0) return nj_child_reap(child, status_read, message, message_size);
+    child->remaining -= count;
+    if (child->remaining == 0) return nj_child_reap(child, 0, message, message_size);
+    return NJ_RAW_OK;
 }
 
 void nj_raw_isolated_cancel(nj_raw_child *child) {

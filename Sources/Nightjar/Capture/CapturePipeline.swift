@@ -137,11 +137,20 @@ public enum CapturePipeline {
                 row += 2
             }
         }
+        return amplification(counts: counts, countsStride: stride, offset: offset, maxRaw: maxRaw, table: table, m: m)
+    }
+
+    /// The amplifier from the aligned area's histogram: `counts` holds, for each site of the
+    /// aligned frame in turn (`countsStride` apart), how many pixels have each raw value
+    /// 0...`maxRaw`; `table` is the frame's normalisation table for `maxRaw`.
+    static func amplification(counts: UnsafePointer<UInt32>, countsStride: Int, offset: (dy: Int, dx: Int), maxRaw: Int,
+                              table: UnsafePointer<Float>, m: Double) -> Double {
+        let stride = maxRaw + 1
         var sumW = 0.0, sumWX = 0.0
         for site in 0..<4 {
             // Site index in the unaligned frame, which is what the table is keyed by.
             let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
-            let hist = counts + site * stride
+            let hist = counts + site * countsStride
             for raw in 0...maxRaw where hist[raw] > 0 {
                 let x = Double(table[frameSite * stride + raw])
                 let w = binWeight(x) * Double(hist[raw])

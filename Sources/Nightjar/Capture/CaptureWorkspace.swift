@@ -5,7 +5,9 @@ import NightjarIOShims
 /// owns), made once per process and reused frame after frame, so that restoring a frame makes
 /// no heap allocation once the workspace has held a frame of its size (see
 /// `restoreFrame(from:to:options:network:text:displayPath:)` for exactly what that covers):
-/// - the visible mosaic the RAW decoder fills (2 bytes per pixel);
+/// - the visible mosaic the RAW decoder fills (2 bytes per pixel; with `mosaicCodes`, for an
+///   int8 network, 1 byte per pixel: `MosaicCodebook`'s 8-bit codes, made from the decoder's
+///   rows read twice through a ring of rows, with the codebook's tables);
 /// - the normalisation table and the amplifier's histogram, each 4 CFA sites × 65536 raw values
 ///   (of which a frame touches only up to its largest raw value: 64 KiB each for 12-bit data;
 ///   the histogram's pages are given back once the amplifier has run);
@@ -35,6 +37,10 @@ public final class CaptureWorkspace {
 
     /// Raw values of a 16-bit sensor, per CFA site.
     static let rawValues = 65536
+    /// The ring the decoder's rows pass through on their way into 8-bit codes.
+    static let ringBytes = 256 * 1024
+    /// Codes: the frame is held as 8-bit codes (1 byte per pixel) instead of raw values.
+    public let mosaicCodes: Bool
 
     // The decoder's scratch: one set for the frame in hand, one for the file decoding ahead
     // (swapped when that file's turn comes).
@@ -56,23 +62,31 @@ public final class CaptureWorkspace {
     private var held: PageBuffer?
     /// Rows of a headerless sensor dump pass through this on their way into `mosaic`.
     private var dumpRows: PageBuffer?
+    /// Codes: the decoder's rows on their way into codes; each raw value's code per frame site
+    /// (4 × 65536 bytes); the codebook (per frame site 256 raw values as `Double`, 256 last raw
+    /// values as `Int`, 256 normalised values as `Float`).
+    private var ring: PageBuffer?
+    private var codeOf: PageBuffer?
+    private var codebook: PageBuffer?
+    /// Codes: the largest raw value of the frame in hand.
+    private var codedMaxRaw = 0
     let encoder: PNGEncoder
     /// The camera colour stage's rings (a few MB at most, grown with the frame width).
     let colourMemory = ColourMemory()
 
     /// A growing workspace: nothing frame-sized until the first frame. `pngThreads`: the PNG
     /// encoder's compressor threads (a restorer gives its engine's thread count).
-    public convenience init(pngThreads: Int = 1) {
-        self.init(limit: nil, pngThreads: pngThreads)
+    public convenience init(pngThreads: Int = 1, mosaicCodes: Bool = false) {
+        self.init(limit: nil, pngThreads: pngThreads, mosaicCodes: mosaicCodes)
     }
 
     /// A fixed workspace for frames of up to `maximumWidth` × `maximumHeight` visible pixels
     /// (in either orientation), allocated now.
-    public convenience init(maximumWidth: Int, maximumHeight: Int, pngThreads: Int = 1) throws {
+    public convenience init(maximumWidth: Int, maximumHeight: Int, pngThreads: Int = 1, mosaicCodes: Bool = false) throws {
         guard maximumWidth >= 1, maximumHeight >= 1 else {
             throw CaptureError.invalidArgument("the workspace's maximum frame size must be at least 1x1")
         }
-        self.init(limit: (maximumWidth, maximumHeight), pngThreads: pngThreads)
+        self.init(limit: (maximumWidth, maximumHeight), pngThreads: pngThreads, mosaicCodes: mosaicCodes)
         do {
             try allocate(pixels: maximumWidth * maximumHeight, side: max(maximumWidth, maximumHeight), path: "")
         } catch {
@@ -80,8 +94,9 @@ public final class CaptureWorkspace {
         }
     }
 
-    private init(limit: (width: Int, height: Int)?, pngThreads: Int) {
+    private init(limit: (width: Int, height: Int)?, pngThreads: Int, mosaicCodes: Bool) {
         maximumSize = limit
+        self.mosaicCodes = mosaicCodes
         encoder = PNGEncoder(compressors: pngThreads)
         info = .allocate(capacity: 1)
         info.initialize(to: nj_raw_info())
@@ -119,7 +134,8 @@ public final class CaptureWorkspace {
         cancelDecodeAhead()
         guard options.isolateDecoder, !SensorDump.isHeaderlessDump(path: path),
               (try? RawDecoder.checkReadable(path, maxPixels: options.maxPixels)) != nil else { return }
-        let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: true, timeoutSeconds: options.decodeTimeoutSeconds)
+        var decoder = RawDecoder(maxPixels: options.maxPixels, isolated: true, timeoutSeconds: options.decodeTimeoutSeconds)
+        decoder.passes = mosaicCodes ? 2 : 1
         let started: Bool = withPathBytes(path) { cPath in
             (try? decoder.start(path, cPath, child: aheadChild, message: aheadMessage)) != nil
         }
@@ -154,7 +170,7 @@ public final class CaptureWorkspace {
 
     /// Bytes mapped now (resident only where written).
     public var mappedBytes: Int {
-        [mosaic, table, counts, columns, row, held, dumpRows].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
+        [mosaic, table, counts, columns, row, held, dumpRows, ring, codeOf, codebook].reduce(0) { $0 + ($1?.bytes ?? 0) } + encoder.poolCapacity
             + colourMemory.bytes
     }
 
@@ -176,9 +192,17 @@ public final class CaptureWorkspace {
         // The old buffers go first, so growing never holds both sizes.
         (mosaic, columns, row, held) = (nil, nil, nil, nil)
         (capacityPixels, capacitySide) = (0, 0)
-        let bytes = (mosaic: 2 * pixels, columns: MemoryLayout<Int>.stride * FramePadding.paddedLength(side), row: 6 * side)
+        let bytes = (mosaic: (mosaicCodes ? 1 : 2) * pixels, columns: MemoryLayout<Int>.stride * FramePadding.paddedLength(side), row: 6 * side)
         if table == nil { table = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<Float>.stride) }
         if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
+        if mosaicCodes {
+            if ring == nil { ring = PageBuffer(bytes: Self.ringBytes) }
+            if codeOf == nil { codeOf = PageBuffer(bytes: 4 * Self.rawValues) }
+            if codebook == nil { codebook = PageBuffer(bytes: 4 * MosaicCodebook.codes * (8 + 8 + 4)) }
+            guard ring != nil, codeOf != nil, codebook != nil else {
+                throw CaptureError.noRoom(path: path, reason: "cannot map the mosaic codes' tables" + addressSpaceLimitHint())
+            }
+        }
         guard table != nil, counts != nil, let mosaic = PageBuffer(bytes: bytes.mosaic),
               let columns = PageBuffer(bytes: bytes.columns), let row = PageBuffer(bytes: bytes.row) else {
             throw CaptureError.noRoom(path: path, reason: "cannot map \(bytes.mosaic + bytes.columns + bytes.row) bytes" + addressSpaceLimitHint())
@@ -230,8 +254,9 @@ public final class CaptureWorkspace {
                                              progress: (() -> Void)? = nil) throws -> RestoredFrame {
         func seconds(since t: UInt64) -> Double { Double(ProcessMetrics.nanoseconds() - t) / 1e9 }
         var t = ProcessMetrics.nanoseconds()
-        let decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
+        var decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                  timeoutSeconds: options.decodeTimeoutSeconds)
+        decoder.passes = mosaicCodes ? 2 : 1
         var storage = Storage(workspace: self)
         let frame: DecodedFrame
         var sensor: String?
@@ -269,21 +294,53 @@ public final class CaptureWorkspace {
         guard aligned.width >= 2, aligned.height >= 2 else {
             throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
         }
-        let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
-        let maxRaw = CapturePipeline.maximum(pixels)
+        let maxRaw: Int, view: MosaicView
+        if mosaicCodes {
+            maxRaw = codedMaxRaw
+            view = MosaicView(codes: mosaic!.pointer(to: UInt8.self), codeValues: codebook!.pointer(to: Double.self))
+        } else {
+            let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
+            maxRaw = CapturePipeline.maximum(pixels)
+            view = MosaicView(raw: pixels.baseAddress!)
+        }
         let table = table!.pointer(to: Float.self)
         CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
         var amplification = options.amplification ?? 0
-        if options.amplification == nil {
+        if mosaicCodes {
+            // The histogram of the decoder's first pass (raw values, so the same amplifier).
+            if options.amplification == nil {
+                amplification = CapturePipeline.amplification(counts: counts!.pointer(to: UInt32.self), countsStride: Self.rawValues,
+                                                              offset: offset, maxRaw: maxRaw, table: table, m: options.m)
+            }
+            counts!.release(firstBytes: counts!.bytes)
+        } else if options.amplification == nil {
+            let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
             amplification = CapturePipeline.amplification(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa,
                                                           maxRaw: maxRaw, table: table, counts: counts!.pointer(to: UInt32.self),
                                                           m: options.m)
             // Resident only while the amplifier runs, as when it was allocated per frame.
             counts!.release(firstBytes: 4 * (maxRaw + 1) * MemoryLayout<UInt32>.stride)
         }
-        let rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
+        let rows: NetworkInputRows
+        if mosaicCodes {
+            // The network reads codes: each code's normalised value, made as the raw table's.
+            let values = codebook!.pointer(to: Double.self)
+            let codeTable = UnsafeMutableRawPointer(values + 4 * MosaicCodebook.codes * 2).assumingMemoryBound(to: Float.self)
+            for site in 0..<4 {
+                let b = frame.black[site], range = frame.white - b
+                for code in 0..<MosaicCodebook.codes {
+                    codeTable[site * MosaicCodebook.codes + code] = Float(max(values[site * MosaicCodebook.codes + code] - b, 0) / range)
+                }
+            }
+            // The raw table served the amplifier only.
+            self.table!.release(firstBytes: 4 * (maxRaw + 1) * MemoryLayout<Float>.stride)
+            rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: MosaicCodebook.codes - 1,
+                                    amplification: amplification, table: codeTable, columns: columns!.pointer(to: Int.self), owner: self)
+        } else {
+            rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
-        let colour = colourStage(frame: frame, options: options, mosaic: pixels.baseAddress!, width: rows.width,
+        }
+        let colour = colourStage(frame: frame, options: options, mosaic: view, width: rows.width,
                                  height: rows.height, offset: offset, amplification: amplification,
                                  workers: network as? WorkerPoolOwner)
         let prepareSeconds = seconds(since: t)
@@ -300,7 +357,7 @@ public final class CaptureWorkspace {
             t = ProcessMetrics.nanoseconds()
             do {
                 try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
-                                    source: MosaicRowSource(input: rows, mosaic: pixels), sink: &sink)
+                                    source: MosaicRowSource(input: rows, mosaic: view), sink: &sink)
             } catch let error as CaptureError {
                 throw error
             } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
@@ -327,7 +384,7 @@ public final class CaptureWorkspace {
 
     /// The camera colour stage for a frame, or nil for the network's colour (asked for, or the
     /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
-    private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: UnsafePointer<UInt16>, width: Int,
+    private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: MosaicView, width: Int,
                              height: Int, offset: (dy: Int, dx: Int), amplification: Double,
                              workers: WorkerPoolOwner?) -> (stage: ColourStage?, used: ColourUsed) {
         guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
@@ -372,10 +429,80 @@ public final class CaptureWorkspace {
     private struct Storage: MosaicStorage {
         unowned(unsafe) let workspace: CaptureWorkspace
 
-        func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws {
+        func store(width: Int, height: Int, cfa: CFAPattern, path: String,
+                   _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
             try workspace.reserve(width: width, height: height, path: path)
-            try fill(UnsafeMutableBufferPointer(start: workspace.mosaic!.pointer(to: UInt16.self), count: width * height))
+            if workspace.mosaicCodes {
+                try workspace.storeCodes(width: width, height: height, cfa: cfa, fill)
+            } else {
+                try fill(0..<height, workspace.mosaic!.pointer(to: UInt16.self))
+            }
         }
+    }
+
+    /// Codes: takes the decoder's rows twice through the ring: first the largest raw value and
+    /// the aligned area's histogram per site (the amplifier's, in `counts`), then, with the
+    /// codebook made from it, each pixel's code into the mosaic.
+    private func storeCodes(width: Int, height: Int, cfa: CFAPattern,
+                            _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
+        let ring = ring!.pointer(to: UInt16.self), ringRows = max(1, Self.ringBytes / (2 * width))
+        let counts = counts!.pointer(to: UInt32.self), stride = Self.rawValues
+        // Zero again (an earlier frame may have stopped half-way).
+        self.counts!.release(firstBytes: self.counts!.bytes)
+        let offset = cfa.rggbOffset
+        let aligned = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
+        var largest: UInt16 = 0
+        var first = 0
+        while first < height {
+            let rows = first..<min(first + ringRows, height)
+            try fill(rows, ring)
+            for y in rows {
+                let source = ring + (y - first) * width
+                for x in 0..<width { largest = max(largest, source[x]) }
+                guard y >= offset.dy, y < offset.dy + aligned.height else { continue }
+                for parity in 0..<2 {
+                    let histogram = counts + (((y - offset.dy) & 1) * 2 + parity) * stride
+                    var x = offset.dx + parity
+                    while x < offset.dx + aligned.width {
+                        histogram[Int(source[x])] += 1
+                        x += 2
+                    }
+                }
+            }
+            first = rows.upperBound
+        }
+        let maxRaw = Int(largest)
+        codedMaxRaw = maxRaw
+        let values = codebook!.pointer(to: Double.self)
+        let lasts = UnsafeMutableRawPointer(values + 4 * MosaicCodebook.codes).assumingMemoryBound(to: Int.self)
+        let codeOf = codeOf!.pointer(to: UInt8.self)
+        for site in 0..<4 {
+            // The histogram is by site of the aligned frame; codes go by site of the frame.
+            let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
+            _ = MosaicCodebook.build(counts: counts + site * stride, maxRaw: maxRaw, values: values + frameSite * MosaicCodebook.codes,
+                                     lasts: lasts + frameSite * MosaicCodebook.codes, codeOf: codeOf + frameSite * stride)
+        }
+        let out = mosaic!.pointer(to: UInt8.self)
+        first = 0
+        while first < height {
+            let rows = first..<min(first + ringRows, height)
+            try fill(rows, ring)
+            for y in rows {
+                let source = ring + (y - first) * width, target = out + y * width
+                let even = codeOf + (y & 1) * 2 * stride, odd = even + stride
+                var x = 0
+                while x + 1 < width {
+                    target[x] = even[Int(source[x])]
+                    target[x + 1] = odd[Int(source[x + 1])]
+                    x += 2
+                }
+                if x < width { target[x] = even[Int(source[x])] }
+            }
+            first = rows.upperBound
+        }
+        // Only the codes are needed from here on.
+        self.ring!.release(firstBytes: self.ring!.bytes)
+        self.codeOf!.release(firstBytes: self.codeOf!.bytes)
     }
 
     /// The camera's make and model of the last frame decoded (for its report).

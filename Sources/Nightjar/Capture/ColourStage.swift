@@ -362,7 +362,7 @@ struct ColourStage {
     let width: Int
     let height: Int
     let bits: Int
-    let mosaic: UnsafePointer<UInt16>
+    let mosaic: MosaicView
     let frameWidth: Int
     let offset: (dy: Int, dx: Int)
     /// Per site of the frame (row parity * 2 + column parity): value = raw * scale − shift.
@@ -379,7 +379,7 @@ struct ColourStage {
     /// `mosaic` is the decoded frame (`frameWidth` wide, aligned by `offset`), `black` and
     /// `white` its levels per site, `amplification` the network input's gain, `whiteBalance`
     /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `bits` the output's.
-    init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: UnsafePointer<UInt16>,
+    init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: MosaicView,
          frameWidth: Int, offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double, amplification: Double,
          whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3) {
         precondition(width % 2 == 0 && height % 2 == 0, "the aligned frame has even sides")
@@ -409,21 +409,20 @@ struct ColourStage {
 
     /// The mean quad per camera channel over unclipped quads (normalised values, before
     /// amplification), from every other quad row: the grey world of `--white-balance auto`.
-    static func quadMeans(mosaic: UnsafePointer<UInt16>, frameWidth: Int, width: Int, height: Int,
+    static func quadMeans(mosaic: MosaicView, frameWidth: Int, width: Int, height: Int,
                           offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double) -> SIMD3<Double> {
         var sums = SIMD3<Double>(), count = 0
         let clip = 0.95
         for p in Swift.stride(from: 0, to: height / 2, by: 2) {
             let y = 2 * p + offset.dy
-            let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
             var rowSums = SIMD3<Double>(), rowCount = 0
             for xh in 0..<(width / 2) {
                 let x = 2 * xh + offset.dx
-                func v(_ raw: UInt16, _ y: Int, _ x: Int) -> Double {
+                func v(_ y: Int, _ x: Int) -> Double {
                     let site = (y & 1) * 2 + (x & 1)
-                    return (Double(raw) - black[site]) / (white - black[site])
+                    return (Double(mosaic.rawValue(y * frameWidth + x, site: site)) - black[site]) / (white - black[site])
                 }
-                let r = v(row0[x], y, x), g1 = v(row0[x + 1], y, x + 1), g2 = v(row1[x], y + 1, x), b = v(row1[x + 1], y + 1, x + 1)
+                let r = v(y, x), g1 = v(y, x + 1), g2 = v(y + 1, x), b = v(y + 1, x + 1)
                 if max(r, g1, g2, b) >= clip { continue }
                 rowSums += SIMD3(r, (g1 + g2) / 2, b)
                 rowCount += 1
@@ -515,19 +514,13 @@ struct ColourStage {
         let (pI, pII, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride, planes + 4 * stride)
         let (pIC0, pIC1, pIC2) = (planes + 5 * stride, planes + 6 * stride, planes + 7 * stride)
         let y = 2 * p + offset.dy
-        let row0 = mosaic + y * frameWidth, row1 = row0 + frameWidth
         // The quads' sites are the same all along the row: their levels are taken out of the loop.
         let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2, dx = offset.dx
         let s00 = siteRow0 + (dx & 1), s01 = siteRow0 + ((dx + 1) & 1), s10 = siteRow1 + (dx & 1), s11 = siteRow1 + ((dx + 1) & 1)
         let (k00, k01, k10, k11) = (scale[s00], scale[s01], scale[s10], scale[s11])
         let (z00, z01, z10, z11) = (shift[s00], shift[s01], shift[s10], shift[s11])
         let m = matrix
-        let (q0, q1) = (row0 + dx, row1 + dx)
-        for xh in columns {
-            let x = 2 &* xh, e = x &+ 1
-            let red = Float(q0[x]) * k00 - z00
-            let green = (Float(q0[e]) * k01 - z01 + Float(q1[x]) * k10 - z10) * 0.5
-            let blue = Float(q1[e]) * k11 - z11
+        @inline(__always) func store(_ xh: Int, _ x: Int, _ e: Int, _ red: Float, _ green: Float, _ blue: Float) {
             let c0 = m.0 * red + m.1 * green + m.2 * blue
             let c1 = m.3 * red + m.4 * green + m.5 * blue
             let c2 = m.6 * red + m.7 * green + m.8 * blue
@@ -540,6 +533,25 @@ struct ColourStage {
             pIC0[xh] = guide * c0
             pIC1[xh] = guide * c1
             pIC2[xh] = guide * c2
+        }
+        let first = y * frameWidth + dx
+        // One branch per row on how the frame is held, so the 16-bit loop stays vectorisable.
+        if let raw = mosaic.raw {
+            let (q0, q1) = (raw + first, raw + first + frameWidth)
+            for xh in columns {
+                let x = 2 &* xh, e = x &+ 1
+                store(xh, x, e, Float(q0[x]) * k00 - z00,
+                      (Float(q0[e]) * k01 - z01 + Float(q1[x]) * k10 - z10) * 0.5,
+                      Float(q1[e]) * k11 - z11)
+            }
+        } else {
+            let (q0, q1) = (first, first + frameWidth)
+            for xh in columns {
+                let x = 2 &* xh, e = x &+ 1
+                store(xh, x, e, mosaic.rawValue(q0 + x, site: s00) * k00 - z00,
+                      (mosaic.rawValue(q0 + e, site: s01) * k01 - z01 + mosaic.rawValue(q1 + x, site: s10) * k10 - z10) * 0.5,
+                      mosaic.rawValue(q1 + e, site: s11) * k11 - z11)
+            }
         }
     }
 

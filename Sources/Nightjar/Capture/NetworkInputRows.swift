@@ -58,6 +58,7 @@ public struct NetworkInputRows: @unchecked Sendable {
 
     /// Writes padded mosaic rows `rows` at `destination`, `paddedWidth` floats each.
     public func fill(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>, mosaic: UnsafeBufferPointer<UInt16>) {
+        let mosaic = MosaicView(raw: mosaic.baseAddress!)
         for row in rows {
             let source = sourceRow(row)
             let out = destination + (row - rows.lowerBound) * paddedWidth
@@ -69,6 +70,11 @@ public struct NetworkInputRows: @unchecked Sendable {
     /// layers read them (`NetworkRowSource`): the pixel unshuffles, done on the way in.
     public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int,
                      mosaic: UnsafeBufferPointer<UInt16>) {
+        fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: MosaicView(raw: mosaic.baseAddress!))
+    }
+
+    /// The same from a mosaic of raw values or of 8-bit codes (then `table` is the codes').
+    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, mosaic: MosaicView) {
         let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride,
                              width: paddedWidth / (2 * split))
         for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
@@ -86,10 +92,10 @@ public struct NetworkInputRows: @unchecked Sendable {
 
     /// The network input at padded column `col` of a row.
     @inline(__always)
-    private func value(_ col: Int, _ row: (base: Int, site: Int), _ mosaic: UnsafeBufferPointer<UInt16>) -> Float {
+    private func value(_ col: Int, _ row: (base: Int, site: Int), _ mosaic: MosaicView) -> Float {
         let sourceCol = sourceColumns[col]
         let site = row.site + (sourceCol & 1)
-        return table[site * tableStride + Int(mosaic[row.base + sourceCol])] * amplification
+        return table[site * tableStride + mosaic.index(row.base + sourceCol)] * amplification
     }
 
     /// The tables of a value made from a `BayerFrame`.
@@ -112,7 +118,7 @@ public struct NetworkInputRows: @unchecked Sendable {
 /// The network's row source for one frame: `NetworkInputRows` over the frame's mosaic.
 struct MosaicRowSource: NetworkRowSource {
     let input: NetworkInputRows
-    let mosaic: UnsafeBufferPointer<UInt16>
+    let mosaic: MosaicView
 
     func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
         input.fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: mosaic)

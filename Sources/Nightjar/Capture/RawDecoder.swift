@@ -22,20 +22,24 @@ struct DecodedFrame {
 
 /// Where a decoder puts a frame's visible pixels.
 protocol MosaicStorage {
-    /// Makes room for `width * height` pixels (or throws a `CaptureError` naming `path`) and
-    /// calls `fill` once with exactly that room.
-    mutating func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws
+    /// Makes room for the frame (or throws a `CaptureError` naming `path`) and takes its
+    /// pixels through `fill(rows, destination)`, which writes visible rows `rows` (`width`
+    /// pixels each) at `destination`. Rows are asked for in order, in one or more passes from
+    /// row 0 to the last (as many as the decoder was set up for: `RawDecoder.passes`).
+    mutating func store(width: Int, height: Int, cfa: CFAPattern, path: String,
+                        _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws
 }
 
 /// Pixels in an array of their own (`RawDecoder.decode(_:)`).
 struct ArrayStorage: MosaicStorage {
     var mosaic: [UInt16] = []
 
-    mutating func store(width: Int, height: Int, path: String, _ fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws {
+    mutating func store(width: Int, height: Int, cfa: CFAPattern, path: String,
+                        _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
         let count = width * height
         mosaic = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
             initialized = 0
-            try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            if count > 0 { try fill(0..<height, buffer.baseAddress!) }
             initialized = count
         }
     }
@@ -51,6 +55,9 @@ public struct RawDecoder: Sendable {
     public var isolated: Bool
     /// With `isolated`, a decode running longer than this is killed (0: no limit).
     public var timeoutSeconds: Double
+    /// Times the storage reads the frame's rows (`MosaicStorage`): 2 for a workspace that keeps
+    /// the frame in 8-bit codes (a histogram first), else 1.
+    var passes = 1
 
     public init(maxPixels: Int = 100_000_000, isolated: Bool = true, timeoutSeconds: Double = 300) {
         self.maxPixels = maxPixels
@@ -112,7 +119,8 @@ public struct RawDecoder: Sendable {
     /// `header`) takes the result. Throws when the child cannot be started.
     func start(_ path: String, _ cPath: UnsafePointer<CChar>, child: UnsafeMutablePointer<nj_raw_child>,
                message: UnsafeMutableBufferPointer<CChar>) throws {
-        let rc = nj_raw_isolated_start(cPath, Int64(maxPixels), timeoutSeconds, child, message.baseAddress, message.count)
+        let rc = nj_raw_isolated_start_passes(cPath, Int64(maxPixels), timeoutSeconds, Int32(passes), child, message.baseAddress,
+                                              message.count)
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: nj_raw_info(), limit: maxPixels)
         }
@@ -142,10 +150,12 @@ public struct RawDecoder: Sendable {
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
         }
-        return try Self.frame(path: path, info: info.pointee, into: &storage) { buffer in
-            let finished = nj_raw_isolated_finish(child, buffer.baseAddress, buffer.count, message.baseAddress, message.count)
-            guard finished == Int32(NJ_RAW_OK) else {
-                throw Self.error(finished, path: path, message: message, info: info.pointee, limit: limit)
+        let width = Int(info.pointee.width)
+        return try Self.frame(path: path, info: info.pointee, into: &storage) { rows, destination in
+            // The child streams the rows in order, pass after pass; the last read ends it.
+            let read = nj_raw_isolated_read(child, destination, rows.count * width, message.baseAddress, message.count)
+            guard read == Int32(NJ_RAW_OK) else {
+                throw Self.error(read, path: path, message: message, info: info.pointee, limit: limit)
             }
         }
     }
@@ -165,10 +175,16 @@ public struct RawDecoder: Sendable {
         if rc != Int32(NJ_RAW_OK) {
             throw Self.error(rc, path: path, message: message, info: info.pointee, limit: limit)
         }
-        return try Self.frame(path: path, info: info.pointee, into: &storage) { buffer in
-            let copy = nj_raw_copy_visible(handle, buffer.baseAddress, buffer.count, message.baseAddress, message.count)
-            guard copy == Int32(NJ_RAW_OK) else {
-                throw Self.error(copy, path: path, message: message, info: info.pointee, limit: limit)
+        var first: UnsafePointer<UInt16>?
+        var pitch = 0
+        let visible = nj_raw_visible_area(handle, &first, &pitch, message.baseAddress, message.count)
+        guard visible == Int32(NJ_RAW_OK), let first else {
+            throw Self.error(visible, path: path, message: message, info: info.pointee, limit: limit)
+        }
+        let width = Int(info.pointee.width)
+        return try Self.frame(path: path, info: info.pointee, into: &storage) { rows, destination in
+            for (i, row) in rows.enumerated() {
+                (destination + i * width).update(from: first + row * pitch, count: width)
             }
         }
     }
@@ -176,7 +192,7 @@ public struct RawDecoder: Sendable {
     /// Checks the sensor kind, plausibility (`RawPlausibility`) and levels in `info`, has `storage` take the `width * height`
     /// visible pixels from `fill`, and describes the frame.
     private static func frame<Storage: MosaicStorage>(path: String, info: nj_raw_info, into storage: inout Storage,
-                                                      fill: (UnsafeMutableBufferPointer<UInt16>) throws -> Void) throws -> DecodedFrame {
+                                                      fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws -> DecodedFrame {
         guard let kind = sensorKind(info.sensor), kind == .bayer else {
             throw CaptureError.notBayer(path: path, kind: sensorKind(info.sensor) ?? .otherCFA)
         }
@@ -187,7 +203,7 @@ public struct RawDecoder: Sendable {
             throw CaptureError.corrupt(path: path, reason: problem)
         }
         let width = Int(info.width), height = Int(info.height)
-        try storage.store(width: width, height: height, path: path, fill)
+        try storage.store(width: width, height: height, cfa: cfa, path: path, fill)
         let black = SIMD4(info.black.0, info.black.1, info.black.2, info.black.3)
         let white = Double(info.maximum)
         guard white > black.max() else {

@@ -357,8 +357,8 @@ public enum SensorDump {
         let chunkGroups = scratch.count / group.bytes
         precondition(chunkGroups >= 1, "the dump reader's scratch holds less than one packing group")
         let rowBytes = packing.rowBytes(width: width)
-        try storage.store(width: width, height: height, path: path) { pixels in
-            for y in 0..<height {
+        try storage.store(width: width, height: height, cfa: description.cfa, path: path) { rows, pixels in
+            for y in rows {
                 var x = 0, offset = 0
                 while x < width {
                     let groups = min(chunkGroups, (rowBytes - offset) / group.bytes)
@@ -366,7 +366,7 @@ public enum SensorDump {
                     try readFully(fd, into: scratch.baseAddress!, count: want, at: y * description.stride + offset, path: path)
                     let count = min(groups * group.pixels, width - x)
                     unpack(packing, UnsafeRawPointer(scratch.baseAddress!), pixels: count,
-                           into: pixels.baseAddress! + y * width + x)
+                           into: pixels + (y - rows.lowerBound) * width + x)
                     x += count
                     offset += want
                 }

@@ -17,10 +17,15 @@
 ///   baseline + growth + the parsed tensors + the packed weights (2 × weights in FP32; the model
 ///   file's bytes are dropped first).
 /// - **decoded mosaic**: the parent holds the visible pixels LibRaw's child streamed to it as
-///   `UInt16`, 2 bytes per visible pixel, for the whole frame.
+///   `UInt16`, 2 bytes per visible pixel, for the whole frame; for an int8 network
+///   (`mosaicCodes`) as 8-bit codes, 1 byte per visible pixel (`MosaicCodebook`: the child
+///   sends the rows twice through a 256 KiB ring, given back with the code tables and the
+///   histogram before the network runs).
 /// - **input rows**: `NetworkInputRows`' normalisation table, 4 CFA sites × (largest raw value
 ///   + 1) floats, taken at its 16-bit worst case (1 MiB; a 12-bit sensor needs 64 KiB), and the
-///   padded column map (8 bytes per padded column). No frame-sized float buffer exists.
+///   padded column map (8 bytes per padded column). No frame-sized float buffer exists. With
+///   codes the raw table serves the amplifier only and is given back; the codebook (4 sites ×
+///   256 codes: raw value, last raw value, normalised value; 20 KiB) stays.
 /// - **arena**: the streaming engine's one allocation, `plan.arenaBytes`, planned from window
 ///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
 ///   during a frame, so all of it becomes resident and stays so between frames.
@@ -134,6 +139,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// int8 numbers): alive with the packed weights while the model loads.
     public let modelBytes: Int
     public let baseline: RuntimeBaseline
+    /// The frame is held as 8-bit codes (an int8 network; `CaptureWorkspace.mosaicCodes`).
+    public let mosaicCodes: Bool
 
     /// - Parameters:
     ///   - plan: the engine's arena plan for the padded size.
@@ -144,7 +151,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     ///   - rotated: frames carry a non-upright orientation (the PNG writer then holds the frame).
     ///   - bits: bits per output sample, 8 (restore's default) or 16.
     public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int, modelBytes: Int? = nil,
-                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8) {
+                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8, mosaicCodes: Bool = false) {
         precondition(bits == 8 || bits == 16, "8 or 16 bits per sample")
         precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
         self.width = width
@@ -163,6 +170,7 @@ public struct MemoryFootprint: Sendable, Equatable {
         self.weightBytes = weightBytes
         self.modelBytes = modelBytes ?? weightBytes
         self.baseline = baseline
+        self.mosaicCodes = mosaicCodes
     }
 
     /// The engine's own plan: it requests one window per schedule buffer, in buffer order.
@@ -170,7 +178,8 @@ public struct MemoryFootprint: Sendable, Equatable {
                 bits: Int = 8) {
         self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
                   weightBytes: engine.weightBytes, modelBytes: engine.modelBytes,
-                  baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits)
+                  baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits,
+                  mosaicCodes: engine.layerPrecisions.max() == .int8)
     }
 
     // MARK: The restore process
@@ -181,8 +190,10 @@ public struct MemoryFootprint: Sendable, Equatable {
             .sorted { $0.divisor > $1.divisor }
     }
 
-    public var mosaicBytes: Int { 2 * width * height }
-    public var inputRowsBytes: Int { Self.normalisationTableBytes + 8 * paddedWidth }
+    public var mosaicBytes: Int { (mosaicCodes ? 1 : 2) * width * height }
+    /// The codebook of a frame held as codes (`CaptureWorkspace`'s, in whole pages).
+    public static let codebookBytes = (4 * 256 * (8 + 8 + 4) + 4095) / 4096 * 4096
+    public var inputRowsBytes: Int { (mosaicCodes ? Self.codebookBytes : Self.normalisationTableBytes) + 8 * paddedWidth }
     public var pngWriterBytes: Int {
         let outputWidth = rotated ? max(width, height) : width
         let row = 6 * outputWidth + 1

@@ -30,8 +30,11 @@ public final class Restorer {
                                  maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory,
                                  precision: precision, modelPath: modelPath ?? modelName)
         let compressors = MemoryFootprint.pngCompressors(threads: threads)
-        workspace = try maximumSize.map { try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height, pngThreads: compressors) }
-            ?? CaptureWorkspace(pngThreads: compressors)
+        // An int8 network quantises its input anyway: the frame is held in 8-bit codes.
+        let codes = engine.precision == .int8
+        workspace = try maximumSize.map {
+            try CaptureWorkspace(maximumWidth: $0.width, maximumHeight: $0.height, pngThreads: compressors, mosaicCodes: codes)
+        } ?? CaptureWorkspace(pngThreads: compressors, mosaicCodes: codes)
     }
 
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
