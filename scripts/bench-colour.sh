@@ -46,4 +46,10 @@ for color in ("network", "camera"):
     print(f"{color:8s} colour: median {statistics.median(t):.3f} s per frame (min {min(t):.3f}, max {max(t):.3f}, {len(t)} frames)")
 ratio = statistics.median(times["camera"]) / statistics.median(times["network"])
 print(f"{size}, {threads} threads: camera colour adds {100 * (ratio - 1):.1f} % end to end (ratio of the medians {ratio:.3f})")
+# Each round's two batches ran one after the other, so their ratio cancels slow drifts of the
+# machine's load; the median of those ratios is the steadier figure on a shared machine.
+n = len(times["network"]) // rounds
+paired = [statistics.median(times["camera"][r * n:(r + 1) * n]) / statistics.median(times["network"][r * n:(r + 1) * n])
+          for r in range(rounds)]
+print(f"per-round ratios: median {statistics.median(paired):.3f} (min {min(paired):.3f}, max {max(paired):.3f}, {rounds} rounds)")
 PY

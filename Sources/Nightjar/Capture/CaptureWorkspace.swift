@@ -391,10 +391,13 @@ public final class CaptureWorkspace {
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
         }
-        let means = ColourStage.quadMeans(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
-                                          offset: offset, black: frame.black, white: frame.white)
-        // Grey world: the multipliers that make the frame's mean quad neutral.
-        let greyWorld = means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
+        // Grey world: the multipliers that make the frame's mean quad neutral. Only taken when
+        // used: it is a serial pass over the frame, on the main thread, before the network.
+        func greyWorld() -> SIMD3<Double> {
+            let means = ColourStage.quadMeans(mosaic: mosaic, frameWidth: frame.width, width: width, height: height,
+                                              offset: offset, black: frame.black, white: frame.white)
+            return means.min() > 0 ? SIMD3(means[1] / means[0], 1, means[1] / means[2]) : SIMD3<Double>(1, 1, 1)
+        }
         var used = ColourUsed(mode: .camera, matrix: matrix)
         switch options.whiteBalance {
         case .multipliers(let given):
@@ -403,10 +406,10 @@ public final class CaptureWorkspace {
             if let asShot = frame.calibration.asShot {
                 (used.whiteBalance, used.whiteBalanceSource) = (asShot, .camera)
             } else {
-                (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .autoForMissing)
+                (used.whiteBalance, used.whiteBalanceSource) = (greyWorld(), .autoForMissing)
             }
         case .auto:
-            (used.whiteBalance, used.whiteBalanceSource) = (greyWorld, .auto)
+            (used.whiteBalance, used.whiteBalanceSource) = (greyWorld(), .auto)
         }
         let stage = ColourStage(memory: colourMemory, workers: workers, width: width, height: height, bits: options.bits, mosaic: mosaic,
                                 frameWidth: frame.width, offset: offset, black: frame.black, white: frame.white,
