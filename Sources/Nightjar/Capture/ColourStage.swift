@@ -11,7 +11,18 @@ import Glibc
 /// of `strips(width:)`, reading `radius` columns of halo either side), then `finish`. Rows go in
 /// with `input(row:)` and `commit(through:)`, in order.
 final class BoxFilterRing {
+    /// What is box-filtered: a stored plane, or the product of two (the guided filter's
+    /// I · I and I · c are formed as rows enter and leave the window instead of being stored,
+    /// which halves the statistics ring and what the intake writes).
+    enum Term: Equatable {
+        case plane(Int)
+        case product(Int, Int)
+    }
+    /// Channels filtered (their means are `mean(channel:)`), one per term.
     let channels: Int
+    /// Planes stored per ring row.
+    let planes: Int
+    let terms: [Term]
     let radius: Int
     let batch: Int
     private(set) var width = 0
@@ -28,8 +39,16 @@ final class BoxFilterRing {
     private(set) var last = -1
     private(set) var next = 0
 
-    init(channels: Int, radius: Int, batch: Int) {
-        self.channels = channels
+    /// A ring filtering `channels` stored planes.
+    convenience init(channels: Int, radius: Int, batch: Int) {
+        self.init(planes: channels, terms: (0..<channels).map { .plane($0) }, radius: radius, batch: batch)
+    }
+
+    /// A ring storing `planes` planes per row and filtering `terms` of them.
+    init(planes: Int, terms: [Term], radius: Int, batch: Int) {
+        self.planes = planes
+        self.terms = terms
+        channels = terms.count
         self.radius = radius
         self.batch = batch
         ring = .allocate(capacity: 1)
@@ -46,10 +65,10 @@ final class BoxFilterRing {
     }
 
     /// Bytes held.
-    var bytes: Int { Self.bytes(width: capacity, channels: channels, radius: radius, batch: batch) }
+    var bytes: Int { Self.bytes(width: capacity, planes: planes, channels: channels, radius: radius, batch: batch) }
 
-    static func bytes(width: Int, channels: Int, radius: Int, batch: Int) -> Int {
-        width * channels * ((2 * radius + 2 + batch) * 4 + 8 + batch * 4 + 4)
+    static func bytes(width: Int, planes: Int, channels: Int, radius: Int, batch: Int) -> Int {
+        width * (planes * (2 * radius + 2 + batch) * 4 + channels * (8 + batch * 4 + 4))
     }
 
     /// Columns per strip of `filter`: the thread pool's unit of work in each round. A mean does
@@ -69,7 +88,7 @@ final class BoxFilterRing {
     func begin(width: Int, height: Int) {
         if width > capacity {
             ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate()
-            ring = .allocate(capacity: slots * channels * width)
+            ring = .allocate(capacity: slots * planes * width)
             sums = .allocate(capacity: channels * width)
             window = .allocate(capacity: batch * channels * width)
             means = .allocate(capacity: channels * width)
@@ -82,7 +101,7 @@ final class BoxFilterRing {
     }
 
     /// Where row `row`'s planes go (plane c at `c * stride`), before `commit(through:)`.
-    func input(row: Int) -> UnsafeMutablePointer<Float> { ring + (row % slots) * channels * capacity }
+    func input(row: Int) -> UnsafeMutablePointer<Float> { ring + (row % slots) * planes * capacity }
 
     var stride: Int { capacity }
 
@@ -108,12 +127,24 @@ final class BoxFilterRing {
             if previousHigh + 1 == high && previousLow + 1 == low {
                 // Inside the frame one row enters and one leaves: one pass.
                 let entering = input(row: high), leaving = input(row: previousLow)
-                for c in 0..<channels {
-                    let s = sums + c * capacity, e = entering + c * capacity, l = leaving + c * capacity, o = out + c * capacity
-                    for x in columns {
-                        let sum = s[x] + (Double(e[x]) - Double(l[x]))
-                        s[x] = sum
-                        o[x] = Float(sum)
+                for (c, term) in terms.enumerated() {
+                    let s = sums + c * capacity, o = out + c * capacity
+                    switch term {
+                    case .plane(let k):
+                        let e = entering + k * capacity, l = leaving + k * capacity
+                        for x in columns {
+                            let sum = s[x] + (Double(e[x]) - Double(l[x]))
+                            s[x] = sum
+                            o[x] = Float(sum)
+                        }
+                    case .product(let a, let b):
+                        let (ea, eb) = (entering + a * capacity, entering + b * capacity)
+                        let (la, lb) = (leaving + a * capacity, leaving + b * capacity)
+                        for x in columns {
+                            let sum = s[x] + (Double(ea[x] * eb[x]) - Double(la[x] * lb[x]))
+                            s[x] = sum
+                            o[x] = Float(sum)
+                        }
                     }
                 }
                 continue
@@ -133,9 +164,16 @@ final class BoxFilterRing {
 
     private func add(row: Int, sign: Double, columns: Range<Int>) {
         let source = input(row: row)
-        for c in 0..<channels {
-            let s = sums + c * capacity, v = source + c * capacity
-            for x in columns { s[x] += sign * Double(v[x]) }
+        for (c, term) in terms.enumerated() {
+            let s = sums + c * capacity
+            switch term {
+            case .plane(let k):
+                let v = source + k * capacity
+                for x in columns { s[x] += sign * Double(v[x]) }
+            case .product(let a, let b):
+                let (va, vb) = (source + a * capacity, source + b * capacity)
+                for x in columns { s[x] += sign * Double(va[x] * vb[x]) }
+            }
         }
     }
 
@@ -293,7 +331,10 @@ final class ColourMemory {
     static let radius = 8
     /// Half rows per batch: what one round of the worker threads takes.
     static let batch = 8
-    let statistics = BoxFilterRing(channels: 8, radius: ColourMemory.radius, batch: ColourMemory.batch)
+    /// Stored: the guide I and the colour c (4 planes); filtered: I, I · I, c, I · c (8 means).
+    let statistics = BoxFilterRing(planes: 4, terms: [.plane(0), .product(0, 0), .plane(1), .plane(2), .plane(3),
+                                                      .product(0, 1), .product(0, 2), .product(0, 3)],
+                                   radius: ColourMemory.radius, batch: ColourMemory.batch)
     let coefficients = BoxFilterRing(channels: 6, radius: ColourMemory.radius, batch: ColourMemory.batch)
     /// Linear luminance of the network's output, two full rows per half row, in a ring.
     private(set) var luminance: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
@@ -511,8 +552,7 @@ struct ColourStage {
         }
         let stats = memory.statistics
         let planes = stats.input(row: p), stride = stats.stride
-        let (pI, pII, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride, planes + 4 * stride)
-        let (pIC0, pIC1, pIC2) = (planes + 5 * stride, planes + 6 * stride, planes + 7 * stride)
+        let (pI, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride)
         let y = 2 * p + offset.dy
         // The quads' sites are the same all along the row: their levels are taken out of the loop.
         let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2, dx = offset.dx
@@ -526,13 +566,9 @@ struct ColourStage {
             let c2 = m.6 * red + m.7 * green + m.8 * blue
             let guide = (y0[x] + y0[e] + y1[x] + y1[e]) * 0.25
             pI[xh] = guide
-            pII[xh] = guide * guide
             pC0[xh] = c0
             pC1[xh] = c1
             pC2[xh] = c2
-            pIC0[xh] = guide * c0
-            pIC1[xh] = guide * c1
-            pIC2[xh] = guide * c2
         }
         let first = y * frameWidth + dx
         // One branch per row on how the frame is held, so the 16-bit loop stays vectorisable.

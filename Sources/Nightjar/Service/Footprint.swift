@@ -37,7 +37,7 @@
 ///   The compressors are as many as the engine's threads, at most 4 (`pngCompressors`). With `rotated`, the writer also holds the whole
 ///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
 ///   16-bit), since a rotated image cannot be written in the order rows finish. Its colour stage
-///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 5.7 MB at 4256 wide).
+///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 4.8 MB at 4256 wide).
 ///
 /// All of these but the weights and the arena live in the process's `CaptureWorkspace`, made
 /// for the largest frame and kept from frame to frame (the held frame from the first rotated
@@ -207,12 +207,13 @@ public struct MemoryFootprint: Sendable, Equatable {
             + (rotated ? heldFrameBytes : 0) + Self.colourStageBytes(width: width)
     }
     /// The camera colour stage's rings (`ColourMemory`: radius 8, batches of 8 half rows, so
-    /// 2 · 8 + 2 + 8 = 26 ring rows): half-scale rows of 8 and of 6 float planes with their
-    /// Double column sums, a batch of column-summed rows and one row of means, 26 · 2 full rows
-    /// of luminance, and a batch's 2 · 8 output rows of 3 samples (2 bytes at most).
+    /// 2 · 8 + 2 + 8 = 26 ring rows): half-scale rows of 4 and of 6 float planes, the 8 and 6
+    /// channels filtered from them with their Double column sums, a batch of column-summed rows
+    /// and one row of means, 26 · 2 full rows of luminance, and a batch's 2 · 8 output rows of 3
+    /// samples (2 bytes at most).
     public static func colourStageBytes(width: Int) -> Int {
-        let radius = 8, batch = 8, slots = 2 * radius + 2 + batch, half = width / 2, planes = 8 + 6
-        return half * planes * (slots * 4 + 8 + batch * 4 + 4) + width * 4 * 2 * slots + 2 * batch * 3 * width * 2
+        let radius = 8, batch = 8, slots = 2 * radius + 2 + batch, half = width / 2, planes = 4 + 6, channels = 8 + 6
+        return half * (planes * slots * 4 + channels * (8 + batch * 4 + 4)) + width * 4 * 2 * slots + 2 * batch * 3 * width * 2
     }
     /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
     public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }
