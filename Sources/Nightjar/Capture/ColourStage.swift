@@ -201,15 +201,36 @@ final class BoxFilterRing {
         }
         guard count > 0 else { return }
         let scale = 1 / (rowCount * Float(length))
-        // In pieces, so that the two scratch rows stay on the stack (under 1 KB at radius 8):
-        // the levels alternate between them, as a level made in place would not vectorise.
-        let piece = max(16, 120 - 2 * r)
+        // In pieces of a strip's width (one piece per call: a strip's 128 columns made two
+        // pieces before, the second short), so that the two scratch rows stay on the stack
+        // (1.1 KB at radius 8): the levels alternate between them, as a level made in place
+        // would not vectorise.
+        let piece = Self.stripColumns
+        let half = r, twoHalves: Int? = half > 0 && half & (half - 1) == 0 ? half : nil
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (piece + 2 * r)) { scratch in
             let levels = (scratch.baseAddress!, scratch.baseAddress! + piece + 2 * r)
             for start in Swift.stride(from: inner, to: innerEnd, by: piece) {
                 let count = min(piece, innerEnd - start)
                 for c in 0..<n {
                     let sums = UnsafePointer(base + c * cap + start - r), acc = means + c * cap + start
+                    if let half = twoHalves {
+                        // length = 2 · half + 1, half a power of two (radius 8: 17 = 8 + 8 + 1): levels
+                        // up to `half`, then one pass adds the first column sum and two halves. The
+                        // same additions in the same order as the general way below, so the same
+                        // means, in 4 passes instead of 8.
+                        var current = sums, available = count + 2 * r, block = 1, flip = false
+                        while block < half {
+                            available -= block
+                            let next = flip ? levels.1 : levels.0, ahead = current + block
+                            for i in 0..<available { next[i] = current[i] + ahead[i] }
+                            current = UnsafePointer(next)
+                            block *= 2
+                            flip.toggle()
+                        }
+                        let lowHalf = current + 1, highHalf = current + 1 + half
+                        for i in 0..<count { acc[i] = (sums[i] + (lowHalf[i] + highHalf[i])) * scale }
+                        continue
+                    }
                     // Level `block`: level[i] = the sum of `block` column sums from column start − r + i;
                     // acc[i] = the sum of `offset` of them. Level 1 is the column sums themselves.
                     var current = sums, available = count + 2 * r, block = 1, offset = 0, flip = false
