@@ -4,7 +4,7 @@
 # slows both alike. Each batch restores the frame N times in one process (the first, the
 # warm-up, is not counted); per-frame times are restore's own (`--json` "totalSeconds":
 # decode, network, colour, PNG). Prints the medians, the ratio, and each batch's peak RSS
-# (/usr/bin/time, when installed).
+# (/usr/bin/time, when installed), and the stage's own time per frame against the rest of it.
 # Usage: scripts/bench-colour.sh MODEL.safetensors [SIZE=4256x2848] [ROUNDS=3] [N=4] [THREADS=2]
 # NIGHTJAR=path/to/nightjar uses that binary instead of building the release one.
 set -euo pipefail
@@ -52,4 +52,15 @@ n = len(times["network"]) // rounds
 paired = [statistics.median(times["camera"][r * n:(r + 1) * n]) / statistics.median(times["network"][r * n:(r + 1) * n])
           for r in range(rounds)]
 print(f"per-round ratios: median {statistics.median(paired):.3f} (min {min(paired):.3f}, max {max(paired):.3f}, {rounds} rounds)")
+# Within the camera batches themselves: the stage's own wall time ("colorSeconds") against the
+# rest of the same frame, so no drift between batches enters (an upper bound on what it adds:
+# network colour's own quantisation, which camera colour replaces, is not taken off).
+shares = []
+for r in range(1, rounds + 1):
+    frames = [json.loads(l) for l in open(f"{work}/camera-{r}.json") if '"totalSeconds"' in l]
+    frames.sort(key=lambda f: f["input"])
+    shares += [f["colorSeconds"] / (f["totalSeconds"] - f["colorSeconds"]) for f in frames[1:] if "colorSeconds" in f]
+if shares:
+    print(f"the colour stage's own time: median {100 * statistics.median(shares):.1f} % of the rest of its frame "
+          f"(min {100 * min(shares):.1f}, max {100 * max(shares):.1f}, {len(shares)} frames)")
 PY

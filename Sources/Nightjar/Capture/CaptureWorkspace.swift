@@ -375,6 +375,7 @@ public final class CaptureWorkspace {
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
                 decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
+                colourSeconds: colour.stage == nil ? nil : Double(sink.inner.colourNanoseconds) / 1e9,
                 writeStart: writeStart, colour: colour.used)
         } catch {
             encoder.abandon()
@@ -544,6 +545,8 @@ struct RestoredFrame {
     var decodeSeconds: Double
     var prepareSeconds: Double
     var networkSeconds: Double
+    /// Of `networkSeconds`, the camera colour stage's (nil: network colour).
+    var colourSeconds: Double?
     /// When writing began after the network (`ProcessMetrics.nanoseconds()`).
     var writeStart: UInt64
     var colour: ColourUsed

@@ -27,6 +27,10 @@ struct PNGRowSink: NetworkRowSink {
 
     /// `row` holds `3 * max(width, height)` samples of `bits`; `held`, needed when `flip` is not
     /// 0, `3 * width * height` of them.
+    /// Wall time spent in the camera colour stage so far (its rounds on the worker threads
+    /// included, the PNG writer's rows not): what camera colour adds to the frame.
+    private(set) var colourNanoseconds: UInt64 = 0
+
     init(encoder: PNGEncoder, width: Int, height: Int, bits: Int, flip: Int,
          row: UnsafeMutableRawPointer, held: UnsafeMutableRawPointer?, colour: ColourStage? = nil) {
         precondition(flip == 0 || held != nil, "a rotated frame needs memory to be held in")
@@ -44,7 +48,15 @@ struct PNGRowSink: NetworkRowSink {
     /// it quantises: no full-resolution float row is made.
     mutating func consume(_ rows: NetworkOutputRows) throws {
         if let colour {
-            try colour.consume(rows) { row, y in try place(row, y: y) }
+            // The stage's own time, without the PNG writer's (which network colour pays too).
+            let start = ProcessMetrics.nanoseconds()
+            var placing: UInt64 = 0
+            try colour.consume(rows) { row, y in
+                let t = ProcessMetrics.nanoseconds()
+                try place(row, y: y)
+                placing += ProcessMetrics.nanoseconds() - t
+            }
+            colourNanoseconds += ProcessMetrics.nanoseconds() - start - placing
             return
         }
         for y in rows.imageRows where y < height {

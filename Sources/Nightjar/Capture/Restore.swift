@@ -113,6 +113,8 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var decodeSeconds: Double
     public var prepareSeconds: Double
     public var networkSeconds: Double
+    /// Of `networkSeconds`, the camera colour stage's wall time (absent for network colour).
+    public var colorSeconds: Double? = nil
     public var writeSeconds: Double
     public var totalSeconds: Double
     /// The sidecar written, if any.
@@ -346,6 +348,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             networkSeconds: restored.networkSeconds, writeSeconds: 0, totalSeconds: 0, sidecar: nil)
         let colour = restored.colour
         report.color = colour.mode.rawValue
+        report.colorSeconds = restored.colourSeconds
         if colour.mode == .camera {
             report.whiteBalance = [colour.whiteBalance[0], colour.whiteBalance[1], colour.whiteBalance[2]]
             report.whiteBalanceSource = colour.whiteBalanceSource.rawValue
