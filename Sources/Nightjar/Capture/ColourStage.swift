@@ -201,19 +201,20 @@ final class BoxFilterRing {
         }
         guard count > 0 else { return }
         let scale = 1 / (rowCount * Float(length))
-        // In pieces of a strip's width (one piece per call: a strip's 128 columns made two
-        // pieces before, the second short), so that the two scratch rows stay on the stack
-        // (1.1 KB at radius 8): the levels alternate between them, as a level made in place
-        // would not vectorise.
-        let piece = Self.stripColumns
-        let half = r, twoHalves: Int? = half > 0 && half & (half - 1) == 0 ? half : nil
+        // In pieces, so that the two scratch rows stay on the stack (at most 1 KB; larger
+        // temporary allocations go to the heap): the levels alternate between them, as a level
+        // made in place would not vectorise.
+        let piece = max(16, 120 - 2 * r)
+        // length = 2 · r + 1 with r a power of two: the window is two halves and one column.
+        let twoHalves = r > 0 && r & (r - 1) == 0
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (piece + 2 * r)) { scratch in
             let levels = (scratch.baseAddress!, scratch.baseAddress! + piece + 2 * r)
             for start in Swift.stride(from: inner, to: innerEnd, by: piece) {
                 let count = min(piece, innerEnd - start)
                 for c in 0..<n {
                     let sums = UnsafePointer(base + c * cap + start - r), acc = means + c * cap + start
-                    if let half = twoHalves {
+                    if twoHalves {
+                        let half = r
                         // length = 2 · half + 1, half a power of two (radius 8: 17 = 8 + 8 + 1): levels
                         // up to `half`, then one pass adds the first column sum and two halves. The
                         // same additions in the same order as the general way below, so the same

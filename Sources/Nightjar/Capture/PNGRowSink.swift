@@ -29,7 +29,9 @@ struct PNGRowSink: NetworkRowSink {
     /// 0, `3 * width * height` of them.
     /// Wall time spent in the camera colour stage so far (its rounds on the worker threads
     /// included, the PNG writer's rows not): what camera colour adds to the frame.
-    private(set) var colourNanoseconds: UInt64 = 0
+    var colourNanoseconds: UInt64 { stageNanoseconds - placingNanoseconds }
+    private var stageNanoseconds: UInt64 = 0
+    private var placingNanoseconds: UInt64 = 0
 
     init(encoder: PNGEncoder, width: Int, height: Int, bits: Int, flip: Int,
          row: UnsafeMutableRawPointer, held: UnsafeMutableRawPointer?, colour: ColourStage? = nil) {
@@ -49,14 +51,11 @@ struct PNGRowSink: NetworkRowSink {
     mutating func consume(_ rows: NetworkOutputRows) throws {
         if let colour {
             // The stage's own time, without the PNG writer's (which network colour pays too).
+            // (Timed through stored properties: a local counter captured by the closure was
+            // boxed on the heap at every call.)
             let start = ProcessMetrics.nanoseconds()
-            var placing: UInt64 = 0
-            try colour.consume(rows) { row, y in
-                let t = ProcessMetrics.nanoseconds()
-                try place(row, y: y)
-                placing += ProcessMetrics.nanoseconds() - t
-            }
-            colourNanoseconds += ProcessMetrics.nanoseconds() - start - placing
+            try colour.consume(rows) { row, y in try place(row, y: y) }
+            stageNanoseconds += ProcessMetrics.nanoseconds() - start
             return
         }
         for y in rows.imageRows where y < height {
@@ -80,7 +79,9 @@ struct PNGRowSink: NetworkRowSink {
     }
 
     /// Writes or holds the colour stage's row `y` (quantised samples of `bits`).
-    private func place(_ samples: UnsafeRawPointer, y: Int) throws {
+    private mutating func place(_ samples: UnsafeRawPointer, y: Int) throws {
+        let start = ProcessMetrics.nanoseconds()
+        defer { placingNanoseconds += ProcessMetrics.nanoseconds() - start }
         if let held {
             let bytes = 3 * width * (bits / 8)
             (held + y * bytes).copyMemory(from: samples, byteCount: bytes)
