@@ -4,7 +4,8 @@
 # slows both alike. Each batch restores the frame N times in one process (the first, the
 # warm-up, is not counted); per-frame times are restore's own (`--json` "totalSeconds":
 # decode, network, colour, PNG). Prints the medians, the ratio, and each batch's peak RSS
-# (/usr/bin/time, when installed), and the stage's own time per frame against the rest of it.
+# (/usr/bin/time, when installed), and within each frame the colour step's own time (camera
+# colour's stage less the network colour's conversion it replaces) against the rest of it.
 # Usage: scripts/bench-colour.sh MODEL.safetensors [SIZE=4256x2848] [ROUNDS=3] [N=4] [THREADS=2]
 # NIGHTJAR=path/to/nightjar uses that binary instead of building the release one.
 set -euo pipefail
@@ -52,15 +53,26 @@ n = len(times["network"]) // rounds
 paired = [statistics.median(times["camera"][r * n:(r + 1) * n]) / statistics.median(times["network"][r * n:(r + 1) * n])
           for r in range(rounds)]
 print(f"per-round ratios: median {statistics.median(paired):.3f} (min {min(paired):.3f}, max {max(paired):.3f}, {rounds} rounds)")
-# Within the camera batches themselves: the stage's own wall time ("colorSeconds") against the
-# rest of the same frame, so no drift between batches enters (an upper bound on what it adds:
-# network colour's own quantisation, which camera colour replaces, is not taken off).
-shares = []
-for r in range(1, rounds + 1):
-    frames = [json.loads(l) for l in open(f"{work}/camera-{r}.json") if '"totalSeconds"' in l]
-    frames.sort(key=lambda f: f["input"])
-    shares += [f["colorSeconds"] / (f["totalSeconds"] - f["colorSeconds"]) for f in frames[1:] if "colorSeconds" in f]
-if shares:
+# Within the frames themselves: each colour's own step ("colorSeconds": camera colour's stage,
+# or network colour's conversion of the network's output to samples, the work camera colour
+# replaces) against the rest of the same frame, so no drift between batches enters. What camera
+# colour adds is its stage less the conversion (the network batches' median).
+def steps(color):
+    out = []
+    for r in range(1, rounds + 1):
+        frames = [json.loads(l) for l in open(f"{work}/{color}-{r}.json") if '"totalSeconds"' in l]
+        frames.sort(key=lambda f: f["input"])
+        out += [(f["colorSeconds"], f["totalSeconds"]) for f in frames[1:] if "colorSeconds" in f]
+    return out
+camera, network = steps("camera"), steps("network")
+if camera:
+    shares = [c / (t - c) for c, t in camera]
     print(f"the colour stage's own time: median {100 * statistics.median(shares):.1f} % of the rest of its frame "
           f"(min {100 * min(shares):.1f}, max {100 * max(shares):.1f}, {len(shares)} frames)")
+if camera and network:
+    conversion = statistics.median(c for c, _ in network)
+    added = [(c - conversion) / (t - c) for c, t in camera]
+    print(f"network colour's conversion: median {1000 * conversion:.1f} ms per frame; camera colour adds its stage less "
+          f"that: median {100 * statistics.median(added):.1f} % of the rest of its frame "
+          f"(min {100 * min(added):.1f}, max {100 * max(added):.1f})")
 PY

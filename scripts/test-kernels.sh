@@ -66,7 +66,7 @@ host() {
     [ "$full" = "$cc" ] || kernels host-full "$full"
     full_objects=host-cc
     [ "$full" = "$cc" ] || full_objects=host-full
-    for t in conv conv_f16 qs8 threadpool convert; do
+    for t in conv conv_f16 qs8 threadpool convert colour; do
         program "${t}_cc" host-cc "test_$t.c" "$cc"
     done
     for t in conv conv_f16 qs8; do
@@ -86,6 +86,8 @@ host() {
         env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/qs8_cc" --quick
     # The bulk conversions: every x86 path (the test caps them itself) against the scalar forms.
     check "host ($cc): conversions" env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/convert_cc"
+    # The colour stage's steps: every x86 form bit for bit against the scalar ones.
+    check "host ($cc): colour steps" env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/colour_cc"
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     check "host ($cc): thread pool" timeout 300 "$out/threadpool_cc"
     if [ "$(uname -m)" = x86_64 ]; then
@@ -125,7 +127,7 @@ arm() {
         return 0
     fi
     kernels arm-gcc aarch64-linux-gnu-gcc
-    for t in conv conv_f16 qs8 threadpool; do
+    for t in conv conv_f16 qs8 threadpool colour; do
         program "${t}_aarch64" arm-gcc "test_$t.c" aarch64-linux-gnu-gcc -static
     done
     # SwiftPM on the boards compiles C with clang: clang's NEON code generation too.
@@ -163,6 +165,7 @@ arm() {
         check "aarch64 (clang) qemu -cpu max: qs8 --quick" \
             env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu max "$out/qs8_aarch64_clang" --quick
     fi
+    check "aarch64 qemu -cpu cortex-a53: colour steps" qemu-aarch64 -cpu cortex-a53 "$out/colour_aarch64"
     for cpu in cortex-a53 max; do
         check "aarch64 qemu -cpu $cpu: thread pool" timeout 300 qemu-aarch64 -cpu "$cpu" "$out/threadpool_aarch64"
     done

@@ -302,8 +302,9 @@ void nj_f32_clamp_scalar(float *data, size_t count, float lo, float hi);
 }
 #endif
 
-// The other families (each header includes this one first).
+// The other families (each header includes this one first), and the colour stage's box-filter steps.
 #include "nightjar_kernels_f16.h"
 #include "nightjar_kernels_qs8.h"
+#include "nightjar_kernels_colour.h"
 
 #endif

@@ -375,7 +375,7 @@ public final class CaptureWorkspace {
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
                 decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
-                colourSeconds: colour.stage == nil ? nil : Double(sink.inner.colourNanoseconds) / 1e9,
+                colourSeconds: Double(sink.inner.colourNanoseconds) / 1e9,
                 writeStart: writeStart, colour: colour.used)
         } catch {
             encoder.abandon()
@@ -545,8 +545,9 @@ struct RestoredFrame {
     var decodeSeconds: Double
     var prepareSeconds: Double
     var networkSeconds: Double
-    /// Of `networkSeconds`, the camera colour stage's (nil: network colour).
-    var colourSeconds: Double?
+    /// Of `networkSeconds`, the colour step's: the camera colour stage's, or network colour's
+    /// conversion of the network's output to samples.
+    var colourSeconds: Double
     /// When writing began after the network (`ProcessMetrics.nanoseconds()`).
     var writeStart: UInt64
     var colour: ColourUsed

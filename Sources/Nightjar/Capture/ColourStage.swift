@@ -1,4 +1,5 @@
 import Glibc
+import NightjarKernels
 
 /// A box filter over a stream of rows, `channels` planes per row: the mean over a window of
 /// `2 · radius + 1` rows and columns, cut at the frame's edges (the means divide by what is
@@ -36,8 +37,13 @@ final class BoxFilterRing {
     private var window: UnsafeMutablePointer<Float>
     /// One row's means, each strip's in its own columns.
     private var means: UnsafeMutablePointer<Float>
+    /// Each strip's two scratch rows for the row filter's levels (strips run at once).
+    private var scratch: UnsafeMutablePointer<Float>
     private(set) var last = -1
     private(set) var next = 0
+    /// The C steps for this CPU (nightjar_kernels_colour.h), resolved once per frame: Swift's
+    /// own loops here compile to 2-lane SSE2, the C forms use AVX2 or AVX-512 and give the same bits.
+    private var kernels = nj_colour_kernels_named("scalar")
 
     /// A ring filtering `channels` stored planes.
     convenience init(channels: Int, radius: Int, batch: Int) {
@@ -55,6 +61,7 @@ final class BoxFilterRing {
         sums = .allocate(capacity: 1)
         window = .allocate(capacity: 1)
         means = .allocate(capacity: 1)
+        scratch = .allocate(capacity: 1)
     }
 
     deinit {
@@ -62,6 +69,7 @@ final class BoxFilterRing {
         sums.deallocate()
         window.deallocate()
         means.deallocate()
+        scratch.deallocate()
     }
 
     /// Bytes held.
@@ -69,7 +77,11 @@ final class BoxFilterRing {
 
     static func bytes(width: Int, planes: Int, channels: Int, radius: Int, batch: Int) -> Int {
         width * (planes * (2 * radius + 2 + batch) * 4 + channels * (8 + batch * 4 + 4))
+            + strips(width: width) * scratchFloats(radius: radius) * 4
     }
+
+    /// A strip's scratch: two rows of the strip's columns and their halo.
+    static func scratchFloats(radius: Int) -> Int { 2 * (stripColumns + 2 * radius) }
 
     /// Columns per strip of `filter`: the thread pool's unit of work in each round. A mean does
     /// not depend on the strips (each reads its halo of column sums), so the image is the same
@@ -87,15 +99,17 @@ final class BoxFilterRing {
     /// Starts a frame of `height` rows of `width` (allocates only when wider than before).
     func begin(width: Int, height: Int) {
         if width > capacity {
-            ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate()
+            ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate(); scratch.deallocate()
             ring = .allocate(capacity: slots * planes * width)
             sums = .allocate(capacity: channels * width)
             window = .allocate(capacity: batch * channels * width)
             means = .allocate(capacity: channels * width)
+            scratch = .allocate(capacity: Self.strips(width: width) * Self.scratchFloats(radius: radius))
             capacity = width
         }
         self.width = width
         self.height = height
+        kernels = nj_colour_kernels_active()
         sums.update(repeating: 0, count: channels * capacity)
         (last, next) = (-1, 0)
     }
@@ -127,24 +141,17 @@ final class BoxFilterRing {
             if previousHigh + 1 == high && previousLow + 1 == low {
                 // Inside the frame one row enters and one leaves: one pass.
                 let entering = input(row: high), leaving = input(row: previousLow)
+                // From the strip's first column on.
+                let x0 = columns.lowerBound, count = columns.count, stride = capacity
+                let e: UnsafePointer<Float> = UnsafePointer(entering + x0), l: UnsafePointer<Float> = UnsafePointer(leaving + x0)
                 for (c, term) in terms.enumerated() {
-                    let s = sums + c * capacity, o = out + c * capacity
+                    let s: UnsafeMutablePointer<Double> = sums + (c * stride + x0)
+                    let o: UnsafeMutablePointer<Float> = out + (c * stride + x0)
                     switch term {
                     case .plane(let k):
-                        let e = entering + k * capacity, l = leaving + k * capacity
-                        for x in columns {
-                            let sum = s[x] + (Double(e[x]) - Double(l[x]))
-                            s[x] = sum
-                            o[x] = Float(sum)
-                        }
+                        kernels.column_step!(s, o, e + k * stride, l + k * stride, count)
                     case .product(let a, let b):
-                        let (ea, eb) = (entering + a * capacity, entering + b * capacity)
-                        let (la, lb) = (leaving + a * capacity, leaving + b * capacity)
-                        for x in columns {
-                            let sum = s[x] + (Double(ea[x] * eb[x]) - Double(la[x] * lb[x]))
-                            s[x] = sum
-                            o[x] = Float(sum)
-                        }
+                        kernels.product_step!(s, o, e + a * stride, e + b * stride, l + a * stride, l + b * stride, count)
                     }
                 }
                 continue
@@ -201,57 +208,51 @@ final class BoxFilterRing {
         }
         guard count > 0 else { return }
         let scale = 1 / (rowCount * Float(length))
-        // In pieces, so that the two scratch rows stay on the stack (at most 1 KB; larger
-        // temporary allocations go to the heap): the levels alternate between them, as a level
-        // made in place would not vectorise.
-        let piece = max(16, 120 - 2 * r)
+        // In pieces of at most a strip, in the scratch rows of the strip the columns start in
+        // (calls that run at once are in different strips).
+        let piece = Self.stripColumns
         // length = 2 · r + 1 with r a power of two: the window is two halves and one column.
         let twoHalves = r > 0 && r & (r - 1) == 0
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (piece + 2 * r)) { scratch in
-            let levels = (scratch.baseAddress!, scratch.baseAddress! + piece + 2 * r)
-            for start in Swift.stride(from: inner, to: innerEnd, by: piece) {
-                let count = min(piece, innerEnd - start)
-                for c in 0..<n {
-                    let sums = UnsafePointer(base + c * cap + start - r), acc = means + c * cap + start
-                    if twoHalves {
-                        let half = r
-                        // length = 2 · half + 1, half a power of two (radius 8: 17 = 8 + 8 + 1): levels
-                        // up to `half`, then one pass adds the first column sum and two halves. The
-                        // same additions in the same order as the general way below, so the same
-                        // means, in 4 passes instead of 8.
-                        var current = sums, available = count + 2 * r, block = 1, flip = false
-                        while block < half {
-                            available -= block
-                            let next = flip ? levels.1 : levels.0, ahead = current + block
-                            for i in 0..<available { next[i] = current[i] + ahead[i] }
-                            current = UnsafePointer(next)
-                            block *= 2
-                            flip.toggle()
-                        }
-                        let lowHalf = current + 1, highHalf = current + 1 + half
-                        for i in 0..<count { acc[i] = (sums[i] + (lowHalf[i] + highHalf[i])) * scale }
-                        continue
-                    }
-                    // Level `block`: level[i] = the sum of `block` column sums from column start − r + i;
-                    // acc[i] = the sum of `offset` of them. Level 1 is the column sums themselves.
-                    var current = sums, available = count + 2 * r, block = 1, offset = 0, flip = false
-                    acc.update(repeating: 0, count: count)
-                    while true {
-                        if length & block != 0 {
-                            let part = current + offset
-                            for i in 0..<count { acc[i] += part[i] }
-                            offset += block
-                        }
-                        if 2 * block > length { break }
-                        available -= block
-                        let next = flip ? levels.1 : levels.0, ahead = current + block
-                        for i in 0..<available { next[i] = current[i] + ahead[i] }
-                        current = UnsafePointer(next)
-                        block *= 2
-                        flip.toggle()
-                    }
-                    for i in 0..<count { acc[i] *= scale }
+        let scratchRow = scratch + (first / Self.stripColumns) * Self.scratchFloats(radius: r)
+        let levels = (scratchRow, scratchRow + piece + 2 * r)
+        for start in Swift.stride(from: inner, to: innerEnd, by: piece) {
+            let count = min(piece, innerEnd - start)
+            for c in 0..<n {
+                let sums = UnsafePointer(base + c * cap + start - r), acc = means + c * cap + start
+                // Level `block`: level[i] = the sum of `block` column sums from column start − r + i,
+                // for i < available. Level 1 is the column sums themselves; the levels alternate
+                // between the two scratch rows (a level made in place would not vectorise).
+                var current = sums, available = count + 2 * r, block = 1, flip = false
+                func doubleLevel() {
+                    available -= block
+                    let next = flip ? levels.1 : levels.0
+                    kernels.level!(next, current, block, available)
+                    current = UnsafePointer(next)
+                    block *= 2
+                    flip.toggle()
                 }
+                if twoHalves {
+                    // length = 2 · r + 1 with r a power of two (radius 8: 17 = 8 + 8 + 1): levels up
+                    // to r, then one pass adds the first column sum and the two halves. The same
+                    // additions in the same order as the general way below, so the same means.
+                    while block < r { doubleLevel() }
+                    kernels.window!(acc, sums, current, r, scale, count)
+                    continue
+                }
+                // Any length: acc[i] = the sum of `offset` column sums so far, a level added for
+                // each binary digit of the length.
+                var offset = 0
+                acc.update(repeating: 0, count: count)
+                while true {
+                    if length & block != 0 {
+                        let part = current + offset
+                        for i in 0..<count { acc[i] += part[i] }
+                        offset += block
+                    }
+                    if 2 * block > length { break }
+                    doubleLevel()
+                }
+                for i in 0..<count { acc[i] *= scale }
             }
         }
     }
@@ -292,7 +293,9 @@ final class TransferTables: @unchecked Sendable {
 
     private init() {
         encode = .allocate(capacity: Self.encodeSteps + 1)
-        encode8 = .allocate(capacity: Self.encode8Steps + 1)
+        // 3 bytes after the last entry: the composition kernel may read a table entry as 32 bits.
+        encode8 = .allocate(capacity: Self.encode8Steps + 4)
+        encode8.advanced(by: Self.encode8Steps + 1).initialize(repeating: 0, count: 3)
         for i in 0...Self.encodeSteps {
             let root = Double(i) / Double(Self.encodeSteps)
             encode[i] = SyntheticScene.encodeSRGB(Float(root * root))
@@ -433,6 +436,8 @@ struct ColourStage {
     let shift: SIMD4<Float>
     /// Camera → linear sRGB with the white balance folded in (columns scaled by wb), row-major.
     let matrix: (Float, Float, Float, Float, Float, Float, Float, Float, Float)
+    /// The C steps for this CPU, resolved once per frame.
+    let kernels = nj_colour_kernels_active()
 
     static let lumaWeights = SIMD3<Float>(0.2126, 0.7152, 0.0722)
     /// ε of the guided filter relative to the local level: edges of more than about 10 %
@@ -560,16 +565,15 @@ struct ColourStage {
     /// filter's inputs.
     private func ingest(halfRow p: Int, _ rows: NetworkOutputRows, columns: Range<Int>) {
         let y0 = memory.luminanceRow(halfRow: p, parity: 0), y1 = memory.luminanceRow(halfRow: p, parity: 1)
-        let (wr, wg, wb) = (Self.lumaWeights.x, Self.lumaWeights.y, Self.lumaWeights.z)
-        for parity in 0..<2 {
-            let target = parity == 0 ? y0 : y1
-            let r = rows.columns(channel: 0, imageRow: 2 * p + parity), g = rows.columns(channel: 1, imageRow: 2 * p + parity)
-            let b = rows.columns(channel: 2, imageRow: 2 * p + parity)
-            // Wrapping index arithmetic: a checked 2 · x would keep the loop from vectorising.
-            for x in columns {
-                let e = 2 &* x
-                target[e] = wr * tables.linear(r.even[x]) + wg * tables.linear(g.even[x]) + wb * tables.linear(b.even[x])
-                target[e &+ 1] = wr * tables.linear(r.odd[x]) + wg * tables.linear(g.odd[x]) + wb * tables.linear(b.odd[x])
+        let x0 = columns.lowerBound, count = columns.count
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3) { w in
+            w[0] = Self.lumaWeights.x; w[1] = Self.lumaWeights.y; w[2] = Self.lumaWeights.z
+            for parity in 0..<2 {
+                let target = (parity == 0 ? y0 : y1) + 2 * x0, y = 2 * p + parity
+                let r = rows.columns(channel: 0, imageRow: y), g = rows.columns(channel: 1, imageRow: y)
+                let b = rows.columns(channel: 2, imageRow: y)
+                kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
+                              w.baseAddress!, count)
             }
         }
         let stats = memory.statistics
@@ -579,37 +583,31 @@ struct ColourStage {
         // The quads' sites are the same all along the row: their levels are taken out of the loop.
         let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2, dx = offset.dx
         let s00 = siteRow0 + (dx & 1), s01 = siteRow0 + ((dx + 1) & 1), s10 = siteRow1 + (dx & 1), s11 = siteRow1 + ((dx + 1) & 1)
+        let first = y * frameWidth + dx
+        if let raw = mosaic.raw {
+            var calibration = nj_colour_quads()
+            calibration.scale = (scale[s00], scale[s01], scale[s10], scale[s11])
+            calibration.shift = (shift[s00], shift[s01], shift[s10], shift[s11])
+            calibration.matrix = matrix
+            let q0 = raw + first + 2 * x0
+            kernels.quads!(pI + x0, pC0 + x0, pC1 + x0, pC2 + x0, q0, q0 + frameWidth, y0 + 2 * x0, y1 + 2 * x0,
+                           &calibration, count)
+            return
+        }
+        // An int8 restore's 8-bit codes: their raw values through the frame's code tables.
         let (k00, k01, k10, k11) = (scale[s00], scale[s01], scale[s10], scale[s11])
         let (z00, z01, z10, z11) = (shift[s00], shift[s01], shift[s10], shift[s11])
         let m = matrix
-        @inline(__always) func store(_ xh: Int, _ x: Int, _ e: Int, _ red: Float, _ green: Float, _ blue: Float) {
-            let c0 = m.0 * red + m.1 * green + m.2 * blue
-            let c1 = m.3 * red + m.4 * green + m.5 * blue
-            let c2 = m.6 * red + m.7 * green + m.8 * blue
-            let guide = (y0[x] + y0[e] + y1[x] + y1[e]) * 0.25
-            pI[xh] = guide
-            pC0[xh] = c0
-            pC1[xh] = c1
-            pC2[xh] = c2
-        }
-        let first = y * frameWidth + dx
-        // One branch per row on how the frame is held, so the 16-bit loop stays vectorisable.
-        if let raw = mosaic.raw {
-            let (q0, q1) = (raw + first, raw + first + frameWidth)
-            for xh in columns {
-                let x = 2 &* xh, e = x &+ 1
-                store(xh, x, e, Float(q0[x]) * k00 - z00,
-                      (Float(q0[e]) * k01 - z01 + Float(q1[x]) * k10 - z10) * 0.5,
-                      Float(q1[e]) * k11 - z11)
-            }
-        } else {
-            let (q0, q1) = (first, first + frameWidth)
-            for xh in columns {
-                let x = 2 &* xh, e = x &+ 1
-                store(xh, x, e, mosaic.rawValue(q0 + x, site: s00) * k00 - z00,
-                      (mosaic.rawValue(q0 + e, site: s01) * k01 - z01 + mosaic.rawValue(q1 + x, site: s10) * k10 - z10) * 0.5,
-                      mosaic.rawValue(q1 + e, site: s11) * k11 - z11)
-            }
+        let (q0, q1) = (first, first + frameWidth)
+        for xh in columns {
+            let x = 2 &* xh, e = x &+ 1
+            let red = mosaic.rawValue(q0 + x, site: s00) * k00 - z00
+            let green = (mosaic.rawValue(q0 + e, site: s01) * k01 - z01 + mosaic.rawValue(q1 + x, site: s10) * k10 - z10) * 0.5
+            let blue = mosaic.rawValue(q1 + e, site: s11) * k11 - z11
+            pC0[xh] = m.0 * red + m.1 * green + m.2 * blue
+            pC1[xh] = m.3 * red + m.4 * green + m.5 * blue
+            pC2[xh] = m.6 * red + m.7 * green + m.8 * blue
+            pI[xh] = (y0[x] + y0[e] + y1[x] + y1[e]) * 0.25
         }
     }
 
@@ -660,36 +658,15 @@ struct ColourStage {
         }
     }
 
-    /// Half columns `columns` of one output row, 8 bits: a · Y + b per sample, in two loops over
-    /// pieces of the row: the table entries (arithmetic the compiler vectorises, in planes of
-    /// samples: even and odd pixels, R, G, B), then the table reads, interleaved into RGB.
+    /// Half columns `columns` of one output row, 8 bits: a · Y + b per sample, through the
+    /// sRGB table (the C kernel: entries computed in planes, then the table reads into RGB).
     private func composeEightBit(_ out: UnsafeMutablePointer<UInt8>, luma: UnsafeMutablePointer<Float>,
                                  a: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
                                  b: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
                                  columns: Range<Int>) {
-        let piece = 32, table = tables.encode8
-        // 6 planes of 32 entries: 768 bytes, on the stack.
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 6 * piece) { buffer in
-            let e = buffer.baseAddress!
-            for start in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: piece) {
-                let count = min(piece, columns.upperBound - start)
-                let (a0, a1, a2) = (a.0 + start, a.1 + start, a.2 + start), (b0, b1, b2) = (b.0 + start, b.1 + start, b.2 + start)
-                let y = luma + 2 * start
-                for i in 0..<count {
-                    let l0 = y[2 * i], l1 = y[2 * i + 1]
-                    e[i] = TransferTables.entry8(a0[i] * l0 + b0[i])
-                    e[piece + i] = TransferTables.entry8(a1[i] * l0 + b1[i])
-                    e[2 * piece + i] = TransferTables.entry8(a2[i] * l0 + b2[i])
-                    e[3 * piece + i] = TransferTables.entry8(a0[i] * l1 + b0[i])
-                    e[4 * piece + i] = TransferTables.entry8(a1[i] * l1 + b1[i])
-                    e[5 * piece + i] = TransferTables.entry8(a2[i] * l1 + b2[i])
-                }
-                let o = out + 6 * start
-                for i in 0..<count {
-                    for k in 0..<6 { o[6 * i + k] = table[Int(e[k * piece + i])] }
-                }
-            }
-        }
+        let x0 = columns.lowerBound
+        kernels.compose8!(out + 6 * x0, luma + 2 * x0, a.0 + x0, a.1 + x0, a.2 + x0, b.0 + x0, b.1 + x0, b.2 + x0,
+                          tables.encode8, columns.count)
     }
 
     /// `body` over the half-scale columns in `BoxFilterRing`'s fixed strips, on the worker

@@ -27,8 +27,10 @@ struct PNGRowSink: NetworkRowSink {
 
     /// `row` holds `3 * max(width, height)` samples of `bits`; `held`, needed when `flip` is not
     /// 0, `3 * width * height` of them.
-    /// Wall time spent in the camera colour stage so far (its rounds on the worker threads
-    /// included, the PNG writer's rows not): what camera colour adds to the frame.
+    /// Wall time spent making colour samples so far, the PNG writer's rows not included: the
+    /// camera colour stage (its rounds on the worker threads included), or for network colour
+    /// the conversion of the network's planes to samples, the work camera colour replaces.
+    /// Their difference is what camera colour adds to a frame.
     var colourNanoseconds: UInt64 { stageNanoseconds - placingNanoseconds }
     private var stageNanoseconds: UInt64 = 0
     private var placingNanoseconds: UInt64 = 0
@@ -59,6 +61,7 @@ struct PNGRowSink: NetworkRowSink {
             return
         }
         for y in rows.imageRows where y < height {
+            let start = ProcessMetrics.nanoseconds()
             let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
             let blue = rows.columns(channel: 2, imageRow: y)
             if let held {
@@ -70,11 +73,11 @@ struct PNGRowSink: NetworkRowSink {
                 }
             } else if bits == 8 {
                 quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt8.self), CapturePipeline.quantise8)
-                try encoder.writeRow(row)
             } else {
                 quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt16.self), CapturePipeline.quantise16)
-                try encoder.writeRow(row)
             }
+            stageNanoseconds += ProcessMetrics.nanoseconds() - start
+            if held == nil { try encoder.writeRow(row) }
         }
     }
 

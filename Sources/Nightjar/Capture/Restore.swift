@@ -113,7 +113,9 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var decodeSeconds: Double
     public var prepareSeconds: Double
     public var networkSeconds: Double
-    /// Of `networkSeconds`, the camera colour stage's wall time (absent for network colour).
+    /// Of `networkSeconds`, the colour step's wall time: the camera colour stage's, or for
+    /// network colour the conversion of the network's output to samples (which camera colour
+    /// replaces; the difference is what camera colour costs).
     public var colorSeconds: Double? = nil
     public var writeSeconds: Double
     public var totalSeconds: Double

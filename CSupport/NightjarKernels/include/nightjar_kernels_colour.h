@@ -1,0 +1,90 @@
+// The camera colour stage's steps (Sources/Nightjar/Capture/ColourStage.swift): its intake
+// (the network's luminance, the mosaic's colour quads), the box filters of its guided filter
+// (running column sums, doubling row sums) and its composition into 8-bit sRGB.
+// The scalar forms are the references; every other form computes exactly the same values (the
+// same IEEE operations in the same order per element, no fused multiply-add), so the image does
+// not depend on the CPU. The kernels never allocate; counts may be any length (tails included).
+#ifndef NIGHTJAR_KERNELS_COLOUR_H
+#define NIGHTJAR_KERNELS_COLOUR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// --- Box filter ---
+// One row enters a window and one leaves: for x < count,
+//   sums[x] += (double)enter[x] - (double)leave[x];   window[x] = (float)sums[x].
+typedef void (*nj_f32_box_column_step_fn)(double *sums, float *window, const float *enter, const float *leave,
+                                          size_t count);
+// The same for a product of two planes (the guided filter's I·I and I·c, formed in float):
+//   sums[x] += (double)(enter_a[x] * enter_b[x]) - (double)(leave_a[x] * leave_b[x]).
+typedef void (*nj_f32_box_product_step_fn)(double *sums, float *window, const float *enter_a, const float *enter_b,
+                                           const float *leave_a, const float *leave_b, size_t count);
+// A doubling level of the row filter: out[i] = in[i] + in[i + offset], i < count (out ≠ in).
+typedef void (*nj_f32_box_level_fn)(float *out, const float *in, size_t offset, size_t count);
+// A window of 2·half + 1 columns from its first column and two levels of `half`:
+//   out[i] = (first[i] + (level[i + 1] + level[i + 1 + half])) * scale.
+typedef void (*nj_f32_box_window_fn)(float *out, const float *first, const float *level, size_t half, float scale,
+                                     size_t count);
+
+// --- Intake ---
+// Linear luminance of one output row of the network, whose planes hold even and odd columns
+// apart: for i < count, out[2i] = Y(even), out[2i + 1] = Y(odd), with
+//   Y = (w[0] · lin(red) + w[1] · lin(green)) + w[2] · lin(blue),
+// lin(v): v clamped to [0, 1] (NaN: 0), below 0.081 v / 4.5, else the quintic of
+// nj_colour_bt709_decode (the inverse of the BT.709 curve LibRaw's rendering uses).
+typedef void (*nj_f32_colour_luma_fn)(float *out, const float *red_even, const float *red_odd,
+                                      const float *green_even, const float *green_odd, const float *blue_even,
+                                      const float *blue_odd, const float weights[3], size_t count);
+
+// A frame's calibration for the colour quads: per site of the quad (row, column) = (0,0),
+// (0,1), (1,0), (1,1): value = raw · scale − shift; then sRGB = matrix (row-major) · (R, G, B).
+typedef struct {
+    float scale[4];
+    float shift[4];
+    float matrix[9];
+} nj_colour_quads;
+
+// Colour quads of two 16-bit mosaic rows and the guide, for half columns i < count:
+//   R = raw0[2i]·s0 − z0, G = ((raw0[2i+1]·s1 − z1) + raw1[2i]·s2 − z2) · 0.5, B = raw1[2i+1]·s3 − z3,
+//   c_k[i] = (m[3k]·R + m[3k+1]·G) + m[3k+2]·B,
+//   guide[i] = (((luma0[2i] + luma0[2i+1]) + luma1[2i]) + luma1[2i+1]) · 0.25.
+typedef void (*nj_u16_colour_quads_fn)(float *guide, float *c0, float *c1, float *c2, const uint16_t *raw0,
+                                       const uint16_t *raw1, const float *luma0, const float *luma1,
+                                       const nj_colour_quads *calibration, size_t count);
+
+// --- Composition ---
+// One output row, 8 bits, for half columns i < count (pixels 2i and 2i + 1):
+//   out[6i + 3p + k] = table[entry(a_k[i] · luma[2i + p] + b_k[i])],
+// entry(l) = round-to-nearest-even(clamp(l, 0, 1) · 65536) (NaN: 0), computed as the bits of
+// clamp · 65536 + 1.5·2^23 less those of 1.5·2^23; `table` has 65537 entries and 3 bytes after them.
+typedef void (*nj_f32_colour_compose8_fn)(uint8_t *out, const float *luma, const float *a0, const float *a1,
+                                          const float *a2, const float *b0, const float *b1, const float *b2,
+                                          const uint8_t *table, size_t count);
+
+typedef struct {
+    nj_f32_box_column_step_fn column_step;
+    nj_f32_box_product_step_fn product_step;
+    nj_f32_box_level_fn level;
+    nj_f32_box_window_fn window;
+    nj_f32_colour_luma_fn luma;
+    nj_u16_colour_quads_fn quads;
+    nj_f32_colour_compose8_fn compose8;
+    const char *name;  // "scalar", "avx2", "avx512"
+} nj_colour_kernels;
+
+// The best forms the active CPU features allow (nj_cpu_features_active: the cap and
+// NIGHTJAR_DISABLE_FEATURES apply); resolve once per frame, not per call.
+nj_colour_kernels nj_colour_kernels_active(void);
+// The forms of one level, for tests: "scalar", "avx2" or "avx512"; name NULL where this
+// machine or build lacks it.
+nj_colour_kernels nj_colour_kernels_named(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,62 @@
+// The box-filter steps on 16 lanes (AVX-512 F): float lanes widened to two 8-lane doubles,
+// exactly the scalar reference's operations; tails under a lane mask (the rows are short, so a
+// scalar tail of up to 15 elements would cost as much as the vector part).
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "nj-colour-internal.h"
+
+#define NJ_TARGET __attribute__((target("avx512f,avx512dq")))
+
+// One block of up to 16 lanes (mask `m`) of a column step: `e` and `l` the entering and leaving values.
+NJ_TARGET static inline void column_block(double *sums, float *window, __m512 e, __m512 l, __mmask16 m) {
+    const __mmask8 low = (__mmask8)m, high = (__mmask8)(m >> 8);
+    const __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));
+    const __m512d e1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    const __m512d l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(l));
+    const __m512d l1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(l), 1)));
+    const __m512d s0 = _mm512_add_pd(_mm512_maskz_loadu_pd(low, sums), _mm512_sub_pd(e0, l0));
+    const __m512d s1 = _mm512_add_pd(_mm512_maskz_loadu_pd(high, sums + 8), _mm512_sub_pd(e1, l1));
+    _mm512_mask_storeu_pd(sums, low, s0);
+    _mm512_mask_storeu_pd(sums + 8, high, s1);
+    const __m512 w = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s0)), _mm512_cvtpd_ps(s1), 1);
+    _mm512_mask_storeu_ps(window, m, w);
+}
+
+NJ_TARGET void nj_f32_box_column_step_avx512(double *sums, float *window, const float *enter, const float *leave,
+                                             size_t count) {
+    for (size_t x = 0; x < count; x += 16) {
+        const __mmask16 m = count - x >= 16 ? 0xffff : (__mmask16)((1u << (count - x)) - 1);
+        column_block(sums + x, window + x, _mm512_maskz_loadu_ps(m, enter + x), _mm512_maskz_loadu_ps(m, leave + x), m);
+    }
+}
+
+NJ_TARGET void nj_f32_box_product_step_avx512(double *sums, float *window, const float *enter_a,
+                                              const float *enter_b, const float *leave_a, const float *leave_b,
+                                              size_t count) {
+    for (size_t x = 0; x < count; x += 16) {
+        const __mmask16 m = count - x >= 16 ? 0xffff : (__mmask16)((1u << (count - x)) - 1);
+        const __m512 e = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, enter_a + x), _mm512_maskz_loadu_ps(m, enter_b + x));
+        const __m512 l = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, leave_a + x), _mm512_maskz_loadu_ps(m, leave_b + x));
+        column_block(sums + x, window + x, e, l, m);
+    }
+}
+
+NJ_TARGET void nj_f32_box_level_avx512(float *out, const float *in, size_t offset, size_t count) {
+    for (size_t i = 0; i < count; i += 16) {
+        const __mmask16 m = count - i >= 16 ? 0xffff : (__mmask16)((1u << (count - i)) - 1);
+        const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, in + i), _mm512_maskz_loadu_ps(m, in + i + offset));
+        _mm512_mask_storeu_ps(out + i, m, sum);
+    }
+}
+
+NJ_TARGET void nj_f32_box_window_avx512(float *out, const float *first, const float *level, size_t half,
+                                        float scale, size_t count) {
+    const __m512 s = _mm512_set1_ps(scale);
+    for (size_t i = 0; i < count; i += 16) {
+        const __mmask16 m = count - i >= 16 ? 0xffff : (__mmask16)((1u << (count - i)) - 1);
+        const __m512 halves = _mm512_add_ps(_mm512_maskz_loadu_ps(m, level + i + 1), _mm512_maskz_loadu_ps(m, level + i + 1 + half));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, first + i), halves), s));
+    }
+}
+#endif

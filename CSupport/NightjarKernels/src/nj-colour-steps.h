@@ -1,0 +1,102 @@
+// The colour stage's intake and composition steps (nightjar_kernels_colour.h), written once as
+// plain loops and compiled into each form by the file that includes this one, after defining
+// NJ_FORM(name) (the form's suffix) and NJ_TARGET (its target attribute): the compiler
+// vectorises them for that instruction set. Contraction into fused multiply-adds is off, so
+// every form rounds exactly as the scalar reference does.
+#include <string.h>
+
+#include "nightjar_kernels_colour.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+// The inverse of the BT.709 curve on [0, 1] (nightjar_kernels_colour.h): the toe exactly, above
+// it a quintic fitted by least squares within 4e-5.
+static inline float NJ_FORM(bt709_decode)(float v) {
+    const float x = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+    float p = 0.024923392f;
+    p = p * x - 0.107488044f;
+    p = p * x + 0.27448258f;
+    p = p * x + 0.70126867f;
+    p = p * x + 0.101854064f;
+    p = p * x + 0.00497016f;
+    return x < 0.081f ? x * (1.0f / 4.5f) : p;
+}
+
+NJ_TARGET void NJ_FORM(nj_f32_colour_luma)(float *restrict out, const float *restrict red_even,
+                                           const float *restrict red_odd, const float *restrict green_even,
+                                           const float *restrict green_odd, const float *restrict blue_even,
+                                           const float *restrict blue_odd, const float weights[3], size_t count) {
+    const float wr = weights[0], wg = weights[1], wb = weights[2];
+    for (size_t i = 0; i < count; i++) {
+        const float even = wr * NJ_FORM(bt709_decode)(red_even[i]) + wg * NJ_FORM(bt709_decode)(green_even[i]) +
+                           wb * NJ_FORM(bt709_decode)(blue_even[i]);
+        const float odd = wr * NJ_FORM(bt709_decode)(red_odd[i]) + wg * NJ_FORM(bt709_decode)(green_odd[i]) +
+                          wb * NJ_FORM(bt709_decode)(blue_odd[i]);
+        out[2 * i] = even;
+        out[2 * i + 1] = odd;
+    }
+}
+
+NJ_TARGET void NJ_FORM(nj_u16_colour_quads)(float *restrict guide, float *restrict c0, float *restrict c1,
+                                            float *restrict c2, const uint16_t *restrict raw0,
+                                            const uint16_t *restrict raw1, const float *restrict luma0,
+                                            const float *restrict luma1, const nj_colour_quads *calibration,
+                                            size_t count) {
+    const float s0 = calibration->scale[0], s1 = calibration->scale[1], s2 = calibration->scale[2],
+                s3 = calibration->scale[3];
+    const float z0 = calibration->shift[0], z1 = calibration->shift[1], z2 = calibration->shift[2],
+                z3 = calibration->shift[3];
+    const float *m = calibration->matrix;
+    const float m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5], m6 = m[6], m7 = m[7], m8 = m[8];
+    for (size_t i = 0; i < count; i++) {
+        const float red = (float)raw0[2 * i] * s0 - z0;
+        const float green = ((float)raw0[2 * i + 1] * s1 - z1 + (float)raw1[2 * i] * s2 - z2) * 0.5f;
+        const float blue = (float)raw1[2 * i + 1] * s3 - z3;
+        c0[i] = m0 * red + m1 * green + m2 * blue;
+        c1[i] = m3 * red + m4 * green + m5 * blue;
+        c2[i] = m6 * red + m7 * green + m8 * blue;
+        guide[i] = (luma0[2 * i] + luma0[2 * i + 1] + luma1[2 * i] + luma1[2 * i + 1]) * 0.25f;
+    }
+}
+
+// entry(l) of nightjar_kernels_colour.h.
+static inline uint32_t NJ_FORM(entry8)(float l) {
+    const float clamped = l > 0.0f ? (l < 1.0f ? l : 1.0f) : 0.0f;
+    const float shifted = clamped * 65536.0f + 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    return bits - 0x4B400000u;
+}
+
+NJ_TARGET void NJ_FORM(nj_f32_colour_compose8)(uint8_t *restrict out, const float *restrict luma,
+                                               const float *restrict a0, const float *restrict a1,
+                                               const float *restrict a2, const float *restrict b0,
+                                               const float *restrict b1, const float *restrict b2,
+                                               const uint8_t *restrict table, size_t count) {
+    // In pieces: the entries first, in planes (arithmetic that vectorises), then the table
+    // reads, interleaved into RGB. 6 planes of 64 entries: 1.5 KB on the stack.
+    enum { PIECE = 64 };
+    uint32_t entries[6][PIECE];
+    for (size_t start = 0; start < count; start += PIECE) {
+        const size_t n = count - start < PIECE ? count - start : PIECE;
+        const float *y = luma + 2 * start;
+        for (size_t i = 0; i < n; i++) {
+            const size_t h = start + i;
+            const float l0 = y[2 * i], l1 = y[2 * i + 1];
+            entries[0][i] = NJ_FORM(entry8)(a0[h] * l0 + b0[h]);
+            entries[1][i] = NJ_FORM(entry8)(a1[h] * l0 + b1[h]);
+            entries[2][i] = NJ_FORM(entry8)(a2[h] * l0 + b2[h]);
+            entries[3][i] = NJ_FORM(entry8)(a0[h] * l1 + b0[h]);
+            entries[4][i] = NJ_FORM(entry8)(a1[h] * l1 + b1[h]);
+            entries[5][i] = NJ_FORM(entry8)(a2[h] * l1 + b2[h]);
+        }
+        uint8_t *o = out + 6 * start;
+        for (size_t i = 0; i < n; i++) {
+            for (int k = 0; k < 6; k++) o[6 * i + k] = table[entries[k][i]];
+        }
+    }
+}

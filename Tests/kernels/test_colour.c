@@ -1,0 +1,284 @@
+// The colour stage's box-filter steps (nightjar_kernels_colour.h) on every form this machine has,
+// against the scalar references, bit for bit: every length up to 70 and some long rows (tails
+// of every size), values across a wide range of magnitudes and signs (dark and bright rows in
+// one window, as in a photograph), outputs and inputs against guard pages on both sides. Also
+// checks that the steps' running sums and window means agree with sums made directly.
+#include <math.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+#include "nightjar_kernels_colour.h"
+#include "test-support.h"
+
+static int failures, cases;
+
+enum { N = 1100, LEVEL_SLACK = 32 };
+
+// Magnitudes from 1e-7 to 1e3, either sign: what linear colour, luminance and their products
+// span between deep shadow and highlights.
+static float value(void) {
+    const float magnitude = powf(10.0f, -7.0f + 10.0f * (float)(rnd32() & 0xffff) / 65536.0f);
+    return (rnd32() & 1) ? -magnitude : magnitude;
+}
+
+static void fill(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = value();
+}
+
+static void expect_same(const void *got, const void *want, size_t bytes, const char *form, const char *step,
+                        size_t count, size_t parameter) {
+    cases++;
+    if (memcmp(got, want, bytes) != 0) {
+        if (failures++ < 20) printf("  %s %s: count %zu (parameter %zu) differs from the scalar reference\n", form, step,
+                                    count, parameter);
+    }
+}
+
+static void check_form(nj_colour_kernels form, nj_colour_kernels reference) {
+    // Inputs start right after a guard page; outputs end at one (and the reverse for a second
+    // pass), so reads or writes outside [0, count) fault.
+    for (int guard_before = 0; guard_before < 2; guard_before++) {
+        float *enter_a = guarded_bytes(N * sizeof(float), guard_before), *enter_b = guarded_bytes(N * sizeof(float), !guard_before);
+        float *leave_a = guarded_bytes(N * sizeof(float), guard_before), *leave_b = guarded_bytes(N * sizeof(float), !guard_before);
+        double *sums_got = guarded_bytes(N * sizeof(double), !guard_before), *sums_want = guarded_bytes(N * sizeof(double), guard_before);
+        float *out_got = guarded_bytes(N * sizeof(float), !guard_before), *out_want = guarded_bytes(N * sizeof(float), guard_before);
+        const size_t lengths[] = {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 47, 63, 64, 65, 70, 128, 129, 1000};
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+            const size_t count = lengths[k];
+            fill(enter_a, N), fill(enter_b, N), fill(leave_a, N), fill(leave_b, N);
+            for (size_t x = 0; x < N; x++) sums_want[x] = (double)value() * 17;
+            float *ea = enter_a + (guard_before ? 0 : N - count), *eb = enter_b + (guard_before ? N - count : 0);
+            float *la = leave_a + (guard_before ? 0 : N - count), *lb = leave_b + (guard_before ? N - count : 0);
+            double *sg = sums_got + (guard_before ? N - count : 0), *sw = sums_want + (guard_before ? 0 : N - count);
+            float *og = out_got + (guard_before ? N - count : 0), *ow = out_want + (guard_before ? 0 : N - count);
+            memcpy(sg, sw, count * sizeof(double));
+            form.column_step(sg, og, ea, la, count);
+            reference.column_step(sw, ow, ea, la, count);
+            expect_same(sg, sw, count * sizeof(double), form.name, "column step (sums)", count, 0);
+            expect_same(og, ow, count * sizeof(float), form.name, "column step (window)", count, 0);
+            form.product_step(sg, og, ea, eb, la, lb, count);
+            reference.product_step(sw, ow, ea, eb, la, lb, count);
+            expect_same(sg, sw, count * sizeof(double), form.name, "product step (sums)", count, 0);
+            expect_same(og, ow, count * sizeof(float), form.name, "product step (window)", count, 0);
+            for (size_t offset = 1; offset <= 16; offset *= 2) {
+                if (count + offset > N) continue;
+                const float *in = enter_a + (guard_before ? 0 : N - count - offset);
+                form.level(og, in, offset, count);
+                reference.level(ow, in, offset, count);
+                expect_same(og, ow, count * sizeof(float), form.name, "level", count, offset);
+            }
+            for (size_t half = 1; half <= 16; half *= 2) {
+                if (count + half + 1 > N) continue;
+                const float *level = enter_b + (guard_before ? N - count - half - 1 : 0);
+                const float *first = leave_b + (guard_before ? N - count : 0);
+                const float scale = 1.0f / (17.0f * (float)(2 * half + 1));
+                form.window(og, first, level, half, scale, count);
+                reference.window(ow, first, level, half, scale, count);
+                expect_same(og, ow, count * sizeof(float), form.name, "window", count, half);
+            }
+        }
+        guarded_free_all();
+    }
+}
+
+// The reference steps do what they say: running sums over a sliding window of rows against
+// sums made directly, and a window mean from levels against the direct mean.
+static void check_meaning(nj_colour_kernels k) {
+    enum { W = 37, H = 40, R = 4 };
+    static float planes[H][W], sq[H][W];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) planes[y][x] = rnd_signed_unit(), sq[y][x] = planes[y][x] * planes[y][x];
+    double sums[W] = {0}, psums[W] = {0};
+    float window[W], pwindow[W], zero[W] = {0};
+    for (int y = 0; y <= 2 * R; y++) {
+        k.column_step(sums, window, planes[y], zero, W);
+        k.product_step(psums, pwindow, planes[y], planes[y], zero, zero, W);
+    }
+    for (int y = R + 1; y < H - R; y++) {
+        k.column_step(sums, window, planes[y + R], planes[y - R - 1], W);
+        k.product_step(psums, pwindow, planes[y + R], planes[y + R], planes[y - R - 1], planes[y - R - 1], W);
+        for (int x = 0; x < W; x++) {
+            double direct = 0, pdirect = 0;
+            for (int yy = y - R; yy <= y + R; yy++) direct += planes[yy][x], pdirect += sq[yy][x];
+            cases++;
+            if (fabs(window[x] - direct) > 1e-5 || fabs(pwindow[x] - pdirect) > 1e-5) {
+                if (failures++ < 20) printf("  %s: running sums at row %d column %d: %g / %g, direct %g / %g\n", k.name, y, x,
+                                            window[x], pwindow[x], direct, pdirect);
+            }
+        }
+    }
+    // Row filter: level 1 → 2 → 4, then window of 2·4 + 1 = 9.
+    float row[64], l2[64], l4[64], mean[48];
+    for (int i = 0; i < 64; i++) row[i] = rnd_signed_unit();
+    k.level(l2, row, 1, 63);
+    k.level(l4, l2, 2, 61);
+    k.window(mean, row, l4, 4, 1.0f / 9, 48);
+    for (int i = 0; i < 48; i++) {
+        double direct = 0;
+        for (int j = 0; j < 9; j++) direct += row[i + j];
+        cases++;
+        if (fabs(mean[i] - direct / 9) > 1e-6) {
+            if (failures++ < 20) printf("  %s: window mean at %d: %g, direct %g\n", k.name, i, mean[i], direct / 9);
+        }
+    }
+}
+
+// --- Intake and composition ---
+
+// Values where the steps clamp and select: below 0, across the BT.709 toe, above 1, and now and
+// then infinite or NaN.
+static float network_value(void) {
+    const uint32_t r = rnd32() % 64;
+    if (r == 0) return NAN;
+    if (r == 1) return r & 1 ? INFINITY : -INFINITY;
+    if (r < 8) return 0.081f + 0.002f * rnd_signed_unit();
+    return 1.6f * (float)(rnd32() & 0xffffff) / (float)0x1000000 - 0.3f;
+}
+
+static float *floats(size_t count, int guard_before, float (*make)(void)) {
+    float *x = guarded_bytes_aligned(count * sizeof(float) + 4, guard_before, 1);
+    x += guard_before ? 0 : 1;  // one float of slack before, none after: the end meets the guard
+    if (make)
+        for (size_t i = 0; i < count; i++) x[i] = make();
+    return x;
+}
+
+static float coefficient(void) { return 3.0f * rnd_signed_unit(); }
+static float luminance(void) { return 1.2f * (float)(rnd32() & 0xffffff) / (float)0x1000000 - 0.1f; }
+
+static nj_colour_quads calibration(void) {
+    nj_colour_quads q;
+    for (int k = 0; k < 4; k++) q.scale[k] = 0.05f + 0.02f * rnd_signed_unit(), q.shift[k] = 30.0f + 20.0f * rnd_signed_unit();
+    for (int k = 0; k < 9; k++) q.matrix[k] = 2.0f * rnd_signed_unit();
+    return q;
+}
+
+static void check_steps_form(nj_colour_kernels form, nj_colour_kernels reference, const uint8_t *table) {
+    const size_t lengths[] = {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 47, 63, 64, 65, 70, 127, 128, 129, 1064};
+    const float weights[3] = {0.2126f, 0.7152f, 0.0722f};
+    for (int g = 0; g < 2; g++) {
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+            const size_t count = lengths[k];
+            // Luminance: 6 planes in, one interleaved row out.
+            const float *re = floats(count, g, network_value), *ro = floats(count, !g, network_value);
+            const float *ge = floats(count, g, network_value), *go = floats(count, !g, network_value);
+            const float *be = floats(count, g, network_value), *bo = floats(count, !g, network_value);
+            float *got = floats(2 * count, !g, NULL), *want = floats(2 * count, g, NULL);
+            form.luma(got, re, ro, ge, go, be, bo, weights, count);
+            reference.luma(want, re, ro, ge, go, be, bo, weights, count);
+            expect_same(got, want, 2 * count * sizeof(float), form.name, "luma", count, 0);
+            guarded_free_all();
+
+            // Quads: two 16-bit rows and two luminance rows in, four planes out.
+            uint16_t *raw0 = guarded_bytes_aligned(4 * count, g, 1), *raw1 = guarded_bytes_aligned(4 * count, !g, 1);
+            for (size_t i = 0; i < 2 * count; i++) raw0[i] = (uint16_t)rnd32(), raw1[i] = (uint16_t)(rnd32() & 0x3fff);
+            const float *l0 = floats(2 * count, g, luminance), *l1 = floats(2 * count, !g, luminance);
+            float *out_got[4], *out_want[4];
+            for (int c = 0; c < 4; c++) out_got[c] = floats(count, !g, NULL), out_want[c] = floats(count, g, NULL);
+            const nj_colour_quads q = calibration();
+            form.quads(out_got[0], out_got[1], out_got[2], out_got[3], raw0, raw1, l0, l1, &q, count);
+            reference.quads(out_want[0], out_want[1], out_want[2], out_want[3], raw0, raw1, l0, l1, &q, count);
+            for (int c = 0; c < 4; c++) expect_same(out_got[c], out_want[c], count * sizeof(float), form.name, "quads", count, (size_t)c);
+            guarded_free_all();
+
+            // Composition: luminance and six coefficient planes in, interleaved 8-bit RGB out.
+            const float *y = floats(2 * count, g, network_value);
+            const float *a[3], *b[3];
+            for (int c = 0; c < 3; c++) a[c] = floats(count, g, coefficient), b[c] = floats(count, !g, coefficient);
+            uint8_t *o_got = guarded_bytes_aligned(6 * count, !g, 1), *o_want = guarded_bytes_aligned(6 * count, g, 1);
+            form.compose8(o_got, y, a[0], a[1], a[2], b[0], b[1], b[2], table, count);
+            reference.compose8(o_want, y, a[0], a[1], a[2], b[0], b[1], b[2], table, count);
+            expect_same(o_got, o_want, 6 * count, form.name, "compose8", count, 0);
+            guarded_free_all();
+        }
+    }
+}
+
+static double bt709_decode(double v) {
+    v = v > 0 ? (v < 1 ? v : 1) : 0;
+    return v < 0.081 ? v / 4.5 : pow((v + 0.099) / 1.099, 1 / 0.45);
+}
+
+static void check_steps_meaning(nj_colour_kernels k, const uint8_t *table) {
+    enum { C = 300 };
+    static float planes[6][C], out[2 * C], luma0[2 * C], luma1[2 * C], quads[4][C], a[3][C], b[3][C];
+    static uint16_t raw0[2 * C], raw1[2 * C];
+    static uint8_t rgb[6 * C];
+    const float weights[3] = {0.2126f, 0.7152f, 0.0722f};
+    for (int p = 0; p < 6; p++)
+        for (int i = 0; i < C; i++) planes[p][i] = network_value();
+    k.luma(out, planes[0], planes[1], planes[2], planes[3], planes[4], planes[5], weights, C);
+    for (int i = 0; i < C; i++) {
+        for (int parity = 0; parity < 2; parity++) {
+            double want = 0;
+            for (int c = 0; c < 3; c++) {
+                const float v = planes[2 * c + parity][i];
+                want += weights[c] * bt709_decode(v != v ? 0 : v);
+            }
+            cases++;
+            if (fabs(out[2 * i + parity] - want) > 4.5e-5) {
+                if (failures++ < 20) printf("  %s: luma at %d: %.7g, the curve %.7g\n", k.name, 2 * i + parity, out[2 * i + parity], want);
+            }
+        }
+    }
+    const nj_colour_quads q = calibration();
+    for (int i = 0; i < 2 * C; i++) raw0[i] = (uint16_t)rnd32(), raw1[i] = (uint16_t)rnd32(), luma0[i] = luminance(), luma1[i] = luminance();
+    k.quads(quads[0], quads[1], quads[2], quads[3], raw0, raw1, luma0, luma1, &q, C);
+    for (int i = 0; i < C; i++) {
+        const double red = (double)raw0[2 * i] * q.scale[0] - q.shift[0];
+        const double green = ((double)raw0[2 * i + 1] * q.scale[1] - q.shift[1] + (double)raw1[2 * i] * q.scale[2] - q.shift[2]) / 2;
+        const double blue = (double)raw1[2 * i + 1] * q.scale[3] - q.shift[3];
+        const double guide = (luma0[2 * i] + (double)luma0[2 * i + 1] + luma1[2 * i] + luma1[2 * i + 1]) / 4;
+        double want[4] = {guide, 0, 0, 0};
+        for (int c = 0; c < 3; c++) want[1 + c] = q.matrix[3 * c] * red + q.matrix[3 * c + 1] * green + q.matrix[3 * c + 2] * blue;
+        for (int c = 0; c < 4; c++) {
+            cases++;
+            if (fabs(quads[c][i] - want[c]) > 1e-5 * (fabs(want[c]) + 8 * (fabs(red) + fabs(green) + fabs(blue)) + 1)) {
+                if (failures++ < 20) printf("  %s: quads plane %d at %d: %.7g, the formula %.7g\n", k.name, c, i, quads[c][i], want[c]);
+            }
+        }
+    }
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < C; i++) a[c][i] = coefficient(), b[c][i] = coefficient();
+    k.compose8(rgb, luma0, a[0], a[1], a[2], b[0], b[1], b[2], table, C);
+    for (int i = 0; i < C; i++) {
+        for (int s = 0; s < 6; s++) {
+            const int c = s % 3;
+            volatile float product = a[c][i] * luma0[2 * i + s / 3];  // no fused multiply-add here either
+            const float l = product + b[c][i];
+            const float clamped = l > 0 ? (l < 1 ? l : 1) : 0;
+            const uint8_t want = table[(uint32_t)nearbyintf(clamped * 65536.0f)];
+            cases++;
+            if (rgb[6 * i + s] != want) {
+                if (failures++ < 20) printf("  %s: compose8 at %d: %u, the table at the rounded entry %u\n", k.name, 6 * i + s, rgb[6 * i + s], want);
+            }
+        }
+    }
+}
+
+int main(void) {
+    const nj_colour_kernels reference = nj_colour_kernels_named("scalar");
+    printf("colour steps: dispatching %s (features 0x%x)\n", nj_colour_kernels_active().name, nj_cpu_features_active());
+    // The sRGB table's stand-in: random bytes, so that a wrong entry shows.
+    static uint8_t table[65537 + 3];
+    for (size_t i = 0; i < sizeof table; i++) table[i] = (uint8_t)rnd32();
+    check_meaning(reference);
+    check_steps_meaning(reference, table);
+    const char *forms[] = {"avx2", "avx512"};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        const nj_colour_kernels form = nj_colour_kernels_named(forms[i]);
+        if (!form.name) {
+            printf("colour steps: %s not on this machine or build, skipped\n", forms[i]);
+            continue;
+        }
+        check_form(form, reference);
+        check_meaning(form);
+        check_steps_form(form, reference, table);
+        check_steps_meaning(form, table);
+        checked++;
+    }
+    printf("colour steps: %d cases, %d forms against the scalar reference: %s\n", cases, checked,
+           failures ? "FAILED" : "passed");
+    return failures ? 1 : 0;
+}
