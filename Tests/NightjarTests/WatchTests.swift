@@ -157,7 +157,11 @@ final class WatchTests: XCTestCase {
         while names(in: done).count < count, kills < 30, Date() < deadline {
             let daemon = try WatchDaemon(arguments(settle: 0), in: dir, name: "run\(kills)")
             // Short lives: a daemon that decodes ahead clears tiny frames quickly, and the soak
-            // must still kill it often (at start-up, mid-frame, between frames).
+            // must still kill it often (at start-up, mid-frame, between frames). Every other
+            // life is timed from the daemon's readiness rather than its launch: on a loaded
+            // machine start-up alone can outlast the longest sleep, and then no kill would
+            // ever find a frame in hand.
+            if kills % 2 == 1 { _ = waitUntil(timeout: 20) { daemon.logText.contains("watching") } }
             usleep(UInt32(random(50_000...500_000)))
             if daemon.process.isRunning { daemon.killHard(); kills += 1 }
         }
