@@ -7,20 +7,22 @@
 
 #define NJ_TARGET __attribute__((target("avx2")))
 
+// One block of 8 lanes of a column step: `e` and `l` the entering and leaving values.
+NJ_TARGET static inline void column_block(double *sums, float *window, __m256 e, __m256 l) {
+    const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+    const __m256d l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l)), l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1));
+    const __m256d s0 = _mm256_add_pd(_mm256_loadu_pd(sums), _mm256_sub_pd(e0, l0));
+    const __m256d s1 = _mm256_add_pd(_mm256_loadu_pd(sums + 4), _mm256_sub_pd(e1, l1));
+    _mm256_storeu_pd(sums, s0);
+    _mm256_storeu_pd(sums + 4, s1);
+    _mm_storeu_ps(window, _mm256_cvtpd_ps(s0));
+    _mm_storeu_ps(window + 4, _mm256_cvtpd_ps(s1));
+}
+
 NJ_TARGET void nj_f32_box_column_step_avx2(double *sums, float *window, const float *enter, const float *leave,
                                            size_t count) {
     size_t x = 0;
-    for (; x + 8 <= count; x += 8) {
-        const __m256 e = _mm256_loadu_ps(enter + x), l = _mm256_loadu_ps(leave + x);
-        const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-        const __m256d l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l)), l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1));
-        const __m256d s0 = _mm256_add_pd(_mm256_loadu_pd(sums + x), _mm256_sub_pd(e0, l0));
-        const __m256d s1 = _mm256_add_pd(_mm256_loadu_pd(sums + x + 4), _mm256_sub_pd(e1, l1));
-        _mm256_storeu_pd(sums + x, s0);
-        _mm256_storeu_pd(sums + x + 4, s1);
-        _mm_storeu_ps(window + x, _mm256_cvtpd_ps(s0));
-        _mm_storeu_ps(window + x + 4, _mm256_cvtpd_ps(s1));
-    }
+    for (; x + 8 <= count; x += 8) column_block(sums + x, window + x, _mm256_loadu_ps(enter + x), _mm256_loadu_ps(leave + x));
     nj_f32_box_column_step_scalar(sums + x, window + x, enter + x, leave + x, count - x);
 }
 
@@ -30,14 +32,7 @@ NJ_TARGET void nj_f32_box_product_step_avx2(double *sums, float *window, const f
     for (; x + 8 <= count; x += 8) {
         const __m256 e = _mm256_mul_ps(_mm256_loadu_ps(enter_a + x), _mm256_loadu_ps(enter_b + x));
         const __m256 l = _mm256_mul_ps(_mm256_loadu_ps(leave_a + x), _mm256_loadu_ps(leave_b + x));
-        const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-        const __m256d l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l)), l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1));
-        const __m256d s0 = _mm256_add_pd(_mm256_loadu_pd(sums + x), _mm256_sub_pd(e0, l0));
-        const __m256d s1 = _mm256_add_pd(_mm256_loadu_pd(sums + x + 4), _mm256_sub_pd(e1, l1));
-        _mm256_storeu_pd(sums + x, s0);
-        _mm256_storeu_pd(sums + x + 4, s1);
-        _mm_storeu_ps(window + x, _mm256_cvtpd_ps(s0));
-        _mm_storeu_ps(window + x + 4, _mm256_cvtpd_ps(s1));
+        column_block(sums + x, window + x, e, l);
     }
     nj_f32_box_product_step_scalar(sums + x, window + x, enter_a + x, enter_b + x, leave_a + x, leave_b + x,
                                    count - x);
