@@ -1,5 +1,6 @@
 import Foundation
 @testable import Nightjar
+import NightjarKernels
 import XCTest
 
 /// Camera colour (`restore --color camera`): the file's calibration against LibRaw's own
@@ -82,19 +83,24 @@ final class CameraColourTests: XCTestCase {
         for width in [64, 770, 4256] {
             let memory = ColourMemory()
             memory.reserve(width: width)
-            memory.statistics.begin(width: width / 2, height: 8)
-            memory.coefficients.begin(width: width / 2, height: 8)
+            memory.statistics.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
+            memory.coefficients.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
             XCTAssertEqual(memory.bytes, MemoryFootprint.colourStageBytes(width: width), "width \(width)")
         }
     }
 
     /// The streaming box filter against direct means over the cut windows, for frames
-    /// narrower and shorter than a window, rows fed in uneven pieces, columns split in strips.
+    /// narrower and shorter than a window, rows fed in uneven pieces, columns split in strips,
+    /// with the scalar kernels and with this CPU's.
     func testBoxFilterRingMatchesDirectMeans() {
         var rng = SplitMix64(seed: 11)
-        for (width, height, radius, batch) in [(37, 29, 3, 4), (5, 3, 4, 2), (64, 40, 8, 8), (1, 7, 2, 3)] {
+        let shapes = [(37, 29, 3, 4), (5, 3, 4, 2), (64, 40, 8, 8), (1, 7, 2, 3)]
+        let cases = [nj_colour_kernels_named("scalar"), nj_colour_kernels_active()].flatMap { kernels in
+            shapes.map { (kernels, $0.0, $0.1, $0.2, $0.3) }
+        }
+        for (kernels, width, height, radius, batch) in cases {
             let ring = BoxFilterRing(channels: 2, radius: radius, batch: batch)
-            ring.begin(width: width, height: height)
+            ring.begin(width: width, height: height, kernels: kernels)
             let values = (0..<(2 * width * height)).map { _ in Float(rng.nextUnit() * 2 - 1) }
             func direct(_ c: Int, _ y: Int, _ x: Int) -> Double {
                 var sum = 0.0, count = 0
@@ -138,42 +144,51 @@ final class CameraColourTests: XCTestCase {
         }
     }
 
-    /// The 8-bit sRGB table (by the linear value, steps of 1/65536) gives what exact encoding
-    /// then `quantise8` gives, over the whole range and beyond it (clamped), but where a code's
-    /// boundary lies within one step: there the neighbouring code, never further.
+    /// The 8-bit sRGB table read at the composition kernel's entries (a = 0, b = the linear
+    /// value) gives what exact encoding then `quantise8` gives, over the whole range and beyond
+    /// it (clamped), but where a code's boundary lies within one step: there the neighbouring
+    /// code, never further. Scalar kernels (the others match them bit for bit: test_colour.c).
     func testEightBitEncodingTableMatchesEncodeThenQuantise() {
-        let tables = TransferTables.shared
+        let kernels = nj_colour_kernels_named("scalar")
         var rng = SplitMix64(seed: 8)
-        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 }
+        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 } + [.nan, 2, -1]
         let step = 1 / Float(TransferTables.encode8Steps)
-        func exact(_ l: Float) -> UInt8 { CapturePipeline.quantise8(SyntheticScene.encodeSRGB(min(max(l, 0), 1))) }
+        func exact(_ l: Float) -> UInt8 { CapturePipeline.quantise8(SyntheticScene.encodeSRGB(l.isNaN ? 0 : min(max(l, 0), 1))) }
+        // Pixels 2i and 2i + 1 share the coefficients of half column i: both get value i.
+        let half = values.count, zeros = [Float](repeating: 0, count: half), ones = [Float](repeating: 1, count: 2 * half)
+        var codes = [UInt8](repeating: 0, count: 6 * half)
+        kernels.compose8!(&codes, ones, zeros, zeros, zeros, values, values, values, TransferTables.shared.encode8, half)
         var differing = 0
-        for l in values {
-            let code = tables.encoded8(l)
+        for (i, l) in values.enumerated() {
+            let code = codes[6 * i]
+            XCTAssertEqual(codes[(6 * i)..<(6 * i + 6)].filter { $0 == code }.count, 6, "linear \(l): every sample the same code")
             guard code != exact(l) else { continue }
             differing += 1
             let near = [exact(l - step), exact(l + step)]
             XCTAssertTrue(near.contains(code), "linear \(l): \(code), exact \(exact(l))")
         }
         XCTAssertLessThan(differing, values.count / 100, "codes off by one near boundaries only")
-        XCTAssertEqual(tables.encoded8(.nan), 0)
-        XCTAssertEqual(tables.encoded8(2), 255)
-        XCTAssertEqual(tables.encoded8(-1), 0)
+        XCTAssertEqual(codes[6 * (half - 3)], 0, "NaN")
+        XCTAssertEqual(codes[6 * (half - 2)], 255, "above 1")
+        XCTAssertEqual(codes[6 * (half - 1)], 0, "below 0")
     }
 
-    /// The network output's linearisation (a polynomial above the toe) against the BT.709
-    /// curve's inverse computed in Double, over the whole range, beyond it (clamped) and at NaN.
+    /// The luma kernel's linearisation of the network's output (a polynomial above the toe)
+    /// against the BT.709 curve's inverse computed in Double, over the whole range, beyond it
+    /// (clamped) and at NaN: weights (1, 0, 0) give the red input's linear value alone.
     func testLinearisationFollowsTheInverseBT709Curve() {
-        let tables = TransferTables.shared
+        let kernels = nj_colour_kernels_named("scalar")
         var rng = SplitMix64(seed: 9)
-        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 } + [0.081, 0.0809999]
-        for v in values {
-            let expected = TransferTables.decodeBT709(Double(min(max(v, 0), 1)))
-            XCTAssertEqual(Double(tables.linear(v)), expected, accuracy: 4e-5, "value \(v)")
+        let values = (0..<20_000).map { _ in Float(rng.nextUnit() * 1.2 - 0.1) } + (0...1000).map { Float($0) / 1000 }
+            + [0.081, 0.0809999, .nan, -.infinity, .infinity]
+        let zeros = [Float](repeating: 0, count: values.count), weights: [Float] = [1, 0, 0]
+        var luma = [Float](repeating: -1, count: 2 * values.count)
+        kernels.luma!(&luma, values, values, zeros, zeros, zeros, zeros, weights, values.count)
+        for (i, v) in values.enumerated() {
+            let expected = v.isNaN ? 0 : decodeBT709(Double(min(max(v, 0), 1)))
+            XCTAssertEqual(Double(luma[2 * i]), expected, accuracy: 4e-5, "value \(v)")
+            XCTAssertEqual(luma[2 * i + 1], luma[2 * i], "value \(v), odd column")
         }
-        XCTAssertEqual(tables.linear(.nan), 0)
-        XCTAssertEqual(tables.linear(-.infinity), 0)
-        XCTAssertEqual(Double(tables.linear(.infinity)), 1, accuracy: 4e-5)
     }
 
     func testWhiteBalanceArguments() {
@@ -425,7 +440,7 @@ enum PlainPrototype {
         let mean = boxMean(boxMean(colour, length: hw, lines: hh, step: 1, lineStep: hw), length: hh, lines: hw, step: hw, lineStep: 1)
         let (wr, wg, wb2) = (0.2126, 0.7152, 0.0722)
         var linear = [Double](repeating: 0, count: 256)
-        for v in 0..<256 { linear[v] = TransferTables.decodeBT709(Double(v) / 255) }
+        for v in 0..<256 { linear[v] = decodeBT709(Double(v) / 255) }
         var out = network
         for y in 0..<network.height {
             for x in 0..<network.width {
@@ -476,8 +491,8 @@ struct ColourScore {
                 let s = SIMD3(Double(scene[y + offset.dy, x + offset.dx, 0]), Double(scene[y + offset.dy, x + offset.dx, 1]),
                               Double(scene[y + offset.dy, x + offset.dx, 2]))
                 let i = (y * network.width + x) * 3
-                let n = SIMD3(TransferTables.decodeBT709(Double(network.samples[i]) / 255), TransferTables.decodeBT709(Double(network.samples[i + 1]) / 255),
-                              TransferTables.decodeBT709(Double(network.samples[i + 2]) / 255))
+                let n = SIMD3(decodeBT709(Double(network.samples[i]) / 255), decodeBT709(Double(network.samples[i + 1]) / 255),
+                              decodeBT709(Double(network.samples[i + 2]) / 255))
                 let ys = (weights * s).sum(), yn = (weights * n).sum()
                 let k = ys > 1e-6 ? yn / ys : 0
                 let truth = sceneSRGB(scene, y + offset.dy, x + offset.dx)
@@ -505,4 +520,10 @@ struct ColourScore {
     }
 
     static func distance(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double { ((a - b) * (a - b)).sum().squareRoot() }
+}
+
+/// The inverse of V = 1.099 L^0.45 − 0.099 (L ≥ 0.018), V = 4.5 L below, in Double: the curve
+/// of LibRaw's rendering, which the network learned.
+private func decodeBT709(_ v: Double) -> Double {
+    v < 0.081 ? v / 4.5 : pow((v + 0.099) / 1.099, 1 / 0.45)
 }

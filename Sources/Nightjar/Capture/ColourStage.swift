@@ -41,7 +41,7 @@ final class BoxFilterRing {
     private var scratch: UnsafeMutablePointer<Float>
     private(set) var last = -1
     private(set) var next = 0
-    /// The C steps for this CPU (nightjar_kernels_colour.h), resolved once per frame: Swift's
+    /// The C steps for this CPU (nightjar_kernels_colour.h), the stage's for the frame: Swift's
     /// own loops here compile to 2-lane SSE2, the C forms use AVX2 or AVX-512 and give the same bits.
     private var kernels = nj_colour_kernels_named("scalar")
 
@@ -96,8 +96,9 @@ final class BoxFilterRing {
         (index * stripColumns)..<min(width, (index + 1) * stripColumns)
     }
 
-    /// Starts a frame of `height` rows of `width` (allocates only when wider than before).
-    func begin(width: Int, height: Int) {
+    /// Starts a frame of `height` rows of `width` with the stage's `kernels` (allocates only
+    /// when wider than before).
+    func begin(width: Int, height: Int, kernels: nj_colour_kernels) {
         if width > capacity {
             ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate(); scratch.deallocate()
             ring = .allocate(capacity: slots * planes * width)
@@ -109,7 +110,7 @@ final class BoxFilterRing {
         }
         self.width = width
         self.height = height
-        kernels = nj_colour_kernels_active()
+        self.kernels = kernels
         sums.update(repeating: 0, count: channels * capacity)
         (last, next) = (-1, 0)
     }
@@ -275,9 +276,8 @@ final class BoxFilterRing {
 
 /// The transfer curves. The network learned LibRaw's default rendering, whose curve is dcraw's
 /// gamma 0.45 with a linear toe of slope 4.5 (the BT.709 curve): its output is decoded with that
-/// curve's inverse, a polynomial (arithmetic only, so the loop over a row vectorises; a table
-/// read per sample does not). The result is encoded with the sRGB curve through tables made
-/// once, read at the nearest entry: for 16 bits by the square root of the value (fine steps
+/// curve's inverse by the luma kernel (a polynomial, nj-colour-steps.h). The result is encoded
+/// with the sRGB curve through these tables, made once and read at the nearest entry: for 16 bits by the square root of the value (fine steps
 /// where the curve is steep), for 8 bits by the value itself in finer steps (no square root).
 final class TransferTables: @unchecked Sendable {
     static let shared = TransferTables()
@@ -305,45 +305,9 @@ final class TransferTables: @unchecked Sendable {
         }
     }
 
-    /// The inverse of V = 1.099 L^0.45 − 0.099 (L ≥ 0.018), V = 4.5 L below.
-    static func decodeBT709(_ v: Double) -> Double {
-        v < 0.081 ? v / 4.5 : pow((v + 0.099) / 1.099, 1 / 0.45)
-    }
-
-    /// `decodeBT709` of `v` clamped to [0, 1] (NaN: 0), within 4e-5: above the toe a quintic
-    /// fitted by least squares to the curve over [0.081, 1], a far finer error than luminance
-    /// at 8 or 16 bits shows after re-encoding.
-    @inline(__always)
-    func linear(_ v: Float) -> Float {
-        let x: Float = v > 0 ? (v < 1 ? v : 1) : 0
-        var p: Float = 0.024923392
-        p = p * x - 0.107488044
-        p = p * x + 0.27448258
-        p = p * x + 0.70126867
-        p = p * x + 0.101854064
-        p = p * x + 0.00497016
-        return x < 0.081 ? x * (1 / 4.5) : p
-    }
-
     @inline(__always)
     func encoded(_ l: Float) -> Float {
         encode[Int((l > 0 ? min(l, 1) : 0).squareRoot() * Float(Self.encodeSteps) + 0.5)]
-    }
-
-    /// `encode8`'s nearest entry to linear `l` clamped to [0, 1] (NaN: 0): arithmetic only, no
-    /// square root and no conversion that may trap, so that a loop of it vectorises. Adding
-    /// 1.5 · 2^23 leaves the rounded value (ties to even) in the float's low mantissa bits.
-    @inline(__always)
-    static func entry8(_ l: Float) -> UInt32 {
-        let clamped: Float = l > 0 ? (l < 1 ? l : 1) : 0
-        return (clamped * Float(encode8Steps) + 12_582_912).bitPattern &- 0x4B40_0000
-    }
-
-    /// Linear `l` sRGB-encoded and quantised to 8 bits as `CapturePipeline.quantise8` does (but
-    /// for values within 1/131072 of a code's boundary, which may get the neighbouring code).
-    @inline(__always)
-    func encoded8(_ l: Float) -> UInt8 {
-        encode8[Int(Self.entry8(l))]
     }
 }
 
@@ -439,7 +403,8 @@ struct ColourStage {
     /// The C steps for this CPU, resolved once per frame.
     let kernels = nj_colour_kernels_active()
 
-    static let lumaWeights = SIMD3<Float>(0.2126, 0.7152, 0.0722)
+    /// BT.709's luminance weights (R, G, B), as the luma kernel takes them.
+    static let lumaWeights: [Float] = [0.2126, 0.7152, 0.0722]
     /// ε of the guided filter relative to the local level: edges of more than about 10 %
     /// contrast in the network's luminance stay (0.01 measured best among 0.002–0.05).
     static let relativeEpsilon: Float = 0.01
@@ -471,8 +436,8 @@ struct ColourStage {
         func f(_ i: Int, _ j: Int) -> Float { Float(m[i, j] * wb[j]) }
         matrix = (f(0, 0), f(0, 1), f(0, 2), f(1, 0), f(1, 1), f(1, 2), f(2, 0), f(2, 1), f(2, 2))
         memory.reserve(width: width)
-        memory.statistics.begin(width: width / 2, height: height / 2)
-        memory.coefficients.begin(width: width / 2, height: height / 2)
+        memory.statistics.begin(width: width / 2, height: height / 2, kernels: kernels)
+        memory.coefficients.begin(width: width / 2, height: height / 2, kernels: kernels)
     }
 
     /// The mean quad per camera channel over unclipped quads (normalised values, before
@@ -566,15 +531,12 @@ struct ColourStage {
     private func ingest(halfRow p: Int, _ rows: NetworkOutputRows, columns: Range<Int>) {
         let y0 = memory.luminanceRow(halfRow: p, parity: 0), y1 = memory.luminanceRow(halfRow: p, parity: 1)
         let x0 = columns.lowerBound, count = columns.count
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3) { w in
-            w[0] = Self.lumaWeights.x; w[1] = Self.lumaWeights.y; w[2] = Self.lumaWeights.z
-            for parity in 0..<2 {
-                let target = (parity == 0 ? y0 : y1) + 2 * x0, y = 2 * p + parity
-                let r = rows.columns(channel: 0, imageRow: y), g = rows.columns(channel: 1, imageRow: y)
-                let b = rows.columns(channel: 2, imageRow: y)
-                kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
-                              w.baseAddress!, count)
-            }
+        for parity in 0..<2 {
+            let target = (parity == 0 ? y0 : y1) + 2 * x0, y = 2 * p + parity
+            let r = rows.columns(channel: 0, imageRow: y), g = rows.columns(channel: 1, imageRow: y)
+            let b = rows.columns(channel: 2, imageRow: y)
+            kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
+                          Self.lumaWeights, count)
         }
         let stats = memory.statistics
         let planes = stats.input(row: p), stride = stats.stride

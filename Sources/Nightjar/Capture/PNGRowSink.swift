@@ -25,8 +25,6 @@ struct PNGRowSink: NetworkRowSink {
     /// The camera colour stage, or nil for the network's own colour.
     private let colour: ColourStage?
 
-    /// `row` holds `3 * max(width, height)` samples of `bits`; `held`, needed when `flip` is not
-    /// 0, `3 * width * height` of them.
     /// Wall time spent making colour samples so far, the PNG writer's rows not included: the
     /// camera colour stage (its rounds on the worker threads included), or for network colour
     /// the conversion of the network's planes to samples, the work camera colour replaces.
@@ -35,6 +33,8 @@ struct PNGRowSink: NetworkRowSink {
     private var stageNanoseconds: UInt64 = 0
     private var placingNanoseconds: UInt64 = 0
 
+    /// `row` holds `3 * max(width, height)` samples of `bits`; `held`, needed when `flip` is not
+    /// 0, `3 * width * height` of them.
     init(encoder: PNGEncoder, width: Int, height: Int, bits: Int, flip: Int,
          row: UnsafeMutableRawPointer, held: UnsafeMutableRawPointer?, colour: ColourStage? = nil) {
         precondition(flip == 0 || held != nil, "a rotated frame needs memory to be held in")
