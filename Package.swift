@@ -50,6 +50,7 @@ let package = Package(
             name: "nightjar",
             dependencies: [
                 "Nightjar",
+                "NightjarKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/nightjar"

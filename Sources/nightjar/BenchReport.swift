@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Nightjar
+import NightjarKernels
 
 /// What `nightjar bench` measures and prints.
 struct BenchReport: Codable {
@@ -78,7 +79,7 @@ struct BenchReport: Codable {
         throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision]) {
         let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
                                          lockMemory: lockMemory, precision: precision, modelPath: modelPath)
-        let source = SyntheticMosaic(seed: 42)
+        let source = SyntheticMosaic(seed: 42, width: width)
         var sink = DiscardRows()
         var times: [Double] = []
         for run in 0...runs {
@@ -167,33 +168,45 @@ struct KernelUse: Codable, Equatable {
 /// written as the network's Bayer phases.
 ///
 /// Each value is one lookup in a small table of noise (4096 values, 16 KB) at a per-row
-/// offset, no more work than the capture's own source does per value (a mosaic read and a
-/// lookup in its normalisation table). A random-number generator per value was a serial chain
-/// (each value waited for the last multiply) that took about 3 % of the measured "network"
-/// time, a cost of the benchmark that no capture pays.
+/// offset, through the capture's own C kernel (nj_u16_network_input_row): a row of 16-bit
+/// "raw values" (table indices) read through a column map into the table, the same work per
+/// value as a real frame's. A random-number generator per value was a serial chain (each
+/// value waited for the last multiply) that took about 3 % of the measured "network" time, a
+/// cost of the benchmark that no capture pays.
 struct SyntheticMosaic: NetworkRowSource {
     private let noise: [Float]
+    /// Index i of the noise table at position i, repeated: a row at offset o starts at `indices + o`.
+    private let indices: [UInt16]
+    /// Column c's value comes from column c (no reflection, no CFA offset).
+    private let columns: [Int]
 
-    init(seed: UInt64) {
+    /// For rows of at most `width` padded columns.
+    init(seed: UInt64, width: Int) {
         var state = seed
         noise = (0..<SyntheticMosaic.noiseCount).map { _ in
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(state >> 40) / Float(1 << 24) * 0.6
         }
+        indices = (0..<(SyntheticMosaic.noiseCount + width)).map { UInt16($0 & (SyntheticMosaic.noiseCount - 1)) }
+        columns = Array(0..<width)
     }
 
     private static let noiseCount = 4096
 
     func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
         let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
+        let count = 2 * split * width
+        precondition(count <= columns.count, "the synthetic mosaic was made for narrower rows")
+        let mask = SyntheticMosaic.noiseCount - 1
         noise.withUnsafeBufferPointer { noise in
-            let mask = SyntheticMosaic.noiseCount - 1
-            for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
-                // An odd multiplier: neighbouring rows start far apart in the table.
-                let offset = (row &* 2_654_435_761) & mask
-                let target = out.row(row)
-                for x in 0..<(2 * split * width) {
-                    target.store(noise[(x &+ offset) & mask], column: x)
+            indices.withUnsafeBufferPointer { indices in
+                columns.withUnsafeBufferPointer { columns in
+                    for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
+                        // An odd multiplier: neighbouring rows start far apart in the table.
+                        let offset = (row &* 2_654_435_761) & mask
+                        nj_u16_network_input_row(out.row(row).base, channelStride, Int32(split), indices.baseAddress! + offset,
+                                                 columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
+                    }
                 }
             }
         }

@@ -292,6 +292,23 @@ void nj_pixel_shuffle_scalar(size_t element_size, const void *input, size_t inpu
                              int32_t row_begin, int32_t row_end,
                              void *output, size_t output_channel_stride, int32_t output_rows);
 
+// The network's input from one row of a frame's mosaic (REFERENCE.md §3 steps 2–5, the
+// capture pipeline's NetworkInputRows): padded column c < count (count a multiple of 2·split,
+// split a power of two) has the value
+//   v(c) = (sources[c] even ? table_even : table_odd)[row[sources[c]]] · amplification
+// (sources: the frame column of each padded column, reflections and the CFA offset included;
+// the tables: the normalisation of the row's two CFA sites, indexed by raw value or 8-bit
+// code) and goes where the network's first layers read it, split by 2 and then by `split`:
+// plane (c & 1)·split² + ((c >> 1) & (split − 1)), column (c >> 1) / split, of `out`, whose
+// planes are `channel_stride` floats apart. One multiply per value: the same bits as the
+// Swift expression table[i] * amplification.
+void nj_u16_network_input_row(float *out, size_t channel_stride, int32_t split, const uint16_t *row,
+                              const intptr_t *sources, const float *table_even, const float *table_odd,
+                              float amplification, size_t count);
+void nj_u8_network_input_row(float *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                             const intptr_t *sources, const float *table_even, const float *table_odd,
+                             float amplification, size_t count);
+
 // output[i] = input[i] >= 0 ? input[i] : input[i] * slope. input may equal output.
 void nj_f32_leaky_relu_scalar(const float *input, float *output, size_t count, float slope);
 

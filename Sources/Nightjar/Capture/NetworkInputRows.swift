@@ -1,3 +1,5 @@
+import NightjarKernels
+
 /// Produces rows of the network input from a frame's raw mosaic on demand (REFERENCE.md §3
 /// steps 2–5): black subtraction and scaling through a per-site table, RGGB alignment,
 /// amplification, and reflect padding to multiples of 32. No frame-sized float buffer exists:
@@ -73,13 +75,21 @@ public struct NetworkInputRows: @unchecked Sendable {
         fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: MosaicView(raw: mosaic.baseAddress!))
     }
 
-    /// The same from a mosaic of raw values or of 8-bit codes (then `table` is the codes').
+    /// The same from a mosaic of raw values or of 8-bit codes (then `table` is the codes'), a
+    /// row at a time by the C kernel (nj_u16_network_input_row).
     func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, mosaic: MosaicView) {
         let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride,
                              width: paddedWidth / (2 * split))
         for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
-            let source = sourceRow(row), target = out.row(row)
-            for col in 0..<paddedWidth { target.store(value(col, source, mosaic), column: col) }
+            let source = sourceRow(row), target = out.row(row).base
+            let even = table + source.site * tableStride, odd = even + tableStride
+            if let raw = mosaic.raw {
+                nj_u16_network_input_row(target, channelStride, Int32(split), raw + source.base, sourceColumns, even, odd,
+                                         amplification, paddedWidth)
+            } else {
+                nj_u8_network_input_row(target, channelStride, Int32(split), mosaic.codes.unsafelyUnwrapped + source.base,
+                                        sourceColumns, even, odd, amplification, paddedWidth)
+            }
         }
     }
 

@@ -52,7 +52,8 @@ public struct SplitInput {
     }
 
     public struct Row {
-        let base: UnsafeMutablePointer<Float>
+        /// Where the row's first even column goes (plane 0 of its pair's planes).
+        public let base: UnsafeMutablePointer<Float>
         let channelStride: Int
         let split: Int
         let shift: Int
