@@ -517,7 +517,8 @@ int main(int argc, char **argv) {
         {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 13, 11, 1},
         {7, 3, 4, 1},  // no SIMD kernel: the reference
     };
-    static const int32_t widths[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100};
+    // Past 128: staged spans of several tiles, and their tails.
+    static const int32_t widths[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 130, 300};
     const int nw = (int)(sizeof widths / sizeof widths[0]);
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const qs8_shape s = shapes[si];

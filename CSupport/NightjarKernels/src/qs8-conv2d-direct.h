@@ -14,8 +14,12 @@
 // (the input zero point) written in: borders, tails and rings are handled there, and the inner
 // loop is plain unaligned loads, one broadcast weight lane per output channel and OCB x NV dot
 // products. The staging area lives on the stack (at most NJ_Q_STAGE_BYTES, which caps the
-// group's input channels: max_group_inputs); the band is as tall as fits. Every input row is
-// staged once per tile and band instead of once per kernel row.
+// group's input channels: max_group_inputs); the band is as tall as fits (up to 16 rows, or the
+// rows asked for), then the staged span as wide as fits (up to NJ_STAGE_TILES register tiles).
+// Every input row is staged once per span and band instead of once per kernel row. A wide span
+// matters: the streaming engine asks for one or two rows at a time, and a span of one tile read
+// 34 bytes of each channel row per staging, every row's cache line fetched again for the next
+// tile (half the kernel's time went to staging at 1/8 scale).
 //
 // Requantisation (nj_q_finish) computes exactly the reference's integers: the 64-bit products
 // with the rounding constant, their high halves shifted by shift - 32, the residual term in 32
@@ -29,9 +33,10 @@
 
 #define NJ_PAD ((NJ_K - 1) / 2)
 #define NJ_TILE (NJ_NV * NJ_Q_VL)
-#define NJ_SPAN (NJ_TILE + NJ_K - 1)                                // staged columns
+#define NJ_SPAN (NJ_TILE + NJ_K - 1)                                // staged columns of one tile
 #define NJ_UNIT_BYTES (NJ_Q_LANE_CH * (int32_t)sizeof(nj_qstage))  // one pixel of a lane
 #define NJ_ROW_BYTES (NJ_SPAN * NJ_UNIT_BYTES)
+#define NJ_STAGE_TILES 4                                            // the widest span, in tiles
 #ifndef NJ_Q_STAGE_BYTES
 #define NJ_Q_STAGE_BYTES 32768
 #endif
@@ -60,44 +65,47 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage_span(nj_qstage *dst, const i
 }
 #endif
 
-// Stages input rows [iy0, iy0 + rows) of one group, columns [x0 - PAD, x0 - PAD + SPAN), as
+// Stages input rows [iy0, iy0 + rows) of one group, columns [x0 - PAD, x0 - PAD + span), as
 // stage[lane unit][row][column][NJ_Q_LANE_CH]; outside the image (and channels past the group's
-// count) the zero point.
+// count) the zero point. Rows outer: each row's ring position is found once.
 static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a, nj_qstage *stage,
                                                     int32_t ic0, int32_t ipg, int32_t iy0, int32_t rows,
-                                                    int32_t x0) {
+                                                    int32_t x0, int32_t span) {
     const int32_t width = a->width;
     const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
     const nj_qstage fill = (nj_qstage)(NJ_Q_FLIP ? (a->params->input_zero_point ^ NJ_Q_FLIP)
                                                  : a->params->input_zero_point);
     const int32_t xs = x0 - NJ_PAD;                  // image column of staged column 0
     const int32_t c_lo = xs < 0 ? -xs : 0;           // staged columns inside the image
-    const int32_t c_hi = width - xs < NJ_SPAN ? width - xs : NJ_SPAN;
-    for (int32_t u = 0; u < units; u++) {
-        for (int32_t r = 0; r < rows; r++) {
-            nj_qstage *dst = stage + ((size_t)u * rows + r) * NJ_SPAN * NJ_Q_LANE_CH;
-            const int32_t iy = iy0 + r;
-            const int8_t *src[NJ_Q_LANE_CH];
-            int inside = iy >= 0 && iy < a->height && c_lo < c_hi;
-            for (int j = 0; j < NJ_Q_LANE_CH; j++) {
-                const int32_t c = u * NJ_Q_LANE_CH + j;
-                src[j] = inside && c < ipg ? a->input + (size_t)(ic0 + c) * a->input_channel_stride +
-                                                 (size_t)(iy % a->input_rows) * width + xs
-                                           : NULL;
-            }
+    const int32_t c_hi = width - xs < span ? width - xs : span;
+    const size_t row_elements = (size_t)span * NJ_Q_LANE_CH;
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t iy = iy0 + r;
+        const int inside = iy >= 0 && iy < a->height && c_lo < c_hi;
+        const int8_t *row = inside ? a->input + (size_t)ic0 * a->input_channel_stride +
+                                         (size_t)(iy % a->input_rows) * width + xs
+                                   : NULL;
+        for (int32_t u = 0; u < units; u++) {
+            nj_qstage *dst = stage + ((size_t)u * rows + r) * row_elements;
             if (!inside) {
-                for (int32_t i = 0; i < NJ_SPAN * NJ_Q_LANE_CH; i++) dst[i] = fill;
+                for (size_t i = 0; i < row_elements; i++) dst[i] = fill;
                 continue;
             }
+            const int8_t *src[NJ_Q_LANE_CH];
+            for (int j = 0; j < NJ_Q_LANE_CH; j++) {
+                const int32_t c = u * NJ_Q_LANE_CH + j;
+                src[j] = c < ipg ? row + (size_t)c * a->input_channel_stride : NULL;
+            }
             for (int32_t i = 0; i < c_lo * NJ_Q_LANE_CH; i++) dst[i] = fill;
-            for (int32_t i = c_hi * NJ_Q_LANE_CH; i < NJ_SPAN * NJ_Q_LANE_CH; i++) dst[i] = fill;
+            for (size_t i = (size_t)c_hi * NJ_Q_LANE_CH; i < row_elements; i++) dst[i] = fill;
             nj_q_stage_span(dst + c_lo * NJ_Q_LANE_CH, src, c_lo, c_hi - c_lo, fill);
         }
     }
 }
 
+// One register tile; `stage` points at the tile's first staged column, rows `span` columns apart.
 static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, const nj_qstage *stage,
-                                                   int32_t staged_rows, int32_t oc0, int32_t y,
+                                                   int32_t span, int32_t staged_rows, int32_t oc0, int32_t y,
                                                    int32_t band_row, int32_t x0, int32_t nvalid,
                                                    const int OCB, const int NV) {
     const nj_conv2d_qs8_params *p = a->params;
@@ -116,7 +124,7 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
     }
     for (int32_t u = 0; u < units; u++) {
         NJ_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
-            const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * NJ_SPAN * NJ_Q_LANE_CH;
+            const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
             const nj_qwt *w_row = wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride;
             NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
                 nj_qin in[NJ_NV];
@@ -161,7 +169,9 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
 }
 
 #define NJ_CASE_N(O, N) \
-    case (O) * 8 + (N): nj_q_tile(a, stage, staged_rows, oc, y, y - y0, x0, nvalid, (O), (N)); break;
+    case (O) * 8 + (N):                                                                            \
+        nj_q_tile(a, stage + (size_t)(x0 - xs0) * NJ_Q_LANE_CH, span, staged_rows, oc, y, y - y0, x0, nvalid, (O), (N)); \
+        break;
 #if NJ_NV == 1
 #define NJ_CASE_O(O) NJ_CASE_N(O, 1)
 #elif NJ_NV == 2
@@ -177,8 +187,9 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
 #error "NJ_OCB must be 4, 6 or 8"
 #endif
 
-// Staging rows per lane unit that fit (the band is this minus K - 1 rows tall).
-#define NJ_STAGE_ROWS_FOR(units) (NJ_Q_STAGE_BYTES / ((units) * NJ_ROW_BYTES))
+// Staging rows per lane unit that fit in spans of `tiles` tiles (the band is this minus K - 1).
+#define NJ_STAGE_ROWS_FOR(units, tiles) \
+    (NJ_Q_STAGE_BYTES / ((units) * ((tiles) * NJ_TILE + NJ_K - 1) * NJ_UNIT_BYTES))
 
 NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
     _Alignas(64) nj_qstage stage[NJ_Q_STAGE_BYTES / sizeof(nj_qstage)];
@@ -186,32 +197,42 @@ NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
     const int32_t ipg = a->in_channels / a->groups;
     const int32_t opg = a->out_channels / a->groups;
     const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
-    int32_t band = NJ_STAGE_ROWS_FOR(units) - (NJ_K - 1);
+    // The band first (each band stages K - 1 rows more than it computes), then the span.
+    const int32_t asked = a->row_end - a->row_begin < 16 ? a->row_end - a->row_begin : 16;
+    int32_t tiles = NJ_STAGE_TILES;
+    while (tiles > 1 && ((tiles / 2) * NJ_TILE >= width || NJ_STAGE_ROWS_FOR(units, tiles) < asked + NJ_K - 1)) {
+        tiles /= 2;
+    }
+    const int32_t span = tiles * NJ_TILE + NJ_K - 1;
+    int32_t band = NJ_STAGE_ROWS_FOR(units, tiles) - (NJ_K - 1);
     if (band < 1) return;  // selection never picks this kernel for so many inputs per group
     if (band > 16) band = 16;
     for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += band) {
         const int32_t y1 = y0 + band < a->row_end ? y0 + band : a->row_end;
         const int32_t staged_rows = y1 - y0 + NJ_K - 1;
-        for (int32_t x0 = 0; x0 < width; x0 += NJ_TILE) {
-            const int32_t nvalid = width - x0 < NJ_TILE ? width - x0 : NJ_TILE;
-            const int32_t nv = (nvalid + NJ_Q_VL - 1) / NJ_Q_VL;
+        for (int32_t xs0 = 0; xs0 < width; xs0 += tiles * NJ_TILE) {
+            const int32_t xs1 = xs0 + tiles * NJ_TILE < width ? xs0 + tiles * NJ_TILE : width;
             for (int32_t g = 0; g < a->groups; g++) {
-                nj_q_stage(a, stage, g * ipg, ipg, y0 - NJ_PAD, staged_rows, x0);
-                for (int32_t y = y0; y < y1; y++) {
-                    const int32_t oc_end = (g + 1) * opg;
-                    for (int32_t oc = g * opg; oc < oc_end;) {
-                        const int32_t rem = oc_end - oc;
-                        const int32_t ocb = rem >= NJ_OCB ? NJ_OCB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
-                        switch (ocb * 8 + nv) {
+                nj_q_stage(a, stage, g * ipg, ipg, y0 - NJ_PAD, staged_rows, xs0, span);
+                for (int32_t x0 = xs0; x0 < xs1; x0 += NJ_TILE) {
+                    const int32_t nvalid = width - x0 < NJ_TILE ? width - x0 : NJ_TILE;
+                    const int32_t nv = (nvalid + NJ_Q_VL - 1) / NJ_Q_VL;
+                    for (int32_t y = y0; y < y1; y++) {
+                        const int32_t oc_end = (g + 1) * opg;
+                        for (int32_t oc = g * opg; oc < oc_end;) {
+                            const int32_t rem = oc_end - oc;
+                            const int32_t ocb = rem >= NJ_OCB ? NJ_OCB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
+                            switch (ocb * 8 + nv) {
 #if NJ_OCB != 4
-                            NJ_CASE_O(NJ_OCB)
+                                NJ_CASE_O(NJ_OCB)
 #endif
-                            NJ_CASE_O(4)
-                            NJ_CASE_O(2)
-                            NJ_CASE_O(1)
-                            default: break;
+                                NJ_CASE_O(4)
+                                NJ_CASE_O(2)
+                                NJ_CASE_O(1)
+                                default: break;
+                            }
+                            oc += ocb;
                         }
-                        oc += ocb;
                     }
                 }
             }
@@ -238,6 +259,7 @@ const nj_conv2d_qs8_kernel NJ_KERNEL = {
 #undef NJ_CASE_O
 #undef NJ_CASE_N
 #undef NJ_STAGE_ROWS_FOR
+#undef NJ_STAGE_TILES
 #undef NJ_PAD
 #undef NJ_TILE
 #undef NJ_SPAN
