@@ -199,6 +199,43 @@ final class PrecisionTests: XCTestCase {
 
     // MARK: - element conversions
 
+    /// FP16 LeakyReLU over every binary16 value, under flush-to-zero and denormals-are-zero
+    /// as the pool threads run it, against the IEEE result (x · slope rounded to the nearest
+    /// binary16, computed here in the default mode). Swift's own Float16 conversions follow
+    /// MXCSR and passed negative subnormals through unscaled there. NaNs: any NaN.
+    func testFP16LeakyReLUIsIEEEUnderFlushToZero() {
+        let inputs = (0...UInt16.max).map { $0 }
+        let slope: Float = 0.2
+        let expected = inputs.map { b -> UInt16 in
+            let x = Float(Float16(bitPattern: b))
+            return Float16(x < 0 ? x * slope : x).bitPattern
+        }
+        var output = [UInt16](repeating: 0, count: inputs.count)
+        var saved = fenv_t()
+        fegetenv(&saved)
+        #if arch(x86_64)
+        var flushing = saved
+        flushing.__mxcsr |= 0x8040  // FTZ | DAZ
+        fesetenv(&flushing)
+        #endif
+        inputs.withUnsafeBytes { source in
+            output.withUnsafeMutableBytes { target in
+                ElementRows.leakyReLU(source.baseAddress!, to: target.baseAddress!, ElementType(precision: .fp16, quantization: nil),
+                                      count: inputs.count, slope: slope)
+            }
+        }
+        fesetenv(&saved)
+        var differing = 0
+        for (b, (have, want)) in zip(inputs, zip(output, expected)) {
+            let isNaN = Float16(bitPattern: b).isNaN
+            if isNaN ? !Float16(bitPattern: have).isNaN : have != want {
+                differing += 1
+                if differing <= 5 { XCTFail("binary16 \(String(b, radix: 16)): \(String(have, radix: 16)), expected \(String(want, radix: 16))") }
+            }
+        }
+        XCTAssertEqual(differing, 0)
+    }
+
     func testElementConversionsRoundAndSaturate() {
         let q = ActivationQuantization(scale: 0.5, zeroPoint: -10)
         let values: [Float] = [0, 0.25, 0.75, -0.25, 1000, -1000, .nan, 3]
