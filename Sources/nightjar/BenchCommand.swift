@@ -8,7 +8,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure network and end-to-end speed, and peak memory.",
         discussion: """
             Warms up, then reports the median and spread of K runs: the network alone (the \
-            streaming engine on an in-memory mosaic) and end to end (RAW file in, PNG out). A \
+            streaming engine on an in-memory mosaic) and end to end (RAW file in, PNG out), alone \
+            and per file in a batch (the next file decoded meanwhile, as restore DIR and watch run). A \
             synthetic dark capture of the requested size is benchmarked unless --input names a \
             RAW file, with --color as restore does it (camera colour by default). GMAC/s counts the network's multiply-accumulates per raw pixel; the share \
             of peak compares it with this machine's register-resident FMA rate on the same threads.

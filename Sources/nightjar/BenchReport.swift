@@ -22,6 +22,9 @@ struct BenchReport: Codable {
     var network_seconds: ProcessMetrics.Summary
     var end_to_end_seconds_median: Double?
     var end_to_end_seconds: ProcessMetrics.Summary?
+    /// End to end per file in a batch: each file decoded while the one before it ran.
+    var end_to_end_batch_seconds_median: Double?
+    var end_to_end_batch_seconds: ProcessMetrics.Summary?
     /// The end-to-end colour (`--color`) the runs asked for, and what the restores used
     /// (`network` where the file has no usable matrix).
     var end_to_end_color: String?
@@ -48,10 +51,11 @@ struct BenchReport: Codable {
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
         var e2e: ProcessMetrics.Summary?
+        var batch: ProcessMetrics.Summary?
         var stages: EndToEndBench.Stages?
         var colorUsed: String?
         if endToEnd {
-            (e2e, stages, colorUsed) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
+            (e2e, batch, stages, colorUsed) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
                                             size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input,
                                             precision: precision, color: color)
         }
@@ -62,6 +66,7 @@ struct BenchReport: Codable {
             layer_precisions: zip(model.architecture.convolutions, precisions).map { LayerPrecision(layer: $0.name, precision: $1.rawValue) },
             network_seconds_median: network.median, network_seconds: network,
             end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
+            end_to_end_batch_seconds_median: batch?.median, end_to_end_batch_seconds: batch,
             end_to_end_color: endToEnd ? color.rawValue : nil, end_to_end_color_used: colorUsed, end_to_end_stages: stages,
             megapixels_per_second: pixels / 1e6 / network.median,
             gmac_per_second: macs / 1e9 / network.median,
@@ -119,6 +124,10 @@ struct BenchReport: Codable {
         if let s = end_to_end_stages {
             lines.append(formatted("  stages     decode %.3f s, prepare %.3f s, network with colour and PNG rows %.3f s, "
                                    + "finish (last pieces, fsync, rename) %.3f s", s.decode, s.prepare, s.network, s.finish))
+        }
+        if let batch = end_to_end_batch_seconds {
+            lines.append("in a batch   " + seconds(batch) + formatted(" per file (%.2fx the network), the next file decoded meanwhile",
+                                                                  batch.median / network_seconds.median))
         }
         lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
         return lines.joined(separator: "\n")

@@ -7,7 +7,8 @@ import Nightjar
 enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
                         runs: Int, input: URL?, precision: Precision? = nil,
-                        color: ColorMode = .camera) throws -> (total: ProcessMetrics.Summary, stages: Stages, colorUsed: String) {
+                        color: ColorMode = .camera) throws -> (total: ProcessMetrics.Summary, batch: ProcessMetrics.Summary, stages: Stages,
+                                                               colorUsed: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -36,7 +37,18 @@ enum EndToEndBench {
         func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
         let stages = Stages(decode: median(\.decodeSeconds), prepare: median(\.prepareSeconds), network: median(\.networkSeconds),
                             finish: median(\.writeSeconds))
-        return (ProcessMetrics.Summary(times), stages, reports.last?.color ?? color.rawValue)
+        // As a batch (`restore DIR`, `watch`) runs: each file decoding in its own child while the
+        // one before it runs through the network. A file's time is from the end of the one
+        // before; the first is not counted (nothing decoded it ahead).
+        var batch: [Double] = []
+        var last = ProcessMetrics.now()
+        for run in 0...runs {
+            _ = try restorer.restore(input: raw, output: output, next: run < runs ? raw : nil)
+            let now = ProcessMetrics.now()
+            if run > 0 { batch.append(now - last) }
+            last = now
+        }
+        return (ProcessMetrics.Summary(times), ProcessMetrics.Summary(batch), stages, reports.last?.color ?? color.rawValue)
     }
 
     /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).

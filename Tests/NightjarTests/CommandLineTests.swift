@@ -370,6 +370,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThan(report["network_seconds_median"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(report["end_to_end_seconds_median"] as? Double ?? 0, 0)
         XCTAssertEqual((report["end_to_end_seconds"] as? [String: Any])?["count"] as? Int, 1)
+        XCTAssertGreaterThan(report["end_to_end_batch_seconds_median"] as? Double ?? 0, 0)
+        XCTAssertEqual((report["end_to_end_batch_seconds"] as? [String: Any])?["count"] as? Int, 1)
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
         // End to end as restore does it by default: the synthetic capture carries a colour matrix.
@@ -406,6 +408,7 @@ final class CommandLineTests: XCTestCase {
         let networkOnly = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1", "--network-only"])
         XCTAssertEqual(networkOnly.status, 0, networkOnly.stderr)
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
+        XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_batch_seconds_median"])
 
         let badColour = try runNightjar(["bench", "--model", model, "--color", "purple", "--runs", "1"])
         XCTAssertEqual(badColour.status, 64, badColour.stderr)
