@@ -181,6 +181,27 @@ static void check_steps_form(nj_colour_kernels form, nj_colour_kernels reference
             for (int c = 0; c < 4; c++) expect_same(out_got[c], out_want[c], count * sizeof(float), form.name, "quads", count, (size_t)c);
             guarded_free_all();
 
+            // Code quads: two rows of 8-bit codes and the sites' values per code. Each form
+            // against the reference, and the reference against the 16-bit form on the same
+            // numbers (codes as raw values, every value its code).
+            uint8_t *code0 = guarded_bytes_aligned(2 * count, g, 1), *code1 = guarded_bytes_aligned(2 * count, !g, 1);
+            uint16_t *wide0 = guarded_bytes_aligned(4 * count, !g, 1), *wide1 = guarded_bytes_aligned(4 * count, g, 1);
+            for (size_t i = 0; i < 2 * count; i++) {
+                code0[i] = (uint8_t)rnd32(), code1[i] = (uint8_t)rnd32();
+                wide0[i] = code0[i], wide1[i] = code1[i];
+            }
+            float *values = floats(4 * 256, g, NULL), *identity = floats(4 * 256, !g, NULL);
+            for (int v = 0; v < 4 * 256; v++) values[v] = (float)(rnd32() % 40000) * 0.37f, identity[v] = (float)(v % 256);
+            const float *m0 = floats(2 * count, g, luminance), *m1 = floats(2 * count, !g, luminance);
+            for (int c = 0; c < 4; c++) out_got[c] = floats(count, !g, NULL), out_want[c] = floats(count, g, NULL);
+            form.code_quads(out_got[0], out_got[1], out_got[2], out_got[3], code0, code1, values, m0, m1, &q, count);
+            reference.code_quads(out_want[0], out_want[1], out_want[2], out_want[3], code0, code1, values, m0, m1, &q, count);
+            for (int c = 0; c < 4; c++) expect_same(out_got[c], out_want[c], count * sizeof(float), form.name, "code_quads", count, (size_t)c);
+            reference.code_quads(out_got[0], out_got[1], out_got[2], out_got[3], code0, code1, identity, m0, m1, &q, count);
+            reference.quads(out_want[0], out_want[1], out_want[2], out_want[3], wide0, wide1, m0, m1, &q, count);
+            for (int c = 0; c < 4; c++) expect_same(out_got[c], out_want[c], count * sizeof(float), "scalar", "code_quads as quads", count, (size_t)c);
+            guarded_free_all();
+
             // Composition: luminance and six coefficient planes in, interleaved 8-bit RGB out.
             const float *y = floats(2 * count, g, network_value);
             const float *a[3], *b[3];

@@ -56,6 +56,13 @@ typedef void (*nj_u16_colour_quads_fn)(float *guide, float *c0, float *c1, float
                                        const uint16_t *raw1, const float *luma0, const float *luma1,
                                        const nj_colour_quads *calibration, size_t count);
 
+// The same from an int8 restore's 8-bit codes: `values` holds each quad site's value of every
+// code (values[256·k + code] for sites k = (0,0), (0,1), (1,0), (1,1)), used where the 16-bit
+// form uses the raw value: R = values[codes0[2i]]·s0 − z0, and so on.
+typedef void (*nj_u8_colour_quads_fn)(float *guide, float *c0, float *c1, float *c2, const uint8_t *codes0,
+                                      const uint8_t *codes1, const float *values, const float *luma0,
+                                      const float *luma1, const nj_colour_quads *calibration, size_t count);
+
 // --- Composition ---
 // One output row, 8 bits, for half columns i < count (pixels 2i and 2i + 1):
 //   out[6i + 3p + k] = table[entry(a_k[i] · luma[2i + p] + b_k[i])],
@@ -72,6 +79,7 @@ typedef struct {
     nj_f32_box_window_fn window;
     nj_f32_colour_luma_fn luma;
     nj_u16_colour_quads_fn quads;
+    nj_u8_colour_quads_fn code_quads;
     nj_f32_colour_compose8_fn compose8;
     const char *name;  // "scalar", "avx2", "avx512"
 } nj_colour_kernels;

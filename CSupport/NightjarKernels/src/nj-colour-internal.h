@@ -22,6 +22,9 @@ void nj_f32_box_window_scalar(float *out, const float *first, const float *level
     void nj_u16_colour_quads_##isa(float *guide, float *c0, float *c1, float *c2, const uint16_t *raw0,           \
                                    const uint16_t *raw1, const float *luma0, const float *luma1,                  \
                                    const nj_colour_quads *calibration, size_t count);                             \
+    void nj_u8_colour_quads_##isa(float *guide, float *c0, float *c1, float *c2, const uint8_t *codes0,           \
+                                  const uint8_t *codes1, const float *values, const float *luma0,                 \
+                                  const float *luma1, const nj_colour_quads *calibration, size_t count);          \
     void nj_f32_colour_compose8_##isa(uint8_t *out, const float *luma, const float *a0, const float *a1,          \
                                       const float *a2, const float *b0, const float *b1, const float *b2,         \
                                       const uint8_t *table, size_t count);

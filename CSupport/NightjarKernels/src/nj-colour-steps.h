@@ -41,26 +41,43 @@ NJ_TARGET void NJ_FORM(nj_f32_colour_luma)(float *restrict out, const float *res
     }
 }
 
+// The quad formula over the four sites' values; `value(k, i)` is site k's value at half column i.
+#define NJ_COLOUR_QUADS_LOOP(value)                                                                           \
+    const float s0 = calibration->scale[0], s1 = calibration->scale[1], s2 = calibration->scale[2],          \
+                s3 = calibration->scale[3];                                                                   \
+    const float z0 = calibration->shift[0], z1 = calibration->shift[1], z2 = calibration->shift[2],          \
+                z3 = calibration->shift[3];                                                                   \
+    const float *m = calibration->matrix;                                                                     \
+    const float m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5], m6 = m[6], m7 = m[7],       \
+                m8 = m[8];                                                                                    \
+    for (size_t i = 0; i < count; i++) {                                                                      \
+        const float red = value(0, i) * s0 - z0;                                                              \
+        const float green = (value(1, i) * s1 - z1 + value(2, i) * s2 - z2) * 0.5f;                          \
+        const float blue = value(3, i) * s3 - z3;                                                             \
+        c0[i] = m0 * red + m1 * green + m2 * blue;                                                            \
+        c1[i] = m3 * red + m4 * green + m5 * blue;                                                            \
+        c2[i] = m6 * red + m7 * green + m8 * blue;                                                            \
+        guide[i] = (luma0[2 * i] + luma0[2 * i + 1] + luma1[2 * i] + luma1[2 * i + 1]) * 0.25f;              \
+    }
+
 NJ_TARGET void NJ_FORM(nj_u16_colour_quads)(float *restrict guide, float *restrict c0, float *restrict c1,
                                             float *restrict c2, const uint16_t *restrict raw0,
                                             const uint16_t *restrict raw1, const float *restrict luma0,
                                             const float *restrict luma1, const nj_colour_quads *calibration,
                                             size_t count) {
-    const float s0 = calibration->scale[0], s1 = calibration->scale[1], s2 = calibration->scale[2],
-                s3 = calibration->scale[3];
-    const float z0 = calibration->shift[0], z1 = calibration->shift[1], z2 = calibration->shift[2],
-                z3 = calibration->shift[3];
-    const float *m = calibration->matrix;
-    const float m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5], m6 = m[6], m7 = m[7], m8 = m[8];
-    for (size_t i = 0; i < count; i++) {
-        const float red = (float)raw0[2 * i] * s0 - z0;
-        const float green = ((float)raw0[2 * i + 1] * s1 - z1 + (float)raw1[2 * i] * s2 - z2) * 0.5f;
-        const float blue = (float)raw1[2 * i + 1] * s3 - z3;
-        c0[i] = m0 * red + m1 * green + m2 * blue;
-        c1[i] = m3 * red + m4 * green + m5 * blue;
-        c2[i] = m6 * red + m7 * green + m8 * blue;
-        guide[i] = (luma0[2 * i] + luma0[2 * i + 1] + luma1[2 * i] + luma1[2 * i + 1]) * 0.25f;
-    }
+#define NJ_RAW_VALUE(k, i) ((float)((k) < 2 ? raw0 : raw1)[2 * (i) + ((k) & 1)])
+    NJ_COLOUR_QUADS_LOOP(NJ_RAW_VALUE)
+#undef NJ_RAW_VALUE
+}
+
+NJ_TARGET void NJ_FORM(nj_u8_colour_quads)(float *restrict guide, float *restrict c0, float *restrict c1,
+                                           float *restrict c2, const uint8_t *restrict codes0,
+                                           const uint8_t *restrict codes1, const float *restrict values,
+                                           const float *restrict luma0, const float *restrict luma1,
+                                           const nj_colour_quads *calibration, size_t count) {
+#define NJ_CODE_VALUE(k, i) (values[256 * (k) + ((k) < 2 ? codes0 : codes1)[2 * (i) + ((k) & 1)]])
+    NJ_COLOUR_QUADS_LOOP(NJ_CODE_VALUE)
+#undef NJ_CODE_VALUE
 }
 
 // entry(l) of nightjar_kernels_colour.h.

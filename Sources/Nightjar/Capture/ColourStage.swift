@@ -330,15 +330,22 @@ final class ColourMemory {
     /// A batch's composed rows, quantised: 2 · batch rows of 3 samples per pixel, 2 bytes each
     /// at most.
     private(set) var output: UnsafeMutableRawPointer = .allocate(byteCount: 1, alignment: 16)
+    /// An int8 frame's code values per quad site, as the code-quads kernel reads them: site k's
+    /// value of code c at `256 · k + c` (the frame's own, written by each frame's stage).
+    let codeValues = UnsafeMutablePointer<Float>.allocate(capacity: ColourMemory.codeValueCount)
+    static let codeValueCount = 4 * 256
     private(set) var capacity = 0
     static var slots: Int { 2 * radius + 2 + batch }
 
     deinit {
         luminance.deallocate()
         output.deallocate()
+        codeValues.deallocate()
     }
 
-    var bytes: Int { statistics.bytes + coefficients.bytes + capacity * 4 * 2 * Self.slots + Self.outputBytes(width: capacity) }
+    var bytes: Int {
+        statistics.bytes + coefficients.bytes + capacity * 4 * 2 * Self.slots + Self.outputBytes(width: capacity) + Self.codeValueCount * 4
+    }
 
     static func outputBytes(width: Int) -> Int { 2 * batch * 3 * width * 2 }
 
@@ -435,6 +442,14 @@ struct ColourStage {
         let m = cameraToSRGB, wb = whiteBalance
         func f(_ i: Int, _ j: Int) -> Float { Float(m[i, j] * wb[j]) }
         matrix = (f(0, 0), f(0, 1), f(0, 2), f(1, 0), f(1, 1), f(1, 2), f(2, 0), f(2, 1), f(2, 2))
+        if let codeValues = mosaic.codeValues {
+            // The quads' sites are the same in every half row (y = 2p + dy, x = 2i + dx).
+            let sites = Self.quadSites(offset: offset)
+            for k in 0..<4 {
+                let site = k == 0 ? sites.0 : k == 1 ? sites.1 : k == 2 ? sites.2 : sites.3
+                for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[site * 256 + code]) }
+            }
+        }
         memory.reserve(width: width)
         memory.statistics.begin(width: width / 2, height: height / 2, kernels: kernels)
         memory.coefficients.begin(width: width / 2, height: height / 2, kernels: kernels)
@@ -541,36 +556,31 @@ struct ColourStage {
         let stats = memory.statistics
         let planes = stats.input(row: p), stride = stats.stride
         let (pI, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride)
-        let y = 2 * p + offset.dy
-        // The quads' sites are the same all along the row: their levels are taken out of the loop.
-        let siteRow0 = (y & 1) * 2, siteRow1 = ((y + 1) & 1) * 2, dx = offset.dx
-        let s00 = siteRow0 + (dx & 1), s01 = siteRow0 + ((dx + 1) & 1), s10 = siteRow1 + (dx & 1), s11 = siteRow1 + ((dx + 1) & 1)
-        let first = y * frameWidth + dx
+        let y = 2 * p + offset.dy, first = y * frameWidth + offset.dx
+        var calibration = nj_colour_quads()
+        let (s00, s01, s10, s11) = quadSites
+        calibration.scale = (scale[s00], scale[s01], scale[s10], scale[s11])
+        calibration.shift = (shift[s00], shift[s01], shift[s10], shift[s11])
+        calibration.matrix = matrix
         if let raw = mosaic.raw {
-            var calibration = nj_colour_quads()
-            calibration.scale = (scale[s00], scale[s01], scale[s10], scale[s11])
-            calibration.shift = (shift[s00], shift[s01], shift[s10], shift[s11])
-            calibration.matrix = matrix
             let q0 = raw + first + 2 * x0
             kernels.quads!(pI + x0, pC0 + x0, pC1 + x0, pC2 + x0, q0, q0 + frameWidth, y0 + 2 * x0, y1 + 2 * x0,
                            &calibration, count)
-            return
+        } else {
+            // An int8 restore's 8-bit codes, through the frame's values per code.
+            let q0 = mosaic.codes.unsafelyUnwrapped + first + 2 * x0
+            kernels.code_quads!(pI + x0, pC0 + x0, pC1 + x0, pC2 + x0, q0, q0 + frameWidth, memory.codeValues,
+                                y0 + 2 * x0, y1 + 2 * x0, &calibration, count)
         }
-        // An int8 restore's 8-bit codes: their raw values through the frame's code tables.
-        let (k00, k01, k10, k11) = (scale[s00], scale[s01], scale[s10], scale[s11])
-        let (z00, z01, z10, z11) = (shift[s00], shift[s01], shift[s10], shift[s11])
-        let m = matrix
-        let (q0, q1) = (first, first + frameWidth)
-        for xh in columns {
-            let x = 2 &* xh, e = x &+ 1
-            let red = mosaic.rawValue(q0 + x, site: s00) * k00 - z00
-            let green = (mosaic.rawValue(q0 + e, site: s01) * k01 - z01 + mosaic.rawValue(q1 + x, site: s10) * k10 - z10) * 0.5
-            let blue = mosaic.rawValue(q1 + e, site: s11) * k11 - z11
-            pC0[xh] = m.0 * red + m.1 * green + m.2 * blue
-            pC1[xh] = m.3 * red + m.4 * green + m.5 * blue
-            pC2[xh] = m.6 * red + m.7 * green + m.8 * blue
-            pI[xh] = (y0[x] + y0[e] + y1[x] + y1[e]) * 0.25
-        }
+    }
+
+    /// The frame sites of a quad's (0,0), (0,1), (1,0) and (1,1) pixels: the same in every half
+    /// row, since each starts at an even row after the CFA offset.
+    private var quadSites: (Int, Int, Int, Int) { Self.quadSites(offset: offset) }
+
+    static func quadSites(offset: (dy: Int, dx: Int)) -> (Int, Int, Int, Int) {
+        let row0 = (offset.dy & 1) * 2, row1 = ((offset.dy + 1) & 1) * 2, dx = offset.dx
+        return (row0 + (dx & 1), row0 + ((dx + 1) & 1), row1 + (dx & 1), row1 + ((dx + 1) & 1))
     }
 
     /// Step 2, row `rows.lowerBound + j`, half-scale `columns` (a strip): its window means,

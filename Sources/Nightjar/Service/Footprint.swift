@@ -211,12 +211,12 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// channels filtered from them with their Double column sums, a batch of column-summed rows
     /// and one row of means, each 128-column strip's two scratch rows (with 2 · 8 columns of
     /// halo) per ring, 26 · 2 full rows of luminance, and a batch's 2 · 8 output rows of 3
-    /// samples (2 bytes at most).
+    /// samples (2 bytes at most); and an int8 frame's 4 × 256 code values as floats.
     public static func colourStageBytes(width: Int) -> Int {
         let radius = 8, batch = 8, slots = 2 * radius + 2 + batch, half = width / 2, planes = 4 + 6, channels = 8 + 6
         let strips = (half + 127) / 128, scratch = 2 * strips * 2 * (128 + 2 * radius) * 4
         return half * (planes * slots * 4 + channels * (8 + batch * 4 + 4)) + scratch + width * 4 * 2 * slots
-            + 2 * batch * 3 * width * 2
+            + 2 * batch * 3 * width * 2 + 4 * 256 * 4
     }
     /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
     public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }
