@@ -277,8 +277,9 @@ final class BoxFilterRing {
 /// The transfer curves. The network learned LibRaw's default rendering, whose curve is dcraw's
 /// gamma 0.45 with a linear toe of slope 4.5 (the BT.709 curve): its output is decoded with that
 /// curve's inverse by the luma kernel (a polynomial, nj-colour-steps.h). The result is encoded
-/// with the sRGB curve through these tables, made once and read at the nearest entry: for 16 bits by the square root of the value (fine steps
-/// where the curve is steep), for 8 bits by the value itself in finer steps (no square root).
+/// with the sRGB curve through these tables, made once and read at the nearest entry: for 16
+/// bits by the square root of the value (fine steps where the curve is steep), for 8 bits by
+/// the value itself in finer steps (no square root).
 final class TransferTables: @unchecked Sendable {
     static let shared = TransferTables()
     /// The encoding table's steps (of the square root of the linear value): 1/16384 is finer
@@ -446,8 +447,7 @@ struct ColourStage {
             // The quads' sites are the same in every half row (y = 2p + dy, x = 2i + dx).
             let sites = Self.quadSites(offset: offset)
             for k in 0..<4 {
-                let site = k == 0 ? sites.0 : k == 1 ? sites.1 : k == 2 ? sites.2 : sites.3
-                for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[site * 256 + code]) }
+                for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[sites[k] * 256 + code]) }
             }
         }
         memory.reserve(width: width)
@@ -558,9 +558,9 @@ struct ColourStage {
         let (pI, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride)
         let y = 2 * p + offset.dy, first = y * frameWidth + offset.dx
         var calibration = nj_colour_quads()
-        let (s00, s01, s10, s11) = quadSites
-        calibration.scale = (scale[s00], scale[s01], scale[s10], scale[s11])
-        calibration.shift = (shift[s00], shift[s01], shift[s10], shift[s11])
+        let sites = Self.quadSites(offset: offset)
+        calibration.scale = (scale[sites[0]], scale[sites[1]], scale[sites[2]], scale[sites[3]])
+        calibration.shift = (shift[sites[0]], shift[sites[1]], shift[sites[2]], shift[sites[3]])
         calibration.matrix = matrix
         if let raw = mosaic.raw {
             let q0 = raw + first + 2 * x0
@@ -576,11 +576,9 @@ struct ColourStage {
 
     /// The frame sites of a quad's (0,0), (0,1), (1,0) and (1,1) pixels: the same in every half
     /// row, since each starts at an even row after the CFA offset.
-    private var quadSites: (Int, Int, Int, Int) { Self.quadSites(offset: offset) }
-
-    static func quadSites(offset: (dy: Int, dx: Int)) -> (Int, Int, Int, Int) {
+    static func quadSites(offset: (dy: Int, dx: Int)) -> SIMD4<Int> {
         let row0 = (offset.dy & 1) * 2, row1 = ((offset.dy + 1) & 1) * 2, dx = offset.dx
-        return (row0 + (dx & 1), row0 + ((dx + 1) & 1), row1 + (dx & 1), row1 + ((dx + 1) & 1))
+        return SIMD4(row0 + (dx & 1), row0 + ((dx + 1) & 1), row1 + (dx & 1), row1 + ((dx + 1) & 1))
     }
 
     /// Step 2, row `rows.lowerBound + j`, half-scale `columns` (a strip): its window means,

@@ -26,19 +26,27 @@ enum ElementRows {
             load(source, from, into: target.assumingMemoryBound(to: Float.self), count: count)
         default:
             // Through FP32, a chunk at a time.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
-                var done = 0
-                while done < count {
-                    let n = min(chunk, count - done)
-                    load(source + done * from.precision.elementBytes, from, into: buffer.baseAddress!, count: n)
-                    store(buffer.baseAddress!, to: target + done * to.precision.elementBytes, to, count: n)
-                    done += n
-                }
+            inFP32Chunks(count) { done, n, buffer in
+                load(source + done * from.precision.elementBytes, from, into: buffer, count: n)
+                store(buffer, to: target + done * to.precision.elementBytes, to, count: n)
             }
         }
     }
 
     private static let chunk = 256
+
+    /// `body(first, count, scratch)` over `count` elements in chunks, with FP32 scratch for one
+    /// chunk on the stack.
+    private static func inFP32Chunks(_ count: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
+            var done = 0
+            while done < count {
+                let n = min(chunk, count - done)
+                body(done, n, buffer.baseAddress!)
+                done += n
+            }
+        }
+    }
 
     /// LeakyReLU of `count` elements of one type (input and output share it, and for int8
     /// the encoding: the zero point stays, values below it are scaled by the slope).
@@ -53,15 +61,10 @@ enum ElementRows {
             // passed negative binary16 subnormals through unscaled. These are IEEE
             // round-to-nearest-even whatever the mode (all 65536 inputs checked).
             let s = source.assumingMemoryBound(to: UInt16.self), t = target.assumingMemoryBound(to: UInt16.self)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
-                var done = 0
-                while done < count {
-                    let n = min(chunk, count - done)
-                    nj_f16_to_f32(s + done, buffer.baseAddress!, n)
-                    nj_f32_leaky_relu_scalar(buffer.baseAddress!, buffer.baseAddress!, n, slope)
-                    nj_f32_to_f16(buffer.baseAddress!, t + done, n)
-                    done += n
-                }
+            inFP32Chunks(count) { done, n, buffer in
+                nj_f16_to_f32(s + done, buffer, n)
+                nj_f32_leaky_relu_scalar(buffer, buffer, n, slope)
+                nj_f32_to_f16(buffer, t + done, n)
             }
         case .int8:
             let s = source.assumingMemoryBound(to: Int8.self), t = target.assumingMemoryBound(to: Int8.self)
