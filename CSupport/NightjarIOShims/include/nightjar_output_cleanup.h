@@ -9,10 +9,11 @@
 extern "C" {
 #endif
 
-/* Records `path` (at most 4095 bytes) as a temporary of this process. Returns the slot to pass
- * to nj_cleanup_forget, or -1 when the table is full or the path too long (the temporary is
- * then only removed by the next run's cleaning). */
-int nj_cleanup_remember(const char *path);
+/* Creates a temporary with open(path, flags, mode) and records it in one step, so that a
+ * signal arriving on any thread either finds it recorded or finds no file. Returns the file
+ * descriptor (or -1 with errno set) and stores the slot for nj_cleanup_forget in *slot_out
+ * (-1 when the table is full or the path too long, or the open failed). */
+int nj_cleanup_create(const char *path, int flags, unsigned mode, int *slot_out);
 
 /* Forgets a slot (the temporary was renamed into place or removed). */
 void nj_cleanup_forget(int slot);

@@ -36,13 +36,15 @@ public final class OutputFile {
         nj_cleanup_install_handlers()
         var random = SystemRandomNumberGenerator()
         var fd: Int32 = -1
+        var slot: Int32 = -1
         var temporary = ""
         // A collision with a live name is astronomically unlikely; a planted one is skipped.
         for _ in 0..<8 {
             let suffix = String(random.next() & 0xFFFF_FFFF_FFFF, radix: 16)
             temporary = (directory == "." && !path.hasPrefix("./") ? "" : directory == "/" ? "/" : directory + "/")
                 + "\(Self.prefix)\(getpid())-\(suffix)\(Self.suffix)"
-            fd = withPathBytes(temporary) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666) }
+            // Created and recorded for the signal handler in one step (no window between).
+            fd = withPathBytes(temporary) { nj_cleanup_create($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666, &slot) }
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else { throw .system(path: path, action: "cannot create a file in \(directory)", code: errno) }
@@ -50,7 +52,7 @@ public final class OutputFile {
         _ = flock(fd, LOCK_EX | LOCK_NB)
         self.fd = fd
         self.temporaryPath = temporary
-        self.slot = withPathBytes(temporary) { nj_cleanup_remember($0) }
+        self.slot = slot
     }
 
     deinit { abandon() }
