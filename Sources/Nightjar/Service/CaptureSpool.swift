@@ -331,13 +331,27 @@ public final class CaptureSpool {
     /// Moves `file` into `directory` under its own name, or NAME-2, NAME-3, ... when that is
     /// taken (link(2) never replaces), then syncs the directory. `before(name)` runs once the
     /// name is chosen, before the move. Returns where it went.
+    ///
+    /// A move is link then unlink, so a process killed between the two leaves the file under
+    /// both names. Finding `file` already linked under one of the candidate names (same
+    /// inode) finishes that move instead of making a second copy.
     @discardableResult
     static func moveKeepingBoth(_ file: URL, into directory: URL, before: ((String) throws -> Void)? = nil) throws -> URL {
         let name = file.lastPathComponent
+        var source = stat()
+        let sourceKnown = lstat(file.path, &source) == 0 && source.st_nlink > 1
         for attempt in 1...1000 {
             let candidate = attempt == 1 ? name : numbered(name, attempt)
             let target = directory.appendingPathComponent(candidate)
-            if FileKind(atPath: target.path).exists { continue }
+            var existing = stat()
+            if lstat(target.path, &existing) == 0 {
+                if sourceKnown, existing.st_dev == source.st_dev, existing.st_ino == source.st_ino {
+                    unlink(file.path)
+                    OutputFile.syncDirectory(directory.path)
+                    return target
+                }
+                continue
+            }
             try before?(candidate)
             if link(file.path, target.path) == 0 {
                 unlink(file.path)
