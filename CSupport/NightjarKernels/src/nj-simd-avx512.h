@@ -36,19 +36,20 @@ static inline nj_m nj_lane_mask(int32_t lo, int32_t hi) {
 // out[4i + j] = v_j[i] (i < 16, j < 4): four output channels of one row interleaved, the pixel
 // shuffle by 4 of a depth-to-space output. Eight two-source permutes and four full stores
 // replace 64 scalar stores.
-#define NJ_HAS_STORE_INTERLEAVE4 1
-static inline NJ_TARGET void nj_store_interleave4(float *out, nj_v v0, nj_v v1, nj_v v2, nj_v v3) {
-    // (v0[i], v1[i]) and (v2[i], v3[i]) pairs, then the pairs of the two interleaved as 64-bit units.
+#define NJ_HAS_INTERLEAVE4 1
+static inline NJ_TARGET void nj_interleave4(nj_v v[4]) {
+    // (v0[i], v1[i]) and (v2[i], v3[i]) pairs, then the pairs of the two interleaved as 64-bit
+    // units: v[j] becomes values 16j..16j+15 of (v0[0], v1[0], v2[0], v3[0], v0[1], ...).
     const __m512i pair_lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i pair_hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     const __m512i quad_lo = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
     const __m512i quad_hi = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
-    const __m512d p01_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v0, pair_lo, v1));
-    const __m512d p01_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v0, pair_hi, v1));
-    const __m512d p23_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v2, pair_lo, v3));
-    const __m512d p23_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v2, pair_hi, v3));
-    _mm512_storeu_pd(out, _mm512_permutex2var_pd(p01_lo, quad_lo, p23_lo));
-    _mm512_storeu_pd(out + 16, _mm512_permutex2var_pd(p01_lo, quad_hi, p23_lo));
-    _mm512_storeu_pd(out + 32, _mm512_permutex2var_pd(p01_hi, quad_lo, p23_hi));
-    _mm512_storeu_pd(out + 48, _mm512_permutex2var_pd(p01_hi, quad_hi, p23_hi));
+    const __m512d p01_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v[0], pair_lo, v[1]));
+    const __m512d p01_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v[0], pair_hi, v[1]));
+    const __m512d p23_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v[2], pair_lo, v[3]));
+    const __m512d p23_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v[2], pair_hi, v[3]));
+    v[0] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01_lo, quad_lo, p23_lo));
+    v[1] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01_lo, quad_hi, p23_lo));
+    v[2] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01_hi, quad_lo, p23_hi));
+    v[3] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01_hi, quad_hi, p23_hi));
 }
