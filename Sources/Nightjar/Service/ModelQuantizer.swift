@@ -19,7 +19,8 @@ import Glibc
 ///    over all inputs). While the PSNR is below the target, layers move to FP16 in the order
 ///    of their own measured share of the error (each layer int8 alone in an FP16 network) per
 ///    multiply-accumulate, as many as the shares say, then one at a time until the
-///    measurement reaches the target.
+///    measurement reaches the target; then each moved layer, the costliest first, goes back to
+///    int8 where the measurement still reaches the target.
 ///
 /// Everything is deterministic (fixed sampling, sorted keys, results independent of the
 /// thread count), so the same inputs give a byte-identical file.
@@ -183,6 +184,14 @@ public struct ModelQuantizer {
                 precisions[order[moved]] = .fp16
                 moved += 1
                 mse = try measuredMSE(model, precisions, layers, inputs, references)
+            }
+            // The shares overshoot (errors do not add up), so each moved layer is tried in int8
+            // again, the most multiply-accumulates first, and stays there while the measured
+            // PSNR still holds the target.
+            for layer in order.prefix(moved).sorted(by: { (cost[$0], $1) > (cost[$1], $0) }) where mse <= targetMSE {
+                precisions[layer] = .int8
+                let trial = try measuredMSE(model, precisions, layers, inputs, references)
+                if trial <= targetMSE { mse = trial } else { precisions[layer] = .fp16 }
             }
         }
         let quantized = try model.quantized(layerPrecisions: precisions, layers: layers)
