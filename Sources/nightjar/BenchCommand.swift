@@ -43,11 +43,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the end-to-end (file to file) measurement.")
     var networkOnly = false
 
-    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8).")
-    var bandRows: Int = StreamSchedule.Bands().outputRows
+    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8; default: 32 in int8, else 16).")
+    var bandRows: Int?
 
-    @Option(help: "1/32-scale rows per band of the streaming engine's first pass.")
-    var lowResolutionRows: Int = StreamSchedule.Bands().lowResolutionRows
+    @Option(help: "1/32-scale rows per band of the streaming engine's first pass (default: 1).")
+    var lowResolutionRows: Int?
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -68,7 +68,8 @@ struct BenchCommand: ParsableCommand {
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
             var report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
-                bands: StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows), lockMemory: mlock,
+                bands: requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
+                                      precision: precision?.precision), lockMemory: mlock,
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision,
                 color: color)
             if json {

@@ -82,3 +82,11 @@ func validateThreads(_ threads: Int) throws {
         throw ValidationError("--threads \(threads) is more than the \(maximumThreads) allowed (4 per core, at most 256)")
     }
 }
+
+/// The bands `--low-resolution-rows` and `--band-rows` ask for; what they leave out comes from
+/// the standard bands of the precision that will run.
+func requestedBands(lowResolutionRows: Int?, outputRows: Int?, model: NightjarModel, precision: Precision?) -> StreamSchedule.Bands {
+    let standard = StreamSchedule.Bands.standard(for: precision ?? model.defaultPrecision)
+    return StreamSchedule.Bands(lowResolutionRows: lowResolutionRows ?? standard.lowResolutionRows,
+                                outputRows: outputRows ?? standard.outputRows)
+}

@@ -30,11 +30,11 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: "Worker threads (default: the board's cores with --board, else all cores).")
     var threads: Int?
 
-    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8).")
-    var bandRows: Int = StreamSchedule.Bands().outputRows
+    @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8; default: 32 in int8, else 16).")
+    var bandRows: Int?
 
-    @Option(help: "1/32-scale rows per band of the streaming engine's first pass.")
-    var lowResolutionRows: Int = StreamSchedule.Bands().lowResolutionRows
+    @Option(help: "1/32-scale rows per band of the streaming engine's first pass (default: 1).")
+    var lowResolutionRows: Int?
 
     @Option(help: "A board id from boards/ (e.g. pi-zero-2w) or the path of a board profile JSON file.")
     var board: String?
@@ -64,8 +64,8 @@ struct FootprintCommand: ParsableCommand {
                                   + "(at most \(Self.maximumPixels / 1_000_000) MP)")
         }
         guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
-        guard lowResolutionRows >= 1 else { throw ValidationError("--low-resolution-rows must be at least 1") }
-        guard bandRows >= 8, bandRows % 8 == 0 else { throw ValidationError("--band-rows must be a positive multiple of 8") }
+        if let lowResolutionRows, lowResolutionRows < 1 { throw ValidationError("--low-resolution-rows must be at least 1") }
+        if let bandRows, bandRows < 8 || bandRows % 8 != 0 { throw ValidationError("--band-rows must be a positive multiple of 8") }
     }
 
     /// `restore`'s default --max-pixels; larger frames are refused there.
@@ -83,14 +83,15 @@ struct FootprintCommand: ParsableCommand {
                     executable: currentExecutable, environment: ProcessInfo.processInfo.environment))
             }
             let threadCount = threads ?? profile?.cores ?? Engine.availableCores
-            let bands = StreamSchedule.Bands(lowResolutionRows: lowResolutionRows, outputRows: bandRows)
             // The model goes once the engine has packed its weights, as in `restore`.
-            let (engine, architecture) = try { () throws -> (StreamingEngine, String) in
+            let (engine, architecture, bands) = try { () throws -> (StreamingEngine, String, StreamSchedule.Bands) in
                 let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+                let bands = requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
+                                           precision: precision?.precision)
                 return (try StreamingEngine(model: network, maxHeight: FramePadding.paddedLength(size.height),
                                             maxWidth: FramePadding.paddedLength(size.width), bands: bands, threads: threadCount,
                                             precision: precision?.precision, modelPath: model),
-                        network.architecture.description)
+                        network.architecture.description, bands)
             }()
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
                                             baseline: baseline, rotated: rotated, bits: bits)

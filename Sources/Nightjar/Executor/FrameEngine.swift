@@ -22,19 +22,20 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
 
-    /// `precision`: nil for the best the model carries; `modelPath` names the model in errors.
-    public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands = .init(),
+    /// `precision`: nil for the best the model carries; `bands`: nil for the precision's
+    /// standard ones; `modelPath` names the model in errors.
+    public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands? = nil,
                 maximumSize: (height: Int, width: Int)? = nil, lockMemory: Bool = false, precision: Precision? = nil,
                 modelPath: String = "the model") throws {
         self.architecture = model.architecture
         self.parameters = try PackedParameters(model, precision: precision, path: modelPath)
         self.threads = threads
-        self.bands = bands
+        self.bands = bands ?? .standard(for: parameters.layerPrecisions.max()!)
         self.maximumSize = maximumSize.map { (FramePadding.paddedLength($0.height), FramePadding.paddedLength($0.width)) }
         self.lockMemory = lockMemory
         if let size = self.maximumSize {
             engine = try StreamingEngine(parameters: parameters, architecture: architecture, maxHeight: size.height,
-                                         maxWidth: size.width, bands: bands, threads: threads, lockMemory: lockMemory)
+                                         maxWidth: size.width, bands: self.bands, threads: threads, lockMemory: lockMemory)
         }
     }
 

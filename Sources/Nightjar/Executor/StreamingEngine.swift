@@ -48,9 +48,10 @@ public final class StreamingEngine: @unchecked Sendable {
     /// paged back in; it fails, with `EngineError.cannotLockMemory`, where the limit on locked
     /// memory (`ulimit -l`, systemd's `LimitMEMLOCK=`) is below the arena.
     /// `precision`: the network's (nil: the best the model carries); a precision the model
-    /// cannot run is a `PrecisionError` naming the fix.
+    /// cannot run is a `PrecisionError` naming the fix. `bands`: nil for the precision's
+    /// standard ones.
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
-                            bands: StreamSchedule.Bands = .init(), threads: Int = Engine.availableCores,
+                            bands: StreamSchedule.Bands? = nil, threads: Int = Engine.availableCores,
                             lockMemory: Bool = false, precision: Precision? = nil, modelPath: String = "the model") throws {
         try self.init(parameters: PackedParameters(model, precision: precision, path: modelPath), architecture: model.architecture,
                       maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads, lockMemory: lockMemory)
@@ -58,11 +59,11 @@ public final class StreamingEngine: @unchecked Sendable {
 
     /// With weights already packed (shared by engines re-planned for larger frames).
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
-         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
+         bands: StreamSchedule.Bands?, threads: Int, lockMemory: Bool = false) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
-                                          bands: bands)
+                                          bands: bands ?? .standard(for: parameters.layerPrecisions.max()!))
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {

@@ -20,8 +20,9 @@ public final class Restorer {
     ///   - maximumSize: the largest visible frame, planned now; nil to grow on demand.
     ///   - lockMemory: lock the arena into RAM (`mlock`).
     ///   - precision: the network's precision; nil for the best the model carries.
+    ///   - bands: nil for the precision's standard ones (`StreamSchedule.Bands.standard`).
     public init(model: NightjarModel, modelName: String, options: RestoreOptions, threads: Int = Engine.availableCores,
-                bands: StreamSchedule.Bands = .init(), maximumSize: (width: Int, height: Int)? = nil,
+                bands: StreamSchedule.Bands? = nil, maximumSize: (width: Int, height: Int)? = nil,
                 lockMemory: Bool = false, precision: Precision? = nil, modelPath: String? = nil) throws {
         try options.validate()
         self.options = options
@@ -39,7 +40,7 @@ public final class Restorer {
 
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
     public convenience init(modelURL: URL, options: RestoreOptions, threads: Int = Engine.availableCores,
-                            bands: StreamSchedule.Bands = .init(), maximumSize: (width: Int, height: Int)? = nil,
+                            bands: StreamSchedule.Bands? = nil, maximumSize: (width: Int, height: Int)? = nil,
                             lockMemory: Bool = false, precision: Precision? = nil) throws {
         try self.init(model: try NightjarModel.load(contentsOf: modelURL),
                       modelName: modelURL.deletingPathExtension().lastPathComponent, options: options, threads: threads,
