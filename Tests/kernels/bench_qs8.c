@@ -25,6 +25,7 @@ int main(int argc, char **argv) {
     const int runs = argc > 1 ? atoi(argv[1]) : 5;
     static const struct { const char *what; int k, cin, cout, width, height; } shapes[] = {
         {"5x5 24->12 (conv_2_8_32)", 5, 24, 12, 2128, 16},
+        {"5x5 4->12 (conv2x)", 5, 4, 12, 2128, 16},
         {"3x3 64->64 (resblock8x)", 3, 64, 64, 532, 16},
         {"3x3 160->32 (RDB dense)", 3, 160, 32, 133, 32},
         {"1x1 192->64 (RDB fusion)", 1, 192, 64, 133, 32},

@@ -91,14 +91,43 @@ static void check_path(const char *path) {
     guarded_free_all();
 }
 
+// nj_qs8_leaky_relu against its definition (nearbyintf, not the kernel's rounding trick):
+// every int8 input, zero points across the range, slopes, every tail length.
+static void check_leaky_relu(const char *path) {
+    int8_t *in = guarded_bytes(N, 1), *got = guarded_bytes(N, 0);
+    for (size_t i = 0; i < N; i++) in[i] = (int8_t)(i * 37 + (i >> 8));  // every value, shuffled
+    const int32_t zero_points[] = {-128, -37, 0, 5, 127};
+    const float slopes[] = {0.2f, 0.01f, 0.5f, 1.0f, 0.0f, 0.3f};
+    for (size_t z = 0; z < sizeof zero_points / sizeof zero_points[0]; z++) {
+        for (size_t s = 0; s < sizeof slopes / sizeof slopes[0]; s++) {
+            for (size_t n = 0; n <= 41; n++) {
+                const size_t count = n == 41 ? N : n;
+                nj_qs8_leaky_relu(in, got + N - count, count, zero_points[z], slopes[s]);
+                for (size_t i = 0; i < count; i++) {
+                    const int32_t q = in[i] - zero_points[z];
+                    int32_t want = q >= 0 ? in[i] : zero_points[z] + (int32_t)nearbyintf((float)q * slopes[s]);
+                    want = want < -128 ? -128 : want > 127 ? 127 : want;
+                    if (got[N - count + i] != want && failures++ < 10) {
+                        printf("FAIL %s leaky_relu(%d, zero %d, slope %g) = %d, want %d\n", path, in[i], zero_points[z],
+                               slopes[s], got[N - count + i], want);
+                    }
+                }
+            }
+        }
+    }
+    guarded_free_all();
+}
+
 // Runs the checks with the floating-point mode of the thread pool's workers as well (the
 // engine converts there): flush-to-zero and denormals-are-zero.
 static void check_both_modes(const char *path) {
     check_path(path);
+    check_leaky_relu(path);
 #if defined(__x86_64__)
     const unsigned mode = _mm_getcsr();
     _mm_setcsr(mode | 0x8040);
     check_path(path);
+    check_leaky_relu(path);
     _mm_setcsr(mode);
 #endif
 }

@@ -54,6 +54,12 @@ void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_
 void nj_qs8_quantize_scalar(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_dequantize_scalar(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 
+// LeakyReLU within one encoding: q >= zero_point stays, below it
+// zero_point + round_half_even((q - zero_point) * slope) (slope in [0, 1], the product rounded to
+// binary32 first), saturated to int8. Plain C that compilers vectorise; the same integers on
+// every ISA and in any floating-point mode (the products are never subnormal).
+void nj_qs8_leaky_relu(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope);
+
 // Per-layer numbers a kernel reads. nj_qs8_conv2d_prepare fills it; the arrays point into the
 // packed block the same call writes (so the block must stay where it was prepared, or the
 // pointers be moved with it).

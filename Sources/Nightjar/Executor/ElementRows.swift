@@ -67,12 +67,10 @@ enum ElementRows {
                 nj_f32_to_f16(buffer, t + done, n)
             }
         case .int8:
-            let s = source.assumingMemoryBound(to: Int8.self), t = target.assumingMemoryBound(to: Int8.self)
-            let zero = Int32(type.quantization!.zeroPoint)
-            for i in 0..<count {
-                let q = Int32(s[i]) - zero
-                t[i] = q >= 0 ? s[i] : Int8(clamping: zero + Int32((Float(q) * slope).rounded(.toNearestOrEven)))
-            }
+            // The zero point stays, values below it are scaled by the slope (a C loop: the Swift
+            // one called rintf per element, 1.6 % of an int8 network's time).
+            nj_qs8_leaky_relu(source.assumingMemoryBound(to: Int8.self), target.assumingMemoryBound(to: Int8.self), count,
+                              type.quantization!.zeroPoint, slope)
         }
     }
 
