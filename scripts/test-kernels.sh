@@ -127,7 +127,7 @@ arm() {
         return 0
     fi
     kernels arm-gcc aarch64-linux-gnu-gcc
-    for t in conv conv_f16 qs8 threadpool colour; do
+    for t in conv conv_f16 qs8 threadpool colour convert; do
         program "${t}_aarch64" arm-gcc "test_$t.c" aarch64-linux-gnu-gcc -static
     done
     # SwiftPM on the boards compiles C with clang: clang's NEON code generation too.
@@ -166,6 +166,11 @@ arm() {
             env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu max "$out/qs8_aarch64_clang" --quick
     fi
     check "aarch64 qemu -cpu cortex-a53: colour steps" qemu-aarch64 -cpu cortex-a53 "$out/colour_aarch64"
+    # Conversions and int8 LeakyReLU: GCC contracts float expressions into FMAs on AArch64
+    # (-ffp-contract=fast), which x86-64's baseline has no FMA to show.
+    for cpu in cortex-a53 max; do
+        check "aarch64 qemu -cpu $cpu: conversions" qemu-aarch64 -cpu "$cpu" "$out/convert_aarch64"
+    done
     for cpu in cortex-a53 max; do
         check "aarch64 qemu -cpu $cpu: thread pool" timeout 300 qemu-aarch64 -cpu "$cpu" "$out/threadpool_aarch64"
     done
