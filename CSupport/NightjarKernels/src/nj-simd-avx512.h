@@ -33,9 +33,9 @@ static inline nj_m nj_lane_mask(int32_t lo, int32_t hi) {
 }
 #define V_MASK(lo, hi) nj_lane_mask((lo), (hi))
 
-// out[4i + j] = v_j[i] (i < 16, j < 4): four output channels of one row interleaved, the pixel
-// shuffle by 4 of a depth-to-space output. Eight two-source permutes and four full stores
-// replace 64 scalar stores.
+// Four output channels of one row interleaved, the pixel shuffle by 4 of a depth-to-space
+// output: stored in order, v[0..3] afterwards hold out[4i + j] = v_j[i] (i < 16, j < 4). Eight
+// two-source permutes and four full stores replace 64 scalar stores.
 #define NJ_HAS_INTERLEAVE4 1
 static inline NJ_TARGET void nj_interleave4(nj_v v[4]) {
     // (v0[i], v1[i]) and (v2[i], v3[i]) pairs, then the pairs of the two interleaved as 64-bit

@@ -17,7 +17,7 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// The precision of each convolution.
     public var layerPrecisions: [Precision] { parameters.layerPrecisions }
     /// The network's precision: the one asked for, or the best the model carries.
-    public var precision: Precision { parameters.layerPrecisions.max()! }
+    public var precision: Precision { parameters.precision }
     public var weightBytes: Int { parameters.bytes }
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
@@ -30,7 +30,7 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
         self.architecture = model.architecture
         self.parameters = try PackedParameters(model, precision: precision, path: modelPath)
         self.threads = threads
-        self.bands = bands ?? .standard(for: parameters.layerPrecisions.max()!)
+        self.bands = bands ?? .standard(for: parameters.precision)
         self.maximumSize = maximumSize.map { (FramePadding.paddedLength($0.height), FramePadding.paddedLength($0.width)) }
         self.lockMemory = lockMemory
         if let size = self.maximumSize {

@@ -10,6 +10,8 @@ import NightjarKernels
 final class PackedParameters: @unchecked Sendable {
     /// The precision of each convolution, by layer index.
     let layerPrecisions: [Precision]
+    /// The network's precision: the highest of its layers' (int8 with some layers FP16 is int8).
+    var precision: Precision { layerPrecisions.max()! }
     let storage: UnsafeMutableRawPointer
     /// Byte offsets into `storage`, by layer.
     let weightOffsets: [Int]

@@ -53,17 +53,18 @@ public final class StreamingEngine: @unchecked Sendable {
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
                             bands: StreamSchedule.Bands? = nil, threads: Int = Engine.availableCores,
                             lockMemory: Bool = false, precision: Precision? = nil, modelPath: String = "the model") throws {
-        try self.init(parameters: PackedParameters(model, precision: precision, path: modelPath), architecture: model.architecture,
-                      maxHeight: maxHeight, maxWidth: maxWidth, bands: bands, threads: threads, lockMemory: lockMemory)
+        let parameters = try PackedParameters(model, precision: precision, path: modelPath)
+        try self.init(parameters: parameters, architecture: model.architecture, maxHeight: maxHeight, maxWidth: maxWidth,
+                      bands: bands ?? .standard(for: parameters.precision), threads: threads, lockMemory: lockMemory)
     }
 
     /// With weights already packed (shared by engines re-planned for larger frames).
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
-         bands: StreamSchedule.Bands?, threads: Int, lockMemory: Bool = false) throws {
+         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
-                                          bands: bands ?? .standard(for: parameters.layerPrecisions.max()!))
+                                          bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {
