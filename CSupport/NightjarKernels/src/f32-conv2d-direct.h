@@ -110,7 +110,9 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
 
     // A chunk of the input channels after the first resumes from the partial sums the
     // previous chunk stored in the output (f32, exact: the same sums as in one pass).
-    const int resume = icg_begin > 0;
+    // (f16 outputs are never chunked: without this constant the f16 kernels' accumulators
+    // could start undefined, and clang then kept them on the stack across the channel loop.)
+    const int resume = !NJ_F16_STORAGE && icg_begin > 0;
     const int finish = icg_end == ipg;
     nj_v acc[NJ_OCB][NJ_NV];
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
