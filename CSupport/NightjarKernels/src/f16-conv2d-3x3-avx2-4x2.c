@@ -1,6 +1,6 @@
 // 3x3 f16 convolution for AVX2 + F16C (convert around the f32 FMA): register blocks of 4 output
 // channels x 2 vectors along x, f32 accumulators, binary16 loads and stores converted. f32's
-// 6x2 tile spilled here (16 registers) and ran 20-35 % slower. The algorithm is in
+// 6x2 tile spilled here (16 registers) and ran 15-25 % slower. The algorithm is in
 // f32-conv2d-direct.h (the same template as the f32 kernels).
 #include "nightjar_kernels.h"
 
