@@ -366,9 +366,11 @@ def offered_precisions(nightjar):
     return list(dict.fromkeys(found)) or ["fp32"]
 
 
-def nightjar_models(args, nightjar, work, model, calibration_frame):
-    """Which precisions this build runs, each with its model file; the others with the reason."""
-    runnable, skipped = {}, {}
+def nightjar_models(args, nightjar, work, model, calibration):
+    """Which precisions this build runs, each with its model file; the others with the reason; and
+    the precision of each layer of the int8 model (the quantizer keeps some layers FP16 when their
+    int8 error on the calibration inputs is too large, which changes the speed)."""
+    runnable, skipped, int8_layers = {}, {}, []
     has_quantize = re.search(r"^\s+quantize\b", subprocess.run([nightjar, "--help"], capture_output=True, text=True).stdout, re.M)
     for precision in offered_precisions(nightjar):
         path = model
@@ -377,18 +379,20 @@ def nightjar_models(args, nightjar, work, model, calibration_frame):
                 skipped[precision] = "needs a model calibrated by `nightjar quantize`, which this build lacks"
                 continue
             path = os.path.join(work, "model-int8.safetensors")
-            code, _, err, _ = run_child([nightjar, "quantize", model, "--calibrate", calibration_frame, "-o", path,
+            code, _, err, _ = run_child([nightjar, "quantize", model, "--calibrate", *calibration, "-o", path,
                                          "--overwrite", "--threads", str(args.threads)], args.timeout)
             if code:
                 skipped[precision] = "nightjar quantize failed: " + err.strip().splitlines()[-1] if err.strip() else f"exit {code}"
                 continue
-        code, _, err, _ = run_child([nightjar, "bench", "--model", path, "--precision", precision, "--size", "64x64",
-                                     "--runs", "1", "--network-only", "--threads", str(args.threads), "--json"], args.timeout)
+        code, out, err, _ = run_child([nightjar, "bench", "--model", path, "--precision", precision, "--size", "64x64",
+                                       "--runs", "1", "--network-only", "--threads", str(args.threads), "--json"], args.timeout)
         if code:
             skipped[precision] = (err.strip().splitlines() or [f"exit {code}"])[-1].removeprefix("nightjar: error: ")
         else:
             runnable[precision] = path
-    return runnable, skipped
+            if precision == "int8":
+                int8_layers = json.loads(out).get("layer_precisions", [])
+    return runnable, skipped, int8_layers
 
 
 def median(values):
@@ -432,9 +436,14 @@ def measure(args):
         if code:
             raise Failure("preparing the peers failed:\n" + err.strip())
         info.update(json.loads(out.strip().splitlines()[-1]))
-        calibration = os.path.join(work, "calibration.npy")
-        synthesize_frame(1728, 1152, 7, calibration)  # not one of the measured frames
-        nightjar_precisions, skipped = nightjar_models(args, nightjar, work, model, calibration)
+        if args.calibrate:
+            calibration = args.calibrate
+            info["int8_calibration"] = ", ".join(args.calibrate)
+        else:
+            calibration = [os.path.join(work, "calibration.npy")]
+            synthesize_frame(1728, 1152, 7, calibration[0])  # not one of the measured frames
+            info["int8_calibration"] = "one synthetic 1728x1152 frame (another seed than the measured ones)"
+        nightjar_precisions, skipped, info["int8_layers"] = nightjar_models(args, nightjar, work, model, calibration)
         info["nightjar_skipped"] = skipped
         for precision, why in skipped.items():
             log(f"nightjar {precision} skipped: {why}")
@@ -566,6 +575,12 @@ def markdown(info):
                f"{max(row['e2e_rss']) / 1e6:.0f} MB" if row["end_to_end"] else "–")
         lines.append(f"| {frame} | {label(row['system'])} | {t:.3f} ({min(row['rounds']):.3f}–{max(row['rounds']):.3f}) | "
                      f"{ratio} | {max(row['rss']) / 1e6:.0f} | {ptext} | {e2e} | {row.get('version', '')} |")
+    layers = info.get("int8_layers") or []
+    if layers:
+        kept = [f"{entry['layer']} {entry['precision']}" for entry in layers if entry["precision"] != "int8"]
+        lines.append(f"\nNightjar int8: calibrated (`nightjar quantize --calibrate`) on {info.get('int8_calibration', '?')}; "
+                     f"{len(layers) - len(kept)} of {len(layers)} layers int8"
+                     + (f", the quantizer kept {', '.join(kept)}." if kept else "."))
     for precision, why in info.get("nightjar_skipped", {}).items():
         lines.append(f"\nNightjar {precision}: skipped ({why}).")
     for system, why in info.get("peer_skipped", {}).items():
@@ -635,6 +650,10 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "peers"), help="where results.md/.svg/.json go")
     parser.add_argument("--note", default="", help="a line about the machine's state for the table (e.g. its load)")
     parser.add_argument("--nightjar", help="the nightjar binary (default: swift build -c release)")
+    parser.add_argument("--calibrate", action="append", metavar="PATH",
+                        help="RAW files, directories or .npy mosaics to calibrate Nightjar's int8 model on, as "
+                             "`nightjar quantize --calibrate` takes them (repeatable; default one synthetic frame "
+                             "other than the measured ones)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed each child process")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit (needs no venv)")
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
@@ -663,6 +682,9 @@ def main():
             raise Failure(f"{GNU_TIME} (GNU time) measures each system's peak RSS: apt-get install time")
         if not os.path.isfile(args.checkpoint):
             raise Failure(f"{args.checkpoint}: no such checkpoint (--checkpoint)")
+        for path in args.calibrate or []:
+            if not os.path.exists(path):
+                raise Failure(f"{path}: no such file or directory (--calibrate)")
         venv = os.environ.get("NIGHTJAR_PEERS_VENV", os.path.expanduser("~/.cache/nightjar-peers"))
         if args.dry_run:
             print(f"venv        {venv} ({'present' if os.path.exists(venv_python(venv)) else 'to be created'}): {' '.join(PINS)}")
@@ -670,6 +692,7 @@ def main():
             print(f"checkpoint  {args.checkpoint}")
             print(f"frames      {', '.join('%dx%d' % (SIZES[s] if s in SIZES else parse_size(s)) for s in args.sizes)}")
             print(f"systems     {', '.join(args.systems)} (Nightjar: each precision `nightjar bench --help` offers)")
+            print(f"int8        calibrated on {', '.join(args.calibrate) if args.calibrate else 'one synthetic frame'}")
             print(f"threads {args.threads}, {args.runs} runs x {args.rounds} rounds, results in {args.out}")
             return 0
         if os.path.realpath(sys.prefix) != os.path.realpath(venv):
