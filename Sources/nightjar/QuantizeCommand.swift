@@ -9,7 +9,7 @@ struct QuantizeCommand: ParsableCommand {
         discussion: """
             Runs the FP32 network on the calibration inputs (RAW files, directories of them, or \
             float32 .npy mosaics as run-tensor reads), records every activation's range \
-            (0.01st-99.99th percentile), quantises the weights per output channel and writes a \
+            (0.01st-99.99th percentile; --headroom widens it), quantises the weights per output channel and writes a \
             model that carries int8 beside FP32. Layers whose int8 rounding costs too much \
             (measured by running the network with int8 rounding, against --target-psnr) stay \
             FP16; the file records each layer's precision. The same inputs give the same file, \
@@ -39,6 +39,11 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Keep layers in FP16 until the int8 engine's PSNR against FP32 on the calibration inputs reaches this (dB).")
     var targetPSNR: Double = 42
 
+    @Option(help: ArgumentHelp(
+        "Widen every activation range the calibration measured by this factor (1-16).",
+        discussion: "For frames unlike the calibration set (brighter, other scenes), whose activations would clip; the int8 steps get coarser, so more layers may stay FP16 to reach --target-psnr. Check the result on frames you did not calibrate on (run-tensor, evaluate)."))
+    var headroom: Double = 1
+
     @Option(help: "Worker threads.")
     var threads: Int = Engine.availableCores
 
@@ -47,6 +52,7 @@ struct QuantizeCommand: ParsableCommand {
         guard m > 0, m.isFinite else { throw ValidationError("--m must be positive") }
         if let amp { guard amp >= 1, amp.isFinite else { throw ValidationError("--amp must be at least 1") } }
         guard targetPSNR > 0, targetPSNR <= 100 else { throw ValidationError("--target-psnr must be in (0, 100]") }
+        guard headroom >= 1, headroom <= 16 else { throw ValidationError("--headroom must be in [1, 16] (1 keeps the measured ranges)") }
         try validateThreads(threads)
     }
 
@@ -61,6 +67,7 @@ struct QuantizeCommand: ParsableCommand {
             options.m = m
             options.amplification = amp
             options.targetPSNR = targetPSNR
+            options.headroom = headroom
             options.threads = threads
             let quantizer = ModelQuantizer(options: options)
             let inputs = try quantizer.inputs(calibrate)

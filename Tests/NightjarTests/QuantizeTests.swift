@@ -74,6 +74,46 @@ final class QuantizeTests: XCTestCase {
         print("synthetic model: all int8 \(loose.allInt8PSNR) dB; \(strict.layerPrecisions.filter { $0 == .fp16 }.count) layers FP16 give \(strict.psnr) dB")
     }
 
+    /// `--headroom K` multiplies every measured activation range by K: each int8 layer's input,
+    /// output and residual steps are K times as coarse with the same zero points (the ranges
+    /// hold 0, so scaling both ends keeps the zero's level); the weights do not change. Out of
+    /// range is a usage error.
+    func testHeadroomWidensEveryActivationRange() throws {
+        let model = try ModelFileTests.syntheticModel()
+        let inputs = [ModelQuantizer.Input(name: "a", values: Self.mosaic(height: 64, width: 64, seed: 5), height: 64, width: 64)]
+        var options = ModelQuantizer.Options()
+        options.threads = 2
+        options.targetPSNR = 1 // every layer int8 whatever the ranges
+        let (measured, _) = try ModelQuantizer(options: options).quantize(model, inputs: inputs)
+        options.headroom = 2.5
+        let (wider, _) = try ModelQuantizer(options: options).quantize(model, inputs: inputs)
+        var compared = 0
+        for spec in model.architecture.convolutions {
+            let a = try XCTUnwrap(measured.quantization(spec), spec.name), b = try XCTUnwrap(wider.quantization(spec), spec.name)
+            XCTAssertEqual(a.weightScales, b.weightScales, spec.name)
+            for (x, y) in [(a.input, b.input), (a.output, b.output)] + zip([a.residual].compactMap { $0 }, [b.residual].compactMap { $0 }) {
+                XCTAssertEqual(Double(y.scale / x.scale), 2.5, accuracy: 1e-5, spec.name)
+                XCTAssertEqual(y.zeroPoint, x.zeroPoint, spec.name)
+                compared += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(compared, 2 * model.architecture.convolutions.count)
+
+        options.headroom = 0.5
+        XCTAssertThrowsError(try ModelQuantizer(options: options).quantize(model, inputs: inputs))
+        let dir = try makeTemporaryDirectory(self)
+        let file = dir.appendingPathComponent("m.safetensors"), input = dir.appendingPathComponent("a.npy")
+        try model.write(to: file)
+        try NPYArray(shape: [64, 64], floats: inputs[0].values).write(to: input)
+        for value in ["0.9", "17", "nan"] {
+            let run = try runNightjar(["quantize", file.path, "--calibrate", input.path, "-o", dir.appendingPathComponent("q.safetensors").path,
+                                       "--headroom", value])
+            XCTAssertEqual(run.status, 64, run.stderr)
+            XCTAssertTrue(run.stderr.contains("--headroom must be in [1, 16]"), run.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("q.safetensors").path))
+    }
+
     func testRawCapturesAndDirectoriesCalibrate() throws {
         let dir = try makeTemporaryDirectory(self)
         let captures = dir.appendingPathComponent("captures")

@@ -9,7 +9,9 @@ import Glibc
 ///    a whole frame held at every scale by the whole-frame engine).
 /// 2. Ranges: the FP32 engine runs each input; every tensor's values are sampled (a fixed
 ///    stride, at most 65536 values per write) and its range is the 0.01st to 99.99th
-///    percentile, widened to hold 0: a few outliers do not stretch the scale for everyone.
+///    percentile, widened to hold 0: a few outliers do not stretch the scale for everyone;
+///    then multiplied by `headroom` (default 1) for frames whose activations run larger than
+///    the calibration set's (they clip otherwise; coarser steps are the price).
 ///    (The range with the least squared error per tensor measured better layer by layer but
 ///    worse through the whole network, and far worse on inputs brighter than the calibration
 ///    set.) LeakyReLU copies keep their source's encoding; weights get a symmetric scale per
@@ -31,6 +33,8 @@ public struct ModelQuantizer {
         public var maximumSide = 1024
         /// The PSNR against FP32 the quantizer keeps, measured with the int8 engine (dB).
         public var targetPSNR: Double = 42
+        /// Every activation range as measured, times this (≥ 1).
+        public var headroom: Double = 1
         public var threads = Engine.availableCores
         public init() {}
     }
@@ -108,6 +112,9 @@ public struct ModelQuantizer {
     /// The calibrated model and what was measured.
     public func quantize(_ model: NightjarModel, inputs: [Input]) throws -> (NightjarModel, Report) {
         guard !inputs.isEmpty else { throw CaptureError.invalidArgument("no calibration inputs") }
+        guard options.headroom >= 1, options.headroom <= 16 else {
+            throw CaptureError.invalidArgument("the activation headroom must be in [1, 16] (1 keeps the measured ranges)")
+        }
         let maxHeight = inputs.map(\.height).max()!, maxWidth = inputs.map(\.width).max()!
         let reference = try Engine(model: model, maxHeight: maxHeight, maxWidth: maxWidth, threads: options.threads)
         let graph = reference.graph
@@ -133,7 +140,8 @@ public struct ModelQuantizer {
         for key in samples.keys.sorted() {
             let sorted = samples[key]!.sorted()
             let low = sorted[Int(Double(sorted.count - 1) * 0.0001)], high = sorted[Int(Double(sorted.count - 1) * 0.9999)]
-            encodings[key] = ActivationQuantization(low: low, high: high)
+            let headroom = Float(options.headroom)
+            encodings[key] = ActivationQuantization(low: low * headroom, high: high * headroom)
         }
         for case .leakyReLU(let input, let output, _) in graph.steps {
             encodings[Self.key(output.storage)] = encodings[Self.key(input.storage)]
