@@ -437,7 +437,7 @@ def measure(args):
             raise Failure("preparing the peers failed:\n" + err.strip())
         info.update(json.loads(out.strip().splitlines()[-1]))
         if args.calibrate:
-            calibration = args.calibrate
+            calibration = [os.path.abspath(path) for path in args.calibrate]
             info["int8_calibration"] = ", ".join(args.calibrate)
         else:
             calibration = [os.path.join(work, "calibration.npy")]
