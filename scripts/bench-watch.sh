@@ -33,7 +33,7 @@ for round in $(seq 1 "$rounds"); do
         --settle 0 2>"$work/watch.log" &
     pid=$!
     # Wait without starting a process: `ls | wc` and `sleep` every 10 ms took enough of 2 cores
-    # to slow the daemon by a third (a read timing out on a FIFO is bash's own sleep).
+    # to slow the daemon by a fifth to a third (a read timing out on a FIFO is bash's own sleep).
     while done_files=("$work"/in/done/*.dng); [ "${#done_files[@]}" -lt "$n" ]; do read -r -t 0.01 -u 3 || true; done
     t1=$(now)
     kill -TERM "$pid"; wait "$pid"

@@ -52,7 +52,7 @@ struct QuantizeCommand: ParsableCommand {
         guard m > 0, m.isFinite else { throw ValidationError("--m must be positive") }
         if let amp { guard amp >= 1, amp.isFinite else { throw ValidationError("--amp must be at least 1") } }
         guard targetPSNR > 0, targetPSNR <= 100 else { throw ValidationError("--target-psnr must be in (0, 100]") }
-        guard headroom >= 1, headroom <= 16 else { throw ValidationError("--headroom must be in [1, 16] (1 keeps the measured ranges)") }
+        guard ModelQuantizer.headroomRange.contains(headroom) else { throw ValidationError("--headroom must be in [1, 16] (1 keeps the measured ranges)") }
         try validateThreads(threads)
     }
 

@@ -33,11 +33,14 @@ public struct ModelQuantizer {
         public var maximumSide = 1024
         /// The PSNR against FP32 the quantizer keeps, measured with the int8 engine (dB).
         public var targetPSNR: Double = 42
-        /// Every activation range as measured, times this (≥ 1).
+        /// Every activation range as measured, times this (in `headroomRange`).
         public var headroom: Double = 1
         public var threads = Engine.availableCores
         public init() {}
     }
+
+    /// The headroom factors accepted: 1 keeps the measured ranges.
+    public static let headroomRange: ClosedRange<Double> = 1...16
 
     /// One calibration mosaic: normalised, amplified, RGGB at (0, 0), sides multiples of 32.
     public struct Input: Sendable {
@@ -112,7 +115,7 @@ public struct ModelQuantizer {
     /// The calibrated model and what was measured.
     public func quantize(_ model: NightjarModel, inputs: [Input]) throws -> (NightjarModel, Report) {
         guard !inputs.isEmpty else { throw CaptureError.invalidArgument("no calibration inputs") }
-        guard options.headroom >= 1, options.headroom <= 16 else {
+        guard Self.headroomRange.contains(options.headroom) else {
             throw CaptureError.invalidArgument("the activation headroom must be in [1, 16] (1 keeps the measured ranges)")
         }
         let maxHeight = inputs.map(\.height).max()!, maxWidth = inputs.map(\.width).max()!
@@ -137,10 +140,10 @@ public struct ModelQuantizer {
             references.append(output)
         }
         var encodings: [String: ActivationQuantization] = [:]
+        let headroom = Float(options.headroom)
         for key in samples.keys.sorted() {
             let sorted = samples[key]!.sorted()
             let low = sorted[Int(Double(sorted.count - 1) * 0.0001)], high = sorted[Int(Double(sorted.count - 1) * 0.9999)]
-            let headroom = Float(options.headroom)
             encodings[key] = ActivationQuantization(low: low * headroom, high: high * headroom)
         }
         for case .leakyReLU(let input, let output, _) in graph.steps {
