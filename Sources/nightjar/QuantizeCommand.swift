@@ -14,7 +14,10 @@ struct QuantizeCommand: ParsableCommand {
             (measured by running the network with int8 rounding, against --target-psnr) stay \
             FP16; the file records each layer's precision. The same inputs give the same file, \
             byte for byte. RAW inputs go through restore's pipeline and amplification (--m, --amp); \
-            each input's central 1024x1024 is used.
+            each input's central 1024x1024 is used. --check measures the written model on frames \
+            the calibration did not see and warns when any falls below --target-psnr: the \
+            ranges and layer choices are measured on the calibration set only, and frames of \
+            other scenes can come out far below it.
             """
     )
 
@@ -23,6 +26,11 @@ struct QuantizeCommand: ParsableCommand {
 
     @Option(name: .customLong("calibrate"), parsing: .upToNextOption, help: "RAW files, directories of them, or float32 .npy mosaics.")
     var calibrate: [String] = []
+
+    @Option(name: .customLong("check"), parsing: .upToNextOption, help: ArgumentHelp(
+        "Held-out frames (as --calibrate) to measure the result on: not used for calibration.",
+        discussion: "Prints the int8 engine's PSNR against FP32 on each; a warning names those below --target-psnr."))
+    var check: [String] = []
 
     @Option(name: .shortAndLong, help: "The int8 model file to write (.safetensors).")
     var output: String
@@ -41,7 +49,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Widen every activation range the calibration measured by this factor (1-16).",
-        discussion: "For frames unlike the calibration set (brighter, other scenes), whose activations would clip; the int8 steps get coarser, so more layers may stay FP16 to reach --target-psnr. Check the result on frames you did not calibrate on (run-tensor, evaluate)."))
+        discussion: "For frames unlike the calibration set (brighter, other scenes), whose activations would clip; the int8 steps get coarser, so more layers may stay FP16 to reach --target-psnr. Check the result on frames you did not calibrate on (--check)."))
     var headroom: Double = 1
 
     @Option(help: "Worker threads.")
@@ -71,7 +79,9 @@ struct QuantizeCommand: ParsableCommand {
             options.threads = threads
             let quantizer = ModelQuantizer(options: options)
             let inputs = try quantizer.inputs(calibrate)
+            let held = try quantizer.inputs(check) // read first: a bad path writes nothing
             let (quantized, report) = try quantizer.quantize(network, inputs: inputs)
+            let checked = try quantizer.check(quantized, inputs: held)
             try quantized.write(to: target, overwrite: overwrite)
             let specs = network.architecture.convolutions
             let fp16 = zip(specs, report.layerPrecisions).filter { $0.1 != .int8 }.map(\.0.name)
@@ -79,6 +89,16 @@ struct QuantizeCommand: ParsableCommand {
                 "\(displayable(target.path)): int8 calibrated on \(report.inputs) input\(report.inputs == 1 ? "" : "s"); "
                     + formatted("measured PSNR against FP32 %.1f dB (all layers int8: %.1f dB); ", report.psnr, report.allInt8PSNR)
                     + (fp16.isEmpty ? "every layer int8" : "FP16: " + fp16.joined(separator: ", ")))
+            guard !held.isEmpty else { return }
+            let results = zip(held, checked).map { (name: displayable($0.name), psnr: $1) }
+            standardOutput("held-out check, int8 against FP32 (frames not used for calibration): "
+                + results.map { $0.name + formatted(" %.1f dB", $0.psnr) }.joined(separator: ", "))
+            let below = results.filter { $0.psnr < targetPSNR }
+            if !below.isEmpty {
+                StandardStream.error.write("nightjar: warning: \(below.count) of \(results.count) held-out frame\(results.count == 1 ? "" : "s") below --target-psnr "
+                    + formatted("%.1f dB (worst %.1f dB): ", targetPSNR, below.map(\.psnr).min()!)
+                    + "add frames like them to --calibrate, or restore such scenes with --precision fp16\n")
+            }
         }
     }
 }

@@ -140,6 +140,64 @@ final class QuantizeTests: XCTestCase {
         XCTAssertEqual(usage.status, 64, usage.stderr)
     }
 
+    /// `--check`: held-out frames measured with the written model, not used for calibration.
+    /// A calibration frame checked alone gives the calibration's own figure; a held-out frame
+    /// gives what `run-tensor` in int8 and in FP32 give (computed here); a figure below the
+    /// target is a warning, not a failure; a bad held-out path fails before anything is written.
+    func testHeldOutCheckMeasuresTheWrittenModel() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("m.safetensors")
+        try ModelFileTests.syntheticModel().write(to: model)
+        let a = dir.appendingPathComponent("a.npy"), b = dir.appendingPathComponent("b.npy")
+        try NPYArray(shape: [64, 64], floats: Self.mosaic(height: 64, width: 64, seed: 7)).write(to: a)
+        // Brighter than the calibration frame, as frames of other scenes are: its activations clip.
+        try NPYArray(shape: [64, 96], floats: Self.mosaic(height: 64, width: 96, seed: 8).map { $0 * 3 }).write(to: b)
+
+        var options = ModelQuantizer.Options()
+        options.threads = 2
+        options.targetPSNR = 1
+        let quantizer = ModelQuantizer(options: options)
+        let (quantized, report) = try quantizer.quantize(try NightjarModel.load(contentsOf: model), inputs: try quantizer.inputs([a.path]))
+        let checked = try quantizer.check(quantized, inputs: try quantizer.inputs([a.path, b.path]))
+        XCTAssertEqual(checked.count, 2)
+        XCTAssertEqual(checked[0], report.psnr, accuracy: 1e-9, "the calibration frame alone is the calibration's measurement")
+
+        // The held-out figure from the files run-tensor writes.
+        let file = dir.appendingPathComponent("q.safetensors")
+        try quantized.write(to: file)
+        var outputs: [[Float]] = []
+        for precision in ["fp32", "int8"] {
+            let out = dir.appendingPathComponent("b-\(precision).npy")
+            let run = try runNightjar(["run-tensor", file.path, b.path, out.path, "--precision", precision])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            outputs.append(try NPYArray.read(contentsOf: out).floats())
+        }
+        let mse = zip(outputs[0], outputs[1]).reduce(0.0) { $0 + pow(Double($1.0) - Double($1.1), 2) } / Double(outputs[0].count)
+        XCTAssertEqual(checked[1], 10 * log10(1 / mse), accuracy: 1e-6)
+        XCTAssertLessThan(checked[1], checked[0], "the brighter held-out frame loses more")
+
+        // The command: the figures on standard output; below the target, a warning and success.
+        let target = dir.appendingPathComponent("cli.safetensors")
+        let loose = try runNightjar(["quantize", model.path, "--calibrate", a.path, "--check", b.path, "-o", target.path,
+                                     "--threads", "2", "--target-psnr", "1"])
+        XCTAssertEqual(loose.status, 0, loose.stderr)
+        XCTAssertTrue(loose.stdout.contains("held-out check, int8 against FP32 (frames not used for calibration): \(b.path) "
+                                            + String(format: "%.1f dB", checked[1])), loose.stdout)
+        XCTAssertFalse(loose.stderr.contains("warning"), loose.stderr)
+        XCTAssertEqual(try Data(contentsOf: target), try Data(contentsOf: file), "--check does not change the file")
+        let strict = try runNightjar(["quantize", model.path, "--calibrate", a.path, "--check", b.path, "-o", target.path,
+                                      "--overwrite", "--threads", "2", "--target-psnr", "100"])
+        XCTAssertEqual(strict.status, 0, strict.stderr)
+        XCTAssertTrue(strict.stderr.hasPrefix("nightjar: warning: 1 of 1 held-out frame below --target-psnr 100.0 dB"), strict.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: target.path))
+
+        let missing = dir.appendingPathComponent("none.npy"), unwritten = dir.appendingPathComponent("never.safetensors")
+        let bad = try runNightjar(["quantize", model.path, "--calibrate", a.path, "--check", missing.path, "-o", unwritten.path])
+        XCTAssertEqual(bad.status, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("no such file"), bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: unwritten.path))
+    }
+
     /// int8 asked of a model without calibration: one line naming `nightjar quantize`.
     func testInt8WithoutCalibrationNamesTheFix() throws {
         let dir = try makeTemporaryDirectory(self)

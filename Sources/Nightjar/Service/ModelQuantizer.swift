@@ -23,6 +23,9 @@ import Glibc
 ///    multiply-accumulate, as many as the shares say, then one at a time until the
 ///    measurement reaches the target; then each moved layer, the costliest first, goes back to
 ///    int8 where the measurement still reaches the target.
+/// 4. Held-out check (`check`): the written model measured the same way on frames the
+///    calibration did not see. Steps 2 and 3 see the calibration set only, and frames of other
+///    scenes can fall far below the target (activations beyond the measured ranges clip).
 ///
 /// Everything is deterministic (fixed sampling, sorted keys, results independent of the
 /// thread count), so the same inputs give a byte-identical file.
@@ -229,20 +232,42 @@ public struct ModelQuantizer {
     /// what the quantizer decides with is what a user's run will compute.
     func measuredMSE(_ model: NightjarModel, _ precisions: [Precision], _ layers: [Int: LayerQuantization],
                      _ inputs: [Input], _ references: [[Float]]) throws -> Double {
-        let candidate = try model.quantized(layerPrecisions: precisions, layers: layers)
-        let engine = try StreamingEngine(model: candidate, maxHeight: inputs.map(\.height).max()!, maxWidth: inputs.map(\.width).max()!,
+        let errors = try squaredErrors(try model.quantized(layerPrecisions: precisions, layers: layers), inputs, references)
+        return errors.reduce(0) { $0 + $1.sum } / Double(max(errors.reduce(0) { $0 + $1.count }, 1))
+    }
+
+    /// Each input's summed squared error and value count: `quantized` in int8 against `references`.
+    func squaredErrors(_ quantized: NightjarModel, _ inputs: [Input], _ references: [[Float]]) throws -> [(sum: Double, count: Int)] {
+        let engine = try StreamingEngine(model: quantized, maxHeight: inputs.map(\.height).max()!, maxWidth: inputs.map(\.width).max()!,
                                          threads: options.threads, precision: .int8)
-        var squared = 0.0, count = 0
-        for (input, reference) in zip(inputs, references) {
+        return try zip(inputs, references).map { input, reference in
             var output = [Float](repeating: 0, count: reference.count)
             try engine.run(input: input.values, output: &output, height: input.height, width: input.width)
+            var squared = 0.0
             for i in output.indices {
                 let d = Double(output[i]) - Double(reference[i])
                 squared += d * d
             }
-            count += output.count
+            return (squared, output.count)
         }
-        return squared / Double(max(count, 1))
+    }
+
+    // MARK: - Held-out check
+
+    /// The PSNR against FP32 (dB) of `quantized`'s int8 engine on each of `inputs`: frames the
+    /// calibration did not see, which say whether its ranges and layer choices carry over
+    /// (they are measured on the calibration set only; frames unlike it can fall far below
+    /// `targetPSNR`).
+    public func check(_ quantized: NightjarModel, inputs: [Input]) throws -> [Double] {
+        guard !inputs.isEmpty else { return [] }
+        let reference = try Engine(model: quantized, maxHeight: inputs.map(\.height).max()!, maxWidth: inputs.map(\.width).max()!,
+                                   threads: options.threads)
+        let references = try inputs.map { input in
+            var output = [Float](repeating: 0, count: 3 * input.height * input.width)
+            try reference.run(input: input.values, output: &output, height: input.height, width: input.width)
+            return output
+        }
+        return try squaredErrors(quantized, inputs, references).map { Self.psnr($0.sum / Double(max($0.count, 1))) }
     }
 
     static func key(_ storage: NetworkGraph.Storage) -> String {
