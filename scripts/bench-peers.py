@@ -382,7 +382,7 @@ def nightjar_models(args, nightjar, work, model, calibration):
             code, _, err, _ = run_child([nightjar, "quantize", model, "--calibrate", *calibration, "-o", path,
                                          "--overwrite", "--threads", str(args.threads)], args.timeout)
             if code:
-                skipped[precision] = "nightjar quantize failed: " + err.strip().splitlines()[-1] if err.strip() else f"exit {code}"
+                skipped[precision] = "nightjar quantize failed: " + (err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
                 continue
         code, out, err, _ = run_child([nightjar, "bench", "--model", path, "--precision", precision, "--size", "64x64",
                                        "--runs", "1", "--network-only", "--threads", str(args.threads), "--json"], args.timeout)
