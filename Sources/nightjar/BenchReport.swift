@@ -202,9 +202,9 @@ struct SyntheticMosaic: NetworkRowSource {
 
     private static let noiseCount = 4096
 
-    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
-        let count = 2 * split * width
+    func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes) {
+        let out = SplitInput(pairs: pairs, split: split, planes: planes)
+        let count = 2 * split * planes.width, stride = planes.channelStride
         precondition(count <= columns.count, "the synthetic mosaic was made for narrower rows")
         let mask = SyntheticMosaic.noiseCount - 1
         noise.withUnsafeBufferPointer { noise in
@@ -213,8 +213,15 @@ struct SyntheticMosaic: NetworkRowSource {
                     for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
                         // An odd multiplier: neighbouring rows start far apart in the table.
                         let offset = (row &* 2_654_435_761) & mask
-                        nj_u16_network_input_row(out.row(row).base, channelStride, Int32(split), indices.baseAddress! + offset,
-                                                 columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
+                        let target = out.row(row).base, values = indices.baseAddress! + offset
+                        switch planes.element {
+                        case .fp32:
+                            nj_u16_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split), values,
+                                                     columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
+                        case .fp16:
+                            nj_u16_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split), values,
+                                                         columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
+                        }
                     }
                 }
             }

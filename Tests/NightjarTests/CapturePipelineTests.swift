@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Nightjar
+import NightjarKernels
 
 /// The pipeline steps of REFERENCE.md §3 on small hand-made inputs.
 final class CapturePipelineTests: XCTestCase {
@@ -118,7 +119,8 @@ final class CapturePipelineTests: XCTestCase {
 
     /// The split inputs the sources write are unshuffle(unshuffle(mosaic, 2), s) of REFERENCE.md
     /// §1, computed here from the definition, for every split and for pairs handed out in
-    /// pieces that do not align with rows of the split input (as the engine's threads do).
+    /// pieces that do not align with rows of the split input (as the engine's threads do); in
+    /// binary16 they are those values rounded once by the bulk conversion.
     func testSourcesWriteTheUnshuffledInput() {
         let width = 7, height = 5
         let mosaic = (0..<(width * height)).map { UInt16(100 + ($0 * 37) % 900) }
@@ -162,6 +164,31 @@ final class CapturePipelineTests: XCTestCase {
             }
             XCTAssertEqual(planar, expected, "split \(split)")
             XCTAssertEqual(capture, expected, "split \(split)")
+
+            var expectedHalf = [UInt16](repeating: 0, count: expected.count)
+            nj_f32_to_f16(expected, &expectedHalf, expected.count)
+            XCTAssertGreaterThan(zip(expected, expectedHalf).filter { Float(Float16(bitPattern: $1)) != $0 }.count, expected.count / 2,
+                                 "most values are rounded (the test would not see a missing rounding otherwise)")
+            var planarHalf = [UInt16](repeating: 0xffff, count: expected.count), captureHalf = planarHalf
+            func halfPlanes(_ out: UnsafeMutableBufferPointer<UInt16>, _ pairs: Range<Int>) -> NetworkInputPlanes {
+                NetworkInputPlanes(base: UnsafeMutableRawPointer(out.baseAddress! + pairs.lowerBound / split * pw), element: .fp16,
+                                   channelStride: plane, width: pw)
+            }
+            padded.values.withUnsafeBufferPointer { m in
+                planarHalf.withUnsafeMutableBufferPointer { out in
+                    for pairs in pieces { PlanarInput(base: m.baseAddress!).fill(pairs: pairs, split: split, into: halfPlanes(out, pairs)) }
+                }
+            }
+            frame.mosaic.withUnsafeBufferPointer { m in
+                captureHalf.withUnsafeMutableBufferPointer { out in
+                    for pairs in pieces {
+                        MosaicRowSource(input: rows, mosaic: MosaicView(raw: m.baseAddress!)).fill(pairs: pairs, split: split,
+                                                                                                into: halfPlanes(out, pairs))
+                    }
+                }
+            }
+            XCTAssertEqual(planarHalf, expectedHalf, "split \(split), binary16")
+            XCTAssertEqual(captureHalf, expectedHalf, "split \(split), binary16")
         }
     }
 

@@ -62,10 +62,10 @@ final class StreamingTests: XCTestCase {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let engine = try StreamingEngine(model: model, maxHeight: 160, maxWidth: 64, bands: .init(lowResolutionRows: 2, outputRows: 48))
         struct Constant: NetworkRowSource {
-            func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-                let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
+            func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes) {
+                let out = SplitInput(pairs: pairs, split: split, planes: planes)
                 for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
-                    for column in 0..<(2 * split * width) { out.row(row).store(0.01, column: column) }
+                    for column in 0..<(2 * split * planes.width) { out.row(row).store(0.01, column: column) }
                 }
             }
         }

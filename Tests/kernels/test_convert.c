@@ -1,7 +1,8 @@
 // The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32) on every path
 // this machine has, against their scalar references, element for element: random values at
 // several scales, the int8 and binary16 edges (saturation, ties, subnormals, infinities, NaN),
-// every length up to 40 (tails) against guard pages, with and without flush-to-zero.
+// every length up to 40 (tails) against guard pages, with and without flush-to-zero; and the
+// binary16 network input rows against the FP32 rows so converted.
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -118,16 +119,79 @@ static void check_leaky_relu(const char *path) {
     guarded_free_all();
 }
 
+// The binary16 network input rows against the FP32 rows rounded by the scalar conversion,
+// element for element over the whole output (untouched elements included): raw values and
+// 8-bit codes, splits 1, 2 and 16, tables whose products land on half subnormals, ties and
+// values past 65504, reflected column maps.
+static void check_network_input(const char *path) {
+    enum { TABLE = 1024, MAX_PLANES = 4 * 16 * 16, PLANE = 64 };
+    float *even = guarded_bytes(TABLE * sizeof(float), 1), *odd = guarded_bytes(TABLE * sizeof(float), 0);
+    for (size_t i = 0; i < TABLE; i++) {
+        switch (i % 4) {
+            case 0: even[i] = (float)i / TABLE; odd[i] = (float)(TABLE - i) / TABLE; break;
+            case 1: even[i] = 5.9604645e-08f * (float)rnd_int_below(4096); odd[i] = 3e-6f * rnd_signed_unit(); break;
+            case 2: even[i] = 1.0f + (float)rnd_int_below(2048) / 2048.0f + 1.0f / 4096.0f; odd[i] = 0.0f; break;
+            default: even[i] = 700.0f * rnd_signed_unit(); odd[i] = from_bits(rnd32() & 0x3fffffffu); break;
+        }
+    }
+    uint16_t *raw = guarded_bytes(8 * PLANE * sizeof(uint16_t), 0);
+    uint8_t *codes = guarded_bytes(8 * PLANE, 0);
+    intptr_t *sources = guarded_bytes(2 * 16 * PLANE * sizeof(intptr_t), 0);
+    float *wide = guarded_bytes(MAX_PLANES * PLANE * sizeof(float), 0);
+    uint16_t *got = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 0);
+    uint16_t *want = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 1);
+    const float amplifications[] = {1.0f, 300.0f, 0.37f};
+    const int32_t splits[] = {1, 2, 16};
+    for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++) {
+        const int32_t split = splits[k];
+        // Rows of 2·split·pairs columns, pairs 1, 6, 11 and 16.
+        for (size_t pairs = 1; pairs <= PLANE / 4; pairs += 5) {
+            const size_t count = 2 * (size_t)split * pairs, stride = PLANE;
+            for (size_t c = 0; c < count; c++) {
+                // A reflected map into a row of 8·PLANE values, each source of the right parity.
+                sources[c] = (intptr_t)((size_t)rnd_int_below(4 * PLANE) * 2 + (c & 1));
+            }
+            for (size_t i = 0; i < 8 * PLANE; i++) {
+                raw[i] = (uint16_t)rnd_int_below(TABLE);
+                codes[i] = (uint8_t)rnd_int_below(256);
+            }
+            for (size_t a = 0; a < sizeof amplifications / sizeof amplifications[0]; a++) {
+                for (int kind = 0; kind < 2; kind++) {
+                    for (size_t i = 0; i < MAX_PLANES * PLANE; i++) wide[i] = 1234.5f;
+                    for (size_t i = 0; i < MAX_PLANES * PLANE; i++) got[i] = 0x64d2;  // 1234.0, 1234.5's rounding
+                    if (kind == 0) {
+                        nj_u16_network_input_row(wide, stride, split, raw, sources, even, odd, amplifications[a], count);
+                        nj_u16_network_input_row_f16(got, stride, split, raw, sources, even, odd, amplifications[a], count);
+                    } else {
+                        nj_u8_network_input_row(wide, stride, split, codes, sources, even, odd, amplifications[a], count);
+                        nj_u8_network_input_row_f16(got, stride, split, codes, sources, even, odd, amplifications[a], count);
+                    }
+                    nj_f32_to_f16_scalar(wide, want, MAX_PLANES * PLANE);
+                    for (size_t i = 0; i < MAX_PLANES * PLANE; i++) {
+                        if (got[i] != want[i] && failures++ < 10) {
+                            printf("FAIL %s network input f16 (%s, split %d, %zu columns, x%g) element %zu = 0x%04x, want 0x%04x\n",
+                                   path, kind == 0 ? "raw" : "codes", split, count, amplifications[a], i, got[i], want[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    guarded_free_all();
+}
+
 // Runs the checks with the floating-point mode of the thread pool's workers as well (the
 // engine converts there): flush-to-zero and denormals-are-zero.
 static void check_both_modes(const char *path) {
     check_path(path);
     check_leaky_relu(path);
+    check_network_input(path);
 #if defined(__x86_64__)
     const unsigned mode = _mm_getcsr();
     _mm_setcsr(mode | 0x8040);
     check_path(path);
     check_leaky_relu(path);
+    check_network_input(path);
     _mm_setcsr(mode);
 #endif
 }

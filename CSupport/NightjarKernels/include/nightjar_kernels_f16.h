@@ -25,6 +25,23 @@ void nj_f16_to_f32(const uint16_t *input, float *output, size_t count);
 void nj_f32_to_f16_scalar(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32_scalar(const uint16_t *input, float *output, size_t count);
 
+// The network's input rows (nj_u16_network_input_row in nightjar_kernels.h) stored as
+// binary16: each value is that function's FP32 value rounded once, as nj_f32_to_f16 rounds it,
+// so an FP16 network reads the same input as one converting the FP32 rows. Dispatch by the
+// active features (F16C); the _scalar forms are the references.
+void nj_u16_network_input_row_f16(uint16_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
+                                  const intptr_t *sources, const float *table_even, const float *table_odd,
+                                  float amplification, size_t count);
+void nj_u8_network_input_row_f16(uint16_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                 const intptr_t *sources, const float *table_even, const float *table_odd,
+                                 float amplification, size_t count);
+void nj_u16_network_input_row_f16_scalar(uint16_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
+                                         const intptr_t *sources, const float *table_even, const float *table_odd,
+                                         float amplification, size_t count);
+void nj_u8_network_input_row_f16_scalar(uint16_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                        const intptr_t *sources, const float *table_even, const float *table_odd,
+                                        float amplification, size_t count);
+
 // The geometry fields are those of nj_conv2d_f32_args, with the same meaning; only the
 // element types of the tensors differ. Strides and widths count elements.
 typedef struct nj_conv2d_f16_args {

@@ -72,23 +72,36 @@ public struct NetworkInputRows: @unchecked Sendable {
     /// layers read them (`NetworkRowSource`): the pixel unshuffles, done on the way in.
     public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int,
                      mosaic: UnsafeBufferPointer<UInt16>) {
-        fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: MosaicView(raw: mosaic.baseAddress!))
+        fill(pairs: pairs, split: split,
+             into: NetworkInputPlanes(base: UnsafeMutableRawPointer(planes), element: .fp32, channelStride: channelStride,
+                                      width: paddedWidth / (2 * split)),
+             mosaic: MosaicView(raw: mosaic.baseAddress!))
     }
 
-    /// The same from a mosaic of raw values or of 8-bit codes (then `table` is the codes'), a
-    /// row at a time by the C kernel (nj_u16_network_input_row).
-    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, mosaic: MosaicView) {
-        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride,
-                             width: paddedWidth / (2 * split))
+    /// The same from a mosaic of raw values or of 8-bit codes (then `table` is the codes'), in
+    /// either element type, a row at a time by the C kernels (nj_u16_network_input_row and its
+    /// binary16 form).
+    func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes, mosaic: MosaicView) {
+        precondition(planes.width == paddedWidth / (2 * split), "the planes are as wide as the padded mosaic split")
+        let out = SplitInput(pairs: pairs, split: split, planes: planes)
+        let stride = planes.channelStride
         for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
             let source = sourceRow(row), target = out.row(row).base
             let even = table + source.site * tableStride, odd = even + tableStride
-            if let raw = mosaic.raw {
-                nj_u16_network_input_row(target, channelStride, Int32(split), raw + source.base, sourceColumns, even, odd,
-                                         amplification, paddedWidth)
-            } else {
-                nj_u8_network_input_row(target, channelStride, Int32(split), mosaic.codes.unsafelyUnwrapped + source.base,
-                                        sourceColumns, even, odd, amplification, paddedWidth)
+            switch (planes.element, mosaic.raw) {
+            case (.fp32, let raw?):
+                nj_u16_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split), raw + source.base,
+                                         sourceColumns, even, odd, amplification, paddedWidth)
+            case (.fp32, nil):
+                nj_u8_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split),
+                                        mosaic.codes.unsafelyUnwrapped + source.base, sourceColumns, even, odd, amplification, paddedWidth)
+            case (.fp16, let raw?):
+                nj_u16_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split), raw + source.base,
+                                             sourceColumns, even, odd, amplification, paddedWidth)
+            case (.fp16, nil):
+                nj_u8_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split),
+                                            mosaic.codes.unsafelyUnwrapped + source.base, sourceColumns, even, odd, amplification,
+                                            paddedWidth)
             }
         }
     }
@@ -130,7 +143,7 @@ struct MosaicRowSource: NetworkRowSource {
     let input: NetworkInputRows
     let mosaic: MosaicView
 
-    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        input.fill(pairs: pairs, split: split, into: planes, channelStride: channelStride, mosaic: mosaic)
+    func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes) {
+        input.fill(pairs: pairs, split: split, into: planes, mosaic: mosaic)
     }
 }

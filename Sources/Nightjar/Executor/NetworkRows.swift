@@ -16,28 +16,54 @@ import NightjarKernels
 /// i·split + j, row y, column x holds the mosaic at row 2·(split·y + i) + ci, column
 /// 2·(split·x + j) + cj. `SplitInput` does this addressing; a source only produces values.
 public protocol NetworkRowSource {
-    /// Writes mosaic rows 2p and 2p + 1 for every p in `pairs` into the input split by
-    /// `split`: `planes` is plane 0 at row `pairs.lowerBound / split`, planes are
-    /// `channelStride` floats apart and rows `width` floats (the mosaic's width / (2·split)).
-    /// Called from several threads at once for disjoint pairs (of the same rows, for split > 1).
-    func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int)
+    /// Writes mosaic rows 2p and 2p + 1 for every p in `pairs` into `planes`, the input split
+    /// by `split`, as FP32 or binary16 (`planes.element`; binary16: each FP32 value rounded once,
+    /// to nearest even, as `nj_f32_to_f16` rounds it). `planes.base` is plane 0 at row
+    /// `pairs.lowerBound / split`. Called from several threads at once for disjoint pairs (of
+    /// the same rows, for split > 1).
+    func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes)
+}
+
+extension NetworkRowSource {
+    /// The same into FP32 planes `channelStride` floats apart, rows `width` floats.
+    public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+        fill(pairs: pairs, split: split, into: NetworkInputPlanes(base: UnsafeMutableRawPointer(planes), element: .fp32,
+                                                                  channelStride: channelStride, width: width))
+    }
+}
+
+/// Where a source writes the network's input: the planes of a split input, in the element type
+/// the network's first layers read (FP32, or binary16 where they all run in FP16, so the input
+/// is never written twice).
+public struct NetworkInputPlanes {
+    public enum Element: Sendable { case fp32, fp16 }
+
+    public let base: UnsafeMutableRawPointer
+    public let element: Element
+    /// Elements between planes.
+    public let channelStride: Int
+    /// Elements per row: the mosaic's width / (2·split).
+    public let width: Int
+
+    public init(base: UnsafeMutableRawPointer, element: Element, channelStride: Int, width: Int) {
+        self.base = base
+        self.element = element
+        self.channelStride = channelStride
+        self.width = width
+    }
 }
 
 /// The addressing of a split input (see `NetworkRowSource`), for sources to write through.
 public struct SplitInput {
-    let planes: UnsafeMutablePointer<Float>
-    let channelStride: Int
-    let width: Int
+    let planes: NetworkInputPlanes
     let split: Int
     let shift: Int
     let firstRow: Int
 
     @inline(__always)
-    public init(pairs: Range<Int>, split: Int, planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
+    public init(pairs: Range<Int>, split: Int, planes: NetworkInputPlanes) {
         precondition(split > 0 && split & (split - 1) == 0, "the split is a power of two")
         self.planes = planes
-        self.channelStride = channelStride
-        self.width = width
         self.split = split
         shift = split.trailingZeroBitCount
         firstRow = pairs.lowerBound >> shift
@@ -47,22 +73,34 @@ public struct SplitInput {
     @inline(__always)
     public func row(_ row: Int) -> Row {
         let pair = row >> 1, i = pair & (split - 1)
-        let base = planes + ((row & 1) * 2 * split * split + i * split) * channelStride + ((pair >> shift) - firstRow) * width
-        return Row(base: base, channelStride: channelStride, split: split, shift: shift)
+        let offset = ((row & 1) * 2 * split * split + i * split) * planes.channelStride + ((pair >> shift) - firstRow) * planes.width
+        let bytes = planes.element == .fp32 ? 4 : 2
+        return Row(base: planes.base + offset * bytes, element: planes.element, channelStride: planes.channelStride,
+                   split: split, shift: shift)
     }
 
     public struct Row {
         /// Where the row's first even column goes (plane 0 of its pair's planes).
-        public let base: UnsafeMutablePointer<Float>
-        let channelStride: Int
+        public let base: UnsafeMutableRawPointer
+        public let element: NetworkInputPlanes.Element
+        /// Elements between planes.
+        public let channelStride: Int
         let split: Int
         let shift: Int
 
-        /// Mosaic column `column` is at plane cj·split² + j, column x of this row.
+        /// Mosaic column `column` is at plane cj·split² + j, column x of this row. (One value
+        /// at a time: for sources where speed does not matter; the capture's rows are written
+        /// by the C kernels.)
         @inline(__always)
         public func store(_ value: Float, column: Int) {
             let half = column >> 1
-            base[((column & 1) * split * split + (half & (split - 1))) * channelStride + (half >> shift)] = value
+            let index = ((column & 1) * split * split + (half & (split - 1))) * channelStride + (half >> shift)
+            switch element {
+            case .fp32:
+                base.assumingMemoryBound(to: Float.self)[index] = value
+            case .fp16:
+                withUnsafePointer(to: value) { nj_f32_to_f16($0, base.assumingMemoryBound(to: UInt16.self) + index, 1) }
+            }
         }
     }
 }
@@ -119,9 +157,9 @@ public struct NetworkOutputRows {
 public struct PlanarInput: NetworkRowSource {
     public let base: UnsafePointer<Float>
     public init(base: UnsafePointer<Float>) { self.base = base }
-    public func fill(pairs: Range<Int>, split: Int, into planes: UnsafeMutablePointer<Float>, channelStride: Int, width: Int) {
-        let out = SplitInput(pairs: pairs, split: split, planes: planes, channelStride: channelStride, width: width)
-        let mosaicWidth = 2 * split * width
+    public func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes) {
+        let out = SplitInput(pairs: pairs, split: split, planes: planes)
+        let mosaicWidth = 2 * split * planes.width
         for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
             let target = out.row(row), source = base + row * mosaicWidth
             for column in 0..<mosaicWidth { target.store(source[column], column: column) }

@@ -95,9 +95,9 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = lockMemory ? arenaBytes : 0
         self.weights = parameters
-        // The graph's buffers, then the FP32 input and output windows.
+        // The graph's buffers, then the input windows and the FP32 output window.
         self.elementTypes = parameters.elementTypes(schedule.graph)
-            + [ElementType](repeating: .fp32, count: schedule.bufferCount - schedule.graph.buffers.count)
+            + schedule.inputBuffers.map { _ in ElementType(precision: schedule.graph.inputPrecision, quantization: nil) } + [.fp32]
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
@@ -199,13 +199,15 @@ public final class StreamingEngine: @unchecked Sendable {
                 // A source: `rows` of a split input are split · rows pairs of mosaic rows, shared
                 // out by pairs (the 1/32 branch takes one row of 32 pairs at a time).
                 let w = window(outBuffer), split = schedule.sourceSplit(node)!
+                let element: NetworkInputPlanes.Element = schedule.graph.inputPrecision == .fp16 ? .fp16 : .fp32
                 for piece in w.contiguous(rows) {
                     let pairs = (piece.lowerBound * split)..<(piece.upperBound * split)
-                    parallelFor(pool, pairs.count, (source, pairs, split, w)) { c, part in
-                        let (source, pairs, split, w) = c
+                    parallelFor(pool, pairs.count, (source, pairs, split, w, element)) { c, part in
+                        let (source, pairs, split, w, element) = c
                         let mine = (pairs.lowerBound + part.lowerBound)..<(pairs.lowerBound + part.upperBound)
-                        source.fill(pairs: mine, split: split, into: w.row(mine.lowerBound / split), channelStride: w.channelStride,
-                                    width: w.width)
+                        source.fill(pairs: mine, split: split,
+                                    into: NetworkInputPlanes(base: w.rawRow(mine.lowerBound / split, channel: 0), element: element,
+                                                             channelStride: w.channelStride, width: w.width))
                     }
                 }
                 return
@@ -259,11 +261,10 @@ public final class StreamingEngine: @unchecked Sendable {
                 let dst = address(output, buffer: outBuffer)
                 parallelFor(pool, channels, (src, dst, factor, rows)) { c, part in
                     let (src, dst, factor, rows) = c
-                    nj_f32_pixel_unshuffle_scalar(src.base + part.lowerBound * src.channelStride, src.channelStride, Int32(src.rows),
-                                                  Int32(part.count), Int32(src.width), Int32(factor),
-                                                  Int32(rows.lowerBound), Int32(rows.upperBound),
-                                                  dst.base + part.lowerBound * factor * factor * dst.channelStride,
-                                                  dst.channelStride, Int32(dst.rows))
+                    nj_pixel_unshuffle_scalar(src.elementBytes, src.rawRow(0, channel: part.lowerBound), src.channelStride,
+                                              Int32(src.rows), Int32(part.count), Int32(src.width), Int32(factor),
+                                              Int32(rows.lowerBound), Int32(rows.upperBound),
+                                              dst.rawRow(0, channel: part.lowerBound * factor * factor), dst.channelStride, Int32(dst.rows))
                 }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
                 let src = address(input, buffer: inBuffers[0])

@@ -17,8 +17,9 @@
 /// compute every input pixel twice.
 ///
 /// Precision: every convolution has one (`layerPrecisions`), and every buffer an element type,
-/// the precision of the first convolution that writes it (the ends and the 1/8 branch's
-/// unshuffled input stay FP32: the capture pipeline writes FP32 and the PNG writer reads it).
+/// the precision of the first convolution that writes it. The input (and the 1/8 branch's
+/// unshuffled copy of it) is FP32, or binary16 when every layer reading it runs in FP16: the
+/// source writes it so (`NetworkInputPlanes`). The output stays FP32: the PNG writer reads it.
 /// Where a convolution's input, residual or output buffer has another type, a `convert` step
 /// makes a copy of the type the kernel reads or writes, so a uniform FP16 or int8 network
 /// converts only at its ends, and mixed precision costs a conversion where the type changes.
@@ -133,20 +134,33 @@ public struct NetworkGraph: Sendable {
     public private(set) var lowResolutionResult = 0
     /// The splits of the inputs the graph reads (`Storage.input`).
     public let inputSplits = [1, 16]
+    /// The element type of the input: FP16 when the layers reading it (directly, or through
+    /// the 1/8 branch's unshuffle) all run in FP16, so no conversion step copies it; else FP32.
+    /// (int8 layers read their own encodings of it, made by conversion steps.)
+    public let inputPrecision: Precision
 
     /// `layerPrecisions`: by layer; nil: all FP32.
     public init(architecture: Architecture, layerPrecisions: [Precision]? = nil) {
         self.architecture = architecture
-        convolutions = architecture.convolutions
+        let convolutions = architecture.convolutions
+        self.convolutions = convolutions
         precondition(layerPrecisions == nil || layerPrecisions!.count == convolutions.count, "one precision per convolution")
-        self.layerPrecisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
+        let precisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
+        self.layerPrecisions = precisions
+        let readers = ["conv32x.0", "conv2x", "resblock8x.conv1", "resblock8x.conv2"].map { name in
+            precisions[convolutions.firstIndex { $0.name == name }!]
+        }
+        inputPrecision = readers.allSatisfy { $0 == .fp16 } ? .fp16 : .fp32
         build()
     }
 
-    /// The element type of a storage: the ends are FP32.
+    /// The element type of a storage (the output is FP32).
     public func precision(of storage: Storage) -> Precision {
-        if case .arena(let id) = storage { return buffers[id].precision }
-        return .fp32
+        switch storage {
+        case .arena(let id): return buffers[id].precision
+        case .input: return inputPrecision
+        case .output: return .fp32
+        }
     }
 
     /// Buffer lifetimes as planner requests for a frame of the given size.
@@ -270,6 +284,7 @@ public struct NetworkGraph: Sendable {
         let cat8 = buffer("cat8.shuffled", channels: 128, divisor: 8, writer: "conv_rdb8x")
         conv("conv_rdb8x", slice(up8), slice(cat8, from: 1, stride: 2))
         let in8 = buffer("in8", channels: 64, divisor: 8)
+        buffers[in8].precision = inputPrecision
         add(.unshuffle(input: low2x, channels: 4, factor: 4, output: slice(in8)), touching: [low2x, slice(in8)])
         let t8 = buffer("resblock8x.conv1", channels: 64, divisor: 8, writer: "resblock8x.conv1")
         conv("resblock8x.conv1", slice(in8), slice(t8), leakyReLU: true)

@@ -78,7 +78,7 @@ public struct StreamSchedule: Sendable {
         // output window (the 12 output planes at half scale).
         bufferDivisor = graph.buffers.map(\.divisor) + splits.map { 2 * $0 } + [2]
         bufferChannels = graph.buffers.map(\.channels) + splits.map { 4 * $0 * $0 } + [12]
-        bufferPrecisions = graph.buffers.map(\.precision) + splits.map { _ in .fp32 } + [.fp32]
+        bufferPrecisions = graph.buffers.map(\.precision) + splits.map { _ in graph.inputPrecision } + [.fp32]
         bufferNames = graph.buffers.map(\.name) + splits.map { $0 == 1 ? "input.phases" : "input.in\(2 * $0)" } + ["output.phases"]
 
         func index(_ storage: NetworkGraph.Storage) -> Int {
