@@ -1,6 +1,7 @@
 // The per-ISA forms of the bulk conversions (internal: nj_qs8_quantize, nj_qs8_dequantize,
-// nj_f32_to_f16, nj_f16_to_f32 and the binary16 network input rows dispatch to them by the active CPU features). Each computes
-// exactly what its scalar reference does (see the public headers), element for element.
+// nj_f32_to_f16, nj_f16_to_f32 and the binary16 network input rows dispatch to them by the
+// active CPU features). Each computes exactly what its scalar reference does (see the public
+// headers), element for element.
 #ifndef NJ_CONVERT_INTERNAL_H
 #define NJ_CONVERT_INTERNAL_H
 
