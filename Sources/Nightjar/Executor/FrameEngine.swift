@@ -19,6 +19,8 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// The network's precision: the one asked for, or the best the model carries.
     public var precision: Precision { parameters.precision }
     public var weightBytes: Int { parameters.bytes }
+    /// See `FrameNetwork.int8InputLimit`.
+    public var int8InputLimit: Float? { parameters.int8InputLimit }
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
 

@@ -2,6 +2,13 @@
 /// from `source` and finished rows go to `sink` in order.
 public protocol FrameNetwork {
     func restore<Source: NetworkRowSource, Sink: NetworkRowSink>(height: Int, width: Int, source: Source, sink: inout Sink) throws
+    /// The largest input value the network's int8 layers hold (larger ones saturate); nil when
+    /// no layer reading the input is int8.
+    var int8InputLimit: Float? { get }
+}
+
+extension FrameNetwork {
+    public var int8InputLimit: Float? { nil }
 }
 
 extension StreamingEngine: FrameNetwork {

@@ -37,6 +37,11 @@ final class PackedParameters: @unchecked Sendable {
         }
     }
 
+    /// The largest network input value that every int8 layer reading the input (directly, or
+    /// through the unshuffles and conversions that copy it) holds without saturating: the
+    /// least of their input encodings' upper ends. nil when no int8 layer reads the input.
+    let int8InputLimit: Float?
+
     /// The int8 layers' requantisation numbers (pointing into `storage`), by layer.
     let qs8Params: UnsafeMutablePointer<nj_conv2d_qs8_params>
 
@@ -65,8 +70,9 @@ final class PackedParameters: @unchecked Sendable {
             }
         }
         // What the int8 preparation needs of the graph: each layer's activation and residual.
+        let graph = NetworkGraph(architecture: model.architecture, layerPrecisions: layerPrecisions)
         var activations = [Int32](repeating: Int32(NJ_ACTIVATION_NONE.rawValue), count: specs.count)
-        for case .convolution(let layer, _, _, _, let leakyReLU, _) in NetworkGraph(architecture: model.architecture).steps where leakyReLU {
+        for case .convolution(let layer, _, _, _, let leakyReLU, _) in graph.steps where leakyReLU {
             activations[layer] = Int32(NJ_ACTIVATION_LEAKY_RELU.rawValue)
         }
         // FP32 blocks are packed back to back, as they always were (4-byte aligned); the
@@ -129,12 +135,37 @@ final class PackedParameters: @unchecked Sendable {
         self.qs8Params = qs8Params
         self.layerPrecisions = layerPrecisions
         quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
+        int8InputLimit = Self.inputLimit(graph, quantizations)
         self.storage = storage
         self.bytes = total
         self.kernels = kernels
         self.weightOffsets = weightOffsets
         self.biasOffsets = biasOffsets
         weightStrides = specs.map { Int32($0.outChannels / $0.groups) }
+    }
+
+    /// See `int8InputLimit`: follows the input's values through the steps that only move them.
+    static func inputLimit(_ graph: NetworkGraph, _ quantizations: [LayerQuantization?]) -> Float? {
+        var copies: [NetworkGraph.Storage] = []
+        func holdsInput(_ slice: NetworkGraph.Slice?) -> Bool {
+            guard let slice else { return false }
+            if case .input = slice.storage { return true }
+            return copies.contains(slice.storage)
+        }
+        var limit: Float?
+        for step in graph.steps {
+            switch step {
+            case .unshuffle(let input, _, _, let output), .copy(let input, let output, _):
+                if holdsInput(input) { copies.append(output.storage) }
+            case .convolution(let layer, let input, _, let residual, _, _):
+                guard let q = quantizations[layer] else { continue }
+                if holdsInput(input) { limit = min(limit ?? .infinity, q.input.high) }
+                if holdsInput(residual), let r = q.residual { limit = min(limit ?? .infinity, r.high) }
+            default:
+                continue
+            }
+        }
+        return limit
     }
 
     deinit {

@@ -34,6 +34,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public var weightBytes: Int { weights.bytes }
     /// Bytes of the model's tensors the weights were packed from.
     public var modelBytes: Int { weights.modelBytes }
+    /// See `FrameNetwork.int8InputLimit`.
+    public var int8InputLimit: Float? { weights.int8InputLimit }
     /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
     private let arenaPages: PageBuffer
     private var arena: UnsafeMutableRawPointer { arenaPages.base }

@@ -8,6 +8,9 @@ public struct ActivationQuantization: Sendable, Equatable {
         self.zeroPoint = zeroPoint
     }
 
+    /// The largest value the encoding holds (code 127); larger values saturate to it.
+    public var high: Float { Float(127 - zeroPoint) * scale }
+
     /// The encoding of the range [low, high] (widened to hold 0, so zero padding is exact):
     /// 256 levels over it, the zero point the level nearest to 0.
     public init(low: Float, high: Float) {
