@@ -197,4 +197,32 @@ final class CapturePipelineTests: XCTestCase {
         XCTAssertEqual(PNGRowWriter.textValue("nuit-é.dng"), "nuit-\\u{E9}.dng")
         XCTAssertEqual(PNGRowWriter.textValue("tab\there"), "tab\\u{9}here")
     }
+
+    /// The share of the input above a limit, from the aligned area's histogram, against the
+    /// normalised aligned values times the amplification counted one by one: a frame whose
+    /// CFA starts off RGGB (the aligned area drops a row or column) with a black level per site,
+    /// so each value must be read through its own site's table.
+    func testShareAboveALimitCountsTheAlignedInput() {
+        let width = 9, height = 7
+        let mosaic = (0..<(width * height)).map { UInt16(100 + ($0 * 211) % 1000) }
+        for cfa in [CFAPattern.rggb, .gbrg, .grbg, .bggr] {
+            let frame = BayerFrame(width: width, height: height, mosaic: mosaic, cfa: cfa, black: [90, 300, 110, 500], white: 1100)
+            let values = CapturePipeline.normalisedAligned(frame).values
+            let maxRaw = Int(mosaic.max()!)
+            let table = CapturePipeline.normalisationTable(black: frame.black, white: frame.white, maxRaw: maxRaw)
+            var counts = [UInt32](repeating: 7, count: 4 * (maxRaw + 1))
+            mosaic.withUnsafeBufferPointer {
+                CapturePipeline.histogram(mosaic: $0, width: width, height: height, cfa: cfa, maxRaw: maxRaw, counts: &counts)
+            }
+            var shares: Set<Double> = []
+            for (limit, amplification) in [(Float(0.5), 1.0), (1, 2.5), (2, 2.5), (0.7, 3), (100, 3), (0, 1)] {
+                let expected = Double(values.filter { $0 * Float(amplification) > limit }.count) / Double(values.count)
+                let share = CapturePipeline.share(above: limit, counts: counts, countsStride: maxRaw + 1, offset: cfa.rggbOffset,
+                                                  maxRaw: maxRaw, table: table, amplification: amplification)
+                XCTAssertEqual(share, expected, "\(cfa), limit \(limit), amplification \(amplification)")
+                shares.insert(share)
+            }
+            XCTAssertGreaterThanOrEqual(shares.count, 4, "the cases must give different shares: \(shares.sorted())")
+        }
+    }
 }

@@ -119,6 +119,14 @@ public enum CapturePipeline {
     /// of a frame of 65535 × 65535 pixels, so 32-bit counts cannot overflow.
     static func amplification(mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cfa: CFAPattern, maxRaw: Int,
                               table: UnsafePointer<Float>, counts: UnsafeMutablePointer<UInt32>, m: Double) -> Double {
+        histogram(mosaic: mosaic, width: width, height: height, cfa: cfa, maxRaw: maxRaw, counts: counts)
+        return amplification(counts: counts, countsStride: maxRaw + 1, offset: cfa.rggbOffset, maxRaw: maxRaw, table: table, m: m)
+    }
+
+    /// The aligned area's histogram per site (as `amplification(counts:...)` reads it) into
+    /// `counts` (room for `4 * (maxRaw + 1)`; overwritten).
+    static func histogram(mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cfa: CFAPattern, maxRaw: Int,
+                          counts: UnsafeMutablePointer<UInt32>) {
         let offset = cfa.rggbOffset
         let size = alignedSize(width: width, height: height, offset: offset)
         let stride = maxRaw + 1
@@ -137,7 +145,24 @@ public enum CapturePipeline {
                 row += 2
             }
         }
-        return amplification(counts: counts, countsStride: stride, offset: offset, maxRaw: maxRaw, table: table, m: m)
+    }
+
+    /// The share of the aligned area's pixels whose network input (the normalised value times
+    /// `amplification`, in float32 as the input rows compute it) is above `limit`, from the
+    /// area's histogram (`counts`, `countsStride`, as `amplification(counts:...)` reads it).
+    static func share(above limit: Float, counts: UnsafePointer<UInt32>, countsStride: Int, offset: (dy: Int, dx: Int),
+                      maxRaw: Int, table: UnsafePointer<Float>, amplification: Double) -> Double {
+        let stride = maxRaw + 1, gain = Float(amplification)
+        var above = 0, total = 0
+        for site in 0..<4 {
+            let frameSite = ((offset.dy + site / 2) & 1) * 2 + ((offset.dx + site % 2) & 1)
+            let hist = counts + site * countsStride
+            for raw in 0...maxRaw where hist[raw] > 0 {
+                total += Int(hist[raw])
+                if table[frameSite * stride + raw] * gain > limit { above += Int(hist[raw]) }
+            }
+        }
+        return total > 0 ? Double(above) / Double(total) : 0
     }
 
     /// The amplifier from the aligned area's histogram: `counts` holds, for each site of the

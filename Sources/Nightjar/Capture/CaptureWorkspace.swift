@@ -306,18 +306,33 @@ public final class CaptureWorkspace {
         let table = table!.pointer(to: Float.self)
         CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
         var amplification = options.amplification ?? 0
+        // With int8 layers reading the input: how much of it lies above what they hold.
+        let inputLimit = network.int8InputLimit
+        var int8InputClipped: Double?
+        let histogram = counts!.pointer(to: UInt32.self)
         if mosaicCodes {
             // The histogram of the decoder's first pass (raw values, so the same amplifier).
             if options.amplification == nil {
-                amplification = CapturePipeline.amplification(counts: counts!.pointer(to: UInt32.self), countsStride: Self.rawValues,
+                amplification = CapturePipeline.amplification(counts: histogram, countsStride: Self.rawValues,
                                                               offset: offset, maxRaw: maxRaw, table: table, m: options.m)
             }
+            if let inputLimit {
+                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: Self.rawValues, offset: offset,
+                                                         maxRaw: maxRaw, table: table, amplification: amplification)
+            }
             counts!.release(firstBytes: counts!.bytes)
-        } else if options.amplification == nil {
+        } else if options.amplification == nil || inputLimit != nil {
             let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
-            amplification = CapturePipeline.amplification(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa,
-                                                          maxRaw: maxRaw, table: table, counts: counts!.pointer(to: UInt32.self),
-                                                          m: options.m)
+            CapturePipeline.histogram(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
+                                      counts: histogram)
+            if options.amplification == nil {
+                amplification = CapturePipeline.amplification(counts: histogram, countsStride: maxRaw + 1, offset: offset, maxRaw: maxRaw,
+                                                              table: table, m: options.m)
+            }
+            if let inputLimit {
+                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: maxRaw + 1, offset: offset,
+                                                         maxRaw: maxRaw, table: table, amplification: amplification)
+            }
             // Resident only while the amplifier runs, as when it was allocated per frame.
             counts!.release(firstBytes: 4 * (maxRaw + 1) * MemoryLayout<UInt32>.stride)
         }
@@ -374,8 +389,8 @@ public final class CaptureWorkspace {
                 frame: frame, offset: offset, width: rows.width, height: rows.height,
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
-                decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds, networkSeconds: networkSeconds,
-                colourSeconds: Double(sink.inner.colourNanoseconds) / 1e9,
+                int8InputClipped: int8InputClipped, decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds,
+                networkSeconds: networkSeconds, colourSeconds: Double(sink.inner.colourNanoseconds) / 1e9,
                 writeStart: writeStart, colour: colour.used)
         } catch {
             encoder.abandon()
@@ -542,6 +557,8 @@ struct RestoredFrame {
     var outputWidth: Int
     var outputHeight: Int
     var amplification: Double
+    /// The share of the input above the int8 layers' input range (nil: none reads it in int8).
+    var int8InputClipped: Double?
     var decodeSeconds: Double
     var prepareSeconds: Double
     var networkSeconds: Double

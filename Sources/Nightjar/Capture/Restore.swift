@@ -128,11 +128,21 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     public var whiteBalance: [Double]? = nil
     public var whiteBalanceSource: String? = nil
     public var colorMatrix: [Double]? = nil
+    /// With an int8 network: the share of the input (0...1) above the largest value its int8
+    /// layers hold (`FrameNetwork.int8InputLimit`), which they clip: light brighter than the
+    /// calibration frames had. Absent for FP32 and FP16.
+    public var int8InputClipped: Double? = nil
     /// Warnings about this file (e.g. camera colour asked for, but the file has no matrix).
     public var warnings: [String]? = nil
     /// When the frame was taken, from the file's own metadata (DNG or EXIF DateTimeOriginal, as
     /// LibRaw reads it: the camera's clock), "YYYY-MM-DDTHH:MM:SS"; absent when it records none.
     public var captureTime: String? = nil
+
+    /// The share of the input above the int8 range from which a restore warns. The calibration
+    /// itself lets 0.01 % of a tensor's values clip; on synthesized captures measured against
+    /// FP32 (README, "Calibrating for your camera"), frames with up to 0.05 %
+    /// clipped kept 41 dB and more, 0.1 % gave 38 dB and 0.4 % 34 dB.
+    public static let int8ClippedWarningShare = 0.001
 
     /// One-line JSON (sorted keys).
     public func jsonString() -> String {
@@ -357,9 +367,18 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             report.colorMatrix = colour.matrix?.values
         }
         report.captureTime = frame.captureTime.map(CaptureTime.text)
+        var warnings: [String] = []
         if colour.noMatrix {
-            report.warnings = ["\(inputPath): no usable colour matrix in the file; the network's colour was used"]
+            warnings.append("\(inputPath): no usable colour matrix in the file; the network's colour was used")
         }
+        report.int8InputClipped = restored.int8InputClipped
+        if let clipped = restored.int8InputClipped, clipped >= RestoreReport.int8ClippedWarningShare, let limit = network.int8InputLimit {
+            let share = formatted("%.2f %%", 100 * clipped), range = formatted("%.2f", Double(limit))
+            warnings.append("\(inputPath): \(share) of the network input is brighter than the int8 model's calibrated range "
+                            + "(above \(range)) and is clipped, so large bright areas can come out wrong: restore such frames "
+                            + "with --precision fp16, or calibrate with frames like this one (nightjar quantize --calibrate)")
+        }
+        if !warnings.isEmpty { report.warnings = warnings }
         var trailer = report
         trailer.totalSeconds = seconds(since: start)
         try workspace.finishPNG(text: PNGText([("Nightjar", trailer.jsonString())]))

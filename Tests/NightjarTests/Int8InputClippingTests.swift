@@ -1,0 +1,101 @@
+import Foundation
+@testable import Nightjar
+import XCTest
+
+/// An int8 network clips input values above what the int8 layers reading the input hold (their
+/// calibrated range): light brighter than the calibration frames had. `restore` reports how
+/// much of each frame that is and warns from `RestoreReport.int8ClippedWarningShare`.
+final class Int8InputClippingTests: XCTestCase {
+    /// The synthetic model, every layer int8 at [-1, 2], except the encodings in `inputs`
+    /// (layer name → the range of its input, or of its residual for "NAME.residual"), with
+    /// the layers in `fp16` left FP16.
+    private func model(inputs: [String: (Float, Float)] = [:], fp16: Set<String> = []) throws -> NightjarModel {
+        let model = try ModelFileTests.syntheticModel()
+        let specs = model.architecture.convolutions
+        var layers: [Int: LayerQuantization] = [:]
+        for case .convolution(let index, _, _, let residual, _, _) in NetworkGraph(architecture: model.architecture).steps {
+            let spec = specs[index]
+            func range(_ key: String) -> ActivationQuantization {
+                inputs[key].map { ActivationQuantization(low: $0.0, high: $0.1) } ?? .init(low: -1, high: 2)
+            }
+            layers[index] = LayerQuantization(quantizing: model.weights(spec), outChannels: spec.outChannels,
+                                              input: range(spec.name), output: .init(low: -1, high: 2),
+                                              residual: residual == nil ? nil : range(spec.name + ".residual"))
+        }
+        return try model.quantized(layerPrecisions: specs.map { fp16.contains($0.name) ? .fp16 : .int8 }, layers: layers)
+    }
+
+    private func limit(_ model: NightjarModel, _ precision: Precision = .int8) throws -> Float? {
+        try StreamingEngine(model: model, maxHeight: 64, maxWidth: 64, threads: 1, precision: precision).int8InputLimit
+    }
+
+    /// The limit is the least upper end among the encodings the int8 layers read the input in:
+    /// directly (conv2x, conv32x.0's split) or through the 1/8 unshuffle (resblock8x's two
+    /// layers, one of them as its residual). Other layers' ranges do not count; without an
+    /// int8 layer reading the input there is none.
+    func testTheLimitIsTheNarrowestRangeTheInputIsReadIn() throws {
+        let wide = ActivationQuantization(low: -1, high: 2).high
+        XCTAssertEqual(wide, 2, accuracy: 3.0 / 255)
+        XCTAssertEqual(try limit(model()), wide)
+        for reader in ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2.residual"] {
+            let narrow = ActivationQuantization(low: 0, high: 1.25).high
+            XCTAssertEqual(try limit(model(inputs: [reader: (0, 1.25)])), narrow, reader)
+            XCTAssertLessThan(narrow, wide)
+        }
+        // Layers that read other tensors.
+        XCTAssertEqual(try limit(model(inputs: ["conv32x.1": (0, 0.5), "resblock8x.conv2": (0, 0.5), "conv_2_8_32": (0, 0.5)])), wide)
+        // A reader in FP16 does not clip; the others still do.
+        XCTAssertEqual(try limit(model(inputs: ["conv2x": (0, 1.25)], fp16: ["conv2x"])), wide)
+        XCTAssertNil(try limit(model(fp16: ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2"])))
+        XCTAssertNil(try limit(model(), .fp16))
+        XCTAssertNil(try limit(model(), .fp32))
+    }
+
+    /// Through `restore`, from codes and from the 16-bit mosaic, with the amplifier given and
+    /// computed: the reported share is the share of the aligned frame's normalised values that
+    /// the amplification takes above the limit, counted here pixel by pixel; the warning comes
+    /// from 0.1 %; FP32 reports none.
+    func testRestoreReportsTheClippedShareAndWarnsFromATenthOfAPercent() throws {
+        let engine = try FrameEngine(model: Int8EngineTests.int8Model(), threads: 2, precision: .int8)
+        let limit = try XCTUnwrap(engine.int8InputLimit)
+        let directory = try makeTemporaryDirectory(self)
+        var exposure = SyntheticScene.Exposure(cfa: .grbg, bits: 14, exposureRatio: 8)
+        exposure.seed = 11
+        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 190, height: 126), exposure: exposure),
+                                            named: "frame.dng", in: directory)
+        let values = CapturePipeline.normalisedAligned(try RawDecoder().decode(url)).values
+        func counted(_ amplification: Double) -> Double {
+            Double(values.filter { $0 * Float(amplification) > limit }.count) / Double(values.count)
+        }
+        func restore(_ amplification: Double?, codes: Bool, network: some FrameNetwork = engine) throws -> RestoreReport {
+            var options = RestoreOptions(amplification: amplification)
+            options.compressionLevel = 0
+            options.overwrite = true
+            return try restoreCapture(input: url, output: directory.appendingPathComponent("out.png"), options: options, modelName: "m",
+                                      network: network, workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: codes))
+        }
+        let sorted = values.sorted()
+        // Amplifications that take nothing, about 0.05 % and about 2 % of the frame above the limit.
+        let amplifications = [Double(limit / sorted.last!) * 0.99, Double(limit / sorted[values.count * 9995 / 10000]),
+                              Double(limit / sorted[values.count * 98 / 100])]
+        let expected = amplifications.map(counted)
+        XCTAssertEqual(expected[0], 0)
+        XCTAssertTrue(expected[1] > 0 && expected[1] < RestoreReport.int8ClippedWarningShare, "\(expected[1])")
+        XCTAssertGreaterThan(expected[2], 10 * RestoreReport.int8ClippedWarningShare)
+        for codes in [true, false] {
+            for (amplification, share) in zip(amplifications, expected) {
+                let report = try restore(amplification, codes: codes)
+                XCTAssertEqual(report.int8InputClipped, share, "codes \(codes), amplification \(amplification)")
+                let warned = report.warnings?.contains { $0.contains("brighter than the int8 model's calibrated range") } ?? false
+                XCTAssertEqual(warned, share >= RestoreReport.int8ClippedWarningShare, "\(report.warnings ?? [])")
+            }
+            let automatic = try restore(nil, codes: codes)
+            XCTAssertEqual(automatic.int8InputClipped, counted(automatic.amplification), "codes \(codes)")
+        }
+        let fp32 = try FrameEngine(model: Int8EngineTests.int8Model(), threads: 2, precision: .fp32)
+        let report = try restore(amplifications[2], codes: false, network: fp32)
+        XCTAssertNil(report.int8InputClipped)
+        XCTAssertNil(report.warnings)
+        XCTAssertFalse(report.jsonString().contains("int8InputClipped"))
+    }
+}
