@@ -42,7 +42,8 @@ struct StatusCommand: ParsableCommand {
                 "\"done_files\":\(survey.done)",
             ]
             if let c = counters {
-                fields += ["\"restored\":\(c.restored)", "\"failed\":\(c.failed)", "\"seconds_sum\":\(c.secondsSum)",
+                fields += ["\"restored\":\(c.restored)", "\"failed\":\(c.failed)", "\"int8_clipped\":\(c.int8Clipped)",
+                           "\"seconds_sum\":\(c.secondsSum)",
                            "\"last_frame_time\":\(c.lastFrameTime)", "\"start_time\":\(c.startTime)", "\"paused\":\(c.paused)",
                            "\"arena_bytes\":\(c.arenaBytes)"]
             }
@@ -58,6 +59,10 @@ struct StatusCommand: ParsableCommand {
                 lines.append(c.lastFrameTime > 0
                              ? "last frame: " + formatted("%.0f s ago", max(0, now - c.lastFrameTime))
                              : "last frame: none yet")
+                if c.int8Clipped > 0 {
+                    lines.append("int8: \(c.int8Clipped) of the restored frames were brighter than the model was calibrated for "
+                                 + "(see the daemon's warnings; calibrate with such frames, or restore them in FP16)")
+                }
                 if c.paused { lines.append("paused: the output is full or unwritable; retrying (see the daemon's log)") }
             } else {
                 lines.append("no metrics at \(settings.metricsPath) (the daemon has not run here?)")

@@ -9,7 +9,7 @@ final class Int8InputClippingTests: XCTestCase {
     /// The synthetic model, every layer int8 at [-1, 2], except the encodings in `inputs`
     /// (layer name → the range of its input, or of its residual for "NAME.residual"), with
     /// the layers in `fp16` left FP16.
-    private func model(inputs: [String: (Float, Float)] = [:], fp16: Set<String> = []) throws -> NightjarModel {
+    static func model(inputs: [String: (Float, Float)] = [:], fp16: Set<String> = []) throws -> NightjarModel {
         let model = try ModelFileTests.syntheticModel()
         let specs = model.architecture.convolutions
         var layers: [Int: LayerQuantization] = [:]
@@ -36,19 +36,19 @@ final class Int8InputClippingTests: XCTestCase {
     func testTheLimitIsTheNarrowestRangeTheInputIsReadIn() throws {
         let wide = ActivationQuantization(low: -1, high: 2).high
         XCTAssertEqual(wide, 2, accuracy: 3.0 / 255)
-        XCTAssertEqual(try limit(model()), wide)
+        XCTAssertEqual(try limit(Self.model()), wide)
         for reader in ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2.residual"] {
             let narrow = ActivationQuantization(low: 0, high: 1.25).high
-            XCTAssertEqual(try limit(model(inputs: [reader: (0, 1.25)])), narrow, reader)
+            XCTAssertEqual(try limit(Self.model(inputs: [reader: (0, 1.25)])), narrow, reader)
             XCTAssertLessThan(narrow, wide)
         }
         // Layers that read other tensors.
-        XCTAssertEqual(try limit(model(inputs: ["conv32x.1": (0, 0.5), "resblock8x.conv2": (0, 0.5), "conv_2_8_32": (0, 0.5)])), wide)
+        XCTAssertEqual(try limit(Self.model(inputs: ["conv32x.1": (0, 0.5), "resblock8x.conv2": (0, 0.5), "conv_2_8_32": (0, 0.5)])), wide)
         // A reader in FP16 does not clip; the others still do.
-        XCTAssertEqual(try limit(model(inputs: ["conv2x": (0, 1.25)], fp16: ["conv2x"])), wide)
-        XCTAssertNil(try limit(model(fp16: ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2"])))
-        XCTAssertNil(try limit(model(), .fp16))
-        XCTAssertNil(try limit(model(), .fp32))
+        XCTAssertEqual(try limit(Self.model(inputs: ["conv2x": (0, 1.25)], fp16: ["conv2x"])), wide)
+        XCTAssertNil(try limit(Self.model(fp16: ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2"])))
+        XCTAssertNil(try limit(Self.model(), .fp16))
+        XCTAssertNil(try limit(Self.model(), .fp32))
     }
 
     /// Through `restore`, from codes and from the 16-bit mosaic, with the amplifier given and

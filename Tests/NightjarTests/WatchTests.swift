@@ -135,6 +135,38 @@ final class WatchTests: XCTestCase {
         XCTAssertEqual(stopped.status, 3, stopped.stdout)
     }
 
+    /// A frame brighter than the int8 model was calibrated for: the daemon logs the warning
+    /// (warning priority), counts the frame in its metrics, and `status` says so.
+    func testFramesBrighterThanTheInt8CalibrationAreCounted() throws {
+        // Every layer int8 with the input read in [0, 0.1]: far narrower than the frame's.
+        let narrow = ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2.residual"].reduce(into: [:]) { $0[$1] = (Float(0), Float(0.1)) }
+        let int8 = try Int8InputClippingTests.model(inputs: narrow)
+        model = dir.appendingPathComponent("int8.safetensors")
+        try int8.write(to: model)
+        let source = dir.appendingPathComponent("frame.dng")
+        try dng.write(to: source)
+        let expected = try restoreCapture(input: source, output: dir.appendingPathComponent("frame.png"), modelName: "m",
+                                          network: FrameEngine(model: int8, threads: 1), workspace: CaptureWorkspace(mosaicCodes: true))
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(expected.int8InputClipped), RestoreReport.int8ClippedWarningShare)
+
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        try dng.write(to: capture.appendingPathComponent("bright.dng"))
+        let metricsFile = capture.appendingPathComponent(".nightjar/nightjar.prom")
+        func metrics() -> WatchMetrics { WatchMetrics(text: (try? String(contentsOf: metricsFile, encoding: .utf8)) ?? "") }
+        XCTAssertTrue(waitUntil(timeout: 30) { metrics().restored == 1 }, daemon.logText)
+        XCTAssertEqual(metrics().int8Clipped, 1)
+        XCTAssertTrue(daemon.logText.split(separator: "\n").contains {
+            $0.hasPrefix("<4>nightjar: ") && $0.contains("bright.dng") && $0.contains("brighter than the int8 model's calibrated range")
+        }, daemon.logText)
+        let status = try runNightjar(["status", "--capture-dir", capture.path])
+        XCTAssertTrue(status.stdout.contains("int8: 1 of the restored frames were brighter than the model was calibrated for"),
+                      status.stdout)
+        let json = try runNightjar(["status", "--capture-dir", capture.path, "--json"])
+        XCTAssertTrue(json.stdout.contains("\"int8_clipped\":1"), json.stdout)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+    }
+
     // MARK: - Crashes and concurrency
 
     /// 200 frames, the daemon killed with SIGKILL at random moments and restarted until they
