@@ -82,6 +82,7 @@ struct QuantizeCommand: ParsableCommand {
             let held = try quantizer.inputs(check) // read first: a bad path writes nothing
             let (quantized, report) = try quantizer.quantize(network, inputs: inputs)
             let checked = try quantizer.check(quantized, inputs: held)
+            let clipped = try quantizer.inputClipped(quantized, inputs: held)
             try quantized.write(to: target, overwrite: overwrite)
             let specs = network.architecture.convolutions
             let fp16 = zip(specs, report.layerPrecisions).filter { $0.1 != .int8 }.map(\.0.name)
@@ -91,8 +92,13 @@ struct QuantizeCommand: ParsableCommand {
                     + (fp16.isEmpty ? "every layer int8" : "FP16: " + fp16.joined(separator: ", ")))
             guard !held.isEmpty else { return }
             let results = zip(held, checked).map { (name: displayable($0.name), psnr: $1) }
+            // Why a frame loses, where it is the usual cause: light beyond the calibrated input range.
+            func clipping(_ share: Double) -> String {
+                share >= 0.0001 ? formatted(" (%.2f %% of its input above the calibrated range)", 100 * share)
+                    : share > 0 ? " (under 0.01 % of its input above the calibrated range)" : ""
+            }
             standardOutput("held-out check, int8 against FP32 (frames not used for calibration): "
-                + results.map { $0.name + formatted(" %.1f dB", $0.psnr) }.joined(separator: ", "))
+                + zip(results, clipped).map { $0.name + formatted(" %.1f dB", $0.psnr) + clipping($1) }.joined(separator: ", "))
             let below = results.filter { $0.psnr < targetPSNR }
             if !below.isEmpty {
                 StandardStream.error.write("nightjar: warning: \(below.count) of \(results.count) held-out frame\(results.count == 1 ? "" : "s") below --target-psnr "

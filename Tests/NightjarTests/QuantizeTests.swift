@@ -176,13 +176,23 @@ final class QuantizeTests: XCTestCase {
         XCTAssertEqual(checked[1], 10 * log10(1 / mse), accuracy: 1e-6)
         XCTAssertLessThan(checked[1], checked[0], "the brighter held-out frame loses more")
 
+        // How much of each input lies above the int8 input range: the calibration frame's own
+        // percentiles leave it below restore's warning; the brighter frame, counted here.
+        let clipped = try quantizer.inputClipped(quantized, inputs: try quantizer.inputs([a.path, b.path]))
+        let limit = try XCTUnwrap(try StreamingEngine(model: quantized, maxHeight: 64, maxWidth: 64, threads: 1, precision: .int8).int8InputLimit)
+        let brighter = try NPYArray.read(contentsOf: b).floats()
+        XCTAssertLessThan(clipped[0], RestoreReport.int8ClippedWarningShare)
+        XCTAssertEqual(clipped[1], Double(brighter.filter { $0 > limit }.count) / Double(brighter.count))
+        XCTAssertGreaterThan(clipped[1], 0.01)
+
         // The command: the figures on standard output; below the target, a warning and success.
         let target = dir.appendingPathComponent("cli.safetensors")
         let loose = try runNightjar(["quantize", model.path, "--calibrate", a.path, "--check", b.path, "-o", target.path,
                                      "--threads", "2", "--target-psnr", "1"])
         XCTAssertEqual(loose.status, 0, loose.stderr)
         XCTAssertTrue(loose.stdout.contains("held-out check, int8 against FP32 (frames not used for calibration): \(b.path) "
-                                            + String(format: "%.1f dB", checked[1])), loose.stdout)
+                                            + String(format: "%.1f dB (%.2f %% of its input above the calibrated range)",
+                                                     checked[1], 100 * clipped[1])), loose.stdout)
         XCTAssertFalse(loose.stderr.contains("warning"), loose.stderr)
         XCTAssertEqual(try Data(contentsOf: target), try Data(contentsOf: file), "--check does not change the file")
         let strict = try runNightjar(["quantize", model.path, "--calibrate", a.path, "--check", b.path, "-o", target.path,

@@ -270,6 +270,14 @@ public struct ModelQuantizer {
         return try squaredErrors(quantized, inputs, references).map { Self.psnr($0.sum / Double(max($0.count, 1))) }
     }
 
+    /// The share of each input's values above what `quantized`'s int8 layers reading the input
+    /// hold (`FrameNetwork.int8InputLimit`; 0 when none reads it in int8): inputs brighter than
+    /// the calibration set, which `restore` reports as `int8InputClipped`.
+    public func inputClipped(_ quantized: NightjarModel, inputs: [Input]) throws -> [Double] {
+        guard let limit = try PackedParameters(quantized, precision: .int8).int8InputLimit else { return inputs.map { _ in 0 } }
+        return inputs.map { input in Double(input.values.filter { $0 > limit }.count) / Double(max(input.values.count, 1)) }
+    }
+
     static func key(_ storage: NetworkGraph.Storage) -> String {
         switch storage {
         case .input: return "input"
