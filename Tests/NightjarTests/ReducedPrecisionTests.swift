@@ -129,6 +129,29 @@ final class ReducedPrecisionTests: XCTestCase {
         print(String(format: "int8: worst golden case %.2f dB against FP32", worst))
     }
 
+    /// The network's output is clamped to [0, 1], so an int8 model's output encoding holds that
+    /// whole range, whatever the calibration measured: the top measured on these inputs, 0.66,
+    /// capped every brighter output (highlights came out grey: 217 of 255 in 8-bit PNGs with a
+    /// model calibrated on the golden captures). On the largest case made 1.5 times brighter,
+    /// FP32's brightest output is 0.88 and int8's comes within 0.1 of it.
+    func testInt8OutputHoldsTheWholeClampedRange() throws {
+        let group = try XCTUnwrap(try Self.goldenCases().first { $0.model == "official-sid-sony.pth" })
+        let model = try Self.cache.model(try SharedReference.url("models/" + group.model))
+        let (quantized, report) = try Self.calibrated(model, group.cases)
+        let last = try XCTUnwrap(model.architecture.convolutions.firstIndex { $0.name == "conv_2_8_32" })
+        XCTAssertEqual(report.layerPrecisions[last], .int8)
+        XCTAssertEqual(quantized.quantization(model.architecture.convolutions[last])?.output, ActivationQuantization(low: 0, high: 1))
+        let item = try XCTUnwrap(group.cases.max { $0.input.count < $1.input.count })
+        let brighter = item.input.map { $0 * 1.5 }
+        var reference = [Float](repeating: 0, count: 3 * item.height * item.width), int8 = reference
+        try Engine(model: model, maxHeight: item.height, maxWidth: item.width).run(input: brighter, output: &reference,
+                                                                                  height: item.height, width: item.width)
+        try StreamingEngine(model: quantized, maxHeight: item.height, maxWidth: item.width, threads: 2, precision: .int8)
+            .run(input: brighter, output: &int8, height: item.height, width: item.width)
+        XCTAssertGreaterThan(reference.max()!, 0.85, "FP32 must go beyond the calibration's own top")
+        XCTAssertGreaterThan(int8.max()!, reference.max()! - 0.1)
+    }
+
     /// int8 through `restore`'s whole path (a synthesized dark DNG, camera colour, 8-bit PNG)
     /// as a user calibrates: the official network calibrated by `quantize`'s rules from two
     /// other captures of the same kind (other sizes, other noise), the PNG against FP32's.

@@ -11,7 +11,8 @@ import Glibc
 ///    stride, at most 65536 values per write) and its range is the 0.01st to 99.99th
 ///    percentile, widened to hold 0: a few outliers do not stretch the scale for everyone;
 ///    then multiplied by `headroom` (default 1) for frames whose activations run larger than
-///    the calibration set's (they clip otherwise; coarser steps are the price).
+///    the calibration set's (they clip otherwise; coarser steps are the price). The network's
+///    output is the exception: its range is [0, 1], the clamp's, whatever was measured.
 ///    (The range with the least squared error per tensor measured better layer by layer but
 ///    worse through the whole network, and far worse on inputs brighter than the calibration
 ///    set.) LeakyReLU copies keep their source's encoding; weights get a symmetric scale per
@@ -149,6 +150,10 @@ public struct ModelQuantizer {
             let low = sorted[Int(Double(sorted.count - 1) * 0.0001)], high = sorted[Int(Double(sorted.count - 1) * 0.9999)]
             encodings[key] = ActivationQuantization(low: low * headroom, high: high * headroom)
         }
+        // The output is clamped to [0, 1] (REFERENCE.md §1): it gets that range, not a measured
+        // one, so no output a frame can have is clipped (a top measured on darker frames capped
+        // every brighter highlight) and the step is an 8-bit PNG's.
+        encodings[Self.key(.output)] = ActivationQuantization(low: 0, high: 1)
         for case .leakyReLU(let input, let output, _) in graph.steps {
             encodings[Self.key(output.storage)] = encodings[Self.key(input.storage)]
         }
