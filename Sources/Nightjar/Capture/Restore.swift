@@ -140,9 +140,12 @@ public struct RestoreReport: Codable, Sendable, Equatable {
 
     /// The share of the input above the int8 range from which a restore warns. The calibration
     /// itself lets 0.01 % of a tensor's values clip; on synthesized captures measured against
-    /// FP32 (README, "Calibrating for your camera"), frames with up to 0.05 %
-    /// clipped kept 41 dB and more, 0.1 % gave 38 dB and 0.4 % 34 dB.
+    /// FP32 (README, "Calibrating for your camera"), frames with up to 0.05 % clipped kept
+    /// 41 dB and more, 0.1 % gave 38 dB and 0.4 % 34 dB.
     public static let int8ClippedWarningShare = 0.001
+
+    /// Whether enough of the input was clipped to warn (`int8ClippedWarningShare`).
+    public var int8ClippingWarns: Bool { (int8InputClipped ?? 0) >= Self.int8ClippedWarningShare }
 
     /// One-line JSON (sorted keys).
     public func jsonString() -> String {
@@ -372,7 +375,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             warnings.append("\(inputPath): no usable colour matrix in the file; the network's colour was used")
         }
         report.int8InputClipped = restored.int8InputClipped
-        if let clipped = restored.int8InputClipped, clipped >= RestoreReport.int8ClippedWarningShare, let limit = network.int8InputLimit {
+        if report.int8ClippingWarns, let clipped = report.int8InputClipped, let limit = network.int8InputLimit {
             let share = formatted("%.2f %%", 100 * clipped), range = formatted("%.2f", Double(limit))
             warnings.append("\(inputPath): \(share) of the network input is brighter than the int8 model's calibrated range "
                             + "(above \(range)) and is clipped, so large bright areas can come out wrong: restore such frames "

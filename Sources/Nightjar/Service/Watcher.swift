@@ -289,7 +289,7 @@ public final class Watcher {
                 ServiceLog.warning(warning.replacing(file.path, with: spool.root.appendingPathComponent(name).path))
             }
             metrics.arenaBytes = restorer.arenaBytes
-            if let clipped = report.int8InputClipped, clipped >= RestoreReport.int8ClippedWarningShare { metrics.int8Clipped += 1 }
+            if report.int8ClippingWarns { metrics.int8Clipped += 1 }
         } catch let error as CaptureError {
             switch error {
             case .unwritable, .exists, .invalidArgument:
