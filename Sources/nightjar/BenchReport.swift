@@ -204,7 +204,7 @@ struct SyntheticMosaic: NetworkRowSource {
 
     func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes) {
         let out = SplitInput(pairs: pairs, split: split, planes: planes)
-        let count = 2 * split * planes.width, stride = planes.channelStride
+        let count = 2 * split * planes.width
         precondition(count <= columns.count, "the synthetic mosaic was made for narrower rows")
         let mask = SyntheticMosaic.noiseCount - 1
         noise.withUnsafeBufferPointer { noise in
@@ -213,15 +213,8 @@ struct SyntheticMosaic: NetworkRowSource {
                     for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
                         // An odd multiplier: neighbouring rows start far apart in the table.
                         let offset = (row &* 2_654_435_761) & mask
-                        let target = out.row(row).base, values = indices.baseAddress! + offset
-                        switch planes.element {
-                        case .fp32:
-                            nj_u16_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split), values,
-                                                     columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
-                        case .fp16:
-                            nj_u16_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split), values,
-                                                         columns.baseAddress!, noise.baseAddress!, noise.baseAddress!, 1, count)
-                        }
+                        out.row(row).store(row: indices.baseAddress! + offset, sources: columns.baseAddress!,
+                                           tableEven: noise.baseAddress!, tableOdd: noise.baseAddress!, amplification: 1, count: count)
                     }
                 }
             }

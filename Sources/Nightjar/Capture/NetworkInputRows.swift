@@ -84,24 +84,15 @@ public struct NetworkInputRows: @unchecked Sendable {
     func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes, mosaic: MosaicView) {
         precondition(planes.width == paddedWidth / (2 * split), "the planes are as wide as the padded mosaic split")
         let out = SplitInput(pairs: pairs, split: split, planes: planes)
-        let stride = planes.channelStride
         for row in (2 * pairs.lowerBound)..<(2 * pairs.upperBound) {
-            let source = sourceRow(row), target = out.row(row).base
+            let source = sourceRow(row), target = out.row(row)
             let even = table + source.site * tableStride, odd = even + tableStride
-            switch (planes.element, mosaic.raw) {
-            case (.fp32, let raw?):
-                nj_u16_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split), raw + source.base,
-                                         sourceColumns, even, odd, amplification, paddedWidth)
-            case (.fp32, nil):
-                nj_u8_network_input_row(target.assumingMemoryBound(to: Float.self), stride, Int32(split),
-                                        mosaic.codes.unsafelyUnwrapped + source.base, sourceColumns, even, odd, amplification, paddedWidth)
-            case (.fp16, let raw?):
-                nj_u16_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split), raw + source.base,
-                                             sourceColumns, even, odd, amplification, paddedWidth)
-            case (.fp16, nil):
-                nj_u8_network_input_row_f16(target.assumingMemoryBound(to: UInt16.self), stride, Int32(split),
-                                            mosaic.codes.unsafelyUnwrapped + source.base, sourceColumns, even, odd, amplification,
-                                            paddedWidth)
+            if let raw = mosaic.raw {
+                target.store(row: raw + source.base, sources: sourceColumns, tableEven: even, tableOdd: odd,
+                             amplification: amplification, count: paddedWidth)
+            } else {
+                target.store(row: mosaic.codes.unsafelyUnwrapped + source.base, sources: sourceColumns, tableEven: even, tableOdd: odd,
+                             amplification: amplification, count: paddedWidth)
             }
         }
     }

@@ -102,6 +102,36 @@ public struct SplitInput {
                 withUnsafePointer(to: value) { nj_f32_to_f16($0, base.assumingMemoryBound(to: UInt16.self) + index, 1) }
             }
         }
+
+        /// The whole mosaic row `row` of `count` columns by the C kernel of the element type:
+        /// column c's value is `(sources[c] even ? tableEven : tableOdd)[row[sources[c]]] ·
+        /// amplification` (nj_u16_network_input_row, or its binary16 form).
+        @inline(__always)
+        public func store(row: UnsafePointer<UInt16>, sources: UnsafePointer<Int>, tableEven: UnsafePointer<Float>,
+                          tableOdd: UnsafePointer<Float>, amplification: Float, count: Int) {
+            switch element {
+            case .fp32:
+                nj_u16_network_input_row(base.assumingMemoryBound(to: Float.self), channelStride, Int32(split), row, sources,
+                                         tableEven, tableOdd, amplification, count)
+            case .fp16:
+                nj_u16_network_input_row_f16(base.assumingMemoryBound(to: UInt16.self), channelStride, Int32(split), row, sources,
+                                             tableEven, tableOdd, amplification, count)
+            }
+        }
+
+        /// The same from a row of 8-bit codes (nj_u8_network_input_row and its binary16 form).
+        @inline(__always)
+        public func store(row: UnsafePointer<UInt8>, sources: UnsafePointer<Int>, tableEven: UnsafePointer<Float>,
+                          tableOdd: UnsafePointer<Float>, amplification: Float, count: Int) {
+            switch element {
+            case .fp32:
+                nj_u8_network_input_row(base.assumingMemoryBound(to: Float.self), channelStride, Int32(split), row, sources,
+                                        tableEven, tableOdd, amplification, count)
+            case .fp16:
+                nj_u8_network_input_row_f16(base.assumingMemoryBound(to: UInt16.self), channelStride, Int32(split), row, sources,
+                                            tableEven, tableOdd, amplification, count)
+            }
+        }
     }
 }
 
