@@ -53,6 +53,25 @@ enum PrecisionOption: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
+/// `--int8-fallback`: the precision frames too bright for an int8 model's calibration run in
+/// instead (`FrameEngine.fallback`), or none.
+enum Int8FallbackOption: String, ExpressibleByArgument, CaseIterable {
+    case none, fp16, fp32
+
+    static var allValueStrings: [String] { allCases.map(\.rawValue) }
+    static let help = ArgumentHelp(
+        "Restore frames too bright for an int8 model's calibration (0.1 % of the input or more clipped) in fp16 or fp32 instead: none (default), fp16, fp32.",
+        discussion: "Holds that precision's weights and arena beside int8's (see `nightjar footprint --int8-fallback`).")
+
+    var precision: Precision? { self == .none ? nil : Precision(rawValue: rawValue)! }
+
+    /// A one-line warning when the engine made no fallback although one was asked for.
+    func unusedWarning(_ engine: FrameEngine) -> String? {
+        guard let precision, engine.fallback == nil else { return nil }
+        return "--int8-fallback \(precision) has no effect: the network runs \(engine.precision) and no int8 layer reads its input"
+    }
+}
+
 func standardOutput(_ text: String) {
     StandardStream.output.write(text + "\n")
 }

@@ -28,6 +28,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: PrecisionOption.help)
     var precision: PrecisionOption?
 
+    @Option(help: Int8FallbackOption.help)
+    var int8Fallback: Int8FallbackOption = .none
+
     @Option(help: "The amplifier's target factor m.")
     var m: Double = 5
 
@@ -119,8 +122,9 @@ struct RestoreCommand: ParsableCommand {
         let restorer = try reportingErrors {
             try Restorer(modelURL: URL(fileURLWithPath: model), options: options, threads: threads,
                          maximumSize: maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: mlock,
-                         precision: precision?.precision)
+                         precision: precision?.precision, int8Fallback: int8Fallback.precision)
         }
+        if let warning = int8Fallback.unusedWarning(restorer.engine) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
         jobs = try reportingErrors { try plan(createDirectory: true) }
         ProcessMetrics.releaseFreedMemory()
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
@@ -134,7 +138,8 @@ struct RestoreCommand: ParsableCommand {
                 }
                 if json { standardOutput(report.jsonString()) }
                 progress.update(done: index + 1, total: count, "\(displayable(outcome.job.output.lastPathComponent)) "
-                                + formatted("(%.2f s, amplification %.1f)", report.totalSeconds, report.amplification))
+                                + formatted("(%.2f s, amplification %.1f", report.totalSeconds, report.amplification)
+                                + (report.int8Fallback.map { ", \($0): too bright for int8)" } ?? ")"))
             case .failure(let error):
                 progress.clear()
                 StandardStream.error.write("nightjar: error: \(displayable(error.description))\n")

@@ -98,4 +98,59 @@ final class Int8InputClippingTests: XCTestCase {
         XCTAssertNil(report.warnings)
         XCTAssertFalse(report.jsonString().contains("int8InputClipped"))
     }
+
+    /// With a fallback (`--int8-fallback fp16`), a frame with at least the fallback's share of
+    /// its input clipped runs on the FP16 engine instead: its pixels are the FP16 network's on
+    /// the same 8-bit codes, the report says so and nothing warns. A frame under the share runs
+    /// in int8 as without a fallback. An engine whose input no int8 layer reads makes none.
+    func testFramesTooBrightForInt8RunOnTheFallback() throws {
+        let model = try Int8EngineTests.int8Model()
+        let engine = try FrameEngine(model: model, threads: 2, precision: .int8, int8Fallback: .fp16)
+        XCTAssertEqual(engine.fallback?.precision, .fp16)
+        XCTAssertEqual(engine.int8Fallback?.share, RestoreReport.int8ClippedWarningShare)
+        let limit = try XCTUnwrap(engine.int8InputLimit)
+        let directory = try makeTemporaryDirectory(self)
+        var exposure = SyntheticScene.Exposure(cfa: .rggb, bits: 14, exposureRatio: 8)
+        exposure.seed = 5
+        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 158, height: 94), exposure: exposure),
+                                            named: "frame.dng", in: directory)
+        let sorted = CapturePipeline.normalisedAligned(try RawDecoder().decode(url)).values.sorted()
+        // About 0.05 % of the input above the limit (under the share), and about 2 % (over it).
+        let under = Double(limit / sorted[sorted.count * 9995 / 10000]), over = Double(limit / sorted[sorted.count * 98 / 100])
+        func restore(_ amplification: Double, _ network: some FrameNetwork, _ name: String) throws -> (RestoreReport, [UInt16]) {
+            var options = RestoreOptions(amplification: amplification)
+            options.compressionLevel = 0
+            options.overwrite = true
+            let output = directory.appendingPathComponent(name + ".png")
+            let report = try restoreCapture(input: url, output: output, options: options, modelName: "m", network: network,
+                                            workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: true))
+            return (report, try StoredPNG.read(output).samples)
+        }
+        let int8 = try FrameEngine(model: model, threads: 2, precision: .int8)
+        let fp16 = try FrameEngine(model: model, threads: 2, precision: .fp16)
+
+        let bright = try restore(over, engine, "bright")
+        XCTAssertEqual(bright.0.int8Fallback, "fp16")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(bright.0.int8InputClipped), RestoreReport.int8ClippedWarningShare)
+        XCTAssertNil(bright.0.warnings)
+        XCTAssertEqual(bright.1, try restore(over, fp16, "bright-fp16").1)
+        let int8Bright = try restore(over, int8, "bright-int8")
+        XCTAssertNotEqual(bright.1, int8Bright.1, "the int8 network clips this frame: its output differs")
+        XCTAssertNotNil(int8Bright.0.warnings)
+
+        let dim = try restore(under, engine, "dim")
+        XCTAssertNil(dim.0.int8Fallback)
+        XCTAssertGreaterThan(try XCTUnwrap(dim.0.int8InputClipped), 0)
+        XCTAssertEqual(dim.1, try restore(under, int8, "dim-int8").1)
+        XCTAssertFalse(dim.0.jsonString().contains("int8Fallback"))
+
+        // The share is the engine's: from 0 every frame falls back.
+        engine.fallbackShare = 0
+        XCTAssertEqual(try restore(under, engine, "dim-all").0.int8Fallback, "fp16")
+
+        // No int8 reader of the input, or not int8 at all: no fallback engine.
+        XCTAssertNil(try FrameEngine(model: model, threads: 1, precision: .fp16, int8Fallback: .fp16).fallback)
+        let readersInFP16 = try Self.model(fp16: ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2"])
+        XCTAssertNil(try FrameEngine(model: readersInFP16, threads: 1, precision: .int8, int8Fallback: .fp32).fallback)
+    }
 }

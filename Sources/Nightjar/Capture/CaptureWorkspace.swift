@@ -355,9 +355,14 @@ public final class CaptureWorkspace {
             rows = NetworkInputRows(frameWidth: frame.width, frameHeight: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
                                     amplification: amplification, table: table, columns: columns!.pointer(to: Int.self), owner: self)
         }
+        // A frame too bright for the int8 layers runs on the fallback engine, if there is one.
+        var fallback: FrameEngine?
+        if let clipped = int8InputClipped, let candidate = network.int8Fallback, clipped >= candidate.share {
+            fallback = candidate.network
+        }
         let colour = colourStage(frame: frame, options: options, mosaic: view, width: rows.width,
                                  height: rows.height, offset: offset, amplification: amplification,
-                                 workers: network as? WorkerPoolOwner)
+                                 workers: (fallback as WorkerPoolOwner?) ?? (network as? WorkerPoolOwner))
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -371,8 +376,12 @@ public final class CaptureWorkspace {
                                     progress: progress)
             t = ProcessMetrics.nanoseconds()
             do {
-                try network.restore(height: rows.paddedHeight, width: rows.paddedWidth,
-                                    source: MosaicRowSource(input: rows, mosaic: view), sink: &sink)
+                let source = MosaicRowSource(input: rows, mosaic: view)
+                if let fallback {
+                    try fallback.restore(height: rows.paddedHeight, width: rows.paddedWidth, source: source, sink: &sink)
+                } else {
+                    try network.restore(height: rows.paddedHeight, width: rows.paddedWidth, source: source, sink: &sink)
+                }
             } catch let error as CaptureError {
                 throw error
             } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
@@ -389,7 +398,7 @@ public final class CaptureWorkspace {
                 frame: frame, offset: offset, width: rows.width, height: rows.height,
                 paddedWidth: rows.paddedWidth, paddedHeight: rows.paddedHeight, sensor: sensor,
                 outputWidth: outSize.width, outputHeight: outSize.height, amplification: amplification,
-                int8InputClipped: int8InputClipped, decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds,
+                int8InputClipped: int8InputClipped, fallback: fallback?.precision, decodeSeconds: decodeSeconds, prepareSeconds: prepareSeconds,
                 networkSeconds: networkSeconds, colourSeconds: Double(sink.inner.colourNanoseconds) / 1e9,
                 writeStart: writeStart, colour: colour.used)
         } catch {
@@ -559,6 +568,8 @@ struct RestoredFrame {
     var amplification: Double
     /// The share of the input above the int8 layers' input range (nil: none reads it in int8).
     var int8InputClipped: Double?
+    /// The precision of the fallback engine that ran the frame instead (nil: the network ran it).
+    var fallback: Precision?
     var decodeSeconds: Double
     var prepareSeconds: Double
     var networkSeconds: Double

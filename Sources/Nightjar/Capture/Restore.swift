@@ -132,6 +132,9 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     /// layers hold (`FrameNetwork.int8InputLimit`), which they clip: light brighter than the
     /// calibration frames had. Absent for FP32 and FP16.
     public var int8InputClipped: Double? = nil
+    /// The precision the frame ran in instead of int8 ("fp16", "fp32") when `int8InputClipped`
+    /// reached the fallback's share (`--int8-fallback`); absent when the network ran it.
+    public var int8Fallback: String? = nil
     /// Warnings about this file (e.g. camera colour asked for, but the file has no matrix).
     public var warnings: [String]? = nil
     /// When the frame was taken, from the file's own metadata (DNG or EXIF DateTimeOriginal, as
@@ -375,11 +378,12 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             warnings.append("\(inputPath): no usable colour matrix in the file; the network's colour was used")
         }
         report.int8InputClipped = restored.int8InputClipped
-        if report.int8ClippingWarns, let clipped = report.int8InputClipped, let limit = network.int8InputLimit {
+        report.int8Fallback = restored.fallback?.rawValue
+        if report.int8ClippingWarns, report.int8Fallback == nil, let clipped = report.int8InputClipped, let limit = network.int8InputLimit {
             let share = formatted("%.2f %%", 100 * clipped), range = formatted("%.2f", Double(limit))
             warnings.append("\(inputPath): \(share) of the network input is brighter than the int8 model's calibrated range "
                             + "(above \(range)) and is clipped, so large bright areas can come out wrong: restore such frames "
-                            + "with --precision fp16, or calibrate with frames like this one (nightjar quantize --calibrate)")
+                            + "with --int8-fallback fp16 or --precision fp16, or calibrate with frames like this one (nightjar quantize --calibrate)")
         }
         if !warnings.isEmpty { report.warnings = warnings }
         var trailer = report

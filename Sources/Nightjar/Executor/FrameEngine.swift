@@ -23,14 +23,30 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     public var int8InputLimit: Float? { parameters.int8InputLimit }
     /// The weights, packed once; the model's own tensors are not kept.
     private let parameters: PackedParameters
+    /// An engine of higher precision for frames too bright for the int8 layers: it runs a frame
+    /// when at least `fallbackShare` of its input is above `int8InputLimit`. Made with the
+    /// weights (packed at load, like this engine's); its arena is planned as this one's (now
+    /// with `maximumSize`, else at its first frame) and both stay resident.
+    public let fallback: FrameEngine?
+    /// See `fallback`; `RestoreReport.int8ClippedWarningShare` unless changed.
+    public var fallbackShare = RestoreReport.int8ClippedWarningShare
+    /// See `FrameNetwork.int8Fallback`.
+    public var int8Fallback: (network: FrameEngine, share: Double)? { fallback.map { ($0, fallbackShare) } }
 
     /// `precision`: nil for the best the model carries; `bands`: nil for the precision's
-    /// standard ones; `modelPath` names the model in errors.
+    /// standard ones; `modelPath` names the model in errors. `int8Fallback`: the precision
+    /// (FP16 or FP32) of the `fallback` engine, made only when int8 layers read the input
+    /// (otherwise no frame is clipped and none would run on it).
     public init(model: NightjarModel, threads: Int = Engine.availableCores, bands: StreamSchedule.Bands? = nil,
                 maximumSize: (height: Int, width: Int)? = nil, lockMemory: Bool = false, precision: Precision? = nil,
-                modelPath: String = "the model") throws {
+                modelPath: String = "the model", int8Fallback: Precision? = nil) throws {
+        precondition(int8Fallback != .int8, "the int8 fallback is FP16 or FP32")
         self.architecture = model.architecture
         self.parameters = try PackedParameters(model, precision: precision, path: modelPath)
+        fallback = try parameters.int8InputLimit == nil ? nil : int8Fallback.map {
+            try FrameEngine(model: model, threads: threads, maximumSize: maximumSize, lockMemory: lockMemory, precision: $0,
+                            modelPath: modelPath)
+        }
         self.threads = threads
         self.bands = bands ?? .standard(for: parameters.precision)
         self.maximumSize = maximumSize.map { (FramePadding.paddedLength($0.height), FramePadding.paddedLength($0.width)) }

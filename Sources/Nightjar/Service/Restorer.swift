@@ -8,7 +8,9 @@ import FoundationEssentials
 /// Memory, as `nightjar footprint` predicts it: with `maximumSize` everything per-frame is
 /// allocated here and larger frames are refused; without, it grows once to the largest frame
 /// met. The arena and the workspace's buffers are kept out of the forked decoder child
-/// (`MADV_DONTFORK`). Not for concurrent use: one frame at a time.
+/// (`MADV_DONTFORK`). With `int8Fallback`, frames too bright for an int8 network run on a
+/// second engine of that precision (`FrameEngine.fallback`), whose memory `footprint
+/// --int8-fallback` adds. Not for concurrent use: one frame at a time.
 public final class Restorer {
     public let options: RestoreOptions
     /// The model's name as reports and PNG text give it (the file name without extension).
@@ -21,15 +23,18 @@ public final class Restorer {
     ///   - lockMemory: lock the arena into RAM (`mlock`).
     ///   - precision: the network's precision; nil for the best the model carries.
     ///   - bands: nil for the precision's standard ones (`StreamSchedule.Bands.standard`).
+    ///   - int8Fallback: FP16 or FP32 to restore frames too bright for an int8 network in that
+    ///     precision instead (`FrameEngine.fallback`); nil for none.
     public init(model: NightjarModel, modelName: String, options: RestoreOptions, threads: Int = Engine.availableCores,
                 bands: StreamSchedule.Bands? = nil, maximumSize: (width: Int, height: Int)? = nil,
-                lockMemory: Bool = false, precision: Precision? = nil, modelPath: String? = nil) throws {
+                lockMemory: Bool = false, precision: Precision? = nil, modelPath: String? = nil,
+                int8Fallback: Precision? = nil) throws {
         try options.validate()
         self.options = options
         self.modelName = modelName
         engine = try FrameEngine(model: model, threads: threads, bands: bands,
                                  maximumSize: maximumSize.map { (height: $0.height, width: $0.width) }, lockMemory: lockMemory,
-                                 precision: precision, modelPath: modelPath ?? modelName)
+                                 precision: precision, modelPath: modelPath ?? modelName, int8Fallback: int8Fallback)
         let compressors = MemoryFootprint.pngCompressors(threads: threads)
         // An int8 network quantises its input anyway: the frame is held in 8-bit codes.
         let codes = engine.precision == .int8
@@ -41,10 +46,11 @@ public final class Restorer {
     /// Loads the model file at `modelURL` and makes a restorer for it (its name: the file's).
     public convenience init(modelURL: URL, options: RestoreOptions, threads: Int = Engine.availableCores,
                             bands: StreamSchedule.Bands? = nil, maximumSize: (width: Int, height: Int)? = nil,
-                            lockMemory: Bool = false, precision: Precision? = nil) throws {
+                            lockMemory: Bool = false, precision: Precision? = nil, int8Fallback: Precision? = nil) throws {
         try self.init(model: try NightjarModel.load(contentsOf: modelURL),
                       modelName: modelURL.deletingPathExtension().lastPathComponent, options: options, threads: threads,
-                      bands: bands, maximumSize: maximumSize, lockMemory: lockMemory, precision: precision, modelPath: modelURL.path)
+                      bands: bands, maximumSize: maximumSize, lockMemory: lockMemory, precision: precision, modelPath: modelURL.path,
+                      int8Fallback: int8Fallback)
     }
 
     /// Called for every band of a frame's output and about twice a second while a frame waits
@@ -89,8 +95,11 @@ public final class Restorer {
                            network: engine, workspace: workspace, reportedInput: nil) { try $0() }
     }
 
-    /// Bytes of the network's arena now (0 before the first frame of a growing restorer).
+    /// Bytes of the network's arenas now (0 before the first frame of a growing restorer): the
+    /// engine's and its int8 fallback's.
     public var arenaBytes: Int {
-        engine.engine.map { max($0.plan.arenaBytes, MemoryPlan.alignment) } ?? 0
+        [engine, engine.fallback].reduce(0) { sum, engine in
+            sum + (engine?.engine.map { max($0.plan.arenaBytes, MemoryPlan.alignment) } ?? 0)
+        }
     }
 }
