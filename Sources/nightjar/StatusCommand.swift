@@ -42,7 +42,7 @@ struct StatusCommand: ParsableCommand {
                 "\"done_files\":\(survey.done)",
             ]
             if let c = counters {
-                fields += ["\"restored\":\(c.restored)", "\"failed\":\(c.failed)", "\"int8_clipped\":\(c.int8Clipped)",
+                fields += ["\"restored\":\(c.restored)", "\"failed\":\(c.failed)", "\"int8_clipped\":\(c.int8Clipped)", "\"int8_fallback\":\(c.int8Fallback)",
                            "\"seconds_sum\":\(c.secondsSum)",
                            "\"last_frame_time\":\(c.lastFrameTime)", "\"start_time\":\(c.startTime)", "\"paused\":\(c.paused)",
                            "\"arena_bytes\":\(c.arenaBytes)"]
@@ -59,9 +59,12 @@ struct StatusCommand: ParsableCommand {
                 lines.append(c.lastFrameTime > 0
                              ? "last frame: " + formatted("%.0f s ago", max(0, now - c.lastFrameTime))
                              : "last frame: none yet")
-                if c.int8Clipped > 0 {
-                    lines.append("int8: \(c.int8Clipped) of the restored frames were brighter than the model was calibrated for "
-                                 + "(see the daemon's warnings; calibrate with such frames, or restore them in FP16)")
+                if c.int8Clipped > c.int8Fallback {
+                    lines.append("int8: \(c.int8Clipped - c.int8Fallback) of the restored frames were brighter than the model was calibrated for "
+                                 + "(see the daemon's warnings; calibrate with such frames, or set int8-fallback = fp16)")
+                }
+                if c.int8Fallback > 0 {
+                    lines.append("int8: \(c.int8Fallback) frames too bright for the model's calibration were restored in the int8 fallback's precision")
                 }
                 if c.paused { lines.append("paused: the output is full or unwritable; retrying (see the daemon's log)") }
             } else {

@@ -28,6 +28,8 @@ struct WatchCommand: ParsableCommand {
     var model: String?
     @Option(help: "Numeric precision: auto (the best the model carries), fp32, fp16 or int8.")
     var precision: String?
+    @Option(help: "Restore frames too bright for an int8 model's calibration in fp16 or fp32 instead (none, the default; fp16; fp32), as `restore --int8-fallback`.")
+    var int8Fallback: String?
     @Option(help: "Worker threads (default: all cores).")
     var threads: String?
     @Option(help: "Bits per PNG sample: 8 or 16.")

@@ -136,7 +136,9 @@ final class WatchTests: XCTestCase {
     }
 
     /// A frame brighter than the int8 model was calibrated for: the daemon logs the warning
-    /// (warning priority), counts the frame in its metrics, and `status` says so.
+    /// (warning priority), counts the frame in its metrics, and `status` says so. With
+    /// `--int8-fallback fp16` such a frame is restored in FP16 instead, counted as such,
+    /// without a warning.
     func testFramesBrighterThanTheInt8CalibrationAreCounted() throws {
         // Every layer int8 with the input read in [0, 0.1]: far narrower than the frame's.
         let narrow = ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2.residual"].reduce(into: [:]) { $0[$1] = (Float(0), Float(0.1)) }
@@ -164,6 +166,21 @@ final class WatchTests: XCTestCase {
         let json = try runNightjar(["status", "--capture-dir", capture.path, "--json"])
         XCTAssertTrue(json.stdout.contains("\"int8_clipped\":1"), json.stdout)
         XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        assertClean()
+
+        // The next daemon's counters start from 0: none of the first's may be read for them.
+        try FileManager.default.removeItem(at: metricsFile)
+        let fallback = try WatchDaemon(arguments(settle: 0, ["--int8-fallback", "fp16"]), in: dir)
+        try dng.write(to: capture.appendingPathComponent("bright2.dng"))
+        XCTAssertTrue(waitUntil(timeout: 30) { metrics().restored == 1 }, fallback.logText)
+        XCTAssertEqual(metrics().int8Clipped, 1)
+        XCTAssertEqual(metrics().int8Fallback, 1)
+        XCTAssertFalse(fallback.logText.contains("brighter than the int8 model's calibrated range"), fallback.logText)
+        let fallbackStatus = try runNightjar(["status", "--capture-dir", capture.path])
+        XCTAssertTrue(fallbackStatus.stdout.contains("int8: 1 frames too bright for the model's calibration were restored in the int8 fallback's precision"),
+                      fallbackStatus.stdout)
+        XCTAssertFalse(fallbackStatus.stdout.contains("were brighter than the model was calibrated for"), fallbackStatus.stdout)
+        XCTAssertEqual(fallback.stop(), 0, fallback.logText)
         assertClean()
     }
 
@@ -488,7 +505,7 @@ final class WatchSettingsTests: XCTestCase {
             XCTAssertEqual("\(error)", "n.conf:1: bits = '12': expected 8 or 16")
         }
         for (key, value) in [("originals", "archive"), ("max-size", "4056"), ("threads", "0"), ("settle", "-1"), ("latest", "a/b"),
-                             ("precision", "fp64"), ("name", "../{stem}.png")] {
+                             ("precision", "fp64"), ("int8-fallback", "int8"), ("name", "../{stem}.png")] {
             XCTAssertThrowsError(try settings.set(key, value, source: "--\(key)"), "\(key) = \(value)")
         }
 
@@ -536,7 +553,7 @@ final class WatchSettingsTests: XCTestCase {
         let sensor = BuiltInSensors.modes[0].id
         let everyKey: [String: (flag: [String], line: String)] = [
             "capture-dir": (["/c"], "capture-dir = /c"), "output-dir": (["/o"], "output-dir = /o"), "model": (["/n"], "model = /n"),
-            "precision": (["fp32"], "precision = fp32"), "threads": (["3"], "threads = 3"), "bits": (["16"], "bits = 16"),
+            "precision": (["fp32"], "precision = fp32"), "int8-fallback": (["fp16"], "int8-fallback = fp16"), "threads": (["3"], "threads = 3"), "bits": (["16"], "bits = 16"),
             "max-size": (["640x480"], "max-size = 640x480"), "originals": (["keep"], "originals = keep"),
             "sidecar": ([], "sidecar = yes"), "latest": (["newest.png"], "latest = newest.png"), "name": (["{stem}-n.png"], "name = {stem}-n.png"),
             "settle": (["3"], "settle = 3.0"), "rescan": (["7"], "rescan = 7.0"), "metrics": (["/p.prom"], "metrics = /p.prom"),

@@ -10,6 +10,8 @@ public struct WatchMetrics: Sendable, Equatable {
     /// Restored frames whose input was brighter than the int8 model's calibrated range (from
     /// `RestoreReport.int8ClippedWarningShare` of it clipped): a sign to recalibrate.
     public var int8Clipped = 0
+    /// Of those, the frames restored by the int8 fallback (`int8-fallback`) instead.
+    public var int8Fallback = 0
     public var secondsSum = 0.0
     public var queueDepth = 0
     public var arenaBytes = 0
@@ -28,7 +30,9 @@ public struct WatchMetrics: Sendable, Equatable {
         return metric("frames_restored_total", "counter", "Frames restored since the daemon started.", "\(restored)")
             + metric("frames_failed_total", "counter", "Frames moved to failed/ since the daemon started.", "\(failed)")
             + metric("frames_int8_clipped_total", "counter",
-                     "Frames restored in int8 whose input was brighter than the model's calibrated range (0.1 % or more).", "\(int8Clipped)")
+                     "Frames whose input was brighter than the int8 model's calibrated range (0.1 % or more).", "\(int8Clipped)")
+            + metric("frames_int8_fallback_total", "counter",
+                     "Frames too bright for the int8 model restored in the int8-fallback precision instead.", "\(int8Fallback)")
             + "# HELP nightjar_frame_seconds Seconds per restored frame, RAW in to PNG on disk.\n"
             + "# TYPE nightjar_frame_seconds summary\n"
             + "nightjar_frame_seconds_sum \(number(secondsSum))\nnightjar_frame_seconds_count \(restored)\n"
@@ -52,6 +56,7 @@ public struct WatchMetrics: Sendable, Equatable {
         restored = Int(values["nightjar_frames_restored_total"] ?? 0)
         failed = Int(values["nightjar_frames_failed_total"] ?? 0)
         int8Clipped = Int(values["nightjar_frames_int8_clipped_total"] ?? 0)
+        int8Fallback = Int(values["nightjar_frames_int8_fallback_total"] ?? 0)
         secondsSum = values["nightjar_frame_seconds_sum"] ?? 0
         queueDepth = Int(values["nightjar_queue_depth"] ?? 0)
         arenaBytes = Int(values["nightjar_arena_bytes"] ?? 0)

@@ -18,6 +18,9 @@ public struct WatchSettings: Sendable, Equatable {
     public var model = ""
     /// fp32, fp16 or int8, or `auto`: the best the model carries.
     public var precision = "auto"
+    /// fp16 or fp32: frames too bright for an int8 network run in this precision instead
+    /// (`restore --int8-fallback`); nil: none.
+    public var int8Fallback: Precision?
     public var threads = Engine.availableCores
     public var bits = 8
     /// Plan all memory for frames up to this visible size at start-up (nil: grow).
@@ -55,7 +58,7 @@ public struct WatchSettings: Sendable, Equatable {
     public init() {}
 
     /// The keys, as in a configuration file and (with `--`) on the command line.
-    public static let keys = ["capture-dir", "output-dir", "model", "precision", "threads", "bits", "max-size", "originals",
+    public static let keys = ["capture-dir", "output-dir", "model", "precision", "int8-fallback", "threads", "bits", "max-size", "originals",
                               "sidecar", "latest", "name", "settle", "rescan", "metrics", "m", "no-rotate", "mlock",
                               "color", "white-balance", "sensor", "png-compression"]
 
@@ -92,6 +95,14 @@ public struct WatchSettings: Sendable, Equatable {
                     : "expected auto, " + KernelInfo.runnablePrecisions.joined(separator: ", "))
             }
             precision = value
+        case "int8-fallback":
+            switch value {
+            case "none": int8Fallback = nil
+            case "fp16", "fp32":
+                guard KernelInfo.runnablePrecisions.contains(value) else { throw bad("not available in this build") }
+                int8Fallback = Precision(rawValue: value)
+            default: throw bad("expected none, fp16 or fp32")
+            }
         case "threads": threads = try integer(1...min(256, 4 * Engine.availableCores))
         case "bits":
             guard value == "8" || value == "16" else { throw bad("expected 8 or 16") }
@@ -188,7 +199,7 @@ public struct WatchSettings: Sendable, Equatable {
     public var configurationText: String {
         var lines = [
             "capture-dir = \(captureDirectory)", "output-dir = \(outputDirectory)", "model = \(model)",
-            "precision = \(precision)", "threads = \(threads)", "bits = \(bits)",
+            "precision = \(precision)", "int8-fallback = \(int8Fallback?.rawValue ?? "none")", "threads = \(threads)", "bits = \(bits)",
         ]
         if let maxSize { lines.append("max-size = \(maxSize)") }
         lines += ["originals = \(originals.rawValue)", "sidecar = \(sidecar ? "yes" : "no")"]
@@ -216,7 +227,7 @@ public struct WatchSettings: Sendable, Equatable {
 
     /// Whether going from `self` to `other` needs a new `Restorer` (model, memory, options).
     public func needsNewRestorer(_ other: WatchSettings) -> Bool {
-        model != other.model || precision != other.precision || threads != other.threads || maxSize != other.maxSize
+        model != other.model || precision != other.precision || int8Fallback != other.int8Fallback || threads != other.threads || maxSize != other.maxSize
             || restoreOptions != other.restoreOptions || mlock != other.mlock
     }
 }

@@ -94,7 +94,7 @@ public final class Watcher {
     static func makeRestorer(_ settings: WatchSettings) throws -> Restorer {
         try Restorer(modelURL: URL(fileURLWithPath: settings.model), options: settings.restoreOptions, threads: settings.threads,
                      maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: settings.mlock,
-                     precision: Precision(rawValue: settings.precision))
+                     precision: Precision(rawValue: settings.precision), int8Fallback: settings.int8Fallback)
     }
 
     static func checkOutputDirectory(_ settings: WatchSettings) throws {
@@ -290,6 +290,7 @@ public final class Watcher {
             }
             metrics.arenaBytes = restorer.arenaBytes
             if report.int8ClippingWarns { metrics.int8Clipped += 1 }
+            if report.int8Fallback != nil { metrics.int8Fallback += 1 }
         } catch let error as CaptureError {
             switch error {
             case .unwritable, .exists, .invalidArgument:
