@@ -27,6 +27,9 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: PrecisionOption.help)
     var precision: PrecisionOption?
 
+    @Option(help: "As restore's --int8-fallback: count the fp16 or fp32 engine that restores frames too bright for an int8 model (none, fp16, fp32).")
+    var int8Fallback: Int8FallbackOption = .none
+
     @Option(help: "Worker threads (default: the board's cores with --board, else all cores).")
     var threads: Int?
 
@@ -83,18 +86,21 @@ struct FootprintCommand: ParsableCommand {
                     executable: currentExecutable, environment: ProcessInfo.processInfo.environment))
             }
             let threadCount = threads ?? profile?.cores ?? Engine.availableCores
-            // The model goes once the engine has packed its weights, as in `restore`.
-            let (engine, architecture, bands) = try { () throws -> (StreamingEngine, String, StreamSchedule.Bands) in
+            // The model goes once the engine has packed its weights, as in `restore`; the engine
+            // is planned for --size, as `restore --max-size` plans it.
+            let (frameEngine, architecture, bands) = try { () throws -> (FrameEngine, String, StreamSchedule.Bands) in
                 let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
                 let bands = requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
                                            precision: precision?.precision)
-                return (try StreamingEngine(model: network, maxHeight: FramePadding.paddedLength(size.height),
-                                            maxWidth: FramePadding.paddedLength(size.width), bands: bands, threads: threadCount,
-                                            precision: precision?.precision, modelPath: model),
+                return (try FrameEngine(model: network, threads: threadCount, bands: bands,
+                                        maximumSize: (height: size.height, width: size.width), precision: precision?.precision,
+                                        modelPath: model, int8Fallback: int8Fallback.precision),
                         network.architecture.description, bands)
             }()
+            if let warning = int8Fallback.unusedWarning(frameEngine) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
+            let engine = frameEngine.engine!
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
-                                            baseline: baseline, rotated: rotated, bits: bits)
+                                            baseline: baseline, rotated: rotated, bits: bits, fallback: frameEngine.fallback?.engine)
             var report = FootprintReport(model: model, architecture: architecture,
                                          precision: engine.layerPrecisions.max()!.rawValue, bands: bands, footprint: footprint,
                                          table: engine.plan.table(), board: profile)
@@ -102,7 +108,7 @@ struct FootprintCommand: ParsableCommand {
                 LayerPrecision(layer: $0.name, precision: $1.rawValue)
             }
             if let measureInput {
-                report.measured = try Self.measureRestore(of: URL(fileURLWithPath: measureInput), engine: engine, bits: bits)
+                report.measured = try Self.measureRestore(of: URL(fileURLWithPath: measureInput), engine: frameEngine, bits: bits)
                 // To the parent, which prints it.
                 StandardStream.error.write((json ? report.jsonString() : report.text()) + "\n")
                 return
@@ -137,14 +143,18 @@ struct FootprintCommand: ParsableCommand {
     }
 
     /// Restores `capture` twice (the second decode's child maps the arena, as in a batch) and
-    /// returns this process's peak resident set and its decoder children's largest.
-    static func measureRestore(of capture: URL, engine: StreamingEngine, bits: Int) throws -> FootprintReport.Measured {
+    /// returns this process's peak resident set and its decoder children's largest. With an
+    /// int8 fallback, three times: in int8, on the fallback (made to take any frame) and in int8
+    /// again, so both arenas are resident and the last child maps them.
+    static func measureRestore(of capture: URL, engine: FrameEngine, bits: Int) throws -> FootprintReport.Measured {
         ProcessMetrics.releaseFreedMemory()
         // As a `Restorer` makes it: an int8 network's holds the frame as 8-bit codes.
-        let workspace = CaptureWorkspace(mosaicCodes: engine.layerPrecisions.max() == .int8)
+        let workspace = CaptureWorkspace(mosaicCodes: engine.precision == .int8)
         var options = RestoreOptions(bits: bits)
         options.overwrite = true
-        for _ in 0..<2 {
+        let shares = engine.fallback == nil ? [Double.infinity, .infinity] : [.infinity, 0, .infinity]
+        for share in shares {
+            engine.fallbackShare = share
             _ = try restoreCapture(input: capture, output: capture.deletingPathExtension().appendingPathExtension("png"), options: options,
                                    modelName: "footprint", network: engine, workspace: workspace)
         }
@@ -241,6 +251,11 @@ struct FootprintReport {
         var input_rows_bytes: Int
         var png_writer_bytes: Int
         var thread_stacks_bytes: Int
+        /// Left out without --int8-fallback.
+        var int8_fallback: String?
+        var int8_fallback_bytes: Int?
+        var int8_fallback_weights_bytes: Int?
+        var int8_fallback_arena_bytes: Int?
         var runtime_baseline_bytes: Int
         var runtime_baseline_anonymous_bytes: Int
         var runtime_growth_bytes: Int
@@ -276,6 +291,8 @@ struct FootprintReport {
             arena_by_branch: f.branches.map { .init(branch: $0.label, divisor: $0.divisor, buffers: $0.buffers, bytes: $0.bytes) },
             weights_bytes: f.weightBytes, mosaic_bytes: f.mosaicBytes, input_rows_bytes: f.inputRowsBytes,
             png_writer_bytes: f.pngWriterBytes, thread_stacks_bytes: f.threadStacksBytes,
+            int8_fallback: f.fallback?.precision.rawValue, int8_fallback_bytes: f.fallback?.bytes,
+            int8_fallback_weights_bytes: f.fallback?.weightBytes, int8_fallback_arena_bytes: f.fallback?.arenaBytes,
             runtime_baseline_bytes: f.baseline.residentBytes, runtime_baseline_anonymous_bytes: f.baseline.anonymousBytes,
             runtime_growth_bytes: MemoryFootprint.runtimeGrowthBytes,
             startup_peak_bytes: f.startupPeakBytes, frame_peak_bytes: f.framePeakBytes,
@@ -333,6 +350,13 @@ struct FootprintReport {
             line("arena", f.arenaBytes),
             line("PNG writer", f.pngWriterBytes, f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)" : "pieces in flight and deflate states"),
             line("worker thread stacks", f.threadStacksBytes),
+        ]
+        if let fallback = f.fallback {
+            lines.append(line("int8 fallback (\(fallback.precision))", fallback.bytes,
+                              "weights " + mib(fallback.weightBytes).trimmingSpacesAndTabs() + ", arena "
+                                + mib(fallback.arenaBytes).trimmingSpacesAndTabs() + ", its threads' stacks"))
+        }
+        lines += [
             line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),
             "",
             "decoder child (LibRaw, forked per file; shares the parent's pages copy-on-write)",
@@ -349,7 +373,8 @@ struct FootprintReport {
             func percent(_ a: Int, _ b: Int) -> String { formatted("%+.1f %%", 100 * (Double(a) / Double(b) - 1)) }
             lines += [
                 "",
-                "measured here (a synthetic \(f.width)x\(f.height) capture restored twice)",
+                "measured here (a synthetic \(f.width)x\(f.height) capture restored "
+                    + (f.fallback == nil ? "twice)" : "three times, once on the int8 fallback)"),
                 line("restore process peak RSS", measured.peakRSSBytes, "predicted " + mib(f.predictedPeakRSSBytes).trimmingSpacesAndTabs()
                      + " (" + percent(f.predictedPeakRSSBytes, measured.peakRSSBytes) + ")"),
                 line("decoder child peak RSS", measured.decoderPeakRSSBytes, "predicted " + mib(f.predictedDecoderPeakRSSBytes).trimmingSpacesAndTabs()

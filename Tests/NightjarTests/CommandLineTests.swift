@@ -287,6 +287,48 @@ final class CommandLineTests: XCTestCase {
         XCTAssertLessThan(arenas["int8"]!, arenas["fp32"]!)
     }
 
+    /// `--int8-fallback fp16`: a frame too bright for the int8 calibration (a large given
+    /// amplification) is restored in FP16, and `footprint --int8-fallback fp16` predicts the
+    /// measured peak, the int8 terms plus the FP16 engine's weights, arena and thread stacks.
+    func testFootprintPredictsTheMeasuredPeakWithTheInt8Fallback() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("int8.safetensors")
+        try Int8EngineTests.allInt8(NightjarModel.load(contentsOf: try Self.modelFile())).write(to: model)
+        let (width, height) = (2048, 1536)
+        let input = try capture("frame.dng", width: width, height: height, in: dir)
+        let arguments = ["restore", input.path, "--model", model.path, "--threads", "2", "--amp", "2000", "--int8-fallback", "fp16"]
+        let restore = try runNightjar(arguments + ["--json", "-o", dir.appendingPathComponent("own.png").path])
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        let report = try jsonObject(try XCTUnwrap(restore.stdout.split(separator: "\n").first))
+        XCTAssertEqual(report["int8Fallback"] as? String, "fp16", restore.stdout)
+        let measured = try measuredPeakResidentBytes(arguments, in: dir)
+        var peaks: [String: Int] = [:]
+        for fallback in ["none", "fp16"] {
+            let run = try runNightjar(["footprint", "--model", model.path, "--size", "\(width)x\(height)", "--threads", "2", "--json",
+                                       "--int8-fallback", fallback])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let footprint = try jsonObject(Substring(run.stdout))
+            peaks[fallback] = try XCTUnwrap(footprint["predicted_peak_rss_bytes"] as? Int)
+            // Each run measures its own baseline: compare what comes after it.
+            let baseline = try XCTUnwrap(footprint["runtime_baseline_bytes"] as? Int)
+            guard fallback == "fp16" else {
+                peaks["noneAfterBaseline"] = peaks["none"]! - baseline
+                XCTAssertNil(footprint["int8_fallback"])
+                continue
+            }
+            XCTAssertEqual(footprint["int8_fallback"] as? String, "fp16")
+            let weights = try XCTUnwrap(footprint["int8_fallback_weights_bytes"] as? Int)
+            let arena = try XCTUnwrap(footprint["int8_fallback_arena_bytes"] as? Int)
+            XCTAssertEqual(footprint["int8_fallback_bytes"] as? Int, weights + arena + MemoryFootprint.threadStackBytes)
+            XCTAssertEqual(peaks["fp16"]! - baseline - peaks["noneAfterBaseline"]!, weights + arena + MemoryFootprint.threadStackBytes)
+            // FP16 weights: 2 bytes per parameter of the model (and the per-channel numbers).
+            XCTAssertGreaterThanOrEqual(weights, 2 * 780_000)
+            let error = Double(peaks["fp16"]! - measured) / Double(measured)
+            print("int8 + fp16 fallback footprint at \(width)x\(height): predicted \(peaks["fp16"]!), measured \(measured) (\(Int(error * 1000)) per mille)")
+            XCTAssertLessThanOrEqual(abs(error), 0.10, "predicted \(peaks["fp16"]!) bytes, measured \(measured)")
+        }
+    }
+
     func measuredPeakResidentBytes(_ arguments: [String], in directory: URL) throws -> Int {
         let time = "/usr/bin/time"
         guard FileManager.default.isExecutableFile(atPath: time) else {

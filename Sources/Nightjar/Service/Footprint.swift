@@ -44,8 +44,14 @@
 /// frame on); the amplifier's histogram is given back once the amplifier has run.
 /// - **worker thread stacks**: 16 KiB touched per worker thread (measured about 11 KiB).
 ///
+/// - **int8 fallback** (`--int8-fallback`, `FrameEngine.fallback`): the FP16 or FP32 engine that
+///   restores frames too bright for an int8 network holds its own packed weights (packed at load,
+///   beside the int8 ones and the parsed model), its own arena and its own worker threads. From
+///   the first frame it runs, both arenas are resident; the frame keeps the int8 network's 8-bit
+///   codes, so nothing else changes.
+///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
-/// arena + PNG writer + thread stacks).
+/// arena + PNG writer + thread stacks + the fallback's weights, arena and thread stacks).
 ///
 /// The decoder child (LibRaw, forked per file) shares the parent's pages copy-on-write and adds
 /// only its private memory: **LibRaw's raw buffer**, 2 bytes per readout pixel (for a size given
@@ -141,6 +147,24 @@ public struct MemoryFootprint: Sendable, Equatable {
     public let baseline: RuntimeBaseline
     /// The frame is held as 8-bit codes (an int8 network; `CaptureWorkspace.mosaicCodes`).
     public let mosaicCodes: Bool
+    /// The int8 fallback engine's memory, if there is one.
+    public let fallback: Fallback?
+
+    /// What the int8 fallback engine (`FrameEngine.fallback`) holds.
+    public struct Fallback: Sendable, Equatable {
+        public var precision: Precision
+        public var weightBytes: Int
+        public var arenaBytes: Int
+        /// Its worker threads (its own pool).
+        public var threads: Int
+
+        public init(precision: Precision, weightBytes: Int, arenaBytes: Int, threads: Int) {
+            (self.precision, self.weightBytes, self.arenaBytes, self.threads) = (precision, weightBytes, arenaBytes, threads)
+        }
+
+        /// Weights, arena and thread stacks: what the process holds more with it.
+        public var bytes: Int { weightBytes + arenaBytes + MemoryFootprint.threadStackBytes * max(threads - 1, 0) }
+    }
 
     /// - Parameters:
     ///   - plan: the engine's arena plan for the padded size.
@@ -151,7 +175,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     ///   - rotated: frames carry a non-upright orientation (the PNG writer then holds the frame).
     ///   - bits: bits per output sample, 8 (restore's default) or 16.
     public init(plan: MemoryPlan, divisors: [Int], width: Int, height: Int, weightBytes: Int, modelBytes: Int? = nil,
-                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8, mosaicCodes: Bool = false) {
+                baseline: RuntimeBaseline, threads: Int, rotated: Bool = false, bits: Int = 8, mosaicCodes: Bool = false,
+                fallback: Fallback? = nil) {
         precondition(bits == 8 || bits == 16, "8 or 16 bits per sample")
         precondition(divisors.count == plan.requests.count, "one divisor per planned buffer")
         self.width = width
@@ -171,15 +196,21 @@ public struct MemoryFootprint: Sendable, Equatable {
         self.modelBytes = modelBytes ?? weightBytes
         self.baseline = baseline
         self.mosaicCodes = mosaicCodes
+        self.fallback = fallback
     }
 
     /// The engine's own plan: it requests one window per schedule buffer, in buffer order.
+    /// `fallback`: the int8 fallback's engine, planned for the same size.
     public init(engine: StreamingEngine, width: Int, height: Int, baseline: RuntimeBaseline, rotated: Bool = false,
-                bits: Int = 8) {
+                bits: Int = 8, fallback: StreamingEngine? = nil) {
         self.init(plan: engine.plan, divisors: engine.schedule.bufferDivisor, width: width, height: height,
                   weightBytes: engine.weightBytes, modelBytes: engine.modelBytes,
                   baseline: baseline, threads: engine.threads, rotated: rotated, bits: bits,
-                  mosaicCodes: engine.layerPrecisions.max() == .int8)
+                  mosaicCodes: engine.layerPrecisions.max() == .int8,
+                  fallback: fallback.map {
+                      Fallback(precision: $0.layerPrecisions.max()!, weightBytes: $0.weightBytes, arenaBytes: $0.plan.arenaBytes,
+                               threads: $0.threads)
+                  })
     }
 
     // MARK: The restore process
@@ -223,12 +254,14 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var threadStacksBytes: Int { Self.threadStackBytes * max(threads - 1, 0) }
 
     /// While the model loads: its parsed tensors and the packed weights exist together.
-    public var startupPeakBytes: Int { baseline.residentBytes + Self.runtimeGrowthBytes + modelBytes + weightBytes }
+    public var startupPeakBytes: Int {
+        baseline.residentBytes + Self.runtimeGrowthBytes + modelBytes + weightBytes + (fallback?.weightBytes ?? 0)
+    }
 
     /// While a frame runs.
     public var framePeakBytes: Int {
         baseline.residentBytes + Self.runtimeGrowthBytes + weightBytes + mosaicBytes + inputRowsBytes
-            + arenaBytes + pngWriterBytes + threadStacksBytes
+            + arenaBytes + pngWriterBytes + threadStacksBytes + (fallback?.bytes ?? 0)
     }
 
     /// The restore process's peak resident set.
@@ -243,7 +276,10 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// The child's resident set as `ps` shows it, from the second frame on (the arena is then
     /// resident in the parent and mapped copy-on-write by the child).
     public var predictedDecoderPeakRSSBytes: Int {
-        baseline.anonymousBytes + weightBytes + arenaBytes + Self.decoderSharedLibraryBytes + decoderPrivateBytes
+        // The fallback's arena, like the workspace, is kept out of the child (`MADV_DONTFORK`);
+        // its weights are not (measured: the child grows by them, not by its arena).
+        baseline.anonymousBytes + weightBytes + arenaBytes + (fallback?.weightBytes ?? 0)
+            + Self.decoderSharedLibraryBytes + decoderPrivateBytes
     }
 
     // MARK: Both
