@@ -66,7 +66,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
-            var report = try BenchReport.measure(
+            let report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
                 bands: requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
                                       precision: precision?.precision), lockMemory: mlock,

@@ -34,6 +34,10 @@ final class Int8InputClippingTests: XCTestCase {
     /// layers, one of them as its residual). Other layers' ranges do not count; without an
     /// int8 layer reading the input there is none.
     func testTheLimitIsTheNarrowestRangeTheInputIsReadIn() throws {
+        // The readers, found from the graph's steps.
+        let graph = NetworkGraph(architecture: .published)
+        XCTAssertEqual(graph.inputReads.map { graph.convolutions[$0.layer].name + ($0.residual ? ".residual" : "") }.sorted(),
+                       ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2.residual"])
         let wide = ActivationQuantization(low: -1, high: 2).high
         XCTAssertEqual(wide, 2, accuracy: 3.0 / 255)
         XCTAssertEqual(try limit(Self.model()), wide)

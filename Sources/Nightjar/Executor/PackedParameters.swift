@@ -135,37 +135,13 @@ final class PackedParameters: @unchecked Sendable {
         self.qs8Params = qs8Params
         self.layerPrecisions = layerPrecisions
         quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
-        int8InputLimit = Self.inputLimit(graph, quantizations)
+        int8InputLimit = graph.int8InputLimit(quantizations)
         self.storage = storage
         self.bytes = total
         self.kernels = kernels
         self.weightOffsets = weightOffsets
         self.biasOffsets = biasOffsets
         weightStrides = specs.map { Int32($0.outChannels / $0.groups) }
-    }
-
-    /// See `int8InputLimit`: follows the input's values through the steps that only move them.
-    static func inputLimit(_ graph: NetworkGraph, _ quantizations: [LayerQuantization?]) -> Float? {
-        var copies: [NetworkGraph.Storage] = []
-        func holdsInput(_ slice: NetworkGraph.Slice?) -> Bool {
-            guard let slice else { return false }
-            if case .input = slice.storage { return true }
-            return copies.contains(slice.storage)
-        }
-        var limit: Float?
-        for step in graph.steps {
-            switch step {
-            case .unshuffle(let input, _, _, let output), .copy(let input, let output, _):
-                if holdsInput(input) { copies.append(output.storage) }
-            case .convolution(let layer, let input, _, let residual, _, _):
-                guard let q = quantizations[layer] else { continue }
-                if holdsInput(input) { limit = min(limit ?? .infinity, q.input.high) }
-                if holdsInput(residual), let r = q.residual { limit = min(limit ?? .infinity, r.high) }
-            default:
-                continue
-            }
-        }
-        return limit
     }
 
     deinit {

@@ -134,10 +134,14 @@ public struct NetworkGraph: Sendable {
     public private(set) var lowResolutionResult = 0
     /// The splits of the inputs the graph reads (`Storage.input`).
     public let inputSplits = [1, 16]
-    /// The element type of the input: FP16 when the layers reading it (directly, or through
-    /// the 1/8 branch's unshuffle) all run in FP16, so no conversion step copies it; else FP32.
-    /// (int8 layers read their own encodings of it, made by conversion steps.)
-    public let inputPrecision: Precision
+    /// The element type of the input: FP16 when the layers reading it (`inputReads`) all run
+    /// in FP16, so no conversion step copies it; else FP32. (int8 layers read their own
+    /// encodings of it, made by conversion steps.)
+    public private(set) var inputPrecision = Precision.fp32
+    /// The convolutions that read the network's input: directly, or through the steps that
+    /// only move or convert its values (unshuffles, conversion copies); `residual` when a layer
+    /// reads it as its residual. Found from the steps, so it follows the architecture.
+    public private(set) var inputReads: [(layer: Int, residual: Bool)] = []
 
     /// `layerPrecisions`: by layer; nil: all FP32.
     public init(architecture: Architecture, layerPrecisions: [Precision]? = nil) {
@@ -147,11 +151,47 @@ public struct NetworkGraph: Sendable {
         precondition(layerPrecisions == nil || layerPrecisions!.count == convolutions.count, "one precision per convolution")
         let precisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
         self.layerPrecisions = precisions
-        let readers = ["conv32x.0", "conv2x", "resblock8x.conv1", "resblock8x.conv2"].map { name in
-            precisions[convolutions.firstIndex { $0.name == name }!]
-        }
-        inputPrecision = readers.allSatisfy { $0 == .fp16 } ? .fp16 : .fp32
+        // The readers are the same whatever the input's precision: built with FP32 input first,
+        // and again with FP16 when every reader turns out to be FP16.
         build()
+        inputReads = Self.inputReads(steps)
+        if inputReads.allSatisfy({ precisions[$0.layer] == .fp16 }) {
+            inputPrecision = .fp16
+            (buffers, steps, lowResolutionResult) = ([], [], 0)
+            build()
+        }
+    }
+
+    /// See `inputReads`.
+    private static func inputReads(_ steps: [Step]) -> [(layer: Int, residual: Bool)] {
+        var copies: [Storage] = []
+        func holdsInput(_ slice: Slice?) -> Bool {
+            guard let slice else { return false }
+            if case .input = slice.storage { return true }
+            return copies.contains(slice.storage)
+        }
+        var reads: [(layer: Int, residual: Bool)] = []
+        for step in steps {
+            switch step {
+            case .unshuffle(let input, _, _, let output), .copy(let input, let output, _):
+                if holdsInput(input) { copies.append(output.storage) }
+            case .convolution(let layer, let input, _, let residual, _, _):
+                if holdsInput(input) { reads.append((layer, false)) }
+                if holdsInput(residual) { reads.append((layer, true)) }
+            default:
+                continue
+            }
+        }
+        return reads
+    }
+
+    /// The largest input value the int8 layers reading the input hold, given each layer's int8
+    /// numbers (nil for layers not in int8): the least upper end of the encodings they read it
+    /// in; nil when no int8 layer reads it.
+    public func int8InputLimit(_ quantizations: [LayerQuantization?]) -> Float? {
+        inputReads.compactMap { read in
+            quantizations[read.layer].flatMap { read.residual ? $0.residual?.high : $0.input.high }
+        }.min()
     }
 
     /// The element type of a storage (the output is FP32).

@@ -279,7 +279,11 @@ public struct ModelQuantizer {
     /// hold (`FrameNetwork.int8InputLimit`; 0 when none reads it in int8): inputs brighter than
     /// the calibration set, which `restore` reports as `int8InputClipped`.
     public func inputClipped(_ quantized: NightjarModel, inputs: [Input]) throws -> [Double] {
-        guard let limit = try PackedParameters(quantized, precision: .int8).int8InputLimit else { return inputs.map { _ in 0 } }
+        let precisions = try quantized.layerPrecisions(for: .int8)
+        let quantizations = zip(quantized.architecture.convolutions, precisions).map { $1 == .int8 ? quantized.quantization($0) : nil }
+        guard let limit = NetworkGraph(architecture: quantized.architecture, layerPrecisions: precisions).int8InputLimit(quantizations) else {
+            return inputs.map { _ in 0 }
+        }
         return inputs.map { input in Double(input.values.filter { $0 > limit }.count) / Double(max(input.values.count, 1)) }
     }
 
