@@ -176,6 +176,9 @@ final class WatchTests: XCTestCase {
         XCTAssertEqual(metrics().int8Clipped, 1)
         XCTAssertEqual(metrics().int8Fallback, 1)
         XCTAssertFalse(fallback.logText.contains("brighter than the int8 model's calibrated range"), fallback.logText)
+        XCTAssertTrue(fallback.logText.split(separator: "\n").contains {
+            $0.hasPrefix("<6>nightjar: bright2.dng → ") && $0.hasSuffix(" s, in fp16: too bright for the int8 calibration)")
+        }, fallback.logText)
         let fallbackStatus = try runNightjar(["status", "--capture-dir", capture.path])
         XCTAssertTrue(fallbackStatus.stdout.contains("int8: 1 frames too bright for the model's calibration were restored in the int8 fallback's precision"),
                       fallbackStatus.stdout)

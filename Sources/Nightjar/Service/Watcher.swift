@@ -281,6 +281,7 @@ public final class Watcher {
         }
         // The next frame decodes while this one runs through the network.
         if !stopping, let name = nextReady() { claimedAhead = claim(name) }
+        var fallback: String?
         do {
             guard let restorer else { throw CaptureError.invalidArgument("no model loaded") }
             let report = try restorer.restore(input: file, output: output, reportedInput: spool.root.appendingPathComponent(name).path,
@@ -291,6 +292,7 @@ public final class Watcher {
             metrics.arenaBytes = restorer.arenaBytes
             if report.int8ClippingWarns { metrics.int8Clipped += 1 }
             if report.int8Fallback != nil { metrics.int8Fallback += 1 }
+            fallback = report.int8Fallback
         } catch let error as CaptureError {
             switch error {
             case .unwritable, .exists, .invalidArgument:
@@ -319,7 +321,8 @@ public final class Watcher {
         metrics.paused = false
         backoff = 0
         lastFrame = (name, metrics.lastFrameTime)
-        ServiceLog.info("\(name) → \(output.path) (\(formatted("%.2f", seconds)) s)")
+        ServiceLog.info("\(name) → \(output.path) (\(formatted("%.2f", seconds)) s"
+                        + (fallback.map { ", in \($0): too bright for the int8 calibration)" } ?? ")"))
         do {
             try spool.finishDelivered(file, policy: settings.originals)
         } catch {
