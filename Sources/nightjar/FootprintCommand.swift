@@ -196,7 +196,7 @@ struct FootprintReport {
 
     /// LibRaw's overhead and the libraries the decoder child maps, measured the same way.
     var measuredDecoderOverheadBytes: Int? {
-        measured.map { $0.decoderPeakRSSBytes - (footprint.predictedDecoderPeakRSSBytes - MemoryFootprint.decoderOverheadBytes
+        measured.map { $0.decoderPeakRSSBytes - (footprint.predictedDecoderPeakRSSBytes - footprint.decoderOverheadBytes
                                                  - MemoryFootprint.decoderSharedLibraryBytes) }
     }
 
@@ -361,7 +361,7 @@ struct FootprintReport {
             "",
             "decoder child (LibRaw, forked per file; shares the parent's pages copy-on-write)",
             line("LibRaw raw buffer", f.decoderBufferBytes, "2 bytes per readout pixel (readout = visible assumed)"),
-            line("private memory", f.decoderPrivateBytes, "raw buffer + LibRaw's own (measured)"),
+            line("private memory", f.decoderPrivateBytes, "raw buffer + LibRaw's own: 3 MiB + 1/8 of the buffer (measured)"),
             line("predicted peak RSS", f.predictedDecoderPeakRSSBytes, "counting pages shared with the parent"),
             "",
             "restore process and decoder child together",
@@ -381,7 +381,7 @@ struct FootprintReport {
                      + " (" + percent(f.predictedDecoderPeakRSSBytes, measured.decoderPeakRSSBytes) + ")"),
                 line("runtime growth", growth, "the constant is " + mib(MemoryFootprint.runtimeGrowthBytes).trimmingSpacesAndTabs()),
                 line("decoder overhead + libraries", overhead, "the constants add up to "
-                     + mib(MemoryFootprint.decoderOverheadBytes + MemoryFootprint.decoderSharedLibraryBytes).trimmingSpacesAndTabs()),
+                     + mib(f.decoderOverheadBytes + MemoryFootprint.decoderSharedLibraryBytes).trimmingSpacesAndTabs()),
             ]
         }
         if let board {

@@ -86,7 +86,7 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
         let failed = result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAILED") }
         XCTAssertEqual(failed.count, 4, result.stdout)
-        XCTAssertTrue(result.stdout.contains("MemoryMax=178M would kill the service"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("MemoryMax=184M would kill the service"), result.stdout)
         XCTAssertTrue(result.stdout.contains("none.safetensors"), result.stdout)
         XCTAssertTrue(result.stdout.contains("\(file.path): not a directory"), result.stdout)
         XCTAssertTrue(result.stdout.contains("missing: No such file or directory"), result.stdout)
@@ -114,7 +114,8 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(Double(predictedDecoder), Double(decoder), accuracy: Double(decoder) * 0.15)
         XCTAssertEqual(report["measured_runtime_growth_bytes"] as? Int, measured - (predicted - MemoryFootprint.runtimeGrowthBytes))
         XCTAssertEqual(report["measured_decoder_overhead_bytes"] as? Int,
-                       decoder - (predictedDecoder - MemoryFootprint.decoderOverheadBytes - MemoryFootprint.decoderSharedLibraryBytes))
+                       decoder - (predictedDecoder - (report["decoder_private_bytes"] as! Int - (report["decoder_buffer_bytes"] as! Int))
+                                  - MemoryFootprint.decoderSharedLibraryBytes))
         let text = try runNightjar(["footprint", "--model", model, "--size", "256x256", "--measure"])
         XCTAssertEqual(text.status, 0, text.stderr)
         XCTAssertTrue(text.stdout.contains("measured here (a synthetic 256x256 capture restored twice)"), text.stdout)

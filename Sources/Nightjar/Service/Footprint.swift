@@ -56,11 +56,14 @@
 /// The decoder child (LibRaw, forked per file) shares the parent's pages copy-on-write and adds
 /// only its private memory: **LibRaw's raw buffer**, 2 bytes per readout pixel (for a size given
 /// on the command line readout = visible is assumed; real sensors read a few more rows and
-/// columns), plus `decoderOverheadBytes` (LibRaw's object, its file buffers, and pages copied on
-/// write; measured 1.36 MiB). Its *RSS* also counts the shared pages it maps: the parent's
-/// anonymous memory at fork (baseline's anonymous part, the weights and, from the second frame
-/// of a batch or daemon on, the arena; not the workspace's buffers, which are kept out of it) and `decoderSharedLibraryBytes` of library pages
-/// (libc, LibRaw, libstdc++; measured 4.3 MiB).
+/// columns), plus `decoderOverheadBytes` (LibRaw's object, its file buffers, pages copied on
+/// write, and a transient that grows with the frame: measured 3.4, 4.5, 5.8 and 7.8 MiB for 2.1,
+/// 6, 12.1 and 24 MP frames, so 3 MiB and an eighth of the raw buffer). Its *RSS* also counts
+/// the shared pages it maps: the parent's anonymous memory at fork (baseline's anonymous part
+/// and the weights; not the arenas nor the workspace's buffers, which are kept out of it with
+/// `MADV_DONTFORK`: the child's peak is the same in FP32 and FP16, whose arenas differ by 4.4
+/// MiB) and `decoderSharedLibraryBytes` of library pages (libc, LibRaw, libstdc++; 4.1 MiB of
+/// shared clean pages in the child's smaps).
 ///
 /// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
 /// the parent's peak plus the child's private memory: in a batch or daemon the child decodes the
@@ -110,7 +113,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     // MARK: Measured constants (see the type's documentation)
 
     public static let runtimeGrowthBytes = 2_883_584        // 2.75 MiB
-    public static let decoderOverheadBytes = 1_572_864      // 1.5 MiB
+    /// `decoderOverheadBytes`' fixed part.
+    public static let decoderFixedOverheadBytes = 3_145_728 // 3 MiB
     public static let decoderSharedLibraryBytes = 4_718_592 // 4.5 MiB
     public static let threadStackBytes = 16_384
     /// One compressor's deflate memory (`nj_deflate_memory_bytes`).
@@ -272,14 +276,12 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// LibRaw's raw buffer: 2 bytes per readout pixel (readout = visible assumed).
     public var decoderBufferBytes: Int { 2 * width * height }
     /// What the child adds to the cgroup: memory no other process maps.
-    public var decoderPrivateBytes: Int { decoderBufferBytes + Self.decoderOverheadBytes }
-    /// The child's resident set as `ps` shows it, from the second frame on (the arena is then
-    /// resident in the parent and mapped copy-on-write by the child).
+    /// LibRaw's own memory beside the raw buffer, and pages copied on write.
+    public var decoderOverheadBytes: Int { Self.decoderFixedOverheadBytes + decoderBufferBytes / 8 }
+    public var decoderPrivateBytes: Int { decoderBufferBytes + decoderOverheadBytes }
+    /// The child's resident set as `ps` shows it.
     public var predictedDecoderPeakRSSBytes: Int {
-        // The fallback's arena, like the workspace, is kept out of the child (`MADV_DONTFORK`);
-        // its weights are not (measured: the child grows by them, not by its arena).
-        baseline.anonymousBytes + weightBytes + arenaBytes + (fallback?.weightBytes ?? 0)
-            + Self.decoderSharedLibraryBytes + decoderPrivateBytes
+        baseline.anonymousBytes + weightBytes + (fallback?.weightBytes ?? 0) + Self.decoderSharedLibraryBytes + decoderPrivateBytes
     }
 
     // MARK: Both
