@@ -192,6 +192,32 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(workspace.capacityPixels, largest.width * largest.height, "a fixed workspace never grows")
     }
 
+    /// An int8 restorer with an FP16 fallback (`--int8-fallback fp16`): once each engine has
+    /// run a frame, frames on either make no heap allocation, switching in both directions.
+    func testInt8FallbackFramesMakeNoHeapAllocation() throws {
+        try requireOptimisedBuild()
+        let directory = try makeTemporaryDirectory(self)
+        let size = Self.sizes[0]
+        let engine = try FrameEngine(model: Int8EngineTests.int8Model(), threads: 2, maximumSize: (height: size.height, width: size.width),
+                                     precision: .int8, int8Fallback: .fp16)
+        let workspace = try CaptureWorkspace(maximumWidth: size.width, maximumHeight: size.height, mosaicCodes: true)
+        let output = directory.appendingPathComponent("out.png")
+        var options = RestoreOptions(overwrite: true)
+        options.compressionLevel = 0
+        let warmUp = try capture(width: size.width, height: size.height, orientation: 1, variant: 0, in: directory)
+        let counted = try capture(width: size.width, height: size.height, orientation: 1, variant: 1, in: directory)
+        // The share the fallback takes from: 0, every frame; infinity, none.
+        for share in [0, Double.infinity] {
+            engine.fallbackShare = share
+            _ = try restoreCounting(warmUp, to: output, options: options, network: engine, workspace: workspace)
+        }
+        for share in [0, .infinity, 0, Double.infinity] {
+            engine.fallbackShare = share
+            let allocations = try restoreCounting(counted, to: output, options: options, network: engine, workspace: workspace)
+            XCTAssertEqual(allocations, 0, "heap allocations restoring a frame on the \(share == 0 ? "fallback" : "int8 network")")
+        }
+    }
+
     /// What the engine alone allocates running a frame of this visible size (warmed up), for the
     /// counted captures' layout (BGGR).
     private func engineAllocations(_ engine: FrameEngine, width: Int, height: Int) throws -> Int64 {
