@@ -64,12 +64,6 @@ enum Int8FallbackOption: String, ExpressibleByArgument, CaseIterable {
         discussion: "Holds that precision's weights and arena beside int8's (see `nightjar footprint --int8-fallback`).")
 
     var precision: Precision? { self == .none ? nil : Precision(rawValue: rawValue)! }
-
-    /// A one-line warning when the engine made no fallback although one was asked for.
-    func unusedWarning(_ engine: FrameEngine) -> String? {
-        guard let precision, engine.fallback == nil else { return nil }
-        return "--int8-fallback \(precision) has no effect: the network runs \(engine.precision) and no int8 layer reads its input"
-    }
 }
 
 func standardOutput(_ text: String) {

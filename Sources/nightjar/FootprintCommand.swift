@@ -97,7 +97,7 @@ struct FootprintCommand: ParsableCommand {
                                         modelPath: model, int8Fallback: int8Fallback.precision),
                         network.architecture.description, bands)
             }()
-            if let warning = int8Fallback.unusedWarning(frameEngine) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
+            if let warning = frameEngine.unusedFallbackWarning(int8Fallback.precision) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
             let engine = frameEngine.engine!
             let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height,
                                             baseline: baseline, rotated: rotated, bits: bits, fallback: frameEngine.fallback?.engine)

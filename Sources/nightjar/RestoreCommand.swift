@@ -124,7 +124,7 @@ struct RestoreCommand: ParsableCommand {
                          maximumSize: maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: mlock,
                          precision: precision?.precision, int8Fallback: int8Fallback.precision)
         }
-        if let warning = int8Fallback.unusedWarning(restorer.engine) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
+        if let warning = restorer.engine.unusedFallbackWarning(int8Fallback.precision) { StandardStream.error.write("nightjar: warning: \(warning)\n") }
         jobs = try reportingErrors { try plan(createDirectory: true) }
         ProcessMetrics.releaseFreedMemory()
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
@@ -148,14 +148,19 @@ struct RestoreCommand: ParsableCommand {
         }
         progress.clear()
         let restored = outcomes.filter(\.succeeded).count
+        let fellBack = outcomes.filter { (try? $0.result.get())?.int8Fallback != nil }.count
         let seconds = ProcessMetrics.now() - start
         if json {
             // The process's own peak (VmHWM): the decoder children's are not in it.
-            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored),"seconds":\#(formatted("%.3f", seconds)),"peakResidentBytes":\#(ProcessMetrics.peakResidentBytes())}}"#)
+            let fallback = int8Fallback == .none ? "" : #","int8Fallback":\#(fellBack)"#
+            standardOutput(#"{"summary":{"restored":\#(restored),"failed":\#(outcomes.count - restored)\#(fallback),"seconds":\#(formatted("%.3f", seconds)),"peakResidentBytes":\#(ProcessMetrics.peakResidentBytes())}}"#)
         } else {
             let failed = outcomes.count - restored
+            var notes: [String] = []
+            if failed > 0 { notes.append("\(failed) failed") }
+            if fellBack > 0 { notes.append("\(fellBack) in \(int8Fallback.rawValue): too bright for int8") }
             StandardStream.error.write("restored \(restored) of \(outcomes.count) file\(outcomes.count == 1 ? "" : "s") in "
-                                       + formatted("%.1f s", seconds) + (failed > 0 ? " (\(failed) failed)" : "") + "\n")
+                                       + formatted("%.1f s", seconds) + (notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ")") + "\n")
         }
         let status = RestoreExitStatus(outcomes: outcomes)
         if status != .allRestored { throw ExitCode(status.rawValue) }

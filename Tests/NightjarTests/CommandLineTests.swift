@@ -301,6 +301,11 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(restore.status, 0, restore.stderr)
         let report = try jsonObject(try XCTUnwrap(restore.stdout.split(separator: "\n").first))
         XCTAssertEqual(report["int8Fallback"] as? String, "fp16", restore.stdout)
+        let summary = try jsonObject(try XCTUnwrap(restore.stdout.split(separator: "\n").last))["summary"] as? [String: Any]
+        XCTAssertEqual(summary?["int8Fallback"] as? Int, 1, restore.stdout)
+        let text = try runNightjar(arguments + ["-o", dir.appendingPathComponent("text.png").path])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stderr.contains("restored 1 of 1 file in ") && text.stderr.contains(" s (1 in fp16: too bright for int8)"), text.stderr)
         let measured = try measuredPeakResidentBytes(arguments, in: dir)
         var peaks: [String: Int] = [:]
         for fallback in ["none", "fp16"] {

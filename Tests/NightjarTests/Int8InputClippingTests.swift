@@ -152,9 +152,14 @@ final class Int8InputClippingTests: XCTestCase {
         engine.fallbackShare = 0
         XCTAssertEqual(try restore(under, engine, "dim-all").0.int8Fallback, "fp16")
 
-        // No int8 reader of the input, or not int8 at all: no fallback engine.
-        XCTAssertNil(try FrameEngine(model: model, threads: 1, precision: .fp16, int8Fallback: .fp16).fallback)
+        // No int8 reader of the input, or not int8 at all: no fallback engine, and one line says so.
+        let fp16Engine = try FrameEngine(model: model, threads: 1, precision: .fp16, int8Fallback: .fp16)
+        XCTAssertNil(fp16Engine.fallback)
+        XCTAssertEqual(fp16Engine.unusedFallbackWarning(.fp16),
+                       "--int8-fallback fp16 has no effect: the network runs fp16 and no int8 layer reads its input")
         let readersInFP16 = try Self.model(fp16: ["conv2x", "conv32x.0", "resblock8x.conv1", "resblock8x.conv2"])
         XCTAssertNil(try FrameEngine(model: readersInFP16, threads: 1, precision: .int8, int8Fallback: .fp32).fallback)
+        XCTAssertNil(engine.unusedFallbackWarning(.fp16))
+        XCTAssertNil(int8.unusedFallbackWarning(nil))
     }
 }

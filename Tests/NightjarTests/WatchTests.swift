@@ -187,6 +187,17 @@ final class WatchTests: XCTestCase {
         assertClean()
     }
 
+    /// `int8-fallback` with a model that runs FP32: the daemon starts and says, once, at
+    /// warning priority, that the setting does nothing.
+    func testAnInt8FallbackTheModelCannotUseIsLogged() throws {
+        let daemon = try WatchDaemon(arguments(settle: 0, ["--int8-fallback", "fp16"]), in: dir)
+        XCTAssertTrue(waitUntil(timeout: 30) { daemon.logText.contains("nightjar: watching ") }, daemon.logText)
+        let warnings = daemon.logText.split(separator: "\n").filter { $0.contains("int8-fallback") }
+        XCTAssertEqual(warnings, ["<4>nightjar: int8-fallback = fp16 has no effect: the network runs fp32 and no int8 layer reads its input"],
+                       daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+    }
+
     // MARK: - Crashes and concurrency
 
     /// 200 frames, the daemon killed with SIGKILL at random moments and restarted until they

@@ -33,6 +33,14 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// See `FrameNetwork.int8Fallback`.
     public var int8Fallback: (network: FrameEngine, share: Double)? { fallback.map { ($0, fallbackShare) } }
 
+    /// One line for a user who asked for an int8 fallback of `precision` that this engine did
+    /// not make (it is not int8, or no int8 layer reads its input); nil when it made one or
+    /// none was asked for.
+    public func unusedFallbackWarning(_ precision: Precision?) -> String? {
+        guard let precision, fallback == nil else { return nil }
+        return "--int8-fallback \(precision) has no effect: the network runs \(self.precision) and no int8 layer reads its input"
+    }
+
     /// `precision`: nil for the best the model carries; `bands`: nil for the precision's
     /// standard ones; `modelPath` names the model in errors. `int8Fallback`: the precision
     /// (FP16 or FP32) of the `fallback` engine, made only when int8 layers read the input

@@ -92,9 +92,14 @@ public final class Watcher {
     }
 
     static func makeRestorer(_ settings: WatchSettings) throws -> Restorer {
-        try Restorer(modelURL: URL(fileURLWithPath: settings.model), options: settings.restoreOptions, threads: settings.threads,
-                     maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) }, lockMemory: settings.mlock,
-                     precision: Precision(rawValue: settings.precision), int8Fallback: settings.int8Fallback)
+        let restorer = try Restorer(modelURL: URL(fileURLWithPath: settings.model), options: settings.restoreOptions,
+                                    threads: settings.threads, maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) },
+                                    lockMemory: settings.mlock, precision: Precision(rawValue: settings.precision),
+                                    int8Fallback: settings.int8Fallback)
+        if let warning = restorer.engine.unusedFallbackWarning(settings.int8Fallback) {
+            ServiceLog.warning(warning.replacing("--int8-fallback", with: "int8-fallback ="))
+        }
+        return restorer
     }
 
     static func checkOutputDirectory(_ settings: WatchSettings) throws {
