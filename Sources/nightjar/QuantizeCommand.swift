@@ -103,7 +103,7 @@ struct QuantizeCommand: ParsableCommand {
             if !below.isEmpty {
                 StandardStream.error.write("nightjar: warning: \(below.count) of \(results.count) held-out frame\(results.count == 1 ? "" : "s") below --target-psnr "
                     + formatted("%.1f dB (worst %.1f dB): ", targetPSNR, below.map(\.psnr).min()!)
-                    + "add frames like them to --calibrate, or restore such scenes with --precision fp16\n")
+                    + "add frames like them to --calibrate, or restore such scenes with --int8-fallback fp16 or --precision fp16\n")
             }
         }
     }
