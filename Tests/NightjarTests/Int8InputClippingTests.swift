@@ -55,6 +55,25 @@ final class Int8InputClippingTests: XCTestCase {
         XCTAssertNil(try limit(Self.model(), .fp32))
     }
 
+    /// A synthetic 14-bit capture written into `directory`, and its aligned frame's normalised values.
+    private func frame(cfa: CFAPattern, seed: UInt64, width: Int, height: Int, in directory: URL) throws -> (url: URL, values: [Float]) {
+        var exposure = SyntheticScene.Exposure(cfa: cfa, bits: 14, exposureRatio: 8)
+        exposure.seed = seed
+        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: width, height: height), exposure: exposure),
+                                            named: "frame.dng", in: directory)
+        return (url, CapturePipeline.normalisedAligned(try RawDecoder().decode(url)).values)
+    }
+
+    /// `restoreCapture` of `input` with the amplification given, into `output` (zlib level 0).
+    private func restore(_ input: URL, to output: URL, amplification: Double?, network: some FrameNetwork,
+                         codes: Bool) throws -> RestoreReport {
+        var options = RestoreOptions(amplification: amplification)
+        options.compressionLevel = 0
+        options.overwrite = true
+        return try restoreCapture(input: input, output: output, options: options, modelName: "m", network: network,
+                                  workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: codes))
+    }
+
     /// Through `restore`, from codes and from the 16-bit mosaic, with the amplifier given and
     /// computed: the reported share is the share of the aligned frame's normalised values that
     /// the amplification takes above the limit, counted here pixel by pixel; the warning comes
@@ -63,20 +82,13 @@ final class Int8InputClippingTests: XCTestCase {
         let engine = try FrameEngine(model: Int8EngineTests.int8Model(), threads: 2, precision: .int8)
         let limit = try XCTUnwrap(engine.int8InputLimit)
         let directory = try makeTemporaryDirectory(self)
-        var exposure = SyntheticScene.Exposure(cfa: .grbg, bits: 14, exposureRatio: 8)
-        exposure.seed = 11
-        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 190, height: 126), exposure: exposure),
-                                            named: "frame.dng", in: directory)
-        let values = CapturePipeline.normalisedAligned(try RawDecoder().decode(url)).values
+        let (url, values) = try frame(cfa: .grbg, seed: 11, width: 190, height: 126, in: directory)
         func counted(_ amplification: Double) -> Double {
             Double(values.filter { $0 * Float(amplification) > limit }.count) / Double(values.count)
         }
         func restore(_ amplification: Double?, codes: Bool, network: some FrameNetwork = engine) throws -> RestoreReport {
-            var options = RestoreOptions(amplification: amplification)
-            options.compressionLevel = 0
-            options.overwrite = true
-            return try restoreCapture(input: url, output: directory.appendingPathComponent("out.png"), options: options, modelName: "m",
-                                      network: network, workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: codes))
+            try self.restore(url, to: directory.appendingPathComponent("out.png"), amplification: amplification, network: network,
+                             codes: codes)
         }
         let sorted = values.sorted()
         // Amplifications that take nothing, about 0.05 % and about 2 % of the frame above the limit.
@@ -114,20 +126,13 @@ final class Int8InputClippingTests: XCTestCase {
         XCTAssertEqual(engine.int8Fallback?.share, RestoreReport.int8ClippedWarningShare)
         let limit = try XCTUnwrap(engine.int8InputLimit)
         let directory = try makeTemporaryDirectory(self)
-        var exposure = SyntheticScene.Exposure(cfa: .rggb, bits: 14, exposureRatio: 8)
-        exposure.seed = 5
-        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 158, height: 94), exposure: exposure),
-                                            named: "frame.dng", in: directory)
-        let sorted = CapturePipeline.normalisedAligned(try RawDecoder().decode(url)).values.sorted()
+        let (url, values) = try frame(cfa: .rggb, seed: 5, width: 158, height: 94, in: directory)
+        let sorted = values.sorted()
         // About 0.05 % of the input above the limit (under the share), and about 2 % (over it).
         let under = Double(limit / sorted[sorted.count * 9995 / 10000]), over = Double(limit / sorted[sorted.count * 98 / 100])
         func restore(_ amplification: Double, _ network: some FrameNetwork, _ name: String) throws -> (RestoreReport, [UInt16]) {
-            var options = RestoreOptions(amplification: amplification)
-            options.compressionLevel = 0
-            options.overwrite = true
             let output = directory.appendingPathComponent(name + ".png")
-            let report = try restoreCapture(input: url, output: output, options: options, modelName: "m", network: network,
-                                            workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: true))
+            let report = try self.restore(url, to: output, amplification: amplification, network: network, codes: true)
             return (report, try StoredPNG.read(output).samples)
         }
         let int8 = try FrameEngine(model: model, threads: 2, precision: .int8)
