@@ -291,7 +291,7 @@ struct FootprintReport {
             arena_by_branch: f.branches.map { .init(branch: $0.label, divisor: $0.divisor, buffers: $0.buffers, bytes: $0.bytes) },
             weights_bytes: f.weightBytes, mosaic_bytes: f.mosaicBytes, input_rows_bytes: f.inputRowsBytes,
             png_writer_bytes: f.pngWriterBytes, thread_stacks_bytes: f.threadStacksBytes,
-            int8_fallback: f.fallback?.precision.rawValue, int8_fallback_bytes: f.fallback?.bytes,
+            int8_fallback: f.fallback?.precision.rawValue, int8_fallback_bytes: f.fallback.map { _ in f.fallbackBytes },
             int8_fallback_weights_bytes: f.fallback?.weightBytes, int8_fallback_arena_bytes: f.fallback?.arenaBytes,
             runtime_baseline_bytes: f.baseline.residentBytes, runtime_baseline_anonymous_bytes: f.baseline.anonymousBytes,
             runtime_growth_bytes: MemoryFootprint.runtimeGrowthBytes,
@@ -352,9 +352,10 @@ struct FootprintReport {
             line("worker thread stacks", f.threadStacksBytes),
         ]
         if let fallback = f.fallback {
-            lines.append(line("int8 fallback (\(fallback.precision))", fallback.bytes,
-                              "weights " + mib(fallback.weightBytes).trimmingSpacesAndTabs() + ", arena "
-                                + mib(fallback.arenaBytes).trimmingSpacesAndTabs() + ", its threads' stacks"))
+            lines.append(line("int8 fallback (\(fallback.precision))", f.fallbackBytes,
+                              "weights " + mib(fallback.weightBytes).trimmingSpacesAndTabs() + ", threads; its "
+                                + mib(fallback.arenaBytes).trimmingSpacesAndTabs() + " arena in the one above"
+                                + (fallback.arenaBytes > f.arenaBytes ? ", which it enlarges" : "")))
         }
         lines += [
             line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),

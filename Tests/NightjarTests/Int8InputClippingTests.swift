@@ -153,6 +153,16 @@ final class Int8InputClippingTests: XCTestCase {
         XCTAssertEqual(dim.1, try restore(under, int8, "dim-int8").1)
         XCTAssertFalse(dim.0.jsonString().contains("int8Fallback"))
 
+        // The two take turns in one arena, and neither finds the other's windows a problem: the
+        // fallback's pixels after an int8 frame ran there are the FP16 engine's still.
+        let again = try restore(over, engine, "bright-again")
+        XCTAssertEqual(again.0.int8Fallback, "fp16")
+        XCTAssertEqual(again.1, bright.1)
+        XCTAssertEqual(engine.fallback?.engine?.arenaAddress, engine.engine?.arenaAddress)
+        XCTAssertEqual(engine.fallback?.arenaBytes, engine.arenaBytes)
+        XCTAssertGreaterThanOrEqual(engine.arenaBytes, max(try XCTUnwrap(engine.engine?.plan.arenaBytes),
+                                                            try XCTUnwrap(engine.fallback?.engine?.plan.arenaBytes)))
+
         // The share is the engine's: from 0 every frame falls back.
         engine.fallbackShare = 0
         XCTAssertEqual(try restore(under, engine, "dim-all").0.int8Fallback, "fp16")

@@ -36,8 +36,14 @@ public final class StreamingEngine: @unchecked Sendable {
     public var modelBytes: Int { weights.modelBytes }
     /// See `FrameNetwork.int8InputLimit`.
     public var int8InputLimit: Float? { weights.int8InputLimit }
-    /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`).
+    /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`);
+    /// or the pages of a `SharedArena` it takes turns in.
     private let arenaPages: PageBuffer
+    private let sharedArena: SharedArena?
+    private let arenaGeneration: Int
+    /// False once the shared arena this engine was made in has been replaced by larger pages:
+    /// it still runs (it keeps the old ones), but should be made again to give them back.
+    var isOnCurrentArena: Bool { sharedArena.map { $0.generation == arenaGeneration } ?? true }
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
     /// The worker threads (the capture's colour stage shares them between bands).
     let pool: OpaquePointer
@@ -60,9 +66,10 @@ public final class StreamingEngine: @unchecked Sendable {
                       bands: bands ?? .standard(for: parameters.precision), threads: threads, lockMemory: lockMemory)
     }
 
-    /// With weights already packed (shared by engines re-planned for larger frames).
+    /// With weights already packed (shared by engines re-planned for larger frames). With
+    /// `sharedArena`, the arena is planned in its pages (which lock them, if any lock).
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
-         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false) throws {
+         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false, sharedArena: SharedArena? = nil) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
@@ -78,16 +85,22 @@ public final class StreamingEngine: @unchecked Sendable {
         let plan = MemoryPlan(requests)
         let arenaBytes = max(plan.arenaBytes, MemoryPlan.alignment)
         // Page-aligned, which is at least MemoryPlan.alignment.
-        guard let arenaPages = PageBuffer(bytes: arenaBytes) else {
-            throw EngineError.outOfMemory(bytes: plan.arenaBytes)
+        let arenaPages: PageBuffer
+        let locks = lockMemory && sharedArena == nil
+        if let sharedArena {
+            (arenaPages, arenaGeneration) = try sharedArena.reserve(bytes: arenaBytes)
+        } else {
+            guard let pages = PageBuffer(bytes: arenaBytes) else { throw EngineError.outOfMemory(bytes: plan.arenaBytes) }
+            (arenaPages, arenaGeneration) = (pages, 0)
         }
-        if lockMemory, mlock(arenaPages.base, arenaBytes) != 0 {
+        if locks, mlock(arenaPages.base, arenaBytes) != 0 {
             throw EngineError.cannotLockMemory(bytes: arenaBytes, reason: String(cString: strerror(errno)))
         }
         guard let pool = nj_threadpool_create(Int32(threads)) else {
-            if lockMemory { munlock(arenaPages.base, arenaBytes) }
+            if locks { munlock(arenaPages.base, arenaBytes) }
             throw EngineError.cannotStartThreads(threads)
         }
+        self.sharedArena = sharedArena
         self.architecture = architecture
         self.schedule = schedule
         self.maxHeight = maxHeight
@@ -95,7 +108,7 @@ public final class StreamingEngine: @unchecked Sendable {
         self.threads = threads
         self.plan = plan
         self.plannedWindowRows = rows
-        self.lockedBytes = lockMemory ? arenaBytes : 0
+        self.lockedBytes = locks ? arenaBytes : 0
         self.weights = parameters
         // The graph's buffers, then the input windows and the FP32 output window.
         self.elementTypes = parameters.elementTypes(schedule.graph)

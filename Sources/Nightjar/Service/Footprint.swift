@@ -46,9 +46,10 @@
 ///
 /// - **int8 fallback** (`--int8-fallback`, `FrameEngine.fallback`): the FP16 or FP32 engine that
 ///   restores frames too bright for an int8 network holds its own packed weights (packed at load,
-///   beside the int8 ones and the parsed model), its own arena and its own worker threads. From
-///   the first frame it runs, both arenas are resident; the frame keeps the int8 network's 8-bit
-///   codes, so nothing else changes.
+///   beside the int8 ones and the parsed model) and its own worker threads, and plans its
+///   windows in the int8 engine's arena (`SharedArena`: they never run at once), which it makes
+///   larger only where its plan is. The frame keeps the int8 network's 8-bit codes, so nothing
+///   else changes.
 ///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
 /// arena + PNG writer + thread stacks + the fallback's weights, arena and thread stacks).
@@ -165,9 +166,12 @@ public struct MemoryFootprint: Sendable, Equatable {
         public init(precision: Precision, weightBytes: Int, arenaBytes: Int, threads: Int) {
             (self.precision, self.weightBytes, self.arenaBytes, self.threads) = (precision, weightBytes, arenaBytes, threads)
         }
+    }
 
-        /// Weights, arena and thread stacks: what the process holds more with it.
-        public var bytes: Int { weightBytes + arenaBytes + MemoryFootprint.threadStackBytes * max(threads - 1, 0) }
+    /// What the process holds more with the fallback: its weights, its threads' stacks, and the
+    /// shared arena's growth where the fallback's plan is larger than the network's.
+    public var fallbackBytes: Int {
+        fallback.map { $0.weightBytes + max(0, $0.arenaBytes - arenaBytes) + Self.threadStackBytes * max($0.threads - 1, 0) } ?? 0
     }
 
     /// - Parameters:
@@ -265,7 +269,7 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// While a frame runs.
     public var framePeakBytes: Int {
         baseline.residentBytes + Self.runtimeGrowthBytes + weightBytes + mosaicBytes + inputRowsBytes
-            + arenaBytes + pngWriterBytes + threadStacksBytes + (fallback?.bytes ?? 0)
+            + arenaBytes + pngWriterBytes + threadStacksBytes + fallbackBytes
     }
 
     /// The restore process's peak resident set.

@@ -95,11 +95,7 @@ public final class Restorer {
                            network: engine, workspace: workspace, reportedInput: nil) { try $0() }
     }
 
-    /// Bytes of the network's arenas now (0 before the first frame of a growing restorer): the
-    /// engine's and its int8 fallback's.
-    public var arenaBytes: Int {
-        [engine, engine.fallback].reduce(0) { sum, engine in
-            sum + (engine?.engine.map { max($0.plan.arenaBytes, MemoryPlan.alignment) } ?? 0)
-        }
-    }
+    /// Bytes of the network's arena now (0 before the first frame of a growing restorer; with an
+    /// int8 fallback, the one they share).
+    public var arenaBytes: Int { engine.arenaBytes }
 }
