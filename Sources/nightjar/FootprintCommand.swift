@@ -107,6 +107,7 @@ struct FootprintCommand: ParsableCommand {
             report.layerPrecisions = zip(engine.architecture.convolutions, engine.layerPrecisions).map {
                 LayerPrecision(layer: $0.name, precision: $1.rawValue)
             }
+            report.parameterCount = engine.architecture.parameterCount
             if let measureInput {
                 report.measured = try Self.measureRestore(of: URL(fileURLWithPath: measureInput), engine: frameEngine, bits: bits)
                 // To the parent, which prints it.
@@ -171,6 +172,9 @@ struct FootprintReport {
     var precision: String
     /// The precision of every convolution.
     var layerPrecisions: [LayerPrecision] = []
+    /// The network's parameters (the packed weights' bytes per parameter depend on the kernels:
+    /// FP16 kernels that convert around an FP32 FMA keep their weights as FP32).
+    var parameterCount = 0
     var bands: StreamSchedule.Bands
     var footprint: MemoryFootprint
     var table: String
@@ -343,7 +347,8 @@ struct FootprintReport {
             "restore process",
             line("runtime baseline", f.baseline.residentBytes, "measured at start, before the model"),
             line("runtime growth", MemoryFootprint.runtimeGrowthBytes, "library code paged in later (measured)"),
-            line("packed weights", f.weightBytes, "\(precision == "fp32" ? "4 bytes" : precision == "fp16" ? "2 bytes" : "1-2 bytes") per parameter"),
+            line("packed weights", f.weightBytes, parameterCount > 0
+                 ? formatted("%.1f bytes per parameter", Double(f.weightBytes) / Double(parameterCount)) : ""),
             line("decoded mosaic", f.mosaicBytes, f.mosaicCodes ? "1 byte per visible pixel (8-bit codes: int8)" : "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, f.mosaicCodes ? "the codes' codebook, column map"
                 : "normalisation table (16-bit worst case), column map"),

@@ -329,7 +329,7 @@ final class CommandLineTests: XCTestCase {
             let added = weights + max(0, arena - (footprint["arena_bytes"] as! Int)) + MemoryFootprint.threadStackBytes
             XCTAssertEqual(footprint["int8_fallback_bytes"] as? Int, added)
             XCTAssertEqual(peaks["fp16"]! - baseline - peaks["noneAfterBaseline"]!, added)
-            // FP16 weights: 2 bytes per parameter of the model (and the per-channel numbers).
+            // FP16 weights: at least 2 bytes per parameter (4 where the kernels convert around an FP32 FMA).
             XCTAssertGreaterThanOrEqual(weights, 2 * 780_000)
             let error = Double(peaks["fp16"]! - measured) / Double(measured)
             print("int8 + fp16 fallback footprint at \(width)x\(height): predicted \(peaks["fp16"]!), measured \(measured) (\(Int(error * 1000)) per mille)")

@@ -11,8 +11,11 @@
 ///   the terms below while loading, decoding and restoring: library code paged in later
 ///   (JSON parsing, the kernels, libpng, zlib) and small allocations. Measured as 2.6–2.9 MiB on
 ///   x86-64 Linux (frames of 1.5 to 24 MP, 1 to 16 threads); 2.75 MiB is used.
-/// - **packed weights**: about 4 bytes per parameter in FP32 (2 in FP16, 1 in int8, with the
-///   kernels' per-channel numbers), packed once by `FrameEngine`. While the model
+/// - **packed weights**: about 4 bytes per parameter in FP32; in FP16 2 or 4, by the kernel's
+///   weight type (binary16; binary16 pairs for a 32-bit broadcast, AVX512-FP16; FP32 holding the
+///   binary16 values where the kernels convert around an FP32 FMA, as on x86 without
+///   AVX512-FP16); 1–2 in int8 (with the kernels' per-channel numbers); packed once by
+///   `FrameEngine`. `footprint` prints the bytes per parameter it found. While the model
 ///   loads, the parsed tensors and the packed copy exist together, so start-up peaks at
 ///   baseline + growth + the parsed tensors + the packed weights (2 × weights in FP32; the model
 ///   file's bytes are dropped first).
