@@ -61,7 +61,7 @@ enum Int8FallbackOption: String, ExpressibleByArgument, CaseIterable {
     static var allValueStrings: [String] { allCases.map(\.rawValue) }
     static let help = ArgumentHelp(
         "Restore frames too bright for an int8 model's calibration (0.1 % of the input or more clipped) in fp16 or fp32 instead: none (default), fp16, fp32.",
-        discussion: "Holds that precision's weights and arena beside int8's (see `nightjar footprint --int8-fallback`).")
+        discussion: "Holds that precision's weights and threads beside int8's and plans in int8's arena (see `nightjar footprint --int8-fallback`).")
 
     var precision: Precision? { self == .none ? nil : Precision(rawValue: rawValue)! }
 }

@@ -146,7 +146,7 @@ struct FootprintCommand: ParsableCommand {
     /// Restores `capture` twice (the second decode's child maps the arena, as in a batch) and
     /// returns this process's peak resident set and its decoder children's largest. With an
     /// int8 fallback, three times: in int8, on the fallback (made to take any frame) and in int8
-    /// again, so both arenas are resident and the last child maps them.
+    /// again, so both engines have used the shared arena and held their weights in a frame.
     static func measureRestore(of capture: URL, engine: FrameEngine, bits: Int) throws -> FootprintReport.Measured {
         ProcessMetrics.releaseFreedMemory()
         // As a `Restorer` makes it: an int8 network's holds the frame as 8-bit codes.

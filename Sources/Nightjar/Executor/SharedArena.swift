@@ -1,8 +1,8 @@
 import Glibc
 
-/// One arena's memory for engines that take turns: an int8 network and its fallback
-/// (`FrameEngine.fallback`) run one frame at a time, never together, so they plan their windows
-/// in the same pages, as large as the largest plan asked for. Nothing in an arena outlives a
+/// An arena's memory: one `StreamingEngine`'s, or that of engines that take turns. An int8
+/// network and its fallback (`FrameEngine.fallback`) run one frame at a time, never together, so
+/// they plan their windows in the same pages, as large as the largest plan asked for. Nothing in an arena outlives a
 /// frame (every window is written before it is read), so an engine finds nothing of its own
 /// left there and needs nothing kept.
 ///
@@ -23,7 +23,7 @@ final class SharedArena {
     var bytes: Int { pages?.bytes ?? 0 }
 
     /// Pages of at least `bytes`: the current ones, or larger ones replacing them (locked into
-    /// RAM with `lockMemory`).
+    /// RAM with `lockMemory`; unmapping them when the last engine lets go unlocks them).
     func reserve(bytes: Int) throws -> (pages: PageBuffer, generation: Int) {
         if let pages, pages.bytes >= bytes { return (pages, generation) }
         // The old pages go once no engine holds them; not before the new ones exist.

@@ -18,7 +18,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public let plan: MemoryPlan
     /// Window heights planned for the largest frame.
     public let plannedWindowRows: [Int]
-    /// Bytes of the arena locked into RAM (0: not locked).
+    /// Bytes of the arena locked into RAM (0: not locked); a shared arena's pages are locked by
+    /// it, for every engine in it.
     public let lockedBytes: Int
     /// Where the arena is mapped (tests read its flags in /proc/self/smaps).
     var arenaAddress: UInt { UInt(bitPattern: arenaPages.base) }
@@ -36,14 +37,14 @@ public final class StreamingEngine: @unchecked Sendable {
     public var modelBytes: Int { weights.modelBytes }
     /// See `FrameNetwork.int8InputLimit`.
     public var int8InputLimit: Float? { weights.int8InputLimit }
-    /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`);
-    /// or the pages of a `SharedArena` it takes turns in.
+    /// Its own mapping, so the forked decoder child neither maps nor copies it (`PageBuffer`):
+    /// the pages of a `SharedArena`, its own or one it takes turns in.
     private let arenaPages: PageBuffer
-    private let sharedArena: SharedArena?
+    private let sharedArena: SharedArena
     private let arenaGeneration: Int
     /// False once the shared arena this engine was made in has been replaced by larger pages:
     /// it still runs (it keeps the old ones), but should be made again to give them back.
-    var isOnCurrentArena: Bool { sharedArena.map { $0.generation == arenaGeneration } ?? true }
+    var isOnCurrentArena: Bool { sharedArena.generation == arenaGeneration }
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
     /// The worker threads (the capture's colour stage shares them between bands).
     let pool: OpaquePointer
@@ -83,24 +84,13 @@ public final class StreamingEngine: @unchecked Sendable {
                                   firstUse: passes.lowerBound, lastUse: passes.upperBound))
         }
         let plan = MemoryPlan(requests)
-        let arenaBytes = max(plan.arenaBytes, MemoryPlan.alignment)
-        // Page-aligned, which is at least MemoryPlan.alignment.
+        // Page-aligned, which is at least MemoryPlan.alignment. Unmapping the pages (when no
+        // engine holds them) unlocks them too.
+        let arena = sharedArena ?? SharedArena(lockMemory: lockMemory)
         let arenaPages: PageBuffer
-        let locks = lockMemory && sharedArena == nil
-        if let sharedArena {
-            (arenaPages, arenaGeneration) = try sharedArena.reserve(bytes: arenaBytes)
-        } else {
-            guard let pages = PageBuffer(bytes: arenaBytes) else { throw EngineError.outOfMemory(bytes: plan.arenaBytes) }
-            (arenaPages, arenaGeneration) = (pages, 0)
-        }
-        if locks, mlock(arenaPages.base, arenaBytes) != 0 {
-            throw EngineError.cannotLockMemory(bytes: arenaBytes, reason: String(cString: strerror(errno)))
-        }
-        guard let pool = nj_threadpool_create(Int32(threads)) else {
-            if locks { munlock(arenaPages.base, arenaBytes) }
-            throw EngineError.cannotStartThreads(threads)
-        }
-        self.sharedArena = sharedArena
+        (arenaPages, arenaGeneration) = try arena.reserve(bytes: max(plan.arenaBytes, MemoryPlan.alignment))
+        guard let pool = nj_threadpool_create(Int32(threads)) else { throw EngineError.cannotStartThreads(threads) }
+        self.sharedArena = arena
         self.architecture = architecture
         self.schedule = schedule
         self.maxHeight = maxHeight
@@ -108,7 +98,7 @@ public final class StreamingEngine: @unchecked Sendable {
         self.threads = threads
         self.plan = plan
         self.plannedWindowRows = rows
-        self.lockedBytes = locks ? arenaBytes : 0
+        self.lockedBytes = arena.lockMemory ? arenaPages.bytes : 0
         self.weights = parameters
         // The graph's buffers, then the input windows and the FP32 output window.
         self.elementTypes = parameters.elementTypes(schedule.graph)
@@ -122,7 +112,6 @@ public final class StreamingEngine: @unchecked Sendable {
 
     deinit {
         nj_threadpool_destroy(pool)
-        if lockedBytes > 0 { munlock(arena, lockedBytes) }
     }
 
     /// Whether a frame of this size runs in the arena planned at init.

@@ -55,7 +55,7 @@
 ///   else changes.
 ///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
-/// arena + PNG writer + thread stacks + the fallback's weights, arena and thread stacks).
+/// arena + PNG writer + thread stacks + the fallback's weights, thread stacks and arena growth).
 ///
 /// The decoder child (LibRaw, forked per file) shares the parent's pages copy-on-write and adds
 /// only its private memory: **LibRaw's raw buffer**, 2 bytes per readout pixel (for a size given
