@@ -4,7 +4,7 @@ import XCTest
 
 /// An int8 network clips input values above what the int8 layers reading the input hold (their
 /// calibrated range): light brighter than the calibration frames had. `restore` reports how
-/// much of each frame that is and warns from `RestoreReport.int8ClippedWarningShare`.
+/// much of each frame that is and warns from `Int8InputClipping.significantShare`.
 final class Int8InputClippingTests: XCTestCase {
     /// The synthetic model, every layer int8 at [-1, 2], except the encodings in `inputs`
     /// (layer name → the range of its input, or of its residual for "NAME.residual"), with
@@ -96,14 +96,14 @@ final class Int8InputClippingTests: XCTestCase {
                               Double(limit / sorted[values.count * 98 / 100])]
         let expected = amplifications.map(counted)
         XCTAssertEqual(expected[0], 0)
-        XCTAssertTrue(expected[1] > 0 && expected[1] < RestoreReport.int8ClippedWarningShare, "\(expected[1])")
-        XCTAssertGreaterThan(expected[2], 10 * RestoreReport.int8ClippedWarningShare)
+        XCTAssertTrue(expected[1] > 0 && expected[1] < Int8InputClipping.significantShare, "\(expected[1])")
+        XCTAssertGreaterThan(expected[2], 10 * Int8InputClipping.significantShare)
         for codes in [true, false] {
             for (amplification, share) in zip(amplifications, expected) {
                 let report = try restore(amplification, codes: codes)
                 XCTAssertEqual(report.int8InputClipped, share, "codes \(codes), amplification \(amplification)")
                 let warned = report.warnings?.contains { $0.contains("brighter than the int8 model's calibrated range") } ?? false
-                XCTAssertEqual(warned, share >= RestoreReport.int8ClippedWarningShare, "\(report.warnings ?? [])")
+                XCTAssertEqual(warned, share >= Int8InputClipping.significantShare, "\(report.warnings ?? [])")
             }
             let automatic = try restore(nil, codes: codes)
             XCTAssertEqual(automatic.int8InputClipped, counted(automatic.amplification), "codes \(codes)")
@@ -123,7 +123,7 @@ final class Int8InputClippingTests: XCTestCase {
         let model = try Int8EngineTests.int8Model()
         let engine = try FrameEngine(model: model, threads: 2, precision: .int8, int8Fallback: .fp16)
         XCTAssertEqual(engine.fallback?.precision, .fp16)
-        XCTAssertEqual(engine.int8Fallback?.share, RestoreReport.int8ClippedWarningShare)
+        XCTAssertEqual(engine.int8Fallback?.share, Int8InputClipping.significantShare)
         let limit = try XCTUnwrap(engine.int8InputLimit)
         let directory = try makeTemporaryDirectory(self)
         let (url, values) = try frame(cfa: .rggb, seed: 5, width: 158, height: 94, in: directory)
@@ -140,7 +140,7 @@ final class Int8InputClippingTests: XCTestCase {
 
         let bright = try restore(over, engine, "bright")
         XCTAssertEqual(bright.0.int8Fallback, "fp16")
-        XCTAssertGreaterThanOrEqual(try XCTUnwrap(bright.0.int8InputClipped), RestoreReport.int8ClippedWarningShare)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(bright.0.int8InputClipped), Int8InputClipping.significantShare)
         XCTAssertNil(bright.0.warnings)
         XCTAssertEqual(bright.1, try restore(over, fp16, "bright-fp16").1)
         let int8Bright = try restore(over, int8, "bright-int8")

@@ -189,7 +189,7 @@ final class QuantizeTests: XCTestCase {
         let clipped = try quantizer.inputClipped(quantized, inputs: try quantizer.inputs([a.path, b.path]))
         let limit = try XCTUnwrap(try StreamingEngine(model: quantized, maxHeight: 64, maxWidth: 64, threads: 1, precision: .int8).int8InputLimit)
         let brighter = try NPYArray.read(contentsOf: b).floats()
-        XCTAssertLessThan(clipped[0], RestoreReport.int8ClippedWarningShare)
+        XCTAssertLessThan(clipped[0], Int8InputClipping.significantShare)
         XCTAssertEqual(clipped[1], Double(brighter.filter { $0 > limit }.count) / Double(brighter.count))
         XCTAssertGreaterThan(clipped[1], 0.01)
 

@@ -149,7 +149,7 @@ final class WatchTests: XCTestCase {
         try dng.write(to: source)
         let expected = try restoreCapture(input: source, output: dir.appendingPathComponent("frame.png"), modelName: "m",
                                           network: FrameEngine(model: int8, threads: 1), workspace: CaptureWorkspace(mosaicCodes: true))
-        XCTAssertGreaterThanOrEqual(try XCTUnwrap(expected.int8InputClipped), RestoreReport.int8ClippedWarningShare)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(expected.int8InputClipped), Int8InputClipping.significantShare)
 
         let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
         try dng.write(to: capture.appendingPathComponent("bright.dng"))

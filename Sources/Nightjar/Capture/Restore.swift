@@ -141,14 +141,8 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     /// LibRaw reads it: the camera's clock), "YYYY-MM-DDTHH:MM:SS"; absent when it records none.
     public var captureTime: String? = nil
 
-    /// The share of the input above the int8 range from which a restore warns. The calibration
-    /// itself lets 0.01 % of a tensor's values clip; on synthesized captures measured against
-    /// FP32 (README, "Calibrating for your camera"), frames with up to 0.05 % clipped kept
-    /// 41 dB and more, 0.1 % gave 38 dB and 0.4 % 34 dB.
-    public static let int8ClippedWarningShare = 0.001
-
-    /// Whether enough of the input was clipped to warn (`int8ClippedWarningShare`).
-    public var int8ClippingWarns: Bool { (int8InputClipped ?? 0) >= Self.int8ClippedWarningShare }
+    /// Whether enough of the input was clipped to warn (`Int8InputClipping.significantShare`).
+    public var int8ClippingWarns: Bool { (int8InputClipped ?? 0) >= Int8InputClipping.significantShare }
 
     /// One-line JSON (sorted keys).
     public func jsonString() -> String {

@@ -32,8 +32,8 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// `maximumSize`, else at its first frame, so it adds its weights and threads, and its
     /// arena only where its plan is the larger.
     public let fallback: FrameEngine?
-    /// See `fallback`; `RestoreReport.int8ClippedWarningShare` unless changed.
-    public var fallbackShare = RestoreReport.int8ClippedWarningShare
+    /// See `fallback`; `Int8InputClipping.significantShare` unless changed.
+    public var fallbackShare = Int8InputClipping.significantShare
     /// See `FrameNetwork.int8Fallback`.
     public var int8Fallback: (network: FrameEngine, share: Double)? { fallback.map { ($0, fallbackShare) } }
 

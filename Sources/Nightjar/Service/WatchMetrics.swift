@@ -8,7 +8,7 @@ public struct WatchMetrics: Sendable, Equatable {
     public var restored = 0
     public var failed = 0
     /// Restored frames whose input was brighter than the int8 model's calibrated range (from
-    /// `RestoreReport.int8ClippedWarningShare` of it clipped): a sign to recalibrate.
+    /// `Int8InputClipping.significantShare` of it clipped): a sign to recalibrate.
     public var int8Clipped = 0
     /// Of those, the frames restored by the int8 fallback (`int8-fallback`) instead.
     public var int8Fallback = 0
