@@ -199,7 +199,7 @@ final class PrecisionTests: XCTestCase {
         var bytes: [Precision: Int] = [:]
         for precision in Precision.allCases {
             let graph = NetworkGraph(architecture: architecture, layerPrecisions: [Precision](repeating: precision, count: count))
-            let schedule = try StreamSchedule(graph: graph, bands: .init())
+            let schedule = StreamSchedule(graph: graph, bands: .init())
             let rows = try schedule.windowRows(height: 1024, width: 1536)
             for buffer in 0..<schedule.bufferCount {
                 XCTAssertEqual(schedule.windowBytes(buffer, rows: rows[buffer], width: 1536),

@@ -94,6 +94,13 @@ final class StreamingTests: XCTestCase {
         var small = [Float](repeating: .nan, count: 3 * 256 * 384)
         try streaming.run(input: input, output: &small, height: 256, width: 384)
         XCTAssertEqual(small, try wholeFrame(model, input, 256, 384))
+        // Bands the schedule cannot run are the engine's typed error, not a trap in the planner.
+        for bands in [StreamSchedule.Bands(lowResolutionRows: 1, outputRows: 12), StreamSchedule.Bands(lowResolutionRows: 0, outputRows: 16)] {
+            XCTAssertFalse(bands.isValid)
+            XCTAssertThrowsError(try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768, bands: bands)) { error in
+                XCTAssertEqual(error as? EngineError, .badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows))
+            }
+        }
     }
 
     /// A fixed plan (a daemon's budget): the arena exists from the start, frames up to the size

@@ -73,7 +73,10 @@ public final class StreamingEngine: @unchecked Sendable {
          bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false, sharedArena: SharedArena? = nil) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
-        let schedule = try StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
+        guard bands.isValid else {
+            throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
+        }
+        let schedule = StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
                                           bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []

@@ -7,7 +7,7 @@
 ///
 /// No pixel shuffle is a step of its own, and only one pixel unshuffle is. The input comes
 /// already split as the first layers read it: the four Bayer phases at 1/2 scale, and the 1024 planes of the
-/// 1/32 branch (both written directly by whoever produces the mosaic; see `NetworkRowSource`).
+/// 1/32 branch (both written directly by whoever produces the mosaic: the executor's row sources).
 /// The output is the last convolution's 12 planes at 1/2 scale, which the consumer reads as the
 /// 3-channel image (depth-to-space by 2) and clamps while it quantises. The two shuffles by 4
 /// are stored directly by the convolutions before them. No full-resolution float tensor exists.
@@ -19,7 +19,7 @@
 /// Precision: every convolution has one (`layerPrecisions`), and every buffer an element type,
 /// the precision of the first convolution that writes it. The input (and the 1/8 branch's
 /// unshuffled copy of it) is FP32, or binary16 when every layer reading it runs in FP16: the
-/// source writes it so (`NetworkInputPlanes`). The output stays FP32: the PNG writer reads it.
+/// source writes it so. The output stays FP32: the PNG writer reads it.
 /// Where a convolution's input, residual or output buffer has another type, a `convert` step
 /// makes a copy of the type the kernel reads or writes, so a uniform FP16 or int8 network
 /// converts only at its ends, and mixed precision costs a conversion where the type changes.
@@ -27,8 +27,8 @@ public struct NetworkGraph: Sendable {
     /// Where an operand lives: the caller's input or output, or a buffer in the arena.
     public enum Storage: Sendable, Equatable {
         /// The mosaic split by 2 (`split` 1: the four Bayer phase planes R, G₁, G₂, B at 1/2
-        /// scale) and then by `split` again (16: the 1024 planes at 1/32 scale); the layout of
-        /// `NetworkRowSource`.
+        /// scale) and then by `split` again (16: the 1024 planes at 1/32 scale); the layout the
+        /// executor's row sources write.
         case input(split: Int)
         /// The 12 planes of the last convolution at 1/2 scale, not clamped: plane 4c + 2i + j at
         /// (y, x) is channel c of the image at (2y + i, 2x + j).

@@ -27,6 +27,10 @@ public struct StreamSchedule: Sendable {
         public static func standard(for precision: Precision) -> Bands {
             precision == .int8 ? Bands(lowResolutionRows: 1, outputRows: 32) : Bands()
         }
+
+        /// Whether a schedule can run these bands: at least one low-resolution row, and output
+        /// rows a positive multiple of 8 (whole rows at 1/8 scale).
+        public var isValid: Bool { lowResolutionRows >= 1 && outputRows >= 8 && outputRows % 8 == 0 }
     }
 
     public let graph: NetworkGraph
@@ -58,10 +62,9 @@ public struct StreamSchedule: Sendable {
     let bufferWriters: [[Int]]
     let bufferReaders: [[(node: Int, input: Int)]]
 
-    public init(graph: NetworkGraph, bands: Bands) throws {
-        guard bands.lowResolutionRows >= 1, bands.outputRows >= 8, bands.outputRows % 8 == 0 else {
-            throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
-        }
+    /// `bands` must be valid (`Bands.isValid`; the engine checks what users give).
+    public init(graph: NetworkGraph, bands: Bands) {
+        precondition(bands.isValid, "bands of \(bands.lowResolutionRows) low-resolution and \(bands.outputRows) output rows")
         self.graph = graph
         self.bands = bands
         let convolutions = graph.convolutions
