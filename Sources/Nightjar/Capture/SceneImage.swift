@@ -27,13 +27,13 @@ public enum SceneImage {
         var message = [CChar](repeating: 0, count: 256)
         var width: UInt32 = 0, height: UInt32 = 0
         guard nj_png_read_size_memory(data, data.count, &width, &height, &message, message.count) == 0 else {
-            throw CaptureError.invalidArgument("\(path): \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw CaptureError.invalidArgument("\(path): \(String(cMessage: message))")
         }
         let (w, h) = (Int(width), Int(height))
         try checkSize(path, w, h)
         var bytes = [UInt8](repeating: 0, count: 3 * w * h)
         guard nj_png_read_rgb8_memory(data, data.count, &bytes, bytes.count, &message, message.count) == 0 else {
-            throw CaptureError.invalidArgument("\(path): \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw CaptureError.invalidArgument("\(path): \(String(cMessage: message))")
         }
         return linear(bytes, width: w, height: h)
     }

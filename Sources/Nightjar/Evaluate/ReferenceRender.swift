@@ -101,8 +101,7 @@ public enum ReferenceRender {
         var message = [CChar](repeating: 0, count: 512)
         defer { nj_raw_isolated_cancel(&child) }
         func failure(_ code: Int32) -> CaptureError {
-            message[message.count - 1] = 0
-            let reason = String(cString: message)
+            let reason = String(cMessage: message)
             switch Int(code) {
             case Int(NJ_RAW_ERR_OPEN): return .unreadable(path: path, reason: reason)
             case Int(NJ_RAW_ERR_TOO_LARGE):
@@ -135,8 +134,7 @@ public enum PNGReader {
         var width: UInt32 = 0, height: UInt32 = 0
         var message = [CChar](repeating: 0, count: 256)
         func failure() -> CaptureError {
-            message[message.count - 1] = 0
-            return CaptureError.unreadable(path: path, reason: "not a PNG this reader takes: \(String(cString: message))")
+            CaptureError.unreadable(path: path, reason: "not a PNG this reader takes: \(String(cMessage: message))")
         }
         guard nj_png_read_size(path, &width, &height, &message, message.count) == 0 else { throw failure() }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)

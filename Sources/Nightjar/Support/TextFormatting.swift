@@ -12,6 +12,12 @@ package func formatted(_ format: String, _ arguments: CVarArg...) -> String {
 }
 
 extension String {
+    /// The text a C function left in a message buffer: the bytes before the first NUL (all of
+    /// them if none), as UTF-8 (invalid bytes replaced).
+    package init(cMessage buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Without the leading and trailing Unicode scalars for which `isTrimmed` holds.
     package func trimmingScalars(where isTrimmed: (Unicode.Scalar) -> Bool) -> String {
         guard let first = unicodeScalars.firstIndex(where: { !isTrimmed($0) }),
