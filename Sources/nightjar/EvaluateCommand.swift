@@ -15,7 +15,9 @@ struct EvaluateCommand: ParsableCommand {
             SCENE_00_10s.ARW), or CSV files of short,long[,ratio] rows. Each short exposure is \
             restored as `restore` does (amplified by the exposure ratio, capped at 300, unless \
             --m is given) and compared with the long exposure rendered by LibRaw (camera white \
-            balance, sRGB, default gamma, no auto-brightening, rounded to 8 bits).
+            balance, sRGB, default gamma, no auto-brightening, rounded to 8 bits). With \
+            --int8-fallback, int8 configurations restore pairs too bright for the calibration in \
+            that precision, as restore does; the table marks them "int8 (fp16)".
             Exit status: 0 every pair measured, 1 none, 2 some pairs failed, 64 usage error, \
             70 internal error.
             """
@@ -32,6 +34,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Colour mode: \(ColorMode.allValueStrings.joined(separator: ", ")); repeatable.")
     var color: [ColorMode] = []
+
+    @Option(help: Int8FallbackOption.help)
+    var int8Fallback: Int8FallbackOption = .none
 
     @Option(help: "Use the paper's amplifier with this target factor instead of the exposure ratio.")
     var m: Double?
@@ -128,8 +133,13 @@ struct EvaluateCommand: ParsableCommand {
             guard restorers[key] == nil else { continue }
             restorers[key] = try reportingErrors {
                 try Restorer(modelURL: URL(fileURLWithPath: configuration.modelPath), options: options, threads: threads,
-                             precision: configuration.precision.precision)
+                             precision: configuration.precision.precision, int8Fallback: int8Fallback.precision)
             }
+        }
+        // The fallback only exists for int8 networks: said once when none of them has one.
+        if let first = restorers.values.first, restorers.values.allSatisfy({ $0.engine.fallback == nil }),
+           let warning = first.engine.unusedFallbackWarning(int8Fallback.precision) {
+            StandardStream.error.write("nightjar: warning: \(warning)\n")
         }
 
         let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) != 0)
@@ -194,13 +204,14 @@ struct EvaluateCommand: ParsableCommand {
             printTable(results.map { (configurations[$0.configuration], $0.result) }, summaries)
         }
         if let csv {
-            var text = "short,long,ratio,model,precision,color,psnr,ssim,delta_e,seconds\n"
+            var text = "short,long,ratio,model,precision,color,psnr,ssim,delta_e,seconds" + (int8Fallback == .none ? "" : ",int8_fallback") + "\n"
             for (index, result) in results {
                 let c = configurations[index]
                 text += [csvField(result.pair.short.path), csvField(result.pair.long.path), formatted("%g", result.ratio),
                          csvField(c.modelName), c.precision.rawValue, c.color.rawValue, formatted("%.4f", result.score.psnr),
                          formatted("%.6f", result.score.ssim), formatted("%.4f", result.score.deltaE),
-                         formatted("%.3f", result.seconds)].joined(separator: ",") + "\n"
+                         formatted("%.3f", result.seconds)].joined(separator: ",")
+                    + (int8Fallback == .none ? "" : "," + (result.int8Fallback ?? "")) + "\n"
             }
             do {
                 try CaptureOutput.writeData(Data(text.utf8), to: URL(fileURLWithPath: csv), overwrite: true)
@@ -231,7 +242,7 @@ struct EvaluateCommand: ParsableCommand {
         return #"{"short":\#(jsonQuoted(result.pair.short.path)),"long":\#(jsonQuoted(result.pair.long.path)),"ratio":\#(formatted("%g", result.ratio)),"#
             + #""amplification":\#(formatted("%.6g", result.amplification)),"model":\#(jsonQuoted(c.modelName)),"precision":"\#(c.precision.rawValue)","color":"\#(c.color.rawValue)","#
             + #""psnr":\#(number(result.score.psnr, "%.6f")),"ssim":\#(formatted("%.8f", result.score.ssim)),"delta_e":\#(formatted("%.6f", result.score.deltaE)),"seconds":\#(formatted("%.4f", result.seconds))"#
-            + saved + "}"
+            + (result.int8Fallback.map { #","int8_fallback":"\#($0)""# } ?? "") + saved + "}"
     }
 
     func means(_ results: [EvaluationResult]) -> (psnr: Double, ssim: Double, deltaE: Double) {
@@ -244,7 +255,8 @@ struct EvaluateCommand: ParsableCommand {
         let mean = means(results)
         let fields = results.isEmpty ? #""mean_psnr":null,"mean_ssim":null,"mean_delta_e":null"#
             : #""mean_psnr":\#(number(mean.psnr, "%.6f")),"mean_ssim":\#(formatted("%.8f", mean.ssim)),"mean_delta_e":\#(formatted("%.6f", mean.deltaE))"#
-        return #"{"model":\#(jsonQuoted(c.modelName)),"precision":"\#(c.precision.rawValue)","color":"\#(c.color.rawValue)",\#(fields),"pairs":\#(results.count)}"#
+        let fallback = int8Fallback == .none ? "" : #","int8_fallback":\#(results.filter { $0.int8Fallback != nil }.count)"#
+        return #"{"model":\#(jsonQuoted(c.modelName)),"precision":"\#(c.precision.rawValue)","color":"\#(c.color.rawValue)",\#(fields),"pairs":\#(results.count)\#(fallback)}"#
     }
 
     /// The terminal table: one row per pair and configuration, then the means.
@@ -261,7 +273,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         table(["short", "long", "model", "precision", "color", "ratio", "PSNR dB", "SSIM", "ΔE", "s"],
               rows.map { c, r in
-                  [r.pair.short.lastPathComponent, r.pair.long.lastPathComponent, c.modelName, c.precision.rawValue, c.color.rawValue,
+                  [r.pair.short.lastPathComponent, r.pair.long.lastPathComponent, c.modelName,
+                   c.precision.rawValue + (r.int8Fallback.map { " (\($0))" } ?? ""), c.color.rawValue,
                    formatted("%g", r.ratio), r.score.psnr.isFinite ? formatted("%.2f", r.score.psnr) : "inf",
                    formatted("%.4f", r.score.ssim), formatted("%.2f", r.score.deltaE), formatted("%.2f", r.seconds)]
               }, rightFrom: 5)

@@ -144,6 +144,51 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(CaptureFixtures.listing(scratch), [])
     }
 
+    /// `--int8-fallback fp16` measures what `restore` and `watch` would deliver with it: a pair
+    /// amplified beyond the int8 calibration (ratio 300, evaluate's cap, given in the CSV) runs in FP16 and
+    /// scores exactly what the FP16 configuration scores on it; the pair at its own ratio stays
+    /// int8. JSON, the summary, the CSV's last column and the table say which pairs fell back.
+    func testInt8FallbackIsMeasuredAsRestoreRunsIt() throws {
+        let root = try makeTemporaryDirectory(self)
+        let model = root.appendingPathComponent("int8.safetensors")
+        try Int8EngineTests.allInt8(NightjarModel.load(contentsOf: try Self.converted.file())).write(to: model)
+        let short = try capture("10001_00_0.1s.dng", ratio: 100, in: root)
+        let long = try capture("10001_00_10s.dng", ratio: 1, in: root)
+        let pairs = root.appendingPathComponent("pairs.csv"), csv = root.appendingPathComponent("out.csv")
+        try Data("\(short.path),\(long.path),100\n\(short.path),\(long.path),300\n".utf8).write(to: pairs)
+        let run = try runNightjar(["evaluate", "--model", model.path, pairs.path, "--precision", "int8", "--precision", "fp16",
+                                   "--int8-fallback", "fp16", "--threads", "2", "--json", "--csv", csv.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let objects = try jsonObjects(run.stdout)
+        let rows = objects.filter { $0["short"] != nil }, summaries = objects.filter { $0["pairs"] != nil }
+        XCTAssertEqual(rows.count, 4, run.stdout + run.stderr)
+        func row(_ ratio: Double, _ precision: String) throws -> [String: Any] {
+            try XCTUnwrap(rows.first { $0["ratio"] as? Double == ratio && $0["precision"] as? String == precision })
+        }
+        XCTAssertNil(try row(100, "int8")["int8_fallback"])
+        XCTAssertEqual(try row(300, "int8")["int8_fallback"] as? String, "fp16")
+        XCTAssertNil(try row(300, "fp16")["int8_fallback"])
+        XCTAssertEqual(try XCTUnwrap(row(300, "int8")["psnr"] as? Double), try XCTUnwrap(row(300, "fp16")["psnr"] as? Double))
+        XCTAssertEqual(try XCTUnwrap(row(300, "int8")["ssim"] as? Double), try XCTUnwrap(row(300, "fp16")["ssim"] as? Double))
+        XCTAssertNotEqual(try XCTUnwrap(row(100, "int8")["psnr"] as? Double), try XCTUnwrap(row(100, "fp16")["psnr"] as? Double))
+        XCTAssertEqual(summaries.first { $0["precision"] as? String == "int8" }?["int8_fallback"] as? Int, 1)
+        XCTAssertEqual(summaries.first { $0["precision"] as? String == "fp16" }?["int8_fallback"] as? Int, 0)
+        let lines = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.isEmpty }.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(lines.first?.last, "int8_fallback")
+        XCTAssertEqual(lines.dropFirst().filter { $0[2] == "300" && $0[4] == "int8" }.map(\.last), ["fp16"])
+        XCTAssertEqual(lines.dropFirst().filter { $0.last == "fp16" }.count, 1)
+        // The table marks the pair; without an int8 configuration the option is said to do nothing.
+        let table = try runNightjar(["evaluate", "--model", model.path, pairs.path, "--precision", "int8", "--int8-fallback", "fp16",
+                                     "--threads", "2"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("int8 (fp16)"), table.stdout)
+        let plain = try runNightjar(["evaluate", "--model", model.path, short.path, long.path, "--precision", "fp16",
+                                     "--int8-fallback", "fp16", "--threads", "2"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertTrue(plain.stderr.contains("--int8-fallback fp16 has no effect"), plain.stderr)
+    }
+
     func testRefusals() throws {
         let model = try Self.converted.file()
         let root = try makeTemporaryDirectory(self)

@@ -12,6 +12,8 @@ public struct EvaluationResult: Sendable {
     public var seconds: Double
     /// The restored PNG that was measured.
     public var restored: URL
+    /// The precision the frame ran in instead of int8 (`RestoreReport.int8Fallback`), if it did.
+    public var int8Fallback: String? = nil
 }
 
 /// The reference of one pair, rendered once and shared by every configuration.
@@ -58,6 +60,6 @@ public enum Evaluation {
         }
         return EvaluationResult(pair: pair, ratio: ratio, amplification: report.amplification,
                                 score: ImageMetrics.score(restored, against: target), seconds: report.totalSeconds,
-                                restored: output)
+                                restored: output, int8Fallback: report.int8Fallback)
     }
 }
