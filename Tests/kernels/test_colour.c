@@ -211,6 +211,19 @@ static void check_steps_form(nj_colour_kernels form, nj_colour_kernels reference
             reference.compose8(o_want, y, a[0], a[1], a[2], b[0], b[1], b[2], table, count);
             expect_same(o_got, o_want, 6 * count, form.name, "compose8", count, 0);
             guarded_free_all();
+
+            // Fit: four window-mean planes in, slope and offset out. Means of a guide near 0 and
+            // of squares below the mean's square (a zero variance) are among them.
+            const float *mi = floats(count, g, luminance), *mc = floats(count, !g, coefficient);
+            float *mii = floats(count, g, NULL), *mic = floats(count, !g, coefficient);
+            for (size_t i = 0; i < count; i++) mii[i] = mi[i] * mi[i] * (0.9f + 0.3f * (float)(rnd32() & 0xff) / 255.0f);
+            float *fa_got = floats(count, !g, NULL), *fb_got = floats(count, g, NULL);
+            float *fa_want = floats(count, g, NULL), *fb_want = floats(count, !g, NULL);
+            form.fit(fa_got, fb_got, mi, mii, mc, mic, 0.01f, count);
+            reference.fit(fa_want, fb_want, mi, mii, mc, mic, 0.01f, count);
+            expect_same(fa_got, fa_want, count * sizeof(float), form.name, "fit a", count, 0);
+            expect_same(fb_got, fb_want, count * sizeof(float), form.name, "fit b", count, 0);
+            guarded_free_all();
         }
     }
 }
@@ -273,6 +286,32 @@ static void check_steps_meaning(nj_colour_kernels k, const uint8_t *table) {
             if (rgb[6 * i + s] != want) {
                 if (failures++ < 20) printf("  %s: compose8 at %d: %u, the table at the rounded entry %u\n", k.name, 6 * i + s, rgb[6 * i + s], want);
             }
+        }
+    }
+    // The fit, one operation at a time (volatile: nothing fused), and its zero variance.
+    static float mean_ii[C], fit_a[C], fit_b[C];
+    for (int i = 0; i < C; i++) mean_ii[i] = i % 7 == 0 ? quads[0][i] * quads[0][i] * 0.5f : quads[0][i] * quads[0][i] + 0.01f * (float)(i % 5);
+    k.fit(fit_a, fit_b, quads[0], mean_ii, quads[1], quads[2], 0.01f, C);
+    for (int i = 0; i < C; i++) {
+        const float mu = quads[0][i];
+        volatile float square = mu * mu;
+        volatile float d = mean_ii[i] - square;
+        const float variance = d > 0 ? d : 0;
+        volatile float eps = 0.01f * mu;
+        volatile float eps2 = eps * mu;
+        volatile float den0 = variance + eps2;
+        volatile float den = den0 + 1e-7f;
+        volatile float cross = mu * quads[1][i];
+        volatile float num = quads[2][i] - cross;
+        volatile float slope = num / den;
+        volatile float shift = slope * mu;
+        const float offset = quads[1][i] - shift;
+        cases += 2;
+        if (memcmp(&fit_a[i], (const float *)&slope, 4) != 0 || memcmp(&fit_b[i], &offset, 4) != 0) {
+            if (failures++ < 20) printf("  %s: fit at %d: %.9g %.9g, the formula %.9g %.9g\n", k.name, i, fit_a[i], fit_b[i], slope, offset);
+        }
+        if (i % 7 == 0 && !(fit_a[i] == num / (eps2 + 1e-7f))) {
+            if (failures++ < 20) printf("  %s: fit at %d: a negative variance is not taken as 0\n", k.name, i);
         }
     }
 }

@@ -63,6 +63,15 @@ typedef void (*nj_u8_colour_quads_fn)(float *guide, float *c0, float *c1, float 
                                       const uint8_t *codes1, const float *values, const float *luma0,
                                       const float *luma1, const nj_colour_quads *calibration, size_t count);
 
+// --- Fit ---
+// The guided filter's linear fit of one colour channel against the guide, from their window
+// means, for i < count (the same operations as written, left to right):
+//   d = mean_ii[i] − mean_i[i]·mean_i[i],  variance = 0 ≥ d ? 0 : d  (NaN stays NaN),
+//   a[i] = (mean_ic[i] − mean_i[i]·mean_c[i]) / (variance + relative·mean_i[i]·mean_i[i] + 1e-7),
+//   b[i] = mean_c[i] − a[i]·mean_i[i].
+typedef void (*nj_f32_colour_fit_fn)(float *a, float *b, const float *mean_i, const float *mean_ii,
+                                     const float *mean_c, const float *mean_ic, float relative, size_t count);
+
 // --- Composition ---
 // One output row, 8 bits, for half columns i < count (pixels 2i and 2i + 1):
 //   out[6i + 3p + k] = table[entry(a_k[i] · luma[2i + p] + b_k[i])],
@@ -81,6 +90,7 @@ typedef struct {
     nj_u16_colour_quads_fn quads;
     nj_u8_colour_quads_fn code_quads;
     nj_f32_colour_compose8_fn compose8;
+    nj_f32_colour_fit_fn fit;
     const char *name;  // "scalar", "avx2", "avx512"
 } nj_colour_kernels;
 

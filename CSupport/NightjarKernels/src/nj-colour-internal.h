@@ -27,7 +27,9 @@ void nj_f32_box_window_scalar(float *out, const float *first, const float *level
                                   const float *luma1, const nj_colour_quads *calibration, size_t count);          \
     void nj_f32_colour_compose8_##isa(uint8_t *out, const float *luma, const float *a0, const float *a1,          \
                                       const float *a2, const float *b0, const float *b1, const float *b2,         \
-                                      const uint8_t *table, size_t count);
+                                      const uint8_t *table, size_t count);                                         \
+    void nj_f32_colour_fit_##isa(float *a, float *b, const float *mean_i, const float *mean_ii,                     \
+                                 const float *mean_c, const float *mean_ic, float relative, size_t count);
 NJ_COLOUR_STEP_FORMS(scalar)
 
 #if defined(__x86_64__)

@@ -1,4 +1,4 @@
-// The colour stage's intake and composition steps (nightjar_kernels_colour.h), written once as
+// The colour stage's intake, fit and composition steps (nightjar_kernels_colour.h), written once as
 // plain loops and compiled into each form by the file that includes this one, after defining
 // NJ_FORM(name) (the form's suffix) and NJ_TARGET (its target attribute): the compiler
 // vectorises them for that instruction set. Contraction into fused multiply-adds is off, so
@@ -78,6 +78,19 @@ NJ_TARGET void NJ_FORM(nj_u8_colour_quads)(float *restrict guide, float *restric
 #define NJ_CODE_VALUE(k, i) (values[256 * (k) + ((k) < 2 ? codes0 : codes1)[2 * (i) + ((k) & 1)]])
     NJ_COLOUR_QUADS_LOOP(NJ_CODE_VALUE)
 #undef NJ_CODE_VALUE
+}
+
+NJ_TARGET void NJ_FORM(nj_f32_colour_fit)(float *restrict a, float *restrict b, const float *restrict mean_i,
+                                          const float *restrict mean_ii, const float *restrict mean_c,
+                                          const float *restrict mean_ic, float relative, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        const float mu = mean_i[i];
+        const float d = mean_ii[i] - mu * mu;
+        const float variance = 0.0f >= d ? 0.0f : d;
+        const float slope = (mean_ic[i] - mu * mean_c[i]) / (variance + relative * mu * mu + 1e-7f);
+        a[i] = slope;
+        b[i] = mean_c[i] - slope * mu;
+    }
 }
 
 // entry(l) of nightjar_kernels_colour.h.

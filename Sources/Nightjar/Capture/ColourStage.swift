@@ -588,17 +588,12 @@ struct ColourStage {
         stats.filter(j, of: rows, columns: columns)
         let meanI = stats.mean(channel: 0), meanII = stats.mean(channel: 1)
         let out = coefficients.input(row: rows.lowerBound + j), cstride = coefficients.stride
-        let relative = Self.relativeEpsilon
+        let x0 = columns.lowerBound
         for k in 0..<3 {
+            // slope = cov(I, c) / (var(I) + ε·Ī² + 1e-7), offset = c̄ − slope · Ī (the C step).
             let meanC = stats.mean(channel: 2 + k), meanIC = stats.mean(channel: 5 + k)
-            let a = out + k * cstride, b = out + (3 + k) * cstride
-            for x in columns {
-                let mu = meanI[x]
-                let variance = max(meanII[x] - mu * mu, 0)
-                let slope = (meanIC[x] - mu * meanC[x]) / (variance + relative * mu * mu + 1e-7)
-                a[x] = slope
-                b[x] = meanC[x] - slope * mu
-            }
+            kernels.fit!(out + k * cstride + x0, out + (3 + k) * cstride + x0, meanI + x0, meanII + x0, meanC + x0,
+                         meanIC + x0, Self.relativeEpsilon, columns.count)
         }
     }
 
