@@ -104,6 +104,11 @@ int nj_child_start(nj_raw_child *child, double timeout_seconds,
         snprintf(message, message_size, "cannot create a pipe: %s", strerror(errno));
         return NJ_RAW_ERR_SYSTEM;
     }
+    /* A 12 MP frame is 24 MB through this pipe: with the default 64 KiB the two processes took
+     * turns about 400 times, and the rows took 40 ms to arrive (median of 8, Zen 4); with
+     * 256 KiB, 30 ms (1 MiB gained nothing more). The buffer is kernel memory while the child
+     * lives. Where the system refuses (pipe-max-size), the default stays. */
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 256 * 1024);
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(message, message_size, "cannot start the %s process: %s", what, strerror(errno));
