@@ -38,7 +38,7 @@ public final class Engine: @unchecked Sendable {
             + graph.inputSplits.map { .init(name: "input.split\($0)", bytes: mosaicBytes, firstUse: 0, lastUse: steps) }
             + [.init(name: "output.phases", bytes: 3 * mosaicBytes, firstUse: 0, lastUse: steps)])
 
-        guard let arena = aligned_alloc(MemoryPlan.alignment, max(plan.arenaBytes, MemoryPlan.alignment)) else {
+        guard let arena = aligned_alloc(MemoryPlan.alignment, plan.allocationBytes) else {
             throw EngineError.outOfMemory(bytes: plan.arenaBytes)
         }
         self.arena = arena

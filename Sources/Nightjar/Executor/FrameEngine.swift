@@ -88,7 +88,7 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
     /// Bytes of the arena now: the one this engine and its fallback share, or its own (0
     /// before the first frame of a growing engine).
     public var arenaBytes: Int {
-        sharedArena?.bytes ?? engine.map { max($0.plan.arenaBytes, MemoryPlan.alignment) } ?? 0
+        sharedArena?.bytes ?? engine.map { $0.plan.allocationBytes } ?? 0
     }
 
     /// Makes sure frames of this padded size run without re-planning (growing), or that they

@@ -91,7 +91,7 @@ public final class StreamingEngine: @unchecked Sendable {
         // engine holds them) unlocks them too.
         let arena = sharedArena ?? SharedArena(lockMemory: lockMemory)
         let arenaPages: PageBuffer
-        (arenaPages, arenaGeneration) = try arena.reserve(bytes: max(plan.arenaBytes, MemoryPlan.alignment))
+        (arenaPages, arenaGeneration) = try arena.reserve(bytes: plan.allocationBytes)
         guard let pool = nj_threadpool_create(Int32(threads)) else { throw EngineError.cannotStartThreads(threads) }
         self.sharedArena = arena
         self.architecture = architecture

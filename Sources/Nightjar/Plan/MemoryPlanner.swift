@@ -25,6 +25,8 @@ public struct MemoryPlan: Sendable, Equatable {
     public var arenaBytes: Int
     /// Every offset and size is a multiple of this (cache line, widest vector).
     public static let alignment = 64
+    /// What to allocate for the arena: `arenaBytes`, and one aligned block for an empty plan.
+    public var allocationBytes: Int { max(arenaBytes, Self.alignment) }
 
     public init(_ requests: [Request]) {
         self.requests = requests
