@@ -57,4 +57,62 @@ final class Int8EngineTests: XCTestCase {
             XCTAssertTrue(try run(threads: 2, cap: Int32(NJ_ISA_AVX2.rawValue)) == reference, "AVX2 kernels and conversions")
         }
     }
+
+    /// Where every int8 layer reading the input reads one encoding, the row source writes the
+    /// input as int8 in it: no conversion step copies it, the arena is smaller, and the output
+    /// has the bits of the plan that writes FP32 and quantises it for each reader. Where the
+    /// encodings differ (a model quantised before unshuffles kept their source's encoding),
+    /// the input stays FP32.
+    func testInt8InputWrittenDirectlyEqualsTheQuantisedFP32Input() throws {
+        let model = try Self.int8Model()
+        let height = 96, width = 128
+        var state: UInt32 = 11
+        let input = (0..<(height * width)).map { _ -> Float in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            // Past the encoding's top (2) now and then: saturation is the same both ways.
+            return Float(state >> 8) / Float(1 << 24) * 2.2
+        }
+        let parameters = try PackedParameters(model, precision: .int8)
+        func engine(int8Input: Bool, _ parameters: PackedParameters) throws -> StreamingEngine {
+            try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,
+                                bands: .standard(for: .int8), threads: 2, int8Input: int8Input)
+        }
+        func run(_ engine: StreamingEngine) throws -> [Float] {
+            var output = [Float](repeating: -1, count: 3 * height * width)
+            try engine.run(input: input, output: &output, height: height, width: width)
+            return output
+        }
+        func copiesOfInput(_ graph: NetworkGraph) -> Int {
+            graph.steps.filter {
+                if case .copy(let from, _, _) = $0, case .input = from.storage { return true }
+                return false
+            }.count
+        }
+        let direct = try engine(int8Input: true, parameters), converted = try engine(int8Input: false, parameters)
+        XCTAssertEqual(direct.schedule.graph.inputPrecision, .int8)
+        XCTAssertEqual(direct.schedule.graph.inputQuantization, ActivationQuantization(low: -1, high: 2))
+        XCTAssertEqual(copiesOfInput(direct.schedule.graph), 0)
+        XCTAssertEqual(converted.schedule.graph.inputPrecision, .fp32)
+        XCTAssertGreaterThan(copiesOfInput(converted.schedule.graph), 0, "the FP32 plan quantises the input for its readers")
+        XCTAssertLessThan(direct.plan.arenaBytes, converted.plan.arenaBytes)
+        let expected = try run(converted)
+        XCTAssertGreaterThan(Set(expected).count, 20, "a real output, not a constant one")
+        let got = try run(direct)
+        XCTAssertTrue(got == expected, "\(zip(got, expected).filter { $0 != $1 }.count) values differ")
+
+        // resblock8x reading the unshuffled input in an encoding of its own: FP32 input.
+        let specs = model.architecture.convolutions
+        var layers: [Int: LayerQuantization] = [:]
+        var precisions: [Precision] = []
+        for (index, spec) in specs.enumerated() {
+            var q = try XCTUnwrap(model.quantization(spec))
+            if spec.name == "resblock8x.conv1" { q.input = ActivationQuantization(low: -1, high: 2.5) }
+            layers[index] = q
+            precisions.append(.int8)
+        }
+        let apart = try model.quantized(layerPrecisions: precisions, layers: layers)
+        let graph = try engine(int8Input: true, PackedParameters(apart, precision: .int8)).schedule.graph
+        XCTAssertEqual(graph.inputPrecision, .fp32)
+        XCTAssertNil(graph.inputQuantization)
+    }
 }

@@ -46,6 +46,14 @@ final class QuantizeTests: XCTestCase {
             XCTAssertEqual(q.weightScales.count, spec.outChannels)
             XCTAssertLessThanOrEqual(q.input.scale * 255, 1e3)
         }
+        // The unshuffled input keeps the input's encoding: the int8 layers reading the input
+        // (conv2x, conv32x.0, resblock8x's input and residual) read one, so it is written as int8.
+        let specs = quantized.architecture.convolutions
+        let readers = NetworkGraph(architecture: quantized.architecture).inputReads.compactMap { read in
+            quantized.quantization(specs[read.layer]).flatMap { read.residual ? $0.residual : $0.input }
+        }
+        XCTAssertGreaterThan(readers.count, 1)
+        XCTAssertTrue(readers.allSatisfy { $0 == readers[0] }, "\(readers)")
         // The FP32 weights are kept, unchanged.
         let original = try ModelFileTests.syntheticModel()
         for spec in original.architecture.convolutions { XCTAssertEqual(quantized.weights(spec), original.weights(spec)) }

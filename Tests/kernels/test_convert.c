@@ -119,10 +119,10 @@ static void check_leaky_relu(const char *path) {
     guarded_free_all();
 }
 
-// The binary16 network input rows against the FP32 rows rounded by the scalar conversion,
-// element for element over the whole output (untouched elements included): raw values and
-// 8-bit codes, splits 1, 2 and 16, tables whose products land on half subnormals, ties and
-// values past 65504, reflected column maps.
+// The binary16 and int8 network input rows against the FP32 rows rounded or quantised by the
+// scalar conversions, element for element over the whole output (untouched elements included):
+// raw values and 8-bit codes, splits 1, 2 and 16, tables whose products land on half
+// subnormals, ties and values past 65504, reflected column maps.
 static void check_network_input(const char *path) {
     enum { TABLE = 1024, MAX_PLANES = 4 * 16 * 16, PLANE = 64 };
     float *even = guarded_bytes(TABLE * sizeof(float), 1), *odd = guarded_bytes(TABLE * sizeof(float), 0);
@@ -140,6 +140,8 @@ static void check_network_input(const char *path) {
     float *wide = guarded_bytes(MAX_PLANES * PLANE * sizeof(float), 0);
     uint16_t *got = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 0);
     uint16_t *want = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 1);
+    int8_t *got8 = guarded_bytes(MAX_PLANES * PLANE, 0), *want8 = guarded_bytes(MAX_PLANES * PLANE, 1);
+    const nj_qs8_quantization encodings[] = {{0.00433f, -128}, {0.01f, 0}, {3.0f, 17}, {1e-6f, -100}, {0.5f, 127}};
     const float amplifications[] = {1.0f, 300.0f, 0.37f};
     const int32_t splits[] = {1, 2, 16};
     for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++) {
@@ -173,6 +175,35 @@ static void check_network_input(const char *path) {
                                    path, kind == 0 ? "raw" : "codes", split, count, amplifications[a], i, got[i], want[i]);
                         }
                     }
+                    // int8: the FP32 rows quantised by the scalar reference, in encodings whose
+                    // ranges hold the values, cut them, or saturate nearly all; one table entry
+                    // NaN (the zero point).
+                    const float nan_saved = even[3];
+                    even[3] = NAN;
+                    for (size_t e = 0; e < sizeof encodings / sizeof encodings[0]; e++) {
+                        const nj_qs8_quantization q = encodings[e];
+                        const float untouched = 1234.5f;
+                        int8_t untouched_code;
+                        nj_qs8_quantize_scalar(&untouched, &untouched_code, 1, q);
+                        for (size_t i = 0; i < MAX_PLANES * PLANE; i++) wide[i] = untouched;
+                        memset(got8, untouched_code, MAX_PLANES * PLANE);
+                        if (kind == 0) {
+                            nj_u16_network_input_row(wide, stride, split, raw, sources, even, odd, amplifications[a], count);
+                            nj_u16_network_input_row_qs8(got8, stride, split, raw, sources, even, odd, amplifications[a], q, count);
+                        } else {
+                            nj_u8_network_input_row(wide, stride, split, codes, sources, even, odd, amplifications[a], count);
+                            nj_u8_network_input_row_qs8(got8, stride, split, codes, sources, even, odd, amplifications[a], q, count);
+                        }
+                        nj_qs8_quantize_scalar(wide, want8, MAX_PLANES * PLANE, q);
+                        for (size_t i = 0; i < MAX_PLANES * PLANE; i++) {
+                            if (got8[i] != want8[i] && failures++ < 10) {
+                                printf("FAIL %s network input qs8 (%s, split %d, %zu columns, x%g, scale %g zero %d) element %zu = %d, want %d\n",
+                                       path, kind == 0 ? "raw" : "codes", split, count, amplifications[a], q.scale, q.zero_point,
+                                       i, got8[i], want8[i]);
+                            }
+                        }
+                    }
+                    even[3] = nan_saved;
                 }
             }
         }

@@ -54,6 +54,17 @@ void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_
 void nj_qs8_quantize_scalar(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_dequantize_scalar(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 
+// The network's input rows (nj_u16_network_input_row in nightjar_kernels.h) stored as int8 in
+// encoding q: each value is that function's FP32 value quantised as nj_qs8_quantize quantises
+// it, so an int8 network reads the same codes as one quantising the FP32 rows. Plain C: like
+// the FP32 form, bound by its dependent loads.
+void nj_u16_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
+                                  const intptr_t *sources, const float *table_even, const float *table_odd,
+                                  float amplification, nj_qs8_quantization q, size_t count);
+void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                 const intptr_t *sources, const float *table_even, const float *table_odd,
+                                 float amplification, nj_qs8_quantization q, size_t count);
+
 // LeakyReLU within one encoding: q >= zero_point stays, below it
 // zero_point + round_half_even((q - zero_point) * slope) (slope in [0, 1], the product rounded to
 // binary32 first), saturated to int8. Plain C that compilers vectorise; the same integers on

@@ -9,6 +9,13 @@ struct ElementType: Equatable {
     static let fp32 = ElementType(precision: .fp32, quantization: nil)
 }
 
+extension nj_qs8_quantization {
+    /// The kernels' form of an encoding.
+    init(_ encoding: ActivationQuantization) {
+        self.init(scale: encoding.scale, zero_point: encoding.zeroPoint)
+    }
+}
+
 /// Row operations between windows of any element type (the graph's copy, conversion and
 /// LeakyReLU steps). Called per row from the pool's threads: no allocation (conversions through
 /// FP32 go through a small stack buffer).
@@ -81,8 +88,7 @@ enum ElementRows {
             nj_f16_to_f32(source.assumingMemoryBound(to: UInt16.self), target, count)
         case .int8:
             let q = from.quantization!
-            nj_qs8_dequantize(source.assumingMemoryBound(to: Int8.self), target, count,
-                              nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
+            nj_qs8_dequantize(source.assumingMemoryBound(to: Int8.self), target, count, nj_qs8_quantization(q))
         }
     }
 
@@ -93,8 +99,7 @@ enum ElementRows {
             nj_f32_to_f16(source, target.assumingMemoryBound(to: UInt16.self), count)
         case .int8:
             let q = to.quantization!
-            nj_qs8_quantize(source, target.assumingMemoryBound(to: Int8.self), count,
-                            nj_qs8_quantization(scale: q.scale, zero_point: q.zeroPoint))
+            nj_qs8_quantize(source, target.assumingMemoryBound(to: Int8.self), count, nj_qs8_quantization(q))
         }
     }
 }

@@ -17,8 +17,9 @@ import NightjarKernels
 /// 2·(split·x + j) + cj. `SplitInput` does this addressing; a source only produces values.
 public protocol NetworkRowSource {
     /// Writes mosaic rows 2p and 2p + 1 for every p in `pairs` into `planes`, the input split
-    /// by `split`, as FP32 or binary16 (`planes.element`; binary16: each FP32 value rounded once,
-    /// to nearest even, as `nj_f32_to_f16` rounds it). `planes.base` is plane 0 at row
+    /// by `split`, as FP32, binary16 or int8 (`planes.element`; binary16: each FP32 value
+    /// rounded once, to nearest even, as `nj_f32_to_f16` rounds it; int8: each FP32 value
+    /// quantised as `nj_qs8_quantize` quantises it). `planes.base` is plane 0 at row
     /// `pairs.lowerBound / split`. Called from several threads at once for disjoint pairs (of
     /// the same rows, for split > 1).
     func fill(pairs: Range<Int>, split: Int, into planes: NetworkInputPlanes)
@@ -33,10 +34,21 @@ extension NetworkRowSource {
 }
 
 /// Where a source writes the network's input: the planes of a split input, in the element type
-/// the network's first layers read (FP32, or binary16 where they all run in FP16, so the input
-/// is never written twice).
+/// the network's first layers read (FP32; binary16 where they all run in FP16; int8 where they
+/// all run in int8 and read one encoding), so the input is never written twice.
 public struct NetworkInputPlanes {
-    public enum Element: Sendable { case fp32, fp16 }
+    public enum Element: Sendable, Equatable {
+        case fp32, fp16
+        case int8(ActivationQuantization)
+
+        public var bytes: Int {
+            switch self {
+            case .fp32: return 4
+            case .fp16: return 2
+            case .int8: return 1
+            }
+        }
+    }
 
     public let base: UnsafeMutableRawPointer
     public let element: Element
@@ -74,8 +86,7 @@ public struct SplitInput {
     public func row(_ row: Int) -> Row {
         let pair = row >> 1, i = pair & (split - 1)
         let offset = ((row & 1) * 2 * split * split + i * split) * planes.channelStride + ((pair >> shift) - firstRow) * planes.width
-        let bytes = planes.element == .fp32 ? 4 : 2
-        return Row(base: planes.base + offset * bytes, element: planes.element, channelStride: planes.channelStride,
+        return Row(base: planes.base + offset * planes.element.bytes, element: planes.element, channelStride: planes.channelStride,
                    split: split, shift: shift)
     }
 
@@ -100,12 +111,16 @@ public struct SplitInput {
                 base.assumingMemoryBound(to: Float.self)[index] = value
             case .fp16:
                 withUnsafePointer(to: value) { nj_f32_to_f16($0, base.assumingMemoryBound(to: UInt16.self) + index, 1) }
+            case .int8(let q):
+                withUnsafePointer(to: value) {
+                    nj_qs8_quantize($0, base.assumingMemoryBound(to: Int8.self) + index, 1, nj_qs8_quantization(q))
+                }
             }
         }
 
         /// The whole mosaic row `row` of `count` columns by the C kernel of the element type:
         /// column c's value is `(sources[c] even ? tableEven : tableOdd)[row[sources[c]]] ·
-        /// amplification` (nj_u16_network_input_row, or its binary16 form).
+        /// amplification` (nj_u16_network_input_row, or its binary16 or int8 form).
         @inline(__always)
         public func store(row: UnsafePointer<UInt16>, sources: UnsafePointer<Int>, tableEven: UnsafePointer<Float>,
                           tableOdd: UnsafePointer<Float>, amplification: Float, count: Int) {
@@ -116,10 +131,13 @@ public struct SplitInput {
             case .fp16:
                 nj_u16_network_input_row_f16(base.assumingMemoryBound(to: UInt16.self), channelStride, Int32(split), row, sources,
                                              tableEven, tableOdd, amplification, count)
+            case .int8(let q):
+                nj_u16_network_input_row_qs8(base.assumingMemoryBound(to: Int8.self), channelStride, Int32(split), row, sources,
+                                             tableEven, tableOdd, amplification, nj_qs8_quantization(q), count)
             }
         }
 
-        /// The same from a row of 8-bit codes (nj_u8_network_input_row and its binary16 form).
+        /// The same from a row of 8-bit codes (nj_u8_network_input_row and its other forms).
         @inline(__always)
         public func store(row: UnsafePointer<UInt8>, sources: UnsafePointer<Int>, tableEven: UnsafePointer<Float>,
                           tableOdd: UnsafePointer<Float>, amplification: Float, count: Int) {
@@ -130,6 +148,9 @@ public struct SplitInput {
             case .fp16:
                 nj_u8_network_input_row_f16(base.assumingMemoryBound(to: UInt16.self), channelStride, Int32(split), row, sources,
                                             tableEven, tableOdd, amplification, count)
+            case .int8(let q):
+                nj_u8_network_input_row_qs8(base.assumingMemoryBound(to: Int8.self), channelStride, Int32(split), row, sources,
+                                            tableEven, tableOdd, amplification, nj_qs8_quantization(q), count)
             }
         }
     }

@@ -99,7 +99,7 @@ final class PackedParameters: @unchecked Sendable {
             case .int8(let kernel):
                 let q = model.quantization(spec)!
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
-                func encoding(_ a: ActivationQuantization) -> nj_qs8_quantization { nj_qs8_quantization(scale: a.scale, zero_point: a.zeroPoint) }
+                func encoding(_ a: ActivationQuantization) -> nj_qs8_quantization { nj_qs8_quantization(a) }
                 var residual = q.residual.map(encoding)
                 let bias = model.bias(spec)
                 let status = q.weights.withUnsafeBufferPointer { w in

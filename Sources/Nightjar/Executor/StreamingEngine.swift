@@ -27,6 +27,14 @@ public final class StreamingEngine: @unchecked Sendable {
     private let weights: PackedParameters
     /// Each window's element type (int8: with the encoding the model gives it).
     let elementTypes: [ElementType]
+    /// What the row source writes: the input's element type (`NetworkGraph.inputPrecision`).
+    var inputElement: NetworkInputPlanes.Element {
+        switch schedule.graph.inputPrecision {
+        case .fp32: return .fp32
+        case .fp16: return .fp16
+        case .int8: return .int8(schedule.graph.inputQuantization!)
+        }
+    }
     /// The kernel each convolution runs (registry names, in the architecture's layer order).
     public var kernelNames: [String] { weights.kernelNames }
     /// The precision of each convolution, in the architecture's layer order.
@@ -69,15 +77,19 @@ public final class StreamingEngine: @unchecked Sendable {
 
     /// With weights already packed (shared by engines re-planned for larger frames). With
     /// `sharedArena`, the arena is planned in its pages (which lock them, if any lock).
+    /// `int8Input` false keeps an FP32 input (and its conversion steps) where the int8 layers
+    /// could read it directly: for tests that compare the two.
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
-         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false, sharedArena: SharedArena? = nil) throws {
+         bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false, sharedArena: SharedArena? = nil,
+         int8Input: Bool = true) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         guard bands.isValid else {
             throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
         }
-        let schedule = StreamSchedule(graph: NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions),
-                                          bands: bands)
+        let graph = NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions,
+                                 quantizations: int8Input ? parameters.quantizations : nil)
+        let schedule = StreamSchedule(graph: graph, bands: bands)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {
@@ -105,7 +117,8 @@ public final class StreamingEngine: @unchecked Sendable {
         self.weights = parameters
         // The graph's buffers, then the input windows and the FP32 output window.
         self.elementTypes = parameters.elementTypes(schedule.graph)
-            + schedule.inputBuffers.map { _ in ElementType(precision: schedule.graph.inputPrecision, quantization: nil) } + [.fp32]
+            + schedule.inputBuffers.map { _ in ElementType(precision: graph.inputPrecision, quantization: graph.inputQuantization) }
+            + [.fp32]
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
@@ -206,7 +219,7 @@ public final class StreamingEngine: @unchecked Sendable {
                 // A source: `rows` of a split input are split · rows pairs of mosaic rows, shared
                 // out by pairs (the 1/32 branch takes one row of 32 pairs at a time).
                 let w = window(outBuffer), split = schedule.sourceSplit(node)!
-                let element: NetworkInputPlanes.Element = schedule.graph.inputPrecision == .fp16 ? .fp16 : .fp32
+                let element = engine.inputElement
                 for piece in w.contiguous(rows) {
                     let pairs = (piece.lowerBound * split)..<(piece.upperBound * split)
                     parallelFor(pool, pairs.count, (source, pairs, split, w, element)) { c, part in

@@ -135,16 +135,20 @@ public struct NetworkGraph: Sendable {
     /// The splits of the inputs the graph reads (`Storage.input`).
     public let inputSplits = [1, 16]
     /// The element type of the input: FP16 when the layers reading it (`inputReads`) all run
-    /// in FP16, so no conversion step copies it; else FP32. (int8 layers read their own
-    /// encodings of it, made by conversion steps.)
+    /// in FP16, int8 when they all run in int8 and read it in one encoding
+    /// (`inputQuantization`), so no conversion step copies it; else FP32 (int8 layers then read
+    /// their own encodings of it, made by conversion steps).
     public private(set) var inputPrecision = Precision.fp32
+    /// The input's encoding when it is int8.
+    public private(set) var inputQuantization: ActivationQuantization?
     /// The convolutions that read the network's input: directly, or through the steps that
     /// only move or convert its values (unshuffles, conversion copies); `residual` when a layer
     /// reads it as its residual. Found from the steps, so it follows the architecture.
     public private(set) var inputReads: [(layer: Int, residual: Bool)] = []
 
-    /// `layerPrecisions`: by layer; nil: all FP32.
-    public init(architecture: Architecture, layerPrecisions: [Precision]? = nil) {
+    /// `layerPrecisions`: by layer; nil: all FP32. `quantizations`: the int8 layers' numbers,
+    /// by layer; without them the input is never int8.
+    public init(architecture: Architecture, layerPrecisions: [Precision]? = nil, quantizations: [LayerQuantization?]? = nil) {
         self.architecture = architecture
         let convolutions = architecture.convolutions
         self.convolutions = convolutions
@@ -152,14 +156,33 @@ public struct NetworkGraph: Sendable {
         let precisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
         self.layerPrecisions = precisions
         // The readers are the same whatever the input's precision: built with FP32 input first,
-        // and again with FP16 when every reader turns out to be FP16.
+        // and again with FP16 or int8 when every reader turns out to read it so.
         build()
         inputReads = Self.inputReads(steps)
         if inputReads.allSatisfy({ precisions[$0.layer] == .fp16 }) {
             inputPrecision = .fp16
+        } else if let quantizations, let encoding = Self.sharedInt8Encoding(inputReads, precisions, quantizations) {
+            inputPrecision = .int8
+            inputQuantization = encoding
+        }
+        if inputPrecision != .fp32 {
             (buffers, steps, lowResolutionResult) = ([], [], 0)
             build()
         }
+    }
+
+    /// The one encoding every reader of the input reads it in, when all are int8 layers (a
+    /// model quantised before `nightjar quantize` gave the unshuffled input its source's
+    /// encoding has two, and keeps its FP32 input and conversion steps).
+    private static func sharedInt8Encoding(_ reads: [(layer: Int, residual: Bool)], _ precisions: [Precision],
+                                           _ quantizations: [LayerQuantization?]) -> ActivationQuantization? {
+        let encodings = reads.map { read -> ActivationQuantization? in
+            guard precisions[read.layer] == .int8, let q = quantizations[read.layer] else { return nil }
+            return read.residual ? q.residual : q.input
+        }
+        guard let first = encodings.first, let encoding = first,
+              encodings.allSatisfy({ $0 == encoding }) else { return nil }
+        return encoding
     }
 
     /// See `inputReads`.

@@ -15,8 +15,8 @@ import Glibc
 ///    output is the exception: its range is [0, 1], the clamp's, whatever was measured.
 ///    (The range with the least squared error per tensor measured better layer by layer but
 ///    worse through the whole network, and far worse on inputs brighter than the calibration
-///    set.) LeakyReLU copies keep their source's encoding; weights get a symmetric scale per
-///    output channel.
+///    set.) LeakyReLU copies and unshuffles keep their source's encoding; weights get a
+///    symmetric scale per output channel.
 /// 3. Mixed precision, from measured error: the streaming engine runs the candidate model with
 ///    the int8 kernels themselves and its output is compared with FP32's (mean squared error
 ///    over all inputs). While the PSNR is below the target, layers move to FP16 in the order
@@ -155,6 +155,13 @@ public struct ModelQuantizer {
         // every brighter highlight) and the step is an 8-bit PNG's.
         encodings[Self.key(.output)] = ActivationQuantization(low: 0, high: 1)
         for case .leakyReLU(let input, let output, _) in graph.steps {
+            encodings[Self.key(output.storage)] = encodings[Self.key(input.storage)]
+        }
+        // An unshuffle only moves values: its output holds the input's values and keeps its
+        // encoding (sampled apart, it measured a slightly different range). So every int8 layer
+        // reading the network's input reads one encoding, and the input is written as int8
+        // directly (`NetworkGraph.inputPrecision`), not as FP32 quantised for each reader.
+        for case .unshuffle(let input, _, _, let output) in graph.steps {
             encodings[Self.key(output.storage)] = encodings[Self.key(input.storage)]
         }
 
