@@ -151,6 +151,43 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
 
     // Epilogue: requantise, residual, zero point, saturate; one store per vector (or one per
     // value, r bytes apart, with a depth-to-space output).
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    // Pixel shuffle by 4: output channels 4k..4k+3 fill one output row, four bytes per input
+    // pixel, so their values are finished into a buffer and stored four at a time, one 32-bit
+    // word per pixel (the same bytes as the store per value below, which took a thirteenth of
+    // the int8 3x3 kernel's time in the network, byte stores 4 bytes apart).
+    if (a->output_depth_to_space == 4 && OCB % 4 == 0 && (a->output_channel_base + oc0) % 4 == 0) {
+        NJ_UNROLL for (int o = 0; o < OCB; o += 4) {
+            int8_t values[4][NJ_NV * NJ_Q_VL];
+            NJ_UNROLL for (int j = 0; j < 4; j++) {
+                const int32_t oc = oc0 + o + j;
+                const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                                      (size_t)(y % a->residual_rows) * a->width + x0
+                                                : NULL;
+                const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+                NJ_UNROLL for (int v = 0; v < NV; v++) {
+                    const int32_t n = nvalid - v * NJ_Q_VL;
+                    const int8_t *rv = res ? res + v * NJ_Q_VL : NULL;
+                    int8_t res_tmp[NJ_Q_VL];
+                    if (res && n < NJ_Q_VL) {
+                        memset(res_tmp, 0, sizeof res_tmp);
+                        memcpy(res_tmp, rv, (size_t)n);
+                        rv = res_tmp;
+                    }
+                    nj_q_finish(acc[o + j][v], m, mneg, shift, rv, p, values[j] + v * NJ_Q_VL);
+                }
+            }
+            size_t step;
+            int8_t *out = nj_qs8_output_row(a, oc0 + o, y, &step) + (size_t)x0 * 4;
+            for (int32_t i = 0; i < nvalid; i++) {
+                const uint32_t word = (uint32_t)(uint8_t)values[0][i] | (uint32_t)(uint8_t)values[1][i] << 8 |
+                                      (uint32_t)(uint8_t)values[2][i] << 16 | (uint32_t)(uint8_t)values[3][i] << 24;
+                memcpy(out + 4 * (size_t)i, &word, sizeof word);
+            }
+        }
+        return;
+    }
+#endif
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
         const int32_t oc = oc0 + o;
         size_t step;
