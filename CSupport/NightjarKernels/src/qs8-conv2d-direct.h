@@ -112,6 +112,30 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a,
     }
 }
 
+// Output channel oc's NV vectors of one tile finished into dst (NV * NJ_Q_VL bytes; the values
+// past nvalid are not output): requantised, the residual added (its tail read through a zeroed
+// copy, never past the row), the zero point, saturated.
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_finish_channel(const nj_conv2d_qs8_args *a, const nj_qacc *acc, int32_t oc,
+                                                             int32_t y, int32_t x0, int32_t nvalid, const int NV,
+                                                             int8_t *dst) {
+    const nj_conv2d_qs8_params *p = a->params;
+    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                          (size_t)(y % a->residual_rows) * a->width + x0
+                                    : NULL;
+    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+    NJ_UNROLL for (int v = 0; v < NV; v++) {
+        const int32_t n = nvalid - v * NJ_Q_VL;
+        const int8_t *rv = res ? res + v * NJ_Q_VL : NULL;
+        int8_t res_tmp[NJ_Q_VL];
+        if (res && n < NJ_Q_VL) {
+            memset(res_tmp, 0, sizeof res_tmp);
+            memcpy(res_tmp, rv, (size_t)n);
+            rv = res_tmp;
+        }
+        nj_q_finish(acc[v], m, mneg, shift, rv, p, dst + v * NJ_Q_VL);
+    }
+}
+
 // One register tile; `stage` points at the tile's first staged column, rows `span` columns apart.
 static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, const nj_qstage *stage,
                                                    int32_t span, int32_t staged_rows, int32_t oc0, int32_t y,
@@ -159,24 +183,7 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
     if (a->output_depth_to_space == 4 && OCB % 4 == 0 && (a->output_channel_base + oc0) % 4 == 0) {
         NJ_UNROLL for (int o = 0; o < OCB; o += 4) {
             int8_t values[4][NJ_NV * NJ_Q_VL];
-            NJ_UNROLL for (int j = 0; j < 4; j++) {
-                const int32_t oc = oc0 + o + j;
-                const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                                      (size_t)(y % a->residual_rows) * a->width + x0
-                                                : NULL;
-                const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-                NJ_UNROLL for (int v = 0; v < NV; v++) {
-                    const int32_t n = nvalid - v * NJ_Q_VL;
-                    const int8_t *rv = res ? res + v * NJ_Q_VL : NULL;
-                    int8_t res_tmp[NJ_Q_VL];
-                    if (res && n < NJ_Q_VL) {
-                        memset(res_tmp, 0, sizeof res_tmp);
-                        memcpy(res_tmp, rv, (size_t)n);
-                        rv = res_tmp;
-                    }
-                    nj_q_finish(acc[o + j][v], m, mneg, shift, rv, p, values[j] + v * NJ_Q_VL);
-                }
-            }
+            NJ_UNROLL for (int j = 0; j < 4; j++) nj_q_finish_channel(a, acc[o + j], oc0 + o + j, y, x0, nvalid, NV, values[j]);
             size_t step;
             int8_t *out = nj_qs8_output_row(a, oc0 + o, y, &step) + (size_t)x0 * 4;
             for (int32_t i = 0; i < nvalid; i++) {
@@ -189,27 +196,14 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
     }
 #endif
     NJ_UNROLL for (int o = 0; o < OCB; o++) {
-        const int32_t oc = oc0 + o;
         size_t step;
-        int8_t *out = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-        const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                              (size_t)(y % a->residual_rows) * a->width + x0
-                                        : NULL;
-        const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-        NJ_UNROLL for (int v = 0; v < NV; v++) {
-            const int32_t n = nvalid - v * NJ_Q_VL;
-            if (n >= NJ_Q_VL && step == 1) {
-                nj_q_finish(acc[o][v], m, mneg, shift, res ? res + v * NJ_Q_VL : NULL, p, out + v * NJ_Q_VL);
-            } else {
-                const int32_t count = n < NJ_Q_VL ? n : NJ_Q_VL;
-                int8_t res_tmp[NJ_Q_VL], out_tmp[NJ_Q_VL];
-                if (res) {
-                    memset(res_tmp, 0, sizeof res_tmp);
-                    memcpy(res_tmp, res + v * NJ_Q_VL, (size_t)count);
-                }
-                nj_q_finish(acc[o][v], m, mneg, shift, res ? res_tmp : NULL, p, out_tmp);
-                for (int32_t i = 0; i < count; i++) out[(size_t)(v * NJ_Q_VL + i) * step] = out_tmp[i];
-            }
+        int8_t *out = nj_qs8_output_row(a, oc0 + o, y, &step) + (size_t)x0 * step;
+        if (step == 1 && nvalid == NV * NJ_Q_VL) {
+            nj_q_finish_channel(a, acc[o], oc0 + o, y, x0, nvalid, NV, out);
+        } else {
+            int8_t values[NJ_NV * NJ_Q_VL];
+            nj_q_finish_channel(a, acc[o], oc0 + o, y, x0, nvalid, NV, values);
+            for (int32_t i = 0; i < nvalid; i++) out[(size_t)i * step] = values[i];
         }
     }
 }
