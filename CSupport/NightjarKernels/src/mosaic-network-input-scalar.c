@@ -19,16 +19,16 @@ NJ_NETWORK_INPUT_ROW(nj_u8_network_input_row, uint8_t, float, )
 NJ_NETWORK_INPUT_ROW(nj_u16_network_input_row_f16_scalar, uint16_t, uint16_t, nj_f32_to_f16_bits)
 NJ_NETWORK_INPUT_ROW(nj_u8_network_input_row_f16_scalar, uint8_t, uint16_t, nj_f32_to_f16_bits)
 
-// The int8 forms, a chunk of column pairs at a time: the FP32 values into a stack buffer,
-// quantised there by nj_qs8_quantize (its vector forms: a division per value, which one value
-// at a time cost the row more than the rest of its work), then stored into the planes. With
-// split 1 the chunk's codes are contiguous in each plane.
+// The int8 forms, a chunk of column pairs at a time: the FP32 form (F32_FORM) writes the
+// chunk's values into a stack buffer, as two planes of one split, so they are its values
+// exactly; nj_qs8_quantize (its vector forms: a division per value, which one value at a time
+// cost the row more than the rest of its work) quantises them there; then they go into the
+// planes. With split 1 the chunk's codes are contiguous in each plane.
 #define NJ_QS8_CHUNK 128
-#define NJ_NETWORK_INPUT_ROW_QS8(NAME, T)                                                               \
+#define NJ_NETWORK_INPUT_ROW_QS8(NAME, T, F32_FORM)                                                     \
     void NAME(int8_t *out, size_t channel_stride, int32_t split, const T *row, const intptr_t *sources, \
               const float *table_even, const float *table_odd, float amplification, nj_qs8_quantization q, \
               size_t count) {                                                                           \
-        const float *tables[2] = {table_even, table_odd};                                               \
         const size_t mask = (size_t)split - 1, pairs = count / 2;                                       \
         const int shift = __builtin_ctz((unsigned)split);                                               \
         int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;                      \
@@ -36,11 +36,8 @@ NJ_NETWORK_INPUT_ROW(nj_u8_network_input_row_f16_scalar, uint8_t, uint16_t, nj_f
         int8_t codes[2][NJ_QS8_CHUNK];                                                                  \
         for (size_t h0 = 0; h0 < pairs; h0 += NJ_QS8_CHUNK) {                                           \
             const size_t n = pairs - h0 < NJ_QS8_CHUNK ? pairs - h0 : NJ_QS8_CHUNK;                     \
-            for (size_t i = 0; i < n; i++) {                                                            \
-                const intptr_t s0 = sources[2 * (h0 + i)], s1 = sources[2 * (h0 + i) + 1];             \
-                values[0][i] = tables[s0 & 1][row[s0]] * amplification;                                \
-                values[1][i] = tables[s1 & 1][row[s1]] * amplification;                                 \
-            }                                                                                           \
+            F32_FORM(values[0], NJ_QS8_CHUNK, 1, row, sources + 2 * h0, table_even, table_odd,          \
+                     amplification, 2 * n);                                                             \
             nj_qs8_quantize(values[0], codes[0], n, q);                                                 \
             nj_qs8_quantize(values[1], codes[1], n, q);                                                 \
             if (split == 1) {                                                                           \
@@ -56,8 +53,8 @@ NJ_NETWORK_INPUT_ROW(nj_u8_network_input_row_f16_scalar, uint8_t, uint16_t, nj_f
         }                                                                                               \
     }
 
-NJ_NETWORK_INPUT_ROW_QS8(nj_u16_network_input_row_qs8, uint16_t)
-NJ_NETWORK_INPUT_ROW_QS8(nj_u8_network_input_row_qs8, uint8_t)
+NJ_NETWORK_INPUT_ROW_QS8(nj_u16_network_input_row_qs8, uint16_t, nj_u16_network_input_row)
+NJ_NETWORK_INPUT_ROW_QS8(nj_u8_network_input_row_qs8, uint8_t, nj_u8_network_input_row)
 
 // Dispatch of the binary16 forms by the active features.
 #if defined(__x86_64__)
