@@ -101,5 +101,5 @@ func validateThreads(_ threads: Int) throws {
 func requestedBands(lowResolutionRows: Int?, outputRows: Int?, model: NightjarModel, precision: Precision?) -> StreamSchedule.Bands {
     let standard = StreamSchedule.Bands.standard(for: precision ?? model.defaultPrecision)
     return StreamSchedule.Bands(lowResolutionRows: lowResolutionRows ?? standard.lowResolutionRows,
-                                outputRows: outputRows ?? standard.outputRows)
+                                outputRows: outputRows ?? standard.outputRows, wholeBlocks: standard.wholeBlocks)
 }

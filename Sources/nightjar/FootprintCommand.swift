@@ -245,6 +245,7 @@ struct FootprintReport {
         var threads: Int
         var band_rows: Int
         var low_resolution_rows: Int
+        var whole_blocks: Bool
         var rotated: Bool
         var bits: Int
         var arena_bytes: Int
@@ -287,7 +288,7 @@ struct FootprintReport {
             model: model, architecture: architecture, precision: precision, layer_precisions: layerPrecisions,
             width: f.width, height: f.height, padded_width: f.paddedWidth, padded_height: f.paddedHeight,
             threads: f.threads, band_rows: bands.outputRows, low_resolution_rows: bands.lowResolutionRows,
-            rotated: f.rotated, bits: f.bits, arena_bytes: f.arenaBytes,
+            whole_blocks: bands.wholeBlocks, rotated: f.rotated, bits: f.bits, arena_bytes: f.arenaBytes,
             arena_buffers: f.buffers.map {
                 .init(name: $0.name, bytes: $0.bytes, offset: $0.offset, first_pass: $0.firstPass,
                       last_pass: $0.lastPass, divisor: $0.divisor)
@@ -331,7 +332,8 @@ struct FootprintReport {
             "\(model): \(architecture), \(precision)",
             "precision of the layers: " + LayerPrecision.summary(layerPrecisions),
             "frames up to \(f.width)x\(f.height) (the engine runs \(f.paddedWidth)x\(f.paddedHeight)), \(f.threads) thread\(f.threads == 1 ? "" : "s"), "
-                + "bands of \(bands.outputRows) output rows and \(bands.lowResolutionRows) 1/32-scale row\(bands.lowResolutionRows == 1 ? "" : "s")",
+                + "bands of \(bands.outputRows) output rows and \(bands.lowResolutionRows) 1/32-scale row\(bands.lowResolutionRows == 1 ? "" : "s")"
+                + (bands.wholeBlocks ? ", dense blocks pulled whole" : ""),
             "",
             "arena, by buffer (offsets from buffer lifetimes; steps are the schedule's passes)",
             table,

@@ -53,6 +53,9 @@ final class Int8EngineTests: XCTestCase {
         }
         let banded = try run(threads: 2, cap: -1, bands: .init(lowResolutionRows: 2, outputRows: 8))
         XCTAssertTrue(banded == reference, "other bands: \(zip(banded, reference).filter { $0 != $1 }.count) values differ")
+        XCTAssertTrue(StreamSchedule.Bands.standard(for: .int8).wholeBlocks)
+        let standard = try run(threads: 2, cap: -1, bands: .standard(for: .int8))
+        XCTAssertTrue(standard == reference, "int8's standard bands: \(zip(standard, reference).filter { $0 != $1 }.count) values differ")
         if nj_isa_supported(NJ_ISA_AVX2) != 0 {
             XCTAssertTrue(try run(threads: 2, cap: Int32(NJ_ISA_AVX2.rawValue)) == reference, "AVX2 kernels and conversions")
         }

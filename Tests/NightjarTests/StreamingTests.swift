@@ -31,7 +31,9 @@ final class StreamingTests: XCTestCase {
             (512, 768, try NPYArray.read(contentsOf: try SharedReference.url("golden/tensors/official_512x768_in.npy")).floats()),
         ]
         let bandings: [StreamSchedule.Bands] = [.init(), .init(lowResolutionRows: 1, outputRows: 8),
-                                                .init(lowResolutionRows: 3, outputRows: 40), .init(lowResolutionRows: 5, outputRows: 72)]
+                                                .init(lowResolutionRows: 3, outputRows: 40), .init(lowResolutionRows: 5, outputRows: 72),
+                                                .init(lowResolutionRows: 1, outputRows: 16, wholeBlocks: true),
+                                                .init(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true)]
         for (height, width, input) in cases {
             let reference = try wholeFrame(model, input, height, width)
             for bands in bandings {
@@ -78,6 +80,43 @@ final class StreamingTests: XCTestCase {
         var recorder = Recorder()
         try engine.run(height: 160, width: 64, source: Constant(), sink: &recorder)
         XCTAssertEqual(recorder.bands, [0..<48, 48..<96, 96..<144, 144..<160])
+    }
+
+    /// Whole blocks: in the first pass every layer is computed once per band (the 1/32 input's
+    /// reader a row at a time), where pulled in order the dense layers extend each other a row
+    /// at a time; the same rows are computed either way, each once.
+    func testWholeBlocksComputeEachFirstPassLayerOncePerBand() throws {
+        struct Calls: StreamActions {
+            var calls: [Int: Int] = [:], rows: [Int: Int] = [:]
+            mutating func reserve(buffer: Int, rows: Int) {}
+            mutating func compute(node: Int, rows range: Range<Int>, cursor: StreamSchedule.Cursor) {
+                guard cursor.pass == 0 else { return }
+                calls[node, default: 0] += 1
+                rows[node, default: 0] += range.count
+            }
+            mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
+        }
+        let graph = NetworkGraph(architecture: .published)
+        let height = 1024, width = 768, lowRows = 4
+        func count(wholeBlocks: Bool) throws -> Calls {
+            let schedule = StreamSchedule(graph: graph, bands: .init(lowResolutionRows: lowRows, outputRows: 32, wholeBlocks: wholeBlocks))
+            var calls = Calls(), cursor = schedule.makeCursor()
+            try schedule.run(height: height, width: width, cursor: &cursor, actions: &calls)
+            return calls
+        }
+        let inOrder = try count(wholeBlocks: false), whole = try count(wholeBlocks: true)
+        XCTAssertEqual(whole.rows, inOrder.rows, "each row computed once either way")
+        let bands = (height / 32 + lowRows - 1) / lowRows
+        let schedule = StreamSchedule(graph: graph, bands: .init())
+        for (node, calls) in whole.calls {
+            // The 1/32 input (a source) and its reader go a row at a time so that window stays small.
+            let rowByRow = node >= graph.steps.count || schedule.oneRowAtATime[node]
+            XCTAssertTrue(rowByRow || calls <= bands, "node \(node): \(calls) calls for \(bands) bands")
+        }
+        XCTAssertEqual((0..<graph.steps.count).filter { whole.calls[$0] != nil && schedule.oneRowAtATime[$0] }.count, 1,
+                       "one first-pass step reads the 1/32 input")
+        XCTAssertGreaterThan(inOrder.calls.values.max() ?? 0, 2 * bands, "in order, dense layers go a row at a time")
+        XCTAssertLessThan(whole.calls.values.reduce(0, +) * 2, inOrder.calls.values.reduce(0, +))
     }
 
     func testArenaIsSmallerThanWholeFrameAndLargerFramesAreRefused() throws {

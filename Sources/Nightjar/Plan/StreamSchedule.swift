@@ -14,21 +14,27 @@ public struct StreamSchedule: Sendable {
         public var lowResolutionRows: Int
         /// Output rows per band in the second pass (a multiple of 8).
         public var outputRows: Int
+        /// Whether a band pulls each layer of a dense block to its last row in one call: fewer,
+        /// larger pool rounds, for windows that hold the blocks' look-ahead (see `ensure`).
+        /// Without it the layers extend each other a row at a time: the smallest windows.
+        public var wholeBlocks: Bool
 
-        public init(lowResolutionRows: Int = 1, outputRows: Int = 16) {
+        public init(lowResolutionRows: Int = 1, outputRows: Int = 16, wholeBlocks: Bool = false) {
             self.lowResolutionRows = lowResolutionRows
             self.outputRows = outputRows
+            self.wholeBlocks = wholeBlocks
         }
 
         /// The bands an engine of `precision` uses unless told otherwise. int8 layers are quick
         /// enough that with 16-row bands the pool's hand-offs and the kernels' staging of each
         /// call's rows cost 7 % of the network's time (Zen 4, 12.1 MP, 2 threads); 32 rows take
-        /// 2.3 MB more arena there. FP32 measured no gain from 32. The first pass likewise: with
-        /// one 1/32-scale row per band its rounds are a few microseconds of work each; 6 rows cut
-        /// a sixth of int8's ~5000 pool rounds a frame and fit in the second pass's arena at
-        /// 1080p (+2 KB), 12.1, 24 and 60 MP, where 8 rows add 15-19 %. FP32 measured no gain.
+        /// 2.3 MB more arena there. FP32 measured no gain from 32. The first pass likewise: its
+        /// rounds were a few microseconds of work each, half of them a dense layer extended by
+        /// one row. Whole blocks and 4 rows a band cut int8's pool rounds from ~5000 a frame to
+        /// ~2400 and its network time by about 8 % for 7 % more arena (Zen 5, 12.1 MP). FP32
+        /// measured about 1 % for 23 % more arena, so it keeps the smallest windows.
         public static func standard(for precision: Precision) -> Bands {
-            precision == .int8 ? Bands(lowResolutionRows: 6, outputRows: 32) : Bands()
+            precision == .int8 ? Bands(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true) : Bands()
         }
 
         /// Whether a schedule can run these bands: at least one low-resolution row, and output
@@ -50,6 +56,8 @@ public struct StreamSchedule: Sendable {
     let nodeOutput: [Int]
     let nodeInputs: [[Int]]
     let nodeWriters: [[[Int]]]
+    /// Whether a node computes one row granularity per call (see `ensure`).
+    let oneRowAtATime: [Bool]
     // Buffers are the graph's, then the input windows (graph.inputSplits), then the output window.
     public let bufferCount: Int
     /// The window of each of graph.inputSplits.
@@ -127,6 +135,11 @@ public struct StreamSchedule: Sendable {
         nodeOutput = outputs
         nodeInputs = inputs
         nodeWriters = writers
+        oneRowAtATime = (0..<nodeCount).map { node in
+            guard node < steps.count else { return false }
+            if case .unshuffle = steps[node] { return true }
+            return inputs[node].contains { $0 >= arenaBuffers && $0 < output && splits[$0 - arenaBuffers] > 1 }
+        }
         bufferWriters = writersOf
         bufferReaders = readersOf
         finalNode = writersOf[output][0]
@@ -236,12 +249,11 @@ public struct StreamSchedule: Sendable {
         let isSource = node >= graph.steps.count
         let granularity = isSource ? 1 : graph.steps[node].rowGranularity
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
-        // Space-to-depth steps go one output row at a time, so the windows they read hold a few
-        // rows more than the factor, not a whole band; everything else takes the range at once
-        // (a convolution's threads split it).
-        let isUnshuffle: Bool
-        if !isSource, case .unshuffle = graph.steps[node] { isUnshuffle = true } else { isUnshuffle = false }
-        let chunk = isUnshuffle ? granularity : end
+        // Space-to-depth steps, and steps reading the 1/32 split of the input, go one output row
+        // at a time, so the windows they read hold a few rows more than they need, not a whole
+        // band and its look-ahead (a 1/32 input row is 1024 channels wide); everything else
+        // takes the range at once (a convolution's threads split it).
+        let chunk = oneRowAtATime[node] ? granularity : end
         while cursor.progress[node] < end {
             let begin = cursor.progress[node]
             let stop = min(begin + chunk, end)
@@ -250,7 +262,13 @@ public struct StreamSchedule: Sendable {
                 for (i, buffer) in nodeInputs[node].enumerated() {
                     let needed = step.inputRows(i, for: begin..<stop, convolutions)
                     let upper = min(needed.upperBound, planeHeight(buffer, height))
-                    for writer in nodeWriters[node][i] {
+                    // A dense block's layers each read every earlier layer's output with a
+                    // halo. Pulled in order, each later layer extends the earlier ones a row
+                    // at a time; pulled last first (whole blocks), the last layer takes each
+                    // earlier one to its furthest row for the band in one call.
+                    let writers = nodeWriters[node][i]
+                    for k in writers.indices {
+                        let writer = writers[bands.wholeBlocks ? writers.count - 1 - k : k]
                         try ensure(writer, upTo: upper, height: height, cursor: &cursor, actions: &actions)
                     }
                 }
