@@ -53,9 +53,11 @@ final class StreamingTests: XCTestCase {
             let model = try Self.cache.model(try SharedReference.url("models/" + file))
             let input = Self.input(height: 128, width: 96, seed: 7)
             let reference = try wholeFrame(model, input, 128, 96)
-            var output = [Float](repeating: .nan, count: reference.count)
-            try StreamingEngine(model: model, maxHeight: 128, maxWidth: 96).run(input: input, output: &output, height: 128, width: 96)
-            XCTAssertEqual(output, reference, file)
+            for bands in [StreamSchedule.Bands(), .init(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true)] {
+                var output = [Float](repeating: .nan, count: reference.count)
+                try StreamingEngine(model: model, maxHeight: 128, maxWidth: 96, bands: bands).run(input: input, output: &output, height: 128, width: 96)
+                XCTAssertEqual(output, reference, "\(file) \(bands)")
+            }
         }
     }
 
