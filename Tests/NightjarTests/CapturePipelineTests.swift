@@ -76,6 +76,15 @@ final class CapturePipelineTests: XCTestCase {
         for v in stride(from: 0, through: 65535, by: 97) {
             XCTAssertEqual(CapturePipeline.quantise16(Float(Double(v) / 65535)), UInt16(v))
         }
+        // The documented floor formula, on a dense sweep that crosses every rounding boundary.
+        var mismatches = 0
+        for i in -1000...201_000 {
+            let y = Float(i) / 200_000
+            let c = y > 0 ? min(y, 1) : 0
+            if CapturePipeline.quantise8(y) != UInt8((c * 255 + 0.5).rounded(.down)) { mismatches += 1 }
+            if CapturePipeline.quantise16(y) != UInt16(min((c * 65535 + 0.5).rounded(.down), 65535)) { mismatches += 1 }
+        }
+        XCTAssertEqual(mismatches, 0)
     }
 
     func testOrientationMapping() {
