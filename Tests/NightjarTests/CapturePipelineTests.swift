@@ -61,6 +61,39 @@ final class CapturePipelineTests: XCTestCase {
         XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 1, count: 10)), 1)
     }
 
+    /// The aligned area's histogram per site against a count pixel by pixel, for every CFA
+    /// layout and odd frame sizes (the aligned area then drops a row and a column).
+    func testHistogramCountsEverySiteOfTheAlignedArea() {
+        var state: UInt32 = 11
+        for cfa in CFAPattern.allCases {
+            for (width, height) in [(37, 23), (64, 48), (2, 2)] {
+                let maxRaw = 200
+                // Values bunched near black, as in a dark frame, and spread out.
+                let mosaic = (0..<(width * height)).map { i -> UInt16 in
+                    state = state &* 1_664_525 &+ 1_013_904_223
+                    return UInt16(i % 3 == 0 ? 60 + (state >> 29) : (state >> 8) % UInt32(maxRaw + 1))
+                }
+                let offset = cfa.rggbOffset
+                let size = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
+                var expected = [UInt32](repeating: 0, count: 4 * (maxRaw + 1))
+                for y in 0..<size.height {
+                    for x in 0..<size.width {
+                        let site = (y & 1) * 2 + (x & 1)
+                        expected[site * (maxRaw + 1) + Int(mosaic[(offset.dy + y) * width + offset.dx + x])] += 1
+                    }
+                }
+                var counts = [UInt32](repeating: 7, count: 4 * (maxRaw + 1))
+                mosaic.withUnsafeBufferPointer { mosaic in
+                    counts.withUnsafeMutableBufferPointer {
+                        CapturePipeline.histogram(mosaic: mosaic, width: width, height: height, cfa: cfa, maxRaw: maxRaw, counts: $0.baseAddress!)
+                    }
+                }
+                XCTAssertEqual(counts, expected, "\(cfa) \(width)x\(height)")
+                XCTAssertEqual(counts.reduce(0, +), UInt32(size.width * size.height))
+            }
+        }
+    }
+
     func testQuantisation() {
         XCTAssertEqual(CapturePipeline.quantise8(0), 0)
         XCTAssertEqual(CapturePipeline.quantise8(1), 255)

@@ -131,19 +131,21 @@ public enum CapturePipeline {
         let size = alignedSize(width: width, height: height, offset: offset)
         let stride = maxRaw + 1
         counts.update(repeating: 0, count: 4 * stride)
-        for site in 0..<4 {
-            let hist = counts + site * stride
-            let r0 = offset.dy + site / 2, c0 = offset.dx + site % 2
-            var row = r0
-            while row < offset.dy + size.height {
-                var col = c0
-                let base = row * width
-                while col < offset.dx + size.width {
-                    hist[Int(mosaic[base + col])] += 1
-                    col += 2
-                }
-                row += 2
+        guard let pixels = mosaic.baseAddress, size.width > 0 else { return }
+        // A row at a time, its two sites together: each row is read once (a pass per site read
+        // every row's cache lines twice), and the two counts in flight are independent (a dark
+        // frame repeats a few values, and one histogram waits on its own last store). Counts
+        // cannot overflow (see `amplification(mosaic:...)`), so the additions are unchecked.
+        for y in 0..<size.height {
+            let row = pixels + (offset.dy + y) * width + offset.dx
+            let even = counts + (y & 1) * 2 * stride, odd = even + stride
+            var x = 0
+            while x + 1 < size.width {
+                even[Int(row[x])] &+= 1
+                odd[Int(row[x + 1])] &+= 1
+                x += 2
             }
+            if x < size.width { even[Int(row[x])] &+= 1 }
         }
     }
 
