@@ -24,14 +24,19 @@ final class Int8EngineTests: XCTestCase {
         return try model.quantized(layerPrecisions: [Precision](repeating: .int8, count: specs.count), layers: layers)
     }
 
+    /// `count` values in [0, top) from a linear congruential generator.
+    static func input(count: Int, seed: UInt32, top: Float) -> [Float] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24) * top
+        }
+    }
+
     func testInt8NetworkIsBitExactAcrossInstructionSetsThreadsAndBands() throws {
         let model = try Self.int8Model()
         let height = 96, width = 128
-        var state: UInt32 = 7
-        let input = (0..<(height * width)).map { _ -> Float in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            return Float(state >> 8) / Float(1 << 24)
-        }
+        let input = Self.input(count: height * width, seed: 7, top: 1)
         func run(threads: Int, cap: Int32, bands: StreamSchedule.Bands = .init()) throws -> [Float] {
             nj_set_max_isa(cap)
             defer { nj_set_max_isa(-1) }
@@ -69,12 +74,8 @@ final class Int8EngineTests: XCTestCase {
     func testInt8InputWrittenDirectlyEqualsTheQuantisedFP32Input() throws {
         let model = try Self.int8Model()
         let height = 96, width = 128
-        var state: UInt32 = 11
-        let input = (0..<(height * width)).map { _ -> Float in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            // Past the encoding's top (2) now and then: saturation is the same both ways.
-            return Float(state >> 8) / Float(1 << 24) * 2.2
-        }
+        // Past the encoding's top (2) now and then: saturation is the same both ways.
+        let input = Self.input(count: height * width, seed: 11, top: 2.2)
         let parameters = try PackedParameters(model, precision: .int8)
         func engine(int8Input: Bool, _ parameters: PackedParameters) throws -> StreamingEngine {
             try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,

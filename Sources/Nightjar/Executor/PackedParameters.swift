@@ -99,15 +99,14 @@ final class PackedParameters: @unchecked Sendable {
             case .int8(let kernel):
                 let q = model.quantization(spec)!
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
-                func encoding(_ a: ActivationQuantization) -> nj_qs8_quantization { nj_qs8_quantization(a) }
-                var residual = q.residual.map(encoding)
+                var residual = q.residual.map(nj_qs8_quantization.init)
                 let bias = model.bias(spec)
                 let status = q.weights.withUnsafeBufferPointer { w in
                     q.weightScales.withUnsafeBufferPointer { scales in
                         (bias ?? []).withUnsafeBufferPointer { b in
                             withUnsafePointer(to: &residual) { r in
                                 nj_qs8_conv2d_prepare(kernel, &geometry, w.baseAddress, scales.baseAddress, bias == nil ? nil : b.baseAddress,
-                                                      encoding(q.input), encoding(q.output),
+                                                      nj_qs8_quantization(q.input), nj_qs8_quantization(q.output),
                                                       q.residual == nil ? nil : UnsafeRawPointer(r).assumingMemoryBound(to: nj_qs8_quantization.self),
                                                       activations[index], Architecture.leakySlope, weights, qs8Params + index)
                             }
