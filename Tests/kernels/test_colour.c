@@ -212,6 +212,22 @@ static void check_steps_form(nj_colour_kernels form, nj_colour_kernels reference
             expect_same(o_got, o_want, 6 * count, form.name, "compose8", count, 0);
             guarded_free_all();
 
+            // The network's own colour: six planes in, interleaved 8- and 16-bit RGB out, for
+            // an even width and an odd one (whose last pixel reads the even planes alone).
+            for (size_t width = 2 * count; width <= 2 * count + 1; width++) {
+                const float *pe[3], *po[3];
+                for (int c = 0; c < 3; c++) pe[c] = floats(count + (width & 1), g, network_value), po[c] = floats(count, !g, network_value);
+                uint8_t *q8_got = guarded_bytes_aligned(3 * width, !g, 1), *q8_want = guarded_bytes_aligned(3 * width, g, 1);
+                form.quantise8(q8_got, pe[0], po[0], pe[1], po[1], pe[2], po[2], width);
+                reference.quantise8(q8_want, pe[0], po[0], pe[1], po[1], pe[2], po[2], width);
+                expect_same(q8_got, q8_want, 3 * width, form.name, "quantise8", count, width);
+                uint16_t *q16_got = guarded_bytes_aligned(6 * width, g, 2), *q16_want = guarded_bytes_aligned(6 * width, !g, 2);
+                form.quantise16(q16_got, pe[0], po[0], pe[1], po[1], pe[2], po[2], width);
+                reference.quantise16(q16_want, pe[0], po[0], pe[1], po[1], pe[2], po[2], width);
+                expect_same(q16_got, q16_want, 6 * width, form.name, "quantise16", count, width);
+                guarded_free_all();
+            }
+
             // Fit: four window-mean planes in, slope and offset out. Means of a guide near 0 and
             // of squares below the mean's square (a zero variance) are among them.
             const float *mi = floats(count, g, luminance), *mc = floats(count, !g, coefficient);
@@ -285,6 +301,31 @@ static void check_steps_meaning(nj_colour_kernels k, const uint8_t *table) {
             cases++;
             if (rgb[6 * i + s] != want) {
                 if (failures++ < 20) printf("  %s: compose8 at %d: %u, the table at the rounded entry %u\n", k.name, 6 * i + s, rgb[6 * i + s], want);
+            }
+        }
+    }
+    // The network's own colour: every sample the documented floor, at an odd width; values
+    // straddling each 8-bit code's rounding boundary, the clamp's ends, NaN and infinities.
+    static uint8_t q8[3 * (2 * C + 1)];
+    static uint16_t q16[3 * (2 * C + 1)];
+    for (int p = 0; p < 6; p++) {
+        for (int i = 0; i < C; i++) {
+            const uint32_t r = rnd32() % 4;
+            planes[p][i] = r == 0 ? ((float)(rnd32() % 256) + 0.5f) / 255.0f + 1e-7f * rnd_signed_unit() : network_value();
+        }
+    }
+    k.quantise8(q8, planes[0], planes[1], planes[2], planes[3], planes[4], planes[5], 2 * C - 1);
+    k.quantise16(q16, planes[0], planes[1], planes[2], planes[3], planes[4], planes[5], 2 * C - 1);
+    for (int x = 0; x < 2 * C - 1; x++) {
+        for (int c = 0; c < 3; c++) {
+            const float v = planes[2 * c + (x & 1)][x / 2];
+            const float clamped = v > 0 ? (v < 1 ? v : 1) : 0;
+            volatile float scaled8 = clamped * 255.0f, scaled16 = clamped * 65535.0f;
+            const unsigned want8 = (unsigned)floorf(scaled8 + 0.5f), want16 = (unsigned)floorf(scaled16 + 0.5f);
+            cases += 2;
+            if (q8[3 * x + c] != want8 || q16[3 * x + c] != want16) {
+                if (failures++ < 20) printf("  %s: quantise at pixel %d channel %d: %u %u, the formula %u %u (v %.9g)\n", k.name, x, c,
+                                            q8[3 * x + c], q16[3 * x + c], want8, want16, v);
             }
         }
     }

@@ -1,6 +1,7 @@
 // The camera colour stage's steps (Sources/Nightjar/Capture/ColourStage.swift): its intake
 // (the network's luminance, the mosaic's colour quads), the box filters of its guided filter
-// (running column sums, doubling row sums) and its composition into 8-bit sRGB.
+// (running column sums, doubling row sums) and its composition into 8-bit sRGB; and the network's
+// own colour's quantisation, which camera colour replaces.
 // The scalar forms are the references; every other form computes exactly the same values (the
 // same IEEE operations in the same order per element, no fused multiply-add), so the image does
 // not depend on the CPU. The kernels never allocate; counts may be any length (tails included).
@@ -81,6 +82,19 @@ typedef void (*nj_f32_colour_compose8_fn)(uint8_t *out, const float *luma, const
                                           const float *a2, const float *b0, const float *b1, const float *b2,
                                           const uint8_t *table, size_t count);
 
+// The network's own colour (`restore --color network`) as one output row of `width` pixels: pixel
+// 2i from the even planes' element i, pixel 2i + 1 from the odd planes' (the last pixel shuffle),
+// out[3x + k] = q(channel k at pixel x) with
+//   q(v) = (unsigned)(clamp(v, 0, 1) · 255 + 0.5f)  (NaN: 0; the sum is positive, so the
+// conversion's truncation is its floor), and · 65535 for 16 bits (samples in host byte order).
+// The odd planes are read only below width / 2.
+typedef void (*nj_f32_rgb_quantise8_fn)(uint8_t *out, const float *red_even, const float *red_odd,
+                                        const float *green_even, const float *green_odd, const float *blue_even,
+                                        const float *blue_odd, size_t width);
+typedef void (*nj_f32_rgb_quantise16_fn)(uint16_t *out, const float *red_even, const float *red_odd,
+                                         const float *green_even, const float *green_odd, const float *blue_even,
+                                         const float *blue_odd, size_t width);
+
 typedef struct {
     nj_f32_box_column_step_fn column_step;
     nj_f32_box_product_step_fn product_step;
@@ -91,6 +105,8 @@ typedef struct {
     nj_u8_colour_quads_fn code_quads;
     nj_f32_colour_compose8_fn compose8;
     nj_f32_colour_fit_fn fit;
+    nj_f32_rgb_quantise8_fn quantise8;
+    nj_f32_rgb_quantise16_fn quantise16;
     const char *name;  // "scalar", "avx2", "avx512"
 } nj_colour_kernels;
 

@@ -29,7 +29,13 @@ void nj_f32_box_window_scalar(float *out, const float *first, const float *level
                                       const float *a2, const float *b0, const float *b1, const float *b2,         \
                                       const uint8_t *table, size_t count);                                         \
     void nj_f32_colour_fit_##isa(float *a, float *b, const float *mean_i, const float *mean_ii,                     \
-                                 const float *mean_c, const float *mean_ic, float relative, size_t count);
+                                 const float *mean_c, const float *mean_ic, float relative, size_t count);      \
+    void nj_f32_rgb_quantise8_##isa(uint8_t *out, const float *red_even, const float *red_odd,                  \
+                                    const float *green_even, const float *green_odd, const float *blue_even,      \
+                                    const float *blue_odd, size_t width);                                         \
+    void nj_f32_rgb_quantise16_##isa(uint16_t *out, const float *red_even, const float *red_odd,                \
+                                     const float *green_even, const float *green_odd, const float *blue_even,     \
+                                     const float *blue_odd, size_t width);
 NJ_COLOUR_STEP_FORMS(scalar)
 
 #if defined(__x86_64__)

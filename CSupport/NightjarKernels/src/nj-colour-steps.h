@@ -130,3 +130,44 @@ NJ_TARGET void NJ_FORM(nj_f32_colour_compose8)(uint8_t *restrict out, const floa
         }
     }
 }
+
+// q(v) of nj_f32_rgb_quantise8/16: clamp, scale, +0.5, truncate.
+static inline float NJ_FORM(unit_clamp)(float v) { return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; }
+
+// In pieces, as compose8: the six planes quantised first (arithmetic that vectorises), then
+// interleaved into RGB; the odd last pixel of an odd width from the even planes alone.
+#define NJ_RGB_QUANTISE_BODY(sample_t, top)                                                                    \
+    enum { PIECE = 64 };                                                                                      \
+    const float *planes[6] = {red_even, green_even, blue_even, red_odd, green_odd, blue_odd};                \
+    sample_t q[6][PIECE];                                                                                     \
+    const size_t halves = width / 2;                                                                          \
+    for (size_t start = 0; start < halves; start += PIECE) {                                                  \
+        const size_t n = halves - start < PIECE ? halves - start : PIECE;                                     \
+        for (int k = 0; k < 6; k++) {                                                                         \
+            const float *p = planes[k] + start;                                                               \
+            for (size_t i = 0; i < n; i++) q[k][i] = (sample_t)(NJ_FORM(unit_clamp)(p[i]) * (top) + 0.5f);   \
+        }                                                                                                     \
+        sample_t *o = out + 6 * start;                                                                        \
+        for (size_t i = 0; i < n; i++) {                                                                      \
+            for (int k = 0; k < 6; k++) o[6 * i + k] = q[k][i];                                               \
+        }                                                                                                     \
+    }                                                                                                         \
+    if (width & 1) {                                                                                          \
+        for (int k = 0; k < 3; k++)                                                                           \
+            out[6 * halves + k] = (sample_t)(NJ_FORM(unit_clamp)(planes[k][halves]) * (top) + 0.5f);          \
+    }
+
+NJ_TARGET void NJ_FORM(nj_f32_rgb_quantise8)(uint8_t *restrict out, const float *restrict red_even,
+                                             const float *restrict red_odd, const float *restrict green_even,
+                                             const float *restrict green_odd, const float *restrict blue_even,
+                                             const float *restrict blue_odd, size_t width) {
+    NJ_RGB_QUANTISE_BODY(uint8_t, 255.0f)
+}
+
+NJ_TARGET void NJ_FORM(nj_f32_rgb_quantise16)(uint16_t *restrict out, const float *restrict red_even,
+                                              const float *restrict red_odd, const float *restrict green_even,
+                                              const float *restrict green_odd, const float *restrict blue_even,
+                                              const float *restrict blue_odd, size_t width) {
+    NJ_RGB_QUANTISE_BODY(uint16_t, 65535.0f)
+}
+#undef NJ_RGB_QUANTISE_BODY

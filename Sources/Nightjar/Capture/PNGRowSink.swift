@@ -1,10 +1,13 @@
+import NightjarKernels
+
 /// Takes the network's output rows as they finish and writes the PNG, in stages:
 /// 1. read: the network's 12 half-scale planes as RGB rows, the padding cropped;
 /// 2. colour: with a `ColourStage` (`--color camera`), the rows go through it (on the engine's
 ///    worker threads) and come back a few rows later with the camera's colour, sRGB-encoded
 ///    and quantised; without one (`--color network`) the network's values go on as they are,
 ///    bit for bit;
-/// 3. quantise: clamp to [0, 1] and round to 8 or 16 bits;
+/// 3. quantise: clamp to [0, 1] and round to 8 or 16 bits (network colour: a C kernel,
+///    nj_f32_rgb_quantise8/16, vectorised, with the formula of `CapturePipeline.quantise8`);
 /// 4. orient and write: each row at once, or, for a rotated frame (the camera's orientation),
 ///    which cannot be written row by row, kept until the end as samples of the output's depth
 ///    (1 byte each for 8-bit output, 2 for 16-bit) and written turned.
@@ -24,6 +27,10 @@ struct PNGRowSink: NetworkRowSink {
     private let held: UnsafeMutableRawPointer?
     /// The camera colour stage, or nil for the network's own colour.
     private let colour: ColourStage?
+    /// The network colour's quantisation for this CPU, resolved once per frame
+    /// (nightjar_kernels_colour.h: `CapturePipeline.quantise8`/`quantise16`'s formula,
+    /// vectorised and interleaved into RGB).
+    private let kernels = nj_colour_kernels_active()
 
     /// Wall time spent making colour samples so far, the PNG writer's rows not included: the
     /// camera colour stage (its rounds on the worker threads included), or for network colour
@@ -64,17 +71,13 @@ struct PNGRowSink: NetworkRowSink {
             let start = ProcessMetrics.nanoseconds()
             let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
             let blue = rows.columns(channel: 2, imageRow: y)
-            if let held {
-                let base = y * width * 3
-                if bits == 8 {
-                    quantise(red, green, blue, into: held.assumingMemoryBound(to: UInt8.self) + base, CapturePipeline.quantise8)
-                } else {
-                    quantise(red, green, blue, into: held.assumingMemoryBound(to: UInt16.self) + base, CapturePipeline.quantise16)
-                }
-            } else if bits == 8 {
-                quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt8.self), CapturePipeline.quantise8)
+            let out = held.map { $0 + y * width * 3 * (bits / 8) } ?? row
+            if bits == 8 {
+                kernels.quantise8!(out.assumingMemoryBound(to: UInt8.self), red.even, red.odd, green.even, green.odd,
+                                  blue.even, blue.odd, width)
             } else {
-                quantise(red, green, blue, into: row.assumingMemoryBound(to: UInt16.self), CapturePipeline.quantise16)
+                kernels.quantise16!(out.assumingMemoryBound(to: UInt16.self), red.even, red.odd, green.even, green.odd,
+                                   blue.even, blue.odd, width)
             }
             stageNanoseconds += ProcessMetrics.nanoseconds() - start
             if held == nil { try encoder.writeRow(row) }
@@ -91,29 +94,6 @@ struct PNGRowSink: NetworkRowSink {
             return
         }
         try encoder.writeRow(samples)
-    }
-
-    /// Interleaves one row's `width` pixels as RGB samples; column 2x comes from the even
-    /// planes' element x, column 2x + 1 from the odd planes'.
-    @inline(__always)
-    private func quantise<Sample>(_ red: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
-                                  _ green: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
-                                  _ blue: (even: UnsafePointer<Float>, odd: UnsafePointer<Float>),
-                                  into out: UnsafeMutablePointer<Sample>, _ q: (Float) -> Sample) {
-        for x in 0..<(width / 2) {
-            out[6 * x] = q(red.even[x])
-            out[6 * x + 1] = q(green.even[x])
-            out[6 * x + 2] = q(blue.even[x])
-            out[6 * x + 3] = q(red.odd[x])
-            out[6 * x + 4] = q(green.odd[x])
-            out[6 * x + 5] = q(blue.odd[x])
-        }
-        if width & 1 == 1 {
-            let x = width / 2
-            out[6 * x] = q(red.even[x])
-            out[6 * x + 1] = q(green.even[x])
-            out[6 * x + 2] = q(blue.even[x])
-        }
     }
 
     /// Writes the held rows of a rotated frame, in output orientation.
