@@ -31,6 +31,10 @@ struct BenchReport: Codable {
     var end_to_end_color_used: String?
     /// Where the end-to-end time goes (medians).
     var end_to_end_stages: EndToEndBench.Stages?
+    /// Each end-to-end run paired with a network-only run right after it on the restorer's
+    /// engine: the network's times and the ratios pair by pair (the median ratio is the figure
+    /// a noisy machine moves least).
+    var end_to_end_paired: EndToEndBench.Paired?
     var megapixels_per_second: Double
     var gmac_per_second: Double
     var fma_peak_gmac_per_second: Double
@@ -54,8 +58,9 @@ struct BenchReport: Codable {
         var batch: ProcessMetrics.Summary?
         var stages: EndToEndBench.Stages?
         var colorUsed: String?
+        var paired: EndToEndBench.Paired?
         if endToEnd {
-            (e2e, batch, stages, colorUsed) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
+            (e2e, batch, stages, colorUsed, paired) = try EndToEndBench.measure(model: model, modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
                                             size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input,
                                             precision: precision, color: color)
         }
@@ -68,6 +73,7 @@ struct BenchReport: Codable {
             end_to_end_seconds_median: e2e?.median, end_to_end_seconds: e2e,
             end_to_end_batch_seconds_median: batch?.median, end_to_end_batch_seconds: batch,
             end_to_end_color: endToEnd ? color.rawValue : nil, end_to_end_color_used: colorUsed, end_to_end_stages: stages,
+            end_to_end_paired: paired,
             megapixels_per_second: pixels / 1e6 / network.median,
             gmac_per_second: macs / 1e9 / network.median,
             fma_peak_gmac_per_second: peak / 1e9,
@@ -120,6 +126,11 @@ struct BenchReport: Codable {
         if let e2e = end_to_end_seconds {
             let used = end_to_end_color_used.map { $0 == end_to_end_color ? ", \($0) colour" : ", \(end_to_end_color ?? "?") colour asked, \($0) used" } ?? ""
             lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median) + used)
+        }
+        if let p = end_to_end_paired {
+            lines.append("  paired     " + formatted("%.2fx median (%.2f-%.2fx over %ld runs): each run against the network alone right after it, ",
+                                                     p.ratio.median, p.ratio.min, p.ratio.max, p.ratio.count)
+                         + formatted("%.3f s median on the restorer's engine", p.network.median))
         }
         if let s = end_to_end_stages {
             lines.append(formatted("  stages     decode %.3f s, prepare %.3f s, network with colour and PNG rows %.3f s, "

@@ -8,7 +8,7 @@ enum EndToEndBench {
     static func measure(model: NightjarModel, modelName: String, size: FrameSize, threads: Int, bands: StreamSchedule.Bands, lockMemory: Bool,
                         runs: Int, input: URL?, precision: Precision? = nil,
                         color: ColorMode = .camera) throws -> (total: ProcessMetrics.Summary, batch: ProcessMetrics.Summary, stages: Stages,
-                                                               colorUsed: String) {
+                                                               colorUsed: String, paired: Paired) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nightjar-bench-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -26,12 +26,21 @@ enum EndToEndBench {
                                     lockMemory: lockMemory, precision: precision)
         var times: [Double] = []
         var reports: [RestoreReport] = []
+        var networkTimes: [Double] = []
+        var ratios: [Double] = []
         for run in 0...runs {
             let start = ProcessMetrics.now()
             let report = try restorer.restore(input: raw, output: output)
+            let seconds = ProcessMetrics.now() - start
+            // The network alone on the same engine right after, so that each end-to-end time has
+            // a network time taken under the same load: a shared machine's speed changes from
+            // one second to the next, and the two phases' medians can come from different spells.
+            let network = try networkAlone(on: restorer.engine, height: report.paddedHeight, width: report.paddedWidth)
             if run > 0 {
-                times.append(ProcessMetrics.now() - start)
+                times.append(seconds)
                 reports.append(report)
+                networkTimes.append(network)
+                ratios.append(seconds / network)
             }
         }
         func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
@@ -48,7 +57,24 @@ enum EndToEndBench {
             if run > 0 { batch.append(now - last) }
             last = now
         }
-        return (ProcessMetrics.Summary(times), ProcessMetrics.Summary(batch), stages, reports.last?.color ?? color.rawValue)
+        return (ProcessMetrics.Summary(times), ProcessMetrics.Summary(batch), stages, reports.last?.color ?? color.rawValue,
+                Paired(network: ProcessMetrics.Summary(networkTimes), ratio: ProcessMetrics.Summary(ratios)))
+    }
+
+    /// One network-only run of `engine` on the benchmark's synthetic mosaic at the frame's padded size.
+    private static func networkAlone(on engine: FrameEngine, height: Int, width: Int) throws -> Double {
+        let source = SyntheticMosaic(seed: 42, width: width)
+        var sink = DiscardRows()
+        let start = ProcessMetrics.now()
+        try engine.restore(height: height, width: width, source: source, sink: &sink)
+        return ProcessMetrics.now() - start
+    }
+
+    /// Each single-file end-to-end run against a network-only run right after it on the same
+    /// engine: their times, and the ratios taken pair by pair.
+    struct Paired: Codable {
+        var network: ProcessMetrics.Summary
+        var ratio: ProcessMetrics.Summary
     }
 
     /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).
