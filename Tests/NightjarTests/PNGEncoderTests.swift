@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import NightjarIOShims
+import NightjarKernels
 @testable import Nightjar
 
 /// The PNG encoder that deflates its image data in pieces on several threads: its files must be
@@ -27,13 +28,14 @@ final class PNGEncoderTests: XCTestCase {
     }
 
     private func encode(_ samples: [UInt16], width: Int, height: Int, bits: Int, level: Int,
-                        encoder: PNGEncoder, to url: URL, method: (filter: Int32, strategy: Int32)? = nil) throws {
+                        encoder: PNGEncoder, to url: URL, method: (filter: Int32, strategy: Int32)? = nil,
+                        workers: WorkerPoolOwner? = nil) throws {
         let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         XCTAssertGreaterThanOrEqual(fd, 0)
         defer { close(fd) }
         try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: level,
                           text: PNGText([("Software", "test"), ("Comment", "before the image data")]), displayPath: url.path,
-                          method: method)
+                          method: method, workers: workers)
         var row8 = [UInt8](repeating: 0, count: 3 * width)
         var row16 = [UInt16](repeating: 0, count: 3 * width)
         for y in 0..<height {
@@ -253,6 +255,70 @@ final class PNGEncoderTests: XCTestCase {
     assert im.mode == "RGB", im.mode
     sys.stdout.write(" ".join(map(str, im.tobytes())))
     """
+
+    /// A thread pool lent to the encoder, as a restore's engine lends its own.
+    private final class LentPool: WorkerPoolOwner {
+        let pool: OpaquePointer
+        init(threads: Int) { pool = nj_threadpool_create(Int32(threads))! }
+        deinit { nj_threadpool_destroy(pool) }
+        var workerPool: OpaquePointer? { pool }
+    }
+
+    /// Pieces compressed in rounds on a lent pool with a thread per core (a restore's engine)
+    /// give the same file, byte for byte, as the compressor threads, for every size, depth,
+    /// level and piece size, with more compressors than the pool has threads and fewer, and
+    /// also after an image abandoned half-way. A pool with fewer threads than cores leaves the
+    /// pieces to the compressor threads.
+    func testPiecesOnTheEnginesWorkersGiveTheSameFile() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let lent = LentPool(threads: Engine.availableCores)
+        let sizes = [(1, 1), (7, 5), (333, 37), (1001, 12)]
+        let setups = [(1, 1), (3, 1), (3, 3000), (2, PNGEncoder.defaultPieceBytes), (Engine.availableCores, 700)]
+        for bits in [8, 16] {
+            for level in [0, 1, 6] {
+                for (compressors, pieceBytes) in setups {
+                    let threaded = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                    let pooled = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                    for (width, height) in sizes {
+                        let label = "\(width)x\(height) \(bits)-bit level \(level), \(compressors) compressors, pieces of \(pieceBytes) bytes"
+                        let source = samples(width: width, height: height, bits: bits, seed: UInt64(3 * width + height + bits))
+                        let a = directory.appendingPathComponent("threads.png"), b = directory.appendingPathComponent("pool.png")
+                        try encode(source, width: width, height: height, bits: bits, level: level, encoder: threaded, to: a)
+                        try encode(source, width: width, height: height, bits: bits, level: level, encoder: pooled, to: b, workers: lent)
+                        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), "the same file: \(label)")
+                        XCTAssertNil(firstDifference(try readWithLibPNG(b, width: width, height: height, bits: bits), source), label)
+                    }
+                }
+            }
+        }
+
+        let encoder = PNGEncoder(compressors: 2, pieceBytes: 4096)
+        let (width, height) = (501, 300)
+        let url = directory.appendingPathComponent("abandoned.png")
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { close(fd) }
+        try encoder.begin(fd: fd, width: width, height: height, bits: 8, compressionLevel: 1, text: PNGText(), displayPath: url.path,
+                          workers: lent)
+        XCTAssertTrue(encoder.piecesOnWorkers, "a pool with a thread per core compresses the pieces")
+        let row = [UInt8](repeating: 128, count: 3 * width)
+        for _ in 0..<(height / 2 + 3) { try row.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) } }
+        encoder.abandon()
+        let source = samples(width: width, height: height, bits: 8, seed: 11)
+        let whole = directory.appendingPathComponent("whole.png")
+        try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: whole, workers: lent)
+        XCTAssertNil(firstDifference(try readWithLibPNG(whole, width: width, height: height, bits: 8), source), "after an abandoned image")
+
+        if Engine.availableCores > 1 {
+            let small = LentPool(threads: Engine.availableCores - 1)
+            let other = directory.appendingPathComponent("fewer.png")
+            let fd = open(other.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            defer { close(fd) }
+            try encoder.begin(fd: fd, width: 8, height: 2, bits: 8, compressionLevel: 1, text: PNGText(), displayPath: other.path,
+                              workers: small)
+            XCTAssertFalse(encoder.piecesOnWorkers, "fewer threads than cores: the compressor threads take the pieces")
+            encoder.abandon()
+        }
+    }
 
     /// An image abandoned half-way leaves the encoder ready for the next, whose file is whole.
     func testAbandonedImageLeavesTheEncoderReady() throws {

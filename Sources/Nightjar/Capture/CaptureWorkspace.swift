@@ -360,16 +360,17 @@ public final class CaptureWorkspace {
         if let clipped = int8InputClipped, let candidate = network.int8Fallback, clipped >= candidate.share {
             fallback = candidate.network
         }
+        // The engine that runs this frame lends its threads to the colour stage and the PNG's pieces.
+        let workers = (fallback as WorkerPoolOwner?) ?? (network as? WorkerPoolOwner)
         let colour = colourStage(frame: frame, options: options, mosaic: view, width: rows.width,
-                                 height: rows.height, offset: offset, amplification: amplification,
-                                 workers: (fallback as WorkerPoolOwner?) ?? (network as? WorkerPoolOwner))
+                                 height: rows.height, offset: offset, amplification: amplification, workers: workers)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
         let outSize = CapturePipeline.orientedSize(width: rows.width, height: rows.height, flip: flip)
         let held = flip == 0 ? nil : try heldFrame(bits: options.bits, path: inputPath)
         try encoder.begin(fd: fd, width: outSize.width, height: outSize.height, bits: options.bits,
-                          compressionLevel: options.compressionLevel, text: text, displayPath: displayPath)
+                          compressionLevel: options.compressionLevel, text: text, displayPath: displayPath, workers: workers)
         do {
             var sink = ProgressSink(inner: PNGRowSink(encoder: encoder, width: rows.width, height: rows.height, bits: options.bits,
                                                       flip: flip, row: row!.base, held: held, colour: colour.stage),

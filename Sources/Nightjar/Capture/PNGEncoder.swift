@@ -1,5 +1,6 @@
 import Glibc
 import NightjarIOShims
+import NightjarKernels
 
 /// Writes one RGB PNG at a time (8 or 16 bits per sample) into an open file descriptor, row by
 /// row, with the image data filtered and deflated off the caller's thread, in pieces on several
@@ -126,6 +127,15 @@ final class PNGEncoder: @unchecked Sendable {
     private var carryOffset = 0
     private var buffered = 0
     private var writeError: Int32 = 0
+    /// This image's pieces go to the engine's worker threads (`compressQueuedOnWorkers`) in
+    /// rounds of `inlineRound` pieces instead of to the compressor threads (0: to those).
+    private var workers: WorkerPoolOwner?
+    private var inlineRound = 0
+    /// Whether the image being written compresses its pieces on the engine's worker threads.
+    var piecesOnWorkers: Bool { inlineRound > 0 }
+    /// Pieces queued for the next round, and the first of them.
+    private var inlineQueued = 0
+    private var inlineNext = 0
 
     init(compressors: Int = 1, pieceBytes: Int = PNGEncoder.defaultPieceBytes) {
         self.compressors = max(1, compressors)
@@ -226,61 +236,101 @@ final class PNGEncoder: @unchecked Sendable {
             taken += 1
             let index = piece % slotCount
             slots[index].state = .compressing
-            let slot = slots[index], layout = self.layout, level = self.level, bits = self.bits
-            let (filter, strategy) = (self.filter, self.strategy)
-            let base = slotBase(index)
-            let deflateMemory = memory!.base + slotCount * layout.slotBytes + worker * layout.workerBytes
-            let secondTry = (deflateMemory + nj_deflate_memory_bytes()).assumingMemoryBound(to: UInt8.self)
+            let slot = slots[index]
             pthread_mutex_unlock(lock)
-
-            nj_png_filter_rows(base, slot.rows, layout.rowBytes, slot.hasPrevious ? base + layout.previousOffset : nil,
-                               Int32(3 * bits / 8), bits == 16 ? 1 : 0, filter)
-            let output = base + layout.outputOffset
-            var produced = 0
-            var pieceAdler: UInt32 = 1
-            let inputBytes = slot.rows * (layout.rowBytes + 1)
-            var rc = nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, strategy, base, inputBytes, slot.last ? 1 : 0,
-                                      output + 2, layout.outputCapacity - 6, &produced, &pieceAdler)
-            if rc == 0, level >= 2 {
-                // Levels above `fast` keep whichever is smaller, their own deflate or `fast`'s
-                // Huffman coding: on noisy rows the string searches can lose to it.
-                var huffman = 0
-                if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN_DIRECT), base, inputBytes,
-                                    slot.last ? 1 : 0, secondTry, layout.outputCapacity - 6, &huffman, &pieceAdler) == 0,
-                   huffman < produced {
-                    (output + 2).update(from: secondTry, count: huffman)
-                    produced = huffman
-                }
-            }
-            rc = rc == 0 ? 0 : -1
-            var start = output + 2
-            if piece == 0 {
-                // The zlib header: deflate, 32 KiB window; FLEVEL as zlib writes it; FCHECK.
-                let flag: UInt8 = level <= 1 ? 0x01 : level < 6 ? 0x5E : level == 6 ? 0x9C : 0xDA
-                output[0] = 0x78
-                output[1] = flag
-                start = output
-                produced += 2
-            }
-            var crc = nj_crc32(0, ("IDAT" as StaticString).utf8Start, 4)
-            crc = nj_crc32(crc, start, produced)
-
+            compressPiece(index: index, slot: slot, worker: worker)
             pthread_mutex_lock(lock)
-            slots[index].state = rc == 0 ? .done : .failed
-            slots[index].outputBytes = produced
-            slots[index].adler = pieceAdler
-            slots[index].crc = crc
-            pthread_cond_broadcast(finished)
         }
         pthread_mutex_unlock(lock)
+    }
+
+    /// Filters and deflates the piece in slot `index` with compressor memory `worker`, then
+    /// marks it done (or failed) under the lock.
+    private func compressPiece(index: Int, slot: Slot, worker: Int) {
+        let layout = self.layout, level = self.level, bits = self.bits
+        let (filter, strategy) = (self.filter, self.strategy)
+        let base = slotBase(index)
+        let deflateMemory = memory!.base + slotCount * layout.slotBytes + worker * layout.workerBytes
+        let secondTry = (deflateMemory + nj_deflate_memory_bytes()).assumingMemoryBound(to: UInt8.self)
+
+        nj_png_filter_rows(base, slot.rows, layout.rowBytes, slot.hasPrevious ? base + layout.previousOffset : nil,
+                           Int32(3 * bits / 8), bits == 16 ? 1 : 0, filter)
+        let output = base + layout.outputOffset
+        var produced = 0
+        var pieceAdler: UInt32 = 1
+        let inputBytes = slot.rows * (layout.rowBytes + 1)
+        var rc = nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, strategy, base, inputBytes, slot.last ? 1 : 0,
+                                  output + 2, layout.outputCapacity - 6, &produced, &pieceAdler)
+        if rc == 0, level >= 2 {
+            // Levels above `fast` keep whichever is smaller, their own deflate or `fast`'s
+            // Huffman coding: on noisy rows the string searches can lose to it.
+            var huffman = 0
+            if nj_deflate_piece(deflateMemory, nj_deflate_memory_bytes(), level, Int32(NJ_DEFLATE_HUFFMAN_DIRECT), base, inputBytes,
+                                slot.last ? 1 : 0, secondTry, layout.outputCapacity - 6, &huffman, &pieceAdler) == 0,
+               huffman < produced {
+                (output + 2).update(from: secondTry, count: huffman)
+                produced = huffman
+            }
+        }
+        rc = rc == 0 ? 0 : -1
+        var start = output + 2
+        if slot.piece == 0 {
+            // The zlib header: deflate, 32 KiB window; FLEVEL as zlib writes it; FCHECK.
+            let flag: UInt8 = level <= 1 ? 0x01 : level < 6 ? 0x5E : level == 6 ? 0x9C : 0xDA
+            output[0] = 0x78
+            output[1] = flag
+            start = output
+            produced += 2
+        }
+        var crc = nj_crc32(0, ("IDAT" as StaticString).utf8Start, 4)
+        crc = nj_crc32(crc, start, produced)
+
+        pthread_mutex_lock(lock)
+        slots[index].state = rc == 0 ? .done : .failed
+        slots[index].outputBytes = produced
+        slots[index].adler = pieceAdler
+        slots[index].crc = crc
+        pthread_cond_broadcast(finished)
+        pthread_mutex_unlock(lock)
+    }
+
+    /// Pieces compressed on the engine's worker threads: the queued ones, a round of the pool
+    /// with one piece per thread (each with its own compressor memory), from the caller's
+    /// thread between the network's bands, when the pool is idle.
+    private func compressQueuedOnWorkers() {
+        let count = inlineQueued
+        guard count > 0 else { return }
+        let first = inlineNext
+        inlineQueued = 0
+        inlineNext += count
+        pthread_mutex_lock(lock)
+        for piece in first..<(first + count) { slots[piece % slotCount].state = .compressing }
+        pthread_mutex_unlock(lock)
+        let task = { (context: (encoder: PNGEncoder, first: Int), pieces: Range<Int>) in
+            for i in pieces {
+                let index = (context.first + i) % context.encoder.slotCount
+                context.encoder.compressPiece(index: index, slot: context.encoder.slots[index], worker: i)
+            }
+        }
+        if let pool = workers?.workerPool, count > 1 {
+            parallelFor(pool, count, (self, first), task)
+        } else {
+            task((self, first), 0..<count)
+        }
     }
 
     // MARK: - Writing an image
 
     /// Starts an image on `fd` and writes its signature, header and `text`.
     /// `method` replaces the level's filter and strategy (tests try every combination).
+    ///
+    /// With `workers` whose pool has as many threads as the machine has cores, the pieces are
+    /// compressed in rounds on that pool, one piece per thread, between the caller's rows:
+    /// compressor threads of their own would have no core to themselves, and each time one
+    /// took a core from a worker of the network's, the pool's other threads waited at the end
+    /// of the round for it. With fewer threads than cores, the compressor threads use the rest.
     func begin(fd: Int32, width: Int, height: Int, bits: Int, compressionLevel: Int, text: PNGText, displayPath: String,
-               method: (filter: Int32, strategy: Int32)? = nil) throws {
+               method: (filter: Int32, strategy: Int32)? = nil, workers: WorkerPoolOwner? = nil) throws {
         abandon()
         self.displayPath = displayPath
         guard bits == 8 || bits == 16 else {
@@ -296,7 +346,12 @@ final class PNGEncoder: @unchecked Sendable {
         guard reserve(rowBytes: rowBytes) else {
             throw CaptureError.noRoom(path: displayPath, reason: "not enough memory for the PNG writer" + addressSpaceLimitHint())
         }
-        let started = startThreads()
+        let poolThreads = workers?.workerPool.map { Int(nj_threadpool_size($0)) } ?? 0
+        inlineRound = poolThreads >= Engine.availableCores ? min(poolThreads, compressors) : 0
+        self.workers = inlineRound > 0 ? workers : nil
+        inlineQueued = 0
+        inlineNext = 0
+        let started = inlineRound > 0 ? 0 : startThreads()
         guard started == 0 else {
             // A thread's stack is address space: under `ulimit -v` this is where a low limit shows.
             throw CaptureError.noRoom(path: displayPath, reason: "cannot start the PNG compressor threads: \(String(cString: strerror(started)))"
@@ -351,9 +406,15 @@ final class PNGEncoder: @unchecked Sendable {
             slots[index].rows = inPiece + 1
             slots[index].last = rowsWritten == handle.height
             slots[index].state = .queued
-            submitted += 1
-            pthread_cond_signal(work)
+            if inlineRound == 0 {
+                submitted += 1
+                pthread_cond_signal(work)
+            }
             pthread_mutex_unlock(lock)
+            if inlineRound > 0 {
+                inlineQueued += 1
+                if inlineQueued == inlineRound { compressQueuedOnWorkers() }
+            }
         }
     }
 
@@ -372,6 +433,7 @@ final class PNGEncoder: @unchecked Sendable {
     private func writeFinished(through last: Int) throws {
         while piecesWritten <= last {
             let index = piecesWritten % slotCount
+            if inlineRound > 0, piecesWritten >= inlineNext { compressQueuedOnWorkers() }
             pthread_mutex_lock(lock)
             while slots[index].state == .queued || slots[index].state == .compressing { pthread_cond_wait(finished, lock) }
             let slot = slots[index]
@@ -419,6 +481,7 @@ final class PNGEncoder: @unchecked Sendable {
         chunk("IEND", UnsafeRawBufferPointer(start: nil, count: 0))
         try flush()
         self.handle = nil
+        workers = nil
     }
 
     /// Drops the image being written, if any, without writing more (pieces being compressed
@@ -426,6 +489,8 @@ final class PNGEncoder: @unchecked Sendable {
     func abandon() {
         guard handle != nil else { return }
         handle = nil
+        workers = nil
+        inlineQueued = 0
         pthread_mutex_lock(lock)
         // Nothing queued is taken any more; what is being compressed finishes.
         submitted = taken
