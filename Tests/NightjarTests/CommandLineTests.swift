@@ -424,6 +424,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((report["end_to_end_seconds"] as? [String: Any])?["count"] as? Int, 1)
         XCTAssertGreaterThan(report["end_to_end_batch_seconds_median"] as? Double ?? 0, 0)
         XCTAssertEqual((report["end_to_end_batch_seconds"] as? [String: Any])?["count"] as? Int, 1)
+        // Each end-to-end run paired with a network-only run after it: with one run, one pair,
+        // whose ratio is the end-to-end time over that network time.
+        let paired = report["end_to_end_paired"] as? [String: Any] ?? [:]
+        let pairedNetwork = paired["network"] as? [String: Any] ?? [:], pairedRatio = paired["ratio"] as? [String: Any] ?? [:]
+        XCTAssertEqual(pairedNetwork["count"] as? Int, 1)
+        XCTAssertEqual(pairedRatio["count"] as? Int, 1)
+        XCTAssertEqual(pairedRatio["median"] as? Double ?? 0,
+                       (report["end_to_end_seconds_median"] as? Double ?? 0) / (pairedNetwork["median"] as? Double ?? 1), accuracy: 1e-9)
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
         // End to end as restore does it by default: the synthetic capture carries a colour matrix.
@@ -461,6 +469,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(networkOnly.status, 0, networkOnly.stderr)
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_batch_seconds_median"])
+        XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_paired"])
 
         let badColour = try runNightjar(["bench", "--model", model, "--color", "purple", "--runs", "1"])
         XCTAssertEqual(badColour.status, 64, badColour.stderr)
