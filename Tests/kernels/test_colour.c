@@ -47,19 +47,34 @@ static void check_form(nj_colour_kernels form, nj_colour_kernels reference) {
             const size_t count = lengths[k];
             fill(enter_a, N), fill(enter_b, N), fill(leave_a, N), fill(leave_b, N);
             for (size_t x = 0; x < N; x++) sums_want[x] = (double)value() * 17;
-            float *ea = enter_a + (guard_before ? 0 : N - count), *eb = enter_b + (guard_before ? N - count : 0);
-            float *la = leave_a + (guard_before ? 0 : N - count), *lb = leave_b + (guard_before ? N - count : 0);
+            float *eb = enter_b + (guard_before ? N - count : 0), *lb = leave_b + (guard_before ? N - count : 0);
             double *sg = sums_got + (guard_before ? N - count : 0), *sw = sums_want + (guard_before ? 0 : N - count);
             float *og = out_got + (guard_before ? N - count : 0), *ow = out_want + (guard_before ? 0 : N - count);
             memcpy(sg, sw, count * sizeof(double));
-            form.column_step(sg, og, ea, la, count);
-            reference.column_step(sw, ow, ea, la, count);
-            expect_same(sg, sw, count * sizeof(double), form.name, "column step (sums)", count, 0);
-            expect_same(og, ow, count * sizeof(float), form.name, "column step (window)", count, 0);
-            form.product_step(sg, og, ea, eb, la, lb, count);
-            reference.product_step(sw, ow, ea, eb, la, lb, count);
-            expect_same(sg, sw, count * sizeof(double), form.name, "product step (sums)", count, 0);
-            expect_same(og, ow, count * sizeof(float), form.name, "product step (window)", count, 0);
+            // One row, then a run of rows (each row's planes elsewhere in the inputs; the
+            // window rows `count` apart within the output, the last one meeting the guard).
+            for (size_t rows = 1; rows <= 5; rows += 4) {
+                if (rows * count > N) continue;
+                const float *ers[5], *lrs[5], *ebs[5], *lbs[5];
+                for (size_t r = 0; r < rows; r++) {
+                    const size_t shift = (r * 7) % (N - count + 1);
+                    ers[r] = guard_before ? enter_a + shift : enter_a + N - count - shift;
+                    lrs[r] = guard_before ? leave_a + shift : leave_a + N - count - shift;
+                }
+                for (size_t r = 0; r < rows; r++) {
+                    ebs[r] = r == 0 ? eb : ers[(r + 1) % rows];
+                    lbs[r] = r == 0 ? lb : lrs[(r + 1) % rows];
+                }
+                float *wg = out_got + (guard_before ? N - rows * count : 0), *ww = out_want + (guard_before ? 0 : N - rows * count);
+                form.column_step(sg, wg, count, ers, lrs, rows, count);
+                reference.column_step(sw, ww, count, ers, lrs, rows, count);
+                expect_same(sg, sw, count * sizeof(double), form.name, "column step (sums)", count, rows);
+                expect_same(wg, ww, rows * count * sizeof(float), form.name, "column step (window)", count, rows);
+                form.product_step(sg, wg, count, ers, ebs, lrs, lbs, rows, count);
+                reference.product_step(sw, ww, count, ers, ebs, lrs, lbs, rows, count);
+                expect_same(sg, sw, count * sizeof(double), form.name, "product step (sums)", count, rows);
+                expect_same(wg, ww, rows * count * sizeof(float), form.name, "product step (window)", count, rows);
+            }
             for (size_t offset = 1; offset <= 16; offset *= 2) {
                 if (count + offset > N) continue;
                 const float *in = enter_a + (guard_before ? 0 : N - count - offset);
@@ -89,21 +104,30 @@ static void check_meaning(nj_colour_kernels k) {
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) planes[y][x] = rnd_signed_unit(), sq[y][x] = planes[y][x] * planes[y][x];
     double sums[W] = {0}, psums[W] = {0};
-    float window[W], pwindow[W], zero[W] = {0};
+    static float window[H][W], pwindow[H][W];
+    static const float zero[W];
+    const float *zeros[2 * R + 1], *first[2 * R + 1];
+    for (int y = 0; y <= 2 * R; y++) zeros[y] = zero, first[y] = planes[y];
+    // The first window row by row into row 0, then the rest in runs of 1, 2 and 3 rows.
     for (int y = 0; y <= 2 * R; y++) {
-        k.column_step(sums, window, planes[y], zero, W);
-        k.product_step(psums, pwindow, planes[y], planes[y], zero, zero, W);
+        k.column_step(sums, window[R], W, first + y, zeros + y, 1, W);
+        k.product_step(psums, pwindow[R], W, first + y, first + y, zeros + y, zeros + y, 1, W);
     }
-    for (int y = R + 1; y < H - R; y++) {
-        k.column_step(sums, window, planes[y + R], planes[y - R - 1], W);
-        k.product_step(psums, pwindow, planes[y + R], planes[y + R], planes[y - R - 1], planes[y - R - 1], W);
+    for (int y = R + 1, run = 1; y < H - R; y += run, run = run % 3 + 1) {
+        if (y + run > H - R) run = H - R - y;
+        const float *enter[3], *leave[3];
+        for (int r = 0; r < run; r++) enter[r] = planes[y + r + R], leave[r] = planes[y + r - R - 1];
+        k.column_step(sums, window[y], W, enter, leave, (size_t)run, W);
+        k.product_step(psums, pwindow[y], W, enter, enter, leave, leave, (size_t)run, W);
+    }
+    for (int y = R; y < H - R; y++) {
         for (int x = 0; x < W; x++) {
             double direct = 0, pdirect = 0;
             for (int yy = y - R; yy <= y + R; yy++) direct += planes[yy][x], pdirect += sq[yy][x];
             cases++;
-            if (fabs(window[x] - direct) > 1e-5 || fabs(pwindow[x] - pdirect) > 1e-5) {
+            if (fabs(window[y][x] - direct) > 1e-5 || fabs(pwindow[y][x] - pdirect) > 1e-5) {
                 if (failures++ < 20) printf("  %s: running sums at row %d column %d: %g / %g, direct %g / %g\n", k.name, y, x,
-                                            window[x], pwindow[x], direct, pdirect);
+                                            window[y][x], pwindow[y][x], direct, pdirect);
             }
         }
     }

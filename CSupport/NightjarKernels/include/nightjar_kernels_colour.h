@@ -16,14 +16,19 @@ extern "C" {
 #endif
 
 // --- Box filter ---
-// One row enters a window and one leaves: for x < count,
-//   sums[x] += (double)enter[x] - (double)leave[x];   window[x] = (float)sums[x].
-typedef void (*nj_f32_box_column_step_fn)(double *sums, float *window, const float *enter, const float *leave,
+// `rows` rows in turn, each with one row entering the window and one leaving: for r < rows, in
+// that order, and x < count,
+//   sums[x] += (double)enter[r][x] - (double)leave[r][x];   window[r · window_stride + x] = (float)sums[x].
+// (The sums stay in registers from row to row: one pass over them for a batch of rows.)
+typedef void (*nj_f32_box_column_step_fn)(double *sums, float *window, size_t window_stride,
+                                          const float *const *enter, const float *const *leave, size_t rows,
                                           size_t count);
 // The same for a product of two planes (the guided filter's I·I and I·c, formed in float):
-//   sums[x] += (double)(enter_a[x] * enter_b[x]) - (double)(leave_a[x] * leave_b[x]).
-typedef void (*nj_f32_box_product_step_fn)(double *sums, float *window, const float *enter_a, const float *enter_b,
-                                           const float *leave_a, const float *leave_b, size_t count);
+//   sums[x] += (double)(enter_a[r][x] * enter_b[r][x]) - (double)(leave_a[r][x] * leave_b[r][x]).
+typedef void (*nj_f32_box_product_step_fn)(double *sums, float *window, size_t window_stride,
+                                           const float *const *enter_a, const float *const *enter_b,
+                                           const float *const *leave_a, const float *const *leave_b, size_t rows,
+                                           size_t count);
 // A doubling level of the row filter: out[i] = in[i] + in[i + offset], i < count (out ≠ in).
 typedef void (*nj_f32_box_level_fn)(float *out, const float *in, size_t offset, size_t count);
 // A window of 2·half + 1 columns from its first column and two levels of `half`:

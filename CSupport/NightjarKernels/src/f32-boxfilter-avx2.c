@@ -7,36 +7,73 @@
 
 #define NJ_TARGET __attribute__((target("avx2")))
 
-// One block of 8 lanes of a column step: `e` and `l` the entering and leaving values.
-NJ_TARGET static inline void column_block(double *sums, float *window, __m256 e, __m256 l) {
-    const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-    const __m256d l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l)), l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1));
-    const __m256d s0 = _mm256_add_pd(_mm256_loadu_pd(sums), _mm256_sub_pd(e0, l0));
-    const __m256d s1 = _mm256_add_pd(_mm256_loadu_pd(sums + 4), _mm256_sub_pd(e1, l1));
-    _mm256_storeu_pd(sums, s0);
-    _mm256_storeu_pd(sums + 4, s1);
-    _mm_storeu_ps(window, _mm256_cvtpd_ps(s0));
-    _mm_storeu_ps(window + 4, _mm256_cvtpd_ps(s1));
-}
-
-NJ_TARGET void nj_f32_box_column_step_avx2(double *sums, float *window, const float *enter, const float *leave,
-                                           size_t count) {
-    size_t x = 0;
-    for (; x + 8 <= count; x += 8) column_block(sums + x, window + x, _mm256_loadu_ps(enter + x), _mm256_loadu_ps(leave + x));
-    nj_f32_box_column_step_scalar(sums + x, window + x, enter + x, leave + x, count - x);
-}
-
-NJ_TARGET void nj_f32_box_product_step_avx2(double *sums, float *window, const float *enter_a, const float *enter_b,
-                                            const float *leave_a, const float *leave_b, size_t count) {
-    size_t x = 0;
-    for (; x + 8 <= count; x += 8) {
-        const __m256 e = _mm256_mul_ps(_mm256_loadu_ps(enter_a + x), _mm256_loadu_ps(enter_b + x));
-        const __m256 l = _mm256_mul_ps(_mm256_loadu_ps(leave_a + x), _mm256_loadu_ps(leave_b + x));
-        column_block(sums + x, window + x, e, l);
+// Blocks of 8 lanes through `rows` rows, the sums in registers from row to row (each row's
+// entering and leaving values `e`, `l` from `values(r)`); the tail columns by the reference,
+// whose rows are independent per column.
+#define NJ_COLUMN_BLOCKS(values)                                                                              \
+    size_t x = 0;                                                                                             \
+    for (; x + 8 <= count; x += 8) {                                                                          \
+        __m256d s0 = _mm256_loadu_pd(sums + x), s1 = _mm256_loadu_pd(sums + x + 4);                           \
+        for (size_t r = 0; r < rows; r++) {                                                                   \
+            __m256 e, l;                                                                                      \
+            values(r)                                                                                         \
+            const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)); \
+            const __m256d l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l)), l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1)); \
+            s0 = _mm256_add_pd(s0, _mm256_sub_pd(e0, l0));                                                    \
+            s1 = _mm256_add_pd(s1, _mm256_sub_pd(e1, l1));                                                    \
+            float *w = window + r * window_stride + x;                                                        \
+            _mm_storeu_ps(w, _mm256_cvtpd_ps(s0));                                                            \
+            _mm_storeu_ps(w + 4, _mm256_cvtpd_ps(s1));                                                        \
+        }                                                                                                     \
+        _mm256_storeu_pd(sums + x, s0);                                                                       \
+        _mm256_storeu_pd(sums + x + 4, s1);                                                                   \
     }
-    nj_f32_box_product_step_scalar(sums + x, window + x, enter_a + x, enter_b + x, leave_a + x, leave_b + x,
-                                   count - x);
+
+// The tail's rows start `x` columns in.
+static void offset_rows(const float *const *rows_in, size_t rows, size_t x, const float **rows_out) {
+    for (size_t r = 0; r < rows; r++) rows_out[r] = rows_in[r] + x;
 }
+
+NJ_TARGET void nj_f32_box_column_step_avx2(double *sums, float *window, size_t window_stride,
+                                           const float *const *enter, const float *const *leave, size_t rows,
+                                           size_t count) {
+#define NJ_PLANE_VALUES(r)                      \
+    e = _mm256_loadu_ps(enter[r] + x);          \
+    l = _mm256_loadu_ps(leave[r] + x);
+    NJ_COLUMN_BLOCKS(NJ_PLANE_VALUES)
+#undef NJ_PLANE_VALUES
+    if (x == count) return;
+    for (size_t start = 0; start < rows; start += 16) {
+        const size_t n = rows - start < 16 ? rows - start : 16;
+        const float *e[16], *l[16];
+        offset_rows(enter + start, n, x, e);
+        offset_rows(leave + start, n, x, l);
+        nj_f32_box_column_step_scalar(sums + x, window + start * window_stride + x, window_stride, e, l, n, count - x);
+    }
+}
+
+NJ_TARGET void nj_f32_box_product_step_avx2(double *sums, float *window, size_t window_stride,
+                                            const float *const *enter_a, const float *const *enter_b,
+                                            const float *const *leave_a, const float *const *leave_b, size_t rows,
+                                            size_t count) {
+#define NJ_PRODUCT_VALUES(r)                                                                  \
+    e = _mm256_mul_ps(_mm256_loadu_ps(enter_a[r] + x), _mm256_loadu_ps(enter_b[r] + x));      \
+    l = _mm256_mul_ps(_mm256_loadu_ps(leave_a[r] + x), _mm256_loadu_ps(leave_b[r] + x));
+    NJ_COLUMN_BLOCKS(NJ_PRODUCT_VALUES)
+#undef NJ_PRODUCT_VALUES
+    if (x == count) return;
+    for (size_t start = 0; start < rows; start += 16) {
+        const size_t n = rows - start < 16 ? rows - start : 16;
+        const float *ea[16], *eb[16], *la[16], *lb[16];
+        offset_rows(enter_a + start, n, x, ea);
+        offset_rows(enter_b + start, n, x, eb);
+        offset_rows(leave_a + start, n, x, la);
+        offset_rows(leave_b + start, n, x, lb);
+        nj_f32_box_product_step_scalar(sums + x, window + start * window_stride + x, window_stride, ea, eb, la, lb, n,
+                                       count - x);
+    }
+}
+#undef NJ_COLUMN_BLOCKS
 
 NJ_TARGET void nj_f32_box_level_avx2(float *out, const float *in, size_t offset, size_t count) {
     size_t i = 0;

@@ -8,39 +8,50 @@
 
 #define NJ_TARGET __attribute__((target("avx512f,avx512dq")))
 
-// One block of up to 16 lanes (mask `m`) of a column step: `e` and `l` the entering and leaving values.
-NJ_TARGET static inline void column_block(double *sums, float *window, __m512 e, __m512 l, __mmask16 m) {
-    const __mmask8 low = (__mmask8)m, high = (__mmask8)(m >> 8);
-    const __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));
-    const __m512d e1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
-    const __m512d l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(l));
-    const __m512d l1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(l), 1)));
-    const __m512d s0 = _mm512_add_pd(_mm512_maskz_loadu_pd(low, sums), _mm512_sub_pd(e0, l0));
-    const __m512d s1 = _mm512_add_pd(_mm512_maskz_loadu_pd(high, sums + 8), _mm512_sub_pd(e1, l1));
-    _mm512_mask_storeu_pd(sums, low, s0);
-    _mm512_mask_storeu_pd(sums + 8, high, s1);
-    const __m512 w = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s0)), _mm512_cvtpd_ps(s1), 1);
-    _mm512_mask_storeu_ps(window, m, w);
-}
+// A block of up to 16 lanes (mask `m`) through `rows` rows: the sums in registers from row to
+// row, each row's `e` and `l` (entering and leaving values) from `values(r)`.
+#define NJ_COLUMN_BLOCKS(values)                                                                              \
+    for (size_t x = 0; x < count; x += 16) {                                                                 \
+        const __mmask16 m = count - x >= 16 ? 0xffff : (__mmask16)((1u << (count - x)) - 1);               \
+        const __mmask8 low = (__mmask8)m, high = (__mmask8)(m >> 8);                                          \
+        __m512d s0 = _mm512_maskz_loadu_pd(low, sums + x), s1 = _mm512_maskz_loadu_pd(high, sums + x + 8);   \
+        for (size_t r = 0; r < rows; r++) {                                                                   \
+            __m512 e, l;                                                                                      \
+            values(r)                                                                                         \
+            const __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));                                   \
+            const __m512d e1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))); \
+            const __m512d l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(l));                                   \
+            const __m512d l1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(l), 1))); \
+            s0 = _mm512_add_pd(s0, _mm512_sub_pd(e0, l0));                                                    \
+            s1 = _mm512_add_pd(s1, _mm512_sub_pd(e1, l1));                                                    \
+            const __m512 w = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s0)), _mm512_cvtpd_ps(s1), 1); \
+            _mm512_mask_storeu_ps(window + r * window_stride + x, m, w);                                      \
+        }                                                                                                     \
+        _mm512_mask_storeu_pd(sums + x, low, s0);                                                             \
+        _mm512_mask_storeu_pd(sums + x + 8, high, s1);                                                        \
+    }
 
-NJ_TARGET void nj_f32_box_column_step_avx512(double *sums, float *window, const float *enter, const float *leave,
+NJ_TARGET void nj_f32_box_column_step_avx512(double *sums, float *window, size_t window_stride,
+                                             const float *const *enter, const float *const *leave, size_t rows,
                                              size_t count) {
-    for (size_t x = 0; x < count; x += 16) {
-        const __mmask16 m = count - x >= 16 ? 0xffff : (__mmask16)((1u << (count - x)) - 1);
-        column_block(sums + x, window + x, _mm512_maskz_loadu_ps(m, enter + x), _mm512_maskz_loadu_ps(m, leave + x), m);
-    }
+#define NJ_PLANE_VALUES(r)                                \
+    e = _mm512_maskz_loadu_ps(m, enter[r] + x);           \
+    l = _mm512_maskz_loadu_ps(m, leave[r] + x);
+    NJ_COLUMN_BLOCKS(NJ_PLANE_VALUES)
+#undef NJ_PLANE_VALUES
 }
 
-NJ_TARGET void nj_f32_box_product_step_avx512(double *sums, float *window, const float *enter_a,
-                                              const float *enter_b, const float *leave_a, const float *leave_b,
+NJ_TARGET void nj_f32_box_product_step_avx512(double *sums, float *window, size_t window_stride,
+                                              const float *const *enter_a, const float *const *enter_b,
+                                              const float *const *leave_a, const float *const *leave_b, size_t rows,
                                               size_t count) {
-    for (size_t x = 0; x < count; x += 16) {
-        const __mmask16 m = count - x >= 16 ? 0xffff : (__mmask16)((1u << (count - x)) - 1);
-        const __m512 e = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, enter_a + x), _mm512_maskz_loadu_ps(m, enter_b + x));
-        const __m512 l = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, leave_a + x), _mm512_maskz_loadu_ps(m, leave_b + x));
-        column_block(sums + x, window + x, e, l, m);
-    }
+#define NJ_PRODUCT_VALUES(r)                                                                           \
+    e = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, enter_a[r] + x), _mm512_maskz_loadu_ps(m, enter_b[r] + x)); \
+    l = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, leave_a[r] + x), _mm512_maskz_loadu_ps(m, leave_b[r] + x));
+    NJ_COLUMN_BLOCKS(NJ_PRODUCT_VALUES)
+#undef NJ_PRODUCT_VALUES
 }
+#undef NJ_COLUMN_BLOCKS
 
 NJ_TARGET void nj_f32_box_level_avx512(float *out, const float *in, size_t offset, size_t count) {
     for (size_t i = 0; i < count; i += 16) {

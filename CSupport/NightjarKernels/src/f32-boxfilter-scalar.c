@@ -3,21 +3,31 @@
 #include "nightjar_kernels_colour.h"
 #include "nj-colour-internal.h"
 
-void nj_f32_box_column_step_scalar(double *sums, float *window, const float *enter, const float *leave, size_t count) {
-    for (size_t x = 0; x < count; x++) {
-        const double sum = sums[x] + ((double)enter[x] - (double)leave[x]);
-        sums[x] = sum;
-        window[x] = (float)sum;
+void nj_f32_box_column_step_scalar(double *sums, float *window, size_t window_stride, const float *const *enter,
+                                   const float *const *leave, size_t rows, size_t count) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *e = enter[r], *l = leave[r];
+        float *w = window + r * window_stride;
+        for (size_t x = 0; x < count; x++) {
+            const double sum = sums[x] + ((double)e[x] - (double)l[x]);
+            sums[x] = sum;
+            w[x] = (float)sum;
+        }
     }
 }
 
-void nj_f32_box_product_step_scalar(double *sums, float *window, const float *enter_a, const float *enter_b,
-                                    const float *leave_a, const float *leave_b, size_t count) {
-    for (size_t x = 0; x < count; x++) {
-        const float entering = enter_a[x] * enter_b[x], leaving = leave_a[x] * leave_b[x];
-        const double sum = sums[x] + ((double)entering - (double)leaving);
-        sums[x] = sum;
-        window[x] = (float)sum;
+void nj_f32_box_product_step_scalar(double *sums, float *window, size_t window_stride, const float *const *enter_a,
+                                    const float *const *enter_b, const float *const *leave_a,
+                                    const float *const *leave_b, size_t rows, size_t count) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *ea = enter_a[r], *eb = enter_b[r], *la = leave_a[r], *lb = leave_b[r];
+        float *w = window + r * window_stride;
+        for (size_t x = 0; x < count; x++) {
+            const float entering = ea[x] * eb[x], leaving = la[x] * lb[x];
+            const double sum = sums[x] + ((double)entering - (double)leaving);
+            sums[x] = sum;
+            w[x] = (float)sum;
+        }
     }
 }
 

@@ -7,9 +7,11 @@
 
 #include "nightjar_kernels_colour.h"
 
-void nj_f32_box_column_step_scalar(double *sums, float *window, const float *enter, const float *leave, size_t count);
-void nj_f32_box_product_step_scalar(double *sums, float *window, const float *enter_a, const float *enter_b,
-                                    const float *leave_a, const float *leave_b, size_t count);
+void nj_f32_box_column_step_scalar(double *sums, float *window, size_t window_stride, const float *const *enter,
+                                   const float *const *leave, size_t rows, size_t count);
+void nj_f32_box_product_step_scalar(double *sums, float *window, size_t window_stride, const float *const *enter_a,
+                                    const float *const *enter_b, const float *const *leave_a,
+                                    const float *const *leave_b, size_t rows, size_t count);
 void nj_f32_box_level_scalar(float *out, const float *in, size_t offset, size_t count);
 void nj_f32_box_window_scalar(float *out, const float *first, const float *level, size_t half, float scale,
                               size_t count);
@@ -40,10 +42,13 @@ NJ_COLOUR_STEP_FORMS(scalar)
 
 #if defined(__x86_64__)
 #define NJ_BOX_FORMS(isa)                                                                                          \
-    void nj_f32_box_column_step_##isa(double *sums, float *window, const float *enter, const float *leave,       \
+    void nj_f32_box_column_step_##isa(double *sums, float *window, size_t window_stride,                       \
+                                      const float *const *enter, const float *const *leave, size_t rows,          \
                                       size_t count);                                                              \
-    void nj_f32_box_product_step_##isa(double *sums, float *window, const float *enter_a, const float *enter_b,  \
-                                       const float *leave_a, const float *leave_b, size_t count);                 \
+    void nj_f32_box_product_step_##isa(double *sums, float *window, size_t window_stride,                      \
+                                       const float *const *enter_a, const float *const *enter_b,                  \
+                                       const float *const *leave_a, const float *const *leave_b, size_t rows,     \
+                                       size_t count);                                                             \
     void nj_f32_box_level_##isa(float *out, const float *in, size_t offset, size_t count);                       \
     void nj_f32_box_window_##isa(float *out, const float *first, const float *level, size_t half, float scale,   \
                                  size_t count);

@@ -135,28 +135,20 @@ final class BoxFilterRing {
 
     /// Step 1: the window's column sums of each row of `rows` (`ready`), for `columns`.
     func sumColumns(_ rows: Range<Int>, columns: Range<Int>) {
-        for m in rows {
+        var m = rows.lowerBound
+        while m < rows.upperBound {
+            // Rows inside the frame, where one row enters the window and one leaves: the run of
+            // them in one call per term (the kernels keep the sums in registers along the run).
+            var end = m
+            while end < rows.upperBound, Self.oneInOneOut(end, radius: radius, height: height) { end += 1 }
+            if end > m {
+                stepInside(m..<end, batchStart: rows.lowerBound, columns: columns)
+                m = end
+                continue
+            }
             let low = max(0, m - radius), high = min(height - 1, m + radius)
             let previousLow = max(0, m - 1 - radius), previousHigh = m == 0 ? -1 : min(height - 1, m - 1 + radius)
             let out = window + (m - rows.lowerBound) * channels * capacity
-            if previousHigh + 1 == high && previousLow + 1 == low {
-                // Inside the frame one row enters and one leaves: one pass.
-                let entering = input(row: high), leaving = input(row: previousLow)
-                // From the strip's first column on.
-                let x0 = columns.lowerBound, count = columns.count, stride = capacity
-                let e: UnsafePointer<Float> = UnsafePointer(entering + x0), l: UnsafePointer<Float> = UnsafePointer(leaving + x0)
-                for (c, term) in terms.enumerated() {
-                    let s: UnsafeMutablePointer<Double> = sums + (c * stride + x0)
-                    let o: UnsafeMutablePointer<Float> = out + (c * stride + x0)
-                    switch term {
-                    case .plane(let k):
-                        kernels.column_step!(s, o, e + k * stride, l + k * stride, count)
-                    case .product(let a, let b):
-                        kernels.product_step!(s, o, e + a * stride, e + b * stride, l + a * stride, l + b * stride, count)
-                    }
-                }
-                continue
-            }
             if previousHigh < high {
                 for r in (previousHigh + 1)...high { add(row: r, sign: 1, columns: columns) }
             }
@@ -166,6 +158,45 @@ final class BoxFilterRing {
             for c in 0..<channels {
                 let s = sums + c * capacity, o = out + c * capacity
                 for x in columns { o[x] = Float(s[x]) }
+            }
+            m += 1
+        }
+    }
+
+    /// Whether row `m`'s window is row m − 1's with one row more at the bottom and one fewer at the top.
+    private static func oneInOneOut(_ m: Int, radius: Int, height: Int) -> Bool {
+        m > radius && m + radius < height
+    }
+
+    /// `oneInOneOut` rows `run` (at most `batch`), each with row m + radius entering and
+    /// m − radius − 1 leaving.
+    private func stepInside(_ run: Range<Int>, batchStart: Int, columns: Range<Int>) {
+        let x0 = columns.lowerBound, count = columns.count, stride = capacity
+        let rowStride = channels * capacity
+        // The run's rows, on the stack (a batch is a few rows): entering and leaving, a plane apart per term.
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: 4 * run.count) { rowsIn in
+            let n = run.count
+            let enterA = rowsIn.baseAddress!, enterB = enterA + n, leaveA = enterB + n, leaveB = leaveA + n
+            for (c, term) in terms.enumerated() {
+                let s = sums + (c * stride + x0)
+                let o = window + (run.lowerBound - batchStart) * rowStride + c * stride + x0
+                switch term {
+                case .plane(let k):
+                    for (i, m) in run.enumerated() {
+                        enterA[i] = UnsafePointer(input(row: m + radius) + k * stride + x0)
+                        leaveA[i] = UnsafePointer(input(row: m - radius - 1) + k * stride + x0)
+                    }
+                    kernels.column_step!(s, o, rowStride, enterA, leaveA, n, count)
+                case .product(let a, let b):
+                    for (i, m) in run.enumerated() {
+                        let entering = input(row: m + radius), leaving = input(row: m - radius - 1)
+                        enterA[i] = UnsafePointer(entering + a * stride + x0)
+                        enterB[i] = UnsafePointer(entering + b * stride + x0)
+                        leaveA[i] = UnsafePointer(leaving + a * stride + x0)
+                        leaveB[i] = UnsafePointer(leaving + b * stride + x0)
+                    }
+                    kernels.product_step!(s, o, rowStride, enterA, enterB, leaveA, leaveB, n, count)
+                }
             }
         }
     }
