@@ -1,5 +1,5 @@
 // The box-filter steps on 8 lanes (AVX2): float lanes widened to two 4-lane doubles, exactly
-// the scalar reference's operations; tails by the reference.
+// the scalar reference's operations; tails with the same operations, a column at a time.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -8,9 +8,9 @@
 #define NJ_TARGET __attribute__((target("avx2")))
 
 // Blocks of 8 lanes through `rows` rows, the sums in registers from row to row (each row's
-// entering and leaving values `e`, `l` from `values(r)`); the tail columns by the reference,
-// whose rows are independent per column.
-#define NJ_COLUMN_BLOCKS(values)                                                                              \
+// entering and leaving values `e`, `l` from `values(r)`); then the tail columns one at a time
+// with the reference's operations, `tail(r)` giving a row's two values as floats.
+#define NJ_COLUMN_BLOCKS(values, tail)                                                                        \
     size_t x = 0;                                                                                             \
     for (; x + 8 <= count; x += 8) {                                                                          \
         __m256d s0 = _mm256_loadu_pd(sums + x), s1 = _mm256_loadu_pd(sums + x + 4);                           \
@@ -27,12 +27,17 @@
         }                                                                                                     \
         _mm256_storeu_pd(sums + x, s0);                                                                       \
         _mm256_storeu_pd(sums + x + 4, s1);                                                                   \
+    }                                                                                                         \
+    for (; x < count; x++) {                                                                                  \
+        double sum = sums[x];                                                                                 \
+        for (size_t r = 0; r < rows; r++) {                                                                   \
+            float entering, leaving;                                                                          \
+            tail(r)                                                                                           \
+            sum = sum + ((double)entering - (double)leaving);                                                 \
+            window[r * window_stride + x] = (float)sum;                                                       \
+        }                                                                                                     \
+        sums[x] = sum;                                                                                        \
     }
-
-// The tail's rows start `x` columns in.
-static void offset_rows(const float *const *rows_in, size_t rows, size_t x, const float **rows_out) {
-    for (size_t r = 0; r < rows; r++) rows_out[r] = rows_in[r] + x;
-}
 
 NJ_TARGET void nj_f32_box_column_step_avx2(double *sums, float *window, size_t window_stride,
                                            const float *const *enter, const float *const *leave, size_t rows,
@@ -40,16 +45,12 @@ NJ_TARGET void nj_f32_box_column_step_avx2(double *sums, float *window, size_t w
 #define NJ_PLANE_VALUES(r)                      \
     e = _mm256_loadu_ps(enter[r] + x);          \
     l = _mm256_loadu_ps(leave[r] + x);
-    NJ_COLUMN_BLOCKS(NJ_PLANE_VALUES)
+#define NJ_PLANE_TAIL(r)                        \
+    entering = enter[r][x];                     \
+    leaving = leave[r][x];
+    NJ_COLUMN_BLOCKS(NJ_PLANE_VALUES, NJ_PLANE_TAIL)
 #undef NJ_PLANE_VALUES
-    if (x == count) return;
-    for (size_t start = 0; start < rows; start += 16) {
-        const size_t n = rows - start < 16 ? rows - start : 16;
-        const float *e[16], *l[16];
-        offset_rows(enter + start, n, x, e);
-        offset_rows(leave + start, n, x, l);
-        nj_f32_box_column_step_scalar(sums + x, window + start * window_stride + x, window_stride, e, l, n, count - x);
-    }
+#undef NJ_PLANE_TAIL
 }
 
 NJ_TARGET void nj_f32_box_product_step_avx2(double *sums, float *window, size_t window_stride,
@@ -59,19 +60,12 @@ NJ_TARGET void nj_f32_box_product_step_avx2(double *sums, float *window, size_t 
 #define NJ_PRODUCT_VALUES(r)                                                                  \
     e = _mm256_mul_ps(_mm256_loadu_ps(enter_a[r] + x), _mm256_loadu_ps(enter_b[r] + x));      \
     l = _mm256_mul_ps(_mm256_loadu_ps(leave_a[r] + x), _mm256_loadu_ps(leave_b[r] + x));
-    NJ_COLUMN_BLOCKS(NJ_PRODUCT_VALUES)
+#define NJ_PRODUCT_TAIL(r)                      \
+    entering = enter_a[r][x] * enter_b[r][x];   \
+    leaving = leave_a[r][x] * leave_b[r][x];
+    NJ_COLUMN_BLOCKS(NJ_PRODUCT_VALUES, NJ_PRODUCT_TAIL)
 #undef NJ_PRODUCT_VALUES
-    if (x == count) return;
-    for (size_t start = 0; start < rows; start += 16) {
-        const size_t n = rows - start < 16 ? rows - start : 16;
-        const float *ea[16], *eb[16], *la[16], *lb[16];
-        offset_rows(enter_a + start, n, x, ea);
-        offset_rows(enter_b + start, n, x, eb);
-        offset_rows(leave_a + start, n, x, la);
-        offset_rows(leave_b + start, n, x, lb);
-        nj_f32_box_product_step_scalar(sums + x, window + start * window_stride + x, window_stride, ea, eb, la, lb, n,
-                                       count - x);
-    }
+#undef NJ_PRODUCT_TAIL
 }
 #undef NJ_COLUMN_BLOCKS
 
