@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Nightjar
+import NightjarIOShims
 
 /// Decoding through LibRaw: the golden DNGs of ../shared and DNGs written by our DNGWriter.
 final class CaptureDecodeTests: XCTestCase {
@@ -271,6 +272,56 @@ final class CaptureDecodeTests: XCTestCase {
             XCTAssertTrue(reason.hasPrefix("decoding took longer than"), reason)
         }
         XCTAssertNoThrow(try RawDecoder(timeoutSeconds: 60).decode(url))
+    }
+
+    /// The decoder child's pixels come through a few slots of memory shared with it, each
+    /// announced through the pipe and handed back once emptied. A frame of many slots, read in
+    /// pieces that straddle them and twice over (as a workspace holding 8-bit codes reads it),
+    /// arrives whole and in order; a child killed halfway is reported, not waited for.
+    func testFramesOfManyTransferSlotsArriveWhole() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let (width, height) = (1283, 911) // 2.3 MB of pixels
+        var rng = SplitMix64(seed: 77)
+        let mosaic = (0..<(width * height)).map { _ in UInt16(rng.next() % 16384) }
+        let image = DNGImage(width: width, height: height, layout: .cfa(.rggb), samples: mosaic,
+                             significantBits: 14, black: [512, 512, 512, 512], make: "Test", model: "Slots")
+        let url = try CaptureFixtures.write(image, named: "slots.dng", in: directory)
+        XCTAssertTrue(try RawDecoder().decode(url).mosaic == mosaic, "isolated")
+        XCTAssertTrue(try RawDecoder(isolated: false).decode(url).mosaic == mosaic, "in this process")
+
+        var message = [CChar](repeating: 0, count: 512)
+        var info = nj_raw_info()
+        var child = nj_raw_child()
+        XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 2, &child, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertNotNil(child.ring, "the shared slots were not set up: the pixels went through the pipe")
+        XCTAssertGreaterThan(2 * mosaic.count * 2, 4 * Int(child.slots) * child.slot_bytes, "too few slots' worth to go round")
+        var received = [UInt16](repeating: 0, count: 2 * mosaic.count)
+        let pieces = [1, 4099, 65_537, 300_001]
+        var done = 0, k = 0
+        while done < received.count {
+            let n = min(pieces[k % pieces.count], received.count - done)
+            let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress! + done, n, &message, message.count) }
+            XCTAssertEqual(rc, Int32(NJ_RAW_OK), String(cString: message))
+            guard rc == Int32(NJ_RAW_OK) else { break }
+            done += n
+            k += 1
+        }
+        XCTAssertTrue(received[..<mosaic.count].elementsEqual(mosaic), "first pass")
+        XCTAssertTrue(received[mosaic.count...].elementsEqual(mosaic), "second pass")
+        XCTAssertEqual(child.active, 0, "the child outlived its last pixel")
+
+        // Killed after its first slot (it cannot have sent everything: the slots are full).
+        XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertEqual(received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress!, 1000, &message, message.count) },
+                       Int32(NJ_RAW_OK))
+        kill(child.pid, SIGKILL)
+        let rc = received.withUnsafeMutableBufferPointer {
+            nj_raw_isolated_read(&child, $0.baseAddress! + 1000, mosaic.count - 1000, &message, message.count)
+        }
+        XCTAssertEqual(rc, Int32(NJ_RAW_ERR_CRASHED), String(cString: message))
+        XCTAssertEqual(child.active, 0)
     }
 
     /// Rewrites ImageWidth/ImageLength (LONG values in IFD0) of a DNG from DNGImage.

@@ -121,6 +121,15 @@ typedef struct {
     long long max_pixels;
     int passes;             /* times the child sends the pixels */
     uint64_t remaining;     /* pixels of all passes not read yet */
+    /* The bulk data's way over (raw_isolated.c): slots of memory shared with the child, each
+     * announced through the pipe and handed back through `back_fd`; NULL: through the pipe. */
+    unsigned char *ring;
+    size_t slot_bytes;
+    int slots;
+    int back_fd;            /* the parent's end of the socket that returns emptied slots */
+    int slot;               /* the slot being read */
+    size_t slot_filled;     /* bytes the child put in it */
+    size_t slot_left;       /* of those, not read yet (0: wait for the next slot) */
 } nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,

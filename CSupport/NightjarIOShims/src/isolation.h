@@ -21,9 +21,24 @@ typedef struct {
     long long max_pixels;
     int passes; /* the decoder: times the pixels are sent (0 or 1: once) */
 } nj_child_job;
+/* The child's end of the transport: a fixed-size header through the pipe (`fd`, nj_write_all),
+ * then the bulk bytes through `nj_child_send` and a final `nj_child_send_end`. */
+typedef struct {
+    int fd;
+    unsigned char *ring;  /* NULL: the bulk bytes go through the pipe too */
+    size_t slot_bytes;
+    int slots, free_slots, slot;
+    size_t fill;          /* bytes in the slot being filled */
+    int back_fd;          /* emptied slots come back through it */
+} nj_child_sender;
+int nj_child_send(nj_child_sender *out, const void *data, size_t size);
+int nj_child_send_end(nj_child_sender *out);
 int nj_child_start(nj_raw_child *child, double timeout_seconds,
-                   void (*run)(int fd, const nj_child_job *job), const nj_child_job *job,
+                   void (*run)(nj_child_sender *out, const nj_child_job *job), const nj_child_job *job,
                    const char *what, char *message, size_t message_size);
+/* The parent's end: the next `size` bulk bytes, before the child's deadline. Returns as
+ * nj_read_all does (0, 1 on EOF, error or a malformed slot, 2 on timeout). */
+int nj_child_receive(nj_raw_child *child, void *data, size_t size);
 /* Ends and waits for the child; turns the last read's status into an NJ_RAW_ERR_* code. */
 int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t message_size);
 

@@ -104,7 +104,7 @@ typedef struct {
     uint64_t count; /* values that follow */
 } render_header;
 
-static void run_render_child(int fd, const nj_child_job *job) {
+static void run_render_child(nj_child_sender *out, const nj_child_job *job) {
     const char *path = job->path;
     long long max_pixels = job->max_pixels;
     nj_child_die_quietly();
@@ -118,10 +118,11 @@ static void run_render_child(int fd, const nj_child_job *job) {
     header.height = rendering.height;
     header.flip = rendering.flip;
     if (header.rc == NJ_RAW_OK) header.count = (uint64_t)rendering.width * rendering.height * 3;
-    int failed = nj_write_all(fd, &header, sizeof header);
+    int failed = nj_write_all(out->fd, &header, sizeof header);
     if (!failed && header.count > 0) {
-        failed = nj_write_all(fd, rendering.pixels, header.count * sizeof(uint16_t));
+        failed = nj_child_send(out, rendering.pixels, header.count * sizeof(uint16_t));
     }
+    if (!failed) failed = nj_child_send_end(out);
     _exit(failed ? 1 : 0);
 }
 
@@ -165,7 +166,7 @@ int nj_raw_render_isolated_rows(nj_raw_child *child, uint16_t *dst, size_t count
         if (message && message_size > 0) snprintf(message, message_size, "no rows left to read");
         return NJ_RAW_ERR_USAGE;
     }
-    int status_read = nj_read_all(child->fd, dst, count * sizeof(uint16_t), child->deadline);
+    int status_read = nj_child_receive(child, dst, count * sizeof(uint16_t));
     if (status_read != 0) return nj_child_reap(child, status_read, message, message_size);
     child->count -= count;
     if (child->count == 0) return nj_child_reap(child, 0, message, message_size);
