@@ -324,6 +324,84 @@ final class CaptureDecodeTests: XCTestCase {
         XCTAssertEqual(child.active, 0)
     }
 
+    /// A DNG whose samples LibRaw would copy unchanged (one untiled run of 16-bit samples, no
+    /// linearisation table, no masked areas) is read from the file by the decoder child instead of
+    /// unpacked (LibRaw took 25 of a 12.1 MP frame's 43 ms). Either way the frame must be what
+    /// LibRaw's own unpacking gives (`isolated: false` runs it): every pattern, both byte orders,
+    /// margins; and files whose samples LibRaw changes still go through it.
+    func testPlainSamplesReadFromTheFileAreWhatLibRawUnpacks() throws {
+        let directory = try makeTemporaryDirectory(self)
+        struct Case { var name: String; var image: DNGImage; var plain: Bool }
+        var cases: [Case] = []
+        var n = 0
+        for cfa in CFAPattern.allCases {
+            for bigEndian in [false, true] {
+                let (width, height) = [(37, 23), (64, 31), (129, 66), (1283, 911)][n % 4]
+                n += 1
+                var rng = SplitMix64(seed: UInt64(100 + n))
+                var image = DNGImage(width: width, height: height, layout: .cfa(cfa),
+                                     samples: (0..<(width * height)).map { _ in UInt16(rng.next() % 16384) },
+                                     black: [510, 511, 512, 513], make: "Test", model: "Plain\(n)",
+                                     activeArea: n % 3 == 0 ? (top: 2, left: 4, bottom: height - 1, right: width - 3) : nil)
+                image.bigEndian = bigEndian
+                cases.append(Case(name: "\(cfa.rawValue)-\(bigEndian ? "MM" : "II")-\(width)x\(height)", image: image, plain: true))
+            }
+        }
+        // LibRaw maps the samples through a linearisation table...
+        var rng = SplitMix64(seed: 9)
+        var curved = DNGImage(width: 66, height: 40, layout: .cfa(.rggb), samples: (0..<(66 * 40)).map { _ in UInt16(rng.next() % 4096) },
+                              significantBits: 12, black: [64], make: "Test", model: "Curved")
+        curved.linearization = (0..<4096).map { UInt16($0 * 3 / 2) }
+        curved.white = 6142
+        cases.append(Case(name: "linearised", image: curved, plain: false))
+        // ... and takes the black level from masked pixels.
+        let coveredThenLit: [UInt16] = (0..<(70 * 44)).map { (i: Int) -> UInt16 in i / 70 < 4 ? 600 : UInt16(700 + i % 900) }
+        var masked = DNGImage(width: 70, height: 44, layout: .cfa(.grbg), samples: coveredThenLit,
+                              black: [512], make: "Test", model: "Masked", activeArea: (top: 4, left: 0, bottom: 44, right: 70))
+        masked.maskedAreas = [(top: 0, left: 0, bottom: 4, right: 70)]
+        cases.append(Case(name: "masked", image: masked, plain: false))
+
+        var message = [CChar](repeating: 0, count: 512)
+        for item in cases {
+            let url = try CaptureFixtures.write(item.image, named: "\(item.name).dng", in: directory)
+            // Which way the child takes.
+            var handle: OpaquePointer?
+            var info = nj_raw_info()
+            var rows = nj_raw_file_rows()
+            XCTAssertEqual(nj_raw_open(url.path, 0, &handle, &info, &message, message.count), Int32(NJ_RAW_OK), item.name)
+            XCTAssertEqual(nj_raw_plain_rows(handle, &info, &rows, &message, message.count), Int32(NJ_RAW_OK), item.name)
+            nj_raw_close(handle)
+            XCTAssertEqual(rows.plain != 0, item.plain, item.name)
+
+            let isolated = try RawDecoder().decode(url)
+            let unpacked = try RawDecoder(isolated: false).decode(url)
+            XCTAssertTrue(isolated.mosaic == unpacked.mosaic, item.name)
+            XCTAssertEqual(isolated.width, unpacked.width, item.name)
+            XCTAssertEqual(isolated.height, unpacked.height, item.name)
+            XCTAssertEqual(isolated.cfa, unpacked.cfa, item.name)
+            XCTAssertEqual(isolated.black, unpacked.black, item.name)
+            XCTAssertEqual(isolated.white, unpacked.white, item.name)
+            XCTAssertEqual(isolated.flip, unpacked.flip, item.name)
+            XCTAssertEqual(isolated.model, unpacked.model, item.name)
+            // And what the file holds (or LibRaw made of it).
+            let image = item.image
+            let area = image.activeArea ?? (top: 0, left: 0, bottom: image.height, right: image.width)
+            var visible: [UInt16] = []
+            for row in area.top..<area.bottom {
+                visible += image.samples[(row * image.width + area.left)..<(row * image.width + area.right)]
+            }
+            if item.name == "linearised" {
+                visible = visible.map { image.linearization[Int($0)] }
+            }
+            XCTAssertTrue(isolated.mosaic == visible, item.name)
+            if item.name == "masked" {
+                XCTAssertEqual(isolated.black, [600, 600, 600, 600], "LibRaw took black from the masked rows")
+            } else if item.plain {
+                XCTAssertEqual(isolated.black, image.black.map(Double.init), item.name)
+            }
+        }
+    }
+
     /// Rewrites ImageWidth/ImageLength (LONG values in IFD0) of a DNG from DNGImage.
     private func patchDimensions(_ bytes: [UInt8], width: UInt32, height: UInt32) -> [UInt8] {
         var out = bytes

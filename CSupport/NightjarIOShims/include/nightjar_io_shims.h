@@ -98,6 +98,18 @@ int nj_raw_copy_visible(nj_raw *raw, uint16_t *dst, size_t count, char *message,
 
 void nj_raw_close(nj_raw *raw);
 
+/* After nj_raw_open, instead of nj_raw_unpack for a file whose samples are plain: where its
+ * visible rows lie in the file (each `2 * width` bytes), with `info` filled as nj_raw_unpack
+ * fills it. `plain` is 0 (and nothing filled) for a file that must be unpacked. */
+typedef struct {
+    int plain;
+    long long first;  /* the first visible row's offset */
+    long long stride; /* from one row to the next */
+    int swap;         /* big-endian samples */
+} nj_raw_file_rows;
+int nj_raw_plain_rows(nj_raw *raw, nj_raw_info *info, nj_raw_file_rows *rows, char *message,
+                      size_t message_size);
+
 /* The first visible pixel of the unpacked mosaic and the row pitch in pixels, after checking
  * that the visible area lies inside LibRaw's buffer. */
 int nj_raw_visible_area(nj_raw *raw, const uint16_t **first, size_t *pitch, char *message,

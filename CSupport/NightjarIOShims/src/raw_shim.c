@@ -143,6 +143,8 @@ static int site_black(libraw_data_t *lr, int row, int col, double *black) {
     return 0;
 }
 
+static int describe(libraw_data_t *lr, nj_raw_info *info, char *message, size_t message_size);
+
 int nj_raw_unpack(nj_raw *raw, nj_raw_info *info, char *message, size_t message_size) {
     if (!raw || !raw->lr) {
         set_message(message, message_size, "no open file");
@@ -163,6 +165,43 @@ int nj_raw_unpack(nj_raw *raw, nj_raw_info *info, char *message, size_t message_
                                         : "corrupt image data");
         return NJ_RAW_ERR_CORRUPT;
     }
+    rc = describe(lr, info, message, message_size);
+    if (rc != NJ_RAW_OK) return rc;
+    if (!lr->rawdata.raw_image) {
+        set_message(message, message_size, "the file holds no single-plane raw mosaic");
+        return info->sensor == NJ_SENSOR_BAYER ? NJ_RAW_ERR_NO_DATA : NJ_RAW_OK;
+    }
+    return NJ_RAW_OK;
+}
+
+int nj_raw_plain_rows(nj_raw *raw, nj_raw_info *info, nj_raw_file_rows *rows, char *message,
+                      size_t message_size) {
+    rows->plain = 0;
+    if (!raw || !raw->lr || raw->unpacked) {
+        set_message(message, message_size, "no file opened and not unpacked");
+        return NJ_RAW_ERR_USAGE;
+    }
+    libraw_data_t *lr = raw->lr;
+    int swap = 0;
+    if (!nj_raw_samples_are_plain(lr, &swap)) return NJ_RAW_OK;
+    size_t width = lr->sizes.width, height = lr->sizes.height;
+    size_t top = lr->sizes.top_margin, left = lr->sizes.left_margin;
+    if (top + height > lr->sizes.raw_height || left + width > lr->sizes.raw_width) return NJ_RAW_OK;
+    int rc = describe(lr, info, message, message_size);
+    if (rc != NJ_RAW_OK) return rc;
+    if (info->sensor != NJ_SENSOR_BAYER) return NJ_RAW_OK; /* unpacked, it is refused as LibRaw says */
+    /* As unpacking sets it for a single-plane mosaic. */
+    info->raw_pitch = (unsigned)(2 * lr->sizes.raw_width);
+    rows->plain = 1;
+    rows->first = info->data_offset + 2LL * (long long)(top * lr->sizes.raw_width + left);
+    rows->stride = 2LL * (long long)lr->sizes.raw_width;
+    rows->swap = swap;
+    return NJ_RAW_OK;
+}
+
+/* What nj_raw_unpack reports of a file beside its pixels: dimensions, sensor kind, pattern, black
+ * levels. */
+static int describe(libraw_data_t *lr, nj_raw_info *info, char *message, size_t message_size) {
     fill_dimensions(lr, info);
 
     /* The sensor kind. */
@@ -200,10 +239,6 @@ int nj_raw_unpack(nj_raw *raw, nj_raw_info *info, char *message, size_t message_
                 return NJ_RAW_ERR_BLACK_PATTERN;
             }
         }
-    }
-    if (!lr->rawdata.raw_image) {
-        set_message(message, message_size, "the file holds no single-plane raw mosaic");
-        return info->sensor == NJ_SENSOR_BAYER ? NJ_RAW_ERR_NO_DATA : NJ_RAW_OK;
     }
     return NJ_RAW_OK;
 }

@@ -1,7 +1,7 @@
 import FoundationEssentials
 
-/// A minimal DNG writer: one uncompressed 16-bit image in IFD0 of a little-endian TIFF,
-/// either a 2x2 CFA mosaic or (for tests of non-Bayer input) LinearRaw data with 3 samples
+/// A minimal DNG writer: one uncompressed 16-bit image in IFD0 of a TIFF (little-endian unless
+/// `bigEndian`), either a 2x2 CFA mosaic or (for tests of non-Bayer input) LinearRaw data with 3 samples
 /// (demosaiced) or 1 (monochrome).
 /// It writes what LibRaw needs to accept the file: DNGVersion, UniqueCameraModel, CFA tags,
 /// BlackLevel (per 2x2 site, BlackLevelRepeatDim 2x2), WhiteLevel, ColorMatrix1,
@@ -44,6 +44,13 @@ public struct DNGImage: Sendable {
     public var exposureTime: Double?
     /// EXIF DateTimeOriginal, "YYYY:MM:DD HH:MM:SS" (the camera's clock), written when set.
     public var dateTimeOriginal: String?
+    /// A big-endian ("MM") file instead of little-endian ("II"): cameras write both.
+    public var bigEndian = false
+    /// LinearizationTable: stored sample value -> linear value (empty: none, the identity).
+    public var linearization: [UInt16] = []
+    /// MaskedAreas (top, left, bottom, right) of the stored readout: covered pixels whose
+    /// values give the black level.
+    public var maskedAreas: [(top: Int, left: Int, bottom: Int, right: Int)] = []
 
     public init(width: Int, height: Int, layout: Layout, samples: [UInt16], significantBits: Int = 14,
                 black: [UInt16] = [512], white: UInt32? = nil, orientation: Int = 1,
@@ -85,7 +92,7 @@ public struct DNGImage: Sendable {
         precondition(samples.count == width * height * samplesPerPixel, "sample count does not match the size")
         precondition(black.count == 1 || black.count == 4, "black is one value or four sites")
 
-        var tiff = TIFFBuilder()
+        var tiff = TIFFBuilder(bigEndian: bigEndian)
         let imageBytes = samples.count * 2
         var entries: [TIFFBuilder.Entry] = [
             .long(254, [0]), // NewSubfileType: the main image
@@ -115,6 +122,9 @@ public struct DNGImage: Sendable {
             .byte(50707, [1, 1, 0, 0]), // DNGBackwardVersion
             .ascii(50708, "\(make) \(model)"), // UniqueCameraModel
         ]
+        if !linearization.isEmpty {
+            entries.append(.short(50712, linearization)) // LinearizationTable
+        }
         if black.count == 4 {
             entries.append(.short(50713, [2, 2])) // BlackLevelRepeatDim
             entries.append(.long(50714, black.map { UInt32($0) }))
@@ -143,6 +153,9 @@ public struct DNGImage: Sendable {
                          && area.top < area.bottom && area.left < area.right, "ActiveArea outside the image")
             entries.append(.long(50829, [area.top, area.left, area.bottom, area.right].map { UInt32($0) }))
         }
+        if !maskedAreas.isEmpty {
+            entries.append(.long(50830, maskedAreas.flatMap { [$0.top, $0.left, $0.bottom, $0.right].map { UInt32($0) } }))
+        }
         let stripOffset = tiff.layout(entries: entries)
         var bytes = tiff.bytes
         // Patch StripOffsets now that the IFD size is known, then append the pixels.
@@ -150,8 +163,9 @@ public struct DNGImage: Sendable {
         bytes.reserveCapacity(bytes.count + imageBytes)
         samples.withUnsafeBufferPointer { pixels in
             for v in pixels {
-                bytes.append(UInt8(v & 0xFF))
-                bytes.append(UInt8(v >> 8))
+                let (first, second) = bigEndian ? (UInt8(v >> 8), UInt8(v & 0xFF)) : (UInt8(v & 0xFF), UInt8(v >> 8))
+                bytes.append(first)
+                bytes.append(second)
             }
         }
         return bytes
@@ -163,8 +177,13 @@ public struct DNGImage: Sendable {
     }
 }
 
-/// Builds one little-endian TIFF IFD with its out-of-line values (tags in ascending order).
+/// Builds one TIFF IFD with its out-of-line values (tags in ascending order), little-endian
+/// unless `bigEndian`.
 struct TIFFBuilder {
+    let bigEndian: Bool
+
+    init(bigEndian: Bool = false) { self.bigEndian = bigEndian }
+
     enum Entry {
         case byte(UInt16, [UInt8])
         case ascii(UInt16, String)
@@ -184,25 +203,27 @@ struct TIFFBuilder {
         }
 
         /// (TIFF type, count, value bytes)
-        var encoded: (type: UInt16, count: Int, bytes: [UInt8]) {
+        func encoded(bigEndian: Bool) -> (type: UInt16, count: Int, bytes: [UInt8]) {
+            let u16 = { (v: UInt16) in TIFFBuilder.bytes(of: v, bigEndian: bigEndian) }
+            let u32 = { (v: UInt32) in TIFFBuilder.bytes(of: v, bigEndian: bigEndian) }
             switch self {
             case .byte(_, let v): return (1, v.count, v)
             case .ascii(_, let s):
                 let b = Array(s.utf8.map { $0 < 128 ? $0 : UInt8(ascii: "?") }) + [0]
                 return (2, b.count, b)
-            case .short(_, let v): return (3, v.count, v.flatMap { le16($0) })
-            case .long(_, let v): return (4, v.count, v.flatMap { le32($0) })
+            case .short(_, let v): return (3, v.count, v.flatMap { u16($0) })
+            case .long(_, let v): return (4, v.count, v.flatMap { u32($0) })
             case .rational(_, let v):
                 return (5, v.count, v.flatMap { x -> [UInt8] in
-                    le32(UInt32(max(0, (x * 10000).rounded()))) + le32(10000)
+                    u32(UInt32(max(0, (x * 10000).rounded()))) + u32(10000)
                 })
             case .srational(_, let v):
                 return (10, v.count, v.flatMap { x -> [UInt8] in
-                    le32(UInt32(bitPattern: Int32((x * 10000).rounded()))) + le32(10000)
+                    u32(UInt32(bitPattern: Int32((x * 10000).rounded()))) + u32(10000)
                 })
             case .exif:
                 // The offset is filled in by `layout`.
-                return (4, 1, le32(0))
+                return (4, 1, u32(0))
             }
         }
     }
@@ -213,60 +234,65 @@ struct TIFFBuilder {
     /// Lays out header, IFD0 and the out-of-line values; returns where the image data start.
     mutating func layout(entries unsorted: [Entry]) -> Int {
         let entries = unsorted.sorted { $0.tag < $1.tag }
-        bytes = [0x49, 0x49, 42, 0] + le32(8) // "II", 42, IFD0 at 8
+        bytes = (bigEndian ? [0x4D, 0x4D] : [0x49, 0x49]) + u16(42) + u32(8) // "II" or "MM", 42, IFD0 at 8
         let ifdSize = 2 + 12 * entries.count + 4
         var extra: [UInt8] = []
-        var ifd: [UInt8] = le16(UInt16(entries.count))
+        var ifd: [UInt8] = u16(UInt16(entries.count))
         for entry in entries {
-            let (type, count, value) = entry.encoded
-            ifd += le16(entry.tag) + le16(type) + le32(UInt32(count))
+            let (type, count, value) = entry.encoded(bigEndian: bigEndian)
+            ifd += u16(entry.tag) + u16(type) + u32(UInt32(count))
             if entry.tag == 273 { stripOffsetField = 8 + ifd.count }
             if case .exif(let inner) = entry {
                 if extra.count % 2 == 1 { extra.append(0) }
                 let base = 8 + ifdSize + extra.count
-                ifd += le32(UInt32(base))
-                extra += Self.subIFD(inner, at: base)
+                ifd += u32(UInt32(base))
+                extra += Self.subIFD(inner, at: base, bigEndian: bigEndian)
             } else if value.count <= 4 {
                 ifd += value + [UInt8](repeating: 0, count: 4 - value.count)
             } else {
                 if extra.count % 2 == 1 { extra.append(0) } // word alignment
-                ifd += le32(UInt32(8 + ifdSize + extra.count))
+                ifd += u32(UInt32(8 + ifdSize + extra.count))
                 extra += value
             }
         }
-        ifd += le32(0) // no next IFD
+        ifd += u32(0) // no next IFD
         bytes += ifd + extra
         if bytes.count % 2 == 1 { bytes.append(0) }
         return bytes.count
     }
 
     /// An IFD with its out-of-line values, to be placed at file offset `base`.
-    static func subIFD(_ unsorted: [Entry], at base: Int) -> [UInt8] {
+    static func subIFD(_ unsorted: [Entry], at base: Int, bigEndian: Bool) -> [UInt8] {
+        let builder = TIFFBuilder(bigEndian: bigEndian)
+        let u16 = builder.u16, u32 = builder.u32
         let entries = unsorted.sorted { $0.tag < $1.tag }
         let size = 2 + 12 * entries.count + 4
-        var ifd: [UInt8] = le16(UInt16(entries.count))
+        var ifd: [UInt8] = u16(UInt16(entries.count))
         var extra: [UInt8] = []
         for entry in entries {
-            let (type, count, value) = entry.encoded
-            ifd += le16(entry.tag) + le16(type) + le32(UInt32(count))
+            let (type, count, value) = entry.encoded(bigEndian: bigEndian)
+            ifd += u16(entry.tag) + u16(type) + u32(UInt32(count))
             if value.count <= 4 {
                 ifd += value + [UInt8](repeating: 0, count: 4 - value.count)
             } else {
                 if extra.count % 2 == 1 { extra.append(0) }
-                ifd += le32(UInt32(base + size + extra.count))
+                ifd += u32(UInt32(base + size + extra.count))
                 extra += value
             }
         }
-        return ifd + le32(0) + extra
+        return ifd + u32(0) + extra
     }
 
     func patchStripOffset(_ data: inout [UInt8], value: UInt32) {
         precondition(stripOffsetField >= 0, "no StripOffsets entry")
-        data.replaceSubrange(stripOffsetField..<(stripOffsetField + 4), with: le32(value))
+        data.replaceSubrange(stripOffsetField..<(stripOffsetField + 4), with: u32(value))
     }
-}
 
-@inline(__always) private func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-@inline(__always) private func le32(_ v: UInt32) -> [UInt8] {
-    [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)]
+    func u16(_ v: UInt16) -> [UInt8] { Self.bytes(of: v, bigEndian: bigEndian) }
+    func u32(_ v: UInt32) -> [UInt8] { Self.bytes(of: v, bigEndian: bigEndian) }
+
+    static func bytes<T: FixedWidthInteger>(of v: T, bigEndian: Bool) -> [UInt8] {
+        let count = MemoryLayout<T>.size
+        return (0..<count).map { i in UInt8(truncatingIfNeeded: v >> (8 * (bigEndian ? count - 1 - i : i))) }
+    }
 }
