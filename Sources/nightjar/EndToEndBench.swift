@@ -93,14 +93,17 @@ enum EndToEndBench {
     /// Writes a synthetic dark DNG of `size` with `nightjar synthesize` in a child process, so
     /// that rendering the scene (12 bytes per pixel of linear RGB) does not count in this
     /// process's peak resident set, which should be restore's.
-    static func synthesize(size: FrameSize, into directory: URL) throws -> URL {
+    /// `unpackedByLibRaw`: with a LinearizationTable that changes nothing, so that the decoder
+    /// has LibRaw unpack it instead of reading its plain samples (`synthesize --linearization-table`).
+    static func synthesize(size: FrameSize, into directory: URL, unpackedByLibRaw: Bool = false) throws -> URL {
         let dng = directory.appendingPathComponent("synthetic.dng")
         let executable = currentExecutable.path
         let child: (termination: ChildProcess.Termination, standardError: [UInt8])
         do {
             child = try ChildProcess.runCollectingStandardError(
                 executable: executable,
-                arguments: ["synthesize", "-o", dng.path, "--size", "\(size.width)x\(size.height)", "--no-previews"])
+                arguments: ["synthesize", "-o", dng.path, "--size", "\(size.width)x\(size.height)", "--no-previews"]
+                    + (unpackedByLibRaw ? ["--linearization-table"] : []))
         } catch {
             throw CommandFailure("cannot start \(executable) to write the benchmark capture: \(error)")
         }

@@ -131,7 +131,8 @@ struct FootprintCommand: ParsableCommand {
                 throw CommandFailure("cannot create a temporary directory for the measurement: \(SystemError.reason(for: error))")
             }
             defer { try? FileManager.default.removeItem(at: directory) }
-            let capture = try EndToEndBench.synthesize(size: size, into: directory)
+            // Unpacked by LibRaw, as a camera's own format is: the decoder child's largest memory.
+            let capture = try EndToEndBench.synthesize(size: size, into: directory, unpackedByLibRaw: true)
             let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--measure" } + ["--measure-input", capture.path]
             let child = try ChildProcess.runCollectingStandardError(executable: currentExecutable.path, arguments: arguments)
             let text = String(decoding: child.standardError, as: UTF8.self)
@@ -269,6 +270,7 @@ struct FootprintReport {
         var predicted_peak_rss_bytes: Int
         var decoder_buffer_bytes: Int
         var decoder_private_bytes: Int
+        var decoder_transfer_bytes: Int
         var predicted_decoder_peak_rss_bytes: Int
         var predicted_combined_peak_bytes: Int
         var suggested_memory_max_bytes: Int
@@ -303,6 +305,7 @@ struct FootprintReport {
             startup_peak_bytes: f.startupPeakBytes, frame_peak_bytes: f.framePeakBytes,
             predicted_peak_rss_bytes: f.predictedPeakRSSBytes,
             decoder_buffer_bytes: f.decoderBufferBytes, decoder_private_bytes: f.decoderPrivateBytes,
+            decoder_transfer_bytes: f.decoderTransferBytes,
             predicted_decoder_peak_rss_bytes: f.predictedDecoderPeakRSSBytes,
             predicted_combined_peak_bytes: f.predictedCombinedPeakBytes,
             suggested_memory_max_bytes: f.suggestedMemoryMaxBytes, suggested_memory_max: f.suggestedMemoryMax,
@@ -357,6 +360,7 @@ struct FootprintReport {
             line("arena", f.arenaBytes),
             line("PNG writer", f.pngWriterBytes, f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)" : "pieces in flight and deflate states"),
             line("worker thread stacks", f.threadStacksBytes),
+            line("decoder transfer slots", f.decoderTransferBytes, "shared with the decoder child"),
         ]
         if let fallback = f.fallback {
             lines.append(line("int8 fallback (\(fallback.precision))", f.fallbackBytes,
@@ -368,7 +372,7 @@ struct FootprintReport {
             line("predicted peak RSS", f.predictedPeakRSSBytes, "start-up (model loading) peaks at " + mib(f.startupPeakBytes).trimmingSpacesAndTabs()),
             "",
             "decoder child (LibRaw, forked per file; shares the parent's pages copy-on-write)",
-            line("LibRaw raw buffer", f.decoderBufferBytes, "2 bytes per readout pixel (readout = visible assumed)"),
+            line("LibRaw raw buffer", f.decoderBufferBytes, "2 bytes per readout pixel (readout = visible assumed; none for a DNG of plain samples)"),
             line("private memory", f.decoderPrivateBytes, "raw buffer + LibRaw's own: 3 MiB + 1/8 of the buffer (measured)"),
             line("predicted peak RSS", f.predictedDecoderPeakRSSBytes, "counting pages shared with the parent"),
             "",

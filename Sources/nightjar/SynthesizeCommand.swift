@@ -47,9 +47,15 @@ struct SynthesizeCommand: ParsableCommand {
     @Flag(help: "Write only the DNG, without the -before and -scene previews.")
     var noPreviews = false
 
+    @Flag(help: ArgumentHelp("Add a LinearizationTable that changes no sample: LibRaw then unpacks the file sample by sample, as it unpacks a camera's own format, instead of the decoder reading plain samples from the file.",
+                             discussion: "What `footprint --measure` restores: the decoder's largest memory."))
+    var linearizationTable = false
+
     func validate() throws {
         guard CFAPattern(letters: cfa.uppercased()) != nil else { throw ValidationError("--cfa must be RGGB, BGGR, GRBG or GBRG") }
         guard [10, 12, 14, 16].contains(bits) else { throw ValidationError("--bits must be 10, 12, 14 or 16") }
+        // A 16-bit table that changes no sample is the identity LibRaw starts from.
+        guard !linearizationTable || bits < 16 else { throw ValidationError("--linearization-table needs --bits below 16") }
         guard ratio.isFinite, ratio >= 1 else { throw ValidationError("--ratio must be at least 1") }
         if let size, !(size.width >= 16 && size.height >= 16 && size.width * size.height <= 100_000_000) {
             throw ValidationError("--size must be at least 16x16 and at most 100 MP")
@@ -93,7 +99,11 @@ struct SynthesizeCommand: ParsableCommand {
             let model = CameraModel.named(camera)!
             exposure.xyzToCamera = try colorMatrix.map(Self.parseMatrix) ?? model.xyzToCamera
             if colorMatrix == nil { (exposure.make, exposure.model) = (model.make, model.model) }
-            try SyntheticScene.darkCapture(scene, exposure: exposure).write(to: dng, overwrite: overwrite)
+            var capture = SyntheticScene.darkCapture(scene, exposure: exposure)
+            if linearizationTable {
+                capture.linearization = (0..<(1 << capture.significantBits)).map { UInt16($0) }
+            }
+            try capture.write(to: dng, overwrite: overwrite)
             standardOutput("\(displayable(dng.path)): \(scene.width)x\(scene.height) \(cfa.uppercased()) \(bits)-bit, \(Int(ratio))x underexposed, "
                            + (colorMatrix == nil ? "colour of the \(model.make) \(model.model)" : "the given colour matrix"))
             if noPreviews { return }

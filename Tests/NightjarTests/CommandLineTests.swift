@@ -196,7 +196,7 @@ final class CommandLineTests: XCTestCase {
             let combined = try XCTUnwrap(object["predicted_combined_peak_bytes"] as? Int)
             XCTAssertEqual(combined - peak, object["decoder_private_bytes"] as? Int)
             for key in ["predicted_decoder_peak_rss_bytes", "suggested_memory_max_bytes", "png_writer_bytes", "input_rows_bytes",
-                        "startup_peak_bytes", "frame_peak_bytes", "decoder_buffer_bytes"] {
+                        "startup_peak_bytes", "frame_peak_bytes", "decoder_buffer_bytes", "decoder_transfer_bytes"] {
                 XCTAssertGreaterThan(object[key] as? Int ?? 0, 0, key)
             }
             XCTAssertNil(object["board"])

@@ -67,22 +67,24 @@ final class FootprintTests: XCTestCase {
         XCTAssertEqual(f.decoderBufferBytes, 2 * 4250 * 2845)
         XCTAssertEqual(f.weightBytes, Architecture.published.parameterCount * 4)
         XCTAssertEqual(f.threadStacksBytes, 2 * MemoryFootprint.threadStackBytes)
+        XCTAssertEqual(f.decoderTransferBytes, 4 * 256 * 1024, "every slot touched")
         XCTAssertEqual(f.inputRowsBytes, 4 * 65536 * 4 + 8 * 4256)
         XCTAssertEqual(f.framePeakBytes,
                        baseline.residentBytes + MemoryFootprint.runtimeGrowthBytes + f.weightBytes + f.mosaicBytes
-                           + f.inputRowsBytes + f.arenaBytes + f.pngWriterBytes + f.threadStacksBytes)
+                           + f.inputRowsBytes + f.arenaBytes + f.pngWriterBytes + f.threadStacksBytes + f.decoderTransferBytes)
         // A 12 MP frame peaks while it runs; the combined peak adds only the child's private memory.
         XCTAssertEqual(f.predictedPeakRSSBytes, f.framePeakBytes)
         XCTAssertEqual(f.predictedCombinedPeakBytes - f.predictedPeakRSSBytes, f.decoderPrivateBytes)
         XCTAssertEqual(f.decoderPrivateBytes, f.decoderBufferBytes + MemoryFootprint.decoderFixedOverheadBytes + f.decoderBufferBytes / 8)
-        // The child's resident set counts what it shares with the parent: the weights and the
-        // baseline's anonymous pages, not the arena (kept out of it).
+        // The child's resident set counts what it shares with the parent: the weights, the
+        // baseline's anonymous pages and the transfer slots, not the arena (kept out of it).
         XCTAssertEqual(f.predictedDecoderPeakRSSBytes, f.decoderPrivateBytes + f.weightBytes + baseline.anonymousBytes
-                           + MemoryFootprint.decoderSharedLibraryBytes)
+                           + MemoryFootprint.decoderSharedLibraryBytes + f.decoderTransferBytes)
     }
 
     func testTinyFramesPeakWhileTheModelLoads() throws {
         let (f, _) = try footprint(width: 32, height: 32)
+        XCTAssertEqual(f.decoderTransferBytes, 4096, "2 KiB of pixels touch one page of the slots")
         XCTAssertEqual(f.predictedPeakRSSBytes, f.startupPeakBytes)
         XCTAssertEqual(f.startupPeakBytes, baseline.residentBytes + MemoryFootprint.runtimeGrowthBytes + 2 * f.weightBytes)
         XCTAssertGreaterThan(f.startupPeakBytes, f.framePeakBytes)

@@ -72,7 +72,12 @@
 /// The combined peak (what a systemd `MemoryMax=`, which limits the whole cgroup, must allow) is
 /// the parent's peak plus the child's private memory: in a batch or daemon the child decodes the
 /// next file while the parent runs the current frame at its peak (decoding ahead), and holds
-/// that second mosaic in LibRaw's buffer until the parent reads it. Not counted: the page
+/// that second mosaic in LibRaw's buffer until the parent reads it. (A DNG of plain 16-bit
+/// samples is read from the file without LibRaw's buffer: the child then holds less; the
+/// prediction is for the files LibRaw unpacks, and `--measure` restores such a file.) Both
+/// processes map the shared slots (`decoderTransferBytes` of them touched) the pixels come through: counted in the
+/// parent's peak (a batch's next file is decoding during it) and in the child's resident set.
+/// Not counted: the page
 /// cache for the RAW file being read and the PNG being written, which the cgroup is charged for
 /// but can reclaim; the suggested `MemoryMax=` adds `headroom` for it, allocator slack and
 /// page tables.
@@ -120,6 +125,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// `decoderOverheadBytes`' fixed part.
     public static let decoderFixedOverheadBytes = 3_145_728 // 3 MiB
     public static let decoderSharedLibraryBytes = 4_718_592 // 4.5 MiB
+    /// The decoder child's transfer slots (raw_isolated.c: 4 of 256 KiB), shared with the parent.
+    public static let decoderTransferSlotBytes = 4 * 256 * 1024
     public static let threadStackBytes = 16_384
     /// One compressor's deflate memory (`nj_deflate_memory_bytes`).
     public static let zlibDeflateBytes = 272 * 1024 + 64
@@ -272,13 +279,20 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// While a frame runs.
     public var framePeakBytes: Int {
         baseline.residentBytes + Self.runtimeGrowthBytes + weightBytes + mosaicBytes + inputRowsBytes
-            + arenaBytes + pngWriterBytes + threadStacksBytes + fallbackBytes
+            + arenaBytes + pngWriterBytes + threadStacksBytes + fallbackBytes + decoderTransferBytes
     }
 
     /// The restore process's peak resident set.
     public var predictedPeakRSSBytes: Int { max(startupPeakBytes, framePeakBytes) }
 
     // MARK: The decoder child
+
+    /// The transfer slots' pages that a frame's pixels touch (all of them from 0.5 MP; twice
+    /// the pixels' bytes for 8-bit codes, which read the frame twice).
+    public var decoderTransferBytes: Int {
+        let streamed = 2 * width * height * (mosaicCodes ? 2 : 1)
+        return min(Self.decoderTransferSlotBytes, (streamed + 4095) / 4096 * 4096)
+    }
 
     /// LibRaw's raw buffer: 2 bytes per readout pixel (readout = visible assumed).
     public var decoderBufferBytes: Int { 2 * width * height }
@@ -288,7 +302,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     public var decoderPrivateBytes: Int { decoderBufferBytes + decoderOverheadBytes }
     /// The child's resident set as `ps` shows it.
     public var predictedDecoderPeakRSSBytes: Int {
-        baseline.anonymousBytes + weightBytes + (fallback?.weightBytes ?? 0) + Self.decoderSharedLibraryBytes + decoderPrivateBytes
+        baseline.anonymousBytes + weightBytes + (fallback?.weightBytes ?? 0) + Self.decoderSharedLibraryBytes + decoderTransferBytes
+            + decoderPrivateBytes
     }
 
     // MARK: Both
