@@ -36,7 +36,7 @@ let package = Package(
         // Tiny C shims over LibRaw and libpng (libpng's setjmp/longjmp error handling stays in C).
         .target(
             name: "NightjarIOShims",
-            dependencies: ["CLibRaw", "CLibPNG"],
+            dependencies: ["NightjarKernels", "CLibRaw", "CLibPNG"],
             path: "CSupport/NightjarIOShims",
             // zlib itself (libpng's own dependency): the PNG's pieces are deflated directly.
             linkerSettings: [.linkedLibrary("z")]

@@ -66,7 +66,7 @@ host() {
     [ "$full" = "$cc" ] || kernels host-full "$full"
     full_objects=host-cc
     [ "$full" = "$cc" ] || full_objects=host-full
-    for t in conv conv_f16 qs8 threadpool convert colour; do
+    for t in conv conv_f16 qs8 threadpool convert colour png; do
         program "${t}_cc" host-cc "test_$t.c" "$cc"
     done
     for t in conv conv_f16 qs8; do
@@ -88,6 +88,8 @@ host() {
     check "host ($cc): conversions" env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/convert_cc"
     # The colour stage's steps: every x86 form bit for bit against the scalar ones.
     check "host ($cc): colour steps" env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/colour_cc"
+    # The PNG encoder's steps: every x86 form against the specifications' byte-at-a-time forms.
+    check "host ($cc): png steps" env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES "$out/png_cc"
     # The thread pool's wake-up hand-shakes; a lost wake-up hangs, so under a time limit.
     check "host ($cc): thread pool" timeout 300 "$out/threadpool_cc"
     if [ "$(uname -m)" = x86_64 ]; then
@@ -127,7 +129,7 @@ arm() {
         return 0
     fi
     kernels arm-gcc aarch64-linux-gnu-gcc
-    for t in conv conv_f16 qs8 threadpool colour convert; do
+    for t in conv conv_f16 qs8 threadpool colour convert png; do
         program "${t}_aarch64" arm-gcc "test_$t.c" aarch64-linux-gnu-gcc -static
     done
     # SwiftPM on the boards compiles C with clang: clang's NEON code generation too.
@@ -166,6 +168,7 @@ arm() {
             env -u NIGHTJAR_MAX_ISA -u NIGHTJAR_DISABLE_FEATURES qemu-aarch64 -cpu max "$out/qs8_aarch64_clang" --quick
     fi
     check "aarch64 qemu -cpu cortex-a53: colour steps" qemu-aarch64 -cpu cortex-a53 "$out/colour_aarch64"
+    check "aarch64 qemu -cpu cortex-a53: png steps" qemu-aarch64 -cpu cortex-a53 "$out/png_aarch64"
     # Conversions and int8 LeakyReLU: GCC contracts float expressions into FMAs on AArch64
     # (-ffp-contract=fast), which x86-64's baseline has no FMA to show.
     for cpu in cortex-a53 max; do

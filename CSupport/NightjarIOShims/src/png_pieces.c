@@ -5,6 +5,7 @@
  * combined from the pieces' (zlib's adler32_combine). Swift schedules the pieces and writes
  * the chunks; these functions only filter and deflate one piece in the caller's memory. */
 #include "nightjar_io_shims.h"
+#include "nightjar_kernels_png.h"
 
 #include <string.h>
 #include <zlib.h>
@@ -20,25 +21,8 @@ static inline uint8_t paeth(int a, int b, int c) {
 
 enum { PAETH_SEGMENT = 512 };
 
-/* Paeth residuals of `count` bytes: the predictor without branches (the smallest of the three
- * distances, ties to left, then above), in a form the compiler turns into SIMD. */
-static void paeth_segment(const uint8_t *restrict current, const uint8_t *restrict above,
-                          const uint8_t *restrict left, const uint8_t *restrict corner,
-                          uint8_t *restrict out, size_t count) {
-    for (size_t i = 0; i < count; i++) {
-        int a = left[i], b = above[i], c = corner[i];
-        int pa = b - c, pb = a - c;
-        int pc = pa + pb;
-        pa = pa < 0 ? -pa : pa;
-        pb = pb < 0 ? -pb : pb;
-        pc = pc < 0 ? -pc : pc;
-        int predicted = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
-        out[i] = (uint8_t)(current[i] - predicted);
-    }
-}
-
 /* Filters one row in place, right to left, so every predictor still reads unfiltered bytes. */
-static void filter_row(uint8_t *row, const uint8_t *up, size_t bytes, size_t bpp, int filter) {
+static void filter_row(uint8_t *row, const uint8_t *up, size_t bytes, size_t bpp, int filter, nj_u8_png_paeth_fn paeth_residuals) {
     switch (filter) {
     case NJ_PNG_FILTER_SUB:
         for (size_t i = bytes; i-- > bpp;) row[i] = (uint8_t)(row[i] - row[i - bpp]);
@@ -54,16 +38,16 @@ static void filter_row(uint8_t *row, const uint8_t *up, size_t bytes, size_t bpp
         break;
     case NJ_PNG_FILTER_PAETH:
         if (!up) { /* with no row above Paeth predicts the left byte: Sub */
-            filter_row(row, up, bytes, bpp, NJ_PNG_FILTER_SUB);
+            filter_row(row, up, bytes, bpp, NJ_PNG_FILTER_SUB, paeth_residuals);
             break;
         }
         /* Segments right to left, each computed into a scratch block and copied back, so the
-         * loop reads only bytes not yet filtered and has no aliasing: the compiler vectorizes
-         * it (the byte-at-a-time loop ran at about 130 MB/s, slower than the deflate). */
+         * kernel reads only bytes not yet filtered and writes apart from what it reads (the
+         * byte-at-a-time loop ran at about 130 MB/s, slower than the deflate). */
         for (size_t end = bytes; end > bpp;) {
             size_t start = end > PAETH_SEGMENT + bpp ? end - PAETH_SEGMENT : bpp;
             uint8_t scratch[PAETH_SEGMENT];
-            paeth_segment(row + start, up + start, row + start - bpp, up + start - bpp, scratch, end - start);
+            paeth_residuals(scratch, row + start, up + start, row + start - bpp, up + start - bpp, end - start);
             memcpy(row + start, scratch, end - start);
             end = start;
         }
@@ -120,6 +104,7 @@ void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *
         for (size_t y = 0; y < count; y++) swap_bytes(rows + y * stride + 1, row_bytes);
         if (previous) swap_bytes(previous, row_bytes);
     }
+    const nj_u8_png_paeth_fn paeth_residuals = nj_png_kernels_active().paeth;
     /* Bottom to top: row y's predictor reads row y - 1 before that row is filtered. */
     for (size_t y = count; y-- > 0;) {
         uint8_t *row = rows + y * stride;
@@ -127,7 +112,7 @@ void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *
         int chosen = filter == NJ_PNG_FILTER_ADAPTIVE
                          ? adaptive_filter(row + 1, up, row_bytes, (size_t)bytes_per_pixel) : filter;
         row[0] = (uint8_t)chosen;
-        filter_row(row + 1, up, row_bytes, (size_t)bytes_per_pixel, chosen);
+        filter_row(row + 1, up, row_bytes, (size_t)bytes_per_pixel, chosen, paeth_residuals);
     }
 }
 
@@ -173,7 +158,7 @@ int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
                      const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
                      size_t output_capacity, size_t *output_bytes, uint32_t *adler) {
     if (strategy == NJ_DEFLATE_HUFFMAN_DIRECT) {
-        *adler = (uint32_t)adler32(1L, input, (uInt)input_bytes);
+        *adler = nj_png_kernels_active().adler32(1, input, input_bytes);
         return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes);
     }
     if (memory_bytes < sizeof(bump_memory) + 16) return -1;
@@ -200,7 +185,7 @@ int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
     int ok = last ? rc == Z_STREAM_END : (rc == Z_OK && stream.avail_in == 0 && stream.avail_out > 0);
     *output_bytes = output_capacity - stream.avail_out;
     deflateEnd(&stream);
-    *adler = (uint32_t)adler32(1L, input, (uInt)input_bytes);
+    *adler = nj_png_kernels_active().adler32(1, input, input_bytes);
     return ok ? 0 : -1;
 }
 

@@ -319,9 +319,11 @@ void nj_f32_clamp_scalar(float *data, size_t count, float lo, float hi);
 }
 #endif
 
-// The other families (each header includes this one first), and the colour stage's box-filter steps.
+// The other families (each header includes this one first), the colour stage's box-filter steps and
+// the PNG encoder's steps.
 #include "nightjar_kernels_f16.h"
 #include "nightjar_kernels_qs8.h"
 #include "nightjar_kernels_colour.h"
+#include "nightjar_kernels_png.h"
 
 #endif
