@@ -133,8 +133,9 @@ struct BenchReport: Codable {
                          + formatted("%.3f s median on the restorer's engine", p.network.median))
         }
         if let s = end_to_end_stages {
-            lines.append(formatted("  stages     decode %.3f s, prepare %.3f s, network with colour and PNG rows %.3f s, "
-                                   + "finish (last pieces, fsync, rename) %.3f s", s.decode, s.prepare, s.network, s.finish))
+            lines.append(formatted("  stages     decode %.3f s", s.decode) + (s.decoder.map { " (\($0))" } ?? "")
+                         + formatted(", prepare %.3f s, network with colour and PNG rows %.3f s, "
+                                     + "finish (last pieces, fsync, rename) %.3f s", s.prepare, s.network, s.finish))
         }
         if let batch = end_to_end_batch_seconds {
             lines.append("in a batch   " + seconds(batch) + formatted(" per file (%.2fx the network), the next file decoded meanwhile",

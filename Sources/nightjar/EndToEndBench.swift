@@ -44,8 +44,8 @@ enum EndToEndBench {
             }
         }
         func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
-        let stages = Stages(decode: median(\.decodeSeconds), prepare: median(\.prepareSeconds), network: median(\.networkSeconds),
-                            finish: median(\.writeSeconds))
+        let stages = Stages(decode: median(\.decodeSeconds), decoder: reports.last?.decoder, prepare: median(\.prepareSeconds),
+                            network: median(\.networkSeconds), finish: median(\.writeSeconds))
         // As a batch (`restore DIR`, `watch`) runs: each file decoding in its own child while the
         // one before it runs through the network. A file's time is from the end of the one
         // before; the first is not counted (nothing decoded it ahead).
@@ -81,6 +81,9 @@ enum EndToEndBench {
     struct Stages: Codable {
         /// LibRaw in the decoder child, the mosaic read from it.
         var decode: Double
+        /// How (`RestoreReport.decoder`): the synthetic DNG's plain samples are read from the file;
+        /// a camera's own format is unpacked by LibRaw, which takes longer.
+        var decoder: String?
         /// Normalisation table, amplifier, colour statistics.
         var prepare: Double
         /// The network with the rows it finishes: colour stage, quantising, handing rows to

@@ -205,8 +205,20 @@ final class CaptureRestoreTests: XCTestCase {
         let decoded = try JSONDecoder().decode(RestoreReport.self, from: Data(contentsOf: sidecar))
         XCTAssertEqual(decoded, report)
         XCTAssertEqual(decoded.model, "red-mit")
+        XCTAssertEqual(decoded.decoder, "plain DNG samples", "the writer's DNG holds plain 16-bit samples")
         XCTAssertGreaterThanOrEqual(decoded.totalSeconds, decoded.networkSeconds)
         XCTAssertEqual(CaptureFixtures.listing(directory), ["capture.dng", "out.png", "out.png.json"])
+        // A file whose samples LibRaw maps (a linearisation table) is unpacked by LibRaw, and says so.
+        var curved = DNGImage(width: width, height: height, layout: .cfa(.bggr),
+                              samples: CaptureFixtures.positionMosaic(width: width, height: height, base: 1, modulus: 4000),
+                              significantBits: 12, black: [0])
+        curved.linearization = (0..<4096).map { UInt16($0) }
+        let curvedInput = try CaptureFixtures.write(curved, named: "curved.dng", in: directory)
+        let curvedReport = try restoreCapture(input: curvedInput, output: directory.appendingPathComponent("curved.png"), options: options(),
+                                              modelName: "m", network: CaptureFixtures.affineNetwork(alignedHeight: 36, alignedWidth: 44))
+        XCTAssertEqual(curvedReport.decoder, "LibRaw")
+        try FileManager.default.removeItem(at: curvedInput)
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("curved.png"))
         // The sidecar is protected like the image.
         try FileManager.default.removeItem(at: output)
         XCTAssertThrowsError(try restoreCapture(input: input, output: output, options: options { $0.sidecar = true }, modelName: "m") { _, _, _, _ in }) { error in

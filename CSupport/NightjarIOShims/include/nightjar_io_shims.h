@@ -77,6 +77,8 @@ typedef struct {
     float cam_mul[4];
     float pre_mul[4];
     float rgb_cam[3][4];
+    /* The pixels were read from the file as stored (nj_raw_plain_rows), not unpacked by LibRaw. */
+    int plain_samples;
 } nj_raw_info;
 
 /* Opens `path` and reads its metadata. Refuses (NJ_RAW_ERR_TOO_LARGE) before any pixel

@@ -192,6 +192,7 @@ int nj_raw_plain_rows(nj_raw *raw, nj_raw_info *info, nj_raw_file_rows *rows, ch
     if (info->sensor != NJ_SENSOR_BAYER) return NJ_RAW_OK; /* unpacked, it is refused as LibRaw says */
     /* As unpacking sets it for a single-plane mosaic. */
     info->raw_pitch = (unsigned)(2 * lr->sizes.raw_width);
+    info->plain_samples = 1;
     rows->plain = 1;
     rows->first = info->data_offset + 2LL * (long long)(top * lr->sizes.raw_width + left);
     rows->stride = 2LL * (long long)lr->sizes.raw_width;

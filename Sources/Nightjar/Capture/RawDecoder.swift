@@ -18,6 +18,9 @@ struct DecodedFrame {
     /// DateTimeOriginal, else the TIFF DateTime; the camera's clock read as local time), in
     /// seconds since 1970; nil when the file records none.
     var captureTime: Int? = nil
+    /// The decoder child read the samples from the file as stored instead of having LibRaw
+    /// unpack them (a DNG of plain 16-bit samples: `nj_raw_plain_rows`).
+    var plainSamples = false
 }
 
 /// Where a decoder puts a frame's visible pixels.
@@ -210,7 +213,8 @@ public struct RawDecoder: Sendable {
             throw CaptureError.corrupt(path: path, reason: "white level \(info.maximum) is not above the black level \(black.max())")
         }
         return DecodedFrame(width: width, height: height, cfa: cfa, black: black, white: white, flip: Int(info.flip),
-                            calibration: CameraCalibration(info: info), captureTime: info.timestamp > 0 ? Int(info.timestamp) : nil)
+                            calibration: CameraCalibration(info: info), captureTime: info.timestamp > 0 ? Int(info.timestamp) : nil,
+                            plainSamples: info.plain_samples != 0)
     }
 
     /// The CFA layout from LibRaw's four letters (any case), without making a string.

@@ -140,6 +140,10 @@ public struct RestoreReport: Codable, Sendable, Equatable {
     /// When the frame was taken, from the file's own metadata (DNG or EXIF DateTimeOriginal, as
     /// LibRaw reads it: the camera's clock), "YYYY-MM-DDTHH:MM:SS"; absent when it records none.
     public var captureTime: String? = nil
+    /// How the pixels were decoded: "LibRaw" (unpacked by LibRaw in the decoder child), "plain
+    /// DNG samples" (read from the file as stored: LibRaw would have copied them unchanged) or
+    /// "sensor dump" (a headerless dump read with its description).
+    public var decoder: String? = nil
 
     /// Whether enough of the input was clipped to warn (`Int8InputClipping.significantShare`).
     public var int8ClippingWarns: Bool { (int8InputClipped ?? 0) >= Int8InputClipping.significantShare }
@@ -367,6 +371,7 @@ func restoreCapture<Network: FrameNetwork>(input: URL, output: URL, options: Res
             report.colorMatrix = colour.matrix?.values
         }
         report.captureTime = frame.captureTime.map(CaptureTime.text)
+        report.decoder = restored.sensor != nil ? "sensor dump" : frame.plainSamples ? "plain DNG samples" : "LibRaw"
         var warnings: [String] = []
         if colour.noMatrix {
             warnings.append("\(inputPath): no usable colour matrix in the file; the network's colour was used")
