@@ -239,7 +239,8 @@ int nj_child_receive(nj_raw_child *child, void *data, size_t size) {
 /* nj_child_send for `size` bytes of 16-bit samples read from `fd` at `offset`: into the slot
  * itself, with no copy between (or through a buffer into the pipe), byte-swapped with `swap`. */
 static int send_file_samples(nj_child_sender *out, int fd, long long offset, size_t size, int swap) {
-    unsigned char buffer[64 * 1024];
+    /* Only without the slots; small, as the child runs on whichever thread forked it. */
+    unsigned char buffer[16 * 1024];
     while (size > 0) {
         unsigned char *target = buffer;
         size_t room = sizeof buffer;
