@@ -102,7 +102,7 @@ void nj_raw_close(nj_raw *raw);
 
 /* After nj_raw_open, instead of nj_raw_unpack for a file whose samples are plain: where its
  * visible rows lie in the file (each `2 * width` bytes), with `info` filled as nj_raw_unpack
- * fills it. `plain` is 0 (and nothing filled) for a file that must be unpacked. */
+ * fills it. `plain` is 0 for a file that must be unpacked (nj_raw_unpack then fills `info`). */
 typedef struct {
     int plain;
     long long first;  /* the first visible row's offset */

@@ -1,7 +1,8 @@
 // The one C++ file of the shims: LibRaw keeps the raw data's offset and size, the raw
 // directory's bits per sample and compression, and its input's size in its internal data,
 // which only its C++ interface reaches (LibRaw::get_internal_data_pointer). The caller checks
-// them for plausibility (RawPlausibility.swift).
+// them for plausibility (RawPlausibility.swift), and the decoder child reads a plain DNG's
+// samples from the file where they are what unpacking would copy (nj_raw_samples_are_plain).
 #include "raw_extent.h"
 
 #include <climits>

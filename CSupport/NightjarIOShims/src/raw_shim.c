@@ -178,7 +178,7 @@ int nj_raw_plain_rows(nj_raw *raw, nj_raw_info *info, nj_raw_file_rows *rows, ch
                       size_t message_size) {
     rows->plain = 0;
     if (!raw || !raw->lr || raw->unpacked) {
-        set_message(message, message_size, "no file opened and not unpacked");
+        set_message(message, message_size, "needs an opened file that is not unpacked yet");
         return NJ_RAW_ERR_USAGE;
     }
     libraw_data_t *lr = raw->lr;
