@@ -322,6 +322,19 @@ final class CaptureDecodeTests: XCTestCase {
         }
         XCTAssertEqual(rc, Int32(NJ_RAW_ERR_CRASHED), String(cString: message))
         XCTAssertEqual(child.active, 0)
+
+        // The fallback, through the pipe itself: the same frame, from LibRaw's buffer and from the file.
+        var curved = image
+        curved.linearization = (0..<16384).map { UInt16($0) }
+        let unpackedURL = try CaptureFixtures.write(curved, named: "slots-unpacked.dng", in: directory)
+        setenv("NIGHTJAR_DECODER_TRANSFER", "pipe", 1)
+        defer { unsetenv("NIGHTJAR_DECODER_TRANSFER") }
+        XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertNil(child.ring, "NIGHTJAR_DECODER_TRANSFER=pipe still set up the slots")
+        nj_raw_isolated_cancel(&child)
+        for input in [url, unpackedURL] {
+            XCTAssertTrue(try RawDecoder().decode(input).mosaic == mosaic, "through the pipe: \(input.lastPathComponent)")
+        }
     }
 
     /// A DNG whose samples LibRaw would copy unchanged (one untiled run of 16-bit samples, no

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -134,7 +135,12 @@ int nj_child_start(nj_raw_child *child, double timeout_seconds,
     (void)fcntl(fds[1], F_SETPIPE_SZ, 256 * 1024);
     int back[2] = {-1, -1};
     size_t ring_bytes = (size_t)RING_SLOTS * RING_SLOT_BYTES;
-    void *ring = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* NIGHTJAR_DECODER_TRANSFER=pipe takes the fallback on purpose (its tests; a system whose
+     * shared memory misbehaves). */
+    const char *transfer = getenv("NIGHTJAR_DECODER_TRANSFER");
+    void *ring = transfer && strcmp(transfer, "pipe") == 0
+                     ? MAP_FAILED
+                     : mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (ring != MAP_FAILED && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, back) == 0) {
         child->ring = ring;
         child->slots = RING_SLOTS;
