@@ -79,7 +79,7 @@ enum EndToEndBench {
 
     /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).
     struct Stages: Codable {
-        /// LibRaw in the decoder child, the mosaic read from it.
+        /// The decoder child (LibRaw, or the file's plain samples), the mosaic read from it.
         var decode: Double
         /// How (`RestoreReport.decoder`): the synthetic DNG's plain samples are read from the file;
         /// a camera's own format is unpacked by LibRaw, which takes longer.

@@ -184,30 +184,40 @@ static int send_slot(nj_child_sender *out) {
     return 0;
 }
 
-/* In the child, before filling a slot: waits until the parent has emptied one. */
-static int take_free_slot(nj_child_sender *out) {
-    while (out->free_slots == 0) {
-        char freed;
-        ssize_t n = read(out->back_fd, &freed, 1);
-        if (n == 1) out->free_slots++;
-        else if (n == 0 || errno != EINTR) return -1; /* the parent is gone */
+/* In the child: where the next bytes go in the slot being filled, and `*room` bytes fit there;
+ * a new slot is taken once the parent has emptied one. NULL when the parent is gone. */
+static unsigned char *slot_room(nj_child_sender *out, size_t *room) {
+    if (out->fill == 0) {
+        while (out->free_slots == 0) {
+            char freed;
+            ssize_t n = read(out->back_fd, &freed, 1);
+            if (n == 1) out->free_slots++;
+            else if (n == 0 || errno != EINTR) return NULL;
+        }
+        out->free_slots--;
     }
-    out->free_slots--;
-    return 0;
+    *room = out->slot_bytes - out->fill;
+    return out->ring + (size_t)out->slot * out->slot_bytes + out->fill;
+}
+
+/* In the child: `bytes` were put at slot_room's place; a full slot is announced. */
+static int slot_filled(nj_child_sender *out, size_t bytes) {
+    out->fill += bytes;
+    return out->fill == out->slot_bytes ? send_slot(out) : 0;
 }
 
 int nj_child_send(nj_child_sender *out, const void *data, size_t size) {
     if (!out->ring) return nj_write_all(out->fd, data, size);
     const unsigned char *p = data;
     while (size > 0) {
-        if (out->fill == 0 && take_free_slot(out) != 0) return -1;
-        size_t room = out->slot_bytes - out->fill;
+        size_t room;
+        unsigned char *target = slot_room(out, &room);
+        if (!target) return -1;
         size_t take = size < room ? size : room;
-        memcpy(out->ring + (size_t)out->slot * out->slot_bytes + out->fill, p, take);
-        out->fill += take;
+        memcpy(target, p, take);
         p += take;
         size -= take;
-        if (out->fill == out->slot_bytes && send_slot(out) != 0) return -1;
+        if (slot_filled(out, take) != 0) return -1;
     }
     return 0;
 }
@@ -251,11 +261,7 @@ static int send_file_samples(nj_child_sender *out, int fd, long long offset, siz
     while (size > 0) {
         unsigned char *target = buffer;
         size_t room = sizeof buffer;
-        if (out->ring) {
-            if (out->fill == 0 && take_free_slot(out) != 0) return -1;
-            target = out->ring + (size_t)out->slot * out->slot_bytes + out->fill;
-            room = out->slot_bytes - out->fill;
-        }
+        if (out->ring && !(target = slot_room(out, &room))) return -1;
         size_t take = (size < room ? size : room) & ~(size_t)1;
         if (take == 0) return -1; /* an odd slot or size: not samples */
         ssize_t n = pread(fd, target, take, (off_t)offset);
@@ -270,12 +276,7 @@ static int send_file_samples(nj_child_sender *out, int fd, long long offset, siz
         }
         offset += (long long)take;
         size -= take;
-        if (!out->ring) {
-            if (nj_write_all(out->fd, buffer, take) != 0) return -1;
-        } else {
-            out->fill += take;
-            if (out->fill == out->slot_bytes && send_slot(out) != 0) return -1;
-        }
+        if (out->ring ? slot_filled(out, take) != 0 : nj_write_all(out->fd, buffer, take) != 0) return -1;
     }
     return 0;
 }

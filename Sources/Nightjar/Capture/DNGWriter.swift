@@ -246,7 +246,7 @@ struct TIFFBuilder {
                 if extra.count % 2 == 1 { extra.append(0) }
                 let base = 8 + ifdSize + extra.count
                 ifd += u32(UInt32(base))
-                extra += Self.subIFD(inner, at: base, bigEndian: bigEndian)
+                extra += subIFD(inner, at: base)
             } else if value.count <= 4 {
                 ifd += value + [UInt8](repeating: 0, count: 4 - value.count)
             } else {
@@ -262,9 +262,7 @@ struct TIFFBuilder {
     }
 
     /// An IFD with its out-of-line values, to be placed at file offset `base`.
-    static func subIFD(_ unsorted: [Entry], at base: Int, bigEndian: Bool) -> [UInt8] {
-        let builder = TIFFBuilder(bigEndian: bigEndian)
-        let u16 = builder.u16, u32 = builder.u32
+    func subIFD(_ unsorted: [Entry], at base: Int) -> [UInt8] {
         let entries = unsorted.sorted { $0.tag < $1.tag }
         let size = 2 + 12 * entries.count + 4
         var ifd: [UInt8] = u16(UInt16(entries.count))

@@ -75,12 +75,11 @@
 /// that second mosaic in LibRaw's buffer until the parent reads it. (A DNG of plain 16-bit
 /// samples is read from the file without LibRaw's buffer: the child then holds less; the
 /// prediction is for the files LibRaw unpacks, and `--measure` restores such a file.) Both
-/// processes map the shared slots (`decoderTransferBytes` of them touched) the pixels come through: counted in the
-/// parent's peak (a batch's next file is decoding during it) and in the child's resident set.
-/// Not counted: the page
-/// cache for the RAW file being read and the PNG being written, which the cgroup is charged for
-/// but can reclaim; the suggested `MemoryMax=` adds `headroom` for it, allocator slack and
-/// page tables.
+/// processes map the shared slots the pixels come through (`decoderTransferBytes` of them
+/// touched): counted in the parent's peak (a batch's next file is decoding during it) and in the
+/// child's resident set. Not counted: the page cache for the RAW file being read and the PNG
+/// being written, which the cgroup is charged for but can reclaim; the suggested `MemoryMax=`
+/// adds `headroom` for it, allocator slack and page tables.
 public struct MemoryFootprint: Sendable, Equatable {
     /// The resident set of the executable before any model is loaded.
     public struct RuntimeBaseline: Sendable, Equatable {
