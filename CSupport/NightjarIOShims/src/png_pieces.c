@@ -344,23 +344,77 @@ static void put_stored(bit_writer *w, const uint8_t *input, size_t bytes, int la
     } while (bytes > 0);
 }
 
+/* Codes `input`'s bytes as literals while the output has 8 bytes of room (the rest is the
+ * caller's, from the count returned): three codes of at most 15 bits, joined, go in above the
+ * at most 7 bits pending, then 8 bytes are stored and the pointer moves by the whole bytes
+ * among them: no branch per code, and one shift and one addition per three codes wait on the
+ * group before. The bits are put_bits's, in the same order. With the tallies below, deflate
+ * of restored frames went from 630 to 910 MB/s (16-bit), 975 to 1165 (8-bit, network colour)
+ * and 1075 to 1110 (8-bit, camera colour, 15 % of raw: short codes) per CPU second (Zen 5,
+ * scripts/bench-png.c's loop). */
+static size_t put_literals(bit_writer *w, const uint8_t *input, size_t count, const uint16_t *codes,
+                           const uint8_t *lengths) {
+    uint32_t entry[256]; /* code | length << 16: one load per literal */
+    for (int s = 0; s < 256; s++) entry[s] = codes[s] | (uint32_t)lengths[s] << 16;
+    uint64_t bits = w->bits;
+    unsigned pending = w->count; /* < 32: put_bits keeps it so */
+    uint8_t *out = w->out;
+    const uint8_t *end = w->end;
+    size_t j = 0;
+    if (end - out < 8) return 0;
+    memcpy(out, &bits, 8); /* little-endian hosts only, as put_bits */
+    out += pending >> 3;
+    bits >>= pending & 56;
+    pending &= 7;
+    for (; j + 3 <= count && end - out >= 8; j += 3) {
+        uint32_t e0 = entry[input[j]], e1 = entry[input[j + 1]], e2 = entry[input[j + 2]];
+        /* The three codes joined first, so that only one shift and one addition wait on
+         * `pending` from the group before. */
+        unsigned l0 = e0 >> 16, l01 = l0 + (e1 >> 16);
+        uint64_t joined = (uint64_t)(e0 & 0xffff) | (uint64_t)(e1 & 0xffff) << l0 | (uint64_t)(e2 & 0xffff) << l01;
+        bits |= joined << pending;
+        pending += l01 + (e2 >> 16); /* at most 7 + 45 */
+        memcpy(out, &bits, 8);
+        out += pending >> 3;
+        bits >>= pending & 56;
+        pending &= 7;
+    }
+    w->bits = bits;
+    w->count = pending;
+    w->out = out;
+    return j;
+}
+
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
                          size_t output_capacity, size_t *output_bytes) {
     /* Literal/length symbols 0..256 (256 ends the block) and two unused distance codes of one
      * bit each (a complete code, as zlib writes it for literal-only blocks). */
     enum { LITERALS = 257, DISTANCES = 2, ALL = LITERALS + DISTANCES };
     uint32_t freq[LITERALS] = {0};
-    /* Four tallies break the dependence between repeated bytes' increments. */
-    uint32_t partial[3][256] = {{0}};
+    /* Eight tallies, a word of input at a time: filtered rows are mostly a few byte values,
+     * and a tally's increments of one value wait on each other (4 % faster than four tallies
+     * of single bytes on restored 8-bit frames, Zen 5). */
+    uint32_t tally[8][256];
+    memset(tally, 0, sizeof tally);
     size_t i = 0;
-    for (; i + 4 <= input_bytes; i += 4) {
-        freq[input[i]]++;
-        partial[0][input[i + 1]]++;
-        partial[1][input[i + 2]]++;
-        partial[2][input[i + 3]]++;
+    for (; i + 8 <= input_bytes; i += 8) {
+        uint64_t word;
+        memcpy(&word, input + i, 8);
+        tally[0][word & 255]++;
+        tally[1][(word >> 8) & 255]++;
+        tally[2][(word >> 16) & 255]++;
+        tally[3][(word >> 24) & 255]++;
+        tally[4][(word >> 32) & 255]++;
+        tally[5][(word >> 40) & 255]++;
+        tally[6][(word >> 48) & 255]++;
+        tally[7][word >> 56]++;
     }
-    for (; i < input_bytes; i++) freq[input[i]]++;
-    for (int s = 0; s < 256; s++) freq[s] += partial[0][s] + partial[1][s] + partial[2][s];
+    for (; i < input_bytes; i++) tally[0][input[i]]++;
+    for (int s = 0; s < 256; s++) {
+        uint32_t sum = 0;
+        for (int t = 0; t < 8; t++) sum += tally[t][s];
+        freq[s] = sum;
+    }
     freq[256] = 1;
     uint8_t lengths[ALL];
     build_lengths(freq, LITERALS, 15, lengths);
@@ -415,8 +469,9 @@ static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uin
             if (symbols[k] == 17) put_bits(&w, extra[k], 3);
             if (symbols[k] == 18) put_bits(&w, extra[k], 7);
         }
-        /* Two literals per call: 30 bits at most, and put_bits empties below 32. */
-        size_t j = 0;
+        size_t j = put_literals(&w, input, input_bytes, codes, lengths);
+        /* The rest (and all of it where the output has no room to spare), two literals per
+         * call: 30 bits at most, and put_bits empties below 32. */
         for (; j + 2 <= input_bytes; j += 2) {
             uint8_t a = input[j], b = input[j + 1];
             put_bits(&w, (uint64_t)codes[a] | (uint64_t)codes[b] << lengths[a], lengths[a] + lengths[b]);
