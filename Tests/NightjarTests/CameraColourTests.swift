@@ -82,7 +82,7 @@ final class CameraColourTests: XCTestCase {
     func testFootprintCountsTheColourStage() {
         for width in [64, 770, 4256] {
             let memory = ColourMemory()
-            memory.reserve(width: width)
+            XCTAssertTrue(memory.reserve(width: width))
             memory.statistics.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
             memory.coefficients.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
             XCTAssertEqual(memory.bytes, MemoryFootprint.colourStageBytes(width: width), "width \(width)")
@@ -100,6 +100,7 @@ final class CameraColourTests: XCTestCase {
         }
         for (kernels, width, height, radius, batch) in cases {
             let ring = BoxFilterRing(channels: 2, radius: radius, batch: batch)
+            XCTAssertTrue(ring.reserve(width: width))
             ring.begin(width: width, height: height, kernels: kernels)
             let values = (0..<(2 * width * height)).map { _ in Float(rng.nextUnit() * 2 - 1) }
             func direct(_ c: Int, _ y: Int, _ x: Int) -> Double {

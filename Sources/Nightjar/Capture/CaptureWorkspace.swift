@@ -362,8 +362,9 @@ public final class CaptureWorkspace {
         }
         // The engine that runs this frame lends its threads to the colour stage and the PNG's pieces.
         let workers = (fallback as WorkerPoolOwner?) ?? (network as? WorkerPoolOwner)
-        let colour = colourStage(frame: frame, options: options, mosaic: view, width: rows.width,
-                                 height: rows.height, offset: offset, amplification: amplification, workers: workers)
+        let colour = try colourStage(frame: frame, options: options, mosaic: view, width: rows.width,
+                                     height: rows.height, offset: offset, amplification: amplification, workers: workers,
+                                     path: inputPath)
         let prepareSeconds = seconds(since: t)
 
         let flip = options.rotate ? frame.flip : 0
@@ -409,13 +410,17 @@ public final class CaptureWorkspace {
     }
 
     /// The camera colour stage for a frame, or nil for the network's colour (asked for, or the
-    /// file has no usable matrix). No heap allocation once the rings are as wide as the frame.
+    /// file has no usable matrix). No heap allocation once the rings are as wide as the frame;
+    /// `CaptureError.noRoom` naming `path` when their mapping is refused.
     private func colourStage(frame: DecodedFrame, options: RestoreOptions, mosaic: MosaicView, width: Int,
                              height: Int, offset: (dy: Int, dx: Int), amplification: Double,
-                             workers: WorkerPoolOwner?) -> (stage: ColourStage?, used: ColourUsed) {
+                             workers: WorkerPoolOwner?, path: String) throws -> (stage: ColourStage?, used: ColourUsed) {
         guard options.color == .camera else { return (nil, ColourUsed(mode: .network)) }
         guard let matrix = frame.calibration.cameraToSRGB else {
             return (nil, ColourUsed(mode: .network, noMatrix: true))
+        }
+        guard colourMemory.reserve(width: width) else {
+            throw CaptureError.noRoom(path: path, reason: "cannot map the colour stage's rows" + addressSpaceLimitHint())
         }
         // Grey world: the multipliers that make the frame's mean quad neutral. Only taken when
         // used: it is a serial pass over the frame, on the main thread, before the network.

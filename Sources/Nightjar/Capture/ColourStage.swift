@@ -31,14 +31,18 @@ final class BoxFilterRing {
     private(set) var capacity = 0
     /// Rows in the ring: the window, the row leaving it, and a batch of new rows.
     var slots: Int { 2 * radius + 2 + batch }
-    private var ring: UnsafeMutablePointer<Float>
-    private var sums: UnsafeMutablePointer<Double>
+    /// The arrays below, in one mapping of its own, kept out of forked children
+    /// (`PageBuffer`): the decoder's child is forked while a frame runs, and every page of a
+    /// forkable ring the stage then wrote took a copy-on-write fault (2 % of a batch's CPU).
+    private var memory: PageBuffer?
+    private var ring = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
+    private var sums = ColourMemory.unmapped.assumingMemoryBound(to: Double.self)
     /// A batch's rows: their window's column sums.
-    private var window: UnsafeMutablePointer<Float>
+    private var window = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     /// One row's means, each strip's in its own columns.
-    private var means: UnsafeMutablePointer<Float>
+    private var means = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     /// Each strip's two scratch rows for the row filter's levels (strips run at once).
-    private var scratch: UnsafeMutablePointer<Float>
+    private var scratch = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     private(set) var last = -1
     private(set) var next = 0
     /// The C steps for this CPU (nightjar_kernels_colour.h), the stage's for the frame: Swift's
@@ -57,19 +61,6 @@ final class BoxFilterRing {
         channels = terms.count
         self.radius = radius
         self.batch = batch
-        ring = .allocate(capacity: 1)
-        sums = .allocate(capacity: 1)
-        window = .allocate(capacity: 1)
-        means = .allocate(capacity: 1)
-        scratch = .allocate(capacity: 1)
-    }
-
-    deinit {
-        ring.deallocate()
-        sums.deallocate()
-        window.deallocate()
-        means.deallocate()
-        scratch.deallocate()
     }
 
     /// Bytes held.
@@ -96,18 +87,34 @@ final class BoxFilterRing {
         (index * stripColumns)..<min(width, (index + 1) * stripColumns)
     }
 
-    /// Starts a frame of `height` rows of `width` with the stage's `kernels` (allocates only
-    /// when wider than before).
-    func begin(width: Int, height: Int, kernels: nj_colour_kernels) {
-        if width > capacity {
-            ring.deallocate(); sums.deallocate(); window.deallocate(); means.deallocate(); scratch.deallocate()
-            ring = .allocate(capacity: slots * planes * width)
-            sums = .allocate(capacity: channels * width)
-            window = .allocate(capacity: batch * channels * width)
-            means = .allocate(capacity: channels * width)
-            scratch = .allocate(capacity: Self.strips(width: width) * Self.scratchFloats(radius: radius))
-            capacity = width
+    /// Makes room for frames `width` wide (maps only when wider than before); false when the
+    /// system refuses the mapping.
+    func reserve(width: Int) -> Bool {
+        guard width > capacity else { return true }
+        memory = nil
+        capacity = 0
+        let floats = (ring: slots * planes * width, window: batch * channels * width, means: channels * width,
+                      scratch: Self.strips(width: width) * Self.scratchFloats(radius: radius))
+        let sumsBytes = channels * width * MemoryLayout<Double>.stride
+        guard let mapped = PageBuffer(bytes: sumsBytes + 4 * (floats.ring + floats.window + floats.means + floats.scratch)) else {
+            return false
         }
+        // The Doubles first, at the mapping's page-aligned start.
+        sums = mapped.base.bindMemory(to: Double.self, capacity: channels * width)
+        let rest = (mapped.base + sumsBytes).bindMemory(to: Float.self, capacity: floats.ring + floats.window + floats.means + floats.scratch)
+        ring = rest
+        window = ring + floats.ring
+        means = window + floats.window
+        scratch = means + floats.means
+        memory = mapped
+        capacity = width
+        return true
+    }
+
+    /// Starts a frame of `height` rows of `width` (at most what `reserve` made room for) with
+    /// the stage's `kernels`.
+    func begin(width: Int, height: Int, kernels: nj_colour_kernels) {
+        precondition(width <= capacity, "reserve(width:) first")
         self.width = width
         self.height = height
         self.kernels = kernels
@@ -361,10 +368,14 @@ final class ColourMemory {
                                    radius: ColourMemory.radius, batch: ColourMemory.batch)
     let coefficients = BoxFilterRing(channels: 6, radius: ColourMemory.radius, batch: ColourMemory.batch)
     /// Linear luminance of the network's output, two full rows per half row, in a ring.
-    private(set) var luminance: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
+    private(set) var luminance = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     /// A batch's composed rows, quantised: 2 · batch rows of 3 samples per pixel, 2 bytes each
     /// at most.
-    private(set) var output: UnsafeMutableRawPointer = .allocate(byteCount: 1, alignment: 16)
+    private(set) var output = ColourMemory.unmapped
+    /// Both, in one mapping kept out of forked children, as the rings' (`BoxFilterRing`).
+    private var rows: PageBuffer?
+    /// Where the arrays point before `reserve` makes them (never read or written there).
+    nonisolated(unsafe) static let unmapped = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
     /// An int8 frame's code values per quad site, as the code-quads kernel reads them: site k's
     /// value of code c at `256 · k + c` (the frame's own, written by each frame's stage).
     let codeValues = UnsafeMutablePointer<Float>.allocate(capacity: ColourMemory.codeValueCount)
@@ -373,8 +384,6 @@ final class ColourMemory {
     static var slots: Int { 2 * radius + 2 + batch }
 
     deinit {
-        luminance.deallocate()
-        output.deallocate()
         codeValues.deallocate()
     }
 
@@ -384,14 +393,20 @@ final class ColourMemory {
 
     static func outputBytes(width: Int) -> Int { 2 * batch * 3 * width * 2 }
 
-    /// Makes room for frames `width` pixels wide (allocates only when wider than before).
-    func reserve(width: Int) {
-        guard width > capacity else { return }
-        luminance.deallocate()
-        output.deallocate()
-        luminance = .allocate(capacity: 2 * Self.slots * width)
-        output = .allocate(byteCount: Self.outputBytes(width: width), alignment: 16)
+    /// Makes room for frames `width` pixels wide, the rings included (maps only when wider
+    /// than before); false when the system refuses the mapping.
+    func reserve(width: Int) -> Bool {
+        guard statistics.reserve(width: width / 2), coefficients.reserve(width: width / 2) else { return false }
+        guard width > capacity else { return true }
+        rows = nil
+        capacity = 0
+        let luminanceBytes = 2 * Self.slots * width * MemoryLayout<Float>.stride
+        guard let mapped = PageBuffer(bytes: luminanceBytes + Self.outputBytes(width: width)) else { return false }
+        luminance = mapped.base.bindMemory(to: Float.self, capacity: 2 * Self.slots * width)
+        output = mapped.base + luminanceBytes
+        rows = mapped
         capacity = width
+        return true
     }
 
     func luminanceRow(halfRow: Int, parity: Int) -> UnsafeMutablePointer<Float> {
@@ -454,6 +469,7 @@ struct ColourStage {
     /// `mosaic` is the decoded frame (`frameWidth` wide, aligned by `offset`), `black` and
     /// `white` its levels per site, `amplification` the network input's gain, `whiteBalance`
     /// the camera-RGB multipliers and `cameraToSRGB` the file's matrix; `bits` the output's.
+    /// `memory` has room for `width` (`ColourMemory.reserve`).
     init(memory: ColourMemory, workers: WorkerPoolOwner?, width: Int, height: Int, bits: Int, mosaic: MosaicView,
          frameWidth: Int, offset: (dy: Int, dx: Int), black: SIMD4<Double>, white: Double, amplification: Double,
          whiteBalance: SIMD3<Double>, cameraToSRGB: ColorMatrix3) {
@@ -484,7 +500,6 @@ struct ColourStage {
                 for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[sites[k] * 256 + code]) }
             }
         }
-        memory.reserve(width: width)
         memory.statistics.begin(width: width / 2, height: height / 2, kernels: kernels)
         memory.coefficients.begin(width: width / 2, height: height / 2, kernels: kernels)
     }
