@@ -83,8 +83,6 @@ final class CameraColourTests: XCTestCase {
         for width in [64, 770, 4256] {
             let memory = ColourMemory()
             XCTAssertTrue(memory.reserve(width: width))
-            memory.statistics.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
-            memory.coefficients.begin(width: width / 2, height: 8, kernels: nj_colour_kernels_active())
             XCTAssertEqual(memory.bytes, MemoryFootprint.colourStageBytes(width: width), "width \(width)")
         }
     }

@@ -264,6 +264,37 @@ static void check_steps_form(nj_colour_kernels form, nj_colour_kernels reference
             expect_same(fa_got, fa_want, count * sizeof(float), form.name, "fit a", count, 0);
             expect_same(fb_got, fb_want, count * sizeof(float), form.name, "fit b", count, 0);
             guarded_free_all();
+
+            // Halving: two rows of count values in, (count + 1) / 2 out; and a row with itself
+            // (a frame's odd last row).
+            const size_t halves = (count + 1) / 2;
+            const float *ha = floats(count, g, coefficient), *hb = floats(count, !g, coefficient);
+            float *h_got = floats(halves, !g, NULL), *h_want = floats(halves, g, NULL);
+            form.halve(h_got, ha, hb, count);
+            reference.halve(h_want, ha, hb, count);
+            expect_same(h_got, h_want, halves * sizeof(float), form.name, "halve", count, 0);
+            form.halve(h_got, ha, ha, count);
+            reference.halve(h_want, ha, ha, count);
+            expect_same(h_got, h_want, halves * sizeof(float), form.name, "halve a row with itself", count, 0);
+            guarded_free_all();
+
+            // Upsampling: `count` quarter-scale columns in, any even start and length of the
+            // half-scale row (2 · count or 2 · count − 1 columns) out; pieces longer than the
+            // kernel's own.
+            if (count > 0) {
+                const float *above = floats(count, g, coefficient), *below = floats(count, !g, coefficient);
+                const size_t span = 2 * count - (count & 1);
+                float *u_got = floats(span, !g, NULL), *u_want = floats(span, g, NULL);
+                const size_t firsts[] = {0, 2, 2 * (count / 2)};
+                for (int f = 0; f < 3; f++) {
+                    const size_t first = firsts[f] < span ? firsts[f] : 0, n = span - first;
+                    const float w = f == 0 ? 0.25f : f == 1 ? 0.75f : 0.5f;
+                    form.upsample(u_got, above, below, w, first, n, count);
+                    reference.upsample(u_want, above, below, w, first, n, count);
+                    expect_same(u_got, u_want, n * sizeof(float), form.name, "upsample", count, first);
+                }
+                guarded_free_all();
+            }
         }
     }
 }
@@ -381,6 +412,50 @@ static void check_steps_meaning(nj_colour_kernels k, const uint8_t *table) {
     }
 }
 
+// Halving and upsampling against their definitions, one operation at a time (volatile: nothing
+// fused), at the edges too; and a linear ramp stays a ramp.
+static void check_scale_meaning(nj_colour_kernels k) {
+    enum { Q = 300 };
+    static float a[2 * Q + 1], b[2 * Q + 1], halved[Q + 1], above[Q], below[Q], up[2 * Q];
+    for (int i = 0; i < 2 * Q + 1; i++) a[i] = coefficient(), b[i] = coefficient();
+    k.halve(halved, a, b, 2 * Q + 1);
+    for (int j = 0; j <= Q; j++) {
+        volatile float left = a[2 * j] + (j < Q ? a[2 * j + 1] : 0), right = b[2 * j] + (j < Q ? b[2 * j + 1] : 0);
+        volatile float sum = j < Q ? left + right : a[2 * j] + b[2 * j];
+        const float want = sum * (j < Q ? 0.25f : 0.5f);
+        cases++;
+        if (memcmp(&halved[j], &want, 4) != 0) {
+            if (failures++ < 20) printf("  %s: halve at %d: %.9g, the formula %.9g\n", k.name, j, halved[j], want);
+        }
+    }
+    for (int j = 0; j < Q; j++) above[j] = coefficient(), below[j] = coefficient();
+    const float w = 0.75f;
+    k.upsample(up, above, below, w, 0, 2 * Q, Q);
+    for (int x = 0; x < 2 * Q; x++) {
+        const int kq = x / 2;
+        int j0 = x & 1 ? kq : kq - 1, j1 = x & 1 ? kq + 1 : kq;
+        j0 = j0 < 0 ? 0 : j0, j1 = j1 > Q - 1 ? Q - 1 : j1;
+        volatile float a0 = above[j0] * (1.0f - w), b0 = below[j0] * w, a1 = above[j1] * (1.0f - w), b1 = below[j1] * w;
+        volatile float v0 = a0 + b0, v1 = a1 + b1;
+        volatile float p0 = v0 * (x & 1 ? 0.75f : 0.25f), p1 = v1 * (x & 1 ? 0.25f : 0.75f);
+        const float want = p0 + p1;
+        cases++;
+        if (memcmp(&up[x], &want, 4) != 0) {
+            if (failures++ < 20) printf("  %s: upsample at %d: %.9g, the formula %.9g\n", k.name, x, up[x], want);
+        }
+    }
+    // A ramp in columns and rows comes back a ramp between the quarter-scale centres.
+    for (int j = 0; j < Q; j++) above[j] = (float)(4 * j), below[j] = (float)(4 * j) + 8.0f;
+    k.upsample(up, above, below, 0.25f, 0, 2 * Q, Q);
+    for (int x = 2; x < 2 * Q - 2; x++) {
+        const float want = (float)(2 * x - 1) + 2.0f;  // columns: 4 · (x − 0.5) / 2; rows: a quarter of 8
+        cases++;
+        if (fabsf(up[x] - want) > 1e-4f) {
+            if (failures++ < 20) printf("  %s: upsample of a ramp at %d: %.9g, want %.9g\n", k.name, x, up[x], want);
+        }
+    }
+}
+
 int main(void) {
     const nj_colour_kernels reference = nj_colour_kernels_named("scalar");
     printf("colour steps: dispatching %s (features 0x%x)\n", nj_colour_kernels_active().name, nj_cpu_features_active());
@@ -389,6 +464,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof table; i++) table[i] = (uint8_t)rnd32();
     check_meaning(reference);
     check_steps_meaning(reference, table);
+    check_scale_meaning(reference);
     const char *forms[] = {"avx2", "avx512"};
     int checked = 0;
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
@@ -401,6 +477,7 @@ int main(void) {
         check_meaning(form);
         check_steps_form(form, reference, table);
         check_steps_meaning(form, table);
+        check_scale_meaning(form);
         checked++;
     }
     printf("colour steps: %d cases, %d forms against the scalar reference: %s\n", cases, checked,

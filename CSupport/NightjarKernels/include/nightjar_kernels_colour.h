@@ -78,6 +78,22 @@ typedef void (*nj_u8_colour_quads_fn)(float *guide, float *c0, float *c1, float 
 typedef void (*nj_f32_colour_fit_fn)(float *a, float *b, const float *mean_i, const float *mean_ii,
                                      const float *mean_c, const float *mean_ic, float relative, size_t count);
 
+// --- Quarter scale ---
+// The guided filter runs at quarter scale, on the means of 2 x 2 half-scale values.
+// Halving, for one row of the quarter scale from the half-scale rows `a` and `b` of `count`
+// values (a == b for a frame's odd last row): out[j] = ((a[2j] + a[2j+1]) + (b[2j] + b[2j+1])) · 0.25
+// for 2j + 1 < count; for an odd count the last out[j] = (a[2j] + b[2j]) · 0.5.
+typedef void (*nj_f32_colour_halve_fn)(float *out, const float *a, const float *b, size_t count);
+
+// Back to the half scale, linearly: between the quarter-scale rows `above` and `below` (`columns`
+// values each), v(j) = above[j] · (1 − w) + below[j] · w with j clamped to 0 ..< columns, and for
+// the half-scale columns x = first + i, i < count (first even):
+//   x = 2k:     out[i] = v(k − 1) · 0.25 + v(k) · 0.75,
+//   x = 2k + 1: out[i] = v(k) · 0.75 + v(k + 1) · 0.25
+// (a quarter-scale value's centre lies half a half-scale column beyond each of its two columns).
+typedef void (*nj_f32_colour_upsample_fn)(float *out, const float *above, const float *below, float w, size_t first,
+                                          size_t count, size_t columns);
+
 // --- Composition ---
 // One output row, 8 bits, for half columns i < count (pixels 2i and 2i + 1):
 //   out[6i + 3p + k] = table[entry(a_k[i] · luma[2i + p] + b_k[i])],
@@ -110,6 +126,8 @@ typedef struct {
     nj_u8_colour_quads_fn code_quads;
     nj_f32_colour_compose8_fn compose8;
     nj_f32_colour_fit_fn fit;
+    nj_f32_colour_halve_fn halve;
+    nj_f32_colour_upsample_fn upsample;
     nj_f32_rgb_quantise8_fn quantise8;
     nj_f32_rgb_quantise16_fn quantise16;
     const char *name;  // "scalar", "avx2", "avx512"

@@ -32,6 +32,9 @@ void nj_f32_box_window_scalar(float *out, const float *first, const float *level
                                       const uint8_t *table, size_t count);                                         \
     void nj_f32_colour_fit_##isa(float *a, float *b, const float *mean_i, const float *mean_ii,                     \
                                  const float *mean_c, const float *mean_ic, float relative, size_t count);      \
+    void nj_f32_colour_halve_##isa(float *out, const float *a, const float *b, size_t count);                      \
+    void nj_f32_colour_upsample_##isa(float *out, const float *above, const float *below, float w, size_t first,   \
+                                      size_t count, size_t columns);                                               \
     void nj_f32_rgb_quantise8_##isa(uint8_t *out, const float *red_even, const float *red_odd,                  \
                                     const float *green_even, const float *green_odd, const float *blue_even,      \
                                     const float *blue_odd, size_t width);                                         \

@@ -131,6 +131,43 @@ NJ_TARGET void NJ_FORM(nj_f32_colour_compose8)(uint8_t *restrict out, const floa
     }
 }
 
+NJ_TARGET void NJ_FORM(nj_f32_colour_halve)(float *restrict out, const float *a, const float *b, size_t count) {
+    const size_t pairs = count / 2;
+    for (size_t j = 0; j < pairs; j++) out[j] = ((a[2 * j] + a[2 * j + 1]) + (b[2 * j] + b[2 * j + 1])) * 0.25f;
+    if (count & 1) out[pairs] = (a[2 * pairs] + b[2 * pairs]) * 0.5f;
+}
+
+NJ_TARGET void NJ_FORM(nj_f32_colour_upsample)(float *restrict out, const float *restrict above,
+                                               const float *restrict below, float w, size_t first, size_t count,
+                                               size_t columns) {
+    // In pieces of PIECE column pairs: the rows' blend v first, for the quarter-scale columns the
+    // piece reads (a contiguous run, its clamped ends copied), then the columns in pairs.
+    enum { PIECE = 128 };
+    float v[PIECE + 2];
+    const float keep = 1.0f - w;
+    for (size_t start = 0; start < count; start += 2 * PIECE) {
+        const size_t n = count - start < 2 * PIECE ? count - start : 2 * PIECE;
+        // v[t] = v(k − 1 + t) for t < pairs + 2, k the piece's first quarter-scale column.
+        const size_t k = (first + start) / 2, pairs = (n + 1) / 2;
+        const size_t low = k == 0 ? 1 : 0;
+        const size_t high = pairs + 2 < columns + 1 - k ? pairs + 2 : columns + 1 - k;
+        const float *a = above + (k + low - 1), *b = below + (k + low - 1);
+        for (size_t t = 0; t < high - low; t++) v[low + t] = a[t] * keep + b[t] * w;
+        if (low) v[0] = v[1];
+        for (size_t t = high; t < pairs + 2; t++) v[t] = v[high - 1];
+        // The even and odd columns in planes (loops that vectorise), then interleaved.
+        float even[PIECE], odd[PIECE];
+        for (size_t m = 0; m < pairs; m++) even[m] = v[m] * 0.25f + v[m + 1] * 0.75f;
+        for (size_t m = 0; m < pairs; m++) odd[m] = v[m + 1] * 0.75f + v[m + 2] * 0.25f;
+        float *o = out + start;
+        for (size_t m = 0; m < n / 2; m++) {
+            o[2 * m] = even[m];
+            o[2 * m + 1] = odd[m];
+        }
+        if (n & 1) o[n - 1] = even[n / 2];
+    }
+}
+
 // q(v) of nj_f32_rgb_quantise8/16: clamp, scale, +0.5, truncate.
 static inline float NJ_FORM(unit_clamp)(float v) { return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; }
 

@@ -355,24 +355,38 @@ final class TransferTables: @unchecked Sendable {
 
 /// The colour stage's memory, kept by a `CaptureWorkspace` and reused frame after frame.
 final class ColourMemory {
-    /// Half-scale radius of the guided filter: windows of 17 x 17 colour quads. Chosen with a
-    /// NumPy model of this stage on the 18 captures of scripts/colour-targets.sh: radius 6–8 is
-    /// best (+8.1–8.4 dB), 12 loses 0.4 dB, 16 0.7 dB (larger windows average the camera's
-    /// level over more of the scene).
-    static let radius = 8
+    /// Quarter-scale radius of the guided filter: windows of 9 x 9 quarter-scale values (each
+    /// the mean of 2 x 2 colour quads), about the 17 x 17 quads the filter was tuned on at half
+    /// scale: with a NumPy model of this stage on the 18 captures of scripts/colour-targets.sh,
+    /// a half-scale radius of 6–8 was best (+8.1–8.4 dB), 12 lost 0.4 dB, 16 0.7 dB (larger
+    /// windows average the camera's level over more of the scene). At quarter scale the box
+    /// filters, two thirds of the stage's work at half scale, take a quarter of it ("fast guided
+    /// filter", He & Sun 2015): the coefficients come back to half scale linearly, and the
+    /// network's luminance keeps the detail at full resolution.
+    static let radius = 4
     /// Half rows per batch: what one round of the worker threads takes.
     static let batch = 8
+    /// Quarter rows per batch of the rings.
+    static let quarterBatch = batch / 2
     /// Stored: the guide I and the colour c (4 planes); filtered: I, I · I, c, I · c (8 means).
     let statistics = BoxFilterRing(planes: 4, terms: [.plane(0), .product(0, 0), .plane(1), .plane(2), .plane(3),
                                                       .product(0, 1), .product(0, 2), .product(0, 3)],
-                                   radius: ColourMemory.radius, batch: ColourMemory.batch)
-    let coefficients = BoxFilterRing(channels: 6, radius: ColourMemory.radius, batch: ColourMemory.batch)
+                                   radius: ColourMemory.radius, batch: ColourMemory.quarterBatch)
+    let coefficients = BoxFilterRing(channels: 6, radius: ColourMemory.radius, batch: ColourMemory.quarterBatch)
     /// Linear luminance of the network's output, two full rows per half row, in a ring.
     private(set) var luminance = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
+    /// The guide and colour of the last two half rows (4 planes each, slot p % 2), halved
+    /// into the statistics ring once both are in.
+    private(set) var halfPlanes = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
+    /// The filtered coefficients ā and b̄ (6 planes) of quarter rows, in a ring of
+    /// `storedSlots`, for the half rows between them.
+    private(set) var stored = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
+    /// One half row's coefficients back at half scale (6 planes), each strip in its columns.
+    private(set) var upsampled = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     /// A batch's composed rows, quantised: 2 · batch rows of 3 samples per pixel, 2 bytes each
     /// at most.
     private(set) var output = ColourMemory.unmapped
-    /// Both, in one mapping kept out of forked children, as the rings' (`BoxFilterRing`).
+    /// These, in one mapping kept out of forked children, as the rings' (`BoxFilterRing`).
     private var rows: PageBuffer?
     /// Where the arrays point before `reserve` makes them (never read or written there).
     nonisolated(unsafe) static let unmapped = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
@@ -380,15 +394,35 @@ final class ColourMemory {
     /// value of code c at `256 · k + c` (the frame's own, written by each frame's stage).
     let codeValues = UnsafeMutablePointer<Float>.allocate(capacity: ColourMemory.codeValueCount)
     static let codeValueCount = 4 * 256
+    /// Full-resolution width made room for.
     private(set) var capacity = 0
-    static var slots: Int { 2 * radius + 2 + batch }
+    var halfCapacity: Int { (capacity + 1) / 2 }
+    var quarterCapacity: Int { (halfCapacity + 1) / 2 }
+    /// Half rows in the luminance ring: those in before a half row can be composed (its
+    /// quarter row and the next through both rings: (2 · radius + 1) quarter rows, two half
+    /// rows each), a batch more, and two to spare.
+    static var slots: Int { 2 * (2 * radius + 1) + batch + 2 }
+    /// Quarter rows of stored coefficients: those a batch of half rows reads, and the rows
+    /// stored before the half rows between them are composed.
+    static var storedSlots: Int { 2 * quarterBatch + 4 }
+
+    /// The frame's progress, set by `ColourStage.init`: the next half row to compose, and the
+    /// last quarter row whose coefficients are stored (−1: none).
+    var nextComposed = 0
+    var storedThrough = -1
 
     deinit {
         codeValues.deallocate()
     }
 
     var bytes: Int {
-        statistics.bytes + coefficients.bytes + capacity * 4 * 2 * Self.slots + Self.outputBytes(width: capacity) + Self.codeValueCount * 4
+        statistics.bytes + coefficients.bytes + Self.rowsBytes(width: capacity) + Self.codeValueCount * 4
+    }
+
+    /// The luminance ring, the half rows, the stored and upsampled coefficients and the output.
+    static func rowsBytes(width: Int) -> Int {
+        let half = (width + 1) / 2, quarter = (half + 1) / 2
+        return 4 * (2 * slots * width + 2 * 4 * half + storedSlots * 6 * quarter + 6 * half) + outputBytes(width: width)
     }
 
     static func outputBytes(width: Int) -> Int { 2 * batch * 3 * width * 2 }
@@ -396,14 +430,20 @@ final class ColourMemory {
     /// Makes room for frames `width` pixels wide, the rings included (maps only when wider
     /// than before); false when the system refuses the mapping.
     func reserve(width: Int) -> Bool {
-        guard statistics.reserve(width: width / 2), coefficients.reserve(width: width / 2) else { return false }
+        let quarter = ((width + 1) / 2 + 1) / 2
+        guard statistics.reserve(width: quarter), coefficients.reserve(width: quarter) else { return false }
         guard width > capacity else { return true }
         rows = nil
         capacity = 0
-        let luminanceBytes = 2 * Self.slots * width * MemoryLayout<Float>.stride
-        guard let mapped = PageBuffer(bytes: luminanceBytes + Self.outputBytes(width: width)) else { return false }
-        luminance = mapped.base.bindMemory(to: Float.self, capacity: 2 * Self.slots * width)
-        output = mapped.base + luminanceBytes
+        guard let mapped = PageBuffer(bytes: Self.rowsBytes(width: width)) else { return false }
+        let half = (width + 1) / 2, floats = (luminance: 2 * Self.slots * width, halfPlanes: 2 * 4 * half,
+                                              stored: Self.storedSlots * 6 * ((half + 1) / 2), upsampled: 6 * half)
+        let all = floats.luminance + floats.halfPlanes + floats.stored + floats.upsampled
+        luminance = mapped.base.bindMemory(to: Float.self, capacity: all)
+        halfPlanes = luminance + floats.luminance
+        stored = halfPlanes + floats.halfPlanes
+        upsampled = stored + floats.stored
+        output = UnsafeMutableRawPointer(upsampled + floats.upsampled)
         rows = mapped
         capacity = width
         return true
@@ -412,6 +452,19 @@ final class ColourMemory {
     func luminanceRow(halfRow: Int, parity: Int) -> UnsafeMutablePointer<Float> {
         luminance + ((halfRow % Self.slots) * 2 + parity) * capacity
     }
+
+    /// Plane `plane` (I, c0, c1, c2) of half row `halfRow`, half-scale columns.
+    func halfPlane(halfRow: Int, plane: Int) -> UnsafeMutablePointer<Float> {
+        halfPlanes + ((halfRow & 1) * 4 + plane) * halfCapacity
+    }
+
+    /// Plane `plane` (ā0, ā1, ā2, b̄0, b̄1, b̄2) of quarter row `quarterRow`'s stored coefficients.
+    func storedRow(_ quarterRow: Int, plane: Int) -> UnsafeMutablePointer<Float> {
+        stored + ((quarterRow % Self.storedSlots) * 6 + plane) * quarterCapacity
+    }
+
+    /// Plane `plane` of the half row being composed, its coefficients at half scale.
+    func upsampledPlane(_ plane: Int) -> UnsafeMutablePointer<Float> { upsampled + plane * halfCapacity }
 
     /// Row `row` (0 ..< 2 · batch) of a batch's output, `bits` per sample.
     func outputRow(_ row: Int, bits: Int) -> UnsafeMutableRawPointer { output + row * 3 * capacity * (bits / 8) }
@@ -426,16 +479,18 @@ final class ColourMemory {
 /// 2. each 2x2 quad (R, (G1+G2)/2, B) of the normalised, amplified mosaic is white-balanced
 ///    and taken to linear sRGB through the camera's matrix: c = M · (q ⊙ wb);
 /// 3. a guided filter (He, Sun & Tang) with the network's luminance I (its quad mean) as the
-///    guide fits c locally as a linear function of I, over 17 x 17 quads: per window
+///    guide fits c locally as a linear function of I, at quarter scale (I and c averaged over
+///    2 x 2 quads), over 9 x 9 of those (18 x 18 quads): per window
 ///    a = cov(I, c) / (var(I) + ε), b = mean(c) − a · mean(I), both averaged again over the
-///    window (two `BoxFilterRing`s, so 2 · radius half rows of delay);
-/// 4. at full resolution the colour is ā · Y + b̄: the camera's colour at the scale of the
-///    window, with the network's detail within it, sRGB-encoded and quantised.
+///    window (two `BoxFilterRing`s, so 2 · radius quarter rows of delay);
+/// 4. ā and b̄ come back to half scale linearly, and at full resolution the colour is
+///    ā · Y + b̄: the camera's colour at the scale of the window, with the network's detail
+///    within it, sRGB-encoded and quantised.
 /// The camera's level is kept, not only its chromaticity: the network's luminance is off
 /// wherever its colour is (a blue sky rendered orange is too bright), and the quads' window
-/// means are accurate even at 1/300 exposure. On CameraColourTests' six captures: +8.3 dB over
-/// the network's colour, against +5.6 dB for the box-filtered chromaticity alone on the
-/// network's luminance (REFERENCE.md §7's prototype).
+/// means are accurate even at 1/300 exposure. On CameraColourTests' six captures: +8.2 dB over
+/// the network's colour (+8.3 with the filter at half scale), against +5.6 dB for the
+/// box-filtered chromaticity alone on the network's luminance (REFERENCE.md §7's prototype).
 ///
 /// The work runs on the engine's worker threads, a batch of half rows at a time, between the
 /// network's bands; nothing full-resolution is held: the rings are a few MB at most.
@@ -500,8 +555,10 @@ struct ColourStage {
                 for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[sites[k] * 256 + code]) }
             }
         }
-        memory.statistics.begin(width: width / 2, height: height / 2, kernels: kernels)
-        memory.coefficients.begin(width: width / 2, height: height / 2, kernels: kernels)
+        let quarter = (width / 2 + 1) / 2, quarterHeight = (height / 2 + 1) / 2
+        memory.statistics.begin(width: quarter, height: quarterHeight, kernels: kernels)
+        memory.coefficients.begin(width: quarter, height: quarterHeight, kernels: kernels)
+        (memory.nextComposed, memory.storedThrough) = (0, -1)
     }
 
     /// The mean quad per camera channel over unclipped quads (normalised values, before
@@ -533,32 +590,48 @@ struct ColourStage {
     /// Takes the network's rows; `place(rowPointer, y)` receives each finished output row
     /// (quantised samples of `bits`), in order.
     ///
-    /// Three rounds of the worker threads per batch of half rows, each split by columns (the
-    /// row filters read a halo of `radius` columns, written in an earlier round): new rows in
-    /// and their column sums; the fit and the coefficients' column sums; the composition.
+    /// Per batch of half rows, rounds of the worker threads, each split by columns in the
+    /// rings' quarter-scale strips (the row filters read a halo of `radius` columns, and the
+    /// upsampling one column, written in an earlier round): new rows in, halved into quarter
+    /// rows, and their column sums; the fit and the coefficients' column sums; the
+    /// coefficients' means stored; the composition of the half rows they now reach.
     func consume(_ rows: NetworkOutputRows, place: (UnsafeRawPointer, Int) throws -> Void) throws {
         let stats = memory.statistics, pool = workers?.workerPool
+        let halfHeight = height / 2
         var p = rows.rows.lowerBound
-        let end = min(rows.rows.upperBound, height / 2)
+        let end = min(rows.rows.upperBound, halfHeight)
         while p < end {
             // At most a batch of new rows before the rings are drained again.
             let count = min(end - p, ColourMemory.batch)
             let batch = p..<(p + count)
-            stats.commit(through: batch.upperBound - 1)
-            // The new rows' quads and luminance, and the column sums of the rows now complete,
-            // in one round.
-            let complete = stats.ready
-            parallelStrips(pool, (self, rows, batch, complete)) { c, columns in
-                for p in c.2 { c.0.ingest(halfRow: p, c.1, columns: columns) }
+            precondition(batch.upperBound - memory.nextComposed <= ColourMemory.slots, "the luminance ring holds the rows not yet composed")
+            // Quarter row q is complete with half row 2q + 1 (or 2q, a frame's odd last row).
+            let last = batch.upperBound - 1
+            let complete = last == halfHeight - 1 ? stats.height - 1 : (last + 1) / 2 - 1
+            if complete > stats.last { stats.commit(through: complete) }
+            // The new rows' luminance, guide and colour, the quarter rows they complete, and the
+            // column sums of the rows now complete, in one round.
+            let summed = stats.ready
+            parallelStrips(pool, (self, rows, batch, summed)) { c, columns in
+                let halfColumns = c.0.halfColumns(columns)
+                for p in c.2 {
+                    c.0.ingest(halfRow: p, c.1, columns: halfColumns)
+                    if p & 1 == 1 || p == c.0.height / 2 - 1 { c.0.halve(halfRow: p, columns: halfColumns) }
+                }
                 c.0.memory.statistics.sumColumns(c.3, columns: columns)
             }
-            try drain(pool, summed: complete, place)
+            try drain(pool, summed: summed, place)
             p += count
         }
     }
 
+    /// The half-scale columns of quarter-scale `columns` (whole strips of the rings).
+    private func halfColumns(_ columns: Range<Int>) -> Range<Int> {
+        (2 * columns.lowerBound)..<min(width / 2, 2 * columns.upperBound)
+    }
+
     /// Runs every step whose rows are complete.
-    /// `summed`: rows whose column sums are already done.
+    /// `summed`: quarter rows whose column sums are already done.
     private func drain(_ pool: OpaquePointer?, summed: Range<Int>, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
         let stats = memory.statistics, coefficients = memory.coefficients
         var summed = summed
@@ -580,18 +653,40 @@ struct ColourStage {
             }
             if !rows.isEmpty { stats.finish(rows) }
             if ready.isEmpty { continue }
+            precondition(memory.storedThrough < 0 || ready.upperBound - 1 - ColourStage.firstQuarterRow(halfRow: memory.nextComposed) < ColourMemory.storedSlots,
+                         "the stored coefficients hold the rows not yet composed")
             parallelStrips(pool, (self, ready)) { c, columns in
-                for j in 0..<c.1.count { c.0.composeRow(j, of: c.1, columns: columns) }
+                for j in 0..<c.1.count { c.0.storeRow(j, of: c.1, columns: columns) }
             }
             coefficients.finish(ready)
-            for j in 0..<(2 * ready.count) {
-                try place(memory.outputRow(j, bits: bits), 2 * ready.lowerBound + j)
+            memory.storedThrough = ready.upperBound - 1
+            try compose(pool, place)
+        }
+    }
+
+    /// The quarter rows half row `p` lies between: its centre is a quarter of a quarter row
+    /// from the nearer (0.75 of it), clamped to the frame's rows.
+    private static func firstQuarterRow(halfRow p: Int) -> Int { max(0, (p - 1) >> 1) }
+
+    /// Composes the half rows whose quarter rows are stored, a batch at a time.
+    private func compose(_ pool: OpaquePointer?, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
+        let halfHeight = height / 2, quarterHeight = memory.coefficients.height
+        // Half row p reads quarter rows up to (p + 1) / 2.
+        let reach = memory.storedThrough == quarterHeight - 1 ? halfHeight : 2 * memory.storedThrough
+        while memory.nextComposed < min(reach, halfHeight) {
+            let rows = memory.nextComposed..<min(reach, halfHeight, memory.nextComposed + ColourMemory.batch)
+            parallelStrips(pool, (self, rows)) { c, columns in
+                for j in 0..<c.1.count { c.0.composeRow(j, of: c.1, columns: columns) }
             }
+            for j in 0..<(2 * rows.count) {
+                try place(memory.outputRow(j, bits: bits), 2 * rows.lowerBound + j)
+            }
+            memory.nextComposed = rows.upperBound
         }
     }
 
     /// Step 1, half row `p`, half-scale `columns`: the network's luminance and the guided
-    /// filter's inputs.
+    /// filter's inputs at half scale.
     private func ingest(halfRow p: Int, _ rows: NetworkOutputRows, columns: Range<Int>) {
         let y0 = memory.luminanceRow(halfRow: p, parity: 0), y1 = memory.luminanceRow(halfRow: p, parity: 1)
         let x0 = columns.lowerBound, count = columns.count
@@ -602,9 +697,8 @@ struct ColourStage {
             kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
                           Self.lumaWeights, count)
         }
-        let stats = memory.statistics
-        let planes = stats.input(row: p), stride = stats.stride
-        let (pI, pC0, pC1, pC2) = (planes, planes + stride, planes + 2 * stride, planes + 3 * stride)
+        let (pI, pC0, pC1, pC2) = (memory.halfPlane(halfRow: p, plane: 0), memory.halfPlane(halfRow: p, plane: 1),
+                                   memory.halfPlane(halfRow: p, plane: 2), memory.halfPlane(halfRow: p, plane: 3))
         let y = 2 * p + offset.dy, first = y * frameWidth + offset.dx
         var calibration = nj_colour_quads()
         let sites = Self.quadSites(offset: offset)
@@ -623,6 +717,20 @@ struct ColourStage {
         }
     }
 
+    /// Step 1b, after half row `p` (odd, or the frame's last): the quarter row of it and the
+    /// half row before (or of it alone), half-scale `columns` (from an even column), into the
+    /// statistics ring.
+    private func halve(halfRow p: Int, columns: Range<Int>) {
+        let stats = memory.statistics
+        let target = stats.input(row: p / 2), q0 = columns.lowerBound / 2
+        let upper = p & 1 == 1 ? p - 1 : p
+        for plane in 0..<4 {
+            let a = memory.halfPlane(halfRow: upper, plane: plane) + columns.lowerBound
+            let b = memory.halfPlane(halfRow: p, plane: plane) + columns.lowerBound
+            kernels.halve!(target + plane * stats.stride + q0, a, b, columns.count)
+        }
+    }
+
     /// The frame sites of a quad's (0,0), (0,1), (1,0) and (1,1) pixels: the same in every half
     /// row, since each starts at an even row after the CFA offset.
     static func quadSites(offset: (dy: Int, dx: Int)) -> SIMD4<Int> {
@@ -630,8 +738,9 @@ struct ColourStage {
         return SIMD4(row0 + (dx & 1), row0 + ((dx + 1) & 1), row1 + (dx & 1), row1 + ((dx + 1) & 1))
     }
 
-    /// Step 2, row `rows.lowerBound + j`, half-scale `columns` (whole strips): its window means,
-    /// then the linear fit of the colour against the guide, into the coefficients' ring.
+    /// Step 2, quarter row `rows.lowerBound + j`, quarter-scale `columns` (whole strips): its
+    /// window means, then the linear fit of the colour against the guide, into the
+    /// coefficients' ring.
     private func fitRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         let stats = memory.statistics, coefficients = memory.coefficients
         stats.filter(j, of: rows, columns: columns)
@@ -646,20 +755,37 @@ struct ColourStage {
         }
     }
 
-    /// Step 3, half row `rows.lowerBound + j`, half-scale `columns` (whole strips): its two full
-    /// rows, ā · Y + b̄, sRGB-encoded and quantised into the batch's output rows 2j and 2j + 1.
-    private func composeRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
+    /// Step 3, quarter row `rows.lowerBound + j`, quarter-scale `columns` (whole strips): the
+    /// window means of its coefficients, ā and b̄, kept for the half rows around it.
+    private func storeRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         let coefficients = memory.coefficients
         coefficients.filter(j, of: rows, columns: columns)
-        let a0 = coefficients.mean(channel: 0), a1 = coefficients.mean(channel: 1), a2 = coefficients.mean(channel: 2)
-        let b0 = coefficients.mean(channel: 3), b1 = coefficients.mean(channel: 4), b2 = coefficients.mean(channel: 5)
-        let m = rows.lowerBound + j
-        let pixels = (2 * columns.lowerBound)..<(2 * columns.upperBound)
+        for k in 0..<6 {
+            memory.storedRow(rows.lowerBound + j, plane: k).advanced(by: columns.lowerBound)
+                .update(from: coefficients.mean(channel: k) + columns.lowerBound, count: columns.count)
+        }
+    }
+
+    /// Step 4, half row `rows.lowerBound + j`, quarter-scale `columns` (whole strips): its
+    /// coefficients back at half scale, then its two full rows, ā · Y + b̄, sRGB-encoded and
+    /// quantised into the batch's output rows 2j and 2j + 1.
+    private func composeRow(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
+        let m = rows.lowerBound + j, half = halfColumns(columns)
+        let quarterRows = memory.coefficients.height, quarterWidth = memory.coefficients.width
+        let above = Self.firstQuarterRow(halfRow: m), below = min(quarterRows - 1, (m + 1) >> 1)
+        let weight: Float = m & 1 == 1 ? 0.25 : 0.75
+        for k in 0..<6 {
+            kernels.upsample!(memory.upsampledPlane(k) + half.lowerBound, memory.storedRow(above, plane: k),
+                              memory.storedRow(below, plane: k), weight, half.lowerBound, half.count, quarterWidth)
+        }
+        let a0 = memory.upsampledPlane(0), a1 = memory.upsampledPlane(1), a2 = memory.upsampledPlane(2)
+        let b0 = memory.upsampledPlane(3), b1 = memory.upsampledPlane(4), b2 = memory.upsampledPlane(5)
+        let pixels = (2 * half.lowerBound)..<(2 * half.upperBound)
         for parity in 0..<2 {
             let luma = memory.luminanceRow(halfRow: m, parity: parity)
             let row = memory.outputRow(2 * j + parity, bits: bits)
             if bits == 8 {
-                composeEightBit(row.assumingMemoryBound(to: UInt8.self), luma: luma, a: (a0, a1, a2), b: (b0, b1, b2), columns: columns)
+                composeEightBit(row.assumingMemoryBound(to: UInt8.self), luma: luma, a: (a0, a1, a2), b: (b0, b1, b2), columns: half)
             } else {
                 let out = row.assumingMemoryBound(to: UInt16.self)
                 for x in pixels {
@@ -683,15 +809,15 @@ struct ColourStage {
                           tables.encode8, columns.count)
     }
 
-    /// `body` over the half-scale columns in `BoxFilterRing`'s fixed strips, on the worker
-    /// threads: each thread's share of the strips in one call (with a call per strip, the row
-    /// filter's short kernel calls and its loop took 3.1 % of a camera-colour restore's CPU
-    /// samples; in one call 1.9 %, Zen 5).
+    /// `body` over the rings' quarter-scale columns in `BoxFilterRing`'s fixed strips, on the
+    /// worker threads: each thread's share of the strips in one call (with a call per strip,
+    /// the row filter's short kernel calls and its loop took 3.1 % of a camera-colour restore's
+    /// CPU samples; in one call 1.9 %, Zen 5).
     private func parallelStrips<Context>(_ pool: OpaquePointer?, _ context: Context,
                                          _ body: @escaping (Context, Range<Int>) -> Void) {
-        let half = width / 2, count = BoxFilterRing.strips(width: half)
+        let quarter = memory.statistics.width, count = BoxFilterRing.strips(width: quarter)
         // The closure captures nothing (all comes in its context), so no round allocates.
-        let task = (context, half, body)
+        let task = (context, quarter, body)
         // Each thread's strips as one range of columns (every step takes any whole strips).
         if let pool, count > 1 {
             parallelFor(pool, count, task) { c, strips in
@@ -699,7 +825,7 @@ struct ColourStage {
                 c.2(c.0, BoxFilterRing.strip(strips.lowerBound, width: c.1).lowerBound..<BoxFilterRing.strip(last, width: c.1).upperBound)
             }
         } else {
-            body(context, 0..<half)
+            body(context, 0..<quarter)
         }
     }
 }

@@ -40,7 +40,7 @@
 ///   The compressors are as many as the engine's threads, at most 4 (`pngCompressors`). With `rotated`, the writer also holds the whole
 ///   quantised frame (3 samples per pixel of `bits`: 3 bytes per pixel for 8-bit output, 6 for
 ///   16-bit), since a rotated image cannot be written in the order rows finish. Its colour stage
-///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 4.8 MB at 4256 wide).
+///   (camera colour, the default) holds rings of rows (`colourStageBytes`, 2.8 MB at 4256 wide).
 ///
 /// All of these but the weights and the arena live in the process's `CaptureWorkspace`, made
 /// for the largest frame and kept from frame to frame (the held frame from the first rotated
@@ -254,17 +254,21 @@ public struct MemoryFootprint: Sendable, Equatable {
         return (compressors + 2) * slot + compressors * compressor + Self.pngFixedBytes + 2 * row
             + (rotated ? heldFrameBytes : 0) + Self.colourStageBytes(width: width)
     }
-    /// The camera colour stage's rings (`ColourMemory`: radius 8, batches of 8 half rows, so
-    /// 2 · 8 + 2 + 8 = 26 ring rows): half-scale rows of 4 and of 6 float planes, the 8 and 6
-    /// channels filtered from them with their Double column sums, a batch of column-summed rows
-    /// and one row of means, each 128-column strip's two scratch rows (with 2 · 8 columns of
-    /// halo) per ring, 26 · 2 full rows of luminance, and a batch's 2 · 8 output rows of 3
-    /// samples (2 bytes at most); and an int8 frame's 4 × 256 code values as floats.
+    /// The camera colour stage's rings (`ColourMemory`): at quarter scale (radius 4, batches of
+    /// 4 quarter rows, so 2 · 4 + 2 + 4 = 14 ring rows), rows of 4 and of 6 float planes, the 8
+    /// and 6 channels filtered from them with their Double column sums, a batch of
+    /// column-summed rows and one row of means, each 128-column strip's two scratch rows (with
+    /// 2 · 4 columns of halo) per ring; 28 half rows of luminance (2 full rows each), two half
+    /// rows of 4 planes, 12 quarter rows of 6 stored planes, one half row of 6 upsampled
+    /// planes, a batch's 2 · 8 output rows of 3 samples (2 bytes at most); and an int8 frame's
+    /// 4 × 256 code values as floats.
     public static func colourStageBytes(width: Int) -> Int {
-        let radius = 8, batch = 8, slots = 2 * radius + 2 + batch, half = width / 2, planes = 4 + 6, channels = 8 + 6
-        let strips = (half + 127) / 128, scratch = 2 * strips * 2 * (128 + 2 * radius) * 4
-        return half * (planes * slots * 4 + channels * (8 + batch * 4 + 4)) + scratch + width * 4 * 2 * slots
-            + 2 * batch * 3 * width * 2 + 4 * 256 * 4
+        let radius = 4, batch = 4, ringRows = 2 * radius + 2 + batch, half = (width + 1) / 2, quarter = (half + 1) / 2
+        let strips = (quarter + 127) / 128, scratch = strips * 2 * (128 + 2 * radius) * 4
+        let statistics = quarter * (4 * ringRows * 4 + 8 * (8 + batch * 4 + 4)) + scratch
+        let coefficients = quarter * (6 * ringRows * 4 + 6 * (8 + batch * 4 + 4)) + scratch
+        let rows = 4 * (2 * 28 * width + 2 * 4 * half + 12 * 6 * quarter + 6 * half) + 2 * 8 * 3 * width * 2
+        return statistics + coefficients + rows + 4 * 256 * 4
     }
     /// A rotated frame's quantised pixels, held until the end: 3 samples of `bits` per pixel.
     public var heldFrameBytes: Int { 3 * (bits / 8) * width * height }
