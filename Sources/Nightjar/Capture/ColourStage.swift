@@ -33,7 +33,8 @@ final class BoxFilterRing {
     var slots: Int { 2 * radius + 2 + batch }
     /// The arrays below, in one mapping of its own, kept out of forked children
     /// (`PageBuffer`): the decoder's child is forked while a frame runs, and every page of a
-    /// forkable ring the stage then wrote took a copy-on-write fault (2 % of a batch's CPU).
+    /// forkable ring the stage then wrote took a copy-on-write fault (1.5 % of a camera-colour
+    /// batch's CPU samples, Zen 5).
     private var memory: PageBuffer?
     private var ring = ColourMemory.unmapped.assumingMemoryBound(to: Float.self)
     private var sums = ColourMemory.unmapped.assumingMemoryBound(to: Double.self)
@@ -360,9 +361,9 @@ final class ColourMemory {
     /// scale: with a NumPy model of this stage on the 18 captures of scripts/colour-targets.sh,
     /// a half-scale radius of 6–8 was best (+8.1–8.4 dB), 12 lost 0.4 dB, 16 0.7 dB (larger
     /// windows average the camera's level over more of the scene). At quarter scale the box
-    /// filters, two thirds of the stage's work at half scale, take a quarter of it ("fast guided
-    /// filter", He & Sun 2015): the coefficients come back to half scale linearly, and the
-    /// network's luminance keeps the detail at full resolution.
+    /// filters and the fit, three fifths of the stage's CPU samples at half scale, do a quarter
+    /// of their work ("fast guided filter", He & Sun 2015): the coefficients come back to half
+    /// scale linearly, and the network's luminance keeps the detail at full resolution.
     static let radius = 4
     /// Half rows per batch: what one round of the worker threads takes.
     static let batch = 8
