@@ -275,7 +275,7 @@ final class BoxFilterRing {
                     flip.toggle()
                 }
                 if twoHalves {
-                    // length = 2 · r + 1 with r a power of two (radius 8: 17 = 8 + 8 + 1): levels up
+                    // length = 2 · r + 1 with r a power of two (radius 4: 9 = 4 + 4 + 1): levels up
                     // to r, then one pass adds the first column sum and the two halves. The same
                     // additions in the same order as the general way below, so the same means.
                     while block < r { doubleLevel() }
