@@ -398,7 +398,9 @@ final class ColourMemory {
     /// Full-resolution width made room for.
     private(set) var capacity = 0
     var halfCapacity: Int { (capacity + 1) / 2 }
-    var quarterCapacity: Int { (halfCapacity + 1) / 2 }
+    var quarterCapacity: Int { Self.quarterScale(capacity) }
+    /// The rings' size for `fullResolution` pixels: half scale (quads), then halved again.
+    static func quarterScale(_ fullResolution: Int) -> Int { ((fullResolution + 1) / 2 + 1) / 2 }
     /// Half rows in the luminance ring: those in before a half row can be composed (its
     /// quarter row and the next through both rings: (2 · radius + 1) quarter rows, two half
     /// rows each), a batch more, and two to spare.
@@ -422,7 +424,7 @@ final class ColourMemory {
 
     /// The luminance ring, the half rows, the stored and upsampled coefficients and the output.
     static func rowsBytes(width: Int) -> Int {
-        let half = (width + 1) / 2, quarter = (half + 1) / 2
+        let half = (width + 1) / 2, quarter = quarterScale(width)
         return 4 * (2 * slots * width + 2 * 4 * half + storedSlots * 6 * quarter + 6 * half) + outputBytes(width: width)
     }
 
@@ -431,14 +433,14 @@ final class ColourMemory {
     /// Makes room for frames `width` pixels wide, the rings included (maps only when wider
     /// than before); false when the system refuses the mapping.
     func reserve(width: Int) -> Bool {
-        let quarter = ((width + 1) / 2 + 1) / 2
+        let quarter = Self.quarterScale(width)
         guard statistics.reserve(width: quarter), coefficients.reserve(width: quarter) else { return false }
         guard width > capacity else { return true }
         rows = nil
         capacity = 0
         guard let mapped = PageBuffer(bytes: Self.rowsBytes(width: width)) else { return false }
         let half = (width + 1) / 2, floats = (luminance: 2 * Self.slots * width, halfPlanes: 2 * 4 * half,
-                                              stored: Self.storedSlots * 6 * ((half + 1) / 2), upsampled: 6 * half)
+                                              stored: Self.storedSlots * 6 * quarter, upsampled: 6 * half)
         let all = floats.luminance + floats.halfPlanes + floats.stored + floats.upsampled
         luminance = mapped.base.bindMemory(to: Float.self, capacity: all)
         halfPlanes = luminance + floats.luminance
@@ -556,7 +558,7 @@ struct ColourStage {
                 for code in 0..<256 { memory.codeValues[256 * k + code] = Float(codeValues[sites[k] * 256 + code]) }
             }
         }
-        let quarter = (width / 2 + 1) / 2, quarterHeight = (height / 2 + 1) / 2
+        let quarter = ColourMemory.quarterScale(width), quarterHeight = ColourMemory.quarterScale(height)
         memory.statistics.begin(width: quarter, height: quarterHeight, kernels: kernels)
         memory.coefficients.begin(width: quarter, height: quarterHeight, kernels: kernels)
         (memory.nextComposed, memory.storedThrough) = (0, -1)
