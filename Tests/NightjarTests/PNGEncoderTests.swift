@@ -339,6 +339,39 @@ final class PNGEncoderTests: XCTestCase {
         XCTAssertNil(firstDifference(try readWithLibPNG(whole, width: width, height: height, bits: 8), source))
     }
 
+    /// A piece's write that fails after the header went out (the file-size limit reached: the
+    /// compressing thread's pwrite gets EFBIG) is an error in errno's words, naming the file,
+    /// whether the pieces go to the compressor threads or to the engine's workers; the encoder
+    /// then writes the next image whole.
+    func testPieceWriteFailureIsReported() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let (width, height) = (501, 300)
+        let source = samples(width: width, height: height, bits: 8, seed: 5)
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &saved), 0)
+        // Past the limit a write fails with EFBIG instead of raising SIGXFSZ.
+        let handler = signal(SIGXFSZ, SIG_IGN)
+        defer {
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &saved)
+            _ = signal(SIGXFSZ, handler)
+        }
+        for workers in [nil, LentPool(threads: Engine.availableCores)] as [WorkerPoolOwner?] {
+            let encoder = PNGEncoder(compressors: 2, pieceBytes: 4096)
+            let url = directory.appendingPathComponent("limited.png")
+            var limit = rlimit(rlim_cur: 20_000, rlim_max: saved.rlim_max)
+            XCTAssertEqual(setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit), 0)
+            XCTAssertThrowsError(try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: url,
+                                            workers: workers)) { error in
+                XCTAssertTrue("\(error)".contains("File too large"), "\(error)")
+                XCTAssertTrue("\(error)".contains("limited.png"), "\(error)")
+            }
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &saved)
+            let whole = directory.appendingPathComponent("whole.png")
+            try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: whole, workers: workers)
+            XCTAssertNil(firstDifference(try readWithLibPNG(whole, width: width, height: height, bits: 8), source))
+        }
+    }
+
     /// A write that fails (a full disk: /dev/full) is an error in errno's words.
     func testWriteFailureIsReported() throws {
         let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
