@@ -61,6 +61,53 @@ final class CapturePipelineTests: XCTestCase {
         XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 1, count: 10)), 1)
     }
 
+    /// The one-pass histogram and maximum (the restore path's, split by row parity over a pool)
+    /// against the histogram counted pixel by pixel and the mosaic's maximum, for every CFA
+    /// layout and odd sizes: the maximum lies outside the aligned area (a dropped edge row or
+    /// column), inside it at either parity, or is 0 (a black frame); with and without a pool.
+    func testHistogramAndMaximumInOnePassOverThePool() throws {
+        let pool = try XCTUnwrap(nj_threadpool_create(2))
+        defer { nj_threadpool_destroy(pool) }
+        var counts = [UInt32](repeating: 7, count: 4 * 65536)
+        var state: UInt32 = 5
+        for cfa in CFAPattern.allCases {
+            for (width, height) in [(37, 23), (64, 48), (2, 2), (3, 1), (1, 5)] {
+                for peak in ["edge", "even", "odd", "black"] {
+                    var mosaic = (0..<(width * height)).map { _ -> UInt16 in
+                        state = state &* 1_664_525 &+ 1_013_904_223
+                        return peak == "black" ? 0 : UInt16(state >> 22)
+                    }
+                    let offset = cfa.rggbOffset
+                    let size = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
+                    switch peak {
+                    case "edge": mosaic[width * height - 1] = 65535  // the last pixel: outside unless the size is even
+                    case "even" where size.width > 0 && size.height > 0: mosaic[offset.dy * width + offset.dx] = 60000
+                    case "odd" where size.width > 0 && size.height > 1: mosaic[(offset.dy + 1) * width + offset.dx + 1] = 50000
+                    default: break
+                    }
+                    var expected = [UInt32](repeating: 0, count: 4 * 65536)
+                    for y in 0..<size.height {
+                        for x in 0..<size.width {
+                            expected[((y & 1) * 2 + (x & 1)) * 65536 + Int(mosaic[(offset.dy + y) * width + offset.dx + x])] += 1
+                        }
+                    }
+                    for threads in [pool, nil] {
+                        counts.withUnsafeMutableBufferPointer { $0.update(repeating: 7) }
+                        let largest = mosaic.withUnsafeBufferPointer { mosaic in
+                            counts.withUnsafeMutableBufferPointer {
+                                CapturePipeline.histogramAndMaximum(mosaic: mosaic, width: width, height: height, cfa: cfa,
+                                                                    counts: $0.baseAddress!, pool: threads)
+                            }
+                        }
+                        let label = "\(cfa) \(width)x\(height) \(peak) \(threads == nil ? "alone" : "pool")"
+                        XCTAssertEqual(largest, Int(mosaic.max()!), label)
+                        XCTAssertTrue(counts == expected, label)
+                    }
+                }
+            }
+        }
+    }
+
     /// The aligned area's histogram per site against a count pixel by pixel, for every CFA
     /// layout and odd frame sizes (the aligned area then drops a row and a column).
     func testHistogramCountsEverySiteOfTheAlignedArea() {

@@ -294,22 +294,28 @@ public final class CaptureWorkspace {
         guard aligned.width >= 2, aligned.height >= 2 else {
             throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
         }
+        // With int8 layers reading the input: how much of it lies above what they hold.
+        let inputLimit = network.int8InputLimit
+        let histogram = counts!.pointer(to: UInt32.self)
+        // The 16-bit mosaic's histogram (for the amplifier, or the int8 input's range), taken
+        // with its maximum in one pass on the engine's threads.
+        let histogramPass = !mosaicCodes && (options.amplification == nil || inputLimit != nil)
         let maxRaw: Int, view: MosaicView
         if mosaicCodes {
             maxRaw = codedMaxRaw
             view = MosaicView(codes: mosaic!.pointer(to: UInt8.self), codeValues: codebook!.pointer(to: Double.self))
         } else {
             let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
-            maxRaw = CapturePipeline.maximum(pixels)
+            maxRaw = histogramPass
+                ? CapturePipeline.histogramAndMaximum(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa,
+                                                      counts: histogram, pool: (network as? WorkerPoolOwner)?.workerPool)
+                : CapturePipeline.maximum(pixels)
             view = MosaicView(raw: pixels.baseAddress!)
         }
         let table = table!.pointer(to: Float.self)
         CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
         var amplification = options.amplification ?? 0
-        // With int8 layers reading the input: how much of it lies above what they hold.
-        let inputLimit = network.int8InputLimit
         var int8InputClipped: Double?
-        let histogram = counts!.pointer(to: UInt32.self)
         if mosaicCodes {
             // The histogram of the decoder's first pass (raw values, so the same amplifier).
             if options.amplification == nil {
@@ -321,20 +327,17 @@ public final class CaptureWorkspace {
                                                          maxRaw: maxRaw, table: table, amplification: amplification)
             }
             counts!.release(firstBytes: counts!.bytes)
-        } else if options.amplification == nil || inputLimit != nil {
-            let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
-            CapturePipeline.histogram(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa, maxRaw: maxRaw,
-                                      counts: histogram)
+        } else if histogramPass {
             if options.amplification == nil {
-                amplification = CapturePipeline.amplification(counts: histogram, countsStride: maxRaw + 1, offset: offset, maxRaw: maxRaw,
-                                                              table: table, m: options.m)
+                amplification = CapturePipeline.amplification(counts: histogram, countsStride: CapturePipeline.histogramStride,
+                                                              offset: offset, maxRaw: maxRaw, table: table, m: options.m)
             }
             if let inputLimit {
-                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: maxRaw + 1, offset: offset,
-                                                         maxRaw: maxRaw, table: table, amplification: amplification)
+                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: CapturePipeline.histogramStride,
+                                                         offset: offset, maxRaw: maxRaw, table: table, amplification: amplification)
             }
             // Resident only while the amplifier runs, as when it was allocated per frame.
-            counts!.release(firstBytes: 4 * (maxRaw + 1) * MemoryLayout<UInt32>.stride)
+            counts!.release(firstBytes: counts!.bytes)
         }
         let rows: NetworkInputRows
         if mosaicCodes {
