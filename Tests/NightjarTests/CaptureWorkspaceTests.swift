@@ -35,6 +35,22 @@ final class CaptureWorkspaceTests: XCTestCase {
         XCTAssertEqual([a.outputWidth, a.outputHeight], [b.outputWidth, b.outputHeight], file: file, line: line)
     }
 
+    /// A growing engine is made at its first frame, but before that frame's PNG starts: the
+    /// first frame's pieces already go to the engine's threads (no compressor threads of the
+    /// encoder's own competing with them), as later frames' do; the image is the same.
+    func testFirstFrameLendsTheEnginesThreads() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let input = try capture(width: 120, height: 90, named: "first.dng", in: directory)
+        let engine = try FrameEngine(model: ModelFileTests.syntheticModel(), threads: Engine.availableCores, precision: .fp32)
+        XCTAssertNil((engine as WorkerPoolOwner).workerPool, "no engine before the first frame")
+        let workspace = CaptureWorkspace()
+        let first = directory.appendingPathComponent("first.png"), second = directory.appendingPathComponent("second.png")
+        _ = try restoreCapture(input: input, output: first, options: options(), modelName: "m", network: engine, workspace: workspace)
+        XCTAssertTrue(workspace.encoder.piecesOnWorkers, "the first frame's PNG pieces on the engine's threads")
+        _ = try restoreCapture(input: input, output: second, options: options(), modelName: "m", network: engine, workspace: workspace)
+        XCTAssertTrue(try StoredPNG.read(first).samples == StoredPNG.read(second).samples)
+    }
+
     func testGrowingWorkspaceGrowsToTheLargestFrame() throws {
         let directory = try makeTemporaryDirectory(self)
         let workspace = CaptureWorkspace()

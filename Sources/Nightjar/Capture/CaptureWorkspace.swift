@@ -294,6 +294,10 @@ public final class CaptureWorkspace {
         guard aligned.width >= 2, aligned.height >= 2 else {
             throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
         }
+        // The engine is made for this size now, not when the network starts: its threads then
+        // take the histogram, the colour stage and the PNG's pieces of a first frame too.
+        let padded = (height: FramePadding.paddedLength(aligned.height), width: FramePadding.paddedLength(aligned.width))
+        try Self.reserve(network, height: padded.height, width: padded.width, path: inputPath)
         // With int8 layers reading the input: how much of it lies above what they hold.
         let inputLimit = network.int8InputLimit
         let histogram = counts!.pointer(to: UInt32.self)
@@ -362,6 +366,7 @@ public final class CaptureWorkspace {
         var fallback: FrameEngine?
         if let clipped = int8InputClipped, let candidate = network.int8Fallback, clipped >= candidate.share {
             fallback = candidate.network
+            try Self.reserve(candidate.network, height: padded.height, width: padded.width, path: inputPath)
         }
         // The engine that runs this frame lends its threads to the colour stage and the PNG's pieces.
         let workers = (fallback as WorkerPoolOwner?) ?? (network as? WorkerPoolOwner)
@@ -387,13 +392,8 @@ public final class CaptureWorkspace {
                 } else {
                     try network.restore(height: rows.paddedHeight, width: rows.paddedWidth, source: source, sink: &sink)
                 }
-            } catch let error as CaptureError {
-                throw error
-            } catch EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth) {
-                throw CaptureError.exceedsMemoryPlan(path: inputPath, width: width, height: height,
-                                                     maxWidth: maxWidth, maxHeight: maxHeight)
             } catch {
-                throw CaptureError.network(path: inputPath, reason: "\(error)")
+                throw Self.captureError(error, path: inputPath)
             }
             // Network time includes writing the rows it finished (they interleave).
             let networkSeconds = seconds(since: t)
@@ -409,6 +409,27 @@ public final class CaptureWorkspace {
         } catch {
             encoder.abandon()
             throw error
+        }
+    }
+
+    /// `network.reserve`, its errors as a restore's.
+    private static func reserve<Network: FrameNetwork>(_ network: Network, height: Int, width: Int, path: String) throws {
+        do {
+            try network.reserve(height: height, width: width)
+        } catch {
+            throw captureError(error, path: path)
+        }
+    }
+
+    /// An error of the network's as the restore of `path` reports it.
+    private static func captureError(_ error: Error, path: String) -> Error {
+        switch error {
+        case let error as CaptureError:
+            return error
+        case EngineError.frameTooLarge(let height, let width, let maxHeight, let maxWidth):
+            return CaptureError.exceedsMemoryPlan(path: path, width: width, height: height, maxWidth: maxWidth, maxHeight: maxHeight)
+        default:
+            return CaptureError.network(path: path, reason: "\(error)")
         }
     }
 

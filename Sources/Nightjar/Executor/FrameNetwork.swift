@@ -8,6 +8,11 @@ public protocol FrameNetwork {
     /// The network that restores a frame instead when at least `share` of its input lies above
     /// `int8InputLimit` (`--int8-fallback`); nil for none.
     var int8Fallback: (network: FrameEngine, share: Double)? { get }
+    /// Makes the network ready for frames of this padded size before the frame runs, so that
+    /// its worker threads exist for the work around it (the amplifier's histogram, the colour
+    /// stage, the PNG's pieces) from the first frame on. Throws as `restore` would for a frame
+    /// that does not fit.
+    func reserve(height: Int, width: Int) throws
 }
 
 /// How much clipping of the input by int8 layers matters.
@@ -23,6 +28,7 @@ public enum Int8InputClipping {
 extension FrameNetwork {
     public var int8InputLimit: Float? { nil }
     public var int8Fallback: (network: FrameEngine, share: Double)? { nil }
+    public func reserve(height: Int, width: Int) throws {}
 }
 
 extension StreamingEngine: FrameNetwork {
