@@ -158,7 +158,8 @@ public final class StreamingEngine: @unchecked Sendable {
         // with it, and the first row stored would duplicate whatever the sink holds (a rotated
         // PNG holds its whole frame) by copy-on-write.
         try withUnsafeMutablePointer(to: &sink) { sink in
-            var executor = Executor(engine: self, height: height, width: width, source: source, sink: sink)
+            var executor = Executor(engine: self, schedule: schedule, arena: arena, offsets: plan.offsets, windowRows: windowRows,
+                                    height: height, width: width, source: source, sink: sink)
             try schedule.run(height: height, width: width, cursor: &cursor, actions: &executor)
         }
     }
@@ -173,7 +174,15 @@ public final class StreamingEngine: @unchecked Sendable {
 
     /// Turns the schedule's decisions into kernel calls on the arena's windows.
     private struct Executor<Source: NetworkRowSource, Sink: NetworkRowSink>: StreamActions {
-        unowned let engine: StreamingEngine
+        /// The engine runs the executor inside its own `run`, so it outlives it.
+        unowned(unsafe) let engine: StreamingEngine
+        /// The engine's schedule and windows, taken once per frame: read through the engine at
+        /// every step (thousands a frame), the schedule was copied each time, its arrays
+        /// retained and released, and the engine's `var`s checked for exclusive access.
+        let schedule: StreamSchedule
+        let arena: UnsafeMutableRawPointer
+        let offsets: [Int]
+        let windowRows: [Int]
         let height: Int
         let width: Int
         let source: Source
@@ -182,10 +191,10 @@ public final class StreamingEngine: @unchecked Sendable {
         /// A buffer's window: a ring of `rows` rows per channel (image row y at ring row
         /// y mod rows), so rows are never moved: a new row overwrites one no reader needs.
         func window(_ buffer: Int) -> Ring {
-            let divisor = engine.schedule.bufferDivisor[buffer]
+            let divisor = schedule.bufferDivisor[buffer]
             let planeWidth = width / divisor
-            let rows = engine.windowRows[buffer]
-            return Ring(raw: engine.arena + engine.plan.offsets[buffer], elementBytes: engine.schedule.bufferPrecisions[buffer].elementBytes,
+            let rows = windowRows[buffer]
+            return Ring(raw: arena + offsets[buffer], elementBytes: schedule.bufferPrecisions[buffer].elementBytes,
                         width: planeWidth, rows: rows, channelStride: rows * planeWidth)
         }
 
@@ -198,13 +207,13 @@ public final class StreamingEngine: @unchecked Sendable {
         }
 
         func reserve(buffer: Int, rows: Int) throws {
-            guard rows <= engine.windowRows[buffer] else {
-                throw EngineError.internalInconsistency("window \(engine.schedule.bufferNames[buffer]) needs \(rows) rows, has \(engine.windowRows[buffer])")
+            guard rows <= windowRows[buffer] else {
+                throw EngineError.internalInconsistency("window \(schedule.bufferNames[buffer]) needs \(rows) rows, has \(windowRows[buffer])")
             }
         }
 
         mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
-            let w = window(engine.schedule.outputBuffer)
+            let w = window(schedule.outputBuffer)
             for piece in w.contiguous(rows) {
                 try sink.pointee.consume(NetworkOutputRows(rows: piece, start: w.row(piece.lowerBound),
                                                            channelStride: w.channelStride, width: w.width))
@@ -212,7 +221,6 @@ public final class StreamingEngine: @unchecked Sendable {
         }
 
         func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
-            let schedule = engine.schedule
             let outBuffer = schedule.outputBuffer(of: node)
             let pool = engine.pool
             guard let step = schedule.step(node) else {
