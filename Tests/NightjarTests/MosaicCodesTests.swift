@@ -79,10 +79,37 @@ final class MosaicCodesTests: XCTestCase {
         options.color = color
         options.isolateDecoder = isolated
         options.compressionLevel = 0
+        options.overwrite = true
         let output = directory.appendingPathComponent("\(input.lastPathComponent)-\(codes)-\(isolated)-\(color.rawValue).png")
         _ = try restoreCapture(input: input, output: output, options: options, modelName: "m", network: engine,
                                workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: codes))
         return try PNGReader.readRGB8(output).pixels
+    }
+
+    /// The amplifier from the codes' first pass (the histogram counted while the decoder's rows
+    /// go by) is the one from the 16-bit mosaic's histogram, to the last bit: the same counts,
+    /// summed in the same order. A frame of far more than 256 values per site, of odd size with
+    /// a CFA off RGGB (the aligned area drops a row and a column), decoded in process and in
+    /// the isolated child.
+    func testCodesAmplifierIsTheSixteenBitMosaics() throws {
+        let directory = try makeTemporaryDirectory(self)
+        var many = SyntheticScene.Exposure(cfa: .grbg, bits: 14, exposureRatio: 8)
+        many.seed = 9
+        let url = try CaptureFixtures.write(SyntheticScene.darkCapture(SyntheticScene.render(width: 191, height: 127), exposure: many),
+                                            named: "odd.dng", in: directory)
+        let engine = try FrameEngine(model: Int8EngineTests.int8Model(), threads: 2, precision: .int8)
+        func amplification(codes: Bool, isolated: Bool) throws -> Double {
+            var options = RestoreOptions()
+            options.compressionLevel = 0
+            options.overwrite = true
+            options.isolateDecoder = isolated
+            return try restoreCapture(input: url, output: directory.appendingPathComponent("auto.png"), options: options, modelName: "m",
+                                      network: engine, workspace: CaptureWorkspace(pngThreads: 2, mosaicCodes: codes)).amplification
+        }
+        let automatic = try amplification(codes: false, isolated: true)
+        XCTAssertNotEqual(automatic, 1, "the amplifier ran")
+        XCTAssertEqual(try amplification(codes: true, isolated: false), automatic)
+        XCTAssertEqual(try amplification(codes: true, isolated: true), automatic)
     }
 
     /// Through `restore` with an int8 network and camera colour: a frame whose sites have at
