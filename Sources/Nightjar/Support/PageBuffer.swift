@@ -5,14 +5,10 @@ import Glibc
 ///   costs a smaller frame only what that frame uses;
 /// - `MADV_DONTFORK` keeps it out of forked children: the RAW decoder's child (forked for
 ///   every file) neither maps it nor copies its page tables;
-/// - it goes back to the system when released, whatever malloc's thresholds;
-/// - from 4 MB on, in transparent huge pages where the kernel offers them (MADV_HUGEPAGE).
+/// - it goes back to the system when released, whatever malloc's thresholds.
 final class PageBuffer {
     let base: UnsafeMutableRawPointer
     let bytes: Int
-
-    /// Buffers from this size on ask for transparent huge pages.
-    static let hugePageMinimum = 4 << 20
 
     /// Maps `bytes`, rounded up to whole pages; nil when the system refuses.
     init?(bytes: Int) {
@@ -21,11 +17,6 @@ final class PageBuffer {
         guard let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapped != MAP_FAILED else { return nil }
         _ = madvise(mapped, size, MADV_DONTFORK)
-        // Large buffers (the mosaic, the network's arena, a held frame) in transparent huge
-        // pages where the kernel offers them on request: a 12.1 MP restore takes about 7,000
-        // fewer page faults, and the network's windows span fewer TLB entries. Smaller ones,
-        // some given back every frame, stay in small pages.
-        if size >= Self.hugePageMinimum { _ = madvise(mapped, size, MADV_HUGEPAGE) }
         base = mapped
         self.bytes = size
     }
