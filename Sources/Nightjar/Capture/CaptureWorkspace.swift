@@ -35,8 +35,8 @@ public final class CaptureWorkspace {
     public private(set) var capacityPixels = 0
     public private(set) var capacitySide = 0
 
-    /// Raw values of a 16-bit sensor, per CFA site.
-    static let rawValues = 65536
+    /// Raw values of a 16-bit sensor, per CFA site (the histograms' counts per site).
+    static let rawValues = CapturePipeline.histogramStride
     /// The ring the decoder's rows pass through on their way into 8-bit codes.
     static let ringBytes = 256 * 1024
     /// Codes: the frame is held as 8-bit codes (1 byte per pixel) instead of raw values.
@@ -320,8 +320,9 @@ public final class CaptureWorkspace {
         CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
         var amplification = options.amplification ?? 0
         var int8InputClipped: Double?
-        if mosaicCodes {
-            // The histogram of the decoder's first pass (raw values, so the same amplifier).
+        if mosaicCodes || histogramPass {
+            // The histogram of the decoder's first pass (codes; raw values, so the same
+            // amplifier) or of the 16-bit mosaic's pass above: one count per raw value.
             if options.amplification == nil {
                 amplification = CapturePipeline.amplification(counts: histogram, countsStride: Self.rawValues,
                                                               offset: offset, maxRaw: maxRaw, table: table, m: options.m)
@@ -329,16 +330,6 @@ public final class CaptureWorkspace {
             if let inputLimit {
                 int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: Self.rawValues, offset: offset,
                                                          maxRaw: maxRaw, table: table, amplification: amplification)
-            }
-            counts!.release(firstBytes: counts!.bytes)
-        } else if histogramPass {
-            if options.amplification == nil {
-                amplification = CapturePipeline.amplification(counts: histogram, countsStride: CapturePipeline.histogramStride,
-                                                              offset: offset, maxRaw: maxRaw, table: table, m: options.m)
-            }
-            if let inputLimit {
-                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: CapturePipeline.histogramStride,
-                                                         offset: offset, maxRaw: maxRaw, table: table, amplification: amplification)
             }
             // Resident only while the amplifier runs, as when it was allocated per frame.
             counts!.release(firstBytes: counts!.bytes)
