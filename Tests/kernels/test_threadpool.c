@@ -101,6 +101,45 @@ static int check_flush_to_zero(void) {
     return failed;
 }
 
+// The convolution split's rule (rows or output channels) on the cases that decide it, and the
+// L2 size the pool read from the system (0, or a size some CPU has).
+static int check_split_rule(void) {
+    typedef struct split_case {
+        int32_t rows, threads, out_channels;
+        int64_t band_bytes, l2_bytes;
+        int32_t by_rows;
+    } split_case;
+    const int64_t band = 64LL * 4 * 532 * 4;  // FP32 3x3 64->64, 532 wide, 2 output rows
+    const split_case cases[] = {
+        {4, 2, 64, band, 1 << 20, 1},         // two rows per thread: rows
+        {2, 2, 64, band, 1 << 20, 0},         // one row each, the band fits a 1 MB L2: channels
+        {2, 2, 64, band, 512 << 10, 1},       // ... not a 512 KB one: rows
+        {2, 2, 64, band, 0, 0},               // L2 unknown: channels
+        {1, 2, 64, band, 512 << 10, 0},       // fewer rows than threads: channels
+        {1, 2, 3, band, 512 << 10, 1},        // too few channels to go round: rows
+        {3, 4, 64, band, 256 << 10, 0},       // fewer rows than threads
+        {4, 4, 64, band, 256 << 10, 1},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const split_case c = cases[i];
+        const int32_t got = nj_conv_split_by_rows(c.rows, c.threads, c.out_channels, c.band_bytes, c.l2_bytes);
+        if (got != c.by_rows) {
+            printf("threadpool: split of %d rows, %d threads, %d channels, band %lld B, L2 %lld B: %s, expected %s: FAIL\n",
+                   c.rows, c.threads, c.out_channels, (long long)c.band_bytes, (long long)c.l2_bytes,
+                   got ? "rows" : "channels", c.by_rows ? "rows" : "channels");
+            failed = 1;
+        }
+    }
+    nj_threadpool *pool = nj_threadpool_create(2);
+    const int64_t l2 = nj_threadpool_l2_bytes(pool);
+    nj_threadpool_destroy(pool);
+    const int plausible = l2 == 0 || (l2 >= (32 << 10) && l2 <= (64LL << 20));
+    printf("threadpool: split rule %s; L2 per core as read here: %lld KB%s\n", failed ? "FAIL" : "ok",
+           (long long)(l2 >> 10), plausible ? "" : " (implausible: FAIL)");
+    return failed || !plausible;
+}
+
 int main(void) {
     int failed = check_flush_to_zero();
     for (int threads = 2; threads <= 4; threads++) {
@@ -131,5 +170,6 @@ int main(void) {
         failed |= !ok;
         nj_threadpool_destroy(pool);
     }
+    failed |= check_split_rule();
     return failed;
 }

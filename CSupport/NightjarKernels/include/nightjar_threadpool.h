@@ -34,8 +34,21 @@ typedef void (*nj_range_task)(void *context, int32_t begin, int32_t end);
 void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
                                 void *context);
 
+// The level-2 cache per core that the convolution split assumes (bytes; 0 when the system does
+// not say): read once when the pool is created, from sysfs (a shared L2 divided among the CPUs
+// that share it), else from sysconf.
+int64_t nj_threadpool_l2_bytes(const nj_threadpool *pool);
+
+// The split's rule: 1 for bands of output rows, 0 for blocks of output channels. Rows when every
+// thread gets two rows or more, or when there are too few output channels to go round; with one
+// row per thread too when a channel block's input band (band_input_bytes: the input rows one
+// band reads, its group's channels) is larger than the L2, which every channel block would
+// then read again from the next level (l2_bytes 0: unknown, channels).
+int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channels,
+                              int64_t band_input_bytes, int64_t l2_bytes);
+
 // Runs a convolution split across the pool's threads: by bands of output rows when there are
-// enough rows, else by blocks of output channels (whole groups). Every output value is
+// enough rows (nj_conv_split_by_rows), else by blocks of output channels (whole groups). Every output value is
 // computed the same way whatever the split, so results do not depend on the thread count.
 // `args` holds weights in `kernel`'s layout. pool may be NULL (runs on the caller alone).
 void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *kernel,
