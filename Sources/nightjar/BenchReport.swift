@@ -117,7 +117,13 @@ struct BenchReport: Codable {
             formatted("throughput   %.1f MP/s, %.1f GMAC/s = %.0f %% of this machine's FMA peak (%.1f GMAC/s)",
                       megapixels_per_second, gmac_per_second, share_of_fma_peak * 100, fma_peak_gmac_per_second),
         ]
-        lines.append("kernels      \(fma_ports == 2 ? "two" : "one") 512-bit FMA port\(fma_ports == 2 ? "s" : "") per core (tiles chosen for it)")
+        if isa == "avx512" {
+            lines.append("kernels      \(fma_ports == 2 ? "two" : "one") 512-bit FMA port\(fma_ports == 2 ? "s" : "") per core (tiles chosen for it)")
+        } else {
+            // Without AVX-512 there is no port count to choose tiles by: say so rather than
+            // print the default of one.
+            lines.append("kernels      \(isa) tiles (the 512-bit FMA port count chooses tiles only with AVX-512)")
+        }
         for use in kernels {
             let name = use.kernel + String(repeating: " ", count: max(1, 27 - use.kernel.count))
             lines.append("  " + name + formatted("%4.1f %% of the MACs: ", use.share_of_macs * 100) + use.layers.joined(separator: ", "))
