@@ -447,7 +447,7 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
     // One row each: no chunks to balance a late thread, but each thread reads its own input
     // rows once. Blocks of channels each read the whole band: from L2 when it fits, else from
     // L3 or memory. (Zen 3, 512 KB L2, FP32 3x3 64->64 at 532 wide in 2-row bands on 2
-    // threads: 45 -> 58 GMAC/s.)
+    // threads: 43-45 -> 57-58 GMAC/s.)
     return rows >= threads && l2_bytes > 0 && band_input_bytes > l2_bytes;
 }
 
