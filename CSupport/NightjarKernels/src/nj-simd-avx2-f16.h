@@ -8,3 +8,8 @@
 #define V_LOADX(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define V_STOREX(p, v) \
     _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+// Ends one kernel tap's FMAs (f32-conv2d-direct.h): an accumulator passes through an empty
+// asm that also orders memory, so the next tap's vcvtph2ps loads cannot be hoisted above it.
+// Without it clang converted the next tap's inputs early, needed 17 vector registers for a
+// 6x2 block and kept two accumulators on the stack.
+#define V_ACC_BARRIER(v) __asm__ volatile("" : "+x"(v) : : "memory")
