@@ -389,7 +389,7 @@ NJ_TARGET void NJ_FN(const nj_args *a) {
     // Output channels per register block. With binary16 storage a depth-to-space-by-4 output
     // takes blocks of 4 where the block is not a multiple of 4: they store interleaved whole
     // vectors instead of one converted value at a time (AVX2 f16 3x3, conv32_8_cat.1, one
-    // thread on Zen 3: 6x2 blocks 19.3-19.4 GMAC/s, blocks of 4 20.9-24.7).
+    // thread on Zen 3: 6x2 blocks, before V_ACC_BARRIER, 19.3-19.4 GMAC/s; 4x2 blocks 20.9-24.7).
     int32_t block = NJ_OCB;
 #if NJ_F16_STORAGE && defined(NJ_HAS_INTERLEAVE4) && NJ_OCB % 4 != 0
     if (a->output_depth_to_space == 4 && opg % 4 == 0 && a->output_channel_base % 4 == 0) {

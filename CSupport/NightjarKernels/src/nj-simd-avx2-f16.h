@@ -10,6 +10,6 @@
     _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 // Ends one kernel tap's FMAs (f32-conv2d-direct.h): an accumulator passes through an empty
 // asm that also orders memory, so the next tap's vcvtph2ps loads cannot be hoisted above it.
-// Without it clang converted the next tap's inputs early, needed 17 vector registers for a
-// 6x2 block and kept two accumulators on the stack.
+// Without it clang converted the next tap's inputs early, needed more than 16 vector registers
+// for a 6x2 block and kept two accumulators on the stack.
 #define V_ACC_BARRIER(v) __asm__ volatile("" : "+x"(v) : : "memory")
