@@ -59,8 +59,10 @@ final class KernelDispatchTests: XCTestCase {
         func prepared(_ v: [Float]) -> [Float] { absolute ? v.map { abs($0) } : v }
         let input = prepared(values(inStride * Int(s.inChannels), seed: 1))
         let oihw = prepared(values(weightCount, seed: 2))
-        var weights = [Float](repeating: .nan, count: weightCount)
-        nj_f32_conv2d_pack_weights(kernel?.pointee.weight_layout ?? NJ_WEIGHTS_OIHW, oihw, s.outChannels, s.inChannels,
+        let layout = kernel?.pointee.weight_layout ?? NJ_WEIGHTS_OIHW
+        var weights = [Float](repeating: .nan, count: nj_f32_conv2d_packed_count(layout, s.outChannels, s.inChannels,
+                                                                                 s.groups, s.k))
+        nj_f32_conv2d_pack_weights(layout, oihw, s.outChannels, s.inChannels,
                                    s.groups, s.k, &weights)
         let bias = prepared(values(Int(s.outChannels), seed: 3))
         let residual = prepared(values(outStride * Int(s.outChannels), seed: 4))

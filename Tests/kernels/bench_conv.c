@@ -263,7 +263,10 @@ int main(int argc, char **argv) {
         a.negative_slope = 0.2f;
         const double macs = (double)(a.row_end - a.row_begin) * s.width * s.out_channels * ipg *
                             s.k * s.k;
-        float *packed = filled((size_t)s.out_channels * ipg * s.k * s.k);
+        // Room for the largest layout (Winograd's 3x3 filters take 16 floats, not 9).
+        float *packed = filled(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels,
+                                                          s.groups, s.k) +
+                               (size_t)s.out_channels * ipg * s.k * s.k);
         a.weight_stride = s.out_channels / s.groups;
         const nj_conv2d_f32_kernel *list[32];
         int list_count = 0;
@@ -272,7 +275,10 @@ int main(int argc, char **argv) {
             list[list_count++] = chosen;
             for (int32_t i = 0; all_tiles && i < nj_conv2d_f32_kernel_count() && list_count < 32; i++) {
                 const nj_conv2d_f32_kernel *k = nj_conv2d_f32_kernel_at(i);
-                if (k != chosen && k->isa == chosen->isa && k->kernel_size == s.k) list[list_count++] = k;
+                if (k != chosen && k->isa == chosen->isa && k->kernel_size == s.k &&
+                    (!k->supports || k->supports(&a))) {
+                    list[list_count++] = k;
+                }
             }
         }
         // CPU time covers the first stripe: scale its MACs by the stripe's share.

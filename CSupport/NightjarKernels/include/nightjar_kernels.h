@@ -150,17 +150,26 @@ typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
 //                     the weights of a block of output channels for one input channel and tap
 //                     are adjacent, so a SIMD kernel reaches a whole register block through one
 //                     pointer (and one vector load on NEON).
+//   NJ_WEIGHTS_WINOGRAD_2X2  ungrouped 3x3 only: [16][in][weight_stride], the filters
+//                     transformed for Winograd's F(2x2, 3x3), U = G g Gᵀ (element ξ = 4i + j of
+//                     the 4x4 U), output channels innermost as in GIHWO.
 typedef enum nj_weight_layout {
     NJ_WEIGHTS_OIHW = 0,
     NJ_WEIGHTS_GIHWO = 1,
+    NJ_WEIGHTS_WINOGRAD_2X2 = 2,
 } nj_weight_layout;
 
-// Floats of packed weights for a convolution geometry (the same for every layout).
+// Floats of weights in PyTorch's layout (OIHW and GIHWO pack to this many).
 size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int32_t groups,
                                   int32_t kernel_size);
 
+// Floats of packed weights in `layout`: nj_f32_conv2d_weight_count(), or 16 per (input,
+// output channel) pair for NJ_WEIGHTS_WINOGRAD_2X2.
+size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels, int32_t in_channels,
+                                  int32_t groups, int32_t kernel_size);
+
 // Writes PyTorch-layout weights `oihw` into `packed` in `layout` (weight_stride =
-// out_channels / groups). `packed` holds nj_f32_conv2d_weight_count() floats; no allocation.
+// out_channels / groups). `packed` holds nj_f32_conv2d_packed_count() floats; no allocation.
 void nj_f32_conv2d_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
                                 int32_t in_channels, int32_t groups, int32_t kernel_size,
                                 float *packed);
@@ -230,11 +239,18 @@ typedef struct nj_conv2d_f32_kernel {
     // The 512-bit FMA port count the tile was chosen for (see nj_fma_ports): 0 for any machine.
     // Selection skips a kernel tuned for another count when one for this machine follows.
     int32_t fma_ports;
+    // Output rows one pass of the kernel computes together (2 for Winograd's 2x2 tiles, else 1):
+    // the thread pool's bands of rows are multiples of it where it can.
+    int32_t row_block;
+    // The geometries it serves beyond kernel_size (groups, depth-to-space, channel counts);
+    // NULL: every geometry of its kernel size.
+    int (*supports)(const nj_conv2d_f32_args *geometry);
 } nj_conv2d_f32_kernel;
 
-// The fastest kernel for this geometry (its kernel_size is what counts today) among the levels
-// the cap allows: `cap` is an nj_isa, or negative for the process-wide cap (nj_isa_active()).
-// Kernel sizes 1, 3 and 5 have SIMD kernels; any other size gets the scalar reference.
+// The fastest kernel for this geometry among the levels the cap allows: `cap` is an nj_isa, or
+// negative for the process-wide cap (nj_isa_active()). The kernel size, and for kernels with a
+// `supports` test the groups, depth-to-space and channel counts, decide. Kernel sizes 1, 3 and
+// 5 have SIMD kernels; any other size gets the scalar reference.
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,
                                                         int cap);
 

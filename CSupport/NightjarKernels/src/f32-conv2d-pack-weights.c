@@ -8,10 +8,48 @@ size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int
            (size_t)kernel_size;
 }
 
+size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels, int32_t in_channels,
+                                  int32_t groups, int32_t kernel_size) {
+    if (layout == NJ_WEIGHTS_WINOGRAD_2X2) {
+        return 16 * (size_t)out_channels * (size_t)(in_channels / groups);
+    }
+    return nj_f32_conv2d_weight_count(out_channels, in_channels, groups, kernel_size);
+}
+
+// U = G g Gᵀ for one 3x3 filter g, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], in double and rounded
+// once, so the transformed filter is as exact as float allows.
+static void winograd_2x2_filter(const float *g, double u[16]) {
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    double gt[4][3];  // G g
+    for (int i = 0; i < 4; i++) {
+        for (int c = 0; c < 3; c++) {
+            gt[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            u[4 * i + j] = gt[i][0] * G[j][0] + gt[i][1] * G[j][1] + gt[i][2] * G[j][2];
+        }
+    }
+}
+
 void nj_f32_conv2d_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
                                 int32_t in_channels, int32_t groups, int32_t kernel_size,
                                 float *packed) {
     const size_t count = nj_f32_conv2d_weight_count(out_channels, in_channels, groups, kernel_size);
+    if (layout == NJ_WEIGHTS_WINOGRAD_2X2) {
+        // [ξ][ic][oc] (ungrouped 3x3; weight_stride = out_channels).
+        for (int32_t o = 0; o < out_channels; o++) {
+            for (int32_t i = 0; i < in_channels; i++) {
+                double u[16];
+                winograd_2x2_filter(oihw + ((size_t)o * in_channels + i) * 9, u);
+                for (int xi = 0; xi < 16; xi++) {
+                    packed[((size_t)xi * in_channels + i) * out_channels + o] = (float)u[xi];
+                }
+            }
+        }
+        return;
+    }
     if (layout == NJ_WEIGHTS_OIHW) {
         for (size_t i = 0; i < count; i++) packed[i] = oihw[i];
         return;

@@ -18,6 +18,8 @@ static const nj_conv2d_f32_kernel reference_kernel = {
     .weight_layout = NJ_WEIGHTS_OIHW,
     .channel_block = 8,
     .fma_ports = 0,
+    .row_block = 1,
+    .supports = NULL,
 };
 
 static const nj_conv2d_f16_kernel f16_reference_kernel = {
@@ -50,14 +52,14 @@ static const nj_conv2d_f16_kernel *const f16_kernels[] = {
 // under the cap; among kernels tuned for a 512-bit FMA port count, one for this machine's
 // count when the geometry has one. Written once for every family: the fields it reads have
 // the same names in every kernel struct.
-#define NJ_SELECT(table, geometry, cap, reference)                                              \
+#define NJ_SELECT(table, geometry, cap, reference, serves)                                      \
     do {                                                                                        \
         const uint32_t available = nj_cpu_features_under_cap(cap);                              \
         const size_t count = sizeof(table) / sizeof(table[0]);                                  \
         const int32_t ports = nj_fma_ports();                                                   \
         for (size_t i_ = 0; i_ + 1 < count; i_++) {                                             \
             if (nj_kernel_runnable_with(table[i_]->isa, table[i_]->required_features, available) && \
-                table[i_]->kernel_size == (geometry)->kernel_size) {                            \
+                table[i_]->kernel_size == (geometry)->kernel_size && serves(table[i_], geometry)) { \
                 if (table[i_]->fma_ports == 0 || table[i_]->fma_ports == ports) {               \
                     return table[i_];                                                           \
                 }                                                                               \
@@ -69,10 +71,21 @@ static const nj_conv2d_f16_kernel *const f16_kernels[] = {
         return fallback ? fallback : (reference);                                               \
     } while (0)
 
+// Beyond the kernel size: an f32 kernel's own test of the geometry, where it has one.
+static int f32_serves(const nj_conv2d_f32_kernel *kernel, const nj_conv2d_f32_args *geometry) {
+    return kernel->supports == NULL || kernel->supports(geometry);
+}
+
+static int f16_serves(const nj_conv2d_f16_kernel *kernel, const nj_conv2d_f16_args *geometry) {
+    (void)kernel;
+    (void)geometry;
+    return 1;
+}
+
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,
                                                         int cap) {
     const nj_conv2d_f32_kernel *fallback = NULL;
-    NJ_SELECT(conv_kernels, geometry, cap, &reference_kernel);
+    NJ_SELECT(conv_kernels, geometry, cap, &reference_kernel, f32_serves);
 }
 
 int32_t nj_conv2d_f32_kernel_count(void) {
@@ -86,7 +99,7 @@ const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_at(int32_t index) {
 const nj_conv2d_f16_kernel *nj_conv2d_f16_kernel_select(const nj_conv2d_f16_args *geometry,
                                                         int cap) {
     const nj_conv2d_f16_kernel *fallback = NULL;
-    NJ_SELECT(f16_kernels, geometry, cap, &f16_reference_kernel);
+    NJ_SELECT(f16_kernels, geometry, cap, &f16_reference_kernel, f16_serves);
 }
 
 int32_t nj_conv2d_f16_kernel_count(void) {

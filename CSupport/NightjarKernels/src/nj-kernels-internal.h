@@ -10,6 +10,9 @@
 #define NJ_QS8_KERNEL(symbol) extern const nj_conv2d_qs8_kernel symbol;
 #include "kernel-list.h"
 
+// Whether the Winograd F(2x2, 3x3) kernels serve a geometry (their `supports`).
+int nj_f32_conv2d_winograd2x2_supports(const nj_conv2d_f32_args *geometry);
+
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats
 // between its columns: 1, or r with a depth-to-space output (see nj_conv2d_f32_args).
 static inline float *nj_conv2d_output_row(const nj_conv2d_f32_args *a, int32_t oc, int32_t y, size_t *column_step) {

@@ -454,16 +454,20 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
 // Splits a convolution of the given geometry over the pool (the caller has checked there is
 // more than one thread and at least one row). band_input_bytes: the input rows the band reads,
 // one group's channels (nj_conv_split_by_rows).
+// row_block: the rows the kernel computes together (nj_conv2d_f32_kernel.row_block; 1 for the
+// direct kernels). Bands are whole blocks of rows, and the rule counts blocks, not rows.
 static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void *kernel,
                        const void *args, int32_t row_begin, int32_t row_end, int32_t out_channels,
-                       int32_t groups, int32_t channel_block, int64_t band_input_bytes) {
+                       int32_t groups, int32_t channel_block, int32_t row_block, int64_t band_input_bytes) {
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = row_end - row_begin;
+    const int32_t block = row_block > 1 ? row_block : 1;
+    const int32_t row_blocks = (rows + block - 1) / block;
     conv_job job = {run_chunk, kernel, args, row_begin, row_end, out_channels, 0, 1, 0, 0};
     const int32_t most = threads * CHUNKS_PER_THREAD;
-    if (nj_conv_split_by_rows(rows, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
+    if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
         // Bands of rows.
-        job.unit = (rows + most - 1) / most;
+        job.unit = (row_blocks + most - 1) / most * block;
         job.chunks = (rows + job.unit - 1) / job.unit;
     } else {
         // Too few rows to go round: blocks of output channels, whole groups of a grouped
@@ -475,7 +479,9 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
         if (groups > 1 && groups > most) {
             unit = per_group * ((groups + most - 1) / most);
         }
-        if (groups == 1 && (out_channels + unit - 1) / unit < threads) {
+        if (groups == 1 && (block > 1 || (out_channels + unit - 1) / unit < threads)) {
+            // One block per thread. A kernel of several rows (Winograd) transforms the whole
+            // input for every call: each thread then does it once.
             unit = (out_channels + threads - 1) / threads;
         }
         job.unit = unit;
@@ -488,7 +494,7 @@ static void f32_chunk(const void *kernel, const void *args, const conv_chunk *ch
     const nj_conv2d_f32_kernel *k = kernel;
     const nj_conv2d_f32_args *a = args;
     nj_conv2d_f32_args share = *a;
-    NJ_CONV_NARROW(share, a, chunk, sizeof(float), k->weight_layout == NJ_WEIGHTS_GIHWO);
+    NJ_CONV_NARROW(share, a, chunk, sizeof(float), k->weight_layout != NJ_WEIGHTS_OIHW);
     k->run(&share);
 }
 
@@ -501,7 +507,7 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
         return;
     }
     conv_split(pool, f32_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
+               args->groups, kernel->channel_block, kernel->row_block, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
 }
 
 static void f16_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
@@ -522,7 +528,7 @@ void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *k
         return;
     }
     conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
+               args->groups, kernel->channel_block, 1, NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
 }
 
 // qs8: the same split; the narrowing differs from NJ_CONV_NARROW only in what the per-channel
@@ -588,5 +594,5 @@ void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *k
         return;
     }
     conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
+               args->groups, kernel->channel_block, 1, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
 }

@@ -55,8 +55,12 @@ final class PackedParameters: @unchecked Sendable {
             switch layerPrecision {
             case .fp32:
                 var geometry = Self.geometry(spec, nj_conv2d_f32_args())
-                kernels.append(.fp32(nj_conv2d_f32_kernel_select(&geometry, -1)!))
-                sizes.append((spec.weightCount * 4, spec.bias ? spec.outChannels * 4 : 0))
+                let kernel = nj_conv2d_f32_kernel_select(&geometry, -1)!
+                kernels.append(.fp32(kernel))
+                // Winograd kernels read transformed filters: 16 floats per channel pair, not 9.
+                let count = nj_f32_conv2d_packed_count(kernel.pointee.weight_layout, Int32(spec.outChannels),
+                                                       Int32(spec.inChannels), Int32(spec.groups), Int32(spec.kernel))
+                sizes.append((count * 4, spec.bias ? spec.outChannels * 4 : 0))
             case .int8:
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
                 let kernel = nj_conv2d_qs8_kernel_select(&geometry, -1)!

@@ -1,0 +1,268 @@
+// 3x3 convolution by Winograd's minimal filtering F(2x2, 3x3) for AVX2 + FMA (Lavin & Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs takes
+// 16 multiplies per (input, output channel) pair instead of the direct method's 36.
+//
+//   Y = Aᵀ [ U ⊙ (Bᵀ d B) ] A,   U = G g Gᵀ (NJ_WEIGHTS_WINOGRAD_2X2, packed once per layer)
+//
+// with d the 4x4 input patch around the block and g the 3x3 filter. Per pair of output rows the
+// row is cut into blocks of 16 tiles (32 columns):
+//   1. input transform: for a chunk of input channels, V[ξ][ic][tile] = (Bᵀ d B)[ξ], vectors
+//      along tiles. The vertical half works on whole rows; the horizontal half needs the even
+//      and odd columns apart (a tile starts every second column), one shuffle pass.
+//   2. sixteen small matrix products M[ξ][oc][tile] += U[ξ][ic][oc] · V[ξ][ic][tile]: register
+//      blocks of 6 output channels x 2 vectors of tiles, as the direct 1x1 kernel's.
+//   3. output transform Aᵀ M A, bias, LeakyReLU, residual; even and odd columns are interleaved
+//      back and stored.
+// Scratch (V and M for one block) lives on the stack: 96 KB, no allocation.
+//
+// Geometry: ungrouped, kernel 3, 16 channels or more in and out
+// (nj_f32_conv2d_winograd2x2_supports); depth-to-space outputs are stored a float at a time. Any
+// row range: a last single row is a pair whose second row is not stored; its patch's fourth
+// input row is then taken as zero, which the first output row does not read (Aᵀ's first row
+// only combines Bᵀ's first three rows, which do not involve d₃), so no row outside the contract
+// is touched. Rounding differs from the direct kernels by a few units in the last place of the
+// sum of |terms| (the transforms add inputs before multiplying).
+#include "nightjar_kernels.h"
+
+#if defined(__x86_64__)
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nj-kernels-internal.h"
+#include "nj-simd-avx2.h"
+
+#define WG_TB 16                     // tiles per block: two vectors
+#define WG_ICB 32                    // input channels per transform chunk
+#define WG_OCC 64                    // output channels per accumulation chunk
+#define WG_SEG 40                    // input columns loaded per block (34 used), whole vectors
+#define WG_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// Row y of input channel ic, or NULL where the row is zero padding.
+static inline const float *wg_input_row(const nj_conv2d_f32_args *a, int32_t ic, int32_t y) {
+    if (y < 0 || y >= a->height) return NULL;
+    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
+}
+
+// Columns [c0, c0 + WG_SEG) of a row into `seg`, zero outside [0, width) and for a NULL row.
+// Returns a pointer to the values (the row itself when the whole span is inside it).
+static WG_ALWAYS_INLINE const float *wg_segment(const float *row, int32_t c0, int32_t width, float *seg) {
+    if (row && c0 >= 0 && c0 + WG_SEG <= width) return row + c0;
+    for (int32_t i = 0; i < WG_SEG; i++) {
+        const int32_t c = c0 + i;
+        seg[i] = row && c >= 0 && c < width ? row[c] : 0.0f;
+    }
+    return seg;
+}
+
+// The even (e) and odd (o) elements of 16 floats.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_deinterleave(const float *p, __m256 *e, __m256 *o) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    // Within each 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pieces reordered.
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+// Step 1 for input channels [ic0, ic0 + nic), output rows y0 (and y0 + 1 when `two`), tiles
+// [t0, t0 + 16): V[(ξ·WG_ICB + i)·WG_TB + t].
+static NJ_TARGET void wg_input_transform(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t y0,
+                                         int two, int32_t t0, float *V) {
+    const int32_t c0 = 2 * t0 - 1;
+    float seg[4][WG_SEG];
+    float r[WG_SEG];
+    float ev[24], od[24];
+    for (int32_t i = 0; i < nic; i++) {
+        const int32_t ic = ic0 + i;
+        const float *d[4];
+        for (int k = 0; k < 4; k++) {
+            // The fourth row only feeds the second output row.
+            const float *row = k < 3 || two ? wg_input_row(a, ic, y0 - 1 + k) : NULL;
+            d[k] = wg_segment(row, c0, a->width, seg[k]);
+        }
+        for (int ri = 0; ri < 4; ri++) {
+            // Bᵀ down the columns: row ri of Bᵀ d.
+            for (int v = 0; v < WG_SEG; v += 8) {
+                const __m256 d0 = _mm256_loadu_ps(d[0] + v), d1 = _mm256_loadu_ps(d[1] + v);
+                const __m256 d2 = _mm256_loadu_ps(d[2] + v), d3 = _mm256_loadu_ps(d[3] + v);
+                __m256 x;
+                switch (ri) {
+                case 0: x = _mm256_sub_ps(d0, d2); break;
+                case 1: x = _mm256_add_ps(d1, d2); break;
+                case 2: x = _mm256_sub_ps(d2, d1); break;
+                default: x = _mm256_sub_ps(d1, d3); break;
+                }
+                _mm256_storeu_ps(r + v, x);
+            }
+            // B across: tile t reads columns 2t .. 2t + 3 of r, i.e. ev[t], od[t], ev[t+1], od[t+1].
+            __m256 e0, o0, e1, o1;
+            wg_deinterleave(r, &e0, &o0);
+            wg_deinterleave(r + 16, &e1, &o1);
+            _mm256_storeu_ps(ev, e0);
+            _mm256_storeu_ps(ev + 8, e1);
+            _mm256_storeu_ps(od, o0);
+            _mm256_storeu_ps(od + 8, o1);
+            ev[16] = r[32];
+            od[16] = r[33];
+            for (int h = 0; h < 2; h++) {
+                const __m256 ea = _mm256_loadu_ps(ev + 8 * h), eb = _mm256_loadu_ps(ev + 8 * h + 1);
+                const __m256 oa = _mm256_loadu_ps(od + 8 * h), ob = _mm256_loadu_ps(od + 8 * h + 1);
+                float *out = V + ((size_t)(4 * ri) * WG_ICB + i) * WG_TB + 8 * h;
+                const size_t xi = (size_t)WG_ICB * WG_TB;  // between ξ
+                _mm256_storeu_ps(out, _mm256_sub_ps(ea, eb));
+                _mm256_storeu_ps(out + xi, _mm256_add_ps(oa, eb));
+                _mm256_storeu_ps(out + 2 * xi, _mm256_sub_ps(eb, oa));
+                _mm256_storeu_ps(out + 3 * xi, _mm256_sub_ps(oa, ob));
+            }
+        }
+    }
+}
+
+// Step 2 for one ξ and a block of OCB output channels: M[ξ][oc][·] (+)= Σ_i U[ξ][ic0+i][oc] V[ξ][i][·].
+static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic_stride, const float *V,
+                                                     float *M, int32_t nic, int first, const int OCB) {
+    __m256 acc[6][2];
+    for (int o = 0; o < OCB; o++) {
+        if (first) {
+            acc[o][0] = acc[o][1] = _mm256_setzero_ps();
+        } else {
+            acc[o][0] = _mm256_loadu_ps(M + (size_t)o * WG_TB);
+            acc[o][1] = _mm256_loadu_ps(M + (size_t)o * WG_TB + 8);
+        }
+    }
+    for (int32_t i = 0; i < nic; i++) {
+        const __m256 v0 = _mm256_loadu_ps(V + (size_t)i * WG_TB), v1 = _mm256_loadu_ps(V + (size_t)i * WG_TB + 8);
+        const float *u = U + (size_t)i * u_ic_stride;
+        for (int o = 0; o < OCB; o++) {
+            const __m256 w = _mm256_broadcast_ss(u + o);
+            acc[o][0] = _mm256_fmadd_ps(w, v0, acc[o][0]);
+            acc[o][1] = _mm256_fmadd_ps(w, v1, acc[o][1]);
+        }
+    }
+    for (int o = 0; o < OCB; o++) {
+        _mm256_storeu_ps(M + (size_t)o * WG_TB, acc[o][0]);
+        _mm256_storeu_ps(M + (size_t)o * WG_TB + 8, acc[o][1]);
+    }
+}
+
+static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
+                              const float *V, float *M, int first) {
+    const size_t ws = (size_t)a->weight_stride;
+    for (int xi = 0; xi < 16; xi++) {
+        const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
+        const float *Vx = V + (size_t)xi * WG_ICB * WG_TB;
+        float *Mx = M + (size_t)xi * WG_OCC * WG_TB;
+        int32_t o = 0;
+        for (; o + 6 <= noc; o += 6) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 6);
+        switch (noc - o) {
+        case 5: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 5); break;
+        case 4: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 4); break;
+        case 3: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 3); break;
+        case 2: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 2); break;
+        case 1: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 1); break;
+        default: break;
+        }
+    }
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
+static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t oc0, int32_t noc, int32_t y0,
+                                          int two, int32_t t0, int32_t nt, const float *M) {
+    const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
+    const __m256 slope = _mm256_set1_ps(a->negative_slope);
+    const size_t xi = (size_t)WG_OCC * WG_TB;
+    for (int32_t i = 0; i < noc; i++) {
+        const int32_t oc = oc0 + i;
+        const __m256 b = a->bias ? _mm256_set1_ps(a->bias[oc]) : _mm256_setzero_ps();
+        for (int h = 0; h < 2 && 8 * h < nt; h++) {
+            const float *m = M + (size_t)i * WG_TB + 8 * h;
+            __m256 n[2][4];
+            for (int j = 0; j < 4; j++) {
+                const __m256 m0 = _mm256_loadu_ps(m + (size_t)j * xi), m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi);
+                const __m256 m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi), m3 = _mm256_loadu_ps(m + (size_t)(12 + j) * xi);
+                n[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+            }
+            const int32_t x0 = 2 * (t0 + 8 * h);
+            const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
+            for (int rr = 0; rr < 1 + two; rr++) {
+                __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
+                __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
+                if (lrelu) {
+                    even = V_LRELU(even, slope);
+                    odd = V_LRELU(odd, slope);
+                }
+                const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+                __m256 out0 = _mm256_permute2f128_ps(lo, hi, 0x20), out1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+                const int32_t y = y0 + rr;
+                size_t step;
+                float *dst = nj_conv2d_output_row(a, oc, y, &step);
+                dst += (size_t)x0 * step;
+                const float *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                                     (size_t)(y % a->residual_rows) * a->width + x0
+                                               : NULL;
+                if (step != 1) {
+                    // Depth-to-space: this channel's pixels are r floats apart.
+                    float tmp[16];
+                    _mm256_storeu_ps(tmp, out0);
+                    _mm256_storeu_ps(tmp + 8, out1);
+                    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = res ? tmp[x] + res[x] : tmp[x];
+                } else if (valid == 16) {
+                    if (res) {
+                        out0 = _mm256_add_ps(out0, _mm256_loadu_ps(res));
+                        out1 = _mm256_add_ps(out1, _mm256_loadu_ps(res + 8));
+                    }
+                    _mm256_storeu_ps(dst, out0);
+                    _mm256_storeu_ps(dst + 8, out1);
+                } else {
+                    float tmp[16];
+                    _mm256_storeu_ps(tmp, out0);
+                    _mm256_storeu_ps(tmp + 8, out1);
+                    for (int32_t x = 0; x < valid; x++) dst[x] = res ? tmp[x] + res[x] : tmp[x];
+                }
+            }
+        }
+    }
+}
+
+static NJ_TARGET void nj_f32_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_f32_args *a) {
+    float V[16 * WG_ICB * WG_TB] __attribute__((aligned(32)));
+    float M[16 * WG_OCC * WG_TB] __attribute__((aligned(32)));
+    const int32_t tiles = (a->width + 1) / 2;
+    for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += 2) {
+        const int two = y0 + 1 < a->row_end;
+        for (int32_t t0 = 0; t0 < tiles; t0 += WG_TB) {
+            const int32_t nt = tiles - t0 < WG_TB ? tiles - t0 : WG_TB;
+            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += WG_OCC) {
+                const int32_t noc = a->out_channels - oc0 < WG_OCC ? a->out_channels - oc0 : WG_OCC;
+                for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
+                    const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
+                    wg_input_transform(a, ic0, nic, y0, two, t0, V);
+                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0);
+                }
+                wg_output_transform(a, oc0, noc, y0, two, t0, nt, M);
+            }
+        }
+    }
+}
+
+int nj_f32_conv2d_winograd2x2_supports(const nj_conv2d_f32_args *g) {
+    // Ungrouped, and enough channels on both sides that the transforms (per input and per
+    // output channel) cost little beside the products (per pair).
+    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->out_channels >= 16;
+}
+
+const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_winograd2x2_avx2_6x2_kernel = {
+    .run = nj_f32_conv2d_3x3_winograd2x2_avx2_6x2,
+    .name = "f32-conv2d-3x3-winograd2x2-avx2-6x2",
+    .isa = NJ_ISA_AVX2,
+    .required_features = 0,
+    .kernel_size = 3,
+    .weight_layout = NJ_WEIGHTS_WINOGRAD_2X2,
+    .channel_block = 6,
+    .fma_ports = 0,
+    .row_block = 2,
+    .supports = nj_f32_conv2d_winograd2x2_supports,
+};
+#else
+typedef int nj_f32_conv2d_3x3_winograd2x2_avx2_6x2_unused;
+#endif
