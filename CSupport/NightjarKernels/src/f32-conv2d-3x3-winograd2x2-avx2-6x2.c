@@ -17,11 +17,12 @@
 //
 // Geometry: ungrouped, kernel 3, 16 channels or more in and out
 // (nj_f32_conv2d_winograd2x2_supports); depth-to-space outputs are stored a float at a time. Any
-// row range: a last single row is a pair whose second row is not stored; its patch's fourth
-// input row is then taken as zero, which the first output row does not read (Aᵀ's first row
-// only combines Bᵀ's first three rows, which do not involve d₃), so no row outside the contract
-// is touched. Rounding differs from the direct kernels by a few units in the last place of the
-// sum of |terms| (the transforms add inputs before multiplying).
+// row range: a last single row (or a one-row band) is a pair whose second row is neither
+// computed nor stored. Aᵀ's first row only combines the products of Bᵀ's first three rows,
+// which do not involve the patch's fourth input row: that row is not read (it may lie outside
+// the contract) and only 12 of the 16 products are formed. Rounding differs from the direct
+// kernels by a few units in the last place of the sum of |terms| (the transforms add inputs
+// before multiplying).
 #include "nightjar_kernels.h"
 
 #if defined(__x86_64__)
@@ -74,22 +75,22 @@ static NJ_TARGET void wg_input_transform(const nj_conv2d_f32_args *a, int32_t ic
     for (int32_t i = 0; i < nic; i++) {
         const int32_t ic = ic0 + i;
         const float *d[4];
-        for (int k = 0; k < 4; k++) {
+        d[3] = NULL;
+        for (int k = 0; k < 3 + two; k++) {
             // The fourth row only feeds the second output row.
-            const float *row = k < 3 || two ? wg_input_row(a, ic, y0 - 1 + k) : NULL;
-            d[k] = wg_segment(row, c0, a->width, seg[k]);
+            d[k] = wg_segment(wg_input_row(a, ic, y0 - 1 + k), c0, a->width, seg[k]);
         }
-        for (int ri = 0; ri < 4; ri++) {
+        for (int ri = 0; ri < 3 + two; ri++) {
             // Bᵀ down the columns: row ri of Bᵀ d.
             for (int v = 0; v < WG_SEG; v += 8) {
                 const __m256 d0 = _mm256_loadu_ps(d[0] + v), d1 = _mm256_loadu_ps(d[1] + v);
-                const __m256 d2 = _mm256_loadu_ps(d[2] + v), d3 = _mm256_loadu_ps(d[3] + v);
+                const __m256 d2 = _mm256_loadu_ps(d[2] + v);
                 __m256 x;
                 switch (ri) {
                 case 0: x = _mm256_sub_ps(d0, d2); break;
                 case 1: x = _mm256_add_ps(d1, d2); break;
                 case 2: x = _mm256_sub_ps(d2, d1); break;
-                default: x = _mm256_sub_ps(d1, d3); break;
+                default: x = _mm256_sub_ps(d1, _mm256_loadu_ps(d[3] + v)); break;  // two rows only
                 }
                 _mm256_storeu_ps(r + v, x);
             }
@@ -144,10 +145,12 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic
     }
 }
 
+// Only the first 12 ξ (rows 0-2 of the 4x4 products) when one output row is stored: Aᵀ's
+// first row does not read the fourth. A single row then costs 6 multiplies per output, not 8.
 static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              const float *V, float *M, int first) {
+                              const float *V, float *M, int first, int two) {
     const size_t ws = (size_t)a->weight_stride;
-    for (int xi = 0; xi < 16; xi++) {
+    for (int xi = 0; xi < (two ? 16 : 12); xi++) {
         const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
         const float *Vx = V + (size_t)xi * WG_ICB * WG_TB;
         float *Mx = M + (size_t)xi * WG_OCC * WG_TB;
@@ -178,9 +181,9 @@ static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t o
             __m256 n[2][4];
             for (int j = 0; j < 4; j++) {
                 const __m256 m0 = _mm256_loadu_ps(m + (size_t)j * xi), m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi);
-                const __m256 m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi), m3 = _mm256_loadu_ps(m + (size_t)(12 + j) * xi);
+                const __m256 m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
                 n[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                if (two) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
             }
             const int32_t x0 = 2 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
@@ -237,7 +240,7 @@ static NJ_TARGET void nj_f32_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_f32
                 for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
                     const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
                     wg_input_transform(a, ic0, nic, y0, two, t0, V);
-                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0);
+                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, two);
                 }
                 wg_output_transform(a, oc0, noc, y0, two, t0, nt, M);
             }
