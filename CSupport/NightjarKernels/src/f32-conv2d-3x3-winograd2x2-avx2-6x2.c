@@ -17,10 +17,11 @@
 //
 // Geometry: ungrouped, kernel 3, 16 channels or more in and out
 // (nj_f32_conv2d_winograd2x2_supports); depth-to-space outputs are stored a float at a time. Any
-// row range: a last single row (or a one-row band) is a pair whose second row is neither
-// computed nor stored. Aᵀ's first row only combines the products of Bᵀ's first three rows,
-// which do not involve the patch's fourth input row: that row is not read (it may lie outside
-// the contract) and only 12 of the 16 products are formed. Rounding differs from the direct
+// row range: pairs start at even image rows; a row alone (a range's odd first or even last
+// row) is computed as its half of its pair. Aᵀ's first row only combines the products of Bᵀ's
+// rows 0-2, which do not involve the patch's fourth input row, and its second row those of
+// rows 1-3, which do not involve the first: that input row is not read (it may lie outside the
+// contract) and only 12 of the 16 products are formed, the same sums as in the whole pair. Rounding differs from the direct
 // kernels by a few units in the last place of the sum of |terms| (the transforms add inputs
 // before multiplying).
 #include "nightjar_kernels.h"
@@ -64,10 +65,12 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_deinterleave(const float *p, __m256 *e
     *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
 
-// Step 1 for input channels [ic0, ic0 + nic), output rows y0 (and y0 + 1 when `two`), tiles
+// Step 1 for input channels [ic0, ic0 + nic), the pair of output rows y0, y0 + 1 (`rows`: bit 0
+// the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
 // [t0, t0 + 16): V[(ξ·WG_ICB + i)·WG_TB + t].
 static NJ_TARGET void wg_input_transform(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t y0,
-                                         int two, int32_t t0, float *V) {
+                                         int rows, int32_t t0, float *V) {
+    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 2 * t0 - 1;
     float seg[4][WG_SEG];
     float r[WG_SEG];
@@ -75,22 +78,21 @@ static NJ_TARGET void wg_input_transform(const nj_conv2d_f32_args *a, int32_t ic
     for (int32_t i = 0; i < nic; i++) {
         const int32_t ic = ic0 + i;
         const float *d[4];
-        d[3] = NULL;
-        for (int k = 0; k < 3 + two; k++) {
-            // The fourth row only feeds the second output row.
+        d[0] = d[3] = NULL;
+        for (int k = lo; k < hi; k++) {
+            // The first input row only feeds the first output row, the fourth only the second.
             d[k] = wg_segment(wg_input_row(a, ic, y0 - 1 + k), c0, a->width, seg[k]);
         }
-        for (int ri = 0; ri < 3 + two; ri++) {
+        for (int ri = lo; ri < hi; ri++) {
             // Bᵀ down the columns: row ri of Bᵀ d.
             for (int v = 0; v < WG_SEG; v += 8) {
-                const __m256 d0 = _mm256_loadu_ps(d[0] + v), d1 = _mm256_loadu_ps(d[1] + v);
-                const __m256 d2 = _mm256_loadu_ps(d[2] + v);
+                const __m256 d1 = _mm256_loadu_ps(d[1] + v), d2 = _mm256_loadu_ps(d[2] + v);
                 __m256 x;
                 switch (ri) {
-                case 0: x = _mm256_sub_ps(d0, d2); break;
+                case 0: x = _mm256_sub_ps(_mm256_loadu_ps(d[0] + v), d2); break;  // first row wanted
                 case 1: x = _mm256_add_ps(d1, d2); break;
                 case 2: x = _mm256_sub_ps(d2, d1); break;
-                default: x = _mm256_sub_ps(d1, _mm256_loadu_ps(d[3] + v)); break;  // two rows only
+                default: x = _mm256_sub_ps(d1, _mm256_loadu_ps(d[3] + v)); break;  // second row wanted
                 }
                 _mm256_storeu_ps(r + v, x);
             }
@@ -145,12 +147,12 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic
     }
 }
 
-// Only the first 12 ξ (rows 0-2 of the 4x4 products) when one output row is stored: Aᵀ's
-// first row does not read the fourth. A single row then costs 6 multiplies per output, not 8.
+// Only 12 ξ when one output row is wanted: Aᵀ's first row reads the products of rows 0-2, its
+// second those of rows 1-3. A single row then costs 6 multiplies per output, not 8.
 static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              const float *V, float *M, int first, int two) {
+                              const float *V, float *M, int first, int rows) {
     const size_t ws = (size_t)a->weight_stride;
-    for (int xi = 0; xi < (two ? 16 : 12); xi++) {
+    for (int xi = rows & 1 ? 0 : 4; xi < (rows & 2 ? 16 : 12); xi++) {
         const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
         const float *Vx = V + (size_t)xi * WG_ICB * WG_TB;
         float *Mx = M + (size_t)xi * WG_OCC * WG_TB;
@@ -169,7 +171,7 @@ static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t 
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t oc0, int32_t noc, int32_t y0,
-                                          int two, int32_t t0, int32_t nt, const float *M) {
+                                          int rows, int32_t t0, int32_t nt, const float *M) {
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m256 slope = _mm256_set1_ps(a->negative_slope);
     const size_t xi = (size_t)WG_OCC * WG_TB;
@@ -180,14 +182,14 @@ static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t o
             const float *m = M + (size_t)i * WG_TB + 8 * h;
             __m256 n[2][4];
             for (int j = 0; j < 4; j++) {
-                const __m256 m0 = _mm256_loadu_ps(m + (size_t)j * xi), m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi);
-                const __m256 m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
-                n[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                if (two) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
+                const __m256 m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi), m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
+                if (rows & 1) n[0][j] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m + (size_t)j * xi), m1), m2);
+                if (rows & 2) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
             }
             const int32_t x0 = 2 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
-            for (int rr = 0; rr < 1 + two; rr++) {
+            for (int rr = 0; rr < 2; rr++) {
+                if (!(rows >> rr & 1)) continue;
                 __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
                 __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
                 if (lrelu) {
@@ -231,18 +233,22 @@ static NJ_TARGET void nj_f32_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_f32
     float V[16 * WG_ICB * WG_TB] __attribute__((aligned(32)));
     float M[16 * WG_OCC * WG_TB] __attribute__((aligned(32)));
     const int32_t tiles = (a->width + 1) / 2;
-    for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += 2) {
-        const int two = y0 + 1 < a->row_end;
+    // Pairs start at even image rows whatever the range, and a row alone is computed as its
+    // half of that pair: every row gets the same bits however bands and threads cut the rows.
+    for (int32_t y = a->row_begin; y < a->row_end;) {
+        const int32_t y0 = y & ~1;
+        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
+        y = y0 + 2;
         for (int32_t t0 = 0; t0 < tiles; t0 += WG_TB) {
             const int32_t nt = tiles - t0 < WG_TB ? tiles - t0 : WG_TB;
             for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += WG_OCC) {
                 const int32_t noc = a->out_channels - oc0 < WG_OCC ? a->out_channels - oc0 : WG_OCC;
                 for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
                     const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
-                    wg_input_transform(a, ic0, nic, y0, two, t0, V);
-                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, two);
+                    wg_input_transform(a, ic0, nic, y0, rows, t0, V);
+                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, rows);
                 }
-                wg_output_transform(a, oc0, noc, y0, two, t0, nt, M);
+                wg_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
             }
         }
     }
