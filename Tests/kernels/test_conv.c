@@ -174,6 +174,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     float *residual = with_residual ? guarded_alloc(res_count, !guard_before) : NULL;
     float *expected = guarded_alloc(out_count, guard_before);
     float *got = guarded_alloc(out_count, !guard_before);
+    float *again = guarded_alloc(out_count, guard_before);
     // Room for the largest packed layout (Winograd's transformed filters are 16/9 of these).
     float *packed = guarded_alloc(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels,
                                                              s.groups, s.k) + w_count, guard_before);
@@ -289,6 +290,32 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
                 for (size_t i = (size_t)oc * out_stride + out_plane; i < (size_t)(oc + 1) * out_stride; i++) {
                     if (float_to_bits(got[i]) != SENTINEL) {
                         if (!bad++) snprintf(first, sizeof first, "wrote into channel gap after oc %d", oc);
+                    }
+                }
+            }
+        }
+        // The same rows cut differently (one row at a time, then two ranges split at a random
+        // row) must give the same bits: the executor's bands and the pool's threads cut rows
+        // wherever the frame and thread count fall, and streaming is checked bit for bit
+        // against whole frames.
+        if (!bad) {
+            const int32_t split = row_begin + 1 + rnd_below(row_end - row_begin);
+            for (int cut = 0; cut < 2 && !bad; cut++) {
+                for (size_t i = 0; i < out_count; i++) again[i] = bits_to_float(SENTINEL);
+                nj_conv2d_f32_args part = run;
+                part.output = again;
+                for (int32_t r = row_begin; r < row_end;) {
+                    const int32_t end = cut == 0 ? r + 1 : (r < split ? split : row_end);
+                    part.row_begin = r;
+                    part.row_end = end;
+                    fn(&part);
+                    r = end;
+                }
+                for (size_t i = 0; i < out_count && !bad; i++) {
+                    if (float_to_bits(again[i]) != float_to_bits(got[i])) {
+                        bad++;
+                        snprintf(first, sizeof first, "%s gives other bits at element %zu: %a against %a",
+                                 cut == 0 ? "row by row" : "two ranges split at a row", i, again[i], got[i]);
                     }
                 }
             }
