@@ -26,12 +26,11 @@ NJ_F32_KERNEL(nj_f32_conv2d_3x3_avx512_8x3_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_avx512_6x4_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_avx512_12x1_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_1x1_avx2_6x2_kernel)
-NJ_F32_KERNEL(nj_f32_conv2d_3x3_avx2_6x2_kernel)
-// Winograd F(2x2, 3x3): 1.5-2.1x the direct kernel per layer on one Zen 3 thread, and the
-// 2-thread network faster in a local build where it was selected (README, Zen 3 night); it
-// stays after the direct one until the Swift suite has run with it: tests and
-// `bench-kernels.sh` (BENCH_TILES=all) run it, selection does not pick it.
+// Winograd F(2x2, 3x3) ahead of the direct 3x3: 1.5-2.1x it per layer on one Zen 3 thread
+// (README). It serves ungrouped layers with 16 or more channels each side; the others fall
+// through to the direct kernel.
 NJ_F32_KERNEL(nj_f32_conv2d_3x3_winograd2x2_avx2_6x2_kernel)
+NJ_F32_KERNEL(nj_f32_conv2d_3x3_avx2_6x2_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_avx2_6x2_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_1x1_sse41_4x2_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_3x3_sse41_4x2_kernel)
