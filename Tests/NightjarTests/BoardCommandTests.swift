@@ -53,7 +53,13 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(precisions[2]["kernels"] as? [String], KernelInfo.convolutionKernels(.int8).map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
         XCTAssertEqual(precisions[0]["isa"] as? String, KernelInfo.activeISA)
         XCTAssertEqual(precisions[0]["kernels"] as? [String], KernelInfo.fp32ConvolutionKernels.map { "\($0.kernelSize)x\($0.kernelSize): \($0.name)" })
-        XCTAssertEqual(KernelInfo.fp32ConvolutionKernels.map(\.kernelSize), [1, 3, 5])
+        XCTAssertEqual(Set(KernelInfo.fp32ConvolutionKernels.map(\.kernelSize)), [1, 3, 5])
+        // The same kernels the engine runs, layer by layer.
+        for precision in [Precision.fp32, .fp16] {
+            let engine = try StreamingEngine(model: try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)),
+                                             maxHeight: 64, maxWidth: 64, threads: 1, precision: precision)
+            XCTAssertEqual(Set(KernelInfo.convolutionKernels(precision).map(\.name)), Set(engine.kernelNames), "\(precision)")
+        }
         // The memory agrees with `footprint` for the same model, size and threads.
         let memory = try XCTUnwrap(report["memory"] as? [String: Any])
         let threads = try XCTUnwrap(memory["threads"] as? Int)

@@ -9,35 +9,37 @@ public enum KernelInfo {
     /// The precisions this build's kernels run.
     public static let runnablePrecisions = ["fp32", "fp16", "int8"]
 
-    /// The FP32 convolution kernel dispatch picks for each kernel size the network uses
-    /// (1x1, 3x3, 5x5), as the engine selects them: by the CPU found and the cap.
-    public static var fp32ConvolutionKernels: [(kernelSize: Int, name: String)] {
-        Architecture.published.convolutions.reduce(into: [Int: String]()) { chosen, spec in
-            guard chosen[spec.kernel] == nil else { return }
-            var geometry = nj_conv2d_f32_args()
-            geometry.in_channels = Int32(spec.inChannels)
-            geometry.out_channels = Int32(spec.outChannels)
-            geometry.groups = Int32(spec.groups)
-            geometry.kernel_size = Int32(spec.kernel)
-            chosen[spec.kernel] = nj_conv2d_f32_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
-        }.sorted { $0.key < $1.key }.map { (kernelSize: $0.key, name: $0.value) }
-    }
+    /// The FP32 convolution kernels dispatch picks for the network's layers (see
+    /// `convolutionKernels(_:)`).
+    public static var fp32ConvolutionKernels: [(kernelSize: Int, name: String)] { convolutionKernels(.fp32) }
 
-    /// The kernel dispatch picks for each kernel size the network uses, for a precision.
+    /// Every kernel dispatch picks for the published network's layers in a precision, as the
+    /// engine selects them (by the CPU found, the cap and each layer's geometry): by kernel
+    /// size, and within a size the kernel serving the most layers first. A size can have more
+    /// than one: the FP32 Winograd 3x3 kernel serves only ungrouped layers with 16 or more
+    /// channels each side, the direct one the rest.
     public static func convolutionKernels(_ precision: Precision) -> [(kernelSize: Int, name: String)] {
-        if precision == .fp32 { return fp32ConvolutionKernels }
-        return Architecture.published.convolutions.reduce(into: [Int: String]()) { chosen, spec in
-            guard chosen[spec.kernel] == nil else { return }
+        var layers: [Int: [String: (count: Int, first: Int)]] = [:]
+        for (index, spec) in Architecture.published.convolutions.enumerated() {
+            let name: String
             switch precision {
+            case .fp32:
+                var geometry = PackedParameters.geometry(spec, nj_conv2d_f32_args())
+                name = nj_conv2d_f32_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             case .fp16:
                 var geometry = PackedParameters.geometry(spec, nj_conv2d_f16_args())
-                chosen[spec.kernel] = nj_conv2d_f16_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
+                name = nj_conv2d_f16_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             case .int8:
                 var geometry = PackedParameters.geometry(spec, nj_conv2d_qs8_args())
-                chosen[spec.kernel] = nj_conv2d_qs8_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
-            case .fp32: break
+                name = nj_conv2d_qs8_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             }
-        }.sorted { $0.key < $1.key }.map { (kernelSize: $0.key, name: $0.value) }
+            let seen = layers[spec.kernel, default: [:]][name]
+            layers[spec.kernel, default: [:]][name] = (count: (seen?.count ?? 0) + 1, first: seen?.first ?? index)
+        }
+        return layers.keys.sorted().flatMap { size in
+            layers[size]!.sorted { ($1.value.count, $0.value.first) < ($0.value.count, $1.value.first) }
+                .map { (kernelSize: size, name: $0.key) }
+        }
     }
 
     /// The same by the precision's name (fp32, fp16, int8; none for others).
