@@ -150,7 +150,7 @@ static void bench_f16(const char *what, const nj_conv2d_f32_args *f, const float
             const nj_conv2d_f16_kernel *k = nj_conv2d_f16_kernel_at(i);
             seen = 0;
             for (int j = 0; j < list_count; j++) seen |= list[j] == k;
-            if (!seen && k->kernel_size == f->kernel_size &&
+            if (!seen && k->kernel_size == f->kernel_size && (!k->supports || k->supports(&a)) &&
                 nj_conv2d_f16_kernel_runnable(k)) {
                 list[list_count++] = k;
             }

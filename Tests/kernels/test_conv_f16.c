@@ -186,7 +186,8 @@ static int kernels_under_test(const nj_conv2d_f16_args *g, int process_wide, con
     }
     for (int32_t i = 0; i < nj_conv2d_f16_kernel_count() && n < 16; i++) {
         const nj_conv2d_f16_kernel *k = nj_conv2d_f16_kernel_at(i);
-        if ((k->kernel_size == g->kernel_size || k->kernel_size == 0) && nj_conv2d_f16_kernel_runnable(k)) {
+        if ((k->kernel_size == g->kernel_size || k->kernel_size == 0) && (!k->supports || k->supports(g)) &&
+            nj_conv2d_f16_kernel_runnable(k)) {
             out[n++] = k;
         }
     }
@@ -201,6 +202,10 @@ static int kernels_under_test(const nj_conv2d_f16_args *g, int process_wide, con
 }
 
 static double f16d(uint16_t h) { return f16_value(h); }
+
+static size_t winograd_bytes(conv_shape s) {
+    return nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels, s.groups, s.k) * 4;
+}
 
 static void run_case(conv_shape s, int32_t width, int32_t height, int process_wide) {
     const int32_t pad = (s.k - 1) / 2, ipg = s.in_channels / s.groups, opg = s.out_channels / s.groups;
@@ -235,7 +240,9 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
     uint16_t *expected = guarded_bytes(out_count * 2, guard_before);
     uint16_t *got = guarded_bytes(out_count * 2, !guard_before);
     uint16_t *ref_weights = guarded_bytes(w_count * 2, guard_before);
-    void *packed = guarded_bytes(w_count * 4, !guard_before);
+    // Room for the largest packed layout (Winograd's transformed filters are 16/9 of these).
+    void *packed = guarded_bytes(winograd_bytes(s) + w_count * 4, !guard_before);
+    uint16_t *again = guarded_bytes(out_count * 2, guard_before);
 
     for (size_t i = 0; i < in_count; i++) {
         const size_t c_off = i % in_stride;
@@ -345,6 +352,31 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
                 }
             }
         }
+        // The same rows cut differently (one at a time, then two ranges split at a random row)
+        // give the same bits: bands and threads cut rows wherever frames and thread counts
+        // fall, and streaming is checked bit for bit against whole frames.
+        if (!bad) {
+            const int32_t split = row_begin + 1 + rnd_int_below(row_end - row_begin);
+            for (int cut = 0; cut < 2 && !bad; cut++) {
+                for (size_t i = 0; i < out_count; i++) again[i] = SENTINEL16;
+                nj_conv2d_f16_args part = run;
+                part.output = again;
+                for (int32_t r = row_begin; r < row_end;) {
+                    const int32_t end = cut == 0 ? r + 1 : (r < split ? split : row_end);
+                    part.row_begin = r;
+                    part.row_end = end;
+                    kernel->run(&part);
+                    r = end;
+                }
+                if (memcmp(again, got, out_count * 2) != 0) {
+                    size_t i = 0;
+                    while (again[i] == got[i]) i++;
+                    bad++;
+                    snprintf(first, sizeof first, "%s gives other bits at element %zu: %#06x against %#06x",
+                             cut == 0 ? "row by row" : "two ranges split at a row", i, again[i], got[i]);
+                }
+            }
+        }
         const int index = kernel_index(kernel);
         if (case_max > max_error_of_mag[index]) max_error_of_mag[index] = case_max;
         if (bad) {
@@ -372,7 +404,7 @@ static void run_depth_to_space_case(conv_shape s, int32_t r, int32_t width, int3
     const size_t w_count = (size_t)s.out_channels * ipg * s.k * s.k;
     uint16_t *input = guarded_bytes(plane * s.in_channels * 2, guard_before);
     float *weights = guarded_bytes(w_count * 4, !guard_before);
-    void *packed = guarded_bytes(w_count * 4, guard_before);
+    void *packed = guarded_bytes(winograd_bytes(s) + w_count * 4, guard_before);
     float *bias = guarded_bytes((size_t)s.out_channels * 4, !guard_before);
     uint16_t *residual = with_residual ? guarded_bytes(plane * s.out_channels * 2, guard_before) : NULL;
     uint16_t *plain = guarded_bytes(plane * s.out_channels * 2, !guard_before);
@@ -451,7 +483,8 @@ static void check_selection(void) {
         const int32_t ports = nj_fma_ports();
         for (int32_t i = 0; i < nj_conv2d_f16_kernel_count(); i++) {
             const nj_conv2d_f16_kernel *c = nj_conv2d_f16_kernel_at(i);
-            if (c->kernel_size == k && nj_conv2d_f16_kernel_runnable(c) && (c->fma_ports == 0 || c->fma_ports == ports)) {
+            if (c->kernel_size == k && (!c->supports || c->supports(&g)) && nj_conv2d_f16_kernel_runnable(c) &&
+                (c->fma_ports == 0 || c->fma_ports == ports)) {
                 first = c;
                 break;
             }
@@ -492,6 +525,8 @@ int main(int argc, char **argv) {
         // Odd ones: block remainders, groups, input channel counts around the half-sum chunks.
         {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
         {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 16, 11, 1}, {1, 40, 17, 1}, {3, 9, 24, 1},
+        // Winograd's chunks of input (32) and output (64) channels and register block tails.
+        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1},
     };
     static const int32_t widths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129};
     const int nw = (int)(sizeof(widths) / sizeof(widths[0]));

@@ -99,13 +99,18 @@ typedef struct nj_conv2d_f16_kernel {
     // sum into its f32 accumulator (at most; 0: every sum in f32). Its error bound grows with
     // this: |error| <= half_sum_terms * 2^-11 * sum |w * x| besides the final rounding.
     int32_t half_sum_terms;
+    // As for f32 (nj_conv2d_f32_kernel): output rows computed together (2 for Winograd's 2x2
+    // tiles, else 1), and the geometries served beyond kernel_size (NULL: all of that size).
+    int32_t row_block;
+    int (*supports)(const nj_conv2d_f16_args *geometry);
 } nj_conv2d_f16_kernel;
 
 // The scalar reference (NJ_WEIGHTS_OIHW, binary16 weights).
 void nj_f16_conv2d_scalar(const nj_conv2d_f16_args *args);
 
 // Bytes of packed weights a kernel needs for a geometry (in_channels, out_channels, groups,
-// kernel_size of `geometry` count).
+// kernel_size of `geometry` count): 16 per (input, output channel) pair for
+// NJ_WEIGHTS_WINOGRAD_2X2, whose f32 filters are transformed from the binary16 weights.
 size_t nj_f16_conv2d_packed_bytes(const nj_conv2d_f16_kernel *kernel,
                                   const nj_conv2d_f16_args *geometry);
 
@@ -116,8 +121,8 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
                                 const nj_conv2d_f16_args *geometry, const float *oihw,
                                 void *packed);
 
-// The fastest f16 kernel for the geometry: its kernel size among the kernels whose instruction
-// set is within `cap` (an nj_isa, negative: the process-wide cap) and whose required features
+// The fastest f16 kernel for the geometry: its kernel size (and `supports` test) among the
+// kernels whose instruction set is within `cap` (an nj_isa, negative: the process-wide cap) and whose required features
 // are all active (nj_cpu_features_active). Any other kernel size gets the scalar reference.
 const nj_conv2d_f16_kernel *nj_conv2d_f16_kernel_select(const nj_conv2d_f16_args *geometry,
                                                         int cap);

@@ -15,8 +15,14 @@
 //      back and stored.
 // Scratch (V and M for one block) lives on the stack: 96 KB, no allocation.
 //
-// Geometry: ungrouped, kernel 3, 16 channels or more in and out
-// (nj_f32_conv2d_winograd2x2_supports); depth-to-space outputs are stored a float at a time. Any
+// Template (internal header, no include guard): included once by
+// f32-conv2d-3x3-winograd2x2-avx2-6x2.c and once by f16-conv2d-3x3-winograd2x2-avx2-6x2.c, which
+// define NJ_WG_FN, NJ_WG_KERNEL and NJ_WG_SUPPORTS; the f16 one first includes
+// nj-simd-avx2-f16.h (binary16 storage: inputs, residual and outputs converted at loads and
+// stores, transforms, products and sums in f32, the filters' transforms in f32 made from the
+// binary16 weights).
+//
+// Geometry: ungrouped, kernel 3, 16 channels or more in and out (NJ_WG_SUPPORTS); depth-to-space outputs are stored a float at a time. Any
 // row range: pairs start at even image rows; a row alone (a range's odd first or even last
 // row) is computed as its half of its pair. Aᵀ's first row only combines the products of Bᵀ's
 // rows 0-2, which do not involve the patch's fourth input row, and its second row those of
@@ -24,15 +30,34 @@
 // contract) and only 12 of the 16 products are formed, the same sums as in the whole pair. Rounding differs from the direct
 // kernels by a few units in the last place of the sum of |terms| (the transforms add inputs
 // before multiplying).
-#include "nightjar_kernels.h"
-
-#if defined(__x86_64__)
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
-#include "nj-simd-avx2.h"
+
+#ifndef NJ_F16_STORAGE
+#define NJ_F16_STORAGE 0
+#endif
+#if NJ_F16_STORAGE
+#include "nj-f16.h"
+typedef uint16_t nj_x;  // storage element of input, residual, output
+typedef nj_conv2d_f16_args nj_args;
+typedef nj_conv2d_f16_kernel nj_kernel;
+#define NJ_X2F(x) nj_f16_bits_to_f32(x)
+#define NJ_F2X(f) nj_f32_to_f16_bits(f)
+#define NJ_OUTPUT_ROW nj_conv2d_f16_output_row
+#else
+typedef float nj_x;
+typedef nj_conv2d_f32_args nj_args;
+typedef nj_conv2d_f32_kernel nj_kernel;
+#define NJ_X2F(x) (x)
+#define NJ_F2X(f) (f)
+#define NJ_OUTPUT_ROW nj_conv2d_output_row
+#define V_LOADX(p) _mm256_loadu_ps(p)
+#define V_STOREX(p, v) _mm256_storeu_ps((p), (v))
+#endif
 
 #define WG_TB 16                     // tiles per block: two vectors
 #define WG_ICB 32                    // input channels per transform chunk
@@ -41,18 +66,25 @@
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // Row y of input channel ic, or NULL where the row is zero padding.
-static inline const float *wg_input_row(const nj_conv2d_f32_args *a, int32_t ic, int32_t y) {
+static inline const nj_x *wg_input_row(const nj_args *a, int32_t ic, int32_t y) {
     if (y < 0 || y >= a->height) return NULL;
     return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
 }
 
-// Columns [c0, c0 + WG_SEG) of a row into `seg`, zero outside [0, width) and for a NULL row.
-// Returns a pointer to the values (the row itself when the whole span is inside it).
-static WG_ALWAYS_INLINE const float *wg_segment(const float *row, int32_t c0, int32_t width, float *seg) {
-    if (row && c0 >= 0 && c0 + WG_SEG <= width) return row + c0;
+// Columns [c0, c0 + WG_SEG) of a row as floats, zero outside [0, width) and for a NULL row:
+// the row itself when f32 and the whole span is inside it, else copied into `seg`.
+static WG_ALWAYS_INLINE NJ_TARGET const float *wg_segment(const nj_x *row, int32_t c0, int32_t width, float *seg) {
+    if (row && c0 >= 0 && c0 + WG_SEG <= width) {
+#if NJ_F16_STORAGE
+        for (int v = 0; v < WG_SEG; v += 8) _mm256_storeu_ps(seg + v, V_LOADX(row + c0 + v));
+        return seg;
+#else
+        return row + c0;
+#endif
+    }
     for (int32_t i = 0; i < WG_SEG; i++) {
         const int32_t c = c0 + i;
-        seg[i] = row && c >= 0 && c < width ? row[c] : 0.0f;
+        seg[i] = row && c >= 0 && c < width ? NJ_X2F(row[c]) : 0.0f;
     }
     return seg;
 }
@@ -68,7 +100,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_deinterleave(const float *p, __m256 *e
 // Step 1 for input channels [ic0, ic0 + nic), the pair of output rows y0, y0 + 1 (`rows`: bit 0
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
 // [t0, t0 + 16): V[(ξ·WG_ICB + i)·WG_TB + t].
-static NJ_TARGET void wg_input_transform(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t y0,
+static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t nic, int32_t y0,
                                          int rows, int32_t t0, float *V) {
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 2 * t0 - 1;
@@ -149,7 +181,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic
 
 // Only 12 ξ when one output row is wanted: Aᵀ's first row reads the products of rows 0-2, its
 // second those of rows 1-3. A single row then costs 6 multiplies per output, not 8.
-static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
+static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
                               const float *V, float *M, int first, int rows) {
     const size_t ws = (size_t)a->weight_stride;
     for (int xi = rows & 1 ? 0 : 4; xi < (rows & 2 ? 16 : 12); xi++) {
@@ -170,7 +202,7 @@ static NJ_TARGET void wg_gemm(const nj_conv2d_f32_args *a, int32_t ic0, int32_t 
 }
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
-static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t oc0, int32_t noc, int32_t y0,
+static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                           int rows, int32_t t0, int32_t nt, const float *M) {
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m256 slope = _mm256_set1_ps(a->negative_slope);
@@ -200,36 +232,33 @@ static NJ_TARGET void wg_output_transform(const nj_conv2d_f32_args *a, int32_t o
                 __m256 out0 = _mm256_permute2f128_ps(lo, hi, 0x20), out1 = _mm256_permute2f128_ps(lo, hi, 0x31);
                 const int32_t y = y0 + rr;
                 size_t step;
-                float *dst = nj_conv2d_output_row(a, oc, y, &step);
+                nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step);
                 dst += (size_t)x0 * step;
-                const float *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                                     (size_t)(y % a->residual_rows) * a->width + x0
-                                               : NULL;
-                if (step != 1) {
-                    // Depth-to-space: this channel's pixels are r floats apart.
-                    float tmp[16];
-                    _mm256_storeu_ps(tmp, out0);
-                    _mm256_storeu_ps(tmp + 8, out1);
-                    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = res ? tmp[x] + res[x] : tmp[x];
-                } else if (valid == 16) {
+                const nj_x *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                                    (size_t)(y % a->residual_rows) * a->width + x0
+                                              : NULL;
+                if (step == 1 && valid == 16) {
                     if (res) {
-                        out0 = _mm256_add_ps(out0, _mm256_loadu_ps(res));
-                        out1 = _mm256_add_ps(out1, _mm256_loadu_ps(res + 8));
+                        out0 = _mm256_add_ps(out0, V_LOADX(res));
+                        out1 = _mm256_add_ps(out1, V_LOADX(res + 8));
                     }
-                    _mm256_storeu_ps(dst, out0);
-                    _mm256_storeu_ps(dst + 8, out1);
+                    V_STOREX(dst, out0);
+                    V_STOREX(dst + 8, out1);
                 } else {
+                    // A row's last columns, or depth-to-space (this channel's pixels r apart).
                     float tmp[16];
                     _mm256_storeu_ps(tmp, out0);
                     _mm256_storeu_ps(tmp + 8, out1);
-                    for (int32_t x = 0; x < valid; x++) dst[x] = res ? tmp[x] + res[x] : tmp[x];
+                    for (int32_t x = 0; x < valid; x++) {
+                        dst[(size_t)x * step] = NJ_F2X(res ? tmp[x] + NJ_X2F(res[x]) : tmp[x]);
+                    }
                 }
             }
         }
     }
 }
 
-static NJ_TARGET void nj_f32_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_f32_args *a) {
+static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
     float V[16 * WG_ICB * WG_TB] __attribute__((aligned(32)));
     float M[16 * WG_OCC * WG_TB] __attribute__((aligned(32)));
     const int32_t tiles = (a->width + 1) / 2;
@@ -254,24 +283,27 @@ static NJ_TARGET void nj_f32_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_f32
     }
 }
 
-int nj_f32_conv2d_winograd2x2_supports(const nj_conv2d_f32_args *g) {
+int NJ_WG_SUPPORTS(const nj_args *g) {
     // Ungrouped, and enough channels on both sides that the transforms (per input and per
     // output channel) cost little beside the products (per pair).
     return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->out_channels >= 16;
 }
 
-const nj_conv2d_f32_kernel nj_f32_conv2d_3x3_winograd2x2_avx2_6x2_kernel = {
-    .run = nj_f32_conv2d_3x3_winograd2x2_avx2_6x2,
-    .name = "f32-conv2d-3x3-winograd2x2-avx2-6x2",
+const nj_kernel NJ_WG_KERNEL = {
+    .run = NJ_WG_FN,
+    .name = NJ_WG_NAME,
     .isa = NJ_ISA_AVX2,
+#if NJ_F16_STORAGE
+    .required_features = NJ_REQUIRED_FEATURES,
+    .weight_dtype = NJ_DTYPE_F32,
+    .half_sum_terms = 0,
+#else
     .required_features = 0,
+#endif
     .kernel_size = 3,
     .weight_layout = NJ_WEIGHTS_WINOGRAD_2X2,
     .channel_block = 6,
     .fma_ports = 0,
     .row_block = 2,
-    .supports = nj_f32_conv2d_winograd2x2_supports,
+    .supports = NJ_WG_SUPPORTS,
 };
-#else
-typedef int nj_f32_conv2d_3x3_winograd2x2_avx2_6x2_unused;
-#endif

@@ -1,6 +1,7 @@
 // Weight packing: PyTorch's [out][in / groups][k][k] into the layout a kernel reads. Done once
 // per layer when a model is loaded, never per frame.
 #include "nightjar_kernels.h"
+#include "nj-kernels-internal.h"
 
 size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int32_t groups,
                                   int32_t kernel_size) {
@@ -18,7 +19,7 @@ size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels,
 
 // U = G g Gᵀ for one 3x3 filter g, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], in double and rounded
 // once, so the transformed filter is as exact as float allows.
-static void winograd_2x2_filter(const float *g, double u[16]) {
+void nj_winograd_2x2_filter(const float *g, double u[16]) {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     double gt[4][3];  // G g
     for (int i = 0; i < 4; i++) {
@@ -42,7 +43,7 @@ void nj_f32_conv2d_pack_weights(nj_weight_layout layout, const float *oihw, int3
         for (int32_t o = 0; o < out_channels; o++) {
             for (int32_t i = 0; i < in_channels; i++) {
                 double u[16];
-                winograd_2x2_filter(oihw + ((size_t)o * in_channels + i) * 9, u);
+                nj_winograd_2x2_filter(oihw + ((size_t)o * in_channels + i) * 9, u);
                 for (int xi = 0; xi < 16; xi++) {
                     packed[((size_t)xi * in_channels + i) * out_channels + o] = (float)u[xi];
                 }

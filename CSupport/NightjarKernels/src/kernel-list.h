@@ -52,6 +52,7 @@ NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512_12x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512_8x3_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512_6x4_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx2_6x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_winograd2x2_avx2_6x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx2_6x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx2_6x2_kernel)
 #endif

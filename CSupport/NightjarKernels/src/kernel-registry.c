@@ -33,6 +33,8 @@ static const nj_conv2d_f16_kernel f16_reference_kernel = {
     .channel_block = 8,
     .fma_ports = 0,
     .half_sum_terms = 0,
+    .row_block = 1,
+    .supports = NULL,
 };
 
 // Best first within each kernel size; the scalar reference, last, takes every geometry.
@@ -77,9 +79,7 @@ static int f32_serves(const nj_conv2d_f32_kernel *kernel, const nj_conv2d_f32_ar
 }
 
 static int f16_serves(const nj_conv2d_f16_kernel *kernel, const nj_conv2d_f16_args *geometry) {
-    (void)kernel;
-    (void)geometry;
-    return 1;
+    return kernel->supports == NULL || kernel->supports(geometry);
 }
 
 const nj_conv2d_f32_kernel *nj_conv2d_f32_kernel_select(const nj_conv2d_f32_args *geometry,

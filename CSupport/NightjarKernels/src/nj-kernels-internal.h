@@ -12,6 +12,10 @@
 
 // Whether the Winograd F(2x2, 3x3) kernels serve a geometry (their `supports`).
 int nj_f32_conv2d_winograd2x2_supports(const nj_conv2d_f32_args *geometry);
+int nj_f16_conv2d_winograd2x2_supports(const nj_conv2d_f16_args *geometry);
+// U = G g Gᵀ for one 3x3 filter (row-major), in double: NJ_WEIGHTS_WINOGRAD_2X2's element
+// ξ = 4i + j is u[ξ] rounded to float.
+void nj_winograd_2x2_filter(const float *g, double u[16]);
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats
 // between its columns: 1, or r with a depth-to-space output (see nj_conv2d_f32_args).

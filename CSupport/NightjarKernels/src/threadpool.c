@@ -515,7 +515,7 @@ static void f16_chunk(const void *kernel, const void *args, const conv_chunk *ch
     const nj_conv2d_f16_args *a = args;
     nj_conv2d_f16_args share = *a;
     NJ_CONV_NARROW(share, a, chunk, nj_dtype_size(k->weight_dtype),
-                   k->weight_layout == NJ_WEIGHTS_GIHWO);
+                   k->weight_layout != NJ_WEIGHTS_OIHW);
     k->run(&share);
 }
 
@@ -528,7 +528,8 @@ void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *k
         return;
     }
     conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, 1, NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
+               args->groups, kernel->channel_block, kernel->row_block,
+               NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
 }
 
 // qs8: the same split; the narrowing differs from NJ_CONV_NARROW only in what the per-channel
