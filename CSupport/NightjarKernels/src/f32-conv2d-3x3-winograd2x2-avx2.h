@@ -37,27 +37,7 @@
 #include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
 
-#ifndef NJ_F16_STORAGE
-#define NJ_F16_STORAGE 0
-#endif
-#if NJ_F16_STORAGE
-#include "nj-f16.h"
-typedef uint16_t nj_x;  // storage element of input, residual, output
-typedef nj_conv2d_f16_args nj_args;
-typedef nj_conv2d_f16_kernel nj_kernel;
-#define NJ_X2F(x) nj_f16_bits_to_f32(x)
-#define NJ_F2X(f) nj_f32_to_f16_bits(f)
-#define NJ_OUTPUT_ROW nj_conv2d_f16_output_row
-#else
-typedef float nj_x;
-typedef nj_conv2d_f32_args nj_args;
-typedef nj_conv2d_f32_kernel nj_kernel;
-#define NJ_X2F(x) (x)
-#define NJ_F2X(f) (f)
-#define NJ_OUTPUT_ROW nj_conv2d_output_row
-#define V_LOADX(p) _mm256_loadu_ps(p)
-#define V_STOREX(p, v) _mm256_storeu_ps((p), (v))
-#endif
+#include "nj-conv2d-storage.h"
 
 #define WG_TB 16                     // tiles per block: two vectors
 #define WG_ICB 32                    // input channels per transform chunk

@@ -40,29 +40,7 @@
 #include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
 
-#ifndef NJ_F16_STORAGE
-#define NJ_F16_STORAGE 0
-#endif
-#if NJ_F16_STORAGE
-#include "nj-f16.h"
-typedef uint16_t nj_x;                 // storage element of input, residual, output
-typedef nj_conv2d_f16_args nj_args;
-#define NJ_X2F(x) nj_f16_bits_to_f32(x)
-#define NJ_F2X(f) nj_f32_to_f16_bits(f)
-#define NJ_OUTPUT_ROW nj_conv2d_f16_output_row
-#else
-typedef float nj_x;
-typedef nj_conv2d_f32_args nj_args;
-#define NJ_X2F(x) (x)
-#define NJ_F2X(f) (f)
-#define NJ_OUTPUT_ROW nj_conv2d_output_row
-#define V_LOADX(p) V_LOADU(p)
-#define V_STOREX(p, v) V_STOREU((p), (v))
-#if NJ_MASKED
-#define V_LOADX_M(p, m) V_LOADU_M((p), (m))
-#define V_STOREX_M(p, m, v) V_STOREU_M((p), (m), (v))
-#endif
-#endif
+#include "nj-conv2d-storage.h"
 
 #define NJ_PAD ((NJ_K - 1) / 2)
 #define NJ_TILE (NJ_NV * NJ_VL)
