@@ -22,12 +22,13 @@
 // stores, transforms, products and sums in f32, the filters' transforms in f32 made from the
 // binary16 weights).
 //
-// Geometry: ungrouped, kernel 3, 16 channels or more in and out (NJ_WG_SUPPORTS); depth-to-space outputs are stored a float at a time. Any
-// row range: pairs start at even image rows; a row alone (a range's odd first or even last
-// row) is computed as its half of its pair. Aᵀ's first row only combines the products of Bᵀ's
-// rows 0-2, which do not involve the patch's fourth input row, and its second row those of
-// rows 1-3, which do not involve the first: that input row is not read (it may lie outside the
-// contract) and only 12 of the 16 products are formed, the same sums as in the whole pair. Rounding differs from the direct
+// Geometry: ungrouped, kernel 3, 16 channels or more in and out (NJ_WG_SUPPORTS);
+// depth-to-space outputs are stored a float at a time. Any row range: pairs start at even
+// image rows; a row alone (a range's odd first or even last row) is computed as its half of its
+// pair. Aᵀ's first row only combines the products of Bᵀ's rows 0-2, which do not involve the
+// patch's fourth input row, and its second row those of rows 1-3, which do not involve the
+// first: that input row is not read (it may lie outside the contract) and only 12 of the 16
+// products are formed, the same sums as in the whole pair. Rounding differs from the direct
 // kernels by a few units in the last place of the sum of |terms| (the transforms add inputs
 // before multiplying).
 #include <stddef.h>
