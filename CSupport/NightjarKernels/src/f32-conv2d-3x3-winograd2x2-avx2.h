@@ -40,43 +40,9 @@
 
 #include "nj-conv2d-storage.h"
 
-#define WG_TB 16                     // tiles per block: two vectors
 #define WG_ICB 32                    // input channels per transform chunk
 #define WG_OCC 64                    // output channels per accumulation chunk
-#define WG_SEG 40                    // input columns loaded per block (34 used), whole vectors
-#define WG_ALWAYS_INLINE inline __attribute__((always_inline))
-
-// Row y of input channel ic, or NULL where the row is zero padding.
-static inline const nj_x *wg_input_row(const nj_args *a, int32_t ic, int32_t y) {
-    if (y < 0 || y >= a->height) return NULL;
-    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
-}
-
-// Columns [c0, c0 + WG_SEG) of a row as floats, zero outside [0, width) and for a NULL row:
-// the row itself when f32 and the whole span is inside it, else copied into `seg`.
-static WG_ALWAYS_INLINE NJ_TARGET const float *wg_segment(const nj_x *row, int32_t c0, int32_t width, float *seg) {
-    if (row && c0 >= 0 && c0 + WG_SEG <= width) {
-#if NJ_F16_STORAGE
-        for (int v = 0; v < WG_SEG; v += 8) _mm256_storeu_ps(seg + v, V_LOADX(row + c0 + v));
-        return seg;
-#else
-        return row + c0;
-#endif
-    }
-    for (int32_t i = 0; i < WG_SEG; i++) {
-        const int32_t c = c0 + i;
-        seg[i] = row && c >= 0 && c < width ? NJ_X2F(row[c]) : 0.0f;
-    }
-    return seg;
-}
-
-// The even (e) and odd (o) elements of 16 floats.
-static WG_ALWAYS_INLINE NJ_TARGET void wg_deinterleave(const float *p, __m256 *e, __m256 *o) {
-    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    // Within each 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pieces reordered.
-    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
-    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
-}
+#include "nj-winograd-avx2.h"
 
 // Step 1 for input channels [ic0, ic0 + nic), the pair of output rows y0, y0 + 1 (`rows`: bit 0
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
@@ -87,7 +53,6 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
     const int32_t c0 = 2 * t0 - 1;
     float seg[4][WG_SEG];
     float r[WG_SEG];
-    float ev[24], od[24];
     for (int32_t i = 0; i < nic; i++) {
         const int32_t ic = ic0 + i;
         const float *d[4];
@@ -109,19 +74,12 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                 }
                 _mm256_storeu_ps(r + v, x);
             }
-            // B across: tile t reads columns 2t .. 2t + 3 of r, i.e. ev[t], od[t], ev[t+1], od[t+1].
-            __m256 e0, o0, e1, o1;
-            wg_deinterleave(r, &e0, &o0);
-            wg_deinterleave(r + 16, &e1, &o1);
-            _mm256_storeu_ps(ev, e0);
-            _mm256_storeu_ps(ev + 8, e1);
-            _mm256_storeu_ps(od, o0);
-            _mm256_storeu_ps(od + 8, o1);
-            ev[16] = r[32];
-            od[16] = r[33];
+            // B across: tile t reads columns 2t .. 2t + 3 of r: even, odd, even + 1, odd + 1.
+            __m256 e[3], o[3];
+            wg_split_columns(r, e, o);
             for (int h = 0; h < 2; h++) {
-                const __m256 ea = _mm256_loadu_ps(ev + 8 * h), eb = _mm256_loadu_ps(ev + 8 * h + 1);
-                const __m256 oa = _mm256_loadu_ps(od + 8 * h), ob = _mm256_loadu_ps(od + 8 * h + 1);
+                const __m256 ea = e[h], eb = wg_shift1(e[h], e[h + 1]);
+                const __m256 oa = o[h], ob = wg_shift1(o[h], o[h + 1]);
                 float *out = V + ((size_t)(4 * ri) * WG_ICB + i) * WG_TB + 8 * h;
                 const size_t xi = (size_t)WG_ICB * WG_TB;  // between ξ
                 _mm256_storeu_ps(out, _mm256_sub_ps(ea, eb));
@@ -129,55 +87,6 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                 _mm256_storeu_ps(out + 2 * xi, _mm256_sub_ps(eb, oa));
                 _mm256_storeu_ps(out + 3 * xi, _mm256_sub_ps(oa, ob));
             }
-        }
-    }
-}
-
-// Step 2 for one ξ and a block of OCB output channels: M[ξ][oc][·] (+)= Σ_i U[ξ][ic0+i][oc] V[ξ][i][·].
-static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic_stride, const float *V,
-                                                     float *M, int32_t nic, int first, const int OCB) {
-    __m256 acc[6][2];
-    for (int o = 0; o < OCB; o++) {
-        if (first) {
-            acc[o][0] = acc[o][1] = _mm256_setzero_ps();
-        } else {
-            acc[o][0] = _mm256_loadu_ps(M + (size_t)o * WG_TB);
-            acc[o][1] = _mm256_loadu_ps(M + (size_t)o * WG_TB + 8);
-        }
-    }
-    for (int32_t i = 0; i < nic; i++) {
-        const __m256 v0 = _mm256_loadu_ps(V + (size_t)i * WG_TB), v1 = _mm256_loadu_ps(V + (size_t)i * WG_TB + 8);
-        const float *u = U + (size_t)i * u_ic_stride;
-        for (int o = 0; o < OCB; o++) {
-            const __m256 w = _mm256_broadcast_ss(u + o);
-            acc[o][0] = _mm256_fmadd_ps(w, v0, acc[o][0]);
-            acc[o][1] = _mm256_fmadd_ps(w, v1, acc[o][1]);
-        }
-    }
-    for (int o = 0; o < OCB; o++) {
-        _mm256_storeu_ps(M + (size_t)o * WG_TB, acc[o][0]);
-        _mm256_storeu_ps(M + (size_t)o * WG_TB + 8, acc[o][1]);
-    }
-}
-
-// Only 12 ξ when one output row is wanted: Aᵀ's first row reads the products of rows 0-2, its
-// second those of rows 1-3. A single row then costs 6 multiplies per output, not 8.
-static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              const float *V, float *M, int first, int rows) {
-    const size_t ws = (size_t)a->weight_stride;
-    for (int xi = rows & 1 ? 0 : 4; xi < (rows & 2 ? 16 : 12); xi++) {
-        const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
-        const float *Vx = V + (size_t)xi * WG_ICB * WG_TB;
-        float *Mx = M + (size_t)xi * WG_OCC * WG_TB;
-        int32_t o = 0;
-        for (; o + 6 <= noc; o += 6) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 6);
-        switch (noc - o) {
-        case 5: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 5); break;
-        case 4: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 4); break;
-        case 3: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 3); break;
-        case 2: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 2); break;
-        case 1: wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, 1); break;
-        default: break;
         }
     }
 }
@@ -209,31 +118,7 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
                     even = V_LRELU(even, slope);
                     odd = V_LRELU(odd, slope);
                 }
-                const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-                __m256 out0 = _mm256_permute2f128_ps(lo, hi, 0x20), out1 = _mm256_permute2f128_ps(lo, hi, 0x31);
-                const int32_t y = y0 + rr;
-                size_t step;
-                nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step);
-                dst += (size_t)x0 * step;
-                const nj_x *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                                    (size_t)(y % a->residual_rows) * a->width + x0
-                                              : NULL;
-                if (step == 1 && valid == 16) {
-                    if (res) {
-                        out0 = _mm256_add_ps(out0, V_LOADX(res));
-                        out1 = _mm256_add_ps(out1, V_LOADX(res + 8));
-                    }
-                    V_STOREX(dst, out0);
-                    V_STOREX(dst + 8, out1);
-                } else {
-                    // A row's last columns, or depth-to-space (this channel's pixels r apart).
-                    float tmp[16];
-                    _mm256_storeu_ps(tmp, out0);
-                    _mm256_storeu_ps(tmp + 8, out1);
-                    for (int32_t x = 0; x < valid; x++) {
-                        dst[(size_t)x * step] = NJ_F2X(res ? tmp[x] + NJ_X2F(res[x]) : tmp[x]);
-                    }
-                }
+                wg_store_row(a, oc, y0 + rr, x0, valid, even, odd);
             }
         }
     }
@@ -256,7 +141,9 @@ static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
                 for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
                     const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
                     wg_input_transform(a, ic0, nic, y0, rows, t0, V);
-                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, rows);
+                    // Only 12 ξ when one output row is wanted: Aᵀ's first row reads the products of
+                    // rows 0-2, its second those of rows 1-3 (6 multiplies per output, not 8).
+                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, rows & 1 ? 0 : 4, rows & 2 ? 16 : 12);
                 }
                 wg_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
             }
