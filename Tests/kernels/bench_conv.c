@@ -263,8 +263,8 @@ int main(int argc, char **argv) {
         a.negative_slope = 0.2f;
         const double macs = (double)(a.row_end - a.row_begin) * s.width * s.out_channels * ipg *
                             s.k * s.k;
-        // Room for the largest layout (Winograd's 3x3 filters take 16 floats, not 9).
-        float *packed = filled(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels,
+        // Room for the largest layout (Winograd F(2x2, 5x5)'s filters take 36 floats per pair).
+        float *packed = filled(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2_5X5, s.out_channels, s.in_channels,
                                                           s.groups, s.k) +
                                (size_t)s.out_channels * ipg * s.k * s.k);
         a.weight_stride = s.out_channels / s.groups;

@@ -175,8 +175,8 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     float *expected = guarded_alloc(out_count, guard_before);
     float *got = guarded_alloc(out_count, !guard_before);
     float *again = guarded_alloc(out_count, guard_before);
-    // Room for the largest packed layout (Winograd's transformed filters are 16/9 of these).
-    float *packed = guarded_alloc(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels,
+    // Room for the largest packed layout (Winograd F(2x2, 5x5)'s 36 floats per filter pair).
+    float *packed = guarded_alloc(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2_5X5, s.out_channels, s.in_channels,
                                                              s.groups, s.k) + w_count, guard_before);
 
     // Ring rows that hold no needed row, and channel gaps, are NaN: a kernel that lets them
@@ -359,7 +359,7 @@ static void run_depth_to_space_case(conv_shape s, int32_t r, int32_t width, int3
 
     float *input = guarded_alloc(plane * s.in_channels, guard_before);
     float *weights = guarded_alloc(w_count, !guard_before);
-    float *packed = guarded_alloc(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels,
+    float *packed = guarded_alloc(nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2_5X5, s.out_channels, s.in_channels,
                                                              s.groups, s.k) + w_count, guard_before);
     float *bias = guarded_alloc((size_t)s.out_channels, !guard_before);
     float *residual = with_residual ? guarded_alloc(plane * s.out_channels, guard_before) : NULL;
@@ -515,7 +515,8 @@ int main(int argc, char **argv) {
         // Odd ones: remainders of every block size, groups with several outputs each.
         {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
         {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 16, 11, 1},
-        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1},         // Winograd's channel chunks and tails
+        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1},         // Winograd's channel chunks and tails:
+        {5, 33, 25, 1},                                         // 3x3 (32 in, 64 out), 5x5 (32 in, 24 out)
     };
     static const int32_t widths[] = {1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 100, 133};
     const int nw = (int)(sizeof(widths) / sizeof(widths[0]));

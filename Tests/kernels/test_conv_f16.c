@@ -204,7 +204,7 @@ static int kernels_under_test(const nj_conv2d_f16_args *g, int process_wide, con
 static double f16d(uint16_t h) { return f16_value(h); }
 
 static size_t winograd_bytes(conv_shape s) {
-    return nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2, s.out_channels, s.in_channels, s.groups, s.k) * 4;
+    return nj_f32_conv2d_packed_count(NJ_WEIGHTS_WINOGRAD_2X2_5X5, s.out_channels, s.in_channels, s.groups, s.k) * 4;
 }
 
 static void run_case(conv_shape s, int32_t width, int32_t height, int process_wide) {
@@ -240,7 +240,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
     uint16_t *expected = guarded_bytes(out_count * 2, guard_before);
     uint16_t *got = guarded_bytes(out_count * 2, !guard_before);
     uint16_t *ref_weights = guarded_bytes(w_count * 2, guard_before);
-    // Room for the largest packed layout (Winograd's transformed filters are 16/9 of these).
+    // Room for the largest packed layout (Winograd F(2x2, 5x5)'s 36 floats per filter pair).
     void *packed = guarded_bytes(winograd_bytes(s) + w_count * 4, !guard_before);
     uint16_t *again = guarded_bytes(out_count * 2, guard_before);
 
@@ -525,8 +525,9 @@ int main(int argc, char **argv) {
         // Odd ones: block remainders, groups, input channel counts around the half-sum chunks.
         {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
         {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 16, 11, 1}, {1, 40, 17, 1}, {3, 9, 24, 1},
-        // Winograd's chunks of input (32) and output (64) channels and register block tails.
-        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1},
+        // Winograd's chunks of input (32) and output channels (64 for 3x3, 24 for 5x5) and
+        // register block tails.
+        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1}, {5, 33, 25, 1},
     };
     static const int32_t widths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129};
     const int nw = (int)(sizeof(widths) / sizeof(widths[0]));

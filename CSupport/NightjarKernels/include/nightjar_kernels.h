@@ -153,10 +153,13 @@ typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
 //   NJ_WEIGHTS_WINOGRAD_2X2  ungrouped 3x3 only: [16][in][weight_stride], the filters
 //                     transformed for Winograd's F(2x2, 3x3), U = G g Gᵀ (element ξ = 4i + j of
 //                     the 4x4 U), output channels innermost as in GIHWO.
+//   NJ_WEIGHTS_WINOGRAD_2X2_5X5  ungrouped 5x5 only: [36][in][weight_stride], the filters
+//                     transformed for F(2x2, 5x5) (element ξ = 6i + j of the 6x6 U).
 typedef enum nj_weight_layout {
     NJ_WEIGHTS_OIHW = 0,
     NJ_WEIGHTS_GIHWO = 1,
     NJ_WEIGHTS_WINOGRAD_2X2 = 2,
+    NJ_WEIGHTS_WINOGRAD_2X2_5X5 = 3,
 } nj_weight_layout;
 
 // Floats of weights in PyTorch's layout (OIHW and GIHWO pack to this many).
@@ -164,7 +167,7 @@ size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int
                                   int32_t kernel_size);
 
 // Floats of packed weights in `layout`: nj_f32_conv2d_weight_count(), or 16 per (input,
-// output channel) pair for NJ_WEIGHTS_WINOGRAD_2X2.
+// output channel) pair for NJ_WEIGHTS_WINOGRAD_2X2 and 36 for NJ_WEIGHTS_WINOGRAD_2X2_5X5.
 size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels, int32_t in_channels,
                                   int32_t groups, int32_t kernel_size);
 

@@ -22,18 +22,11 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
     const int gihwo = kernel->weight_layout == NJ_WEIGHTS_GIHWO;
     const int as_f32 = kernel->weight_dtype == NJ_DTYPE_F32;
     const int as_pair = kernel->weight_dtype == NJ_DTYPE_F16X2;
-    if (kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2 && as_f32) {
-        // [ξ][ic][oc] (ungrouped 3x3), each filter's binary16 values transformed in double.
-        const int32_t in = geometry->in_channels, out = geometry->out_channels;
-        for (int32_t o = 0; o < out; o++) {
-            for (int32_t i = 0; i < in; i++) {
-                float g[9];
-                double u[16];
-                for (int t = 0; t < 9; t++) g[t] = nj_f16_bits_to_f32(nj_f32_to_f16_bits(oihw[((size_t)o * in + i) * 9 + t]));
-                nj_winograd_2x2_filter(g, u);
-                for (int xi = 0; xi < 16; xi++) ((float *)packed)[((size_t)xi * in + i) * out + o] = (float)u[xi];
-            }
-        }
+    if ((kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2 || kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) &&
+        as_f32) {
+        // [ξ][ic][oc] (ungrouped), each filter's binary16 values transformed in double.
+        nj_winograd_pack_weights(kernel->weight_layout, oihw, geometry->out_channels, geometry->in_channels, 1,
+                                 (float *)packed);
         return;
     }
     for (int32_t g = 0; g < groups; g++) {

@@ -1,6 +1,7 @@
 // Weight packing: PyTorch's [out][in / groups][k][k] into the layout a kernel reads. Done once
 // per layer when a model is loaded, never per frame.
 #include "nightjar_kernels.h"
+#include "nj-f16.h"
 #include "nj-kernels-internal.h"
 
 size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int32_t groups,
@@ -11,25 +12,57 @@ size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int
 
 size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels, int32_t in_channels,
                                   int32_t groups, int32_t kernel_size) {
-    if (layout == NJ_WEIGHTS_WINOGRAD_2X2) {
-        return 16 * (size_t)out_channels * (size_t)(in_channels / groups);
+    if (layout == NJ_WEIGHTS_WINOGRAD_2X2 || layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) {
+        const size_t points = layout == NJ_WEIGHTS_WINOGRAD_2X2 ? 4 : 6;
+        return points * points * (size_t)out_channels * (size_t)(in_channels / groups);
     }
     return nj_f32_conv2d_weight_count(out_channels, in_channels, groups, kernel_size);
 }
 
-// U = G g Gᵀ for one 3x3 filter g, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], in double and rounded
-// once, so the transformed filter is as exact as float allows.
-void nj_winograd_2x2_filter(const float *g, double u[16]) {
-    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    double gt[4][3];  // G g
-    for (int i = 0; i < 4; i++) {
-        for (int c = 0; c < 3; c++) {
-            gt[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
+// G = diag(1 / scale) · G' with small integers G' (see the kernels' templates), so that
+// U = G' g G'ᵀ / (scale_i · scale_j) is exact in double before one division: the transformed
+// filter is as exact as float allows.
+//   F(2x2, 3x3): G' = [2 0 0; 1 1 1; 1 -1 1; 0 0 2], scale 2 (G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]).
+//   F(2x2, 5x5): rows (point p) p⁰ .. p⁴ for p = 0, 1, -1, 2, -2 and the last tap alone,
+//                scales 4, 6, 6, 24, 24, 1.
+static void winograd_filter(nj_weight_layout layout, const float *g, double *u) {
+    static const double g3[4][5] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+    static const double s3[4] = {2, 2, 2, 2};
+    static const double g5[6][5] = {{1, 0, 0, 0, 0},  {1, 1, 1, 1, 1},   {1, -1, 1, -1, 1},
+                                    {1, 2, 4, 8, 16}, {1, -2, 4, -8, 16}, {0, 0, 0, 0, 1}};
+    static const double s5[6] = {4, 6, 6, 24, 24, 1};
+    const int five = layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5;
+    const int n = five ? 6 : 4, k = five ? 5 : 3;
+    const double(*G)[5] = five ? g5 : g3;
+    const double *scale = five ? s5 : s3;
+    double gt[6][5];  // G' g
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < k; c++) {
+            double sum = 0;
+            for (int t = 0; t < k; t++) sum += G[i][t] * g[t * k + c];
+            gt[i][c] = sum;
         }
     }
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 4; j++) {
-            u[4 * i + j] = gt[i][0] * G[j][0] + gt[i][1] * G[j][1] + gt[i][2] * G[j][2];
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            double sum = 0;
+            for (int t = 0; t < k; t++) sum += gt[i][t] * G[j][t];
+            u[n * i + j] = sum / (scale[i] * scale[j]);
+        }
+    }
+}
+
+void nj_winograd_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
+                              int32_t in_channels, int round_to_f16, float *packed) {
+    const int n = layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5 ? 6 : 4, k = n == 6 ? 5 : 3;
+    for (int32_t o = 0; o < out_channels; o++) {
+        for (int32_t i = 0; i < in_channels; i++) {
+            const float *src = oihw + ((size_t)o * in_channels + i) * (size_t)(k * k);
+            float g[25];
+            double u[36];
+            for (int t = 0; t < k * k; t++) g[t] = round_to_f16 ? nj_f16_bits_to_f32(nj_f32_to_f16_bits(src[t])) : src[t];
+            winograd_filter(layout, g, u);
+            for (int xi = 0; xi < n * n; xi++) packed[((size_t)xi * in_channels + i) * out_channels + o] = (float)u[xi];
         }
     }
 }
@@ -38,17 +71,9 @@ void nj_f32_conv2d_pack_weights(nj_weight_layout layout, const float *oihw, int3
                                 int32_t in_channels, int32_t groups, int32_t kernel_size,
                                 float *packed) {
     const size_t count = nj_f32_conv2d_weight_count(out_channels, in_channels, groups, kernel_size);
-    if (layout == NJ_WEIGHTS_WINOGRAD_2X2) {
-        // [ξ][ic][oc] (ungrouped 3x3; weight_stride = out_channels).
-        for (int32_t o = 0; o < out_channels; o++) {
-            for (int32_t i = 0; i < in_channels; i++) {
-                double u[16];
-                nj_winograd_2x2_filter(oihw + ((size_t)o * in_channels + i) * 9, u);
-                for (int xi = 0; xi < 16; xi++) {
-                    packed[((size_t)xi * in_channels + i) * out_channels + o] = (float)u[xi];
-                }
-            }
-        }
+    if (layout == NJ_WEIGHTS_WINOGRAD_2X2 || layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) {
+        // [ξ][ic][oc] (ungrouped; weight_stride = out_channels).
+        nj_winograd_pack_weights(layout, oihw, out_channels, in_channels, 0, packed);
         return;
     }
     if (layout == NJ_WEIGHTS_OIHW) {

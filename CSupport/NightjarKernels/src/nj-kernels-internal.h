@@ -10,12 +10,17 @@
 #define NJ_QS8_KERNEL(symbol) extern const nj_conv2d_qs8_kernel symbol;
 #include "kernel-list.h"
 
-// Whether the Winograd F(2x2, 3x3) kernels serve a geometry (their `supports`).
+// Whether the Winograd kernels serve a geometry (their `supports`).
 int nj_f32_conv2d_winograd2x2_supports(const nj_conv2d_f32_args *geometry);
 int nj_f16_conv2d_winograd2x2_supports(const nj_conv2d_f16_args *geometry);
-// U = G g Gᵀ for one 3x3 filter (row-major), in double: NJ_WEIGHTS_WINOGRAD_2X2's element
-// ξ = 4i + j is u[ξ] rounded to float.
-void nj_winograd_2x2_filter(const float *g, double u[16]);
+int nj_f32_conv2d_5x5_winograd2x2_supports(const nj_conv2d_f32_args *geometry);
+int nj_f16_conv2d_5x5_winograd2x2_supports(const nj_conv2d_f16_args *geometry);
+// Packs ungrouped OIHW weights into a Winograd layout (NJ_WEIGHTS_WINOGRAD_2X2 or _2X2_5X5):
+// packed[(ξ·in + i)·out + o] = (G g Gᵀ)[ξ] of filter (o, i), computed in double and rounded
+// once to float. With round_to_f16 the filter's taps are first rounded to binary16 (the f16
+// kernels' weights).
+void nj_winograd_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
+                              int32_t in_channels, int round_to_f16, float *packed);
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats
 // between its columns: 1, or r with a depth-to-space output (see nj_conv2d_f32_args).
