@@ -124,54 +124,12 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
     }
 }
 
-static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
-    float V[16 * WG_ICB * WG_TB] __attribute__((aligned(32)));
-    float M[16 * WG_OCC * WG_TB] __attribute__((aligned(32)));
-    const int32_t tiles = (a->width + 1) / 2;
-    // Pairs start at even image rows whatever the range, and a row alone is computed as its
-    // half of that pair: every row gets the same bits however bands and threads cut the rows.
-    for (int32_t y = a->row_begin; y < a->row_end;) {
-        const int32_t y0 = y & ~1;
-        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
-        y = y0 + 2;
-        for (int32_t t0 = 0; t0 < tiles; t0 += WG_TB) {
-            const int32_t nt = tiles - t0 < WG_TB ? tiles - t0 : WG_TB;
-            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += WG_OCC) {
-                const int32_t noc = a->out_channels - oc0 < WG_OCC ? a->out_channels - oc0 : WG_OCC;
-                for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
-                    const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
-                    wg_input_transform(a, ic0, nic, y0, rows, t0, V);
-                    // Only 12 ξ when one output row is wanted: Aᵀ's first row reads the products of
-                    // rows 0-2, its second those of rows 1-3 (6 multiplies per output, not 8).
-                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, rows & 1 ? 0 : 4, rows & 2 ? 16 : 12);
-                }
-                wg_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
-            }
-        }
-    }
-}
-
 int NJ_WG_SUPPORTS(const nj_args *g) {
     // Ungrouped, and enough channels on both sides that the transforms (per input and per
     // output channel) cost little beside the products (per pair).
     return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->out_channels >= 16;
 }
 
-const nj_kernel NJ_WG_KERNEL = {
-    .run = NJ_WG_FN,
-    .name = NJ_WG_NAME,
-    .isa = NJ_ISA_AVX2,
-#if NJ_F16_STORAGE
-    .required_features = NJ_REQUIRED_FEATURES,
-    .weight_dtype = NJ_DTYPE_F32,
-    .half_sum_terms = 0,
-#else
-    .required_features = 0,
-#endif
-    .kernel_size = 3,
-    .weight_layout = NJ_WEIGHTS_WINOGRAD_2X2,
-    .channel_block = 6,
-    .fma_ports = 0,
-    .row_block = 2,
-    .supports = NJ_WG_SUPPORTS,
-};
+#define WG_POINTS 4
+#define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2
+#include "nj-winograd-avx2-run.h"

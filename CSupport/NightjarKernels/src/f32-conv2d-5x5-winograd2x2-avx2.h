@@ -29,7 +29,8 @@
 // of rows 1-5, which do not involve the first (point 0's factor x): that row is not read and
 // 30 of the 36 products are formed, the same sums as in the whole pair. Rounding: the
 // transforms scale inputs by up to 5 and filters by up to 16/24 before multiplying, so errors
-// are larger than the 3x3 kernel's: up to 2.4e-6 of the sum of |terms| in test_conv (its bound 1e-5).
+// are larger than the 3x3 kernel's: up to 2.4e-6 of the sum of |terms| in test_conv with 4 or 5
+// input channels (its bound 1e-5).
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -148,31 +149,6 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
     }
 }
 
-static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
-    float V[36 * WG_ICB * WG_TB] __attribute__((aligned(32)));
-    float M[36 * WG_OCC * WG_TB] __attribute__((aligned(32)));
-    const int32_t tiles = (a->width + 1) / 2;
-    // Pairs start at even image rows whatever the range (see the 3x3 template).
-    for (int32_t y = a->row_begin; y < a->row_end;) {
-        const int32_t y0 = y & ~1;
-        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
-        y = y0 + 2;
-        for (int32_t t0 = 0; t0 < tiles; t0 += WG_TB) {
-            const int32_t nt = tiles - t0 < WG_TB ? tiles - t0 : WG_TB;
-            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += WG_OCC) {
-                const int32_t noc = a->out_channels - oc0 < WG_OCC ? a->out_channels - oc0 : WG_OCC;
-                for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
-                    const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
-                    wg_input_transform(a, ic0, nic, y0, rows, t0, V);
-                    // A lone output row needs 30 of the 36 products: Bᵀ's rows 0-4 or 1-5.
-                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, rows & 1 ? 0 : 6, rows & 2 ? 36 : 30);
-                }
-                wg_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
-            }
-        }
-    }
-}
-
 int NJ_WG_SUPPORTS(const nj_args *g) {
     // Ungrouped, and enough input channels to amortise the output transform (per output
     // channel and tile): with 4 (conv2x) the direct kernel was 1.4x as fast, with 24
@@ -180,21 +156,6 @@ int NJ_WG_SUPPORTS(const nj_args *g) {
     return g->kernel_size == 5 && g->groups == 1 && g->in_channels >= 16 && g->out_channels >= 8;
 }
 
-const nj_kernel NJ_WG_KERNEL = {
-    .run = NJ_WG_FN,
-    .name = NJ_WG_NAME,
-    .isa = NJ_ISA_AVX2,
-#if NJ_F16_STORAGE
-    .required_features = NJ_REQUIRED_FEATURES,
-    .weight_dtype = NJ_DTYPE_F32,
-    .half_sum_terms = 0,
-#else
-    .required_features = 0,
-#endif
-    .kernel_size = 5,
-    .weight_layout = NJ_WEIGHTS_WINOGRAD_2X2_5X5,
-    .channel_block = 6,
-    .fma_ports = 0,
-    .row_block = 2,
-    .supports = NJ_WG_SUPPORTS,
-};
+#define WG_POINTS 6
+#define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2_5X5
+#include "nj-winograd-avx2-run.h"

@@ -1,0 +1,52 @@
+// The entry point and registry entry of an AVX2 Winograd F(2x2, r) kernel: included at the end
+// of each template (f32-conv2d-{3x3,5x5}-winograd2x2-avx2.h), after its wg_input_transform,
+// wg_output_transform and NJ_WG_SUPPORTS, with WG_POINTS (the tile's side, r + 1) and
+// WG_LAYOUT (its weight layout) defined. Internal, no include guard.
+//
+// Pairs of output rows start at even image rows whatever the range, and a row alone is
+// computed as its half of that pair from the products Aᵀ's row for it reads (Bᵀ's rows
+// 0 .. WG_POINTS - 2 for the first, 1 .. WG_POINTS - 1 for the second): every row gets the same
+// bits however bands and threads cut the rows.
+static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
+    float V[WG_POINTS * WG_POINTS * WG_ICB * WG_TB] __attribute__((aligned(32)));
+    float M[WG_POINTS * WG_POINTS * WG_OCC * WG_TB] __attribute__((aligned(32)));
+    const int32_t tiles = (a->width + 1) / 2;
+    for (int32_t y = a->row_begin; y < a->row_end;) {
+        const int32_t y0 = y & ~1;
+        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
+        const int xi_begin = rows & 1 ? 0 : WG_POINTS;
+        const int xi_end = rows & 2 ? WG_POINTS * WG_POINTS : WG_POINTS * (WG_POINTS - 1);
+        y = y0 + 2;
+        for (int32_t t0 = 0; t0 < tiles; t0 += WG_TB) {
+            const int32_t nt = tiles - t0 < WG_TB ? tiles - t0 : WG_TB;
+            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += WG_OCC) {
+                const int32_t noc = a->out_channels - oc0 < WG_OCC ? a->out_channels - oc0 : WG_OCC;
+                for (int32_t ic0 = 0; ic0 < a->in_channels; ic0 += WG_ICB) {
+                    const int32_t nic = a->in_channels - ic0 < WG_ICB ? a->in_channels - ic0 : WG_ICB;
+                    wg_input_transform(a, ic0, nic, y0, rows, t0, V);
+                    wg_gemm(a, ic0, nic, oc0, noc, V, M, ic0 == 0, xi_begin, xi_end);
+                }
+                wg_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
+            }
+        }
+    }
+}
+
+const nj_kernel NJ_WG_KERNEL = {
+    .run = NJ_WG_FN,
+    .name = NJ_WG_NAME,
+    .isa = NJ_ISA_AVX2,
+#if NJ_F16_STORAGE
+    .required_features = NJ_REQUIRED_FEATURES,
+    .weight_dtype = NJ_DTYPE_F32,
+    .half_sum_terms = 0,
+#else
+    .required_features = 0,
+#endif
+    .kernel_size = WG_POINTS - 1,
+    .weight_layout = WG_LAYOUT,
+    .channel_block = 6,
+    .fma_ports = 0,
+    .row_block = 2,
+    .supports = NJ_WG_SUPPORTS,
+};
