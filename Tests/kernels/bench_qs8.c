@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
         const size_t plane = (size_t)w * h, wcount = (size_t)cout * cin * k * k;
         const double macs = (double)plane * wcount;
         float *fin = malloc(plane * cin * 4), *fout = malloc(plane * cout * 4);
-        float *fw = malloc(wcount * 4), *fpack = malloc(wcount * 4), *fb = calloc(cout, 4);
+        float *fw = malloc(wcount * 4), *fb = calloc(cout, 4);
         int8_t *qin = malloc(plane * cin), *qout = malloc(plane * cout), *qw = malloc(wcount);
         float *ws = malloc(cout * 4);
         for (size_t i = 0; i < plane * cin; i++) { fin[i] = (float)(rand() % 200 - 100) / 100; qin[i] = (int8_t)(rand() % 256 - 128); }
@@ -52,6 +52,8 @@ int main(int argc, char **argv) {
         fa.height = h; fa.width = w; fa.row_begin = 0; fa.row_end = h; fa.residual_rows = h;
         fa.weight_stride = cout; fa.activation = NJ_ACTIVATION_LEAKY_RELU; fa.negative_slope = 0.2f;
         const nj_conv2d_f32_kernel *fk = nj_conv2d_f32_kernel_select(&fa, -1);
+        // Sized by the selected kernel's layout: a Winograd layout holds more than cout*cin*k*k.
+        float *fpack = malloc(nj_f32_conv2d_packed_count(fk->weight_layout, cout, cin, 1, k) * 4);
         nj_f32_conv2d_pack_weights(fk->weight_layout, fw, cout, cin, 1, k, fpack);
         fa.weights = fpack;
 
