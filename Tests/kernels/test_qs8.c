@@ -252,7 +252,7 @@ static int kernels_under_test(const nj_conv2d_qs8_args *g, const nj_conv2d_qs8_k
     for (int32_t i = 0; i < nj_conv2d_qs8_kernel_count() && nc < 64; i++) {
         const nj_conv2d_qs8_kernel *k = nj_conv2d_qs8_kernel_at(i);
         if (k->kernel_size == g->kernel_size && nj_conv2d_qs8_kernel_usable(k) &&
-            (k->max_group_inputs == 0 || ipg <= k->max_group_inputs)) {
+            (k->max_group_inputs == 0 || ipg <= k->max_group_inputs) && (!k->supports || k->supports(g))) {
             candidates[nc++] = k;
         }
     }
@@ -516,6 +516,12 @@ int main(int argc, char **argv) {
         {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
         {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 13, 11, 1},
         {7, 3, 4, 1},  // no SIMD kernel: the reference
+        // Winograd (ungrouped 3x3, 16+ channels each side): an odd channel count (a pair half
+        // empty), a second transform chunk with a remainder, a remainder of the register block.
+        {3, 17, 19, 1}, {3, 67, 16, 1},
+        // F(2, 5) along rows (ungrouped 5x5, 16-32 inputs, 8+ outputs): the largest input count,
+        // an odd one, block and chunk remainders of the outputs.
+        {5, 32, 8, 1}, {5, 17, 29, 1},
     };
     // Past 128: staged spans of several tiles, and their tails.
     static const int32_t widths[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 130, 300};

@@ -133,6 +133,13 @@ typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
 //   GC2HWO2_S16   [group][ceil(in/groups / 2)][k][k][weight_stride][2] int16: two input
 //                 channels per lane (x86 AVX2 VPMADDWD on sign-extended activations).
 //   GCHWO_S16     [group][in/groups][k][k][weight_stride] int16 (NEON SMLAL by lane).
+//   WINOGRAD_2X2_S16  [16][ceil(in / 2)][weight_stride][2] int16, ungrouped 3x3 only: the
+//                 filters transformed for Winograd's F(2x2, 3x3) with integer matrices,
+//                 (2G) g (2G)ᵀ (four times G g Gᵀ, |value| <= 9 * 128), channel pairs per lane
+//                 as GC2HWO2_S16.
+//   WINOGRAD_1X2_5X5_S16  [5][6][ceil(in / 2)][weight_stride][2] int16, ungrouped 5x5 only: each
+//                 filter row ky transformed for Winograd's F(2, 5) along the row with the
+//                 integer matrix G' = 24 G (|value| <= 31 * 128), channel pairs per lane.
 // Input channels past the group's count are zero weights.
 typedef enum nj_qs8_weight_layout {
     NJ_QS8_WEIGHTS_OIHW_S8 = 0,
@@ -140,6 +147,8 @@ typedef enum nj_qs8_weight_layout {
     NJ_QS8_WEIGHTS_GC4HWO4_S8_U8 = 2,
     NJ_QS8_WEIGHTS_GC2HWO2_S16 = 3,
     NJ_QS8_WEIGHTS_GCHWO_S16 = 4,
+    NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 = 5,
+    NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 = 6,
 } nj_qs8_weight_layout;
 
 typedef struct nj_conv2d_qs8_kernel {
@@ -156,6 +165,11 @@ typedef struct nj_conv2d_qs8_kernel {
     // The largest in_channels / groups the kernel takes (it stages a tile's input rows on its
     // stack); 0: any. Selection passes over a kernel whose limit the geometry exceeds.
     int32_t max_group_inputs;
+    // Rows the kernel computes together (the thread pool cuts bands at multiples; 0 or 1: any
+    // row). The output is the same however rows are cut.
+    int32_t row_block;
+    // The kernel's own test of the geometry beyond its kernel size (NULL: every geometry).
+    int (*supports)(const struct nj_conv2d_qs8_args *geometry);
 } nj_conv2d_qs8_kernel;
 
 // Why nj_qs8_conv2d_prepare refused a layer (0: it did not).

@@ -67,7 +67,8 @@ NJ_F16_KERNEL(nj_f16_conv2d_3x3_neon_4x4_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_neon_4x4_kernel)
 #endif
 
-// qs8: VNNI (zmm, then ymm), then AVX2's VPMADDWD; SDOT, then NEON's widening SMLAL.
+// qs8: VNNI (zmm, then ymm), then AVX2's VPMADDWD (3x3 and 5x5 by Winograd first where they
+// take the geometry); SDOT, then NEON's widening SMLAL.
 #if defined(__x86_64__)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel)
@@ -76,7 +77,9 @@ NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx2_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx2_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_winograd1x2_avx2_6x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx2_4x3_kernel)
 #endif
 #if defined(__aarch64__)

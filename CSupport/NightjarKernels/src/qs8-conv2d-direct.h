@@ -283,15 +283,17 @@ NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
 #define NJ_STR_(x) #x
 #define NJ_STR(x) NJ_STR_(x)
 const nj_conv2d_qs8_kernel NJ_KERNEL = {
-    NJ_FN,
-    "qs8-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_Q_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
-    NJ_Q_ISA_ID,
-    NJ_Q_FEATURES,
-    NJ_K,
-    NJ_Q_LAYOUT,
-    NJ_OCB,
-    0,
-    (NJ_Q_STAGE_BYTES / (NJ_K * NJ_ROW_BYTES)) * NJ_Q_LANE_CH,
+    .run = NJ_FN,
+    .name = "qs8-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_Q_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    .isa = NJ_Q_ISA_ID,
+    .required_features = NJ_Q_FEATURES,
+    .kernel_size = NJ_K,
+    .weight_layout = NJ_Q_LAYOUT,
+    .channel_block = NJ_OCB,
+    .fma_ports = 0,
+    .max_group_inputs = (NJ_Q_STAGE_BYTES / (NJ_K * NJ_ROW_BYTES)) * NJ_Q_LANE_CH,
+    .row_block = 1,
+    .supports = NULL,
 };
 
 #undef NJ_STR

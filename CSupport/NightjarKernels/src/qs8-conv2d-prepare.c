@@ -43,7 +43,7 @@ static size_t weight_bytes(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args
     const int32_t ipg = g->in_channels / g->groups;
     const int32_t lane = nj_qs8_layout_lane_channels(layout);
     const size_t lanes = (size_t)g->groups * ((ipg + lane - 1) / lane);
-    const size_t per_lane = (size_t)g->kernel_size * g->kernel_size * (g->out_channels / g->groups) *
+    const size_t per_lane = (size_t)nj_qs8_layout_taps(layout, g->kernel_size) * (g->out_channels / g->groups) *
                             lane * nj_qs8_layout_weight_bytes(layout);
     return round64(lanes * per_lane);
 }
@@ -96,12 +96,75 @@ static int residual_multiplier(double ratio, int32_t *m, int32_t *s) {
     return NJ_QS8_OK;
 }
 
+// (2G) g (2G)ᵀ of one 3x3 filter, 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]]: Winograd's F(2x2, 3x3)
+// filter transform scaled by 4 so it stays in integers (|value| <= 9 * 128: int16).
+static void winograd_filter(const int8_t g[9], int16_t u[16]) {
+    static const int32_t g2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+    int32_t t[4][3];  // (2G) g
+    for (int i = 0; i < 4; i++) {
+        for (int c = 0; c < 3; c++) {
+            t[i][c] = g2[i][0] * g[c] + g2[i][1] * g[3 + c] + g2[i][2] * g[6 + c];
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            u[4 * i + j] = (int16_t)(t[i][0] * g2[j][0] + t[i][1] * g2[j][1] + t[i][2] * g2[j][2]);
+        }
+    }
+}
+
+// G' g for each row of one 5x5 filter, G' = 24 G of Winograd's F(2, 5) at the points 0, 1, -1,
+// 2, -2 and infinity (|value| <= 31 * 128: int16): u[ky][ξ].
+static void winograd_filter_rows_5(const int8_t g[25], int16_t u[5][6]) {
+    static const int32_t gp[6][5] = {{6, 0, 0, 0, 0},  {4, 4, 4, 4, 4},   {4, -4, 4, -4, 4},
+                                     {1, 2, 4, 8, 16}, {1, -2, 4, -8, 16}, {0, 0, 0, 0, 24}};
+    for (int ky = 0; ky < 5; ky++) {
+        for (int xi = 0; xi < 6; xi++) {
+            int32_t sum = 0;
+            for (int kx = 0; kx < 5; kx++) sum += gp[xi][kx] * g[5 * ky + kx];
+            u[ky][xi] = (int16_t)sum;
+        }
+    }
+}
+
 static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *g,
                          const int8_t *oihw, void *packed) {
     const int32_t k = g->kernel_size, taps = k * k;
     const int32_t ipg = g->in_channels / g->groups, opg = g->out_channels / g->groups;
     if (layout == NJ_QS8_WEIGHTS_OIHW_S8) {
         memcpy(packed, oihw, (size_t)g->out_channels * ipg * taps);
+        return;
+    }
+    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16) {
+        // [ξ][ic / 2][oc][ic % 2]; the selection guarantees 3x3, ungrouped.
+        const size_t units = (size_t)(ipg + 1) / 2;
+        int16_t *p = packed;
+        memset(packed, 0, weight_bytes(layout, g));
+        for (int32_t oc = 0; oc < g->out_channels; oc++) {
+            for (int32_t ic = 0; ic < ipg; ic++) {
+                int16_t u[16];
+                winograd_filter(oihw + ((size_t)oc * ipg + ic) * 9, u);
+                for (int xi = 0; xi < 16; xi++) p[(((size_t)xi * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[xi];
+            }
+        }
+        return;
+    }
+    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
+        // [ky][ξ][ic / 2][oc][ic % 2]; the selection guarantees 5x5, ungrouped.
+        const size_t units = (size_t)(ipg + 1) / 2;
+        int16_t *p = packed;
+        memset(packed, 0, weight_bytes(layout, g));
+        for (int32_t oc = 0; oc < g->out_channels; oc++) {
+            for (int32_t ic = 0; ic < ipg; ic++) {
+                int16_t u[5][6];
+                winograd_filter_rows_5(oihw + ((size_t)oc * ipg + ic) * 25, u);
+                for (int ky = 0; ky < 5; ky++) {
+                    for (int xi = 0; xi < 6; xi++) {
+                        p[((((size_t)ky * 6 + xi) * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[ky][xi];
+                    }
+                }
+            }
+        }
         return;
     }
     const int32_t lane = nj_qs8_layout_lane_channels(layout);

@@ -11,14 +11,29 @@ static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {
     switch (layout) {
         case NJ_QS8_WEIGHTS_GC4HWO4_S8:
         case NJ_QS8_WEIGHTS_GC4HWO4_S8_U8: return 4;
-        case NJ_QS8_WEIGHTS_GC2HWO2_S16: return 2;
+        case NJ_QS8_WEIGHTS_GC2HWO2_S16:
+        case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16:
+        case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16: return 2;
         default: return 1;
     }
 }
 
 // Bytes per weight of a layout.
 static inline int32_t nj_qs8_layout_weight_bytes(nj_qs8_weight_layout layout) {
-    return layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 || layout == NJ_QS8_WEIGHTS_GCHWO_S16 ? 2 : 1;
+    return layout == NJ_QS8_WEIGHTS_OIHW_S8 || layout == NJ_QS8_WEIGHTS_GC4HWO4_S8 ||
+                   layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8
+               ? 1
+               : 2;
+}
+
+// Weights per (input, output channel) pair in a layout: the filter's k * k taps, the 16 points
+// of a Winograd F(2x2, 3x3) tile, or 5 rows of F(2, 5)'s 6.
+static inline int32_t nj_qs8_layout_taps(nj_qs8_weight_layout layout, int32_t kernel_size) {
+    switch (layout) {
+        case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16: return 16;
+        case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16: return 30;
+        default: return kernel_size * kernel_size;
+    }
 }
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the bytes between

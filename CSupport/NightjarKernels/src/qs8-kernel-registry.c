@@ -1,7 +1,8 @@
 // The qs8 kernel table (from kernel-list.h, the one list) and selection. Selection is the
 // families' rule (the first kernel of the geometry whose instruction set and required CPU
-// features are active under the cap) plus one qs8 condition: the kernel's staging area must
-// hold the group's input channels (max_group_inputs).
+// features are active under the cap, and whose own test, if it has one, takes the geometry)
+// plus one qs8 condition: the kernel's staging area must hold the group's input channels
+// (max_group_inputs).
 #include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
 #include "qs8-internal.h"
@@ -16,6 +17,8 @@ static const nj_conv2d_qs8_kernel reference_kernel = {
     .channel_block = 8,
     .fma_ports = 0,
     .max_group_inputs = 0,
+    .row_block = 1,
+    .supports = NULL,
 };
 
 // Best first within each kernel size; the scalar reference, last, takes every geometry.
@@ -37,6 +40,7 @@ const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_select(const nj_conv2d_qs8_args
         const nj_conv2d_qs8_kernel *k = qs8_kernels[i];
         if (k->kernel_size == geometry->kernel_size &&
             (k->max_group_inputs == 0 || ipg <= k->max_group_inputs) &&
+            (k->supports == NULL || k->supports(geometry)) &&
             nj_kernel_runnable_with(k->isa, k->required_features, available)) {
             return k;
         }

@@ -8,6 +8,7 @@
 // frames) sleeps and uses no CPU.
 #define _GNU_SOURCE
 #include "nightjar_threadpool.h"
+#include "qs8-internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -549,14 +550,8 @@ static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *ch
     const int32_t in_per_group = a->in_channels / a->groups;
     const size_t taps = (size_t)a->kernel_size * a->kernel_size;
     const int oihw = k->weight_layout == NJ_QS8_WEIGHTS_OIHW_S8;
-    const int32_t lane = k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8 ||
-                                 k->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8
-                             ? 4
-                             : k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ? 2 : 1;
-    const size_t weight_bytes = k->weight_layout == NJ_QS8_WEIGHTS_GC2HWO2_S16 ||
-                                        k->weight_layout == NJ_QS8_WEIGHTS_GCHWO_S16
-                                    ? 2
-                                    : 1;
+    const int32_t lane = nj_qs8_layout_lane_channels(k->weight_layout);
+    const size_t weight_bytes = (size_t)nj_qs8_layout_weight_bytes(k->weight_layout);
     size_t weight_offset;  // in weights
     if (a->groups > 1) {
         const int32_t g0 = begin / per_group, g1 = end / per_group;
@@ -595,5 +590,5 @@ void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *k
         return;
     }
     conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, 1, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
+               args->groups, kernel->channel_block, kernel->row_block, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
 }

@@ -1,0 +1,285 @@
+// 3x3 int8 convolution by Winograd's F(2x2, 3x3) for AVX2 (VPMADDWD on int16 channel pairs),
+// bit for bit the reference's integers: each 2x2 block of outputs takes 16 products per
+// (input, output channel) pair instead of the direct kernel's 36.
+//
+//   4 S = Aᵀ [ U ⊙ (Bᵀ d B) ] A,   U = (2G) g (2G)ᵀ  (NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16)
+//
+// with d the 4x4 patch of raw int8 inputs (padding: the input zero point, as in the reference)
+// and S the direct method's sum of w * x. Why it is exact: with the filter matrix doubled, every
+// matrix is an integer one, so the identity holds in the integers and therefore modulo 2^32,
+// where VPMADDWD and VPADDD compute (sums may wrap on the way). The true 4 S is at most
+// 4 * 16384 * 128 * 128 = 2^30 in size (prepare caps in * k * k at 16384), so the int32 result
+// is 4 S itself and an arithmetic shift by 2 gives S. The ranges that must not wrap fit:
+// |Bᵀ d B| <= 4 * 128 and |U| <= 9 * 128, both int16, so each product is exact.
+//
+// Per pair of output rows the row is cut into blocks of 16 tiles (32 columns):
+//   1. input transform, per input channel: one 32-byte load gives 16 tiles' even and odd
+//      columns as the low and high bytes of 16-bit words (sign-extended by shifts), a load two
+//      bytes on gives the next tile's; B across, then Bᵀ down. Two channels' results are
+//      interleaved into V[ξ][pair][tile][2] int16, the lane layout VPMADDWD multiplies.
+//   2. sixteen small matrix products M[ξ][oc][tile] += U[ξ][pair][oc] · V[ξ][pair][tile]:
+//      register blocks of 6 output channels x 2 vectors of 8 tiles.
+//   3. output transform Aᵀ M A, the shift by 2 and the bias: the accumulator of the direct
+//      kernels, requantised the same way (nj_q_finish); even and odd columns interleaved back.
+// A row alone (a range's odd first or even last row) forms only the products its half of Aᵀ
+// reads, which do not involve the patch's last (first) input row, as in the f32 kernel.
+// Scratch on the stack: 97 KB, no allocation.
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+
+#if defined(__x86_64__)
+#include "nj-kernels-internal.h"
+#include "nj-qs8-simd-avx2.h"
+#include "qs8-internal.h"
+
+#define QW_TB 16    // tiles per block: 32 columns, one int16 vector per channel
+#define QW_ICU 32   // channel pairs per transform chunk
+#define QW_OCC 64   // output channels per accumulation chunk
+#define QW_COLS 34  // input columns a block reads
+#define QW_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// Row y of input channel ic, or NULL where the row is padding.
+static inline const int8_t *qw_input_row(const nj_conv2d_qs8_args *a, int32_t ic, int32_t y) {
+    if (y < 0 || y >= a->height) return NULL;
+    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
+}
+
+// Columns [c0, c0 + QW_COLS) of a row: the row itself when inside, else a copy with the zero
+// point outside the image.
+static QW_ALWAYS_INLINE const int8_t *qw_segment(const int8_t *row, int32_t c0, int32_t width, int8_t fill,
+                                                 int8_t *seg) {
+    if (row && c0 >= 0 && c0 + QW_COLS <= width) return row + c0;
+    for (int32_t i = 0; i < QW_COLS; i++) {
+        const int32_t c = c0 + i;
+        seg[i] = row && c >= 0 && c < width ? row[c] : fill;
+    }
+    return seg;
+}
+
+// B across one input row: h[j] holds element j of d·B for 16 tiles (tile t reads columns
+// 2t .. 2t + 3 of the segment: even, odd, even of the next tile, odd of the next tile).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_across(const int8_t *seg, __m256i h[4]) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)seg);
+    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(seg + 2));
+    const __m256i e = _mm256_srai_epi16(_mm256_slli_epi16(w0, 8), 8), o = _mm256_srai_epi16(w0, 8);
+    const __m256i e1 = _mm256_srai_epi16(_mm256_slli_epi16(w1, 8), 8), o1 = _mm256_srai_epi16(w1, 8);
+    h[0] = _mm256_sub_epi16(e, e1);
+    h[1] = _mm256_add_epi16(o, e1);
+    h[2] = _mm256_sub_epi16(e1, o);
+    h[3] = _mm256_sub_epi16(o, o1);
+}
+
+// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
+// wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles [t0, t0 + 16):
+// V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair].
+static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
+                                           int rows, int32_t t0, int16_t *V) {
+    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
+    const int32_t c0 = 2 * t0 - 1;
+    const int8_t fill = (int8_t)a->params->input_zero_point;
+    int8_t seg[4][64];
+    __m256i pair[2][16];  // the pair's two channels, V[ξ] for 16 tiles each
+    for (int32_t u = 0; u < nu; u++) {
+        for (int j = 0; j < 2; j++) {
+            const int32_t ic = 2 * (u0 + u) + j;
+            if (ic >= a->in_channels) {  // its weights are zero: any value does
+                for (int xi = 0; xi < 16; xi++) pair[j][xi] = _mm256_setzero_si256();
+                continue;
+            }
+            __m256i h[4][4];
+            for (int k = lo; k < hi; k++) {
+                // The first input row only feeds the first output row, the fourth the second.
+                qw_across(qw_segment(qw_input_row(a, ic, y0 - 1 + k), c0, a->width, fill, seg[k]), h[k]);
+            }
+            for (int c = 0; c < 4; c++) {
+                // Bᵀ down: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+                if (rows & 1) pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
+                pair[j][4 + c] = _mm256_add_epi16(h[1][c], h[2][c]);
+                pair[j][8 + c] = _mm256_sub_epi16(h[2][c], h[1][c]);
+                if (rows & 2) pair[j][12 + c] = _mm256_sub_epi16(h[1][c], h[3][c]);
+            }
+        }
+        for (int xi = 4 * lo; xi < 4 * hi; xi++) {
+            // unpack works within 128-bit halves: tiles 0-3 | 8-11 and 4-7 | 12-15.
+            const __m256i l = _mm256_unpacklo_epi16(pair[0][xi], pair[1][xi]);
+            const __m256i h = _mm256_unpackhi_epi16(pair[0][xi], pair[1][xi]);
+            int16_t *out = V + ((size_t)xi * QW_ICU + u) * QW_TB * 2;
+            _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(l, h, 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(l, h, 0x31));
+        }
+    }
+}
+
+static QW_ALWAYS_INLINE int32_t qw_load32(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// One ξ and a block of OCB output channels: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·]
+// (U and V: channel pairs).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_block(const int16_t *U, size_t u_stride, const int16_t *V,
+                                                       int32_t *M, int32_t nu, int first, const int OCB) {
+    __m256i acc[6][2];
+    for (int o = 0; o < OCB; o++) {
+        if (first) {
+            acc[o][0] = acc[o][1] = _mm256_setzero_si256();
+        } else {
+            acc[o][0] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB));
+            acc[o][1] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB + 8));
+        }
+    }
+    for (int32_t u = 0; u < nu; u++) {
+        const __m256i v0 = _mm256_loadu_si256((const __m256i *)(V + (size_t)u * QW_TB * 2));
+        const __m256i v1 = _mm256_loadu_si256((const __m256i *)(V + (size_t)u * QW_TB * 2 + 16));
+        const int16_t *w = U + (size_t)u * u_stride;
+        for (int o = 0; o < OCB; o++) {
+            const __m256i wo = _mm256_set1_epi32(qw_load32(w + 2 * o));
+            acc[o][0] = _mm256_add_epi32(acc[o][0], _mm256_madd_epi16(v0, wo));
+            acc[o][1] = _mm256_add_epi32(acc[o][1], _mm256_madd_epi16(v1, wo));
+        }
+    }
+    for (int o = 0; o < OCB; o++) {
+        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB), acc[o][0]);
+        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB + 8), acc[o][1]);
+    }
+}
+
+// Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
+// [oc0, oc0 + noc).
+static NJ_Q_TARGET void qw_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
+                                const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end) {
+    const size_t units = (size_t)(a->in_channels + 1) / 2;
+    const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
+    for (int xi = xi_begin; xi < xi_end; xi++) {
+        const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
+        const int16_t *Vx = V + (size_t)xi * QW_ICU * QW_TB * 2;
+        int32_t *Mx = M + (size_t)xi * QW_OCC * QW_TB;
+        int32_t o = 0;
+        for (; o + 6 <= noc; o += 6) qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 6);
+        switch (noc - o) {
+        case 5: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 5); break;
+        case 4: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 4); break;
+        case 3: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 3); break;
+        case 2: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 2); break;
+        case 1: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 1); break;
+        default: break;
+        }
+    }
+}
+
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
+// columns x0 .. x0 + 7 (c0) and x0 + 8 .. x0 + 15 (c1): requantised, the residual added (its
+// tail read through a zeroed copy, never past the row), the zero point, saturated.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                      int32_t x0, int32_t valid, __m256i c0, __m256i c1) {
+    const nj_conv2d_qs8_params *p = a->params;
+    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                          (size_t)(y % a->residual_rows) * a->width + x0
+                                    : NULL;
+    size_t step;
+    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+    if (step == 1 && valid == 16) {
+        nj_q_finish(c0, m, mneg, shift, res, p, dst);
+        nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, dst + 8);
+        return;
+    }
+    // A row's last columns, or depth-to-space (this channel's pixels r apart).
+    int8_t res_tmp[16], values[16];
+    if (res) {
+        memset(res_tmp, 0, sizeof res_tmp);
+        memcpy(res_tmp, res, (size_t)valid);
+        res = res_tmp;
+    }
+    nj_q_finish(c0, m, mneg, shift, res, p, values);
+    nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
+    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
+static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
+                                            int rows, int32_t t0, int32_t nt, const int32_t *M) {
+    const size_t xi = (size_t)QW_OCC * QW_TB;
+    for (int32_t i = 0; i < noc; i++) {
+        const int32_t oc = oc0 + i;
+        const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
+        for (int h = 0; h < 2 && 8 * h < nt; h++) {
+            const int32_t *m = M + (size_t)i * QW_TB + 8 * h;
+#define QW_M(k) _mm256_loadu_si256((const __m256i *)(m + (size_t)(k) * xi))
+            __m256i n[2][4];
+            for (int j = 0; j < 4; j++) {
+                const __m256i m1 = QW_M(4 + j), m2 = QW_M(8 + j);
+                if (rows & 1) n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW_M(j), m1), m2);
+                if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW_M(12 + j));
+            }
+#undef QW_M
+            const int32_t x0 = 2 * (t0 + 8 * h);
+            const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
+            for (int rr = 0; rr < 2; rr++) {
+                if (!(rows >> rr & 1)) continue;
+                const __m256i even4 = _mm256_add_epi32(_mm256_add_epi32(n[rr][0], n[rr][1]), n[rr][2]);
+                const __m256i odd4 = _mm256_sub_epi32(_mm256_sub_epi32(n[rr][1], n[rr][2]), n[rr][3]);
+                // 4 S exactly (see the top): S, then the bias, as the direct kernels' accumulator.
+                const __m256i even = _mm256_add_epi32(_mm256_srai_epi32(even4, 2), b);
+                const __m256i odd = _mm256_add_epi32(_mm256_srai_epi32(odd4, 2), b);
+                const __m256i l = _mm256_unpacklo_epi32(even, odd), hh = _mm256_unpackhi_epi32(even, odd);
+                qw_store_row(a, oc, y0 + rr, x0, valid, _mm256_permute2x128_si256(l, hh, 0x20),
+                             _mm256_permute2x128_si256(l, hh, 0x31));
+            }
+        }
+    }
+}
+
+// Pairs of output rows start at even image rows whatever the range; every row gets the same
+// integers however bands and threads cut the rows (the arithmetic is exact).
+static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_qs8_args *a) {
+    int16_t V[16 * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
+    int32_t M[16 * QW_OCC * QW_TB] __attribute__((aligned(32)));
+    const int32_t tiles = (a->width + 1) / 2;
+    const int32_t units = (a->in_channels + 1) / 2;
+    for (int32_t y = a->row_begin; y < a->row_end;) {
+        const int32_t y0 = y & ~1;
+        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
+        const int xi_begin = rows & 1 ? 0 : 4, xi_end = rows & 2 ? 16 : 12;
+        y = y0 + 2;
+        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
+            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
+            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
+                const int32_t noc = a->out_channels - oc0 < QW_OCC ? a->out_channels - oc0 : QW_OCC;
+                for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
+                    const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
+                    qw_input_transform(a, u0, nu, y0, rows, t0, V);
+                    qw_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end);
+                }
+                qw_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
+            }
+        }
+    }
+}
+
+// Ungrouped, and enough channels on both sides that the transforms (per input and per output
+// channel) cost little beside the products (per pair).
+static int qw_supports(const nj_conv2d_qs8_args *g) {
+    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->out_channels >= 16;
+}
+
+const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2_kernel = {
+    .run = nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2,
+    .name = "qs8-conv2d-3x3-winograd2x2-avx2-6x2",
+    .isa = NJ_ISA_AVX2,
+    .required_features = 0,
+    .kernel_size = 3,
+    .weight_layout = NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16,
+    .channel_block = 6,
+    .fma_ports = 0,
+    .max_group_inputs = 0,
+    .row_block = 2,
+    .supports = qw_supports,
+};
+#else
+typedef int nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2_unused;
+#endif
