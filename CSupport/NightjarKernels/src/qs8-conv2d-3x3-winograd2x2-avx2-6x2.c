@@ -23,7 +23,8 @@
 //      kernels, requantised the same way (nj_q_finish); even and odd columns interleaved back.
 // A row alone (a range's odd first or even last row) forms only the products its half of Aᵀ
 // reads, which do not involve the patch's last (first) input row, as in the f32 kernel.
-// Scratch on the stack: 97 KB, no allocation.
+// Scratch on the stack: 97 KB, no allocation. Parts shared with the 5x5 kernel:
+// nj-qs8-winograd-avx2.h.
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -35,37 +36,18 @@
 #include "nj-qs8-simd-avx2.h"
 #include "qs8-internal.h"
 
-#define QW_TB 16    // tiles per block: 32 columns, one int16 vector per channel
+#include "nj-qs8-winograd-avx2.h"
+
 #define QW_ICU 32   // channel pairs per transform chunk
 #define QW_OCC 64   // output channels per accumulation chunk
 #define QW_COLS 34  // input columns a block reads
-#define QW_ALWAYS_INLINE inline __attribute__((always_inline))
-
-// Row y of input channel ic, or NULL where the row is padding.
-static inline const int8_t *qw_input_row(const nj_conv2d_qs8_args *a, int32_t ic, int32_t y) {
-    if (y < 0 || y >= a->height) return NULL;
-    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
-}
-
-// Columns [c0, c0 + QW_COLS) of a row: the row itself when inside, else a copy with the zero
-// point outside the image.
-static QW_ALWAYS_INLINE const int8_t *qw_segment(const int8_t *row, int32_t c0, int32_t width, int8_t fill,
-                                                 int8_t *seg) {
-    if (row && c0 >= 0 && c0 + QW_COLS <= width) return row + c0;
-    for (int32_t i = 0; i < QW_COLS; i++) {
-        const int32_t c = c0 + i;
-        seg[i] = row && c >= 0 && c < width ? row[c] : fill;
-    }
-    return seg;
-}
 
 // B across one input row: h[j] holds element j of d·B for 16 tiles (tile t reads columns
-// 2t .. 2t + 3 of the segment: even, odd, even of the next tile, odd of the next tile).
+// 2t .. 2t + 3 of the segment: its word t's two bytes, then word t + 1's).
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_across(const int8_t *seg, __m256i h[4]) {
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)seg);
-    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(seg + 2));
-    const __m256i e = _mm256_srai_epi16(_mm256_slli_epi16(w0, 8), 8), o = _mm256_srai_epi16(w0, 8);
-    const __m256i e1 = _mm256_srai_epi16(_mm256_slli_epi16(w1, 8), 8), o1 = _mm256_srai_epi16(w1, 8);
+    __m256i e, o, e1, o1;
+    qw_split_columns(seg, &e, &o);
+    qw_split_columns(seg + 2, &e1, &o1);
     h[0] = _mm256_sub_epi16(e, e1);
     h[1] = _mm256_add_epi16(o, e1);
     h[2] = _mm256_sub_epi16(e1, o);
@@ -79,7 +61,6 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
                                            int rows, int32_t t0, int16_t *V) {
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 2 * t0 - 1;
-    const int8_t fill = (int8_t)a->params->input_zero_point;
     int8_t seg[4][64];
     __m256i pair[2][16];  // the pair's two channels, V[ξ] for 16 tiles each
     for (int32_t u = 0; u < nu; u++) {
@@ -92,7 +73,7 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
             __m256i h[4][4];
             for (int k = lo; k < hi; k++) {
                 // The first input row only feeds the first output row, the fourth the second.
-                qw_across(qw_segment(qw_input_row(a, ic, y0 - 1 + k), c0, a->width, fill, seg[k]), h[k]);
+                qw_across(qw_segment(a, ic, y0 - 1 + k, c0, QW_COLS, seg[k]), h[k]);
             }
             for (int c = 0; c < 4; c++) {
                 // Bᵀ down: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
@@ -103,101 +84,22 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
             }
         }
         for (int xi = 4 * lo; xi < 4 * hi; xi++) {
-            // unpack works within 128-bit halves: tiles 0-3 | 8-11 and 4-7 | 12-15.
-            const __m256i l = _mm256_unpacklo_epi16(pair[0][xi], pair[1][xi]);
-            const __m256i h = _mm256_unpackhi_epi16(pair[0][xi], pair[1][xi]);
-            int16_t *out = V + ((size_t)xi * QW_ICU + u) * QW_TB * 2;
-            _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(l, h, 0x20));
-            _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(l, h, 0x31));
+            qw_store_pairs(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
-    }
-}
-
-static QW_ALWAYS_INLINE int32_t qw_load32(const int16_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-// One ξ and a block of OCB output channels: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·]
-// (U and V: channel pairs).
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_block(const int16_t *U, size_t u_stride, const int16_t *V,
-                                                       int32_t *M, int32_t nu, int first, const int OCB) {
-    __m256i acc[6][2];
-    for (int o = 0; o < OCB; o++) {
-        if (first) {
-            acc[o][0] = acc[o][1] = _mm256_setzero_si256();
-        } else {
-            acc[o][0] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB));
-            acc[o][1] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB + 8));
-        }
-    }
-    for (int32_t u = 0; u < nu; u++) {
-        const __m256i v0 = _mm256_loadu_si256((const __m256i *)(V + (size_t)u * QW_TB * 2));
-        const __m256i v1 = _mm256_loadu_si256((const __m256i *)(V + (size_t)u * QW_TB * 2 + 16));
-        const int16_t *w = U + (size_t)u * u_stride;
-        for (int o = 0; o < OCB; o++) {
-            const __m256i wo = _mm256_set1_epi32(qw_load32(w + 2 * o));
-            acc[o][0] = _mm256_add_epi32(acc[o][0], _mm256_madd_epi16(v0, wo));
-            acc[o][1] = _mm256_add_epi32(acc[o][1], _mm256_madd_epi16(v1, wo));
-        }
-    }
-    for (int o = 0; o < OCB; o++) {
-        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB), acc[o][0]);
-        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB + 8), acc[o][1]);
     }
 }
 
 // Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
-// [oc0, oc0 + noc).
+// [oc0, oc0 + noc): M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
 static NJ_Q_TARGET void qw_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
                                 const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end) {
     const size_t units = (size_t)(a->in_channels + 1) / 2;
     const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
     for (int xi = xi_begin; xi < xi_end; xi++) {
         const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
-        const int16_t *Vx = V + (size_t)xi * QW_ICU * QW_TB * 2;
-        int32_t *Mx = M + (size_t)xi * QW_OCC * QW_TB;
-        int32_t o = 0;
-        for (; o + 6 <= noc; o += 6) qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 6);
-        switch (noc - o) {
-        case 5: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 5); break;
-        case 4: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 4); break;
-        case 3: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 3); break;
-        case 2: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 2); break;
-        case 1: qw_gemm_block(U + 2 * o, u_stride, Vx, Mx + (size_t)o * QW_TB, nu, first, 1); break;
-        default: break;
-        }
+        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_ICU * QW_TB * 2, 0, 1, nu,
+                         M + (size_t)xi * QW_OCC * QW_TB, first, noc);
     }
-}
-
-// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
-// columns x0 .. x0 + 7 (c0) and x0 + 8 .. x0 + 15 (c1): requantised, the residual added (its
-// tail read through a zeroed copy, never past the row), the zero point, saturated.
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
-                                                      int32_t x0, int32_t valid, __m256i c0, __m256i c1) {
-    const nj_conv2d_qs8_params *p = a->params;
-    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                          (size_t)(y % a->residual_rows) * a->width + x0
-                                    : NULL;
-    size_t step;
-    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-    if (step == 1 && valid == 16) {
-        nj_q_finish(c0, m, mneg, shift, res, p, dst);
-        nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, dst + 8);
-        return;
-    }
-    // A row's last columns, or depth-to-space (this channel's pixels r apart).
-    int8_t res_tmp[16], values[16];
-    if (res) {
-        memset(res_tmp, 0, sizeof res_tmp);
-        memcpy(res_tmp, res, (size_t)valid);
-        res = res_tmp;
-    }
-    nj_q_finish(c0, m, mneg, shift, res, p, values);
-    nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
-    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
 }
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
@@ -224,11 +126,8 @@ static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t
                 const __m256i even4 = _mm256_add_epi32(_mm256_add_epi32(n[rr][0], n[rr][1]), n[rr][2]);
                 const __m256i odd4 = _mm256_sub_epi32(_mm256_sub_epi32(n[rr][1], n[rr][2]), n[rr][3]);
                 // 4 S exactly (see the top): S, then the bias, as the direct kernels' accumulator.
-                const __m256i even = _mm256_add_epi32(_mm256_srai_epi32(even4, 2), b);
-                const __m256i odd = _mm256_add_epi32(_mm256_srai_epi32(odd4, 2), b);
-                const __m256i l = _mm256_unpacklo_epi32(even, odd), hh = _mm256_unpackhi_epi32(even, odd);
-                qw_store_row(a, oc, y0 + rr, x0, valid, _mm256_permute2x128_si256(l, hh, 0x20),
-                             _mm256_permute2x128_si256(l, hh, 0x31));
+                qw_store_row(a, oc, y0 + rr, x0, valid, _mm256_add_epi32(_mm256_srai_epi32(even4, 2), b),
+                             _mm256_add_epi32(_mm256_srai_epi32(odd4, 2), b));
             }
         }
     }

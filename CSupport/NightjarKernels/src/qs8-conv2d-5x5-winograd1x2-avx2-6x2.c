@@ -28,7 +28,8 @@
 // are transformed once (V[row][ξ][pair][tile][2] int16, the lane layout VPMADDWD multiplies),
 // then each output row sums 5 kernel rows x the channel pairs in register blocks of 6 output
 // channels x 2 vectors of 8 tiles, ξ by ξ, and the output transform finishes the row.
-// Scratch on the stack: 83 KB, no allocation.
+// Scratch on the stack: 83 KB, no allocation. Parts shared with the 3x3 kernel:
+// nj-qs8-winograd-avx2.h.
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -40,39 +41,19 @@
 #include "nj-qs8-simd-avx2.h"
 #include "qs8-internal.h"
 
-#define QW5_TB 16                 // tiles per block: 32 columns, one int16 vector per channel
+#include "nj-qs8-winograd-avx2.h"
+
 #define QW5_BAND 8                // output rows per band
 #define QW5_ROWS (QW5_BAND + 4)   // input rows a band reads
 #define QW5_UNITS 16              // channel pairs: at most 32 input channels
 #define QW5_OCC 24                // output channels per accumulation chunk
 #define QW5_COLS 36               // input columns a block reads
-#define QW5_ALWAYS_INLINE inline __attribute__((always_inline))
-
-// Columns [c0, c0 + QW5_COLS) of row y of input channel ic: the row itself when inside, else a
-// copy with the zero point outside the image.
-static QW5_ALWAYS_INLINE const int8_t *qw5_segment(const nj_conv2d_qs8_args *a, int32_t ic, int32_t y,
-                                                   int32_t c0, int8_t *seg) {
-    const int8_t *row = y >= 0 && y < a->height
-                            ? a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width
-                            : NULL;
-    if (row && c0 >= 0 && c0 + QW5_COLS <= a->width) return row + c0;
-    const int8_t fill = (int8_t)a->params->input_zero_point;
-    for (int32_t i = 0; i < QW5_COLS; i++) {
-        const int32_t c = c0 + i;
-        seg[i] = row && c >= 0 && c < a->width ? row[c] : fill;
-    }
-    return seg;
-}
 
 // Bᵀ across one input row for 16 tiles: tile t reads columns 2t .. 2t + 5 of the segment, the
 // low and high bytes of its words t, t + 1 and t + 2.
-static QW5_ALWAYS_INLINE NJ_Q_TARGET void qw5_across(const int8_t *seg, __m256i t[6]) {
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw5_across(const int8_t *seg, __m256i t[6]) {
     __m256i d[6];
-    for (int k = 0; k < 3; k++) {
-        const __m256i w = _mm256_loadu_si256((const __m256i *)(seg + 2 * k));
-        d[2 * k] = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
-        d[2 * k + 1] = _mm256_srai_epi16(w, 8);
-    }
+    for (int k = 0; k < 3; k++) qw_split_columns(seg + 2 * k, &d[2 * k], &d[2 * k + 1]);
     const __m256i s1 = _mm256_sub_epi16(_mm256_slli_epi16(d[1], 2), d[3]);  // 4 d1 - d3
     const __m256i s2 = _mm256_sub_epi16(_mm256_slli_epi16(d[2], 2), d[4]);  // 4 d2 - d4
     const __m256i u1 = _mm256_sub_epi16(d[1], d[3]);
@@ -89,7 +70,7 @@ static QW5_ALWAYS_INLINE NJ_Q_TARGET void qw5_across(const int8_t *seg, __m256i 
 }
 
 // Input rows [iy0, iy0 + rows) transformed for tiles [t0, t0 + 16):
-// V[(((r·6 + ξ)·units + u)·QW5_TB + t)·2 + channel of the pair].
+// V[(((r·6 + ξ)·units + u)·QW_TB + t)·2 + channel of the pair].
 static NJ_Q_TARGET void qw5_input_transform(const nj_conv2d_qs8_args *a, int32_t iy0, int32_t rows, int32_t t0,
                                             int32_t units, int16_t *V) {
     const int32_t c0 = 2 * t0 - 2;
@@ -103,93 +84,26 @@ static NJ_Q_TARGET void qw5_input_transform(const nj_conv2d_qs8_args *a, int32_t
                     for (int xi = 0; xi < 6; xi++) pair[j][xi] = _mm256_setzero_si256();
                     continue;
                 }
-                qw5_across(qw5_segment(a, ic, iy0 + r, c0, seg), pair[j]);
+                qw5_across(qw_segment(a, ic, iy0 + r, c0, QW5_COLS, seg), pair[j]);
             }
             for (int xi = 0; xi < 6; xi++) {
-                // unpack works within 128-bit halves: tiles 0-3 | 8-11 and 4-7 | 12-15.
-                const __m256i l = _mm256_unpacklo_epi16(pair[0][xi], pair[1][xi]);
-                const __m256i h = _mm256_unpackhi_epi16(pair[0][xi], pair[1][xi]);
-                int16_t *out = V + (((size_t)r * 6 + xi) * units + u) * QW5_TB * 2;
-                _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(l, h, 0x20));
-                _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(l, h, 0x31));
+                qw_store_pairs(V + (((size_t)r * 6 + xi) * units + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
             }
         }
     }
-}
-
-static QW5_ALWAYS_INLINE int32_t qw5_load32(const int16_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-// One ξ, one output row and a block of OCB output channels:
-// M[oc][·] = Σ_ky Σ_u U[ky][ξ][u][oc] · V[row + ky][ξ][u][·]. `U` and `V` point at ky = 0.
-static QW5_ALWAYS_INLINE NJ_Q_TARGET void qw5_gemm_block(const int16_t *U, size_t u_ky_stride, size_t u_stride,
-                                                         const int16_t *V, size_t v_row_stride, int32_t units,
-                                                         int32_t *M, const int OCB) {
-    __m256i acc[6][2];
-    for (int o = 0; o < OCB; o++) acc[o][0] = acc[o][1] = _mm256_setzero_si256();
-    for (int ky = 0; ky < 5; ky++) {
-        const int16_t *Vk = V + (size_t)ky * v_row_stride;
-        const int16_t *Uk = U + (size_t)ky * u_ky_stride;
-        for (int32_t u = 0; u < units; u++) {
-            const __m256i v0 = _mm256_loadu_si256((const __m256i *)(Vk + (size_t)u * QW5_TB * 2));
-            const __m256i v1 = _mm256_loadu_si256((const __m256i *)(Vk + (size_t)u * QW5_TB * 2 + 16));
-            const int16_t *w = Uk + (size_t)u * u_stride;
-            for (int o = 0; o < OCB; o++) {
-                const __m256i wo = _mm256_set1_epi32(qw5_load32(w + 2 * o));
-                acc[o][0] = _mm256_add_epi32(acc[o][0], _mm256_madd_epi16(v0, wo));
-                acc[o][1] = _mm256_add_epi32(acc[o][1], _mm256_madd_epi16(v1, wo));
-            }
-        }
-    }
-    for (int o = 0; o < OCB; o++) {
-        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW5_TB), acc[o][0]);
-        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW5_TB + 8), acc[o][1]);
-    }
-}
-
-// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
-// columns x0 .. x0 + 7 (c0) and x0 + 8 .. x0 + 15 (c1), as the direct kernels finish them.
-static QW5_ALWAYS_INLINE NJ_Q_TARGET void qw5_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
-                                                        int32_t x0, int32_t valid, __m256i c0, __m256i c1) {
-    const nj_conv2d_qs8_params *p = a->params;
-    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                          (size_t)(y % a->residual_rows) * a->width + x0
-                                    : NULL;
-    size_t step;
-    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-    if (step == 1 && valid == 16) {
-        nj_q_finish(c0, m, mneg, shift, res, p, dst);
-        nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, dst + 8);
-        return;
-    }
-    // A row's last columns, or depth-to-space (this channel's pixels r apart); the residual's
-    // tail read through a zeroed copy, never past the row.
-    int8_t res_tmp[16], values[16];
-    if (res) {
-        memset(res_tmp, 0, sizeof res_tmp);
-        memcpy(res_tmp, res, (size_t)valid);
-        res = res_tmp;
-    }
-    nj_q_finish(c0, m, mneg, shift, res, p, values);
-    nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
-    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
 }
 
 // Aᵀ, S = 24 S / 24 exactly, the bias, and the row's stores for output channels
 // [oc0, oc0 + noc) (M: [ξ][oc][tile], QW5_OCC channels apart).
 static NJ_Q_TARGET void qw5_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y,
                                              int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = (size_t)QW5_OCC * QW5_TB;
+    const size_t xi = (size_t)QW5_OCC * QW_TB;
     const __m256i inverse3 = _mm256_set1_epi32((int32_t)0xAAAAAAABu);  // 3 * this = 1 (mod 2^32)
     for (int32_t i = 0; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
         for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const int32_t *m = M + (size_t)i * QW5_TB + 8 * h;
+            const int32_t *m = M + (size_t)i * QW_TB + 8 * h;
             __m256i n[6];
             for (int k = 0; k < 6; k++) n[k] = _mm256_loadu_si256((const __m256i *)(m + (size_t)k * xi));
             const __m256i d34 = _mm256_sub_epi32(n[3], n[4]);
@@ -197,53 +111,37 @@ static NJ_Q_TARGET void qw5_output_transform(const nj_conv2d_qs8_args *a, int32_
                                                     _mm256_add_epi32(n[3], n[4]));
             const __m256i odd24 = _mm256_add_epi32(_mm256_add_epi32(_mm256_sub_epi32(n[1], n[2]), n[5]),
                                                    _mm256_add_epi32(d34, d34));
-            const __m256i even = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(even24, 3), inverse3), b);
-            const __m256i odd = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(odd24, 3), inverse3), b);
-            const __m256i l = _mm256_unpacklo_epi32(even, odd), hh = _mm256_unpackhi_epi32(even, odd);
             const int32_t x0 = 2 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
-            qw5_store_row(a, oc, y, x0, valid, _mm256_permute2x128_si256(l, hh, 0x20),
-                          _mm256_permute2x128_si256(l, hh, 0x31));
+            qw_store_row(a, oc, y, x0, valid,
+                         _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(even24, 3), inverse3), b),
+                         _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(odd24, 3), inverse3), b));
         }
     }
 }
 
 static NJ_Q_TARGET void nj_qs8_conv2d_5x5_winograd1x2_avx2_6x2(const nj_conv2d_qs8_args *a) {
-    int16_t V[QW5_ROWS * 6 * QW5_UNITS * QW5_TB * 2] __attribute__((aligned(32)));
-    int32_t M[6 * QW5_OCC * QW5_TB] __attribute__((aligned(32)));
+    int16_t V[QW5_ROWS * 6 * QW5_UNITS * QW_TB * 2] __attribute__((aligned(32)));
+    int32_t M[6 * QW5_OCC * QW_TB] __attribute__((aligned(32)));
     const int32_t tiles = (a->width + 1) / 2;
     const int32_t units = (a->in_channels + 1) / 2;
     const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
     const size_t u_xi_stride = (size_t)units * u_stride, u_ky_stride = 6 * u_xi_stride;
-    const size_t v_xi_stride = (size_t)units * QW5_TB * 2, v_row_stride = 6 * v_xi_stride;
+    const size_t v_xi_stride = (size_t)units * QW_TB * 2, v_row_stride = 6 * v_xi_stride;
     for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += QW5_BAND) {
         const int32_t y1 = a->row_end - y0 < QW5_BAND ? a->row_end : y0 + QW5_BAND;
-        for (int32_t t0 = 0; t0 < tiles; t0 += QW5_TB) {
-            const int32_t nt = tiles - t0 < QW5_TB ? tiles - t0 : QW5_TB;
+        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
+            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
             qw5_input_transform(a, y0 - 2, y1 - y0 + 4, t0, units, V);
             for (int32_t y = y0; y < y1; y++) {
                 const int16_t *Vy = V + (size_t)(y - y0) * v_row_stride;
                 for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW5_OCC) {
                     const int32_t noc = a->out_channels - oc0 < QW5_OCC ? a->out_channels - oc0 : QW5_OCC;
                     for (int xi = 0; xi < 6; xi++) {
-                        const int16_t *U = (const int16_t *)a->weights + xi * u_xi_stride + (size_t)oc0 * 2;
-                        const int16_t *Vx = Vy + xi * v_xi_stride;
-                        int32_t *Mx = M + (size_t)xi * QW5_OCC * QW5_TB;
-                        int32_t o = 0;
-                        for (; o + 6 <= noc; o += 6) {
-                            qw5_gemm_block(U + 2 * o, u_ky_stride, u_stride, Vx, v_row_stride, units, Mx + (size_t)o * QW5_TB, 6);
-                        }
-                        switch (noc - o) {
-#define QW5_REST(n) \
-    case n: qw5_gemm_block(U + 2 * o, u_ky_stride, u_stride, Vx, v_row_stride, units, Mx + (size_t)o * QW5_TB, n); break;
-                        QW5_REST(5)
-                        QW5_REST(4)
-                        QW5_REST(3)
-                        QW5_REST(2)
-                        QW5_REST(1)
-#undef QW5_REST
-                        default: break;
-                        }
+                        // M[ξ][oc][·] = Σ_ky Σ_u U[ky][ξ][u][oc] · V[y - y0 + ky][ξ][u][·]
+                        qw_gemm_channels((const int16_t *)a->weights + xi * u_xi_stride + (size_t)oc0 * 2, u_ky_stride,
+                                         u_stride, Vy + xi * v_xi_stride, v_row_stride, 5, units,
+                                         M + (size_t)xi * QW5_OCC * QW_TB, 1, noc);
                     }
                     qw5_output_transform(a, oc0, noc, y, t0, nt, M);
                 }

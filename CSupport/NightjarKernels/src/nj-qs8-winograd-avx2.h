@@ -1,0 +1,131 @@
+// The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd2x2-avx2-6x2.c,
+// qs8-conv2d-5x5-winograd1x2-avx2-6x2.c): a row segment with the zero point written in, the
+// interleaving of two channels' transformed tiles into VPMADDWD's pairs, the products' register
+// blocks, and a row's finishing stores. Blocks are 16 tiles (32 columns): one int16 vector per
+// channel, two int32 vectors per output channel. Internal, no include guard: included once by
+// each kernel file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
+#define QW_TB 16  // tiles per block
+#define QW_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// Columns [c0, c0 + cols) (cols <= 64) of row y of input channel ic: the row itself when inside,
+// else a copy in `seg` with the zero point outside the image (the reference's padding).
+static QW_ALWAYS_INLINE const int8_t *qw_segment(const nj_conv2d_qs8_args *a, int32_t ic, int32_t y, int32_t c0,
+                                                 int32_t cols, int8_t *seg) {
+    const int8_t *row = y >= 0 && y < a->height
+                            ? a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width
+                            : NULL;
+    if (row && c0 >= 0 && c0 + cols <= a->width) return row + c0;
+    const int8_t fill = (int8_t)a->params->input_zero_point;
+    for (int32_t i = 0; i < cols; i++) {
+        const int32_t c = c0 + i;
+        seg[i] = row && c >= 0 && c < a->width ? row[c] : fill;
+    }
+    return seg;
+}
+
+// The even (low bytes) and odd (high bytes) columns of 16 words at p, sign-extended to int16.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_split_columns(const int8_t *p, __m256i *even, __m256i *odd) {
+    const __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    *even = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
+    *odd = _mm256_srai_epi16(w, 8);
+}
+
+// Two channels' values for 16 tiles interleaved into pairs: out[0 .. 15] tiles 0-7,
+// out[16 .. 31] tiles 8-15 (unpack works within 128-bit halves: 0-3 | 8-11 and 4-7 | 12-15).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_pairs(int16_t *out, __m256i first, __m256i second) {
+    const __m256i l = _mm256_unpacklo_epi16(first, second), h = _mm256_unpackhi_epi16(first, second);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(l, h, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(l, h, 0x31));
+}
+
+static QW_ALWAYS_INLINE int32_t qw_load32(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// A block of OCB output channels: M[oc][·] (+)= Σ_r Σ_u U[r][u][oc] · V[r][u][·] over `terms`
+// groups r (kernel rows; 1 for a 2-D tile) and `units` channel pairs; `first`: M starts at zero.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_block(const int16_t *U, size_t u_term_stride, size_t u_stride,
+                                                       const int16_t *V, size_t v_term_stride, int terms,
+                                                       int32_t units, int32_t *M, int first, const int OCB) {
+    __m256i acc[6][2];
+    for (int o = 0; o < OCB; o++) {
+        if (first) {
+            acc[o][0] = acc[o][1] = _mm256_setzero_si256();
+        } else {
+            acc[o][0] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB));
+            acc[o][1] = _mm256_loadu_si256((const __m256i *)(M + (size_t)o * QW_TB + 8));
+        }
+    }
+    for (int r = 0; r < terms; r++) {
+        const int16_t *Vr = V + (size_t)r * v_term_stride;
+        const int16_t *Ur = U + (size_t)r * u_term_stride;
+        for (int32_t u = 0; u < units; u++) {
+            const __m256i v0 = _mm256_loadu_si256((const __m256i *)(Vr + (size_t)u * QW_TB * 2));
+            const __m256i v1 = _mm256_loadu_si256((const __m256i *)(Vr + (size_t)u * QW_TB * 2 + 16));
+            const int16_t *w = Ur + (size_t)u * u_stride;
+            for (int o = 0; o < OCB; o++) {
+                const __m256i wo = _mm256_set1_epi32(qw_load32(w + 2 * o));
+                acc[o][0] = _mm256_add_epi32(acc[o][0], _mm256_madd_epi16(v0, wo));
+                acc[o][1] = _mm256_add_epi32(acc[o][1], _mm256_madd_epi16(v1, wo));
+            }
+        }
+    }
+    for (int o = 0; o < OCB; o++) {
+        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB), acc[o][0]);
+        _mm256_storeu_si256((__m256i *)(M + (size_t)o * QW_TB + 8), acc[o][1]);
+    }
+}
+
+// Output channels [o, noc) of one ξ in blocks of 6 and a remainder block (qw_gemm_block's
+// arguments, U and M at output channel o = 0).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_channels(const int16_t *U, size_t u_term_stride, size_t u_stride,
+                                                          const int16_t *V, size_t v_term_stride, int terms,
+                                                          int32_t units, int32_t *M, int first, int32_t noc) {
+    int32_t o = 0;
+#define QW_BLOCK(n) \
+    qw_gemm_block(U + 2 * o, u_term_stride, u_stride, V, v_term_stride, terms, units, M + (size_t)o * QW_TB, first, n)
+    for (; o + 6 <= noc; o += 6) QW_BLOCK(6);
+    switch (noc - o) {
+    case 5: QW_BLOCK(5); break;
+    case 4: QW_BLOCK(4); break;
+    case 3: QW_BLOCK(3); break;
+    case 2: QW_BLOCK(2); break;
+    case 1: QW_BLOCK(1); break;
+    default: break;
+    }
+#undef QW_BLOCK
+}
+
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
+// its 8 even and 8 odd columns (the direct kernels' acc: bias included): interleaved,
+// requantised, the residual added (its tail read through a zeroed copy, never past the row),
+// the zero point, saturated.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                      int32_t x0, int32_t valid, __m256i even, __m256i odd) {
+    const __m256i l = _mm256_unpacklo_epi32(even, odd), h = _mm256_unpackhi_epi32(even, odd);
+    const __m256i c0 = _mm256_permute2x128_si256(l, h, 0x20), c1 = _mm256_permute2x128_si256(l, h, 0x31);
+    const nj_conv2d_qs8_params *p = a->params;
+    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                          (size_t)(y % a->residual_rows) * a->width + x0
+                                    : NULL;
+    size_t step;
+    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+    if (step == 1 && valid == 16) {
+        nj_q_finish(c0, m, mneg, shift, res, p, dst);
+        nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, dst + 8);
+        return;
+    }
+    // A row's last columns, or depth-to-space (this channel's pixels r apart).
+    int8_t res_tmp[16], values[16];
+    if (res) {
+        memset(res_tmp, 0, sizeof res_tmp);
+        memcpy(res_tmp, res, (size_t)valid);
+        res = res_tmp;
+    }
+    nj_q_finish(c0, m, mneg, shift, res, p, values);
+    nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
+    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
+}
