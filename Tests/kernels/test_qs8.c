@@ -452,6 +452,18 @@ static void test_refusals(void) {
     CHECK(nj_qs8_conv2d_prepare(ref, &big, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY &&
               nj_qs8_conv2d_packed_bytes(ref, &big) == 0,
           "prepare refuses 18432 inputs per output");
+    // Every kernel with its own geometry test refuses what it does not take: a grouped layer.
+    nj_conv2d_qs8_args grouped = g;
+    grouped.in_channels = grouped.out_channels = 32;
+    grouped.groups = 2;
+    for (int32_t i = 0; i < nj_conv2d_qs8_kernel_count(); i++) {
+        const nj_conv2d_qs8_kernel *k = nj_conv2d_qs8_kernel_at(i);
+        if (!k->supports) continue;
+        grouped.kernel_size = k->kernel_size;
+        CHECK(!k->supports(&grouped) &&
+                  nj_qs8_conv2d_prepare(k, &grouped, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY,
+              "prepare with %s refuses a grouped layer", k->name);
+    }
     CHECK(strstr(nj_qs8_status_message(NJ_QS8_MULTIPLIER_TOO_LARGE), "wider precision") != NULL,
           "status messages say what to do");
 }

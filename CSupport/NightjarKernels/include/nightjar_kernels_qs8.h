@@ -181,7 +181,8 @@ typedef enum nj_qs8_status {
                                      // scale / output scale >= 2^21)
     NJ_QS8_BIAS_OUT_OF_RANGE = 4,    // |bias / (input scale * weight scale)| >= 2^29
     NJ_QS8_BAD_GEOMETRY = 5,         // channels/groups/kernel size invalid, or (in/groups) * k * k
-                                     // > 16384 (int32 accumulators could overflow)
+                                     // > 16384 (int32 accumulators could overflow), or a
+                                     // geometry the kernel's own test (supports) refuses
     NJ_QS8_BAD_ACTIVATION = 6,       // LeakyReLU slope outside [0, 1]
 } nj_qs8_status;
 

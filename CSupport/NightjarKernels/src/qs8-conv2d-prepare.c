@@ -197,7 +197,8 @@ int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs
                           nj_qs8_quantization output, const nj_qs8_quantization *residual,
                           int32_t activation, float negative_slope, void *packed,
                           nj_conv2d_qs8_params *params) {
-    if (!geometry_ok(g)) return NJ_QS8_BAD_GEOMETRY;
+    // A kernel with its own geometry test packs only what it takes (Winograd: ungrouped).
+    if (!geometry_ok(g) || (kernel->supports && !kernel->supports(g))) return NJ_QS8_BAD_GEOMETRY;
     if (!scale_ok(input.scale) || !scale_ok(output.scale) || (residual && !scale_ok(residual->scale))) {
         return NJ_QS8_BAD_SCALE;
     }
