@@ -515,8 +515,8 @@ int main(int argc, char **argv) {
         // Odd ones: remainders of every block size, groups with several outputs each.
         {3, 3, 5, 1}, {1, 7, 13, 1}, {5, 5, 9, 1}, {3, 6, 9, 3}, {5, 2, 3, 1}, {1, 1, 1, 1},
         {3, 1, 1, 1}, {5, 1, 1, 1}, {3, 8, 15, 1}, {5, 6, 14, 2}, {1, 12, 30, 3}, {3, 16, 11, 1},
-        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1},         // Winograd's channel chunks and tails:
-        {5, 33, 25, 1},                                         // 3x3 (32 in, 64 out), 5x5 (32 in, 24 out)
+        {3, 16, 16, 1}, {3, 40, 20, 1}, {3, 17, 71, 1}, {3, 18, 23, 1},  // Winograd's channel chunks and tails:
+        {5, 33, 25, 1},                                         // 3x3 (32 in, 64 out, blocks of 12), 5x5 (32 in, 24 out)
     };
     static const int32_t widths[] = {1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 100, 133};
     const int nw = (int)(sizeof(widths) / sizeof(widths[0]));

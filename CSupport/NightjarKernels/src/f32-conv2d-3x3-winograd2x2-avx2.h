@@ -48,7 +48,8 @@
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
 // [t0, t0 + 16): V[(ξ·WG_ICB + i)·WG_TB + t].
 static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t nic, int32_t y0,
-                                         int rows, int32_t t0, float *V) {
+                                         int rows, int32_t t0, int32_t nt, float *V) {
+    (void)nt;  // whole blocks: the columns past the row are zeros
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 2 * t0 - 1;
     float seg[4][WG_SEG];
@@ -132,4 +133,4 @@ int NJ_WG_SUPPORTS(const nj_args *g) {
 
 #define WG_POINTS 4
 #define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2
-#include "nj-winograd-avx2-run.h"
+#include "nj-winograd-run.h"

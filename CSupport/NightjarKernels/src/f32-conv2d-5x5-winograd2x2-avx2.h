@@ -66,7 +66,8 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg5_transform(const __m256 d[6], __m256 t
 // ξ = 6·(row of Bᵀ down) + (row of Bᵀ across). Only Bᵀ's rows [lo, hi) down are formed; the
 // input row a lone output row does not need is read as zeros and touches none of them.
 static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t nic, int32_t y0,
-                                         int rows, int32_t t0, float *V) {
+                                         int rows, int32_t t0, int32_t nt, float *V) {
+    (void)nt;  // whole blocks: the columns past the row are zeros
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 6 : 5;
     const int32_t c0 = 2 * t0 - 2;
     const size_t xi_step = (size_t)WG_ICB * WG_TB;
@@ -158,4 +159,4 @@ int NJ_WG_SUPPORTS(const nj_args *g) {
 
 #define WG_POINTS 6
 #define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2_5X5
-#include "nj-winograd-avx2-run.h"
+#include "nj-winograd-run.h"

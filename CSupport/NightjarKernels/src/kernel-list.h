@@ -20,8 +20,11 @@
 #endif
 
 #if defined(__x86_64__)
-// f32: 5x5 6x4 is for two 512-bit FMA ports, 12x1 for one (fma_ports in the entries).
+// f32: 5x5 6x4 is for two 512-bit FMA ports, 12x1 for one (fma_ports in the entries). The
+// Winograd kernels serve ungrouped layers with 16 or more channels each side; the others fall
+// through to the direct kernel.
 NJ_F32_KERNEL(nj_f32_conv2d_1x1_avx512_12x2_kernel)
+NJ_F32_KERNEL(nj_f32_conv2d_3x3_winograd2x2_avx512_12x2_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_3x3_avx512_8x3_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_avx512_6x4_kernel)
 NJ_F32_KERNEL(nj_f32_conv2d_5x5_avx512_12x1_kernel)
@@ -50,6 +53,7 @@ NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512fp16_12x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512fp16_8x3_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512fp16_8x3_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512_12x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_winograd2x2_avx512_12x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512_8x3_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512_6x4_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx2_6x2_kernel)

@@ -5,6 +5,8 @@
 // after the template defines WG_ICB (input channels per transform chunk) and WG_OCC (output
 // channels per accumulation chunk). V holds [ξ][WG_ICB][WG_TB] floats, M [ξ][WG_OCC][WG_TB].
 #define WG_TB 16                     // tiles per block: two vectors
+#define WG_OCB 6                     // output channels per register block of the products
+#define WG_ALIGN 32
 #define WG_SEG 40                    // input columns loaded per block, whole vectors
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -91,7 +93,8 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic
 // The products for ξ in [xi_begin, xi_end), input channels [ic0, ic0 + nic), output channels
 // [oc0, oc0 + noc); `first`: the first input chunk (M starts from zero).
 static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              const float *V, float *M, int first, int xi_begin, int xi_end) {
+                              int32_t nt, const float *V, float *M, int first, int xi_begin, int xi_end) {
+    (void)nt;  // whole blocks of tiles
     const size_t ws = (size_t)a->weight_stride;
     for (int xi = xi_begin; xi < xi_end; xi++) {
         const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
