@@ -121,6 +121,50 @@ final class StreamingTests: XCTestCase {
         XCTAssertLessThan(whole.calls.values.reduce(0, +) * 2, inOrder.calls.values.reduce(0, +))
     }
 
+    /// A layer whose kernel computes pairs of rows (Winograd) gets ranges that start and end on
+    /// even rows of its own scale, except at the plane's last row; the others are unchanged,
+    /// and every row is still computed once.
+    func testRowBlocksAlignEachLayersRanges() throws {
+        struct Ranges: StreamActions {
+            var ranges: [Int: [Range<Int>]] = [:]
+            mutating func reserve(buffer: Int, rows: Int) {}
+            mutating func compute(node: Int, rows range: Range<Int>, cursor: StreamSchedule.Cursor) {
+                ranges[node * 2 + cursor.pass, default: []].append(range)
+            }
+            mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
+        }
+        let graph = NetworkGraph(architecture: .published)
+        // 89 rows at 1/32 scale: an odd plane height, as a 12.1 MP frame's.
+        let height = 2848, width = 256
+        let paired = graph.convolutions.map { $0.kernel == 3 && $0.groups == 1 ? 2 : 1 }
+        func ranges(_ rowBlocks: [Int]?) throws -> (StreamSchedule, Ranges) {
+            let schedule = StreamSchedule(graph: graph, bands: .init(), rowBlocks: rowBlocks)
+            var ranges = Ranges(), cursor = schedule.makeCursor()
+            try schedule.run(height: height, width: width, cursor: &cursor, actions: &ranges)
+            return (schedule, ranges)
+        }
+        let (schedule, aligned) = try ranges(paired)
+        let (_, plain) = try ranges(nil)
+        var pairedNodes = 0, oddStartsBefore = 0
+        for (key, list) in aligned.ranges {
+            let node = key / 2
+            XCTAssertEqual(list.map(\.count).reduce(0, +), plain.ranges[key]?.map(\.count).reduce(0, +),
+                           "node \(node): each row computed once")
+            guard node < graph.steps.count, case .convolution(let layer, _, _, _, _, let factor) = graph.steps[node],
+                  paired[layer] == 2 else { continue }
+            pairedNodes += 1
+            let planeEnd = height / schedule.bufferDivisor[schedule.outputBuffer(of: node)]
+            for range in list {
+                // Rows at the convolution's own scale (depth-to-space outputs are `factor` apart).
+                XCTAssertEqual(range.lowerBound / factor % 2, 0, "node \(node) starts at \(range)")
+                XCTAssertTrue(range.upperBound == planeEnd || range.upperBound / factor % 2 == 0, "node \(node) ends at \(range)")
+            }
+            oddStartsBefore += (plain.ranges[key] ?? []).filter { $0.lowerBound / factor % 2 == 1 }.count
+        }
+        XCTAssertGreaterThan(pairedNodes, 15)
+        XCTAssertGreaterThan(oddStartsBefore, 0, "without row blocks some ranges start on odd rows")
+    }
+
     func testArenaIsSmallerThanWholeFrameAndLargerFramesAreRefused() throws {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         let streaming = try StreamingEngine(model: model, maxHeight: 512, maxWidth: 768)

@@ -28,6 +28,15 @@ final class PackedParameters: @unchecked Sendable {
         case fp16(UnsafePointer<nj_conv2d_f16_kernel>)
         case int8(UnsafePointer<nj_conv2d_qs8_kernel>)
 
+        /// Output rows one pass of the kernel computes together (2 for Winograd's 2x2 tiles).
+        var rowBlock: Int {
+            switch self {
+            case .fp32(let k): return Int(max(k.pointee.row_block, 1))
+            case .fp16(let k): return Int(max(k.pointee.row_block, 1))
+            case .int8(let k): return Int(max(k.pointee.row_block, 1))
+            }
+        }
+
         var name: String {
             switch self {
             case .fp32(let k): return String(cString: k.pointee.name)
@@ -221,6 +230,9 @@ final class PackedParameters: @unchecked Sendable {
 
     /// The kernel names by layer, for reports.
     var kernelNames: [String] { kernels.map(\.name) }
+
+    /// The rows each layer's kernel computes together, by layer (the schedule's row blocks).
+    var rowBlocks: [Int] { kernels.map(\.rowBlock) }
 
     /// Bytes of packed weights, biases and kernel parameters.
     let bytes: Int

@@ -89,7 +89,7 @@ public final class StreamingEngine: @unchecked Sendable {
         }
         let graph = NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions,
                                  quantizations: int8Input ? parameters.quantizations : nil)
-        let schedule = StreamSchedule(graph: graph, bands: bands)
+        let schedule = StreamSchedule(graph: graph, bands: bands, rowBlocks: parameters.rowBlocks)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
         for buffer in 0..<schedule.bufferCount {

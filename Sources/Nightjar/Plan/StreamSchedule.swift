@@ -58,6 +58,9 @@ public struct StreamSchedule: Sendable {
     let nodeWriters: [[[Int]]]
     /// Whether a node computes one row granularity per call (see `ensure`).
     let oneRowAtATime: [Bool]
+    /// Output rows each node produces in multiples of (at its output's scale): the step's own
+    /// granularity times the row block of its convolution's kernel.
+    let rowGranularity: [Int]
     // Buffers are the graph's, then the input windows (graph.inputSplits), then the output window.
     public let bufferCount: Int
     /// The window of each of graph.inputSplits.
@@ -74,7 +77,11 @@ public struct StreamSchedule: Sendable {
     let bufferReaders: [[(node: Int, input: Int)]]
 
     /// `bands` must be valid (`Bands.isValid`; the engine checks what users give).
-    public init(graph: NetworkGraph, bands: Bands) {
+    /// `rowBlocks`: by convolution layer, the rows its kernel computes together (nil: 1 for
+    /// every layer). A Winograd kernel computes pairs of rows starting at even rows, and a row
+    /// alone costs it most of a pair's products: ranges of such a layer then start and end on
+    /// even rows (except at the plane's end), for windows a row or two taller.
+    public init(graph: NetworkGraph, bands: Bands, rowBlocks: [Int]? = nil) {
         precondition(bands.isValid, "bands of \(bands.lowResolutionRows) low-resolution and \(bands.outputRows) output rows")
         self.graph = graph
         self.bands = bands
@@ -139,6 +146,14 @@ public struct StreamSchedule: Sendable {
             guard node < steps.count else { return false }
             if case .unshuffle = steps[node] { return true }
             return inputs[node].contains { $0 >= arenaBuffers && $0 < output && splits[$0 - arenaBuffers] > 1 }
+        }
+        rowGranularity = (0..<nodeCount).map { node in
+            guard node < steps.count else { return 1 }
+            let step = steps[node]
+            if case .convolution(let layer, _, _, _, _, _) = step, let rowBlocks {
+                return step.rowGranularity * max(rowBlocks[layer], 1)
+            }
+            return step.rowGranularity
         }
         bufferWriters = writersOf
         bufferReaders = readersOf
@@ -216,7 +231,7 @@ public struct StreamSchedule: Sendable {
         // The 1/32 branch's result is stored shuffled (at 1/8 scale): a band of n rows at 1/32
         // is n · 4 rows of it.
         let lowHeight = height / bufferDivisor[nodeOutput[lowResolutionNode]]
-        let lowBand = bands.lowResolutionRows * graph.steps[lowResolutionNode].rowGranularity
+        let lowBand = bands.lowResolutionRows * rowGranularity[lowResolutionNode]
         var row = 0
         while row < lowHeight {
             row = min(row + lowBand, lowHeight)
@@ -247,7 +262,7 @@ public struct StreamSchedule: Sendable {
         let output = nodeOutput[node]
         let outHeight = planeHeight(output, height)
         let isSource = node >= graph.steps.count
-        let granularity = isSource ? 1 : graph.steps[node].rowGranularity
+        let granularity = rowGranularity[node]
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
         // Space-to-depth steps, and steps reading the 1/32 split of the input, go one output row
         // at a time, so the windows they read hold a few rows more than they need, not a whole
@@ -294,7 +309,7 @@ public struct StreamSchedule: Sendable {
             let done = cursor.progress[reader]
             guard done < readerEnd else { continue }
             let step = graph.steps[reader]
-            let next = step.inputRows(input, for: done..<(done + step.rowGranularity), convolutions)
+            let next = step.inputRows(input, for: done..<(done + rowGranularity[reader]), convolutions)
             keep = min(keep, max(next.lowerBound, 0))
         }
         if buffer == outputBuffer { keep = min(keep, cursor.delivered) }
