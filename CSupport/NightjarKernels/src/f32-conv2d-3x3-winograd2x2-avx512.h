@@ -188,13 +188,17 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
             V_STOREX_M(dst + 16 * h, m, out[h]);
         }
     } else {
-        // Depth-to-space: this channel's pixels are `step` apart.
-        float tmp[32];
-        _mm512_storeu_ps(tmp, out[0]);
-        _mm512_storeu_ps(tmp + 16, out[1]);
-        for (int32_t x = 0; x < valid; x++) {
-            dst[(size_t)x * step] = NJ_F2X(res ? tmp[x] + NJ_X2F(res[x]) : tmp[x]);
+        // Depth-to-space: this channel's pixels are `step` apart. Converted to the storage
+        // type a vector at a time (binary16 by vcvtps2ph, as the other stores round).
+        for (int h = 0; h < 2; h++) {
+            const nj_m m = V_MASK(0, valid - 16 * h);
+            if (!m) break;
+            if (res) out[h] = _mm512_add_ps(out[h], V_LOADX_M(res + 16 * h, m));
         }
+        nj_x tmp[32];
+        V_STOREX(tmp, out[0]);
+        V_STOREX(tmp + 16, out[1]);
+        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
     }
 }
 
