@@ -41,11 +41,7 @@
 #define WG_M_XI (WG_OCC * WG_TB + 16)
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Row y of input channel ic, or NULL where the row is zero padding.
-static inline const nj_x *wg_input_row(const nj_args *a, int32_t ic, int32_t y) {
-    if (y < 0 || y >= a->height) return NULL;
-    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
-}
+#include "nj-winograd-rows.h"
 
 // Step 1 for input channels [ic0, ic0 + nic), the pair of output rows y0, y0 + 1 (`rows`: bit 0
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
@@ -175,11 +171,8 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
     const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     __m512 out[2] = {_mm512_permutex2var_ps(even, lo_idx, odd), _mm512_permutex2var_ps(even, hi_idx, odd)};
     size_t step;
-    nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step);
-    dst += (size_t)x0 * step;
-    const nj_x *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                        (size_t)(y % a->residual_rows) * a->width + x0
-                                  : NULL;
+    const nj_x *res;
+    nj_x *dst = wg_output_row(a, oc, y, x0, &step, &res);
     if (step == 1) {
         for (int h = 0; h < 2; h++) {
             const nj_m m = V_MASK(0, valid - 16 * h);

@@ -10,11 +10,7 @@
 #define WG_SEG 40                    // input columns loaded per block, whole vectors
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Row y of input channel ic, or NULL where the row is zero padding.
-static inline const nj_x *wg_input_row(const nj_args *a, int32_t ic, int32_t y) {
-    if (y < 0 || y >= a->height) return NULL;
-    return a->input + (size_t)ic * a->input_channel_stride + (size_t)(y % a->input_rows) * a->width;
-}
+#include "nj-winograd-rows.h"
 
 // Columns [c0, c0 + WG_SEG) of a row as floats, zero outside [0, width) and for a NULL row:
 // the row itself when f32 and the whole span is inside it, else copied into `seg`.
@@ -120,11 +116,8 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
     const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
     __m256 out0 = _mm256_permute2f128_ps(lo, hi, 0x20), out1 = _mm256_permute2f128_ps(lo, hi, 0x31);
     size_t step;
-    nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step);
-    dst += (size_t)x0 * step;
-    const nj_x *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                        (size_t)(y % a->residual_rows) * a->width + x0
-                                  : NULL;
+    const nj_x *res;
+    nj_x *dst = wg_output_row(a, oc, y, x0, &step, &res);
     if (step == 1 && valid == 16) {
         if (res) {
             out0 = _mm256_add_ps(out0, V_LOADX(res));
