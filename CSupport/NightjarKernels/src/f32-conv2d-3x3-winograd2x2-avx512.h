@@ -15,6 +15,8 @@
 //   - Even and odd columns are split by two-source permutes; the shift by one tile is valignd.
 // Scratch (V and M for one block) lives on the stack: 264 KB, no allocation.
 //
+// The blocks, products and stores are shared with the 5x5 kernel (nj-winograd-avx512.h).
+//
 // Template (internal header, no include guard): included by
 // f32-conv2d-3x3-winograd2x2-avx512-12x2.c and f16-conv2d-3x3-winograd2x2-avx512-12x2.c, which
 // define NJ_WG_FN, NJ_WG_KERNEL, NJ_WG_SUPPORTS (the AVX2 kernels' test: the same geometries)
@@ -29,19 +31,9 @@
 
 #include "nj-conv2d-storage.h"
 
-#define WG_TB 32    // tiles per block: two vectors
 #define WG_ICB 64   // input channels per transform chunk
 #define WG_OCC 64   // output channels per accumulation chunk
-#define WG_OCB 12   // output channels per register block of the products
-#define WG_ALIGN 64
-// Floats between ξ in V and M: one vector more than the plain products, so that the 16 ξ of a
-// transform fall in different L1 sets (at 4 KB and 8 KB apart they would all share one set,
-// more than its ways, and each store or load would evict the previous ξ's line).
-#define WG_V_XI (WG_ICB * WG_TB + 16)
-#define WG_M_XI (WG_OCC * WG_TB + 16)
-#define WG_ALWAYS_INLINE inline __attribute__((always_inline))
-
-#include "nj-winograd-rows.h"
+#include "nj-winograd-avx512.h"
 
 // Step 1 for input channels [ic0, ic0 + nic), the pair of output rows y0, y0 + 1 (`rows`: bit 0
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
@@ -60,8 +52,6 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
             mask[h][v] = V_MASK(-c, a->width - c) & (v == 2 ? 0x3 : 0xFFFF);
         }
     }
-    const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd_idx = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     const size_t xi = WG_V_XI;  // between ξ
     for (int32_t i = 0; i < nic; i++) {
         const int32_t ic = ic0 + i;
@@ -89,11 +79,10 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                     }
                 }
                 // B across: tile t reads columns 2t .. 2t + 3 of r: even, odd, even + 1, odd + 1.
-                const __m512 ea = _mm512_permutex2var_ps(r[0], even_idx, r[1]);
-                const __m512 oa = _mm512_permutex2var_ps(r[0], odd_idx, r[1]);
-                const __m512 en = r[2], on = _mm512_permutexvar_ps(odd_idx, r[2]);  // lane 0: columns 32, 33
-                const __m512 eb = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(en), _mm512_castps_si512(ea), 1));
-                const __m512 ob = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(on), _mm512_castps_si512(oa), 1));
+                __m512 ea, oa, en, on;  // en, on lane 0: columns 32, 33
+                wg_split(r[0], r[1], &ea, &oa);
+                wg_split(r[2], r[2], &en, &on);
+                const __m512 eb = wg_shift(ea, en, 1), ob = wg_shift(oa, on, 1);
                 float *out = V + ((size_t)(4 * ri) * xi + (size_t)i * WG_TB) + 16 * h;
                 _mm512_store_ps(out, _mm512_sub_ps(ea, eb));
                 _mm512_store_ps(out + xi, _mm512_add_ps(oa, eb));
@@ -101,97 +90,6 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                 _mm512_store_ps(out + 3 * xi, _mm512_sub_ps(oa, ob));
             }
         }
-    }
-}
-
-// One ξ and a block of OCB output channels x NV vectors of tiles:
-// M[ξ][oc][·] (+)= Σ_i U[ξ][ic0+i][oc] V[ξ][i][·].
-static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic_stride, const float *V,
-                                                     float *M, int32_t nic, int first, const int OCB,
-                                                     const int NV) {
-    __m512 acc[WG_OCB][2];
-    for (int o = 0; o < OCB; o++) {
-        for (int h = 0; h < NV; h++) {
-            acc[o][h] = first ? _mm512_setzero_ps() : _mm512_load_ps(M + (size_t)o * WG_TB + 16 * h);
-        }
-    }
-    for (int32_t i = 0; i < nic; i++) {
-        const __m512 v0 = _mm512_load_ps(V + (size_t)i * WG_TB);
-        const __m512 v1 = NV > 1 ? _mm512_load_ps(V + (size_t)i * WG_TB + 16) : v0;
-        const float *u = U + (size_t)i * u_ic_stride;
-        for (int o = 0; o < OCB; o++) {
-            const __m512 w = _mm512_set1_ps(u[o]);
-            acc[o][0] = _mm512_fmadd_ps(w, v0, acc[o][0]);
-            if (NV > 1) acc[o][1] = _mm512_fmadd_ps(w, v1, acc[o][1]);
-        }
-    }
-    for (int o = 0; o < OCB; o++) {
-        for (int h = 0; h < NV; h++) _mm512_store_ps(M + (size_t)o * WG_TB + 16 * h, acc[o][h]);
-    }
-}
-
-#define WG_GEMM_CASE(n)                                                                         \
-    case n:                                                                                     \
-        if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 2);    \
-        else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 1);            \
-        break;
-
-// The products for ξ in [xi_begin, xi_end), input channels [ic0, ic0 + nic), output channels
-// [oc0, oc0 + noc), tiles [0, nt) of the block; `first`: the first input chunk (M starts from
-// zero).
-static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              int32_t nt, const float *V, float *M, int first, int xi_begin, int xi_end) {
-    const size_t ws = (size_t)a->weight_stride;
-    const int nv = nt > 16 ? 2 : 1;
-    for (int xi = xi_begin; xi < xi_end; xi++) {
-        const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
-        const float *Vx = V + (size_t)xi * WG_V_XI;
-        float *Mx = M + (size_t)xi * WG_M_XI;
-        int32_t o = 0;
-        for (; o + WG_OCB <= noc; o += WG_OCB) {
-            if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 2);
-            else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 1);
-        }
-        switch (noc - o) {
-            WG_GEMM_CASE(11) WG_GEMM_CASE(10) WG_GEMM_CASE(9) WG_GEMM_CASE(8) WG_GEMM_CASE(7)
-            WG_GEMM_CASE(6) WG_GEMM_CASE(5) WG_GEMM_CASE(4) WG_GEMM_CASE(3) WG_GEMM_CASE(2)
-            WG_GEMM_CASE(1)
-        default: break;
-        }
-    }
-}
-#undef WG_GEMM_CASE
-
-// Stores output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the
-// finished even and odd columns of 16 tiles: interleaved, plus the residual, converted to the
-// storage type.
-static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc, int32_t y, int32_t x0,
-                                                    int32_t valid, __m512 even, __m512 odd) {
-    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    __m512 out[2] = {_mm512_permutex2var_ps(even, lo_idx, odd), _mm512_permutex2var_ps(even, hi_idx, odd)};
-    size_t step;
-    const nj_x *res;
-    nj_x *dst = wg_output_row(a, oc, y, x0, &step, &res);
-    if (step == 1) {
-        for (int h = 0; h < 2; h++) {
-            const nj_m m = V_MASK(0, valid - 16 * h);
-            if (!m) break;
-            if (res) out[h] = _mm512_add_ps(out[h], V_LOADX_M(res + 16 * h, m));
-            V_STOREX_M(dst + 16 * h, m, out[h]);
-        }
-    } else {
-        // Depth-to-space: this channel's pixels are `step` apart. Converted to the storage
-        // type a vector at a time (binary16 by vcvtps2ph, as the other stores round).
-        for (int h = 0; h < 2; h++) {
-            const nj_m m = V_MASK(0, valid - 16 * h);
-            if (!m) break;
-            if (res) out[h] = _mm512_add_ps(out[h], V_LOADX_M(res + 16 * h, m));
-        }
-        nj_x tmp[32];
-        V_STOREX(tmp, out[0]);
-        V_STOREX(tmp + 16, out[1]);
-        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
     }
 }
 
