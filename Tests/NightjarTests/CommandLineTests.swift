@@ -446,17 +446,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try jsonObject(Substring(network.stdout))["end_to_end_color_used"] as? String, "network")
 
         // Which kernels ran: every convolution of the network once, 4915 MAC per raw pixel in all
-        // (REFERENCE.md §1), and the 5x5 layers on the tile for this machine's FMA ports.
+        // (REFERENCE.md §1); on AVX-512 conv2x (4 inputs) on the direct tile for this machine's
+        // FMA ports and conv_2_8_32 (24 inputs) by Winograd.
         let kernels = report["kernels"] as? [[String: Any]] ?? []
         let layers = kernels.flatMap { $0["layers"] as? [String] ?? [] }
         XCTAssertEqual(layers.sorted(), Architecture.published.convolutions.map(\.name).sorted())
         XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["mac_per_raw_pixel"] as? Double ?? 0) }, 4915, accuracy: 0.5)
         XCTAssertEqual(kernels.reduce(0.0) { $0 + ($1["share_of_macs"] as? Double ?? 0) }, 1, accuracy: 1e-9)
-        let fiveByFive = kernels.first { ($0["layers"] as? [String] ?? []).contains("conv_2_8_32") }?["kernel"] as? String
+        func kernel(of layer: String) -> String? {
+            kernels.first { ($0["layers"] as? [String] ?? []).contains(layer) }?["kernel"] as? String
+        }
         if report["isa"] as? String == "avx512" {
-            XCTAssertEqual(fiveByFive, report["fma_ports"] as? Int == 2 ? "f32-conv2d-5x5-avx512-6x4" : "f32-conv2d-5x5-avx512-12x1")
+            XCTAssertEqual(kernel(of: "conv2x"), report["fma_ports"] as? Int == 2 ? "f32-conv2d-5x5-avx512-6x4" : "f32-conv2d-5x5-avx512-12x1")
+            XCTAssertEqual(kernel(of: "conv_2_8_32"), "f32-conv2d-5x5-winograd2x2-avx512-12x2")
         } else {
-            XCTAssertTrue(fiveByFive?.hasPrefix("f32-conv2d-5x5-") ?? false, fiveByFive ?? "none")
+            for layer in ["conv2x", "conv_2_8_32"] {
+                XCTAssertTrue(kernel(of: layer)?.hasPrefix("f32-conv2d-5x5-") ?? false, kernel(of: layer) ?? "none")
+            }
         }
 
         // A RAW file that cannot be restored fails the run, and its files are removed too.
