@@ -1,5 +1,5 @@
 // The entry point and registry entry of a Winograd F(2x2, r) kernel: included at the end of
-// each template (f32-conv2d-{3x3,5x5}-winograd2x2-avx2.h, f32-conv2d-3x3-winograd2x2-avx512.h),
+// each template (f32-conv2d-{3x3,5x5}-winograd2x2-{avx2,avx512}.h),
 // after its wg_input_transform, wg_gemm and wg_output_transform, with WG_POINTS (the tile's
 // side, r + 1), WG_LAYOUT (its weight layout), WG_OCB (output channels per register block),
 // WG_ALIGN (the vector's bytes), NJ_WG_SUPPORTS and the ISA vocabulary's NJ_ISA_ID defined,
