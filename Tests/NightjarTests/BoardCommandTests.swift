@@ -92,7 +92,7 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
         let failed = result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAILED") }
         XCTAssertEqual(failed.count, 4, result.stdout)
-        XCTAssertTrue(result.stdout.contains("MemoryMax=184M would kill the service"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("MemoryMax=192M would kill the service"), result.stdout)
         XCTAssertTrue(result.stdout.contains("none.safetensors"), result.stdout)
         XCTAssertTrue(result.stdout.contains("\(file.path): not a directory"), result.stdout)
         XCTAssertTrue(result.stdout.contains("missing: No such file or directory"), result.stdout)
