@@ -114,15 +114,15 @@ static void winograd_filter(const int8_t g[9], int16_t u[16]) {
 }
 
 // G' g for each row of one 5x5 filter, G' = 24 G of Winograd's F(2, 5) at the points 0, 1, -1,
-// 2, -2 and infinity (|value| <= 31 * 128: int16): u[ky][ξ].
-static void winograd_filter_rows_5(const int8_t g[25], int16_t u[5][6]) {
+// 2, -2 and infinity (|value| <= 31 * 128: int16): u[6·ky + ξ].
+static void winograd_filter_rows_5(const int8_t g[25], int16_t u[30]) {
     static const int32_t gp[6][5] = {{6, 0, 0, 0, 0},  {4, 4, 4, 4, 4},   {4, -4, 4, -4, 4},
                                      {1, 2, 4, 8, 16}, {1, -2, 4, -8, 16}, {0, 0, 0, 0, 24}};
     for (int ky = 0; ky < 5; ky++) {
         for (int xi = 0; xi < 6; xi++) {
             int32_t sum = 0;
             for (int kx = 0; kx < 5; kx++) sum += gp[xi][kx] * g[5 * ky + kx];
-            u[ky][xi] = (int16_t)sum;
+            u[6 * ky + xi] = (int16_t)sum;
         }
     }
 }
@@ -135,34 +135,24 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
         memcpy(packed, oihw, (size_t)g->out_channels * ipg * taps);
         return;
     }
-    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16) {
-        // [ξ][ic / 2][oc][ic % 2]; the selection guarantees 3x3, ungrouped.
+    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
+        // [point][ic / 2][oc][ic % 2], a point being ξ of F(2x2, 3x3) (16 of them) or 6·ky + ξ
+        // of F(2, 5) along rows (30); the selection guarantees the kernel size, ungrouped.
+        const int five = layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16;
+        const int points = five ? 30 : 16;
         const size_t units = (size_t)(ipg + 1) / 2;
         int16_t *p = packed;
         memset(packed, 0, weight_bytes(layout, g));
         for (int32_t oc = 0; oc < g->out_channels; oc++) {
             for (int32_t ic = 0; ic < ipg; ic++) {
-                int16_t u[16];
-                winograd_filter(oihw + ((size_t)oc * ipg + ic) * 9, u);
-                for (int xi = 0; xi < 16; xi++) p[(((size_t)xi * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[xi];
-            }
-        }
-        return;
-    }
-    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
-        // [ky][ξ][ic / 2][oc][ic % 2]; the selection guarantees 5x5, ungrouped.
-        const size_t units = (size_t)(ipg + 1) / 2;
-        int16_t *p = packed;
-        memset(packed, 0, weight_bytes(layout, g));
-        for (int32_t oc = 0; oc < g->out_channels; oc++) {
-            for (int32_t ic = 0; ic < ipg; ic++) {
-                int16_t u[5][6];
-                winograd_filter_rows_5(oihw + ((size_t)oc * ipg + ic) * 25, u);
-                for (int ky = 0; ky < 5; ky++) {
-                    for (int xi = 0; xi < 6; xi++) {
-                        p[((((size_t)ky * 6 + xi) * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[ky][xi];
-                    }
+                int16_t u[30];
+                const int8_t *filter = oihw + ((size_t)oc * ipg + ic) * taps;
+                if (five) {
+                    winograd_filter_rows_5(filter, u);
+                } else {
+                    winograd_filter(filter, u);
                 }
+                for (int pt = 0; pt < points; pt++) p[(((size_t)pt * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[pt];
             }
         }
         return;
