@@ -53,12 +53,7 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
     const int32_t c0 = 2 * t0 - 2;
     const int nv = nt > 16 ? 2 : 1;
     nj_m mask[2][3];
-    for (int h = 0; h < nv; h++) {
-        for (int v = 0; v < 3; v++) {
-            const int32_t c = c0 + 32 * h + 16 * v;
-            mask[h][v] = V_MASK(-c, a->width - c) & (v == 2 ? 0x3F : 0xFFFF);
-        }
-    }
+    wg_row_masks(a, c0, nv, 0x3F, mask);
     const size_t xi = WG_V_XI;  // between ξ
     float r[6][48] __attribute__((aligned(64)));
     for (int32_t i = 0; i < nic; i++) {

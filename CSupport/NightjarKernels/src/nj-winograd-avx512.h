@@ -17,6 +17,18 @@
 
 #include "nj-winograd-rows.h"
 
+// Lane masks of the row segments a block's vectors of tiles read (nv of them): for vector h,
+// two whole vectors from column c0 + 32h and the `tail` lanes of the next, each limited to the
+// columns inside [0, width) (masked loads read the others as zeros).
+static inline void wg_row_masks(const nj_args *a, int32_t c0, int nv, nj_m tail, nj_m mask[2][3]) {
+    for (int h = 0; h < nv; h++) {
+        for (int v = 0; v < 3; v++) {
+            const int32_t c = c0 + 32 * h + 16 * v;
+            mask[h][v] = V_MASK(-c, a->width - c) & (v == 2 ? tail : 0xFFFF);
+        }
+    }
+}
+
 // The even (e) and odd (o) columns of 32 floats (lo, hi).
 static WG_ALWAYS_INLINE NJ_TARGET void wg_split(__m512 lo, __m512 hi, __m512 *e, __m512 *o) {
     const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
