@@ -195,7 +195,21 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_conv2d_f16_args *a, int3
                 continue;
             }
 #endif
-            // Depth-to-space stores (r apart) and, without masks, the row's last values.
+            // Depth-to-space stores (r apart): a whole vector is rounded to binary16 by the
+            // hardware conversion (the rounding of the other stores), then scattered; rounding
+            // each value in software made conv32_8_cat.1 half as fast as a plain 3x3 layer.
+            if (n >= NJ_FL) {
+                if (res) {
+                    r = F_ADD(r, F_LOADX(res + i));
+                }
+                uint16_t half[NJ_FL];
+                F_STOREX(half, r);
+                for (int32_t j = 0; j < NJ_FL; j++) {
+                    out[(size_t)(i + j) * step] = half[j];
+                }
+                continue;
+            }
+            // The row's last values of a depth-to-space output or, without masks, of any row.
             float tmp[NJ_FL];
             F_STOREU(tmp, r);
             const int32_t count = n < NJ_FL ? n : NJ_FL;
