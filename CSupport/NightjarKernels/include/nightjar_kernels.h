@@ -311,6 +311,21 @@ void nj_pixel_shuffle_scalar(size_t element_size, const void *input, size_t inpu
                              int32_t row_begin, int32_t row_end,
                              void *output, size_t output_channel_stride, int32_t output_rows);
 
+// The 8-bit codes of an int8 network's mosaic (u16-mosaic-codes-scalar.c), for a band of rows
+// of a 16-bit mosaic (row y at rows + (y − first_y)·width) and the aligned area [dy, dy +
+// aligned_height) × [dx, dx + aligned_width):
+// - nj_u16_mosaic_histogram_rows takes the rows y in [y_begin, y_end) with (y − dy) & 1 ==
+//   parity: each value of the aligned part counted into site (2·parity + column parity) of
+//   `counts` (sites `stride` counts apart, every value below `stride`), and returns the largest
+//   value of those rows, whole, and `largest`. Two threads can take the two parities at once.
+// - nj_u16_mosaic_codes_row: target[x] = (x even ? even_codes : odd_codes)[source[x]].
+uint16_t nj_u16_mosaic_histogram_rows(const uint16_t *rows, size_t width, int32_t first_y, int32_t y_begin,
+                                      int32_t y_end, int32_t dy, int32_t dx, int32_t aligned_width,
+                                      int32_t aligned_height, int32_t parity, uint32_t *counts, size_t stride,
+                                      uint16_t largest);
+void nj_u16_mosaic_codes_row(uint8_t *target, const uint16_t *source, size_t width, const uint8_t *even_codes,
+                             const uint8_t *odd_codes);
+
 // The network's input from one row of a frame's mosaic (REFERENCE.md §3 steps 2–5, the
 // capture pipeline's NetworkInputRows): padded column c < count (count a multiple of 2·split,
 // split a power of two) has the value

@@ -1,5 +1,6 @@
 import Glibc
 import NightjarIOShims
+import NightjarKernels
 
 /// Every per-frame buffer of a capture restore but the network's arena (which `FrameEngine`
 /// owns), made once per process and reused frame after frame, so that restoring a frame makes
@@ -70,6 +71,8 @@ public final class CaptureWorkspace {
     private var codebook: PageBuffer?
     /// Codes: the largest raw value of the frame in hand.
     private var codedMaxRaw = 0
+    /// The network's worker pool while a frame decodes into codes (nil otherwise): see `storeCodes`.
+    private var codesPool: OpaquePointer?
     let encoder: PNGEncoder
     /// The camera colour stage's rings (a few MB at most, grown with the frame width).
     let colourMemory = ColourMemory()
@@ -257,6 +260,9 @@ public final class CaptureWorkspace {
         var decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                  timeoutSeconds: options.decodeTimeoutSeconds)
         decoder.passes = mosaicCodes ? 2 : 1
+        // The network's threads, idle while the frame decodes, for the codes' passes.
+        codesPool = mosaicCodes ? (network as? WorkerPoolOwner)?.workerPool : nil
+        defer { codesPool = nil }
         var storage = Storage(workspace: self)
         let frame: DecodedFrame
         var sensor: String?
@@ -491,7 +497,11 @@ public final class CaptureWorkspace {
 
     /// Codes: takes the decoder's rows twice through the ring: first the largest raw value and
     /// the aligned area's histogram per site (the amplifier's, in `counts`), then, with the
-    /// codebook made from it, each pixel's code into the mosaic.
+    /// codebook made from it, each pixel's code into the mosaic. Both passes are C kernels
+    /// (nj_u16_mosaic_histogram_rows, nj_u16_mosaic_codes_row), on the threads of `codesPool`
+    /// when the network has them (a batch's frames after the first; the pool is idle while a
+    /// frame decodes): the band's two row parities, then shares of its rows. As Swift loops on
+    /// this thread they took about 10 ms of a 12.1 MP frame, which int8's network waited for.
     private func storeCodes(width: Int, height: Int, cfa: CFAPattern,
                             _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
         let ring = ring!.pointer(to: UInt16.self), ringRows = max(1, Self.ringBytes / (2 * width))
@@ -500,27 +510,23 @@ public final class CaptureWorkspace {
         self.counts!.release(firstBytes: self.counts!.bytes)
         let offset = cfa.rggbOffset
         let aligned = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
-        var largest: UInt16 = 0
-        var first = 0
-        while first < height {
-            let rows = first..<min(first + ringRows, height)
-            try fill(rows, ring)
-            for y in rows {
-                let source = ring + (y - first) * width
-                for x in 0..<width { largest = max(largest, source[x]) }
-                guard y >= offset.dy, y < offset.dy + aligned.height else { continue }
-                for parity in 0..<2 {
-                    let histogram = counts + (((y - offset.dy) & 1) * 2 + parity) * stride
-                    var x = offset.dx + parity
-                    while x < offset.dx + aligned.width {
-                        histogram[Int(source[x])] += 1
-                        x += 2
-                    }
+        let pool = codesPool
+        let maxRaw = try withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2) { largest -> Int in
+            largest.initialize(repeating: 0)
+            var first = 0
+            while first < height {
+                let rows = first..<min(first + ringRows, height)
+                try fill(rows, ring)
+                let band: HistogramBand = (UnsafePointer(ring), width, rows, offset, aligned, counts, stride, largest.baseAddress!)
+                if let pool {
+                    parallelFor(pool, 2, band, Self.histogramParities)
+                } else {
+                    Self.histogramParities(band, 0..<2)
                 }
+                first = rows.upperBound
             }
-            first = rows.upperBound
+            return Int(max(largest[0], largest[1]))
         }
-        let maxRaw = Int(largest)
         codedMaxRaw = maxRaw
         let values = codebook!.pointer(to: Double.self)
         let lasts = UnsafeMutableRawPointer(values + 4 * MosaicCodebook.codes).assumingMemoryBound(to: Int.self)
@@ -532,26 +538,49 @@ public final class CaptureWorkspace {
                                      lasts: lasts + frameSite * MosaicCodebook.codes, codeOf: codeOf + frameSite * stride)
         }
         let out = mosaic!.pointer(to: UInt8.self)
-        first = 0
+        var first = 0
         while first < height {
             let rows = first..<min(first + ringRows, height)
             try fill(rows, ring)
-            for y in rows {
-                let source = ring + (y - first) * width, target = out + y * width
-                let even = codeOf + (y & 1) * 2 * stride, odd = even + stride
-                var x = 0
-                while x + 1 < width {
-                    target[x] = even[Int(source[x])]
-                    target[x + 1] = odd[Int(source[x + 1])]
-                    x += 2
-                }
-                if x < width { target[x] = even[Int(source[x])] }
+            let band: CodeBand = (UnsafePointer(ring), width, first, out, UnsafePointer(codeOf), stride)
+            if let pool {
+                parallelFor(pool, rows.count, band, Self.codeRows)
+            } else {
+                Self.codeRows(band, 0..<rows.count)
             }
             first = rows.upperBound
         }
         // Only the codes are needed from here on.
         self.ring!.release(firstBytes: self.ring!.bytes)
         self.codeOf!.release(firstBytes: self.codeOf!.bytes)
+    }
+
+    /// A band of the ring for the first pass: its rows, the aligned area, the counts and each
+    /// row parity's largest value so far.
+    private typealias HistogramBand = (ring: UnsafePointer<UInt16>, width: Int, rows: Range<Int>, offset: (dy: Int, dx: Int),
+                                       aligned: (width: Int, height: Int), counts: UnsafeMutablePointer<UInt32>, stride: Int,
+                                       largest: UnsafeMutablePointer<UInt16>)
+
+    private static func histogramParities(_ band: HistogramBand, _ parities: Range<Int>) {
+        for parity in parities {
+            band.largest[parity] = nj_u16_mosaic_histogram_rows(
+                band.ring, band.width, Int32(band.rows.lowerBound), Int32(band.rows.lowerBound), Int32(band.rows.upperBound),
+                Int32(band.offset.dy), Int32(band.offset.dx), Int32(band.aligned.width), Int32(band.aligned.height),
+                Int32(parity), band.counts, band.stride, band.largest[parity])
+        }
+    }
+
+    /// A band of the ring for the second pass: its first frame row, the mosaic of codes and the
+    /// sites' code tables (`stride` apart).
+    private typealias CodeBand = (ring: UnsafePointer<UInt16>, width: Int, first: Int, out: UnsafeMutablePointer<UInt8>,
+                                  codeOf: UnsafePointer<UInt8>, stride: Int)
+
+    private static func codeRows(_ band: CodeBand, _ rows: Range<Int>) {
+        for i in rows {
+            let y = band.first + i
+            let even = band.codeOf + (y & 1) * 2 * band.stride
+            nj_u16_mosaic_codes_row(band.out + y * band.width, band.ring + i * band.width, band.width, even, even + band.stride)
+        }
     }
 
     /// The camera's make and model of the last frame decoded (for its report).
