@@ -57,7 +57,8 @@ void nj_qs8_dequantize_scalar(const int8_t *input, float *output, size_t count, 
 // The network's input rows (nj_u16_network_input_row in nightjar_kernels.h) stored as int8 in
 // encoding q: each value is that function's FP32 value quantised as nj_qs8_quantize quantises
 // it, so an int8 network reads the same codes as one quantising the FP32 rows. Plain C: like
-// the FP32 form, bound by its dependent loads.
+// the FP32 form, bound by its dependent loads. The u8 form reads all 256 entries of each
+// table (it quantises the tables first).
 void nj_u16_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
                                   const intptr_t *sources, const float *table_even, const float *table_odd,
                                   float amplification, nj_qs8_quantization q, size_t count);
