@@ -150,8 +150,9 @@ static void check_network_input(const char *path) {
         for (size_t pairs = 1; pairs <= PLANE / 4; pairs += 5) {
             const size_t count = 2 * (size_t)split * pairs, stride = PLANE;
             for (size_t c = 0; c < count; c++) {
-                // A reflected map into a row of 8·PLANE values, each source of the right parity.
-                sources[c] = (intptr_t)((size_t)rnd_int_below(4 * PLANE) * 2 + (c & 1));
+                // A map into a row of 8·PLANE values. A source's own parity picks its table, and
+                // it need not be the column's: with a CFA offset, even columns read odd sources.
+                sources[c] = (intptr_t)rnd_int_below(8 * PLANE);
             }
             for (size_t i = 0; i < 8 * PLANE; i++) {
                 raw[i] = (uint16_t)rnd_int_below(TABLE);
