@@ -1,8 +1,8 @@
 // The two passes over a 16-bit mosaic that give an int8 network its 8-bit codes
 // (nightjar_kernels.h; CaptureWorkspace's codes): the aligned area's histogram per CFA site with
-// the largest value, then each value's code through its site's table. Plain C: a histogram is
-// bound by its increments and a code by its table read, which no vector form makes cheaper; what
-// they replace were Swift loops on the caller's thread with a checked addition per count.
+// the largest value, then each value's code through its site's table. Plain C (a count per
+// value and a table read per value are scalar work); what they replace were Swift loops on the
+// caller's thread with a checked addition per count.
 #include "nightjar_kernels.h"
 
 uint16_t nj_u16_mosaic_histogram_rows(const uint16_t *rows, size_t width, int32_t first_y, int32_t y_begin,
