@@ -1,8 +1,9 @@
 // The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32) on every path
 // this machine has, against their scalar references, element for element: random values at
 // several scales, the int8 and binary16 edges (saturation, ties, subnormals, infinities, NaN),
-// every length up to 40 (tails) against guard pages, with and without flush-to-zero; and the
-// binary16 network input rows against the FP32 rows so converted.
+// every length up to 40 (tails) against guard pages, with and without flush-to-zero; the
+// binary16 and int8 network input rows against the FP32 rows so converted; and the int8
+// mosaic codes' passes.
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -212,6 +213,64 @@ static void check_network_input(const char *path) {
     guarded_free_all();
 }
 
+// The int8 mosaic codes' two passes (nj_u16_mosaic_histogram_rows, nj_u16_mosaic_codes_row)
+// against a pixel-at-a-time statement of them: mosaics of odd and even sizes, CFA offsets 0 and
+// 1 each way, bands of random heights (as the decoder's ring hands them over), each band's two
+// row parities taken separately; every count, the largest value, every code.
+static void check_mosaic_codes(void) {
+    enum { W = 71, H = 45, STRIDE = 1024 };
+    uint16_t *mosaic = guarded_bytes(W * H * sizeof(uint16_t), 0);
+    uint32_t *counts = guarded_bytes(4 * STRIDE * sizeof(uint32_t), 0), *want = guarded_bytes(4 * STRIDE * sizeof(uint32_t), 1);
+    uint8_t *tables = guarded_bytes(4 * STRIDE, 0), *codes = guarded_bytes(W, 0);
+    for (int trial = 0; trial < 200; trial++) {
+        const int32_t width = 1 + rnd_int_below(W), height = 1 + rnd_int_below(H);
+        const int32_t dy = rnd_int_below(2), dx = rnd_int_below(2);
+        const int32_t aw = width > dx ? (width - dx) & ~1 : 0, ah = height > dy ? (height - dy) & ~1 : 0;
+        // Dark frames repeat few values; some trials use the whole range of the counts.
+        const int32_t values = trial % 3 == 0 ? STRIDE : 1 + rnd_int_below(40);
+        uint16_t top = 0;
+        memset(want, 0, 4 * STRIDE * sizeof(uint32_t));
+        for (int32_t y = 0; y < height; y++) {
+            for (int32_t x = 0; x < width; x++) {
+                const uint16_t v = (uint16_t)rnd_int_below(values);
+                mosaic[y * width + x] = v;
+                top = v > top ? v : top;
+                if (y >= dy && y < dy + ah && x >= dx && x < dx + aw) want[(((y - dy) & 1) * 2 + ((x - dx) & 1)) * STRIDE + v]++;
+            }
+        }
+        memset(counts, 0, 4 * STRIDE * sizeof(uint32_t));
+        uint16_t largest[2] = {0, 0};
+        for (int32_t first = 0; first < height;) {
+            const int32_t band = 1 + rnd_int_below(7), end = first + band < height ? first + band : height;
+            for (int32_t parity = 1; parity >= 0; parity--) {
+                largest[parity] = nj_u16_mosaic_histogram_rows(mosaic + first * width, (size_t)width, first, first, end, dy, dx,
+                                                               aw, ah, parity, counts, STRIDE, largest[parity]);
+            }
+            first = end;
+        }
+        const uint16_t got = largest[0] > largest[1] ? largest[0] : largest[1];
+        if (got != top && failures++ < 10) printf("FAIL mosaic codes: %dx%d, offset %d,%d: largest %u, want %u\n", width, height, dy, dx, got, top);
+        for (size_t i = 0; i < 4 * STRIDE; i++) {
+            if (counts[i] != want[i] && failures++ < 10) {
+                printf("FAIL mosaic codes: %dx%d, offset %d,%d: site %zu value %zu counted %u, want %u\n", width, height, dy, dx,
+                       i / STRIDE, i % STRIDE, counts[i], want[i]);
+            }
+        }
+        for (size_t i = 0; i < 4 * STRIDE; i++) tables[i] = (uint8_t)rnd32();
+        for (int32_t y = 0; y < height; y++) {
+            const uint8_t *even = tables + (size_t)(y & 1) * 2 * STRIDE;
+            nj_u16_mosaic_codes_row(codes, mosaic + y * width, (size_t)width, even, even + STRIDE);
+            for (int32_t x = 0; x < width; x++) {
+                const uint8_t code = tables[((y & 1) * 2 + (x & 1)) * STRIDE + mosaic[y * width + x]];
+                if (codes[x] != code && failures++ < 10) {
+                    printf("FAIL mosaic codes: %dx%d row %d column %d: code %u, want %u\n", width, height, y, x, codes[x], code);
+                }
+            }
+        }
+    }
+    guarded_free_all();
+}
+
 // Runs the checks with the floating-point mode of the thread pool's workers as well (the
 // engine converts there): flush-to-zero and denormals-are-zero.
 static void check_both_modes(const char *path) {
@@ -230,6 +289,7 @@ static void check_both_modes(const char *path) {
 
 int main(void) {
     printf("conversions: dispatching with features 0x%x\n", nj_cpu_features_active());
+    check_mosaic_codes();
     check_both_modes("best");
 #if defined(__x86_64__)
     nj_set_max_isa(NJ_ISA_AVX2);
