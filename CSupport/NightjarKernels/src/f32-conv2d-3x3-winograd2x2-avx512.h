@@ -105,17 +105,11 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
                 if (rows & 1) n[0][j] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + (size_t)j * xi), m1), m2);
                 if (rows & 2) n[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (size_t)(12 + j) * xi));
             }
-            const int32_t x0 = 2 * (t0 + 16 * h);
-            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
             for (int rr = 0; rr < 2; rr++) {
                 if (!(rows >> rr & 1)) continue;
-                __m512 even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
-                __m512 odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
-                if (lrelu) {
-                    even = V_LRELU(even, slope);
-                    odd = V_LRELU(odd, slope);
-                }
-                wg_store_row(a, oc, y0 + rr, x0, valid, even, odd);
+                wg_finish_row(a, oc, y0 + rr, 2 * (t0 + 16 * h), b, lrelu, slope,
+                              _mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]),
+                              _mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]));
             }
         }
     }

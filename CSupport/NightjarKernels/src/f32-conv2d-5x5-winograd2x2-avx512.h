@@ -120,17 +120,9 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
                 if (rows & 1) n[0][j] = wg5_first(col);
                 if (rows & 2) n[1][j] = wg5_second(col);
             }
-            const int32_t x0 = 2 * (t0 + 16 * h);
-            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
             for (int rr = 0; rr < 2; rr++) {
                 if (!(rows >> rr & 1)) continue;
-                __m512 even = _mm512_add_ps(wg5_first(n[rr]), b);
-                __m512 odd = _mm512_add_ps(wg5_second(n[rr]), b);
-                if (lrelu) {
-                    even = V_LRELU(even, slope);
-                    odd = V_LRELU(odd, slope);
-                }
-                wg_store_row(a, oc, y0 + rr, x0, valid, even, odd);
+                wg_finish_row(a, oc, y0 + rr, 2 * (t0 + 16 * h), b, lrelu, slope, wg5_first(n[rr]), wg5_second(n[rr]));
             }
         }
     }

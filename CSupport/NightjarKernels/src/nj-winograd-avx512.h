@@ -136,3 +136,17 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
     }
 }
 
+// The end of step 3 for output row y of channel oc, 16 tiles from column x0: the bias, then
+// LeakyReLU where the layer has it, added to the row's even and odd columns, and the store.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row(const nj_args *a, int32_t oc, int32_t y, int32_t x0, __m512 bias,
+                                                     int lrelu, __m512 slope, __m512 even, __m512 odd) {
+    const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
+    even = _mm512_add_ps(even, bias);
+    odd = _mm512_add_ps(odd, bias);
+    if (lrelu) {
+        even = V_LRELU(even, slope);
+        odd = V_LRELU(odd, slope);
+    }
+    wg_store_row(a, oc, y, x0, valid, even, odd);
+}
+
