@@ -83,12 +83,12 @@ static void check_form(nj_colour_kernels form, nj_colour_kernels reference) {
                 expect_same(og, ow, count * sizeof(float), form.name, "level", count, offset);
             }
             for (size_t half = 1; half <= 16; half *= 2) {
-                if (count + half + 1 > N) continue;
-                const float *level = enter_b + (guard_before ? N - count - half - 1 : 0);
-                const float *first = leave_b + (guard_before ? N - count : 0);
+                if (count + 2 * half > N) continue;
+                // The sums the window reads, [0, count + 2·half), against a guard on one side.
+                const float *sums = enter_b + (guard_before ? N - count - 2 * half : 0);
                 const float scale = 1.0f / (17.0f * (float)(2 * half + 1));
-                form.window(og, first, level, half, scale, count);
-                reference.window(ow, first, level, half, scale, count);
+                form.window(og, sums, half, scale, count);
+                reference.window(ow, sums, half, scale, count);
                 expect_same(og, ow, count * sizeof(float), form.name, "window", count, half);
             }
         }
@@ -131,18 +131,23 @@ static void check_meaning(nj_colour_kernels k) {
             }
         }
     }
-    // Row filter: level 1 → 2 → 4, then window of 2·4 + 1 = 9.
+    // Row filter: the window of 2·4 + 1 = 9 columns against the direct mean, and bit for bit
+    // against the doubling levels 1 → 2 → 4 (the filter's way for other lengths), which it
+    // stands for.
     float row[64], l2[64], l4[64], mean[48];
     for (int i = 0; i < 64; i++) row[i] = rnd_signed_unit();
     k.level(l2, row, 1, 63);
     k.level(l4, l2, 2, 61);
-    k.window(mean, row, l4, 4, 1.0f / 9, 48);
+    k.window(mean, row, 4, 1.0f / 9, 48);
     for (int i = 0; i < 48; i++) {
         double direct = 0;
         for (int j = 0; j < 9; j++) direct += row[i + j];
+        const float from_levels = (row[i] + (l4[i + 1] + l4[i + 5])) * (1.0f / 9);
         cases++;
-        if (fabs(mean[i] - direct / 9) > 1e-6) {
-            if (failures++ < 20) printf("  %s: window mean at %d: %g, direct %g\n", k.name, i, mean[i], direct / 9);
+        if (fabs(mean[i] - direct / 9) > 1e-6 || memcmp(&mean[i], &from_levels, sizeof(float)) != 0) {
+            if (failures++ < 20)
+                printf("  %s: window mean at %d: %g, direct %g, from levels %g\n", k.name, i, mean[i], direct / 9,
+                       from_levels);
         }
     }
 }

@@ -31,10 +31,12 @@ typedef void (*nj_f32_box_product_step_fn)(double *sums, float *window, size_t w
                                            size_t count);
 // A doubling level of the row filter: out[i] = in[i] + in[i + offset], i < count (out ≠ in).
 typedef void (*nj_f32_box_level_fn)(float *out, const float *in, size_t offset, size_t count);
-// A window of 2·half + 1 columns from its first column and two levels of `half`:
-//   out[i] = (first[i] + (level[i + 1] + level[i + 1 + half])) * scale.
-typedef void (*nj_f32_box_window_fn)(float *out, const float *first, const float *level, size_t half, float scale,
-                                     size_t count);
+// A window of 2·half + 1 columns (half a power of two) straight from the column sums s, for
+// i < count (reads s[0 .. count + 2·half)):
+//   out[i] = (s[i] + (T(i + 1) + T(i + 1 + half))) * scale,
+// T(j) the sum of s[j .. j + half) in pairs: s[j] for half 1, else T'(j) + T'(j + half / 2) with
+// T' that of half / 2 — the additions the doubling levels make, without their rows.
+typedef void (*nj_f32_box_window_fn)(float *out, const float *sums, size_t half, float scale, size_t count);
 
 // --- Intake ---
 // Linear luminance of one output row of the network, whose planes hold even and odd columns

@@ -77,14 +77,33 @@ NJ_TARGET void nj_f32_box_level_avx2(float *out, const float *in, size_t offset,
     nj_f32_box_level_scalar(out + i, in + i, offset, count - i);
 }
 
-NJ_TARGET void nj_f32_box_window_avx2(float *out, const float *first, const float *level, size_t half, float scale,
-                                      size_t count) {
+// The window straight from the column sums, the pairwise sums in registers (as the AVX-512
+// form: levels written and read back at an offset stall on store forwarding).
+#define NJ_T1(p) _mm256_loadu_ps(p)
+#define NJ_T2(p) _mm256_add_ps(NJ_T1(p), NJ_T1((p) + 1))
+#define NJ_T4(p) _mm256_add_ps(NJ_T2(p), NJ_T2((p) + 2))
+#define NJ_T8(p) _mm256_add_ps(NJ_T4(p), NJ_T4((p) + 4))
+#define NJ_WINDOW_LOOP(T, half)                                                                            \
+    for (; i + 8 <= count; i += 8) {                                                                      \
+        const __m256 halves = _mm256_add_ps(T(sums + i + 1), T(sums + i + 1 + (half)));                  \
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(sums + i), halves), s));    \
+    }
+
+NJ_TARGET void nj_f32_box_window_avx2(float *out, const float *sums, size_t half, float scale, size_t count) {
     const __m256 s = _mm256_set1_ps(scale);
     size_t i = 0;
-    for (; i + 8 <= count; i += 8) {
-        const __m256 halves = _mm256_add_ps(_mm256_loadu_ps(level + i + 1), _mm256_loadu_ps(level + i + 1 + half));
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(first + i), halves), s));
+    switch (half) {
+    case 1: NJ_WINDOW_LOOP(NJ_T1, 1) break;
+    case 2: NJ_WINDOW_LOOP(NJ_T2, 2) break;
+    case 4: NJ_WINDOW_LOOP(NJ_T4, 4) break;
+    case 8: NJ_WINDOW_LOOP(NJ_T8, 8) break;
+    default: break;
     }
-    nj_f32_box_window_scalar(out + i, first + i, level + i, half, scale, count - i);
+    nj_f32_box_window_scalar(out + i, sums + i, half, scale, count - i);
 }
+#undef NJ_WINDOW_LOOP
+#undef NJ_T8
+#undef NJ_T4
+#undef NJ_T2
+#undef NJ_T1
 #endif

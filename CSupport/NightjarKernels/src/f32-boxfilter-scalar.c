@@ -35,7 +35,12 @@ void nj_f32_box_level_scalar(float *out, const float *in, size_t offset, size_t 
     for (size_t i = 0; i < count; i++) out[i] = in[i] + in[i + offset];
 }
 
-void nj_f32_box_window_scalar(float *out, const float *first, const float *level, size_t half, float scale,
-                              size_t count) {
-    for (size_t i = 0; i < count; i++) out[i] = (first[i] + (level[i + 1] + level[i + 1 + half])) * scale;
+// T(j) of the window step: the sum of s[0 .. half) in pairs (half a power of two).
+static float pairwise_sum(const float *s, size_t half) {
+    return half == 1 ? s[0] : pairwise_sum(s, half / 2) + pairwise_sum(s + half / 2, half / 2);
+}
+
+void nj_f32_box_window_scalar(float *out, const float *sums, size_t half, float scale, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        out[i] = (sums[i] + (pairwise_sum(sums + i + 1, half) + pairwise_sum(sums + i + 1 + half, half))) * scale;
 }

@@ -13,8 +13,7 @@ void nj_f32_box_product_step_scalar(double *sums, float *window, size_t window_s
                                     const float *const *enter_b, const float *const *leave_a,
                                     const float *const *leave_b, size_t rows, size_t count);
 void nj_f32_box_level_scalar(float *out, const float *in, size_t offset, size_t count);
-void nj_f32_box_window_scalar(float *out, const float *first, const float *level, size_t half, float scale,
-                              size_t count);
+void nj_f32_box_window_scalar(float *out, const float *sums, size_t half, float scale, size_t count);
 
 // The intake and composition steps, one form per file that includes nj-colour-steps.h.
 #define NJ_COLOUR_STEP_FORMS(isa)                                                                                  \
@@ -53,8 +52,7 @@ NJ_COLOUR_STEP_FORMS(scalar)
                                        const float *const *leave_a, const float *const *leave_b, size_t rows,     \
                                        size_t count);                                                             \
     void nj_f32_box_level_##isa(float *out, const float *in, size_t offset, size_t count);                       \
-    void nj_f32_box_window_##isa(float *out, const float *first, const float *level, size_t half, float scale,   \
-                                 size_t count);
+    void nj_f32_box_window_##isa(float *out, const float *sums, size_t half, float scale, size_t count);
 NJ_BOX_FORMS(avx2)
 NJ_BOX_FORMS(avx512)
 NJ_COLOUR_STEP_FORMS(avx2)

@@ -137,34 +137,45 @@ NJ_TARGET void NJ_FORM(nj_f32_colour_halve)(float *restrict out, const float *a,
     if (count & 1) out[pairs] = (a[2 * pairs] + b[2 * pairs]) * 0.5f;
 }
 
+// v(q) of nj_f32_colour_upsample, q clamped to the row.
+static inline float NJ_FORM(upsample_v)(const float *above, const float *below, float keep, float w, ptrdiff_t q,
+                                        size_t columns) {
+    const size_t c = q < 0 ? 0 : (size_t)q < columns ? (size_t)q : columns - 1;
+    return above[c] * keep + below[c] * w;
+}
+
 NJ_TARGET void NJ_FORM(nj_f32_colour_upsample)(float *restrict out, const float *restrict above,
                                                const float *restrict below, float w, size_t first, size_t count,
                                                size_t columns) {
-    // In pieces of PIECE column pairs: the rows' blend v first, for the quarter-scale columns the
-    // piece reads (a contiguous run, its clamped ends copied), then the columns in pairs.
-    enum { PIECE = 128 };
-    float v[PIECE + 2];
+    // Column pair m (out[2m], out[2m + 1]) reads v(k − 1 + m), v(k + m), v(k + 1 + m). Where
+    // none is clamped, one loop makes the three from the rows and writes the pair (it
+    // vectorises, the pairs interleaved); the pairs at the row's ends go through the clamp. The
+    // v are made again for each pair that reads them: rows of v written to memory and read back
+    // one column on stalled on store forwarding.
+    if (columns == 0 || count == 0) return;
     const float keep = 1.0f - w;
-    for (size_t start = 0; start < count; start += 2 * PIECE) {
-        const size_t n = count - start < 2 * PIECE ? count - start : 2 * PIECE;
-        // v[t] = v(k − 1 + t) for t < pairs + 2, k the piece's first quarter-scale column.
-        const size_t k = (first + start) / 2, pairs = (n + 1) / 2;
-        const size_t low = k == 0 ? 1 : 0;
-        const size_t high = pairs + 2 < columns + 1 - k ? pairs + 2 : columns + 1 - k;
-        const float *a = above + (k + low - 1), *b = below + (k + low - 1);
-        for (size_t t = 0; t < high - low; t++) v[low + t] = a[t] * keep + b[t] * w;
-        if (low) v[0] = v[1];
-        for (size_t t = high; t < pairs + 2; t++) v[t] = v[high - 1];
-        // The even and odd columns in planes (loops that vectorise), then interleaved.
-        float even[PIECE], odd[PIECE];
-        for (size_t m = 0; m < pairs; m++) even[m] = v[m] * 0.25f + v[m + 1] * 0.75f;
-        for (size_t m = 0; m < pairs; m++) odd[m] = v[m + 1] * 0.75f + v[m + 2] * 0.25f;
-        float *o = out + start;
-        for (size_t m = 0; m < n / 2; m++) {
-            o[2 * m] = even[m];
-            o[2 * m + 1] = odd[m];
+    const size_t k = first / 2, pairs = (count + 1) / 2, whole = count / 2;
+    size_t lo = k == 0 ? 1 : 0, hi = columns >= k + 2 ? columns - 1 - k : 0;
+    if (hi > whole) hi = whole;
+    if (lo > hi) lo = hi;
+    const float *a = above + k, *b = below + k;
+    for (size_t m = lo; m < hi; m++) {
+        const float v0 = a[m - 1] * keep + b[m - 1] * w, v1 = a[m] * keep + b[m] * w;
+        const float v2 = a[m + 1] * keep + b[m + 1] * w;
+        out[2 * m] = v0 * 0.25f + v1 * 0.75f;
+        out[2 * m + 1] = v1 * 0.75f + v2 * 0.25f;
+    }
+    for (size_t m = 0; m < pairs; m++) {
+        if (m == lo) m = hi;
+        if (m >= pairs) break;
+        const ptrdiff_t q = (ptrdiff_t)(k + m);
+        const float v0 = NJ_FORM(upsample_v)(above, below, keep, w, q - 1, columns);
+        const float v1 = NJ_FORM(upsample_v)(above, below, keep, w, q, columns);
+        out[2 * m] = v0 * 0.25f + v1 * 0.75f;
+        if (2 * m + 1 < count) {
+            const float v2 = NJ_FORM(upsample_v)(above, below, keep, w, q + 1, columns);
+            out[2 * m + 1] = v1 * 0.75f + v2 * 0.25f;
         }
-        if (n & 1) o[n - 1] = even[n / 2];
     }
 }
 

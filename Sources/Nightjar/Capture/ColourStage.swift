@@ -230,6 +230,8 @@ final class BoxFilterRing {
     /// of 1, 2, 4, 8, ... columns, those of the window length's binary digits added): a few
     /// passes over the strip that the compiler vectorises, instead of a running sum whose
     /// every step waits on the one before (the stage's costliest loop when it ran that way).
+    /// For 2 · r + 1 columns with r a power of two (the stage's radius 4), one kernel pass
+    /// forms those sums in registers.
     /// The few columns whose window the frame's edge cuts are summed directly.
     func filter(_ j: Int, of rows: Range<Int>, columns: Range<Int>) {
         guard !columns.isEmpty else { return }
@@ -275,11 +277,11 @@ final class BoxFilterRing {
                     flip.toggle()
                 }
                 if twoHalves {
-                    // length = 2 · r + 1 with r a power of two (radius 4: 9 = 4 + 4 + 1): levels up
-                    // to r, then one pass adds the first column sum and the two halves. The same
-                    // additions in the same order as the general way below, so the same means.
-                    while block < r { doubleLevel() }
-                    kernels.window!(acc, sums, current, r, scale, count)
+                    // length = 2 · r + 1 with r a power of two (radius 4: 9 = 4 + 4 + 1): the first
+                    // column sum and the two halves' level-r sums, in one pass that forms those
+                    // in registers. The same additions in the same order as the general way
+                    // below, so the same means.
+                    kernels.window!(acc, sums, r, scale, count)
                     continue
                 }
                 // Any length: acc[i] = the sum of `offset` column sums so far, a level added for
