@@ -3,6 +3,7 @@
 // wake-up hangs (scripts/test-kernels.sh runs this under `timeout`); a task run twice, skipped
 // or run on a stale context shows in the sums. Built with the kernels, natively and for AArch64.
 #define _POSIX_C_SOURCE 199309L
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -140,8 +141,57 @@ static int check_split_rule(void) {
     return failed || !plausible;
 }
 
+// The fixed split: every element once, in the ranges [count·i / n, count·(i + 1) / n), and each
+// element on the same thread at every call (what the colour stage's rounds count on).
+typedef struct fixed_record {
+    int32_t count;
+    _Atomic int32_t covered[64];
+    pthread_t owner[2][64];
+    int call;
+} fixed_record;
+
+static void record_fixed(void *raw, int32_t begin, int32_t end) {
+    fixed_record *r = raw;
+    for (int32_t k = begin; k < end; k++) {
+        atomic_fetch_add(&r->covered[k], 1);
+        r->owner[r->call][k] = pthread_self();
+    }
+    pause_us(20);  // so that one thread could take every range if the split let it
+}
+
+static int check_fixed_split(void) {
+    int failed = 0;
+    for (int threads = 2; threads <= 4; threads++) {
+        nj_threadpool *pool = nj_threadpool_create(threads);
+        if (!pool) return 1;
+        for (int32_t count = 1; count <= 40; count++) {
+            static fixed_record r;
+            r.count = count;
+            for (int k = 0; k < 64; k++) atomic_store(&r.covered[k], 0);
+            for (r.call = 0; r.call < 2; r.call++) nj_threadpool_parallel_for_fixed(pool, count, record_fixed, &r);
+            for (int32_t k = 0; k < count; k++) {
+                if (atomic_load(&r.covered[k]) != 2) failed |= 1;
+                if (!pthread_equal(r.owner[0][k], r.owner[1][k])) failed |= 2;
+            }
+            // Each formula range on one thread, and the next nonempty range on another.
+            for (int i = 0; i < threads; i++) {
+                const int32_t begin = (int32_t)((int64_t)count * i / threads), end = (int32_t)((int64_t)count * (i + 1) / threads);
+                for (int32_t k = begin + 1; k < end; k++)
+                    if (!pthread_equal(r.owner[0][k], r.owner[0][begin])) failed |= 4;
+                if (begin < end && end < count && pthread_equal(r.owner[0][end], r.owner[0][begin]) &&
+                    (int32_t)((int64_t)count * (i + 2) / threads) > end)
+                    failed |= 8;
+            }
+        }
+        nj_threadpool_destroy(pool);
+    }
+    printf("threadpool: fixed split (2-4 threads, counts 1-40, two calls each): %s\n", failed ? "FAIL" : "ok");
+    return failed != 0;
+}
+
 int main(void) {
     int failed = check_flush_to_zero();
+    failed |= check_fixed_split();
     for (int threads = 2; threads <= 4; threads++) {
         nj_threadpool *pool = nj_threadpool_create(threads);
         if (!pool) {

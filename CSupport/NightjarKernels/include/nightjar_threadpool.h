@@ -33,6 +33,13 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
 typedef void (*nj_range_task)(void *context, int32_t begin, int32_t end);
 void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
                                 void *context);
+// The same with a fixed split: the pool's thread i (the caller is 0) takes
+// [count·i / n, count·(i + 1) / n) of n threads, the same range at every call with the same
+// count, so that rows one call writes are in that thread's cache at the next (for steps that
+// pass data along a row strip by strip, like the colour stage's rounds). No balancing: a thread
+// the scheduler takes away delays its whole share.
+void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_range_task task,
+                                      void *context);
 
 // The level-2 cache per core that the convolution split assumes (bytes; 0 when the system does
 // not say): read once when the pool is created, from sysfs (a shared L2 divided among the CPUs

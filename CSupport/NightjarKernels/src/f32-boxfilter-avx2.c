@@ -78,7 +78,7 @@ NJ_TARGET void nj_f32_box_level_avx2(float *out, const float *in, size_t offset,
 }
 
 // The window straight from the column sums, the pairwise sums in registers (as the AVX-512
-// form: levels written and read back at an offset stall on store forwarding).
+// form: one pass instead of levels written to memory and read back).
 #define NJ_T1(p) _mm256_loadu_ps(p)
 #define NJ_T2(p) _mm256_add_ps(NJ_T1(p), NJ_T1((p) + 1))
 #define NJ_T4(p) _mm256_add_ps(NJ_T2(p), NJ_T2((p) + 2))

@@ -61,10 +61,11 @@ NJ_TARGET void nj_f32_box_level_avx512(float *out, const float *in, size_t offse
     }
 }
 
-// The window straight from the column sums, the pairwise sums in registers: with doubling
-// levels written to memory and read back at an offset, the reads met the last level's stores
-// still in flight (a store-forwarding stall), and the level step took 80 % of its samples on
-// one load: 1 % of a camera-colour batch's CPU, Zen 5.
+// The window straight from the column sums, the pairwise sums in registers: one pass instead
+// of two doubling levels written to memory and read back, and the window (1 % of a
+// camera-colour batch's CPU samples before, 0.3-0.5 % after, Zen 5). Most of what is left is
+// the column sums' first read; it was most of all before the colour stage's rounds kept each
+// thread on its own columns (ColourStage.parallelStrips).
 #define NJ_T1(p, m) _mm512_maskz_loadu_ps(m, p)
 #define NJ_T2(p, m) _mm512_add_ps(NJ_T1(p, m), NJ_T1((p) + 1, m))
 #define NJ_T4(p, m) _mm512_add_ps(NJ_T2(p, m), NJ_T2((p) + 2, m))

@@ -352,6 +352,32 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
     nj_threadpool_run(pool, range_share, &job);
 }
 
+typedef struct fixed_range_job {
+    nj_range_task task;
+    void *context;
+    int32_t count;
+} fixed_range_job;
+
+static void fixed_range_share(void *raw, int32_t index, int32_t threads) {
+    const fixed_range_job *job = raw;
+    const int32_t begin = (int32_t)((int64_t)job->count * index / threads);
+    const int32_t end = (int32_t)((int64_t)job->count * (index + 1) / threads);
+    if (begin < end) job->task(job->context, begin, end);
+}
+
+void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_range_task task,
+                                      void *context) {
+    if (count <= 0) return;
+    if (!pool || pool->size == 1 || count == 1) {
+        const fp_mode mode = fp_flush_enter();
+        task(context, 0, count);
+        fp_flush_leave(mode);
+        return;
+    }
+    fixed_range_job job = {task, context, count};
+    nj_threadpool_run(pool, fixed_range_share, &job);
+}
+
 // ---- Convolutions: one split for every datatype ------------------------------------------------
 //
 // The split (rows or output channels, chunk sizes) is decided here once for all families; a

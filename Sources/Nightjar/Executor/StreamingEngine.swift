@@ -384,13 +384,14 @@ struct RingPieces: Sequence, IteratorProtocol {
 
 /// Runs `body(context, range)` on [0, count) cut into chunks for the threads of `pool` (all in
 /// this thread when the pool has one). `body` runs concurrently on disjoint ranges, so it must
-/// only write what its range owns.
+/// only write what its range owns. With `fixedSplit`, each thread takes the same range at every
+/// call (nj_threadpool_parallel_for_fixed) instead of chunks handed out as threads come.
 ///
 /// No heap allocation: `body` captures nothing (what it needs comes in as `context`), and the
 /// pair travels to the C pool as a pointer to a stack slot. A capturing closure would not do:
 /// `withoutActuallyEscaping` boxes its closure on the heap at every call.
 @inline(__always)
-func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context,
+func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context, fixedSplit: Bool = false,
                                   _ body: @escaping (Context, Range<Int>) -> Void) {
     var task = ParallelTask(context: context, body: body)
     withUnsafeMutablePointer(to: &task) { pointer in
@@ -399,10 +400,15 @@ func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Contex
             task.pointee.body(task.pointee.context, range)
         }
         withUnsafeMutablePointer(to: &erased) { erased in
-            nj_threadpool_parallel_for(pool, Int32(count), { context, begin, end in
+            let run: nj_range_task = { context, begin, end in
                 let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
                 erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
-            }, UnsafeMutableRawPointer(erased))
+            }
+            if fixedSplit {
+                nj_threadpool_parallel_for_fixed(pool, Int32(count), run, UnsafeMutableRawPointer(erased))
+            } else {
+                nj_threadpool_parallel_for(pool, Int32(count), run, UnsafeMutableRawPointer(erased))
+            }
         }
     }
 }
