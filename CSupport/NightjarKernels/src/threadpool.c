@@ -312,28 +312,59 @@ static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *contex
     pthread_mutex_unlock(&pool->lock);
 }
 
-// Work is cut into more chunks than threads and handed out through an atomic counter: a thread
-// the scheduler takes away (a busy machine) then delays only the chunk it holds, not a fixed
-// half of every task.
+// Work is cut into more chunks than threads, dealt out as one contiguous run per thread (thread
+// i: chunks [chunks·i/n, chunks·(i+1)/n)), each run's next chunk an atomic counter. A thread
+// takes its own run's chunks in order, then whatever is left of the others' runs:
+// - the same rows (or channels) of one layer and the next go to the same thread, so what it
+//   wrote is in its own cache when it reads it back (int8's layers, whose rows fit the L2, ran
+//   6-8 % faster than with every chunk from one shared counter; FP32 the same, Zen 5);
+// - a thread the scheduler takes away (a busy machine) delays only the chunk it holds, not a
+//   fixed share of every task: the others take the rest of its run.
 #define CHUNKS_PER_THREAD 4
+// Runs kept apart (threads beyond this share runs).
+#define NJ_DEAL_RUNS 64
+
+typedef struct chunk_deal {
+    int32_t chunks;
+    int32_t runs;
+    _Atomic int32_t next[NJ_DEAL_RUNS];
+} chunk_deal;
+
+static void deal_init(chunk_deal *deal, int32_t chunks, int32_t threads) {
+    deal->chunks = chunks;
+    deal->runs = threads < NJ_DEAL_RUNS ? threads : NJ_DEAL_RUNS;
+    for (int32_t r = 0; r < deal->runs; r++)
+        atomic_init(&deal->next[r], (int32_t)((int64_t)chunks * r / deal->runs));
+}
+
+// The next chunk for pool thread `index`: from its own run, else from the next run with chunks
+// left; -1 when none is.
+static int32_t deal_next(chunk_deal *deal, int32_t index) {
+    for (int32_t k = 0; k < deal->runs; k++) {
+        const int32_t run = (index + k) % deal->runs;
+        const int32_t end = (int32_t)((int64_t)deal->chunks * (run + 1) / deal->runs);
+        if (atomic_load_explicit(&deal->next[run], memory_order_relaxed) >= end) continue;
+        const int32_t chunk = atomic_fetch_add_explicit(&deal->next[run], 1, memory_order_relaxed);
+        if (chunk < end) return chunk;
+    }
+    return -1;
+}
 
 typedef struct range_job {
     nj_range_task task;
     void *context;
     int32_t count;
-    int32_t chunks;
-    _Atomic int32_t next;
+    chunk_deal deal;
 } range_job;
 
 static void range_share(void *raw, int32_t index, int32_t threads) {
-    (void)index;
     (void)threads;
     range_job *job = raw;
     for (;;) {
-        const int32_t chunk = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (chunk >= job->chunks) return;
-        const int32_t begin = (int32_t)((int64_t)job->count * chunk / job->chunks);
-        const int32_t end = (int32_t)((int64_t)job->count * (chunk + 1) / job->chunks);
+        const int32_t chunk = deal_next(&job->deal, index);
+        if (chunk < 0) return;
+        const int32_t begin = (int32_t)((int64_t)job->count * chunk / job->deal.chunks);
+        const int32_t end = (int32_t)((int64_t)job->count * (chunk + 1) / job->deal.chunks);
         if (begin < end) job->task(job->context, begin, end);
     }
 }
@@ -348,7 +379,8 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
         return;
     }
     const int32_t most = pool->size * CHUNKS_PER_THREAD;
-    range_job job = {task, context, count, count < most ? count : most, 0};
+    range_job job = {task, context, count, {0}};
+    deal_init(&job.deal, count < most ? count : most, pool->size);
     nj_threadpool_run(pool, range_share, &job);
 }
 
@@ -444,17 +476,15 @@ typedef struct conv_job {
     int32_t row_begin, row_end, out_channels;
     int32_t by_channels;
     int32_t unit;    // output channels per chunk (by_channels), else rows per chunk
-    int32_t chunks;
-    _Atomic int32_t next;
+    chunk_deal deal;
 } conv_job;
 
 static void conv_share(void *raw, int32_t index, int32_t count) {
-    (void)index;
     (void)count;
     conv_job *job = raw;
     for (;;) {
-        const int32_t chunk = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (chunk >= job->chunks) return;
+        const int32_t chunk = deal_next(&job->deal, index);
+        if (chunk < 0) return;
         conv_chunk c = {job->by_channels, 0, 0, 0, 0};
         if (job->by_channels) {
             c.channel_begin = chunk * job->unit;
@@ -490,12 +520,13 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
     const int32_t rows = row_end - row_begin;
     const int32_t block = row_block > 1 ? row_block : 1;
     const int32_t row_blocks = (rows + block - 1) / block;
-    conv_job job = {run_chunk, kernel, args, row_begin, row_end, out_channels, 0, 1, 0, 0};
+    conv_job job = {run_chunk, kernel, args, row_begin, row_end, out_channels, 0, 1, {0}};
+    int32_t chunks;
     const int32_t most = threads * CHUNKS_PER_THREAD;
     if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
         // Bands of rows.
         job.unit = (row_blocks + most - 1) / most * block;
-        job.chunks = (rows + job.unit - 1) / job.unit;
+        chunks = (rows + job.unit - 1) / job.unit;
     } else {
         // Too few rows to go round: blocks of output channels, whole groups of a grouped
         // convolution and whole register blocks of an ungrouped one (smaller blocks when there
@@ -512,8 +543,9 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
             unit = (out_channels + threads - 1) / threads;
         }
         job.unit = unit;
-        job.chunks = (out_channels + unit - 1) / unit;
+        chunks = (out_channels + unit - 1) / unit;
     }
+    deal_init(&job.deal, chunks, threads);
     nj_threadpool_run(pool, conv_share, &job);
 }
 
