@@ -337,10 +337,10 @@ static void deal_init(chunk_deal *deal, int32_t chunks, int32_t threads) {
         atomic_init(&deal->next[r], (int32_t)((int64_t)chunks * r / deal->runs));
 }
 
-// The next chunk for pool thread `index`: from its own run, else from the next run with chunks
-// left; -1 when none is.
-static int32_t deal_next(chunk_deal *deal, int32_t index) {
-    for (int32_t k = 0; k < deal->runs; k++) {
+// The next chunk for pool thread `index`: from its own run, else (when `steal`) from the next
+// run with chunks left; -1 when none is.
+static int32_t deal_next(chunk_deal *deal, int32_t index, int steal) {
+    for (int32_t k = 0; k < (steal ? deal->runs : 1); k++) {
         const int32_t run = (index + k) % deal->runs;
         const int32_t end = (int32_t)((int64_t)deal->chunks * (run + 1) / deal->runs);
         if (atomic_load_explicit(&deal->next[run], memory_order_relaxed) >= end) continue;
@@ -354,6 +354,7 @@ typedef struct range_job {
     nj_range_task task;
     void *context;
     int32_t count;
+    int fixed;  // one chunk per thread, never stolen
     chunk_deal deal;
 } range_job;
 
@@ -361,7 +362,7 @@ static void range_share(void *raw, int32_t index, int32_t threads) {
     (void)threads;
     range_job *job = raw;
     for (;;) {
-        const int32_t chunk = deal_next(&job->deal, index);
+        const int32_t chunk = deal_next(&job->deal, index, !job->fixed);
         if (chunk < 0) return;
         const int32_t begin = (int32_t)((int64_t)job->count * chunk / job->deal.chunks);
         const int32_t end = (int32_t)((int64_t)job->count * (chunk + 1) / job->deal.chunks);
@@ -369,8 +370,7 @@ static void range_share(void *raw, int32_t index, int32_t threads) {
     }
 }
 
-void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
-                                void *context) {
+static void parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task, void *context, int fixed) {
     if (count <= 0) return;
     if (!pool || pool->size == 1 || count == 1) {
         const fp_mode mode = fp_flush_enter();
@@ -378,36 +378,22 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
         fp_flush_leave(mode);
         return;
     }
-    const int32_t most = pool->size * CHUNKS_PER_THREAD;
-    range_job job = {task, context, count, {0}};
+    // Fixed: one chunk per thread, chunk i = [count·i/n, count·(i+1)/n) (one element per chunk
+    // when there are fewer elements than threads), thread i's run being chunk i.
+    const int32_t most = fixed ? pool->size : pool->size * CHUNKS_PER_THREAD;
+    range_job job = {task, context, count, fixed, {0}};
     deal_init(&job.deal, count < most ? count : most, pool->size);
     nj_threadpool_run(pool, range_share, &job);
 }
 
-typedef struct fixed_range_job {
-    nj_range_task task;
-    void *context;
-    int32_t count;
-} fixed_range_job;
-
-static void fixed_range_share(void *raw, int32_t index, int32_t threads) {
-    const fixed_range_job *job = raw;
-    const int32_t begin = (int32_t)((int64_t)job->count * index / threads);
-    const int32_t end = (int32_t)((int64_t)job->count * (index + 1) / threads);
-    if (begin < end) job->task(job->context, begin, end);
+void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
+                                void *context) {
+    parallel_for(pool, count, task, context, 0);
 }
 
 void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_range_task task,
                                       void *context) {
-    if (count <= 0) return;
-    if (!pool || pool->size == 1 || count == 1) {
-        const fp_mode mode = fp_flush_enter();
-        task(context, 0, count);
-        fp_flush_leave(mode);
-        return;
-    }
-    fixed_range_job job = {task, context, count};
-    nj_threadpool_run(pool, fixed_range_share, &job);
+    parallel_for(pool, count, task, context, 1);
 }
 
 // ---- Convolutions: one split for every datatype ------------------------------------------------
@@ -483,7 +469,7 @@ static void conv_share(void *raw, int32_t index, int32_t count) {
     (void)count;
     conv_job *job = raw;
     for (;;) {
-        const int32_t chunk = deal_next(&job->deal, index);
+        const int32_t chunk = deal_next(&job->deal, index, 1);
         if (chunk < 0) return;
         conv_chunk c = {job->by_channels, 0, 0, 0, 0};
         if (job->by_channels) {
