@@ -316,8 +316,9 @@ static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *contex
 // i: chunks [chunks·i/n, chunks·(i+1)/n)), each run's next chunk an atomic counter. A thread
 // takes its own run's chunks in order, then whatever is left of the others' runs:
 // - the same rows (or channels) of one layer and the next go to the same thread, so what it
-//   wrote is in its own cache when it reads it back (int8's layers, whose rows fit the L2, ran
-//   6-8 % faster than with every chunk from one shared counter; FP32 the same, Zen 5);
+//   wrote is in its own cache when it reads it back (an int8 network took about 6 % less time
+//   than with every chunk from one shared counter on a busy Zen 5, the same when it was quiet;
+//   FP32 the same);
 // - a thread the scheduler takes away (a busy machine) delays only the chunk it holds, not a
 //   fixed share of every task: the others take the rest of its run.
 #define CHUNKS_PER_THREAD 4
