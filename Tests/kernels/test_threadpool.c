@@ -147,7 +147,6 @@ static int check_split_rule(void) {
 // The fixed split: every element once, in the ranges [count·i / n, count·(i + 1) / n), and each
 // element on the same thread at every call (what the colour stage's rounds count on).
 typedef struct fixed_record {
-    int32_t count;
     _Atomic int32_t covered[64];
     pthread_t owner[2][64];
     int call;
@@ -169,7 +168,6 @@ static int check_fixed_split(void) {
         if (!pool) return 1;
         for (int32_t count = 1; count <= 40; count++) {
             static fixed_record r;
-            r.count = count;
             for (int k = 0; k < 64; k++) atomic_store(&r.covered[k], 0);
             for (r.call = 0; r.call < 2; r.call++) nj_threadpool_parallel_for_fixed(pool, count, record_fixed, &r);
             for (int32_t k = 0; k < count; k++) {

@@ -1,4 +1,5 @@
 import Glibc
+import NightjarKernels
 
 /// The reference capture pipeline of REFERENCE.md §3, step by step, on plain arrays.
 /// `restoreCapture` strings these together; they are public so tests and tools can check
@@ -130,7 +131,8 @@ public enum CapturePipeline {
         let offset = cfa.rggbOffset
         let size = alignedSize(width: width, height: height, offset: offset)
         for parity in 0..<2 {
-            histogramRows(parity: parity, mosaic: mosaic, width: width, offset: offset, size: size, stride: maxRaw + 1, counts: counts)
+            histogramRows(parity: parity, mosaic: mosaic, width: width, height: height, offset: offset, size: size,
+                          stride: maxRaw + 1, counts: counts)
         }
     }
 
@@ -146,9 +148,9 @@ public enum CapturePipeline {
                                     counts: UnsafeMutablePointer<UInt32>, pool: OpaquePointer?) -> Int {
         let offset = cfa.rggbOffset
         let size = alignedSize(width: width, height: height, offset: offset)
-        // The largest bin each parity's sites reach, found by that parity's thread.
-        var result = withUnsafeTemporaryAllocation(of: Int.self, capacity: 2) { largest -> Int in
-            let pass = HistogramPass(mosaic: mosaic, width: width, offset: offset, size: size, counts: counts,
+        // The largest value of each parity's rows, found by that parity's thread.
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2) { largest -> Int in
+            let pass = HistogramPass(mosaic: mosaic, width: width, height: height, offset: offset, size: size, counts: counts,
                                      largest: largest.baseAddress!)
             if let pool {
                 parallelFor(pool, 2, pass, histogramParities)
@@ -157,61 +159,33 @@ public enum CapturePipeline {
             }
             return max(largest[0], largest[1])
         }
-        // Values outside the aligned area: the rows above and below it, the columns left and right.
-        guard let pixels = mosaic.baseAddress else { return result }
-        for y in 0..<height {
-            let row = pixels + y * width
-            let inside = y >= offset.dy && y < offset.dy + size.height
-            for x in inside ? 0..<min(offset.dx, width) : 0..<width { result = max(result, Int(row[x])) }
-            if inside { for x in min(offset.dx + size.width, width)..<width { result = max(result, Int(row[x])) } }
-        }
-        return result
     }
 
-    private typealias HistogramPass = (mosaic: UnsafeBufferPointer<UInt16>, width: Int, offset: (dy: Int, dx: Int),
+    private typealias HistogramPass = (mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, offset: (dy: Int, dx: Int),
                                        size: (width: Int, height: Int), counts: UnsafeMutablePointer<UInt32>,
                                        largest: UnsafeMutablePointer<Int>)
 
     /// `histogramAndMaximum`'s work for the given row parities: their counts, and the largest
-    /// value counted into `largest[parity]`.
+    /// value of their rows into `largest[parity]`.
     private static func histogramParities(_ pass: HistogramPass, _ parities: Range<Int>) {
         for parity in parities {
-            histogramRows(parity: parity, mosaic: pass.mosaic, width: pass.width, offset: pass.offset, size: pass.size,
-                          stride: histogramStride, counts: pass.counts)
-            var top = 0
-            for site in 2 * parity..<(2 * parity + 2) {
-                let bins = pass.counts + site * histogramStride
-                var v = histogramStride - 1
-                while v > top, bins[v] == 0 { v -= 1 }
-                top = max(top, v)
-            }
-            pass.largest[parity] = top
+            pass.largest[parity] = histogramRows(parity: parity, mosaic: pass.mosaic, width: pass.width, height: pass.height,
+                                                 offset: pass.offset, size: pass.size, stride: histogramStride, counts: pass.counts)
         }
     }
 
     /// The counts of the aligned area's rows of one parity (its two sites: `counts` from
-    /// `2 * parity * stride`, zeroed first), every value below `stride`.
-    private static func histogramRows(parity: Int, mosaic: UnsafeBufferPointer<UInt16>, width: Int, offset: (dy: Int, dx: Int),
-                                      size: (width: Int, height: Int), stride: Int, counts: UnsafeMutablePointer<UInt32>) {
-        let even = counts + parity * 2 * stride, odd = even + stride
-        even.update(repeating: 0, count: 2 * stride)
-        guard let pixels = mosaic.baseAddress, size.width > 0 else { return }
-        // A row at a time, its two sites together: each row is read once (a pass per site read
-        // every row's cache lines twice), and the two counts in flight are independent (a dark
-        // frame repeats a few values, and one histogram waits on its own last store). Counts
-        // cannot overflow (see `amplification(mosaic:...)`), so the additions are unchecked.
-        var y = parity
-        while y < size.height {
-            let row = pixels + (offset.dy + y) * width + offset.dx
-            var x = 0
-            while x + 1 < size.width {
-                even[Int(row[x])] &+= 1
-                odd[Int(row[x + 1])] &+= 1
-                x += 2
-            }
-            if x < size.width { even[Int(row[x])] &+= 1 }
-            y += 2
-        }
+    /// `2 * parity * stride`, zeroed first), every value below `stride`, and the largest value
+    /// of the mosaic's rows of that parity, whole: nj_u16_mosaic_histogram_rows, the pass an
+    /// int8 frame's codes make too (`CaptureWorkspace.storeCodes`).
+    @discardableResult
+    private static func histogramRows(parity: Int, mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
+                                      offset: (dy: Int, dx: Int), size: (width: Int, height: Int), stride: Int,
+                                      counts: UnsafeMutablePointer<UInt32>) -> Int {
+        (counts + parity * 2 * stride).update(repeating: 0, count: 2 * stride)
+        guard let pixels = mosaic.baseAddress, width > 0, height > 0 else { return 0 }
+        return Int(nj_u16_mosaic_histogram_rows(pixels, width, 0, 0, Int32(height), Int32(offset.dy), Int32(offset.dx),
+                                                Int32(size.width), Int32(size.height), Int32(parity), counts, stride, 0))
     }
 
     /// The share of the aligned area's pixels whose network input (the normalised value times
