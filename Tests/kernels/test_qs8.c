@@ -534,6 +534,8 @@ int main(int argc, char **argv) {
         // F(2, 5) along rows (ungrouped 5x5, 16-32 inputs, 8+ outputs): the largest input count,
         // an odd one, block and chunk remainders of the outputs.
         {5, 32, 8, 1}, {5, 17, 29, 1},
+        // Outputs in sixes (the AVX-512 VNNI 5x5 6x4 kernel): three blocks, and two groups of one.
+        {5, 10, 18, 1}, {5, 12, 12, 2},
     };
     // Past 128: staged spans of several tiles, and their tails.
     static const int32_t widths[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 130, 300};

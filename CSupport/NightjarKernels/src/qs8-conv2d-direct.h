@@ -4,7 +4,8 @@
 // The including file first includes one nj-qs8-simd-ISA.h (the ISA's vocabulary: nj_qacc,
 // nj_qin, nj_qw, nj_qstage, nj_qwt, NJ_Q_VL, NJ_Q_LANE_CH, NJ_Q_FLIP, NJ_Q_TARGET, NJ_Q_ISA_ID,
 // NJ_Q_ISA_LABEL, NJ_Q_FEATURES, NJ_Q_LAYOUT, Q_SET1, Q_LOAD_IN, Q_LOAD_W, Q_DOT and
-// nj_q_finish) and defines NJ_K (1, 3, 5), NJ_OCB (4, 6 or 8), NJ_NV (1..4), NJ_FN, NJ_KERNEL.
+// nj_q_finish) and defines NJ_K (1, 3, 5), NJ_OCB (4, 6 or 8), NJ_NV (1..4), NJ_FN, NJ_KERNEL,
+// and optionally NJ_SUPPORTS (the kernel's `supports`: the geometries it takes).
 //
 // Design. The dot-product instructions (VPDPBUSD, SDOT, VPMADDWD) add up NJ_Q_LANE_CH adjacent
 // bytes or halves of each 32-bit lane, so each lane must hold one pixel's values of
@@ -293,9 +294,14 @@ const nj_conv2d_qs8_kernel NJ_KERNEL = {
     .fma_ports = 0,
     .max_group_inputs = (NJ_Q_STAGE_BYTES / (NJ_K * NJ_ROW_BYTES)) * NJ_Q_LANE_CH,
     .row_block = 1,
+#ifdef NJ_SUPPORTS
+    .supports = NJ_SUPPORTS,
+#else
     .supports = NULL,
+#endif
 };
 
+#undef NJ_SUPPORTS
 #undef NJ_STR
 #undef NJ_STR_
 #undef NJ_CASE_O
