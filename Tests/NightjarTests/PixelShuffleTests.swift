@@ -23,6 +23,40 @@ final class PixelShuffleTests: XCTestCase {
         }
     }
 
+    /// The element-size forms (int8, binary16, FP32, 8 bytes) move elements as the index formula
+    /// says, including widths that leave a tail after any vector loop (bytes by 4 have a loop of
+    /// their own); shuffle takes them back.
+    func testEveryElementSizeUnshufflesByTheFormula() {
+        for size in [1, 2, 4, 8] {
+            for (c, h, w, r) in [(2, 8, 4 * 37, 4), (4, 4, 4 * 67, 4), (3, 6, 10, 2), (2, 9, 6, 3), (1, 16, 32, 16)] {
+                let (oh, ow) = (h / r, w / r)
+                let input = (0..<(c * h * w * size)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 / 253) }
+                var packed = [UInt8](repeating: 0xEE, count: input.count)
+                input.withUnsafeBytes { src in
+                    packed.withUnsafeMutableBytes { dst in
+                        nj_pixel_unshuffle_scalar(size, src.baseAddress, h * w, Int32(h), Int32(c), Int32(w), Int32(r), 0, Int32(oh),
+                                                  dst.baseAddress, oh * ow, Int32(oh))
+                    }
+                }
+                var mismatches = 0
+                for ch in 0..<c { for i in 0..<r { for j in 0..<r { for y in 0..<oh { for x in 0..<ow {
+                    let to = (((ch * r * r + i * r + j) * oh + y) * ow + x) * size
+                    let from = ((ch * h + y * r + i) * w + x * r + j) * size
+                    if packed[to..<(to + size)] != input[from..<(from + size)] { mismatches += 1 }
+                } } } } }
+                XCTAssertEqual(mismatches, 0, "\(size)-byte elements, \(c) channels, \(h)x\(w), r \(r)")
+                var back = [UInt8](repeating: 0xEE, count: input.count)
+                packed.withUnsafeBytes { src in
+                    back.withUnsafeMutableBytes { dst in
+                        nj_pixel_shuffle_scalar(size, src.baseAddress, oh * ow, Int32(oh), Int32(c * r * r), Int32(ow), Int32(r), 0, Int32(oh),
+                                                dst.baseAddress, h * w, Int32(h))
+                    }
+                }
+                XCTAssertTrue(back == input, "\(size)-byte elements, r \(r): shuffle undoes unshuffle")
+            }
+        }
+    }
+
     /// On rings: rows [3, 5) of the packed side (rows [6, 10) of the plane side with r = 2), in
     /// rings of 3 and 5 rows, land where the whole-plane versions put them, and nothing else is
     /// written.
