@@ -6,8 +6,10 @@
 // Each row of the full-resolution side is read or written once, front to back: an unshuffle
 // deinterleaves one input row into r output rows, a shuffle interleaves r input rows into one
 // output row. (Walking the r*r phases separately touched every full-resolution row r times
-// with a stride of r elements.) The factors the network uses, 2 and 4, have loops with a
-// constant stride that compilers turn into vector shuffles.
+// with a stride of r elements.) Factors 2 and 4 have loops with a constant stride; clang turns
+// the wider elements' into vector shuffles but not the bytes' (rows that might alias), so bytes
+// by 4, the one unshuffle an int8 network runs (its 1/8 branch's input), have a loop of their
+// own below.
 #include <string.h>
 
 #include "nightjar_kernels.h"
