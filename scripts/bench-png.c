@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
         {"default-1", NJ_DEFLATE_DEFAULT, 1}, {"filtered-1", NJ_DEFLATE_FILTERED, 1},
         {"rle", NJ_DEFLATE_RLE, 1},         {"huffman", NJ_DEFLATE_HUFFMAN, 1},
         {"huffman-direct", NJ_DEFLATE_HUFFMAN_DIRECT, 1},
+        {"runs-direct", NJ_DEFLATE_RUNS_DIRECT, 1},
         {"default-6", NJ_DEFLATE_DEFAULT, 6},
     };
     size_t memory_bytes = nj_deflate_memory_bytes();

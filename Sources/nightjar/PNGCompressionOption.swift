@@ -14,7 +14,8 @@ import Nightjar
 /// `fast` (Paeth, zlib's Z_HUFFMAN_ONLY). `small` is 6: Paeth with zlib's string matching, each
 /// piece kept in whichever of that and `fast`'s coding is smaller (8-bit: 27.2 %, never larger
 /// than `fast`) at about 10 MB/s; Up at level 6 is smaller on flat scenes (26.2 %) but not on
-/// noisy 16-bit rows. Levels 2-9 as 6, at zlib's level; 0 stores.
+/// noisy 16-bit rows. Levels 2-9 as 6, at zlib's level; 0 stores. Since 2026-12-05 `fast` also
+/// codes runs of one repeated residual in 8-bit images as matches (README "PNG encoding").
 struct PNGCompression: ExpressibleByArgument, Equatable {
     var level: Int
 

@@ -136,7 +136,7 @@ final class PNGEncoderTests: XCTestCase {
     }
 
     /// Every filter (the five and the per-row choice) with every deflate strategy (zlib's four
-    /// and png_pieces.c's own Huffman coder), 8 and 16 bit, odd widths, pieces of one row, of
+    /// and png_pieces.c's own coders), 8 and 16 bit, odd widths, pieces of one row, of
     /// several rows with the image ending on a piece boundary and one row past it, and of the
     /// whole image: libpng reads back exactly the samples given.
     func testEveryFilterAndStrategyDecodesExactly() throws {
@@ -144,7 +144,7 @@ final class PNGEncoderTests: XCTestCase {
         let filters = [NJ_PNG_FILTER_NONE, NJ_PNG_FILTER_SUB, NJ_PNG_FILTER_UP, NJ_PNG_FILTER_AVERAGE, NJ_PNG_FILTER_PAETH,
                        NJ_PNG_FILTER_ADAPTIVE].map { Int32($0) }
         let strategies = [NJ_DEFLATE_DEFAULT, NJ_DEFLATE_FILTERED, NJ_DEFLATE_HUFFMAN, NJ_DEFLATE_RLE,
-                          NJ_DEFLATE_HUFFMAN_DIRECT].map { Int32($0) }
+                          NJ_DEFLATE_HUFFMAN_DIRECT, NJ_DEFLATE_RUNS_DIRECT].map { Int32($0) }
         // 333 wide: 999 (8-bit) or 1998 (16-bit) bytes a row; 3000-byte pieces hold 3 or 1 rows,
         // so 36 rows end on a piece boundary and 37 one row past it.
         let sizes = [(1, 1), (7, 5), (333, 36), (333, 37)]
@@ -203,6 +203,64 @@ final class PNGEncoderTests: XCTestCase {
             let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
             if label == "noise" { XCTAssertLessThan(size, source.count + source.count / 100 + 400, "stored, not expanded: \(size) bytes") }
             if label == "one value" { XCTAssertLessThan(size, 400, "one value codes in 1 bit: \(size) bytes") }
+        }
+    }
+
+    /// The shipped `fast` coder's runs (matches at distance 1): noise with runs of every length
+    /// from 2 to 600 (shorter than the shortest run coded, every match length, a rest of 1 or 2
+    /// bytes past 258 that takes 3 from the match before) and long ones, at every offset within
+    /// a word, at the start and end of rows and of pieces (pieces of 1, 2 and 64 rows, and of the whole image, so that a
+    /// run crosses a piece's edge); a frame of one value (every piece one run); and a run of a
+    /// piece's first byte (never matched: a piece is a stream of its own). libpng reads back
+    /// exactly the samples given, and a flat frame comes out far smaller than Huffman coding alone
+    /// makes it.
+    func testDirectRunCoderEdgeCases() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let url = directory.appendingPathComponent("runs.png")
+        let method = (Int32(NJ_PNG_FILTER_NONE), Int32(NJ_DEFLATE_RUNS_DIRECT))
+        var state: UInt64 = 777
+        func random(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % bound
+        }
+        // Every run length from 2 to 600 (so every match length, 3 to 258, is coded: the rests
+        // of 261 to 273 bytes are the short ones), at offsets cycling through a word, and some
+        // longer ones.
+        let lengths = Array(2...600) + [774, 775, 776, 1000, 3000]
+        var runs: [UInt16] = []
+        for (k, length) in lengths.enumerated() {
+            runs += (0..<(1 + k % 9)).map { _ in UInt16(random(256)) }
+            runs += Array(repeating: UInt16(random(256)), count: length)
+        }
+        // 501 pixels (1503 bytes) a row: runs cross rows; then whole rows.
+        let runsWidth = 501, runsHeight = (runs.count + 3 * runsWidth - 1) / (3 * runsWidth)
+        runs += (0..<(3 * runsWidth * runsHeight - runs.count)).map { _ in UInt16(random(256)) }
+        let flatWidth = 640, flatHeight = 48
+        let flat = [UInt16](repeating: 9, count: 3 * flatWidth * flatHeight)
+        // Rows that start (after the filter byte, 0 here) with a run of 0: the piece's first bytes.
+        let leadingWidth = 100, leadingHeight = 20
+        let leading = (0..<(3 * leadingWidth * leadingHeight)).map { i in i % (3 * leadingWidth) < 40 ? UInt16(0) : UInt16(random(256)) }
+        let cases: [(String, [UInt16], Int, Int)] = [("runs", runs, runsWidth, runsHeight), ("flat", flat, flatWidth, flatHeight),
+                                                     ("leading", leading, leadingWidth, leadingHeight)]
+        for (label, source, width, height) in cases {
+            var flatSizes: [Int32: Int] = [:]
+            for pieceBytes in [1, 2 * (3 * width + 1), 64 * (3 * width + 1), PNGEncoder.defaultPieceBytes, 1 << 24] {
+                let encoder = PNGEncoder(compressors: 2, pieceBytes: pieceBytes)
+                for strategy in [Int32(NJ_DEFLATE_RUNS_DIRECT), Int32(NJ_DEFLATE_HUFFMAN_DIRECT)] {
+                    try encode(source, width: width, height: height, bits: 8, level: 1, encoder: encoder, to: url,
+                               method: (method.0, strategy))
+                    XCTAssertNil(firstDifference(try readWithLibPNG(url, width: width, height: height, bits: 8), source),
+                                 "\(label), strategy \(strategy), pieces of \(pieceBytes) bytes")
+                    if label == "flat", pieceBytes == PNGEncoder.defaultPieceBytes {
+                        flatSizes[strategy] = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int
+                    }
+                }
+            }
+            if label == "flat", let runsSize = flatSizes[Int32(NJ_DEFLATE_RUNS_DIRECT)],
+               let huffmanSize = flatSizes[Int32(NJ_DEFLATE_HUFFMAN_DIRECT)] {
+                // One bit a byte as literals; a few bits per 258 bytes as matches.
+                XCTAssertLessThan(runsSize * 5, huffmanSize, "flat: runs \(runsSize) bytes, Huffman alone \(huffmanSize)")
+            }
         }
     }
 

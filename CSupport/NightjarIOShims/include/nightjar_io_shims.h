@@ -251,10 +251,12 @@ void nj_png_abandon(nj_png *png);
  * the smallest sum of residuals as signed bytes). */
 enum { NJ_PNG_FILTER_NONE = 0, NJ_PNG_FILTER_SUB = 1, NJ_PNG_FILTER_UP = 2,
        NJ_PNG_FILTER_AVERAGE = 3, NJ_PNG_FILTER_PAETH = 4, NJ_PNG_FILTER_ADAPTIVE = 5 };
-/* zlib strategies, and HUFFMAN_DIRECT: the same coding as zlib's HUFFMAN (literals only, one
- * dynamic code per piece) written by png_pieces.c itself, several times faster. */
+/* zlib strategies; HUFFMAN_DIRECT: the same coding as zlib's HUFFMAN (literals only, one
+ * dynamic code per piece) written by png_pieces.c itself, several times faster; RUNS_DIRECT:
+ * that coder with runs of one repeated byte as matches at distance 1 (its list of runs kept in
+ * nj_deflate_piece's `memory`). */
 enum { NJ_DEFLATE_DEFAULT = 0, NJ_DEFLATE_FILTERED = 1, NJ_DEFLATE_HUFFMAN = 2, NJ_DEFLATE_RLE = 3,
-       NJ_DEFLATE_HUFFMAN_DIRECT = 4 };
+       NJ_DEFLATE_HUFFMAN_DIRECT = 4, NJ_DEFLATE_RUNS_DIRECT = 5 };
 
 /* Filters `count` rows in place: each is one byte of room for the filter type followed by
  * `row_bytes` bytes of samples (row stride row_bytes + 1). `previous` is the unfiltered row

@@ -116,8 +116,13 @@ void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *
     }
 }
 
+/* A run of one repeated byte, coded as matches at distance 1 (png_pieces.c's own coder). */
+typedef struct byte_run {
+    uint32_t start;  /* the first byte equal to the one before it */
+    uint32_t length; /* bytes from `start` on equal to it */
+} byte_run;
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes);
+                         size_t output_capacity, size_t *output_bytes, byte_run *runs, size_t run_capacity);
 
 /* ---- Deflating ---------------------------------------------------------------------------- */
 
@@ -157,9 +162,12 @@ size_t nj_deflate_piece_bound(size_t input_bytes) {
 int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
                      const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
                      size_t output_capacity, size_t *output_bytes, uint32_t *adler) {
-    if (strategy == NJ_DEFLATE_HUFFMAN_DIRECT) {
+    if (strategy == NJ_DEFLATE_HUFFMAN_DIRECT || strategy == NJ_DEFLATE_RUNS_DIRECT) {
         *adler = nj_png_kernels_active().adler32(1, input, input_bytes);
-        return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes);
+        /* The runs' list lives in the memory zlib would have used. */
+        const size_t run_capacity =
+            strategy == NJ_DEFLATE_RUNS_DIRECT && memory ? memory_bytes / sizeof(struct byte_run) : 0;
+        return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes, memory, run_capacity);
     }
     if (memory_bytes < sizeof(bump_memory) + 16) return -1;
     bump_memory *bump = memory;
@@ -348,14 +356,12 @@ static void put_stored(bit_writer *w, const uint8_t *input, size_t bytes, int la
  * caller's, from the count returned): three codes of at most 15 bits, joined, go in above the
  * at most 7 bits pending, then 8 bytes are stored and the pointer moves by the whole bytes
  * among them: no branch per code, and one shift and one addition per three codes wait on the
- * group before. The bits are put_bits's, in the same order. With the tallies below, deflate
+ * group before. The bits are put_bits's, in the same order. `entry[s]` is s's code | its
+ * length << 16 (one load per literal), made once per piece. With the tallies below, deflate
  * of restored frames went from 630 to 910 MB/s (16-bit), 975 to 1165 (8-bit, network colour)
  * and 1075 to 1110 (8-bit, camera colour, 15 % of raw: short codes) per CPU second (Zen 5,
  * scripts/bench-png.c's loop). */
-static size_t put_literals(bit_writer *w, const uint8_t *input, size_t count, const uint16_t *codes,
-                           const uint8_t *lengths) {
-    uint32_t entry[256]; /* code | length << 16: one load per literal */
-    for (int s = 0; s < 256; s++) entry[s] = codes[s] | (uint32_t)lengths[s] << 16;
+static size_t put_literals(bit_writer *w, const uint8_t *input, size_t count, const uint32_t *entry) {
     uint64_t bits = w->bits;
     unsigned pending = w->count; /* < 32: put_bits keeps it so */
     uint8_t *out = w->out;
@@ -385,19 +391,109 @@ static size_t put_literals(bit_writer *w, const uint8_t *input, size_t count, co
     return j;
 }
 
-static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes) {
-    /* Literal/length symbols 0..256 (256 ends the block) and two unused distance codes of one
-     * bit each (a complete code, as zlib writes it for literal-only blocks). */
-    enum { LITERALS = 257, DISTANCES = 2, ALL = LITERALS + DISTANCES };
-    uint32_t freq[LITERALS] = {0};
-    /* Eight tallies, a word of input at a time: filtered rows are mostly a few byte values,
-     * and a tally's increments of one value wait on each other (4 % faster than four tallies
-     * of single bytes on restored 8-bit frames, Zen 5). */
-    uint32_t tally[8][256];
-    memset(tally, 0, sizeof tally);
+/* All of `count` literals: put_literals, then the rest (all of it where the output has no room
+ * to spare) two literals per call: 30 bits at most, and put_bits empties below 32. */
+static void put_all_literals(bit_writer *w, const uint8_t *input, size_t count, const uint32_t *entry) {
+    size_t j = put_literals(w, input, count, entry);
+    for (; j + 2 <= count; j += 2) {
+        uint32_t a = entry[input[j]], b = entry[input[j + 1]];
+        put_bits(w, (uint64_t)(a & 0xffff) | (uint64_t)(b & 0xffff) << (a >> 16), (a >> 16) + (b >> 16));
+    }
+    if (j < count) put_bits(w, entry[input[j]] & 0xffff, entry[input[j]] >> 16);
+}
+
+/* ---- Runs of a repeated byte --------------------------------------------------------------- */
+/* Filtered rows of smooth image areas (the network's output is denoised: dark skies, walls)
+ * are long runs of one residual, mostly 0. A run costs a bit or more per byte as literals, and
+ * one symbol per 258 bytes as matches at distance 1 (the byte before), which also skips the
+ * per-literal work of the coder: the synthetic 12.1 MP frame `bench` restores has 76 % of its
+ * filtered bytes in runs of 8 or more. Runs shorter than MIN_RUN stay literals (a match's
+ * length code, extra bits and distance bit cost about as much as a few short literal codes). */
+enum { MIN_RUN = 16, MAX_MATCH = 258 };
+
+/* The 8 bytes at `p` less (xor) the 8 before them shifted by one: byte k is 0 where p[k]
+ * equals p[k - 1] (little-endian hosts, as put_bits). */
+static inline uint64_t word_difference(const uint8_t *p) {
+    uint64_t here, before;
+    memcpy(&here, p, 8);
+    memcpy(&before, p - 1, 8);
+    return here ^ before;
+}
+
+/* The runs of at least MIN_RUN bytes equal to the byte before them (never from the piece's
+ * first byte: a piece is a stream of its own), in order, at most `capacity` of them (the rest
+ * of the piece is then coded as literals). Any run of 15 or more such bytes holds 8 of them
+ * at a multiple of 8 from where the search resumed, so the search compares a word at a time
+ * (one comparison per 8 bytes of noisy rows) and looks at single bytes only around a word
+ * that repeats: back to where its run starts, on to where it ends. */
+static size_t find_runs(const uint8_t *input, size_t n, byte_run *runs, size_t capacity) {
+    _Static_assert(MIN_RUN >= 15, "a run must hold a whole word wherever the words start");
+    size_t count = 0, j = 1;
+    while (j + 8 <= n && count < capacity) {
+        /* Noisy rows: four words, one branch. */
+        if (j + 32 <= n && ((int)(word_difference(input + j) != 0) & (int)(word_difference(input + j + 8) != 0) &
+                            (int)(word_difference(input + j + 16) != 0) & (int)(word_difference(input + j + 24) != 0))) {
+            j += 32;
+            continue;
+        }
+        if (word_difference(input + j) != 0) {
+            j += 8;
+            continue;
+        }
+        /* The run's ends a word at a time: the first byte differing from the one before it
+         * is the lowest nonzero byte of the words' difference (little-endian), the last one
+         * before `start` the highest. */
+        size_t start = j, end = j + 8;
+        for (uint64_t d = 0; start >= 9 && (d = word_difference(input + start - 8)) == 0;) start -= 8;
+        if (start >= 9)
+            start -= (size_t)__builtin_clzll(word_difference(input + start - 8)) >> 3;
+        else
+            while (start > 1 && input[start - 1] == input[start - 2]) start--;
+        uint64_t d = 0;
+        while (end + 8 <= n && (d = word_difference(input + end)) == 0) end += 8;
+        if (end + 8 <= n)
+            end += (size_t)__builtin_ctzll(d) >> 3;
+        else
+            while (end < n && input[end] == input[end - 1]) end++;
+        if (end - start >= MIN_RUN) runs[count++] = (byte_run){(uint32_t)start, (uint32_t)(end - start)};
+        j = end + 1; /* byte `end` differs from the one before it */
+    }
+    return count;
+}
+
+/* Deflate's length symbol (257..285, less 257) of a match of `length` (3..258) bytes, and its
+ * extra bits (RFC 1951 3.2.5): lengths 3..10 one symbol each; then groups of four symbols with
+ * 1..5 extra bits, covering 2^(e+2) .. 2^(e+3) - 1 above 3 for e extra bits; 258 its own. */
+static inline unsigned length_symbol(unsigned length, unsigned *extra_bits, unsigned *extra) {
+    const unsigned n = length - 3;
+    if (length == MAX_MATCH) {
+        *extra_bits = 0, *extra = 0;
+        return 28;
+    }
+    if (n < 8) {
+        *extra_bits = 0, *extra = 0;
+        return n;
+    }
+    const unsigned e = (unsigned)(31 - __builtin_clz(n)) - 2;
+    *extra_bits = e;
+    *extra = n & ((1u << e) - 1);
+    return 4 * e + (n >> e);
+}
+
+/* The next match of a run with `*left` bytes to go (taken off it): 258 bytes, or the rest in
+ * one (at least 3 bytes: a rest of 1 or 2 takes 3 from the full match before it). */
+static inline unsigned next_match(unsigned *left) {
+    const unsigned length = *left <= MAX_MATCH ? *left : *left - MAX_MATCH < 3 ? *left - 3 : MAX_MATCH;
+    *left -= length;
+    return length;
+}
+
+/* Adds `count` bytes to the tallies of byte values. Eight tallies, a word of input at a time:
+ * filtered rows are mostly a few byte values, and a tally's increments of one value wait on
+ * each other (4 % faster than four tallies of single bytes on restored 8-bit frames, Zen 5). */
+static void tally_bytes(uint32_t tally[8][256], const uint8_t *input, size_t count) {
     size_t i = 0;
-    for (; i + 8 <= input_bytes; i += 8) {
+    for (; i + 8 <= count; i += 8) {
         uint64_t word;
         memcpy(&word, input + i, 8);
         tally[0][word & 255]++;
@@ -409,24 +505,53 @@ static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uin
         tally[6][(word >> 48) & 255]++;
         tally[7][word >> 56]++;
     }
-    for (; i < input_bytes; i++) tally[0][input[i]]++;
+    for (; i < count; i++) tally[i & 7][input[i]]++;
+}
+
+static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
+                         size_t output_capacity, size_t *output_bytes, byte_run *runs, size_t run_capacity) {
+    /* Literal/length symbols 0..285 (256 ends the block, 257.. are match lengths) and two
+     * distance codes of one bit each, of which the first (distance 1) is used (a complete
+     * code, as zlib writes it for literal-only blocks). */
+    enum { SYMBOLS = 286, DISTANCES = 2 };
+    uint32_t freq[SYMBOLS] = {0};
+    /* The runs first: their bytes are matches, and only the literals between them are counted. */
+    const size_t run_count = run_capacity > 0 ? find_runs(input, input_bytes, runs, run_capacity) : 0;
+    uint32_t tally[8][256];
+    memset(tally, 0, sizeof tally);
+    uint64_t match_bits = 0; /* the matches' extra bits and distance codes */
+    size_t at = 0;
+    for (size_t r = 0; r < run_count; r++) {
+        tally_bytes(tally, input + at, runs[r].start - at);
+        for (unsigned left = runs[r].length; left > 0;) {
+            unsigned extra_bits, extra_value;
+            freq[257 + length_symbol(next_match(&left), &extra_bits, &extra_value)]++;
+            match_bits += extra_bits + 1;
+        }
+        at = runs[r].start + runs[r].length;
+    }
+    tally_bytes(tally, input + at, input_bytes - at);
     for (int s = 0; s < 256; s++) {
         uint32_t sum = 0;
         for (int t = 0; t < 8; t++) sum += tally[t][s];
         freq[s] = sum;
     }
     freq[256] = 1;
+    int hlit = SYMBOLS;
+    while (hlit > 257 && freq[hlit - 1] == 0) hlit--;
+    enum { ALL = SYMBOLS + DISTANCES };
     uint8_t lengths[ALL];
-    build_lengths(freq, LITERALS, 15, lengths);
-    lengths[LITERALS] = lengths[LITERALS + 1] = 1;
+    build_lengths(freq, hlit, 15, lengths);
+    lengths[hlit] = lengths[hlit + 1] = 1;
+    const int all = hlit + DISTANCES;
 
     /* The code lengths, run-length coded: 17 and 18 for runs of zeros, 0..15 otherwise. */
     uint8_t symbols[ALL], extra[ALL];
     int symbol_count = 0;
     uint32_t length_freq[19] = {0};
-    for (int s = 0; s < ALL;) {
+    for (int s = 0; s < all;) {
         int run = 1;
-        while (s + run < ALL && lengths[s + run] == lengths[s]) run++;
+        while (s + run < all && lengths[s + run] == lengths[s]) run++;
         if (lengths[s] == 0 && run >= 3) {
             int n = run > 138 ? 138 : run;
             symbols[symbol_count] = n >= 11 ? 18 : 17;
@@ -447,20 +572,20 @@ static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uin
     while (hclen > 4 && length_lengths[length_order[hclen - 1]] == 0) hclen--;
 
     /* The block's size in bits, to fall back on stored blocks when coding would not pay. */
-    uint64_t coded = 3 + 5 + 5 + 4 + 3 * (uint64_t)hclen;
+    uint64_t coded = 3 + 5 + 5 + 4 + 3 * (uint64_t)hclen + match_bits;
     for (int k = 0; k < symbol_count; k++)
         coded += length_lengths[symbols[k]] + (symbols[k] == 18 ? 7 : symbols[k] == 17 ? 3 : 0);
-    for (int s = 0; s < LITERALS; s++) coded += (uint64_t)freq[s] * lengths[s];
+    for (int s = 0; s < hlit; s++) coded += (uint64_t)freq[s] * lengths[s];
 
     bit_writer w = {0, 0, output, output + output_capacity, 0};
     if (coded / 8 + 32 >= input_bytes) {
         put_stored(&w, input, input_bytes, last);
     } else {
-        uint16_t codes[LITERALS], length_codes[19];
-        canonical_codes(lengths, LITERALS, codes);
+        uint16_t codes[SYMBOLS], length_codes[19];
+        canonical_codes(lengths, hlit, codes);
         canonical_codes(length_lengths, 19, length_codes);
         put_bits(&w, (uint64_t)(last ? 1 : 0) | 2u << 1, 3); /* BFINAL, BTYPE 10 */
-        put_bits(&w, LITERALS - 257, 5);
+        put_bits(&w, (uint64_t)(hlit - 257), 5);
         put_bits(&w, DISTANCES - 1, 5);
         put_bits(&w, (uint64_t)(hclen - 4), 4);
         for (int k = 0; k < hclen; k++) put_bits(&w, length_lengths[length_order[k]], 3);
@@ -469,14 +594,21 @@ static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uin
             if (symbols[k] == 17) put_bits(&w, extra[k], 3);
             if (symbols[k] == 18) put_bits(&w, extra[k], 7);
         }
-        size_t j = put_literals(&w, input, input_bytes, codes, lengths);
-        /* The rest (and all of it where the output has no room to spare), two literals per
-         * call: 30 bits at most, and put_bits empties below 32. */
-        for (; j + 2 <= input_bytes; j += 2) {
-            uint8_t a = input[j], b = input[j + 1];
-            put_bits(&w, (uint64_t)codes[a] | (uint64_t)codes[b] << lengths[a], lengths[a] + lengths[b]);
+        uint32_t entry[256]; /* code | length << 16: one load per literal */
+        for (int s = 0; s < 256; s++) entry[s] = codes[s] | (uint32_t)lengths[s] << 16;
+        at = 0;
+        for (size_t r = 0; r < run_count; r++) {
+            put_all_literals(&w, input + at, runs[r].start - at, entry);
+            for (unsigned left = runs[r].length; left > 0;) {
+                unsigned extra_bits, extra_value;
+                const unsigned symbol = 257 + length_symbol(next_match(&left), &extra_bits, &extra_value);
+                /* The length's code, its extra bits, then distance code 0 (distance 1): "0". */
+                put_bits(&w, (uint64_t)codes[symbol] | (uint64_t)extra_value << lengths[symbol],
+                         lengths[symbol] + extra_bits + 1);
+            }
+            at = runs[r].start + runs[r].length;
         }
-        if (j < input_bytes) put_bits(&w, codes[input[j]], lengths[input[j]]);
+        put_all_literals(&w, input + at, input_bytes - at, entry);
         put_bits(&w, codes[256], lengths[256]);
     }
     if (last)
