@@ -39,6 +39,12 @@ struct BenchReport: Codable {
     var gmac_per_second: Double
     var fma_peak_gmac_per_second: Double
     var share_of_fma_peak: Double
+    /// A cache line's round trip between the first two threads (ns), measured before the
+    /// network's runs and after the last run: on a virtual machine the host may move the
+    /// threads between cores that share a cache and cores that do not, which changes every
+    /// figure here (nil with one thread).
+    var thread_round_trip_ns_before: Double?
+    var thread_round_trip_ns_after: Double?
     /// This process's peak resident set over the whole run (network and end-to-end phases).
     /// The decoder child is not included, nor is the synthetic capture, rendered by a child.
     var peak_rss_bytes: Int
@@ -48,6 +54,7 @@ struct BenchReport: Codable {
                         bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool,
                         precision: Precision? = nil, color: ColorMode = .camera) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
+        let roundTripBefore = ProcessMetrics.threadRoundTrip(threads: threads)
         let (network, arenaBytes, kernelNames, precisions) = try measureNetwork(
             model: model, modelPath: modelPath, height: padded.height, width: padded.width, threads: threads, runs: runs, bands: bands,
             lockMemory: lockMemory, precision: precision)
@@ -64,6 +71,7 @@ struct BenchReport: Codable {
                                             size: size, threads: threads, bands: bands, lockMemory: lockMemory, runs: runs, input: input,
                                             precision: precision, color: color)
         }
+        let roundTripAfter = ProcessMetrics.threadRoundTrip(threads: threads)
         return BenchReport(
             model: modelPath, precision: precisions.max()!.rawValue, width: padded.width, height: padded.height, threads: threads, runs: runs,
             isa: KernelInfo.activeISA, fma_ports: KernelInfo.fmaPorts,
@@ -78,6 +86,7 @@ struct BenchReport: Codable {
             gmac_per_second: macs / 1e9 / network.median,
             fma_peak_gmac_per_second: peak / 1e9,
             share_of_fma_peak: macs / network.median / peak,
+            thread_round_trip_ns_before: roundTripBefore, thread_round_trip_ns_after: roundTripAfter,
             // Read last: the peak of the whole run, both phases.
             peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
             arena_bytes: arenaBytes)
@@ -148,6 +157,10 @@ struct BenchReport: Codable {
                                                                   batch.median / network_seconds.median))
         }
         lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
+        if let before = thread_round_trip_ns_before, let after = thread_round_trip_ns_after {
+            lines.append(formatted("threads      a cache line's round trip between two threads: %.0f ns before the runs, %.0f ns after",
+                                   before, after))
+        }
         return lines.joined(separator: "\n")
     }
 }

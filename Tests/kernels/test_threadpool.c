@@ -219,7 +219,21 @@ int main(void) {
                rounds, (long long)covered, (long long)expected_covered, (long long)stale,
                ok ? "ok" : "FAIL");
         failed |= !ok;
+        // The hand-off measurement ends (a protocol that lost a turn would spin for ever, and
+        // `timeout` says so) with a time: positive, and below a millisecond a round trip even
+        // under qemu; one thread has nothing to measure.
+        const double round_trip = nj_threadpool_round_trip_ns(pool, 200, 3);
+        const int timed = round_trip > 0 && round_trip < 1e6;
+        printf("threadpool: %d threads: a cache line's round trip %.0f ns: %s\n", threads, round_trip, timed ? "ok" : "FAIL");
+        failed |= !timed;
         nj_threadpool_destroy(pool);
+    }
+    nj_threadpool *single = nj_threadpool_create(1);
+    if (single) {
+        const int none = nj_threadpool_round_trip_ns(single, 200, 3) == 0;
+        printf("threadpool: 1 thread: no round trip to time: %s\n", none ? "ok" : "FAIL");
+        failed |= !none;
+        nj_threadpool_destroy(single);
     }
     failed |= check_split_rule();
     return failed;

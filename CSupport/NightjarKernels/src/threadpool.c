@@ -312,6 +312,45 @@ static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *contex
     pthread_mutex_unlock(&pool->lock);
 }
 
+// ---- Hand-off latency (nj_threadpool_round_trip_ns) -------------------------------------------
+
+typedef struct handoff {
+    _Alignas(64) _Atomic int64_t turn;  // even: thread 0 writes next; odd: thread 1
+    int64_t rounds;
+} handoff;
+
+static void handoff_task(void *raw, int32_t index, int32_t count) {
+    (void)count;
+    handoff *h = raw;
+    if (index > 1) return;
+    for (int64_t i = 0; i < h->rounds; i++) {
+        const int64_t mine = 2 * i + index;
+        while (atomic_load_explicit(&h->turn, memory_order_acquire) != mine) CPU_RELAX();
+        atomic_store_explicit(&h->turn, mine + 1, memory_order_release);
+    }
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds, int32_t trials) {
+    if (!pool || pool->size < 2 || rounds < 1 || trials < 1) return 0;
+    double times[64];
+    if (trials > 64) trials = 64;
+    for (int32_t t = 0; t < trials; t++) {
+        handoff h;
+        atomic_init(&h.turn, 0);
+        h.rounds = rounds;
+        const int64_t start = monotonic_ns();
+        run_on_pool(pool, handoff_task, &h);
+        times[t] = (double)(monotonic_ns() - start) / rounds;
+    }
+    qsort(times, (size_t)trials, sizeof times[0], compare_doubles);
+    return trials % 2 ? times[trials / 2] : (times[trials / 2 - 1] + times[trials / 2]) / 2;
+}
+
 // Work is cut into more chunks than threads, dealt out as one contiguous run per thread (thread
 // i: chunks [chunks·i/n, chunks·(i+1)/n)), each run's next chunk an atomic counter. A thread
 // takes its own run's chunks in order, then whatever is left of the others' runs:

@@ -100,6 +100,17 @@ public enum ProcessMetrics {
     }
 }
 
+extension ProcessMetrics {
+    /// A cache line's round trip between the first two of `threads` pool threads, in ns (the
+    /// median of five runs of 4000 hand-offs; nil for one thread): what every hand-off of work
+    /// or data between the engine's threads costs at least (nj_threadpool_round_trip_ns).
+    public static func threadRoundTrip(threads: Int) -> Double? {
+        guard threads >= 2, let pool = nj_threadpool_create(Int32(threads)) else { return nil }
+        defer { nj_threadpool_destroy(pool) }
+        return nj_threadpool_round_trip_ns(pool, 4000, 5)
+    }
+}
+
 #if canImport(Glibc)
 /// glibc's malloc_trim (declared in malloc.h, which the Glibc module does not import).
 @_silgen_name("malloc_trim")
