@@ -364,17 +364,24 @@ double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds, int32_t 
 // Runs kept apart (threads beyond this share runs).
 #define NJ_DEAL_RUNS 64
 
+// Each run's counter on a cache line of its own: every chunk taken writes its run's counter,
+// and with the counters side by side each thread's write took the line from the others
+// (on cores without a shared cache a few hundred ns each time, `bench`'s round trip).
+typedef struct deal_counter {
+    _Alignas(64) _Atomic int32_t next;
+} deal_counter;
+
 typedef struct chunk_deal {
     int32_t chunks;
     int32_t runs;
-    _Atomic int32_t next[NJ_DEAL_RUNS];
+    deal_counter run[NJ_DEAL_RUNS];  // only the first `runs` are set: the jobs leave the rest
 } chunk_deal;
 
 static void deal_init(chunk_deal *deal, int32_t chunks, int32_t threads) {
     deal->chunks = chunks;
     deal->runs = threads < NJ_DEAL_RUNS ? threads : NJ_DEAL_RUNS;
     for (int32_t r = 0; r < deal->runs; r++)
-        atomic_init(&deal->next[r], (int32_t)((int64_t)chunks * r / deal->runs));
+        atomic_init(&deal->run[r].next, (int32_t)((int64_t)chunks * r / deal->runs));
 }
 
 // The next chunk for pool thread `index`: from its own run, else (when `steal`) from the next
@@ -383,8 +390,8 @@ static int32_t deal_next(chunk_deal *deal, int32_t index, int steal) {
     for (int32_t k = 0; k < (steal ? deal->runs : 1); k++) {
         const int32_t run = (index + k) % deal->runs;
         const int32_t end = (int32_t)((int64_t)deal->chunks * (run + 1) / deal->runs);
-        if (atomic_load_explicit(&deal->next[run], memory_order_relaxed) >= end) continue;
-        const int32_t chunk = atomic_fetch_add_explicit(&deal->next[run], 1, memory_order_relaxed);
+        if (atomic_load_explicit(&deal->run[run].next, memory_order_relaxed) >= end) continue;
+        const int32_t chunk = atomic_fetch_add_explicit(&deal->run[run].next, 1, memory_order_relaxed);
         if (chunk < end) return chunk;
     }
     return -1;
@@ -421,7 +428,12 @@ static void parallel_for(nj_threadpool *pool, int32_t count, nj_range_task task,
     // Fixed: one chunk per thread, chunk i = [count·i/n, count·(i+1)/n) (one element per chunk
     // when there are fewer elements than threads), thread i's run being chunk i.
     const int32_t most = fixed ? pool->size : pool->size * CHUNKS_PER_THREAD;
-    range_job job = {task, context, count, fixed, {0}};
+    // Field by field: an initializer list would zero all NJ_DEAL_RUNS counters' lines (4 KB).
+    range_job job;
+    job.task = task;
+    job.context = context;
+    job.count = count;
+    job.fixed = fixed;
     deal_init(&job.deal, count < most ? count : most, pool->size);
     nj_threadpool_run(pool, range_share, &job);
 }
@@ -546,7 +558,15 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
     const int32_t rows = row_end - row_begin;
     const int32_t block = row_block > 1 ? row_block : 1;
     const int32_t row_blocks = (rows + block - 1) / block;
-    conv_job job = {run_chunk, kernel, args, row_begin, row_end, out_channels, 0, 1, {0}};
+    conv_job job;  // field by field, as in parallel_for
+    job.run_chunk = run_chunk;
+    job.kernel = kernel;
+    job.args = args;
+    job.row_begin = row_begin;
+    job.row_end = row_end;
+    job.out_channels = out_channels;
+    job.by_channels = 0;
+    job.unit = 1;
     int32_t chunks;
     const int32_t most = threads * CHUNKS_PER_THREAD;
     if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
