@@ -162,6 +162,9 @@ final class PNGEncoder: @unchecked Sendable {
     /// Pieces queued for the next round, and the first of them.
     private var inlineQueued = 0
     private var inlineNext = 0
+    /// The round being compressed on the workers: the next piece to take and the end (under `lock`).
+    private var roundNext = 0
+    private var roundEnd = 0
 
     init(compressors: Int = 1, pieceBytes: Int = PNGEncoder.defaultPieceBytes) {
         self.compressors = max(1, compressors)
@@ -385,9 +388,11 @@ final class PNGEncoder: @unchecked Sendable {
         return 0
     }
 
-    /// Pieces compressed on the engine's worker threads: the queued ones, a round of the pool
-    /// with one piece per thread (each with its own compressor memory), from the caller's
-    /// thread between the network's bands, when the pool is idle.
+    /// Pieces compressed on the engine's worker threads: the queued ones, in one round of the
+    /// pool, from the caller's thread between the network's bands, when the pool is idle. Each
+    /// taking thread works in compressor memory of its own (`worker`) and takes the round's
+    /// pieces one at a time as it gets to them, so a thread whose piece was quick (runs) takes
+    /// the next instead of waiting at the round's end for the other's.
     private func compressQueuedOnWorkers() {
         let count = inlineQueued
         guard count > 0 else { return }
@@ -396,18 +401,33 @@ final class PNGEncoder: @unchecked Sendable {
         inlineNext += count
         pthread_mutex_lock(lock)
         for piece in first..<(first + count) { slots[piece % slotCount].state = .compressing }
+        roundNext = first
+        roundEnd = first + count
         pthread_mutex_unlock(lock)
-        let task = { (context: (encoder: PNGEncoder, first: Int), pieces: Range<Int>) in
-            for i in pieces {
-                let index = (context.first + i) % context.encoder.slotCount
-                context.encoder.compressPiece(index: index, slot: context.encoder.slots[index], worker: i)
+        let takers = min(count, compressors, workers?.workerPool.map { Int(nj_threadpool_size($0)) } ?? 1)
+        let task = { (encoder: PNGEncoder, workers: Range<Int>) in
+            for worker in workers {
+                while let piece = encoder.takeRoundPiece() {
+                    let index = piece % encoder.slotCount
+                    encoder.compressPiece(index: index, slot: encoder.slots[index], worker: worker)
+                }
             }
         }
-        if let pool = workers?.workerPool, count > 1 {
-            parallelFor(pool, count, (self, first), task)
+        if let pool = workers?.workerPool, takers > 1 {
+            // One taker per thread, each with its memory: element w of the fixed split.
+            parallelFor(pool, takers, self, fixedSplit: true, task)
         } else {
-            task((self, first), 0..<count)
+            task(self, 0..<1)
         }
+    }
+
+    /// The round's next piece not yet taken, or nil.
+    private func takeRoundPiece() -> Int? {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard roundNext < roundEnd else { return nil }
+        roundNext += 1
+        return roundNext - 1
     }
 
     // MARK: - Writing an image
@@ -417,7 +437,8 @@ final class PNGEncoder: @unchecked Sendable {
     /// `method` replaces the level's filter and strategy (tests try every combination).
     ///
     /// With `workers` whose pool has as many threads as the machine has cores, the pieces are
-    /// compressed in rounds on that pool, one piece per thread, between the caller's rows:
+    /// compressed in rounds on that pool, two pieces per thread taken as each gets to them,
+    /// between the caller's rows:
     /// compressor threads of their own would have no core to themselves, and each time one
     /// took a core from a worker of the network's, the pool's other threads waited at the end
     /// of the round for it. With fewer threads than cores, the compressor threads use the rest.
@@ -443,7 +464,9 @@ final class PNGEncoder: @unchecked Sendable {
             throw CaptureError.noRoom(path: displayPath, reason: "not enough memory for the PNG writer" + addressSpaceLimitHint())
         }
         let poolThreads = workers?.workerPool.map { Int(nj_threadpool_size($0)) } ?? 0
-        inlineRound = poolThreads >= Engine.availableCores ? min(poolThreads, compressors) : 0
+        // Two pieces a taker per round (as many as the slots hold): half the rounds, each
+        // balanced piece by piece.
+        inlineRound = poolThreads >= Engine.availableCores ? min(2 * min(poolThreads, compressors), slotCount) : 0
         self.workers = inlineRound > 0 ? workers : nil
         inlineQueued = 0
         inlineNext = 0
