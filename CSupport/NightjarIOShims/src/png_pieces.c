@@ -272,6 +272,9 @@ static void build_lengths(const uint32_t *frequencies, int n, int limit, uint8_t
         int leaves = 0;
         for (int s = 0; s < n; s++)
             if (freq[s]) order[leaves++] = s;
+        /* Never fewer than two (above; n is 19 or more): said for the compilers that cannot
+         * see it (gcc warned of depth[nodes - 1] below at nodes 0). */
+        if (leaves < 2) return;
         /* Insertion sort by frequency (at most 286 leaves; runs once per piece). */
         for (int i = 1; i < leaves; i++) {
             int s = order[i], j = i;
@@ -444,7 +447,7 @@ static size_t find_runs(const uint8_t *input, size_t n, byte_run *runs, size_t c
          * is the lowest nonzero byte of the words' difference (little-endian), the last one
          * before `start` the highest. */
         size_t start = j, end = j + 8;
-        for (uint64_t d = 0; start >= 9 && (d = word_difference(input + start - 8)) == 0;) start -= 8;
+        while (start >= 9 && word_difference(input + start - 8) == 0) start -= 8;
         if (start >= 9)
             start -= (size_t)__builtin_clzll(word_difference(input + start - 8)) >> 3;
         else
