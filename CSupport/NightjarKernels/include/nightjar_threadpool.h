@@ -42,12 +42,12 @@ void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_ran
                                       void *context);
 
 // How long one cache line takes to go from the pool's first thread (the caller) to its second
-// and back, in nanoseconds: the median of `trials` runs of `rounds` hand-offs, each thread
-// spinning on the line for the other's write (0 when the pool has one thread). Every task and
+// and back, in nanoseconds: one run of `rounds` hand-offs, each thread spinning on the line
+// for the other's write (0 when the pool has one thread; callers take a median of runs). Every task and
 // every row one thread writes and the other reads pays this latency, so `nightjar bench`
 // reports it beside its times: on a virtual machine it says where the host placed the two
 // threads (a Zen 5 guest: about 40 ns on cores of one core complex, 340-550 ns on two).
-double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds, int32_t trials);
+double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds);
 
 // The level-2 cache per core that the convolution split assumes (bytes; 0 when the system does
 // not say): read once when the pool is created, from sysfs (a shared L2 divided among the CPUs

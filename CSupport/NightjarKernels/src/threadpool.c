@@ -330,25 +330,14 @@ static void handoff_task(void *raw, int32_t index, int32_t count) {
     }
 }
 
-static int compare_doubles(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds, int32_t trials) {
-    if (!pool || pool->size < 2 || rounds < 1 || trials < 1) return 0;
-    double times[64];
-    if (trials > 64) trials = 64;
-    for (int32_t t = 0; t < trials; t++) {
-        handoff h;
-        atomic_init(&h.turn, 0);
-        h.rounds = rounds;
-        const int64_t start = monotonic_ns();
-        run_on_pool(pool, handoff_task, &h);
-        times[t] = (double)(monotonic_ns() - start) / rounds;
-    }
-    qsort(times, (size_t)trials, sizeof times[0], compare_doubles);
-    return trials % 2 ? times[trials / 2] : (times[trials / 2 - 1] + times[trials / 2]) / 2;
+double nj_threadpool_round_trip_ns(nj_threadpool *pool, int32_t rounds) {
+    if (!pool || pool->size < 2 || rounds < 1) return 0;
+    handoff h;
+    atomic_init(&h.turn, 0);
+    h.rounds = rounds;
+    const int64_t start = monotonic_ns();
+    run_on_pool(pool, handoff_task, &h);
+    return (double)(monotonic_ns() - start) / rounds;
 }
 
 // Work is cut into more chunks than threads, dealt out as one contiguous run per thread (thread

@@ -45,7 +45,7 @@ final class PNGEncoder: @unchecked Sendable {
     /// `bench` restores went from 15.0 % to 7.7 % of its raw size and filtered and deflated 1.2x
     /// as fast, the golden captures 17.9 to 13.9 % and the same for the noisier two, which take
     /// 8-10 % longer (Zen 5, one thread). 16-bit rows have few runs (their low bytes are noise):
-    /// 37.0 against 36.0 % for 8 % more time, so they keep Huffman coding alone.
+    /// 37.0 against 36.0 % for 12 % more time, so they keep Huffman coding alone.
     /// From level 2 on, Paeth with zlib's string matching at that level, each piece
     /// kept in whichever of that and level 1's coding is smaller, so a higher level is never
     /// larger; level 0 stores, unfiltered.
@@ -405,8 +405,8 @@ final class PNGEncoder: @unchecked Sendable {
         roundEnd = first + count
         pthread_mutex_unlock(lock)
         let takers = min(count, compressors, workers?.workerPool.map { Int(nj_threadpool_size($0)) } ?? 1)
-        let task = { (encoder: PNGEncoder, workers: Range<Int>) in
-            for worker in workers {
+        let task = { (encoder: PNGEncoder, takerMemories: Range<Int>) in
+            for worker in takerMemories {
                 while let piece = encoder.takeRoundPiece() {
                     let index = piece % encoder.slotCount
                     encoder.compressPiece(index: index, slot: encoder.slots[index], worker: worker)

@@ -107,7 +107,7 @@ extension ProcessMetrics {
     public static func threadRoundTrip(threads: Int) -> Double? {
         guard threads >= 2, let pool = nj_threadpool_create(Int32(threads)) else { return nil }
         defer { nj_threadpool_destroy(pool) }
-        return nj_threadpool_round_trip_ns(pool, 4000, 5)
+        return Summary((0..<5).map { _ in nj_threadpool_round_trip_ns(pool, 4000) }).median
     }
 }
 
