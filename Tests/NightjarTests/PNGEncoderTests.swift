@@ -378,6 +378,86 @@ final class PNGEncoderTests: XCTestCase {
         }
     }
 
+    /// Rows written in place (`reserveRows`, filled, `commitRows`), a batch at a time as the
+    /// colour stage writes them, give the same file byte for byte as `writeRow`: batches within
+    /// a piece, across several, as many pieces as the slots hold (then `reserveRows` says no and
+    /// the batch goes row by row), on the compressor threads and on the engine's workers.
+    func testRowsWrittenInPlaceGiveTheSameFile() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let lent = LentPool(threads: Engine.availableCores)
+        var direct = 0, refused = 0
+        for bits in [8, 16] {
+            for (compressors, pieceBytes) in [(1, 1), (2, 700), (2, 5000), (3, PNGEncoder.defaultPieceBytes)] {
+                let reference = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                let encoder = PNGEncoder(compressors: compressors, pieceBytes: pieceBytes)
+                for (width, height) in [(1, 1), (7, 5), (333, 37)] {
+                    for batch in [1, 3, 16, 40] {
+                        for workers in [nil, lent] as [WorkerPoolOwner?] {
+                            let label = "\(width)x\(height) \(bits)-bit, \(compressors) compressors, pieces of \(pieceBytes) bytes, batches of \(batch)"
+                            let source = samples(width: width, height: height, bits: bits, seed: UInt64(width + 5 * height + bits))
+                            let a = directory.appendingPathComponent("rows.png"), b = directory.appendingPathComponent("in-place.png")
+                            try encode(source, width: width, height: height, bits: bits, level: 1, encoder: reference, to: a, workers: workers)
+                            let fd = open(b.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                            XCTAssertGreaterThanOrEqual(fd, 0)
+                            defer { close(fd) }
+                            try encoder.begin(fd: fd, width: width, height: height, bits: bits, compressionLevel: 1,
+                                              text: PNGText([("Software", "test"), ("Comment", "before the image data")]),
+                                              displayPath: b.path, workers: workers)
+                            var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: batch)
+                            let bytesPerSample = bits / 8, rowBytes = 3 * width * bytesPerSample
+                            // Sample i of row y, in the encoder's host-order layout.
+                            func store(_ row: Int, at pointer: UnsafeMutableRawPointer) {
+                                for i in 0..<(3 * width) {
+                                    let v = source[3 * width * row + i]
+                                    if bits == 8 {
+                                        pointer.storeBytes(of: UInt8(v), toByteOffset: i, as: UInt8.self)
+                                    } else {
+                                        pointer.storeBytes(of: v, toByteOffset: 2 * i, as: UInt16.self)
+                                    }
+                                }
+                            }
+                            var y = 0
+                            while y < height {
+                                let rows = y..<min(height, y + batch)
+                                if try encoder.reserveRows(rows, into: &pointers) {
+                                    direct += 1
+                                    // Filled last row first: the places are independent.
+                                    for j in rows.indices.reversed() { store(j, at: pointers[j - y]!) }
+                                    try encoder.commitRows(rows)
+                                } else {
+                                    refused += 1
+                                    var row = [UInt8](repeating: 0, count: rowBytes)
+                                    for j in rows {
+                                        row.withUnsafeMutableBytes { store(j, at: $0.baseAddress!) }
+                                        try row.withUnsafeBytes { try encoder.writeRow($0.baseAddress!) }
+                                    }
+                                }
+                                y = rows.upperBound
+                            }
+                            try encoder.end(text: PNGText([("Nightjar", "after the image data")]))
+                            XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), "the same file: \(label)")
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(direct, 0, "some batches were written in place")
+        XCTAssertGreaterThan(refused, 0, "batches over more pieces than slots are refused")
+
+        // Out of order, or committed without a reservation: a clear error, nothing written.
+        let encoder = PNGEncoder(compressors: 2, pieceBytes: 700)
+        let url = directory.appendingPathComponent("misuse.png")
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { close(fd) }
+        try encoder.begin(fd: fd, width: 10, height: 100, bits: 8, compressionLevel: 1, text: PNGText(), displayPath: url.path)
+        var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: 4)
+        XCTAssertThrowsError(try encoder.reserveRows(2..<4, into: &pointers), "rows after the next")
+        XCTAssertThrowsError(try encoder.commitRows(0..<70), "rows beyond any reserved piece")
+        XCTAssertTrue(try encoder.reserveRows(0..<4, into: &pointers))
+        XCTAssertThrowsError(try encoder.reserveRows(0..<101, into: &pointers), "rows beyond the height")
+        encoder.abandon()
+    }
+
     /// An image abandoned half-way leaves the encoder ready for the next, whose file is whole.
     func testAbandonedImageLeavesTheEncoderReady() throws {
         let directory = try makeTemporaryDirectory(self)

@@ -418,6 +418,7 @@ final class ColourMemory {
 
     deinit {
         codeValues.deallocate()
+        outputRows.deallocate()
     }
 
     var bytes: Int {
@@ -471,6 +472,9 @@ final class ColourMemory {
     /// Plane `plane` of the half row being composed, its coefficients at half scale.
     func upsampledPlane(_ plane: Int) -> UnsafeMutablePointer<Float> { upsampled + plane * halfCapacity }
 
+    /// Where the batch being composed writes its output rows: the target's memory or `outputRow`'s.
+    let outputRows = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 2 * ColourMemory.batch)
+
     /// Row `row` (0 ..< 2 · batch) of a batch's output, `bits` per sample.
     func outputRow(_ row: Int, bits: Int) -> UnsafeMutableRawPointer { output + row * 3 * capacity * (bits / 8) }
 }
@@ -499,6 +503,18 @@ final class ColourMemory {
 ///
 /// The work runs on the engine's worker threads, a batch of half rows at a time, between the
 /// network's bands; nothing full-resolution is held: the rings are a few MB at most.
+/// Where a `ColourStage`'s finished output rows go, a batch at a time.
+protocol ColourRowTarget {
+    /// Memory for output rows `rows` (`pointers[i]` for row `rows.lowerBound + i`), which the
+    /// stage composes straight into and then hands over with `composed`; or false, and the
+    /// rows are composed in the stage's memory and given to `place` one at a time.
+    mutating func reserve(_ rows: Range<Int>, _ pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Bool
+    /// Rows `rows`, composed where `reserve` said.
+    mutating func composed(_ rows: Range<Int>) throws
+    /// Row `y`, composed in the stage's memory.
+    mutating func place(_ samples: UnsafeRawPointer, y: Int) throws
+}
+
 struct ColourStage {
     let memory: ColourMemory
     let tables = TransferTables.shared
@@ -592,15 +608,15 @@ struct ColourStage {
         return count > 0 ? sums / Double(count) : SIMD3(repeating: 0)
     }
 
-    /// Takes the network's rows; `place(rowPointer, y)` receives each finished output row
-    /// (quantised samples of `bits`), in order.
+    /// Takes the network's rows; `target` receives each finished output row (quantised samples
+    /// of `bits`), in order.
     ///
     /// Per batch of half rows, rounds of the worker threads, each split by columns in the
     /// rings' quarter-scale strips (the row filters read a halo of `radius` columns, and the
     /// upsampling one column, written in an earlier round): new rows in, halved into quarter
     /// rows, and their column sums; the fit and the coefficients' column sums; the
     /// coefficients' means stored; the composition of the half rows they now reach.
-    func consume(_ rows: NetworkOutputRows, place: (UnsafeRawPointer, Int) throws -> Void) throws {
+    func consume<Target: ColourRowTarget>(_ rows: NetworkOutputRows, into target: inout Target) throws {
         let stats = memory.statistics, pool = workers?.workerPool
         let halfHeight = height / 2
         var p = rows.rows.lowerBound
@@ -625,7 +641,7 @@ struct ColourStage {
                 }
                 c.0.memory.statistics.sumColumns(c.3, columns: columns)
             }
-            try drain(pool, summed: summed, place)
+            try drain(pool, summed: summed, &target)
             p += count
         }
     }
@@ -637,7 +653,7 @@ struct ColourStage {
 
     /// Runs every step whose rows are complete.
     /// `summed`: quarter rows whose column sums are already done.
-    private func drain(_ pool: OpaquePointer?, summed: Range<Int>, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
+    private func drain<Target: ColourRowTarget>(_ pool: OpaquePointer?, summed: Range<Int>, _ target: inout Target) throws {
         let stats = memory.statistics, coefficients = memory.coefficients
         var summed = summed
         while true {
@@ -665,7 +681,7 @@ struct ColourStage {
             }
             coefficients.finish(ready)
             memory.storedThrough = ready.upperBound - 1
-            try compose(pool, place)
+            try compose(pool, &target)
         }
     }
 
@@ -674,17 +690,26 @@ struct ColourStage {
     private static func firstQuarterRow(halfRow p: Int) -> Int { max(0, (p - 1) >> 1) }
 
     /// Composes the half rows whose quarter rows are stored, a batch at a time.
-    private func compose(_ pool: OpaquePointer?, _ place: (UnsafeRawPointer, Int) throws -> Void) throws {
+    private func compose<Target: ColourRowTarget>(_ pool: OpaquePointer?, _ target: inout Target) throws {
         let halfHeight = height / 2, quarterHeight = memory.coefficients.height
         // Half row p reads quarter rows up to (p + 1) / 2.
         let reach = memory.storedThrough == quarterHeight - 1 ? halfHeight : 2 * memory.storedThrough
         while memory.nextComposed < min(reach, halfHeight) {
             let rows = memory.nextComposed..<min(reach, halfHeight, memory.nextComposed + ColourMemory.batch)
+            // Straight into the target's memory where it has room (no copy on this thread
+            // while the workers wait), else into the stage's own rows, placed one by one.
+            let outputRows = (2 * rows.lowerBound)..<(2 * rows.upperBound)
+            let direct = try target.reserve(outputRows, memory.outputRows)
+            if !direct {
+                for j in 0..<outputRows.count { memory.outputRows[j] = memory.outputRow(j, bits: bits) }
+            }
             parallelStrips(pool, (self, rows)) { c, columns in
                 for j in 0..<c.1.count { c.0.composeRow(j, of: c.1, columns: columns) }
             }
-            for j in 0..<(2 * rows.count) {
-                try place(memory.outputRow(j, bits: bits), 2 * rows.lowerBound + j)
+            if direct {
+                try target.composed(outputRows)
+            } else {
+                for j in 0..<outputRows.count { try target.place(UnsafeRawPointer(memory.outputRows[j]!), y: outputRows.lowerBound + j) }
             }
             memory.nextComposed = rows.upperBound
         }
@@ -788,7 +813,7 @@ struct ColourStage {
         let pixels = (2 * half.lowerBound)..<(2 * half.upperBound)
         for parity in 0..<2 {
             let luma = memory.luminanceRow(halfRow: m, parity: parity)
-            let row = memory.outputRow(2 * j + parity, bits: bits)
+            let row = memory.outputRows[2 * j + parity]!
             if bits == 8 {
                 composeEightBit(row.assumingMemoryBound(to: UInt8.self), luma: luma, a: (a0, a1, a2), b: (b0, b1, b2), columns: half)
             } else {

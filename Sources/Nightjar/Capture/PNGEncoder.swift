@@ -61,13 +61,16 @@ final class PNGEncoder: @unchecked Sendable {
     let compressors: Int
     let pieceBytes: Int
     /// Slots for pieces in flight: one being filled, one per compressor, one finished waiting
-    /// to be written.
-    var slotCount: Int { compressors + 2 }
+    /// to be written; and as many again for rows reserved ahead (`reserveRows`: the colour
+    /// stage's batch of 16 rows spans up to 4 pieces of a 12 MP frame's 8-bit rows), so that
+    /// reserving them seldom waits for pieces queued but not yet compressed.
+    static func slotCount(compressors: Int) -> Int { 2 * (max(1, compressors) + 2) }
+    var slotCount: Int { Self.slotCount(compressors: compressors) }
 
     /// Memory for images with rows of up to `rowBytes` bytes, with `compressors` threads.
     static func memoryBytes(rowBytes: Int, compressors: Int, pieceBytes: Int = defaultPieceBytes) -> Int {
         let layout = SlotLayout(rowBytes: rowBytes, pieceBytes: pieceBytes)
-        return (compressors + 2) * layout.slotBytes + compressors * layout.workerBytes + outputBufferBytes
+        return slotCount(compressors: compressors) * layout.slotBytes + compressors * layout.workerBytes + outputBufferBytes
     }
 
     /// Where things are in one slot: the rows (a filter byte and `rowBytes` samples each), the
@@ -148,6 +151,8 @@ final class PNGEncoder: @unchecked Sendable {
     private var displayPath = ""
     private var rowsWritten = 0
     private var piecesWritten = 0
+    /// The last piece whose slot is being filled (rows may be reserved ahead of those written).
+    private var acquiredThrough = -1
     /// The unfiltered last row of the last piece queued, for the next piece's first row.
     private var carry: UnsafeMutablePointer<UInt8> { memory!.base.assumingMemoryBound(to: UInt8.self) + carryOffset }
     private var carryOffset = 0
@@ -175,8 +180,8 @@ final class PNGEncoder: @unchecked Sendable {
         pthread_cond_init(work, nil)
         finished = .allocate(capacity: 1)
         pthread_cond_init(finished, nil)
-        slots = .allocate(capacity: self.compressors + 2)
-        slots.initialize(repeating: Slot(), count: self.compressors + 2)
+        slots = .allocate(capacity: Self.slotCount(compressors: compressors))
+        slots.initialize(repeating: Slot(), count: Self.slotCount(compressors: compressors))
     }
 
     deinit {
@@ -489,6 +494,7 @@ final class PNGEncoder: @unchecked Sendable {
         handle = (fd, height)
         rowsWritten = 0
         piecesWritten = 0
+        acquiredThrough = -1
         buffered = 0
         writeError = 0
 
@@ -520,19 +526,53 @@ final class PNGEncoder: @unchecked Sendable {
     /// One row of `width * 3` samples (UInt8, or UInt16 in host byte order). On failure the
     /// image is abandoned.
     func writeRow(_ row: UnsafeRawPointer) throws {
-        guard let handle, rowsWritten < handle.height else {
-            throw CaptureError.unwritable(path: displayPath, reason: handle == nil
-                ? "the PNG was already finished or abandoned" : "more rows than the image height")
+        var slotRow: UnsafeMutableRawPointer?
+        guard try reserveRows(rowsWritten..<(rowsWritten + 1), into: &slotRow) else {
+            preconditionFailure("a row always fits in its piece's slot")
         }
-        let piece = rowsWritten / layout.rowsPerPiece
-        let index = piece % slotCount
-        let inPiece = rowsWritten % layout.rowsPerPiece
-        if inPiece == 0 { try acquire(piece: piece) }
-        let base = slotBase(index)
-        (base + inPiece * (layout.rowBytes + 1) + 1).update(from: row.assumingMemoryBound(to: UInt8.self), count: layout.rowBytes)
-        rowsWritten += 1
-        if inPiece + 1 == layout.rowsPerPiece || rowsWritten == handle.height {
-            // The next piece's first row is filtered against this one, unfiltered.
+        slotRow!.copyMemory(from: row, byteCount: layout.rowBytes)
+        try commitRows(rowsWritten..<(rowsWritten + 1))
+    }
+
+    /// Where rows `rows`, the next to be written, go in their pieces' slots: `pointers[i]` gets
+    /// row `rows.lowerBound + i`'s place (`width * 3` samples), for the caller to fill and then
+    /// hand over with `commitRows`. False, with nothing changed, when the rows span more pieces
+    /// than there are slots (rows wider than a piece); then `writeRow` takes them one by one.
+    func reserveRows(_ rows: Range<Int>, into pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Bool {
+        guard let handle, rows.lowerBound == rowsWritten, rows.upperBound <= handle.height, !rows.isEmpty else {
+            throw CaptureError.unwritable(path: displayPath, reason: handle == nil
+                ? "the PNG was already finished or abandoned" : "rows out of order or beyond the image height")
+        }
+        let rowsPerPiece = layout.rowsPerPiece
+        let first = rows.lowerBound / rowsPerPiece, last = (rows.upperBound - 1) / rowsPerPiece
+        // Acquiring piece `last` waits for piece `last - slotCount` to be written: one before
+        // `first`, whose rows are all in.
+        guard last - first < slotCount else { return false }
+        for piece in first...last where piece > acquiredThrough { try acquire(piece: piece) }
+        for (i, row) in rows.enumerated() {
+            pointers[i] = UnsafeMutableRawPointer(slotBase((row / rowsPerPiece) % slotCount) + (row % rowsPerPiece) * (layout.rowBytes + 1) + 1)
+        }
+        return true
+    }
+
+    /// Takes rows `rows` (the next to be written), filled where `reserveRows` said: each piece
+    /// they complete goes to the compressors.
+    func commitRows(_ rows: Range<Int>) throws {
+        guard let handle, rows.lowerBound == rowsWritten, rows.upperBound <= handle.height,
+              rows.isEmpty || (rows.upperBound - 1) / layout.rowsPerPiece <= acquiredThrough else {
+            throw CaptureError.unwritable(path: displayPath, reason: handle == nil
+                ? "the PNG was already finished or abandoned" : "rows committed without their place reserved")
+        }
+        for _ in rows {
+            let piece = rowsWritten / layout.rowsPerPiece
+            let index = piece % slotCount
+            let inPiece = rowsWritten % layout.rowsPerPiece
+            let base = slotBase(index)
+            // The piece's first row is filtered against the one above, unfiltered: the last row
+            // of the piece before, kept when that piece was complete (its slot may be reused).
+            if inPiece == 0, piece > 0 { (base + layout.previousOffset).update(from: carry, count: layout.rowBytes) }
+            rowsWritten += 1
+            guard inPiece + 1 == layout.rowsPerPiece || rowsWritten == handle.height else { continue }
             carry.update(from: base + inPiece * (layout.rowBytes + 1) + 1, count: layout.rowBytes)
             pthread_mutex_lock(lock)
             slots[index].rows = inPiece + 1
@@ -558,7 +598,7 @@ final class PNGEncoder: @unchecked Sendable {
         pthread_mutex_lock(lock)
         slots[index] = Slot(state: .filling, piece: piece, hasPrevious: piece > 0)
         pthread_mutex_unlock(lock)
-        if piece > 0 { (slotBase(index) + layout.previousOffset).update(from: carry, count: layout.rowBytes) }
+        acquiredThrough = piece
     }
 
     /// Waits for the pieces up to and including `last` to be written (compressing them first on

@@ -13,7 +13,7 @@ import NightjarKernels
 ///    (1 byte each for 8-bit output, 2 for 16-bit) and written turned.
 /// The row and the held frame are memory of the caller's (a `CaptureWorkspace`): no
 /// allocation here.
-struct PNGRowSink: NetworkRowSink {
+struct PNGRowSink: NetworkRowSink, ColourRowTarget {
     let encoder: PNGEncoder
     /// The aligned (cropped) size, before orientation.
     let width: Int
@@ -63,7 +63,7 @@ struct PNGRowSink: NetworkRowSink {
             // (Timed through stored properties: a local counter captured by the closure was
             // boxed on the heap at every call.)
             let start = ProcessMetrics.nanoseconds()
-            try colour.consume(rows) { row, y in try place(row, y: y) }
+            try colour.consume(rows, into: &self)
             stageNanoseconds += ProcessMetrics.nanoseconds() - start
             return
         }
@@ -84,8 +84,29 @@ struct PNGRowSink: NetworkRowSink {
         }
     }
 
+    /// Where the colour stage composes rows `rows`: a rotated frame's held rows, or the PNG
+    /// encoder's slots when they hold the rows at once.
+    mutating func reserve(_ rows: Range<Int>, _ pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Bool {
+        let start = ProcessMetrics.nanoseconds()
+        defer { placingNanoseconds += ProcessMetrics.nanoseconds() - start }
+        if let held {
+            let bytes = 3 * width * (bits / 8)
+            for (i, y) in rows.enumerated() { pointers[i] = held + y * bytes }
+            return true
+        }
+        return try encoder.reserveRows(rows, into: pointers)
+    }
+
+    /// Rows composed where `reserve` said: the encoder takes them (held rows wait for `finish`).
+    mutating func composed(_ rows: Range<Int>) throws {
+        guard held == nil else { return }
+        let start = ProcessMetrics.nanoseconds()
+        defer { placingNanoseconds += ProcessMetrics.nanoseconds() - start }
+        try encoder.commitRows(rows)
+    }
+
     /// Writes or holds the colour stage's row `y` (quantised samples of `bits`).
-    private mutating func place(_ samples: UnsafeRawPointer, y: Int) throws {
+    mutating func place(_ samples: UnsafeRawPointer, y: Int) throws {
         let start = ProcessMetrics.nanoseconds()
         defer { placingNanoseconds += ProcessMetrics.nanoseconds() - start }
         if let held {

@@ -33,7 +33,8 @@
 ///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
 ///   during a frame, so all of it becomes resident and stays so between frames.
 /// - **PNG writer**: the pieces of image data in flight (one being filled, one per compressor
-///   thread, one waiting to be written: threads + 2 slots, each `pngPieceBytes` of rows in, as
+///   thread, one waiting to be written, and as many again for rows reserved ahead:
+///   2 × (threads + 2) slots (`PNGEncoder.slotCount`), each `pngPieceBytes` of rows in, as
 ///   much again for the deflated bytes, and a row), each compressor's deflate state (window
 ///   bits 15, memory level 8: 272 KiB) and room for a second try at a piece, the 16 KiB buffer the file is written through, and our
 ///   quantised row and the carried row (each `6 × width + 1` bytes at the 16-bit worst case).
@@ -251,7 +252,7 @@ public struct MemoryFootprint: Sendable, Equatable {
         let slot = (2 * (Self.pngPieceBytes + row) + Self.pngPieceBytes / 1024 + 4096 + 4095) / 4096 * 4096
         // A compressor: its deflate state and room for a second try at a piece (levels above 1).
         let compressor = Self.zlibDeflateBytes + Self.pngPieceBytes + row + Self.pngPieceBytes / 1024 + 128
-        return (compressors + 2) * slot + compressors * compressor + Self.pngFixedBytes + 2 * row
+        return PNGEncoder.slotCount(compressors: compressors) * slot + compressors * compressor + Self.pngFixedBytes + 2 * row
             + (rotated ? heldFrameBytes : 0) + Self.colourStageBytes(width: width)
     }
     /// The camera colour stage's rings (`ColourMemory`): at quarter scale (radius 4, batches of
