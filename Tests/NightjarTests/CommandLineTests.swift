@@ -288,6 +288,14 @@ final class CommandLineTests: XCTestCase {
             XCTAssertLessThanOrEqual(abs(Double(predicted - own) / Double(own)), 0.10, "predicted \(predicted) bytes, restore's own peak \(own)")
         }
         XCTAssertLessThan(arenas["int8"]!, arenas["fp32"]!)
+
+        // The benchmark's int8 network reads 8-bit codes, as restore's does (`SyntheticMosaic`).
+        let bench = try runNightjar(["bench", "--model", model.path, "--precision", "int8", "--size", "200x130", "--runs", "1",
+                                     "--threads", "2", "--network-only", "--json"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let report = try jsonObject(Substring(bench.stdout))
+        XCTAssertEqual(report["precision"] as? String, "int8")
+        XCTAssertGreaterThan(report["network_seconds_median"] as? Double ?? 0, 0)
     }
 
     /// `--int8-fallback fp16`: a frame too bright for the int8 calibration (a large given
