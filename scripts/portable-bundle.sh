@@ -34,7 +34,7 @@ patchelf --set-interpreter "$prefix/lib/$loader" --force-rpath --set-rpath '$ORI
 kdir="$root/CSupport/NightjarKernels"
 mkdir "$work/objects"
 (cd "$work/objects" && printf '%s\n' "$kdir"/src/*.c | xargs -P "$(nproc)" -n 4 "$cc" -std=gnu11 -O2 -I"$kdir/include" -c)
-for t in test_conv test_conv_f16 test_qs8 test_convert test_colour test_png bench_conv bench_qs8; do
+for t in test_conv test_conv_f16 test_qs8 test_threadpool test_convert test_colour test_png bench_conv bench_qs8; do
     "$cc" -std=gnu11 -O2 -I"$kdir/include" "$work"/objects/*.o "$root/Tests/kernels/$t.c" -lm -lpthread -static -o "$work/bin/$t"
     strip "$work/bin/$t"
 done
