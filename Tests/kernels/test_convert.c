@@ -139,6 +139,7 @@ static void check_network_input(const char *path) {
     uint8_t *codes = guarded_bytes(8 * PLANE, 0);
     intptr_t *sources = guarded_bytes(2 * 16 * PLANE * sizeof(intptr_t), 0);
     float *wide = guarded_bytes(MAX_PLANES * PLANE * sizeof(float), 0);
+    float *reference = guarded_bytes(MAX_PLANES * PLANE * sizeof(float), 1);
     uint16_t *got = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 0);
     uint16_t *want = guarded_bytes(MAX_PLANES * PLANE * sizeof(uint16_t), 1);
     int8_t *got8 = guarded_bytes(MAX_PLANES * PLANE, 0), *want8 = guarded_bytes(MAX_PLANES * PLANE, 1);
@@ -150,10 +151,26 @@ static void check_network_input(const char *path) {
         // Rows of 2·split·pairs columns, pairs 1, 6, 11 and 16.
         for (size_t pairs = 1; pairs <= PLANE / 4; pairs += 5) {
             const size_t count = 2 * (size_t)split * pairs, stride = PLANE;
+          for (int map = 0; map < 3; map++) {
+            // A map into a row of 8·PLANE values, never more than one column past the one before
+            // (the kernels' contract). A source's own parity picks its table, and it need not be
+            // the column's: with a CFA offset, even columns read odd sources.
+            // map 0: a frame's interior from an odd or even column, reflected at a random edge
+            // (runs of whole chunks and chunks with the turn inside); map 1: runs of random
+            // length with jumps back anywhere; map 2: one column throughout (a frame 1 wide).
+            const size_t edge = 1 + rnd_int_below((int32_t)count + 2);
+            intptr_t next = (intptr_t)rnd_int_below(8 * PLANE - (int32_t)count - 1);
             for (size_t c = 0; c < count; c++) {
-                // A map into a row of 8·PLANE values. A source's own parity picks its table, and
-                // it need not be the column's: with a CFA offset, even columns read odd sources.
-                sources[c] = (intptr_t)rnd_int_below(8 * PLANE);
+                if (map == 0) {
+                    sources[c] = c < edge ? next + (intptr_t)c : next + 2 * (intptr_t)edge - 2 - (intptr_t)c;
+                    if (sources[c] < 0) sources[c] = 0;
+                } else if (map == 1) {
+                    sources[c] = c > 0 && rnd_int_below(8) != 0 && sources[c - 1] + 1 < 8 * PLANE ? sources[c - 1] + 1
+                                                                                                 : (intptr_t)rnd_int_below(8 * PLANE);
+                    if (c > 0 && sources[c] > sources[c - 1] + 1) sources[c] = sources[c - 1] + 1;
+                } else {
+                    sources[c] = next;
+                }
             }
             for (size_t i = 0; i < 8 * PLANE; i++) {
                 raw[i] = (uint16_t)rnd_int_below(TABLE);
@@ -169,6 +186,18 @@ static void check_network_input(const char *path) {
                     } else {
                         nj_u8_network_input_row(wide, stride, split, codes, sources, even, odd, amplifications[a], count);
                         nj_u8_network_input_row_f16(got, stride, split, codes, sources, even, odd, amplifications[a], count);
+                    }
+                    // The FP32 rows against the formula, element for element.
+                    for (size_t i = 0; i < MAX_PLANES * PLANE; i++) reference[i] = 1234.5f;
+                    for (size_t c = 0; c < count; c++) {
+                        const size_t plane = (c & 1) * (size_t)split * (size_t)split + ((c >> 1) & (size_t)(split - 1));
+                        const intptr_t source = sources[c];
+                        const size_t index = kind == 0 ? raw[source] : codes[source];
+                        reference[plane * stride + (c >> 1) / (size_t)split] = ((source & 1) ? odd : even)[index] * amplifications[a];
+                    }
+                    if (memcmp(reference, wide, MAX_PLANES * PLANE * sizeof(float)) != 0 && failures++ < 10) {
+                        printf("FAIL %s network input f32 (%s, split %d, %zu columns, map %d, x%g)\n", path,
+                               kind == 0 ? "raw" : "codes", split, count, map, amplifications[a]);
                     }
                     nj_f32_to_f16_scalar(wide, want, MAX_PLANES * PLANE);
                     for (size_t i = 0; i < MAX_PLANES * PLANE; i++) {
@@ -208,6 +237,7 @@ static void check_network_input(const char *path) {
                     even[3] = nan_saved;
                 }
             }
+          }
         }
     }
     guarded_free_all();

@@ -330,9 +330,10 @@ void nj_u16_mosaic_codes_row(uint8_t *target, const uint16_t *source, size_t wid
 // capture pipeline's NetworkInputRows): padded column c < count (count a multiple of 2·split,
 // split a power of two) has the value
 //   v(c) = (sources[c] even ? table_even : table_odd)[row[sources[c]]] · amplification
-// (sources: the frame column of each padded column, reflections and the CFA offset included;
-// the tables: the normalisation of the row's two CFA sites, indexed by raw value or 8-bit
-// code) and goes where the network's first layers read it, split by 2 and then by `split`:
+// (sources: the frame column of each padded column, reflections and the CFA offset included,
+// never more than one column past the one before, sources[c + 1] <= sources[c] + 1, as a
+// reflected map is; the tables: the normalisation of the row's two CFA sites, indexed by raw
+// value or 8-bit code) and goes where the network's first layers read it, split by 2 and then by `split`:
 // plane (c & 1)·split² + ((c >> 1) & (split − 1)), column (c >> 1) / split, of `out`, whose
 // planes are `channel_stride` floats apart. One multiply per value: the same bits as the
 // Swift expression table[i] * amplification.

@@ -1,7 +1,8 @@
 // The network's input rows from a mosaic (nightjar_kernels.h, nj_u16_network_input_row): a
 // table read, a multiply and a store per value. Written once in plain C: the loop is bound by
-// its dependent loads (source column, raw value, table entry), which no vector form here made
-// cheaper; what it replaced was a Swift loop with overflow checks per index.
+// its dependent loads (raw value, table entry, and the source column outside the frame's
+// interior: nj-network-input.h), which no vector form here made cheaper; what it replaced was
+// a Swift loop with overflow checks per index.
 //
 // The binary16 forms (nightjar_kernels_f16.h) round the same FP32 product once, so an FP16
 // network's input has the bits nj_f32_to_f16 gives of the FP32 input; the F16C forms
@@ -74,11 +75,26 @@ void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t spl
     const size_t mask = (size_t)split - 1;
     const int shift = __builtin_ctz((unsigned)split);
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
-    for (size_t h = 0; h < count / 2; h++) {
-        const size_t at = (h & mask) * channel_stride + (h >> shift);
-        const intptr_t s0 = sources[2 * h], s1 = sources[2 * h + 1];
-        out[at] = codes[s0 & 1][row[s0]];
-        odd_planes[at] = codes[s1 & 1][row[s1]];
+    const size_t pairs = count / 2;
+    for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
+        const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
+        const intptr_t *s = sources + 2 * h0;
+        if (nj_input_run(s, 2 * n)) {
+            const uint8_t *r = row + s[0];
+            const int8_t *ce = codes[s[0] & 1], *co = codes[(s[0] + 1) & 1];
+            for (size_t i = 0; i < n; i++) {
+                const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
+                out[at] = ce[r[2 * i]];
+                odd_planes[at] = co[r[2 * i + 1]];
+            }
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
+            const intptr_t s0 = s[2 * i], s1 = s[2 * i + 1];
+            out[at] = codes[s0 & 1][row[s0]];
+            odd_planes[at] = codes[s1 & 1][row[s1]];
+        }
     }
 }
 
