@@ -120,7 +120,8 @@ public struct SplitInput {
 
         /// The whole mosaic row `row` of `count` columns by the C kernel of the element type:
         /// column c's value is `(sources[c] even ? tableEven : tableOdd)[row[sources[c]]] ·
-        /// amplification` (nj_u16_network_input_row, or its binary16 or int8 form).
+        /// amplification` (nj_u16_network_input_row, or its binary16 or int8 form). A source
+        /// is never more than one column past the one before (a reflected map).
         @inline(__always)
         public func store(row: UnsafePointer<UInt16>, sources: UnsafePointer<Int>, tableEven: UnsafePointer<Float>,
                           tableOdd: UnsafePointer<Float>, amplification: Float, count: Int) {
