@@ -479,6 +479,18 @@ final class ColourMemory {
     func outputRow(_ row: Int, bits: Int) -> UnsafeMutableRawPointer { output + row * 3 * capacity * (bits / 8) }
 }
 
+/// Where a `ColourStage`'s finished output rows go, a batch at a time.
+protocol ColourRowTarget {
+    /// Memory for output rows `rows` (`pointers[i]` for row `rows.lowerBound + i`), which the
+    /// stage composes straight into and then hands over with `composed`; or false, and the
+    /// rows are composed in the stage's memory and given to `place` one at a time.
+    mutating func reserve(_ rows: Range<Int>, _ pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Bool
+    /// Rows `rows`, composed where `reserve` said.
+    mutating func composed(_ rows: Range<Int>) throws
+    /// Row `y`, composed in the stage's memory.
+    mutating func place(_ samples: UnsafeRawPointer, y: Int) throws
+}
+
 /// The camera colour of one frame (`restore --color camera`): the network's output gives the
 /// detail, the capture's own colour quads give the colour and its level.
 ///
@@ -503,18 +515,6 @@ final class ColourMemory {
 ///
 /// The work runs on the engine's worker threads, a batch of half rows at a time, between the
 /// network's bands; nothing full-resolution is held: the rings are a few MB at most.
-/// Where a `ColourStage`'s finished output rows go, a batch at a time.
-protocol ColourRowTarget {
-    /// Memory for output rows `rows` (`pointers[i]` for row `rows.lowerBound + i`), which the
-    /// stage composes straight into and then hands over with `composed`; or false, and the
-    /// rows are composed in the stage's memory and given to `place` one at a time.
-    mutating func reserve(_ rows: Range<Int>, _ pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Bool
-    /// Rows `rows`, composed where `reserve` said.
-    mutating func composed(_ rows: Range<Int>) throws
-    /// Row `y`, composed in the stage's memory.
-    mutating func place(_ samples: UnsafeRawPointer, y: Int) throws
-}
-
 struct ColourStage {
     let memory: ColourMemory
     let tables = TransferTables.shared
