@@ -162,6 +162,8 @@ final class PNGEncoder: @unchecked Sendable {
     /// rounds of `inlineRound` pieces instead of to the compressor threads (0: to those).
     private var workers: WorkerPoolOwner?
     private var inlineRound = 0
+    /// Threads taking a round's pieces: the lent pool's, at most one per compressor memory.
+    private var inlineTakers = 1
     /// Whether the image being written compresses its pieces on the engine's worker threads.
     var piecesOnWorkers: Bool { inlineRound > 0 }
     /// Pieces queued for the next round, and the first of them.
@@ -409,7 +411,7 @@ final class PNGEncoder: @unchecked Sendable {
         roundNext = first
         roundEnd = first + count
         pthread_mutex_unlock(lock)
-        let takers = min(count, compressors, workers?.workerPool.map { Int(nj_threadpool_size($0)) } ?? 1)
+        let takers = min(count, inlineTakers)
         let task = { (encoder: PNGEncoder, takerMemories: Range<Int>) in
             for worker in takerMemories {
                 while let piece = encoder.takeRoundPiece() {
@@ -472,6 +474,7 @@ final class PNGEncoder: @unchecked Sendable {
         // Two pieces a taker per round (as many as the slots hold): half the rounds, each
         // balanced piece by piece.
         inlineRound = poolThreads >= Engine.availableCores ? min(2 * min(poolThreads, compressors), slotCount) : 0
+        inlineTakers = max(1, min(poolThreads, compressors))
         self.workers = inlineRound > 0 ? workers : nil
         inlineQueued = 0
         inlineNext = 0
