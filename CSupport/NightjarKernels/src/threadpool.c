@@ -540,9 +540,14 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
 // one group's channels (nj_conv_split_by_rows).
 // row_block: the rows the kernel computes together (nj_conv2d_f32_kernel.row_block; 1 for the
 // direct kernels). Bands are whole blocks of rows, and the rule counts blocks, not rows.
+// halo_rows: the rows beyond its own that a kernel call reads in (stages) for each call (0 for
+// kernels that read the input in place). A band of rows is then cut into chunks of at least
+// that many rows, as long as every thread still gets one, so no call stages more rows than it
+// computes.
 static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void *kernel,
                        const void *args, int32_t row_begin, int32_t row_end, int32_t out_channels,
-                       int32_t groups, int32_t channel_block, int32_t row_block, int64_t band_input_bytes) {
+                       int32_t groups, int32_t channel_block, int32_t row_block, int32_t halo_rows,
+                       int64_t band_input_bytes) {
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = row_end - row_begin;
     const int32_t block = row_block > 1 ? row_block : 1;
@@ -561,6 +566,10 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
     if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
         // Bands of rows.
         job.unit = (row_blocks + most - 1) / most * block;
+        if (job.unit < halo_rows) {
+            const int32_t even = (row_blocks + threads - 1) / threads * block;  // one chunk per thread
+            job.unit = (halo_rows + block - 1) / block * block < even ? (halo_rows + block - 1) / block * block : even;
+        }
         chunks = (rows + job.unit - 1) / job.unit;
     } else {
         // Too few rows to go round: blocks of output channels, whole groups of a grouped
@@ -601,7 +610,7 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
         return;
     }
     conv_split(pool, f32_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
+               args->groups, kernel->channel_block, kernel->row_block, 0, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
 }
 
 static void f16_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
@@ -622,7 +631,7 @@ void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *k
         return;
     }
     conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block,
+               args->groups, kernel->channel_block, kernel->row_block, 0,
                NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
 }
 
@@ -683,5 +692,6 @@ void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *k
         return;
     }
     conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
+               args->groups, kernel->channel_block, kernel->row_block, args->kernel_size - 1,
+               NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
 }
