@@ -85,16 +85,18 @@ final class StreamingTests: XCTestCase {
     }
 
     /// Whole blocks: in the first pass every layer is computed once per band (the 1/32 input's
-    /// reader a row at a time), where pulled in order the dense layers extend each other a row
-    /// at a time; the same rows are computed either way, each once.
+    /// source a row at a time, its reader a band of rows at a time), where pulled in order the
+    /// dense layers extend each other a row at a time; the same rows are computed either way,
+    /// each once.
     func testWholeBlocksComputeEachFirstPassLayerOncePerBand() throws {
         struct Calls: StreamActions {
-            var calls: [Int: Int] = [:], rows: [Int: Int] = [:]
+            var calls: [Int: Int] = [:], rows: [Int: Int] = [:], widest: [Int: Int] = [:]
             mutating func reserve(buffer: Int, rows: Int) {}
             mutating func compute(node: Int, rows range: Range<Int>, cursor: StreamSchedule.Cursor) {
                 guard cursor.pass == 0 else { return }
                 calls[node, default: 0] += 1
                 rows[node, default: 0] += range.count
+                widest[node] = max(widest[node] ?? 0, range.count)
             }
             mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) {}
         }
@@ -109,14 +111,22 @@ final class StreamingTests: XCTestCase {
         let inOrder = try count(wholeBlocks: false), whole = try count(wholeBlocks: true)
         XCTAssertEqual(whole.rows, inOrder.rows, "each row computed once either way")
         let bands = (height / 32 + lowRows - 1) / lowRows
-        let schedule = StreamSchedule(graph: graph, bands: .init())
+        let schedule = StreamSchedule(graph: graph, bands: .init(lowResolutionRows: lowRows))
         for (node, calls) in whole.calls {
-            // The 1/32 input (a source) and its reader go a row at a time so that window stays small.
-            let rowByRow = node >= graph.steps.count || schedule.oneRowAtATime[node]
+            // The 1/32 input (a source) goes a row at a time so that window stays small; its
+            // reader is checked below.
+            let rowByRow = node >= graph.steps.count || schedule.rowsPerCall[node] != nil
             XCTAssertTrue(rowByRow || calls <= bands, "node \(node): \(calls) calls for \(bands) bands")
         }
-        XCTAssertEqual((0..<graph.steps.count).filter { whole.calls[$0] != nil && schedule.oneRowAtATime[$0] }.count, 1,
-                       "one first-pass step reads the 1/32 input")
+        let readers = (0..<graph.steps.count).filter { whole.calls[$0] != nil && schedule.rowsPerCall[$0] != nil }
+        XCTAssertEqual(readers.count, 1, "one first-pass step reads the 1/32 input")
+        if let reader = readers.first {
+            // Its calls run on from where the last stopped, so they need not meet the bands'
+            // edges: at most a band's rows each, and about one call per band.
+            XCTAssertEqual(schedule.rowsPerCall[reader], lowRows)
+            XCTAssertEqual(whole.widest[reader], lowRows, "a band of rows per call at most")
+            XCTAssertLessThanOrEqual(whole.calls[reader] ?? 0, bands + 1)
+        }
         XCTAssertGreaterThan(inOrder.calls.values.max() ?? 0, 2 * bands, "in order, dense layers go a row at a time")
         XCTAssertLessThan(whole.calls.values.reduce(0, +) * 2, inOrder.calls.values.reduce(0, +))
     }

@@ -56,8 +56,9 @@ public struct StreamSchedule: Sendable {
     let nodeOutput: [Int]
     let nodeInputs: [[Int]]
     let nodeWriters: [[[Int]]]
-    /// Whether a node computes one row granularity per call (see `ensure`).
-    let oneRowAtATime: [Bool]
+    /// Rows a node computes per call, in multiples of its granularity (nil: the whole range
+    /// asked for at once; see `ensure`).
+    let rowsPerCall: [Int?]
     /// Output rows each node produces in multiples of (at its output's scale): the step's own
     /// granularity times the row block of its convolution's kernel.
     let rowGranularity: [Int]
@@ -142,10 +143,19 @@ public struct StreamSchedule: Sendable {
         nodeOutput = outputs
         nodeInputs = inputs
         nodeWriters = writers
-        oneRowAtATime = (0..<nodeCount).map { node in
-            guard node < steps.count else { return false }
-            if case .unshuffle = steps[node] { return true }
-            return inputs[node].contains { $0 >= arenaBuffers && $0 < output && splits[$0 - arenaBuffers] > 1 }
+        rowsPerCall = (0..<nodeCount).map { node in
+            guard node < steps.count else { return nil }
+            if case .unshuffle = steps[node] { return 1 }
+            guard inputs[node].contains(where: { $0 >= arenaBuffers && $0 < output && splits[$0 - arenaBuffers] > 1 }) else {
+                return nil
+            }
+            // The convolution reading the 1/32 split goes a first-pass band at a time: an int8
+            // kernel stages each call's rows and their halo (3 input rows for a 1-row call), and
+            // conv32x.0 ran at a tenth of the int8 kernels' rate in 1-row calls. Its window then
+            // holds a band and the halo (3 rows more at 4-row bands: 0.4 MB of int8 at 12.1
+            // MP), not the band's whole look-ahead (20 rows more).
+            if case .convolution = steps[node] { return bands.lowResolutionRows }
+            return 1
         }
         rowGranularity = (0..<nodeCount).map { node in
             guard node < steps.count else { return 1 }
@@ -264,11 +274,12 @@ public struct StreamSchedule: Sendable {
         let isSource = node >= graph.steps.count
         let granularity = rowGranularity[node]
         let end = min((target + granularity - 1) / granularity * granularity, outHeight)
-        // Space-to-depth steps, and steps reading the 1/32 split of the input, go one output row
-        // at a time, so the windows they read hold a few rows more than they need, not a whole
-        // band and its look-ahead (a 1/32 input row is 1024 channels wide); everything else
-        // takes the range at once (a convolution's threads split it).
-        let chunk = oneRowAtATime[node] ? granularity : end
+        // Space-to-depth steps go one output row at a time, and the step reading the 1/32 split
+        // of the input a first-pass band at a time, so the windows they read hold a few rows
+        // more than they need, not a whole band and its look-ahead (a 1/32 input row is 1024
+        // channels wide); everything else takes the range at once (a convolution's threads
+        // split it).
+        let chunk = rowsPerCall[node].map { max($0, 1) * granularity } ?? end
         while cursor.progress[node] < end {
             let begin = cursor.progress[node]
             let stop = min(begin + chunk, end)
