@@ -122,8 +122,9 @@ static void check_leaky_relu(const char *path) {
 
 // The binary16 and int8 network input rows against the FP32 rows rounded or quantised by the
 // scalar conversions, element for element over the whole output (untouched elements included):
-// raw values and 8-bit codes, splits 1, 2 and 16, tables whose products land on half
-// subnormals, ties and values past 65504, reflected column maps.
+// raw values and 8-bit codes, splits 1, 2, 4 and 16 (rows long enough for whole 32-pair
+// chunks at each, which the AVX-512 VBMI int8 form takes 64 columns at a time), tables whose
+// products land on half subnormals, ties and values past 65504, reflected column maps.
 static void check_network_input(const char *path) {
     enum { TABLE = 1024, MAX_PLANES = 4 * 16 * 16, PLANE = 64 };
     float *even = guarded_bytes(TABLE * sizeof(float), 1), *odd = guarded_bytes(TABLE * sizeof(float), 0);
@@ -145,11 +146,13 @@ static void check_network_input(const char *path) {
     int8_t *got8 = guarded_bytes(MAX_PLANES * PLANE, 0), *want8 = guarded_bytes(MAX_PLANES * PLANE, 1);
     const nj_qs8_quantization encodings[] = {{0.00433f, -128}, {0.01f, 0}, {3.0f, 17}, {1e-6f, -100}, {0.5f, 127}};
     const float amplifications[] = {1.0f, 300.0f, 0.37f};
-    const int32_t splits[] = {1, 2, 16};
+    const int32_t splits[] = {1, 2, 4, 16};
     for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++) {
         const int32_t split = splits[k];
-        // Rows of 2·split·pairs columns, pairs 1, 6, 11 and 16.
-        for (size_t pairs = 1; pairs <= PLANE / 4; pairs += 5) {
+        // Rows of 2·split·pairs columns, pairs 1, 6, 11 and 16 (at split 1 on to 61: a whole
+        // chunk and a tail).
+        const size_t most_pairs = split == 1 ? PLANE : PLANE / 4;
+        for (size_t pairs = 1; pairs <= most_pairs; pairs += 5) {
             const size_t count = 2 * (size_t)split * pairs, stride = PLANE;
           for (int map = 0; map < 3; map++) {
             // A map into a row of 8·PLANE values, never more than one column past the one before

@@ -49,6 +49,7 @@ enum {
     NJ_CPU_NEON = 1u << 7,            // AArch64 Advanced SIMD (always there)
     NJ_CPU_NEON_FP16 = 1u << 8,       // FEAT_FP16: half-precision arithmetic (ARMv8.2-A)
     NJ_CPU_NEON_DOTPROD = 1u << 9,    // FEAT_DotProd: sdot / udot
+    NJ_CPU_AVX512_VBMI = 1u << 10,    // vpermb / vpermi2b: byte permutes across a zmm
 };
 
 // Every feature this CPU and OS support (cpuid + xgetbv on x86-64, getauxval(AT_HWCAP) on
@@ -56,11 +57,12 @@ enum {
 uint32_t nj_cpu_features(void);
 
 // The features dispatch may use: nj_cpu_features() minus what the instruction-set cap takes
-// away (nj_set_max_isa / NIGHTJAR_MAX_ISA: a cap at avx2 removes avx512, avx512fp16 and
-// avx512vnni; at sse4.1 also avx2, f16c and avxvnni; at scalar everything) and minus the
+// away (nj_set_max_isa / NIGHTJAR_MAX_ISA: a cap at avx2 removes avx512, avx512fp16,
+// avx512vnni and avx512vbmi; at sse4.1 also avx2, f16c and avxvnni; at scalar everything) and minus the
 // features disabled by nj_set_disabled_cpu_features() or, before any call to it, by the
 // environment variable NIGHTJAR_DISABLE_FEATURES, a comma list of
-// f16c,avx512fp16,avx512vnni,avxvnni,fp16,dotprod (read once; unknown names are ignored).
+// f16c,avx512fp16,avx512vnni,avx512vbmi,avxvnni,fp16,dotprod (read once; unknown names are
+// ignored).
 // Tests use it to force every kernel path on one machine.
 uint32_t nj_cpu_features_active(void);
 
@@ -70,7 +72,7 @@ uint32_t nj_cpu_features_active(void);
 void nj_set_disabled_cpu_features(uint32_t bits);
 
 // Name of one feature bit: "sse4.1", "avx2", "avx512", "f16c", "avx512fp16", "avx512vnni",
-// "avxvnni", "neon", "fp16", "dotprod"; "unknown" otherwise.
+// "avxvnni", "neon", "fp16", "dotprod", "avx512vbmi"; "unknown" otherwise.
 const char *nj_cpu_feature_name(uint32_t bit);
 
 // The bits of a comma-separated list of the names above (case-insensitive); unknown names are

@@ -79,7 +79,7 @@ static uint32_t detect_x86(void) {
     const int avx2 = (ebx >> 5) & 1;
     const int avx512f = (ebx >> 16) & 1, avx512dq = (ebx >> 17) & 1;
     const int avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
-    const int avx512vnni = (ecx >> 11) & 1;
+    const int avx512vnni = (ecx >> 11) & 1, avx512vbmi = (ecx >> 1) & 1;
     const int avx512fp16 = (edx >> 23) & 1;
     const unsigned subleaves = eax;
     int avxvnni = 0;
@@ -99,6 +99,9 @@ static uint32_t detect_x86(void) {
         set |= NJ_CPU_AVX512;
         if (avx512vnni) {
             set |= NJ_CPU_AVX512_VNNI;
+        }
+        if (avx512vbmi) {
+            set |= NJ_CPU_AVX512_VBMI;
         }
         if (avx512fp16 && f16c) {
             set |= NJ_CPU_AVX512_FP16;
@@ -152,6 +155,7 @@ static const struct { uint32_t bit; const char *name; } feature_names[] = {
     {NJ_CPU_AVX512_FP16, "avx512fp16"}, {NJ_CPU_AVX512_VNNI, "avx512vnni"},
     {NJ_CPU_AVX_VNNI, "avxvnni"},    {NJ_CPU_NEON, "neon"},
     {NJ_CPU_NEON_FP16, "fp16"},      {NJ_CPU_NEON_DOTPROD, "dotprod"},
+    {NJ_CPU_AVX512_VBMI, "avx512vbmi"},
 };
 
 const char *nj_cpu_feature_name(uint32_t bit) {
@@ -214,7 +218,7 @@ static uint32_t features_up_to_rank(int rank) {
     uint32_t set = 0;
     if (rank >= 1) set |= NJ_CPU_SSE41 | NJ_CPU_NEON | NJ_CPU_NEON_FP16 | NJ_CPU_NEON_DOTPROD;
     if (rank >= 2) set |= NJ_CPU_AVX2 | NJ_CPU_F16C | NJ_CPU_AVX_VNNI;
-    if (rank >= 3) set |= NJ_CPU_AVX512 | NJ_CPU_AVX512_FP16 | NJ_CPU_AVX512_VNNI;
+    if (rank >= 3) set |= NJ_CPU_AVX512 | NJ_CPU_AVX512_FP16 | NJ_CPU_AVX512_VNNI | NJ_CPU_AVX512_VBMI;
     return set;
 }
 

@@ -61,41 +61,42 @@ NJ_NETWORK_INPUT_ROW_QS8(nj_u16_network_input_row_qs8, uint16_t, nj_u16_network_
 // one byte read, where the chunked form above took a product, a buffer round trip and a
 // quantisation per column. A 12.1 MP frame's rows, one thread (Zen 5): 6.2 -> 5.6 ms at split
 // 1, 8.8 -> 5.6 ms at split 16; what remains is the column map's and the row's loads.
-void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
-                                 const intptr_t *sources, const float *table_even, const float *table_odd,
-                                 float amplification, nj_qs8_quantization q, size_t count) {
+void nj_u8_network_input_codes(int8_t codes[2][256], const float *table_even, const float *table_odd,
+                               float amplification, nj_qs8_quantization q) {
     float values[2][256];
-    int8_t codes[2][256];
     for (int v = 0; v < 256; v++) {
         values[0][v] = table_even[v] * amplification;
         values[1][v] = table_odd[v] * amplification;
     }
     nj_qs8_quantize(values[0], codes[0], 256, q);
     nj_qs8_quantize(values[1], codes[1], 256, q);
-    const size_t mask = (size_t)split - 1;
-    const int shift = __builtin_ctz((unsigned)split);
-    int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
+}
+
+void nj_u8_network_input_row_qs8_scalar(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                        const intptr_t *sources, const float *table_even, const float *table_odd,
+                                        float amplification, nj_qs8_quantization q, size_t count) {
+    int8_t codes[2][256];
+    nj_u8_network_input_codes(codes, table_even, table_odd, amplification, q);
     const size_t pairs = count / 2;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        const intptr_t *s = sources + 2 * h0;
-        if (nj_input_run(s, 2 * n)) {
-            const uint8_t *r = row + s[0];
-            const int8_t *ce = codes[s[0] & 1], *co = codes[(s[0] + 1) & 1];
-            for (size_t i = 0; i < n; i++) {
-                const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
-                out[at] = ce[r[2 * i]];
-                odd_planes[at] = co[r[2 * i + 1]];
-            }
-            continue;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
-            const intptr_t s0 = s[2 * i], s1 = s[2 * i + 1];
-            out[at] = codes[s0 & 1][row[s0]];
-            odd_planes[at] = codes[s1 & 1][row[s1]];
-        }
+        nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n);
     }
+}
+
+void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                 const intptr_t *sources, const float *table_even, const float *table_odd,
+                                 float amplification, nj_qs8_quantization q, size_t count) {
+#if defined(__x86_64__)
+    const uint32_t features = nj_cpu_features_active();
+    if ((features & NJ_CPU_AVX512) && (features & NJ_CPU_AVX512_VBMI)) {
+        nj_u8_network_input_row_qs8_avx512vbmi(out, channel_stride, split, row, sources, table_even, table_odd,
+                                               amplification, q, count);
+        return;
+    }
+#endif
+    nj_u8_network_input_row_qs8_scalar(out, channel_stride, split, row, sources, table_even, table_odd,
+                                       amplification, q, count);
 }
 
 // Dispatch of the binary16 forms by the active features.

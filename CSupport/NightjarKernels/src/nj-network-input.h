@@ -47,4 +47,31 @@ static inline int nj_input_run(const intptr_t *sources, size_t n) { return sourc
         }                                                                                            \
     }
 
+// Pairs [h0, h0 + n) of an int8 row from 8-bit codes, one value at a time: codes[p] holds the
+// code of each 8-bit value at a source of parity p (nj_u8_network_input_codes). Even columns go
+// to planes 0 ... split - 1, odd ones to the split^2 planes after them, as in the FP32 form.
+static inline void nj_u8_input_chunk_qs8(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                         const intptr_t *sources, const int8_t (*codes)[256], size_t h0, size_t n) {
+    const size_t mask = (size_t)split - 1;
+    const int shift = __builtin_ctz((unsigned)split);
+    int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
+    const intptr_t *s = sources + 2 * h0;
+    if (nj_input_run(s, 2 * n)) {
+        const uint8_t *r = row + s[0];
+        const int8_t *ce = codes[s[0] & 1], *co = codes[(s[0] + 1) & 1];
+        for (size_t i = 0; i < n; i++) {
+            const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
+            out[at] = ce[r[2 * i]];
+            odd_planes[at] = co[r[2 * i + 1]];
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const size_t h = h0 + i, at = (h & mask) * channel_stride + (h >> shift);
+        const intptr_t s0 = s[2 * i], s1 = s[2 * i + 1];
+        out[at] = codes[s0 & 1][row[s0]];
+        odd_planes[at] = codes[s1 & 1][row[s1]];
+    }
+}
+
 #endif
