@@ -40,7 +40,7 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channe
     // plane i mod split, each plane taking 32 / split consecutive values. The gather puts the
     // even columns' values plane after plane in bytes 0-31, the odd columns' in bytes 32-63.
     const size_t pairs = count / 2, per_plane = split <= 32 ? 32 / (size_t)split : 0;
-    _Alignas(64) uint8_t order[64];
+    _Alignas(64) uint8_t order[64] = {0};
     for (size_t plane = 0, k = 0; plane < (size_t)split && per_plane; plane++) {
         for (size_t j = 0; j < per_plane; j++, k++) {
             order[k] = (uint8_t)(2 * (plane + j * (size_t)split));
