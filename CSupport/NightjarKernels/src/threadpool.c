@@ -567,8 +567,9 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
         // Bands of rows.
         job.unit = (row_blocks + most - 1) / most * block;
         if (job.unit < halo_rows) {
+            const int32_t halo = (halo_rows + block - 1) / block * block;
             const int32_t even = (row_blocks + threads - 1) / threads * block;  // one chunk per thread
-            job.unit = (halo_rows + block - 1) / block * block < even ? (halo_rows + block - 1) / block * block : even;
+            job.unit = halo < even ? halo : even;
         }
         chunks = (rows + job.unit - 1) / job.unit;
     } else {

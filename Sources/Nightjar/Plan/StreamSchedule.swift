@@ -279,7 +279,7 @@ public struct StreamSchedule: Sendable {
         // more than they need, not a whole band and its look-ahead (a 1/32 input row is 1024
         // channels wide); everything else takes the range at once (a convolution's threads
         // split it).
-        let chunk = rowsPerCall[node].map { max($0, 1) * granularity } ?? end
+        let chunk = rowsPerCall[node].map { $0 * granularity } ?? end
         while cursor.progress[node] < end {
             let begin = cursor.progress[node]
             let stop = min(begin + chunk, end)
