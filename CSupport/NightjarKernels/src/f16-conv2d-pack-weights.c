@@ -2,6 +2,8 @@
 // layout and element type a kernel reads (binary16, binary16 twice in 32 bits for kernels that
 // broadcast 32 bits, or f32 holding the binary16 values for kernels that convert around an f32
 // FMA). Once per layer at load, never per frame.
+#include <string.h>
+
 #include "nightjar_kernels.h"
 #include "nj-f16.h"
 #include "nj-kernels-internal.h"
@@ -22,11 +24,22 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
     const int gihwo = kernel->weight_layout == NJ_WEIGHTS_GIHWO;
     const int as_f32 = kernel->weight_dtype == NJ_DTYPE_F32;
     const int as_pair = kernel->weight_dtype == NJ_DTYPE_F16X2;
-    if ((kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2 || kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) &&
-        as_f32) {
-        // [ξ][ic][oc] (ungrouped), each filter's binary16 values transformed in double.
+    if (kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2 || kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) {
+        // [ξ][ic][oc] (ungrouped), each filter's binary16 values transformed in double; for
+        // binary16 products each transformed value is rounded to binary16 and paired, in place
+        // (both elements are 32 bits).
         nj_winograd_pack_weights(kernel->weight_layout, oihw, geometry->out_channels, geometry->in_channels, 1,
                                  (float *)packed);
+        if (as_pair) {
+            const size_t count = nj_f16_conv2d_packed_bytes(kernel, geometry) / sizeof(uint32_t);
+            for (size_t i = 0; i < count; i++) {
+                float u;
+                memcpy(&u, (const char *)packed + i * 4, 4);
+                const uint32_t h = nj_f32_to_f16_bits(u);
+                const uint32_t pair = h << 16 | h;
+                memcpy((char *)packed + i * 4, &pair, 4);
+            }
+        }
         return;
     }
     for (int32_t g = 0; g < groups; g++) {

@@ -1,18 +1,37 @@
 // The parts the AVX-512 Winograd templates share (f32-conv2d-3x3-winograd2x2-avx512.h,
-// f32-conv2d-5x5-winograd2x2-avx512.h): blocks of 32 tiles, the even/odd column split, the
+// f32-conv2d-5x5-winograd2x2-avx512.h): blocks of tiles, the even/odd column split, the
 // shift by whole tiles, the products' 12x2 register blocks and the interleaving row store.
 // Internal, no include guard: included once by each template, after nj-conv2d-storage.h and
 // after the template defines WG_ICB (input channels per transform chunk) and WG_OCC (output
-// channels per accumulation chunk). V holds [ξ][WG_ICB][WG_TB] floats, M [ξ][WG_OCC][WG_TB],
-// each ξ WG_V_XI and WG_M_XI floats apart.
-#define WG_TB 32    // tiles per block: two vectors
+// channels per accumulation chunk). V holds [ξ][WG_ICB][WG_TB] elements, M [ξ][WG_OCC][WG_TB]
+// floats, each ξ WG_V_XI and WG_M_XI elements apart.
+//
+// The products are f32 (nj-winograd-gemm-avx512.h: blocks of 32 tiles, V and M in f32) unless
+// the template defines WG_HALF_PRODUCTS 1 (nj-winograd-gemm-avx512fp16.h: blocks of 64 tiles,
+// V, the products, their sums and M in binary16).
+#ifndef WG_HALF_PRODUCTS
+#define WG_HALF_PRODUCTS 0
+#endif
+#if WG_HALF_PRODUCTS
+#define WG_TB 64    // tiles per block: two vectors of 32 halves
+#define WG_V_TYPE uint16_t
+#define WG_M_TYPE uint16_t
+// A transform's 16 f32 results, rounded to binary16 once.
+#define WG_STORE_V(p, v) _mm256_store_si256((__m256i *)(void *)(p), _mm512_cvtps_ph((v), NJ_RNE))
+#else
+#define WG_TB 32    // tiles per block: two vectors of 16 floats
+#define WG_V_TYPE float
+#define WG_M_TYPE float
+#define WG_STORE_V(p, v) _mm512_store_ps((p), (v))
+#endif
+#define WG_TV (WG_TB / 16)  // vectors of 16 tiles per block (f32 transforms and outputs)
 #define WG_OCB 12   // output channels per register block of the products
 #define WG_ALIGN 64
-// Floats between ξ in V and M: one vector more than the plain products, so that the ξ of a
+// Elements between ξ in V and M: 64 bytes more than the plain products, so that the ξ of a
 // transform fall in different L1 sets (at 4 KB and 8 KB apart they would all share one set,
 // more than its ways, and each store or load would evict the previous ξ's line).
-#define WG_V_XI (WG_ICB * WG_TB + 16)
-#define WG_M_XI (WG_OCC * WG_TB + 16)
+#define WG_V_XI (WG_ICB * WG_TB + 64 / (int)sizeof(WG_V_TYPE))
+#define WG_M_XI (WG_OCC * WG_TB + 64 / (int)sizeof(WG_M_TYPE))
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
 #include "nj-winograd-rows.h"
@@ -20,7 +39,7 @@
 // Lane masks of the row segments a block's vectors of tiles read (nv of them): for vector h,
 // two whole vectors from column c0 + 32h and the `tail` lanes of the next, each limited to the
 // columns inside [0, width) (masked loads read the others as zeros).
-static inline void wg_row_masks(const nj_args *a, int32_t c0, int nv, nj_m tail, nj_m mask[2][3]) {
+static inline void wg_row_masks(const nj_args *a, int32_t c0, int nv, nj_m tail, nj_m mask[WG_TV][3]) {
     for (int h = 0; h < nv; h++) {
         for (int v = 0; v < 3; v++) {
             const int32_t c = c0 + 32 * h + 16 * v;
@@ -45,63 +64,11 @@ static WG_ALWAYS_INLINE NJ_TARGET __m512 wg_shift(__m512 lo, __m512 hi, const in
     }
 }
 
-// One ξ and a block of OCB output channels x NV vectors of tiles:
-// M[ξ][oc][·] (+)= Σ_i U[ξ][ic0+i][oc] V[ξ][i][·].
-static WG_ALWAYS_INLINE NJ_TARGET void wg_gemm_block(const float *U, size_t u_ic_stride, const float *V,
-                                                     float *M, int32_t nic, int first, const int OCB,
-                                                     const int NV) {
-    __m512 acc[WG_OCB][2];
-    for (int o = 0; o < OCB; o++) {
-        for (int h = 0; h < NV; h++) {
-            acc[o][h] = first ? _mm512_setzero_ps() : _mm512_load_ps(M + (size_t)o * WG_TB + 16 * h);
-        }
-    }
-    for (int32_t i = 0; i < nic; i++) {
-        const __m512 v0 = _mm512_load_ps(V + (size_t)i * WG_TB);
-        const __m512 v1 = NV > 1 ? _mm512_load_ps(V + (size_t)i * WG_TB + 16) : v0;
-        const float *u = U + (size_t)i * u_ic_stride;
-        for (int o = 0; o < OCB; o++) {
-            const __m512 w = _mm512_set1_ps(u[o]);
-            acc[o][0] = _mm512_fmadd_ps(w, v0, acc[o][0]);
-            if (NV > 1) acc[o][1] = _mm512_fmadd_ps(w, v1, acc[o][1]);
-        }
-    }
-    for (int o = 0; o < OCB; o++) {
-        for (int h = 0; h < NV; h++) _mm512_store_ps(M + (size_t)o * WG_TB + 16 * h, acc[o][h]);
-    }
-}
-
-#define WG_GEMM_CASE(n)                                                                         \
-    case n:                                                                                     \
-        if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 2);    \
-        else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 1);            \
-        break;
-
-// The products for ξ in [xi_begin, xi_end), input channels [ic0, ic0 + nic), output channels
-// [oc0, oc0 + noc), tiles [0, nt) of the block; `first`: the first input chunk (M starts from
-// zero).
-static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
-                              int32_t nt, const float *V, float *M, int first, int xi_begin, int xi_end) {
-    const size_t ws = (size_t)a->weight_stride;
-    const int nv = nt > 16 ? 2 : 1;
-    for (int xi = xi_begin; xi < xi_end; xi++) {
-        const float *U = (const float *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
-        const float *Vx = V + (size_t)xi * WG_V_XI;
-        float *Mx = M + (size_t)xi * WG_M_XI;
-        int32_t o = 0;
-        for (; o + WG_OCB <= noc; o += WG_OCB) {
-            if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 2);
-            else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 1);
-        }
-        switch (noc - o) {
-            WG_GEMM_CASE(11) WG_GEMM_CASE(10) WG_GEMM_CASE(9) WG_GEMM_CASE(8) WG_GEMM_CASE(7)
-            WG_GEMM_CASE(6) WG_GEMM_CASE(5) WG_GEMM_CASE(4) WG_GEMM_CASE(3) WG_GEMM_CASE(2)
-            WG_GEMM_CASE(1)
-        default: break;
-        }
-    }
-}
-#undef WG_GEMM_CASE
+#if WG_HALF_PRODUCTS
+#include "nj-winograd-gemm-avx512fp16.h"
+#else
+#include "nj-winograd-gemm-avx512.h"
+#endif
 
 // Stores output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the
 // finished even and odd columns of 16 tiles: interleaved, plus the residual, converted to the
@@ -150,3 +117,48 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row(const nj_args *a, int32_t o
     wg_store_row(a, oc, y, x0, valid, even, odd);
 }
 
+#if WG_HALF_PRODUCTS
+// Lanes [0, n) of 32, n clamped.
+static inline __mmask32 wg_mask32(int32_t n) {
+    return n <= 0 ? 0 : n >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << n) - 1u);
+}
+
+// The end of step 3 in binary16 for output row y of channel oc, 32 tiles from column x0: the
+// bias, LeakyReLU where the layer has it, the even and odd columns interleaved, the residual
+// added, stored (each step one binary16 rounding, as the products' sums round).
+static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row_half(const nj_args *a, int32_t oc, int32_t y, int32_t x0,
+                                                          __m512h bias, int lrelu, __m512h slope,
+                                                          __m512h even, __m512h odd) {
+    const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                            39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi_idx = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25, 56, 24,
+                                            55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18, 49, 17, 48, 16);
+    const int32_t valid = a->width - x0 < 64 ? a->width - x0 : 64;
+    even = _mm512_add_ph(even, bias);
+    odd = _mm512_add_ph(odd, bias);
+    if (lrelu) {
+        even = _mm512_mask_mul_ph(even, _mm512_cmp_ph_mask(even, _mm512_setzero_ph(), _CMP_LT_OQ), even, slope);
+        odd = _mm512_mask_mul_ph(odd, _mm512_cmp_ph_mask(odd, _mm512_setzero_ph(), _CMP_LT_OQ), odd, slope);
+    }
+    const __m512i e = _mm512_castph_si512(even), o = _mm512_castph_si512(odd);
+    __m512h out[2] = {_mm512_castsi512_ph(_mm512_permutex2var_epi16(e, lo_idx, o)),
+                      _mm512_castsi512_ph(_mm512_permutex2var_epi16(e, hi_idx, o))};
+    size_t step;
+    const uint16_t *res;
+    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &res);
+    for (int h = 0; h < 2; h++) {
+        const __mmask32 m = wg_mask32(valid - 32 * h);
+        if (res && m) {
+            out[h] = _mm512_add_ph(out[h], _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, res + 32 * h)));
+        }
+        if (step == 1 && m) _mm512_mask_storeu_epi16(dst + 32 * h, m, _mm512_castph_si512(out[h]));
+    }
+    if (step != 1) {
+        // Depth-to-space: this channel's pixels are `step` apart.
+        uint16_t tmp[64];
+        _mm512_storeu_si512(tmp, _mm512_castph_si512(out[0]));
+        _mm512_storeu_si512(tmp + 32, _mm512_castph_si512(out[1]));
+        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
+    }
+}
+#endif

@@ -3,13 +3,23 @@
 // after its wg_input_transform, wg_gemm and wg_output_transform, with WG_POINTS (the tile's
 // side, r + 1), WG_LAYOUT (its weight layout), WG_OCB (output channels per register block),
 // WG_ALIGN (the vector's bytes), NJ_WG_SUPPORTS and the ISA vocabulary's NJ_ISA_ID defined,
-// and WG_V_XI, WG_M_XI (floats between ξ in V and M) where they are not the plain products.
+// and WG_V_XI, WG_M_XI (elements between ξ in V and M) where they are not the plain products;
+// WG_V_TYPE and WG_M_TYPE (V's and M's elements, default float) and, for binary16 products, WG_WEIGHT_DTYPE and
+// WG_HALF_SUM_TERMS (the registry entry's weight element and error bound).
 // Internal, no include guard.
 //
 // Pairs of output rows start at even image rows whatever the range, and a row alone is
 // computed as its half of that pair from the products Aᵀ's row for it reads (Bᵀ's rows
 // 0 .. WG_POINTS - 2 for the first, 1 .. WG_POINTS - 1 for the second): every row gets the same
 // bits however bands and threads cut the rows.
+#ifndef WG_V_TYPE
+#define WG_V_TYPE float
+#define WG_M_TYPE float
+#endif
+#ifndef WG_WEIGHT_DTYPE
+#define WG_WEIGHT_DTYPE NJ_DTYPE_F32
+#define WG_HALF_SUM_TERMS 0
+#endif
 #ifndef WG_V_XI
 #define WG_V_XI (WG_ICB * WG_TB)
 #endif
@@ -18,8 +28,8 @@
 #endif
 
 static NJ_TARGET void NJ_WG_FN(const nj_args *a) {
-    float V[WG_POINTS * WG_POINTS * WG_V_XI] __attribute__((aligned(WG_ALIGN)));
-    float M[WG_POINTS * WG_POINTS * WG_M_XI] __attribute__((aligned(WG_ALIGN)));
+    WG_V_TYPE V[WG_POINTS * WG_POINTS * WG_V_XI] __attribute__((aligned(WG_ALIGN)));
+    WG_M_TYPE M[WG_POINTS * WG_POINTS * WG_M_XI] __attribute__((aligned(WG_ALIGN)));
     const int32_t tiles = (a->width + 1) / 2;
     for (int32_t y = a->row_begin; y < a->row_end;) {
         const int32_t y0 = y & ~1;
@@ -48,8 +58,8 @@ const nj_kernel NJ_WG_KERNEL = {
     .isa = NJ_ISA_ID,
 #if NJ_F16_STORAGE
     .required_features = NJ_REQUIRED_FEATURES,
-    .weight_dtype = NJ_DTYPE_F32,
-    .half_sum_terms = 0,
+    .weight_dtype = WG_WEIGHT_DTYPE,
+    .half_sum_terms = WG_HALF_SUM_TERMS,
 #else
     .required_features = 0,
 #endif
