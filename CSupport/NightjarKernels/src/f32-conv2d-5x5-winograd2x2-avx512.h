@@ -21,7 +21,9 @@
 
 #include "nj-conv2d-storage.h"
 
+#ifndef WG_ICB
 #define WG_ICB 32   // input channels per transform chunk
+#endif
 #define WG_OCC 24   // output channels per accumulation chunk
 #include "nj-winograd-avx512.h"
 
@@ -46,13 +48,13 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg5_transform(const __m512 d[6], __m512 t
 // ξ = 6·(row of Bᵀ down) + (row of Bᵀ across). Only Bᵀ's rows [lo, hi) down are formed; the
 // input row a lone output row does not need is not read and touches none of them.
 static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t nic, int32_t y0,
-                                         int rows, int32_t t0, int32_t nt, float *V) {
+                                         int rows, int32_t t0, int32_t nt, WG_V_TYPE *V) {
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 6 : 5;
-    // Tiles t < 32 read columns c0 + 2t .. c0 + 2t + 5: the 16 tiles of vector h read two
+    // Tiles t < WG_TB read columns c0 + 2t .. c0 + 2t + 5: the 16 tiles of vector h read two
     // vectors from column c0 + 32h and the first six columns of the next.
     const int32_t c0 = 2 * t0 - 2;
-    const int nv = nt > 16 ? 2 : 1;
-    nj_m mask[2][3];
+    const int nv = (nt + 15) / 16;
+    nj_m mask[WG_TV][3];
     wg_row_masks(a, c0, nv, 0x3F, mask);
     const size_t xi = WG_V_XI;  // between ξ
     float r[6][48] __attribute__((aligned(64)));
@@ -82,13 +84,54 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                 const __m512 x[6] = {e, o, wg_shift(e, en, 1), wg_shift(o, on, 1), wg_shift(e, en, 2), wg_shift(o, on, 2)};
                 __m512 t[6];
                 wg5_transform(x, t);
-                float *out = V + (size_t)(6 * ri) * xi + (size_t)i * WG_TB + 16 * h;
-                for (int k = 0; k < 6; k++) _mm512_store_ps(out + k * xi, t[k]);
+                WG_V_TYPE *out = V + (size_t)(6 * ri) * xi + (size_t)i * WG_TB + 16 * h;
+                for (int k = 0; k < 6; k++) WG_STORE_V(out + k * xi, t[k]);
             }
         }
     }
 }
 
+#if WG_HALF_PRODUCTS
+// Aᵀ applied to six vectors of 32 binary16 tiles: the first output and the second.
+static WG_ALWAYS_INLINE NJ_TARGET __m512h wg5h_first(const __m512h m[6]) {
+    return _mm512_add_ph(_mm512_add_ph(_mm512_add_ph(m[0], m[1]), _mm512_add_ph(m[2], m[3])), m[4]);
+}
+static WG_ALWAYS_INLINE NJ_TARGET __m512h wg5h_second(const __m512h m[6]) {
+    const __m512h d34 = _mm512_sub_ph(m[3], m[4]);
+    return _mm512_add_ph(_mm512_add_ph(_mm512_sub_ph(m[1], m[2]), m[5]), _mm512_add_ph(d34, d34));
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt), M in binary16: Aᵀ and the
+// row's end on 32 tiles a vector in binary16 (each step rounds as the products' sums do).
+static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
+                                          int rows, int32_t t0, int32_t nt, const uint16_t *M) {
+    const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
+    const __m512h slope = _mm512_set1_ph((_Float16)a->negative_slope);
+    const size_t xi = WG_M_XI;
+    for (int32_t i = 0; i < noc; i++) {
+        const int32_t oc = oc0 + i;
+        const __m512h b = _mm512_set1_ph((_Float16)(a->bias ? a->bias[oc] : 0.0f));
+        for (int g = 0; g < 2 && 32 * g < nt; g++) {
+            const uint16_t *m = M + (size_t)i * WG_TB + 32 * g;
+            __m512h n[2][6];
+            for (int j = 0; j < 6; j++) {
+                __m512h col[6];
+                for (int k = 0; k < 6; k++) {
+                    const int wanted = (rows & 1 && k < 5) || (rows & 2 && k > 0);
+                    col[k] = wanted ? _mm512_load_ph(m + (size_t)(6 * k + j) * xi) : _mm512_setzero_ph();
+                }
+                if (rows & 1) n[0][j] = wg5h_first(col);
+                if (rows & 2) n[1][j] = wg5h_second(col);
+            }
+            for (int rr = 0; rr < 2; rr++) {
+                if (!(rows >> rr & 1)) continue;
+                wg_finish_row_half(a, oc, y0 + rr, 2 * (t0 + 32 * g), b, lrelu, slope, wg5h_first(n[rr]),
+                                   wg5h_second(n[rr]));
+            }
+        }
+    }
+}
+#else
 // Aᵀ applied to six vectors: the first output (rows 0-4) and the second (rows 1-5).
 static WG_ALWAYS_INLINE NJ_TARGET __m512 wg5_first(const __m512 m[6]) {
     return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m[0], m[1]), _mm512_add_ps(m[2], m[3])), m[4]);
@@ -127,6 +170,8 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
         }
     }
 }
+
+#endif
 
 #define WG_POINTS 6
 #define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2_5X5
