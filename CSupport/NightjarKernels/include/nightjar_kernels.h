@@ -157,19 +157,25 @@ typedef void (*nj_conv2d_f32_fn)(const nj_conv2d_f32_args *args);
 //                     the 4x4 U), output channels innermost as in GIHWO.
 //   NJ_WEIGHTS_WINOGRAD_2X2_5X5  ungrouped 5x5 only: [36][in][weight_stride], the filters
 //                     transformed for F(2x2, 5x5) (element ξ = 6i + j of the 6x6 U).
+//   NJ_WEIGHTS_WINOGRAD_2X2_PAIRS  ungrouped 3x3 only: [8][in][weight_stride] pairs of binary16
+//                     (NJ_DTYPE_F16X2 elements): F(2x2, 3x3)'s U rounded to binary16, two ξ per
+//                     element, pair 2i + 0 = (ξ 4i, ξ 4i + 3) and 2i + 1 = (ξ 4i + 2, ξ 4i + 1),
+//                     the first in the low 16 bits, for kernels that keep two ξ per 32-bit lane.
 typedef enum nj_weight_layout {
     NJ_WEIGHTS_OIHW = 0,
     NJ_WEIGHTS_GIHWO = 1,
     NJ_WEIGHTS_WINOGRAD_2X2 = 2,
     NJ_WEIGHTS_WINOGRAD_2X2_5X5 = 3,
+    NJ_WEIGHTS_WINOGRAD_2X2_PAIRS = 4,
 } nj_weight_layout;
 
 // Floats of weights in PyTorch's layout (OIHW and GIHWO pack to this many).
 size_t nj_f32_conv2d_weight_count(int32_t out_channels, int32_t in_channels, int32_t groups,
                                   int32_t kernel_size);
 
-// Floats of packed weights in `layout`: nj_f32_conv2d_weight_count(), or 16 per (input,
-// output channel) pair for NJ_WEIGHTS_WINOGRAD_2X2 and 36 for NJ_WEIGHTS_WINOGRAD_2X2_5X5.
+// Elements of packed weights in `layout`: nj_f32_conv2d_weight_count(), or 16 per (input,
+// output channel) pair for NJ_WEIGHTS_WINOGRAD_2X2, 36 for NJ_WEIGHTS_WINOGRAD_2X2_5X5 and 8
+// (pairs) for NJ_WEIGHTS_WINOGRAD_2X2_PAIRS.
 size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels, int32_t in_channels,
                                   int32_t groups, int32_t kernel_size);
 

@@ -24,6 +24,10 @@ void nj_f16_conv2d_pack_weights(const nj_conv2d_f16_kernel *kernel,
     const int gihwo = kernel->weight_layout == NJ_WEIGHTS_GIHWO;
     const int as_f32 = kernel->weight_dtype == NJ_DTYPE_F32;
     const int as_pair = kernel->weight_dtype == NJ_DTYPE_F16X2;
+    if (kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2_PAIRS) {
+        nj_winograd_pack_weight_pairs(oihw, geometry->out_channels, geometry->in_channels, (uint32_t *)packed);
+        return;
+    }
     if (kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2 || kernel->weight_layout == NJ_WEIGHTS_WINOGRAD_2X2_5X5) {
         // [ξ][ic][oc] (ungrouped), each filter's binary16 values transformed in double; for
         // binary16 products each transformed value is rounded to binary16 and paired, in place

@@ -31,9 +31,7 @@
 
 #include "nj-conv2d-storage.h"
 
-#ifndef WG_ICB
-#define WG_ICB 64   // input channels per transform chunk (the binary16 products: fewer)
-#endif
+#define WG_ICB 64   // input channels per transform chunk
 #define WG_OCC 64   // output channels per accumulation chunk
 #include "nj-winograd-avx512.h"
 
@@ -41,13 +39,13 @@
 // the first is wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles
 // [t0, t0 + nt): V[ξ·WG_V_XI + i·WG_TB + t].
 static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t nic, int32_t y0,
-                                         int rows, int32_t t0, int32_t nt, WG_V_TYPE *V) {
+                                         int rows, int32_t t0, int32_t nt, float *V) {
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
-    // Tiles t < WG_TB read columns c0 + 2t .. c0 + 2t + 3: the 16 tiles of vector h read two
+    // Tiles t < 32 read columns c0 + 2t .. c0 + 2t + 3: the 16 tiles of vector h read two
     // vectors from column c0 + 32h and the first two columns of the next.
     const int32_t c0 = 2 * t0 - 1;
-    const int nv = (nt + 15) / 16;
-    nj_m mask[WG_TV][3];
+    const int nv = nt > 16 ? 2 : 1;
+    nj_m mask[2][3];
     wg_row_masks(a, c0, nv, 0x3, mask);
     const size_t xi = WG_V_XI;  // between ξ
     for (int32_t i = 0; i < nic; i++) {
@@ -80,45 +78,16 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
                 wg_split(r[0], r[1], &ea, &oa);
                 wg_split(r[2], r[2], &en, &on);
                 const __m512 eb = wg_shift(ea, en, 1), ob = wg_shift(oa, on, 1);
-                WG_V_TYPE *out = V + ((size_t)(4 * ri) * xi + (size_t)i * WG_TB) + 16 * h;
-                WG_STORE_V(out, _mm512_sub_ps(ea, eb));
-                WG_STORE_V(out + xi, _mm512_add_ps(oa, eb));
-                WG_STORE_V(out + 2 * xi, _mm512_sub_ps(eb, oa));
-                WG_STORE_V(out + 3 * xi, _mm512_sub_ps(oa, ob));
+                float *out = V + ((size_t)(4 * ri) * xi + (size_t)i * WG_TB) + 16 * h;
+                _mm512_store_ps(out, _mm512_sub_ps(ea, eb));
+                _mm512_store_ps(out + xi, _mm512_add_ps(oa, eb));
+                _mm512_store_ps(out + 2 * xi, _mm512_sub_ps(eb, oa));
+                _mm512_store_ps(out + 3 * xi, _mm512_sub_ps(oa, ob));
             }
         }
     }
 }
 
-#if WG_HALF_PRODUCTS
-// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt), M in binary16: Aᵀ and the
-// row's end on 32 tiles a vector in binary16 (each step rounds as the products' sums do).
-static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
-                                          int rows, int32_t t0, int32_t nt, const uint16_t *M) {
-    const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
-    const __m512h slope = _mm512_set1_ph((_Float16)a->negative_slope);
-    const size_t xi = WG_M_XI;
-    for (int32_t i = 0; i < noc; i++) {
-        const int32_t oc = oc0 + i;
-        const __m512h b = _mm512_set1_ph((_Float16)(a->bias ? a->bias[oc] : 0.0f));
-        for (int g = 0; g < 2 && 32 * g < nt; g++) {
-            const uint16_t *m = M + (size_t)i * WG_TB + 32 * g;
-            __m512h n[2][4];
-            for (int j = 0; j < 4; j++) {
-                const __m512h m1 = _mm512_load_ph(m + (size_t)(4 + j) * xi), m2 = _mm512_load_ph(m + (size_t)(8 + j) * xi);
-                if (rows & 1) n[0][j] = _mm512_add_ph(_mm512_add_ph(_mm512_load_ph(m + (size_t)j * xi), m1), m2);
-                if (rows & 2) n[1][j] = _mm512_sub_ph(_mm512_sub_ph(m1, m2), _mm512_load_ph(m + (size_t)(12 + j) * xi));
-            }
-            for (int rr = 0; rr < 2; rr++) {
-                if (!(rows >> rr & 1)) continue;
-                wg_finish_row_half(a, oc, y0 + rr, 2 * (t0 + 32 * g), b, lrelu, slope,
-                                   _mm512_add_ph(_mm512_add_ph(n[rr][0], n[rr][1]), n[rr][2]),
-                                   _mm512_sub_ph(_mm512_sub_ph(n[rr][1], n[rr][2]), n[rr][3]));
-            }
-        }
-    }
-}
-#else
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                           int rows, int32_t t0, int32_t nt, const float *M) {
@@ -145,8 +114,6 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
         }
     }
 }
-
-#endif
 
 #define WG_POINTS 4
 #define WG_LAYOUT NJ_WEIGHTS_WINOGRAD_2X2

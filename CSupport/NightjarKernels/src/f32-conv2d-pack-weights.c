@@ -16,6 +16,7 @@ size_t nj_f32_conv2d_packed_count(nj_weight_layout layout, int32_t out_channels,
         const size_t points = layout == NJ_WEIGHTS_WINOGRAD_2X2 ? 4 : 6;
         return points * points * (size_t)out_channels * (size_t)(in_channels / groups);
     }
+    if (layout == NJ_WEIGHTS_WINOGRAD_2X2_PAIRS) return 8 * (size_t)out_channels * (size_t)(in_channels / groups);
     return nj_f32_conv2d_weight_count(out_channels, in_channels, groups, kernel_size);
 }
 
@@ -63,6 +64,26 @@ void nj_winograd_pack_weights(nj_weight_layout layout, const float *oihw, int32_
             for (int t = 0; t < k * k; t++) g[t] = round_to_f16 ? nj_f16_bits_to_f32(nj_f32_to_f16_bits(src[t])) : src[t];
             winograd_filter(layout, g, u);
             for (int xi = 0; xi < n * n; xi++) packed[((size_t)xi * in_channels + i) * out_channels + o] = (float)u[xi];
+        }
+    }
+}
+
+void nj_winograd_pack_weight_pairs(const float *oihw, int32_t out_channels, int32_t in_channels,
+                                   uint32_t *packed) {
+    // ξ of each pair (low, high): see NJ_WEIGHTS_WINOGRAD_2X2_PAIRS.
+    static const int pair_xi[8][2] = {{0, 3}, {2, 1}, {4, 7}, {6, 5}, {8, 11}, {10, 9}, {12, 15}, {14, 13}};
+    for (int32_t o = 0; o < out_channels; o++) {
+        for (int32_t i = 0; i < in_channels; i++) {
+            const float *src = oihw + ((size_t)o * in_channels + i) * 9;
+            float g[9];
+            double u[16];
+            for (int t = 0; t < 9; t++) g[t] = nj_f16_bits_to_f32(nj_f32_to_f16_bits(src[t]));
+            winograd_filter(NJ_WEIGHTS_WINOGRAD_2X2, g, u);
+            for (int p = 0; p < 8; p++) {
+                const uint32_t lo = nj_f32_to_f16_bits((float)u[pair_xi[p][0]]);
+                const uint32_t hi = nj_f32_to_f16_bits((float)u[pair_xi[p][1]]);
+                packed[((size_t)p * in_channels + i) * out_channels + o] = hi << 16 | lo;
+            }
         }
     }
 }

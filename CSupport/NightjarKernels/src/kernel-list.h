@@ -51,7 +51,7 @@ NJ_F32_KERNEL(nj_f32_conv2d_5x5_neon_4x4_kernel)
 // f16: native half arithmetic first (where the CPU has it), then convert around an f32 FMA.
 #if defined(__x86_64__)
 NJ_F16_KERNEL(nj_f16_conv2d_1x1_avx512fp16_12x2_kernel)
-NJ_F16_KERNEL(nj_f16_conv2d_3x3_winograd2x2_avx512fp16_12x2_kernel)
+NJ_F16_KERNEL(nj_f16_conv2d_3x3_winograd2x2_avx512fp16_6x4_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_3x3_avx512fp16_8x3_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_winograd2x2_avx512fp16_12x2_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_avx512fp16_8x3_kernel)

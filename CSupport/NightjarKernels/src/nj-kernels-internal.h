@@ -21,6 +21,10 @@ int nj_f16_conv2d_5x5_winograd2x2_supports(const nj_conv2d_f16_args *geometry);
 // kernels' weights).
 void nj_winograd_pack_weights(nj_weight_layout layout, const float *oihw, int32_t out_channels,
                               int32_t in_channels, int round_to_f16, float *packed);
+// NJ_WEIGHTS_WINOGRAD_2X2_PAIRS: the F(2x2, 3x3) filters of the binary16-rounded weights, each
+// transformed value rounded to binary16, two ξ per element.
+void nj_winograd_pack_weight_pairs(const float *oihw, int32_t out_channels, int32_t in_channels,
+                                   uint32_t *packed);
 
 // Where output channel `oc` (of this call) at row y, column 0 is stored, and the floats
 // between its columns: 1, or r with a depth-to-space output (see nj_conv2d_f32_args).
