@@ -16,6 +16,9 @@
 #define WG_HALF_PRODUCTS 1
 #define WG_ICB 32
 #define WG_WEIGHT_DTYPE NJ_DTYPE_F16X2
+// Each ξ's binary16 sum has at most WG_ICB (32) products, and Aᵀ adds 25 ξ of transformed terms
+// (factors up to 16) into an output. 96 is the declared bound (test_conv_f16 checks it against
+// the direct sum's |terms|): five times the worst seen there (0.00945).
 #define WG_HALF_SUM_TERMS 96
 #define NJ_WG_FN nj_f16_conv2d_5x5_winograd2x2_avx512fp16_12x2
 #define NJ_WG_KERNEL nj_f16_conv2d_5x5_winograd2x2_avx512fp16_12x2_kernel

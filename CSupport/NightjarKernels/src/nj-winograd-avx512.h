@@ -70,6 +70,39 @@ static WG_ALWAYS_INLINE NJ_TARGET __m512 wg_shift(__m512 lo, __m512 hi, const in
 #include "nj-winograd-gemm-avx512.h"
 #endif
 
+#define WG_GEMM_CASE(n)                                                                         \
+    case n:                                                                                     \
+        if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 2);    \
+        else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, n, 1);            \
+        break;
+
+// The products for ξ in [xi_begin, xi_end), input channels [ic0, ic0 + nic), output channels
+// [oc0, oc0 + noc), tiles [0, nt) of the block; `first`: the first input chunk (M starts from
+// zero). wg_gemm_block comes from the products' header (f32 or binary16).
+static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_t oc0, int32_t noc,
+                              int32_t nt, const WG_V_TYPE *V, WG_M_TYPE *M, int first, int xi_begin,
+                              int xi_end) {
+    const size_t ws = (size_t)a->weight_stride;
+    const int nv = nt > WG_TILES_PER_VECTOR ? 2 : 1;
+    for (int xi = xi_begin; xi < xi_end; xi++) {
+        const WG_U_TYPE *U = (const WG_U_TYPE *)a->weights + ((size_t)xi * a->in_channels + ic0) * ws + oc0;
+        const WG_V_TYPE *Vx = V + (size_t)xi * WG_V_XI;
+        WG_M_TYPE *Mx = M + (size_t)xi * WG_M_XI;
+        int32_t o = 0;
+        for (; o + WG_OCB <= noc; o += WG_OCB) {
+            if (nv == 2) wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 2);
+            else wg_gemm_block(U + o, ws, Vx, Mx + (size_t)o * WG_TB, nic, first, WG_OCB, 1);
+        }
+        switch (noc - o) {
+            WG_GEMM_CASE(11) WG_GEMM_CASE(10) WG_GEMM_CASE(9) WG_GEMM_CASE(8) WG_GEMM_CASE(7)
+            WG_GEMM_CASE(6) WG_GEMM_CASE(5) WG_GEMM_CASE(4) WG_GEMM_CASE(3) WG_GEMM_CASE(2)
+            WG_GEMM_CASE(1)
+        default: break;
+        }
+    }
+}
+#undef WG_GEMM_CASE
+
 // Stores output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the
 // finished even and odd columns of 16 tiles: interleaved, plus the residual, converted to the
 // storage type.
