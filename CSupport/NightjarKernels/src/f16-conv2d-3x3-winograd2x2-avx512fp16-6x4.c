@@ -50,14 +50,7 @@
 #define WG_M_XI (WG_MP / 2)
 #define WG_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Lanes l of 32 with lo <= l < hi (clamped).
-static inline __mmask32 wg_lanes32(int32_t lo, int32_t hi) {
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > 32 ? 32 : hi;
-    if (hi <= lo) return 0;
-    const uint64_t upto = hi == 32 ? 0xFFFFFFFFull : (1ull << hi) - 1;
-    return (__mmask32)(upto & ~((1ull << lo) - 1));
-}
+#include "nj-winograd-half-avx512fp16.h"
 
 static WG_ALWAYS_INLINE NJ_TARGET __m512h wg_load32(const uint16_t *row, int32_t c, __mmask32 m) {
     return row ? _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, row + c)) : _mm512_setzero_ph();
@@ -175,28 +168,6 @@ static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_
 }
 #undef WG_GEMM_CASE
 #undef WG_GEMM_NV
-
-// Output row y of channel oc at columns [x0, x0 + 32) ∩ [0, width), in pixel order: the bias,
-// LeakyReLU where the layer has it, the residual, the store (each a binary16 rounding).
-static WG_ALWAYS_INLINE NJ_TARGET void wg_finish32(const nj_args *a, int32_t oc, int32_t y, int32_t x0, __m512h bias,
-                                                   int lrelu, __m512h slope, __m512h out) {
-    const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-    const __mmask32 m = wg_lanes32(0, valid);
-    out = _mm512_add_ph(out, bias);
-    if (lrelu) out = _mm512_mask_mul_ph(out, _mm512_cmp_ph_mask(out, _mm512_setzero_ph(), _CMP_LT_OQ), out, slope);
-    size_t step;
-    const uint16_t *res;
-    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &res);
-    if (res) out = _mm512_add_ph(out, _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, res)));
-    if (step == 1) {
-        _mm512_mask_storeu_epi16(dst, m, _mm512_castph_si512(out));
-    } else {
-        // Depth-to-space: this channel's pixels are `step` apart.
-        uint16_t tmp[32];
-        _mm512_storeu_si512(tmp, _mm512_castph_si512(out));
-        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
-    }
-}
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt): Aᵀ down M's rows of pairs,
 // then across: with N03 = (n0, n3) and N21 = (n2, n1) per lane, the even column n0 + n1 + n2 is

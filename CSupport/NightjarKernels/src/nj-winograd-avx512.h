@@ -151,14 +151,10 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row(const nj_args *a, int32_t o
 }
 
 #if WG_HALF_PRODUCTS
-// Lanes [0, n) of 32, n clamped.
-static inline __mmask32 wg_mask32(int32_t n) {
-    return n <= 0 ? 0 : n >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << n) - 1u);
-}
+#include "nj-winograd-half-avx512fp16.h"
 
 // The end of step 3 in binary16 for output row y of channel oc, 32 tiles from column x0: the
-// bias, LeakyReLU where the layer has it, the even and odd columns interleaved, the residual
-// added, stored (each step one binary16 rounding, as the products' sums round).
+// even and odd columns interleaved into pixel order, then each 32 columns ended by wg_finish32.
 static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row_half(const nj_args *a, int32_t oc, int32_t y, int32_t x0,
                                                           __m512h bias, int lrelu, __m512h slope,
                                                           __m512h even, __m512h odd) {
@@ -166,32 +162,10 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row_half(const nj_args *a, int3
                                             39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i hi_idx = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25, 56, 24,
                                             55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18, 49, 17, 48, 16);
-    const int32_t valid = a->width - x0 < 64 ? a->width - x0 : 64;
-    even = _mm512_add_ph(even, bias);
-    odd = _mm512_add_ph(odd, bias);
-    if (lrelu) {
-        even = _mm512_mask_mul_ph(even, _mm512_cmp_ph_mask(even, _mm512_setzero_ph(), _CMP_LT_OQ), even, slope);
-        odd = _mm512_mask_mul_ph(odd, _mm512_cmp_ph_mask(odd, _mm512_setzero_ph(), _CMP_LT_OQ), odd, slope);
-    }
     const __m512i e = _mm512_castph_si512(even), o = _mm512_castph_si512(odd);
-    __m512h out[2] = {_mm512_castsi512_ph(_mm512_permutex2var_epi16(e, lo_idx, o)),
-                      _mm512_castsi512_ph(_mm512_permutex2var_epi16(e, hi_idx, o))};
-    size_t step;
-    const uint16_t *res;
-    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &res);
-    for (int h = 0; h < 2; h++) {
-        const __mmask32 m = wg_mask32(valid - 32 * h);
-        if (res && m) {
-            out[h] = _mm512_add_ph(out[h], _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, res + 32 * h)));
-        }
-        if (step == 1 && m) _mm512_mask_storeu_epi16(dst + 32 * h, m, _mm512_castph_si512(out[h]));
-    }
-    if (step != 1) {
-        // Depth-to-space: this channel's pixels are `step` apart.
-        uint16_t tmp[64];
-        _mm512_storeu_si512(tmp, _mm512_castph_si512(out[0]));
-        _mm512_storeu_si512(tmp + 32, _mm512_castph_si512(out[1]));
-        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
+    wg_finish32(a, oc, y, x0, bias, lrelu, slope, _mm512_castsi512_ph(_mm512_permutex2var_epi16(e, lo_idx, o)));
+    if (a->width - x0 > 32) {
+        wg_finish32(a, oc, y, x0 + 32, bias, lrelu, slope, _mm512_castsi512_ph(_mm512_permutex2var_epi16(e, hi_idx, o)));
     }
 }
 #endif
