@@ -20,7 +20,7 @@ else
 fi
 if [ -n "${KEEP:-}" ]; then work="$KEEP"; mkdir -p "$work"; else work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT; fi
 cc="$(command -v clang || command -v cc)"
-# png_pieces.c's filter and checksum steps are kernels (u8-png-*.c) with what they need.
+# png_pieces.c's filter, checksum and run search steps are kernels (u8-png-*.c) with what they need.
 "$cc" -O2 -ICSupport/NightjarIOShims/include -ICSupport/NightjarKernels/include scripts/bench-png.c \
     CSupport/NightjarIOShims/src/png_pieces.c CSupport/NightjarKernels/src/u8-png-*.c CSupport/NightjarKernels/src/cpu-features.c \
     -lpng -lz -lpthread -o "$work/bench-png"

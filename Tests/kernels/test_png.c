@@ -1,6 +1,7 @@
 // The PNG encoder's steps (nightjar_kernels_png.h) on every form this machine has, against
 // references written from the specifications a byte at a time: the Paeth predictor as PNG 9.4
-// states it, Adler-32 as RFC 1950 8.2 defines it (both sums modulo 65521 after every byte).
+// states it, Adler-32 as RFC 1950 8.2 defines it (both sums modulo 65521 after every byte), the
+// runs as every maximal stretch of bytes equal to the one before, found a byte at a time.
 // Every length up to 70 and some long ones (every tail of a vector and of a 4096-byte block),
 // random bytes and the extremes (all 0, all 255, the worst case for the checksum's sums),
 // inputs and outputs against guard pages on both sides.
@@ -38,7 +39,80 @@ static void fill(uint8_t *x, size_t n, int pattern) {
     }
 }
 
+// The runs a byte at a time: each maximal stretch of bytes equal to the one before (from byte 1
+// on) of NJ_PNG_MIN_RUN or more, the first `capacity`.
+static size_t runs_reference(const uint8_t *x, size_t n, nj_byte_run *runs, size_t capacity) {
+    size_t count = 0;
+    for (size_t i = 1; i < n && count < capacity;) {
+        if (x[i] != x[i - 1]) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end < n && x[end] == x[end - 1]) end++;
+        if (end - i >= NJ_PNG_MIN_RUN) runs[count++] = (nj_byte_run){(uint32_t)i, (uint32_t)(end - i)};
+        i = end;
+    }
+    return count;
+}
+
+// Bytes with stretches of one value planted among noise: `density` in 16ths of the bytes start
+// a stretch, whose lengths are spread around NJ_PNG_MIN_RUN and the 64-byte blocks, some long.
+static void plant_runs(uint8_t *x, size_t n, int density) {
+    for (size_t i = 0; i < n; i++) x[i] = (uint8_t)rnd32();
+    for (size_t i = 0; i < n;) {
+        if ((int)(rnd32() % 256) >= density) {
+            i++;
+            continue;
+        }
+        const uint32_t kind = rnd32() % 4;
+        size_t length = kind == 0 ? 1 + rnd32() % 20 : kind == 1 ? 10 + rnd32() % 12 : kind == 2 ? 60 + rnd32() % 10 : rnd32() % 400;
+        const uint8_t value = (rnd32() & 1) ? 0 : (uint8_t)rnd32();
+        for (size_t k = 0; k < length && i + k < n; k++) x[i + k] = value;
+        i += length + 1;
+    }
+}
+
+static void check_runs(nj_png_kernels form) {
+    enum { M = 5000 };
+    nj_byte_run *got = malloc(M * sizeof *got), *want = malloc(M * sizeof *want);
+    for (int guard_before = 0; guard_before < 2; guard_before++) {
+        uint8_t *buffer = guarded_bytes_aligned(M, guard_before, 1);
+        for (int pattern = 0; pattern < 6; pattern++) {
+            for (size_t count = 0; count <= M; count += count < 300 ? 1 : 97 + rnd32() % 64) {
+                uint8_t *x = buffer + (guard_before ? 0 : M - count);  // the bytes against the guard page
+                if (pattern == 0) fill(x, count, 0);                   // noise
+                if (pattern == 1) fill(x, count, 1);                   // one stretch through it all
+                if (pattern >= 2 && pattern <= 4) plant_runs(x, count, pattern == 2 ? 4 : pattern == 3 ? 24 : 96);
+                if (pattern == 5) fill(x, count, 3);                   // 0 and 255 at random: short stretches
+                const size_t capacities[] = {M, 0, 1, 2, 3};
+                for (size_t c = 0; c < sizeof capacities / sizeof capacities[0]; c++) {
+                    const size_t expected = runs_reference(x, count, want, capacities[c]);
+                    const size_t found = form.find_runs(x, count, got, capacities[c]);
+                    cases++;
+                    if ((found != expected || memcmp(got, want, expected * sizeof *want) != 0) && failures++ < 20) {
+                        printf("  %s find_runs: count %zu, pattern %d, capacity %zu: %zu runs, not %zu", form.name, count,
+                               pattern, capacities[c], found, expected);
+                        for (size_t r = 0; r < found && r < expected; r++) {
+                            if (got[r].start != want[r].start || got[r].length != want[r].length) {
+                                printf(" (run %zu: %u+%u, not %u+%u)", r, got[r].start, got[r].length, want[r].start,
+                                       want[r].length);
+                                break;
+                            }
+                        }
+                        printf("\n");
+                    }
+                }
+            }
+        }
+        guarded_free_all();
+    }
+    free(got);
+    free(want);
+}
+
 static void check_form(nj_png_kernels form) {
+    check_runs(form);
     const size_t lengths[] = {0,  1,  2,  3,  5,  7,  8,  9,  15,  16,  17,  31,  32,  33,   47,   63,   64,  65,
                               70, 95, 96, 97, 127, 128, 129, 255, 256, 257, 511, 512, 4095, 4096, 4097, 12289, N};
     for (int guard_before = 0; guard_before < 2; guard_before++) {

@@ -116,13 +116,10 @@ void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *
     }
 }
 
-/* A run of one repeated byte, coded as matches at distance 1 (png_pieces.c's own coder). */
-typedef struct byte_run {
-    uint32_t start;  /* the first byte equal to the one before it */
-    uint32_t length; /* bytes from `start` on equal to it */
-} byte_run;
+/* Runs of one repeated byte (nj_byte_run) are coded as matches at distance 1 by png_pieces.c's
+ * own coder. */
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes, byte_run *runs, size_t run_capacity);
+                         size_t output_capacity, size_t *output_bytes, nj_byte_run *runs, size_t run_capacity);
 
 /* ---- Deflating ---------------------------------------------------------------------------- */
 
@@ -166,7 +163,7 @@ int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
         *adler = nj_png_kernels_active().adler32(1, input, input_bytes);
         /* The runs' list lives in the memory zlib would have used. */
         const size_t run_capacity =
-            strategy == NJ_DEFLATE_RUNS_DIRECT && memory ? memory_bytes / sizeof(struct byte_run) : 0;
+            strategy == NJ_DEFLATE_RUNS_DIRECT && memory ? memory_bytes / sizeof(nj_byte_run) : 0;
         return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes, memory, run_capacity);
     }
     if (memory_bytes < sizeof(bump_memory) + 16) return -1;
@@ -410,59 +407,9 @@ static void put_all_literals(bit_writer *w, const uint8_t *input, size_t count, 
  * are long runs of one residual, mostly 0. A run costs a bit or more per byte as literals, and
  * one symbol per 258 bytes as matches at distance 1 (the byte before), which also skips the
  * per-literal work of the coder: the synthetic 12.1 MP frame `bench` restores has 76 % of its
- * filtered bytes in runs of 8 or more. Runs shorter than MIN_RUN stay literals (a match's
- * length code, extra bits and distance bit cost about as much as a few short literal codes). */
-enum { MIN_RUN = 16, MAX_MATCH = 258 };
-
-/* The 8 bytes at `p` less (xor) the 8 before them shifted by one: byte k is 0 where p[k]
- * equals p[k - 1] (little-endian hosts, as put_bits). */
-static inline uint64_t word_difference(const uint8_t *p) {
-    uint64_t here, before;
-    memcpy(&here, p, 8);
-    memcpy(&before, p - 1, 8);
-    return here ^ before;
-}
-
-/* The runs of at least MIN_RUN bytes equal to the byte before them (never from the piece's
- * first byte: a piece is a stream of its own), in order, at most `capacity` of them (the rest
- * of the piece is then coded as literals). Any run of 15 or more such bytes holds 8 of them
- * at a multiple of 8 from where the search resumed, so the search compares a word at a time
- * (one comparison per 8 bytes of noisy rows) and looks at single bytes only around a word
- * that repeats: back to where its run starts, on to where it ends. */
-static size_t find_runs(const uint8_t *input, size_t n, byte_run *runs, size_t capacity) {
-    _Static_assert(MIN_RUN >= 15, "a run must hold a whole word wherever the words start");
-    size_t count = 0, j = 1;
-    while (j + 8 <= n && count < capacity) {
-        /* Noisy rows: four words, one branch. */
-        if (j + 32 <= n && ((int)(word_difference(input + j) != 0) & (int)(word_difference(input + j + 8) != 0) &
-                            (int)(word_difference(input + j + 16) != 0) & (int)(word_difference(input + j + 24) != 0))) {
-            j += 32;
-            continue;
-        }
-        if (word_difference(input + j) != 0) {
-            j += 8;
-            continue;
-        }
-        /* The run's ends a word at a time: the first byte differing from the one before it
-         * is the lowest nonzero byte of the words' difference (little-endian), the last one
-         * before `start` the highest. */
-        size_t start = j, end = j + 8;
-        while (start >= 9 && word_difference(input + start - 8) == 0) start -= 8;
-        if (start >= 9)
-            start -= (size_t)__builtin_clzll(word_difference(input + start - 8)) >> 3;
-        else
-            while (start > 1 && input[start - 1] == input[start - 2]) start--;
-        uint64_t d = 0;
-        while (end + 8 <= n && (d = word_difference(input + end)) == 0) end += 8;
-        if (end + 8 <= n)
-            end += (size_t)__builtin_ctzll(d) >> 3;
-        else
-            while (end < n && input[end] == input[end - 1]) end++;
-        if (end - start >= MIN_RUN) runs[count++] = (byte_run){(uint32_t)start, (uint32_t)(end - start)};
-        j = end + 1; /* byte `end` differs from the one before it */
-    }
-    return count;
-}
+ * filtered bytes in runs of 8 or more. The kernels' search (nj_u8_find_runs) finds them; runs
+ * shorter than NJ_PNG_MIN_RUN stay literals. */
+enum { MAX_MATCH = 258 };
 
 /* Deflate's length symbol (257..285, less 257) of a match of `length` (3..258) bytes, and its
  * extra bits (RFC 1951 3.2.5): lengths 3..10 one symbol each; then groups of four symbols with
@@ -512,14 +459,14 @@ static void tally_bytes(uint32_t tally[8][256], const uint8_t *input, size_t cou
 }
 
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes, byte_run *runs, size_t run_capacity) {
+                         size_t output_capacity, size_t *output_bytes, nj_byte_run *runs, size_t run_capacity) {
     /* Literal/length symbols 0..285 (256 ends the block, 257.. are match lengths) and two
      * distance codes of one bit each, of which the first (distance 1) is used (a complete
      * code, as zlib writes it for literal-only blocks). */
     enum { SYMBOLS = 286, DISTANCES = 2 };
     uint32_t freq[SYMBOLS] = {0};
     /* The runs first: their bytes are matches, and only the literals between them are counted. */
-    const size_t run_count = run_capacity > 0 ? find_runs(input, input_bytes, runs, run_capacity) : 0;
+    const size_t run_count = run_capacity > 0 ? nj_png_kernels_active().find_runs(input, input_bytes, runs, run_capacity) : 0;
     uint32_t tally[8][256];
     memset(tally, 0, sizeof tally);
     uint64_t match_bits = 0; /* the matches' extra bits and distance codes */
