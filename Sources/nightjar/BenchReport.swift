@@ -146,6 +146,9 @@ struct BenchReport: Codable {
             lines.append("  paired     " + formatted("%.2fx median (%.2f-%.2fx over %ld runs): each run against the network alone right after it, ",
                                                      p.ratio.median, p.ratio.min, p.ratio.max, p.ratio.count)
                          + formatted("%.3f s median on the restorer's engine", p.network.median))
+            lines.append("  cpu        " + formatted("%.3f s of CPU a frame end to end, %.3f s for the network alone (medians, all threads "
+                                                     + "and the decoder child): %.3f s a frame besides the network",
+                                                     p.cpu.median, p.network_cpu.median, p.cpu.median - p.network_cpu.median))
         }
         if let s = end_to_end_stages {
             lines.append(formatted("  stages     decode %.3f s", s.decode) + (s.decoder.map { " (\($0))" } ?? "")

@@ -28,19 +28,25 @@ enum EndToEndBench {
         var reports: [RestoreReport] = []
         var networkTimes: [Double] = []
         var ratios: [Double] = []
+        var cpu: [Double] = []
+        var networkCPU: [Double] = []
         for run in 0...runs {
-            let start = ProcessMetrics.now()
+            let start = ProcessMetrics.now(), startCPU = ProcessMetrics.cpuSeconds()
             let report = try restorer.restore(input: raw, output: output)
-            let seconds = ProcessMetrics.now() - start
+            let seconds = ProcessMetrics.now() - start, runCPU = ProcessMetrics.cpuSeconds() - startCPU
             // The network alone on the same engine right after, so that each end-to-end time has
             // a network time taken under the same load: a shared machine's speed changes from
             // one second to the next, and the two phases' medians can come from different spells.
+            let networkStartCPU = ProcessMetrics.cpuSeconds()
             let network = try networkAlone(on: restorer.engine, height: report.paddedHeight, width: report.paddedWidth)
+            let networkRunCPU = ProcessMetrics.cpuSeconds() - networkStartCPU
             if run > 0 {
                 times.append(seconds)
                 reports.append(report)
                 networkTimes.append(network)
                 ratios.append(seconds / network)
+                cpu.append(runCPU)
+                networkCPU.append(networkRunCPU)
             }
         }
         func median(_ stage: (RestoreReport) -> Double) -> Double { ProcessMetrics.Summary(reports.map(stage)).median }
@@ -58,7 +64,8 @@ enum EndToEndBench {
             last = now
         }
         return (ProcessMetrics.Summary(times), ProcessMetrics.Summary(batch), stages, reports.last?.color ?? color.rawValue,
-                Paired(network: ProcessMetrics.Summary(networkTimes), ratio: ProcessMetrics.Summary(ratios)))
+                Paired(network: ProcessMetrics.Summary(networkTimes), ratio: ProcessMetrics.Summary(ratios),
+                       cpu: ProcessMetrics.Summary(cpu), network_cpu: ProcessMetrics.Summary(networkCPU)))
     }
 
     /// One network-only run of `engine` on the benchmark's synthetic mosaic at the frame's padded size.
@@ -75,6 +82,13 @@ enum EndToEndBench {
     struct Paired: Codable {
         var network: ProcessMetrics.Summary
         var ratio: ProcessMetrics.Summary
+        /// CPU seconds of each end-to-end run and of the network-only run after it: all the
+        /// process's threads (the pool's waiting spins included) and the decoder child. Their
+        /// difference is the CPU the frame costs besides the network: on a board whose cores
+        /// are shared with other work it is what the frame takes from them, whatever the
+        /// wall-clock ratio says.
+        var cpu: ProcessMetrics.Summary
+        var network_cpu: ProcessMetrics.Summary
     }
 
     /// Where an end-to-end frame's time goes (medians of the runs, from the restore's report).

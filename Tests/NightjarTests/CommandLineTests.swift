@@ -443,6 +443,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(pairedRatio["count"] as? Int, 1)
         XCTAssertEqual(pairedRatio["median"] as? Double ?? 0,
                        (report["end_to_end_seconds_median"] as? Double ?? 0) / (pairedNetwork["median"] as? Double ?? 1), accuracy: 1e-9)
+        // The CPU time of each pair's runs, taken around each run alone: on one thread the
+        // network's cannot exceed its wall time (with room for rusage's rounding).
+        let cpu = paired["cpu"] as? [String: Any] ?? [:], networkCPU = paired["network_cpu"] as? [String: Any] ?? [:]
+        XCTAssertEqual(cpu["count"] as? Int, 1)
+        XCTAssertEqual(networkCPU["count"] as? Int, 1)
+        XCTAssertGreaterThan(networkCPU["median"] as? Double ?? 0, 0)
+        XCTAssertLessThanOrEqual(networkCPU["median"] as? Double ?? .infinity, 1.5 * (pairedNetwork["median"] as? Double ?? 0) + 0.02)
+        XCTAssertGreaterThan(cpu["median"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
         XCTAssertEqual(CaptureFixtures.listing(temporary), [], "the benchmark's temporary files are removed")
         // End to end as restore does it by default: the synthetic capture carries a colour matrix.

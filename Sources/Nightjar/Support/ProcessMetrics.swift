@@ -19,6 +19,18 @@ public enum ProcessMetrics {
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
+    /// CPU seconds (user and system) of all of this process's threads so far, and of its
+    /// children waited for (the decoder's: a child counts once it has been reaped).
+    public static func cpuSeconds() -> Double {
+        func seconds(_ who: Int32) -> Double {
+            var usage = rusage()
+            getrusage(who, &usage)
+            return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) * 1e-6
+        }
+        return seconds(RUSAGE_SELF.rawValue) + seconds(RUSAGE_CHILDREN.rawValue)
+    }
+
     /// The process's peak resident set so far, in bytes: VmHWM in /proc/self/status, or
     /// getrusage's ru_maxrss where there is no /proc. Not ru_maxrss first: Linux carries it
     /// across exec, so a process started by a large one (posix_spawn from a test runner or a
