@@ -1,4 +1,4 @@
-// The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32) on every path
+// The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32, nj_f16_leaky_relu) on every path
 // this machine has, against their scalar references, element for element: random values at
 // several scales, the int8 and binary16 edges (saturation, ties, subnormals, infinities, NaN),
 // every length up to 40 (tails) against guard pages, with and without flush-to-zero; the
@@ -90,6 +90,32 @@ static void check_path(const char *path) {
             printf("FAIL %s f16_to_f32(0x%04x) = %a, want %a\n", path, h, wide_got[h], wide_want[h]);
         }
     }
+    // LeakyReLU of every binary16 value against its definition: widened, v >= 0 ? v : v * slope
+    // in binary32, rounded back (the scalar conversions), into another array (ending at a
+    // guard page, every tail length) and in place.
+    uint16_t *half_got = guarded_bytes(65536 * sizeof(uint16_t), 0), *half_want = malloc(65536 * sizeof(uint16_t));
+    const float slopes[] = {0.2f, 0.01f, 1.5f, 0.0f};
+    for (size_t s = 0; s < sizeof slopes / sizeof slopes[0]; s++) {
+        nj_f16_to_f32_scalar(all, wide_want, 65536);
+        nj_f32_leaky_relu_scalar(wide_want, wide_want, 65536, slopes[s]);
+        nj_f32_to_f16_scalar(wide_want, half_want, 65536);
+        for (size_t n = 0; n <= 18; n++) {
+            const size_t count = n == 18 ? 65536 : n, first = 65536 - count;
+            nj_f16_leaky_relu(all + first, half_got + first, count, slopes[s]);
+            for (size_t i = first; i < 65536; i++) {
+                if (half_got[i] != half_want[i] && failures++ < 10) {
+                    printf("FAIL %s f16_leaky_relu(0x%04zx, slope %g) = 0x%04x, want 0x%04x\n", path, i, slopes[s],
+                           half_got[i], half_want[i]);
+                }
+            }
+        }
+        memcpy(half_got, all, 65536 * sizeof(uint16_t));
+        nj_f16_leaky_relu(half_got, half_got, 65536, slopes[s]);
+        if (memcmp(half_got, half_want, 65536 * sizeof(uint16_t)) != 0 && failures++ < 10) {
+            printf("FAIL %s f16_leaky_relu in place, slope %g, differs\n", path, slopes[s]);
+        }
+    }
+    free(half_want);
     guarded_free_all();
 }
 

@@ -25,6 +25,13 @@ void nj_f16_to_f32(const uint16_t *input, float *output, size_t count);
 void nj_f32_to_f16_scalar(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32_scalar(const uint16_t *input, float *output, size_t count);
 
+// LeakyReLU of binary16 values in one pass: each value widened as nj_f16_to_f32 widens it,
+// v >= 0 ? v : v * slope in binary32 (nj_f32_leaky_relu_scalar), and rounded back as
+// nj_f32_to_f16 rounds it. `output` may be `input`. Dispatch by the active features (F16C);
+// the _scalar form is the reference.
+void nj_f16_leaky_relu(const uint16_t *input, uint16_t *output, size_t count, float slope);
+void nj_f16_leaky_relu_scalar(const uint16_t *input, uint16_t *output, size_t count, float slope);
+
 // The network's input rows (nj_u16_network_input_row in nightjar_kernels.h) stored as
 // binary16: each value is that function's FP32 value rounded once, as nj_f32_to_f16 rounds it,
 // so an FP16 network reads the same input as one converting the FP32 rows. Dispatch by the

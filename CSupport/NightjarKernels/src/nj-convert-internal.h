@@ -25,6 +25,7 @@ void nj_qs8_quantize_avx512(const float *input, int8_t *output, size_t count, nj
 void nj_qs8_dequantize_avx512(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 void nj_f32_to_f16_f16c(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32_f16c(const uint16_t *input, float *output, size_t count);
+void nj_f16_leaky_relu_f16c(const uint16_t *input, uint16_t *output, size_t count, float slope);
 void nj_u16_network_input_row_f16_f16c(uint16_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
                                        const intptr_t *sources, const float *table_even, const float *table_odd,
                                        float amplification, size_t count);

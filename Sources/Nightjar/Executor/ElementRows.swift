@@ -62,17 +62,13 @@ enum ElementRows {
         case .fp32:
             nj_f32_leaky_relu_scalar(source.assumingMemoryBound(to: Float.self), target.assumingMemoryBound(to: Float.self), count, slope)
         case .fp16:
-            // Through FP32 a chunk at a time, by the bulk conversions (F16C where present).
-            // Swift's Float16 conversions were runtime calls per element (2 % of an int8 frame
-            // with FP16 layers) and depend on MXCSR: under the pool threads' flush-to-zero they
-            // passed negative binary16 subnormals through unscaled. These are IEEE
+            // In FP32 by one C pass (F16C where present): the bulk conversions' rounding and the
+            // FP32 form's arithmetic, 8 values in registers instead of three passes over a
+            // buffer. Swift's Float16 conversions were runtime calls per element (2 % of an int8
+            // frame with FP16 layers) and depend on MXCSR: under the pool threads' flush-to-zero
+            // they passed negative binary16 subnormals through unscaled. This is IEEE
             // round-to-nearest-even whatever the mode (all 65536 inputs checked).
-            let s = source.assumingMemoryBound(to: UInt16.self), t = target.assumingMemoryBound(to: UInt16.self)
-            inFP32Chunks(count) { done, n, buffer in
-                nj_f16_to_f32(s + done, buffer, n)
-                nj_f32_leaky_relu_scalar(buffer, buffer, n, slope)
-                nj_f32_to_f16(buffer, t + done, n)
-            }
+            nj_f16_leaky_relu(source.assumingMemoryBound(to: UInt16.self), target.assumingMemoryBound(to: UInt16.self), count, slope)
         case .int8:
             // The zero point stays, values below it are scaled by the slope (a C loop: the Swift
             // one called rintf per element, 1.6 % of an int8 network's time).
