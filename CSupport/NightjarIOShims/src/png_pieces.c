@@ -119,7 +119,8 @@ void nj_png_filter_rows(uint8_t *rows, size_t count, size_t row_bytes, uint8_t *
 /* Runs of one repeated byte (nj_byte_run) are coded as matches at distance 1 by png_pieces.c's
  * own coder. */
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes, nj_byte_run *runs, size_t run_capacity);
+                         size_t output_capacity, size_t *output_bytes, nj_u8_find_runs_fn find_runs, nj_byte_run *runs,
+                         size_t run_capacity);
 
 /* ---- Deflating ---------------------------------------------------------------------------- */
 
@@ -160,11 +161,13 @@ int nj_deflate_piece(void *memory, size_t memory_bytes, int level, int strategy,
                      const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
                      size_t output_capacity, size_t *output_bytes, uint32_t *adler) {
     if (strategy == NJ_DEFLATE_HUFFMAN_DIRECT || strategy == NJ_DEFLATE_RUNS_DIRECT) {
-        *adler = nj_png_kernels_active().adler32(1, input, input_bytes);
+        const nj_png_kernels kernels = nj_png_kernels_active();
+        *adler = kernels.adler32(1, input, input_bytes);
         /* The runs' list lives in the memory zlib would have used. */
         const size_t run_capacity =
             strategy == NJ_DEFLATE_RUNS_DIRECT && memory ? memory_bytes / sizeof(nj_byte_run) : 0;
-        return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes, memory, run_capacity);
+        return huffman_piece(input, input_bytes, last, output, output_capacity, output_bytes, kernels.find_runs, memory,
+                             run_capacity);
     }
     if (memory_bytes < sizeof(bump_memory) + 16) return -1;
     bump_memory *bump = memory;
@@ -459,14 +462,15 @@ static void tally_bytes(uint32_t tally[8][256], const uint8_t *input, size_t cou
 }
 
 static int huffman_piece(const uint8_t *input, size_t input_bytes, int last, uint8_t *output,
-                         size_t output_capacity, size_t *output_bytes, nj_byte_run *runs, size_t run_capacity) {
+                         size_t output_capacity, size_t *output_bytes, nj_u8_find_runs_fn find_runs, nj_byte_run *runs,
+                         size_t run_capacity) {
     /* Literal/length symbols 0..285 (256 ends the block, 257.. are match lengths) and two
      * distance codes of one bit each, of which the first (distance 1) is used (a complete
      * code, as zlib writes it for literal-only blocks). */
     enum { SYMBOLS = 286, DISTANCES = 2 };
     uint32_t freq[SYMBOLS] = {0};
     /* The runs first: their bytes are matches, and only the literals between them are counted. */
-    const size_t run_count = run_capacity > 0 ? nj_png_kernels_active().find_runs(input, input_bytes, runs, run_capacity) : 0;
+    const size_t run_count = run_capacity > 0 ? find_runs(input, input_bytes, runs, run_capacity) : 0;
     uint32_t tally[8][256];
     memset(tally, 0, sizeof tally);
     uint64_t match_bits = 0; /* the matches' extra bits and distance codes */
