@@ -13,7 +13,10 @@
 #include "nj-winograd-rows.h"
 
 // Columns [c0, c0 + WG_SEG) of a row as floats, zero outside [0, width) and for a NULL row:
-// the row itself when f32 and the whole span is inside it, else copied into `seg`.
+// the row itself when f32 and the whole span is inside it, else copied into `seg`. At a row's
+// ends (the first and last blocks: two of five on the 1/32-scale rows) the columns inside are
+// copied into zeros and converted a vector at a time, as inside: a value at a time, binary16
+// converted in software, this took more time than the rest of the transform.
 static WG_ALWAYS_INLINE NJ_TARGET const float *wg_segment(const nj_x *row, int32_t c0, int32_t width, float *seg) {
     if (row && c0 >= 0 && c0 + WG_SEG <= width) {
 #if NJ_F16_STORAGE
@@ -23,10 +26,11 @@ static WG_ALWAYS_INLINE NJ_TARGET const float *wg_segment(const nj_x *row, int32
         return row + c0;
 #endif
     }
-    for (int32_t i = 0; i < WG_SEG; i++) {
-        const int32_t c = c0 + i;
-        seg[i] = row && c >= 0 && c < width ? NJ_X2F(row[c]) : 0.0f;
-    }
+    const int32_t lo = c0 < 0 ? -c0 : 0, hi = width - c0 < WG_SEG ? width - c0 : WG_SEG;
+    nj_x inside[WG_SEG];
+    memset(inside, 0, sizeof inside);
+    if (row && hi > lo) memcpy(inside + lo, row + c0 + lo, (size_t)(hi - lo) * sizeof(nj_x));
+    for (int v = 0; v < WG_SEG; v += 8) _mm256_storeu_ps(seg + v, V_LOADX(inside + v));
     return seg;
 }
 
@@ -126,12 +130,19 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
         V_STOREX(dst, out0);
         V_STOREX(dst + 8, out1);
     } else {
-        // A row's last columns, or depth-to-space (this channel's pixels r apart).
-        float tmp[16];
-        _mm256_storeu_ps(tmp, out0);
-        _mm256_storeu_ps(tmp + 8, out1);
-        for (int32_t x = 0; x < valid; x++) {
-            dst[(size_t)x * step] = NJ_F2X(res ? tmp[x] + NJ_X2F(res[x]) : tmp[x]);
+        // A row's last columns, or depth-to-space (this channel's pixels r apart): added and
+        // converted as whole vectors (the residual's columns copied into zeros), then stored an
+        // element at a time.
+        if (res) {
+            nj_x r[16];
+            memset(r, 0, sizeof r);
+            memcpy(r, res, (size_t)valid * sizeof(nj_x));
+            out0 = _mm256_add_ps(out0, V_LOADX(r));
+            out1 = _mm256_add_ps(out1, V_LOADX(r + 8));
         }
+        nj_x tmp[16];
+        V_STOREX(tmp, out0);
+        V_STOREX(tmp + 8, out1);
+        for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
     }
 }
