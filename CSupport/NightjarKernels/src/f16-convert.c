@@ -29,6 +29,11 @@ void nj_f16_leaky_relu(const uint16_t *input, uint16_t *output, size_t count, fl
         nj_f16_leaky_relu_f16c(input, output, count, slope);
         return;
     }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_f16_leaky_relu_neon(input, output, count, slope);
+        return;
+    }
 #endif
     nj_f16_leaky_relu_scalar(input, output, count, slope);
 }
@@ -39,6 +44,11 @@ void nj_f32_to_f16(const float *input, uint16_t *output, size_t count) {
         nj_f32_to_f16_f16c(input, output, count);
         return;
     }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_f32_to_f16_neon(input, output, count);
+        return;
+    }
 #endif
     nj_f32_to_f16_scalar(input, output, count);
 }
@@ -47,6 +57,11 @@ void nj_f16_to_f32(const uint16_t *input, float *output, size_t count) {
 #if defined(__x86_64__)
     if (nj_cpu_features_active() & NJ_CPU_F16C) {
         nj_f16_to_f32_f16c(input, output, count);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_f16_to_f32_neon(input, output, count);
         return;
     }
 #endif

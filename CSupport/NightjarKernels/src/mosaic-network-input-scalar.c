@@ -99,20 +99,27 @@ void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t spl
                                        amplification, q, count);
 }
 
-// Dispatch of the binary16 forms by the active features.
+// Dispatch of the binary16 forms by the active features: F16C on x86-64, NEON's conversions on
+// AArch64.
 #if defined(__x86_64__)
-#define NJ_F16C_FORM(NAME, ...)                                     \
+#define NJ_F16_FORM(NAME, ...)                                     \
     if (nj_cpu_features_active() & NJ_CPU_F16C) {                  \
         NAME##_f16c(__VA_ARGS__);                                   \
         return;                                                     \
     }
+#elif defined(__aarch64__)
+#define NJ_F16_FORM(NAME, ...)                                     \
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {                  \
+        NAME##_neon(__VA_ARGS__);                                   \
+        return;                                                     \
+    }
 #else
-#define NJ_F16C_FORM(NAME, ...)
+#define NJ_F16_FORM(NAME, ...)
 #endif
 #define NJ_NETWORK_INPUT_ROW_F16_DISPATCH(NAME, T)                                                     \
     void NAME(uint16_t *out, size_t channel_stride, int32_t split, const T *row, const intptr_t *sources, \
               const float *table_even, const float *table_odd, float amplification, size_t count) {      \
-        NJ_F16C_FORM(NAME, out, channel_stride, split, row, sources, table_even, table_odd, amplification, count) \
+        NJ_F16_FORM(NAME, out, channel_stride, split, row, sources, table_even, table_odd, amplification, count) \
         NAME##_scalar(out, channel_stride, split, row, sources, table_even, table_odd, amplification, count);     \
     }
 

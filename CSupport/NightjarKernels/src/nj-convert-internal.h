@@ -34,4 +34,16 @@ void nj_u8_network_input_row_f16_f16c(uint16_t *out, size_t channel_stride, int3
                                       float amplification, size_t count);
 #endif
 
+#if defined(__aarch64__)
+void nj_f32_to_f16_neon(const float *input, uint16_t *output, size_t count);
+void nj_f16_to_f32_neon(const uint16_t *input, float *output, size_t count);
+void nj_f16_leaky_relu_neon(const uint16_t *input, uint16_t *output, size_t count, float slope);
+void nj_u16_network_input_row_f16_neon(uint16_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
+                                       const intptr_t *sources, const float *table_even, const float *table_odd,
+                                       float amplification, size_t count);
+void nj_u8_network_input_row_f16_neon(uint16_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                      const intptr_t *sources, const float *table_even, const float *table_odd,
+                                      float amplification, size_t count);
+#endif
+
 #endif
