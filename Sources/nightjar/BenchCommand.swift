@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
             and per file in a batch (the next file decoded meanwhile, as restore DIR and watch run). A \
             synthetic dark capture of the requested size is benchmarked unless --input names a \
             RAW file, with --color as restore does it (camera colour by default). GMAC/s counts the network's multiply-accumulates per raw pixel; the share \
-            of peak compares it with this machine's register-resident FMA rate on the same threads.
+            of peak compares it with this machine's register-resident FMA rate on the same threads, \
+            with the widest vectors NIGHTJAR_MAX_ISA allows.
             """
     )
 

@@ -47,10 +47,14 @@ __attribute__((target("avx2,fma"))) static int64_t peak_avx2(int64_t iterations,
 
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+// The widest unit the kernels may use (NIGHTJAR_MAX_ISA): a run capped at AVX2 is compared
+// with the AVX2 peak, as on a machine without AVX-512.
+static int peak_avx512_allowed(void) { return has_avx512() && nj_isa_active() >= NJ_ISA_AVX512; }
+static int peak_avx2_allowed(void) { return has_avx2() && nj_isa_active() >= NJ_ISA_AVX2; }
 
 int64_t nj_f32_fma_peak_run(int64_t iterations, float *sink) {
-    if (has_avx512()) return peak_avx512(iterations, sink);
-    if (has_avx2()) return peak_avx2(iterations, sink);
+    if (peak_avx512_allowed()) return peak_avx512(iterations, sink);
+    if (peak_avx2_allowed()) return peak_avx2(iterations, sink);
     // SSE without FMA: a multiply and an add per lane stand for one multiply-accumulate.
     __m128 acc[ACCUMULATORS];
     for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm_set1_ps((float)i * 0.001f);
@@ -64,7 +68,7 @@ int64_t nj_f32_fma_peak_run(int64_t iterations, float *sink) {
     return iterations * ACCUMULATORS * 4;
 }
 
-int32_t nj_f32_fma_peak_lanes(void) { return has_avx512() ? 16 : has_avx2() ? 8 : 4; }
+int32_t nj_f32_fma_peak_lanes(void) { return peak_avx512_allowed() ? 16 : peak_avx2_allowed() ? 8 : 4; }
 
 double nj_fma512_to_256_ratio(int32_t rounds) {
     if (!has_avx512()) {
