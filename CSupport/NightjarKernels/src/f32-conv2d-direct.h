@@ -285,21 +285,11 @@ static NJ_ALWAYS_INLINE NJ_TARGET void nj_tile(const nj_args *a, int32_t oc0,
                 r = V_LRELU(r, slope);
             }
             const int32_t n = nvalid - v * NJ_VL;
-            if (step != 1 && n >= NJ_VL) {
-                // A whole vector of a depth-to-space output: added and converted as a vector,
-                // then stored a value at a time.
-                if (res) {
-                    r = V_ADD(r, V_LOADX(res + v * NJ_VL));
-                }
-                nj_x tmp[NJ_VL];
-                V_STOREX(tmp, r);
-                NJ_UNROLL for (int32_t i = 0; i < NJ_VL; i++) {
-                    out[(size_t)(v * NJ_VL + i) * step] = tmp[i];
-                }
-            } else if (step != 1) {
+            if (step != 1) {
                 float tmp[NJ_VL];
                 V_STOREU(tmp, r);
-                for (int32_t i = 0; i < n; i++) {
+                const int32_t count = n < NJ_VL ? n : NJ_VL;
+                for (int32_t i = 0; i < count; i++) {
                     out[(size_t)(v * NJ_VL + i) * step] = NJ_F2X(res ? tmp[i] + NJ_X2F(res[v * NJ_VL + i]) : tmp[i]);
                 }
             } else if (n >= NJ_VL) {
