@@ -12,7 +12,8 @@ extern "C" {
 #endif
 
 // Runs `iterations` rounds of independent FMA chains on the widest vector unit available
-// within the instruction-set cap (nj_isa_active) and returns the number of multiply-accumulates performed (lanes x FMAs). The caller times it.
+// within the instruction-set cap (nj_isa_active) and returns the number of multiply-accumulates
+// performed (lanes x FMAs). The caller times it.
 // `sink` receives a value derived from the result so the work cannot be optimised away.
 int64_t nj_f32_fma_peak_run(int64_t iterations, float *sink);
 
