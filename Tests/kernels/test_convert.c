@@ -1,9 +1,9 @@
-// The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32, nj_f16_leaky_relu) on every path
-// this machine has, against their scalar references, element for element: random values at
-// several scales, the int8 and binary16 edges (saturation, ties, subnormals, infinities, NaN),
-// every length up to 40 (tails) against guard pages, with and without flush-to-zero; the
-// binary16 and int8 network input rows against the FP32 rows so converted; and the int8
-// mosaic codes' passes.
+// The bulk conversions (nj_qs8_quantize/dequantize, nj_f32_to_f16/nj_f16_to_f32,
+// nj_f16_leaky_relu) on every path this machine has, against their scalar references, element
+// for element: random values at several scales, the int8 and binary16 edges (saturation, ties,
+// subnormals, infinities, NaN), every length up to 40 (tails) against guard pages, with and
+// without flush-to-zero; the binary16 and int8 network input rows against the FP32 rows so
+// converted; and the int8 mosaic codes' passes.
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -330,26 +330,26 @@ static void check_mosaic_codes(void) {
     guarded_free_all();
 }
 
-// Runs the checks with the floating-point mode of the thread pool's workers as well (the
-// engine converts there): flush-to-zero and denormals-are-zero.
-static void check_both_modes(const char *path) {
+static void check_all(const char *path) {
     check_path(path);
     check_leaky_relu(path);
     check_network_input(path);
+}
+
+// Runs the checks with the floating-point mode of the thread pool's workers as well (the
+// engine converts there): flush-to-zero and denormals-are-zero on x86, FPCR.FZ on AArch64.
+static void check_both_modes(const char *path) {
+    check_all(path);
 #if defined(__x86_64__)
     const unsigned mode = _mm_getcsr();
     _mm_setcsr(mode | 0x8040);
-    check_path(path);
-    check_leaky_relu(path);
-    check_network_input(path);
+    check_all(path);
     _mm_setcsr(mode);
 #elif defined(__aarch64__)
     uint64_t fpcr;
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
-    __asm__ volatile("msr fpcr, %0" ::"r"(fpcr | ((uint64_t)1 << 24)));  // FZ, as the pool's threads
-    check_path(path);
-    check_leaky_relu(path);
-    check_network_input(path);
+    __asm__ volatile("msr fpcr, %0" ::"r"(fpcr | ((uint64_t)1 << 24)));
+    check_all(path);
     __asm__ volatile("msr fpcr, %0" ::"r"(fpcr));
 #endif
 }

@@ -20,22 +20,23 @@ extern "C" {
 // floating-point mode (flush-to-zero does not apply).
 void nj_f32_to_f16(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32(const uint16_t *input, float *output, size_t count);
-// Both dispatch by the active CPU features (F16C) and give exactly what these scalar
-// references give, except that F16C returns a signalling NaN's binary32 form quiet.
+// Both dispatch by the active CPU features (F16C on x86-64, NEON on AArch64) and give exactly
+// what these scalar references give, except that the hardware returns a signalling NaN's
+// binary32 form quiet.
 void nj_f32_to_f16_scalar(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32_scalar(const uint16_t *input, float *output, size_t count);
 
 // LeakyReLU of binary16 values in one pass: each value widened as nj_f16_to_f32 widens it,
 // v >= 0 ? v : v * slope in binary32 (nj_f32_leaky_relu_scalar), and rounded back as
-// nj_f32_to_f16 rounds it. `output` may be `input`. Dispatch by the active features (F16C);
-// the _scalar form is the reference.
+// nj_f32_to_f16 rounds it. `output` may be `input`. Dispatch by the active features (F16C,
+// NEON); the _scalar form is the reference.
 void nj_f16_leaky_relu(const uint16_t *input, uint16_t *output, size_t count, float slope);
 void nj_f16_leaky_relu_scalar(const uint16_t *input, uint16_t *output, size_t count, float slope);
 
 // The network's input rows (nj_u16_network_input_row in nightjar_kernels.h) stored as
 // binary16: each value is that function's FP32 value rounded once, as nj_f32_to_f16 rounds it,
 // so an FP16 network reads the same input as one converting the FP32 rows. Dispatch by the
-// active features (F16C); the _scalar forms are the references.
+// active features (F16C, NEON); the _scalar forms are the references.
 void nj_u16_network_input_row_f16(uint16_t *out, size_t channel_stride, int32_t split, const uint16_t *row,
                                   const intptr_t *sources, const float *table_even, const float *table_odd,
                                   float amplification, size_t count);
