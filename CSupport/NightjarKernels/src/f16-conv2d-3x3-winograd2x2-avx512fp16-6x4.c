@@ -169,37 +169,66 @@ static NJ_TARGET void wg_gemm(const nj_args *a, int32_t ic0, int32_t nic, int32_
 #undef WG_GEMM_CASE
 #undef WG_GEMM_NV
 
-// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt): Aᵀ down M's rows of pairs,
-// then across: with N03 = (n0, n3) and N21 = (n2, n1) per lane, the even column n0 + n1 + n2 is
-// the low half of N03 + (N21 + swap N21) and the odd n1 - n2 - n3 the high half of
+// Step 3's transform for channel i of M and tiles [16q, 16q + 16), the wanted output rows
+// y0 + rr of `rows` before the bias (out[rr], 32 columns): Aᵀ down M's rows of pairs, then
+// across: with N03 = (n0, n3) and N21 = (n2, n1) per lane, the even column n0 + n1 + n2 is the
+// low half of N03 + (N21 + swap N21) and the odd n1 - n2 - n3 the high half of
 // (N21 - swap N21) - N03.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_output_tiles(const uint16_t *M, int32_t i, int q, int rows, __m512h out[2]) {
+    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
+    const uint16_t *m = M + (size_t)i * WG_LANE_HALVES + 32 * q;
+    __m512h m03[4], m21[4];
+    for (int ri = lo; ri < hi; ri++) {
+        m03[ri] = _mm512_load_ph(m + (size_t)(2 * ri) * WG_MP);
+        m21[ri] = _mm512_load_ph(m + (size_t)(2 * ri + 1) * WG_MP);
+    }
+    for (int rr = 0; rr < 2; rr++) {
+        if (!(rows >> rr & 1)) continue;
+        const __m512h n03 = rr == 0 ? _mm512_add_ph(_mm512_add_ph(m03[0], m03[1]), m03[2])
+                                    : _mm512_sub_ph(_mm512_sub_ph(m03[1], m03[2]), m03[3]);
+        const __m512h n21 = rr == 0 ? _mm512_add_ph(_mm512_add_ph(m21[0], m21[1]), m21[2])
+                                    : _mm512_sub_ph(_mm512_sub_ph(m21[1], m21[2]), m21[3]);
+        const __m512h r21 = wg_swap(n21);
+        const __m512i even = _mm512_castph_si512(_mm512_add_ph(n03, _mm512_add_ph(n21, r21)));
+        const __m512i odd = _mm512_castph_si512(_mm512_sub_ph(_mm512_sub_ph(n21, r21), n03));
+        out[rr] = _mm512_castsi512_ph(_mm512_mask_blend_epi16(0xAAAAAAAAu, even, odd));
+    }
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                           int rows, int32_t t0, int32_t nt, const uint16_t *M) {
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m512h slope = _mm512_set1_ph((_Float16)a->negative_slope);
-    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
     const int nq = (nt + 15) / 16;
-    for (int32_t i = 0; i < noc; i++) {
+    int32_t i = 0;
+    // Depth-to-space by 4 (conv32_8_cat.1): four channels that share an output row at a time,
+    // stored interleaved (wg_store_d2s4_half).
+    if (a->output_depth_to_space == 4 && (a->output_channel_base + oc0) % 4 == 0) {
+        for (; i + 4 <= noc; i += 4) {
+            __m512h b[4];
+            for (int j = 0; j < 4; j++) b[j] = _mm512_set1_ph((_Float16)(a->bias ? a->bias[oc0 + i + j] : 0.0f));
+            for (int q = 0; q < nq; q++) {
+                const int32_t x0 = 2 * (t0 + 16 * q);
+                __m512h out[4][2];
+                for (int j = 0; j < 4; j++) wg_output_tiles(M, i + j, q, rows, out[j]);
+                for (int rr = 0; rr < 2; rr++) {
+                    if (!(rows >> rr & 1)) continue;
+                    __m512h v[4];
+                    for (int j = 0; j < 4; j++) v[j] = wg_finished32(a, oc0 + i + j, y0 + rr, x0, b[j], lrelu, slope, out[j][rr]);
+                    wg_store_d2s4_half(a, oc0 + i, y0 + rr, x0, v);
+                }
+            }
+        }
+    }
+    for (; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m512h b = _mm512_set1_ph((_Float16)(a->bias ? a->bias[oc] : 0.0f));
         for (int q = 0; q < nq; q++) {
-            const uint16_t *m = M + (size_t)i * WG_LANE_HALVES + 32 * q;
-            __m512h m03[4], m21[4];
-            for (int ri = lo; ri < hi; ri++) {
-                m03[ri] = _mm512_load_ph(m + (size_t)(2 * ri) * WG_MP);
-                m21[ri] = _mm512_load_ph(m + (size_t)(2 * ri + 1) * WG_MP);
-            }
+            __m512h out[2];
+            wg_output_tiles(M, i, q, rows, out);
             for (int rr = 0; rr < 2; rr++) {
-                if (!(rows >> rr & 1)) continue;
-                const __m512h n03 = rr == 0 ? _mm512_add_ph(_mm512_add_ph(m03[0], m03[1]), m03[2])
-                                            : _mm512_sub_ph(_mm512_sub_ph(m03[1], m03[2]), m03[3]);
-                const __m512h n21 = rr == 0 ? _mm512_add_ph(_mm512_add_ph(m21[0], m21[1]), m21[2])
-                                            : _mm512_sub_ph(_mm512_sub_ph(m21[1], m21[2]), m21[3]);
-                const __m512h r21 = wg_swap(n21);
-                const __m512i even = _mm512_castph_si512(_mm512_add_ph(n03, _mm512_add_ph(n21, r21)));
-                const __m512i odd = _mm512_castph_si512(_mm512_sub_ph(_mm512_sub_ph(n21, r21), n03));
-                const __m512h out = _mm512_castsi512_ph(_mm512_mask_blend_epi16(0xAAAAAAAAu, even, odd));
-                wg_finish32(a, oc, y0 + rr, 2 * (t0 + 16 * q), b, lrelu, slope, out);
+                if (rows >> rr & 1) wg_finish32(a, oc, y0 + rr, 2 * (t0 + 16 * q), b, lrelu, slope, out[rr]);
             }
         }
     }

@@ -94,7 +94,41 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m512 slope = _mm512_set1_ps(a->negative_slope);
     const size_t xi = WG_M_XI;
-    for (int32_t i = 0; i < noc; i++) {
+    int32_t i = 0;
+    // Depth-to-space by 4 (conv32_8_cat.1): four channels that share an output row at a time,
+    // stored interleaved (wg_store_d2s4).
+    if (a->output_depth_to_space == 4 && (a->output_channel_base + oc0) % 4 == 0) {
+        for (; i + 4 <= noc; i += 4) {
+            for (int h = 0; h < 2 && 16 * h < nt; h++) {
+                __m512 even[2][4], odd[2][4];
+                for (int c = 0; c < 4; c++) {
+                    const __m512 b = a->bias ? _mm512_set1_ps(a->bias[oc0 + i + c]) : _mm512_setzero_ps();
+                    const float *m = M + (size_t)(i + c) * WG_TB + 16 * h;
+                    __m512 n[2][4];
+                    for (int j = 0; j < 4; j++) {
+                        const __m512 m1 = _mm512_load_ps(m + (size_t)(4 + j) * xi), m2 = _mm512_load_ps(m + (size_t)(8 + j) * xi);
+                        if (rows & 1) n[0][j] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + (size_t)j * xi), m1), m2);
+                        if (rows & 2) n[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (size_t)(12 + j) * xi));
+                    }
+                    for (int rr = 0; rr < 2; rr++) {
+                        if (!(rows >> rr & 1)) continue;
+                        __m512 e = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
+                        __m512 o = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
+                        if (lrelu) {
+                            e = V_LRELU(e, slope);
+                            o = V_LRELU(o, slope);
+                        }
+                        even[rr][c] = e;
+                        odd[rr][c] = o;
+                    }
+                }
+                for (int rr = 0; rr < 2; rr++) {
+                    if (rows >> rr & 1) wg_store_d2s4(a, oc0 + i, y0 + rr, 2 * (t0 + 16 * h), even[rr], odd[rr]);
+                }
+            }
+        }
+    }
+    for (; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m512 b = a->bias ? _mm512_set1_ps(a->bias[oc]) : _mm512_setzero_ps();
         for (int h = 0; h < 2 && 16 * h < nt; h++) {

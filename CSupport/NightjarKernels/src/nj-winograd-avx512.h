@@ -150,6 +150,43 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_finish_row(const nj_args *a, int32_t o
     wg_store_row(a, oc, y, x0, valid, even, odd);
 }
 
+// Depth-to-space by 4 for channels oc .. oc + 3 that share an output row (the first a multiple
+// of 4 counting output_channel_base), 16 tiles from column x0: each channel's finished even and
+// odd columns (bias and LeakyReLU applied) put in pixel order with its residual, then the four
+// channels interleaved (nj_interleave4) and stored as whole vectors of the storage type, where
+// wg_store_row stores each value alone.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_store_d2s4(const nj_args *a, int32_t oc, int32_t y, int32_t x0,
+                                                     const __m512 even[4], const __m512 odd[4]) {
+    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
+    __m512 v[2][4];
+    for (int j = 0; j < 4; j++) {
+        v[0][j] = _mm512_permutex2var_ps(even[j], lo_idx, odd[j]);
+        v[1][j] = _mm512_permutex2var_ps(even[j], hi_idx, odd[j]);
+        if (a->residual) {
+            const nj_x *res = a->residual + (size_t)(oc + j) * a->residual_channel_stride +
+                              (size_t)(y % a->residual_rows) * a->width + x0;
+            for (int h = 0; h < 2; h++) {
+                const nj_m m = V_MASK(0, valid - 16 * h);
+                if (m) v[h][j] = _mm512_add_ps(v[h][j], V_LOADX_M(res + 16 * h, m));
+            }
+        }
+    }
+    size_t step;
+    const nj_x *unused;
+    nj_x *dst = wg_output_row(a, oc, y, x0, &step, &unused);
+    // Values (4 per pixel) of the row segment: 64 for each 16 pixels.
+    for (int h = 0; h < 2 && 16 * h < valid; h++) {
+        nj_interleave4(v[h]);
+        for (int k = 0; k < 4; k++) {
+            const nj_m m = V_MASK(0, 4 * (valid - 16 * h) - 16 * k);
+            if (!m) break;
+            V_STOREX_M(dst + 64 * h + 16 * k, m, v[h][k]);
+        }
+    }
+}
+
 #if WG_HALF_PRODUCTS
 #include "nj-winograd-half-avx512fp16.h"
 
