@@ -88,12 +88,31 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
     }
 }
 
+// Aᵀ for channel i of M and the 16 tiles from tile 16h: the wanted output rows rr of `rows`,
+// their even (even[rr]) and odd (odd[rr]) columns before the bias.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_output_tiles(const float *M, int32_t i, int h, int rows, __m512 even[2],
+                                                       __m512 odd[2]) {
+    const size_t xi = WG_M_XI;
+    const float *m = M + (size_t)i * WG_TB + 16 * h;
+    // n[rr][j]: Aᵀ down column j of the 4x4 products, for output row rr.
+    __m512 n[2][4];
+    for (int j = 0; j < 4; j++) {
+        const __m512 m1 = _mm512_load_ps(m + (size_t)(4 + j) * xi), m2 = _mm512_load_ps(m + (size_t)(8 + j) * xi);
+        if (rows & 1) n[0][j] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + (size_t)j * xi), m1), m2);
+        if (rows & 2) n[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (size_t)(12 + j) * xi));
+    }
+    for (int rr = 0; rr < 2; rr++) {
+        if (!(rows >> rr & 1)) continue;
+        even[rr] = _mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]);
+        odd[rr] = _mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]);
+    }
+}
+
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                           int rows, int32_t t0, int32_t nt, const float *M) {
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m512 slope = _mm512_set1_ps(a->negative_slope);
-    const size_t xi = WG_M_XI;
     int32_t i = 0;
     // Depth-to-space by 4 (conv32_8_cat.1): four channels that share an output row at a time,
     // stored interleaved (wg_store_d2s4).
@@ -103,23 +122,16 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
                 __m512 even[2][4], odd[2][4];
                 for (int c = 0; c < 4; c++) {
                     const __m512 b = a->bias ? _mm512_set1_ps(a->bias[oc0 + i + c]) : _mm512_setzero_ps();
-                    const float *m = M + (size_t)(i + c) * WG_TB + 16 * h;
-                    __m512 n[2][4];
-                    for (int j = 0; j < 4; j++) {
-                        const __m512 m1 = _mm512_load_ps(m + (size_t)(4 + j) * xi), m2 = _mm512_load_ps(m + (size_t)(8 + j) * xi);
-                        if (rows & 1) n[0][j] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + (size_t)j * xi), m1), m2);
-                        if (rows & 2) n[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (size_t)(12 + j) * xi));
-                    }
+                    __m512 e[2], o[2];
+                    wg_output_tiles(M, i + c, h, rows, e, o);
                     for (int rr = 0; rr < 2; rr++) {
                         if (!(rows >> rr & 1)) continue;
-                        __m512 e = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
-                        __m512 o = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
+                        even[rr][c] = _mm512_add_ps(e[rr], b);
+                        odd[rr][c] = _mm512_add_ps(o[rr], b);
                         if (lrelu) {
-                            e = V_LRELU(e, slope);
-                            o = V_LRELU(o, slope);
+                            even[rr][c] = V_LRELU(even[rr][c], slope);
+                            odd[rr][c] = V_LRELU(odd[rr][c], slope);
                         }
-                        even[rr][c] = e;
-                        odd[rr][c] = o;
                     }
                 }
                 for (int rr = 0; rr < 2; rr++) {
@@ -132,18 +144,10 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
         const int32_t oc = oc0 + i;
         const __m512 b = a->bias ? _mm512_set1_ps(a->bias[oc]) : _mm512_setzero_ps();
         for (int h = 0; h < 2 && 16 * h < nt; h++) {
-            const float *m = M + (size_t)i * WG_TB + 16 * h;
-            __m512 n[2][4];
-            for (int j = 0; j < 4; j++) {
-                const __m512 m1 = _mm512_load_ps(m + (size_t)(4 + j) * xi), m2 = _mm512_load_ps(m + (size_t)(8 + j) * xi);
-                if (rows & 1) n[0][j] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + (size_t)j * xi), m1), m2);
-                if (rows & 2) n[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (size_t)(12 + j) * xi));
-            }
+            __m512 e[2], o[2];
+            wg_output_tiles(M, i, h, rows, e, o);
             for (int rr = 0; rr < 2; rr++) {
-                if (!(rows >> rr & 1)) continue;
-                wg_finish_row(a, oc, y0 + rr, 2 * (t0 + 16 * h), b, lrelu, slope,
-                              _mm512_add_ps(_mm512_add_ps(n[rr][0], n[rr][1]), n[rr][2]),
-                              _mm512_sub_ps(_mm512_sub_ps(n[rr][1], n[rr][2]), n[rr][3]));
+                if (rows >> rr & 1) wg_finish_row(a, oc, y0 + rr, 2 * (t0 + 16 * h), b, lrelu, slope, e[rr], o[rr]);
             }
         }
     }
