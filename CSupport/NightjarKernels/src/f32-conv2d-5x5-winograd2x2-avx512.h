@@ -65,7 +65,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg5h_transform(const __m512h d[6], __m512
 // Step 1 in binary16, 32 tiles a vector: the binary16 rows are read as they are (no widening)
 // and Bᵀ runs on 32 halves, where the f32 form below converted every input and every V and
 // did the arithmetic on 16 lanes (more than half the kernel's time on conv_2_8_32's 24 input
-// and 12 output channels). The 32 tiles of vector g read columns c0 + 64g .. c0 + 64g + 69:
+// and 12 output channels). The 32 tiles of vector g read columns c0 + 64g .. c0 + 64g + 67:
 // three vectors A, B, C (of C only the first four lanes). After Bᵀ down, tile t's six columns
 // 2t .. 2t + 5 come from 16-bit permutes: x0, x1 the even and odd of (A, B), and x2 .. x5 those
 // moved on by one and two tiles, their last lanes from C. V as the f32 form writes it.
