@@ -164,9 +164,8 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_d2s4(const nj_args *a, int32_t o
     for (int j = 0; j < 4; j++) {
         v[0][j] = _mm512_permutex2var_ps(even[j], lo_idx, odd[j]);
         v[1][j] = _mm512_permutex2var_ps(even[j], hi_idx, odd[j]);
-        if (a->residual) {
-            const nj_x *res = a->residual + (size_t)(oc + j) * a->residual_channel_stride +
-                              (size_t)(y % a->residual_rows) * a->width + x0;
+        const nj_x *res = wg_residual_row(a, oc + j, y, x0);
+        if (res) {
             for (int h = 0; h < 2; h++) {
                 const nj_m m = V_MASK(0, valid - 16 * h);
                 if (m) v[h][j] = _mm512_add_ps(v[h][j], V_LOADX_M(res + 16 * h, m));

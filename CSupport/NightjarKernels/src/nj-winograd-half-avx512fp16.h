@@ -19,11 +19,8 @@ static WG_ALWAYS_INLINE NJ_TARGET __m512h wg_finished32(const nj_args *a, int32_
     const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
     out = _mm512_add_ph(out, bias);
     if (lrelu) out = _mm512_mask_mul_ph(out, _mm512_cmp_ph_mask(out, _mm512_setzero_ph(), _CMP_LT_OQ), out, slope);
-    if (a->residual) {
-        const uint16_t *res = a->residual + (size_t)oc * a->residual_channel_stride +
-                              (size_t)(y % a->residual_rows) * a->width + x0;
-        out = _mm512_add_ph(out, _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(wg_lanes32(0, valid), res)));
-    }
+    const uint16_t *res = wg_residual_row(a, oc, y, x0);
+    if (res) out = _mm512_add_ph(out, _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(wg_lanes32(0, valid), res)));
     return out;
 }
 
