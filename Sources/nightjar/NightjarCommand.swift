@@ -17,6 +17,7 @@ struct NightjarCommand: ParsableCommand {
     /// As ArgumentParser's, except that a usage error is one `nightjar: error:` line (exit 64),
     /// like every other failure, instead of the error and the whole usage text.
     static func main() {
+        AddressSpaceLimit.shareMallocArenaWhenLimited()
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(argumentsAsPathStrings()))
             try command.run()

@@ -415,6 +415,8 @@ final class HardeningTests: XCTestCase {
                                                  executable: URL(fileURLWithPath: "/bin/sh"))
             XCTAssertFalse(timedOut)
             if run.status == 0 { continue }
+            // 400 MiB is ample: a refusal there is a failure, whatever it says.
+            XCTAssertNotEqual(mebibytes, 400, "400 MiB: \(run.stderr)")
             // Too little to load the libraries or for the Swift runtime's first allocations:
             // nothing of ours ran yet (this depends on the build and the machine).
             if run.stderr.contains("error while loading shared libraries") || run.stderr.contains("Fatal error: failed to allocate") {

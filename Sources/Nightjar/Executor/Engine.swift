@@ -230,9 +230,6 @@ func resourceLimitHint() -> String {
 /// The address-space limit's part of `resourceLimitHint` (for memory that could not be mapped),
 /// "" when no limit is set.
 func addressSpaceLimitHint() -> String {
-    var limit = rlimit()
-    if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
-        return ": the address-space limit (ulimit -v, systemd LimitAS=) of \(limit.rlim_cur / (1 << 20)) MiB is too low; raise it"
-    }
-    return ""
+    guard let limit = AddressSpaceLimit.bytes else { return "" }
+    return ": the address-space limit (ulimit -v, systemd LimitAS=) of \(limit >> 20) MiB is too low; raise it"
 }
