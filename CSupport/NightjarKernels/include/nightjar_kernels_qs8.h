@@ -49,7 +49,7 @@ typedef struct nj_qs8_quantization {
 void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 // x = scale * (q - zero_point).
 void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
-// Both dispatch by the active CPU features (AVX-512, AVX2) and give exactly what these scalar
+// Both dispatch by the active CPU features (AVX-512, AVX2, NEON) and give exactly what these scalar
 // references give (for tests).
 void nj_qs8_quantize_scalar(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_dequantize_scalar(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);

@@ -35,6 +35,8 @@ void nj_u8_network_input_row_f16_f16c(uint16_t *out, size_t channel_stride, int3
 #endif
 
 #if defined(__aarch64__)
+void nj_qs8_quantize_neon(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
+void nj_qs8_dequantize_neon(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 void nj_f32_to_f16_neon(const float *input, uint16_t *output, size_t count);
 void nj_f16_to_f32_neon(const uint16_t *input, float *output, size_t count);
 void nj_f16_leaky_relu_neon(const uint16_t *input, uint16_t *output, size_t count, float slope);

@@ -32,6 +32,11 @@ void nj_qs8_quantize(const float *input, int8_t *output, size_t count, nj_qs8_qu
         nj_qs8_quantize_avx2(input, output, count, q);
         return;
     }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_qs8_quantize_neon(input, output, count, q);
+        return;
+    }
 #endif
     nj_qs8_quantize_scalar(input, output, count, q);
 }
@@ -45,6 +50,11 @@ void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_
     }
     if (features & NJ_CPU_AVX2) {
         nj_qs8_dequantize_avx2(input, output, count, q);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_qs8_dequantize_neon(input, output, count, q);
         return;
     }
 #endif
