@@ -1,4 +1,4 @@
-/* Tiny C shims over LibRaw and libpng for Nightjar's capture pipeline.
+/* Tiny C shims over LibRaw and libpng for Nightjar's capture pipeline (and one glibc setting).
  * Swift owns all the logic; these functions only keep C-only constructs (LibRaw's structs,
  * libpng's setjmp/longjmp error handling) out of Swift. Every failure returns a code and
  * fills a caller-provided message buffer; nothing here prints or exits. */
@@ -303,6 +303,12 @@ int nj_png_read_rgb8_memory(const void *data, size_t size, uint8_t *pixels, size
  * written files. Returns 0, or -1 with `message` filled. */
 int nj_png_read_rgb16(const char *path, uint16_t *pixels, size_t capacity, char *message,
                       size_t message_size);
+
+/* ---- The process (process_shims.c) -------------------------------------------------------- */
+
+/* Caps how many malloc arenas glibc creates (mallopt M_ARENA_MAX); 1 on success, 0 where
+ * refused or not glibc. */
+int nj_limit_malloc_arenas(int count);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-#include "nightjar_process_shims.h"
+#include "nightjar_io_shims.h"
 
 #include <stdlib.h> /* defines __GLIBC__ where it is glibc */
 
