@@ -173,8 +173,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_d2s4(const nj_args *a, int32_t o
         }
     }
     size_t step;
-    const nj_x *unused;
-    nj_x *dst = wg_output_row(a, oc, y, x0, &step, &unused);
+    nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step) + (size_t)x0 * step;
     // Values (4 per pixel) of the row segment: 64 for each 16 pixels.
     for (int h = 0; h < 2 && 16 * h < valid; h++) {
         nj_interleave4(v[h]);

@@ -63,8 +63,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_d2s4_half(const nj_args *a, int3
     const __m512i p01[2] = {_mm512_permutex2var_epi16(a0, lo16, a1), _mm512_permutex2var_epi16(a0, hi16, a1)};
     const __m512i p23[2] = {_mm512_permutex2var_epi16(a2, lo16, a3), _mm512_permutex2var_epi16(a2, hi16, a3)};
     size_t step;
-    const uint16_t *res;
-    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &res);
+    uint16_t *dst = NJ_OUTPUT_ROW(a, oc, y, &step) + (size_t)x0 * step;
     const int32_t halves = 4 * (a->width - x0 < 32 ? a->width - x0 : 32);
     for (int k = 0; k < 4; k++) {
         const __mmask32 m = wg_lanes32(0, halves - 32 * k);
