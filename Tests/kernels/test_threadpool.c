@@ -228,10 +228,11 @@ int main(void) {
                ok ? "ok" : "FAIL");
         failed |= !ok;
         // The hand-off measurement ends (a protocol that lost a turn would spin for ever, and
-        // `timeout` says so) with a time: positive, and below a millisecond a round trip even
-        // under qemu; one thread has nothing to measure.
+        // `timeout` says so) with a positive time. No upper bound: with more threads than free
+        // cores (CI runs the AArch64 tests beside these) a turn can wait a whole time slice, so
+        // how long it takes is `bench`'s figure, not a test's (CI once saw 8 ms here).
         const double round_trip = median_round_trip(pool);
-        const int timed = round_trip > 0 && round_trip < 1e6;
+        const int timed = round_trip > 0;
         printf("threadpool: %d threads: a cache line's round trip %.0f ns: %s\n", threads, round_trip, timed ? "ok" : "FAIL");
         failed |= !timed;
         nj_threadpool_destroy(pool);
