@@ -11,7 +11,8 @@ struct DoctorCommand: ParsableCommand {
             Detects the board (device tree or DMI) and the CPU's features (AT_HWCAP or cpuinfo), \
             chooses its profile from boards/ (or --board), names the kernels each precision \
             runs, predicts the arena and peak memory for the frame size against the RAM and the \
-            profile's MemoryMax=, and checks the model and the directories. \
+            profile's MemoryMax= (and an address-space limit, ulimit -v or LimitAS=, when it \
+            runs under one), and checks the model and the directories. \
             Exit status: 0 it will work (warnings aside), 1 something will not work (each \
             failed check says why), 64 usage error.
             """
@@ -101,6 +102,9 @@ struct DoctorReport: Encodable {
         var predicted_combined_peak_bytes: Int
         var suggested_memory_max: String
         var available_bytes: Int?
+        /// This process's address-space limit (ulimit -v, LimitAS=), which the service and its
+        /// decoder child inherit when doctor runs under the same limits; nil when none is set.
+        var address_space_limit_bytes: Int?
     }
 
     var ok: Bool
@@ -205,7 +209,8 @@ struct DoctorReport: Encodable {
                             arena_bytes: f.arenaBytes, predicted_peak_rss_bytes: f.predictedPeakRSSBytes,
                             predicted_decoder_peak_rss_bytes: f.predictedDecoderPeakRSSBytes,
                             predicted_combined_peak_bytes: f.predictedCombinedPeakBytes,
-                            suggested_memory_max: f.suggestedMemoryMax, available_bytes: available)
+                            suggested_memory_max: f.suggestedMemoryMax, available_bytes: available,
+                            address_space_limit_bytes: AddressSpaceLimit.bytes)
             let peak = mib(f.predictedCombinedPeakBytes)
             if let available, f.predictedCombinedPeakBytes > available {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) (process and decoder child) but only "
@@ -220,6 +225,9 @@ struct DoctorReport: Encodable {
                 check("memory", "ok", "\(frame.width)x\(frame.height), \(threads) threads: \(peak) predicted peak (process and decoder child)"
                       + (available.map { " of \(mib($0)) available" } ?? ""))
             }
+            if let limit = AddressSpaceLimit.bytes {
+                addressSpaceCheck(limit: limit, footprint: f, check)
+            }
         } catch {
             check("memory", "failed", "cannot plan \(frame.width)x\(frame.height) frames: \(error)")
         }
@@ -233,6 +241,30 @@ struct DoctorReport: Encodable {
     }
 
     /// The published network with zero weights: the memory plan depends only on the architecture.
+    /// Address space a process needs beyond what it keeps resident: mapped libraries, thread
+    /// stacks and allocator reservations. A 12.1 MP FP32 restore with 66 MiB predicted resident
+    /// (2 threads, one malloc arena under a limit) failed at 80 MiB and ran at 90 (2026-12-06).
+    static let addressSpaceHeadroomBytes = 64 << 20
+
+    /// An address-space limit applies to the service and, separately, to its decoder child: each
+    /// must fit what it keeps resident (below that, a frame certainly fails), and the libraries
+    /// and stacks besides. MemoryMax= is the limit that bounds memory itself.
+    static func addressSpaceCheck(limit: Int, footprint f: MemoryFootprint, _ check: (String, String, String) -> Void) {
+        let resident = max(f.predictedPeakRSSBytes, f.predictedDecoderPeakRSSBytes)
+        let frame = "\(f.width)x\(f.height)"
+        if limit < resident {
+            check("address space", "failed", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mib(limit)) is below the "
+                  + "\(mib(resident)) one process keeps resident for \(frame) frames; raise or remove it (MemoryMax= bounds memory "
+                  + "without counting mapped libraries and stacks)")
+        } else if limit < resident + addressSpaceHeadroomBytes {
+            check("address space", "warning", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mib(limit)) leaves less "
+                  + "than \(mib(addressSpaceHeadroomBytes)) beyond the \(mib(resident)) one process keeps resident for \(frame) "
+                  + "frames, for libraries and thread stacks; raise it, or bound memory with MemoryMax= instead")
+        } else {
+            check("address space", "ok", "limit \(mib(limit)) (ulimit -v, LimitAS=) for \(mib(resident)) resident per process")
+        }
+    }
+
     static func placeholderModel() throws -> NightjarModel {
         let architecture = Architecture.published
         var tensors: [String: SafeTensorsFile.Tensor] = [:]

@@ -82,6 +82,31 @@ final class BoardCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.hasSuffix("Nightjar will work here.\n"), text.stdout)
     }
 
+    /// Under an address-space limit (ulimit -v, LimitAS=) doctor checks it against what one
+    /// process keeps resident: below that a frame certainly fails.
+    func testDoctorChecksAnAddressSpaceLimit() throws {
+        let arguments = ["doctor", "--size", "8000x6000", "--json"]
+        let unlimited = try runNightjar(arguments)
+        let memory = try XCTUnwrap(try json(unlimited.stdout)["memory"] as? [String: Any], unlimited.stdout + unlimited.stderr)
+        XCTAssertNil(memory["address_space_limit_bytes"], "the tests run without a limit")
+        let resident = max(try XCTUnwrap(memory["predicted_peak_rss_bytes"] as? Int), try XCTUnwrap(memory["predicted_decoder_peak_rss_bytes"] as? Int))
+        XCTAssertGreaterThan(resident, 100 << 20, "an 8000x6000 frame keeps more than 100 MiB resident")
+        func addressSpace(under kib: Int) throws -> (check: [String: Any]?, ok: Bool?) {
+            let run = try runNightjar(arguments, addressSpaceLimitKiB: kib)
+            let report = try json(run.stdout)
+            let memory = try XCTUnwrap(report["memory"] as? [String: Any], run.stdout + run.stderr)
+            XCTAssertEqual(memory["address_space_limit_bytes"] as? Int, kib << 10)
+            let checks = try XCTUnwrap(report["checks"] as? [[String: Any]])
+            return (checks.first { $0["name"] as? String == "address space" }, report["ok"] as? Bool)
+        }
+        let below = try addressSpace(under: (resident >> 10) - (8 << 10))
+        XCTAssertEqual(below.check?["status"] as? String, "failed")
+        XCTAssertEqual(below.ok, false)
+        XCTAssertTrue((below.check?["detail"] as? String ?? "").contains("the address-space limit (ulimit -v, systemd LimitAS=)"), "\(below)")
+        XCTAssertEqual(try addressSpace(under: (resident >> 10) + (16 << 10)).check?["status"] as? String, "warning")
+        XCTAssertEqual(try addressSpace(under: (resident >> 10) + (256 << 10)).check?["status"] as? String, "ok")
+    }
+
     func testDoctorSaysWhatWillNotWork() throws {
         let dir = try makeTemporaryDirectory(self)
         // A frame too large for the Pi Zero's MemoryMax=, a missing model, an output that is not a directory.

@@ -15,11 +15,17 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs `nightjar` with arguments and collects its exit status and output.
-func runNightjar(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs `nightjar` with arguments and collects its exit status and output; under an address-space
+/// limit (`ulimit -v`, in KiB) when one is given.
+func runNightjar(_ arguments: [String], environment: [String: String]? = nil, addressSpaceLimitKiB: Int? = nil) throws -> ProcessResult {
     let process = Process()
-    process.executableURL = nightjarExecutable
-    process.arguments = arguments
+    if let addressSpaceLimitKiB {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v \(addressSpaceLimitKiB) && exec \"$0\" \"$@\"", nightjarExecutable.path] + arguments
+    } else {
+        process.executableURL = nightjarExecutable
+        process.arguments = arguments
+    }
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
