@@ -1,5 +1,5 @@
 // OpenVINO's CPU plugin timed through its C library, for a machine without Python or a network
-// (README "Intel Xeon with AVX512-FP16, a lent machine"): the same measurement as
+// (docs/measurements.md, "Intel Xeon with AVX512-FP16, a lent machine"): the same measurement as
 // bench-peers.py's OpenVINO worker (compile with these properties, one warm-up, N timed runs).
 // The openvino wheel ships the libraries but not the C headers, so the few entry points used
 // are declared here. Build on a machine with the peers' venv, then copy the program, the
