@@ -459,6 +459,15 @@ def measure(args):
             frame = os.path.join(work, f"frame-{w}x{h}.npy")
             synthesize_frame(w, h, 42, frame)
             reference = os.path.join(work, f"out-pytorch-{w}x{h}.npy")
+            # Nightjar's end to end restores a DNG written here once: `bench` without --input
+            # writes its own through a `nightjar synthesize` child, whose peak (230 MB at 12.1 MP)
+            # GNU time would report as the end to end's.
+            raw = os.path.join(work, f"frame-{w}x{h}.dng")
+            if args.end_to_end and "nightjar" in args.systems and nightjar_precisions:
+                code, _, err, _ = run_child([nightjar, "synthesize", "-o", raw, "--size", f"{w}x{h}", "--no-previews",
+                                             "--overwrite"], args.timeout)
+                if code:
+                    raise Failure(f"nightjar synthesize {w}x{h}: {err.strip()}")
             rows = {s: {"system": s, "width": w, "height": h, "rounds": [], "end_to_end": [], "rss": [], "e2e_rss": []} for s in systems}
             for round_index in range(args.rounds):
                 order = systems if round_index % 2 == 0 else systems[::-1]
@@ -486,7 +495,7 @@ def measure(args):
                         row["rss"].append(rss)
                         row["version"] = f"{report.get('isa', '')} kernels"
                         if args.end_to_end:
-                            code, out, err, rss = run_child(base, args.timeout)
+                            code, out, err, rss = run_child(base + ["--input", raw], args.timeout)
                             if code:
                                 raise Failure(f"{' '.join(base)} (end to end): {err.strip()}")
                             row["end_to_end"].append(json.loads(out)["end_to_end_seconds"]["median"])
