@@ -212,49 +212,23 @@ public struct PreparedCapture: Sendable {
     public func pixels(from output: [Float], bits: Int = 8, rotate: Bool = true) -> (samples: [UInt16], width: Int, height: Int) {
         let flip = rotate ? frame.flip : 0
         let size = CapturePipeline.orientedSize(width: width, height: height, flip: flip)
+        func quantise(_ value: Float) -> UInt16 {
+            bits == 8 ? UInt16(CapturePipeline.quantise8(value)) : CapturePipeline.quantise16(value)
+        }
+        let plane = paddedWidth * paddedHeight
         var samples = [UInt16](repeating: 0, count: size.width * size.height * 3)
-        var row8 = [UInt8](repeating: 0, count: size.width * 3)
-        var row16 = [UInt16](repeating: 0, count: size.width * 3)
-        for y in 0..<size.height {
-            if bits == 8 {
-                fillRow(y, from: output, flip: flip, into: &row8)
-                for i in 0..<row8.count { samples[y * size.width * 3 + i] = UInt16(row8[i]) }
-            } else {
-                fillRow(y, from: output, flip: flip, into: &row16)
-                for i in 0..<row16.count { samples[y * size.width * 3 + i] = row16[i] }
+        output.withUnsafeBufferPointer { out in
+            for y in 0..<size.height {
+                for x in 0..<size.width {
+                    let s = CapturePipeline.sourcePixel(row: y, col: x, width: width, height: height, flip: flip)
+                    let i = s.row * paddedWidth + s.col, at = (y * size.width + x) * 3
+                    samples[at] = quantise(out[i])
+                    samples[at + 1] = quantise(out[plane + i])
+                    samples[at + 2] = quantise(out[2 * plane + i])
+                }
             }
         }
         return (samples, size.width, size.height)
-    }
-
-    /// Output row `y` (after orientation), quantised to 8 bits.
-    func fillRow(_ y: Int, from output: [Float], flip: Int, into row: inout [UInt8]) {
-        let plane = paddedWidth * paddedHeight
-        let outWidth = CapturePipeline.orientedSize(width: width, height: height, flip: flip).width
-        output.withUnsafeBufferPointer { out in
-            for x in 0..<outWidth {
-                let s = CapturePipeline.sourcePixel(row: y, col: x, width: width, height: height, flip: flip)
-                let i = s.row * paddedWidth + s.col
-                row[3 * x] = CapturePipeline.quantise8(out[i])
-                row[3 * x + 1] = CapturePipeline.quantise8(out[plane + i])
-                row[3 * x + 2] = CapturePipeline.quantise8(out[2 * plane + i])
-            }
-        }
-    }
-
-    /// Output row `y` (after orientation), quantised to 16 bits.
-    func fillRow(_ y: Int, from output: [Float], flip: Int, into row: inout [UInt16]) {
-        let plane = paddedWidth * paddedHeight
-        let outWidth = CapturePipeline.orientedSize(width: width, height: height, flip: flip).width
-        output.withUnsafeBufferPointer { out in
-            for x in 0..<outWidth {
-                let s = CapturePipeline.sourcePixel(row: y, col: x, width: width, height: height, flip: flip)
-                let i = s.row * paddedWidth + s.col
-                row[3 * x] = CapturePipeline.quantise16(out[i])
-                row[3 * x + 1] = CapturePipeline.quantise16(out[plane + i])
-                row[3 * x + 2] = CapturePipeline.quantise16(out[2 * plane + i])
-            }
-        }
     }
 }
 
