@@ -105,6 +105,9 @@ struct DoctorReport: Encodable {
         /// This process's address-space limit (ulimit -v, LimitAS=), which the service and its
         /// decoder child inherit when doctor runs under the same limits; nil when none is set.
         var address_space_limit_bytes: Int?
+        /// The memory limit of doctor's own cgroup (MemoryMax= when it runs in the service's
+        /// unit, e.g. `systemd-run -p MemoryMax=...`); nil when none is set.
+        var cgroup_memory_limit_bytes: Int?
     }
 
     var ok: Bool
@@ -205,16 +208,21 @@ struct DoctorReport: Encodable {
             // named board's smallest RAM (planning for another machine).
             let ram = chosen == "--board" ? profile?.ramBytes : system.memoryBytes ?? profile?.ramBytes
             let available = ram.map { $0 - max(BoardProfile.minimumOSReserveBytes, $0 / 4) }
+            let cgroupLimit = CgroupMemoryLimit.bytes
             memory = Memory(width: frame.width, height: frame.height, threads: threads, rotated: options.rotated,
                             arena_bytes: f.arenaBytes, predicted_peak_rss_bytes: f.predictedPeakRSSBytes,
                             predicted_decoder_peak_rss_bytes: f.predictedDecoderPeakRSSBytes,
                             predicted_combined_peak_bytes: f.predictedCombinedPeakBytes,
                             suggested_memory_max: f.suggestedMemoryMax, available_bytes: available,
-                            address_space_limit_bytes: AddressSpaceLimit.bytes)
+                            address_space_limit_bytes: AddressSpaceLimit.bytes, cgroup_memory_limit_bytes: cgroupLimit)
             let peak = mib(f.predictedCombinedPeakBytes)
             if let available, f.predictedCombinedPeakBytes > available {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) (process and decoder child) but only "
                       + "\(mib(available)) of RAM is left for Nightjar; plan a smaller --size")
+            } else if let cgroupLimit, f.predictedCombinedPeakBytes > cgroupLimit {
+                check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) but the memory limit of this cgroup "
+                      + "(MemoryMax=) is \(mib(cgroupLimit)): the kernel would stop the service in the middle of a frame; set "
+                      + "MemoryMax=\(f.suggestedMemoryMax) or plan a smaller --size")
             } else if let profile, f.predictedCombinedPeakBytes > profile.memoryMaxBytes {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) but \(profile.id)'s MemoryMax=\(profile.memoryMax) "
                       + "would kill the service; set MemoryMax=\(f.suggestedMemoryMax) or plan a smaller --size")

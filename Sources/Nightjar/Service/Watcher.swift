@@ -92,6 +92,8 @@ public final class Watcher {
     }
 
     static func makeRestorer(_ settings: WatchSettings) throws -> Restorer {
+        let baseline = MemoryFootprint.RuntimeBaseline(residentBytes: ProcessMetrics.currentResidentBytes() ?? 0,
+                                                       anonymousBytes: ProcessMetrics.currentAnonymousResidentBytes() ?? 0)
         let restorer = try Restorer(modelURL: URL(fileURLWithPath: settings.model), options: settings.restoreOptions,
                                     threads: settings.threads, maximumSize: settings.maxSize.map { (width: $0.width, height: $0.height) },
                                     lockMemory: settings.mlock, precision: Precision(rawValue: settings.precision),
@@ -99,7 +101,24 @@ public final class Watcher {
         if let warning = restorer.engine.unusedFallbackWarning(settings.int8Fallback) {
             ServiceLog.warning(warning.replacing("--int8-fallback", with: "int8-fallback ="))
         }
+        if let size = settings.maxSize, let engine = restorer.engine.engine, let limit = CgroupMemoryLimit.bytes {
+            let footprint = MemoryFootprint(engine: engine, width: size.width, height: size.height, baseline: baseline,
+                                            bits: settings.bits, fallback: restorer.engine.fallback?.engine)
+            if let warning = memoryLimitWarning(footprint, cgroupLimit: limit) { ServiceLog.warning(warning) }
+        }
         return restorer
+    }
+
+    /// Said at start when the service's cgroup limit (MemoryMax=) is below what frames of
+    /// max-size need: the kernel would kill the daemon in the middle of such a frame, and the
+    /// restarted daemon would take the same frame again.
+    static func memoryLimitWarning(_ footprint: MemoryFootprint, cgroupLimit: Int) -> String? {
+        guard cgroupLimit < footprint.predictedCombinedPeakBytes else { return nil }
+        func mib(_ bytes: Int) -> String { formatted("%.1f MiB", Double(bytes) / 1_048_576) }
+        return "the service's memory limit (MemoryMax=, its cgroup's) of \(mib(cgroupLimit)) is below the "
+            + "\(mib(footprint.predictedCombinedPeakBytes)) that \(footprint.width)x\(footprint.height) frames need (the process and its "
+            + "decoder child): the kernel would stop the service in the middle of such a frame; set MemoryMax=\(footprint.suggestedMemoryMax) "
+            + "or a smaller max-size (nightjar footprint says what a size needs)"
     }
 
     static func checkOutputDirectory(_ settings: WatchSettings) throws {

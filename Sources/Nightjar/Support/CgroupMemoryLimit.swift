@@ -1,0 +1,48 @@
+import FoundationEssentials
+
+/// The memory limit of this process's control group: what systemd's `MemoryMax=` sets on a
+/// service. Unlike an address-space limit it stops nothing at allocation: the kernel kills the
+/// service when its pages (and its decoder child's) pass the limit, in the middle of a frame.
+public enum CgroupMemoryLimit {
+    /// The smallest limit set on this process's cgroup or one above it, nil when none is:
+    /// cgroup v2 (`memory.max`) or the v1 memory controller (`memory.limit_in_bytes`).
+    public static var bytes: Int? {
+        bytes(membership: try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8), root: "/sys/fs/cgroup")
+    }
+
+    /// v1 reports "no limit" as a number near 2^63 (rounded down to a page).
+    private static let unlimitedV1 = 1 << 62
+
+    /// The limit for `membership` (the text of /proc/PID/cgroup: "ID:CONTROLLERS:PATH" lines)
+    /// with the hierarchies mounted under `root`.
+    static func bytes(membership: String?, root: String) -> Int? {
+        guard let membership else { return nil }
+        var limits: [Int] = []
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            if fields[0] == "0" && fields[1].isEmpty {
+                limits += ancestorLimits(directory: root, path: path, file: "memory.max")
+            } else if fields[1].split(separator: ",").contains("memory") {
+                limits += ancestorLimits(directory: root + "/memory", path: path, file: "memory.limit_in_bytes")
+            }
+        }
+        return limits.min()
+    }
+
+    /// The limits in `file` of the cgroup at `path` and each of its ancestors that has one.
+    private static func ancestorLimits(directory: String, path: String, file: String) -> [Int] {
+        var components = path.split(separator: "/").map(String.init)
+        var limits: [Int] = []
+        while true {
+            let dir = ([directory] + components).joined(separator: "/")
+            if let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8),
+               let value = Int(text.split(whereSeparator: \.isWhitespace).first ?? ""), value < unlimitedV1 {
+                limits.append(value)
+            }
+            if components.isEmpty { return limits }
+            components.removeLast()
+        }
+    }
+}
