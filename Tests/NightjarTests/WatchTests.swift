@@ -288,6 +288,27 @@ final class WatchTests: XCTestCase {
         assertClean()
     }
 
+    /// A frame a stopped daemon held waits behind the others: one that stops the daemon every
+    /// time (killed for memory, a crash) must not hold up the frames after it by name.
+    func testAFrameADeadDaemonHeldIsRestoredAfterTheOthers() throws {
+        let area = capture.appendingPathComponent(".nightjar/claimed/4194303-dead")
+        try FileManager.default.createDirectory(at: area, withIntermediateDirectories: true)
+        try dng.write(to: area.appendingPathComponent("a.dng"))
+        for name in ["b.dng", "c.dng"] { try dng.write(to: capture.appendingPathComponent(name)) }
+        let daemon = try WatchDaemon(arguments(settle: 0), in: dir)
+        let done = capture.appendingPathComponent("done")
+        XCTAssertTrue(waitUntil(timeout: 30) { names(in: done) == ["a.dng", "b.dng", "c.dng"] }, daemon.logText)
+        XCTAssertEqual(daemon.stop(), 0, daemon.logText)
+        let restored = daemon.logText.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("<6>nightjar: "), line.contains(".dng → ") else { return nil }
+            return String(line.dropFirst("<6>nightjar: ".count).prefix { $0 != " " })
+        }
+        XCTAssertEqual(restored, ["b.dng", "c.dng", "a.dng"], daemon.logText)
+        XCTAssertTrue(daemon.logText.contains("a.dng: left over by a stopped daemon; restoring it again after the other waiting frames"),
+                      daemon.logText)
+        assertClean()
+    }
+
     /// Two daemons on one capture directory share the frames without restoring any twice,
     /// whether originals are moved away or kept in place (each daemon then reads what the
     /// other has kept).

@@ -33,6 +33,10 @@ public final class Watcher {
         var changed: Double
     }
     private var candidates: [String: Candidate] = [:]
+    /// Frames a stopped daemon held, restored after the others waiting: a frame that stops the
+    /// daemon (killed for memory, a crash) would otherwise be taken first again after each
+    /// restart, and every frame after it by name would wait for ever.
+    private var restoreLast: Set<String> = []
     /// Frames delivered whose original could not yet be moved (retried before new work).
     private var unfinished: [URL] = []
     private var nextRescan = 0.0
@@ -228,7 +232,10 @@ public final class Watcher {
 
     private func rescan() {
         let recovery = spool.recover(policy: settings.originals, outputDirectory: URL(fileURLWithPath: settings.outputDirectory))
-        for name in recovery.requeued { ServiceLog.warning("\(name): left over by a stopped daemon; restoring it again") }
+        for name in recovery.requeued {
+            ServiceLog.warning("\(name): left over by a stopped daemon; restoring it again after the other waiting frames")
+        }
+        restoreLast.formUnion(recovery.requeued)
         for name in recovery.delivered { ServiceLog.info("\(name): delivered by a stopped daemon; original handled") }
         let waiting = spool.waiting()
         let present = Set(waiting.map(\.name))
@@ -239,10 +246,11 @@ public final class Watcher {
         writeMetrics()
     }
 
-    /// The first waiting frame (by name) that has settled.
+    /// The first waiting frame (by name) that has settled, those a stopped daemon held last.
     private func nextReady() -> String? {
         let now = ProcessMetrics.now(), wall = Self.wallClock()
-        for name in candidates.keys.sorted() {
+        let names = candidates.keys.sorted()
+        for name in names.filter({ !restoreLast.contains($0) }) + names.filter(restoreLast.contains) {
             let candidate = candidates[name]!
             let age = wall - Double(candidate.stamp.modifiedNanoseconds) / 1e9
             if age >= settings.settleSeconds || now - candidate.changed >= settings.settleSeconds { return name }
@@ -256,6 +264,7 @@ public final class Watcher {
     /// another daemon; nil when it is not to be restored now.
     private func claim(_ name: String) -> Claimed? {
         let before = candidates.removeValue(forKey: name)!
+        restoreLast.remove(name)
         // Changed since we last looked: still being written.
         guard let stamp = spool.stamp(of: spool.root.appendingPathComponent(name).path), stamp == before.stamp else {
             observe(name)
