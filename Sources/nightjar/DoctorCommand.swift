@@ -11,8 +11,9 @@ struct DoctorCommand: ParsableCommand {
             Detects the board (device tree or DMI) and the CPU's features (AT_HWCAP or cpuinfo), \
             chooses its profile from boards/ (or --board), names the kernels each precision \
             runs, predicts the arena and peak memory for the frame size against the RAM and the \
-            profile's MemoryMax= (and an address-space limit, ulimit -v or LimitAS=, when it \
-            runs under one), and checks the model and the directories. \
+            profile's MemoryMax= (and the memory limit of the cgroup it runs in, and an \
+            address-space limit, ulimit -v or LimitAS=, when it runs under one), and checks the \
+            model and the directories. \
             Exit status: 0 it will work (warnings aside), 1 something will not work (each \
             failed check says why), 64 usage error.
             """
