@@ -216,13 +216,13 @@ struct DoctorReport: Encodable {
                             predicted_combined_peak_bytes: f.predictedCombinedPeakBytes,
                             suggested_memory_max: f.suggestedMemoryMax, available_bytes: available,
                             address_space_limit_bytes: AddressSpaceLimit.bytes, cgroup_memory_limit_bytes: cgroupLimit)
-            let peak = mib(f.predictedCombinedPeakBytes)
+            let peak = mebibytes(f.predictedCombinedPeakBytes)
             if let available, f.predictedCombinedPeakBytes > available {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) (process and decoder child) but only "
-                      + "\(mib(available)) of RAM is left for Nightjar; plan a smaller --size")
+                      + "\(mebibytes(available)) of RAM is left for Nightjar; plan a smaller --size")
             } else if let cgroupLimit, f.predictedCombinedPeakBytes > cgroupLimit {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) but the memory limit of this cgroup "
-                      + "(MemoryMax=) is \(mib(cgroupLimit)): the kernel would stop the service in the middle of a frame; set "
+                      + "(MemoryMax=) is \(mebibytes(cgroupLimit)): the kernel would stop the service in the middle of a frame; set "
                       + "MemoryMax=\(f.suggestedMemoryMax) or plan a smaller --size")
             } else if let profile, f.predictedCombinedPeakBytes > profile.memoryMaxBytes {
                 check("memory", "failed", "\(frame.width)x\(frame.height) frames need \(peak) but \(profile.id)'s MemoryMax=\(profile.memoryMax) "
@@ -232,7 +232,7 @@ struct DoctorReport: Encodable {
                       + "MemoryMax=\(profile.memoryMax) (suggested \(f.suggestedMemoryMax))")
             } else {
                 check("memory", "ok", "\(frame.width)x\(frame.height), \(threads) threads: \(peak) predicted peak (process and decoder child)"
-                      + (available.map { " of \(mib($0)) available" } ?? ""))
+                      + (available.map { " of \(mebibytes($0)) available" } ?? ""))
             }
             if let limit = AddressSpaceLimit.bytes {
                 addressSpaceCheck(limit: limit, footprint: f, check)
@@ -262,15 +262,15 @@ struct DoctorReport: Encodable {
         let resident = max(f.predictedPeakRSSBytes, f.predictedDecoderPeakRSSBytes)
         let frame = "\(f.width)x\(f.height)"
         if limit < resident {
-            check("address space", "failed", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mib(limit)) is below the "
-                  + "\(mib(resident)) one process keeps resident for \(frame) frames; raise or remove it (MemoryMax= bounds memory "
+            check("address space", "failed", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mebibytes(limit)) is below the "
+                  + "\(mebibytes(resident)) one process keeps resident for \(frame) frames; raise or remove it (MemoryMax= bounds memory "
                   + "without counting mapped libraries and stacks)")
         } else if limit < resident + addressSpaceHeadroomBytes {
-            check("address space", "warning", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mib(limit)) leaves less "
-                  + "than \(mib(addressSpaceHeadroomBytes)) beyond the \(mib(resident)) one process keeps resident for \(frame) "
+            check("address space", "warning", "the address-space limit (ulimit -v, systemd LimitAS=) of \(mebibytes(limit)) leaves less "
+                  + "than \(mebibytes(addressSpaceHeadroomBytes)) beyond the \(mebibytes(resident)) one process keeps resident for \(frame) "
                   + "frames, for libraries and thread stacks; raise it, or bound memory with MemoryMax= instead")
         } else {
-            check("address space", "ok", "limit \(mib(limit)) (ulimit -v, LimitAS=) for \(mib(resident)) resident per process")
+            check("address space", "ok", "limit \(mebibytes(limit)) (ulimit -v, LimitAS=) for \(mebibytes(resident)) resident per process")
         }
     }
 
@@ -321,7 +321,7 @@ struct DoctorReport: Encodable {
     func text() -> String {
         var lines: [String] = []
         lines.append("board: " + (board.detected_model ?? "(no device-tree or DMI name)") + ", \(board.architecture)"
-                     + (board.online_cores.map { ", \($0) cores online" } ?? "") + (board.memory_bytes.map { ", \(mib($0)) RAM" } ?? ""))
+                     + (board.online_cores.map { ", \($0) cores online" } ?? "") + (board.memory_bytes.map { ", \(mebibytes($0)) RAM" } ?? ""))
         lines.append("cpu features (\(board.cpu_feature_source)): " + (board.cpu_features.isEmpty ? "none of the kernels' levels" : board.cpu_features.joined(separator: " "))
                      + (board.hwcap.map { ", AT_HWCAP \($0)" } ?? "") + (board.hwcap2.map { ", AT_HWCAP2 \($0)" } ?? ""))
         lines.append("profile: " + (board.profile.map { "\($0) (\(board.profile_chosen)), MemoryMax=\(board.profile_memory_max ?? "")" } ?? "none"))
@@ -331,9 +331,9 @@ struct DoctorReport: Encodable {
                 : "not available in this build"))
         }
         if let memory {
-            lines.append("memory for \(memory.width)x\(memory.height)\(memory.rotated ? " rotated" : ""), \(memory.threads) threads: arena \(mib(memory.arena_bytes)), "
-                         + "peak RSS \(mib(memory.predicted_peak_rss_bytes)) process, \(mib(memory.predicted_decoder_peak_rss_bytes)) decoder child, "
-                         + "\(mib(memory.predicted_combined_peak_bytes)) both; suggested MemoryMax=\(memory.suggested_memory_max)")
+            lines.append("memory for \(memory.width)x\(memory.height)\(memory.rotated ? " rotated" : ""), \(memory.threads) threads: arena \(mebibytes(memory.arena_bytes)), "
+                         + "peak RSS \(mebibytes(memory.predicted_peak_rss_bytes)) process, \(mebibytes(memory.predicted_decoder_peak_rss_bytes)) decoder child, "
+                         + "\(mebibytes(memory.predicted_combined_peak_bytes)) both; suggested MemoryMax=\(memory.suggested_memory_max)")
         }
         lines.append("")
         for check in checks {
@@ -345,4 +345,3 @@ struct DoctorReport: Encodable {
     }
 }
 
-private func mib(_ bytes: Int) -> String { formatted("%.1f MiB", Double(bytes) / 1_048_576) }

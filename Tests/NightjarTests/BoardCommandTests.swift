@@ -92,7 +92,7 @@ final class BoardCommandTests: XCTestCase {
         let resident = max(try XCTUnwrap(memory["predicted_peak_rss_bytes"] as? Int), try XCTUnwrap(memory["predicted_decoder_peak_rss_bytes"] as? Int))
         XCTAssertGreaterThan(resident, 100 << 20, "an 8000x6000 frame keeps more than 100 MiB resident")
         func addressSpace(under kib: Int) throws -> (check: [String: Any]?, ok: Bool?) {
-            let run = try runNightjar(arguments, addressSpaceLimitKiB: kib)
+            let run = try runNightjar(arguments, prelude: "ulimit -v \(kib)")
             let report = try json(run.stdout)
             let memory = try XCTUnwrap(report["memory"] as? [String: Any], run.stdout + run.stderr)
             XCTAssertEqual(memory["address_space_limit_bytes"] as? Int, kib << 10)

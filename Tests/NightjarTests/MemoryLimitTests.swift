@@ -91,16 +91,9 @@ final class MemoryLimitTests: XCTestCase {
             throw XCTSkip("no writable memory cgroup")
         }
         defer { rmdir(cgroup) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "echo $$ > \"$0\"/cgroup.procs && exec \"$@\"", cgroup, nightjarExecutable.path] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 1, String(decoding: stdout, as: UTF8.self))
-        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: stdout) as? [String: Any])
+        let run = try runNightjar(arguments, prelude: "echo $$ > '\(cgroup)/cgroup.procs'")
+        XCTAssertEqual(run.status, 1, run.stdout + run.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         XCTAssertEqual((report["memory"] as? [String: Any])?["cgroup_memory_limit_bytes"] as? Int, limit)
         let checks = try XCTUnwrap(report["checks"] as? [[String: Any]])
         let memory = try XCTUnwrap(checks.first { $0["name"] as? String == "memory" })

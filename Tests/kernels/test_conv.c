@@ -431,6 +431,9 @@ static void run_depth_to_space_case(conv_shape s, int32_t r, int32_t width, int3
     free_all();
 }
 
+// --quick keeps every third of the `nw` widths and the last, widest one.
+static int quick_skips_width(int quick, int wi, int nw) { return quick && wi % 3 != 0 && wi != nw - 1; }
+
 int main(int argc, char **argv) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     pool = nj_threadpool_create(3);
@@ -528,7 +531,7 @@ int main(int argc, char **argv) {
         const conv_shape s = shapes[si];
         const long macs_per_pixel = (long)s.out_channels * (s.in_channels / s.groups) * s.k * s.k;
         for (int wi = 0; wi < nw; wi++) {
-            if (quick && wi % 3 != 0 && wi != nw - 1) continue;
+            if (quick_skips_width(quick, wi, nw)) continue;
             for (int32_t h = 1; h <= 9; h++) {
                 // Big shapes (thousands of MACs per pixel): three heights per width, so the
                 // emulated runs stay short; small ones: every height.
@@ -545,7 +548,7 @@ int main(int argc, char **argv) {
     };
     for (size_t fi = 0; fi < sizeof(folds) / sizeof(folds[0]); fi++) {
         for (int wi = 0; wi < nw; wi++) {
-            if (quick && wi % 3 != 0 && wi != nw - 1) continue;
+            if (quick_skips_width(quick, wi, nw)) continue;
             for (int32_t h = 1; h <= 5; h += 2) {
                 run_depth_to_space_case(folds[fi].s, folds[fi].r, widths[wi], h, caps, cap_count);
             }

@@ -118,9 +118,8 @@ public final class Watcher {
     /// restarted daemon would take the same frame again.
     static func memoryLimitWarning(_ footprint: MemoryFootprint, cgroupLimit: Int) -> String? {
         guard cgroupLimit < footprint.predictedCombinedPeakBytes else { return nil }
-        func mib(_ bytes: Int) -> String { formatted("%.1f MiB", Double(bytes) / 1_048_576) }
-        return "the service's memory limit (MemoryMax=, its cgroup's) of \(mib(cgroupLimit)) is below the "
-            + "\(mib(footprint.predictedCombinedPeakBytes)) that \(footprint.width)x\(footprint.height) frames need (the process and its "
+        return "the service's memory limit (MemoryMax=, its cgroup's) of \(mebibytes(cgroupLimit)) is below the "
+            + "\(mebibytes(footprint.predictedCombinedPeakBytes)) that \(footprint.width)x\(footprint.height) frames need (the process and its "
             + "decoder child): the kernel would stop the service in the middle of such a frame; set MemoryMax=\(footprint.suggestedMemoryMax) "
             + "or a smaller max-size (nightjar footprint says what a size needs)"
     }

@@ -11,6 +11,9 @@ package func formatted(_ format: String, _ arguments: CVarArg...) -> String {
     return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
+/// Bytes as mebibytes with one decimal, "96.8 MiB" (reports and log lines).
+package func mebibytes(_ bytes: Int) -> String { formatted("%.1f MiB", Double(bytes) / 1_048_576) }
+
 extension String {
     /// The text a C function left in a message buffer: the bytes before the first NUL (all of
     /// them if none), as UTF-8 (invalid bytes replaced).

@@ -15,13 +15,14 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs `nightjar` with arguments and collects its exit status and output; under an address-space
-/// limit (`ulimit -v`, in KiB) when one is given.
-func runNightjar(_ arguments: [String], environment: [String: String]? = nil, addressSpaceLimitKiB: Int? = nil) throws -> ProcessResult {
+/// Runs `nightjar` with arguments and collects its exit status and output. `prelude`: shell
+/// commands run first in the process that then becomes `nightjar` (a limit to set, a cgroup to
+/// join); it must succeed.
+func runNightjar(_ arguments: [String], environment: [String: String]? = nil, prelude: String? = nil) throws -> ProcessResult {
     let process = Process()
-    if let addressSpaceLimitKiB {
+    if let prelude {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v \(addressSpaceLimitKiB) && exec \"$0\" \"$@\"", nightjarExecutable.path] + arguments
+        process.arguments = ["-c", "\(prelude) && exec \"$0\" \"$@\"", nightjarExecutable.path] + arguments
     } else {
         process.executableURL = nightjarExecutable
         process.arguments = arguments
