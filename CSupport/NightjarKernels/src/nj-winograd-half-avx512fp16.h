@@ -25,19 +25,16 @@ static WG_ALWAYS_INLINE NJ_TARGET __m512h wg_finished32(const nj_args *a, int32_
 }
 
 // Output row y of channel oc at columns [x0, x0 + 32) ∩ [0, width), in pixel order: finished
-// as wg_finished32 does it, and stored.
+// by wg_finished32, and stored.
 static WG_ALWAYS_INLINE NJ_TARGET void wg_finish32(const nj_args *a, int32_t oc, int32_t y, int32_t x0, __m512h bias,
                                                    int lrelu, __m512h slope, __m512h out) {
     const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-    const __mmask32 m = wg_lanes32(0, valid);
-    out = _mm512_add_ph(out, bias);
-    if (lrelu) out = _mm512_mask_mul_ph(out, _mm512_cmp_ph_mask(out, _mm512_setzero_ph(), _CMP_LT_OQ), out, slope);
+    out = wg_finished32(a, oc, y, x0, bias, lrelu, slope, out);
     size_t step;
-    const uint16_t *res;
-    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &res);
-    if (res) out = _mm512_add_ph(out, _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, res)));
+    const uint16_t *residual;  // read by wg_finished32 already
+    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &residual);
     if (step == 1) {
-        _mm512_mask_storeu_epi16(dst, m, _mm512_castph_si512(out));
+        _mm512_mask_storeu_epi16(dst, wg_lanes32(0, valid), _mm512_castph_si512(out));
     } else {
         // Depth-to-space: this channel's pixels are `step` apart.
         uint16_t tmp[32];
