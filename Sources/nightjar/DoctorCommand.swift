@@ -249,7 +249,6 @@ struct DoctorReport: Encodable {
                             memory: memory, checks: checks)
     }
 
-    /// The published network with zero weights: the memory plan depends only on the architecture.
     /// Address space a process needs beyond what it keeps resident: mapped libraries, thread
     /// stacks and allocator reservations. A 12.1 MP FP32 restore with 66 MiB predicted resident
     /// (2 threads, one malloc arena under a limit) failed at 80 MiB and ran at 90 (2026-12-06).
@@ -274,6 +273,7 @@ struct DoctorReport: Encodable {
         }
     }
 
+    /// The published network with zero weights: the memory plan depends only on the architecture.
     static func placeholderModel() throws -> NightjarModel {
         let architecture = Architecture.published
         var tensors: [String: SafeTensorsFile.Tensor] = [:]

@@ -55,21 +55,14 @@ final class MemoryLimitTests: XCTestCase {
     /// A child of this process's memory cgroup with `limit` (v1 or v2), or nil where the tests
     /// cannot make one (not root, no writable memory hierarchy).
     func childCgroup(limit: Int) -> String? {
-        guard geteuid() == 0, let membership = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
-        for line in membership.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let (directory, file): (String, String)
-            if fields[1].split(separator: ",").contains("memory") {
-                (directory, file) = ("/sys/fs/cgroup/memory" + fields[2], "memory.limit_in_bytes")
-            } else if fields[0] == "0" && fields[1].isEmpty && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
-                (directory, file) = ("/sys/fs/cgroup" + fields[2], "memory.max")
-            } else {
-                continue
-            }
-            let child = directory + "/nightjar-test-\(getpid())"
+        guard geteuid() == 0 else { return nil }
+        let membership = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        for cgroup in CgroupMemoryLimit.memoryCgroups(membership: membership, root: "/sys/fs/cgroup") {
+            // A unified line on a v1 system (no cgroup.controllers) names no memory controller.
+            if cgroup.file == "memory.max" && !FileManager.default.fileExists(atPath: cgroup.hierarchy + "/cgroup.controllers") { continue }
+            let child = cgroup.hierarchy + cgroup.path + "/nightjar-test-\(getpid())"
             guard mkdir(child, 0o755) == 0 || errno == EEXIST else { continue }
-            if (try? Data("\(limit)\n".utf8).write(to: URL(fileURLWithPath: child + "/" + file))) != nil { return child }
+            if (try? Data("\(limit)\n".utf8).write(to: URL(fileURLWithPath: child + "/" + cgroup.file))) != nil { return child }
             rmdir(child)
         }
         return nil

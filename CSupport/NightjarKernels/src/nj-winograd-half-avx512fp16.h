@@ -31,8 +31,7 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_finish32(const nj_args *a, int32_t oc,
     const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
     out = wg_finished32(a, oc, y, x0, bias, lrelu, slope, out);
     size_t step;
-    const uint16_t *residual;  // read by wg_finished32 already
-    uint16_t *dst = wg_output_row(a, oc, y, x0, &step, &residual);
+    uint16_t *dst = NJ_OUTPUT_ROW(a, oc, y, &step) + (size_t)x0 * step;
     if (step == 1) {
         _mm512_mask_storeu_epi16(dst, wg_lanes32(0, valid), _mm512_castph_si512(out));
     } else {

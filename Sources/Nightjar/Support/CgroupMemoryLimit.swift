@@ -16,19 +16,22 @@ public enum CgroupMemoryLimit {
     /// The limit for `membership` (the text of /proc/PID/cgroup: "ID:CONTROLLERS:PATH" lines)
     /// with the hierarchies mounted under `root`.
     static func bytes(membership: String?, root: String) -> Int? {
-        guard let membership else { return nil }
-        var limits: [Int] = []
-        for line in membership.split(separator: "\n") {
+        memoryCgroups(membership: membership, root: root)
+            .flatMap { ancestorLimits(directory: $0.hierarchy, path: $0.path, file: $0.file) }.min()
+    }
+
+    /// The process's cgroups that can hold a memory limit, from `membership`: for each, the
+    /// hierarchy's mount under `root`, the cgroup's path in it and the limit's file (cgroup v2's
+    /// unified line "0::PATH", or a v1 line whose controllers include memory).
+    static func memoryCgroups(membership: String?, root: String) -> [(hierarchy: String, path: String, file: String)] {
+        guard let membership else { return [] }
+        return membership.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let path = String(fields[2])
-            if fields[0] == "0" && fields[1].isEmpty {
-                limits += ancestorLimits(directory: root, path: path, file: "memory.max")
-            } else if fields[1].split(separator: ",").contains("memory") {
-                limits += ancestorLimits(directory: root + "/memory", path: path, file: "memory.limit_in_bytes")
-            }
+            guard fields.count == 3 else { return nil }
+            if fields[0] == "0" && fields[1].isEmpty { return (root, String(fields[2]), "memory.max") }
+            if fields[1].split(separator: ",").contains("memory") { return (root + "/memory", String(fields[2]), "memory.limit_in_bytes") }
+            return nil
         }
-        return limits.min()
     }
 
     /// The limits in `file` of the cgroup at `path` and each of its ancestors that has one.
