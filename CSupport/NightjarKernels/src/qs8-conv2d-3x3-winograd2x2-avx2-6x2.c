@@ -90,15 +90,15 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
 }
 
 // Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
-// [oc0, oc0 + noc): M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
+// [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
 static NJ_Q_TARGET void qw_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
-                                const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end) {
+                                const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end, int32_t nt) {
     const size_t units = (size_t)(a->in_channels + 1) / 2;
     const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
     for (int xi = xi_begin; xi < xi_end; xi++) {
         const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
         qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_ICU * QW_TB * 2, 0, 1, nu,
-                         M + (size_t)xi * QW_OCC * QW_TB, first, noc);
+                         M + (size_t)xi * QW_OCC * QW_TB, first, noc, nt);
     }
 }
 
@@ -152,7 +152,7 @@ static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_q
                 for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
                     const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
                     qw_input_transform(a, u0, nu, y0, rows, t0, V);
-                    qw_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end);
+                    qw_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
                 }
                 qw_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
             }

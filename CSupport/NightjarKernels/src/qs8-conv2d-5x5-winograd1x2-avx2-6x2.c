@@ -141,7 +141,7 @@ static NJ_Q_TARGET void nj_qs8_conv2d_5x5_winograd1x2_avx2_6x2(const nj_conv2d_q
                         // M[ξ][oc][·] = Σ_ky Σ_u U[ky][ξ][u][oc] · V[y - y0 + ky][ξ][u][·]
                         qw_gemm_channels((const int16_t *)a->weights + xi * u_xi_stride + (size_t)oc0 * 2, u_ky_stride,
                                          u_stride, Vy + xi * v_xi_stride, v_row_stride, 5, units,
-                                         M + (size_t)xi * QW5_OCC * QW_TB, 1, noc);
+                                         M + (size_t)xi * QW5_OCC * QW_TB, 1, noc, nt);
                     }
                     qw5_output_transform(a, oc0, noc, y, t0, nt, M);
                 }

@@ -113,6 +113,25 @@ static void winograd_filter(const int8_t g[9], int16_t u[16]) {
     }
 }
 
+// (2G) g G'ᵀ of one 3x3 filter for F(2, 3) down and F(4, 3) across, G' = F(4, 3)'s G with each
+// row scaled to integers on its own (the kernel's A' carries the scales; |value| <= 3 * 7 *
+// 128: int16): u[6·i + j], i down, j across.
+static void winograd_filter_2x4(const int8_t g[9], int16_t u[24]) {
+    static const int32_t g2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+    static const int32_t g4[6][3] = {{1, 0, 0}, {1, 1, 1}, {1, -1, 1}, {1, 2, 4}, {1, -2, 4}, {0, 0, 1}};
+    int32_t t[4][3];  // (2G) g
+    for (int i = 0; i < 4; i++) {
+        for (int c = 0; c < 3; c++) {
+            t[i][c] = g2[i][0] * g[c] + g2[i][1] * g[3 + c] + g2[i][2] * g[6 + c];
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 6; j++) {
+            u[6 * i + j] = (int16_t)(t[i][0] * g4[j][0] + t[i][1] * g4[j][1] + t[i][2] * g4[j][2]);
+        }
+    }
+}
+
 // G' g for each row of one 5x5 filter, G' = 24 G of Winograd's F(2, 5) at the points 0, 1, -1,
 // 2, -2 and infinity (|value| <= 31 * 128: int16): u[6·ky + ξ].
 static void winograd_filter_rows_5(const int8_t g[25], int16_t u[30]) {
@@ -135,11 +154,12 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
         memcpy(packed, oihw, (size_t)g->out_channels * ipg * taps);
         return;
     }
-    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
-        // [point][ic / 2][oc][ic % 2], a point being ξ of F(2x2, 3x3) (16 of them) or 6·ky + ξ
-        // of F(2, 5) along rows (30); the selection guarantees the kernel size, ungrouped.
-        const int five = layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16;
-        const int points = five ? 30 : 16;
+    if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16 ||
+        layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
+        // [point][ic / 2][oc][ic % 2], a point being ξ of F(2x2, 3x3) (16 of them), of F(2, 3)
+        // x F(4, 3) (24) or 6·ky + ξ of F(2, 5) along rows (30); the selection guarantees the
+        // kernel size, ungrouped.
+        const int points = nj_qs8_layout_taps(layout, k);
         const size_t units = (size_t)(ipg + 1) / 2;
         int16_t *p = packed;
         memset(packed, 0, weight_bytes(layout, g));
@@ -147,8 +167,10 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
             for (int32_t ic = 0; ic < ipg; ic++) {
                 int16_t u[30];
                 const int8_t *filter = oihw + ((size_t)oc * ipg + ic) * taps;
-                if (five) {
+                if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
                     winograd_filter_rows_5(filter, u);
+                } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16) {
+                    winograd_filter_2x4(filter, u);
                 } else {
                     winograd_filter(filter, u);
                 }

@@ -13,6 +13,7 @@ static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {
         case NJ_QS8_WEIGHTS_GC4HWO4_S8_U8: return 4;
         case NJ_QS8_WEIGHTS_GC2HWO2_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16:
+        case NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16: return 2;
         default: return 1;
     }
@@ -27,10 +28,11 @@ static inline int32_t nj_qs8_layout_weight_bytes(nj_qs8_weight_layout layout) {
 }
 
 // Weights per (input, output channel) pair in a layout: the filter's k * k taps, the 16 points
-// of a Winograd F(2x2, 3x3) tile, or 5 rows of F(2, 5)'s 6.
+// of a Winograd F(2x2, 3x3) tile, the 24 of an F(2, 3) x F(4, 3) one, or 5 rows of F(2, 5)'s 6.
 static inline int32_t nj_qs8_layout_taps(nj_qs8_weight_layout layout, int32_t kernel_size) {
     switch (layout) {
         case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16: return 16;
+        case NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16: return 24;
         case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16: return 30;
         default: return kernel_size * kernel_size;
     }

@@ -1,0 +1,272 @@
+// 3x3 int8 convolution by Winograd's F(2, 3) down and F(4, 3) across for AVX2 (VPMADDWD on
+// int16 channel pairs), bit for bit the reference's integers: each block of 2 rows x 4 columns
+// of outputs takes 24 products per (input, output channel) pair instead of the direct kernel's
+// 72 and F(2x2, 3x3)'s 32. On AVX2 without VNNI the products are most of the time (Zen 3 runs
+// about 1.5 VPMADDWD + VPADDD pairs a cycle); the transforms, per channel rather than per pair,
+// cost little beside them.
+//
+//   48 S = A'ᵀ [ U ⊙ (Bᵀ d B) ] A',   U = G' g G'ᵀ  (NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16)
+//
+// with d the 4x6 patch of raw int8 inputs (padding: the input zero point, as in the reference)
+// and S the direct method's sum of w * x. Down, F(2, 3) as in the F(2x2, 3x3) kernel: 2G, and
+// Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]. Across, F(4, 3) at the points 0, 1, -1, 2, -2 and
+// infinity with each row of G scaled to integers on its own: G' = diag(4, -6, -6, 24, 24, 1) G
+// = [[1,0,0], [1,1,1], [1,-1,1], [1,2,4], [1,-2,4], [0,0,1]], and Aᵀ's columns scaled by
+// 24 / that: A'ᵀ = [[6,-4,-4,1,1,0], [0,-4,4,2,-2,0], [0,-4,-4,4,4,0], [0,-4,4,8,-8,24]].
+//
+// Why it is exact: every matrix is an integer one, so the identity holds in the integers and so
+// modulo 2^32, where VPMADDWD and VPADDD compute. 48 S may exceed int32, but 48 = 16 * 3: the
+// int32 result shifted right by 4 is 3 S modulo 2^28, times 3's inverse modulo 2^32 it is S
+// modulo 2^28, and |S| <= in * 9 * 128 * 128 < 2^27 (qw4_supports caps the inputs at 896), so
+// S is that value sign-extended from 28 bits. What must not wrap fits int16: |Bᵀ d B| <= 2 * 10
+// * 128 and |U| <= 3 * 7 * 128, so each product is exact.
+//
+// Per pair of output rows the row is cut into blocks of 16 tiles (64 columns):
+//   1. input transform, per input channel and input row: 32-byte loads give 8 tiles' columns
+//      4t + m as byte m of dword t (m < 4; a load 4 bytes on gives m = 4, 5), sign-extended by
+//      shift pairs and packed into 16 int16 lanes; B across, then Bᵀ down. Two channels'
+//      results are interleaved into V[ξ][pair][tile][2] int16, the lane layout VPMADDWD
+//      multiplies (the pack's lane order, undone by the interleave: tiles 0-7, then 8-15).
+//   2. 24 small matrix products M[ξ][oc][tile] += U[ξ][pair][oc] · V[ξ][pair][tile] in the F(2x2)
+//      kernel's register blocks (nj-qs8-winograd-avx2.h).
+//   3. output transform A'ᵀ M A', S recovered as above, the bias, and the direct kernels'
+//      requantisation (nj_q_finish) on 8 consecutive columns at a time.
+// A row alone (a range's odd first or even last row) forms only the products its half of Aᵀ
+// reads. Scratch on the stack: 49 KB of V and 98 KB of M, no allocation.
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nightjar_kernels.h"
+
+#if defined(__x86_64__)
+#include "nj-kernels-internal.h"
+#include "nj-qs8-simd-avx2.h"
+#include "qs8-internal.h"
+
+#include "nj-qs8-winograd-avx2.h"
+
+#define QW4_ICU 32   // channel pairs per transform chunk
+#define QW4_OCC 64   // output channels per accumulation chunk
+#define QW4_COLS 68  // input columns a block's loads reach (66 used)
+#define QW4_XI 24    // transform points: 4 down x 6 across
+
+// Byte m (0-3) of each of 16 dwords (lo: tiles 0-7, hi: tiles 8-15) sign-extended to int16, in
+// the pack's order (tiles 0-3, 8-11 | 4-7, 12-15).
+static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw4_phase(__m256i lo, __m256i hi, const int m) {
+    if (m < 3) {
+        lo = _mm256_slli_epi32(lo, 24 - 8 * m);
+        hi = _mm256_slli_epi32(hi, 24 - 8 * m);
+    }
+    return _mm256_packs_epi32(_mm256_srai_epi32(lo, 24), _mm256_srai_epi32(hi, 24));
+}
+
+// B across one input row of 16 tiles: x[j] = (d Bᵀᵀ)[j] with d[m] = column 4t + m of the segment.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x[6]) {
+    const __m256i a = _mm256_loadu_si256((const __m256i *)seg), b = _mm256_loadu_si256((const __m256i *)(seg + 32));
+    const __m256i a4 = _mm256_loadu_si256((const __m256i *)(seg + 4));
+    const __m256i b4 = _mm256_loadu_si256((const __m256i *)(seg + 36));
+    const __m256i d0 = qw4_phase(a, b, 0), d1 = qw4_phase(a, b, 1), d2 = qw4_phase(a, b, 2);
+    const __m256i d3 = qw4_phase(a, b, 3), d4 = qw4_phase(a4, b4, 0), d5 = qw4_phase(a4, b4, 1);
+    const __m256i d42 = _mm256_sub_epi16(d4, d2), d31 = _mm256_sub_epi16(d3, d1);
+    // Bᵀ's rows: [4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0], [0,2,-1,-2,1,0],
+    // [0,4,0,-5,0,1].
+    x[0] = _mm256_add_epi16(_mm256_slli_epi16(_mm256_sub_epi16(d0, d2), 2), d42);
+    x[1] = _mm256_sub_epi16(_mm256_add_epi16(d3, d4), _mm256_slli_epi16(_mm256_add_epi16(d1, d2), 2));
+    x[2] = _mm256_add_epi16(_mm256_sub_epi16(d4, d3), _mm256_slli_epi16(_mm256_sub_epi16(d1, d2), 2));
+    x[3] = _mm256_add_epi16(d42, _mm256_add_epi16(d31, d31));
+    x[4] = _mm256_sub_epi16(d42, _mm256_add_epi16(d31, d31));
+    x[5] = _mm256_add_epi16(_mm256_sub_epi16(d5, d3), _mm256_slli_epi16(_mm256_sub_epi16(d1, d3), 2));
+}
+
+// Two channels' values for 16 tiles in the pack's order interleaved into pairs: out[0 .. 15]
+// tiles 0-7, out[16 .. 31] tiles 8-15 (the in-lane unpack restores the tile order).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_store_pairs(int16_t *out, __m256i first, __m256i second) {
+    _mm256_storeu_si256((__m256i *)out, _mm256_unpacklo_epi16(first, second));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_unpackhi_epi16(first, second));
+}
+
+// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
+// wanted, bit 1 the second; only Bᵀ's rows [lo, hi) down are formed), tiles [t0, t0 + 16):
+// V[((ξ·QW4_ICU + u)·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
+static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
+                                            int rows, int32_t t0, int16_t *V) {
+    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
+    const int32_t c0 = 4 * t0 - 1;
+    int8_t seg[4][QW4_COLS];
+    __m256i pair[2][QW4_XI];
+    for (int32_t u = 0; u < nu; u++) {
+        for (int j = 0; j < 2; j++) {
+            const int32_t ic = 2 * (u0 + u) + j;
+            if (ic >= a->in_channels) {  // its weights are zero: any value does
+                for (int xi = 0; xi < QW4_XI; xi++) pair[j][xi] = _mm256_setzero_si256();
+                continue;
+            }
+            __m256i h[4][6];
+            for (int k = lo; k < hi; k++) {
+                // The first input row only feeds the first output row, the fourth the second.
+                qw4_across(qw_segment(a, ic, y0 - 1 + k, c0, QW4_COLS, seg[k]), h[k]);
+            }
+            for (int c = 0; c < 6; c++) {
+                // Bᵀ down: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+                if (rows & 1) pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
+                pair[j][6 + c] = _mm256_add_epi16(h[1][c], h[2][c]);
+                pair[j][12 + c] = _mm256_sub_epi16(h[2][c], h[1][c]);
+                if (rows & 2) pair[j][18 + c] = _mm256_sub_epi16(h[1][c], h[3][c]);
+            }
+        }
+        for (int xi = 6 * lo; xi < 6 * hi; xi++) {
+            qw4_store_pairs(V + ((size_t)xi * QW4_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
+        }
+    }
+}
+
+// Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
+// [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
+static NJ_Q_TARGET void qw4_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
+                                 const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end, int32_t nt) {
+    const size_t units = (size_t)(a->in_channels + 1) / 2;
+    const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
+    for (int xi = xi_begin; xi < xi_end; xi++) {
+        const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
+        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW4_ICU * QW_TB * 2, 0, 1, nu,
+                         M + (size_t)xi * QW4_OCC * QW_TB, first, noc, nt);
+    }
+}
+
+// 48 S modulo 2^32 to S (see the top), plus the bias.
+static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw4_sum(__m256i v, __m256i bias) {
+    const __m256i s3 = _mm256_srai_epi32(v, 4);
+    const __m256i s = _mm256_mullo_epi32(s3, _mm256_set1_epi32((int32_t)0xAAAAAAABu));
+    return _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(s, 4), 4), bias);
+}
+
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the accumulators of
+// 8 tiles' four columns each (q[m]: column 4t + m of tile t): transposed into runs of 8
+// columns, requantised, the residual added (its tail read through a zeroed copy), saturated.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                       int32_t x0, int32_t valid, const __m256i q[4]) {
+    const __m256i l01 = _mm256_unpacklo_epi32(q[0], q[1]), h01 = _mm256_unpackhi_epi32(q[0], q[1]);
+    const __m256i l23 = _mm256_unpacklo_epi32(q[2], q[3]), h23 = _mm256_unpackhi_epi32(q[2], q[3]);
+    // t0 | t4, t1 | t5, t2 | t6, t3 | t7 (each tile's four columns in order).
+    const __m256i t04 = _mm256_unpacklo_epi64(l01, l23), t15 = _mm256_unpackhi_epi64(l01, l23);
+    const __m256i t26 = _mm256_unpacklo_epi64(h01, h23), t37 = _mm256_unpackhi_epi64(h01, h23);
+    const __m256i runs[4] = {
+        _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
+        _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
+    const nj_conv2d_qs8_params *p = a->params;
+    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                          (size_t)(y % a->residual_rows) * a->width + x0
+                                    : NULL;
+    size_t step;
+    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+    if (step == 1 && valid == 32) {
+        for (int r = 0; r < 4; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
+        return;
+    }
+    // A row's last columns, or depth-to-space (this channel's pixels r apart).
+    int8_t res_tmp[32], values[32];
+    if (res) {
+        memset(res_tmp, 0, sizeof res_tmp);
+        memcpy(res_tmp, res, (size_t)valid);
+        res = res_tmp;
+    }
+    for (int r = 0; r < 4 && 8 * r < valid; r++) {
+        nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, values + 8 * r);
+    }
+    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
+static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
+                                             int rows, int32_t t0, int32_t nt, const int32_t *M) {
+    const size_t xi = (size_t)QW4_OCC * QW_TB;
+    for (int32_t i = 0; i < noc; i++) {
+        const int32_t oc = oc0 + i;
+        const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
+        for (int h = 0; h < 2 && 8 * h < nt; h++) {
+            const int32_t *mp = M + (size_t)i * QW_TB + 8 * h;
+#define QW4_M(k) _mm256_loadu_si256((const __m256i *)(mp + (size_t)(k) * xi))
+            __m256i n[2][6];
+            for (int j = 0; j < 6; j++) {  // Aᵀ down
+                const __m256i m1 = QW4_M(6 + j), m2 = QW4_M(12 + j);
+                if (rows & 1) n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW4_M(j), m1), m2);
+                if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW4_M(18 + j));
+            }
+#undef QW4_M
+            const int32_t x0 = 4 * (t0 + 8 * h);
+            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
+            for (int rr = 0; rr < 2; rr++) {
+                if (!(rows >> rr & 1)) continue;
+                const __m256i *v = n[rr];
+                // A'ᵀ across: 6 v0 - 4 s12 + s34, -4 d12 + 2 d34, -4 s12 + 4 s34, -4 d12 + 8 d34 + 24 v5.
+                const __m256i s12 = _mm256_add_epi32(v[1], v[2]), d12 = _mm256_sub_epi32(v[1], v[2]);
+                const __m256i s34 = _mm256_add_epi32(v[3], v[4]), d34 = _mm256_sub_epi32(v[3], v[4]);
+                const __m256i s12x4 = _mm256_slli_epi32(s12, 2), d12x4 = _mm256_slli_epi32(d12, 2);
+                const __m256i v0x2 = _mm256_add_epi32(v[0], v[0]);
+                const __m256i v5x8 = _mm256_slli_epi32(v[5], 3);
+                __m256i q[4];
+                q[0] = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(v0x2, _mm256_slli_epi32(v0x2, 1)), s34), s12x4);
+                q[1] = _mm256_sub_epi32(_mm256_add_epi32(d34, d34), d12x4);
+                q[2] = _mm256_slli_epi32(_mm256_sub_epi32(s34, s12), 2);
+                q[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12x4),
+                                        _mm256_add_epi32(v5x8, _mm256_add_epi32(v5x8, v5x8)));
+                for (int c = 0; c < 4; c++) q[c] = qw4_sum(q[c], b);
+                qw4_store_row(a, oc, y0 + rr, x0, valid, q);
+            }
+        }
+    }
+}
+
+// Pairs of output rows start at even image rows whatever the range; every row gets the same
+// integers however bands and threads cut the rows (the arithmetic is exact).
+static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
+    int16_t V[QW4_XI * QW4_ICU * QW_TB * 2] __attribute__((aligned(32)));
+    int32_t M[QW4_XI * QW4_OCC * QW_TB] __attribute__((aligned(32)));
+    const int32_t tiles = (a->width + 3) / 4;
+    const int32_t units = (a->in_channels + 1) / 2;
+    for (int32_t y = a->row_begin; y < a->row_end;) {
+        const int32_t y0 = y & ~1;
+        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
+        const int xi_begin = rows & 1 ? 0 : 6, xi_end = rows & 2 ? QW4_XI : 18;
+        y = y0 + 2;
+        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
+            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
+            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW4_OCC) {
+                const int32_t noc = a->out_channels - oc0 < QW4_OCC ? a->out_channels - oc0 : QW4_OCC;
+                for (int32_t u0 = 0; u0 < units; u0 += QW4_ICU) {
+                    const int32_t nu = units - u0 < QW4_ICU ? units - u0 : QW4_ICU;
+                    qw4_input_transform(a, u0, nu, y0, rows, t0, V);
+                    qw4_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
+                }
+                qw4_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
+            }
+        }
+    }
+}
+
+// Ungrouped, enough channels on both sides that the transforms (per input and per output
+// channel) cost little beside the products (per pair), and few enough inputs that S is
+// recovered (see the top).
+static int qw4_supports(const nj_conv2d_qs8_args *g) {
+    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->in_channels <= 896 &&
+           g->out_channels >= 16;
+}
+
+const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2_kernel = {
+    .run = nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2,
+    .name = "qs8-conv2d-3x3-winograd2x4-avx2-6x2",
+    .isa = NJ_ISA_AVX2,
+    .required_features = 0,
+    .kernel_size = 3,
+    .weight_layout = NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16,
+    .channel_block = 6,
+    .fma_ports = 0,
+    .max_group_inputs = 0,
+    .row_block = 2,
+    .supports = qw4_supports,
+};
+#else
+typedef int nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2_unused;
+#endif
