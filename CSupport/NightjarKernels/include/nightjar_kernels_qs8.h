@@ -141,6 +141,9 @@ typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
 //   WINOGRAD_1X2_5X5_S16  [5][6][ceil(in / 2)][weight_stride][2] int16, ungrouped 5x5 only: each
 //                 filter row ky transformed for Winograd's F(2, 5) along the row with the
 //                 integer matrix G' = 24 G (|value| <= 31 * 128), channel pairs per lane.
+//   WINOGRAD_1X4_5X5_S16  [5][8][ceil(in / 2)][weight_stride][2] int16, ungrouped 5x5 only: each
+//                 filter row ky transformed for F(4, 5) along the row at the points 0, ±1, ±2,
+//                 ±1/2 and infinity, each row of G scaled to integers (|value| <= 31 * 128).
 //   WINOGRAD_2X4_S16  [24][ceil(in / 2)][weight_stride][2] int16, ungrouped 3x3 only: the
 //                 filters transformed for F(2, 3) down and F(4, 3) across, (2G) g G'ᵀ with G'
 //                 F(4, 3)'s G, each row scaled to integers (|value| <= 3 * 7 * 128), point
@@ -155,6 +158,7 @@ typedef enum nj_qs8_weight_layout {
     NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 = 5,
     NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 = 6,
     NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16 = 7,
+    NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16 = 8,
 } nj_qs8_weight_layout;
 
 typedef struct nj_conv2d_qs8_kernel {

@@ -1,9 +1,10 @@
-// The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd2x2-avx2-6x2.c,
-// qs8-conv2d-5x5-winograd1x2-avx2-6x2.c): a row segment with the zero point written in, the
-// interleaving of two channels' transformed tiles into VPMADDWD's pairs, the products' register
-// blocks, and a row's finishing stores. Blocks are 16 tiles (32 columns): one int16 vector per
-// channel, two int32 vectors per output channel. Internal, no include guard: included once by
-// each kernel file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
+// The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd2x{2,4}-avx2-6x2.c,
+// qs8-conv2d-5x5-winograd1x{2,4}-avx2-6x2.c): a row segment with the zero point written in, the
+// columns of tiles 2 or 4 columns wide, the interleaving of two channels' transformed tiles into
+// VPMADDWD's pairs, the products' register blocks, and a row's finishing stores. Blocks are 16
+// tiles: one int16 vector per channel, two int32 vectors per output channel. Internal, no
+// include guard: included once by each kernel file, inside #if defined(__x86_64__), after
+// nj-qs8-simd-avx2.h.
 #define QW_TB 16  // tiles per block
 #define QW_ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -42,6 +43,23 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_pairs(int16_t *out, __m256i fi
     const __m256i l = _mm256_unpacklo_epi16(first, second), h = _mm256_unpackhi_epi16(first, second);
     _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(l, h, 0x20));
     _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(l, h, 0x31));
+}
+
+// Byte m (0-3) of each of 16 dwords (lo: tiles 0-7, hi: tiles 8-15) sign-extended to int16, in
+// the pack's order (tiles 0-3, 8-11 | 4-7, 12-15).
+static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw_phase4(__m256i lo, __m256i hi, const int m) {
+    if (m < 3) {
+        lo = _mm256_slli_epi32(lo, 24 - 8 * m);
+        hi = _mm256_slli_epi32(hi, 24 - 8 * m);
+    }
+    return _mm256_packs_epi32(_mm256_srai_epi32(lo, 24), _mm256_srai_epi32(hi, 24));
+}
+
+// Two channels' values for 16 tiles in the pack's order interleaved into pairs: out[0 .. 15]
+// tiles 0-7, out[16 .. 31] tiles 8-15 (the in-lane unpack restores the tile order).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_pairs4(int16_t *out, __m256i first, __m256i second) {
+    _mm256_storeu_si256((__m256i *)out, _mm256_unpacklo_epi16(first, second));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_unpackhi_epi16(first, second));
 }
 
 static QW_ALWAYS_INLINE int32_t qw_load32(const int16_t *p) {
@@ -143,5 +161,42 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *
     }
     nj_q_finish(c0, m, mneg, shift, res, p, values);
     nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
+    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
+}
+
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the accumulators of
+// 8 tiles' four columns each (q[m]: column 4t + m of tile t): transposed into runs of 8
+// columns, requantised, the residual added (its tail read through a zeroed copy), saturated.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                       int32_t x0, int32_t valid, const __m256i q[4]) {
+    const __m256i l01 = _mm256_unpacklo_epi32(q[0], q[1]), h01 = _mm256_unpackhi_epi32(q[0], q[1]);
+    const __m256i l23 = _mm256_unpacklo_epi32(q[2], q[3]), h23 = _mm256_unpackhi_epi32(q[2], q[3]);
+    // t0 | t4, t1 | t5, t2 | t6, t3 | t7 (each tile's four columns in order).
+    const __m256i t04 = _mm256_unpacklo_epi64(l01, l23), t15 = _mm256_unpackhi_epi64(l01, l23);
+    const __m256i t26 = _mm256_unpacklo_epi64(h01, h23), t37 = _mm256_unpackhi_epi64(h01, h23);
+    const __m256i runs[4] = {
+        _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
+        _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
+    const nj_conv2d_qs8_params *p = a->params;
+    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
+    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
+                                          (size_t)(y % a->residual_rows) * a->width + x0
+                                    : NULL;
+    size_t step;
+    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+    if (step == 1 && valid == 32) {
+        for (int r = 0; r < 4; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
+        return;
+    }
+    // A row's last columns, or depth-to-space (this channel's pixels r apart).
+    int8_t res_tmp[32], values[32];
+    if (res) {
+        memset(res_tmp, 0, sizeof res_tmp);
+        memcpy(res_tmp, res, (size_t)valid);
+        res = res_tmp;
+    }
+    for (int r = 0; r < 4 && 8 * r < valid; r++) {
+        nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, values + 8 * r);
+    }
     for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
 }

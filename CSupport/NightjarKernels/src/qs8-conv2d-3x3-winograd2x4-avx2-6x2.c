@@ -51,23 +51,13 @@
 #define QW4_COLS 68  // input columns a block's loads reach (66 used)
 #define QW4_XI 24    // transform points: 4 down x 6 across
 
-// Byte m (0-3) of each of 16 dwords (lo: tiles 0-7, hi: tiles 8-15) sign-extended to int16, in
-// the pack's order (tiles 0-3, 8-11 | 4-7, 12-15).
-static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw4_phase(__m256i lo, __m256i hi, const int m) {
-    if (m < 3) {
-        lo = _mm256_slli_epi32(lo, 24 - 8 * m);
-        hi = _mm256_slli_epi32(hi, 24 - 8 * m);
-    }
-    return _mm256_packs_epi32(_mm256_srai_epi32(lo, 24), _mm256_srai_epi32(hi, 24));
-}
-
 // B across one input row of 16 tiles: x[j] = (d Bᵀᵀ)[j] with d[m] = column 4t + m of the segment.
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x[6]) {
     const __m256i a = _mm256_loadu_si256((const __m256i *)seg), b = _mm256_loadu_si256((const __m256i *)(seg + 32));
     const __m256i a4 = _mm256_loadu_si256((const __m256i *)(seg + 4));
     const __m256i b4 = _mm256_loadu_si256((const __m256i *)(seg + 36));
-    const __m256i d0 = qw4_phase(a, b, 0), d1 = qw4_phase(a, b, 1), d2 = qw4_phase(a, b, 2);
-    const __m256i d3 = qw4_phase(a, b, 3), d4 = qw4_phase(a4, b4, 0), d5 = qw4_phase(a4, b4, 1);
+    const __m256i d0 = qw_phase4(a, b, 0), d1 = qw_phase4(a, b, 1), d2 = qw_phase4(a, b, 2);
+    const __m256i d3 = qw_phase4(a, b, 3), d4 = qw_phase4(a4, b4, 0), d5 = qw_phase4(a4, b4, 1);
     const __m256i d42 = _mm256_sub_epi16(d4, d2), d31 = _mm256_sub_epi16(d3, d1);
     // Bᵀ's rows: [4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0], [0,2,-1,-2,1,0],
     // [0,4,0,-5,0,1].
@@ -77,13 +67,6 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x
     x[3] = _mm256_add_epi16(d42, _mm256_add_epi16(d31, d31));
     x[4] = _mm256_sub_epi16(d42, _mm256_add_epi16(d31, d31));
     x[5] = _mm256_add_epi16(_mm256_sub_epi16(d5, d3), _mm256_slli_epi16(_mm256_sub_epi16(d1, d3), 2));
-}
-
-// Two channels' values for 16 tiles in the pack's order interleaved into pairs: out[0 .. 15]
-// tiles 0-7, out[16 .. 31] tiles 8-15 (the in-lane unpack restores the tile order).
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_store_pairs(int16_t *out, __m256i first, __m256i second) {
-    _mm256_storeu_si256((__m256i *)out, _mm256_unpacklo_epi16(first, second));
-    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_unpackhi_epi16(first, second));
 }
 
 // Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
@@ -116,7 +99,7 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
             }
         }
         for (int xi = 6 * lo; xi < 6 * hi; xi++) {
-            qw4_store_pairs(V + ((size_t)xi * QW4_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
+            qw_store_pairs4(V + ((size_t)xi * QW4_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
 }
@@ -139,43 +122,6 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw4_sum(__m256i v, __m256i bias) {
     const __m256i s3 = _mm256_srai_epi32(v, 4);
     const __m256i s = _mm256_mullo_epi32(s3, _mm256_set1_epi32((int32_t)0xAAAAAAABu));
     return _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(s, 4), 4), bias);
-}
-
-// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the accumulators of
-// 8 tiles' four columns each (q[m]: column 4t + m of tile t): transposed into runs of 8
-// columns, requantised, the residual added (its tail read through a zeroed copy), saturated.
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
-                                                       int32_t x0, int32_t valid, const __m256i q[4]) {
-    const __m256i l01 = _mm256_unpacklo_epi32(q[0], q[1]), h01 = _mm256_unpackhi_epi32(q[0], q[1]);
-    const __m256i l23 = _mm256_unpacklo_epi32(q[2], q[3]), h23 = _mm256_unpackhi_epi32(q[2], q[3]);
-    // t0 | t4, t1 | t5, t2 | t6, t3 | t7 (each tile's four columns in order).
-    const __m256i t04 = _mm256_unpacklo_epi64(l01, l23), t15 = _mm256_unpackhi_epi64(l01, l23);
-    const __m256i t26 = _mm256_unpacklo_epi64(h01, h23), t37 = _mm256_unpackhi_epi64(h01, h23);
-    const __m256i runs[4] = {
-        _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
-        _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
-    const nj_conv2d_qs8_params *p = a->params;
-    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                          (size_t)(y % a->residual_rows) * a->width + x0
-                                    : NULL;
-    size_t step;
-    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-    if (step == 1 && valid == 32) {
-        for (int r = 0; r < 4; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
-        return;
-    }
-    // A row's last columns, or depth-to-space (this channel's pixels r apart).
-    int8_t res_tmp[32], values[32];
-    if (res) {
-        memset(res_tmp, 0, sizeof res_tmp);
-        memcpy(res_tmp, res, (size_t)valid);
-        res = res_tmp;
-    }
-    for (int r = 0; r < 4 && 8 * r < valid; r++) {
-        nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, values + 8 * r);
-    }
-    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
 }
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
@@ -213,7 +159,7 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
                 q[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12x4),
                                         _mm256_add_epi32(v5x8, _mm256_add_epi32(v5x8, v5x8)));
                 for (int c = 0; c < 4; c++) q[c] = qw4_sum(q[c], b);
-                qw4_store_row(a, oc, y0 + rr, x0, valid, q);
+                qw_store_row4(a, oc, y0 + rr, x0, valid, q);
             }
         }
     }

@@ -146,6 +146,21 @@ static void winograd_filter_rows_5(const int8_t g[25], int16_t u[30]) {
     }
 }
 
+// G' g for each row of one 5x5 filter, G' = Winograd's F(4, 5) G at the points 0, 1, -1, 2, -2,
+// 1/2, -1/2 and infinity with each row scaled to integers on its own (the kernel's A' carries
+// the scales; |value| <= 31 * 128: int16): u[8·ky + ξ].
+static void winograd_filter_rows_5x4(const int8_t g[25], int16_t u[40]) {
+    static const int32_t gp[8][5] = {{1, 0, 0, 0, 0},   {1, 1, 1, 1, 1},    {1, -1, 1, -1, 1}, {1, 2, 4, 8, 16},
+                                     {1, -2, 4, -8, 16}, {16, 8, 4, 2, 1}, {16, -8, 4, -2, 1}, {0, 0, 0, 0, 1}};
+    for (int ky = 0; ky < 5; ky++) {
+        for (int xi = 0; xi < 8; xi++) {
+            int32_t sum = 0;
+            for (int kx = 0; kx < 5; kx++) sum += gp[xi][kx] * g[5 * ky + kx];
+            u[8 * ky + xi] = (int16_t)sum;
+        }
+    }
+}
+
 static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *g,
                          const int8_t *oihw, void *packed) {
     const int32_t k = g->kernel_size, taps = k * k;
@@ -155,20 +170,22 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
         return;
     }
     if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16 ||
-        layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
+        layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
         // [point][ic / 2][oc][ic % 2], a point being ξ of F(2x2, 3x3) (16 of them), of F(2, 3)
-        // x F(4, 3) (24) or 6·ky + ξ of F(2, 5) along rows (30); the selection guarantees the
-        // kernel size, ungrouped.
+        // x F(4, 3) (24), 6·ky + ξ of F(2, 5) along rows (30) or 8·ky + ξ of F(4, 5) (40); the
+        // selection guarantees the kernel size, ungrouped.
         const int points = nj_qs8_layout_taps(layout, k);
         const size_t units = (size_t)(ipg + 1) / 2;
         int16_t *p = packed;
         memset(packed, 0, weight_bytes(layout, g));
         for (int32_t oc = 0; oc < g->out_channels; oc++) {
             for (int32_t ic = 0; ic < ipg; ic++) {
-                int16_t u[30];
+                int16_t u[40];
                 const int8_t *filter = oihw + ((size_t)oc * ipg + ic) * taps;
                 if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
                     winograd_filter_rows_5(filter, u);
+                } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
+                    winograd_filter_rows_5x4(filter, u);
                 } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16) {
                     winograd_filter_2x4(filter, u);
                 } else {
