@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
         {"5x5 4->12 (conv2x)", 5, 4, 12, 2128, 16},
         {"3x3 64->64 (resblock8x)", 3, 64, 64, 532, 16},
         {"3x3 160->32 (RDB dense)", 3, 160, 32, 133, 32},
+        {"3x3 4->64 (conv_rdb8x)", 3, 4, 64, 532, 16},
         {"1x1 192->64 (RDB fusion)", 1, 192, 64, 133, 32},
     };
     printf("%-28s %-34s %8s %-34s %8s %6s\n", "shape", "f32 kernel", "GMAC/s", "qs8 kernel", "GMAC/s", "ratio");
