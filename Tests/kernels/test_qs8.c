@@ -531,6 +531,9 @@ int main(int argc, char **argv) {
         // Winograd (ungrouped 3x3, 16+ channels each side): an odd channel count (a pair half
         // empty), a second transform chunk with a remainder, a remainder of the register block.
         {3, 17, 19, 1}, {3, 67, 16, 1},
+        // F(2, 3) x F(4, 3) (64+ outputs): a half-empty pair and a second output chunk with a
+        // block remainder; a second transform chunk with a remainder.
+        {3, 17, 67, 1}, {3, 67, 64, 1},
         // F(2, 5) along rows (ungrouped 5x5, 16-32 inputs, 8+ outputs): the largest input count,
         // an odd one, block and chunk remainders of the outputs.
         {5, 32, 8, 1}, {5, 17, 29, 1},

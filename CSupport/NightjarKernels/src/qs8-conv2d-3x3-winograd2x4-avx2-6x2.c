@@ -192,12 +192,15 @@ static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_q
     }
 }
 
-// Ungrouped, enough channels on both sides that the transforms (per input and per output
-// channel) cost little beside the products (per pair), and few enough inputs that S is
-// recovered (see the top).
+// Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them (on 4, as
+// conv_rdb8x, the output transforms cost more than the products save), and 64 or more outputs:
+// its input transform is heavier than F(2x2)'s and its weights half as large again (24 int16 a
+// pair against 16), which the RDB dense layers' 32 outputs do not repay (one Zen 3 thread, 160 ->
+// 32 at 133 wide: 1.61-1.73x the f32 kernel against F(2x2)'s 1.52-1.70x, for 0.7 MB more of an
+// int8 restore's peak RSS). Those stay with F(2x2).
 static int qw4_supports(const nj_conv2d_qs8_args *g) {
     return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->in_channels <= 896 &&
-           g->out_channels >= 16;
+           g->out_channels >= 64;
 }
 
 const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2_kernel = {
