@@ -132,14 +132,13 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_channels(const int16_t *U, size
 #undef QW_BLOCK
 }
 
-// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
-// its 8 even and 8 odd columns (the direct kernels' acc: bias included): interleaved,
-// requantised, the residual added (its tail read through a zeroed copy, never past the row),
-// the zero point, saturated.
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
-                                                      int32_t x0, int32_t valid, __m256i even, __m256i odd) {
-    const __m256i l = _mm256_unpacklo_epi32(even, odd), h = _mm256_unpackhi_epi32(even, odd);
-    const __m256i c0 = _mm256_permute2x128_si256(l, h, 0x20), c1 = _mm256_permute2x128_si256(l, h, 0x31);
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 8 * NR) from NR runs of 8
+// consecutive columns' accumulators (the direct kernels' acc: bias included): requantised, the
+// residual added (its tail read through a zeroed copy, never past the row), the zero point,
+// saturated.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_finish_runs(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                        int32_t x0, int32_t valid, const __m256i *runs,
+                                                        const int NR) {
     const nj_conv2d_qs8_params *p = a->params;
     const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
     const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
@@ -147,26 +146,34 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *
                                     : NULL;
     size_t step;
     int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-    if (step == 1 && valid == 16) {
-        nj_q_finish(c0, m, mneg, shift, res, p, dst);
-        nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, dst + 8);
+    if (step == 1 && valid == 8 * NR) {
+        for (int r = 0; r < NR; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
         return;
     }
     // A row's last columns, or depth-to-space (this channel's pixels r apart).
-    int8_t res_tmp[16], values[16];
+    int8_t res_tmp[32], values[32];
     if (res) {
         memset(res_tmp, 0, sizeof res_tmp);
         memcpy(res_tmp, res, (size_t)valid);
         res = res_tmp;
     }
-    nj_q_finish(c0, m, mneg, shift, res, p, values);
-    nj_q_finish(c1, m, mneg, shift, res ? res + 8 : NULL, p, values + 8);
+    for (int r = 0; r < NR && 8 * r < valid; r++) {
+        nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, values + 8 * r);
+    }
     for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
 }
 
+// Output row y of channel oc at columns [x0, x0 + valid) (valid <= 16) from the accumulators of
+// its 8 even and 8 odd columns, interleaved into two runs.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
+                                                      int32_t x0, int32_t valid, __m256i even, __m256i odd) {
+    const __m256i l = _mm256_unpacklo_epi32(even, odd), h = _mm256_unpackhi_epi32(even, odd);
+    const __m256i runs[2] = {_mm256_permute2x128_si256(l, h, 0x20), _mm256_permute2x128_si256(l, h, 0x31)};
+    qw_finish_runs(a, oc, y, x0, valid, runs, 2);
+}
+
 // Output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the accumulators of
-// 8 tiles' four columns each (q[m]: column 4t + m of tile t): transposed into runs of 8
-// columns, requantised, the residual added (its tail read through a zeroed copy), saturated.
+// 8 tiles' four columns each (q[m]: column 4t + m of tile t), transposed into four runs.
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
                                                        int32_t x0, int32_t valid, const __m256i q[4]) {
     const __m256i l01 = _mm256_unpacklo_epi32(q[0], q[1]), h01 = _mm256_unpackhi_epi32(q[0], q[1]);
@@ -177,26 +184,5 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args 
     const __m256i runs[4] = {
         _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
         _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
-    const nj_conv2d_qs8_params *p = a->params;
-    const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
-    const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
-                                          (size_t)(y % a->residual_rows) * a->width + x0
-                                    : NULL;
-    size_t step;
-    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
-    if (step == 1 && valid == 32) {
-        for (int r = 0; r < 4; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
-        return;
-    }
-    // A row's last columns, or depth-to-space (this channel's pixels r apart).
-    int8_t res_tmp[32], values[32];
-    if (res) {
-        memset(res_tmp, 0, sizeof res_tmp);
-        memcpy(res_tmp, res, (size_t)valid);
-        res = res_tmp;
-    }
-    for (int r = 0; r < 4 && 8 * r < valid; r++) {
-        nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, values + 8 * r);
-    }
-    for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = values[x];
+    qw_finish_runs(a, oc, y, x0, valid, runs, 4);
 }
