@@ -33,7 +33,7 @@ final class StreamingTests: XCTestCase {
         let bandings: [StreamSchedule.Bands] = [.init(), .init(lowResolutionRows: 1, outputRows: 8),
                                                 .init(lowResolutionRows: 3, outputRows: 40), .init(lowResolutionRows: 5, outputRows: 72),
                                                 .init(lowResolutionRows: 1, outputRows: 16, wholeBlocks: true),
-                                                .init(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true)]
+                                                .init(lowResolutionRows: 2, outputRows: 32, wholeBlocks: true)]
         for (height, width, input) in cases {
             let reference = try wholeFrame(model, input, height, width)
             for bands in bandings {
@@ -53,7 +53,7 @@ final class StreamingTests: XCTestCase {
             let model = try Self.cache.model(try SharedReference.url("models/" + file))
             let input = Self.input(height: 128, width: 96, seed: 7)
             let reference = try wholeFrame(model, input, 128, 96)
-            for bands in [StreamSchedule.Bands(), .init(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true)] {
+            for bands in [StreamSchedule.Bands(), .standard(for: .int8)] {
                 var output = [Float](repeating: .nan, count: reference.count)
                 try StreamingEngine(model: model, maxHeight: 128, maxWidth: 96, bands: bands).run(input: input, output: &output, height: 128, width: 96)
                 XCTAssertEqual(output, reference, "\(file) \(bands)")

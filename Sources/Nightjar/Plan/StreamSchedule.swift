@@ -32,9 +32,13 @@ public struct StreamSchedule: Sendable {
         /// rounds were a few microseconds of work each, half of them a dense layer extended by
         /// one row. Whole blocks and 4 rows a band cut int8's pool rounds from ~5000 a frame to
         /// ~2400 and its network time by about 8 % for 7 % more arena (Zen 5, 12.1 MP). FP32
-        /// measured about 1 % for 23 % more arena, so it keeps the smallest windows.
+        /// measured about 1 % for 23 % more arena, so it keeps the smallest windows. int8 now
+        /// takes 2 first-pass rows, not 4: the first pass's windows set the arena's size, and 2
+        /// rows hold 0.94 MB less of them (8.82 -> 7.88 MB at 12.1 MP), which brings `restore`'s
+        /// peak under issue 9's 48 MB (48.1-48.5 -> 47.3-47.6 MB); the network took 0-4 % longer,
+        /// within the host's noise (Zen 3, 12.1 MP, 2 threads, four alternating runs).
         public static func standard(for precision: Precision) -> Bands {
-            precision == .int8 ? Bands(lowResolutionRows: 4, outputRows: 32, wholeBlocks: true) : Bands()
+            precision == .int8 ? Bands(lowResolutionRows: 2, outputRows: 32, wholeBlocks: true) : Bands()
         }
 
         /// Whether a schedule can run these bands: at least one low-resolution row, and output
