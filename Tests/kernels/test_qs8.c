@@ -234,6 +234,11 @@ static void draw_numbers(qs8_numbers *n, const qs8_shape *s, int extreme, int wi
     if (rnd32() % 16 == 0) n->slope = rnd32() & 1 ? 0.0f : 1.0f;
 }
 
+// Set while the bound cases run: every input and weight of a case one extreme value (the signs
+// drawn per case), so that |S| reaches in · k² · 2^14, the largest sum an exact Winograd kernel
+// must recover from its multiple modulo 2^32. Random values stay far below that.
+static int correlated_extremes;
+
 static const nj_isa *case_caps;
 static int case_cap_count;
 
@@ -313,11 +318,14 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     draw_numbers(&n, &s, extreme, with_bias, with_residual);
 
     // Rows a kernel must not use hold random bytes too: reading one changes the result.
+    const int8_t one_input = rnd32() & 1 ? 127 : -128, one_weight = rnd32() & 1 ? 127 : -128;
     for (size_t i = 0; i < in_count; i++) {
-        input[i] = saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
+        input[i] = correlated_extremes ? one_input : saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
     }
     (void)ring_row;
-    for (size_t i = 0; i < w_count; i++) weights[i] = saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
+    for (size_t i = 0; i < w_count; i++) {
+        weights[i] = correlated_extremes ? one_weight : saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
+    }
     if (residual) for (size_t i = 0; i < res_count; i++) residual[i] = rnd_s8();
     const int8_t sentinel = (int8_t)0xa5;
     memset(expected, sentinel, out_count);
@@ -565,6 +573,15 @@ int main(int argc, char **argv) {
             for (int32_t h = 1; h <= 5; h += quick ? 4 : 2) run_case(folds[fi].s, widths[wi], h, folds[fi].r, !quick);
         }
     }
+    // Each exact Winograd kernel at its input limit with every value at one extreme: the largest
+    // sums it must recover. F(2x2): 4 S within int32 up to prepare's 16384 taps (1820 inputs);
+    // F(2, 3) x F(4, 3): S modulo 2^28 up to 896 inputs; F(2, 5) and F(4, 5): 32 inputs.
+    static const qs8_shape bounds[] = {{3, 1820, 16, 1}, {3, 896, 64, 1}, {5, 32, 8, 1}, {5, 32, 12, 1}};
+    correlated_extremes = 1;
+    for (size_t bi = 0; bi < sizeof bounds / sizeof bounds[0]; bi++) {
+        for (int32_t h = quick ? 3 : 1; h <= 3; h++) run_case(bounds[bi], h == 2 ? 65 : 33, h, 1, 0);
+    }
+    correlated_extremes = 0;
     printf("qs8: %ld passed, %ld failed; reference within 1 of the exactly rounded result at %ld outputs "
            "(%.2f %% off by one)\n",
            passed, failed, compared_real, compared_real ? 100.0 * off_by_one / compared_real : 0.0);

@@ -1,11 +1,15 @@
 // The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd2x{2,4}-avx2-6x2.c,
 // qs8-conv2d-5x5-winograd1x{2,4}-avx2-6x2.c): a row segment with the zero point written in, the
 // columns of tiles 2 or 4 columns wide, the interleaving of two channels' transformed tiles into
-// VPMADDWD's pairs, the products' register blocks, and a row's finishing stores. Blocks are 16
+// VPMADDWD's pairs, the products' register blocks, a row's finishing stores, the 3x3 kernels'
+// loop over pairs of rows and their products per transform point, and the recovery of the exact
+// sum from its multiple modulo 2^32. Blocks are 16
 // tiles: one int16 vector per channel, two int32 vectors per output channel. Internal, no
 // include guard: included once by each kernel file, inside #if defined(__x86_64__), after
 // nj-qs8-simd-avx2.h.
-#define QW_TB 16  // tiles per block
+#define QW_TB 16   // tiles per block
+#define QW_ICU 32  // 3x3 kernels: channel pairs per transform chunk
+#define QW_OCC 64  // 3x3 kernels: output channels per accumulation chunk
 #define QW_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // Columns [c0, c0 + cols) of row y of input channel ic: the row itself when inside, else a copy
@@ -185,4 +189,71 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args 
         _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
         _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
     qw_finish_runs(a, oc, y, x0, valid, runs, 4);
+}
+
+// Step 2 of the 3x3 kernels for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output
+// channels [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·], with V
+// holding QW_ICU pairs and M QW_OCC channels per ξ.
+static inline NJ_Q_TARGET void qw_gemm_points(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0,
+                                              int32_t noc, const int16_t *V, int32_t *M, int first, int xi_begin,
+                                              int xi_end, int32_t nt) {
+    const size_t units = (size_t)(a->in_channels + 1) / 2;
+    const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
+    for (int xi = xi_begin; xi < xi_end; xi++) {
+        const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
+        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_ICU * QW_TB * 2, 0, 1, nu,
+                         M + (size_t)xi * QW_OCC * QW_TB, first, noc, nt);
+    }
+}
+
+// Step 1 and step 3 of a 3x3 kernel: transform channel pairs [u0, u0 + nu) of the input rows a
+// pair of output rows reads, for tiles [t0, t0 + QW_TB), into V; and finish output channels
+// [oc0, oc0 + noc) of nt tiles from M.
+typedef void (*qw_input_transform_fn)(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0, int rows,
+                                      int32_t t0, int16_t *V);
+typedef void (*qw_output_transform_fn)(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0, int rows,
+                                       int32_t t0, int32_t nt, const int32_t *M);
+
+// The 3x3 kernels' loop. Output rows go in pairs that start at even image rows whatever the
+// range (rows: bit 0 when the pair's first row is in it, bit 1 its second), so every row gets
+// the same integers however bands and threads cut the rows (the arithmetic is exact). A pair's
+// row is cut into blocks of QW_TB tiles `tile_width` columns wide, taken QW_OCC output channels
+// and QW_ICU channel pairs at a time. The transform's 4 rows hold `points_per_row` points each
+// (ξ = points_per_row · row + column); a row alone forms only the products its row of Aᵀ
+// reads: transform rows 0-2 for a pair's first row, 1-3 for its second.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_pairs(const nj_conv2d_qs8_args *a, const int tile_width,
+                                                      const int points_per_row, int16_t *V, int32_t *M,
+                                                      qw_input_transform_fn input_transform,
+                                                      qw_output_transform_fn output_transform) {
+    const int32_t tiles = (a->width + tile_width - 1) / tile_width;
+    const int32_t units = (a->in_channels + 1) / 2;
+    for (int32_t y = a->row_begin; y < a->row_end;) {
+        const int32_t y0 = y & ~1;
+        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
+        const int xi_begin = rows & 1 ? 0 : points_per_row, xi_end = (rows & 2 ? 4 : 3) * points_per_row;
+        y = y0 + 2;
+        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
+            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
+            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
+                const int32_t noc = a->out_channels - oc0 < QW_OCC ? a->out_channels - oc0 : QW_OCC;
+                for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
+                    const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
+                    input_transform(a, u0, nu, y0, rows, t0, V);
+                    qw_gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
+                }
+                output_transform(a, oc0, noc, y0, rows, t0, nt, M);
+            }
+        }
+    }
+}
+
+// S from c·S modulo 2^32, where c = 2^shift · odd and odd_inverse is odd's inverse modulo 2^32
+// (1 when c is a power of two): the arithmetic shift leaves odd·S modulo 2^(32 - shift), the
+// inverse turns that into S modulo 2^(32 - shift), and a shift up and back down sign-extends it,
+// which is S itself while |S| < 2^(31 - shift) (each kernel's bound on its inputs sees to that).
+static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw_exact_sum(__m256i cs, const int shift, const uint32_t odd_inverse) {
+    const __m256i s = _mm256_srai_epi32(cs, shift);
+    if (odd_inverse == 1) return s;
+    const __m256i t = _mm256_mullo_epi32(s, _mm256_set1_epi32((int32_t)odd_inverse));
+    return _mm256_srai_epi32(_mm256_slli_epi32(t, shift), shift);
 }

@@ -38,8 +38,6 @@
 
 #include "nj-qs8-winograd-avx2.h"
 
-#define QW_ICU 32   // channel pairs per transform chunk
-#define QW_OCC 64   // output channels per accumulation chunk
 #define QW_COLS 34  // input columns a block reads
 
 // B across one input row: h[j] holds element j of d·B for 16 tiles (tile t reads columns
@@ -89,19 +87,6 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
     }
 }
 
-// Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
-// [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
-static NJ_Q_TARGET void qw_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
-                                const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end, int32_t nt) {
-    const size_t units = (size_t)(a->in_channels + 1) / 2;
-    const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
-    for (int xi = xi_begin; xi < xi_end; xi++) {
-        const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
-        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_ICU * QW_TB * 2, 0, 1, nu,
-                         M + (size_t)xi * QW_OCC * QW_TB, first, noc, nt);
-    }
-}
-
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                             int rows, int32_t t0, int32_t nt, const int32_t *M) {
@@ -126,38 +111,17 @@ static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t
                 const __m256i even4 = _mm256_add_epi32(_mm256_add_epi32(n[rr][0], n[rr][1]), n[rr][2]);
                 const __m256i odd4 = _mm256_sub_epi32(_mm256_sub_epi32(n[rr][1], n[rr][2]), n[rr][3]);
                 // 4 S exactly (see the top): S, then the bias, as the direct kernels' accumulator.
-                qw_store_row(a, oc, y0 + rr, x0, valid, _mm256_add_epi32(_mm256_srai_epi32(even4, 2), b),
-                             _mm256_add_epi32(_mm256_srai_epi32(odd4, 2), b));
+                qw_store_row(a, oc, y0 + rr, x0, valid, _mm256_add_epi32(qw_exact_sum(even4, 2, 1), b),
+                             _mm256_add_epi32(qw_exact_sum(odd4, 2, 1), b));
             }
         }
     }
 }
 
-// Pairs of output rows start at even image rows whatever the range; every row gets the same
-// integers however bands and threads cut the rows (the arithmetic is exact).
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[16 * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
     int32_t M[16 * QW_OCC * QW_TB] __attribute__((aligned(32)));
-    const int32_t tiles = (a->width + 1) / 2;
-    const int32_t units = (a->in_channels + 1) / 2;
-    for (int32_t y = a->row_begin; y < a->row_end;) {
-        const int32_t y0 = y & ~1;
-        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
-        const int xi_begin = rows & 1 ? 0 : 4, xi_end = rows & 2 ? 16 : 12;
-        y = y0 + 2;
-        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
-            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
-            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
-                const int32_t noc = a->out_channels - oc0 < QW_OCC ? a->out_channels - oc0 : QW_OCC;
-                for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
-                    const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
-                    qw_input_transform(a, u0, nu, y0, rows, t0, V);
-                    qw_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
-                }
-                qw_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
-            }
-        }
-    }
+    qw_row_pairs(a, 2, 4, V, M, qw_input_transform, qw_output_transform);
 }
 
 // Ungrouped, and enough channels on both sides that the transforms (per input and per output

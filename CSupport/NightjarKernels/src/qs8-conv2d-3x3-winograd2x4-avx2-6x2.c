@@ -46,8 +46,6 @@
 
 #include "nj-qs8-winograd-avx2.h"
 
-#define QW4_ICU 32   // channel pairs per transform chunk
-#define QW4_OCC 64   // output channels per accumulation chunk
 #define QW4_COLS 68  // input columns a block's loads reach (66 used)
 #define QW4_XI 24    // transform points: 4 down x 6 across
 
@@ -71,7 +69,7 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x
 
 // Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
 // wanted, bit 1 the second; only Bᵀ's rows [lo, hi) down are formed), tiles [t0, t0 + 16):
-// V[((ξ·QW4_ICU + u)·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
+// V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
 static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
                                             int rows, int32_t t0, int16_t *V) {
     const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
@@ -99,35 +97,15 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
             }
         }
         for (int xi = 6 * lo; xi < 6 * hi; xi++) {
-            qw_store_pairs4(V + ((size_t)xi * QW4_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
+            qw_store_pairs4(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
-}
-
-// Step 2 for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output channels
-// [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·].
-static NJ_Q_TARGET void qw4_gemm(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
-                                 const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end, int32_t nt) {
-    const size_t units = (size_t)(a->in_channels + 1) / 2;
-    const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
-    for (int xi = xi_begin; xi < xi_end; xi++) {
-        const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
-        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW4_ICU * QW_TB * 2, 0, 1, nu,
-                         M + (size_t)xi * QW4_OCC * QW_TB, first, noc, nt);
-    }
-}
-
-// 48 S modulo 2^32 to S (see the top), plus the bias.
-static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw4_sum(__m256i v, __m256i bias) {
-    const __m256i s3 = _mm256_srai_epi32(v, 4);
-    const __m256i s = _mm256_mullo_epi32(s3, _mm256_set1_epi32((int32_t)0xAAAAAAABu));
-    return _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(s, 4), 4), bias);
 }
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = (size_t)QW4_OCC * QW_TB;
+    const size_t xi = (size_t)QW_OCC * QW_TB;
     for (int32_t i = 0; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
@@ -158,38 +136,17 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
                 q[2] = _mm256_slli_epi32(_mm256_sub_epi32(s34, s12), 2);
                 q[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12x4),
                                         _mm256_add_epi32(v5x8, _mm256_add_epi32(v5x8, v5x8)));
-                for (int c = 0; c < 4; c++) q[c] = qw4_sum(q[c], b);
+                for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], 4, 0xAAAAAAABu), b);  // 48 S to S (see the top)
                 qw_store_row4(a, oc, y0 + rr, x0, valid, q);
             }
         }
     }
 }
 
-// Pairs of output rows start at even image rows whatever the range; every row gets the same
-// integers however bands and threads cut the rows (the arithmetic is exact).
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
-    int16_t V[QW4_XI * QW4_ICU * QW_TB * 2] __attribute__((aligned(32)));
-    int32_t M[QW4_XI * QW4_OCC * QW_TB] __attribute__((aligned(32)));
-    const int32_t tiles = (a->width + 3) / 4;
-    const int32_t units = (a->in_channels + 1) / 2;
-    for (int32_t y = a->row_begin; y < a->row_end;) {
-        const int32_t y0 = y & ~1;
-        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
-        const int xi_begin = rows & 1 ? 0 : 6, xi_end = rows & 2 ? QW4_XI : 18;
-        y = y0 + 2;
-        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
-            const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
-            for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW4_OCC) {
-                const int32_t noc = a->out_channels - oc0 < QW4_OCC ? a->out_channels - oc0 : QW4_OCC;
-                for (int32_t u0 = 0; u0 < units; u0 += QW4_ICU) {
-                    const int32_t nu = units - u0 < QW4_ICU ? units - u0 : QW4_ICU;
-                    qw4_input_transform(a, u0, nu, y0, rows, t0, V);
-                    qw4_gemm(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
-                }
-                qw4_output_transform(a, oc0, noc, y0, rows, t0, nt, M);
-            }
-        }
-    }
+    int16_t V[QW4_XI * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
+    int32_t M[QW4_XI * QW_OCC * QW_TB] __attribute__((aligned(32)));
+    qw_row_pairs(a, 4, 6, V, M, qw4_input_transform, qw4_output_transform);
 }
 
 // Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them (on 4, as

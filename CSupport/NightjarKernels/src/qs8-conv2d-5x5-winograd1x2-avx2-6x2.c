@@ -98,7 +98,6 @@ static NJ_Q_TARGET void qw5_input_transform(const nj_conv2d_qs8_args *a, int32_t
 static NJ_Q_TARGET void qw5_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y,
                                              int32_t t0, int32_t nt, const int32_t *M) {
     const size_t xi = (size_t)QW5_OCC * QW_TB;
-    const __m256i inverse3 = _mm256_set1_epi32((int32_t)0xAAAAAAABu);  // 3 * this = 1 (mod 2^32)
     for (int32_t i = 0; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
@@ -114,8 +113,8 @@ static NJ_Q_TARGET void qw5_output_transform(const nj_conv2d_qs8_args *a, int32_
             const int32_t x0 = 2 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
             qw_store_row(a, oc, y, x0, valid,
-                         _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(even24, 3), inverse3), b),
-                         _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(odd24, 3), inverse3), b));
+                         _mm256_add_epi32(qw_exact_sum(even24, 3, 0xAAAAAAABu), b),
+                         _mm256_add_epi32(qw_exact_sum(odd24, 3, 0xAAAAAAABu), b));  // 3 * 0xAAAAAAAB = 1 (mod 2^32)
         }
     }
 }

@@ -123,7 +123,6 @@ static NJ_Q_TARGET void qw45_input_transform(const nj_conv2d_qs8_args *a, int32_
 static NJ_Q_TARGET void qw45_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y,
                                               int32_t t0, int32_t nt, const int32_t *M) {
     const size_t xi = (size_t)QW45_OCC * QW_TB;
-    const __m256i inverse45 = _mm256_set1_epi32((int32_t)0xA4FA4FA5u);  // 45 * this = 1 (mod 2^32)
     const __m256i k20 = _mm256_set1_epi32(20), k90 = _mm256_set1_epi32(90);
     for (int32_t i = 0; i < noc; i++) {
         const int32_t oc = oc0 + i;
@@ -144,8 +143,7 @@ static NJ_Q_TARGET void qw45_output_transform(const nj_conv2d_qs8_args *a, int32
             q[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12),
                                     _mm256_add_epi32(d56, _mm256_mullo_epi32(n[7], k90)));
             for (int c = 0; c < 4; c++) {
-                const __m256i s = _mm256_mullo_epi32(_mm256_srai_epi32(q[c], 3), inverse45);
-                q[c] = _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(s, 3), 3), b);
+                q[c] = _mm256_add_epi32(qw_exact_sum(q[c], 3, 0xA4FA4FA5u), b);  // 45 * 0xA4FA4FA5 = 1 (mod 2^32)
             }
             const int32_t x0 = 4 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
