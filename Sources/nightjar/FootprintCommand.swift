@@ -256,6 +256,8 @@ struct FootprintReport {
         var mosaic_bytes: Int
         var input_rows_bytes: Int
         var png_writer_bytes: Int
+        var second_pass_arena_bytes: Int
+        var arena_and_writer_bytes: Int
         var thread_stacks_bytes: Int
         /// Left out without --int8-fallback.
         var int8_fallback: String?
@@ -297,7 +299,8 @@ struct FootprintReport {
             },
             arena_by_branch: f.branches.map { .init(branch: $0.label, divisor: $0.divisor, buffers: $0.buffers, bytes: $0.bytes) },
             weights_bytes: f.weightBytes, mosaic_bytes: f.mosaicBytes, input_rows_bytes: f.inputRowsBytes,
-            png_writer_bytes: f.pngWriterBytes, thread_stacks_bytes: f.threadStacksBytes,
+            png_writer_bytes: f.pngWriterBytes, second_pass_arena_bytes: f.secondPassArenaBytes,
+            arena_and_writer_bytes: f.arenaAndWriterBytes, thread_stacks_bytes: f.threadStacksBytes,
             int8_fallback: f.fallback?.precision.rawValue, int8_fallback_bytes: f.fallback.map { _ in f.fallbackBytes },
             int8_fallback_weights_bytes: f.fallback?.weightBytes, int8_fallback_arena_bytes: f.fallback?.arenaBytes,
             runtime_baseline_bytes: f.baseline.residentBytes, runtime_baseline_anonymous_bytes: f.baseline.anonymousBytes,
@@ -357,8 +360,11 @@ struct FootprintReport {
             line("decoded mosaic", f.mosaicBytes, f.mosaicCodes ? "1 byte per visible pixel (8-bit codes: int8)" : "2 bytes per visible pixel"),
             line("input rows", f.inputRowsBytes, f.mosaicCodes ? "the codes' codebook, column map"
                 : "normalisation table (16-bit worst case), column map"),
-            line("arena", f.arenaBytes),
-            line("PNG writer", f.pngWriterBytes, f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)" : "pieces in flight and deflate states"),
+            line("arena", f.arenaBytes, "the second pass's windows end at " + mib(f.secondPassArenaBytes).trimmingSpacesAndTabs()
+                 + "; the rest is given back while it runs"),
+            line("PNG writer", f.pngWriterBytes, (f.rotated ? "pieces in flight, deflate states, the held rotated frame (\(f.bits)-bit)"
+                                                            : "pieces in flight and deflate states") + ", colour rings"),
+            line("  both at the peak", f.arenaAndWriterBytes, "the arena, or the second pass's windows and the PNG writer"),
             line("worker thread stacks", f.threadStacksBytes),
             line("decoder transfer slots", f.decoderTransferBytes, "shared with the decoder child"),
         ]

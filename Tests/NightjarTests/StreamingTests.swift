@@ -21,6 +21,32 @@ final class StreamingTests: XCTestCase {
         return output
     }
 
+    /// The arena past the second pass's windows (first-pass windows only) is given back once
+    /// the second pass delivers: after a frame none of its pages is resident, while the second
+    /// pass's are. At 1536x1024 in FP32 the first pass reaches 78 pages further.
+    func testFirstPassWindowsAreGivenBackForTheSecondPass() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let (height, width) = (1024, 1536)
+        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: .init(), threads: 2)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let secondPassPages = (engine.secondPassBytes + page - 1) / page, pages = engine.plan.arenaBytes / page
+        XCTAssertGreaterThan(pages, secondPassPages + 8, "the first pass's windows reach past the second pass's")
+        func resident() -> [Bool] {
+            var vector = [UInt8](repeating: 0, count: pages)
+            XCTAssertEqual(mincore(UnsafeMutableRawPointer(bitPattern: engine.arenaAddress), pages * page, &vector), 0)
+            return vector.map { $0 & 1 != 0 }
+        }
+        let input = Self.input(height: height, width: width, seed: 3)
+        var output = [Float](repeating: .nan, count: 3 * height * width)
+        for frame in 0..<2 {  // the next frame takes the pages again
+            try engine.run(input: input, output: &output, height: height, width: width)
+            let pagesIn = resident()
+            XCTAssertEqual(pagesIn[secondPassPages...].filter { $0 }.count, 0, "frame \(frame): first-pass pages still resident")
+            XCTAssertGreaterThan(pagesIn[..<secondPassPages].filter { $0 }.count, secondPassPages / 2, "frame \(frame)")
+        }
+        XCTAssertEqual(output, try wholeFrame(model, input, height, width))
+    }
+
     func testStripesMatchWholeFrameBitForBit() throws {
         let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
         // Heights that bands do not divide evenly, the smallest legal frame, and a golden input.

@@ -473,6 +473,8 @@ public final class CaptureWorkspace {
     /// buffer's last bytes to the file descriptor (which stays open). No heap allocation.
     func finishPNG(text: PNGText) throws {
         try encoder.end(text: text)
+        encoder.releasePages()
+        colourMemory.releasePages()
     }
 
     /// Drops a PNG left open, if any (after an error).

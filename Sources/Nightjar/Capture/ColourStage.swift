@@ -112,6 +112,11 @@ final class BoxFilterRing {
         return true
     }
 
+    /// Gives the pages back between frames (`begin` starts every frame from zeroed sums).
+    func releasePages() {
+        if let memory { memory.release(firstBytes: memory.bytes) }
+    }
+
     /// Starts a frame of `height` rows of `width` (at most what `reserve` made room for) with
     /// the stage's `kernels`.
     func begin(width: Int, height: Int, kernels: nj_colour_kernels) {
@@ -432,6 +437,15 @@ final class ColourMemory {
     }
 
     static func outputBytes(width: Int) -> Int { 2 * batch * 3 * width * 2 }
+
+    /// Gives the rings' and rows' pages back between frames: they are resident only while a
+    /// frame's second pass runs, when the network's first-pass windows have been given back
+    /// (`StreamingEngine.releaseFirstPassPages`). Nothing in them outlives a frame.
+    func releasePages() {
+        statistics.releasePages()
+        coefficients.releasePages()
+        if let rows { rows.release(firstBytes: rows.bytes) }
+    }
 
     /// Makes room for frames `width` pixels wide, the rings included (maps only when wider
     /// than before); false when the system refuses the mapping.

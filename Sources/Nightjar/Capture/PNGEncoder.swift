@@ -655,6 +655,14 @@ final class PNGEncoder: @unchecked Sendable {
         workers = nil
     }
 
+    /// Gives the pages of the slots, the deflate states and the output buffer back between
+    /// images (each piece starts its deflate state afresh), as the colour stage's: so they are
+    /// resident only while the network's second pass runs, not beside its first-pass windows.
+    func releasePages() {
+        guard handle == nil, let memory else { return }
+        memory.release(firstBytes: memory.bytes)
+    }
+
     /// Drops the image being written, if any, without writing more (pieces being compressed
     /// are waited for, so their slots are free for the next image).
     func abandon() {

@@ -71,6 +71,13 @@ public struct MemoryPlan: Sendable, Equatable {
         return live
     }
 
+    /// Where the buffers alive at `step` end: the arena past this offset is free while that
+    /// step runs.
+    public func highWater(step: Int) -> Int {
+        requests.indices.filter { requests[$0].firstUse <= step && step <= requests[$0].lastUse }
+            .map { offsets[$0] + Self.aligned(requests[$0].bytes) }.max() ?? 0
+    }
+
     /// A table of the plan, one buffer a line, for `nightjar footprint` and debugging.
     public func table() -> String {
         var lines = ["offset       bytes        steps    buffer"]

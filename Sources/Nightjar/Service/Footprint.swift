@@ -31,7 +31,10 @@
 ///   256 codes: raw value, last raw value, normalised value; 20 KiB) stays.
 /// - **arena**: the streaming engine's one allocation, `plan.arenaBytes`, planned from window
 ///   heights for the padded size (sides rounded up to multiples of 32). Every window is written
-///   during a frame, so all of it becomes resident and stays so between frames.
+///   during a frame. The arena past the second pass's windows (`secondPassArenaBytes`) holds
+///   first-pass windows only and is given back when the second pass begins, and the PNG
+///   writer's pieces and deflate states and the colour stage's rings are given back when a
+///   frame's PNG ends: those two are never resident together, so a frame counts the larger.
 /// - **PNG writer**: the pieces of image data in flight (one being filled, one per compressor
 ///   thread, one waiting to be written, and as many again for rows reserved ahead:
 ///   2 × (threads + 2) slots (`PNGEncoder.slotCount`), each `pngPieceBytes` of rows in, as
@@ -56,7 +59,8 @@
 ///   else changes.
 ///
 /// predicted peak RSS = max(start-up peak, baseline + growth + weights + mosaic + input rows +
-/// arena + PNG writer + thread stacks + the fallback's weights, thread stacks and arena growth).
+/// max(arena, second-pass arena + PNG writer and colour stage) + held rotated frame + thread
+/// stacks + the fallback's weights, thread stacks and arena growth).
 ///
 /// The decoder child (LibRaw, forked per file) shares the parent's pages copy-on-write and adds
 /// only its private memory: **LibRaw's raw buffer**, 2 bytes per readout pixel (for a size given
@@ -154,6 +158,8 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// Bits per output sample, 8 or 16 (the held rotated frame's depth).
     public let bits: Int
     public let arenaBytes: Int
+    /// Where the windows the second pass uses end (`MemoryPlan.highWater(step: 1)`).
+    public let secondPassArenaBytes: Int
     public let buffers: [Buffer]
     public let weightBytes: Int
     /// The model's tensors as parsed from the file (the FP32 weights, and a calibrated file's
@@ -205,6 +211,7 @@ public struct MemoryFootprint: Sendable, Equatable {
         self.rotated = rotated
         self.bits = bits
         arenaBytes = plan.arenaBytes
+        secondPassArenaBytes = plan.highWater(step: 1)
         buffers = plan.requests.indices.map { i in
             let r = plan.requests[i]
             return Buffer(name: r.name, bytes: r.bytes, offset: plan.offsets[i], firstPass: r.firstUse,
@@ -283,7 +290,15 @@ public struct MemoryFootprint: Sendable, Equatable {
     /// While a frame runs.
     public var framePeakBytes: Int {
         baseline.residentBytes + Self.runtimeGrowthBytes + weightBytes + mosaicBytes + inputRowsBytes
-            + arenaBytes + pngWriterBytes + threadStacksBytes + fallbackBytes + decoderTransferBytes
+            + arenaAndWriterBytes + threadStacksBytes + fallbackBytes + decoderTransferBytes
+    }
+
+    /// The arena, the PNG writer and the colour stage at a frame's peak: the first pass's
+    /// windows, or the second pass's with the writer's and the stage's memory (the rotated
+    /// frame the writer holds stays from the second pass to the next frame's end).
+    public var arenaAndWriterBytes: Int {
+        let held = rotated ? heldFrameBytes : 0
+        return max(arenaBytes, secondPassArenaBytes + pngWriterBytes - held) + held
     }
 
     /// The restore process's peak resident set.

@@ -31,6 +31,14 @@ final class PageBuffer {
         if size > 0 { _ = madvise(base, size, MADV_DONTNEED) }
     }
 
+    /// Gives back the whole pages of `range` (bytes from the start; a page only partly inside
+    /// it stays), as `release(firstBytes:)` does.
+    func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let begin = (range.lowerBound + page - 1) / page * page, end = min(range.upperBound / page * page, bytes)
+        if end > begin { _ = madvise(base + begin, end - begin, MADV_DONTNEED) }
+    }
+
     /// The buffer as `T`s (binding is free at run time; a buffer holds one type per frame).
     func pointer<T>(to type: T.Type) -> UnsafeMutablePointer<T> {
         base.bindMemory(to: type, capacity: bytes / MemoryLayout<T>.stride)
