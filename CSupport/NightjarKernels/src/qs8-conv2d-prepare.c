@@ -96,70 +96,49 @@ static int residual_multiplier(double ratio, int32_t *m, int32_t *s) {
     return NJ_QS8_OK;
 }
 
-// (2G) g (2G)ᵀ of one 3x3 filter, 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]]: Winograd's F(2x2, 3x3)
-// filter transform scaled by 4 so it stays in integers (|value| <= 9 * 128: int16).
-static void winograd_filter(const int8_t g[9], int16_t u[16]) {
-    static const int32_t g2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+// (2G) g Cᵀ of one 3x3 filter: F(2, 3)'s filter transform down, 2G = [[2,0,0],[1,1,1],[1,-1,1],
+// [0,0,2]] (doubled so it stays in integers), and the integer matrix C (`points` rows) across:
+// u[points·i + j], i down, j across.
+static const int32_t winograd_g_2x3[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+static void winograd_filter_3x3(const int8_t g[9], const int32_t (*across)[3], int points, int16_t *u) {
     int32_t t[4][3];  // (2G) g
     for (int i = 0; i < 4; i++) {
         for (int c = 0; c < 3; c++) {
-            t[i][c] = g2[i][0] * g[c] + g2[i][1] * g[3 + c] + g2[i][2] * g[6 + c];
+            t[i][c] = winograd_g_2x3[i][0] * g[c] + winograd_g_2x3[i][1] * g[3 + c] + winograd_g_2x3[i][2] * g[6 + c];
         }
     }
     for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 4; j++) {
-            u[4 * i + j] = (int16_t)(t[i][0] * g2[j][0] + t[i][1] * g2[j][1] + t[i][2] * g2[j][2]);
+        for (int j = 0; j < points; j++) {
+            u[points * i + j] = (int16_t)(t[i][0] * across[j][0] + t[i][1] * across[j][1] + t[i][2] * across[j][2]);
         }
     }
 }
 
-// (2G) g G'ᵀ of one 3x3 filter for F(2, 3) down and F(4, 3) across, G' = F(4, 3)'s G with each
-// row scaled to integers on its own (the kernel's A' carries the scales; |value| <= 3 * 7 *
-// 128: int16): u[6·i + j], i down, j across.
-static void winograd_filter_2x4(const int8_t g[9], int16_t u[24]) {
-    static const int32_t g2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
-    static const int32_t g4[6][3] = {{1, 0, 0}, {1, 1, 1}, {1, -1, 1}, {1, 2, 4}, {1, -2, 4}, {0, 0, 1}};
-    int32_t t[4][3];  // (2G) g
-    for (int i = 0; i < 4; i++) {
-        for (int c = 0; c < 3; c++) {
-            t[i][c] = g2[i][0] * g[c] + g2[i][1] * g[3 + c] + g2[i][2] * g[6 + c];
-        }
-    }
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 6; j++) {
-            u[6 * i + j] = (int16_t)(t[i][0] * g4[j][0] + t[i][1] * g4[j][1] + t[i][2] * g4[j][2]);
-        }
-    }
-}
+// Across for F(2x2, 3x3): 2G again, so the transform is scaled by 4 (|value| <= 9 * 128: int16).
+// Across for F(2, 3) x F(4, 3): F(4, 3)'s G with each row scaled to integers on its own (the
+// kernel's A' carries the scales; |value| <= 3 * 7 * 128: int16).
+static const int32_t winograd_g_4x3[6][3] = {{1, 0, 0}, {1, 1, 1}, {1, -1, 1}, {1, 2, 4}, {1, -2, 4}, {0, 0, 1}};
 
-// G' g for each row of one 5x5 filter, G' = 24 G of Winograd's F(2, 5) at the points 0, 1, -1,
-// 2, -2 and infinity (|value| <= 31 * 128: int16): u[6·ky + ξ].
-static void winograd_filter_rows_5(const int8_t g[25], int16_t u[30]) {
-    static const int32_t gp[6][5] = {{6, 0, 0, 0, 0},  {4, 4, 4, 4, 4},   {4, -4, 4, -4, 4},
-                                     {1, 2, 4, 8, 16}, {1, -2, 4, -8, 16}, {0, 0, 0, 0, 24}};
+// u[points·ky + ξ] = Σ_kx gp[ξ][kx] · g[5·ky + kx]: each row of a 5x5 filter through an integer
+// filter matrix of `points` rows (|value| <= 31 * 128 for both below: int16).
+static void winograd_filter_rows(const int8_t g[25], const int32_t (*gp)[5], int points, int16_t *u) {
     for (int ky = 0; ky < 5; ky++) {
-        for (int xi = 0; xi < 6; xi++) {
+        for (int xi = 0; xi < points; xi++) {
             int32_t sum = 0;
             for (int kx = 0; kx < 5; kx++) sum += gp[xi][kx] * g[5 * ky + kx];
-            u[6 * ky + xi] = (int16_t)sum;
+            u[points * ky + xi] = (int16_t)sum;
         }
     }
 }
 
-// G' g for each row of one 5x5 filter, G' = Winograd's F(4, 5) G at the points 0, 1, -1, 2, -2,
-// 1/2, -1/2 and infinity with each row scaled to integers on its own (the kernel's A' carries
-// the scales; |value| <= 31 * 128: int16): u[8·ky + ξ].
-static void winograd_filter_rows_5x4(const int8_t g[25], int16_t u[40]) {
-    static const int32_t gp[8][5] = {{1, 0, 0, 0, 0},   {1, 1, 1, 1, 1},    {1, -1, 1, -1, 1}, {1, 2, 4, 8, 16},
-                                     {1, -2, 4, -8, 16}, {16, 8, 4, 2, 1}, {16, -8, 4, -2, 1}, {0, 0, 0, 0, 1}};
-    for (int ky = 0; ky < 5; ky++) {
-        for (int xi = 0; xi < 8; xi++) {
-            int32_t sum = 0;
-            for (int kx = 0; kx < 5; kx++) sum += gp[xi][kx] * g[5 * ky + kx];
-            u[8 * ky + xi] = (int16_t)sum;
-        }
-    }
-}
+// G' = 24 G of Winograd's F(2, 5) at the points 0, 1, -1, 2, -2 and infinity.
+static const int32_t winograd_g_2x5[6][5] = {{6, 0, 0, 0, 0},  {4, 4, 4, 4, 4},   {4, -4, 4, -4, 4},
+                                             {1, 2, 4, 8, 16}, {1, -2, 4, -8, 16}, {0, 0, 0, 0, 24}};
+// G' = Winograd's F(4, 5) G at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity, each row
+// scaled to integers on its own (the kernel's A' carries the scales).
+static const int32_t winograd_g_4x5[8][5] = {{1, 0, 0, 0, 0},   {1, 1, 1, 1, 1},    {1, -1, 1, -1, 1},
+                                             {1, 2, 4, 8, 16},  {1, -2, 4, -8, 16}, {16, 8, 4, 2, 1},
+                                             {16, -8, 4, -2, 1}, {0, 0, 0, 0, 1}};
 
 static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *g,
                          const int8_t *oihw, void *packed) {
@@ -183,13 +162,13 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
                 int16_t u[40];
                 const int8_t *filter = oihw + ((size_t)oc * ipg + ic) * taps;
                 if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16) {
-                    winograd_filter_rows_5(filter, u);
+                    winograd_filter_rows(filter, winograd_g_2x5, 6, u);
                 } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
-                    winograd_filter_rows_5x4(filter, u);
+                    winograd_filter_rows(filter, winograd_g_4x5, 8, u);
                 } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16) {
-                    winograd_filter_2x4(filter, u);
+                    winograd_filter_3x3(filter, winograd_g_4x3, 6, u);
                 } else {
-                    winograd_filter(filter, u);
+                    winograd_filter_3x3(filter, winograd_g_2x3, 4, u);
                 }
                 for (int pt = 0; pt < points; pt++) p[(((size_t)pt * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[pt];
             }
