@@ -544,10 +544,13 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
 // kernels that read the input in place). A band of rows is then cut into chunks of at least
 // that many rows, as long as every thread still gets one, so no call stages more rows than it
 // computes.
+// stages_input: whether every call copies its input rows into a staging area (the qs8 direct
+// kernels, 1x1 included): a block of output channels then pays for staging the whole band, as
+// a Winograd call pays for transforming it, and a channel split gives each thread one block.
 static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void *kernel,
                        const void *args, int32_t row_begin, int32_t row_end, int32_t out_channels,
                        int32_t groups, int32_t channel_block, int32_t row_block, int32_t halo_rows,
-                       int64_t band_input_bytes) {
+                       int stages_input, int64_t band_input_bytes) {
     const int32_t threads = nj_threadpool_size(pool);
     const int32_t rows = row_end - row_begin;
     const int32_t block = row_block > 1 ? row_block : 1;
@@ -582,9 +585,11 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
         if (groups > 1 && groups > most) {
             unit = per_group * ((groups + most - 1) / most);
         }
-        if (groups == 1 && (block > 1 || (out_channels + unit - 1) / unit < threads)) {
+        if (groups == 1 && (block > 1 || stages_input || (out_channels + unit - 1) / unit < threads)) {
             // One block per thread. A kernel of several rows (Winograd) transforms the whole
-            // input for every call: each thread then does it once.
+            // input for every call, a staging kernel copies it: each thread then does it once
+            // (int8 1x1 layers at 1/32 scale in blocks of 4 channels staged their input 8 times
+            // and took 3.5 times their one-thread CPU time on 2 threads, Zen 3).
             unit = (out_channels + threads - 1) / threads;
         }
         job.unit = unit;
@@ -611,7 +616,7 @@ void nj_threadpool_conv2d_f32(nj_threadpool *pool, const nj_conv2d_f32_kernel *k
         return;
     }
     conv_split(pool, f32_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, 0, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
+               args->groups, kernel->channel_block, kernel->row_block, 0, 0, NJ_BAND_INPUT_BYTES(args, sizeof(float)));
 }
 
 static void f16_chunk(const void *kernel, const void *args, const conv_chunk *chunk) {
@@ -632,7 +637,7 @@ void nj_threadpool_conv2d_f16(nj_threadpool *pool, const nj_conv2d_f16_kernel *k
         return;
     }
     conv_split(pool, f16_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, 0,
+               args->groups, kernel->channel_block, kernel->row_block, 0, 0,
                NJ_BAND_INPUT_BYTES(args, sizeof(uint16_t)));
 }
 
@@ -693,6 +698,6 @@ void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *k
         return;
     }
     conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, args->kernel_size - 1,
+               args->groups, kernel->channel_block, kernel->row_block, args->kernel_size - 1, 1,
                NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
 }
