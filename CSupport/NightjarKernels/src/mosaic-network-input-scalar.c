@@ -94,6 +94,11 @@ void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t spl
                                                amplification, q, count);
         return;
     }
+    if (features & NJ_CPU_AVX2) {
+        nj_u8_network_input_row_qs8_avx2(out, channel_stride, split, row, sources, table_even, table_odd, amplification,
+                                         q, count);
+        return;
+    }
 #endif
     nj_u8_network_input_row_qs8_scalar(out, channel_stride, split, row, sources, table_even, table_odd,
                                        amplification, q, count);

@@ -19,6 +19,9 @@ void nj_u8_network_input_row_qs8_scalar(int8_t *out, size_t channel_stride, int3
 void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
                                             const intptr_t *sources, const float *table_even, const float *table_odd,
                                             float amplification, nj_qs8_quantization q, size_t count);
+void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                      const intptr_t *sources, const float *table_even, const float *table_odd,
+                                      float amplification, nj_qs8_quantization q, size_t count);
 void nj_qs8_quantize_avx2(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_dequantize_avx2(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_quantize_avx512(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
