@@ -99,6 +99,12 @@ void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t spl
                                          q, count);
         return;
     }
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) {
+        nj_u8_network_input_row_qs8_neon(out, channel_stride, split, row, sources, table_even, table_odd, amplification,
+                                         q, count);
+        return;
+    }
 #endif
     nj_u8_network_input_row_qs8_scalar(out, channel_stride, split, row, sources, table_even, table_odd,
                                        amplification, q, count);

@@ -38,6 +38,9 @@ void nj_u8_network_input_row_f16_f16c(uint16_t *out, size_t channel_stride, int3
 #endif
 
 #if defined(__aarch64__)
+void nj_u8_network_input_row_qs8_neon(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                      const intptr_t *sources, const float *table_even, const float *table_odd,
+                                      float amplification, nj_qs8_quantization q, size_t count);
 void nj_qs8_quantize_neon(const float *input, int8_t *output, size_t count, nj_qs8_quantization q);
 void nj_qs8_dequantize_neon(const int8_t *input, float *output, size_t count, nj_qs8_quantization q);
 void nj_f32_to_f16_neon(const float *input, uint16_t *output, size_t count);
