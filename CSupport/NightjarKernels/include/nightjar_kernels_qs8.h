@@ -120,6 +120,12 @@ typedef struct nj_conv2d_qs8_args {
     int32_t weight_stride;
     int32_t output_depth_to_space;
     int32_t output_channel_base;
+
+    // Output columns [column_begin, column_end) of each row, for kernels with a column_block
+    // (others compute whole rows): both multiples of column_block, column_end also the width;
+    // column_end 0 means the width.
+    int32_t column_begin;
+    int32_t column_end;
 } nj_conv2d_qs8_args;
 
 typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
@@ -178,6 +184,11 @@ typedef struct nj_conv2d_qs8_kernel {
     // Rows the kernel computes together (the thread pool cuts bands at multiples; 0 or 1: any
     // row). The output is the same however rows are cut.
     int32_t row_block;
+    // Columns the kernel computes together when asked for part of a row (args' column_begin,
+    // column_end); 0: it computes whole rows only. The thread pool cuts a band that is too
+    // short to split by rows into column ranges for such a kernel, so that each thread
+    // transforms only its own columns' input.
+    int32_t column_block;
     // The kernel's own test of the geometry beyond its kernel size (NULL: every geometry).
     int (*supports)(const struct nj_conv2d_qs8_args *geometry);
 } nj_conv2d_qs8_kernel;

@@ -233,14 +233,17 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_pairs(const nj_conv2d_qs8_args *
                                                       const int points_per_row, int16_t *V, int32_t *M,
                                                       qw_input_transform_fn input_transform,
                                                       qw_output_transform_fn output_transform) {
-    const int32_t tiles = (a->width + tile_width - 1) / tile_width;
+    // The tiles of the columns asked for (column_block: 8 tiles, so the output transforms'
+    // groups of 8 tiles are whole or end the row).
+    const int32_t column_end = a->column_end > 0 ? a->column_end : a->width;
+    const int32_t tile_begin = a->column_begin / tile_width, tiles = (column_end + tile_width - 1) / tile_width;
     const int32_t units = (a->in_channels + 1) / 2;
     for (int32_t y = a->row_begin; y < a->row_end;) {
         const int32_t y0 = y & ~1;
         const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
         const int xi_begin = rows & 1 ? 0 : points_per_row, xi_end = (rows & 2 ? 4 : 3) * points_per_row;
         y = y0 + 2;
-        for (int32_t t0 = 0; t0 < tiles; t0 += QW_TB) {
+        for (int32_t t0 = tile_begin; t0 < tiles; t0 += QW_TB) {
             const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
             for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
                 const int32_t noc = a->out_channels - oc0 < QW_OCC ? a->out_channels - oc0 : QW_OCC;

@@ -141,6 +141,7 @@ const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2_kernel = {
     .fma_ports = 0,
     .max_group_inputs = 0,
     .row_block = 2,
+    .column_block = 16,  // 8 tiles
     .supports = qw_supports,
 };
 #else

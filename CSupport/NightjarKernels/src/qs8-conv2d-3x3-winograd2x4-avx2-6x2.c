@@ -171,6 +171,7 @@ const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2_kernel = {
     .fma_ports = 0,
     .max_group_inputs = 0,
     .row_block = 2,
+    .column_block = 32,  // 8 tiles
     .supports = qw4_supports,
 };
 #else
