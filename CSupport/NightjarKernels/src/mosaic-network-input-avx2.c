@@ -63,11 +63,11 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stri
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        const intptr_t *s = sources + 2 * h0;
-        if (n < NJ_INPUT_RUN_PAIRS || !per_plane || !nj_input_run(s, 2 * n)) {
-            nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n);
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n,
+                                      per_plane)) {
             continue;
         }
+        const intptr_t *s = sources + 2 * h0;
         const __m256i *table = rows[s[0] & 1];
         const __m256i first = lookup256(pairs_apart(row + s[0]), table);        // pairs 0-15
         const __m256i second = lookup256(pairs_apart(row + s[0] + 32), table);  // pairs 16-31
@@ -97,13 +97,7 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stri
         }
         _mm256_store_si256((__m256i *)values[0], even);
         _mm256_store_si256((__m256i *)values[1], odd);
-        for (size_t plane = 0; plane < (size_t)split; plane++) {
-            int8_t *even_at = out + plane * channel_stride + column, *odd_at = odd_planes + plane * channel_stride + column;
-            for (size_t j = 0; j < per_plane; j++) {
-                even_at[j] = values[0][plane + j * (size_t)split];
-                odd_at[j] = values[1][plane + j * (size_t)split];
-            }
-        }
+        nj_u8_input_scatter_qs8(out, channel_stride, split, column, (const int8_t(*)[32])values);
     }
 }
 #else

@@ -52,11 +52,11 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channe
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        const intptr_t *s = sources + 2 * h0;
-        if (n < NJ_INPUT_RUN_PAIRS || !per_plane || !nj_input_run(s, 2 * n)) {
-            nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n);
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n,
+                                      per_plane)) {
             continue;
         }
+        const intptr_t *s = sources + 2 * h0;
         // Column c's source s[0] + c has parity (s[0] + c) & 1, which picks its table.
         const __m512i values = _mm512_loadu_si512((const void *)(row + s[0]));
         const __m512i at_even = lookup256(values, tables[s[0] & 1]);

@@ -45,11 +45,11 @@ void nj_u8_network_input_row_qs8_neon(int8_t *out, size_t channel_stride, int32_
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        const intptr_t *s = sources + 2 * h0;
-        if (n < NJ_INPUT_RUN_PAIRS || !per_plane || !nj_input_run(s, 2 * n)) {
-            nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n);
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n,
+                                      per_plane)) {
             continue;
         }
+        const intptr_t *s = sources + 2 * h0;
         // Column c's source s[0] + c has parity (s[0] + c) & 1, which picks its table.
         const code_table *at_even = &tables[s[0] & 1], *at_odd = &tables[(s[0] + 1) & 1];
         const uint8x16x2_t first = vld2q_u8(row + s[0]);        // pairs 0-15
@@ -82,13 +82,7 @@ void nj_u8_network_input_row_qs8_neon(int8_t *out, size_t channel_stride, int32_
         vst1q_s8(values[0] + 16, even1);
         vst1q_s8(values[1], odd0);
         vst1q_s8(values[1] + 16, odd1);
-        for (size_t plane = 0; plane < (size_t)split; plane++) {
-            int8_t *even_at = out + plane * channel_stride + column, *odd_at = odd_planes + plane * channel_stride + column;
-            for (size_t j = 0; j < per_plane; j++) {
-                even_at[j] = values[0][plane + j * (size_t)split];
-                odd_at[j] = values[1][plane + j * (size_t)split];
-            }
-        }
+        nj_u8_input_scatter_qs8(out, channel_stride, split, column, (const int8_t(*)[32])values);
     }
 }
 #else

@@ -74,4 +74,30 @@ static inline void nj_u8_input_chunk_qs8(int8_t *out, size_t channel_stride, int
     }
 }
 
+// The vector forms' test for chunk [h0, h0 + n): whether it is a whole chunk of
+// NJ_INPUT_RUN_PAIRS pairs whose sources run on, at a split that gives each plane whole values
+// of it (per_plane > 0). Where it is not, the scalar chunk has written it.
+static inline int nj_u8_input_vector_chunk(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
+                                           const intptr_t *sources, const int8_t (*codes)[256], size_t h0, size_t n,
+                                           size_t per_plane) {
+    if (n == NJ_INPUT_RUN_PAIRS && per_plane && nj_input_run(sources + 2 * h0, 2 * n)) return 1;
+    nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, codes, h0, n);
+    return 0;
+}
+
+// A vector form's chunk stored at any split: values[0] the chunk's 32 even-column codes and
+// values[1] its odd ones, in pair order; pair i goes to plane i mod split at `column` onwards.
+static inline void nj_u8_input_scatter_qs8(int8_t *out, size_t channel_stride, int32_t split, size_t column,
+                                           const int8_t values[2][32]) {
+    int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
+    const size_t per_plane = 32 / (size_t)split;
+    for (size_t plane = 0; plane < (size_t)split; plane++) {
+        int8_t *even_at = out + plane * channel_stride + column, *odd_at = odd_planes + plane * channel_stride + column;
+        for (size_t j = 0; j < per_plane; j++) {
+            even_at[j] = values[0][plane + j * (size_t)split];
+            odd_at[j] = values[1][plane + j * (size_t)split];
+        }
+    }
+}
+
 #endif
