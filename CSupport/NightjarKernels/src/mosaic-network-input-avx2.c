@@ -56,15 +56,12 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stri
                                                  _mm_load_si128((const __m128i *)(codes[1 - p] + 16 * k)), 1);
         }
     }
-    // A chunk of 32 pairs starts at a multiple of 32, so with split <= 32 its pair i goes to
-    // plane i mod split, each plane taking 32 / split consecutive values.
-    const size_t pairs = count / 2, per_plane = split <= 32 ? 32 / (size_t)split : 0;
+    const size_t pairs = count / 2;
     const int shift = __builtin_ctz((unsigned)split);
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n,
-                                      per_plane)) {
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n)) {
             continue;
         }
         const intptr_t *s = sources + 2 * h0;

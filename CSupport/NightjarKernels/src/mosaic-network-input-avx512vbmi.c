@@ -52,8 +52,7 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channe
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
     for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
         const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n,
-                                      per_plane)) {
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n)) {
             continue;
         }
         const intptr_t *s = sources + 2 * h0;

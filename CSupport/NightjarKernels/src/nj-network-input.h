@@ -76,11 +76,11 @@ static inline void nj_u8_input_chunk_qs8(int8_t *out, size_t channel_stride, int
 
 // The vector forms' test for chunk [h0, h0 + n): whether it is a whole chunk of
 // NJ_INPUT_RUN_PAIRS pairs whose sources run on, at a split that gives each plane whole values
-// of it (per_plane > 0). Where it is not, the scalar chunk has written it.
+// of it (split <= 32: a chunk starts at a multiple of 32 pairs, so its pair i goes to plane
+// i mod split). Where it is not, the scalar chunk has written it.
 static inline int nj_u8_input_vector_chunk(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
-                                           const intptr_t *sources, const int8_t (*codes)[256], size_t h0, size_t n,
-                                           size_t per_plane) {
-    if (n == NJ_INPUT_RUN_PAIRS && per_plane && nj_input_run(sources + 2 * h0, 2 * n)) return 1;
+                                           const intptr_t *sources, const int8_t (*codes)[256], size_t h0, size_t n) {
+    if (n == NJ_INPUT_RUN_PAIRS && split <= 32 && nj_input_run(sources + 2 * h0, 2 * n)) return 1;
     nj_u8_input_chunk_qs8(out, channel_stride, split, row, sources, codes, h0, n);
     return 0;
 }

@@ -446,11 +446,11 @@ void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_ran
 
 typedef enum conv_cut { CUT_ROWS, CUT_CHANNELS, CUT_COLUMNS } conv_cut;
 
+// A chunk: rows, output channels or output columns (CUT_COLUMNS: qs8 kernels with a
+// column_block) [begin, end).
 typedef struct conv_chunk {
     conv_cut cut;
-    int32_t row_begin, row_end;          // rows (CUT_ROWS)
-    int32_t channel_begin, channel_end;  // output channels (CUT_CHANNELS)
-    int32_t column_begin, column_end;    // output columns (CUT_COLUMNS: qs8 kernels with a column_block)
+    int32_t begin, end;
 } conv_chunk;
 
 // Narrows `share` (a copy of the whole call's args `a`) to `chunk`. weight_bytes: bytes per
@@ -458,11 +458,11 @@ typedef struct conv_chunk {
 #define NJ_CONV_NARROW(share, a, chunk, weight_bytes, gihwo)                                      \
     do {                                                                                        \
         if ((chunk)->cut == CUT_ROWS) {                                                         \
-            (share).row_begin = (chunk)->row_begin;                                             \
-            (share).row_end = (chunk)->row_end;                                                 \
+            (share).row_begin = (chunk)->begin;                                                 \
+            (share).row_end = (chunk)->end;                                                     \
             break;                                                                              \
         }                                                                                       \
-        const int32_t begin_ = (chunk)->channel_begin, end_ = (chunk)->channel_end;             \
+        const int32_t begin_ = (chunk)->begin, end_ = (chunk)->end;                             \
         const int32_t per_group_ = (a)->out_channels / (a)->groups;                             \
         const int32_t in_per_group_ = (a)->in_channels / (a)->groups;                           \
         const size_t taps_ = (size_t)(a)->kernel_size * (a)->kernel_size;                       \
@@ -503,9 +503,9 @@ typedef struct conv_job {
     conv_chunk_fn run_chunk;
     const void *kernel;
     const void *args;
-    int32_t row_begin, row_end, out_channels, width;
     conv_cut cut;
-    int32_t unit;    // rows, output channels or columns per chunk
+    int32_t first, last;  // the rows, output channels or columns cut: [first, last)
+    int32_t unit;         // per chunk
     chunk_deal deal;
 } conv_job;
 
@@ -515,18 +515,8 @@ static void conv_share(void *raw, int32_t index, int32_t count) {
     for (;;) {
         const int32_t chunk = deal_next(&job->deal, index, 1);
         if (chunk < 0) return;
-        conv_chunk c = {job->cut, 0, 0, 0, 0, 0, 0};
-        if (job->cut == CUT_CHANNELS) {
-            c.channel_begin = chunk * job->unit;
-            c.channel_end = c.channel_begin + job->unit < job->out_channels ? c.channel_begin + job->unit
-                                                                            : job->out_channels;
-        } else if (job->cut == CUT_COLUMNS) {
-            c.column_begin = chunk * job->unit;
-            c.column_end = c.column_begin + job->unit < job->width ? c.column_begin + job->unit : job->width;
-        } else {
-            c.row_begin = job->row_begin + chunk * job->unit;
-            c.row_end = c.row_begin + job->unit < job->row_end ? c.row_begin + job->unit : job->row_end;
-        }
+        conv_chunk c = {job->cut, job->first + chunk * job->unit, 0};
+        c.end = c.begin + job->unit < job->last ? c.begin + job->unit : job->last;
         job->run_chunk(job->kernel, job->args, &c);
     }
 }
@@ -570,13 +560,10 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
     job.run_chunk = run_chunk;
     job.kernel = kernel;
     job.args = args;
-    job.row_begin = row_begin;
-    job.row_end = row_end;
-    job.out_channels = out_channels;
-    job.width = width;
     job.cut = CUT_ROWS;
+    job.first = row_begin;
+    job.last = row_end;
     job.unit = 1;
-    int32_t chunks;
     const int32_t most = threads * CHUNKS_PER_THREAD;
     if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
         // Bands of rows.
@@ -586,19 +573,21 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
             const int32_t even = (row_blocks + threads - 1) / threads * block;  // one chunk per thread
             job.unit = halo < even ? halo : even;
         }
-        chunks = (rows + job.unit - 1) / job.unit;
     } else if (column_block > 0 && groups == 1 && (width + column_block - 1) / column_block >= threads) {
         // Too few rows to go round, a kernel that computes parts of rows: a range of whole
         // column blocks per thread.
         const int32_t blocks = (width + column_block - 1) / column_block;
         job.cut = CUT_COLUMNS;
+        job.first = 0;
+        job.last = width;
         job.unit = (blocks + threads - 1) / threads * column_block;
-        chunks = (width + job.unit - 1) / job.unit;
     } else {
         // Too few rows to go round: blocks of output channels, whole groups of a grouped
         // convolution and whole register blocks of an ungrouped one (smaller blocks when there
         // are fewer blocks than threads).
         job.cut = CUT_CHANNELS;
+        job.first = 0;
+        job.last = out_channels;
         const int32_t per_group = out_channels / groups;
         int32_t unit = groups == 1 ? channel_block : per_group;
         if (groups > 1 && groups > most) {
@@ -612,9 +601,8 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
             unit = (out_channels + threads - 1) / threads;
         }
         job.unit = unit;
-        chunks = (out_channels + unit - 1) / unit;
     }
-    deal_init(&job.deal, chunks, threads);
+    deal_init(&job.deal, (job.last - job.first + job.unit - 1) / job.unit, threads);
     nj_threadpool_run(pool, conv_share, &job);
 }
 
@@ -668,18 +656,18 @@ static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *ch
     const nj_conv2d_qs8_args *a = args;
     nj_conv2d_qs8_args share = *a;
     if (chunk->cut == CUT_ROWS) {
-        share.row_begin = chunk->row_begin;
-        share.row_end = chunk->row_end;
+        share.row_begin = chunk->begin;
+        share.row_end = chunk->end;
         k->run(&share);
         return;
     }
     if (chunk->cut == CUT_COLUMNS) {
-        share.column_begin = chunk->column_begin;
-        share.column_end = chunk->column_end;
+        share.column_begin = chunk->begin;
+        share.column_end = chunk->end;
         k->run(&share);
         return;
     }
-    const int32_t begin = chunk->channel_begin, end = chunk->channel_end;
+    const int32_t begin = chunk->begin, end = chunk->end;
     const int32_t per_group = a->out_channels / a->groups;
     const int32_t in_per_group = a->in_channels / a->groups;
     const size_t taps = (size_t)a->kernel_size * a->kernel_size;

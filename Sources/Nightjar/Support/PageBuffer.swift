@@ -23,16 +23,16 @@ final class PageBuffer {
 
     deinit { munmap(base, bytes) }
 
-    /// Gives the pages of the first `bytes` back to the system: they read as zeros again and
-    /// are resident only once written again. A system call, no heap allocation.
+    /// Gives the pages of the first `bytes` back to the system, the page holding the last of
+    /// them included.
     func release(firstBytes bytes: Int) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let size = min((bytes + page - 1) / page * page, self.bytes)
-        if size > 0 { _ = madvise(base, size, MADV_DONTNEED) }
+        release(0..<(bytes + page - 1) / page * page)
     }
 
-    /// Gives back the whole pages of `range` (bytes from the start; a page only partly inside
-    /// it stays), as `release(firstBytes:)` does.
+    /// Gives the whole pages of `range` (bytes from the start; a page only partly inside it
+    /// stays) back to the system: they read as zeros again and are resident only once written
+    /// again. A system call, no heap allocation.
     func release(_ range: Range<Int>) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let begin = (range.lowerBound + page - 1) / page * page, end = min(range.upperBound / page * page, bytes)
