@@ -575,8 +575,10 @@ int main(int argc, char **argv) {
     }
     // Each exact Winograd kernel at its input limit with every value at one extreme: the largest
     // sums it must recover. F(2x2): 4 S within int32 up to prepare's 16384 taps (1820 inputs);
-    // F(2, 3) x F(4, 3): S modulo 2^28 up to 896 inputs; F(2, 5) and F(4, 5): 32 inputs.
-    static const qs8_shape bounds[] = {{3, 1820, 16, 1}, {3, 896, 64, 1}, {5, 32, 8, 1}, {5, 32, 12, 1}};
+    // F(2, 3) x F(4, 3): S modulo 2^28 up to 896 inputs; F(4x4, 3x3): S modulo 2^26 up to 227;
+    // F(2, 5) and F(4, 5): 32 inputs.
+    static const qs8_shape bounds[] = {{3, 1820, 16, 1}, {3, 896, 64, 1}, {3, 227, 64, 1}, {5, 32, 8, 1},
+                                       {5, 32, 12, 1}};
     correlated_extremes = 1;
     for (size_t bi = 0; bi < sizeof bounds / sizeof bounds[0]; bi++) {
         for (int32_t h = quick ? 3 : 1; h <= 3; h++) run_case(bounds[bi], h == 2 ? 65 : 33, h, 1, 0);

@@ -154,6 +154,10 @@ typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
 //                 filters transformed for F(2, 3) down and F(4, 3) across, (2G) g G'ᵀ with G'
 //                 F(4, 3)'s G, each row scaled to integers (|value| <= 3 * 7 * 128), point
 //                 6 * row + column, channel pairs per lane.
+//   WINOGRAD_4X4_S16  [36][ceil(in / 2)][weight_stride][2] int16, ungrouped 3x3 only: the
+//                 filters transformed for F(4x4, 3x3), G' g G'ᵀ with G' as in WINOGRAD_2X4_S16
+//                 both ways (|value| <= 7 * 7 * 128), point 6 * row + column, channel pairs per
+//                 lane.
 // Input channels past the group's count are zero weights.
 typedef enum nj_qs8_weight_layout {
     NJ_QS8_WEIGHTS_OIHW_S8 = 0,
@@ -165,6 +169,7 @@ typedef enum nj_qs8_weight_layout {
     NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 = 6,
     NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16 = 7,
     NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16 = 8,
+    NJ_QS8_WEIGHTS_WINOGRAD_4X4_S16 = 9,
 } nj_qs8_weight_layout;
 
 typedef struct nj_conv2d_qs8_kernel {
@@ -184,6 +189,13 @@ typedef struct nj_conv2d_qs8_kernel {
     // Rows the kernel computes together (the thread pool cuts bands at multiples; 0 or 1: any
     // row). The output is the same however rows are cut.
     int32_t row_block;
+    // Rows one pass computes when the range allows, if more than row_block (0: row_block): the
+    // kernel tiles a range from its first row, the pool cuts bands into chunks of whole tiles,
+    // and a range of another length ends in a tile cut short. row_block stays what the schedule
+    // aligns ranges to: F(4x4, 3x3)'s 4 there made its windows and those upstream taller (an
+    // int8 restore of 12.1 MP: 1.2 MiB of arena, 2 MB of peak RSS) where 2 leaves the 1/8-scale
+    // bands' ranges 4 or 8 rows long.
+    int32_t tile_rows;
     // Columns the kernel computes together when asked for part of a row (args' column_begin,
     // column_end); 0: it computes whole rows only. The thread pool cuts a band that is too
     // short to split by rows into column ranges for such a kernel, so that each thread

@@ -1,10 +1,10 @@
-// The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd2x{2,4}-avx2-6x2.c,
+// The parts the AVX2 int8 Winograd kernels share (qs8-conv2d-3x3-winograd{2x2,2x4,4x4}-avx2-6x2.c,
 // qs8-conv2d-5x5-winograd1x{2,4}-avx2-6x2.c): a row segment with the zero point written in, the
 // columns of tiles 2 or 4 columns wide, the interleaving of two channels' transformed tiles into
 // VPMADDWD's pairs, the products' register blocks, a row's finishing stores, the 3x3 kernels'
-// loop over pairs of rows and their products per transform point, and the recovery of the exact
-// sum from its multiple modulo 2^32. Blocks are 16 tiles: one int16 vector per channel, two
-// int32 vectors per output channel. Internal, no include guard: included once by each kernel
+// loop over tiles of rows and their products per transform point, F(4, 3)'s integer transforms,
+// and the recovery of the exact sum from its multiple modulo 2^32. Blocks are 16 tiles: one
+// int16 vector per channel, two int32 vectors per output channel. Internal, no include guard: included once by each kernel
 // file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
 #define QW_TB 16   // tiles per block
 #define QW_ICU 32  // 3x3 kernels: channel pairs per transform chunk
@@ -222,27 +222,28 @@ typedef void (*qw_input_transform_fn)(const nj_conv2d_qs8_args *a, int32_t u0, i
 typedef void (*qw_output_transform_fn)(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0, int rows,
                                        int32_t t0, int32_t nt, const int32_t *M);
 
-// The 3x3 kernels' loop. Output rows go in pairs that start at even image rows whatever the
-// range (rows: bit 0 when the pair's first row is in it, bit 1 its second), so every row gets
-// the same integers however bands and threads cut the rows (the arithmetic is exact). A pair's
-// row is cut into blocks of QW_TB tiles `tile_width` columns wide, taken QW_OCC output channels
-// and QW_ICU channel pairs at a time. The transform's 4 rows hold `points_per_row` points each
-// (ξ = points_per_row · row + column); a row alone forms only the products its row of Aᵀ
-// reads: transform rows 0-2 for a pair's first row, 1-3 for its second.
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_pairs(const nj_conv2d_qs8_args *a, const int tile_width,
-                                                      const int points_per_row, int16_t *V, int32_t *M,
-                                                      qw_input_transform_fn input_transform,
+// The 3x3 kernels' loop. Output rows go in tiles of `tile_height` rows (2 or 4) from the range's
+// first row (rows: bit i when the tile's row i is in the range; only the last tile can be cut
+// short). The schedule starts ranges on even rows and the pool cuts them at multiples of the
+// tile (the kernel's row_block and tile_rows); the arithmetic is exact, so every row gets the
+// same integers however bands and threads cut the rows. A tile row is cut into blocks of QW_TB
+// tiles `tile_width` columns wide, taken QW_OCC output channels and QW_ICU channel pairs at a
+// time. The transform's tile_height + 2 rows hold `points_per_row` points each (ξ =
+// points_per_row · row + column). In both F(2, 3) and F(4, 3) only the last output row reads the
+// transform's last row, so a tile cut short forms the products of the rows before it.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_tiles(const nj_conv2d_qs8_args *a, const int tile_height,
+                                                      const int tile_width, const int points_per_row, int16_t *V,
+                                                      int32_t *M, qw_input_transform_fn input_transform,
                                                       qw_output_transform_fn output_transform) {
     // The tiles of the columns asked for (column_block: 8 tiles, so the output transforms'
     // groups of 8 tiles are whole or end the row).
     const int32_t column_end = a->column_end > 0 ? a->column_end : a->width;
     const int32_t tile_begin = a->column_begin / tile_width, tiles = (column_end + tile_width - 1) / tile_width;
     const int32_t units = (a->in_channels + 1) / 2;
-    for (int32_t y = a->row_begin; y < a->row_end;) {
-        const int32_t y0 = y & ~1;
-        const int rows = (y == y0 ? 1 : 0) | (y0 + 1 >= y && y0 + 1 < a->row_end ? 2 : 0);
-        const int xi_begin = rows & 1 ? 0 : points_per_row, xi_end = (rows & 2 ? 4 : 3) * points_per_row;
-        y = y0 + 2;
+    for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += tile_height) {
+        const int32_t count = a->row_end - y0 < tile_height ? a->row_end - y0 : tile_height;
+        const int rows = (1 << count) - 1;
+        const int xi_end = (count == tile_height ? tile_height + 2 : tile_height + 1) * points_per_row;
         for (int32_t t0 = tile_begin; t0 < tiles; t0 += QW_TB) {
             const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
             for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
@@ -250,11 +251,55 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_pairs(const nj_conv2d_qs8_args *
                 for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
                     const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
                     input_transform(a, u0, nu, y0, rows, t0, V);
-                    qw_gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, xi_begin, xi_end, nt);
+                    qw_gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, 0, xi_end, nt);
                 }
                 output_transform(a, oc0, noc, y0, rows, t0, nt, M);
             }
         }
+    }
+}
+
+// F(4, 3)'s Bᵀ at the points 0, 1, -1, 2, -2 and infinity, in int16 (across a row, and down for
+// F(4x4, 3x3)): rows [4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0],
+// [0,2,-1,-2,1,0], [0,4,0,-5,0,1].
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_input_points(const __m256i d[6], __m256i x[6]) {
+    const __m256i d42 = _mm256_sub_epi16(d[4], d[2]), d31 = _mm256_sub_epi16(d[3], d[1]);
+    x[0] = _mm256_add_epi16(_mm256_slli_epi16(_mm256_sub_epi16(d[0], d[2]), 2), d42);
+    x[1] = _mm256_sub_epi16(_mm256_add_epi16(d[3], d[4]), _mm256_slli_epi16(_mm256_add_epi16(d[1], d[2]), 2));
+    x[2] = _mm256_add_epi16(_mm256_sub_epi16(d[4], d[3]), _mm256_slli_epi16(_mm256_sub_epi16(d[1], d[2]), 2));
+    x[3] = _mm256_add_epi16(d42, _mm256_add_epi16(d31, d31));
+    x[4] = _mm256_sub_epi16(d42, _mm256_add_epi16(d31, d31));
+    x[5] = _mm256_add_epi16(_mm256_sub_epi16(d[5], d[3]), _mm256_slli_epi16(_mm256_sub_epi16(d[1], d[3]), 2));
+}
+
+// B across one input row of 16 tiles 4 columns wide: x[j] = (d B)[j] with d[m] = column 4t + m
+// of the segment (the pack's tile order, qw_phase4).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x[6]) {
+    const __m256i a = _mm256_loadu_si256((const __m256i *)seg), b = _mm256_loadu_si256((const __m256i *)(seg + 32));
+    const __m256i a4 = _mm256_loadu_si256((const __m256i *)(seg + 4));
+    const __m256i b4 = _mm256_loadu_si256((const __m256i *)(seg + 36));
+    const __m256i d[6] = {qw_phase4(a, b, 0), qw_phase4(a, b, 1), qw_phase4(a, b, 2),
+                          qw_phase4(a, b, 3), qw_phase4(a4, b4, 0), qw_phase4(a4, b4, 1)};
+    qw4_input_points(d, x);
+}
+
+// F(4, 3)'s A'ᵀ with its columns scaled by 24 over G''s row scales (4, -6, -6, 24, 24, 1), in
+// int32: [[6,-4,-4,1,1,0], [0,-4,4,2,-2,0], [0,-4,-4,4,4,0], [0,-4,4,8,-8,24]]; out[r] for the
+// rows r that `wanted` has (bit r), reading v[0] only for row 0 and v[5] only for row 3.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_output_points(const __m256i v[6], __m256i out[4], const int wanted) {
+    const __m256i s12 = _mm256_add_epi32(v[1], v[2]), d12 = _mm256_sub_epi32(v[1], v[2]);
+    const __m256i s34 = _mm256_add_epi32(v[3], v[4]), d34 = _mm256_sub_epi32(v[3], v[4]);
+    const __m256i s12x4 = _mm256_slli_epi32(s12, 2), d12x4 = _mm256_slli_epi32(d12, 2);
+    if (wanted & 1) {
+        const __m256i v0x2 = _mm256_add_epi32(v[0], v[0]);
+        out[0] = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(v0x2, _mm256_slli_epi32(v0x2, 1)), s34), s12x4);
+    }
+    if (wanted & 2) out[1] = _mm256_sub_epi32(_mm256_add_epi32(d34, d34), d12x4);
+    if (wanted & 4) out[2] = _mm256_slli_epi32(_mm256_sub_epi32(s34, s12), 2);
+    if (wanted & 8) {
+        const __m256i v5x8 = _mm256_slli_epi32(v[5], 3);
+        out[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12x4),
+                                  _mm256_add_epi32(v5x8, _mm256_add_epi32(v5x8, v5x8)));
     }
 }
 

@@ -21,8 +21,8 @@
 //      register blocks of 6 output channels x 2 vectors of 8 tiles.
 //   3. output transform Aᵀ M A, the shift by 2 and the bias: the accumulator of the direct
 //      kernels, requantised the same way (nj_q_finish); even and odd columns interleaved back.
-// A row alone (a range's odd first or even last row) forms only the products its half of Aᵀ
-// reads, which do not involve the patch's last (first) input row, as in the f32 kernel.
+// A range's last row alone (an odd count) forms only the products its half of Aᵀ
+// reads, which do not involve the patch's last input row, as in the f32 kernel.
 // Scratch on the stack: 97 KB, no allocation. Parts shared with the 5x5 kernel:
 // nj-qs8-winograd-avx2.h.
 #include <stddef.h>
@@ -121,7 +121,7 @@ static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[16 * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
     int32_t M[16 * QW_OCC * QW_TB] __attribute__((aligned(32)));
-    qw_row_pairs(a, 2, 4, V, M, qw_input_transform, qw_output_transform);
+    qw_row_tiles(a, 2, 2, 4, V, M, qw_input_transform, qw_output_transform);
 }
 
 // Ungrouped, and enough channels on both sides that the transforms (per input and per output

@@ -31,7 +31,7 @@
 //      kernel's register blocks (nj-qs8-winograd-avx2.h).
 //   3. output transform A'ᵀ M A', S recovered as above, the bias, and the direct kernels'
 //      requantisation (nj_q_finish) on 8 consecutive columns at a time.
-// A row alone (a range's odd first or even last row) forms only the products its half of Aᵀ
+// A range's last row alone (an odd count) forms only the products its half of Aᵀ
 // reads. Scratch on the stack: 49 KB of V and 98 KB of M, no allocation.
 #include <stddef.h>
 #include <stdint.h>
@@ -48,24 +48,6 @@
 
 #define QW4_COLS 68  // input columns a block's loads reach (66 used)
 #define QW4_XI 24    // transform points: 4 down x 6 across
-
-// B across one input row of 16 tiles: x[j] = (d Bᵀᵀ)[j] with d[m] = column 4t + m of the segment.
-static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_across(const int8_t *seg, __m256i x[6]) {
-    const __m256i a = _mm256_loadu_si256((const __m256i *)seg), b = _mm256_loadu_si256((const __m256i *)(seg + 32));
-    const __m256i a4 = _mm256_loadu_si256((const __m256i *)(seg + 4));
-    const __m256i b4 = _mm256_loadu_si256((const __m256i *)(seg + 36));
-    const __m256i d0 = qw_phase4(a, b, 0), d1 = qw_phase4(a, b, 1), d2 = qw_phase4(a, b, 2);
-    const __m256i d3 = qw_phase4(a, b, 3), d4 = qw_phase4(a4, b4, 0), d5 = qw_phase4(a4, b4, 1);
-    const __m256i d42 = _mm256_sub_epi16(d4, d2), d31 = _mm256_sub_epi16(d3, d1);
-    // Bᵀ's rows: [4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0], [0,2,-1,-2,1,0],
-    // [0,4,0,-5,0,1].
-    x[0] = _mm256_add_epi16(_mm256_slli_epi16(_mm256_sub_epi16(d0, d2), 2), d42);
-    x[1] = _mm256_sub_epi16(_mm256_add_epi16(d3, d4), _mm256_slli_epi16(_mm256_add_epi16(d1, d2), 2));
-    x[2] = _mm256_add_epi16(_mm256_sub_epi16(d4, d3), _mm256_slli_epi16(_mm256_sub_epi16(d1, d2), 2));
-    x[3] = _mm256_add_epi16(d42, _mm256_add_epi16(d31, d31));
-    x[4] = _mm256_sub_epi16(d42, _mm256_add_epi16(d31, d31));
-    x[5] = _mm256_add_epi16(_mm256_sub_epi16(d5, d3), _mm256_slli_epi16(_mm256_sub_epi16(d1, d3), 2));
-}
 
 // Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
 // wanted, bit 1 the second; only Bᵀ's rows [lo, hi) down are formed), tiles [t0, t0 + 16):
@@ -123,19 +105,8 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
             for (int rr = 0; rr < 2; rr++) {
                 if (!(rows >> rr & 1)) continue;
-                const __m256i *v = n[rr];
-                // A'ᵀ across: 6 v0 - 4 s12 + s34, -4 d12 + 2 d34, -4 s12 + 4 s34, -4 d12 + 8 d34 + 24 v5.
-                const __m256i s12 = _mm256_add_epi32(v[1], v[2]), d12 = _mm256_sub_epi32(v[1], v[2]);
-                const __m256i s34 = _mm256_add_epi32(v[3], v[4]), d34 = _mm256_sub_epi32(v[3], v[4]);
-                const __m256i s12x4 = _mm256_slli_epi32(s12, 2), d12x4 = _mm256_slli_epi32(d12, 2);
-                const __m256i v0x2 = _mm256_add_epi32(v[0], v[0]);
-                const __m256i v5x8 = _mm256_slli_epi32(v[5], 3);
                 __m256i q[4];
-                q[0] = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(v0x2, _mm256_slli_epi32(v0x2, 1)), s34), s12x4);
-                q[1] = _mm256_sub_epi32(_mm256_add_epi32(d34, d34), d12x4);
-                q[2] = _mm256_slli_epi32(_mm256_sub_epi32(s34, s12), 2);
-                q[3] = _mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(d34, 3), d12x4),
-                                        _mm256_add_epi32(v5x8, _mm256_add_epi32(v5x8, v5x8)));
+                qw4_output_points(n[rr], q, 15);  // A'ᵀ across
                 for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], 4, 0xAAAAAAABu), b);  // 48 S to S (see the top)
                 qw_store_row4(a, oc, y0 + rr, x0, valid, q);
             }
@@ -146,7 +117,7 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[QW4_XI * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
     int32_t M[QW4_XI * QW_OCC * QW_TB] __attribute__((aligned(32)));
-    qw_row_pairs(a, 4, 6, V, M, qw4_input_transform, qw4_output_transform);
+    qw_row_tiles(a, 2, 4, 6, V, M, qw4_input_transform, qw4_output_transform);
 }
 
 // Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them (on 4, as

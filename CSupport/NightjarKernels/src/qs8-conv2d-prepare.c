@@ -96,27 +96,30 @@ static int residual_multiplier(double ratio, int32_t *m, int32_t *s) {
     return NJ_QS8_OK;
 }
 
-// (2G) g Cᵀ of one 3x3 filter: F(2, 3)'s filter transform down, 2G = [[2,0,0],[1,1,1],[1,-1,1],
-// [0,0,2]] (doubled so it stays in integers), and the integer matrix C (`points` rows) across:
-// u[points·i + j], i down, j across.
+// D g Cᵀ of one 3x3 filter with the integer matrices D down and C across (`down` and `across`
+// rows): u[across·i + j], i down, j across. F(2, 3)'s filter transform is doubled so that it
+// stays in integers: 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]].
 static const int32_t winograd_g_2x3[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
-static void winograd_filter_3x3(const int8_t g[9], const int32_t (*across)[3], int points, int16_t *u) {
-    int32_t t[4][3];  // (2G) g
-    for (int i = 0; i < 4; i++) {
+static void winograd_filter_3x3(const int8_t g[9], const int32_t (*down_g)[3], int down,
+                                const int32_t (*across_g)[3], int across, int16_t *u) {
+    int32_t t[6][3];  // D g
+    for (int i = 0; i < down; i++) {
         for (int c = 0; c < 3; c++) {
-            t[i][c] = winograd_g_2x3[i][0] * g[c] + winograd_g_2x3[i][1] * g[3 + c] + winograd_g_2x3[i][2] * g[6 + c];
+            t[i][c] = down_g[i][0] * g[c] + down_g[i][1] * g[3 + c] + down_g[i][2] * g[6 + c];
         }
     }
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < points; j++) {
-            u[points * i + j] = (int16_t)(t[i][0] * across[j][0] + t[i][1] * across[j][1] + t[i][2] * across[j][2]);
+    for (int i = 0; i < down; i++) {
+        for (int j = 0; j < across; j++) {
+            u[across * i + j] =
+                (int16_t)(t[i][0] * across_g[j][0] + t[i][1] * across_g[j][1] + t[i][2] * across_g[j][2]);
         }
     }
 }
 
 // Across for F(2x2, 3x3): 2G again, so the transform is scaled by 4 (|value| <= 9 * 128: int16).
-// Across for F(2, 3) x F(4, 3): F(4, 3)'s G with each row scaled to integers on its own (the
-// kernel's A' carries the scales; |value| <= 3 * 7 * 128: int16).
+// Across for F(2, 3) x F(4, 3), and both ways for F(4x4, 3x3): F(4, 3)'s G with each row scaled
+// to integers on its own (the kernel's A' carries the scales; |value| <= 3 * 7 * 128 and 7 * 7 *
+// 128: int16).
 static const int32_t winograd_g_4x3[6][3] = {{1, 0, 0}, {1, 1, 1}, {1, -1, 1}, {1, 2, 4}, {1, -2, 4}, {0, 0, 1}};
 
 // u[points·ky + ξ] = Σ_kx gp[ξ][kx] · g[5·ky + kx]: each row of a 5x5 filter through an integer
@@ -149,9 +152,10 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
         return;
     }
     if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16 ||
-        layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
+        layout == NJ_QS8_WEIGHTS_WINOGRAD_4X4_S16 || layout == NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16 ||
+        layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
         // [point][ic / 2][oc][ic % 2], a point being ξ of F(2x2, 3x3) (16 of them), of F(2, 3)
-        // x F(4, 3) (24), 6·ky + ξ of F(2, 5) along rows (30) or 8·ky + ξ of F(4, 5) (40); the
+        // x F(4, 3) (24), of F(4x4, 3x3) (36), 6·ky + ξ of F(2, 5) along rows (30) or 8·ky + ξ of F(4, 5) (40); the
         // selection guarantees the kernel size, ungrouped.
         const int points = nj_qs8_layout_taps(layout, k);
         const size_t units = (size_t)(ipg + 1) / 2;
@@ -165,10 +169,12 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
                     winograd_filter_rows(filter, winograd_g_2x5, 6, u);
                 } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16) {
                     winograd_filter_rows(filter, winograd_g_4x5, 8, u);
+                } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_4X4_S16) {
+                    winograd_filter_3x3(filter, winograd_g_4x3, 6, winograd_g_4x3, 6, u);
                 } else if (layout == NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16) {
-                    winograd_filter_3x3(filter, winograd_g_4x3, 6, u);
+                    winograd_filter_3x3(filter, winograd_g_2x3, 4, winograd_g_4x3, 6, u);
                 } else {
-                    winograd_filter_3x3(filter, winograd_g_2x3, 4, u);
+                    winograd_filter_3x3(filter, winograd_g_2x3, 4, winograd_g_2x3, 4, u);
                 }
                 for (int pt = 0; pt < points; pt++) p[(((size_t)pt * units + ic / 2) * opg + oc) * 2 + ic % 2] = u[pt];
             }

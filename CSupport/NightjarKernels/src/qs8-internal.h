@@ -14,6 +14,7 @@ static inline int32_t nj_qs8_layout_lane_channels(nj_qs8_weight_layout layout) {
         case NJ_QS8_WEIGHTS_GC2HWO2_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16:
+        case NJ_QS8_WEIGHTS_WINOGRAD_4X4_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16:
         case NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16: return 2;
         default: return 1;
@@ -29,12 +30,13 @@ static inline int32_t nj_qs8_layout_weight_bytes(nj_qs8_weight_layout layout) {
 }
 
 // Weights per (input, output channel) pair in a layout: the filter's k * k taps, the 16 points
-// of a Winograd F(2x2, 3x3) tile, the 24 of an F(2, 3) x F(4, 3) one, or 5 rows of F(2, 5)'s 6
-// or of F(4, 5)'s 8.
+// of a Winograd F(2x2, 3x3) tile, the 24 of an F(2, 3) x F(4, 3) one, the 36 of an F(4x4, 3x3)
+// one, or 5 rows of F(2, 5)'s 6 or of F(4, 5)'s 8.
 static inline int32_t nj_qs8_layout_taps(nj_qs8_weight_layout layout, int32_t kernel_size) {
     switch (layout) {
         case NJ_QS8_WEIGHTS_WINOGRAD_2X2_S16: return 16;
         case NJ_QS8_WEIGHTS_WINOGRAD_2X4_S16: return 24;
+        case NJ_QS8_WEIGHTS_WINOGRAD_4X4_S16: return 36;
         case NJ_QS8_WEIGHTS_WINOGRAD_1X2_5X5_S16: return 30;
         case NJ_QS8_WEIGHTS_WINOGRAD_1X4_5X5_S16: return 40;
         default: return kernel_size * kernel_size;

@@ -711,7 +711,8 @@ void nj_threadpool_conv2d_qs8(nj_threadpool *pool, const nj_conv2d_qs8_kernel *k
         kernel->run(args);
         return;
     }
+    const int32_t row_block = kernel->tile_rows > kernel->row_block ? kernel->tile_rows : kernel->row_block;
     conv_split(pool, qs8_chunk, kernel, args, args->row_begin, args->row_end, args->out_channels,
-               args->groups, kernel->channel_block, kernel->row_block, args->kernel_size - 1, 1,
+               args->groups, kernel->channel_block, row_block, args->kernel_size - 1, 1,
                kernel->column_block, args->width, NJ_BAND_INPUT_BYTES(args, sizeof(int8_t)));
 }
