@@ -313,3 +313,20 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw_exact_sum(__m256i cs, const int s
     const __m256i t = _mm256_mullo_epi32(s, _mm256_set1_epi32((int32_t)odd_inverse));
     return _mm256_srai_epi32(_mm256_slli_epi32(t, shift), shift);
 }
+
+// Output rows y0 + r of channel oc for the rows r of a tile that `rows` has (bit r), from the
+// points down's results n[r][0 .. 5] (c·S modulo 2^32 once across, c = 2^shift · odd): A'ᵀ
+// across, S recovered (qw_exact_sum), the bias b added, requantised and stored at columns
+// [x0, x0 + valid).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_finish_rows(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y0,
+                                                         int rows, const int tile_height, int32_t x0,
+                                                         int32_t valid, __m256i (*n)[6], __m256i b,
+                                                         const int shift, const uint32_t odd_inverse) {
+    for (int r = 0; r < tile_height; r++) {
+        if (!(rows >> r & 1)) continue;
+        __m256i q[4];
+        qw4_output_points(n[r], q, 15);
+        for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], shift, odd_inverse), b);
+        qw_store_row4(a, oc, y0 + r, x0, valid, q);
+    }
+}

@@ -103,13 +103,7 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
 #undef QW4_M
             const int32_t x0 = 4 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            for (int rr = 0; rr < 2; rr++) {
-                if (!(rows >> rr & 1)) continue;
-                __m256i q[4];
-                qw4_output_points(n[rr], q, 15);  // A'ᵀ across
-                for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], 4, 0xAAAAAAABu), b);  // 48 S to S (see the top)
-                qw_store_row4(a, oc, y0 + rr, x0, valid, q);
-            }
+            qw4_finish_rows(a, oc, y0, rows, 2, x0, valid, n, b, 4, 0xAAAAAAABu);  // 48 S to S
         }
     }
 }

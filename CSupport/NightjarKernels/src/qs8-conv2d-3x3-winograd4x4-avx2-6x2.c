@@ -106,13 +106,7 @@ static NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32
             }
             const int32_t x0 = 4 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            for (int r = 0; r < 4; r++) {
-                if (!(rows >> r & 1)) continue;
-                __m256i q[4];
-                qw4_output_points(n[r], q, 15);  // A'ᵀ across
-                for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], 6, 0x38E38E39u), b);  // 576 S to S
-                qw_store_row4(a, oc, y0 + r, x0, valid, q);
-            }
+            qw4_finish_rows(a, oc, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u);  // 576 S to S
         }
     }
 }
