@@ -4,8 +4,8 @@
 // VPMADDWD's pairs, the products' register blocks, a row's finishing stores, the 3x3 kernels'
 // loop over tiles of rows and their products per transform point, F(4, 3)'s integer transforms,
 // and the recovery of the exact sum from its multiple modulo 2^32. Blocks are 16 tiles: one
-// int16 vector per channel, two int32 vectors per output channel. Internal, no include guard: included once by each kernel
-// file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
+// int16 vector per channel, two int32 vectors per output channel. Internal, no include guard:
+// included once by each kernel file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
 #define QW_TB 16   // tiles per block
 #define QW_ICU 32  // 3x3 kernels: channel pairs per transform chunk
 #define QW_OCC 64  // 3x3 kernels: output channels per accumulation chunk
