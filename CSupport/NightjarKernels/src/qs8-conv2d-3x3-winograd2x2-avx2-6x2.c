@@ -52,12 +52,12 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_across(const int8_t *seg, __m256i h[
     h[3] = _mm256_sub_epi16(o, o1);
 }
 
-// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
-// wanted, bit 1 the second; only Bᵀ's rows [lo, hi) are formed), tiles [t0, t0 + 16):
+// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 1 when the
+// second is wanted, the first always is; only Bᵀ's rows [0, hi) are formed), tiles [t0, t0 + 16):
 // V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair].
 static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
                                            int rows, int32_t t0, int16_t *V) {
-    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
+    const int hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 2 * t0 - 1;
     int8_t seg[4][64];
     __m256i pair[2][16];  // the pair's two channels, V[ξ] for 16 tiles each
@@ -69,19 +69,19 @@ static NJ_Q_TARGET void qw_input_transform(const nj_conv2d_qs8_args *a, int32_t 
                 continue;
             }
             __m256i h[4][4];
-            for (int k = lo; k < hi; k++) {
+            for (int k = 0; k < hi; k++) {
                 // The first input row only feeds the first output row, the fourth the second.
                 qw_across(qw_segment(a, ic, y0 - 1 + k, c0, QW_COLS, seg[k]), h[k]);
             }
             for (int c = 0; c < 4; c++) {
                 // Bᵀ down: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-                if (rows & 1) pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
+                pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
                 pair[j][4 + c] = _mm256_add_epi16(h[1][c], h[2][c]);
                 pair[j][8 + c] = _mm256_sub_epi16(h[2][c], h[1][c]);
                 if (rows & 2) pair[j][12 + c] = _mm256_sub_epi16(h[1][c], h[3][c]);
             }
         }
-        for (int xi = 4 * lo; xi < 4 * hi; xi++) {
+        for (int xi = 0; xi < 4 * hi; xi++) {
             qw_store_pairs(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
@@ -100,7 +100,7 @@ static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t
             __m256i n[2][4];
             for (int j = 0; j < 4; j++) {
                 const __m256i m1 = QW_M(4 + j), m2 = QW_M(8 + j);
-                if (rows & 1) n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW_M(j), m1), m2);
+                n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW_M(j), m1), m2);
                 if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW_M(12 + j));
             }
 #undef QW_M

@@ -49,12 +49,13 @@
 #define QW4_COLS 68  // input columns a block's loads reach (66 used)
 #define QW4_XI 24    // transform points: 4 down x 6 across
 
-// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 0 the first is
-// wanted, bit 1 the second; only Bᵀ's rows [lo, hi) down are formed), tiles [t0, t0 + 16):
+// Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 1 when the
+// second is wanted, the first always is; only Bᵀ's rows [0, hi) down are formed), tiles
+// [t0, t0 + 16):
 // V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
 static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
                                             int rows, int32_t t0, int16_t *V) {
-    const int lo = rows & 1 ? 0 : 1, hi = rows & 2 ? 4 : 3;
+    const int hi = rows & 2 ? 4 : 3;
     const int32_t c0 = 4 * t0 - 1;
     int8_t seg[4][QW4_COLS];
     __m256i pair[2][QW4_XI];
@@ -66,19 +67,19 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
                 continue;
             }
             __m256i h[4][6];
-            for (int k = lo; k < hi; k++) {
+            for (int k = 0; k < hi; k++) {
                 // The first input row only feeds the first output row, the fourth the second.
                 qw4_across(qw_segment(a, ic, y0 - 1 + k, c0, QW4_COLS, seg[k]), h[k]);
             }
             for (int c = 0; c < 6; c++) {
                 // Bᵀ down: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-                if (rows & 1) pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
+                pair[j][c] = _mm256_sub_epi16(h[0][c], h[2][c]);
                 pair[j][6 + c] = _mm256_add_epi16(h[1][c], h[2][c]);
                 pair[j][12 + c] = _mm256_sub_epi16(h[2][c], h[1][c]);
                 if (rows & 2) pair[j][18 + c] = _mm256_sub_epi16(h[1][c], h[3][c]);
             }
         }
-        for (int xi = 6 * lo; xi < 6 * hi; xi++) {
+        for (int xi = 0; xi < 6 * hi; xi++) {
             qw_store_pairs4(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
@@ -97,7 +98,7 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
             __m256i n[2][6];
             for (int j = 0; j < 6; j++) {  // Aᵀ down
                 const __m256i m1 = QW4_M(6 + j), m2 = QW4_M(12 + j);
-                if (rows & 1) n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW4_M(j), m1), m2);
+                n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW4_M(j), m1), m2);
                 if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW4_M(18 + j));
             }
 #undef QW4_M

@@ -45,11 +45,11 @@
 #define QW44_XI 36    // transform points: 6 down x 6 across
 
 // Step 1 for channel pairs [u0, u0 + nu), the output rows y0 .. y0 + 3 (`rows`: bit r when row
-// y0 + r is wanted; Bᵀ's first row down is formed only for the first, its last only for the
-// last), tiles [t0, t0 + 16): V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair].
+// y0 + r is wanted, the first always is; Bᵀ's last row down is formed only for the last), tiles
+// [t0, t0 + 16): V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair].
 static NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
                                              int rows, int32_t t0, int16_t *V) {
-    const int lo = rows & 1 ? 0 : 1, hi = rows & 8 ? 6 : 5;
+    const int hi = rows & 8 ? 6 : 5;
     const int32_t c0 = 4 * t0 - 1;
     int8_t seg[QW44_COLS];
     __m256i pair[2][QW44_XI];
@@ -62,8 +62,8 @@ static NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_
             }
             __m256i h[6][6];
             for (int k = 0; k < 6; k++) {
-                // Input row 0 feeds only Bᵀ's first row, row 5 only its last.
-                if (k >= lo && k < hi) {
+                // Input row 5 feeds only Bᵀ's last row.
+                if (k < hi) {
                     qw4_across(qw_segment(a, ic, y0 - 1 + k, c0, QW44_COLS, seg), h[k]);
                 } else {
                     for (int c = 0; c < 6; c++) h[k][c] = _mm256_setzero_si256();
@@ -73,10 +73,10 @@ static NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_
                 const __m256i d[6] = {h[0][c], h[1][c], h[2][c], h[3][c], h[4][c], h[5][c]};
                 __m256i x[6];
                 qw4_input_points(d, x);
-                for (int r = lo; r < hi; r++) pair[j][6 * r + c] = x[r];
+                for (int r = 0; r < hi; r++) pair[j][6 * r + c] = x[r];
             }
         }
-        for (int xi = 6 * lo; xi < 6 * hi; xi++) {
+        for (int xi = 0; xi < 6 * hi; xi++) {
             qw_store_pairs4(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
@@ -95,7 +95,7 @@ static NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32
             for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
                 __m256i m[6], col[4];
                 for (int r = 0; r < 6; r++) {
-                    const int formed = (r > 0 || (rows & 1)) && (r < 5 || (rows & 8));
+                    const int formed = r < 5 || (rows & 8);
                     m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
                                   : _mm256_setzero_si256();
                 }
