@@ -22,6 +22,7 @@
 
 #include "nightjar_kernels.h"
 #include "nightjar_threadpool.h"
+#include "conv-cases.h"
 #include "test-support.h"
 
 static long passed, failed;
@@ -158,10 +159,6 @@ typedef struct conv_shape {
 
 static int32_t max_i(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t min_i(int32_t a, int32_t b) { return a < b ? a : b; }
-static int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
-    const int32_t y = lo + ((slot - lo) % rows + rows) % rows;
-    return y < hi ? y : -1;
-}
 static uint16_t rnd_f16(void) {
     const float f = rnd_signed_unit();
     uint16_t h;
@@ -291,6 +288,24 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
     ref.weights = ref_weights;
     reference->run(&ref);
 
+    // Each output's sum of |terms| (the bound scales with it), once for every kernel below;
+    // the magnitudes of the binary16 weights the reference ran with.
+    double *abs_input = malloc(in_count * sizeof(double)), *abs_weights = malloc(w_count * sizeof(double));
+    double *abs_bias = bias ? malloc((size_t)s.out_channels * sizeof(double)) : NULL;
+    double *abs_residual = residual ? malloc(res_count * sizeof(double)) : NULL;
+    double *mag = malloc(out_count * sizeof(double));
+    if (!abs_input || !abs_weights || (bias && !abs_bias) || (residual && !abs_residual) || !mag) {
+        perror("malloc");
+        exit(2);
+    }
+    for (size_t i = 0; i < in_count; i++) abs_input[i] = fabs(f16d(input[i]));
+    for (size_t i = 0; i < w_count; i++) abs_weights[i] = fabs(f16d(ref_weights[i]));
+    if (bias) for (int32_t i = 0; i < s.out_channels; i++) abs_bias[i] = fabs(bias[i]);
+    if (residual) for (size_t i = 0; i < res_count; i++) abs_residual[i] = fabs(f16d(residual[i]));
+    const ring_conv geometry = {s.k, s.in_channels, s.out_channels, s.groups, height, width, row_begin, row_end,
+                                in_rows, out_rows, res_rows, in_stride, out_stride, res_stride};
+    ring_conv_sum_abs_terms(&geometry, abs_input, abs_weights, abs_bias, abs_residual, mag);
+
     const nj_conv2d_f16_kernel *kernels[16];
     const int kernel_count = kernels_under_test(&args, process_wide, kernels);
     for (int ki = 0; ki < kernel_count; ki++) {
@@ -310,7 +325,6 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
         double case_max = 0;
         char first[256] = "";
         for (int32_t oc = 0; oc < s.out_channels && bad < 1000; oc++) {
-            const int32_t g = oc / opg;
             for (int32_t r = 0; r < out_rows; r++) {
                 const int32_t y = ring_row(r, out_rows, row_begin, row_end);
                 for (int32_t x = 0; x < width; x++) {
@@ -319,29 +333,14 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
                         if (got[idx] != SENTINEL16 && !bad++) snprintf(first, sizeof first, "wrote into unused ring row %d of oc %d x %d", r, oc, x);
                         continue;
                     }
-                    double mag = bias ? fabs(bias[oc]) : 0.0;
-                    for (int32_t icg = 0; icg < ipg; icg++) {
-                        const uint16_t *plane = input + (size_t)(g * ipg + icg) * in_stride;
-                        const uint16_t *w = ref_weights + ((size_t)oc * ipg + icg) * s.k * s.k;
-                        for (int32_t ky = 0; ky < s.k; ky++) {
-                            const int32_t iy = y + ky - pad;
-                            if (iy < 0 || iy >= height) continue;
-                            for (int32_t kx = 0; kx < s.k; kx++) {
-                                const int32_t ix = x + kx - pad;
-                                if (ix < 0 || ix >= width) continue;
-                                mag += fabs(f16d(w[ky * s.k + kx]) * f16d(plane[(size_t)(iy % in_rows) * width + ix]));
-                            }
-                        }
-                    }
-                    if (residual) mag += fabs(f16d(residual[(size_t)oc * res_stride + (size_t)(y % res_rows) * width + x]));
                     const double e = f16d(expected[idx]), v = f16d(got[idx]);
                     const double err = fabs(v - e);
-                    const double tol = bound * mag + ldexp(1.0, -10) * fmax(fabs(v), fabs(e)) + ldexp(1.0, -24);
+                    const double tol = bound * mag[idx] + ldexp(1.0, -10) * fmax(fabs(v), fabs(e)) + ldexp(1.0, -24);
                     if (!(err <= tol)) {
-                        if (!bad++) snprintf(first, sizeof first, "oc %d y %d x %d: got %g want %g (mag %g)", oc, y, x, v, e, mag);
-                    } else if (mag > 0) {
+                        if (!bad++) snprintf(first, sizeof first, "oc %d y %d x %d: got %g want %g (mag %g)", oc, y, x, v, e, mag[idx]);
+                    } else if (mag[idx] > 0) {
                         // Beyond one binary16 rounding of the result: the summation's share.
-                        const double excess = (err - ldexp(1.0, -10) * fmax(fabs(v), fabs(e))) / mag;
+                        const double excess = (err - ldexp(1.0, -10) * fmax(fabs(v), fabs(e))) / mag[idx];
                         if (excess > case_max) case_max = excess;
                     }
                 }
@@ -388,6 +387,11 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
             passed++;
         }
     }
+    free(abs_input);
+    free(abs_weights);
+    free(abs_bias);
+    free(abs_residual);
+    free(mag);
     guarded_free_all();
 }
 

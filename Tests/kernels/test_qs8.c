@@ -120,12 +120,6 @@ typedef struct qs8_numbers {
     float slope;
 } qs8_numbers;
 
-// The image row a ring of `rows` rows holding rows [lo, hi) keeps at ring row `slot`, or -1.
-static int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
-    const int32_t y = lo + ((slot - lo) % rows + rows) % rows;
-    return y < hi ? y : -1;
-}
-
 static nj_threadpool *pool;
 
 // Runs one kernel on a case: packs for it, runs directly or through the pool, returns 0 when
@@ -322,7 +316,6 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     for (size_t i = 0; i < in_count; i++) {
         input[i] = correlated_extremes ? one_input : saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
     }
-    (void)ring_row;
     for (size_t i = 0; i < w_count; i++) {
         weights[i] = correlated_extremes ? one_weight : saturating_inputs ? (rnd32() & 1 ? 127 : -128) : rnd_s8();
     }
