@@ -9,6 +9,13 @@
 #define QW_TB 16   // tiles per block
 #define QW_ICU 32  // 3x3 kernels: channel pairs per transform chunk
 #define QW_OCC 64  // 3x3 kernels: output channels per accumulation chunk
+// The 3x3 kernels' elements between transform points ξ in V (int16) and M (int32): the data
+// and one cache line. Unpadded the strides were 2 and 4 KiB, so the 16 or 36 points of a tile
+// that the input transform stores and the output transform loads fell into one or two sets of
+// the 8-way L1 and missed it by conflict (on Zen 3 the F(4x4) kernel's output transform loads
+// took an eighth of its time).
+#define QW_V_XI (QW_ICU * QW_TB * 2 + 32)
+#define QW_M_XI (QW_OCC * QW_TB + 16)
 #define QW_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // Columns [c0, c0 + cols) of row y of input channel ic: the row itself when inside, else a copy
@@ -201,7 +208,7 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args 
 
 // Step 2 of the 3x3 kernels for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output
 // channels [oc0, oc0 + noc), nt tiles: M[ξ][oc][·] (+)= Σ_u U[ξ][u][oc] · V[ξ][u][·], with V
-// holding QW_ICU pairs and M QW_OCC channels per ξ.
+// holding QW_ICU pairs and M QW_OCC channels per ξ (QW_V_XI and QW_M_XI apart).
 static inline NJ_Q_TARGET void qw_gemm_points(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0,
                                               int32_t noc, const int16_t *V, int32_t *M, int first, int xi_begin,
                                               int xi_end, int32_t nt) {
@@ -209,8 +216,7 @@ static inline NJ_Q_TARGET void qw_gemm_points(const nj_conv2d_qs8_args *a, int32
     const size_t u_stride = (size_t)a->weight_stride * 2;  // int16 between channel pairs
     for (int xi = xi_begin; xi < xi_end; xi++) {
         const int16_t *U = (const int16_t *)a->weights + ((size_t)xi * units + u0) * u_stride + (size_t)oc0 * 2;
-        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_ICU * QW_TB * 2, 0, 1, nu,
-                         M + (size_t)xi * QW_OCC * QW_TB, first, noc, nt);
+        qw_gemm_channels(U, 0, u_stride, V + (size_t)xi * QW_V_XI, 0, 1, nu, M + (size_t)xi * QW_M_XI, first, noc, nt);
     }
 }
 

@@ -52,7 +52,7 @@
 // Step 1 for channel pairs [u0, u0 + nu), the output rows y0, y0 + 1 (`rows`: bit 1 when the
 // second is wanted, the first always is; only Bᵀ's rows [0, hi) down are formed), tiles
 // [t0, t0 + 16):
-// V[((ξ·QW_ICU + u)·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
+// V[ξ·QW_V_XI + (u·QW_TB + t)·2 + channel of the pair], ξ = 6·(row of Bᵀ) + column.
 static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
                                             int rows, int32_t t0, int16_t *V) {
     const int hi = rows & 2 ? 4 : 3;
@@ -80,7 +80,7 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
             }
         }
         for (int xi = 0; xi < 6 * hi; xi++) {
-            qw_store_pairs4(V + ((size_t)xi * QW_ICU + u) * QW_TB * 2, pair[0][xi], pair[1][xi]);
+            qw_store_pairs4(V + (size_t)xi * QW_V_XI + (size_t)u * QW_TB * 2, pair[0][xi], pair[1][xi]);
         }
     }
 }
@@ -88,7 +88,7 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = (size_t)QW_OCC * QW_TB;
+    const size_t xi = QW_M_XI;
     for (int32_t i = 0; i < noc; i++) {
         const int32_t oc = oc0 + i;
         const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
@@ -110,8 +110,8 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
 }
 
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
-    int16_t V[QW4_XI * QW_ICU * QW_TB * 2] __attribute__((aligned(32)));
-    int32_t M[QW4_XI * QW_OCC * QW_TB] __attribute__((aligned(32)));
+    int16_t V[QW4_XI * QW_V_XI] __attribute__((aligned(32)));
+    int32_t M[QW4_XI * QW_M_XI] __attribute__((aligned(32)));
     qw_row_tiles(a, 2, 4, 6, V, M, qw4_input_transform, qw4_output_transform);
 }
 
