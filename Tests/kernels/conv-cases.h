@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 // The image row a ring of `rows` rows holding rows [lo, hi) keeps at ring row `slot`, or -1.
 static inline int32_t ring_row(int32_t slot, int32_t rows, int32_t lo, int32_t hi) {
@@ -58,6 +60,32 @@ static inline void ring_conv_sum_abs_terms(const ring_conv *c, const double *abs
             }
         }
     }
+}
+
+// The magnitudes ring_conv_sum_abs_terms reads (bias and residual NULL when the case has
+// none) and the sums it writes (`sum`, indexed like the output ring), allocated together.
+typedef struct abs_terms {
+    double *input, *weights, *bias, *residual, *sum;
+} abs_terms;
+
+static inline abs_terms abs_terms_alloc(size_t in_count, size_t w_count, int32_t out_channels, size_t res_count,
+                                        size_t out_count, int with_bias, int with_residual) {
+    abs_terms t = {malloc(in_count * sizeof(double)), malloc(w_count * sizeof(double)),
+                   with_bias ? malloc((size_t)out_channels * sizeof(double)) : NULL,
+                   with_residual ? malloc(res_count * sizeof(double)) : NULL, malloc(out_count * sizeof(double))};
+    if (!t.input || !t.weights || (with_bias && !t.bias) || (with_residual && !t.residual) || !t.sum) {
+        perror("malloc");
+        exit(2);
+    }
+    return t;
+}
+
+static inline void abs_terms_free(abs_terms *t) {
+    free(t->input);
+    free(t->weights);
+    free(t->bias);
+    free(t->residual);
+    free(t->sum);
 }
 
 #endif

@@ -221,21 +221,15 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
     nj_f32_conv2d_scalar(&args);
 
     // Each output's sum of |terms| (the bound scales with it), once for every kernel below.
-    double *abs_input = malloc(in_count * sizeof(double)), *abs_weights = malloc(w_count * sizeof(double));
-    double *abs_bias = bias ? malloc((size_t)s.out_channels * sizeof(double)) : NULL;
-    double *abs_residual = residual ? malloc(res_count * sizeof(double)) : NULL;
-    double *mag = malloc(out_count * sizeof(double));
-    if (!abs_input || !abs_weights || (bias && !abs_bias) || (residual && !abs_residual) || !mag) {
-        perror("malloc");
-        exit(2);
-    }
-    for (size_t i = 0; i < in_count; i++) abs_input[i] = fabs(input[i]);
-    for (size_t i = 0; i < w_count; i++) abs_weights[i] = fabs(weights[i]);
-    if (bias) for (int32_t i = 0; i < s.out_channels; i++) abs_bias[i] = fabs(bias[i]);
-    if (residual) for (size_t i = 0; i < res_count; i++) abs_residual[i] = fabs(residual[i]);
+    abs_terms abs = abs_terms_alloc(in_count, w_count, s.out_channels, res_count, out_count, bias != NULL, residual != NULL);
+    for (size_t i = 0; i < in_count; i++) abs.input[i] = fabs(input[i]);
+    for (size_t i = 0; i < w_count; i++) abs.weights[i] = fabs(weights[i]);
+    if (bias) for (int32_t i = 0; i < s.out_channels; i++) abs.bias[i] = fabs(bias[i]);
+    if (residual) for (size_t i = 0; i < res_count; i++) abs.residual[i] = fabs(residual[i]);
     const ring_conv geometry = {s.k, s.in_channels, s.out_channels, s.groups, height, width, row_begin, row_end,
                                 in_rows, out_rows, res_rows, in_stride, out_stride, res_stride};
-    ring_conv_sum_abs_terms(&geometry, abs_input, abs_weights, abs_bias, abs_residual, mag);
+    ring_conv_sum_abs_terms(&geometry, abs.input, abs.weights, abs.bias, abs.residual, abs.sum);
+    const double *mag = abs.sum;
 
     const int32_t opg = s.out_channels / s.groups;
     const nj_conv2d_f32_kernel *seen[16];
@@ -330,11 +324,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, const nj_isa *
             if (verbose) printf("ok %s k%d %d->%d g%d %dx%d\n", kernel->name, s.k, s.in_channels, s.out_channels, s.groups, width, height);
         }
     }
-    free(abs_input);
-    free(abs_weights);
-    free(abs_bias);
-    free(abs_residual);
-    free(mag);
+    abs_terms_free(&abs);
     free_all();
 }
 

@@ -290,21 +290,15 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
 
     // Each output's sum of |terms| (the bound scales with it), once for every kernel below;
     // the magnitudes of the binary16 weights the reference ran with.
-    double *abs_input = malloc(in_count * sizeof(double)), *abs_weights = malloc(w_count * sizeof(double));
-    double *abs_bias = bias ? malloc((size_t)s.out_channels * sizeof(double)) : NULL;
-    double *abs_residual = residual ? malloc(res_count * sizeof(double)) : NULL;
-    double *mag = malloc(out_count * sizeof(double));
-    if (!abs_input || !abs_weights || (bias && !abs_bias) || (residual && !abs_residual) || !mag) {
-        perror("malloc");
-        exit(2);
-    }
-    for (size_t i = 0; i < in_count; i++) abs_input[i] = fabs(f16d(input[i]));
-    for (size_t i = 0; i < w_count; i++) abs_weights[i] = fabs(f16d(ref_weights[i]));
-    if (bias) for (int32_t i = 0; i < s.out_channels; i++) abs_bias[i] = fabs(bias[i]);
-    if (residual) for (size_t i = 0; i < res_count; i++) abs_residual[i] = fabs(f16d(residual[i]));
+    abs_terms abs = abs_terms_alloc(in_count, w_count, s.out_channels, res_count, out_count, bias != NULL, residual != NULL);
+    for (size_t i = 0; i < in_count; i++) abs.input[i] = fabs(f16d(input[i]));
+    for (size_t i = 0; i < w_count; i++) abs.weights[i] = fabs(f16d(ref_weights[i]));
+    if (bias) for (int32_t i = 0; i < s.out_channels; i++) abs.bias[i] = fabs(bias[i]);
+    if (residual) for (size_t i = 0; i < res_count; i++) abs.residual[i] = fabs(f16d(residual[i]));
     const ring_conv geometry = {s.k, s.in_channels, s.out_channels, s.groups, height, width, row_begin, row_end,
                                 in_rows, out_rows, res_rows, in_stride, out_stride, res_stride};
-    ring_conv_sum_abs_terms(&geometry, abs_input, abs_weights, abs_bias, abs_residual, mag);
+    ring_conv_sum_abs_terms(&geometry, abs.input, abs.weights, abs.bias, abs.residual, abs.sum);
+    const double *mag = abs.sum;
 
     const nj_conv2d_f16_kernel *kernels[16];
     const int kernel_count = kernels_under_test(&args, process_wide, kernels);
@@ -387,11 +381,7 @@ static void run_case(conv_shape s, int32_t width, int32_t height, int process_wi
             passed++;
         }
     }
-    free(abs_input);
-    free(abs_weights);
-    free(abs_bias);
-    free(abs_residual);
-    free(mag);
+    abs_terms_free(&abs);
     guarded_free_all();
 }
 
