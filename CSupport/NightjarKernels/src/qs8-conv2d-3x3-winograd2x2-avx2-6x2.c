@@ -23,7 +23,7 @@
 //      kernels, requantised the same way (nj_q_finish); even and odd columns interleaved back.
 // A range's last row alone (an odd count) forms only the products its half of Aᵀ
 // reads, which do not involve the patch's last input row, as in the f32 kernel.
-// Scratch on the stack: 97 KB, no allocation. Parts shared with the 5x5 kernel:
+// Scratch on the stack: 100 KB, no allocation. Parts shared with the 5x5 kernel:
 // nj-qs8-winograd-avx2.h.
 #include <stddef.h>
 #include <stdint.h>

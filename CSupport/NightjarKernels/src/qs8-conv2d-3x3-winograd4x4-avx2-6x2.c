@@ -27,7 +27,7 @@
 //   3. output transform A'ᵀ M A', S recovered as above, the bias, and the direct kernels'
 //      requantisation (nj_q_finish) on 8 consecutive columns at a time.
 // A tile cut short by the range forms only the transform rows its output rows read. Scratch on
-// the stack: 74 KB of V and 147 KB of M, no allocation.
+// the stack: 76 KB of V and 150 KB of M, no allocation.
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
