@@ -252,14 +252,13 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_tiles(const nj_conv2d_qs8_args *
         const int xi_end = (count == tile_height ? tile_height + 2 : tile_height + 1) * points_per_row;
         for (int32_t t0 = tile_begin; t0 < tiles; t0 += QW_TB) {
             const int32_t nt = tiles - t0 < QW_TB ? tiles - t0 : QW_TB;
-            // With every input pair in one chunk, V serves each chunk of output channels: the
-            // inputs are transformed once, not once per QW_OCC outputs (conv32_8_cat.1: 192).
-            if (units <= QW_ICU) input_transform(a, 0, units, y0, rows, t0, V);
             for (int32_t oc0 = 0; oc0 < a->out_channels; oc0 += QW_OCC) {
                 const int32_t noc = a->out_channels - oc0 < QW_OCC ? a->out_channels - oc0 : QW_OCC;
                 for (int32_t u0 = 0; u0 < units; u0 += QW_ICU) {
                     const int32_t nu = units - u0 < QW_ICU ? units - u0 : QW_ICU;
-                    if (units > QW_ICU) input_transform(a, u0, nu, y0, rows, t0, V);
+                    // With every input pair in one chunk, V still holds them for the next
+                    // chunk of outputs: transformed once (conv32_8_cat.1: 192 outputs).
+                    if (oc0 == 0 || units > QW_ICU) input_transform(a, u0, nu, y0, rows, t0, V);
                     qw_gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, 0, xi_end, nt);
                 }
                 output_transform(a, oc0, noc, y0, rows, t0, nt, M);
