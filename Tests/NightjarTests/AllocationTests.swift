@@ -5,13 +5,13 @@ import XCTest
 
 /// After warm-up, running a frame makes no heap allocation at all. Counted in optimised
 /// builds only: unoptimised Swift boxes values in unspecialised generic code, which the shipped
-/// binary never does. `scripts/test.sh` runs these tests again with `-c release`.
+/// binary never does. `scripts/test.sh` runs every suite with `-c release`.
 final class AllocationTests: XCTestCase {
     private static let cache = ModelCache()
 
     private func requireOptimisedBuild() throws {
         #if DEBUG
-        throw XCTSkip("SKIPPED: allocation counts need an optimised build (scripts/test.sh runs `swift test -c release --filter AllocationTests`)")
+        throw XCTSkip("SKIPPED: allocation counts need an optimised build (scripts/test.sh runs the suites with `swift test -c release`)")
         #endif
     }
 
