@@ -7,8 +7,10 @@ set -euo pipefail
 # CameraColourTests' colour values are checked against.
 # plasma-workspace-wallpapers, libjpeg-turbo-progs: the photographs (and djpeg to decode them)
 # that CameraColourTests synthesize dark captures from.
+# python3-pil: PIL, the second, independent PNG reader PNGEncoderTests opens the encoder's files
+# with (without it that test skipped in CI).
 packages=(libraw-dev libpng-dev pkg-config qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross time systemd
-          libraw-bin plasma-workspace-wallpapers libjpeg-turbo-progs)
+          libraw-bin plasma-workspace-wallpapers libjpeg-turbo-progs python3-pil)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
