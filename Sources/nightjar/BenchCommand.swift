@@ -47,8 +47,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Output rows per band of the streaming engine's second pass (multiple of 8; default: 32 in int8, else 16).")
     var bandRows: Int?
 
-    @Option(help: "1/32-scale rows per band of the streaming engine's first pass (default: 1).")
+    @Option(help: "1/32-scale rows per band of the streaming engine's first pass (default: 2 in int8, else 1).")
     var lowResolutionRows: Int?
+
+    @Flag(help: "Then time each layer of the network in as many runs again, and print where its time goes.")
+    var layers = false
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -72,7 +75,7 @@ struct BenchCommand: ParsableCommand {
                 bands: requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
                                       precision: precision?.precision), lockMemory: mlock,
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision,
-                color: color)
+                color: color, layers: layers)
             if json {
                 standardOutput(report.jsonString())
             } else {

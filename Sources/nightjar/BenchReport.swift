@@ -49,15 +49,18 @@ struct BenchReport: Codable {
     /// The decoder child is not included, nor is the synthetic capture, rendered by a child.
     var peak_rss_bytes: Int
     var arena_bytes: Int
+    /// With `--layers`: where the network's time goes, from as many runs again after the timed
+    /// ones (so these do not carry the clock reads).
+    var layers: [LayerShare]?
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
                         bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool,
-                        precision: Precision? = nil, color: ColorMode = .camera) throws -> BenchReport {
+                        precision: Precision? = nil, color: ColorMode = .camera, layers: Bool = false) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
         let roundTripBefore = ProcessMetrics.threadRoundTrip(threads: threads)
-        let (network, arenaBytes, kernelNames, precisions) = try measureNetwork(
+        let (network, arenaBytes, kernelNames, precisions, layerTimes) = try measureNetwork(
             model: model, modelPath: modelPath, height: padded.height, width: padded.width, threads: threads, runs: runs, bands: bands,
-            lockMemory: lockMemory, precision: precision)
+            lockMemory: lockMemory, precision: precision, layers: layers)
         let pixels = Double(padded.height * padded.width)
         let macs = model.architecture.macsPerPixel * pixels
         let peak = ProcessMetrics.fmaPeak(threads: threads)
@@ -89,14 +92,17 @@ struct BenchReport: Codable {
             thread_round_trip_ns_before: roundTripBefore, thread_round_trip_ns_after: roundTripAfter,
             // Read last: the peak of the whole run, both phases.
             peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
-            arena_bytes: arenaBytes)
+            arena_bytes: arenaBytes,
+            layers: layerTimes.map { LayerShare.shares($0, architecture: model.architecture, kernelNames: kernelNames,
+                                                       precisions: precisions, pixels: pixels) })
     }
 
     /// The network alone on an in-memory mosaic. Its engine is released on return, so the
     /// end-to-end phase runs with only its own arena, as `nightjar restore` does.
     private static func measureNetwork(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int, runs: Int,
-                                       bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?)
-        throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision]) {
+                                       bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?, layers: Bool)
+        throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision],
+                   layers: (times: [LayerTime], seconds: Double, runs: Int)?) {
         let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
                                          lockMemory: lockMemory, precision: precision, modelPath: modelPath)
         let source = SyntheticMosaic(seed: 42, width: width)
@@ -107,7 +113,16 @@ struct BenchReport: Codable {
             try engine.run(height: height, width: width, source: source, sink: &sink)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
-        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames, engine.layerPrecisions)
+        var layerTimes: (times: [LayerTime], seconds: Double, runs: Int)?
+        if layers {
+            let steps = engine.makeStepTimes()
+            engine.stepTimes = steps
+            let start = ProcessMetrics.now()
+            for _ in 0..<runs { try engine.run(height: height, width: width, source: source, sink: &sink) }
+            layerTimes = (engine.layerTimes(steps), ProcessMetrics.now() - start, runs)
+            engine.stepTimes = nil
+        }
+        return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames, engine.layerPrecisions, layerTimes)
     }
 
     func jsonString() -> String {
@@ -138,6 +153,20 @@ struct BenchReport: Codable {
             lines.append("  " + name + formatted("%4.1f %% of the MACs: ", use.share_of_macs * 100) + use.layers.joined(separator: ", "))
         }
         lines.append("precision    " + LayerPrecision.summary(layer_precisions))
+        if let layers {
+            lines.append(formatted("layers       where the network's time goes, in %ld more runs timed step by step (a frame; "
+                                   + "GMAC/s: the layer's direct-convolution MACs):", runs))
+            let width = layers.map(\.name.count).max() ?? 0
+            for row in layers.sorted(by: { $0.seconds_per_frame > $1.seconds_per_frame }) {
+                var line = "  " + row.name + String(repeating: " ", count: width + 2 - row.name.count)
+                    + formatted("%7.4f s %5.1f %%", row.seconds_per_frame, row.share_of_network * 100)
+                if let gmac = row.gmac_per_second { line += formatted(" %7.1f GMAC/s", gmac) }
+                if let precision = row.precision, let kernel = row.kernel { line += "  " + precision + " " + kernel }
+                lines.append(line)
+            }
+            lines.append(formatted("  (the steps: %.1f %% of those runs' time; the rest is the schedule's own work between them)",
+                                   layers.reduce(0) { $0 + $1.share_of_network } * 100))
+        }
         if let e2e = end_to_end_seconds {
             let used = end_to_end_color_used.map { $0 == end_to_end_color ? ", \($0) colour" : ", \(end_to_end_color ?? "?") colour asked, \($0) used" } ?? ""
             lines.append("end to end   " + seconds(e2e) + formatted(" (%.2fx the network)", e2e.median / network_seconds.median) + used)
@@ -285,5 +314,32 @@ struct DiscardRows: NetworkRowSink {
     var checksum: Float = 0
     mutating func consume(_ rows: NetworkOutputRows) {
         checksum += rows.start[0]
+    }
+}
+
+/// One row of `bench --layers`: a convolution, or the steps of one kind that are not.
+struct LayerShare: Codable, Equatable {
+    var name: String
+    var kernel: String?
+    var precision: String?
+    var seconds_per_frame: Double
+    /// Of the profiled runs' wall time (the rest: the schedule's own work between steps).
+    var share_of_network: Double
+    /// The layer's direct-convolution multiply-accumulates per second, whatever algorithm ran.
+    var gmac_per_second: Double?
+
+    static func shares(_ measured: (times: [LayerTime], seconds: Double, runs: Int), architecture: Architecture,
+                       kernelNames: [String], precisions: [Precision], pixels: Double) -> [LayerShare] {
+        let convolutions = architecture.convolutions
+        return measured.times.map { time in
+            let perFrame = time.seconds / Double(measured.runs)
+            var row = LayerShare(name: time.name, seconds_per_frame: perFrame, share_of_network: time.seconds / measured.seconds)
+            if let layer = time.layer {
+                row.kernel = kernelNames[layer]
+                row.precision = precisions[layer].rawValue
+                row.gmac_per_second = perFrame > 0 ? architecture.macsPerPixel(of: convolutions[layer]) * pixels / perFrame / 1e9 : nil
+            }
+            return row
+        }
     }
 }

@@ -38,6 +38,15 @@ final class AllocationTests: XCTestCase {
                 try engine.run(input: i, output: o, height: height, width: width)
                 let counted = nj_malloc_counter_stop()
                 XCTAssertEqual(counted, 0, "heap allocations while running a frame")
+                // Timed step by step (`bench --layers`): still none.
+                let steps = engine.makeStepTimes()
+                engine.stepTimes = steps
+                nj_malloc_counter_start()
+                try engine.run(input: i, output: o, height: height, width: width)
+                let countedTimed = nj_malloc_counter_stop()
+                engine.stepTimes = nil
+                XCTAssertEqual(countedTimed, 0, "heap allocations while running a frame timed step by step")
+                XCTAssertGreaterThan(engine.layerTimes(steps).reduce(0) { $0 + $1.calls }, 0)
             }
         }
         XCTAssertGreaterThan(output.max()!, 0)

@@ -495,6 +495,36 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_seconds_median"])
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_batch_seconds_median"])
         XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["end_to_end_paired"])
+        XCTAssertNil(try jsonObject(Substring(networkOnly.stdout))["layers"])
+
+        // --layers: a row per convolution (its kernel and precision, the kernels' names as
+        // listed above) and per other kind of step, shares of the profiled runs adding up to
+        // at most the whole.
+        let layered = try runNightjar(["bench", "--model", model, "--json", "--size", "64x64", "--runs", "1", "--threads", "1",
+                                       "--network-only", "--layers"])
+        XCTAssertEqual(layered.status, 0, layered.stderr)
+        let layeredReport = try jsonObject(Substring(layered.stdout))
+        let rows = try XCTUnwrap(layeredReport["layers"] as? [[String: Any]])
+        let convolutions = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model)).architecture.convolutions.map(\.name)
+        let convolutionRows = Array(rows.prefix(convolutions.count)), otherRows = Array(rows.dropFirst(convolutions.count))
+        XCTAssertEqual(convolutionRows.compactMap { $0["name"] as? String }, convolutions)
+        let kernelUses = try XCTUnwrap(layeredReport["kernels"] as? [[String: Any]])
+        let listed: Set<String> = Set(kernelUses.compactMap { $0["kernel"] as? String })
+        let timedKernels: Set<String> = Set(convolutionRows.compactMap { $0["kernel"] as? String })
+        XCTAssertEqual(timedKernels, listed)
+        for row in convolutionRows {
+            let rate = row["gmac_per_second"] as? Double ?? 0
+            XCTAssertGreaterThan(rate, 0, "\(row)")
+        }
+        for row in otherRows {
+            XCTAssertNil(row["kernel"], "\(row)")
+            XCTAssertNil(row["gmac_per_second"], "\(row)")
+        }
+        let shares: [Double] = rows.compactMap { $0["share_of_network"] as? Double }
+        XCTAssertEqual(shares.count, rows.count)
+        let total = shares.reduce(0, +)
+        XCTAssertLessThanOrEqual(total, 1)
+        XCTAssertGreaterThan(total, 0.5)
 
         let badColour = try runNightjar(["bench", "--model", model, "--color", "purple", "--runs", "1"])
         XCTAssertEqual(badColour.status, 64, badColour.stderr)

@@ -260,4 +260,53 @@ final class StreamingTests: XCTestCase {
         XCTAssertTrue(EngineError.cannotLockMemory(bytes: 1024, reason: "Cannot allocate memory").description
             .contains("LimitMEMLOCK="))
     }
+
+    /// `bench --layers`: timing each step changes no output bit, every convolution is timed
+    /// under its own name and runs as often in every frame, and the steps' time is within the
+    /// frames' wall time.
+    func testStepTimesCoverEveryLayerWithinTheFramesTime() throws {
+        let model = try Self.cache.model(try SharedReference.url("models/official-sid-sony.pth"))
+        let (height, width) = (224, 160)
+        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: .init(), threads: 2)
+        let input = Self.input(height: height, width: width, seed: 4)
+        var plain = [Float](repeating: .nan, count: 3 * height * width)
+        try engine.run(input: input, output: &plain, height: height, width: width)
+
+        let steps = engine.makeStepTimes()
+        engine.stepTimes = steps
+        var timed = [Float](repeating: .nan, count: 3 * height * width)
+        var start = ProcessMetrics.now()
+        try engine.run(input: input, output: &timed, height: height, width: width)
+        var wall = ProcessMetrics.now() - start
+        XCTAssertEqual(timed, plain, "timing the steps changed the output")
+        let one = engine.layerTimes(steps)
+
+        let convolutions = model.architecture.convolutions
+        XCTAssertEqual(one.prefix(convolutions.count).map(\.name), convolutions.map(\.name))
+        XCTAssertEqual(one.prefix(convolutions.count).map(\.layer), convolutions.indices.map { $0 })
+        for row in one.prefix(convolutions.count) {
+            XCTAssertGreaterThan(row.calls, 0, row.name)
+            XCTAssertGreaterThan(row.seconds, 0, row.name)
+        }
+        // The rest are the other kinds of step, each once, and the network input is among them.
+        let others = one.dropFirst(convolutions.count)
+        XCTAssertTrue(others.allSatisfy { $0.layer == nil && $0.calls > 0 })
+        XCTAssertEqual(Set(others.map(\.name)).count, others.count)
+        XCTAssertTrue(others.contains { $0.name == "network input" })
+        XCTAssertLessThanOrEqual(one.reduce(0) { $0 + $1.seconds }, wall)
+
+        start = ProcessMetrics.now()
+        try engine.run(input: input, output: &timed, height: height, width: width)
+        wall += ProcessMetrics.now() - start
+        let two = engine.layerTimes(steps)
+        XCTAssertEqual(two.map(\.calls), one.map { 2 * $0.calls }, "a frame's steps differ from the first frame's")
+        XCTAssertLessThanOrEqual(two.reduce(0) { $0 + $1.seconds }, wall)
+
+        steps.reset()
+        XCTAssertEqual(engine.layerTimes(steps).map(\.calls), convolutions.map { _ in 0 })
+        engine.stepTimes = nil
+        try engine.run(input: input, output: &timed, height: height, width: width)
+        XCTAssertEqual(engine.layerTimes(steps).reduce(0) { $0 + $1.calls }, 0, "counted while detached")
+        XCTAssertEqual(timed, plain)
+    }
 }

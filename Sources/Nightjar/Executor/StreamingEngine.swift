@@ -59,6 +59,8 @@ public final class StreamingEngine: @unchecked Sendable {
     private var arena: UnsafeMutableRawPointer { arenaPages.base }
     /// The worker threads (the capture's colour stage shares them between bands).
     let pool: OpaquePointer
+    /// While set, each step's wall time is added to it (`makeStepTimes`, `layerTimes`).
+    public var stepTimes: StepTimes?
     private var cursor: StreamSchedule.Cursor
     /// Window heights for the current frame size (re-derived when the size changes).
     private var windowRows: [Int]
@@ -168,6 +170,33 @@ public final class StreamingEngine: @unchecked Sendable {
         }
     }
 
+    /// Counters for this engine's steps, to attach as `stepTimes`.
+    public func makeStepTimes() -> StepTimes { StepTimes(steps: schedule.nodeCount) }
+
+    /// `times` by layer: each convolution on its own (in the architecture's order), then the
+    /// steps that are not convolutions by kind (unshuffles, LeakyReLUs, copies and conversions,
+    /// the network input); kinds that never ran are left out.
+    public func layerTimes(_ times: StepTimes) -> [LayerTime] {
+        var layers = schedule.convolutions.enumerated().map { LayerTime(name: $0.element.name, layer: $0.offset, seconds: 0, calls: 0) }
+        let kinds = ["unshuffles", "LeakyReLUs", "copies and conversions", "network input"]
+        var other = kinds.map { LayerTime(name: $0, layer: nil, seconds: 0, calls: 0) }
+        for node in 0..<schedule.nodeCount {
+            let (seconds, calls) = times.total(step: node)
+            func add(_ row: inout LayerTime) {
+                row.seconds += seconds
+                row.calls += calls
+            }
+            switch schedule.step(node) {
+            case .convolution(let layer, _, _, _, _, _)?: add(&layers[layer])
+            case .unshuffle?: add(&other[0])
+            case .leakyReLU?: add(&other[1])
+            case .copy?: add(&other[2])
+            case nil: add(&other[3])
+            }
+        }
+        return layers + other.filter { $0.calls > 0 }
+    }
+
     /// Convenience for whole arrays: `input` height×width, `output` 3×height×width (clamped).
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, height: Int, width: Int) throws {
         var sink = PlanarOutput(base: output, height: height)
@@ -235,6 +264,13 @@ public final class StreamingEngine: @unchecked Sendable {
         }
 
         func compute(node: Int, rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
+            guard let times = engine.stepTimes else { return try computeStep(node: node, rows: rows) }
+            let start = ProcessMetrics.nanoseconds()
+            try computeStep(node: node, rows: rows)
+            times.add(step: node, nanoseconds: ProcessMetrics.nanoseconds() - start)
+        }
+
+        private func computeStep(node: Int, rows: Range<Int>) throws {
             let outBuffer = schedule.outputBuffer(of: node)
             let pool = engine.pool
             guard let step = schedule.step(node) else {
