@@ -93,7 +93,7 @@ struct BenchReport: Codable {
             // Read last: the peak of the whole run, both phases.
             peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
             arena_bytes: arenaBytes,
-            layers: layerTimes.map { LayerShare.shares($0, architecture: model.architecture, kernelNames: kernelNames,
+            layers: layerTimes.map { LayerShare.shares($0, runs: runs, architecture: model.architecture, kernelNames: kernelNames,
                                                        precisions: precisions, pixels: pixels) })
     }
 
@@ -102,7 +102,7 @@ struct BenchReport: Codable {
     private static func measureNetwork(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int, runs: Int,
                                        bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?, layers: Bool)
         throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision],
-                   layers: (times: [LayerTime], seconds: Double, runs: Int)?) {
+                   layers: (times: [LayerTime], seconds: Double)?) {
         let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
                                          lockMemory: lockMemory, precision: precision, modelPath: modelPath)
         let source = SyntheticMosaic(seed: 42, width: width)
@@ -113,13 +113,13 @@ struct BenchReport: Codable {
             try engine.run(height: height, width: width, source: source, sink: &sink)
             if run > 0 { times.append(ProcessMetrics.now() - start) }
         }
-        var layerTimes: (times: [LayerTime], seconds: Double, runs: Int)?
+        var layerTimes: (times: [LayerTime], seconds: Double)?
         if layers {
             let steps = engine.makeStepTimes()
             engine.stepTimes = steps
             let start = ProcessMetrics.now()
             for _ in 0..<runs { try engine.run(height: height, width: width, source: source, sink: &sink) }
-            layerTimes = (engine.layerTimes(steps), ProcessMetrics.now() - start, runs)
+            layerTimes = (engine.layerTimes(steps), ProcessMetrics.now() - start)
             engine.stepTimes = nil
         }
         return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames, engine.layerPrecisions, layerTimes)
@@ -328,11 +328,12 @@ struct LayerShare: Codable, Equatable {
     /// The layer's direct-convolution multiply-accumulates per second, whatever algorithm ran.
     var gmac_per_second: Double?
 
-    static func shares(_ measured: (times: [LayerTime], seconds: Double, runs: Int), architecture: Architecture,
+    /// `measured`: the layers' times summed over `runs` frames, and those frames' wall time.
+    static func shares(_ measured: (times: [LayerTime], seconds: Double), runs: Int, architecture: Architecture,
                        kernelNames: [String], precisions: [Precision], pixels: Double) -> [LayerShare] {
         let convolutions = architecture.convolutions
         return measured.times.map { time in
-            let perFrame = time.seconds / Double(measured.runs)
+            let perFrame = time.seconds / Double(runs)
             var row = LayerShare(name: time.name, seconds_per_frame: perFrame, share_of_network: time.seconds / measured.seconds)
             if let layer = time.layer {
                 row.kernel = kernelNames[layer]
