@@ -233,6 +233,9 @@ static void draw_numbers(qs8_numbers *n, const qs8_shape *s, int extreme, int wi
 // must recover from its multiple modulo 2^32. Random values stay far below that.
 static int correlated_extremes;
 
+// Set while the pool's split cases run: every kernel through the pool, on all of the case's rows.
+static int whole_band_through_pool;
+
 static const nj_isa *case_caps;
 static int case_cap_count;
 
@@ -273,13 +276,13 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     const int with_residual = (options >> 2) & 1;
     const int guard_before = (options >> 3) & 1;
     const int full_range = ((options >> 4) & 3) == 0;
-    const int threaded = ((options >> 6) & 3) == 0;
+    const int threaded = whole_band_through_pool || ((options >> 6) & 3) == 0;
     const int extreme = ((options >> 8) & 7) == 0;
     const int saturating_inputs = ((options >> 11) & 7) == 0;
     const int32_t r = depth_to_space > 1 ? depth_to_space : 1;
 
     int32_t row_begin = 0, row_end = height;
-    if (!full_range) {
+    if (!full_range && !whole_band_through_pool) {
         row_begin = rnd_int_below(height);
         row_end = row_begin + 1 + rnd_int_below(height - row_begin);
     }
@@ -577,6 +580,26 @@ int main(int argc, char **argv) {
         for (int32_t h = quick ? 3 : 1; h <= 3; h++) run_case(bounds[bi], h == 2 ? 65 : 33, h, 1, 0);
     }
     correlated_extremes = 0;
+    // The pool's split of a band one tile high (a Winograd kernel with column blocks), on 2 and 3
+    // threads: column ranges, and the blocks left over from an even deal cut by output channels.
+    // Widths whose blocks of 32 (F(4x4), F(2, 3) x F(4, 3)) and 16 (F(2x2)) columns leave 1 or
+    // 2 over, the 12.1 MP frame's 532 and 133 among them, and one that shares evenly.
+    static const qs8_shape split_shapes[] = {{3, 64, 64, 1}, {3, 32, 192, 1}, {3, 160, 32, 1}, {3, 67, 64, 1}};
+    static const int32_t split_widths[] = {133, 150, 532, 100, 65, 128};
+    nj_threadpool *three = pool;
+    whole_band_through_pool = 1;
+    for (int32_t threads = 2; threads <= 3; threads++) {
+        pool = threads == 3 ? three : nj_threadpool_create(threads);
+        for (size_t si = 0; si < sizeof split_shapes / sizeof split_shapes[0]; si++) {
+            for (size_t wi = 0; wi < sizeof split_widths / sizeof split_widths[0]; wi++) {
+                if (quick && wi % 2) continue;
+                for (int32_t h = 2; h <= 4; h += 2) run_case(split_shapes[si], split_widths[wi], h, 1, 0);
+            }
+        }
+        if (pool != three) nj_threadpool_destroy(pool);
+    }
+    pool = three;
+    whole_band_through_pool = 0;
     printf("qs8: %ld passed, %ld failed; reference within 1 of the exactly rounded result at %ld outputs "
            "(%.2f %% off by one)\n",
            passed, failed, compared_real, compared_real ? 100.0 * off_by_one / compared_real : 0.0);

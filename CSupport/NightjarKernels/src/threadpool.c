@@ -447,10 +447,12 @@ void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_ran
 typedef enum conv_cut { CUT_ROWS, CUT_CHANNELS, CUT_COLUMNS } conv_cut;
 
 // A chunk: rows, output channels or output columns (CUT_COLUMNS: qs8 kernels with a
-// column_block) [begin, end).
+// column_block) [begin, end). A column chunk may also be narrowed to output channels
+// [channel_begin, channel_end) (both 0: all of them).
 typedef struct conv_chunk {
     conv_cut cut;
     int32_t begin, end;
+    int32_t channel_begin, channel_end;
 } conv_chunk;
 
 // Narrows `share` (a copy of the whole call's args `a`) to `chunk`. weight_bytes: bytes per
@@ -506,6 +508,11 @@ typedef struct conv_job {
     conv_cut cut;
     int32_t first, last;  // the rows, output channels or columns cut: [first, last)
     int32_t unit;         // per chunk
+    // CUT_COLUMNS only, 0 when unused: the columns from `last` to `tail_end` (the column blocks
+    // an even deal leaves over) are cut by output channels, `tail_unit` per chunk. Chunk 2i is
+    // then column range i and chunk 2i + 1 channel range i, so that each thread's run holds one
+    // of each.
+    int32_t tail_end, tail_unit, out_channels;
     chunk_deal deal;
 } conv_job;
 
@@ -515,8 +522,19 @@ static void conv_share(void *raw, int32_t index, int32_t count) {
     for (;;) {
         const int32_t chunk = deal_next(&job->deal, index, 1);
         if (chunk < 0) return;
-        conv_chunk c = {job->cut, job->first + chunk * job->unit, 0};
-        c.end = c.begin + job->unit < job->last ? c.begin + job->unit : job->last;
+        conv_chunk c = {job->cut, 0, 0, 0, 0};
+        if (job->tail_unit > 0 && chunk % 2 == 1) {
+            c.begin = job->last;
+            c.end = job->tail_end;
+            c.channel_begin = chunk / 2 * job->tail_unit;
+            if (c.channel_begin >= job->out_channels) continue;
+            c.channel_end = c.channel_begin + job->tail_unit < job->out_channels ? c.channel_begin + job->tail_unit
+                                                                                 : job->out_channels;
+        } else {
+            const int32_t part = job->tail_unit > 0 ? chunk / 2 : chunk;
+            c.begin = job->first + part * job->unit;
+            c.end = c.begin + job->unit < job->last ? c.begin + job->unit : job->last;
+        }
         job->run_chunk(job->kernel, job->args, &c);
     }
 }
@@ -547,7 +565,12 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
 // has one, a band too short to split by rows is cut into column ranges, one per thread, instead
 // of channel blocks: a Winograd kernel then transforms each column's input once, not once per
 // thread (int8 RDB dense layers at 1/32 scale, 2 rows a band: 1.34x their one-thread CPU
-// time on 2 threads cut by channels, Zen 3).
+// time on 2 threads cut by channels, Zen 3). A kernel's time goes by whole column blocks (a
+// block of 8 tiles costs the same however few of its columns are in the image), so the blocks
+// that do not share evenly (one of a 12.1 MP frame's 17 at 1/8 scale) are cut by output
+// channels instead, each thread transforming their input: otherwise one thread computes a whole
+// block more while the other waits (int8 F(4x4) layers of a 12.1 MP frame: about 2.5 % less
+// time on 2 Zen 3 threads; the 1/32-scale F(2x2) ones, 1 block of 9 over, within the noise).
 static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void *kernel,
                        const void *args, int32_t row_begin, int32_t row_end, int32_t out_channels,
                        int32_t groups, int32_t channel_block, int32_t row_block, int32_t halo_rows,
@@ -564,6 +587,9 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
     job.first = row_begin;
     job.last = row_end;
     job.unit = 1;
+    job.tail_end = 0;
+    job.tail_unit = 0;
+    job.out_channels = out_channels;
     const int32_t most = threads * CHUNKS_PER_THREAD;
     if (nj_conv_split_by_rows(row_blocks, threads, out_channels, band_input_bytes, pool->l2_bytes)) {
         // Bands of rows.
@@ -577,10 +603,23 @@ static void conv_split(nj_threadpool *pool, conv_chunk_fn run_chunk, const void 
         // Too few rows to go round, a kernel that computes parts of rows: a range of whole
         // column blocks per thread.
         const int32_t blocks = (width + column_block - 1) / column_block;
+        const int32_t spare = blocks % threads;
         job.cut = CUT_COLUMNS;
         job.first = 0;
         job.last = width;
         job.unit = (blocks + threads - 1) / threads * column_block;
+        // Channel ranges of whole register blocks, at least one per thread.
+        const int32_t channel_blocks = (out_channels + channel_block - 1) / channel_block;
+        const int32_t channel_unit = (channel_blocks + threads - 1) / threads * channel_block;
+        if (spare > 0) {
+            job.unit = (blocks - spare) / threads * column_block;
+            job.last = (blocks - spare) * column_block;
+            job.tail_end = width;
+            job.tail_unit = channel_unit;
+            deal_init(&job.deal, 2 * threads, threads);
+            nj_threadpool_run(pool, conv_share, &job);
+            return;
+        }
     } else {
         // Too few rows to go round: blocks of output channels, whole groups of a grouped
         // convolution and whole register blocks of an ungrouped one (smaller blocks when there
@@ -664,10 +703,13 @@ static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *ch
     if (chunk->cut == CUT_COLUMNS) {
         share.column_begin = chunk->begin;
         share.column_end = chunk->end;
-        k->run(&share);
-        return;
+        if (chunk->channel_end == 0) {
+            k->run(&share);
+            return;
+        }
     }
-    const int32_t begin = chunk->begin, end = chunk->end;
+    const int32_t begin = chunk->cut == CUT_COLUMNS ? chunk->channel_begin : chunk->begin;
+    const int32_t end = chunk->cut == CUT_COLUMNS ? chunk->channel_end : chunk->end;
     const int32_t per_group = a->out_channels / a->groups;
     const int32_t in_per_group = a->in_channels / a->groups;
     const size_t taps = (size_t)a->kernel_size * a->kernel_size;
