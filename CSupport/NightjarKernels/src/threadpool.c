@@ -559,8 +559,8 @@ int32_t nj_conv_split_by_rows(int32_t rows, int32_t threads, int32_t out_channel
 // twice that many rows, as long as every thread still gets one, so no call stages or transforms
 // more than half again the rows it computes. (With the halo itself as the least, int8's 5x5
 // layers cut their 16-row bands at 1/2 scale into chunks of 4 rows that each read 8; in chunks
-// of 8 they took about 9 % less time, measured against the 1/8-scale layers of the same runs:
-// 12.1 MP, 2 Zen 3 threads, ten alternating rounds.)
+// of 8 they took about 8 % less time, measured against the 1/8-scale layers of the same runs:
+// 12.1 MP, 2 Zen 3 threads, fourteen alternating rounds.)
 // stages_input: whether every call copies its input rows into a staging area (the qs8 direct
 // kernels, 1x1 included): a block of output channels then pays for staging the whole band, as
 // a Winograd call pays for transforming it, and a channel split gives each thread one block.
