@@ -154,17 +154,17 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_gemm_channels(const int16_t *U, size
 // Output row y of channel oc at columns [x0, x0 + valid) (valid <= 8 * NR) from NR runs of 8
 // consecutive columns' accumulators (the direct kernels' acc: bias included): requantised, the
 // residual added (its tail read through a zeroed copy, never past the row), the zero point,
-// saturated.
+// saturated. Stored, or with `into` written there instead (valid bytes; qw_store_quad_rows).
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_finish_runs(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
                                                         int32_t x0, int32_t valid, const __m256i *runs,
-                                                        const int NR) {
+                                                        const int NR, int8_t *into) {
     const nj_conv2d_qs8_params *p = a->params;
     const int32_t m = p->multiplier[oc], mneg = p->negative_multiplier[oc], shift = p->shift[oc];
     const int8_t *res = a->residual ? a->residual + (size_t)oc * a->residual_channel_stride +
                                           (size_t)(y % a->residual_rows) * a->width + x0
                                     : NULL;
-    size_t step;
-    int8_t *dst = nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
+    size_t step = 1;
+    int8_t *dst = into ? into : nj_qs8_output_row(a, oc, y, &step) + (size_t)x0 * step;
     if (step == 1 && valid == 8 * NR) {
         for (int r = 0; r < NR; r++) nj_q_finish(runs[r], m, mneg, shift, res ? res + 8 * r : NULL, p, dst + 8 * r);
         return;
@@ -188,13 +188,13 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row(const nj_conv2d_qs8_args *
                                                       int32_t x0, int32_t valid, __m256i even, __m256i odd) {
     const __m256i l = _mm256_unpacklo_epi32(even, odd), h = _mm256_unpackhi_epi32(even, odd);
     const __m256i runs[2] = {_mm256_permute2x128_si256(l, h, 0x20), _mm256_permute2x128_si256(l, h, 0x31)};
-    qw_finish_runs(a, oc, y, x0, valid, runs, 2);
+    qw_finish_runs(a, oc, y, x0, valid, runs, 2, NULL);
 }
 
 // Output row y of channel oc at columns [x0, x0 + valid) (valid <= 32) from the accumulators of
 // 8 tiles' four columns each (q[m]: column 4t + m of tile t), transposed into four runs.
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y,
-                                                       int32_t x0, int32_t valid, const __m256i q[4]) {
+                                                       int32_t x0, int32_t valid, const __m256i q[4], int8_t *into) {
     const __m256i l01 = _mm256_unpacklo_epi32(q[0], q[1]), h01 = _mm256_unpackhi_epi32(q[0], q[1]);
     const __m256i l23 = _mm256_unpacklo_epi32(q[2], q[3]), h23 = _mm256_unpackhi_epi32(q[2], q[3]);
     // t0 | t4, t1 | t5, t2 | t6, t3 | t7 (each tile's four columns in order).
@@ -203,7 +203,46 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_row4(const nj_conv2d_qs8_args 
     const __m256i runs[4] = {
         _mm256_permute2x128_si256(t04, t15, 0x20), _mm256_permute2x128_si256(t26, t37, 0x20),
         _mm256_permute2x128_si256(t04, t15, 0x31), _mm256_permute2x128_si256(t26, t37, 0x31)};
-    qw_finish_runs(a, oc, y, x0, valid, runs, 4);
+    qw_finish_runs(a, oc, y, x0, valid, runs, 4, into);
+}
+
+// Depth-to-space by 4 (conv32_8_cat.1): output channels 4k .. 4k + 3 of the shuffle fill one
+// output row, a byte each per pixel. Whether channel oc starts such a quad with all four among
+// the `left` channels a call still finishes, so that one thread writes the quad's words.
+static QW_ALWAYS_INLINE int qw_quad_at(const nj_conv2d_qs8_args *a, int32_t oc, int32_t left) {
+    return a->output_depth_to_space == 4 && (a->output_channel_base + oc) % 4 == 0 && left >= 4;
+}
+
+// A quad's finished values (values[channel][row][column], rows r of a tile that `rows` has)
+// stored at columns [x0, x0 + valid), one 32-bit word per pixel: the bytes the per-value stores
+// 4 apart write, in a quarter of the stores or, with 32 columns, four vector stores.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_quad_rows(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y0,
+                                                            int rows, const int tile_height, int32_t x0,
+                                                            int32_t valid, int8_t (*values)[4][32]) {
+    for (int r = 0; r < tile_height; r++) {
+        if (!(rows >> r & 1)) continue;
+        size_t step;
+        int8_t *out = nj_qs8_output_row(a, oc, y0 + r, &step) + (size_t)x0 * 4;
+        if (valid == 32) {
+            __m256i v[4];
+            for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_si256((const __m256i *)values[j][r]);
+            // Within 128-bit lanes: bytes of channels 0 and 1, 2 and 3, then their 16-bit pairs.
+            const __m256i lo01 = _mm256_unpacklo_epi8(v[0], v[1]), hi01 = _mm256_unpackhi_epi8(v[0], v[1]);
+            const __m256i lo23 = _mm256_unpacklo_epi8(v[2], v[3]), hi23 = _mm256_unpackhi_epi8(v[2], v[3]);
+            const __m256i w0 = _mm256_unpacklo_epi16(lo01, lo23), w1 = _mm256_unpackhi_epi16(lo01, lo23);  // 0-3 | 16-19, 4-7 | 20-23
+            const __m256i w2 = _mm256_unpacklo_epi16(hi01, hi23), w3 = _mm256_unpackhi_epi16(hi01, hi23);  // 8-11 | 24-27, 12-15 | 28-31
+            _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(w0, w1, 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 32), _mm256_permute2x128_si256(w2, w3, 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 64), _mm256_permute2x128_si256(w0, w1, 0x31));
+            _mm256_storeu_si256((__m256i *)(out + 96), _mm256_permute2x128_si256(w2, w3, 0x31));
+            continue;
+        }
+        for (int32_t x = 0; x < valid; x++) {
+            const uint32_t word = (uint32_t)(uint8_t)values[0][r][x] | (uint32_t)(uint8_t)values[1][r][x] << 8 |
+                                  (uint32_t)(uint8_t)values[2][r][x] << 16 | (uint32_t)(uint8_t)values[3][r][x] << 24;
+            memcpy(out + 4 * (size_t)x, &word, sizeof word);
+        }
+    }
 }
 
 // Step 2 of the 3x3 kernels for ξ in [xi_begin, xi_end), channel pairs [u0, u0 + nu), output
@@ -325,16 +364,17 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET __m256i qw_exact_sum(__m256i cs, const int s
 // Output rows y0 + r of channel oc for the rows r of a tile that `rows` has (bit r), from the
 // points down's results n[r][0 .. 5] (c·S modulo 2^32 once across, c = 2^shift · odd): A'ᵀ
 // across, S recovered (qw_exact_sum), the bias b added, requantised and stored at columns
-// [x0, x0 + valid).
+// [x0, x0 + valid), or with `into` written to into[r] (a quad's, qw_store_quad_rows).
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_finish_rows(const nj_conv2d_qs8_args *a, int32_t oc, int32_t y0,
                                                          int rows, const int tile_height, int32_t x0,
                                                          int32_t valid, __m256i (*n)[6], __m256i b,
-                                                         const int shift, const uint32_t odd_inverse) {
+                                                         const int shift, const uint32_t odd_inverse,
+                                                         int8_t (*into)[32]) {
     for (int r = 0; r < tile_height; r++) {
         if (!(rows >> r & 1)) continue;
         __m256i q[4];
         qw4_output_points(n[r], q, 15);
         for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], shift, odd_inverse), b);
-        qw_store_row4(a, oc, y0 + r, x0, valid, q);
+        qw_store_row4(a, oc, y0 + r, x0, valid, q, into ? into[r] : NULL);
     }
 }

@@ -86,28 +86,35 @@ static NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_
 static NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                               int rows, int32_t t0, int32_t nt, const int32_t *M) {
     const size_t xi = QW_M_XI;
-    for (int32_t i = 0; i < noc; i++) {
+    for (int32_t i = 0; i < noc;) {
         const int32_t oc = oc0 + i;
-        const __m256i b = _mm256_set1_epi32(a->params->bias[oc]);
+        const int quad = qw_quad_at(a, oc, noc - i);
         for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const int32_t *mp = M + (size_t)i * QW_TB + 8 * h;
-            __m256i n[4][6];
-            for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
-                __m256i m[6], col[4];
-                for (int r = 0; r < 6; r++) {
-                    const int formed = r < 5 || (rows & 8);
-                    m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
-                                  : _mm256_setzero_si256();
-                }
-                qw4_output_points(m, col, rows);
-                for (int r = 0; r < 4; r++) {
-                    if (rows >> r & 1) n[r][c] = col[r];
-                }
-            }
             const int32_t x0 = 4 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            qw4_finish_rows(a, oc, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u);  // 576 S to S
+            int8_t values[4][4][32];
+            for (int j = 0; j < (quad ? 4 : 1); j++) {
+                const int32_t *mp = M + (size_t)(i + j) * QW_TB + 8 * h;
+                __m256i n[4][6];
+                for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
+                    __m256i m[6], col[4];
+                    for (int r = 0; r < 6; r++) {
+                        const int formed = r < 5 || (rows & 8);
+                        m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
+                                      : _mm256_setzero_si256();
+                    }
+                    qw4_output_points(m, col, rows);
+                    for (int r = 0; r < 4; r++) {
+                        if (rows >> r & 1) n[r][c] = col[r];
+                    }
+                }
+                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + j]);
+                qw4_finish_rows(a, oc + j, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u,  // 576 S to S
+                                quad ? values[j] : NULL);
+            }
+            if (quad) qw_store_quad_rows(a, oc, y0, rows, 4, x0, valid, values);
         }
+        i += quad ? 4 : 1;
     }
 }
 

@@ -147,7 +147,7 @@ static NJ_Q_TARGET void qw45_output_transform(const nj_conv2d_qs8_args *a, int32
             }
             const int32_t x0 = 4 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            qw_store_row4(a, oc, y, x0, valid, q);
+            qw_store_row4(a, oc, y, x0, valid, q, NULL);
         }
     }
 }
