@@ -98,30 +98,45 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m256 slope = _mm256_set1_ps(a->negative_slope);
     const size_t xi = (size_t)WG_OCC * WG_TB;
-    for (int32_t i = 0; i < noc; i++) {
+    for (int32_t i = 0; i < noc;) {
         const int32_t oc = oc0 + i;
-        const __m256 b = a->bias ? _mm256_set1_ps(a->bias[oc]) : _mm256_setzero_ps();
+        // Depth-to-space by 4 (conv32_8_cat.1): the four channels that share an output row
+        // together, stored interleaved (wg_store_d2s4), when all four are in this call.
+        const int quad = a->output_depth_to_space == 4 && (a->output_channel_base + oc) % 4 == 0 && noc - i >= 4;
         for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const float *m = M + (size_t)i * WG_TB + 8 * h;
-            __m256 n[2][4];
-            for (int j = 0; j < 4; j++) {
-                const __m256 m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi), m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
-                if (rows & 1) n[0][j] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m + (size_t)j * xi), m1), m2);
-                if (rows & 2) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
-            }
             const int32_t x0 = 2 * (t0 + 8 * h);
             const int32_t valid = a->width - x0 < 16 ? a->width - x0 : 16;
-            for (int rr = 0; rr < 2; rr++) {
-                if (!(rows >> rr & 1)) continue;
-                __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
-                __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
-                if (lrelu) {
-                    even = V_LRELU(even, slope);
-                    odd = V_LRELU(odd, slope);
+            __m256 even[2][4], odd[2][4];
+            for (int q = 0; q < (quad ? 4 : 1); q++) {
+                const __m256 b = a->bias ? _mm256_set1_ps(a->bias[oc + q]) : _mm256_setzero_ps();
+                const float *m = M + (size_t)(i + q) * WG_TB + 8 * h;
+                __m256 n[2][4];
+                for (int j = 0; j < 4; j++) {
+                    const __m256 m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi), m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
+                    if (rows & 1) n[0][j] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m + (size_t)j * xi), m1), m2);
+                    if (rows & 2) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
                 }
-                wg_store_row(a, oc, y0 + rr, x0, valid, even, odd);
+                for (int rr = 0; rr < 2; rr++) {
+                    if (!(rows >> rr & 1)) continue;
+                    __m256 e = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
+                    __m256 o = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
+                    if (lrelu) {
+                        e = V_LRELU(e, slope);
+                        o = V_LRELU(o, slope);
+                    }
+                    if (!quad) {
+                        wg_store_row(a, oc, y0 + rr, x0, valid, e, o);
+                        continue;
+                    }
+                    even[rr][q] = e;
+                    odd[rr][q] = o;
+                }
+            }
+            for (int rr = 0; rr < 2 && quad; rr++) {
+                if (rows >> rr & 1) wg_store_d2s4(a, oc, y0 + rr, x0, valid, even[rr], odd[rr]);
             }
         }
+        i += quad ? 4 : 1;
     }
 }
 

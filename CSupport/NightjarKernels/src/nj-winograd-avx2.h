@@ -146,3 +146,41 @@ static WG_ALWAYS_INLINE NJ_TARGET void wg_store_row(const nj_args *a, int32_t oc
         for (int32_t x = 0; x < valid; x++) dst[(size_t)x * step] = tmp[x];
     }
 }
+
+// Depth-to-space by 4 (conv32_8_cat.1) for channels oc .. oc + 3 that share an output row (the
+// first a multiple of 4 counting output_channel_base), columns [x0, x0 + valid) (valid <= 16):
+// each channel's finished even and odd columns in pixel order with its residual, then the four
+// channels interleaved (nj_interleave4) and stored as whole vectors of the storage type, where
+// wg_store_row stores each value alone. The same values and conversions as wg_store_row's.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_store_d2s4(const nj_args *a, int32_t oc, int32_t y, int32_t x0,
+                                                     int32_t valid, const __m256 even[4], const __m256 odd[4]) {
+    __m256 v[2][4];
+    for (int j = 0; j < 4; j++) {
+        const __m256 lo = _mm256_unpacklo_ps(even[j], odd[j]), hi = _mm256_unpackhi_ps(even[j], odd[j]);
+        v[0][j] = _mm256_permute2f128_ps(lo, hi, 0x20);
+        v[1][j] = _mm256_permute2f128_ps(lo, hi, 0x31);
+        const nj_x *res = wg_residual_row(a, oc + j, y, x0);
+        if (res) {
+            nj_x r[16];
+            memset(r, 0, sizeof r);
+            memcpy(r, res, (size_t)valid * sizeof(nj_x));
+            v[0][j] = _mm256_add_ps(v[0][j], V_LOADX(r));
+            v[1][j] = _mm256_add_ps(v[1][j], V_LOADX(r + 8));
+        }
+    }
+    nj_interleave4(v[0]);  // pixels 0-7, four values each
+    nj_interleave4(v[1]);  // pixels 8-15
+    size_t step;
+    nj_x *dst = NJ_OUTPUT_ROW(a, oc, y, &step) + (size_t)x0 * step;
+    if (valid == 16) {
+        for (int h = 0; h < 2; h++) {
+            for (int k = 0; k < 4; k++) V_STOREX(dst + 32 * h + 8 * k, v[h][k]);
+        }
+        return;
+    }
+    nj_x tmp[64];
+    for (int h = 0; h < 2; h++) {
+        for (int k = 0; k < 4; k++) V_STOREX(tmp + 32 * h + 8 * k, v[h][k]);
+    }
+    memcpy(dst, tmp, (size_t)(4 * valid) * sizeof(nj_x));
+}
