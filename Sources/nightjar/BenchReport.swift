@@ -155,11 +155,12 @@ struct BenchReport: Codable {
         lines.append("precision    " + LayerPrecision.summary(layer_precisions))
         if let layers {
             lines.append(formatted("layers       where the network's time goes, in %ld more runs timed step by step (a frame; "
-                                   + "GMAC/s: the layer's direct-convolution MACs):", runs))
+                                   + "calls: kernel calls a frame; GMAC/s: the layer's direct-convolution MACs):", runs))
             let width = layers.map(\.name.count).max() ?? 0
             for row in layers.sorted(by: { $0.seconds_per_frame > $1.seconds_per_frame }) {
                 var line = "  " + row.name + String(repeating: " ", count: width + 2 - row.name.count)
                     + formatted("%7.4f s %5.1f %%", row.seconds_per_frame, row.share_of_network * 100)
+                line += formatted(" %6.0f calls", row.calls_per_frame)
                 if let gmac = row.gmac_per_second { line += formatted(" %7.1f GMAC/s", gmac) }
                 if let precision = row.precision, let kernel = row.kernel { line += "  " + precision + " " + kernel }
                 lines.append(line)
@@ -325,6 +326,9 @@ struct LayerShare: Codable, Equatable {
     var seconds_per_frame: Double
     /// Of the profiled runs' wall time (the rest: the schedule's own work between steps).
     var share_of_network: Double
+    /// Kernel calls (pool tasks) a frame: a layer's time over many small calls pays their fixed
+    /// costs (transforms of halo rows, the threads' hand-offs) each time.
+    var calls_per_frame: Double
     /// The layer's direct-convolution multiply-accumulates per second, whatever algorithm ran.
     var gmac_per_second: Double?
 
@@ -334,7 +338,8 @@ struct LayerShare: Codable, Equatable {
         let convolutions = architecture.convolutions
         return measured.times.map { time in
             let perFrame = time.seconds / Double(runs)
-            var row = LayerShare(name: time.name, seconds_per_frame: perFrame, share_of_network: time.seconds / measured.seconds)
+            var row = LayerShare(name: time.name, seconds_per_frame: perFrame, share_of_network: time.seconds / measured.seconds,
+                                 calls_per_frame: Double(time.calls) / Double(runs))
             if let layer = time.layer {
                 row.kernel = kernelNames[layer]
                 row.precision = precisions[layer].rawValue

@@ -520,6 +520,12 @@ final class CommandLineTests: XCTestCase {
             XCTAssertNil(row["kernel"], "\(row)")
             XCTAssertNil(row["gmac_per_second"], "\(row)")
         }
+        // Every row ran (kinds that never ran are left out): one run, so whole calls.
+        for row in rows {
+            let calls = row["calls_per_frame"] as? Double ?? 0
+            XCTAssertGreaterThanOrEqual(calls, 1, "\(row)")
+            XCTAssertEqual(calls, calls.rounded(), "\(row)")
+        }
         let shares: [Double] = rows.compactMap { $0["share_of_network"] as? Double }
         XCTAssertEqual(shares.count, rows.count)
         let total = shares.reduce(0, +)
