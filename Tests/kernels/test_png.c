@@ -111,8 +111,36 @@ static void check_runs(nj_png_kernels form) {
     free(want);
 }
 
+// The predictor on every (a, b, c): 256 calls, one per a, each of the 65536 (b, c) pairs, with
+// current bytes at random. The 8-bit forms saturate a sum of distances (u8-png-steps.h); this
+// shows every choice it makes is PNG's.
+static void check_paeth_everywhere(nj_png_kernels form) {
+    enum { PAIRS = 65536 };
+    uint8_t *left = malloc(PAIRS), *above = malloc(PAIRS), *corner = malloc(PAIRS), *current = malloc(PAIRS);
+    uint8_t *out = malloc(PAIRS);
+    int wrong = 0;
+    for (int b = 0; b < 256; b++) {
+        for (int c = 0; c < 256; c++) above[256 * b + c] = (uint8_t)b, corner[256 * b + c] = (uint8_t)c;
+    }
+    for (int a = 0; a < 256; a++) {
+        memset(left, a, PAIRS);
+        for (int i = 0; i < PAIRS; i++) current[i] = (uint8_t)rnd32();
+        form.paeth(out, current, above, left, corner, PAIRS);
+        for (int i = 0; i < PAIRS; i++) {
+            const uint8_t want = (uint8_t)(current[i] - paeth_predictor(a, above[i], corner[i]));
+            if (out[i] != want && wrong++ < 5) {
+                printf("  %s paeth: a %d, b %d, c %d: residual %d, not %d\n", form.name, a, above[i], corner[i], out[i], want);
+            }
+        }
+    }
+    cases++;
+    if (wrong) failures++;
+    free(left), free(above), free(corner), free(current), free(out);
+}
+
 static void check_form(nj_png_kernels form) {
     check_runs(form);
+    check_paeth_everywhere(form);
     const size_t lengths[] = {0,  1,  2,  3,  5,  7,  8,  9,  15,  16,  17,  31,  32,  33,   47,   63,   64,  65,
                               70, 95, 96, 97, 127, 128, 129, 255, 256, 257, 511, 512, 4095, 4096, 4097, 12289, N};
     for (int guard_before = 0; guard_before < 2; guard_before++) {
