@@ -4,7 +4,7 @@
 // runs as every maximal stretch of bytes equal to the one before, found a byte at a time.
 // Every length up to 70 and some long ones (every tail of a vector and of a 4096-byte block),
 // random bytes and the extremes (all 0, all 255, the worst case for the checksum's sums),
-// inputs and outputs against guard pages on both sides.
+// inputs and outputs against guard pages on both sides; and the predictor on every (a, b, c).
 #include <string.h>
 
 #include "nightjar_kernels.h"
