@@ -29,16 +29,21 @@ NJ_TARGET void NJ_FORM(nj_u8_png_paeth)(uint8_t *restrict out, const uint8_t *re
 enum { NJ_ADLER_BLOCK = 4096, NJ_ADLER_BASE = 65521 };
 
 // Per block of n bytes D: a' = a + sum D, b' = b + n a + sum (n - i) D[i], both modulo 65521
-// (RFC 1950's definition, a byte at a time, gathered): two reductions the compiler vectorises.
+// (RFC 1950's definition, a byte at a time, gathered): two reductions the compiler vectorises,
+// or the form's adler_sums where it defines NJ_PNG_ADLER_SUMS.
 NJ_TARGET uint32_t NJ_FORM(nj_u8_adler32)(uint32_t adler, const uint8_t *restrict bytes, size_t count) {
     uint32_t a = adler & 0xffff, b = adler >> 16;
     while (count > 0) {
         const size_t n = count < NJ_ADLER_BLOCK ? count : NJ_ADLER_BLOCK;
         uint32_t sum = 0, weighted = 0;
+#ifdef NJ_PNG_ADLER_SUMS
+        NJ_FORM(adler_sums)(bytes, n, &sum, &weighted);  // the form's own, the same two sums
+#else
         for (size_t i = 0; i < n; i++) {
             sum += bytes[i];
             weighted += (uint32_t)(n - i) * bytes[i];
         }
+#endif
         b = (b + (uint32_t)n * a + weighted) % NJ_ADLER_BASE;
         a = (a + sum) % NJ_ADLER_BASE;
         bytes += n;
