@@ -23,7 +23,8 @@
 // binary16 weights).
 //
 // Geometry: ungrouped, kernel 3, 16 channels or more in and out (NJ_WG_SUPPORTS);
-// depth-to-space outputs are stored a float at a time. Any row range: pairs start at even
+// depth-to-space by 4 stores the four channels of a shuffle quad as interleaved vectors when
+// all four are in the call, else a float at a time (wg_store_row). Any row range: pairs start at even
 // image rows; a row alone (a range's odd first or even last row) is computed as its half of its
 // pair. Aᵀ's first row only combines the products of Bᵀ's rows 0-2, which do not involve the
 // patch's fourth input row, and its second row those of rows 1-3, which do not involve the
@@ -92,12 +93,31 @@ static NJ_TARGET void wg_input_transform(const nj_args *a, int32_t ic0, int32_t 
     }
 }
 
+// Aᵀ for channel i of M and the 8 tiles from tile 8h: the wanted output rows rr of `rows`,
+// their even (even[rr]) and odd (odd[rr]) columns before the bias.
+static WG_ALWAYS_INLINE NJ_TARGET void wg_output_tiles(const float *M, int32_t i, int h, int rows, __m256 even[2],
+                                                       __m256 odd[2]) {
+    const size_t xi = (size_t)WG_OCC * WG_TB;
+    const float *m = M + (size_t)i * WG_TB + 8 * h;
+    // n[rr][j]: Aᵀ down column j of the 4x4 products, for output row rr.
+    __m256 n[2][4];
+    for (int j = 0; j < 4; j++) {
+        const __m256 m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi), m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
+        if (rows & 1) n[0][j] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m + (size_t)j * xi), m1), m2);
+        if (rows & 2) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
+    }
+    for (int rr = 0; rr < 2; rr++) {
+        if (!(rows >> rr & 1)) continue;
+        even[rr] = _mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]);
+        odd[rr] = _mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]);
+    }
+}
+
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                           int rows, int32_t t0, int32_t nt, const float *M) {
     const int lrelu = a->activation == NJ_ACTIVATION_LEAKY_RELU;
     const __m256 slope = _mm256_set1_ps(a->negative_slope);
-    const size_t xi = (size_t)WG_OCC * WG_TB;
     for (int32_t i = 0; i < noc;) {
         const int32_t oc = oc0 + i;
         // Depth-to-space by 4 (conv32_8_cat.1): the four channels that share an output row
@@ -109,27 +129,22 @@ static NJ_TARGET void wg_output_transform(const nj_args *a, int32_t oc0, int32_t
             __m256 even[2][4], odd[2][4];
             for (int q = 0; q < (quad ? 4 : 1); q++) {
                 const __m256 b = a->bias ? _mm256_set1_ps(a->bias[oc + q]) : _mm256_setzero_ps();
-                const float *m = M + (size_t)(i + q) * WG_TB + 8 * h;
-                __m256 n[2][4];
-                for (int j = 0; j < 4; j++) {
-                    const __m256 m1 = _mm256_loadu_ps(m + (size_t)(4 + j) * xi), m2 = _mm256_loadu_ps(m + (size_t)(8 + j) * xi);
-                    if (rows & 1) n[0][j] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m + (size_t)j * xi), m1), m2);
-                    if (rows & 2) n[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_loadu_ps(m + (size_t)(12 + j) * xi));
-                }
+                __m256 e[2], o[2];
+                wg_output_tiles(M, i + q, h, rows, e, o);
                 for (int rr = 0; rr < 2; rr++) {
                     if (!(rows >> rr & 1)) continue;
-                    __m256 e = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(n[rr][0], n[rr][1]), n[rr][2]), b);
-                    __m256 o = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(n[rr][1], n[rr][2]), n[rr][3]), b);
+                    e[rr] = _mm256_add_ps(e[rr], b);
+                    o[rr] = _mm256_add_ps(o[rr], b);
                     if (lrelu) {
-                        e = V_LRELU(e, slope);
-                        o = V_LRELU(o, slope);
+                        e[rr] = V_LRELU(e[rr], slope);
+                        o[rr] = V_LRELU(o[rr], slope);
                     }
-                    if (!quad) {
-                        wg_store_row(a, oc, y0 + rr, x0, valid, e, o);
-                        continue;
+                    if (quad) {
+                        even[rr][q] = e[rr];
+                        odd[rr][q] = o[rr];
+                    } else {
+                        wg_store_row(a, oc, y0 + rr, x0, valid, e[rr], o[rr]);
                     }
-                    even[rr][q] = e;
-                    odd[rr][q] = o;
                 }
             }
             for (int rr = 0; rr < 2 && quad; rr++) {
