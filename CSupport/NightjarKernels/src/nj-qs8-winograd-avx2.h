@@ -237,11 +237,7 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_store_quad_rows(const nj_conv2d_qs8_
             _mm256_storeu_si256((__m256i *)(out + 96), _mm256_permute2x128_si256(w2, w3, 0x31));
             continue;
         }
-        for (int32_t x = 0; x < valid; x++) {
-            const uint32_t word = (uint32_t)(uint8_t)values[0][r][x] | (uint32_t)(uint8_t)values[1][r][x] << 8 |
-                                  (uint32_t)(uint8_t)values[2][r][x] << 16 | (uint32_t)(uint8_t)values[3][r][x] << 24;
-            memcpy(out + 4 * (size_t)x, &word, sizeof word);
-        }
+        nj_qs8_store_quad_words(out, values[0][r], values[1][r], values[2][r], values[3][r], valid);
     }
 }
 

@@ -191,11 +191,7 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
             NJ_UNROLL for (int j = 0; j < 4; j++) nj_q_finish_channel(a, acc[o + j], oc0 + o + j, y, x0, nvalid, NV, values[j]);
             size_t step;
             int8_t *out = nj_qs8_output_row(a, oc0 + o, y, &step) + (size_t)x0 * 4;
-            for (int32_t i = 0; i < nvalid; i++) {
-                const uint32_t word = (uint32_t)(uint8_t)values[0][i] | (uint32_t)(uint8_t)values[1][i] << 8 |
-                                      (uint32_t)(uint8_t)values[2][i] << 16 | (uint32_t)(uint8_t)values[3][i] << 24;
-                memcpy(out + 4 * (size_t)i, &word, sizeof word);
-            }
+            nj_qs8_store_quad_words(out, values[0], values[1], values[2], values[3], nvalid);
         }
         return;
     }

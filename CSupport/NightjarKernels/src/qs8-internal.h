@@ -3,6 +3,8 @@
 #ifndef NJ_QS8_INTERNAL_H
 #define NJ_QS8_INTERNAL_H
 
+#include <string.h>
+
 #include "nightjar_kernels.h"
 
 
@@ -57,6 +59,18 @@ static inline int8_t *nj_qs8_output_row(const nj_conv2d_qs8_args *a, int32_t oc,
     *column_step = (size_t)r;
     return a->output + (size_t)(c / (r * r)) * a->output_channel_stride +
            (size_t)((y * r + (c / r) % r) % a->output_rows) * a->width * r + c % r;
+}
+
+// A depth-to-space by 4 output's shuffle quad (channels 4k .. 4k + 3 share a row, a byte each
+// per pixel): values[j][x], channel j's finished value at pixel x, stored as one 32-bit word a
+// pixel at out + 4x, x < count (little-endian hosts: the bytes of the store per value).
+static inline void nj_qs8_store_quad_words(int8_t *out, const int8_t *v0, const int8_t *v1, const int8_t *v2,
+                                           const int8_t *v3, int32_t count) {
+    for (int32_t x = 0; x < count; x++) {
+        const uint32_t word = (uint32_t)(uint8_t)v0[x] | (uint32_t)(uint8_t)v1[x] << 8 | (uint32_t)(uint8_t)v2[x] << 16 |
+                              (uint32_t)(uint8_t)v3[x] << 24;
+        memcpy(out + 4 * (size_t)x, &word, sizeof word);
+    }
 }
 
 // The residual term: floor((d * m + 2^(s-1)) / 2^s), exact in 32 bits for |d| <= 255,
