@@ -124,8 +124,12 @@ static nj_threadpool *pool;
 
 // Runs one kernel on a case: packs for it, runs directly or through the pool, returns 0 when
 // prepare refused.
+// columns (not threaded): 0 whole rows in one call; 1 or 2, for a kernel that computes parts
+// of rows (column_block), one call per column block, first to last or last to first, so that a
+// call writing outside its columns overwrites a neighbour's finished ones (or is overwritten
+// by them: the two orders catch writes on either side).
 static int run_kernel(const nj_conv2d_qs8_kernel *kernel, nj_conv2d_qs8_args args,
-                      const int8_t *weights, const qs8_numbers *n, int threaded) {
+                      const int8_t *weights, const qs8_numbers *n, int threaded, int columns) {
     nj_conv2d_qs8_params params;
     args.weight_stride = args.out_channels / args.groups;
     void *packed = packed_alloc(nj_qs8_conv2d_packed_bytes(kernel, &args));
@@ -142,6 +146,18 @@ static int run_kernel(const nj_conv2d_qs8_kernel *kernel, nj_conv2d_qs8_args arg
     args.params = &params;
     if (threaded) {
         nj_threadpool_conv2d_qs8(pool, kernel, &args);
+        return 1;
+    }
+    const int32_t cb = kernel->column_block;
+    if (columns && cb > 0 && args.groups == 1 && args.width > cb) {
+        const int32_t pieces = (args.width + cb - 1) / cb;
+        for (int32_t i = 0; i < pieces; i++) {
+            const int32_t b = columns == 2 ? pieces - 1 - i : i;
+            nj_conv2d_qs8_args part = args;
+            part.column_begin = b * cb;
+            part.column_end = b + 1 < pieces ? (b + 1) * cb : args.width;
+            kernel->run(&part);
+        }
         return 1;
     }
     kernel->run(&args);
@@ -279,6 +295,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     const int threaded = whole_band_through_pool || ((options >> 6) & 3) == 0;
     const int extreme = ((options >> 8) & 7) == 0;
     const int saturating_inputs = ((options >> 11) & 7) == 0;
+    const int columns = (int)((options >> 14) % 3);  // run_kernel's
     const int32_t r = depth_to_space > 1 ? depth_to_space : 1;
 
     int32_t row_begin = 0, row_end = height;
@@ -347,7 +364,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
     args.row_end = row_end;
     args.output_depth_to_space = depth_to_space;
 
-    if (!run_kernel(nj_conv2d_qs8_kernel_reference(), args, weights, &n, 0)) {
+    if (!run_kernel(nj_conv2d_qs8_kernel_reference(), args, weights, &n, 0, 0)) {
         guarded_free_all();
         return;
     }
@@ -389,7 +406,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
         memset(got, sentinel, out_count);
         nj_conv2d_qs8_args kargs = args;
         kargs.output = got;
-        if (!run_kernel(kernels[ki], kargs, weights, &n, threaded)) continue;
+        if (!run_kernel(kernels[ki], kargs, weights, &n, threaded, columns)) continue;
         size_t first = out_count;
         for (size_t i = 0; i < out_count; i++) {
             if (got[i] != expected[i]) {

@@ -75,10 +75,12 @@ NJ_F16_KERNEL(nj_f16_conv2d_3x3_neon_4x4_kernel)
 NJ_F16_KERNEL(nj_f16_conv2d_5x5_neon_4x4_kernel)
 #endif
 
-// qs8: VNNI (zmm, then ymm), then AVX2's VPMADDWD (3x3 and 5x5 by Winograd first where they
+// qs8: VNNI (zmm, then ymm; the 3x3 F(4x4) Winograd kernel on zmm ahead of the direct ones
+// where it takes the geometry), then AVX2's VPMADDWD (3x3 and 5x5 by Winograd first where they
 // take the geometry); SDOT, then NEON's widening SMLAL.
 #if defined(__x86_64__)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx512vnni_6x4_kernel)

@@ -3,9 +3,11 @@
 // columns of tiles 2 or 4 columns wide, the interleaving of two channels' transformed tiles into
 // VPMADDWD's pairs, the products' register blocks, a row's finishing stores, the 3x3 kernels'
 // loop over tiles of rows and their products per transform point, F(4, 3)'s integer transforms,
-// and the recovery of the exact sum from its multiple modulo 2^32. Blocks are 16 tiles: one
-// int16 vector per channel, two int32 vectors per output channel. Internal, no include guard:
-// included once by each kernel file, inside #if defined(__x86_64__), after nj-qs8-simd-avx2.h.
+// and the recovery of the exact sum from its multiple modulo 2^32, and F(4x4, 3x3)'s input and
+// output transforms. Blocks are 16 tiles: one int16 vector per channel, two int32 vectors per
+// output channel (one zmm each in the AVX-512 VNNI kernel that reuses these transforms).
+// Internal, no include guard: included once by each kernel file, inside #if defined(__x86_64__),
+// after nj-qs8-simd-avx2.h.
 #define QW_TB 16   // tiles per block
 #define QW_ICU 32  // 3x3 kernels: channel pairs per transform chunk
 #define QW_OCC 64  // 3x3 kernels: output channels per accumulation chunk
@@ -262,6 +264,10 @@ typedef void (*qw_input_transform_fn)(const nj_conv2d_qs8_args *a, int32_t u0, i
                                       int32_t t0, int16_t *V);
 typedef void (*qw_output_transform_fn)(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0, int rows,
                                        int32_t t0, int32_t nt, const int32_t *M);
+// Step 2 (qw_gemm_points' arguments): the AVX2 products, or those of a wider ISA's kernel that
+// shares the transforms (qs8-conv2d-3x3-winograd4x4-avx512vnni-16x1.c).
+typedef void (*qw_gemm_points_fn)(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t oc0, int32_t noc,
+                                  const int16_t *V, int32_t *M, int first, int xi_begin, int xi_end, int32_t nt);
 
 // The 3x3 kernels' loop. Output rows go in tiles of `tile_height` rows (2 or 4) from the range's
 // first row (rows: bit i when the tile's row i is in the range; only the last tile can be cut
@@ -275,6 +281,7 @@ typedef void (*qw_output_transform_fn)(const nj_conv2d_qs8_args *a, int32_t oc0,
 static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_tiles(const nj_conv2d_qs8_args *a, const int tile_height,
                                                       const int tile_width, const int points_per_row, int16_t *V,
                                                       int32_t *M, qw_input_transform_fn input_transform,
+                                                      qw_gemm_points_fn gemm_points,
                                                       qw_output_transform_fn output_transform) {
     // The tiles of the columns asked for (column_block: 8 tiles, so the output transforms'
     // groups of 8 tiles are whole or end the row).
@@ -294,7 +301,7 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw_row_tiles(const nj_conv2d_qs8_args *
                     // With every input pair in one chunk, V still holds them for the next
                     // chunk of outputs: transformed once (conv32_8_cat.1: 192 outputs).
                     if (oc0 == 0 || units > QW_ICU) input_transform(a, u0, nu, y0, rows, t0, V);
-                    qw_gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, 0, xi_end, nt);
+                    gemm_points(a, u0, nu, oc0, noc, V, M, u0 == 0, 0, xi_end, nt);
                 }
                 output_transform(a, oc0, noc, y0, rows, t0, nt, M);
             }
@@ -372,5 +379,83 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_finish_rows(const nj_conv2d_qs8_arg
         qw4_output_points(n[r], q, 15);
         for (int c = 0; c < 4; c++) q[c] = _mm256_add_epi32(qw_exact_sum(q[c], shift, odd_inverse), b);
         qw_store_row4(a, oc, y0 + r, x0, valid, q, into ? into[r] : NULL);
+    }
+}
+
+#define QW44_COLS 68  // input columns a block's loads reach (66 used)
+#define QW44_XI 36    // transform points: 6 down x 6 across
+
+// F(4x4, 3x3) (the kernels qs8-conv2d-3x3-winograd4x4-*: their header comment has the
+// arithmetic). Step 1 for channel pairs [u0, u0 + nu), the output rows y0 .. y0 + 3 (`rows`: bit r when row
+// y0 + r is wanted, the first always is; Bᵀ's last row down is formed only for the last), tiles
+// [t0, t0 + 16): V[ξ·QW_V_XI + (u·QW_TB + t)·2 + channel of the pair].
+static inline NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
+                                             int rows, int32_t t0, int16_t *V) {
+    const int hi = rows & 8 ? 6 : 5;
+    const int32_t c0 = 4 * t0 - 1;
+    int8_t seg[QW44_COLS];
+    __m256i pair[2][QW44_XI];
+    for (int32_t u = 0; u < nu; u++) {
+        for (int j = 0; j < 2; j++) {
+            const int32_t ic = 2 * (u0 + u) + j;
+            if (ic >= a->in_channels) {  // its weights are zero: any value does
+                for (int xi = 0; xi < QW44_XI; xi++) pair[j][xi] = _mm256_setzero_si256();
+                continue;
+            }
+            __m256i h[6][6];
+            for (int k = 0; k < 6; k++) {
+                // Input row 5 feeds only Bᵀ's last row.
+                if (k < hi) {
+                    qw4_across(qw_segment(a, ic, y0 - 1 + k, c0, QW44_COLS, seg), h[k]);
+                } else {
+                    for (int c = 0; c < 6; c++) h[k][c] = _mm256_setzero_si256();
+                }
+            }
+            for (int c = 0; c < 6; c++) {  // Bᵀ down
+                const __m256i d[6] = {h[0][c], h[1][c], h[2][c], h[3][c], h[4][c], h[5][c]};
+                __m256i x[6];
+                qw4_input_points(d, x);
+                for (int r = 0; r < hi; r++) pair[j][6 * r + c] = x[r];
+            }
+        }
+        for (int xi = 0; xi < 6 * hi; xi++) {
+            qw_store_pairs4(V + (size_t)xi * QW_V_XI + (size_t)u * QW_TB * 2, pair[0][xi], pair[1][xi]);
+        }
+    }
+}
+
+// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
+static inline NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
+                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
+    const size_t xi = QW_M_XI;
+    for (int32_t i = 0; i < noc;) {
+        const int32_t oc = oc0 + i;
+        const int quad = qw_quad_at(a, oc, noc - i);
+        for (int h = 0; h < 2 && 8 * h < nt; h++) {
+            const int32_t x0 = 4 * (t0 + 8 * h);
+            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
+            int8_t values[4][4][32];
+            for (int j = 0; j < (quad ? 4 : 1); j++) {
+                const int32_t *mp = M + (size_t)(i + j) * QW_TB + 8 * h;
+                __m256i n[4][6];
+                for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
+                    __m256i m[6], col[4];
+                    for (int r = 0; r < 6; r++) {
+                        const int formed = r < 5 || (rows & 8);
+                        m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
+                                      : _mm256_setzero_si256();
+                    }
+                    qw4_output_points(m, col, rows);
+                    for (int r = 0; r < 4; r++) {
+                        if (rows >> r & 1) n[r][c] = col[r];
+                    }
+                }
+                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + j]);
+                qw4_finish_rows(a, oc + j, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u,  // 576 S to S
+                                quad ? values[j] : NULL);
+            }
+            if (quad) qw_store_quad_rows(a, oc, y0, rows, 4, x0, valid, values);
+        }
+        i += quad ? 4 : 1;
     }
 }

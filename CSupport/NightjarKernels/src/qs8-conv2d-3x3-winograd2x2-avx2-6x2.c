@@ -121,7 +121,7 @@ static NJ_Q_TARGET void qw_output_transform(const nj_conv2d_qs8_args *a, int32_t
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x2_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[16 * QW_V_XI] __attribute__((aligned(32)));
     int32_t M[16 * QW_M_XI] __attribute__((aligned(32)));
-    qw_row_tiles(a, 2, 2, 4, V, M, qw_input_transform, qw_output_transform);
+    qw_row_tiles(a, 2, 2, 4, V, M, qw_input_transform, qw_gemm_points, qw_output_transform);
 }
 
 // Ungrouped, and enough channels on both sides that the transforms (per input and per output

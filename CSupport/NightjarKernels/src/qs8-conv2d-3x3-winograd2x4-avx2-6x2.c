@@ -119,7 +119,7 @@ static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[QW4_XI * QW_V_XI] __attribute__((aligned(32)));
     int32_t M[QW4_XI * QW_M_XI] __attribute__((aligned(32)));
-    qw_row_tiles(a, 2, 4, 6, V, M, qw4_input_transform, qw4_output_transform);
+    qw_row_tiles(a, 2, 4, 6, V, M, qw4_input_transform, qw_gemm_points, qw4_output_transform);
 }
 
 // Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them (on 4, as

@@ -26,8 +26,9 @@
 //      (nj-qs8-winograd-avx2.h's register blocks).
 //   3. output transform A'ᵀ M A', S recovered as above, the bias, and the direct kernels'
 //      requantisation (nj_q_finish) on 8 consecutive columns at a time.
-// A tile cut short by the range forms only the transform rows its output rows read. Scratch on
-// the stack: 76 KB of V and 150 KB of M, no allocation.
+// A tile cut short by the range forms only the transform rows its output rows read. Steps 1 and
+// 3 are in nj-qs8-winograd-avx2.h (qw44_*), shared with the AVX-512 VNNI form of this kernel.
+// Scratch on the stack: 76 KB of V and 150 KB of M, no allocation.
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -41,87 +42,10 @@
 
 #include "nj-qs8-winograd-avx2.h"
 
-#define QW44_COLS 68  // input columns a block's loads reach (66 used)
-#define QW44_XI 36    // transform points: 6 down x 6 across
-
-// Step 1 for channel pairs [u0, u0 + nu), the output rows y0 .. y0 + 3 (`rows`: bit r when row
-// y0 + r is wanted, the first always is; Bᵀ's last row down is formed only for the last), tiles
-// [t0, t0 + 16): V[ξ·QW_V_XI + (u·QW_TB + t)·2 + channel of the pair].
-static NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
-                                             int rows, int32_t t0, int16_t *V) {
-    const int hi = rows & 8 ? 6 : 5;
-    const int32_t c0 = 4 * t0 - 1;
-    int8_t seg[QW44_COLS];
-    __m256i pair[2][QW44_XI];
-    for (int32_t u = 0; u < nu; u++) {
-        for (int j = 0; j < 2; j++) {
-            const int32_t ic = 2 * (u0 + u) + j;
-            if (ic >= a->in_channels) {  // its weights are zero: any value does
-                for (int xi = 0; xi < QW44_XI; xi++) pair[j][xi] = _mm256_setzero_si256();
-                continue;
-            }
-            __m256i h[6][6];
-            for (int k = 0; k < 6; k++) {
-                // Input row 5 feeds only Bᵀ's last row.
-                if (k < hi) {
-                    qw4_across(qw_segment(a, ic, y0 - 1 + k, c0, QW44_COLS, seg), h[k]);
-                } else {
-                    for (int c = 0; c < 6; c++) h[k][c] = _mm256_setzero_si256();
-                }
-            }
-            for (int c = 0; c < 6; c++) {  // Bᵀ down
-                const __m256i d[6] = {h[0][c], h[1][c], h[2][c], h[3][c], h[4][c], h[5][c]};
-                __m256i x[6];
-                qw4_input_points(d, x);
-                for (int r = 0; r < hi; r++) pair[j][6 * r + c] = x[r];
-            }
-        }
-        for (int xi = 0; xi < 6 * hi; xi++) {
-            qw_store_pairs4(V + (size_t)xi * QW_V_XI + (size_t)u * QW_TB * 2, pair[0][xi], pair[1][xi]);
-        }
-    }
-}
-
-// Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
-static NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
-                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = QW_M_XI;
-    for (int32_t i = 0; i < noc;) {
-        const int32_t oc = oc0 + i;
-        const int quad = qw_quad_at(a, oc, noc - i);
-        for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const int32_t x0 = 4 * (t0 + 8 * h);
-            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            int8_t values[4][4][32];
-            for (int j = 0; j < (quad ? 4 : 1); j++) {
-                const int32_t *mp = M + (size_t)(i + j) * QW_TB + 8 * h;
-                __m256i n[4][6];
-                for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
-                    __m256i m[6], col[4];
-                    for (int r = 0; r < 6; r++) {
-                        const int formed = r < 5 || (rows & 8);
-                        m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
-                                      : _mm256_setzero_si256();
-                    }
-                    qw4_output_points(m, col, rows);
-                    for (int r = 0; r < 4; r++) {
-                        if (rows >> r & 1) n[r][c] = col[r];
-                    }
-                }
-                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + j]);
-                qw4_finish_rows(a, oc + j, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u,  // 576 S to S
-                                quad ? values[j] : NULL);
-            }
-            if (quad) qw_store_quad_rows(a, oc, y0, rows, 4, x0, valid, values);
-        }
-        i += quad ? 4 : 1;
-    }
-}
-
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd4x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
     int16_t V[QW44_XI * QW_V_XI] __attribute__((aligned(32)));
     int32_t M[QW44_XI * QW_M_XI] __attribute__((aligned(32)));
-    qw_row_tiles(a, 4, 4, 6, V, M, qw44_input_transform, qw44_output_transform);
+    qw_row_tiles(a, 4, 4, 6, V, M, qw44_input_transform, qw_gemm_points, qw44_output_transform);
 }
 
 // Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them, and 64 or
