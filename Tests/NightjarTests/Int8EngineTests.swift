@@ -66,6 +66,32 @@ final class Int8EngineTests: XCTestCase {
         }
     }
 
+    /// A streaming engine chooses each int8 layer's kernel for the rows a call gets (int8's
+    /// standard bands: 2 a call in the 1/32 branch, 4 at 1/8 scale, 16 at 1/2), never one whose
+    /// tiles are taller than its calls (F(4x4)'s 4 rows on the 2-row first pass).
+    func testInt8KernelsAreChosenForTheRowsACallGets() throws {
+        let model = try Self.int8Model()
+        let architecture = model.architecture
+        let rows = PackedParameters.rowsPerCall(architecture, layerPrecisions: architecture.convolutions.map { _ in .int8 },
+                                                bands: .standard(for: .int8))
+        let byName = Dictionary(uniqueKeysWithValues: zip(architecture.convolutions.map(\.name), rows))
+        for (name, expected) in [("conv32x.0", 2), ("conv32x.1", 2), ("rdb1.dense0", 2), ("rdball", 2), ("conv_rdb8x", 4),
+                                 ("resblock8x.conv1", 4), ("conv32_8_cat.1", 4), ("conv2x", 16), ("conv_2_8_32", 16)] {
+            XCTAssertEqual(byName[name], expected, name)
+        }
+        var tileRows: [String: Int] = [:]
+        for index in 0..<nj_conv2d_qs8_kernel_count() {
+            let kernel = nj_conv2d_qs8_kernel_at(index)!.pointee
+            tileRows[String(cString: kernel.name)] = Int(kernel.tile_rows)
+        }
+        let engine = try StreamingEngine(model: model, maxHeight: 96, maxWidth: 128, threads: 1, precision: .int8)
+        XCTAssertEqual(engine.kernelNames.count, rows.count)
+        for (layer, name) in engine.kernelNames.enumerated() {
+            let tile = try XCTUnwrap(tileRows[name], "\(name) is not an int8 kernel")
+            XCTAssertLessThanOrEqual(tile, rows[layer], "\(architecture.convolutions[layer].name) runs \(name)")
+        }
+    }
+
     /// Where every int8 layer reading the input reads one encoding, the row source writes the
     /// input as int8 in it: no conversion step copies it, the arena is smaller, and the output
     /// has the bits of the plan that writes FP32 and quantises it for each reader. Where the

@@ -537,6 +537,28 @@ int main(int argc, char **argv) {
               "selection for %dx%d: %s", k, k, chosen->name);
         printf("qs8: %dx%d selects %s\n", k, k, chosen->name);
     }
+    // A row range in the geometry is the rows a call gets: selection passes over kernels whose
+    // tiles are taller (conv32x.1's 2-row calls and F(4x4)'s 4-row tiles), and otherwise
+    // chooses as without it.
+    {
+        nj_conv2d_qs8_args g;
+        memset(&g, 0, sizeof g);
+        g.kernel_size = 3;
+        g.in_channels = 128;
+        g.out_channels = 64;
+        g.groups = 1;
+        const nj_conv2d_qs8_kernel *any = nj_conv2d_qs8_kernel_select(&g, -1);
+        for (int32_t rows = 1; rows <= 8; rows++) {
+            g.row_begin = 3;
+            g.row_end = 3 + rows;
+            const nj_conv2d_qs8_kernel *chosen = nj_conv2d_qs8_kernel_select(&g, -1);
+            CHECK(chosen->tile_rows <= rows, "selection for %d-row calls: %s (tiles of %d rows)", rows, chosen->name,
+                  chosen->tile_rows);
+            CHECK(any->tile_rows > rows || chosen == any, "selection for %d-row calls: %s, without a range %s", rows,
+                  chosen->name, any->name);
+            if (rows == 2) printf("qs8: 3x3 128->64 selects %s, in 2-row calls %s\n", any->name, chosen->name);
+        }
+    }
 
     test_conversions();
     test_refusals();

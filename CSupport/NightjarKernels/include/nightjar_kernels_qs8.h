@@ -194,7 +194,7 @@ typedef struct nj_conv2d_qs8_kernel {
     // and a range of another length ends in a tile cut short. row_block stays what the schedule
     // aligns ranges to: F(4x4, 3x3)'s 4 there made its windows and those upstream taller (an
     // int8 restore of 12.1 MP: 1.2 MiB of arena, 2 MB of peak RSS) where 2 leaves the 1/8-scale
-    // bands' ranges 4 or 8 rows long.
+    // bands' ranges 4 or 8 rows long. Selection given fewer rows a call passes over the kernel.
     int32_t tile_rows;
     // Columns the kernel computes together when asked for part of a row (args' column_begin,
     // column_end); 0: it computes whole rows only. The thread pool cuts a band that is too
@@ -247,6 +247,8 @@ int32_t nj_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);
 
 // The best kernel for the geometry on this CPU among the levels `cap` allows (an nj_isa, or
 // negative for the process-wide cap) and the active CPU features; the reference when none fits.
+// A geometry with a row range says how many rows each call will compute: kernels whose tiles
+// are taller (tile_rows) are passed over, as they would form rows only to drop them.
 const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_select(const nj_conv2d_qs8_args *geometry,
                                                         int cap);
 // Every registered kernel (also those this CPU cannot run), the reference last.

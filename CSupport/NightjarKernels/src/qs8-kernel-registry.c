@@ -35,10 +35,11 @@ int nj_conv2d_qs8_kernel_usable(const nj_conv2d_qs8_kernel *k) {
 const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_select(const nj_conv2d_qs8_args *geometry, int cap) {
     const uint32_t available = nj_cpu_features_under_cap(cap);
     const int32_t ipg = geometry->groups > 0 ? geometry->in_channels / geometry->groups : 0;
+    const int32_t rows = geometry->row_end - geometry->row_begin;  // per call, when given
     const size_t count = sizeof qs8_kernels / sizeof qs8_kernels[0];
     for (size_t i = 0; i + 1 < count; i++) {
         const nj_conv2d_qs8_kernel *k = qs8_kernels[i];
-        if (k->kernel_size == geometry->kernel_size &&
+        if (k->kernel_size == geometry->kernel_size && (rows <= 0 || k->tile_rows <= rows) &&
             (k->max_group_inputs == 0 || ipg <= k->max_group_inputs) &&
             (k->supports == NULL || k->supports(geometry)) &&
             nj_kernel_runnable_with(k->isa, k->required_features, available)) {

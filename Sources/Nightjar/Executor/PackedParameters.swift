@@ -55,12 +55,18 @@ final class PackedParameters: @unchecked Sendable {
     let qs8Params: UnsafeMutablePointer<nj_conv2d_qs8_params>
 
     /// `precision`: the network's (nil: the model's default); throws `PrecisionError` when the
-    /// model cannot run it.
-    init(_ model: NightjarModel, precision: Precision? = nil, path: String = "the model") throws {
+    /// model cannot run it. `streamedIn`: for a streaming engine, the bands it will run (given
+    /// the network's precision), so that each int8 layer's kernel is chosen for the rows a call
+    /// gets (`rowsPerCall`); nil for whole frames.
+    init(_ model: NightjarModel, precision: Precision? = nil,
+         streamedIn bands: ((Precision) -> StreamSchedule.Bands)? = nil, path: String = "the model") throws {
         let specs = model.architecture.convolutions
         let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
+        let rowsPerCall = bands.map {
+            Self.rowsPerCall(model.architecture, layerPrecisions: layerPrecisions, bands: $0(layerPrecisions.max()!))
+        }
         var kernels: [Kernel] = [], sizes: [(weights: Int, bias: Int)] = []
-        for (spec, layerPrecision) in zip(specs, layerPrecisions) {
+        for (layer, (spec, layerPrecision)) in zip(specs, layerPrecisions).enumerated() {
             switch layerPrecision {
             case .fp32:
                 var geometry = Self.geometry(spec, nj_conv2d_f32_args())
@@ -71,7 +77,7 @@ final class PackedParameters: @unchecked Sendable {
                                                        Int32(spec.inChannels), Int32(spec.groups), Int32(spec.kernel))
                 sizes.append((count * 4, spec.bias ? spec.outChannels * 4 : 0))
             case .int8:
-                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args(), rowsPerCall: rowsPerCall?[layer])
                 let kernel = nj_conv2d_qs8_kernel_select(&geometry, -1)!
                 kernels.append(.int8(kernel))
                 sizes.append((nj_qs8_conv2d_packed_bytes(kernel, &geometry), 0))
@@ -162,15 +168,41 @@ final class PackedParameters: @unchecked Sendable {
     }
 
     /// `args` with the layer's channels, groups and kernel size (what selection looks at).
-    static func geometry<Args: ConvolutionGeometry>(_ spec: ConvolutionSpec, _ args: Args) -> Args {
+    /// The layer's geometry for kernel selection; `rowsPerCall`, where known, as the row range
+    /// (the registries pass over kernels whose tiles are taller than the rows a call gets).
+    static func geometry<Args: ConvolutionGeometry>(_ spec: ConvolutionSpec, _ args: Args, rowsPerCall: Int? = nil) -> Args {
         var args = args
         args.in_channels = Int32(spec.inChannels)
         args.out_channels = Int32(spec.outChannels)
         args.groups = Int32(spec.groups)
         args.kernel_size = Int32(spec.kernel)
         args.weight_stride = Int32(spec.outChannels / spec.groups)
+        if let rowsPerCall {
+            args.row_begin = 0
+            args.row_end = Int32(rowsPerCall)
+        }
         return args
     }
+
+    /// The rows of its output each convolution computes a call when streamed in `bands`, by
+    /// layer: the 1/32 branch (the first pass) `lowResolutionRows` at a time, the second pass
+    /// a band of `outputRows` full-resolution rows at the layer's scale (16 rows at 1/2 scale and
+    /// 4 at 1/8 in int8's 32-row bands). A kernel of 4-row tiles (int8 F(4x4, 3x3)) on int8's
+    /// 2-row first-pass calls forms 30 of its 36 transform points for half the rows: conv32x.1
+    /// took 1.5x the direct kernel's time that way (Zen 4, 12.1 MP).
+    static func rowsPerCall(_ architecture: Architecture, layerPrecisions: [Precision],
+                            bands: StreamSchedule.Bands) -> [Int] {
+        let graph = NetworkGraph(architecture: architecture, layerPrecisions: layerPrecisions)
+        var rows = [Int](repeating: bands.lowResolutionRows, count: architecture.convolutions.count)
+        for case .convolution(let layer, let input, _, _, _, _) in graph.steps {
+            rows[layer] = input.divisor >= Self.lowResolutionDivisor
+                ? bands.lowResolutionRows : max(bands.outputRows / input.divisor, 1)
+        }
+        return rows
+    }
+
+    /// The scale of the network's low-resolution branch, which the first pass computes.
+    static let lowResolutionDivisor = 32
 
     /// Points `args` at the FP16 layer's packed weights and FP32 bias and returns its kernel.
     func bind(_ layer: Int, to args: inout nj_conv2d_f16_args) -> UnsafePointer<nj_conv2d_f16_kernel> {

@@ -75,7 +75,8 @@ public final class StreamingEngine: @unchecked Sendable {
     public convenience init(model: NightjarModel, maxHeight: Int, maxWidth: Int,
                             bands: StreamSchedule.Bands? = nil, threads: Int = Engine.availableCores,
                             lockMemory: Bool = false, precision: Precision? = nil, modelPath: String = "the model") throws {
-        let parameters = try PackedParameters(model, precision: precision, path: modelPath)
+        let parameters = try PackedParameters(model, precision: precision, streamedIn: { bands ?? .standard(for: $0) },
+                                              path: modelPath)
         try self.init(parameters: parameters, architecture: model.architecture, maxHeight: maxHeight, maxWidth: maxWidth,
                       bands: bands ?? .standard(for: parameters.precision), threads: threads, lockMemory: lockMemory)
     }
