@@ -84,11 +84,15 @@ final class Int8EngineTests: XCTestCase {
             let kernel = nj_conv2d_qs8_kernel_at(index)!.pointee
             tileRows[String(cString: kernel.name)] = Int(kernel.tile_rows)
         }
-        let engine = try StreamingEngine(model: model, maxHeight: 96, maxWidth: 128, threads: 1, precision: .int8)
-        XCTAssertEqual(engine.kernelNames.count, rows.count)
-        for (layer, name) in engine.kernelNames.enumerated() {
-            let tile = try XCTUnwrap(tileRows[name], "\(name) is not an int8 kernel")
-            XCTAssertLessThanOrEqual(tile, rows[layer], "\(architecture.convolutions[layer].name) runs \(name)")
+        // The streaming engine, and the frame engine that `restore` and `watch` run.
+        let streaming = try StreamingEngine(model: model, maxHeight: 96, maxWidth: 128, threads: 1, precision: .int8)
+        let frames = try FrameEngine(model: model, threads: 1, maximumSize: (height: 96, width: 128), precision: .int8)
+        for engine in [streaming, try XCTUnwrap(frames.engine)] {
+            XCTAssertEqual(engine.kernelNames.count, rows.count)
+            for (layer, name) in engine.kernelNames.enumerated() {
+                let tile = try XCTUnwrap(tileRows[name], "\(name) is not an int8 kernel")
+                XCTAssertLessThanOrEqual(tile, rows[layer], "\(architecture.convolutions[layer].name) runs \(name)")
+            }
         }
     }
 

@@ -61,7 +61,8 @@ public final class FrameEngine: FrameNetwork, @unchecked Sendable {
                  lockMemory: Bool, precision: Precision?, modelPath: String, int8Fallback: Precision?,
                  sharedArena: SharedArena?) throws {
         precondition(int8Fallback != .int8, "the int8 fallback is FP16 or FP32")
-        let parameters = try PackedParameters(model, precision: precision, path: modelPath)
+        let parameters = try PackedParameters(model, precision: precision, streamedIn: { bands ?? .standard(for: $0) },
+                                              path: modelPath)
         // The network and its fallback take turns in one arena.
         let fallbackPrecision = parameters.int8InputLimit == nil ? nil : int8Fallback
         let arena = sharedArena ?? fallbackPrecision.map { _ in SharedArena(lockMemory: lockMemory) }

@@ -57,7 +57,8 @@ final class PackedParameters: @unchecked Sendable {
     /// `precision`: the network's (nil: the model's default); throws `PrecisionError` when the
     /// model cannot run it. `streamedIn`: for a streaming engine, the bands it will run (given
     /// the network's precision), so that each int8 layer's kernel is chosen for the rows a call
-    /// gets (`rowsPerCall`); nil for whole frames.
+    /// gets (`rowsPerCall`); nil where the rows a call gets are not known (the quantizer's
+    /// check, the FP32 `Engine`).
     init(_ model: NightjarModel, precision: Precision? = nil,
          streamedIn bands: ((Precision) -> StreamSchedule.Bands)? = nil, path: String = "the model") throws {
         let specs = model.architecture.convolutions
@@ -167,9 +168,9 @@ final class PackedParameters: @unchecked Sendable {
         qs8Params.deallocate()
     }
 
-    /// `args` with the layer's channels, groups and kernel size (what selection looks at).
-    /// The layer's geometry for kernel selection; `rowsPerCall`, where known, as the row range
-    /// (the registries pass over kernels whose tiles are taller than the rows a call gets).
+    /// `args` with the layer's channels, groups and kernel size (what selection looks at), and
+    /// `rowsPerCall`, where known, as the row range (the int8 registry passes over kernels whose
+    /// tiles are taller than the rows a call gets).
     static func geometry<Args: ConvolutionGeometry>(_ spec: ConvolutionSpec, _ args: Args, rowsPerCall: Int? = nil) -> Args {
         var args = args
         args.in_channels = Int32(spec.inChannels)
