@@ -385,12 +385,20 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_finish_rows(const nj_conv2d_qs8_arg
 #define QW44_COLS 68  // input columns a block's loads reach (66 used)
 #define QW44_XI 36    // transform points: 6 down x 6 across
 
+// The F(4x4, 3x3) kernels' geometry: ungrouped, few enough inputs that S is recovered (|S| <
+// 2^25 while in <= 227: the AVX2 kernel's header comment), 16 or more of them, and 64 or more
+// outputs, as the F(2, 3) x F(4, 3) kernel (its reasons); those with more inputs stay there.
+static inline int qw44_supports(const nj_conv2d_qs8_args *g) {
+    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->in_channels <= 227 &&
+           g->out_channels >= 64;
+}
+
 // F(4x4, 3x3) (the kernels qs8-conv2d-3x3-winograd4x4-*: their header comment has the
 // arithmetic). Step 1 for channel pairs [u0, u0 + nu), the output rows y0 .. y0 + 3 (`rows`: bit r when row
 // y0 + r is wanted, the first always is; Bᵀ's last row down is formed only for the last), tiles
 // [t0, t0 + 16): V[ξ·QW_V_XI + (u·QW_TB + t)·2 + channel of the pair].
 static inline NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a, int32_t u0, int32_t nu, int32_t y0,
-                                             int rows, int32_t t0, int16_t *V) {
+                                                    int rows, int32_t t0, int16_t *V) {
     const int hi = rows & 8 ? 6 : 5;
     const int32_t c0 = 4 * t0 - 1;
     int8_t seg[QW44_COLS];
@@ -426,7 +434,7 @@ static inline NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a,
 
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static inline NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
-                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
+                                                     int rows, int32_t t0, int32_t nt, const int32_t *M) {
     const size_t xi = QW_M_XI;
     for (int32_t i = 0; i < noc;) {
         const int32_t oc = oc0 + i;

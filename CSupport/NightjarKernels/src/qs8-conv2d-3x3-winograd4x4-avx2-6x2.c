@@ -48,13 +48,6 @@ static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd4x4_avx2_6x2(const nj_conv2d_q
     qw_row_tiles(a, 4, 4, 6, V, M, qw44_input_transform, qw_gemm_points, qw44_output_transform);
 }
 
-// Ungrouped, few enough inputs that S is recovered (see the top), 16 or more of them, and 64 or
-// more outputs, as the F(2, 3) x F(4, 3) kernel (its reasons); those with more inputs stay there.
-static int qw44_supports(const nj_conv2d_qs8_args *g) {
-    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->in_channels <= 227 &&
-           g->out_channels >= 64;
-}
-
 const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd4x4_avx2_6x2_kernel = {
     .run = nj_qs8_conv2d_3x3_winograd4x4_avx2_6x2,
     .name = "qs8-conv2d-3x3-winograd4x4-avx2-6x2",

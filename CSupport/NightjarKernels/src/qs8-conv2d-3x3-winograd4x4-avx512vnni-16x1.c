@@ -82,12 +82,6 @@ static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1(const nj_c
     qw_row_tiles(a, 4, 4, 6, V, M, qw44_input_transform, qw44z_gemm_points, qw44_output_transform);
 }
 
-// The AVX2 kernel's geometry (its reasons: S recovered below 228 inputs; 64 or more outputs).
-static int qw44z_supports(const nj_conv2d_qs8_args *g) {
-    return g->kernel_size == 3 && g->groups == 1 && g->in_channels >= 16 && g->in_channels <= 227 &&
-           g->out_channels >= 64;
-}
-
 const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1_kernel = {
     .run = nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1,
     .name = "qs8-conv2d-3x3-winograd4x4-avx512vnni-16x1",
@@ -101,7 +95,7 @@ const nj_conv2d_qs8_kernel nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1_kernel 
     .row_block = 2,
     .tile_rows = 4,
     .column_block = 32,  // 8 tiles
-    .supports = qw44z_supports,
+    .supports = qw44_supports,
 };
 #else
 typedef int nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1_unused;

@@ -22,7 +22,7 @@ public enum KernelInfo {
         var layers: [Int: [String: (count: Int, first: Int)]] = [:]
         let architecture = Architecture.published
         // int8 kernels are chosen for the rows a call gets in int8's standard bands.
-        let rowsPerCall = PackedParameters.rowsPerCall(
+        let rowsPerCall = precision != .int8 ? nil : PackedParameters.rowsPerCall(
             architecture, layerPrecisions: architecture.convolutions.map { _ in .int8 }, bands: .standard(for: .int8))
         for (index, spec) in architecture.convolutions.enumerated() {
             let name: String
@@ -34,7 +34,7 @@ public enum KernelInfo {
                 var geometry = PackedParameters.geometry(spec, nj_conv2d_f16_args())
                 name = nj_conv2d_f16_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             case .int8:
-                var geometry = PackedParameters.geometry(spec, nj_conv2d_qs8_args(), rowsPerCall: rowsPerCall[index])
+                var geometry = PackedParameters.geometry(spec, nj_conv2d_qs8_args(), rowsPerCall: rowsPerCall?[index])
                 name = nj_conv2d_qs8_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             }
             let seen = layers[spec.kernel, default: [:]][name]
