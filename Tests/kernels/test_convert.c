@@ -3,7 +3,8 @@
 // for element: random values at several scales, the int8 and binary16 edges (saturation, ties,
 // subnormals, infinities, NaN), every length up to 40 (tails) against guard pages, with and
 // without flush-to-zero; the binary16 and int8 network input rows against the FP32 rows so
-// converted; and the int8 mosaic codes' passes.
+// converted; the int8 mosaic codes' passes; and bytes deinterleaved by 4 (an int8 network's
+// unshuffle) against the scalar form.
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -338,10 +339,68 @@ static void check_mosaic_codes(void) {
     guarded_free_all();
 }
 
+// nj_u8_deinterleave4 against its definition at every length to 80 and a few long rows, each
+// output ending at a guard page (the vector forms' tails), the bytes before each output's
+// start untouched; then nj_pixel_unshuffle against nj_pixel_unshuffle_scalar on rings (input
+// rows wrapping, a band of output rows) for bytes by 4 and, through the same entry, the other
+// element sizes and factors.
+static void check_deinterleave4(const char *path) {
+    enum { LONG = 4 * 2128 + 44 };
+    uint8_t *in = guarded_bytes(4 * LONG + 8, 0);
+    uint8_t *out[4];
+    for (int k = 0; k < 4; k++) out[k] = guarded_bytes_aligned(LONG + 1, 0, 1);
+    for (size_t i = 0; i < 4 * (size_t)LONG + 8; i++) in[i] = (uint8_t)rnd32();
+    const size_t long_lengths[] = {LONG, 2128, 532, 133, 1000, 1009};
+    for (size_t t = 0; t <= 80 + sizeof long_lengths / sizeof long_lengths[0]; t++) {
+        const size_t n = t <= 80 ? t : long_lengths[t - 81];
+        const size_t offset = t % 7;  // unaligned sources
+        uint8_t *at[4];
+        for (int k = 0; k < 4; k++) {
+            at[k] = out[k] + LONG + 1 - n;
+            at[k][-1] = 0xA5;
+        }
+        nj_u8_deinterleave4(in + offset, at[0], at[1], at[2], at[3], n);
+        for (int k = 0; k < 4; k++) {
+            if (at[k][-1] != 0xA5 && failures++ < 10) printf("FAIL %s deinterleave4 n %zu wrote before phase %d\n", path, n, k);
+            for (size_t x = 0; x < n; x++) {
+                if (at[k][x] != in[offset + 4 * x + (size_t)k] && failures++ < 10) {
+                    printf("FAIL %s deinterleave4 n %zu phase %d column %zu: %u, want %u\n", path, n, k, x, at[k][x],
+                           in[offset + 4 * x + (size_t)k]);
+                }
+            }
+        }
+    }
+    guarded_free_all();
+    // Rings: input rows (y mod input_rows), output rows (y mod output_rows), a band of rows.
+    const size_t sizes[] = {1, 2, 4, 8};
+    const int32_t factors[] = {4, 2, 3};
+    for (size_t e = 0; e < 4; e++) {
+        for (size_t f = 0; f < 3; f++) {
+            const int32_t r = factors[f], channels = 3, width = r * (e == 0 ? 133 : 21), ow = width / r;
+            const int32_t input_rows = 5 * r, output_rows = 3, row_begin = 7, row_end = 9;
+            const size_t in_stride = (size_t)input_rows * width + 17, out_stride = (size_t)output_rows * ow + 5;
+            const size_t in_bytes = sizes[e] * in_stride * channels, out_bytes = sizes[e] * out_stride * channels * r * r;
+            uint8_t *src = guarded_bytes(in_bytes, 0), *got = guarded_bytes(out_bytes, 0), *want = guarded_bytes(out_bytes, 1);
+            for (size_t i = 0; i < in_bytes; i++) src[i] = (uint8_t)rnd32();
+            memset(got, 0x5A, out_bytes);
+            memset(want, 0x5A, out_bytes);
+            nj_pixel_unshuffle(sizes[e], src, in_stride, input_rows, channels, width, r, row_begin, row_end, got, out_stride,
+                               output_rows);
+            nj_pixel_unshuffle_scalar(sizes[e], src, in_stride, input_rows, channels, width, r, row_begin, row_end, want,
+                                      out_stride, output_rows);
+            if (memcmp(got, want, out_bytes) != 0 && failures++ < 10) {
+                printf("FAIL %s pixel_unshuffle: %zu-byte elements by %d differ from the scalar form\n", path, sizes[e], r);
+            }
+            guarded_free_all();
+        }
+    }
+}
+
 static void check_all(const char *path) {
     check_path(path);
     check_leaky_relu(path);
     check_network_input(path);
+    check_deinterleave4(path);
 }
 
 // Runs the checks with the floating-point mode of the thread pool's workers as well (the

@@ -318,6 +318,21 @@ void nj_pixel_shuffle_scalar(size_t element_size, const void *input, size_t inpu
                              int32_t input_rows, int32_t channels, int32_t width, int32_t r,
                              int32_t row_begin, int32_t row_end,
                              void *output, size_t output_channel_stride, int32_t output_rows);
+// nj_pixel_unshuffle_scalar with bytes by 4 (an int8 network's 1/8-scale input) deinterleaved
+// by the active CPU features' nj_u8_deinterleave4: the same bytes.
+void nj_pixel_unshuffle(size_t element_size, const void *input, size_t input_channel_stride,
+                        int32_t input_rows, int32_t channels, int32_t width, int32_t r,
+                        int32_t row_begin, int32_t row_end,
+                        void *output, size_t output_channel_stride, int32_t output_rows);
+
+// out_k[x] = in[4x + k] for k < 4, x < n (rows that do not overlap). nj_u8_deinterleave4
+// dispatches by the active CPU features (AVX-512 VBMI, AVX2, NEON) and writes exactly what the
+// scalar reference writes.
+typedef void (*nj_u8_deinterleave4_fn)(const uint8_t *in, uint8_t *out0, uint8_t *out1, uint8_t *out2,
+                                       uint8_t *out3, size_t n);
+void nj_u8_deinterleave4(const uint8_t *in, uint8_t *out0, uint8_t *out1, uint8_t *out2, uint8_t *out3, size_t n);
+void nj_u8_deinterleave4_scalar(const uint8_t *in, uint8_t *out0, uint8_t *out1, uint8_t *out2, uint8_t *out3,
+                                size_t n);
 
 // The 8-bit codes of an int8 network's mosaic (u16-mosaic-codes-scalar.c), for a band of rows
 // of a 16-bit mosaic (row y at rows + (y − first_y)·width) and the aligned area [dy, dy +

@@ -8,45 +8,62 @@
 // output row. (Walking the r*r phases separately touched every full-resolution row r times
 // with a stride of r elements.) Factors 2 and 4 have loops with a constant stride; clang turns
 // the wider elements' into vector shuffles but not the bytes' (rows that might alias), so bytes
-// by 4, the one unshuffle an int8 network runs (its 1/8 branch's input), have a loop of their
-// own below.
+// by 4, the one unshuffle an int8 network runs (its 1/8 branch's input), go through
+// nj_u8_deinterleave4: its ISA forms in nj_pixel_unshuffle, the scalar one below in
+// nj_pixel_unshuffle_scalar.
 #include <string.h>
 
 #include "nightjar_kernels.h"
+#include "nj-shuffle-internal.h"
 
 // Up to this factor (the network uses 2, 4 and 16).
 #define NJ_MAX_FACTOR 16
 
-// Bytes by 4 (an int8 network's 1/8-scale input): byte by byte, clang left this loop scalar
-// (one load and one store per byte, 4 % of an int8 network's time on Zen 5); as one 32-bit word
-// per output column, its bytes the four rows, with restrict rows, it vectorises: 2.1x faster.
-static inline void deinterleave4_bytes(const uint8_t *in, uint8_t *const *out, int32_t n) {
-    uint8_t *restrict o0 = out[0], *restrict o1 = out[1], *restrict o2 = out[2], *restrict o3 = out[3];
-    const uint8_t *restrict s = in;
+// Byte by byte, clang left this loop scalar (one load and one store per byte); as one 32-bit
+// word per output column, its bytes the four rows, with restrict rows, it vectorises.
+void nj_u8_deinterleave4_scalar(const uint8_t *restrict in, uint8_t *restrict out0, uint8_t *restrict out1,
+                                uint8_t *restrict out2, uint8_t *restrict out3, size_t n) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (int32_t x = 0; x < n; x++) {
+    for (size_t x = 0; x < n; x++) {
         uint32_t v;
-        memcpy(&v, s + 4 * (size_t)x, sizeof v);
-        o0[x] = (uint8_t)v;
-        o1[x] = (uint8_t)(v >> 8);
-        o2[x] = (uint8_t)(v >> 16);
-        o3[x] = (uint8_t)(v >> 24);
+        memcpy(&v, in + 4 * x, sizeof v);
+        out0[x] = (uint8_t)v;
+        out1[x] = (uint8_t)(v >> 8);
+        out2[x] = (uint8_t)(v >> 16);
+        out3[x] = (uint8_t)(v >> 24);
     }
 #else
-    for (int32_t x = 0; x < n; x++) {
-        o0[x] = s[4 * x];
-        o1[x] = s[4 * x + 1];
-        o2[x] = s[4 * x + 2];
-        o3[x] = s[4 * x + 3];
+    for (size_t x = 0; x < n; x++) {
+        out0[x] = in[4 * x];
+        out1[x] = in[4 * x + 1];
+        out2[x] = in[4 * x + 2];
+        out3[x] = in[4 * x + 3];
     }
 #endif
 }
 
+static nj_u8_deinterleave4_fn deinterleave4_active(void) {
+#if defined(__x86_64__)
+    const uint32_t features = nj_cpu_features_active();
+    if ((features & NJ_CPU_AVX512) && (features & NJ_CPU_AVX512_VBMI)) return nj_u8_deinterleave4_avx512vbmi;
+    if (features & NJ_CPU_AVX2) return nj_u8_deinterleave4_avx2;
+#elif defined(__aarch64__)
+    if (nj_cpu_features_active() & NJ_CPU_NEON) return nj_u8_deinterleave4_neon;
+#endif
+    return nj_u8_deinterleave4_scalar;
+}
+
+void nj_u8_deinterleave4(const uint8_t *in, uint8_t *out0, uint8_t *out1, uint8_t *out2, uint8_t *out3, size_t n) {
+    deinterleave4_active()(in, out0, out1, out2, out3, n);
+}
+
 #define NJ_SHUFFLE_FUNCTIONS(T, SUFFIX)                                                          \
     /* out[j][x] = in[x*r + j] for j < r, x < n. */                                              \
-    static inline void deinterleave_##SUFFIX(const T *in, T *const *out, int32_t r, int32_t n) { \
+    static inline void deinterleave_##SUFFIX(const T *in, T *const *out, int32_t r, int32_t n,   \
+                                             nj_u8_deinterleave4_fn bytes4) {                    \
         if (sizeof(T) == 1 && r == 4) {                                                          \
-            deinterleave4_bytes((const uint8_t *)in, (uint8_t *const *)out, n);                  \
+            bytes4((const uint8_t *)in, (uint8_t *)out[0], (uint8_t *)out[1], (uint8_t *)out[2], \
+                   (uint8_t *)out[3], (size_t)n);                                                \
             return;                                                                              \
         }                                                                                        \
         if (r == 2) {                                                                            \
@@ -90,7 +107,7 @@ static inline void deinterleave4_bytes(const uint8_t *in, uint8_t *const *out, i
     static void unshuffle_##SUFFIX(const T *input, size_t input_channel_stride, int32_t input_rows, \
                                    int32_t channels, int32_t width, int32_t r, int32_t row_begin, \
                                    int32_t row_end, T *output, size_t output_channel_stride,     \
-                                   int32_t output_rows) {                                        \
+                                   int32_t output_rows, nj_u8_deinterleave4_fn bytes4) {         \
         const int32_t ow = width / r;                                                            \
         T *out[NJ_MAX_FACTOR];                                                                   \
         for (int32_t c = 0; c < channels; c++) {                                                 \
@@ -102,7 +119,7 @@ static inline void deinterleave4_bytes(const uint8_t *in, uint8_t *const *out, i
                         out[j] = output + (size_t)((c * r + i) * r + j) * output_channel_stride + \
                                  (size_t)(y % output_rows) * ow;                                 \
                     }                                                                            \
-                    deinterleave_##SUFFIX(in_row, out, r, ow);                                   \
+                    deinterleave_##SUFFIX(in_row, out, r, ow, bytes4);                           \
                 }                                                                                \
             }                                                                                    \
         }                                                                                        \
@@ -133,17 +150,17 @@ NJ_SHUFFLE_FUNCTIONS(uint16_t, 2)
 NJ_SHUFFLE_FUNCTIONS(float, 4)
 NJ_SHUFFLE_FUNCTIONS(uint64_t, 8)
 
-#define NJ_DISPATCH_BY_SIZE(OP)                                                                  \
+#define NJ_DISPATCH_BY_SIZE(OP, ...)                                                             \
     if (r < 1 || r > NJ_MAX_FACTOR) return;                                                      \
     switch (element_size) {                                                                      \
         case 1: OP##_1(input, input_channel_stride, input_rows, channels, width, r, row_begin,   \
-                       row_end, output, output_channel_stride, output_rows); break;              \
+                       row_end, output, output_channel_stride, output_rows __VA_ARGS__); break;  \
         case 2: OP##_2(input, input_channel_stride, input_rows, channels, width, r, row_begin,   \
-                       row_end, output, output_channel_stride, output_rows); break;              \
+                       row_end, output, output_channel_stride, output_rows __VA_ARGS__); break;  \
         case 4: OP##_4(input, input_channel_stride, input_rows, channels, width, r, row_begin,   \
-                       row_end, output, output_channel_stride, output_rows); break;              \
+                       row_end, output, output_channel_stride, output_rows __VA_ARGS__); break;  \
         case 8: OP##_8(input, input_channel_stride, input_rows, channels, width, r, row_begin,   \
-                       row_end, output, output_channel_stride, output_rows); break;              \
+                       row_end, output, output_channel_stride, output_rows __VA_ARGS__); break;  \
         default: break;                                                                          \
     }
 
@@ -151,14 +168,21 @@ void nj_pixel_unshuffle_scalar(size_t element_size, const void *input, size_t in
                                int32_t input_rows, int32_t channels, int32_t width, int32_t r,
                                int32_t row_begin, int32_t row_end,
                                void *output, size_t output_channel_stride, int32_t output_rows) {
-    NJ_DISPATCH_BY_SIZE(unshuffle)
+    NJ_DISPATCH_BY_SIZE(unshuffle, , nj_u8_deinterleave4_scalar)
+}
+
+void nj_pixel_unshuffle(size_t element_size, const void *input, size_t input_channel_stride,
+                        int32_t input_rows, int32_t channels, int32_t width, int32_t r,
+                        int32_t row_begin, int32_t row_end,
+                        void *output, size_t output_channel_stride, int32_t output_rows) {
+    NJ_DISPATCH_BY_SIZE(unshuffle, , deinterleave4_active())
 }
 
 void nj_pixel_shuffle_scalar(size_t element_size, const void *input, size_t input_channel_stride,
                              int32_t input_rows, int32_t channels, int32_t width, int32_t r,
                              int32_t row_begin, int32_t row_end,
                              void *output, size_t output_channel_stride, int32_t output_rows) {
-    NJ_DISPATCH_BY_SIZE(shuffle)
+    NJ_DISPATCH_BY_SIZE(shuffle, )
 }
 
 void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
@@ -167,7 +191,7 @@ void nj_f32_pixel_unshuffle_scalar(const float *input, size_t input_channel_stri
                                    float *output, size_t output_channel_stride, int32_t output_rows) {
     if (r < 1 || r > NJ_MAX_FACTOR) return;
     unshuffle_4(input, input_channel_stride, input_rows, channels, width, r, row_begin, row_end,
-                output, output_channel_stride, output_rows);
+                output, output_channel_stride, output_rows, nj_u8_deinterleave4_scalar);
 }
 
 void nj_f32_pixel_shuffle_scalar(const float *input, size_t input_channel_stride, int32_t input_rows,
