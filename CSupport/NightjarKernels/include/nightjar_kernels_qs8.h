@@ -68,8 +68,9 @@ void nj_u8_network_input_row_qs8(int8_t *out, size_t channel_stride, int32_t spl
 
 // LeakyReLU within one encoding: q >= zero_point stays, below it
 // zero_point + round_half_even((q - zero_point) * slope) (slope in [0, 1], the product rounded to
-// binary32 first), saturated to int8. Plain C that compilers vectorise; the same integers on
-// every ISA and in any floating-point mode (the products are never subnormal).
+// binary32 first), saturated to int8. AVX-512 and AVX2 forms by the active CPU features, else
+// plain C that compilers vectorise (NEON); the same integers on every ISA and in any
+// floating-point mode (the products are never subnormal).
 void nj_qs8_leaky_relu(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope);
 
 // Per-layer numbers a kernel reads. nj_qs8_conv2d_prepare fills it; the arrays point into the

@@ -15,7 +15,11 @@ void nj_u8_network_input_row_qs8_scalar(int8_t *out, size_t channel_stride, int3
                                         const intptr_t *sources, const float *table_even, const float *table_odd,
                                         float amplification, nj_qs8_quantization q, size_t count);
 
+void nj_qs8_leaky_relu_scalar(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope);
+
 #if defined(__x86_64__)
+void nj_qs8_leaky_relu_avx2(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope);
+void nj_qs8_leaky_relu_avx512(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope);
 void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
                                             const intptr_t *sources, const float *table_even, const float *table_odd,
                                             float amplification, nj_qs8_quantization q, size_t count);

@@ -61,7 +61,7 @@ void nj_qs8_dequantize(const int8_t *input, float *output, size_t count, nj_qs8_
     nj_qs8_dequantize_scalar(input, output, count, q);
 }
 
-void nj_qs8_leaky_relu(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope) {
+void nj_qs8_leaky_relu_scalar(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope) {
     // Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an integer,
     // half to even, in the default rounding mode; no libm call in the loop, so it vectorises.
     // The product is formed exactly in double (9 by 24 bits) and rounded to binary32 by the
@@ -76,4 +76,20 @@ void nj_qs8_leaky_relu(const int8_t *input, int8_t *output, size_t count, int32_
         v = v < -128 ? -128 : v > 127 ? 127 : v;
         output[i] = q >= 0 ? input[i] : (int8_t)v;
     }
+}
+
+void nj_qs8_leaky_relu(const int8_t *input, int8_t *output, size_t count, int32_t zero_point, float slope) {
+#if defined(__x86_64__)
+    const uint32_t features = nj_cpu_features_active();
+    if (features & NJ_CPU_AVX512) {
+        nj_qs8_leaky_relu_avx512(input, output, count, zero_point, slope);
+        return;
+    }
+    if (features & NJ_CPU_AVX2) {
+        nj_qs8_leaky_relu_avx2(input, output, count, zero_point, slope);
+        return;
+    }
+#endif
+    // AArch64: the C loop, which compilers vectorise with NEON (baseline there).
+    nj_qs8_leaky_relu_scalar(input, output, count, zero_point, slope);
 }
