@@ -314,7 +314,7 @@ struct SyntheticMosaic: NetworkRowSource {
 struct DiscardRows: NetworkRowSink {
     var checksum: Float = 0
     mutating func consume(_ rows: NetworkOutputRows) {
-        checksum += rows.start[0]
+        checksum += Float(rows.raw.load(as: UInt8.self))
     }
 }
 

@@ -149,4 +149,51 @@ final class Int8EngineTests: XCTestCase {
         XCTAssertEqual(graph.inputPrecision, .fp32)
         XCTAssertNil(graph.inputQuantization)
     }
+
+    /// An int8 last layer's codes go to the sink as they are (the colour stage and the PNG
+    /// dequantise them in registers): no conversion step writes the output, the arena is
+    /// smaller, and the values the sink makes of them are those of the plan that converts them
+    /// to FP32. A last layer in another precision keeps the FP32 output.
+    func testInt8OutputCodesEqualTheConvertedFP32Output() throws {
+        let model = try Self.int8Model()
+        let height = 96, width = 128
+        let input = Self.input(count: height * width, seed: 5, top: 2)
+        let parameters = try PackedParameters(model, precision: .int8)
+        func engine(int8Output: Bool) throws -> StreamingEngine {
+            try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,
+                                bands: .standard(for: .int8), threads: 2, int8Output: int8Output)
+        }
+        func run(_ engine: StreamingEngine) throws -> [Float] {
+            var output = [Float](repeating: -1, count: 3 * height * width)
+            try engine.run(input: input, output: &output, height: height, width: width)
+            return output
+        }
+        func copiesToOutput(_ graph: NetworkGraph) -> Int {
+            graph.steps.filter {
+                if case .copy(_, let to, _) = $0, to.storage == .output { return true }
+                return false
+            }.count
+        }
+        let codes = try engine(int8Output: true), converted = try engine(int8Output: false)
+        let last = try XCTUnwrap(model.architecture.convolutions.last)
+        XCTAssertEqual(codes.schedule.graph.outputPrecision, .int8)
+        XCTAssertEqual(codes.schedule.graph.outputQuantization, try XCTUnwrap(model.quantization(last)).output)
+        XCTAssertEqual(copiesToOutput(codes.schedule.graph), 0)
+        XCTAssertEqual(converted.schedule.graph.outputPrecision, .fp32)
+        XCTAssertEqual(copiesToOutput(converted.schedule.graph), 1, "the FP32 plan converts the last layer's codes")
+        XCTAssertLessThan(codes.plan.arenaBytes, converted.plan.arenaBytes)
+        let expected = try run(converted)
+        XCTAssertGreaterThan(Set(expected).count, 20, "a real output, not a constant one")
+        let got = try run(codes)
+        XCTAssertTrue(got == expected, "\(zip(got, expected).filter { $0 != $1 }.count) values differ")
+
+        // The last layer in FP16: FP32 output.
+        var precisions = [Precision](repeating: .int8, count: model.architecture.convolutions.count)
+        precisions[precisions.count - 1] = .fp16
+        let quantizations = model.architecture.convolutions.map { model.quantization($0) }
+        let mixed = NetworkGraph(architecture: model.architecture, layerPrecisions: precisions, quantizations: quantizations,
+                                 int8Output: true)
+        XCTAssertEqual(mixed.outputPrecision, .fp32)
+        XCTAssertNil(mixed.outputQuantization)
+    }
 }

@@ -461,6 +461,59 @@ static void check_scale_meaning(nj_colour_kernels k) {
     }
 }
 
+// The steps that read an int8 network's codes (code_luma, code_quantise8/16): each form against
+// the reference, and the reference against the FP32 steps on the planes nj_qs8_dequantize_scalar
+// makes of the same codes (bit for bit: the sinks take codes instead of converted rows), for
+// encodings whose values straddle 0, the BT.709 toe and 1.
+static void check_code_steps(nj_colour_kernels form, nj_colour_kernels reference) {
+    const size_t lengths[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 1064};
+    const nj_qs8_quantization encodings[] = {{0.0078125f, -128}, {0.0061f, -37}, {0.013f, 0}, {0.0009f, 91}};
+    const float weights[3] = {0.2126f, 0.7152f, 0.0722f};
+    for (size_t e = 0; e < sizeof encodings / sizeof encodings[0]; e++) {
+        const nj_qs8_quantization q = encodings[e];
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+            const size_t count = lengths[k];
+            const int g = (int)((e + k) & 1);
+            // Odd widths read one more even value.
+            int8_t *codes[6];
+            float *values[6];
+            for (int c = 0; c < 6; c++) {
+                codes[c] = guarded_bytes_aligned(count + 1, (c + g) & 1, 1);
+                values[c] = floats(count + 1, !((c + g) & 1), NULL);
+                for (size_t i = 0; i <= count; i++) codes[c][i] = (int8_t)rnd32();
+                nj_qs8_dequantize_scalar(codes[c], values[c], count + 1, q);
+            }
+            float *got = floats(2 * count, !g, NULL), *want = floats(2 * count, g, NULL);
+            form.code_luma(got, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale, q.zero_point,
+                           weights, count);
+            reference.code_luma(want, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale, q.zero_point,
+                                weights, count);
+            expect_same(got, want, 2 * count * sizeof(float), form.name, "code_luma", count, e);
+            reference.luma(want, values[0], values[1], values[2], values[3], values[4], values[5], weights, count);
+            expect_same(got, want, 2 * count * sizeof(float), form.name, "code_luma as luma", count, e);
+            for (size_t width = 2 * count; width <= 2 * count + 1; width++) {
+                uint8_t *q8_got = guarded_bytes_aligned(3 * width, !g, 1), *q8_want = guarded_bytes_aligned(3 * width, g, 1);
+                form.code_quantise8(q8_got, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale,
+                                    q.zero_point, width);
+                reference.code_quantise8(q8_want, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale,
+                                         q.zero_point, width);
+                expect_same(q8_got, q8_want, 3 * width, form.name, "code_quantise8", count, width);
+                reference.quantise8(q8_want, values[0], values[1], values[2], values[3], values[4], values[5], width);
+                expect_same(q8_got, q8_want, 3 * width, form.name, "code_quantise8 as quantise8", count, width);
+                uint16_t *q16_got = guarded_bytes_aligned(6 * width, g, 2), *q16_want = guarded_bytes_aligned(6 * width, !g, 2);
+                form.code_quantise16(q16_got, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale,
+                                     q.zero_point, width);
+                reference.code_quantise16(q16_want, codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], q.scale,
+                                          q.zero_point, width);
+                expect_same(q16_got, q16_want, 6 * width, form.name, "code_quantise16", count, width);
+                reference.quantise16(q16_want, values[0], values[1], values[2], values[3], values[4], values[5], width);
+                expect_same(q16_got, q16_want, 6 * width, form.name, "code_quantise16 as quantise16", count, width);
+            }
+            guarded_free_all();
+        }
+    }
+}
+
 int main(void) {
     const nj_colour_kernels reference = nj_colour_kernels_named("scalar");
     printf("colour steps: dispatching %s (features 0x%x)\n", nj_colour_kernels_active().name, nj_cpu_features_active());
@@ -470,6 +523,7 @@ int main(void) {
     check_meaning(reference);
     check_steps_meaning(reference, table);
     check_scale_meaning(reference);
+    check_code_steps(reference, reference);
     const char *forms[] = {"avx2", "avx512"};
     int checked = 0;
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
@@ -481,6 +535,7 @@ int main(void) {
         check_form(form, reference);
         check_meaning(form);
         check_steps_form(form, reference, table);
+        check_code_steps(form, reference);
         check_steps_meaning(form, table);
         check_scale_meaning(form);
         checked++;

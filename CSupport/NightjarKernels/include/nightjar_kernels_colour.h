@@ -118,6 +118,20 @@ typedef void (*nj_f32_rgb_quantise16_fn)(uint16_t *out, const float *red_even, c
                                          const float *green_even, const float *green_odd, const float *blue_even,
                                          const float *blue_odd, size_t width);
 
+// The same two steps from an int8 network's output, its codes in one encoding: each value
+// v = scale · (float)(q − zero_point), as nj_qs8_dequantize makes it, then as above, so the
+// results are those of the FP32 forms on the dequantised planes, bit for bit.
+typedef void (*nj_qs8_colour_luma_fn)(float *out, const int8_t *red_even, const int8_t *red_odd,
+                                      const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,
+                                      const int8_t *blue_odd, float scale, int32_t zero_point, const float weights[3],
+                                      size_t count);
+typedef void (*nj_qs8_rgb_quantise8_fn)(uint8_t *out, const int8_t *red_even, const int8_t *red_odd,
+                                        const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,
+                                        const int8_t *blue_odd, float scale, int32_t zero_point, size_t width);
+typedef void (*nj_qs8_rgb_quantise16_fn)(uint16_t *out, const int8_t *red_even, const int8_t *red_odd,
+                                         const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,
+                                         const int8_t *blue_odd, float scale, int32_t zero_point, size_t width);
+
 typedef struct {
     nj_f32_box_column_step_fn column_step;
     nj_f32_box_product_step_fn product_step;
@@ -132,6 +146,9 @@ typedef struct {
     nj_f32_colour_upsample_fn upsample;
     nj_f32_rgb_quantise8_fn quantise8;
     nj_f32_rgb_quantise16_fn quantise16;
+    nj_qs8_colour_luma_fn code_luma;
+    nj_qs8_rgb_quantise8_fn code_quantise8;
+    nj_qs8_rgb_quantise16_fn code_quantise16;
     const char *name;  // "scalar", "avx2", "avx512"
 } nj_colour_kernels;
 

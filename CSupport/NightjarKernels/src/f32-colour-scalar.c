@@ -14,7 +14,8 @@ static const nj_colour_kernels scalar_kernels = {
     nj_f32_box_window_scalar,      nj_f32_colour_luma_scalar,      nj_u16_colour_quads_scalar,
     nj_u8_colour_quads_scalar,     nj_f32_colour_compose8_scalar,  nj_f32_colour_fit_scalar,
     nj_f32_colour_halve_scalar,    nj_f32_colour_upsample_scalar,  nj_f32_rgb_quantise8_scalar,
-    nj_f32_rgb_quantise16_scalar,  "scalar"};
+    nj_f32_rgb_quantise16_scalar,  nj_qs8_colour_luma_scalar,      nj_qs8_rgb_quantise8_scalar,
+    nj_qs8_rgb_quantise16_scalar,  "scalar"};
 
 nj_colour_kernels nj_colour_kernels_named(const char *name) {
 #if defined(__x86_64__)
@@ -26,7 +27,9 @@ nj_colour_kernels nj_colour_kernels_named(const char *name) {
                                    nj_u8_colour_quads_avx512,     nj_f32_colour_compose8_avx512,
                                    nj_f32_colour_fit_avx512,      nj_f32_colour_halve_avx512,
                                    nj_f32_colour_upsample_avx512, nj_f32_rgb_quantise8_avx512,
-                                   nj_f32_rgb_quantise16_avx512,  "avx512"};
+                                   nj_f32_rgb_quantise16_avx512,  nj_qs8_colour_luma_avx512,
+                                   nj_qs8_rgb_quantise8_avx512,     nj_qs8_rgb_quantise16_avx512,
+                                   "avx512"};
     }
     if (strcmp(name, "avx2") == 0 && (features & NJ_CPU_AVX2)) {
         return (nj_colour_kernels){nj_f32_box_column_step_avx2, nj_f32_box_product_step_avx2,
@@ -35,7 +38,9 @@ nj_colour_kernels nj_colour_kernels_named(const char *name) {
                                    nj_u8_colour_quads_avx2,     nj_f32_colour_compose8_avx2,
                                    nj_f32_colour_fit_avx2,      nj_f32_colour_halve_avx2,
                                    nj_f32_colour_upsample_avx2, nj_f32_rgb_quantise8_avx2,
-                                   nj_f32_rgb_quantise16_avx2,  "avx2"};
+                                   nj_f32_rgb_quantise16_avx2,  nj_qs8_colour_luma_avx2,
+                                   nj_qs8_rgb_quantise8_avx2,     nj_qs8_rgb_quantise16_avx2,
+                                   "avx2"};
     }
 #endif
     if (strcmp(name, "scalar") == 0) return scalar_kernels;

@@ -39,7 +39,17 @@ void nj_f32_box_window_scalar(float *out, const float *sums, size_t half, float 
                                     const float *blue_odd, size_t width);                                         \
     void nj_f32_rgb_quantise16_##isa(uint16_t *out, const float *red_even, const float *red_odd,                \
                                      const float *green_even, const float *green_odd, const float *blue_even,     \
-                                     const float *blue_odd, size_t width);
+                                     const float *blue_odd, size_t width);                                        \
+    void nj_qs8_colour_luma_##isa(float *out, const int8_t *red_even, const int8_t *red_odd,                    \
+                                  const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,     \
+                                  const int8_t *blue_odd, float scale, int32_t zero_point,                        \
+                                  const float weights[3], size_t count);                                          \
+    void nj_qs8_rgb_quantise8_##isa(uint8_t *out, const int8_t *red_even, const int8_t *red_odd,                \
+                                    const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,   \
+                                    const int8_t *blue_odd, float scale, int32_t zero_point, size_t width);       \
+    void nj_qs8_rgb_quantise16_##isa(uint16_t *out, const int8_t *red_even, const int8_t *red_odd,              \
+                                     const int8_t *green_even, const int8_t *green_odd, const int8_t *blue_even,  \
+                                     const int8_t *blue_odd, float scale, int32_t zero_point, size_t width);
 NJ_COLOUR_STEP_FORMS(scalar)
 
 #if defined(__x86_64__)

@@ -26,20 +26,39 @@ static inline float NJ_FORM(bt709_decode)(float v) {
     return x < 0.081f ? x * (1.0f / 4.5f) : p;
 }
 
+// The luminance formula over the six planes; `value(plane, i)` is a plane's value at half column i.
+#define NJ_COLOUR_LUMA_LOOP(value)                                                                            \
+    const float wr = weights[0], wg = weights[1], wb = weights[2];                                            \
+    for (size_t i = 0; i < count; i++) {                                                                      \
+        const float even = wr * NJ_FORM(bt709_decode)(value(red_even, i)) +                                   \
+                           wg * NJ_FORM(bt709_decode)(value(green_even, i)) +                                 \
+                           wb * NJ_FORM(bt709_decode)(value(blue_even, i));                                   \
+        const float odd = wr * NJ_FORM(bt709_decode)(value(red_odd, i)) +                                     \
+                          wg * NJ_FORM(bt709_decode)(value(green_odd, i)) +                                   \
+                          wb * NJ_FORM(bt709_decode)(value(blue_odd, i));                                     \
+        out[2 * i] = even;                                                                                    \
+        out[2 * i + 1] = odd;                                                                                 \
+    }
+
+// An int8 output's value: nj_qs8_dequantize's scale · (q − zero point).
+#define NJ_CODE_PLANE_VALUE(plane, i) (scale * (float)((int32_t)(plane)[i] - zero_point))
+#define NJ_PLANE_VALUE(plane, i) ((plane)[i])
+
 NJ_TARGET void NJ_FORM(nj_f32_colour_luma)(float *restrict out, const float *restrict red_even,
                                            const float *restrict red_odd, const float *restrict green_even,
                                            const float *restrict green_odd, const float *restrict blue_even,
                                            const float *restrict blue_odd, const float weights[3], size_t count) {
-    const float wr = weights[0], wg = weights[1], wb = weights[2];
-    for (size_t i = 0; i < count; i++) {
-        const float even = wr * NJ_FORM(bt709_decode)(red_even[i]) + wg * NJ_FORM(bt709_decode)(green_even[i]) +
-                           wb * NJ_FORM(bt709_decode)(blue_even[i]);
-        const float odd = wr * NJ_FORM(bt709_decode)(red_odd[i]) + wg * NJ_FORM(bt709_decode)(green_odd[i]) +
-                          wb * NJ_FORM(bt709_decode)(blue_odd[i]);
-        out[2 * i] = even;
-        out[2 * i + 1] = odd;
-    }
+    NJ_COLOUR_LUMA_LOOP(NJ_PLANE_VALUE)
 }
+
+NJ_TARGET void NJ_FORM(nj_qs8_colour_luma)(float *restrict out, const int8_t *restrict red_even,
+                                           const int8_t *restrict red_odd, const int8_t *restrict green_even,
+                                           const int8_t *restrict green_odd, const int8_t *restrict blue_even,
+                                           const int8_t *restrict blue_odd, float scale, int32_t zero_point,
+                                           const float weights[3], size_t count) {
+    NJ_COLOUR_LUMA_LOOP(NJ_CODE_PLANE_VALUE)
+}
+#undef NJ_COLOUR_LUMA_LOOP
 
 // The quad formula over the four sites' values; `value(k, i)` is site k's value at half column i.
 #define NJ_COLOUR_QUADS_LOOP(value)                                                                           \
@@ -184,16 +203,17 @@ static inline float NJ_FORM(unit_clamp)(float v) { return v > 0.0f ? (v < 1.0f ?
 
 // In pieces, as compose8: the six planes quantised first (arithmetic that vectorises), then
 // interleaved into RGB; the odd last pixel of an odd width from the even planes alone.
-#define NJ_RGB_QUANTISE_BODY(sample_t, top)                                                                    \
+// `value(plane, i)` as in the luminance.
+#define NJ_RGB_QUANTISE_BODY(plane_t, sample_t, top, value)                                                    \
     enum { PIECE = 64 };                                                                                      \
-    const float *planes[6] = {red_even, green_even, blue_even, red_odd, green_odd, blue_odd};                \
+    const plane_t *planes[6] = {red_even, green_even, blue_even, red_odd, green_odd, blue_odd};              \
     sample_t q[6][PIECE];                                                                                     \
     const size_t halves = width / 2;                                                                          \
     for (size_t start = 0; start < halves; start += PIECE) {                                                  \
         const size_t n = halves - start < PIECE ? halves - start : PIECE;                                     \
         for (int k = 0; k < 6; k++) {                                                                         \
-            const float *p = planes[k] + start;                                                               \
-            for (size_t i = 0; i < n; i++) q[k][i] = (sample_t)(NJ_FORM(unit_clamp)(p[i]) * (top) + 0.5f);   \
+            const plane_t *p = planes[k] + start;                                                             \
+            for (size_t i = 0; i < n; i++) q[k][i] = (sample_t)(NJ_FORM(unit_clamp)(value(p, i)) * (top) + 0.5f); \
         }                                                                                                     \
         sample_t *o = out + 6 * start;                                                                        \
         for (size_t i = 0; i < n; i++) {                                                                      \
@@ -202,20 +222,38 @@ static inline float NJ_FORM(unit_clamp)(float v) { return v > 0.0f ? (v < 1.0f ?
     }                                                                                                         \
     if (width & 1) {                                                                                          \
         for (int k = 0; k < 3; k++)                                                                           \
-            out[6 * halves + k] = (sample_t)(NJ_FORM(unit_clamp)(planes[k][halves]) * (top) + 0.5f);          \
+            out[6 * halves + k] = (sample_t)(NJ_FORM(unit_clamp)(value(planes[k], halves)) * (top) + 0.5f);   \
     }
 
 NJ_TARGET void NJ_FORM(nj_f32_rgb_quantise8)(uint8_t *restrict out, const float *restrict red_even,
                                              const float *restrict red_odd, const float *restrict green_even,
                                              const float *restrict green_odd, const float *restrict blue_even,
                                              const float *restrict blue_odd, size_t width) {
-    NJ_RGB_QUANTISE_BODY(uint8_t, 255.0f)
+    NJ_RGB_QUANTISE_BODY(float, uint8_t, 255.0f, NJ_PLANE_VALUE)
 }
 
 NJ_TARGET void NJ_FORM(nj_f32_rgb_quantise16)(uint16_t *restrict out, const float *restrict red_even,
                                               const float *restrict red_odd, const float *restrict green_even,
                                               const float *restrict green_odd, const float *restrict blue_even,
                                               const float *restrict blue_odd, size_t width) {
-    NJ_RGB_QUANTISE_BODY(uint16_t, 65535.0f)
+    NJ_RGB_QUANTISE_BODY(float, uint16_t, 65535.0f, NJ_PLANE_VALUE)
+}
+
+NJ_TARGET void NJ_FORM(nj_qs8_rgb_quantise8)(uint8_t *restrict out, const int8_t *restrict red_even,
+                                             const int8_t *restrict red_odd, const int8_t *restrict green_even,
+                                             const int8_t *restrict green_odd, const int8_t *restrict blue_even,
+                                             const int8_t *restrict blue_odd, float scale, int32_t zero_point,
+                                             size_t width) {
+    NJ_RGB_QUANTISE_BODY(int8_t, uint8_t, 255.0f, NJ_CODE_PLANE_VALUE)
+}
+
+NJ_TARGET void NJ_FORM(nj_qs8_rgb_quantise16)(uint16_t *restrict out, const int8_t *restrict red_even,
+                                              const int8_t *restrict red_odd, const int8_t *restrict green_even,
+                                              const int8_t *restrict green_odd, const int8_t *restrict blue_even,
+                                              const int8_t *restrict blue_odd, float scale, int32_t zero_point,
+                                              size_t width) {
+    NJ_RGB_QUANTISE_BODY(int8_t, uint16_t, 65535.0f, NJ_CODE_PLANE_VALUE)
 }
 #undef NJ_RGB_QUANTISE_BODY
+#undef NJ_CODE_PLANE_VALUE
+#undef NJ_PLANE_VALUE

@@ -736,10 +736,18 @@ struct ColourStage {
         let x0 = columns.lowerBound, count = columns.count
         for parity in 0..<2 {
             let target = (parity == 0 ? y0 : y1) + 2 * x0, y = 2 * p + parity
-            let r = rows.columns(channel: 0, imageRow: y), g = rows.columns(channel: 1, imageRow: y)
-            let b = rows.columns(channel: 2, imageRow: y)
-            kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
-                          Self.lumaWeights, count)
+            if let encoding = rows.encoding {
+                // An int8 network's codes, dequantised in registers.
+                let r = rows.codeColumns(channel: 0, imageRow: y), g = rows.codeColumns(channel: 1, imageRow: y)
+                let b = rows.codeColumns(channel: 2, imageRow: y)
+                kernels.code_luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
+                                   encoding.scale, encoding.zeroPoint, Self.lumaWeights, count)
+            } else {
+                let r = rows.columns(channel: 0, imageRow: y), g = rows.columns(channel: 1, imageRow: y)
+                let b = rows.columns(channel: 2, imageRow: y)
+                kernels.luma!(target, r.even + x0, r.odd + x0, g.even + x0, g.odd + x0, b.even + x0, b.odd + x0,
+                              Self.lumaWeights, count)
+            }
         }
         let (pI, pC0, pC1, pC2) = (memory.halfPlane(halfRow: p, plane: 0), memory.halfPlane(halfRow: p, plane: 1),
                                    memory.halfPlane(halfRow: p, plane: 2), memory.halfPlane(halfRow: p, plane: 3))

@@ -1,7 +1,8 @@
 import NightjarKernels
 
 /// Takes the network's output rows as they finish and writes the PNG, in stages:
-/// 1. read: the network's 12 half-scale planes as RGB rows, the padding cropped;
+/// 1. read: the network's 12 half-scale planes as RGB rows (FP32 values, or an int8 network's
+///    codes), the padding cropped;
 /// 2. colour: with a `ColourStage` (`--color camera`), the rows go through it (on the engine's
 ///    worker threads) and come back a few rows later with the camera's colour, sRGB-encoded
 ///    and quantised; without one (`--color network`) the network's values go on as they are,
@@ -69,15 +70,28 @@ struct PNGRowSink: NetworkRowSink, ColourRowTarget {
         }
         for y in rows.imageRows where y < height {
             let start = ProcessMetrics.nanoseconds()
-            let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
-            let blue = rows.columns(channel: 2, imageRow: y)
             let out = held.map { $0 + y * width * 3 * (bits / 8) } ?? row
-            if bits == 8 {
-                kernels.quantise8!(out.assumingMemoryBound(to: UInt8.self), red.even, red.odd, green.even, green.odd,
-                                  blue.even, blue.odd, width)
+            if let encoding = rows.encoding {
+                // An int8 network's codes, each dequantised as it is quantised to a sample.
+                let red = rows.codeColumns(channel: 0, imageRow: y), green = rows.codeColumns(channel: 1, imageRow: y)
+                let blue = rows.codeColumns(channel: 2, imageRow: y)
+                if bits == 8 {
+                    kernels.code_quantise8!(out.assumingMemoryBound(to: UInt8.self), red.even, red.odd, green.even, green.odd,
+                                            blue.even, blue.odd, encoding.scale, encoding.zeroPoint, width)
+                } else {
+                    kernels.code_quantise16!(out.assumingMemoryBound(to: UInt16.self), red.even, red.odd, green.even, green.odd,
+                                             blue.even, blue.odd, encoding.scale, encoding.zeroPoint, width)
+                }
             } else {
-                kernels.quantise16!(out.assumingMemoryBound(to: UInt16.self), red.even, red.odd, green.even, green.odd,
-                                   blue.even, blue.odd, width)
+                let red = rows.columns(channel: 0, imageRow: y), green = rows.columns(channel: 1, imageRow: y)
+                let blue = rows.columns(channel: 2, imageRow: y)
+                if bits == 8 {
+                    kernels.quantise8!(out.assumingMemoryBound(to: UInt8.self), red.even, red.odd, green.even, green.odd,
+                                      blue.even, blue.odd, width)
+                } else {
+                    kernels.quantise16!(out.assumingMemoryBound(to: UInt16.self), red.even, red.odd, green.even, green.odd,
+                                       blue.even, blue.odd, width)
+                }
             }
             stageNanoseconds += ProcessMetrics.nanoseconds() - start
             if held == nil { try encoder.writeRow(row) }

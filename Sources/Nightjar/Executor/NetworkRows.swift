@@ -169,15 +169,27 @@ public protocol NetworkRowSink {
 public struct NetworkOutputRows {
     /// Rows at half scale: image rows 2·lowerBound ..< 2·upperBound.
     public let rows: Range<Int>
-    /// Plane 0 at row `rows.lowerBound`; planes are `channelStride` apart, rows `width` apart.
-    public let start: UnsafePointer<Float>
+    /// Plane 0 at row `rows.lowerBound`; planes are `channelStride` apart, rows `width` apart:
+    /// FP32 values, or an int8 last layer's codes (`encoding`).
+    public let raw: UnsafeRawPointer
+    /// nil: FP32 values; else the codes' encoding (value = scale · (code − zero point)).
+    public let encoding: ActivationQuantization?
     public let channelStride: Int
     /// Half the image's width.
     public let width: Int
 
     public init(rows: Range<Int>, start: UnsafePointer<Float>, channelStride: Int, width: Int) {
         self.rows = rows
-        self.start = start
+        self.raw = UnsafeRawPointer(start)
+        self.encoding = nil
+        self.channelStride = channelStride
+        self.width = width
+    }
+
+    public init(rows: Range<Int>, codes: UnsafePointer<Int8>, encoding: ActivationQuantization, channelStride: Int, width: Int) {
+        self.rows = rows
+        self.raw = UnsafeRawPointer(codes)
+        self.encoding = encoding
         self.channelStride = channelStride
         self.width = width
     }
@@ -185,22 +197,55 @@ public struct NetworkOutputRows {
     /// The image rows these rows cover.
     public var imageRows: Range<Int> { (2 * rows.lowerBound)..<(2 * rows.upperBound) }
 
+    /// Elements from plane 0's first row to image row `row` of `channel`'s even columns.
+    @inline(__always)
+    private func offset(channel: Int, imageRow row: Int) -> Int {
+        (4 * channel + 2 * (row & 1)) * channelStride + (row / 2 - rows.lowerBound) * width
+    }
+
     /// Image row `row` of `channel`, as its even columns (element x is column 2x) and its odd
-    /// columns (element x is column 2x + 1).
+    /// columns (element x is column 2x + 1). FP32 rows only.
     @inline(__always)
     public func columns(channel: Int, imageRow row: Int) -> (even: UnsafePointer<Float>, odd: UnsafePointer<Float>) {
-        let even = start + (4 * channel + 2 * (row & 1)) * channelStride + (row / 2 - rows.lowerBound) * width
+        let even = raw.assumingMemoryBound(to: Float.self) + offset(channel: channel, imageRow: row)
         return (even, even + channelStride)
     }
 
-    /// Writes these rows into a planar 3×height×(2·width) image, clamped to [0, 1] (NaN → 0).
+    /// The same for int8 rows: the codes.
+    @inline(__always)
+    public func codeColumns(channel: Int, imageRow row: Int) -> (even: UnsafePointer<Int8>, odd: UnsafePointer<Int8>) {
+        let even = raw.assumingMemoryBound(to: Int8.self) + offset(channel: channel, imageRow: row)
+        return (even, even + channelStride)
+    }
+
+    /// Writes these rows into a planar 3×height×(2·width) image, clamped to [0, 1] (NaN → 0);
+    /// int8 rows as nj_qs8_dequantize makes their values.
     public func write(toPlanar image: UnsafeMutablePointer<Float>, height: Int) {
         let imageWidth = 2 * width
         let first = image + imageRows.lowerBound * imageWidth
-        nj_f32_pixel_shuffle_scalar(start, channelStride, Int32(rows.count), 12, Int32(width), 2,
-                                    0, Int32(rows.count), first, height * imageWidth, Int32(imageRows.count))
+        guard let encoding else {
+            nj_f32_pixel_shuffle_scalar(raw.assumingMemoryBound(to: Float.self), channelStride, Int32(rows.count), 12, Int32(width), 2,
+                                        0, Int32(rows.count), first, height * imageWidth, Int32(imageRows.count))
+            for channel in 0..<3 {
+                nj_f32_clamp_scalar(first + channel * height * imageWidth, imageRows.count * imageWidth, 0, 1)
+            }
+            return
+        }
+        // Each code once, no scratch: a plane's row dequantised straight into its pixels.
+        let scale = encoding.scale, zeroPoint = encoding.zeroPoint
+        @inline(__always) func value(_ code: Int8) -> Float {
+            let v = scale * Float(Int32(code) - zeroPoint)
+            return v >= 0 ? (v <= 1 ? v : 1) : 0
+        }
         for channel in 0..<3 {
-            nj_f32_clamp_scalar(first + channel * height * imageWidth, imageRows.count * imageWidth, 0, 1)
+            for y in imageRows {
+                let (even, odd) = codeColumns(channel: channel, imageRow: y)
+                let target = image + channel * height * imageWidth + y * imageWidth
+                for x in 0..<width {
+                    target[2 * x] = value(even[x])
+                    target[2 * x + 1] = value(odd[x])
+                }
+            }
         }
     }
 }

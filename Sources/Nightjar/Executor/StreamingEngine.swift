@@ -84,17 +84,18 @@ public final class StreamingEngine: @unchecked Sendable {
     /// With weights already packed (shared by engines re-planned for larger frames). With
     /// `sharedArena`, the arena is planned in its pages (which lock them, if any lock).
     /// `int8Input` false keeps an FP32 input (and its conversion steps) where the int8 layers
-    /// could read it directly: for tests that compare the two.
+    /// could read it directly, `int8Output` false an FP32 output (and its conversion) where the
+    /// last layer runs in int8: for tests that compare the two.
     init(parameters: PackedParameters, architecture: Architecture, maxHeight: Int, maxWidth: Int,
          bands: StreamSchedule.Bands, threads: Int, lockMemory: Bool = false, sharedArena: SharedArena? = nil,
-         int8Input: Bool = true) throws {
+         int8Input: Bool = true, int8Output: Bool = true) throws {
         try Engine.checkSize(height: maxHeight, width: maxWidth)
         guard threads >= 1 else { throw EngineError.badThreadCount(threads) }
         guard bands.isValid else {
             throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
         }
         let graph = NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions,
-                                 quantizations: int8Input ? parameters.quantizations : nil)
+                                 quantizations: parameters.quantizations, int8Input: int8Input, int8Output: int8Output)
         let schedule = StreamSchedule(graph: graph, bands: bands, rowBlocks: parameters.rowBlocks)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
@@ -122,10 +123,10 @@ public final class StreamingEngine: @unchecked Sendable {
         self.plannedWindowRows = rows
         self.lockedBytes = arena.lockMemory ? arenaPages.bytes : 0
         self.weights = parameters
-        // The graph's buffers, then the input windows and the FP32 output window.
+        // The graph's buffers, then the input windows and the output window.
         self.elementTypes = parameters.elementTypes(schedule.graph)
             + schedule.inputBuffers.map { _ in ElementType(precision: graph.inputPrecision, quantization: graph.inputQuantization) }
-            + [.fp32]
+            + [ElementType(precision: graph.outputPrecision, quantization: graph.outputQuantization)]
         self.arenaPages = arenaPages
         self.pool = pool
         self.cursor = schedule.makeCursor()
@@ -258,9 +259,14 @@ public final class StreamingEngine: @unchecked Sendable {
         mutating func deliver(rows: Range<Int>, cursor: StreamSchedule.Cursor) throws {
             if cursor.delivered == 0 { engine.releaseFirstPassPages() }
             let w = window(schedule.outputBuffer)
+            let encoding = engine.elementTypes[schedule.outputBuffer].quantization
             for piece in w.contiguous(rows) {
-                try sink.pointee.consume(NetworkOutputRows(rows: piece, start: w.row(piece.lowerBound),
-                                                           channelStride: w.channelStride, width: w.width))
+                let start = w.rawRow(piece.lowerBound, channel: 0)
+                try sink.pointee.consume(encoding.map {
+                    NetworkOutputRows(rows: piece, codes: UnsafePointer(start.assumingMemoryBound(to: Int8.self)), encoding: $0,
+                                      channelStride: w.channelStride, width: w.width)
+                } ?? NetworkOutputRows(rows: piece, start: UnsafePointer(start.assumingMemoryBound(to: Float.self)),
+                                       channelStride: w.channelStride, width: w.width))
             }
         }
 

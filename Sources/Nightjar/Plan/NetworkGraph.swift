@@ -19,7 +19,9 @@
 /// Precision: every convolution has one (`layerPrecisions`), and every buffer an element type,
 /// the precision of the first convolution that writes it. The input (and the 1/8 branch's
 /// unshuffled copy of it) is FP32, or binary16 when every layer reading it runs in FP16: the
-/// source writes it so. The output stays FP32: the PNG writer reads it.
+/// source writes it so. The output is FP32, or, when asked for (`int8Output`) and the last
+/// convolution runs in int8, its codes: the sinks read them in that encoding (the colour
+/// stage's luminance, the PNG's quantisation) instead of a converted copy.
 /// Where a convolution's input, residual or output buffer has another type, a `convert` step
 /// makes a copy of the type the kernel reads or writes, so a uniform FP16 or int8 network
 /// converts only at its ends, and mixed precision costs a conversion where the type changes.
@@ -141,14 +143,22 @@ public struct NetworkGraph: Sendable {
     public private(set) var inputPrecision = Precision.fp32
     /// The input's encoding when it is int8.
     public private(set) var inputQuantization: ActivationQuantization?
+    /// The element type of the output: int8 (`outputQuantization`) when `int8Output` was asked
+    /// for and the last convolution runs in int8, else FP32.
+    public private(set) var outputPrecision = Precision.fp32
+    /// The output's encoding when it is int8: the last convolution's.
+    public private(set) var outputQuantization: ActivationQuantization?
     /// The convolutions that read the network's input: directly, or through the steps that
     /// only move or convert its values (unshuffles, conversion copies); `residual` when a layer
     /// reads it as its residual. Found from the steps, so it follows the architecture.
     public private(set) var inputReads: [(layer: Int, residual: Bool)] = []
 
     /// `layerPrecisions`: by layer; nil: all FP32. `quantizations`: the int8 layers' numbers,
-    /// by layer; without them the input is never int8.
-    public init(architecture: Architecture, layerPrecisions: [Precision]? = nil, quantizations: [LayerQuantization?]? = nil) {
+    /// by layer; without them neither the input nor the output is int8. `int8Input` false keeps
+    /// an FP32 input where int8 layers could read it directly; `int8Output`: the output holds an
+    /// int8 last layer's codes (see `outputPrecision`).
+    public init(architecture: Architecture, layerPrecisions: [Precision]? = nil, quantizations: [LayerQuantization?]? = nil,
+                int8Input: Bool = true, int8Output: Bool = false) {
         self.architecture = architecture
         let convolutions = architecture.convolutions
         self.convolutions = convolutions
@@ -161,14 +171,36 @@ public struct NetworkGraph: Sendable {
         inputReads = Self.inputReads(steps)
         if inputReads.allSatisfy({ precisions[$0.layer] == .fp16 }) {
             inputPrecision = .fp16
-        } else if let quantizations, let encoding = Self.sharedInt8Encoding(inputReads, precisions, quantizations) {
+        } else if int8Input, let quantizations, let encoding = Self.sharedInt8Encoding(inputReads, precisions, quantizations) {
             inputPrecision = .int8
             inputQuantization = encoding
         }
-        if inputPrecision != .fp32 {
+        if int8Output, let quantizations, let last = Self.outputWriter(steps), precisions[last] == .int8,
+           let encoding = quantizations[last]?.output {
+            outputPrecision = .int8
+            outputQuantization = encoding
+        }
+        if inputPrecision != .fp32 || outputPrecision != .fp32 {
             (buffers, steps, lowResolutionResult) = ([], [], 0)
             build()
         }
+    }
+
+    /// The convolution whose values the output holds: the one writing it, or the one whose
+    /// buffer a conversion copies into it.
+    private static func outputWriter(_ steps: [Step]) -> Int? {
+        var source = Storage.output
+        for step in steps.reversed() {
+            switch step {
+            case .copy(let input, let output, _) where output.storage == source:
+                source = input.storage
+            case .convolution(let layer, _, let output, _, _, _) where output.storage == source:
+                return layer
+            default:
+                continue
+            }
+        }
+        return nil
     }
 
     /// The one encoding every reader of the input reads it in, when all are int8 layers (a
@@ -217,12 +249,12 @@ public struct NetworkGraph: Sendable {
         }.min()
     }
 
-    /// The element type of a storage (the output is FP32).
+    /// The element type of a storage.
     public func precision(of storage: Storage) -> Precision {
         switch storage {
         case .arena(let id): return buffers[id].precision
         case .input: return inputPrecision
-        case .output: return .fp32
+        case .output: return outputPrecision
         }
     }
 

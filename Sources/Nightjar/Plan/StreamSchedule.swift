@@ -73,7 +73,8 @@ public struct StreamSchedule: Sendable {
     public let outputBuffer: Int
     public let bufferDivisor: [Int]
     public let bufferChannels: [Int]
-    /// Each buffer's element type (the input and output windows are FP32).
+    /// Each buffer's element type (the input and output windows': the graph's input and output
+    /// precisions).
     public let bufferPrecisions: [Precision]
     public let bufferNames: [String]
     /// The passes (0, 1) in which each buffer is used: its lifetime for the planner.
@@ -104,7 +105,7 @@ public struct StreamSchedule: Sendable {
         // output window (the 12 output planes at half scale).
         bufferDivisor = graph.buffers.map(\.divisor) + splits.map { 2 * $0 } + [2]
         bufferChannels = graph.buffers.map(\.channels) + splits.map { 4 * $0 * $0 } + [12]
-        bufferPrecisions = graph.buffers.map(\.precision) + splits.map { _ in graph.inputPrecision } + [.fp32]
+        bufferPrecisions = graph.buffers.map(\.precision) + splits.map { _ in graph.inputPrecision } + [graph.outputPrecision]
         bufferNames = graph.buffers.map(\.name) + splits.map { $0 == 1 ? "input.phases" : "input.in\(2 * $0)" } + ["output.phases"]
 
         func index(_ storage: NetworkGraph.Storage) -> Int {
