@@ -150,7 +150,8 @@ static void check_leaky_relu(const char *path) {
 // The binary16 and int8 network input rows against the FP32 rows rounded or quantised by the
 // scalar conversions, element for element over the whole output (untouched elements included):
 // raw values and 8-bit codes, splits 1, 2, 4 and 16 (rows long enough for whole 32-pair
-// chunks at each, which the AVX2 and AVX-512 VBMI int8 forms take 64 columns at a time), tables whose
+// chunks at each, which the AVX2 and AVX-512 VBMI int8 forms take 64 columns at a time, and at
+// split 16 for the AVX-512 VBMI form's groups of four chunks), tables whose
 // products land on half subnormals, ties and values past 65504, reflected column maps.
 static void check_network_input(const char *path) {
     enum { TABLE = 1024, MAX_PLANES = 4 * 16 * 16, PLANE = 64 };
