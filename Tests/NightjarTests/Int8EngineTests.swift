@@ -108,14 +108,9 @@ final class Int8EngineTests: XCTestCase {
         let input = Self.input(count: height * width, seed: 11, top: 2.2)
         let parameters = try PackedParameters(model, precision: .int8)
         func engine(int8Input: Bool, _ parameters: PackedParameters) throws -> StreamingEngine {
-            try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,
-                                bands: .standard(for: .int8), threads: 2, int8Input: int8Input)
+            try Self.engine(parameters, model, height: height, width: width, int8Input: int8Input)
         }
-        func run(_ engine: StreamingEngine) throws -> [Float] {
-            var output = [Float](repeating: -1, count: 3 * height * width)
-            try engine.run(input: input, output: &output, height: height, width: width)
-            return output
-        }
+        func run(_ engine: StreamingEngine) throws -> [Float] { try Self.run(engine, input, height: height, width: width) }
         func copiesOfInput(_ graph: NetworkGraph) -> Int {
             graph.steps.filter {
                 if case .copy(let from, _, _) = $0, case .input = from.storage { return true }
@@ -160,14 +155,9 @@ final class Int8EngineTests: XCTestCase {
         let input = Self.input(count: height * width, seed: 5, top: 2)
         let parameters = try PackedParameters(model, precision: .int8)
         func engine(int8Output: Bool) throws -> StreamingEngine {
-            try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,
-                                bands: .standard(for: .int8), threads: 2, int8Output: int8Output)
+            try Self.engine(parameters, model, height: height, width: width, int8Output: int8Output)
         }
-        func run(_ engine: StreamingEngine) throws -> [Float] {
-            var output = [Float](repeating: -1, count: 3 * height * width)
-            try engine.run(input: input, output: &output, height: height, width: width)
-            return output
-        }
+        func run(_ engine: StreamingEngine) throws -> [Float] { try Self.run(engine, input, height: height, width: width) }
         func copiesToOutput(_ graph: NetworkGraph) -> Int {
             graph.steps.filter {
                 if case .copy(_, let to, _) = $0, to.storage == .output { return true }
@@ -195,5 +185,19 @@ final class Int8EngineTests: XCTestCase {
                                  int8Output: true)
         XCTAssertEqual(mixed.outputPrecision, .fp32)
         XCTAssertNil(mixed.outputQuantization)
+    }
+
+    /// A two-thread int8 engine in int8's standard bands, with the input and output as asked.
+    private static func engine(_ parameters: PackedParameters, _ model: NightjarModel, height: Int, width: Int,
+                               int8Input: Bool = true, int8Output: Bool = true) throws -> StreamingEngine {
+        try StreamingEngine(parameters: parameters, architecture: model.architecture, maxHeight: height, maxWidth: width,
+                            bands: .standard(for: .int8), threads: 2, int8Input: int8Input, int8Output: int8Output)
+    }
+
+    /// The planar output of one run on `input`.
+    private static func run(_ engine: StreamingEngine, _ input: [Float], height: Int, width: Int) throws -> [Float] {
+        var output = [Float](repeating: -1, count: 3 * height * width)
+        try engine.run(input: input, output: &output, height: height, width: width)
+        return output
     }
 }

@@ -27,6 +27,42 @@ static inline int8x16_t lookup256(uint8x16_t values, const code_table *t) {
     return vqtbx4q_s8(codes, t->quarter[3], vsubq_u8(values, vdupq_n_u8(192)));
 }
 
+// Four chunks at split 16 (the 1/32 branch's input) from `at` (their 256 sources running on):
+// plane p takes pairs p and p + 16 of each chunk, 8 bytes of each parity, one store each
+// instead of four of 2 bytes (the stores were most of the split-16 row's time). A chunk's
+// values zipped are one 16-bit word per plane; two levels of zips gather each plane's four
+// words.
+static inline void store_four_chunks16(int8_t *even_planes, int8_t *odd_planes, size_t channel_stride, const uint8_t *at,
+                                       const code_table *at_even, const code_table *at_odd, size_t column) {
+    uint16x8_t words[2][4][2];  // [parity][chunk][planes 0-7, 8-15]
+    for (int k = 0; k < 4; k++) {
+        const uint8x16x2_t first = vld2q_u8(at + 64 * k), second = vld2q_u8(at + 64 * k + 32);
+        const int8x16_t even0 = lookup256(first.val[0], at_even), odd0 = lookup256(first.val[1], at_odd);
+        const int8x16_t even1 = lookup256(second.val[0], at_even), odd1 = lookup256(second.val[1], at_odd);
+        words[0][k][0] = vreinterpretq_u16_s8(vzip1q_s8(even0, even1));
+        words[0][k][1] = vreinterpretq_u16_s8(vzip2q_s8(even0, even1));
+        words[1][k][0] = vreinterpretq_u16_s8(vzip1q_s8(odd0, odd1));
+        words[1][k][1] = vreinterpretq_u16_s8(vzip2q_s8(odd0, odd1));
+    }
+    for (int q = 0; q < 2; q++) {
+        int8_t *planes = q ? odd_planes : even_planes;
+        for (int half = 0; half < 2; half++) {
+            const uint16x8_t *w0 = &words[q][0][half], *w1 = &words[q][1][half];
+            const uint16x8_t *w2 = &words[q][2][half], *w3 = &words[q][3][half];
+            const uint32x4_t a = vreinterpretq_u32_u16(vzip1q_u16(*w0, *w1)), b = vreinterpretq_u32_u16(vzip2q_u16(*w0, *w1));
+            const uint32x4_t c = vreinterpretq_u32_u16(vzip1q_u16(*w2, *w3)), d = vreinterpretq_u32_u16(vzip2q_u16(*w2, *w3));
+            // Planes 8·half + 0 … 7, 64 bits each: (0, 1), (2, 3), (4, 5), (6, 7).
+            const uint8x16_t pairs_of_planes[4] = {vreinterpretq_u8_u32(vzip1q_u32(a, c)), vreinterpretq_u8_u32(vzip2q_u32(a, c)),
+                                                   vreinterpretq_u8_u32(vzip1q_u32(b, d)), vreinterpretq_u8_u32(vzip2q_u32(b, d))};
+            for (int j = 0; j < 4; j++) {
+                int8_t *low = planes + (size_t)(8 * half + 2 * j) * channel_stride + column;
+                vst1_u8((uint8_t *)low, vget_low_u8(pairs_of_planes[j]));
+                vst1_u8((uint8_t *)(low + channel_stride), vget_high_u8(pairs_of_planes[j]));
+            }
+        }
+    }
+}
+
 void nj_u8_network_input_row_qs8_neon(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
                                       const intptr_t *sources, const float *table_even, const float *table_odd,
                                       float amplification, nj_qs8_quantization q, size_t count) {
@@ -41,19 +77,27 @@ void nj_u8_network_input_row_qs8_neon(int8_t *out, size_t channel_stride, int32_
     const size_t pairs = count / 2;
     const int shift = __builtin_ctz((unsigned)split);
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
-    for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
-        const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n)) {
+    for (size_t h0 = 0; h0 < pairs;) {
+        if (split == 16 && pairs - h0 >= 4 * NJ_INPUT_RUN_PAIRS && nj_input_run(sources + 2 * h0, 8 * NJ_INPUT_RUN_PAIRS)) {
+            store_four_chunks16(out, odd_planes, channel_stride, row + sources[2 * h0], &tables[sources[2 * h0] & 1],
+                                &tables[(sources[2 * h0] + 1) & 1], h0 >> 4);
+            h0 += 4 * NJ_INPUT_RUN_PAIRS;
             continue;
         }
-        const intptr_t *s = sources + 2 * h0;
+        const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
+        h0 += NJ_INPUT_RUN_PAIRS;
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes,
+                                      h0 - NJ_INPUT_RUN_PAIRS, n)) {
+            continue;
+        }
+        const intptr_t *s = sources + 2 * (h0 - NJ_INPUT_RUN_PAIRS);
         // Column c's source s[0] + c has parity (s[0] + c) & 1, which picks its table.
         const code_table *at_even = &tables[s[0] & 1], *at_odd = &tables[(s[0] + 1) & 1];
         const uint8x16x2_t first = vld2q_u8(row + s[0]);        // pairs 0-15
         const uint8x16x2_t second = vld2q_u8(row + s[0] + 32);  // pairs 16-31
         const int8x16_t even0 = lookup256(first.val[0], at_even), odd0 = lookup256(first.val[1], at_odd);
         const int8x16_t even1 = lookup256(second.val[0], at_even), odd1 = lookup256(second.val[1], at_odd);
-        const size_t column = h0 >> shift;  // where the chunk starts in each plane
+        const size_t column = (h0 - NJ_INPUT_RUN_PAIRS) >> shift;  // where the chunk starts in each plane
         if (split == 1) {
             vst1q_s8(out + column, even0);
             vst1q_s8(out + column + 16, even1);
