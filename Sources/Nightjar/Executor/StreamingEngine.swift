@@ -347,9 +347,9 @@ public final class StreamingEngine: @unchecked Sendable {
                 parallelFor(pool, channels, (src, dst, factor, rows)) { c, part in
                     let (src, dst, factor, rows) = c
                     nj_pixel_unshuffle(src.elementBytes, src.rawRow(0, channel: part.lowerBound), src.channelStride,
-                                              Int32(src.rows), Int32(part.count), Int32(src.width), Int32(factor),
-                                              Int32(rows.lowerBound), Int32(rows.upperBound),
-                                              dst.rawRow(0, channel: part.lowerBound * factor * factor), dst.channelStride, Int32(dst.rows))
+                                       Int32(src.rows), Int32(part.count), Int32(src.width), Int32(factor),
+                                       Int32(rows.lowerBound), Int32(rows.upperBound),
+                                       dst.rawRow(0, channel: part.lowerBound * factor * factor), dst.channelStride, Int32(dst.rows))
                 }
             case .leakyReLU(let input, let output, let channels), .copy(let input, let output, let channels):
                 let src = address(input, buffer: inBuffers[0])
