@@ -42,6 +42,46 @@ static inline NJ_TARGET __m256i pairs_apart(const uint8_t *columns) {
     return _mm256_permute4x64_epi64(v, 0xD8);  // quarters 0, 2, 1, 3
 }
 
+// Plane p's two values of a chunk at split 16 (pairs p and p + 16) as one 16-bit word each,
+// planes 0-7 in the low lane and 8-15 in the high one.
+static inline NJ_TARGET __m256i plane_words16(__m256i values) {
+    const __m256i halves = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                            0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(values, 0xD8), halves);
+}
+
+// Four chunks at split 16 from `at` (their 256 sources running on), as the VBMI and NEON forms
+// join them: each plane's four words of a parity, 8 bytes, in one store instead of four 2-byte
+// ones (the stores were most of a split-16 row's time). Two levels of unpacks within the lanes
+// gather a plane's words from the four chunks.
+static inline NJ_TARGET void store_four_chunks16(int8_t *even_planes, int8_t *odd_planes, size_t channel_stride,
+                                                 const uint8_t *at, const __m256i table[16], size_t column) {
+    __m256i words[2][4];  // [parity][chunk]
+    for (int k = 0; k < 4; k++) {
+        const __m256i first = lookup256(pairs_apart(at + 64 * k), table);
+        const __m256i second = lookup256(pairs_apart(at + 64 * k + 32), table);
+        words[0][k] = plane_words16(_mm256_permute2x128_si256(first, second, 0x20));
+        words[1][k] = plane_words16(_mm256_permute2x128_si256(first, second, 0x31));
+    }
+    for (int q = 0; q < 2; q++) {
+        int8_t *planes = q ? odd_planes : even_planes;
+        const __m256i *w = words[q];
+        const __m256i a = _mm256_unpacklo_epi16(w[0], w[1]), b = _mm256_unpackhi_epi16(w[0], w[1]);
+        const __m256i c = _mm256_unpacklo_epi16(w[2], w[3]), d = _mm256_unpackhi_epi16(w[2], w[3]);
+        // Lane 0: planes (0, 1), (2, 3), (4, 5), (6, 7); lane 1: the same plus 8.
+        const __m256i joined[4] = {_mm256_unpacklo_epi32(a, c), _mm256_unpackhi_epi32(a, c), _mm256_unpacklo_epi32(b, d),
+                                   _mm256_unpackhi_epi32(b, d)};
+        for (int j = 0; j < 4; j++) {
+            for (int lane = 0; lane < 2; lane++) {
+                const __m128i two = lane ? _mm256_extracti128_si256(joined[j], 1) : _mm256_castsi256_si128(joined[j]);
+                int8_t *low = planes + (size_t)(8 * lane + 2 * j) * channel_stride + column;
+                _mm_storel_epi64((__m128i *)low, two);
+                _mm_storel_epi64((__m128i *)(low + channel_stride), _mm_unpackhi_epi64(two, two));
+            }
+        }
+    }
+}
+
 NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stride, int32_t split, const uint8_t *row,
                                                 const intptr_t *sources, const float *table_even, const float *table_odd,
                                                 float amplification, nj_qs8_quantization q, size_t count) {
@@ -59,18 +99,25 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stri
     const size_t pairs = count / 2;
     const int shift = __builtin_ctz((unsigned)split);
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
-    for (size_t h0 = 0; h0 < pairs; h0 += NJ_INPUT_RUN_PAIRS) {
-        const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
-        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, h0, n)) {
+    for (size_t h0 = 0; h0 < pairs;) {
+        if (split == 16 && pairs - h0 >= 4 * NJ_INPUT_RUN_PAIRS && nj_input_run(sources + 2 * h0, 8 * NJ_INPUT_RUN_PAIRS)) {
+            store_four_chunks16(out, odd_planes, channel_stride, row + sources[2 * h0], rows[sources[2 * h0] & 1], h0 >> 4);
+            h0 += 4 * NJ_INPUT_RUN_PAIRS;
             continue;
         }
-        const intptr_t *s = sources + 2 * h0;
+        const size_t n = pairs - h0 < NJ_INPUT_RUN_PAIRS ? pairs - h0 : NJ_INPUT_RUN_PAIRS;
+        const size_t chunk_start = h0;
+        h0 += NJ_INPUT_RUN_PAIRS;
+        if (!nj_u8_input_vector_chunk(out, channel_stride, split, row, sources, (const int8_t(*)[256])codes, chunk_start, n)) {
+            continue;
+        }
+        const intptr_t *s = sources + 2 * chunk_start;
         const __m256i *table = rows[s[0] & 1];
         const __m256i first = lookup256(pairs_apart(row + s[0]), table);        // pairs 0-15
         const __m256i second = lookup256(pairs_apart(row + s[0] + 32), table);  // pairs 16-31
         const __m256i even = _mm256_permute2x128_si256(first, second, 0x20);
         const __m256i odd = _mm256_permute2x128_si256(first, second, 0x31);
-        const size_t column = h0 >> shift;  // where the chunk starts in each plane
+        const size_t column = chunk_start >> shift;  // where the chunk starts in each plane
         if (split == 1) {
             _mm256_storeu_si256((__m256i *)(out + column), even);
             _mm256_storeu_si256((__m256i *)(odd_planes + column), odd);
@@ -78,14 +125,9 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx2(int8_t *out, size_t channel_stri
         }
         _Alignas(32) int8_t values[2][32];
         if (split == 16) {
-            // Plane p's two values are pairs p and p + 16: interleaving the halves makes them
-            // one 16-bit word each (the 1/32 branch's input).
-            const __m256i halves = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
-                                                    0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-            const __m256i e = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(even, 0xD8), halves);
-            const __m256i o = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(odd, 0xD8), halves);
-            _mm256_store_si256((__m256i *)values[0], e);
-            _mm256_store_si256((__m256i *)values[1], o);
+            // A chunk alone (a row's last ones): a 16-bit word a plane.
+            _mm256_store_si256((__m256i *)values[0], plane_words16(even));
+            _mm256_store_si256((__m256i *)values[1], plane_words16(odd));
             for (size_t plane = 0; plane < 16; plane++) {
                 memcpy(out + plane * channel_stride + column, values[0] + 2 * plane, 2);
                 memcpy(odd_planes + plane * channel_stride + column, values[1] + 2 * plane, 2);
