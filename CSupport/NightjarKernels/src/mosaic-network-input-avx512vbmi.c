@@ -26,6 +26,36 @@ static inline NJ_TARGET __m512i lookup256(__m512i values, const __m512i table[4]
     return _mm512_mask_blend_epi8(_mm512_movepi8_mask(values), low, high);
 }
 
+// At split 16 (the 1/32 branch's 1024 planes) a chunk gives each plane 2 values of each parity:
+// four chunks are joined first, so that each plane takes 8 bytes a store instead of 2 (the
+// stores, 32 a chunk, were the row's cost: 2.4x the time of a split-1 row). Constants, not built
+// per row.
+// Level 1, chunks a and b (VPERMT2B's second table is b): byte 4p + j of parity q is pair p
+// (j = 0) or p + 16 (j = 1) of a, and the same of b (j = 2, 3): (j >= 2 ? 64 : 0) + 2(p + 16(j mod
+// 2)) + q.
+static const _Alignas(64) uint8_t join_pairs[2][64] = {
+    {  0,  32,  64,  96,   2,  34,  66,  98,   4,  36,  68, 100,   6,  38,  70, 102,
+       8,  40,  72, 104,  10,  42,  74, 106,  12,  44,  76, 108,  14,  46,  78, 110,
+      16,  48,  80, 112,  18,  50,  82, 114,  20,  52,  84, 116,  22,  54,  86, 118,
+      24,  56,  88, 120,  26,  58,  90, 122,  28,  60,  92, 124,  30,  62,  94, 126},
+    {  1,  33,  65,  97,   3,  35,  67,  99,   5,  37,  69, 101,   7,  39,  71, 103,
+       9,  41,  73, 105,  11,  43,  75, 107,  13,  45,  77, 109,  15,  47,  79, 111,
+      17,  49,  81, 113,  19,  51,  83, 115,  21,  53,  85, 117,  23,  55,  87, 119,
+      25,  57,  89, 121,  27,  59,  91, 123,  29,  61,  93, 125,  31,  63,  95, 127},
+};
+// Level 2 joins two such vectors the same way: byte 8i + j of half h is byte 4(8h + i) + (j mod 4)
+// of the first (j < 4) or of the second.
+static const _Alignas(64) uint8_t join_quads[2][64] = {
+    {  0,   1,   2,   3,  64,  65,  66,  67,   4,   5,   6,   7,  68,  69,  70,  71,
+       8,   9,  10,  11,  72,  73,  74,  75,  12,  13,  14,  15,  76,  77,  78,  79,
+      16,  17,  18,  19,  80,  81,  82,  83,  20,  21,  22,  23,  84,  85,  86,  87,
+      24,  25,  26,  27,  88,  89,  90,  91,  28,  29,  30,  31,  92,  93,  94,  95},
+    { 32,  33,  34,  35,  96,  97,  98,  99,  36,  37,  38,  39, 100, 101, 102, 103,
+      40,  41,  42,  43, 104, 105, 106, 107,  44,  45,  46,  47, 108, 109, 110, 111,
+      48,  49,  50,  51, 112, 113, 114, 115,  52,  53,  54,  55, 116, 117, 118, 119,
+      56,  57,  58,  59, 120, 121, 122, 123,  60,  61,  62,  63, 124, 125, 126, 127},
+};
+
 NJ_TARGET void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channel_stride, int32_t split,
                                                       const uint8_t *row, const intptr_t *sources,
                                                       const float *table_even, const float *table_odd,
@@ -50,24 +80,6 @@ NJ_TARGET void nj_u8_network_input_row_qs8_avx512vbmi(int8_t *out, size_t channe
     const __m512i gather = _mm512_load_si512((const void *)order);
     const int shift = __builtin_ctz((unsigned)split);
     int8_t *odd_planes = out + (size_t)split * (size_t)split * channel_stride;
-    // At split 16 (the 1/32 branch's 1024 planes) a chunk gives each plane 2 values of each
-    // parity: four chunks are joined first, so that each plane takes 8 bytes a store instead of
-    // 2 (the stores, 32 a chunk, were the row's cost: 2.4x the time of a split-1 row).
-    // Level 1, chunks a and b (VPERMT2B's second table is b): byte 4p + j of parity q is pair
-    // p (j = 0) or p + 16 (j = 1) of a, and the same of b (j = 2, 3). Level 2 joins two such
-    // vectors the same way: byte 8i + j of half h is byte 4(8h + i) + (j mod 4) of the first
-    // (j < 4) or of the second.
-    _Alignas(64) uint8_t join_pairs[2][64], join_quads[2][64];
-    for (int q = 0; q < 2; q++) {
-        for (int p = 0; p < 16; p++) {
-            for (int j = 0; j < 4; j++) join_pairs[q][4 * p + j] = (uint8_t)((j >= 2 ? 64 : 0) + 2 * (p + 16 * (j & 1)) + q);
-        }
-    }
-    for (int h = 0; h < 2; h++) {
-        for (int i = 0; i < 8; i++) {
-            for (int j = 0; j < 8; j++) join_quads[h][8 * i + j] = (uint8_t)((j >= 4 ? 64 : 0) + 4 * (8 * h + i) + (j & 3));
-        }
-    }
     for (size_t h0 = 0; h0 < pairs;) {
         if (split == 16 && pairs - h0 >= 4 * NJ_INPUT_RUN_PAIRS && nj_input_run(sources + 2 * h0, 8 * NJ_INPUT_RUN_PAIRS)) {
             const intptr_t *s = sources + 2 * h0;
