@@ -190,6 +190,67 @@ static int check_fixed_split(void) {
     return failed != 0;
 }
 
+// nj_threadpool_post / nj_threadpool_join: the range runs on the workers only, each index once,
+// one contiguous range per worker, all of it done when join returns (the caller reads it at
+// once), while the caller works meanwhile; with one thread, on the caller before post returns.
+typedef struct posted_record {
+    _Atomic int32_t covered[64];
+    pthread_t owner[64];
+    _Atomic int32_t finished;  // ranges done
+} posted_record;
+
+static void record_posted(void *raw, int32_t begin, int32_t end) {
+    posted_record *r = raw;
+    for (int32_t k = begin; k < end; k++) {
+        atomic_fetch_add(&r->covered[k], 1);
+        r->owner[k] = pthread_self();
+    }
+    pause_us(5);  // long enough that a join which did not wait would see the range unfinished
+    atomic_fetch_add(&r->finished, 1);
+}
+
+static int check_posted(void) {
+    int failed = 0;
+    for (int threads = 1; threads <= 4; threads++) {
+        nj_threadpool *pool = nj_threadpool_create(threads);
+        if (!pool) return 1;
+        const pthread_t caller = pthread_self();
+        for (int round = 0; round < 200; round++) {
+            const int32_t count = round % 41;  // 0 .. 40
+            static posted_record r;
+            for (int k = 0; k < 64; k++) atomic_store(&r.covered[k], 0);
+            atomic_store(&r.finished, 0);
+            nj_posted_range job;
+            nj_threadpool_post(pool, &job, count, record_posted, &r);
+            if (threads == 1 && count > 0 && atomic_load(&r.finished) != 1) failed |= 1;  // ran already
+            pause_us(round % 3 == 0 ? 30 : 0);  // the caller's own work
+            nj_threadpool_join(pool, &job);
+            const int32_t workers = threads > 1 ? threads - 1 : 1;
+            int32_t ranges = 0;
+            for (int32_t w = 0; w < workers; w++)
+                ranges += (int32_t)((int64_t)count * (w + 1) / workers) > (int32_t)((int64_t)count * w / workers);
+            if (atomic_load(&r.finished) != ranges) failed |= 2;
+            for (int32_t k = 0; k < count; k++) {
+                if (atomic_load(&r.covered[k]) != 1) failed |= 4;
+                if ((threads > 1) == pthread_equal(r.owner[k], caller)) failed |= 8;
+                // Contiguous: an index runs on the thread of the one before it unless a range starts there.
+                int starts = 0;
+                for (int32_t w = 0; w < workers; w++) starts |= (int32_t)((int64_t)count * w / workers) == k;
+                if (k > 0 && !starts && !pthread_equal(r.owner[k], r.owner[k - 1])) failed |= 16;
+            }
+            // The pool is whole afterwards: an ordinary call covers its range.
+            counts c = {0, 0, 0, 0};
+            nj_threadpool_parallel_for(pool, 7, count_range, &c);
+            if (atomic_load(&c.covered) != 7) failed |= 32;
+            // Now and then past the spin time, so that post must wake sleeping workers.
+            if (round % 50 == 49) pause_us(300);
+        }
+        nj_threadpool_destroy(pool);
+    }
+    printf("threadpool: work behind the caller (post and join, 1-4 threads, counts 0-40): %s\n", failed ? "FAIL" : "ok");
+    return failed != 0;
+}
+
 // The median of three runs of 200 hand-offs, as `bench` takes its own median.
 static double median_round_trip(nj_threadpool *pool) {
     double t[3];
@@ -201,6 +262,7 @@ static double median_round_trip(nj_threadpool *pool) {
 int main(void) {
     int failed = check_flush_to_zero();
     failed |= check_fixed_split();
+    failed |= check_posted();
     for (int threads = 2; threads <= 4; threads++) {
         nj_threadpool *pool = nj_threadpool_create(threads);
         if (!pool) {

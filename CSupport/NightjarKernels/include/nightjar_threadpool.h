@@ -41,6 +41,23 @@ void nj_threadpool_parallel_for(nj_threadpool *pool, int32_t count, nj_range_tas
 void nj_threadpool_parallel_for_fixed(nj_threadpool *pool, int32_t count, nj_range_task task,
                                       void *context);
 
+// Work behind the caller's back: nj_threadpool_post starts task(context, begin, end) over
+// [0, count) on the pool's workers only (one contiguous range per worker; the caller is not
+// one of them) and returns at once, so that the caller can do something else meanwhile (read
+// the next rows of a file while the workers take the last ones); nj_threadpool_join then waits
+// for them. Between the two the caller must not use the pool. `job` is the caller's and must
+// live until the join. A pool of one thread (or none) has no workers: post runs the whole
+// range on the caller before it returns, and join does nothing.
+typedef struct nj_posted_range {
+    nj_range_task task;
+    void *context;
+    int32_t count;
+    int32_t posted;  // whether workers run it (join waits)
+} nj_posted_range;
+void nj_threadpool_post(nj_threadpool *pool, nj_posted_range *job, int32_t count, nj_range_task task,
+                        void *context);
+void nj_threadpool_join(nj_threadpool *pool, nj_posted_range *job);
+
 // How long one cache line takes to go from the pool's first thread (the caller) to its second
 // and back, in nanoseconds: one run of `rounds` hand-offs, each thread spinning on the line
 // for the other's write (0 when the pool has one thread; callers take a median of runs). Every task and

@@ -289,7 +289,8 @@ void nj_threadpool_run(nj_threadpool *pool, nj_parallel_task task, void *context
     fp_flush_leave(mode);
 }
 
-static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *context) {
+// Hands the task to the workers (they run it with indices 1 .. size - 1).
+static void start_workers(nj_threadpool *pool, nj_parallel_task task, void *context) {
     pool->task = task;
     pool->context = context;
     atomic_store_explicit(&pool->pending, pool->size - 1, memory_order_relaxed);
@@ -299,9 +300,10 @@ static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *contex
     pthread_mutex_lock(&pool->lock);
     if (pool->sleepers > 0) pthread_cond_broadcast(&pool->posted);
     pthread_mutex_unlock(&pool->lock);
+}
 
-    task(context, 0, pool->size);
-
+// Waits for the workers to finish the task start_workers gave them: spins, then sleeps.
+static void wait_for_workers(nj_threadpool *pool) {
     if (spin_until(workers_done, pool, 0)) return;
     pthread_mutex_lock(&pool->lock);
     pool->caller_sleeping = 1;
@@ -310,6 +312,47 @@ static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *contex
     }
     pool->caller_sleeping = 0;
     pthread_mutex_unlock(&pool->lock);
+}
+
+static void run_on_pool(nj_threadpool *pool, nj_parallel_task task, void *context) {
+    start_workers(pool, task, context);
+    task(context, 0, pool->size);
+    wait_for_workers(pool);
+}
+
+// ---- Work behind the caller's back (nj_threadpool_post) ---------------------------------------
+
+// Worker `index` (1 .. threads - 1) takes the index-th of threads - 1 contiguous ranges.
+static void posted_share(void *raw, int32_t index, int32_t threads) {
+    const nj_posted_range *job = raw;
+    const int32_t workers = threads - 1, w = index - 1;
+    if (w < 0 || workers < 1) return;
+    const int32_t begin = (int32_t)((int64_t)job->count * w / workers);
+    const int32_t end = (int32_t)((int64_t)job->count * (w + 1) / workers);
+    if (begin < end) job->task(job->context, begin, end);
+}
+
+void nj_threadpool_post(nj_threadpool *pool, nj_posted_range *job, int32_t count, nj_range_task task,
+                        void *context) {
+    job->task = task;
+    job->context = context;
+    job->count = count;
+    job->posted = 0;
+    if (count <= 0) return;
+    if (!pool || pool->size == 1) {
+        const fp_mode mode = fp_flush_enter();
+        task(context, 0, count);
+        fp_flush_leave(mode);
+        return;
+    }
+    job->posted = 1;
+    start_workers(pool, posted_share, job);
+}
+
+void nj_threadpool_join(nj_threadpool *pool, nj_posted_range *job) {
+    if (!job->posted) return;
+    job->posted = 0;
+    wait_for_workers(pool);
 }
 
 // ---- Hand-off latency (nj_threadpool_round_trip_ns) -------------------------------------------

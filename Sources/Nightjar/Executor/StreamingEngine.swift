@@ -470,6 +470,43 @@ func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Contex
     }
 }
 
+/// Runs `body(context, range)` over [0, count) on the pool's workers, this thread not among
+/// them, while this thread runs `meanwhile`, and returns `meanwhile`'s result once both are
+/// done (nj_threadpool_post and nj_threadpool_join): for a pipeline of two stages, such as the
+/// decoder's next rows read on this thread while the workers take the rows before them. Without
+/// a pool, or with one thread, `body` runs whole on this thread first. `body` must not touch
+/// what `meanwhile` does, and `meanwhile` must not use the pool. If `meanwhile` throws, the
+/// workers are waited for before the error goes on. No heap allocation (as `parallelFor`).
+@inline(__always)
+func parallelForBehind<Context, Result>(_ pool: OpaquePointer?, _ count: Int, _ context: Context,
+                                        _ body: @escaping (Context, Range<Int>) -> Void,
+                                        meanwhile: () throws -> Result) rethrows -> Result {
+    guard let pool, nj_threadpool_size(pool) > 1 else {
+        if count > 0 { body(context, 0..<count) }
+        return try meanwhile()
+    }
+    var task = ParallelTask(context: context, body: body)
+    return try withUnsafeMutablePointer(to: &task) { pointer in
+        var erased = ErasedParallelTask(task: UnsafeMutableRawPointer(pointer)) { raw, range in
+            let task = raw.assumingMemoryBound(to: ParallelTask<Context>.self)
+            task.pointee.body(task.pointee.context, range)
+        }
+        return try withUnsafeMutablePointer(to: &erased) { erased in
+            let run: nj_range_task = { context, begin, end in
+                let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
+                erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
+            }
+            // The workers read the job after post returns: it needs a stable address.
+            var job = nj_posted_range()
+            return try withUnsafeMutablePointer(to: &job) { job in
+                nj_threadpool_post(pool, job, Int32(count), run, UnsafeMutableRawPointer(erased))
+                defer { nj_threadpool_join(pool, job) }
+                return try meanwhile()
+            }
+        }
+    }
+}
+
 /// A typed task and its context, on the caller's stack.
 private struct ParallelTask<Context> {
     let context: Context
