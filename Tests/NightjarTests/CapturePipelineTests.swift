@@ -61,14 +61,17 @@ final class CapturePipelineTests: XCTestCase {
         XCTAssertEqual(CapturePipeline.amplification(of: [Float](repeating: 1, count: 10)), 1)
     }
 
-    /// The one-pass histogram and maximum (the restore path's, split by row parity over a pool)
-    /// against the histogram counted pixel by pixel and the mosaic's maximum, for every CFA
-    /// layout and odd sizes: the maximum lies outside the aligned area (a dropped edge row or
-    /// column), inside it at either parity, or is 0 (a black frame); with and without a pool.
-    func testHistogramAndMaximumInOnePassOverThePool() throws {
+    /// The histogram and maximum taken while the decoder's rows come in (the restore path's:
+    /// this thread reading the next band while the pool's workers count the last, by row
+    /// parity) against the histogram counted pixel by pixel and the mosaic's maximum, for every
+    /// CFA layout and odd sizes: the maximum lies outside the aligned area (a dropped edge row
+    /// or column), inside it at either parity, or is 0 (a black frame); bands of 1, 2, 3 rows
+    /// and the whole frame, into the two halves of a ring as the codes take them; with and
+    /// without a pool. Every band is read once, in order, and counted from where it was put.
+    func testHistogramWhileFillingOverThePool() throws {
         let pool = try XCTUnwrap(nj_threadpool_create(2))
         defer { nj_threadpool_destroy(pool) }
-        var counts = [UInt32](repeating: 7, count: 4 * 65536)
+        var counts = [UInt32](repeating: 0, count: 4 * 65536)
         var state: UInt32 = 5
         for cfa in CFAPattern.allCases {
             for (width, height) in [(37, 23), (64, 48), (2, 2), (3, 1), (1, 5)] {
@@ -91,17 +94,30 @@ final class CapturePipelineTests: XCTestCase {
                             expected[((y & 1) * 2 + (x & 1)) * 65536 + Int(mosaic[(offset.dy + y) * width + offset.dx + x])] += 1
                         }
                     }
-                    for threads in [pool, nil] {
-                        counts.withUnsafeMutableBufferPointer { $0.update(repeating: 7) }
-                        let largest = mosaic.withUnsafeBufferPointer { mosaic in
-                            counts.withUnsafeMutableBufferPointer {
-                                CapturePipeline.histogramAndMaximum(mosaic: mosaic, width: width, height: height, cfa: cfa,
-                                                                    counts: $0.baseAddress!, pool: threads)
+                    for bandRows in [1, 2, 3, height] {
+                        // Poison in the ring: a band counted from anywhere but where it was read shows.
+                        var ring = [UInt16](repeating: 65534, count: 2 * bandRows * width)
+                        for threads in [pool, nil] {
+                            counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                            var read: [Range<Int>] = []
+                            let largest = try ring.withUnsafeMutableBufferPointer { ring in
+                                try counts.withUnsafeMutableBufferPointer { counts in
+                                    try CapturePipeline.histogramWhileFilling(
+                                        width: width, height: height, cfa: cfa, bandRows: bandRows, counts: counts.baseAddress!,
+                                        pool: threads, place: { ring.baseAddress! + ($0.lowerBound / bandRows & 1) * bandRows * width },
+                                        fill: { rows, into in
+                                            read.append(rows)
+                                            for (i, y) in rows.enumerated() {
+                                                for x in 0..<width { into[i * width + x] = mosaic[y * width + x] }
+                                            }
+                                        })
+                                }
                             }
+                            let label = "\(cfa) \(width)x\(height) \(peak) bands of \(bandRows) \(threads == nil ? "alone" : "pool")"
+                            XCTAssertEqual(largest, Int(mosaic.max()!), label)
+                            XCTAssertTrue(counts == expected, label)
+                            XCTAssertEqual(read, stride(from: 0, to: height, by: bandRows).map { $0..<min($0 + bandRows, height) }, label)
                         }
-                        let label = "\(cfa) \(width)x\(height) \(peak) \(threads == nil ? "alone" : "pool")"
-                        XCTAssertEqual(largest, Int(mosaic.max()!), label)
-                        XCTAssertTrue(counts == expected, label)
                     }
                 }
             }

@@ -136,41 +136,61 @@ public enum CapturePipeline {
         }
     }
 
-    /// Counts per site in `histogramAndMaximum`'s histogram: one per 16-bit value.
+    /// Counts per site in `histogramWhileFilling`'s histogram: one per 16-bit value.
     static let histogramStride = 65536
 
-    /// The aligned area's histogram per site with 65536 counts per site (any 16-bit value) into
-    /// `counts` (room for 4 × 65536; overwritten), and the largest value of the whole mosaic,
-    /// in one pass over it. The two row parities (each with its own two sites, so no counts
-    /// are shared) go to two threads of `pool` when it has them: the histogram is scalar work,
-    /// about 4 ms of a 12.1 MP frame, that otherwise left the pool's other threads idle.
-    static func histogramAndMaximum(mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cfa: CFAPattern,
-                                    counts: UnsafeMutablePointer<UInt32>, pool: OpaquePointer?) -> Int {
+    /// Takes a frame's rows from the decoder (`fill`) band by band, `bandRows` rows at a time,
+    /// into the memory `place` gives each band, and counts as they come the aligned area's
+    /// values per site (65536 counts a site, any 16-bit value; `counts` holds 4 × 65536 zeros
+    /// when called) and the largest value of the whole mosaic: the amplifier's histogram, in
+    /// the same pass as the decoding. With a pool of two threads or more this is a pipeline of
+    /// two stages (`parallelForBehind`): this thread reads band k + 1 while the pool's workers
+    /// count band k, each row parity on its own (its own two sites, so no counts are shared).
+    /// `place` must therefore give neighbouring bands separate memory (the two halves of a
+    /// ring, or the frame's own rows). Returns the largest value.
+    ///
+    /// Decoding first and counting after, the two passes one after the other, left the pool's
+    /// threads idle while the decoder's rows came in (and, for a ring of rows, woke them for
+    /// every band, tens of microseconds of work each).
+    static func histogramWhileFilling(width: Int, height: Int, cfa: CFAPattern, bandRows: Int,
+                                      counts: UnsafeMutablePointer<UInt32>, pool: OpaquePointer?,
+                                      place: (Range<Int>) -> UnsafeMutablePointer<UInt16>,
+                                      fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws -> Int {
+        precondition(bandRows >= 1, "a band holds at least one row")
         let offset = cfa.rggbOffset
-        let size = alignedSize(width: width, height: height, offset: offset)
-        // The largest value of each parity's rows, found by that parity's thread.
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2) { largest -> Int in
-            let pass = HistogramPass(mosaic: mosaic, width: width, height: height, offset: offset, size: size, counts: counts,
-                                     largest: largest.baseAddress!)
-            if let pool {
-                parallelFor(pool, 2, pass, histogramParities)
-            } else {
-                histogramParities(pass, 0..<2)
+        let aligned = alignedSize(width: width, height: height, offset: offset)
+        let bands = (height + bandRows - 1) / bandRows
+        func rows(ofBand band: Int) -> Range<Int> { band * bandRows..<min((band + 1) * bandRows, height) }
+        guard bands > 0, width > 0 else { return 0 }
+        return try withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2) { largest -> Int in
+            largest.initialize(repeating: 0)
+            var memory = place(rows(ofBand: 0))
+            try fill(rows(ofBand: 0), memory)
+            for band in 0..<bands {
+                let work: HistogramBand = (UnsafePointer(memory), width, rows(ofBand: band), offset, aligned, counts, largest.baseAddress!)
+                let next = band + 1 < bands ? place(rows(ofBand: band + 1)) : memory
+                try parallelForBehind(pool, 2, work, histogramParities) {
+                    if band + 1 < bands { try fill(rows(ofBand: band + 1), next) }
+                }
+                memory = next
             }
-            return max(largest[0], largest[1])
+            return Int(max(largest[0], largest[1]))
         }
     }
 
-    private typealias HistogramPass = (mosaic: UnsafeBufferPointer<UInt16>, width: Int, height: Int, offset: (dy: Int, dx: Int),
-                                       size: (width: Int, height: Int), counts: UnsafeMutablePointer<UInt32>,
-                                       largest: UnsafeMutablePointer<Int>)
+    /// A band of rows for `histogramWhileFilling`: where its first row is, its rows of the frame,
+    /// the aligned area, the counts and each row parity's largest value so far.
+    private typealias HistogramBand = (rows: UnsafePointer<UInt16>, width: Int, frameRows: Range<Int>, offset: (dy: Int, dx: Int),
+                                       aligned: (width: Int, height: Int), counts: UnsafeMutablePointer<UInt32>,
+                                       largest: UnsafeMutablePointer<UInt16>)
 
-    /// `histogramAndMaximum`'s work for the given row parities: their counts, and the largest
-    /// value of their rows into `largest[parity]`.
-    private static func histogramParities(_ pass: HistogramPass, _ parities: Range<Int>) {
+    /// A band's counts and largest values for the given row parities.
+    private static func histogramParities(_ band: HistogramBand, _ parities: Range<Int>) {
         for parity in parities {
-            pass.largest[parity] = histogramRows(parity: parity, mosaic: pass.mosaic, width: pass.width, height: pass.height,
-                                                 offset: pass.offset, size: pass.size, stride: histogramStride, counts: pass.counts)
+            band.largest[parity] = nj_u16_mosaic_histogram_rows(
+                band.rows, band.width, Int32(band.frameRows.lowerBound), Int32(band.frameRows.lowerBound),
+                Int32(band.frameRows.upperBound), Int32(band.offset.dy), Int32(band.offset.dx), Int32(band.aligned.width),
+                Int32(band.aligned.height), Int32(parity), band.counts, histogramStride, band.largest[parity])
         }
     }
 

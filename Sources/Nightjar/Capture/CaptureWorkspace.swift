@@ -69,10 +69,14 @@ public final class CaptureWorkspace {
     private var ring: PageBuffer?
     private var codeOf: PageBuffer?
     private var codebook: PageBuffer?
-    /// Codes: the largest raw value of the frame in hand.
-    private var codedMaxRaw = 0
-    /// The network's worker pool while a frame decodes into codes (nil otherwise): see `storeCodes`.
-    private var codesPool: OpaquePointer?
+    /// The largest raw value of the frame in hand, found as it was decoded.
+    private var decodedMaxRaw = 0
+    /// The network's worker pool while a frame decodes (nil otherwise): see `storeMosaic` and
+    /// `storeCodes`.
+    private var decodePool: OpaquePointer?
+    /// The network that restores the frame being decoded (nil otherwise): made ready for the
+    /// frame's size as soon as the decoder knows it (`reserveNetwork`).
+    private var decodeNetwork: (any FrameNetwork)?
     let encoder: PNGEncoder
     /// The camera colour stage's rings (a few MB at most, grown with the frame width).
     let colourMemory = ColourMemory()
@@ -199,7 +203,10 @@ public final class CaptureWorkspace {
         if table == nil { table = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<Float>.stride) }
         if counts == nil { counts = PageBuffer(bytes: 4 * Self.rawValues * MemoryLayout<UInt32>.stride) }
         if mosaicCodes {
-            if ring == nil { ring = PageBuffer(bytes: Self.ringBytes) }
+            if ring == nil || ring!.bytes < Self.ringBytes(side: side) {
+                ring = nil
+                ring = PageBuffer(bytes: Self.ringBytes(side: side))
+            }
             if codeOf == nil { codeOf = PageBuffer(bytes: 4 * Self.rawValues) }
             if codebook == nil { codebook = PageBuffer(bytes: 4 * MosaicCodebook.codes * (8 + 8 + 4)) }
             guard ring != nil, codeOf != nil, codebook != nil else {
@@ -260,9 +267,11 @@ public final class CaptureWorkspace {
         var decoder = RawDecoder(maxPixels: options.maxPixels, isolated: options.isolateDecoder,
                                  timeoutSeconds: options.decodeTimeoutSeconds)
         decoder.passes = mosaicCodes ? 2 : 1
-        // The network's threads, idle while the frame decodes, for the codes' passes.
-        codesPool = mosaicCodes ? (network as? WorkerPoolOwner)?.workerPool : nil
-        defer { codesPool = nil }
+        // The network's threads, idle while the frame decodes, for the histogram and the codes
+        // (from the first frame on: `reserveNetwork` makes them when the size is known).
+        decodeNetwork = network
+        decodePool = (network as? WorkerPoolOwner)?.workerPool
+        defer { (decodeNetwork, decodePool) = (nil, nil) }
         var storage = Storage(workspace: self)
         let frame: DecodedFrame
         var sensor: String?
@@ -300,46 +309,35 @@ public final class CaptureWorkspace {
         guard aligned.width >= 2, aligned.height >= 2 else {
             throw CaptureError.tooSmall(path: inputPath, width: frame.width, height: frame.height)
         }
-        // The engine is made for this size now, not when the network starts: its threads then
-        // take the histogram, the colour stage and the PNG's pieces of a first frame too.
+        // The engine is made for this size before the network starts (while the frame
+        // decoded, by `reserveNetwork`; here again, which then does nothing): its threads then
+        // take the decoder's histogram, the colour stage and the PNG's pieces of a first frame too.
         let padded = (height: FramePadding.paddedLength(aligned.height), width: FramePadding.paddedLength(aligned.width))
         try Self.reserve(network, height: padded.height, width: padded.width, path: inputPath)
         // With int8 layers reading the input: how much of it lies above what they hold.
         let inputLimit = network.int8InputLimit
+        // The decoder's pass took the mosaic's largest value and the aligned area's histogram
+        // per site (for the amplifier, or the int8 input's range); codes come from raw
+        // values, so the amplifier is the same.
         let histogram = counts!.pointer(to: UInt32.self)
-        // The 16-bit mosaic's histogram (for the amplifier, or the int8 input's range), taken
-        // with its maximum in one pass on the engine's threads.
-        let histogramPass = !mosaicCodes && (options.amplification == nil || inputLimit != nil)
-        let maxRaw: Int, view: MosaicView
-        if mosaicCodes {
-            maxRaw = codedMaxRaw
-            view = MosaicView(codes: mosaic!.pointer(to: UInt8.self), codeValues: codebook!.pointer(to: Double.self))
-        } else {
-            let pixels = UnsafeBufferPointer(start: mosaic!.pointer(to: UInt16.self), count: frame.width * frame.height)
-            maxRaw = histogramPass
-                ? CapturePipeline.histogramAndMaximum(mosaic: pixels, width: frame.width, height: frame.height, cfa: frame.cfa,
-                                                      counts: histogram, pool: (network as? WorkerPoolOwner)?.workerPool)
-                : CapturePipeline.maximum(pixels)
-            view = MosaicView(raw: pixels.baseAddress!)
-        }
+        let maxRaw = decodedMaxRaw
+        let view = mosaicCodes
+            ? MosaicView(codes: mosaic!.pointer(to: UInt8.self), codeValues: codebook!.pointer(to: Double.self))
+            : MosaicView(raw: mosaic!.pointer(to: UInt16.self))
         let table = table!.pointer(to: Float.self)
         CapturePipeline.fillNormalisationTable(table, black: frame.black, white: frame.white, maxRaw: maxRaw)
         var amplification = options.amplification ?? 0
         var int8InputClipped: Double?
-        if mosaicCodes || histogramPass {
-            // The histogram of the decoder's first pass (codes; raw values, so the same
-            // amplifier) or of the 16-bit mosaic's pass above: one count per raw value.
-            if options.amplification == nil {
-                amplification = CapturePipeline.amplification(counts: histogram, countsStride: Self.rawValues,
-                                                              offset: offset, maxRaw: maxRaw, table: table, m: options.m)
-            }
-            if let inputLimit {
-                int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: Self.rawValues, offset: offset,
-                                                         maxRaw: maxRaw, table: table, amplification: amplification)
-            }
-            // Resident only while the amplifier runs, as when it was allocated per frame.
-            counts!.release(firstBytes: counts!.bytes)
+        if options.amplification == nil {
+            amplification = CapturePipeline.amplification(counts: histogram, countsStride: Self.rawValues,
+                                                          offset: offset, maxRaw: maxRaw, table: table, m: options.m)
         }
+        if let inputLimit {
+            int8InputClipped = CapturePipeline.share(above: inputLimit, counts: histogram, countsStride: Self.rawValues, offset: offset,
+                                                     maxRaw: maxRaw, table: table, amplification: amplification)
+        }
+        // Resident only while the amplifier runs, as when it was allocated per frame.
+        counts!.release(firstBytes: counts!.bytes)
         let rows: NetworkInputRows
         if mosaicCodes {
             // The network reads codes: each code's normalised value, made as the raw table's.
@@ -489,47 +487,61 @@ public final class CaptureWorkspace {
         func store(width: Int, height: Int, cfa: CFAPattern, path: String,
                    _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
             try workspace.reserve(width: width, height: height, path: path)
+            try workspace.reserveNetwork(width: width, height: height, cfa: cfa, path: path)
             if workspace.mosaicCodes {
                 try workspace.storeCodes(width: width, height: height, cfa: cfa, fill)
             } else {
-                try fill(0..<height, workspace.mosaic!.pointer(to: UInt16.self))
+                try workspace.storeMosaic(width: width, height: height, cfa: cfa, fill)
             }
         }
+    }
+
+    /// Makes the network ready for a frame of this visible size (as `restoreFrame` does after
+    /// decoding, where a frame too small to align is refused) before its pixels come, so that
+    /// its worker threads exist for the decoder's histogram and codes.
+    private func reserveNetwork(width: Int, height: Int, cfa: CFAPattern, path: String) throws {
+        guard let network = decodeNetwork else { return }
+        let aligned = CapturePipeline.alignedSize(width: width, height: height, offset: cfa.rggbOffset)
+        guard aligned.width >= 2, aligned.height >= 2 else { return }
+        try Self.reserve(network, height: FramePadding.paddedLength(aligned.height), width: FramePadding.paddedLength(aligned.width),
+                         path: path)
+        decodePool = (network as? WorkerPoolOwner)?.workerPool
+    }
+
+    /// Raw values: the decoder's rows go straight into the mosaic, and the workers of
+    /// `decodePool` take their histogram and largest value behind the reading
+    /// (`CapturePipeline.histogramWhileFilling`).
+    private func storeMosaic(width: Int, height: Int, cfa: CFAPattern,
+                             _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
+        let pixels = mosaic!.pointer(to: UInt16.self)
+        // Zero again (an earlier frame may have stopped half-way).
+        counts!.release(firstBytes: counts!.bytes)
+        decodedMaxRaw = try CapturePipeline.histogramWhileFilling(
+            width: width, height: height, cfa: cfa, bandRows: Self.ringBandRows(width: width), counts: counts!.pointer(to: UInt32.self),
+            pool: decodePool, place: { pixels + $0.lowerBound * width }, fill: fill)
     }
 
     /// Codes: takes the decoder's rows twice through the ring: first the largest raw value and
     /// the aligned area's histogram per site (the amplifier's, in `counts`), then, with the
     /// codebook made from it, each pixel's code into the mosaic. Both passes are C kernels
-    /// (nj_u16_mosaic_histogram_rows, nj_u16_mosaic_codes_row), on the threads of `codesPool`
-    /// when the network has them (a batch's frames after the first; the pool is idle while a
-    /// frame decodes): the band's two row parities, then shares of its rows. As Swift loops on
-    /// this thread they took about 10 ms of a 12.1 MP frame, which int8's network waited for.
+    /// (nj_u16_mosaic_histogram_rows, nj_u16_mosaic_codes_row). The ring's two halves make
+    /// each pass a pipeline on the threads of `decodePool` when the network has them: this
+    /// thread reads the decoder's next band into one half while the workers take the band in
+    /// the other (`CapturePipeline.histogramWhileFilling`, `parallelForBehind`). Read and then
+    /// shared out, one band after the other, the two passes took 23–24 ms of a 12.1 MP frame
+    /// (Zen 4, quiet), which int8's network waited for; so, 20–22 ms.
     private func storeCodes(width: Int, height: Int, cfa: CFAPattern,
                             _ fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws {
-        let ring = ring!.pointer(to: UInt16.self), ringRows = max(1, Self.ringBytes / (2 * width))
+        let ring = ring!.pointer(to: UInt16.self), bandRows = Self.ringBandRows(width: width)
+        func half(_ rows: Range<Int>) -> UnsafeMutablePointer<UInt16> { ring + (rows.lowerBound / bandRows & 1) * bandRows * width }
         let counts = counts!.pointer(to: UInt32.self), stride = Self.rawValues
         // Zero again (an earlier frame may have stopped half-way).
         self.counts!.release(firstBytes: self.counts!.bytes)
         let offset = cfa.rggbOffset
-        let aligned = CapturePipeline.alignedSize(width: width, height: height, offset: offset)
-        let pool = codesPool
-        let maxRaw = try withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2) { largest -> Int in
-            largest.initialize(repeating: 0)
-            var first = 0
-            while first < height {
-                let rows = first..<min(first + ringRows, height)
-                try fill(rows, ring)
-                let band: HistogramBand = (UnsafePointer(ring), width, rows, offset, aligned, counts, stride, largest.baseAddress!)
-                if let pool {
-                    parallelFor(pool, 2, band, Self.histogramParities)
-                } else {
-                    Self.histogramParities(band, 0..<2)
-                }
-                first = rows.upperBound
-            }
-            return Int(max(largest[0], largest[1]))
-        }
-        codedMaxRaw = maxRaw
+        let pool = decodePool
+        let maxRaw = try CapturePipeline.histogramWhileFilling(width: width, height: height, cfa: cfa, bandRows: bandRows,
+                                                               counts: counts, pool: pool, place: half, fill: fill)
+        decodedMaxRaw = maxRaw
         let values = codebook!.pointer(to: Double.self)
         let lasts = UnsafeMutableRawPointer(values + 4 * MosaicCodebook.codes).assumingMemoryBound(to: Int.self)
         let codeOf = codeOf!.pointer(to: UInt8.self)
@@ -540,37 +552,28 @@ public final class CaptureWorkspace {
                                      lasts: lasts + frameSite * MosaicCodebook.codes, codeOf: codeOf + frameSite * stride)
         }
         let out = mosaic!.pointer(to: UInt8.self)
-        var first = 0
-        while first < height {
-            let rows = first..<min(first + ringRows, height)
-            try fill(rows, ring)
-            let band: CodeBand = (UnsafePointer(ring), width, first, out, UnsafePointer(codeOf), stride)
-            if let pool {
-                parallelFor(pool, rows.count, band, Self.codeRows)
-            } else {
-                Self.codeRows(band, 0..<rows.count)
+        let bands = (height + bandRows - 1) / bandRows
+        func rows(ofBand band: Int) -> Range<Int> { band * bandRows..<min((band + 1) * bandRows, height) }
+        try fill(rows(ofBand: 0), half(rows(ofBand: 0)))
+        for band in 0..<bands {
+            let these = rows(ofBand: band)
+            let work: CodeBand = (UnsafePointer(half(these)), width, these.lowerBound, out, UnsafePointer(codeOf), stride)
+            // Shares of the band's rows on the workers.
+            try parallelForBehind(pool, these.count, work, Self.codeRows) {
+                if band + 1 < bands { try fill(rows(ofBand: band + 1), half(rows(ofBand: band + 1))) }
             }
-            first = rows.upperBound
         }
         // Only the codes are needed from here on.
         self.ring!.release(firstBytes: self.ring!.bytes)
         self.codeOf!.release(firstBytes: self.codeOf!.bytes)
     }
 
-    /// A band of the ring for the first pass: its rows, the aligned area, the counts and each
-    /// row parity's largest value so far.
-    private typealias HistogramBand = (ring: UnsafePointer<UInt16>, width: Int, rows: Range<Int>, offset: (dy: Int, dx: Int),
-                                       aligned: (width: Int, height: Int), counts: UnsafeMutablePointer<UInt32>, stride: Int,
-                                       largest: UnsafeMutablePointer<UInt16>)
+    /// Rows of each of the ring's two halves for a frame `width` wide (at least one); the
+    /// bands of `storeMosaic` too.
+    static func ringBandRows(width: Int) -> Int { max(1, ringBytes / (2 * 2 * max(width, 1))) }
 
-    private static func histogramParities(_ band: HistogramBand, _ parities: Range<Int>) {
-        for parity in parities {
-            band.largest[parity] = nj_u16_mosaic_histogram_rows(
-                band.ring, band.width, Int32(band.rows.lowerBound), Int32(band.rows.lowerBound), Int32(band.rows.upperBound),
-                Int32(band.offset.dy), Int32(band.offset.dx), Int32(band.aligned.width), Int32(band.aligned.height),
-                Int32(parity), band.counts, band.stride, band.largest[parity])
-        }
-    }
+    /// The ring's size for frames up to `side` wide: two halves of at least one row each.
+    static func ringBytes(side: Int) -> Int { max(ringBytes, 2 * 2 * side) }
 
     /// A band of the ring for the second pass: its first frame row, the mosaic of codes and the
     /// sites' code tables (`stride` apart).
