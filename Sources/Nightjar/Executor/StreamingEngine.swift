@@ -450,22 +450,11 @@ struct RingPieces: Sequence, IteratorProtocol {
 @inline(__always)
 func parallelFor<Context>(_ pool: OpaquePointer, _ count: Int, _ context: Context, fixedSplit: Bool = false,
                                   _ body: @escaping (Context, Range<Int>) -> Void) {
-    var task = ParallelTask(context: context, body: body)
-    withUnsafeMutablePointer(to: &task) { pointer in
-        var erased = ErasedParallelTask(task: UnsafeMutableRawPointer(pointer)) { raw, range in
-            let task = raw.assumingMemoryBound(to: ParallelTask<Context>.self)
-            task.pointee.body(task.pointee.context, range)
-        }
-        withUnsafeMutablePointer(to: &erased) { erased in
-            let run: nj_range_task = { context, begin, end in
-                let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
-                erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
-            }
-            if fixedSplit {
-                nj_threadpool_parallel_for_fixed(pool, Int32(count), run, UnsafeMutableRawPointer(erased))
-            } else {
-                nj_threadpool_parallel_for(pool, Int32(count), run, UnsafeMutableRawPointer(erased))
-            }
+    withRangeTask(context, body) { run, argument in
+        if fixedSplit {
+            nj_threadpool_parallel_for_fixed(pool, Int32(count), run, argument)
+        } else {
+            nj_threadpool_parallel_for(pool, Int32(count), run, argument)
         }
     }
 }
@@ -485,6 +474,22 @@ func parallelForBehind<Context, Result>(_ pool: OpaquePointer?, _ count: Int, _ 
         if count > 0 { body(context, 0..<count) }
         return try meanwhile()
     }
+    return try withRangeTask(context, body) { run, argument in
+        // The workers read the job after post returns: it needs a stable address.
+        var job = nj_posted_range()
+        return try withUnsafeMutablePointer(to: &job) { job in
+            nj_threadpool_post(pool, job, Int32(count), run, argument)
+            defer { nj_threadpool_join(pool, job) }
+            return try meanwhile()
+        }
+    }
+}
+
+/// `body` with its `context` as the C pool's range task: `use` gets the callback and its
+/// argument, valid while it runs. The pair travels as a pointer to a stack slot.
+@inline(__always)
+private func withRangeTask<Context, Result>(_ context: Context, _ body: @escaping (Context, Range<Int>) -> Void,
+                                            _ use: (nj_range_task, UnsafeMutableRawPointer) throws -> Result) rethrows -> Result {
     var task = ParallelTask(context: context, body: body)
     return try withUnsafeMutablePointer(to: &task) { pointer in
         var erased = ErasedParallelTask(task: UnsafeMutableRawPointer(pointer)) { raw, range in
@@ -496,13 +501,7 @@ func parallelForBehind<Context, Result>(_ pool: OpaquePointer?, _ count: Int, _ 
                 let erased = context!.assumingMemoryBound(to: ErasedParallelTask.self)
                 erased.pointee.invoke(erased.pointee.task, Int(begin)..<Int(end))
             }
-            // The workers read the job after post returns: it needs a stable address.
-            var job = nj_posted_range()
-            return try withUnsafeMutablePointer(to: &job) { job in
-                nj_threadpool_post(pool, job, Int32(count), run, UnsafeMutableRawPointer(erased))
-                defer { nj_threadpool_join(pool, job) }
-                return try meanwhile()
-            }
+            return try use(run, UnsafeMutableRawPointer(erased))
         }
     }
 }
