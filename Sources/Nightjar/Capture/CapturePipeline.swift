@@ -156,25 +156,43 @@ public enum CapturePipeline {
                                       counts: UnsafeMutablePointer<UInt32>, pool: OpaquePointer?,
                                       place: (Range<Int>) -> UnsafeMutablePointer<UInt16>,
                                       fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void) throws -> Int {
-        precondition(bandRows >= 1, "a band holds at least one row")
         let offset = cfa.rggbOffset
         let aligned = alignedSize(width: width, height: height, offset: offset)
-        let bands = (height + bandRows - 1) / bandRows
-        func rows(ofBand band: Int) -> Range<Int> { band * bandRows..<min((band + 1) * bandRows, height) }
-        guard bands > 0, width > 0 else { return 0 }
+        guard width > 0 else { return 0 }
         return try withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2) { largest -> Int in
             largest.initialize(repeating: 0)
-            var memory = place(rows(ofBand: 0))
-            try fill(rows(ofBand: 0), memory)
-            for band in 0..<bands {
-                let work: HistogramBand = (UnsafePointer(memory), width, rows(ofBand: band), offset, aligned, counts, largest.baseAddress!)
-                let next = band + 1 < bands ? place(rows(ofBand: band + 1)) : memory
-                try parallelForBehind(pool, 2, work, histogramParities) {
-                    if band + 1 < bands { try fill(rows(ofBand: band + 1), next) }
-                }
-                memory = next
-            }
+            // The band's two row parities (each its own sites' counts) on the workers.
+            try fillInBands(height: height, bandRows: bandRows, pool: pool, place: place, fill: fill, parts: { _ in 2 },
+                            work: { rows, memory -> HistogramBand in
+                                (UnsafePointer(memory), width, rows, offset, aligned, counts, largest.baseAddress!)
+                            }, histogramParities)
             return Int(max(largest[0], largest[1]))
+        }
+    }
+
+    /// Takes a frame's rows from `fill` band by band, `bandRows` at a time, into the memory
+    /// `place` gives each band, and has the pool's workers run `body(work(band), range)` over
+    /// [0, `parts(band)`) for each band while this thread reads the next one
+    /// (`parallelForBehind`; without a pool, band after band on this thread). `place` must give
+    /// neighbouring bands separate memory.
+    static func fillInBands<Work>(height: Int, bandRows: Int, pool: OpaquePointer?,
+                                  place: (Range<Int>) -> UnsafeMutablePointer<UInt16>,
+                                  fill: (Range<Int>, UnsafeMutablePointer<UInt16>) throws -> Void,
+                                  parts: (Range<Int>) -> Int, work: (Range<Int>, UnsafeMutablePointer<UInt16>) -> Work,
+                                  _ body: @escaping (Work, Range<Int>) -> Void) throws {
+        precondition(bandRows >= 1, "a band holds at least one row")
+        let bands = (height + bandRows - 1) / bandRows
+        func rows(ofBand band: Int) -> Range<Int> { band * bandRows..<min((band + 1) * bandRows, height) }
+        guard bands > 0 else { return }
+        var memory = place(rows(ofBand: 0))
+        try fill(rows(ofBand: 0), memory)
+        for band in 0..<bands {
+            let these = rows(ofBand: band)
+            let next = band + 1 < bands ? place(rows(ofBand: band + 1)) : memory
+            try parallelForBehind(pool, parts(these), work(these, memory), body) {
+                if band + 1 < bands { try fill(rows(ofBand: band + 1), next) }
+            }
+            memory = next
         }
     }
 

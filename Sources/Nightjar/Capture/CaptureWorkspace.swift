@@ -527,7 +527,7 @@ public final class CaptureWorkspace {
     /// (nj_u16_mosaic_histogram_rows, nj_u16_mosaic_codes_row). The ring's two halves make
     /// each pass a pipeline on the threads of `decodePool` when the network has them: this
     /// thread reads the decoder's next band into one half while the workers take the band in
-    /// the other (`CapturePipeline.histogramWhileFilling`, `parallelForBehind`). Read and then
+    /// the other (`CapturePipeline.fillInBands`). Read and then
     /// shared out, one band after the other, the two passes took 23–24 ms of a 12.1 MP frame
     /// (Zen 4, quiet), which int8's network waited for; so, 20–22 ms.
     private func storeCodes(width: Int, height: Int, cfa: CFAPattern,
@@ -552,17 +552,11 @@ public final class CaptureWorkspace {
                                      lasts: lasts + frameSite * MosaicCodebook.codes, codeOf: codeOf + frameSite * stride)
         }
         let out = mosaic!.pointer(to: UInt8.self)
-        let bands = (height + bandRows - 1) / bandRows
-        func rows(ofBand band: Int) -> Range<Int> { band * bandRows..<min((band + 1) * bandRows, height) }
-        try fill(rows(ofBand: 0), half(rows(ofBand: 0)))
-        for band in 0..<bands {
-            let these = rows(ofBand: band)
-            let work: CodeBand = (UnsafePointer(half(these)), width, these.lowerBound, out, UnsafePointer(codeOf), stride)
-            // Shares of the band's rows on the workers.
-            try parallelForBehind(pool, these.count, work, Self.codeRows) {
-                if band + 1 < bands { try fill(rows(ofBand: band + 1), half(rows(ofBand: band + 1))) }
-            }
-        }
+        // Shares of each band's rows on the workers.
+        try CapturePipeline.fillInBands(height: height, bandRows: bandRows, pool: pool, place: half, fill: fill, parts: { $0.count },
+                                        work: { rows, memory -> CodeBand in
+                                            (UnsafePointer(memory), width, rows.lowerBound, out, UnsafePointer(codeOf), stride)
+                                        }, Self.codeRows)
         // Only the codes are needed from here on.
         self.ring!.release(firstBytes: self.ring!.bytes)
         self.codeOf!.release(firstBytes: self.codeOf!.bytes)
