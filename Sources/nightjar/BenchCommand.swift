@@ -53,6 +53,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Then time each layer of the network in as many runs again, and print where its time goes.")
     var layers = false
 
+    @Option(help: ArgumentHelp(
+        "Then run the network in this precision too, alternating run by run with the one benchmarked, and report both times and their ratio pair by pair.",
+        discussion: "The same frame and threads in one process, so that both precisions see the same spells of a shared machine."))
+    var against: PrecisionOption?
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -60,6 +65,9 @@ struct BenchCommand: ParsableCommand {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         try validateThreads(threads)
         guard size.width * size.height <= 100_000_000 else { throw ValidationError("--size must be at most 100 MP") }
+        if let against, against == precision {
+            throw ValidationError("--against must name another precision than --precision")
+        }
         if !networkOnly, input == nil {
             guard size.width >= 16, size.height >= 16 else {
                 throw ValidationError("--size must be at least 16x16 for the synthetic capture")
@@ -70,12 +78,22 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let network = try NightjarModel.load(contentsOf: URL(fileURLWithPath: model))
+            let measured = precision?.precision ?? network.defaultPrecision
+            if let against {
+                guard against.precision != measured else {
+                    throw CommandFailure("--against \(against.rawValue) is the precision benchmarked (the model's default); name another")
+                }
+                // Refused before anything is measured, in the words --precision would get.
+                _ = try network.layerPrecisions(for: against.precision, path: model)
+            }
             let report = try BenchReport.measure(
                 model: network, modelPath: model, size: size, threads: threads, runs: runs,
                 bands: requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows, model: network,
                                       precision: precision?.precision), lockMemory: mlock,
                 input: input.map { URL(fileURLWithPath: $0) }, endToEnd: !networkOnly, precision: precision?.precision,
-                color: color, layers: layers)
+                color: color, layers: layers,
+                against: against.map { ($0.precision, requestedBands(lowResolutionRows: lowResolutionRows, outputRows: bandRows,
+                                                                     model: network, precision: $0.precision)) })
             if json {
                 standardOutput(report.jsonString())
             } else {

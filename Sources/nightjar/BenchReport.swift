@@ -52,10 +52,14 @@ struct BenchReport: Codable {
     /// With `--layers`: where the network's time goes, from as many runs again after the timed
     /// ones (so these do not carry the clock reads).
     var layers: [LayerShare]?
+    /// With `--against`: the network in another precision, run for run alternating with this one
+    /// (after everything above; `peak_rss_bytes` was read before it).
+    var against: PrecisionComparison?
 
     static func measure(model: NightjarModel, modelPath: String, size: FrameSize, threads: Int, runs: Int,
                         bands: StreamSchedule.Bands, lockMemory: Bool = false, input: URL?, endToEnd: Bool,
-                        precision: Precision? = nil, color: ColorMode = .camera, layers: Bool = false) throws -> BenchReport {
+                        precision: Precision? = nil, color: ColorMode = .camera, layers: Bool = false,
+                        against: (precision: Precision, bands: StreamSchedule.Bands)? = nil) throws -> BenchReport {
         let padded = (height: (size.height + 31) / 32 * 32, width: (size.width + 31) / 32 * 32)
         let roundTripBefore = ProcessMetrics.threadRoundTrip(threads: threads)
         let (network, arenaBytes, kernelNames, precisions, layerTimes) = try measureNetwork(
@@ -75,6 +79,13 @@ struct BenchReport: Codable {
                                             precision: precision, color: color)
         }
         let roundTripAfter = ProcessMetrics.threadRoundTrip(threads: threads)
+        // The peak of the phases above, before a second engine is made for the comparison.
+        let peakResident = ProcessMetrics.peakResidentBytes()
+        let comparison = try against.map {
+            try PrecisionComparison.measure(model: model, modelPath: modelPath, height: padded.height, width: padded.width,
+                                            threads: threads, runs: runs, lockMemory: lockMemory,
+                                            measured: (precision, bands), against: $0)
+        }
         return BenchReport(
             model: modelPath, precision: precisions.max()!.rawValue, width: padded.width, height: padded.height, threads: threads, runs: runs,
             isa: KernelInfo.activeISA, fma_ports: KernelInfo.fmaPorts,
@@ -90,11 +101,11 @@ struct BenchReport: Codable {
             fma_peak_gmac_per_second: peak / 1e9,
             share_of_fma_peak: macs / network.median / peak,
             thread_round_trip_ns_before: roundTripBefore, thread_round_trip_ns_after: roundTripAfter,
-            // Read last: the peak of the whole run, both phases.
-            peak_rss_bytes: ProcessMetrics.peakResidentBytes(),
+            peak_rss_bytes: peakResident,
             arena_bytes: arenaBytes,
             layers: layerTimes.map { LayerShare.shares($0, runs: runs, architecture: model.architecture, kernelNames: kernelNames,
-                                                       precisions: precisions, pixels: pixels) })
+                                                       precisions: precisions, pixels: pixels) },
+            against: comparison)
     }
 
     /// The network alone on an in-memory mosaic. Its engine is released on return, so the
@@ -189,12 +200,67 @@ struct BenchReport: Codable {
             lines.append("in a batch   " + seconds(batch) + formatted(" per file (%.2fx the network), the next file decoded meanwhile",
                                                                   batch.median / network_seconds.median))
         }
-        lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6))
+        if let c = against {
+            lines.append("against      \(c.precision) " + seconds(c.seconds) + ", alternating run by run with \(precision) "
+                         + formatted("(%.3f s median in those runs)", c.seconds_alongside.median))
+            lines.append("  ratio      \(c.precision) took " + formatted("%.2fx", c.ratio.median) + " \(precision)'s time by the median pair"
+                         + formatted(" (%.2f-%.2fx over %ld pairs)", c.ratio.min, c.ratio.max, c.ratio.count))
+        }
+        lines.append(formatted("memory       arena %.1f MB, peak RSS %.1f MB", Double(arena_bytes) / 1e6, Double(peak_rss_bytes) / 1e6)
+                     + (against == nil ? "" : " (before the comparison's engines)"))
         if let before = thread_round_trip_ns_before, let after = thread_round_trip_ns_after {
             lines.append(formatted("threads      a cache line's round trip between two threads: %.0f ns before the runs, %.0f ns after",
                                    before, after))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `bench --against`: the network in a second precision, each of its runs paired with a run of
+/// the precision benchmarked on the same frame, in one process. On a shared machine both
+/// precisions then see the same spells, and the ratio of each pair is the steadier figure (a
+/// network-only median taken minutes apart can fall in a different spell).
+struct PrecisionComparison: Codable, Equatable {
+    var precision: String
+    /// The second precision's network times.
+    var seconds: ProcessMetrics.Summary
+    /// The precision benchmarked, in the same pairs.
+    var seconds_alongside: ProcessMetrics.Summary
+    /// Pair by pair: the second precision's time over the benchmarked one's (above 1: the
+    /// benchmarked precision is faster).
+    var ratio: ProcessMetrics.Summary
+
+    /// Both engines made at once and warmed up, then `runs` pairs, which of the two goes first
+    /// alternating from pair to pair (so neither always runs on the caches the other left).
+    static func measure(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int, runs: Int,
+                        lockMemory: Bool, measured: (precision: Precision?, bands: StreamSchedule.Bands),
+                        against: (precision: Precision, bands: StreamSchedule.Bands)) throws -> PrecisionComparison {
+        func engine(_ precision: Precision?, _ bands: StreamSchedule.Bands) throws -> StreamingEngine {
+            try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
+                                lockMemory: lockMemory, precision: precision, modelPath: modelPath)
+        }
+        let engines = [try engine(measured.precision, measured.bands), try engine(against.precision, against.bands)]
+        let source = SyntheticMosaic(seed: 42, width: width)
+        var sink = DiscardRows()
+        func time(_ engine: StreamingEngine) throws -> Double {
+            let start = ProcessMetrics.now()
+            try engine.run(height: height, width: width, source: source, sink: &sink)
+            return ProcessMetrics.now() - start
+        }
+        for engine in engines { _ = try time(engine) }
+        var pairs: [(measured: Double, against: Double)] = []
+        for pair in 0..<runs {
+            if pair % 2 == 0 {
+                let first = try time(engines[0])
+                pairs.append((first, try time(engines[1])))
+            } else {
+                let first = try time(engines[1])
+                pairs.append((try time(engines[0]), first))
+            }
+        }
+        return PrecisionComparison(precision: against.precision.rawValue, seconds: ProcessMetrics.Summary(pairs.map(\.against)),
+                                   seconds_alongside: ProcessMetrics.Summary(pairs.map(\.measured)),
+                                   ratio: ProcessMetrics.Summary(pairs.map { $0.against / $0.measured }))
     }
 }
 

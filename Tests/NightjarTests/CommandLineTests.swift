@@ -541,6 +541,50 @@ final class CommandLineTests: XCTestCase {
             assertErrorLines(refused, count: 1)
         }
     }
+
+    /// `bench --against`: a second precision's network, run for run alternating with the one
+    /// benchmarked. With one pair its ratio is that pair's two times; with three, three pairs.
+    /// A precision the model lacks, or the same one twice, is refused before anything runs.
+    func testBenchAgainstAnotherPrecisionPairsTheRuns() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let model = dir.appendingPathComponent("int8.safetensors")
+        try Int8EngineTests.allInt8(NightjarModel.load(contentsOf: try Self.modelFile())).write(to: model)
+        let base = ["bench", "--model", model.path, "--size", "64x64", "--threads", "2", "--network-only", "--json"]
+        for runs in [1, 3] {
+            let run = try runNightjar(base + ["--precision", "int8", "--against", "fp32", "--runs", "\(runs)"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let report = try jsonObject(Substring(run.stdout))
+            XCTAssertEqual(report["precision"] as? String, "int8")
+            let against = try XCTUnwrap(report["against"] as? [String: Any], run.stdout)
+            XCTAssertEqual(against["precision"] as? String, "fp32")
+            let seconds = try XCTUnwrap(against["seconds"] as? [String: Any])
+            let alongside = try XCTUnwrap(against["seconds_alongside"] as? [String: Any])
+            let ratio = try XCTUnwrap(against["ratio"] as? [String: Any])
+            for summary in [seconds, alongside, ratio] {
+                XCTAssertEqual(summary["count"] as? Int, runs)
+                let (low, middle, high) = (summary["min"] as? Double ?? 0, summary["median"] as? Double ?? 0, summary["max"] as? Double ?? 0)
+                XCTAssertGreaterThan(low, 0)
+                XCTAssertLessThanOrEqual(low, middle)
+                XCTAssertLessThanOrEqual(middle, high)
+            }
+            if runs == 1 {
+                XCTAssertEqual(ratio["median"] as? Double ?? 0,
+                               (seconds["median"] as? Double ?? 0) / (alongside["median"] as? Double ?? 1), accuracy: 1e-9)
+            }
+        }
+        let same = try runNightjar(base + ["--precision", "int8", "--against", "int8", "--runs", "1"])
+        XCTAssertEqual(same.status, 64, same.stderr)
+        assertErrorLines(same, count: 1)
+        let fp32Model = try Self.modelFile().path
+        let uncalibrated = try runNightjar(["bench", "--model", fp32Model, "--size", "64x64", "--runs", "1", "--against", "int8"])
+        XCTAssertEqual(uncalibrated.status, 1, uncalibrated.stderr)
+        assertErrorLines(uncalibrated, count: 1)
+        XCTAssertTrue(uncalibrated.stderr.contains("nightjar quantize"), uncalibrated.stderr)
+        let theDefault = try runNightjar(["bench", "--model", fp32Model, "--size", "64x64", "--runs", "1", "--against", "fp32"])
+        XCTAssertEqual(theDefault.status, 1, theDefault.stderr)
+        assertErrorLines(theDefault, count: 1)
+        XCTAssertFalse(theDefault.stdout.contains("network"), "refused before the network ran: \(theDefault.stdout)")
+    }
 }
 
 /// A model converted by the command line into a temporary directory, once, on first use.
