@@ -114,15 +114,14 @@ struct BenchReport: Codable {
                                        bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?, layers: Bool)
         throws -> (ProcessMetrics.Summary, arenaBytes: Int, kernelNames: [String], precisions: [Precision],
                    layers: (times: [LayerTime], seconds: Double)?) {
-        let engine = try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
-                                         lockMemory: lockMemory, precision: precision, modelPath: modelPath)
+        let engine = try networkEngine(model: model, modelPath: modelPath, height: height, width: width, threads: threads,
+                                       bands: bands, lockMemory: lockMemory, precision: precision)
         let source = SyntheticMosaic(seed: 42, width: width)
         var sink = DiscardRows()
         var times: [Double] = []
         for run in 0...runs {
-            let start = ProcessMetrics.now()
-            try engine.run(height: height, width: width, source: source, sink: &sink)
-            if run > 0 { times.append(ProcessMetrics.now() - start) }
+            let seconds = try timedRun(engine, height: height, width: width, source: source, sink: &sink)
+            if run > 0 { times.append(seconds) }
         }
         var layerTimes: (times: [LayerTime], seconds: Double)?
         if layers {
@@ -134,6 +133,21 @@ struct BenchReport: Codable {
             engine.stepTimes = nil
         }
         return (ProcessMetrics.Summary(times), engine.plan.arenaBytes, engine.kernelNames, engine.layerPrecisions, layerTimes)
+    }
+
+    /// The streaming engine the network-only measurements run, for frames up to `height` x `width`.
+    static func networkEngine(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int,
+                              bands: StreamSchedule.Bands, lockMemory: Bool, precision: Precision?) throws -> StreamingEngine {
+        try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
+                            lockMemory: lockMemory, precision: precision, modelPath: modelPath)
+    }
+
+    /// One network-only run of `engine` on the synthetic mosaic, in seconds.
+    static func timedRun(_ engine: StreamingEngine, height: Int, width: Int, source: SyntheticMosaic,
+                         sink: inout DiscardRows) throws -> Double {
+        let start = ProcessMetrics.now()
+        try engine.run(height: height, width: width, source: source, sink: &sink)
+        return ProcessMetrics.now() - start
     }
 
     func jsonString() -> String {
@@ -235,17 +249,14 @@ struct PrecisionComparison: Codable, Equatable {
     static func measure(model: NightjarModel, modelPath: String, height: Int, width: Int, threads: Int, runs: Int,
                         lockMemory: Bool, measured: (precision: Precision?, bands: StreamSchedule.Bands),
                         against: (precision: Precision, bands: StreamSchedule.Bands)) throws -> PrecisionComparison {
-        func engine(_ precision: Precision?, _ bands: StreamSchedule.Bands) throws -> StreamingEngine {
-            try StreamingEngine(model: model, maxHeight: height, maxWidth: width, bands: bands, threads: threads,
-                                lockMemory: lockMemory, precision: precision, modelPath: modelPath)
+        let engines = try [measured, (against.precision, against.bands)].map {
+            try BenchReport.networkEngine(model: model, modelPath: modelPath, height: height, width: width, threads: threads,
+                                          bands: $0.bands, lockMemory: lockMemory, precision: $0.precision)
         }
-        let engines = [try engine(measured.precision, measured.bands), try engine(against.precision, against.bands)]
         let source = SyntheticMosaic(seed: 42, width: width)
         var sink = DiscardRows()
         func time(_ engine: StreamingEngine) throws -> Double {
-            let start = ProcessMetrics.now()
-            try engine.run(height: height, width: width, source: source, sink: &sink)
-            return ProcessMetrics.now() - start
+            try BenchReport.timedRun(engine, height: height, width: width, source: source, sink: &sink)
         }
         for engine in engines { _ = try time(engine) }
         var pairs: [(measured: Double, against: Double)] = []
