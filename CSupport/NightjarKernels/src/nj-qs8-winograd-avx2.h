@@ -382,6 +382,38 @@ static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_finish_rows(const nj_conv2d_qs8_arg
     }
 }
 
+// A'ᵀ down for one output channel and 8 tiles: n[r][0 .. 5] for the output rows r of a tile that
+// `rows` has, from the channel's transform points at mp (QW_M_XI apart).
+typedef void (*qw4_down_fn)(const int32_t *mp, int rows, __m256i (*n)[6]);
+
+// Step 3 of the kernels with F(4, 3) across (F(2, 3) x F(4, 3) and F(4x4), tiles `tile_height`
+// rows tall), for output channels [oc0, oc0 + noc) and tiles [t0, t0 + nt), 8 tiles at a time:
+// `down`, then qw4_finish_rows (c·S, c = 2^shift · odd); the channels of a depth-to-space quad
+// are finished into a buffer and stored a word per pixel (qw_store_quad_rows).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_output_blocks(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc,
+                                                           int32_t y0, int rows, int32_t t0, int32_t nt,
+                                                           const int32_t *M, const int tile_height, qw4_down_fn down,
+                                                           const int shift, const uint32_t odd_inverse) {
+    for (int32_t i = 0; i < noc;) {
+        const int32_t oc = oc0 + i;
+        const int quad = qw_quad_at(a, oc, noc - i);
+        for (int h = 0; h < 2 && 8 * h < nt; h++) {
+            const int32_t x0 = 4 * (t0 + 8 * h);
+            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
+            int8_t values[4][4][32];
+            for (int j = 0; j < (quad ? 4 : 1); j++) {
+                __m256i n[4][6];
+                down(M + (size_t)(i + j) * QW_TB + 8 * h, rows, n);
+                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + j]);
+                qw4_finish_rows(a, oc + j, y0, rows, tile_height, x0, valid, n, b, shift, odd_inverse,
+                                quad ? values[j] : NULL);
+            }
+            if (quad) qw_store_quad_rows(a, oc, y0, rows, tile_height, x0, valid, values);
+        }
+        i += quad ? 4 : 1;
+    }
+}
+
 #define QW44_COLS 68  // input columns a block's loads reach (66 used)
 #define QW44_XI 36    // transform points: 6 down x 6 across
 
@@ -432,38 +464,24 @@ static inline NJ_Q_TARGET void qw44_input_transform(const nj_conv2d_qs8_args *a,
     }
 }
 
+// F(4x4)'s A'ᵀ down (transform rows a cut tile did not form stay unread).
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw44_down(const int32_t *mp, int rows, __m256i (*n)[6]) {
+    for (int c = 0; c < 6; c++) {
+        __m256i m[6], col[4];
+        for (int r = 0; r < 6; r++) {
+            const int formed = r < 5 || (rows & 8);
+            m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * QW_M_XI))
+                          : _mm256_setzero_si256();
+        }
+        qw4_output_points(m, col, rows);
+        for (int r = 0; r < 4; r++) {
+            if (rows >> r & 1) n[r][c] = col[r];
+        }
+    }
+}
+
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static inline NJ_Q_TARGET void qw44_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                                      int rows, int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = QW_M_XI;
-    for (int32_t i = 0; i < noc;) {
-        const int32_t oc = oc0 + i;
-        const int quad = qw_quad_at(a, oc, noc - i);
-        for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const int32_t x0 = 4 * (t0 + 8 * h);
-            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            int8_t values[4][4][32];
-            for (int j = 0; j < (quad ? 4 : 1); j++) {
-                const int32_t *mp = M + (size_t)(i + j) * QW_TB + 8 * h;
-                __m256i n[4][6];
-                for (int c = 0; c < 6; c++) {  // A'ᵀ down (transform rows a cut tile did not form stay unread)
-                    __m256i m[6], col[4];
-                    for (int r = 0; r < 6; r++) {
-                        const int formed = r < 5 || (rows & 8);
-                        m[r] = formed ? _mm256_loadu_si256((const __m256i *)(mp + (size_t)(6 * r + c) * xi))
-                                      : _mm256_setzero_si256();
-                    }
-                    qw4_output_points(m, col, rows);
-                    for (int r = 0; r < 4; r++) {
-                        if (rows >> r & 1) n[r][c] = col[r];
-                    }
-                }
-                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + j]);
-                qw4_finish_rows(a, oc + j, y0, rows, 4, x0, valid, n, b, 6, 0x38E38E39u,  // 576 S to S
-                                quad ? values[j] : NULL);
-            }
-            if (quad) qw_store_quad_rows(a, oc, y0, rows, 4, x0, valid, values);
-        }
-        i += quad ? 4 : 1;
-    }
+    qw4_output_blocks(a, oc0, noc, y0, rows, t0, nt, M, 4, qw44_down, 6, 0x38E38E39u);  // 576 S to S
 }

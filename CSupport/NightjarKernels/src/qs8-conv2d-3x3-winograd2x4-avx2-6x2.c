@@ -85,35 +85,21 @@ static NJ_Q_TARGET void qw4_input_transform(const nj_conv2d_qs8_args *a, int32_t
     }
 }
 
+// Aᵀ down: rows m0 + m1 + m2 and m1 - m2 - m3 of the transform points.
+static QW_ALWAYS_INLINE NJ_Q_TARGET void qw4_down(const int32_t *mp, int rows, __m256i (*n)[6]) {
+#define QW4_M(k) _mm256_loadu_si256((const __m256i *)(mp + (size_t)(k) * QW_M_XI))
+    for (int j = 0; j < 6; j++) {
+        const __m256i m1 = QW4_M(6 + j), m2 = QW4_M(12 + j);
+        n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW4_M(j), m1), m2);
+        if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW4_M(18 + j));
+    }
+#undef QW4_M
+}
+
 // Step 3 for output channels [oc0, oc0 + noc), tiles [t0, t0 + nt).
 static NJ_Q_TARGET void qw4_output_transform(const nj_conv2d_qs8_args *a, int32_t oc0, int32_t noc, int32_t y0,
                                              int rows, int32_t t0, int32_t nt, const int32_t *M) {
-    const size_t xi = QW_M_XI;
-    for (int32_t i = 0; i < noc;) {
-        const int32_t oc = oc0 + i;
-        const int quad = qw_quad_at(a, oc, noc - i);
-        for (int h = 0; h < 2 && 8 * h < nt; h++) {
-            const int32_t x0 = 4 * (t0 + 8 * h);
-            const int32_t valid = a->width - x0 < 32 ? a->width - x0 : 32;
-            int8_t values[4][4][32];
-            for (int q = 0; q < (quad ? 4 : 1); q++) {
-                const int32_t *mp = M + (size_t)(i + q) * QW_TB + 8 * h;
-#define QW4_M(k) _mm256_loadu_si256((const __m256i *)(mp + (size_t)(k) * xi))
-                __m256i n[2][6];
-                for (int j = 0; j < 6; j++) {  // Aᵀ down
-                    const __m256i m1 = QW4_M(6 + j), m2 = QW4_M(12 + j);
-                    n[0][j] = _mm256_add_epi32(_mm256_add_epi32(QW4_M(j), m1), m2);
-                    if (rows & 2) n[1][j] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), QW4_M(18 + j));
-                }
-#undef QW4_M
-                const __m256i b = _mm256_set1_epi32(a->params->bias[oc + q]);
-                qw4_finish_rows(a, oc + q, y0, rows, 2, x0, valid, n, b, 4, 0xAAAAAAABu,  // 48 S to S
-                                quad ? values[q] : NULL);
-            }
-            if (quad) qw_store_quad_rows(a, oc, y0, rows, 2, x0, valid, values);
-        }
-        i += quad ? 4 : 1;
-    }
+    qw4_output_blocks(a, oc0, noc, y0, rows, t0, nt, M, 2, qw4_down, 4, 0xAAAAAAABu);  // 48 S to S
 }
 
 static NJ_Q_TARGET void nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2(const nj_conv2d_qs8_args *a) {
