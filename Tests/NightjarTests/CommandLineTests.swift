@@ -526,11 +526,15 @@ final class CommandLineTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(calls, 1, "\(row)")
             XCTAssertEqual(calls, calls.rounded(), "\(row)")
         }
+        // The steps are timed within the frames' wall time, so their shares add up to at most
+        // one. How much of a 64x64 frame they cover depends on the host's load (0.29 once in a
+        // loaded CI run), so the sum has no lower bound: each step only took some time.
         let shares: [Double] = rows.compactMap { $0["share_of_network"] as? Double }
         XCTAssertEqual(shares.count, rows.count)
-        let total = shares.reduce(0, +)
-        XCTAssertLessThanOrEqual(total, 1)
-        XCTAssertGreaterThan(total, 0.5)
+        for (row, share) in zip(rows, shares) {
+            XCTAssertGreaterThan(share, 0, "\(row)")
+        }
+        XCTAssertLessThanOrEqual(shares.reduce(0, +), 1)
 
         let badColour = try runNightjar(["bench", "--model", model, "--color", "purple", "--runs", "1"])
         XCTAssertEqual(badColour.status, 64, badColour.stderr)
