@@ -43,11 +43,12 @@
 #endif
 #define NJ_ALWAYS_INLINE inline __attribute__((always_inline))
 #define NJ_UNROLL _Pragma("GCC unroll 16")
-// The x86 5x5 kernels keep the kernel-row loop: fully unrolled (25 taps), clang scheduled loads
-// so far ahead that accumulators spilled (AVX-512 VNNI: 285 stack accesses per 400 dot products;
-// the kernel ran 20-25 % faster without the unroll). AArch64's NEON forms did not spill
-// (32 registers, fewer in flight) and stay unrolled; 3x3 measured no gain either way.
-#if NJ_K == 5 && defined(__x86_64__)
+// The x86 5x5 kernels (and bench_qs8_fusion.c's 9x9) keep the kernel-row loop: fully unrolled
+// (25 taps), clang scheduled loads so far ahead that accumulators spilled (AVX-512 VNNI: 285
+// stack accesses per 400 dot products; the kernel ran 20-25 % faster without the unroll).
+// AArch64's NEON forms did not spill (32 registers, fewer in flight) and stay unrolled; 3x3
+// measured no gain either way.
+#if NJ_K >= 5 && defined(__x86_64__)
 #define NJ_KY_UNROLL _Pragma("GCC unroll 1")
 #else
 #define NJ_KY_UNROLL NJ_UNROLL
