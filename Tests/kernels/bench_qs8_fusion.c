@@ -10,7 +10,9 @@
 //   now:   conv2x (5x5 4 -> 12) + conv_2_8_32 (5x5 24 -> 12), the kernels the registry picks;
 //   fused: the 9x9 part (the direct template at K = 9, 6 x 4 blocks) + the `up` part (5x5
 //          12 -> 12), without and with the 9x9 part's output added as the residual (what
-//          today's kernels can do; one kernel with both parts would share the accumulators).
+//          today's kernels can do);
+//   one kernel: both parts into the same 6 x 4 accumulators, one requantisation (a prototype
+//          here, `folded_run`, checked against the same integers computed plainly).
 // Built and run from the repository's root as one command line (clang, as SwiftPM builds the
 // engine's kernels; GCC's build of them runs slower):
 //   clang -O2 -ICSupport/NightjarKernels/include -ICSupport/NightjarKernels/src
@@ -32,6 +34,146 @@
 #define NJ_FN bench_qs8_conv2d_9x9_avx512vnni_6x4
 #define NJ_KERNEL bench_qs8_conv2d_9x9_avx512vnni_6x4_kernel
 #include "qs8-conv2d-direct.h"
+
+// The one-kernel form: a 9x9 part on `a` (4 channels) and a 5x5 part on `b` (12 channels, three
+// lane units) added into the same accumulators, a 64-column tile and 16-row band staged at a time
+// (23 KB of stack), as the direct template stages (flipped to unsigned for VPDPBUSD).
+enum { FOLD_TILE = 64, FOLD_BAND = 16, FOLD_SPAN_A = FOLD_TILE + 8, FOLD_SPAN_B = FOLD_TILE + 4 };
+typedef struct {
+    const int8_t *a, *b;  // planar, width x height per channel
+    int8_t *out;          // 12 planes
+    int32_t width, height;
+    const int8_t *wa;     // [81 taps][12 outputs][4 channels]
+    const int8_t *wb;     // [3 units][25 taps][12 outputs][4 channels]
+    const int32_t *bias;  // with the flip's 128 * sum(w) taken off
+    const nj_conv2d_qs8_params *params;
+    int32_t a_zero_point, b_zero_point;
+} folded_args;
+
+static NJ_Q_TARGET void folded_stage(int8_t *dst, const int8_t *planes, size_t plane, int32_t units, int32_t rows,
+                                     int32_t iy0, int32_t xs, int32_t span, int32_t width, int32_t height, int8_t fill) {
+    const int32_t c_lo = xs < 0 ? -xs : 0, c_hi = width - xs < span ? width - xs : span;
+    for (int32_t u = 0; u < units; u++) {
+        for (int32_t r = 0; r < rows; r++) {
+            int8_t *d = dst + ((size_t)u * rows + r) * span * 4;
+            const int32_t iy = iy0 + r;
+            if (iy < 0 || iy >= height) {
+                memset(d, fill, (size_t)span * 4);
+                continue;
+            }
+            const int8_t *row = planes + (size_t)u * 4 * plane + (size_t)iy * width;
+            const int8_t *src[4] = {row + xs, row + plane + xs, row + 2 * plane + xs, row + 3 * plane + xs};
+            memset(d, fill, (size_t)c_lo * 4);
+            memset(d + (size_t)c_hi * 4, fill, (size_t)(span - c_hi) * 4);
+            nj_q_stage_span(d + c_lo * 4, src, c_lo, c_hi - c_lo, fill);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) NJ_Q_TARGET void folded_tile(const folded_args *f, const int8_t *sa,
+                                                                        const int8_t *sb, int32_t band_row, int32_t rows_b,
+                                                                        int32_t oc0, int32_t y, int32_t x0, int32_t nvalid,
+                                                                        const int NV) {
+    __m512i acc[6][4];
+    _Pragma("GCC unroll 16") for (int o = 0; o < 6; o++) {
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[o][v] = _mm512_set1_epi32(f->bias[oc0 + o]);
+    }
+    for (int part = 0; part < 4; part++) {  // the 9x9 part, then the 5x5 part's three units
+        const int k = part == 0 ? 9 : 5;
+        const int8_t *rows = part == 0 ? sa : sb + (size_t)(part - 1) * rows_b * FOLD_SPAN_B * 4;
+        const int32_t span = part == 0 ? FOLD_SPAN_A : FOLD_SPAN_B;
+        const int8_t *w = part == 0 ? f->wa : f->wb + (size_t)(part - 1) * 25 * 12 * 4;
+        _Pragma("GCC unroll 1") for (int ky = 0; ky < k; ky++) {
+            const int8_t *src = rows + (size_t)(band_row + ky) * span * 4;
+            _Pragma("GCC unroll 1") for (int kx = 0; kx < k; kx++) {
+                __m512i in[4];
+                _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) in[v] = _mm512_loadu_si512(src + (size_t)(kx + 16 * v) * 4);
+                const int8_t *wt = w + ((size_t)(ky * k + kx) * 12 + oc0) * 4;
+                _Pragma("GCC unroll 16") for (int o = 0; o < 6; o++) {
+                    const __m512i wv = _mm512_set1_epi32(nj_q_load32(wt + 4 * o));
+                    _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[o][v] = _mm512_dpbusd_epi32(acc[o][v], in[v], wv);
+                }
+            }
+        }
+    }
+    const nj_conv2d_qs8_params *p = f->params;
+    _Pragma("GCC unroll 16") for (int o = 0; o < 6; o++) {
+        const int32_t oc = oc0 + o;
+        int8_t *dst = f->out + ((size_t)oc * f->height + y) * f->width + x0;
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {
+            int8_t tail[16];
+            const int32_t n = nvalid - 16 * v;
+            nj_q_finish(acc[o][v], p->multiplier[oc], p->negative_multiplier[oc], p->shift[oc], NULL, p,
+                        n >= 16 ? dst + 16 * v : tail);
+            if (n < 16) memcpy(dst + 16 * v, tail, (size_t)n);
+        }
+    }
+}
+
+static NJ_Q_TARGET void folded_run(const folded_args *f) {
+    _Alignas(64) int8_t sa[(FOLD_BAND + 8) * FOLD_SPAN_A * 4];
+    _Alignas(64) int8_t sb[3 * (FOLD_BAND + 4) * FOLD_SPAN_B * 4];
+    const size_t plane = (size_t)f->width * f->height;
+    for (int32_t y0 = 0; y0 < f->height; y0 += FOLD_BAND) {
+        const int32_t y1 = y0 + FOLD_BAND < f->height ? y0 + FOLD_BAND : f->height;
+        const int32_t rows_b = y1 - y0 + 4;
+        for (int32_t x0 = 0; x0 < f->width; x0 += FOLD_TILE) {
+            folded_stage(sa, f->a, plane, 1, y1 - y0 + 8, y0 - 4, x0 - 4, FOLD_SPAN_A, f->width, f->height,
+                         (int8_t)(f->a_zero_point ^ 0x80));
+            folded_stage(sb, f->b, plane, 3, rows_b, y0 - 2, x0 - 2, FOLD_SPAN_B, f->width, f->height,
+                         (int8_t)(f->b_zero_point ^ 0x80));
+            const int32_t nvalid = f->width - x0 < FOLD_TILE ? f->width - x0 : FOLD_TILE;
+            for (int32_t y = y0; y < y1; y++) {
+                for (int32_t oc0 = 0; oc0 < 12; oc0 += 6) {
+                    switch ((nvalid + 15) / 16) {
+                        case 1: folded_tile(f, sa, sb, y - y0, rows_b, oc0, y, x0, nvalid, 1); break;
+                        case 2: folded_tile(f, sa, sb, y - y0, rows_b, oc0, y, x0, nvalid, 2); break;
+                        case 3: folded_tile(f, sa, sb, y - y0, rows_b, oc0, y, x0, nvalid, 3); break;
+                        default: folded_tile(f, sa, sb, y - y0, rows_b, oc0, y, x0, nvalid, 4); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The same integers computed plainly (the unflipped bias, the zero points as padding, the
+// reference's requantisation): 0 when every output agrees.
+static size_t folded_mismatches(const folded_args *f, const int32_t *bias) {
+    const int32_t w = f->width, h = f->height;
+    const size_t plane = (size_t)w * h;
+    const nj_conv2d_qs8_params *p = f->params;
+    size_t mismatches = 0;
+    for (int o = 0; o < 12; o++) {
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int64_t acc = bias[o];
+                for (int part = 0; part < 4; part++) {
+                    const int k = part == 0 ? 9 : 5, pad = k / 2;
+                    for (int ky = 0; ky < k; ky++) {
+                        for (int kx = 0; kx < k; kx++) {
+                            for (int j = 0; j < 4; j++) {
+                                const int iy = y + ky - pad, ix = x + kx - pad;
+                                const int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                                const int v = part == 0 ? (inside ? f->a[j * plane + (size_t)iy * w + ix] : f->a_zero_point)
+                                                        : (inside ? f->b[(4 * (part - 1) + j) * plane + (size_t)iy * w + ix]
+                                                                  : f->b_zero_point);
+                                const int8_t wt = part == 0 ? f->wa[((ky * 9 + kx) * 12 + o) * 4 + j]
+                                                            : f->wb[(((part - 1) * 25 + ky * 5 + kx) * 12 + o) * 4 + j];
+                                acc += (int64_t)wt * v;
+                            }
+                        }
+                    }
+                }
+                const int64_t m = acc < 0 ? p->negative_multiplier[o] : p->multiplier[o];
+                int64_t q = ((acc * m + ((int64_t)1 << (p->shift[o] - 1))) >> p->shift[o]) + p->output_zero_point;
+                q = q < -128 ? -128 : q > 127 ? 127 : q;
+                mismatches += f->out[o * plane + (size_t)y * w + x] != (int8_t)q;
+            }
+        }
+    }
+    return mismatches;
+}
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -109,23 +251,51 @@ int main(int argc, char **argv) {
         printf("the 9x9 kernel differs from %s\n", reference.kernel->name);
         return 1;
     }
-    double t[COUNT][64], median[COUNT];
+    // The one-kernel form: random data and weights, the requantisation of conv_2_8_32's layer.
+    const size_t plane = (size_t)width * height;
+    srand(6);
+    int8_t *a = malloc(plane * 4), *b = malloc(plane * 12), *out = malloc(plane * 12);
+    int8_t *wa = malloc(81 * 12 * 4), *wb = malloc(3 * 25 * 12 * 4);
+    int32_t bias[12], flipped_bias[12];
+    for (size_t i = 0; i < plane * 4; i++) a[i] = (int8_t)(rand() % 256 - 128);
+    for (size_t i = 0; i < plane * 12; i++) b[i] = (int8_t)(rand() % 256 - 128);
+    for (int i = 0; i < 81 * 12 * 4; i++) wa[i] = (int8_t)(rand() % 256 - 128);
+    for (int i = 0; i < 3 * 25 * 12 * 4; i++) wb[i] = (int8_t)(rand() % 256 - 128);
+    for (int o = 0; o < 12; o++) {
+        int32_t sum = 0;
+        for (int t = 0; t < 81 * 4; t++) sum += wa[(t / 4 * 12 + o) * 4 + t % 4];
+        for (int t = 0; t < 75 * 4; t++) sum += wb[(t / 4 * 12 + o) * 4 + t % 4];
+        bias[o] = rand() % 20001 - 10000;
+        flipped_bias[o] = bias[o] - 128 * sum;
+    }
+    const folded_args folded = {a, b, out, width, height, wa, wb, flipped_bias, &l[CAT].params, 3, -5};
+    folded_run(&folded);
+    const size_t mismatches = folded_mismatches(&folded, bias);
+    if (mismatches) {
+        printf("the one-kernel form differs from the plain integers in %zu outputs\n", mismatches);
+        return 1;
+    }
+
+    double t[COUNT + 1][64], median[COUNT + 1];
     for (int r = 0; r < runs; r++) {
         for (int i = 0; i < COUNT; i++) {
             const double t0 = cpu_now();
             l[i].kernel->run(&l[i].args);
             t[i][r] = cpu_now() - t0;
         }
+        const double t0 = cpu_now();
+        folded_run(&folded);
+        t[COUNT][r] = cpu_now() - t0;
     }
-    for (int i = 0; i < COUNT; i++) {
+    for (int i = 0; i <= COUNT; i++) {
         qsort(t[i], runs, sizeof(double), cmp);
         median[i] = t[i][runs / 2];
-        printf("%-24s %-34s %7.3f ms\n", names[i], l[i].kernel->name, median[i] * 1e3);
+        if (i < COUNT) printf("%-24s %-34s %7.3f ms\n", names[i], l[i].kernel->name, median[i] * 1e3);
     }
+    printf("%-24s %-34s %7.3f ms\n", "one kernel 9x9 + 5x5", "(folded_run above)", median[COUNT] * 1e3);
     const double now = median[CONV2X] + median[CAT];
-    printf("now %.3f ms; fused as two kernels %.3f ms (%.3f of now), with the residual %.3f ms (%.3f)\n", now * 1e3,
-           (median[NINE] + median[UP]) * 1e3, (median[NINE] + median[UP]) / now,
-           (median[NINE] + median[UP_RESIDUAL]) * 1e3, (median[NINE] + median[UP_RESIDUAL]) / now);
+    printf("now %.3f ms; folded: as two kernels %.3f of now, with the residual %.3f, one kernel %.3f\n", now * 1e3,
+           (median[NINE] + median[UP]) / now, (median[NINE] + median[UP_RESIDUAL]) / now, median[COUNT] / now);
     return 0;
 }
 #else
