@@ -8,11 +8,11 @@
 // Times, single-thread CPU, median of N rounds in which every kernel runs once in turn (so each
 // starts with its data out of L2), on a 2128 x 16 plane (a half-scale band of a 12.1 MP frame):
 //   now:   conv2x (5x5 4 -> 12) + conv_2_8_32 (5x5 24 -> 12), the kernels the registry picks;
-//   fused: the 9x9 part (the direct template at K = 9, 6 x 4 blocks) + the `up` part (5x5
-//          12 -> 12), without and with the 9x9 part's output added as the residual (what
-//          today's kernels can do);
-//   one kernel: both parts into the same 6 x 4 accumulators, one requantisation (a prototype
-//          here, `folded_run`, checked against the same integers computed plainly).
+//   folded, as two kernels: the 9x9 part (the direct template at K = 9, 6 x 4 blocks) + the
+//          `up` part (5x5 12 -> 12), without and with the 9x9 part's output added as the
+//          residual (what today's kernels can do);
+//   folded, as one kernel: both parts into the same 6 x 4 accumulators, one requantisation (a
+//          prototype here, `folded_run`, checked against the same integers computed plainly).
 // Built and run from the repository's root as one command line (clang, as SwiftPM builds the
 // engine's kernels; GCC's build of them runs slower):
 //   clang -O2 -ICSupport/NightjarKernels/include -ICSupport/NightjarKernels/src
