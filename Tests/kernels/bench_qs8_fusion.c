@@ -191,15 +191,20 @@ typedef struct {
     const nj_conv2d_qs8_kernel *kernel;
 } layer;
 
+// n random int8 codes, freshly allocated (the benchmark's buffers live until it exits).
+static int8_t *random_codes(size_t n) {
+    int8_t *codes = malloc(n);
+    for (size_t i = 0; i < n; i++) codes[i] = (int8_t)(rand() % 256 - 128);
+    return codes;
+}
+
 // A layer of random int8 data (the same for the same seed); `kernel` NULL: the registry's choice.
 static void make(layer *l, unsigned seed, int k, int cin, int cout, int width, int height,
                  const nj_conv2d_qs8_kernel *kernel, int residual) {
     srand(seed);
     const size_t plane = (size_t)width * height, wcount = (size_t)cout * cin * k * k;
-    int8_t *in = malloc(plane * cin), *out = malloc(plane * cout), *w = malloc(wcount);
+    int8_t *in = random_codes(plane * cin), *w = random_codes(wcount), *out = malloc(plane * cout);
     float *scales = malloc(cout * sizeof(float));
-    for (size_t i = 0; i < plane * cin; i++) in[i] = (int8_t)(rand() % 256 - 128);
-    for (size_t i = 0; i < wcount; i++) w[i] = (int8_t)(rand() % 256 - 128);
     for (int i = 0; i < cout; i++) scales[i] = 1e-4f;
     memset(l, 0, sizeof *l);
     nj_conv2d_qs8_args *a = &l->args;
@@ -209,9 +214,7 @@ static void make(layer *l, unsigned seed, int k, int cin, int cout, int width, i
     a->height = height; a->width = width; a->row_begin = 0; a->row_end = height;
     a->residual_rows = height; a->weight_stride = cout;
     if (residual) {
-        int8_t *r = malloc(plane * cout);
-        for (size_t i = 0; i < plane * cout; i++) r[i] = (int8_t)(rand() % 256 - 128);
-        a->residual = r;
+        a->residual = random_codes(plane * cout);
         a->residual_channel_stride = plane;
     }
     l->kernel = kernel ? kernel : nj_conv2d_qs8_kernel_select(a, -1);
@@ -254,13 +257,9 @@ int main(int argc, char **argv) {
     // The one-kernel form: random data and weights, the requantisation of conv_2_8_32's layer.
     const size_t plane = (size_t)width * height;
     srand(6);
-    int8_t *a = malloc(plane * 4), *b = malloc(plane * 12), *out = malloc(plane * 12);
-    int8_t *wa = malloc(81 * 12 * 4), *wb = malloc(3 * 25 * 12 * 4);
+    int8_t *a = random_codes(plane * 4), *b = random_codes(plane * 12), *out = malloc(plane * 12);
+    int8_t *wa = random_codes(81 * 12 * 4), *wb = random_codes(3 * 25 * 12 * 4);
     int32_t bias[12], flipped_bias[12];
-    for (size_t i = 0; i < plane * 4; i++) a[i] = (int8_t)(rand() % 256 - 128);
-    for (size_t i = 0; i < plane * 12; i++) b[i] = (int8_t)(rand() % 256 - 128);
-    for (int i = 0; i < 81 * 12 * 4; i++) wa[i] = (int8_t)(rand() % 256 - 128);
-    for (int i = 0; i < 3 * 25 * 12 * 4; i++) wb[i] = (int8_t)(rand() % 256 - 128);
     for (int o = 0; o < 12; o++) {
         int32_t sum = 0;
         for (int t = 0; t < 81 * 4; t++) sum += wa[(t / 4 * 12 + o) * 4 + t % 4];
