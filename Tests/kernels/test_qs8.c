@@ -489,6 +489,276 @@ static void test_refusals(void) {
           "status messages say what to do");
 }
 
+// ---- Folded inputs -------------------------------------------------------------------------
+
+// One layer with a folded input (nightjar_kernels_qs8.h): the reference against real
+// arithmetic (each output pixel's border class choosing the fold's weights and the bias), each
+// fold kernel against the reference bit for bit. `fk` the fold's kernel size, `fold_in` its
+// channels; s.k, s.in_channels, s.out_channels the main convolution's (ungrouped).
+static void run_fold_case(qs8_shape s, int32_t fold_in, int32_t fk, int32_t width, int32_t height, int32_t r,
+                          int check_real) {
+    const int32_t pad = (s.k - 1) / 2, fpad = (fk - 1) / 2, classes = s.k * s.k;
+    const uint32_t options = rnd32();
+    const int guard_before = options & 1;
+    const int full_range = ((options >> 1) & 3) == 0;
+    const int threaded = whole_band_through_pool || ((options >> 3) & 3) == 0;
+    int32_t row_begin = 0, row_end = height;
+    if (!full_range && !whole_band_through_pool) {
+        row_begin = rnd_int_below(height);
+        row_end = row_begin + 1 + rnd_int_below(height - row_begin);
+    }
+    // Both inputs in rings with spare rows and channel gaps, each as tall as its reach needs.
+    const int32_t in_rows = min_i(height, row_end + pad) - max_i(0, row_begin - pad) + rnd_int_below(3);
+    const size_t in_stride = (size_t)in_rows * width + (rnd32() % 3 == 0 ? rnd_int_below(40) : 0);
+    const size_t in_count = in_stride * (s.in_channels - 1) + (size_t)in_rows * width;
+    const int32_t fold_rows = min_i(height, row_end + fpad) - max_i(0, row_begin - fpad) + rnd_int_below(3);
+    const size_t fold_stride = (size_t)fold_rows * width + (rnd32() % 3 == 0 ? rnd_int_below(40) : 0);
+    const size_t fold_count = fold_stride * (fold_in - 1) + (size_t)fold_rows * width;
+    const int32_t out_rows = (row_end - row_begin) * r + rnd_int_below(3);
+    const size_t out_stride = (size_t)out_rows * width * r + (rnd32() % 3 == 0 ? rnd_int_below(40) : 0);
+    const size_t out_count = out_stride * (s.out_channels / (r * r) - 1) + (size_t)out_rows * width * r;
+    const size_t w_count = (size_t)s.out_channels * s.in_channels * s.k * s.k;
+    const size_t fw_count = (size_t)classes * s.out_channels * fold_in * fk * fk;
+
+    int8_t *input = guarded_alloc(in_count, guard_before);
+    int8_t *fold_input = guarded_alloc(fold_count, !guard_before);
+    int8_t *weights = guarded_alloc(w_count, guard_before);
+    int8_t *fold_weights = guarded_alloc(fw_count, !guard_before);
+    int8_t *expected = guarded_alloc(out_count, guard_before);
+    int8_t *got = guarded_alloc(out_count, !guard_before);
+    float *scales = guarded_alloc((size_t)s.out_channels * sizeof(float), guard_before);
+    float *fold_scales = guarded_alloc((size_t)s.out_channels * sizeof(float), !guard_before);
+    float *bias = guarded_alloc((size_t)classes * s.out_channels * sizeof(float), guard_before);
+    for (size_t i = 0; i < in_count; i++) input[i] = rnd_s8();
+    for (size_t i = 0; i < fold_count; i++) fold_input[i] = rnd_s8();
+    for (size_t i = 0; i < w_count; i++) weights[i] = rnd_s8();
+    for (size_t i = 0; i < fw_count; i++) fold_weights[i] = rnd_s8();
+
+    qs8_numbers n;
+    memset(&n, 0, sizeof n);
+    n.input.scale = (float)(0.002 + 0.05 * rnd_unit());
+    n.input.zero_point = rnd_between(-128, 127);
+    n.output.scale = (float)(0.01 + 0.1 * rnd_unit());
+    n.output.zero_point = rnd_between(-30, 30);
+    n.lrelu = rnd32() % 3 != 0;
+    n.slope = 0.2f;
+    nj_qs8_fold fold;
+    fold.weights = fold_weights;
+    fold.weight_scales = fold_scales;
+    fold.input.scale = (float)(0.002 + 0.05 * rnd_unit());
+    fold.input.zero_point = rnd_between(-128, 127);
+    const int32_t taps = s.in_channels * s.k * s.k, fold_taps = fold_in * fk * fk;
+    const double typical = 4.0 / (127.0 * sqrt((double)(taps + fold_taps)) + 1.0);
+    for (int32_t oc = 0; oc < s.out_channels; oc++) {
+        // The fine scale 2^-k of the main one, k as large as int32 partial sums allow.
+        int32_t k = rnd_between(0, 7);
+        while (k > 0 && ((int64_t)taps * 128 * 255 + (1 << 20)) * ((int64_t)1 << k) + (int64_t)fold_taps * 128 * 255 >=
+                            2147483648LL) {
+            k--;
+        }
+        const double fine_ratio = typical * (0.5 + rnd_unit()) / ldexp(1.0, k / 2);  // fine scale / output's
+        fold_scales[oc] = (float)(fine_ratio * n.output.scale / fold.input.scale);
+        scales[oc] = (float)((double)fold.input.scale * fold_scales[oc] * ldexp(1.0, k) / n.input.scale);
+        for (int32_t c = 0; c < classes; c++) {
+            const double units = (rnd_unit() * 2.0 - 1.0) * ldexp(1.0, rnd_between(0, 20));
+            bias[(size_t)c * s.out_channels + oc] = (float)(units * n.input.scale * scales[oc]);
+        }
+    }
+    n.weight_scales = scales;
+    n.bias = bias;
+
+    nj_conv2d_qs8_args args;
+    memset(&args, 0, sizeof args);
+    args.input = input;
+    args.input_channel_stride = in_stride;
+    args.input_rows = in_rows;
+    args.output = expected;
+    args.output_channel_stride = out_stride;
+    args.output_rows = out_rows;
+    args.in_channels = s.in_channels;
+    args.out_channels = s.out_channels;
+    args.groups = 1;
+    args.kernel_size = s.k;
+    args.height = height;
+    args.width = width;
+    args.row_begin = row_begin;
+    args.row_end = row_end;
+    args.output_depth_to_space = r;
+    args.weight_stride = s.out_channels;
+    args.fold_input = fold_input;
+    args.fold_input_channel_stride = fold_stride;
+    args.fold_input_rows = fold_rows;
+    args.fold_in_channels = fold_in;
+    args.fold_kernel_size = fk;
+
+    const int8_t sentinel = (int8_t)0xa5;
+    const nj_conv2d_qs8_kernel *kernels[16];
+    int count = 0;
+    kernels[count++] = nj_conv2d_qs8_kernel_reference();
+    if (threaded) kernels[count++] = nj_conv2d_qs8_kernel_reference();
+    for (int32_t i = 0; i < nj_conv2d_qs8_kernel_count() && count < 16; i++) {
+        const nj_conv2d_qs8_kernel *k = nj_conv2d_qs8_kernel_at(i);
+        if (k->kernel_size == s.k && k->fold_kernel_size == fk && nj_conv2d_qs8_kernel_usable(k) &&
+            (k->max_group_inputs == 0 || s.in_channels <= k->max_group_inputs) && (!k->supports || k->supports(&args))) {
+            kernels[count++] = k;
+        }
+    }
+    for (int ki = 0; ki < count; ki++) {
+        nj_conv2d_qs8_args kargs = args;
+        kargs.output = ki == 0 ? expected : got;
+        memset(kargs.output, sentinel, out_count);
+        nj_conv2d_qs8_params params;
+        void *packed = packed_alloc(nj_qs8_conv2d_packed_bytes(kernels[ki], &kargs));
+        const int status = nj_qs8_conv2d_prepare_folded(kernels[ki], &kargs, weights, scales, bias, n.input, &fold,
+                                                        n.output, n.lrelu ? NJ_ACTIVATION_LEAKY_RELU : NJ_ACTIVATION_NONE,
+                                                        n.slope, packed, &params);
+        if (status != NJ_QS8_OK) {
+            printf("FAIL: folded prepare for %s refused: %s\n", kernels[ki]->name, nj_qs8_status_message(status));
+            failed++;
+            break;
+        }
+        kargs.weights = packed;
+        kargs.params = &params;
+        if (ki > 0 && (threaded || whole_band_through_pool) && kernels[ki] != kernels[ki - 1]) {
+            nj_threadpool_conv2d_qs8(pool, kernels[ki], &kargs);
+        } else if (ki == 1 && threaded) {
+            nj_threadpool_conv2d_qs8(pool, kernels[ki], &kargs);  // the reference through the pool
+        } else {
+            kernels[ki]->run(&kargs);
+        }
+        if (ki == 0) {
+            if (!check_real) continue;
+            // The reference against real arithmetic.
+            long bad = 0;
+            for (int32_t oc = 0; oc < s.out_channels; oc++) {
+                for (int32_t y = row_begin; y < row_end; y++) {
+                    for (int32_t x = 0; x < width; x++) {
+                        const int32_t c = nj_qs8_border_class(y, height, pad) * s.k + nj_qs8_border_class(x, width, pad);
+                        double sum = bias[(size_t)c * s.out_channels + oc];
+                        for (int part = 0; part < 2; part++) {
+                            const int32_t kk = part ? fk : s.k, pp = part ? fpad : pad;
+                            const int32_t channels = part ? fold_in : s.in_channels;
+                            for (int32_t ic = 0; ic < channels; ic++) {
+                                for (int32_t ky = 0; ky < kk; ky++) {
+                                    const int32_t iy = y + ky - pp;
+                                    if (iy < 0 || iy >= height) continue;
+                                    for (int32_t kx = 0; kx < kk; kx++) {
+                                        const int32_t ix = x + kx - pp;
+                                        if (ix < 0 || ix >= width) continue;
+                                        double xr, wr;
+                                        if (part) {
+                                            xr = (double)fold.input.scale *
+                                                 (fold_input[ic * fold_stride + (size_t)(iy % fold_rows) * width + ix] -
+                                                  fold.input.zero_point);
+                                            wr = (double)fold_scales[oc] *
+                                                 fold_weights[((((size_t)c * s.out_channels + oc) * fold_in + ic) * fk + ky) * fk + kx];
+                                        } else {
+                                            xr = (double)n.input.scale *
+                                                 (input[ic * in_stride + (size_t)(iy % in_rows) * width + ix] - n.input.zero_point);
+                                            wr = (double)scales[oc] * weights[(((size_t)oc * s.in_channels + ic) * s.k + ky) * s.k + kx];
+                                        }
+                                        sum += xr * wr;
+                                    }
+                                }
+                            }
+                        }
+                        if (n.lrelu && sum < 0) sum *= n.slope;
+                        const double v = sum / n.output.scale + n.output.zero_point;
+                        const int32_t cc = oc / (r * r), yy = y * r + (oc / r) % r, xx = x * r + oc % r;
+                        const int8_t have = expected[(size_t)cc * out_stride + (size_t)(yy % out_rows) * width * r + xx];
+                        // One rounding, plus the bias's at the main scale and the multipliers'.
+                        const double bound = 0.5 + 0.5 * (double)n.input.scale * scales[oc] / n.output.scale + 1e-4;
+                        compared_real++;
+                        off_by_one += abs(have - saturate_round_even(v)) == 1;
+                        const int tight = v > -127.0 && v < 126.0;
+                        if ((abs(have - saturate_round_even(v)) > 1 || (tight && fabs(have - v) > bound)) && bad++ < 3) {
+                            printf("FAIL: folded reference %dx%d+%dx%d %d+%d->%d %dx%d oc %d y %d x %d: %d, exact %.4f\n", s.k,
+                                   s.k, fk, fk, s.in_channels, fold_in, s.out_channels, width, height, oc, y, x, have, v);
+                        }
+                    }
+                }
+            }
+            if (bad) failed++; else passed++;
+            continue;
+        }
+        size_t first = out_count;
+        for (size_t i = 0; i < out_count; i++) {
+            if (got[i] != expected[i]) {
+                first = i;
+                break;
+            }
+        }
+        if (first == out_count) {
+            passed++;
+        } else {
+            failed++;
+            printf("FAIL: %s %dx%d+%dx%d %d+%d->%d %dx%d rows %d..%d r %d%s%s: byte %zu is %d, reference %d\n",
+                   kernels[ki]->name, s.k, s.k, fk, fk, s.in_channels, fold_in, s.out_channels, width, height, row_begin,
+                   row_end, r, threaded ? " pool" : "", n.lrelu ? " lrelu" : "", first, got[first], expected[first]);
+        }
+        if (verbose) printf("  %s\n", kernels[ki]->name);
+    }
+    guarded_free_all();
+}
+
+// Folded-layer refusals: a ratio of scales that is not a power of two, or beyond 2^7; a
+// grouped layer; a plain prepare of a folded geometry.
+static void test_fold_refusals(void) {
+    nj_conv2d_qs8_args g;
+    memset(&g, 0, sizeof g);
+    g.in_channels = 2;
+    g.out_channels = 2;
+    g.groups = 1;
+    g.kernel_size = 3;
+    g.weight_stride = 2;
+    g.fold_in_channels = 1;
+    g.fold_kernel_size = 5;
+    const nj_conv2d_qs8_kernel *ref = nj_conv2d_qs8_kernel_reference();
+    static int8_t w[2 * 2 * 9], fw[9 * 2 * 25];
+    for (size_t i = 0; i < sizeof w; i++) w[i] = (int8_t)(i * 7);
+    for (size_t i = 0; i < sizeof fw; i++) fw[i] = (int8_t)(i * 5);
+    static unsigned char packed[16384] __attribute__((aligned(64)));
+    CHECK(nj_qs8_conv2d_packed_bytes(ref, &g) <= sizeof packed, "the folded test layer fits its block");
+    nj_conv2d_qs8_params p;
+    const nj_qs8_quantization in = {0.01f, 0}, out = {0.1f, 0};
+    float ws[2] = {0.04f, 0.04f}, fws[2] = {0.005f, 0.005f}, bias[18] = {0};
+    nj_qs8_fold fold = {fw, fws, {0.02f, 3}};  // main scale 4e-4 = 2^2 x the fold's 1e-4
+    CHECK(nj_qs8_conv2d_prepare_folded(ref, &g, w, ws, bias, in, &fold, out, 0, 0, packed, &p) == NJ_QS8_OK &&
+              p.fold_shift[0] == 2 && p.fold_shift[1] == 2,
+          "folded prepare accepts a ratio of 2^2");
+    fws[1] = 0.006f;
+    CHECK(nj_qs8_conv2d_prepare_folded(ref, &g, w, ws, bias, in, &fold, out, 0, 0, packed, &p) == NJ_QS8_BAD_SCALE,
+          "folded prepare refuses a ratio that is no power of two");
+    fws[1] = 0.005f / 256.0f;
+    CHECK(nj_qs8_conv2d_prepare_folded(ref, &g, w, ws, bias, in, &fold, out, 0, 0, packed, &p) == NJ_QS8_BAD_SCALE,
+          "folded prepare refuses a ratio of 2^10");
+    fws[1] = 0.005f;
+    CHECK(nj_qs8_conv2d_prepare(ref, &g, w, ws, bias, in, out, NULL, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY,
+          "plain prepare refuses a folded geometry");
+    nj_conv2d_qs8_args grouped = g;
+    grouped.in_channels = grouped.out_channels = grouped.groups = 2;
+    CHECK(nj_qs8_conv2d_prepare_folded(ref, &grouped, w, ws, bias, in, &fold, out, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY,
+          "folded prepare refuses a grouped layer");
+    nj_conv2d_qs8_args small = g;
+    small.fold_kernel_size = 3;
+    CHECK(nj_qs8_conv2d_prepare_folded(ref, &small, w, ws, bias, in, &fold, out, 0, 0, packed, &p) == NJ_QS8_BAD_GEOMETRY,
+          "folded prepare refuses a fold no larger than the kernel");
+    // Selection: a folded geometry gets a fold kernel of its sizes or the reference, never a
+    // plain 5x5 one, and a plain geometry never a fold kernel.
+    nj_conv2d_qs8_args net = g;
+    net.kernel_size = 5;
+    net.in_channels = 12;
+    net.out_channels = 12;
+    net.fold_in_channels = 4;
+    net.fold_kernel_size = 9;
+    const nj_conv2d_qs8_kernel *chosen = nj_conv2d_qs8_kernel_select(&net, -1);
+    CHECK(chosen->fold_kernel_size == 9 || chosen == ref, "a folded 5x5 + 9x9 selects %s", chosen->name);
+    printf("qs8: 5x5 12->12 with a folded 9x9 4->12 selects %s\n", chosen->name);
+    net.fold_kernel_size = 0;
+    net.fold_in_channels = 0;
+    CHECK(nj_conv2d_qs8_kernel_select(&net, -1)->fold_kernel_size == 0, "a plain 5x5 selects no fold kernel");
+}
+
 int main(int argc, char **argv) {
     test_rng = 0x2545f4914f6cdd1dull;  // the cases this test has always drawn
     // --quick (emulated runs): the kernels against the reference on fewer heights and widths,
@@ -562,6 +832,7 @@ int main(int argc, char **argv) {
 
     test_conversions();
     test_refusals();
+    test_fold_refusals();
 
     static const qs8_shape shapes[] = {
         // The network's convolutions.
@@ -608,6 +879,25 @@ int main(int argc, char **argv) {
             for (int32_t h = 1; h <= 5; h += quick ? 4 : 2) run_case(folds[fi].s, widths[wi], h, folds[fi].r, !quick);
         }
     }
+    // Folded inputs: the network's (conv2x's 9x9 of 4 channels into conv_2_8_32's 5x5 over 12,
+    // then its pixel shuffle by 2), outputs in sixes and not, lane remainders of the fold's
+    // channels, and a smaller pair; images from the smallest a fold takes (2P) up.
+    static const struct { qs8_shape s; int32_t fold_in, fk, r; } folded[] = {
+        {{5, 12, 12, 1}, 4, 9, 1}, {{5, 12, 12, 1}, 4, 9, 2}, {{5, 5, 18, 1}, 3, 9, 1}, {{5, 2, 7, 1}, 6, 9, 1},
+        {{3, 3, 5, 1}, 2, 5, 1},
+    };
+    static const int32_t fold_widths[] = {4, 5, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 130, 300};
+    const int nfw = (int)(sizeof fold_widths / sizeof fold_widths[0]);
+    for (size_t fi = 0; fi < sizeof folded / sizeof folded[0]; fi++) {
+        for (int wi = 0; wi < nfw; wi++) {
+            for (int32_t h = 4; h <= 9; h += quick ? 5 : 1) {
+                if (!quick || wi % 2 == 0) {
+                    run_fold_case(folded[fi].s, folded[fi].fold_in, folded[fi].fk, fold_widths[wi], h, folded[fi].r,
+                                  !quick && (wi % 3 == 0));
+                }
+            }
+        }
+    }
     // Each exact Winograd kernel at its input limit with every value at one extreme: the largest
     // sums it must recover. F(2x2): 4 S within int32 up to prepare's 16384 taps (1820 inputs);
     // F(2, 3) x F(4, 3): S modulo 2^28 up to 896 inputs; F(4x4, 3x3): S modulo 2^26 up to 227;
@@ -634,6 +924,10 @@ int main(int argc, char **argv) {
                 if (quick && wi % 2) continue;
                 for (int32_t h = 2; h <= 4; h += 2) run_case(split_shapes[si], split_widths[wi], h, 1, 0);
             }
+        }
+        // A folded layer cut by rows and by channels (its class rows keep their stride).
+        for (size_t wi = 0; wi < sizeof split_widths / sizeof split_widths[0]; wi += quick ? 2 : 1) {
+            for (int32_t h = 4; h <= 12; h += 8) run_fold_case((qs8_shape){5, 12, 12, 1}, 4, 9, split_widths[wi], h, 2, 0);
         }
         if (pool != three) nj_threadpool_destroy(pool);
     }

@@ -27,6 +27,28 @@
 // zero point, so it contributes nothing to the real sum and B folds the zero point exactly.
 // Against the exactly rounded real result (float bias, real multipliers) the output differs by
 // at most 1 (two roundings when there is a residual, the bias and the multipliers' own).
+//
+// A folded input. Two convolutions in a row with nothing between them but a zero-padded
+// tensor (conv2x's 5x5, then conv_2_8_32's 5x5 over it and a second input) are one convolution
+// of the first one's input with the composed, larger kernel (9x9), except where the second
+// convolution's taps reach outside the image, where the zero padding drops terms: so the
+// composed weights and the bias depend on the output pixel's border class, per axis the
+// distance to the edge within the main kernel's padding P = (kernel_size - 1) / 2 (classes 0
+// .. P - 1 at the top or left, P inside, P + 1 .. 2P at the bottom or right; the class of the
+// pixel is row class * kernel_size + column class). A layer with fold_kernel_size > 0 adds
+// that convolution of fold_input (its own channels, zero point and weight scales) to the main
+// sum at a finer accumulator scale, 2^-fold_shift[oc] of the main one, so that the composed
+// weights keep their precision:
+//
+//   acc[oc]  = (B[c][oc] + main sum) * 2^fold_shift[oc] + F[c][oc] + fold sum    (int32)
+//   B[c][oc] = round_half_even(bias[c][oc] / (input.scale * weight_scale[oc]))
+//              - input.zero_point * sum(w[oc])
+//   F[c][oc] = - fold_input.zero_point * sum(fold_w[c][oc])
+//
+// with c the output pixel's class, fold_w[c] the composed weights of class c, and
+// input.scale * weight_scale[oc] = 2^fold_shift[oc] * fold_input.scale * fold_weight_scale[oc]
+// (0 <= fold_shift <= 7; the multipliers are those of the fine scale). The image must be at
+// least 2P rows high and wide (no pixel within P of both edges). No groups.
 #ifndef NIGHTJAR_KERNELS_QS8_H
 #define NIGHTJAR_KERNELS_QS8_H
 
@@ -87,6 +109,15 @@ typedef struct nj_conv2d_qs8_params {
     int32_t residual_zero_point;
     int32_t residual_multiplier;         // [0, 2^22)
     int32_t residual_shift;              // 1..30
+    // A folded input (see the top; all zero and NULL without one). bias and fold_bias then hold
+    // one row of class_stride values per border class (bias[c * class_stride + oc]); the thread
+    // pool moves these pointers, not the stride, when it gives a thread part of the channels.
+    const void *fold_weights;            // the fold's packed weights, class after class
+    const int32_t *fold_bias;            // F above, in the kernel's own form
+    const int32_t *fold_shift;           // [out_channels] 0..7
+    int32_t fold_input_zero_point;       // the fold input's padding value
+    int32_t class_stride;                // the layer's out_channels
+    size_t fold_class_weights;           // elements of fold_weights between two classes
 } nj_conv2d_qs8_params;
 
 // The geometry fields are exactly those of nj_conv2d_f32_args (see nightjar_kernels.h: rings,
@@ -127,6 +158,14 @@ typedef struct nj_conv2d_qs8_args {
     // column_end 0 means the width.
     int32_t column_begin;
     int32_t column_end;
+
+    // A folded input (fold_kernel_size 0: none; see the top): fold_in_channels planes of the
+    // same height and width, a ring of fold_input_rows rows like the input's.
+    const int8_t *fold_input;
+    size_t fold_input_channel_stride;
+    int32_t fold_input_rows;
+    int32_t fold_in_channels;
+    int32_t fold_kernel_size;         // odd, larger than kernel_size
 } nj_conv2d_qs8_args;
 
 typedef void (*nj_conv2d_qs8_fn)(const nj_conv2d_qs8_args *args);
@@ -204,6 +243,9 @@ typedef struct nj_conv2d_qs8_kernel {
     int32_t column_block;
     // The kernel's own test of the geometry beyond its kernel size (NULL: every geometry).
     int (*supports)(const struct nj_conv2d_qs8_args *geometry);
+    // The folded input's kernel size the kernel takes (0: layers without one); the reference
+    // takes any.
+    int32_t fold_kernel_size;
 } nj_conv2d_qs8_kernel;
 
 // Why nj_qs8_conv2d_prepare refused a layer (0: it did not).
@@ -239,6 +281,29 @@ int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs
                           nj_qs8_quantization output, const nj_qs8_quantization *residual,
                           int32_t activation, float negative_slope, void *packed,
                           nj_conv2d_qs8_params *params);
+
+// What a folded layer adds to nj_qs8_conv2d_prepare's numbers (see the top). bias there is
+// then [classes][out_channels], classes = kernel_size^2.
+typedef struct nj_qs8_fold {
+    const int8_t *weights;          // [classes][out_channels][fold_in_channels][fold_k][fold_k]
+    const float *weight_scales;     // [out_channels]
+    nj_qs8_quantization input;      // the fold input's
+} nj_qs8_fold;
+
+// nj_qs8_conv2d_prepare for a layer with a folded input (geometry->fold_kernel_size > 0; the
+// kernel's fold_kernel_size that, or the reference). Refuses scales whose ratio is not a power
+// of two in [1, 2^7] (NJ_QS8_BAD_SCALE) and weights whose sums could overflow int32
+// (NJ_QS8_BIAS_OUT_OF_RANGE); no residual.
+int nj_qs8_conv2d_prepare_folded(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *geometry,
+                                 const int8_t *weights_oihw, const float *weight_scales, const float *bias,
+                                 nj_qs8_quantization input, const nj_qs8_fold *fold,
+                                 nj_qs8_quantization output, int32_t activation, float negative_slope,
+                                 void *packed, nj_conv2d_qs8_params *params);
+
+// The border class of row (or column) i of n for a kernel's padding p (see the top).
+static inline int32_t nj_qs8_border_class(int32_t i, int32_t n, int32_t p) {
+    return i < p ? i : i >= n - p ? 2 * p - (n - 1 - i) : p;
+}
 
 // The scalar reference (NJ_QS8_WEIGHTS_OIHW_S8): the specification above, in int64.
 void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *args);

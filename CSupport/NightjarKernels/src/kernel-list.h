@@ -77,7 +77,8 @@ NJ_F16_KERNEL(nj_f16_conv2d_5x5_neon_4x4_kernel)
 
 // qs8: VNNI (zmm, then ymm; the 3x3 F(4x4) Winograd kernel on zmm ahead of the direct ones
 // where it takes the geometry), then AVX2's VPMADDWD (3x3 and 5x5 by Winograd first where they
-// take the geometry); SDOT, then NEON's widening SMLAL.
+// take the geometry); SDOT, then NEON's widening SMLAL. Each set's 5x5 kernel with a folded
+// 9x9 input (int8's conv2x in conv_2_8_32) follows its 5x5 ones.
 #if defined(__x86_64__)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx512vnni_8x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_winograd4x4_avx512vnni_16x1_kernel)
@@ -85,9 +86,11 @@ NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx512vnni_8x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx512vnni_6x4_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx512vnni_8x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_fold9x9_avx512vnni_6x4_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avxvnni_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_fold9x9_avxvnni_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_avx2_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_winograd4x4_avx2_6x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_winograd2x4_avx2_6x2_kernel)
@@ -96,14 +99,17 @@ NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_avx2_4x3_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_winograd1x4_avx2_6x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_winograd1x2_avx2_6x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_avx2_4x3_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_fold9x9_avx2_4x3_kernel)
 #endif
 #if defined(__aarch64__)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_neondot_4x4_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_neondot_4x4_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_neondot_4x4_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_fold9x9_neondot_4x4_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_1x1_neon_4x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_3x3_neon_4x2_kernel)
 NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_neon_4x2_kernel)
+NJ_QS8_KERNEL(nj_qs8_conv2d_5x5_fold9x9_neon_4x2_kernel)
 #endif
 
 #undef NJ_F32_KERNEL

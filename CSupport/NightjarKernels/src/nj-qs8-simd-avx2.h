@@ -23,6 +23,8 @@ typedef __m256i nj_qw;
 #define Q_LOAD_IN(p) _mm256_loadu_si256((const __m256i *)(p))
 #define Q_LOAD_W(p) _mm256_set1_epi32(nj_q_load32(p))
 #define Q_DOT(acc, in, w) _mm256_add_epi32((acc), _mm256_madd_epi16((in), (w)))
+// (acc << k) + b: a folded input's change of accumulator scale (qs8-conv2d-direct.h).
+#define Q_SHIFT_ADD(acc, k, b) _mm256_add_epi32(_mm256_sll_epi32((acc), _mm_cvtsi32_si128(k)), _mm256_set1_epi32(b))
 
 #define NJ_Q_HAVE_STAGE_SPAN 1
 // Two int8 rows to interleaved int16 pairs, 16 columns per step.

@@ -22,6 +22,8 @@ typedef __m512i nj_qw;
 #define Q_LOAD_IN(p) _mm512_loadu_si512((const void *)(p))
 #define Q_LOAD_W(p) _mm512_set1_epi32(nj_q_load32(p))
 #define Q_DOT(acc, in, w) _mm512_dpbusd_epi32((acc), (in), (w))
+// (acc << k) + b: a folded input's change of accumulator scale (qs8-conv2d-direct.h).
+#define Q_SHIFT_ADD(acc, k, b) _mm512_add_epi32(_mm512_sll_epi32((acc), _mm_cvtsi32_si128(k)), _mm512_set1_epi32(b))
 
 #define NJ_Q_HAVE_STAGE_SPAN 1
 // The last n < 16 columns of nj_q_interleave4_s8 (flip 0x80) by masked loads and stores: byte

@@ -22,6 +22,8 @@ typedef __m256i nj_qw;
 #define Q_LOAD_IN(p) _mm256_loadu_si256((const __m256i *)(p))
 #define Q_LOAD_W(p) _mm256_set1_epi32(nj_q_load32(p))
 #define Q_DOT(acc, in, w) _mm256_dpbusd_avx_epi32((acc), (in), (w))
+// (acc << k) + b: a folded input's change of accumulator scale (qs8-conv2d-direct.h).
+#define Q_SHIFT_ADD(acc, k, b) _mm256_add_epi32(_mm256_sll_epi32((acc), _mm_cvtsi32_si128(k)), _mm256_set1_epi32(b))
 
 #define NJ_Q_HAVE_STAGE_SPAN 1
 static inline __attribute__((always_inline)) void nj_q_stage_span(nj_qstage *dst, const int8_t *const *src,

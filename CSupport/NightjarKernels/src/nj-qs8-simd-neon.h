@@ -33,6 +33,13 @@ static inline __attribute__((always_inline)) nj_qacc nj_q_mlal(nj_qacc acc, int1
 #define Q_LOAD_IN(p) vld1q_s16((const int16_t *)(p))
 #define Q_LOAD_W(p) vld1q_dup_s16((const int16_t *)(p))
 #define Q_DOT(acc, in, w) nj_q_mlal((acc), (in), (w))
+// (acc << k) + b: a folded input's change of accumulator scale (qs8-conv2d-direct.h).
+static inline __attribute__((always_inline)) nj_qacc nj_q_shift_add(nj_qacc acc, int32_t k, int32_t b) {
+    acc.lo = vaddq_s32(vshlq_s32(acc.lo, vdupq_n_s32(k)), vdupq_n_s32(b));
+    acc.hi = vaddq_s32(vshlq_s32(acc.hi, vdupq_n_s32(k)), vdupq_n_s32(b));
+    return acc;
+}
+#define Q_SHIFT_ADD(acc, k, b) nj_q_shift_add((acc), (k), (b))
 
 #define NJ_Q_HAVE_STAGE_SPAN 1
 static inline __attribute__((always_inline)) void nj_q_stage_span(nj_qstage *dst, const int8_t *const *src,

@@ -28,6 +28,8 @@ typedef int8x16_t nj_qw;
 #define Q_LOAD_IN(p) vld1q_s8((const int8_t *)(p))
 #define Q_LOAD_W(p) vreinterpretq_s8_s32(vdupq_n_s32(nj_q_load32(p)))
 #define Q_DOT(acc, in, w) vdotq_s32((acc), (in), (w))
+// (acc << k) + b: a folded input's change of accumulator scale (qs8-conv2d-direct.h).
+#define Q_SHIFT_ADD(acc, k, b) vaddq_s32(vshlq_s32((acc), vdupq_n_s32(k)), vdupq_n_s32(b))
 
 #define NJ_Q_HAVE_STAGE_SPAN 1
 static inline __attribute__((always_inline)) void nj_q_stage_span(nj_qstage *dst, const int8_t *const *src,

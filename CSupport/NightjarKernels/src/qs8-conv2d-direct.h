@@ -5,7 +5,11 @@
 // nj_qin, nj_qw, nj_qstage, nj_qwt, NJ_Q_VL, NJ_Q_LANE_CH, NJ_Q_FLIP, NJ_Q_TARGET, NJ_Q_ISA_ID,
 // NJ_Q_ISA_LABEL, NJ_Q_FEATURES, NJ_Q_LAYOUT, Q_SET1, Q_LOAD_IN, Q_LOAD_W, Q_DOT and
 // nj_q_finish) and defines NJ_K (1, 3, 5), NJ_OCB (4, 6 or 8), NJ_NV (1..4), NJ_FN, NJ_KERNEL,
-// and optionally NJ_SUPPORTS (the kernel's `supports`: the geometries it takes).
+// and optionally NJ_SUPPORTS (the kernel's `supports`: the geometries it takes), or NJ_FOLD_K
+// and NJ_FOLD_SUPPORTS (a name for its `supports`) for a kernel with a folded input (see
+// nightjar_kernels_qs8.h): the fold input staged beside the input, its taps added after the
+// main sum's change of scale, and the few output columns in another border class than the
+// tile's middle one done again, one vector each.
 //
 // Design. The dot-product instructions (VPDPBUSD, SDOT, VPMADDWD) add up NJ_Q_LANE_CH adjacent
 // bytes or halves of each 32-bit lane, so each lane must hold one pixel's values of
@@ -82,23 +86,22 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage_span(nj_qstage *dst, const i
 // tiles read: narrower than the span at the plane's right edge, where filling the whole span
 // with the zero point cost more than the dot products of a narrow grouped layer (conv32x.0: 133
 // columns in spans of 194). Rows outer: each row's ring position is found once.
-static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a, nj_qstage *stage,
-                                                    int32_t ic0, int32_t ipg, int32_t iy0, int32_t rows,
-                                                    int32_t x0, int32_t span, int32_t used) {
-    const int32_t width = a->width;
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage_planes(const int8_t *input, size_t channel_stride,
+                                                           int32_t input_rows, int32_t height, int32_t width,
+                                                           int32_t zero_point, int32_t pad, nj_qstage *stage,
+                                                           int32_t ic0, int32_t ipg, int32_t iy0, int32_t rows,
+                                                           int32_t x0, int32_t span, int32_t used) {
     const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
-    const nj_qstage fill = (nj_qstage)(NJ_Q_FLIP ? (a->params->input_zero_point ^ NJ_Q_FLIP)
-                                                 : a->params->input_zero_point);
-    const int32_t xs = x0 - NJ_PAD;                  // image column of staged column 0
+    const nj_qstage fill = (nj_qstage)(NJ_Q_FLIP ? (zero_point ^ NJ_Q_FLIP) : zero_point);
+    const int32_t xs = x0 - pad;                     // image column of staged column 0
     const int32_t c_lo = xs < 0 ? -xs : 0;           // staged columns inside the image
     const int32_t c_hi = width - xs < used ? width - xs : used;
     const size_t row_elements = (size_t)span * NJ_Q_LANE_CH;
     const size_t used_elements = (size_t)used * NJ_Q_LANE_CH;
     for (int32_t r = 0; r < rows; r++) {
         const int32_t iy = iy0 + r;
-        const int inside = iy >= 0 && iy < a->height && c_lo < c_hi;
-        const int8_t *row = inside ? a->input + (size_t)ic0 * a->input_channel_stride +
-                                         (size_t)(iy % a->input_rows) * width + xs
+        const int inside = iy >= 0 && iy < height && c_lo < c_hi;
+        const int8_t *row = inside ? input + (size_t)ic0 * channel_stride + (size_t)(iy % input_rows) * width + xs
                                    : NULL;
         for (int32_t u = 0; u < units; u++) {
             nj_qstage *dst = stage + ((size_t)u * rows + r) * row_elements;
@@ -109,13 +112,19 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a,
             const int8_t *src[NJ_Q_LANE_CH];
             for (int j = 0; j < NJ_Q_LANE_CH; j++) {
                 const int32_t c = u * NJ_Q_LANE_CH + j;
-                src[j] = c < ipg ? row + (size_t)c * a->input_channel_stride : NULL;
+                src[j] = c < ipg ? row + (size_t)c * channel_stride : NULL;
             }
             for (int32_t i = 0; i < c_lo * NJ_Q_LANE_CH; i++) dst[i] = fill;
             for (size_t i = (size_t)c_hi * NJ_Q_LANE_CH; i < used_elements; i++) dst[i] = fill;
             nj_q_stage_span(dst + c_lo * NJ_Q_LANE_CH, src, c_lo, c_hi - c_lo, fill);
         }
     }
+}
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_stage(const nj_conv2d_qs8_args *a, nj_qstage *stage,
+                                                    int32_t ic0, int32_t ipg, int32_t iy0, int32_t rows,
+                                                    int32_t x0, int32_t span, int32_t used) {
+    nj_q_stage_planes(a->input, a->input_channel_stride, a->input_rows, a->height, a->width,
+                      a->params->input_zero_point, NJ_PAD, stage, ic0, ipg, iy0, rows, x0, span, used);
 }
 
 // Output channel oc's NV vectors of one tile finished into dst (NV * NJ_Q_VL bytes; the values
@@ -142,45 +151,11 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_finish_channel(const nj_conv2d_qs8
     }
 }
 
-// One register tile; `stage` points at the tile's first staged column, rows `span` columns apart.
-static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, const nj_qstage *stage,
-                                                   int32_t span, int32_t staged_rows, int32_t oc0, int32_t y,
-                                                   int32_t band_row, int32_t x0, int32_t nvalid,
-                                                   const int OCB, const int NV) {
-    const nj_conv2d_qs8_params *p = a->params;
-    const int32_t ipg = a->in_channels / a->groups;
-    const int32_t opg = a->out_channels / a->groups;
-    const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
-    const int32_t group = oc0 / opg;
-    const size_t wstride = (size_t)a->weight_stride * NJ_Q_LANE_CH;  // elements between taps
-    const nj_qwt *wbase = (const nj_qwt *)a->weights + (size_t)group * units * NJ_K * NJ_K * wstride +
-                          (size_t)(oc0 - group * opg) * NJ_Q_LANE_CH;
-
-    nj_qacc acc[NJ_OCB][NJ_NV];
-    NJ_UNROLL for (int o = 0; o < OCB; o++) {
-        const nj_qacc b = Q_SET1(p->bias[oc0 + o]);
-        NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = b;
-    }
-    for (int32_t u = 0; u < units; u++) {
-        NJ_KY_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
-            const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
-            const nj_qwt *w_row = wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride;
-            NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
-                nj_qin in[NJ_NV];
-                NJ_UNROLL for (int v = 0; v < NV; v++) {
-                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
-                }
-                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
-                NJ_UNROLL for (int o = 0; o < OCB; o++) {
-                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
-                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
-                }
-            }
-        }
-    }
-
-    // Epilogue: requantise, residual, zero point, saturate; one store per vector (or one per
-    // value, r bytes apart, with a depth-to-space output).
+// The tile's accumulators finished and stored: requantise, residual, zero point, saturate;
+// one store per vector (or one per value, r bytes apart, with a depth-to-space output).
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_store_tile(const nj_conv2d_qs8_args *a, nj_qacc (*acc)[NJ_NV],
+                                                         int32_t oc0, int32_t y, int32_t x0, int32_t nvalid,
+                                                         const int OCB, const int NV) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     // Pixel shuffle by 4: output channels 4k..4k+3 fill one output row, four bytes per input
     // pixel, so their values are finished into a buffer and stored four at a time, one 32-bit
@@ -210,9 +185,151 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
     }
 }
 
+// One register tile; `stage` points at the tile's first staged column, rows `span` columns apart.
+#ifdef NJ_FOLD_K
+#define NJ_FOLD_PAD ((NJ_FOLD_K - 1) / 2)
+// A folded input's part of a tile (see nightjar_kernels_qs8.h): acc = (acc << fold_shift) +
+// F[cls], then the fold's taps of class `cls` on vectors v0 .. v0 + NV - 1 of the tile into
+// acc[o][0 .. NV - 1]; `stage` is the fold input's staging at the tile's first column.
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_fold_add(const nj_conv2d_qs8_args *a, nj_qacc (*acc)[NJ_NV],
+                                                       const nj_qstage *stage, int32_t span, int32_t staged_rows,
+                                                       int32_t band_row, int32_t oc0, int32_t cls, int32_t v0,
+                                                       const int OCB, const int NV) {
+    const nj_conv2d_qs8_params *p = a->params;
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const int32_t k = p->fold_shift[oc0 + o], f = p->fold_bias[(size_t)cls * p->class_stride + oc0 + o];
+        NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_SHIFT_ADD(acc[o][v], k, f);
+    }
+    const int32_t units = (a->fold_in_channels + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    const size_t wstride = (size_t)a->weight_stride * NJ_Q_LANE_CH;
+    const nj_qwt *wbase = (const nj_qwt *)p->fold_weights + (size_t)cls * p->fold_class_weights +
+                          (size_t)oc0 * NJ_Q_LANE_CH;
+    const nj_qstage *first = stage + (size_t)v0 * NJ_Q_VL * NJ_Q_LANE_CH;
+    for (int32_t u = 0; u < units; u++) {
+        _Pragma("GCC unroll 1") for (int ky = 0; ky < NJ_FOLD_K; ky++) {
+            const nj_qstage *src = first + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
+            const nj_qwt *w_row = wbase + ((size_t)u * NJ_FOLD_K + ky) * NJ_FOLD_K * wstride;
+            NJ_UNROLL for (int kx = 0; kx < NJ_FOLD_K; kx++) {
+                nj_qin in[NJ_NV];
+                NJ_UNROLL for (int v = 0; v < NV; v++) {
+                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
+                }
+                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
+                NJ_UNROLL for (int o = 0; o < OCB; o++) {
+                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
+                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
+                }
+            }
+        }
+    }
+}
+#endif
+
+// With a folded input (NJ_FOLD_K), `fold_stage` is the fold input's staging at the same
+// column, rows `fold_span` apart, `fold_rows` per unit (NULL and unused otherwise).
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, const nj_qstage *stage,
+                                                   int32_t span, int32_t staged_rows, int32_t oc0, int32_t y,
+                                                   int32_t band_row, int32_t x0, int32_t nvalid,
+                                                   const nj_qstage *fold_stage, int32_t fold_span, int32_t fold_rows,
+                                                   const int OCB, const int NV) {
+    const nj_conv2d_qs8_params *p = a->params;
+#ifdef NJ_FOLD_K
+    // The bias of the row's class with the middle column class (the edge columns are redone).
+    const int32_t row_class = nj_qs8_border_class(y, a->height, NJ_PAD);
+    const int32_t middle = row_class * NJ_K + NJ_PAD;
+    const int32_t *bias = p->bias + (size_t)middle * p->class_stride;
+#else
+    const int32_t *bias = p->bias;
+    (void)fold_stage;
+    (void)fold_span;
+    (void)fold_rows;
+#endif
+    const int32_t ipg = a->in_channels / a->groups;
+    const int32_t opg = a->out_channels / a->groups;
+    const int32_t units = (ipg + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    const int32_t group = oc0 / opg;
+    const size_t wstride = (size_t)a->weight_stride * NJ_Q_LANE_CH;  // elements between taps
+    const nj_qwt *wbase = (const nj_qwt *)a->weights + (size_t)group * units * NJ_K * NJ_K * wstride +
+                          (size_t)(oc0 - group * opg) * NJ_Q_LANE_CH;
+
+    nj_qacc acc[NJ_OCB][NJ_NV];
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        const nj_qacc b = Q_SET1(bias[oc0 + o]);
+        NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = b;
+    }
+    for (int32_t u = 0; u < units; u++) {
+        NJ_KY_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
+            const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
+            const nj_qwt *w_row = wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride;
+            NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
+                nj_qin in[NJ_NV];
+                NJ_UNROLL for (int v = 0; v < NV; v++) {
+                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
+                }
+                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
+                NJ_UNROLL for (int o = 0; o < OCB; o++) {
+                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
+                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
+                }
+            }
+        }
+    }
+
+#ifdef NJ_FOLD_K
+    const int32_t width = a->width;
+    if (x0 >= NJ_PAD && x0 + nvalid <= width - NJ_PAD) {
+        nj_q_fold_add(a, acc, fold_stage, fold_span, fold_rows, band_row, oc0, middle, 0, OCB, NV);
+        nj_q_store_tile(a, acc, oc0, y, x0, nvalid, OCB, NV);
+        return;
+    }
+    // A tile with edge columns: the middle class for all, then each edge column's vector again
+    // with its own class (the main sum kept, its bias changed).
+    nj_qacc main_sum[NJ_OCB][NJ_NV];
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        NJ_UNROLL for (int v = 0; v < NV; v++) main_sum[o][v] = acc[o][v];
+    }
+    nj_q_fold_add(a, acc, fold_stage, fold_span, fold_rows, band_row, oc0, middle, 0, OCB, NV);
+    int8_t values[NJ_OCB][NJ_NV * NJ_Q_VL];
+    NJ_UNROLL for (int o = 0; o < OCB; o++) nj_q_finish_channel(a, acc[o], oc0 + o, y, x0, nvalid, NV, values[o]);
+    for (int32_t x = x0; x < x0 + nvalid; x++) {
+        const int32_t column_class = nj_qs8_border_class(x, width, NJ_PAD);
+        if (column_class == NJ_PAD) {
+            if (x + 1 < width - NJ_PAD) x = width - NJ_PAD - 1;  // on to the right edge
+            continue;
+        }
+        const int32_t c = row_class * NJ_K + column_class, v = (x - x0) / NJ_Q_VL;
+        nj_qacc e[NJ_OCB][NJ_NV];
+        NJ_UNROLL for (int o = 0; o < OCB; o++) {
+            const int32_t change = p->bias[(size_t)c * p->class_stride + oc0 + o] - bias[oc0 + o];
+            e[o][0] = Q_SHIFT_ADD(main_sum[o][v], 0, change);
+        }
+        nj_q_fold_add(a, e, fold_stage, fold_span, fold_rows, band_row, oc0, c, v, OCB, 1);
+        const int32_t n = nvalid - v * NJ_Q_VL < NJ_Q_VL ? nvalid - v * NJ_Q_VL : NJ_Q_VL;
+        NJ_UNROLL for (int o = 0; o < OCB; o++) {
+            int8_t one[NJ_Q_VL];
+            nj_q_finish_channel(a, e[o], oc0 + o, y, x0 + v * NJ_Q_VL, n, 1, one);
+            values[o][x - x0] = one[x - x0 - v * NJ_Q_VL];
+        }
+    }
+    NJ_UNROLL for (int o = 0; o < OCB; o++) {
+        size_t step;
+        int8_t *out = nj_qs8_output_row(a, oc0 + o, y, &step) + (size_t)x0 * step;
+        for (int32_t i = 0; i < nvalid; i++) out[(size_t)i * step] = values[o][i];
+    }
+#else
+    nj_q_store_tile(a, acc, oc0, y, x0, nvalid, OCB, NV);
+#endif
+}
+
+#ifdef NJ_FOLD_K
+#define NJ_FOLD_TILE_ARGS fold_stage + (size_t)(x0 - xs0) * NJ_Q_LANE_CH, fold_span, fold_rows
+#else
+#define NJ_FOLD_TILE_ARGS NULL, 0, 0
+#endif
 #define NJ_CASE_N(O, N) \
     case (O) * 8 + (N):                                                                            \
-        nj_q_tile(a, stage + (size_t)(x0 - xs0) * NJ_Q_LANE_CH, span, staged_rows, oc, y, y - y0, x0, nvalid, (O), (N)); \
+        nj_q_tile(a, stage + (size_t)(x0 - xs0) * NJ_Q_LANE_CH, span, staged_rows, oc, y, y - y0, x0, nvalid, \
+                  NJ_FOLD_TILE_ARGS, (O), (N));                                                    \
         break;
 #if NJ_NV == 1
 #define NJ_CASE_O(O) NJ_CASE_N(O, 1)
@@ -232,6 +349,22 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
 // Staging rows per lane unit that fit in spans of `tiles` tiles (the band is this minus K - 1).
 #define NJ_STAGE_ROWS_FOR(units, tiles) \
     (NJ_Q_STAGE_BYTES / ((units) * ((tiles) * NJ_TILE + NJ_K - 1) * NJ_UNIT_BYTES))
+#ifdef NJ_FOLD_K
+#define NJ_FOLD_STAGE_ROWS_FOR(units, tiles) \
+    (NJ_Q_STAGE_BYTES / ((units) * ((tiles) * NJ_TILE + NJ_FOLD_K - 1) * NJ_UNIT_BYTES))
+// The fold input's staging must hold one tile's rows (max_group_inputs covers the input's).
+// (With the including file's own test, if it has one.)
+static int NJ_FOLD_SUPPORTS(const nj_conv2d_qs8_args *g) {
+    const int32_t units = (g->fold_in_channels + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    return g->groups == 1 && units >= 1 && NJ_FOLD_STAGE_ROWS_FOR(units, 1) >= NJ_FOLD_K
+#ifdef NJ_SUPPORTS
+           && NJ_SUPPORTS(g)
+#endif
+        ;
+}
+#undef NJ_SUPPORTS
+#define NJ_SUPPORTS NJ_FOLD_SUPPORTS
+#endif
 
 NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
     _Alignas(64) nj_qstage stage[NJ_Q_STAGE_BYTES / sizeof(nj_qstage)];
@@ -242,22 +375,45 @@ NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
     // The band first (each band stages K - 1 rows more than it computes), then the span.
     const int32_t asked = a->row_end - a->row_begin < 16 ? a->row_end - a->row_begin : 16;
     int32_t tiles = NJ_STAGE_TILES;
+#ifdef NJ_FOLD_K
+    // The folded input staged beside the input, in its own area: the band fits both.
+    _Alignas(64) nj_qstage fold_stage[NJ_Q_STAGE_BYTES / sizeof(nj_qstage)];
+    const int32_t fold_units = (a->fold_in_channels + NJ_Q_LANE_CH - 1) / NJ_Q_LANE_CH;
+    while (tiles > 1 && ((tiles / 2) * NJ_TILE >= width || NJ_STAGE_ROWS_FOR(units, tiles) < asked + NJ_K - 1 ||
+                         NJ_FOLD_STAGE_ROWS_FOR(fold_units, tiles) < asked + NJ_FOLD_K - 1)) {
+        tiles /= 2;
+    }
+    const int32_t fold_span = tiles * NJ_TILE + NJ_FOLD_K - 1;
+    int32_t band = NJ_STAGE_ROWS_FOR(units, tiles) - (NJ_K - 1);
+    if (band > NJ_FOLD_STAGE_ROWS_FOR(fold_units, tiles) - (NJ_FOLD_K - 1)) {
+        band = NJ_FOLD_STAGE_ROWS_FOR(fold_units, tiles) - (NJ_FOLD_K - 1);
+    }
+#else
     while (tiles > 1 && ((tiles / 2) * NJ_TILE >= width || NJ_STAGE_ROWS_FOR(units, tiles) < asked + NJ_K - 1)) {
         tiles /= 2;
     }
-    const int32_t span = tiles * NJ_TILE + NJ_K - 1;
     int32_t band = NJ_STAGE_ROWS_FOR(units, tiles) - (NJ_K - 1);
+#endif
+    const int32_t span = tiles * NJ_TILE + NJ_K - 1;
     if (band < 1) return;  // selection never picks this kernel for so many inputs per group
     if (band > 16) band = 16;
     for (int32_t y0 = a->row_begin; y0 < a->row_end; y0 += band) {
         const int32_t y1 = y0 + band < a->row_end ? y0 + band : a->row_end;
         const int32_t staged_rows = y1 - y0 + NJ_K - 1;
+#ifdef NJ_FOLD_K
+        const int32_t fold_rows = y1 - y0 + NJ_FOLD_K - 1;
+#endif
         for (int32_t xs0 = 0; xs0 < width; xs0 += tiles * NJ_TILE) {
             const int32_t xs1 = xs0 + tiles * NJ_TILE < width ? xs0 + tiles * NJ_TILE : width;
             // The columns the span's tiles read: whole vectors, and the kernel's reach.
             const int32_t used = (xs1 - xs0 + NJ_Q_VL - 1) / NJ_Q_VL * NJ_Q_VL + NJ_K - 1;
             for (int32_t g = 0; g < a->groups; g++) {
                 nj_q_stage(a, stage, g * ipg, ipg, y0 - NJ_PAD, staged_rows, xs0, span, used);
+#ifdef NJ_FOLD_K
+                nj_q_stage_planes(a->fold_input, a->fold_input_channel_stride, a->fold_input_rows, a->height, width,
+                                  a->params->fold_input_zero_point, NJ_FOLD_PAD, fold_stage, 0, a->fold_in_channels,
+                                  y0 - NJ_FOLD_PAD, fold_rows, xs0, fold_span, used + NJ_FOLD_K - NJ_K);
+#endif
                 for (int32_t x0 = xs0; x0 < xs1; x0 += NJ_TILE) {
                     const int32_t nvalid = width - x0 < NJ_TILE ? width - x0 : NJ_TILE;
                     const int32_t nv = (nvalid + NJ_Q_VL - 1) / NJ_Q_VL;
@@ -286,9 +442,14 @@ NJ_Q_TARGET void NJ_FN(const nj_conv2d_qs8_args *a) {
 
 #define NJ_STR_(x) #x
 #define NJ_STR(x) NJ_STR_(x)
+#ifdef NJ_FOLD_K
+#define NJ_GEOMETRY_LABEL NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-fold" NJ_STR(NJ_FOLD_K) "x" NJ_STR(NJ_FOLD_K)
+#else
+#define NJ_GEOMETRY_LABEL NJ_STR(NJ_K) "x" NJ_STR(NJ_K)
+#endif
 const nj_conv2d_qs8_kernel NJ_KERNEL = {
     .run = NJ_FN,
-    .name = "qs8-conv2d-" NJ_STR(NJ_K) "x" NJ_STR(NJ_K) "-" NJ_Q_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
+    .name = "qs8-conv2d-" NJ_GEOMETRY_LABEL "-" NJ_Q_ISA_LABEL "-" NJ_STR(NJ_OCB) "x" NJ_STR(NJ_NV),
     .isa = NJ_Q_ISA_ID,
     .required_features = NJ_Q_FEATURES,
     .kernel_size = NJ_K,
@@ -302,9 +463,17 @@ const nj_conv2d_qs8_kernel NJ_KERNEL = {
 #else
     .supports = NULL,
 #endif
+#ifdef NJ_FOLD_K
+    .fold_kernel_size = NJ_FOLD_K,
+#endif
 };
 
 #undef NJ_SUPPORTS
+#undef NJ_GEOMETRY_LABEL
+#undef NJ_FOLD_TILE_ARGS
+#undef NJ_FOLD_STAGE_ROWS_FOR
+#undef NJ_FOLD_PAD
+#undef NJ_FOLD_SUPPORTS
 #undef NJ_STR
 #undef NJ_STR_
 #undef NJ_CASE_O

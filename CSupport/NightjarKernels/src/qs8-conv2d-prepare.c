@@ -48,9 +48,36 @@ static size_t weight_bytes(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args
     return round64(lanes * per_lane);
 }
 
+// A folded layer's fold as a convolution of its own: the fold input to the outputs.
+static nj_conv2d_qs8_args fold_geometry(const nj_conv2d_qs8_args *g) {
+    nj_conv2d_qs8_args f = *g;
+    f.in_channels = g->fold_in_channels;
+    f.kernel_size = g->fold_kernel_size;
+    f.groups = 1;
+    f.fold_kernel_size = 0;
+    return f;
+}
+
+static int fold_geometry_ok(const nj_conv2d_qs8_args *g) {
+    if (g->fold_kernel_size == 0) return 1;
+    const nj_conv2d_qs8_args f = fold_geometry(g);
+    return g->groups == 1 && g->fold_kernel_size > g->kernel_size && geometry_ok(&f);
+}
+
+static int32_t border_classes(const nj_conv2d_qs8_args *g) {
+    return g->fold_kernel_size ? g->kernel_size * g->kernel_size : 1;
+}
+
 size_t nj_qs8_conv2d_packed_bytes(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g) {
-    if (!geometry_ok(g)) return 0;
-    return weight_bytes(kernel->weight_layout, g) + 4 * round64((size_t)g->out_channels * sizeof(int32_t));
+    if (!geometry_ok(g) || !fold_geometry_ok(g)) return 0;
+    const size_t array = round64((size_t)g->out_channels * sizeof(int32_t));
+    if (g->fold_kernel_size == 0) return weight_bytes(kernel->weight_layout, g) + 4 * array;
+    // The main weights, the fold's class after class, the bias and fold bias per class, the
+    // multipliers, shifts and fold shifts.
+    const nj_conv2d_qs8_args f = fold_geometry(g);
+    const size_t classes = (size_t)border_classes(g);
+    return weight_bytes(kernel->weight_layout, g) + classes * weight_bytes(kernel->weight_layout, &f) +
+           2 * classes * array + 4 * array;
 }
 
 static int scale_ok(float s) { return s > 0.0f && isfinite(s); }
@@ -205,12 +232,10 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
     }
 }
 
-int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g,
-                          const int8_t *weights_oihw, const float *weight_scales,
-                          const float *bias, nj_qs8_quantization input,
-                          nj_qs8_quantization output, const nj_qs8_quantization *residual,
-                          int32_t activation, float negative_slope, void *packed,
-                          nj_conv2d_qs8_params *params) {
+// Refusals common to both prepares.
+static int check_layer(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g, nj_qs8_quantization input,
+                       nj_qs8_quantization output, const nj_qs8_quantization *residual, int32_t activation,
+                       float negative_slope) {
     // A kernel with its own geometry test packs only what it takes (Winograd: ungrouped).
     if (!geometry_ok(g) || (kernel->supports && !kernel->supports(g))) return NJ_QS8_BAD_GEOMETRY;
     if (!scale_ok(input.scale) || !scale_ok(output.scale) || (residual && !scale_ok(residual->scale))) {
@@ -220,8 +245,114 @@ int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs
         (residual && !zero_point_ok(residual->zero_point))) {
         return NJ_QS8_BAD_ZERO_POINT;
     }
+    if (activation == NJ_ACTIVATION_LEAKY_RELU && !(negative_slope >= 0.0f && negative_slope <= 1.0f)) {
+        return NJ_QS8_BAD_ACTIVATION;
+    }
+    return NJ_QS8_OK;
+}
+
+int nj_qs8_conv2d_prepare_folded(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g,
+                                 const int8_t *weights_oihw, const float *weight_scales, const float *bias,
+                                 nj_qs8_quantization input, const nj_qs8_fold *fold,
+                                 nj_qs8_quantization output, int32_t activation, float negative_slope,
+                                 void *packed, nj_conv2d_qs8_params *params) {
+    if (g->fold_kernel_size <= 0 || !fold_geometry_ok(g) ||
+        (kernel->kernel_size != 0 && kernel->fold_kernel_size != g->fold_kernel_size)) {
+        return NJ_QS8_BAD_GEOMETRY;
+    }
+    int st = check_layer(kernel, g, input, output, NULL, activation, negative_slope);
+    if (st) return st;
+    if (!scale_ok(fold->input.scale)) return NJ_QS8_BAD_SCALE;
+    if (!zero_point_ok(fold->input.zero_point)) return NJ_QS8_BAD_ZERO_POINT;
+
+    const nj_conv2d_qs8_args f = fold_geometry(g);
+    const int32_t oc_count = g->out_channels, classes = border_classes(g);
+    const int32_t taps_in = g->in_channels * g->kernel_size * g->kernel_size;
+    const int32_t taps_fold = f.in_channels * f.kernel_size * f.kernel_size;
+    const size_t wbytes = weight_bytes(kernel->weight_layout, g);
+    const size_t fold_class_bytes = weight_bytes(kernel->weight_layout, &f);
+    const size_t array = round64((size_t)oc_count * sizeof(int32_t));
+    char *fold_weights = (char *)packed + wbytes;
+    char *arrays = fold_weights + (size_t)classes * fold_class_bytes;
+    int32_t *bias_q = (int32_t *)arrays;
+    int32_t *fold_bias = (int32_t *)(arrays + (size_t)classes * array);
+    int32_t *mult = (int32_t *)(arrays + 2 * (size_t)classes * array);
+    int32_t *mult_neg = mult + array / sizeof(int32_t);
+    int32_t *shift = mult_neg + array / sizeof(int32_t);
+    int32_t *fold_shift = shift + array / sizeof(int32_t);
+
+    const int u8_inputs = kernel->weight_layout == NJ_QS8_WEIGHTS_GC4HWO4_S8_U8;
     const int lrelu = activation == NJ_ACTIVATION_LEAKY_RELU;
-    if (lrelu && !(negative_slope >= 0.0f && negative_slope <= 1.0f)) return NJ_QS8_BAD_ACTIVATION;
+    for (int32_t oc = 0; oc < oc_count; oc++) {
+        if (!scale_ok(weight_scales[oc]) || !scale_ok(fold->weight_scales[oc])) return NJ_QS8_BAD_SCALE;
+        const double main_scale = (double)input.scale * weight_scales[oc];
+        const double fine_scale = (double)fold->input.scale * fold->weight_scales[oc];
+        // The main scale must be the fine one times 2^0 .. 2^7 (to float's precision).
+        const double ratio = main_scale / fine_scale;
+        const int32_t k = (int32_t)nearbyint(log2(ratio));
+        if (k < 0 || k > 7 || fabs(ratio / ldexp(1.0, k) - 1.0) > 1e-5) return NJ_QS8_BAD_SCALE;
+        fold_shift[oc] = k;
+        st = conv_multipliers(fine_scale / output.scale, lrelu ? negative_slope : 1.0, &mult[oc], &mult_neg[oc],
+                              &shift[oc]);
+        if (st) return st;
+        int64_t sum_w = 0, sum_abs = 0;
+        for (int32_t i = 0; i < taps_in; i++) {
+            const int32_t w = weights_oihw[(size_t)oc * taps_in + i];
+            sum_w += w;
+            sum_abs += w < 0 ? -w : w;
+        }
+        for (int32_t c = 0; c < classes; c++) {
+            const double b = nearbyint(bias[(size_t)c * oc_count + oc] / main_scale);
+            if (!(fabs(b) < 536870912.0)) return NJ_QS8_BIAS_OUT_OF_RANGE;
+            const int8_t *fw = fold->weights + ((size_t)c * oc_count + oc) * taps_fold;
+            int64_t fold_sum = 0, fold_abs = 0;
+            for (int32_t i = 0; i < taps_fold; i++) {
+                fold_sum += fw[i];
+                fold_abs += fw[i] < 0 ? -fw[i] : fw[i];
+            }
+            const int64_t main_b = (int64_t)b - (int64_t)input.zero_point * sum_w - (u8_inputs ? 128 * sum_w : 0);
+            const int64_t fold_b = -(int64_t)fold->input.zero_point * fold_sum - (u8_inputs ? 128 * fold_sum : 0);
+            // Every partial sum a kernel forms (staged values |x| <= 255) stays inside int32.
+            const int64_t bound = ((main_b < 0 ? -main_b : main_b) + 255 * sum_abs) * ((int64_t)1 << k) +
+                                  (fold_b < 0 ? -fold_b : fold_b) + 255 * fold_abs;
+            if (bound >= 2147483648LL) return NJ_QS8_BIAS_OUT_OF_RANGE;
+            bias_q[(size_t)c * oc_count + oc] = (int32_t)main_b;
+            fold_bias[(size_t)c * oc_count + oc] = (int32_t)fold_b;
+        }
+    }
+    pack_weights(kernel->weight_layout, g, weights_oihw, packed);
+    for (int32_t c = 0; c < classes; c++) {
+        pack_weights(kernel->weight_layout, &f, fold->weights + (size_t)c * oc_count * taps_fold,
+                     fold_weights + (size_t)c * fold_class_bytes);
+    }
+
+    memset(params, 0, sizeof *params);
+    params->bias = bias_q;
+    params->multiplier = mult;
+    params->negative_multiplier = mult_neg;
+    params->shift = shift;
+    params->input_zero_point = input.zero_point;
+    params->output_zero_point = output.zero_point;
+    params->residual_shift = 1;
+    params->fold_weights = fold_weights;
+    params->fold_bias = fold_bias;
+    params->fold_shift = fold_shift;
+    params->fold_input_zero_point = fold->input.zero_point;
+    params->class_stride = oc_count;
+    params->fold_class_weights = fold_class_bytes / (size_t)nj_qs8_layout_weight_bytes(kernel->weight_layout);
+    return NJ_QS8_OK;
+}
+
+int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g,
+                          const int8_t *weights_oihw, const float *weight_scales,
+                          const float *bias, nj_qs8_quantization input,
+                          nj_qs8_quantization output, const nj_qs8_quantization *residual,
+                          int32_t activation, float negative_slope, void *packed,
+                          nj_conv2d_qs8_params *params) {
+    if (g->fold_kernel_size != 0 || kernel->fold_kernel_size != 0) return NJ_QS8_BAD_GEOMETRY;
+    const int st0 = check_layer(kernel, g, input, output, residual, activation, negative_slope);
+    if (st0) return st0;
+    const int lrelu = activation == NJ_ACTIVATION_LEAKY_RELU;
 
     const int32_t oc_count = g->out_channels;
     const int32_t taps_in = g->in_channels / g->groups * g->kernel_size * g->kernel_size;
@@ -264,5 +395,11 @@ int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs
     params->residual_zero_point = residual ? residual->zero_point : 0;
     params->residual_multiplier = rm;
     params->residual_shift = rs;
+    params->fold_weights = NULL;
+    params->fold_bias = NULL;
+    params->fold_shift = NULL;
+    params->fold_input_zero_point = 0;
+    params->class_stride = 0;
+    params->fold_class_weights = 0;
     return NJ_QS8_OK;
 }

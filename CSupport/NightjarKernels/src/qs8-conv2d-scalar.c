@@ -20,6 +20,10 @@ void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
     const int32_t opg = a->out_channels / a->groups;
     const int32_t zp = p->input_zero_point;
 
+    // A folded input (see nightjar_kernels_qs8.h): its weights [class][oc][ic][ky][kx].
+    const int32_t fk = a->fold_kernel_size, fpad = (fk - 1) / 2;
+    const int8_t *fold_weights = p->fold_weights;
+
     for (int32_t oc = 0; oc < a->out_channels; oc++) {
         const int32_t group = oc / opg;
         const int8_t *w_oc = weights + (size_t)oc * ipg * k * k;
@@ -30,8 +34,10 @@ void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
                 ? a->residual + oc * a->residual_channel_stride +
                       (size_t)(y % a->residual_rows) * width
                 : NULL;
+            const int32_t row_class = fk ? nj_qs8_border_class(y, a->height, pad) : 0;
             for (int32_t x = 0; x < width; x++) {
-                int64_t acc = p->bias[oc];
+                const int32_t c = fk ? row_class * k + nj_qs8_border_class(x, width, pad) : 0;
+                int64_t acc = p->bias[(size_t)c * p->class_stride + oc];
                 for (int32_t icg = 0; icg < ipg; icg++) {
                     const int8_t *plane = a->input + (size_t)(group * ipg + icg) * a->input_channel_stride;
                     const int8_t *w = w_oc + (size_t)icg * k * k;
@@ -43,6 +49,24 @@ void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
                             const int32_t ix = x + kx - pad;
                             const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : zp;
                             acc += (int64_t)w[ky * k + kx] * v;
+                        }
+                    }
+                }
+                if (fk) {
+                    acc = acc * ((int64_t)1 << p->fold_shift[oc]) + p->fold_bias[(size_t)c * p->class_stride + oc];
+                    const int8_t *fw = fold_weights + (size_t)c * p->fold_class_weights +
+                                       (size_t)oc * a->fold_in_channels * fk * fk;
+                    for (int32_t ic = 0; ic < a->fold_in_channels; ic++) {
+                        const int8_t *plane = a->fold_input + (size_t)ic * a->fold_input_channel_stride;
+                        for (int32_t ky = 0; ky < fk; ky++) {
+                            const int32_t iy = y + ky - fpad;
+                            const int inside_y = iy >= 0 && iy < a->height;
+                            const int8_t *row = inside_y ? plane + (size_t)(iy % a->fold_input_rows) * width : NULL;
+                            for (int32_t kx = 0; kx < fk; kx++) {
+                                const int32_t ix = x + kx - fpad;
+                                const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : p->fold_input_zero_point;
+                                acc += (int64_t)fw[((size_t)ic * fk + ky) * fk + kx] * v;
+                            }
                         }
                     }
                 }

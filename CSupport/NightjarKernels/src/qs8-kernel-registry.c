@@ -1,8 +1,8 @@
 // The qs8 kernel table (from kernel-list.h, the one list) and selection. Selection is the
 // families' rule (the first kernel of the geometry whose instruction set and required CPU
 // features are active under the cap, and whose own test, if it has one, takes the geometry)
-// plus one qs8 condition: the kernel's staging area must hold the group's input channels
-// (max_group_inputs).
+// plus two qs8 conditions: the kernel's staging area must hold the group's input channels
+// (max_group_inputs), and its folded input's kernel size is the geometry's (0: none).
 #include "nightjar_kernels.h"
 #include "nj-kernels-internal.h"
 #include "qs8-internal.h"
@@ -39,7 +39,8 @@ const nj_conv2d_qs8_kernel *nj_conv2d_qs8_kernel_select(const nj_conv2d_qs8_args
     const size_t count = sizeof qs8_kernels / sizeof qs8_kernels[0];
     for (size_t i = 0; i + 1 < count; i++) {
         const nj_conv2d_qs8_kernel *k = qs8_kernels[i];
-        if (k->kernel_size == geometry->kernel_size && (rows <= 0 || k->tile_rows <= rows) &&
+        if (k->kernel_size == geometry->kernel_size && k->fold_kernel_size == geometry->fold_kernel_size &&
+            (rows <= 0 || k->tile_rows <= rows) &&
             (k->max_group_inputs == 0 || ipg <= k->max_group_inputs) &&
             (k->supports == NULL || k->supports(geometry)) &&
             nj_kernel_runnable_with(k->isa, k->required_features, available)) {

@@ -788,6 +788,13 @@ static void qs8_chunk(const void *kernel, const void *args, const conv_chunk *ch
     params.multiplier += begin;
     params.negative_multiplier += begin;
     params.shift += begin;
+    if (a->fold_kernel_size) {  // ungrouped; the class rows keep their stride
+        params.fold_bias += begin;
+        params.fold_shift += begin;
+        const size_t fold_offset = oihw ? (size_t)begin * a->fold_in_channels * a->fold_kernel_size * a->fold_kernel_size
+                                        : (size_t)begin * lane;
+        params.fold_weights = (const char *)params.fold_weights + fold_offset * weight_bytes;
+    }
     share.params = &params;
     k->run(&share);
 }
