@@ -420,7 +420,10 @@ struct LayerShare: Codable, Equatable {
             if let layer = time.layer {
                 row.kernel = kernelNames[layer]
                 row.precision = precisions[layer].rawValue
-                row.gmac_per_second = perFrame > 0 ? architecture.macsPerPixel(of: convolutions[layer]) * pixels / perFrame / 1e9 : nil
+                // A folded pair: both layers' direct-convolution MACs.
+                let macs = architecture.macsPerPixel(of: convolutions[layer]) +
+                    (time.folded.map { architecture.macsPerPixel(of: convolutions[$0]) } ?? 0)
+                row.gmac_per_second = perFrame > 0 ? macs * pixels / perFrame / 1e9 : nil
             }
             return row
         }

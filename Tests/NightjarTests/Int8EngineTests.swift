@@ -14,7 +14,7 @@ final class Int8EngineTests: XCTestCase {
     static func allInt8(_ model: NightjarModel) throws -> NightjarModel {
         let specs = model.architecture.convolutions
         var layers: [Int: LayerQuantization] = [:]
-        for case .convolution(let index, _, _, let residual, _, _) in NetworkGraph(architecture: model.architecture).steps {
+        for case .convolution(let index, _, _, let residual, _, _, _) in NetworkGraph(architecture: model.architecture).steps {
             let spec = specs[index]
             layers[index] = LayerQuantization(
                 quantizing: model.weights(spec), outChannels: spec.outChannels,

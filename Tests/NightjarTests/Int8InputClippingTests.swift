@@ -13,7 +13,7 @@ final class Int8InputClippingTests: XCTestCase {
         let model = try ModelFileTests.syntheticModel()
         let specs = model.architecture.convolutions
         var layers: [Int: LayerQuantization] = [:]
-        for case .convolution(let index, _, _, let residual, _, _) in NetworkGraph(architecture: model.architecture).steps {
+        for case .convolution(let index, _, _, let residual, _, _, _) in NetworkGraph(architecture: model.architecture).steps {
             let spec = specs[index]
             func range(_ key: String) -> ActivationQuantization {
                 inputs[key].map { ActivationQuantization(low: $0.0, high: $0.1) } ?? .init(low: -1, high: 2)

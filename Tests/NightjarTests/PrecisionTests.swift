@@ -177,7 +177,7 @@ final class PrecisionTests: XCTestCase {
     private func assertOperandsMatch(_ graph: NetworkGraph, file: StaticString = #filePath, line: UInt = #line) {
         for step in graph.steps {
             switch step {
-            case .convolution(let layer, let input, let output, let residual, _, _):
+            case .convolution(let layer, let input, let output, let residual, _, _, _):
                 let p = graph.layerPrecisions[layer]
                 for slice in [input, output] + (residual.map { [$0] } ?? []) {
                     XCTAssertEqual(graph.precision(of: slice.storage), p, graph.convolutions[layer].name, file: file, line: line)

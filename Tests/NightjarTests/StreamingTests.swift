@@ -186,7 +186,7 @@ final class StreamingTests: XCTestCase {
             let node = key / 2
             XCTAssertEqual(list.map(\.count).reduce(0, +), plain.ranges[key]?.map(\.count).reduce(0, +),
                            "node \(node): each row computed once")
-            guard node < graph.steps.count, case .convolution(let layer, _, _, _, _, let factor) = graph.steps[node],
+            guard node < graph.steps.count, case .convolution(let layer, _, _, _, _, let factor, _) = graph.steps[node],
                   paired[layer] == 2 else { continue }
             pairedNodes += 1
             let planeEnd = height / schedule.bufferDivisor[schedule.outputBuffer(of: node)]

@@ -14,6 +14,18 @@ protocol ConvolutionCall: ConvolutionGeometry {
     /// Points the args at the layer's packed parameters and returns its kernel.
     mutating func bind(_ parameters: PackedParameters, layer: Int) -> UnsafePointer<Kernel>
     static func run(_ pool: OpaquePointer, _ kernel: UnsafePointer<Kernel>, _ args: UnsafePointer<Self>)
+    /// The folded layer's input (a window of `rows` rows, `channelStride` elements between
+    /// channels), and the main input narrowed to the channels after the folded layer's: only
+    /// int8 folds.
+    mutating func setFold(_ fold: NetworkGraph.Fold, input: UnsafeRawPointer, channelStride: Int, rows: Int,
+                          _ convolutions: [ConvolutionSpec])
+}
+
+extension ConvolutionCall {
+    mutating func setFold(_ fold: NetworkGraph.Fold, input: UnsafeRawPointer, channelStride: Int, rows: Int,
+                          _ convolutions: [ConvolutionSpec]) {
+        preconditionFailure("only int8 layers fold")
+    }
 }
 
 extension nj_conv2d_f32_args: ConvolutionCall {
@@ -65,5 +77,15 @@ extension nj_conv2d_qs8_args: ConvolutionCall {
     }
     static func run(_ pool: OpaquePointer, _ kernel: UnsafePointer<nj_conv2d_qs8_kernel>, _ args: UnsafePointer<Self>) {
         nj_threadpool_conv2d_qs8(pool, kernel, args)
+    }
+    mutating func setFold(_ fold: NetworkGraph.Fold, input: UnsafeRawPointer, channelStride: Int, rows: Int,
+                          _ convolutions: [ConvolutionSpec]) {
+        let folded = convolutions[fold.layer]
+        in_channels -= Int32(folded.outChannels)
+        fold_input = input.assumingMemoryBound(to: Int8.self)
+        fold_input_channel_stride = channelStride
+        fold_input_rows = Int32(rows)
+        fold_in_channels = Int32(folded.inChannels)
+        fold_kernel_size = Int32(folded.kernel + Int(kernel_size) - 1)
     }
 }

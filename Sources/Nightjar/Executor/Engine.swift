@@ -129,7 +129,8 @@ public final class Engine: @unchecked Sendable {
             pointer(slice, output: output, height: height, width: width)
         }
         switch step {
-        case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU, let depthToSpace):
+        case .convolution(let layer, let inSlice, let outSlice, let residualSlice, let leakyReLU, let depthToSpace, let fold):
+            precondition(fold == nil, "the FP32 engine's graph folds nothing")
             let spec = graph.convolutions[layer]
             let (src, plane) = resolve(inSlice)
             let (dst, outPlane) = resolve(outSlice)

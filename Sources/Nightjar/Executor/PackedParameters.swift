@@ -59,10 +59,14 @@ final class PackedParameters: @unchecked Sendable {
     /// the network's precision), so that each int8 layer's kernel is chosen for the rows a call
     /// gets (`rowsPerCall`); nil where the rows a call gets are not known (the quantizer's
     /// check, the FP32 `Engine`).
+    /// `foldConv2x`: fold conv2x into conv_2_8_32 when both run in int8 and their numbers allow
+    /// it (`conv2xFold`; NIGHTJAR_INT8_FOLD=0 in the environment turns it off, to compare).
     init(_ model: NightjarModel, precision: Precision? = nil,
-         streamedIn bands: ((Precision) -> StreamSchedule.Bands)? = nil, path: String = "the model") throws {
+         streamedIn bands: ((Precision) -> StreamSchedule.Bands)? = nil, path: String = "the model",
+         foldConv2x: Bool = PackedParameters.foldsByDefault) throws {
         let specs = model.architecture.convolutions
         let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
+        let conv2xFold = foldConv2x ? Self.conv2xFold(model, layerPrecisions) : nil
         let rowsPerCall = bands.map {
             Self.rowsPerCall(model.architecture, layerPrecisions: layerPrecisions, bands: $0(layerPrecisions.max()!))
         }
@@ -79,6 +83,7 @@ final class PackedParameters: @unchecked Sendable {
                 sizes.append((count * 4, spec.bias ? spec.outChannels * 4 : 0))
             case .int8:
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args(), rowsPerCall: rowsPerCall?[layer])
+                if let fold = conv2xFold, fold.layer == layer { Self.setFold(layer: fold.layer, folded: fold.folded, specs, &geometry) }
                 let kernel = nj_conv2d_qs8_kernel_select(&geometry, -1)!
                 kernels.append(.int8(kernel))
                 sizes.append((nj_qs8_conv2d_packed_bytes(kernel, &geometry), 0))
@@ -92,7 +97,7 @@ final class PackedParameters: @unchecked Sendable {
         // What the int8 preparation needs of the graph: each layer's activation and residual.
         let graph = NetworkGraph(architecture: model.architecture, layerPrecisions: layerPrecisions)
         var activations = [Int32](repeating: Int32(NJ_ACTIVATION_NONE.rawValue), count: specs.count)
-        for case .convolution(let layer, _, _, _, let leakyReLU, _) in graph.steps where leakyReLU {
+        for case .convolution(let layer, _, _, _, let leakyReLU, _, _) in graph.steps where leakyReLU {
             activations[layer] = Int32(NJ_ACTIVATION_LEAKY_RELU.rawValue)
         }
         // FP32 blocks are packed back to back, as they always were (4-byte aligned); the
@@ -116,6 +121,33 @@ final class PackedParameters: @unchecked Sendable {
             case .fp16(let kernel):
                 var geometry = Self.geometry(spec, nj_conv2d_f16_args())
                 model.weights(spec).withUnsafeBufferPointer { nj_f16_conv2d_pack_weights(kernel, &geometry, $0.baseAddress, weights) }
+            case .int8(let kernel) where conv2xFold?.layer == index:
+                let fold = conv2xFold!
+                var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
+                Self.setFold(layer: fold.layer, folded: fold.folded, specs, &geometry)
+                let q = model.quantization(spec)!, first = model.quantization(specs[fold.folded])!
+                let status = fold.numbers.mainWeights.withUnsafeBufferPointer { w in
+                    q.weightScales.withUnsafeBufferPointer { scales in
+                        fold.numbers.bias.withUnsafeBufferPointer { b in
+                            fold.numbers.foldWeights.withUnsafeBufferPointer { fw in
+                                fold.numbers.foldWeightScales.withUnsafeBufferPointer { fs in
+                                    var numbers = nj_qs8_fold(weights: fw.baseAddress, weight_scales: fs.baseAddress,
+                                                              input: nj_qs8_quantization(first.input))
+                                    return nj_qs8_conv2d_prepare_folded(kernel, &geometry, w.baseAddress, scales.baseAddress, b.baseAddress,
+                                                                        nj_qs8_quantization(q.input), &numbers, nj_qs8_quantization(q.output),
+                                                                        activations[index], Architecture.leakySlope, weights, qs8Params + index)
+                                }
+                            }
+                        }
+                    }
+                }
+                guard status == Int32(NJ_QS8_OK.rawValue) else {
+                    free(storage)
+                    qs8Params.deallocate()
+                    throw ModelFileError.malformedTensor(path: path, tensor: spec.name,
+                                                         reason: "int8 numbers of the folded layer cannot be used: " +
+                                                             String(cString: nj_qs8_status_message(status)))
+                }
             case .int8(let kernel):
                 let q = model.quantization(spec)!
                 var geometry = Self.geometry(spec, nj_conv2d_qs8_args())
@@ -151,6 +183,7 @@ final class PackedParameters: @unchecked Sendable {
             }
         }
         modelBytes = model.tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
+        self.conv2xFold = conv2xFold.map { (layer: $0.layer, folded: $0.folded) }
         self.qs8Params = qs8Params
         self.layerPrecisions = layerPrecisions
         quantizations = zip(specs, layerPrecisions).map { $1 == .int8 ? model.quantization($0) : nil }
@@ -166,6 +199,35 @@ final class PackedParameters: @unchecked Sendable {
     deinit {
         free(storage)
         qs8Params.deallocate()
+    }
+
+    /// Whether engines fold conv2x into conv_2_8_32 unless told: yes, but for NIGHTJAR_INT8_FOLD=0.
+    static var foldsByDefault: Bool { getenv("NIGHTJAR_INT8_FOLD").map { String(cString: $0) != "0" } ?? true }
+
+    /// conv_2_8_32 (`layer`) with conv2x (`folded`) folded in, when the parameters do it: the
+    /// graph of an engine running them must be built with `foldConv2x` (no conv2x step).
+    let conv2xFold: (layer: Int, folded: Int)?
+
+    /// The fold's numbers, when both layers run in int8 and the composed weights fit.
+    private static func conv2xFold(_ model: NightjarModel, _ precisions: [Precision])
+        -> (layer: Int, folded: Int, numbers: Int8ConvolutionFold)? {
+        let specs = model.architecture.convolutions
+        guard let (layer, folded) = NetworkGraph.conv2xFold(specs), precisions[folded] == .int8, precisions[layer] == .int8,
+              let q1 = model.quantization(specs[folded]), let q2 = model.quantization(specs[layer]),
+              let numbers = Int8ConvolutionFold(first: specs[folded], firstWeights: model.weights(specs[folded]),
+                                                firstBias: model.bias(specs[folded]), firstQuantization: q1,
+                                                second: specs[layer], secondWeights: model.weights(specs[layer]),
+                                                secondBias: model.bias(specs[layer]), secondQuantization: q2) else { return nil }
+        return (layer, folded, numbers)
+    }
+
+    /// `args` (the second layer's geometry) with the fold: the main input's channels are those
+    /// after the folded layer's output, and the fold input its input through the composed kernel.
+    static func setFold(layer: Int, folded: Int, _ specs: [ConvolutionSpec], _ args: inout nj_conv2d_qs8_args) {
+        let first = specs[folded], second = specs[layer]
+        args.in_channels = Int32(second.inChannels - first.outChannels)
+        args.fold_in_channels = Int32(first.inChannels)
+        args.fold_kernel_size = Int32(first.kernel + second.kernel - 1)
     }
 
     /// `args` with the layer's channels, groups and kernel size (what selection looks at), and
@@ -195,7 +257,7 @@ final class PackedParameters: @unchecked Sendable {
                             bands: StreamSchedule.Bands) -> [Int] {
         let graph = NetworkGraph(architecture: architecture, layerPrecisions: layerPrecisions)
         var rows = [Int](repeating: bands.lowResolutionRows, count: architecture.convolutions.count)
-        for case .convolution(let layer, let input, _, _, _, _) in graph.steps {
+        for case .convolution(let layer, let input, _, _, _, _, _) in graph.steps {
             rows[layer] = input.divisor >= Self.lowResolutionDivisor
                 ? bands.lowResolutionRows : max(bands.outputRows / input.divisor, 1)
         }
@@ -242,13 +304,14 @@ final class PackedParameters: @unchecked Sendable {
             types[id].quantization = encoding
         }
         for pass in 0..<2 {
-            for case .convolution(let layer, let input, let output, let residual, _, _) in graph.steps {
+            for case .convolution(let layer, let input, let output, let residual, _, _, let fold) in graph.steps {
                 guard let q = quantizations[layer] else { continue }
                 if pass == 0 {
                     assign(output, q.output)
                 } else {
                     assign(input, q.input)
                     assign(residual, q.residual)
+                    if let fold { assign(fold.input, quantizations[fold.layer]?.input) }
                 }
             }
         }
@@ -261,8 +324,12 @@ final class PackedParameters: @unchecked Sendable {
         return types
     }
 
-    /// The kernel names by layer, for reports.
-    var kernelNames: [String] { kernels.map(\.name) }
+    /// The kernel names by layer, for reports (a folded layer's: the kernel that does its work).
+    var kernelNames: [String] {
+        var names = kernels.map(\.name)
+        if let fold = conv2xFold { names[fold.folded] = names[fold.layer] }
+        return names
+    }
 
     /// The rows each layer's kernel computes together, by layer (the schedule's row blocks).
     var rowBlocks: [Int] { kernels.map(\.rowBlock) }

@@ -36,4 +36,6 @@ public struct LayerTime: Sendable, Equatable {
     public var layer: Int?
     public var seconds: Double
     public var calls: Int
+    /// The convolution folded into `layer`, whose work this row's time includes.
+    public var folded: Int? = nil
 }

@@ -95,7 +95,8 @@ public final class StreamingEngine: @unchecked Sendable {
             throw EngineError.badBands(lowResolutionRows: bands.lowResolutionRows, outputRows: bands.outputRows)
         }
         let graph = NetworkGraph(architecture: architecture, layerPrecisions: parameters.layerPrecisions,
-                                 quantizations: parameters.quantizations, int8Input: int8Input, int8Output: int8Output)
+                                 quantizations: parameters.quantizations, int8Input: int8Input, int8Output: int8Output,
+                                 foldConv2x: parameters.conv2xFold != nil)
         let schedule = StreamSchedule(graph: graph, bands: bands, rowBlocks: parameters.rowBlocks)
         let rows = try schedule.windowRows(height: maxHeight, width: maxWidth)
         var requests: [MemoryPlan.Request] = []
@@ -175,11 +176,20 @@ public final class StreamingEngine: @unchecked Sendable {
     /// Counters for this engine's steps, to attach as `stepTimes`.
     public func makeStepTimes() -> StepTimes { StepTimes(steps: schedule.nodeCount) }
 
-    /// `times` by layer: each convolution on its own (in the architecture's order), then the
+    /// `times` by layer: each convolution on its own (in the architecture's order; a layer with
+    /// another folded into it, int8's conv_2_8_32 and conv2x, is one row for both), then the
     /// steps that are not convolutions by kind (unshuffles, LeakyReLUs, copies and conversions,
     /// the network input); kinds that never ran are left out.
     public func layerTimes(_ times: StepTimes) -> [LayerTime] {
         var layers = schedule.convolutions.enumerated().map { LayerTime(name: $0.element.name, layer: $0.offset, seconds: 0, calls: 0) }
+        var folded: Set<Int> = []
+        for node in 0..<schedule.nodeCount {
+            if case .convolution(let layer, _, _, _, _, _, let fold?)? = schedule.step(node) {
+                layers[layer].folded = fold.layer
+                layers[layer].name += " + " + schedule.convolutions[fold.layer].name
+                folded.insert(fold.layer)
+            }
+        }
         let kinds = ["unshuffles", "LeakyReLUs", "copies and conversions", "network input"]
         var other = kinds.map { LayerTime(name: $0, layer: nil, seconds: 0, calls: 0) }
         for node in 0..<schedule.nodeCount {
@@ -189,14 +199,14 @@ public final class StreamingEngine: @unchecked Sendable {
                 row.calls += calls
             }
             switch schedule.step(node) {
-            case .convolution(let layer, _, _, _, _, _)?: add(&layers[layer])
+            case .convolution(let layer, _, _, _, _, _, _)?: add(&layers[layer])
             case .unshuffle?: add(&other[0])
             case .leakyReLU?: add(&other[1])
             case .copy?: add(&other[2])
             case nil: add(&other[3])
             }
         }
-        return layers + other.filter { $0.calls > 0 }
+        return layers.filter { !folded.contains($0.layer!) } + other.filter { $0.calls > 0 }
     }
 
     /// Convenience for whole arrays: `input` height×width, `output` 3×height×width (clamped).
@@ -299,11 +309,12 @@ public final class StreamingEngine: @unchecked Sendable {
             }
             let inBuffers = schedule.inputBuffers(of: node)
             switch step {
-            case .convolution(let layer, let input, let output, let residual, let leakyReLU, let depthToSpace):
+            case .convolution(let layer, let input, let output, let residual, let leakyReLU, let depthToSpace, let fold):
                 let spec = schedule.convolutions[layer]
                 let src = address(input, buffer: inBuffers[0])
                 let dst = address(output, buffer: outBuffer)
                 let res = residual.map { address($0, buffer: inBuffers[1]) }
+                let foldSource = fold.map { address($0.input, buffer: inBuffers[inBuffers.count - 1]) }
                 // The geometry is the same for every precision; pointers and parameters differ.
                 func geometry<Args: ConvolutionGeometry>(_ args: inout Args) {
                     args.input_channel_stride = src.channelStride
@@ -332,6 +343,10 @@ public final class StreamingEngine: @unchecked Sendable {
                     var args = Call()
                     geometry(&args)
                     args.setOperands(input: UnsafeRawPointer(src.raw), output: dst.raw, residual: res.map { UnsafeRawPointer($0.raw) })
+                    if let fold, let foldSource {
+                        args.setFold(fold, input: UnsafeRawPointer(foldSource.raw), channelStride: foldSource.channelStride,
+                                     rows: foldSource.rows, schedule.convolutions)
+                    }
                     let kernel = args.bind(engine.weights, layer: layer)
                     args.setActivation(activation, negativeSlope: Architecture.leakySlope)
                     Call.run(pool, kernel, &args)

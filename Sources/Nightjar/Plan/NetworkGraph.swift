@@ -60,21 +60,38 @@ public struct NetworkGraph: Sendable {
         public var channelStride: Int
     }
 
+    /// A convolution folded into the one after it (`Step.convolution`'s `fold`): `layer`, which
+    /// read `input` and wrote the first outChannels channels of the next one's input. In int8 the
+    /// two are one kernel (conv2x into conv_2_8_32: nightjar_kernels_qs8.h's folded input), which
+    /// reads `input` through the composed, larger kernel instead of a tensor between them.
+    public struct Fold: Sendable, Equatable {
+        public var layer: Int
+        public var input: Slice
+        /// The composed kernel's size: the two kernels' reaches added.
+        public func kernel(after spec: ConvolutionSpec, _ convolutions: [ConvolutionSpec]) -> Int {
+            spec.kernel + convolutions[layer].kernel - 1
+        }
+    }
+
     public enum Step: Sendable {
         /// out = act(conv(in) + bias) + residual, for the convolution `layer` of the architecture.
         /// With `depthToSpace` r > 1 the pixel shuffle by r that follows it is folded into its
         /// stores: `output` is at r times the input's scale and gets outChannels / r² channels.
-        case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool, depthToSpace: Int)
+        /// With a `fold`, `input` holds only the channels after the folded layer's, and the fold's
+        /// input is read last (no residual then).
+        case convolution(layer: Int, input: Slice, output: Slice, residual: Slice?, leakyReLU: Bool, depthToSpace: Int,
+                         fold: Fold?)
         /// Space-to-depth by `factor`; `input` holds `channels` planes.
         case unshuffle(input: Slice, channels: Int, factor: Int, output: Slice)
         case leakyReLU(input: Slice, output: Slice, channels: Int)
         /// A copy; between buffers of different element types (or int8 encodings), a conversion.
         case copy(input: Slice, output: Slice, channels: Int)
 
-        /// The slices the step reads (input first, then any residual).
+        /// The slices the step reads (input first, then any residual, then any fold's input).
         public var inputs: [Slice] {
             switch self {
-            case .convolution(_, let input, _, let residual, _, _): return residual.map { [input, $0] } ?? [input]
+            case .convolution(_, let input, _, let residual, _, _, let fold):
+                return [input] + (residual.map { [$0] } ?? []) + (fold.map { [$0.input] } ?? [])
             case .unshuffle(let input, _, _, _),
                  .leakyReLU(let input, _, _), .copy(let input, _, _):
                 return [input]
@@ -84,8 +101,12 @@ public struct NetworkGraph: Sendable {
         /// Channels read from each of `inputs`, and channels written.
         public func channelCounts(_ convolutions: [ConvolutionSpec]) -> (inputs: [Int], output: Int) {
             switch self {
-            case .convolution(let layer, _, _, let residual, _, let r):
+            case .convolution(let layer, _, _, let residual, _, let r, let fold):
                 let spec = convolutions[layer]
+                if let fold {
+                    let folded = convolutions[fold.layer]
+                    return ([spec.inChannels - folded.outChannels, folded.inChannels], spec.outChannels / (r * r))
+                }
                 return (residual == nil ? [spec.inChannels] : [spec.inChannels, spec.outChannels], spec.outChannels / (r * r))
             case .unshuffle(_, let channels, let factor, _): return ([channels], channels * factor * factor)
             case .leakyReLU(_, _, let channels), .copy(_, _, let channels): return ([channels], channels)
@@ -96,9 +117,12 @@ public struct NetworkGraph: Sendable {
         /// rows `rows` (at the output's scale) read.
         public func inputRows(_ index: Int, for rows: Range<Int>, _ convolutions: [ConvolutionSpec]) -> Range<Int> {
             switch self {
-            case .convolution(let layer, _, _, _, _, let r):
+            case .convolution(let layer, _, _, let residual, _, let r, let fold):
                 // Output rows are at r times the input's scale (r = 1: the same).
-                let pad = index == 0 ? (convolutions[layer].kernel - 1) / 2 : 0
+                let spec = convolutions[layer]
+                let foldIndex = fold == nil ? -1 : residual == nil ? 1 : 2
+                let kernel = index == 0 ? spec.kernel : index == foldIndex ? fold!.kernel(after: spec, convolutions) : 1
+                let pad = (kernel - 1) / 2
                 return (rows.lowerBound / r - pad)..<((rows.upperBound + r - 1) / r + pad)
             case .unshuffle(_, _, let factor, _):
                 return (rows.lowerBound * factor)..<(rows.upperBound * factor)
@@ -110,14 +134,14 @@ public struct NetworkGraph: Sendable {
         /// Output rows are produced in multiples of this.
         public var rowGranularity: Int {
             switch self {
-            case .convolution(_, _, _, _, _, let factor): return factor
+            case .convolution(_, _, _, _, _, let factor, _): return factor
             default: return 1
             }
         }
 
         public var output: Slice {
             switch self {
-            case .convolution(_, _, let output, _, _, _), .unshuffle(_, _, _, let output),
+            case .convolution(_, _, let output, _, _, _, _), .unshuffle(_, _, _, let output),
                  .leakyReLU(_, let output, _), .copy(_, let output, _):
                 return output
             }
@@ -148,6 +172,15 @@ public struct NetworkGraph: Sendable {
     public private(set) var outputPrecision = Precision.fp32
     /// The output's encoding when it is int8: the last convolution's.
     public private(set) var outputQuantization: ActivationQuantization?
+    /// Whether conv2x is folded into conv_2_8_32 (`Fold`): no conv2x step, no tensor between them.
+    public let foldsConv2x: Bool
+
+    /// The layers of the fold int8 makes: conv_2_8_32 (`layer`) and conv2x (`folded`).
+    public static func conv2xFold(_ convolutions: [ConvolutionSpec]) -> (layer: Int, folded: Int)? {
+        guard let folded = convolutions.firstIndex(where: { $0.name == "conv2x" }),
+              let layer = convolutions.firstIndex(where: { $0.name == "conv_2_8_32" }) else { return nil }
+        return (layer, folded)
+    }
     /// The convolutions that read the network's input: directly, or through the steps that
     /// only move or convert its values (unshuffles, conversion copies); `residual` when a layer
     /// reads it as its residual. Found from the steps, so it follows the architecture.
@@ -156,15 +189,22 @@ public struct NetworkGraph: Sendable {
     /// `layerPrecisions`: by layer; nil: all FP32. `quantizations`: the int8 layers' numbers,
     /// by layer; without them neither the input nor the output is int8. `int8Input` false keeps
     /// an FP32 input where int8 layers could read it directly; `int8Output`: the output holds an
-    /// int8 last layer's codes (see `outputPrecision`).
+    /// int8 last layer's codes (see `outputPrecision`). `foldConv2x`: conv2x folded into
+    /// conv_2_8_32 where both run in int8 (`foldsConv2x`; the int8 parameters decide whether
+    /// their numbers allow it).
     public init(architecture: Architecture, layerPrecisions: [Precision]? = nil, quantizations: [LayerQuantization?]? = nil,
-                int8Input: Bool = true, int8Output: Bool = false) {
+                int8Input: Bool = true, int8Output: Bool = false, foldConv2x: Bool = false) {
         self.architecture = architecture
         let convolutions = architecture.convolutions
         self.convolutions = convolutions
         precondition(layerPrecisions == nil || layerPrecisions!.count == convolutions.count, "one precision per convolution")
         let precisions = layerPrecisions ?? [Precision](repeating: .fp32, count: convolutions.count)
         self.layerPrecisions = precisions
+        if foldConv2x, let pair = Self.conv2xFold(convolutions) {
+            foldsConv2x = precisions[pair.folded] == .int8 && precisions[pair.layer] == .int8
+        } else {
+            foldsConv2x = false
+        }
         // The readers are the same whatever the input's precision: built with FP32 input first,
         // and again with FP16 or int8 when every reader turns out to read it so.
         build()
@@ -194,7 +234,7 @@ public struct NetworkGraph: Sendable {
             switch step {
             case .copy(let input, let output, _) where output.storage == source:
                 source = input.storage
-            case .convolution(let layer, _, let output, _, _, _) where output.storage == source:
+            case .convolution(let layer, _, let output, _, _, _, _) where output.storage == source:
                 return layer
             default:
                 continue
@@ -230,9 +270,11 @@ public struct NetworkGraph: Sendable {
             switch step {
             case .unshuffle(let input, _, _, let output), .copy(let input, let output, _):
                 if holdsInput(input) { copies.append(output.storage) }
-            case .convolution(let layer, let input, _, let residual, _, _):
+            case .convolution(let layer, let input, _, let residual, _, _, let fold):
                 if holdsInput(input) { reads.append((layer, false)) }
                 if holdsInput(residual) { reads.append((layer, true)) }
+                // The folded layer's input is read in its encoding.
+                if let fold, holdsInput(fold.input) { reads.append((fold.layer, false)) }
             default:
                 continue
             }
@@ -304,9 +346,15 @@ public struct NetworkGraph: Sendable {
     /// The convolution `name`, with conversions around it where its buffers' types differ
     /// from its precision.
     private mutating func conv(_ name: String, _ input: Slice, _ output: Slice, residual: Slice? = nil, leakyReLU: Bool = false,
-                               depthToSpace: Int = 1) {
+                               depthToSpace: Int = 1, fold: (name: String, input: Slice)? = nil) {
         let layer = layerIndex(name), precision = layerPrecisions[layer], spec = convolutions[layer]
-        let input = converted(input, channels: spec.inChannels, to: precision, name: "\(name).input.\(precision)")
+        let folded = fold.map { layerIndex($0.name) }
+        let mainChannels = spec.inChannels - (folded.map { convolutions[$0].outChannels } ?? 0)
+        let input = converted(input, channels: mainChannels, to: precision, name: "\(name).input.\(precision)")
+        let foldStep = fold.map {
+            Fold(layer: folded!, input: converted($0.input, channels: convolutions[folded!].inChannels, to: precision,
+                                                  name: "\($0.name).input.\(precision)"))
+        }
         let residual = residual.map { converted($0, channels: spec.outChannels, to: precision, name: "\(name).residual.\(precision)") }
         let outChannels = spec.outChannels / (depthToSpace * depthToSpace)
         var target = output
@@ -315,8 +363,9 @@ public struct NetworkGraph: Sendable {
             buffers[result].precision = precision
             target = slice(result)
         }
-        add(.convolution(layer: layer, input: input, output: target, residual: residual, leakyReLU: leakyReLU, depthToSpace: depthToSpace),
-            touching: [input, target, residual])
+        add(.convolution(layer: layer, input: input, output: target, residual: residual, leakyReLU: leakyReLU, depthToSpace: depthToSpace,
+                         fold: foldStep),
+            touching: [input, target, residual, foldStep?.input])
         if target != output {
             add(.copy(input: target, output: output, channels: outChannels), touching: [target, output])
         }
@@ -388,7 +437,14 @@ public struct NetworkGraph: Sendable {
         conv("conv32_8_cat.0", slice(cat8), slice(g8))
 
         // 1/2 scale: concat(conv2x(low2x), shuffle(conv32_8_cat.1, 4)), then the last 5x5
-        // convolution. conv32_8_cat.1 stores straight into its pixel shuffle.
+        // convolution. conv32_8_cat.1 stores straight into its pixel shuffle. Folded (`foldsConv2x`),
+        // the last convolution reads low2x itself and the shuffle alone.
+        if foldsConv2x {
+            let up2 = buffer("up2", channels: 12, divisor: 2, writer: "conv32_8_cat.1")
+            conv("conv32_8_cat.1", slice(g8), slice(up2), leakyReLU: true, depthToSpace: 4)
+            conv("conv_2_8_32", slice(up2), output, fold: ("conv2x", low2x))
+            return
+        }
         let cat2 = buffer("cat2", channels: 24, divisor: 2, writer: "conv2x")
         conv("conv2x", low2x, slice(cat2))
         conv("conv32_8_cat.1", slice(g8), slice(cat2, from: 12), leakyReLU: true, depthToSpace: 4)

@@ -165,7 +165,7 @@ public struct StreamSchedule: Sendable {
         rowGranularity = (0..<nodeCount).map { node in
             guard node < steps.count else { return 1 }
             let step = steps[node]
-            if case .convolution(let layer, _, _, _, _, _) = step, let rowBlocks {
+            if case .convolution(let layer, _, _, _, _, _, _) = step, let rowBlocks {
                 return step.rowGranularity * max(rowBlocks[layer], 1)
             }
             return step.rowGranularity

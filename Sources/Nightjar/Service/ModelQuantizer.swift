@@ -166,7 +166,7 @@ public struct ModelQuantizer {
         }
 
         var layers: [Int: LayerQuantization] = [:]
-        for case .convolution(let layer, let input, let output, let residual, _, _) in graph.steps {
+        for case .convolution(let layer, let input, let output, let residual, _, _, _) in graph.steps {
             let spec = specs[layer]
             layers[layer] = LayerQuantization(quantizing: model.weights(spec), outChannels: spec.outChannels,
                                               input: encodings[Self.key(input.storage)]!, output: encodings[Self.key(output.storage)]!,
