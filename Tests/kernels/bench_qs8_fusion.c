@@ -1,9 +1,11 @@
-// What folding conv2x into conv_2_8_32 could save in int8 (a measurement for planning, not a
-// test, AVX-512 VNNI only). conv2x is linear (5x5, bias, no activation) and conv_2_8_32 reads
+// What folding conv2x into conv_2_8_32 saves in int8 (a measurement, not a test, AVX-512 VNNI
+// only): the prototype that planned it, and the registered kernel that does it
+// (qs8-conv2d-5x5-fold9x9-avx512vnni-6x4, border classes and all; docs/kernels.md). conv2x is linear (5x5, bias, no activation) and conv_2_8_32 reads
 // it through 5x5 taps, so their product is one 9x9 convolution of low2x (4 -> 12) beside the
 // 5x5 on `up` (12 -> 12): 12 x (4 x 81 + 12 x 25) = 7488 MACs a half-scale pixel against
 // 12 x (4 x 25 + 24 x 25) = 8400, and one requantisation instead of two. (Exact only 2 or more
-// pixels from the border, where conv2x's zero padding differs: the frame needs the unfused path.)
+// pixels from the border, where conv2x's zero padding differs: the registered kernel takes
+// other weights there, the prototype does not.)
 //
 // Times, single-thread CPU, median of N rounds in which every kernel runs once in turn (so each
 // starts with its data out of L2), on a 2128 x 16 plane (a half-scale band of a 12.1 MP frame):
@@ -12,7 +14,8 @@
 //          `up` part (5x5 12 -> 12), without and with the 9x9 part's output added as the
 //          residual (what today's kernels can do);
 //   folded, as one kernel: both parts into the same 6 x 4 accumulators, one requantisation (a
-//          prototype here, `folded_run`, checked against the same integers computed plainly).
+//          prototype here, `folded_run`, checked against the same integers computed plainly);
+//   the registered fold kernel, on random weights at scales a power of two apart.
 // Built and run from the repository's root as one command line (clang, as SwiftPM builds the
 // engine's kernels; GCC's build of them runs slower):
 //   clang -O2 -ICSupport/NightjarKernels/include -ICSupport/NightjarKernels/src

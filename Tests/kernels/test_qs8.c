@@ -107,6 +107,14 @@ static void test_conversions(void) {
 
 // ---- Cases ---------------------------------------------------------------------------------
 
+// The first byte at which two outputs differ (n: none).
+static size_t first_difference(const int8_t *a, const int8_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) return i;
+    }
+    return n;
+}
+
 typedef struct qs8_shape {
     int32_t k, in_channels, out_channels, groups;
 } qs8_shape;
@@ -407,13 +415,7 @@ static void run_case(qs8_shape s, int32_t width, int32_t height, int32_t depth_t
         nj_conv2d_qs8_args kargs = args;
         kargs.output = got;
         if (!run_kernel(kernels[ki], kargs, weights, &n, threaded, columns)) continue;
-        size_t first = out_count;
-        for (size_t i = 0; i < out_count; i++) {
-            if (got[i] != expected[i]) {
-                first = i;
-                break;
-            }
-        }
+        const size_t first = first_difference(got, expected, out_count);
         if (first == out_count) {
             passed++;
         } else {
@@ -681,13 +683,7 @@ static void run_fold_case(qs8_shape s, int32_t fold_in, int32_t fk, int32_t widt
             if (bad) failed++; else passed++;
             continue;
         }
-        size_t first = out_count;
-        for (size_t i = 0; i < out_count; i++) {
-            if (got[i] != expected[i]) {
-                first = i;
-                break;
-            }
-        }
+        const size_t first = first_difference(got, expected, out_count);
         if (first == out_count) {
             passed++;
         } else {

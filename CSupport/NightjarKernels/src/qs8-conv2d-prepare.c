@@ -232,6 +232,19 @@ static void pack_weights(nj_qs8_weight_layout layout, const nj_conv2d_qs8_args *
     }
 }
 
+// The numbers both prepares give every layer; the rest zero (no residual, no fold).
+static void fill_params(nj_conv2d_qs8_params *params, const int32_t *bias, const int32_t *mult, const int32_t *mult_neg,
+                        const int32_t *shift, int32_t input_zero_point, int32_t output_zero_point) {
+    memset(params, 0, sizeof *params);
+    params->bias = bias;
+    params->multiplier = mult;
+    params->negative_multiplier = mult_neg;
+    params->shift = shift;
+    params->input_zero_point = input_zero_point;
+    params->output_zero_point = output_zero_point;
+    params->residual_shift = 1;
+}
+
 // Refusals common to both prepares.
 static int check_layer(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs8_args *g, nj_qs8_quantization input,
                        nj_qs8_quantization output, const nj_qs8_quantization *residual, int32_t activation,
@@ -326,14 +339,7 @@ int nj_qs8_conv2d_prepare_folded(const nj_conv2d_qs8_kernel *kernel, const nj_co
                      fold_weights + (size_t)c * fold_class_bytes);
     }
 
-    memset(params, 0, sizeof *params);
-    params->bias = bias_q;
-    params->multiplier = mult;
-    params->negative_multiplier = mult_neg;
-    params->shift = shift;
-    params->input_zero_point = input.zero_point;
-    params->output_zero_point = output.zero_point;
-    params->residual_shift = 1;
+    fill_params(params, bias_q, mult, mult_neg, shift, input.zero_point, output.zero_point);
     params->fold_weights = fold_weights;
     params->fold_bias = fold_bias;
     params->fold_shift = fold_shift;
@@ -386,20 +392,9 @@ int nj_qs8_conv2d_prepare(const nj_conv2d_qs8_kernel *kernel, const nj_conv2d_qs
     }
     pack_weights(kernel->weight_layout, g, weights_oihw, packed);
 
-    params->bias = bias_q;
-    params->multiplier = mult;
-    params->negative_multiplier = mult_neg;
-    params->shift = shift;
-    params->input_zero_point = input.zero_point;
-    params->output_zero_point = output.zero_point;
+    fill_params(params, bias_q, mult, mult_neg, shift, input.zero_point, output.zero_point);
     params->residual_zero_point = residual ? residual->zero_point : 0;
     params->residual_multiplier = rm;
     params->residual_shift = rs;
-    params->fold_weights = NULL;
-    params->fold_bias = NULL;
-    params->fold_shift = NULL;
-    params->fold_input_zero_point = 0;
-    params->class_stride = 0;
-    params->fold_class_weights = 0;
     return NJ_QS8_OK;
 }

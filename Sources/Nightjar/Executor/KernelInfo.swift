@@ -34,12 +34,13 @@ public enum KernelInfo {
                 var geometry = PackedParameters.geometry(spec, nj_conv2d_f16_args())
                 name = nj_conv2d_f16_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"
             case .int8:
-                // conv2x and conv_2_8_32 as one folded layer, as engines run them (unless
-                // NIGHTJAR_INT8_FOLD=0).
+                // conv2x runs inside conv_2_8_32's fold kernel, as engines run them (unless
+                // NIGHTJAR_INT8_FOLD=0): both report that kernel.
                 let fold = PackedParameters.foldsByDefault ? NetworkGraph.conv2xFold(architecture.convolutions) : nil
-                var geometry = PackedParameters.geometry(fold?.folded == index ? architecture.convolutions[fold!.layer] : spec,
-                                                         nj_conv2d_qs8_args(), rowsPerCall: rowsPerCall?[fold?.folded == index ? fold!.layer : index])
-                if let fold, fold.layer == index || fold.folded == index {
+                let layer = fold?.folded == index ? fold!.layer : index
+                var geometry = PackedParameters.geometry(architecture.convolutions[layer], nj_conv2d_qs8_args(),
+                                                         rowsPerCall: rowsPerCall?[layer])
+                if let fold, fold.layer == layer {
                     PackedParameters.setFold(layer: fold.layer, folded: fold.folded, architecture.convolutions, &geometry)
                 }
                 name = nj_conv2d_qs8_kernel_select(&geometry, -1).map { String(cString: $0.pointee.name) } ?? "none"

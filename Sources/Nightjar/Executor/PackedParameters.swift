@@ -66,7 +66,7 @@ final class PackedParameters: @unchecked Sendable {
          foldConv2x: Bool = PackedParameters.foldsByDefault) throws {
         let specs = model.architecture.convolutions
         let layerPrecisions = try model.layerPrecisions(for: precision ?? model.defaultPrecision, path: path)
-        let conv2xFold = foldConv2x ? Self.conv2xFold(model, layerPrecisions) : nil
+        let conv2xFold = foldConv2x ? Self.makeConv2xFold(model, layerPrecisions) : nil
         let rowsPerCall = bands.map {
             Self.rowsPerCall(model.architecture, layerPrecisions: layerPrecisions, bands: $0(layerPrecisions.max()!))
         }
@@ -209,7 +209,7 @@ final class PackedParameters: @unchecked Sendable {
     let conv2xFold: (layer: Int, folded: Int)?
 
     /// The fold's numbers, when both layers run in int8 and the composed weights fit.
-    private static func conv2xFold(_ model: NightjarModel, _ precisions: [Precision])
+    private static func makeConv2xFold(_ model: NightjarModel, _ precisions: [Precision])
         -> (layer: Int, folded: Int, numbers: Int8ConvolutionFold)? {
         let specs = model.architecture.convolutions
         guard let (layer, folded) = NetworkGraph.conv2xFold(specs), precisions[folded] == .int8, precisions[layer] == .int8,

@@ -11,8 +11,8 @@
 /// accumulator scale (the first layer's input is finer than the concatenation the second
 /// reads: 0.0043 against 0.016 in the official model, so at the second layer's scale they would
 /// keep 3-4 bits), and the intermediate tensor's rounding disappears. On the golden captures this
-/// measured 1-4 dB closer to the FP32 layer than the two int8 layers (scripts' analysis in
-/// docs/measurements.md, 2026-12-07).
+/// measured 1-4 dB closer to the FP32 layer than the two int8 layers (docs/measurements.md,
+/// 2026-12-07 21:10).
 public struct Int8ConvolutionFold: Sendable {
     /// The composed kernel's size.
     public let foldKernel: Int
