@@ -186,6 +186,21 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_store_tile(const nj_conv2d_qs8_arg
 }
 
 // One register tile; `stage` points at the tile's first staged column, rows `span` columns apart.
+// acc[o][v] += one kernel row's K taps for vectors 0 .. NV - 1: `src` the row's staged column
+// under the first tap of vector 0, `w_row` the row's weights (taps `wstride` elements apart).
+static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_row_dots(nj_qacc (*acc)[NJ_NV], const nj_qstage *src, const nj_qwt *w_row,
+                                                       size_t wstride, const int K, const int OCB, const int NV) {
+    NJ_UNROLL for (int kx = 0; kx < K; kx++) {
+        nj_qin in[NJ_NV];
+        NJ_UNROLL for (int v = 0; v < NV; v++) in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
+        const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
+        NJ_UNROLL for (int o = 0; o < OCB; o++) {
+            const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
+            NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
+        }
+    }
+}
+
 #ifdef NJ_FOLD_K
 #define NJ_FOLD_PAD ((NJ_FOLD_K - 1) / 2)
 // A folded input's part of a tile (see nightjar_kernels_qs8.h): acc = (acc << fold_shift) +
@@ -208,18 +223,7 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_fold_add(const nj_conv2d_qs8_args 
     for (int32_t u = 0; u < units; u++) {
         _Pragma("GCC unroll 1") for (int ky = 0; ky < NJ_FOLD_K; ky++) {
             const nj_qstage *src = first + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
-            const nj_qwt *w_row = wbase + ((size_t)u * NJ_FOLD_K + ky) * NJ_FOLD_K * wstride;
-            NJ_UNROLL for (int kx = 0; kx < NJ_FOLD_K; kx++) {
-                nj_qin in[NJ_NV];
-                NJ_UNROLL for (int v = 0; v < NV; v++) {
-                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
-                }
-                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
-                NJ_UNROLL for (int o = 0; o < OCB; o++) {
-                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
-                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
-                }
-            }
+            nj_q_row_dots(acc, src, wbase + ((size_t)u * NJ_FOLD_K + ky) * NJ_FOLD_K * wstride, wstride, NJ_FOLD_K, OCB, NV);
         }
     }
 }
@@ -260,18 +264,7 @@ static NJ_ALWAYS_INLINE NJ_Q_TARGET void nj_q_tile(const nj_conv2d_qs8_args *a, 
     for (int32_t u = 0; u < units; u++) {
         NJ_KY_UNROLL for (int ky = 0; ky < NJ_K; ky++) {
             const nj_qstage *src = stage + ((size_t)u * staged_rows + band_row + ky) * span * NJ_Q_LANE_CH;
-            const nj_qwt *w_row = wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride;
-            NJ_UNROLL for (int kx = 0; kx < NJ_K; kx++) {
-                nj_qin in[NJ_NV];
-                NJ_UNROLL for (int v = 0; v < NV; v++) {
-                    in[v] = Q_LOAD_IN(src + (size_t)(kx + v * NJ_Q_VL) * NJ_Q_LANE_CH);
-                }
-                const nj_qwt *w_tap = w_row + (size_t)kx * wstride;
-                NJ_UNROLL for (int o = 0; o < OCB; o++) {
-                    const nj_qw w = Q_LOAD_W(w_tap + o * NJ_Q_LANE_CH);
-                    NJ_UNROLL for (int v = 0; v < NV; v++) acc[o][v] = Q_DOT(acc[o][v], in[v], w);
-                }
-            }
+            nj_q_row_dots(acc, src, wbase + ((size_t)u * NJ_K + ky) * NJ_K * wstride, wstride, NJ_K, OCB, NV);
         }
     }
 

@@ -10,6 +10,28 @@ int32_t nj_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) {
     return (int32_t)(p >> shift);
 }
 
+// Σ w·x over `channels` planes (a ring of `rows` rows, `stride` apart) and a k x k window centred
+// on (y, x), positions outside the image reading `zero_point`; w is [channel][ky][kx].
+static int64_t window_sum(const int8_t *planes, size_t stride, int32_t rows, int32_t height, int32_t width,
+                          int32_t channels, int32_t k, int32_t zero_point, const int8_t *w, int32_t y, int32_t x) {
+    const int32_t pad = (k - 1) / 2;
+    int64_t acc = 0;
+    for (int32_t c = 0; c < channels; c++) {
+        const int8_t *plane = planes + (size_t)c * stride;
+        for (int32_t ky = 0; ky < k; ky++) {
+            const int32_t iy = y + ky - pad;
+            const int inside_y = iy >= 0 && iy < height;
+            const int8_t *row = inside_y ? plane + (size_t)(iy % rows) * width : NULL;
+            for (int32_t kx = 0; kx < k; kx++) {
+                const int32_t ix = x + kx - pad;
+                const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : zero_point;
+                acc += (int64_t)w[((size_t)c * k + ky) * k + kx] * v;
+            }
+        }
+    }
+    return acc;
+}
+
 void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
     const nj_conv2d_qs8_params *p = a->params;
     const int8_t *weights = a->weights;
@@ -18,10 +40,9 @@ void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
     const int32_t width = a->width;
     const int32_t ipg = a->in_channels / a->groups;
     const int32_t opg = a->out_channels / a->groups;
-    const int32_t zp = p->input_zero_point;
 
     // A folded input (see nightjar_kernels_qs8.h): its weights [class][oc][ic][ky][kx].
-    const int32_t fk = a->fold_kernel_size, fpad = (fk - 1) / 2;
+    const int32_t fk = a->fold_kernel_size;
     const int8_t *fold_weights = p->fold_weights;
 
     for (int32_t oc = 0; oc < a->out_channels; oc++) {
@@ -37,38 +58,15 @@ void nj_qs8_conv2d_scalar(const nj_conv2d_qs8_args *a) {
             const int32_t row_class = fk ? nj_qs8_border_class(y, a->height, pad) : 0;
             for (int32_t x = 0; x < width; x++) {
                 const int32_t c = fk ? row_class * k + nj_qs8_border_class(x, width, pad) : 0;
-                int64_t acc = p->bias[(size_t)c * p->class_stride + oc];
-                for (int32_t icg = 0; icg < ipg; icg++) {
-                    const int8_t *plane = a->input + (size_t)(group * ipg + icg) * a->input_channel_stride;
-                    const int8_t *w = w_oc + (size_t)icg * k * k;
-                    for (int32_t ky = 0; ky < k; ky++) {
-                        const int32_t iy = y + ky - pad;
-                        const int inside_y = iy >= 0 && iy < a->height;
-                        const int8_t *row = inside_y ? plane + (size_t)(iy % a->input_rows) * width : NULL;
-                        for (int32_t kx = 0; kx < k; kx++) {
-                            const int32_t ix = x + kx - pad;
-                            const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : zp;
-                            acc += (int64_t)w[ky * k + kx] * v;
-                        }
-                    }
-                }
+                int64_t acc = p->bias[(size_t)c * p->class_stride + oc] +
+                              window_sum(a->input + (size_t)group * ipg * a->input_channel_stride, a->input_channel_stride,
+                                         a->input_rows, a->height, width, ipg, k, p->input_zero_point, w_oc, y, x);
                 if (fk) {
-                    acc = acc * ((int64_t)1 << p->fold_shift[oc]) + p->fold_bias[(size_t)c * p->class_stride + oc];
                     const int8_t *fw = fold_weights + (size_t)c * p->fold_class_weights +
                                        (size_t)oc * a->fold_in_channels * fk * fk;
-                    for (int32_t ic = 0; ic < a->fold_in_channels; ic++) {
-                        const int8_t *plane = a->fold_input + (size_t)ic * a->fold_input_channel_stride;
-                        for (int32_t ky = 0; ky < fk; ky++) {
-                            const int32_t iy = y + ky - fpad;
-                            const int inside_y = iy >= 0 && iy < a->height;
-                            const int8_t *row = inside_y ? plane + (size_t)(iy % a->fold_input_rows) * width : NULL;
-                            for (int32_t kx = 0; kx < fk; kx++) {
-                                const int32_t ix = x + kx - fpad;
-                                const int32_t v = inside_y && ix >= 0 && ix < width ? row[ix] : p->fold_input_zero_point;
-                                acc += (int64_t)fw[((size_t)ic * fk + ky) * fk + kx] * v;
-                            }
-                        }
-                    }
+                    acc = acc * ((int64_t)1 << p->fold_shift[oc]) + p->fold_bias[(size_t)c * p->class_stride + oc] +
+                          window_sum(a->fold_input, a->fold_input_channel_stride, a->fold_input_rows, a->height, width,
+                                     a->fold_in_channels, fk, p->fold_input_zero_point, fw, y, x);
                 }
                 const int32_t a32 = (int32_t)acc;  // prepare's bounds keep |acc| < 2^31
                 int32_t q = nj_qs8_requantize(a32, a32 >= 0 ? p->multiplier[oc] : p->negative_multiplier[oc],
