@@ -275,9 +275,11 @@ final class CaptureDecodeTests: XCTestCase {
     }
 
     /// The decoder child's pixels come through a few slots of memory shared with it, each
-    /// announced through the pipe and handed back once emptied. A frame of many slots, read in
-    /// pieces that straddle them and twice over (as a workspace holding 8-bit codes reads it),
-    /// arrives whole and in order; a child killed halfway is reported, not waited for.
+    /// announced through the pipe and handed back once emptied. A frame of many slots (one
+    /// LibRaw unpacks: its linearisation table keeps the samples from being read from the file
+    /// directly), read in pieces that straddle them and twice over (as a workspace holding
+    /// 8-bit codes reads it), arrives whole and in order; a child killed halfway is reported,
+    /// not waited for.
     func testFramesOfManyTransferSlotsArriveWhole() throws {
         let directory = try makeTemporaryDirectory(self)
         let (width, height) = (1283, 911) // 2.3 MB of pixels
@@ -286,15 +288,21 @@ final class CaptureDecodeTests: XCTestCase {
         let image = DNGImage(width: width, height: height, layout: .cfa(.rggb), samples: mosaic,
                              significantBits: 14, black: [512, 512, 512, 512], make: "Test", model: "Slots")
         let url = try CaptureFixtures.write(image, named: "slots.dng", in: directory)
-        XCTAssertTrue(try RawDecoder().decode(url).mosaic == mosaic, "isolated")
-        XCTAssertTrue(try RawDecoder(isolated: false).decode(url).mosaic == mosaic, "in this process")
+        var curved = image
+        curved.linearization = (0..<16384).map { UInt16($0) }
+        let unpackedURL = try CaptureFixtures.write(curved, named: "slots-unpacked.dng", in: directory)
+        for input in [url, unpackedURL] {
+            XCTAssertTrue(try RawDecoder().decode(input).mosaic == mosaic, "isolated: \(input.lastPathComponent)")
+            XCTAssertTrue(try RawDecoder(isolated: false).decode(input).mosaic == mosaic, "in this process: \(input.lastPathComponent)")
+        }
 
         var message = [CChar](repeating: 0, count: 512)
         var info = nj_raw_info()
         var child = nj_raw_child()
-        XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 2, &child, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertEqual(nj_raw_isolated_start_passes(unpackedURL.path, 0, 60, 2, &child, &message, message.count), Int32(NJ_RAW_OK))
         XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK))
         XCTAssertNotNil(child.ring, "the shared slots were not set up: the pixels went through the pipe")
+        XCTAssertEqual(child.plain, 0, "the unpacked file's samples were read from the file")
         XCTAssertGreaterThan(2 * mosaic.count * 2, 4 * Int(child.slots) * child.slot_bytes, "too few slots' worth to go round")
         var received = [UInt16](repeating: 0, count: 2 * mosaic.count)
         let pieces = [1, 4099, 65_537, 300_001]
@@ -312,7 +320,7 @@ final class CaptureDecodeTests: XCTestCase {
         XCTAssertEqual(child.active, 0, "the child outlived its last pixel")
 
         // Killed after its first slot (it cannot have sent everything: the slots are full).
-        XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
+        XCTAssertEqual(nj_raw_isolated_start_passes(unpackedURL.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
         XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK))
         XCTAssertEqual(received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress!, 1000, &message, message.count) },
                        Int32(NJ_RAW_OK))
@@ -324,9 +332,6 @@ final class CaptureDecodeTests: XCTestCase {
         XCTAssertEqual(child.active, 0)
 
         // The fallback, through the pipe itself: the same frame, from LibRaw's buffer and from the file.
-        var curved = image
-        curved.linearization = (0..<16384).map { UInt16($0) }
-        let unpackedURL = try CaptureFixtures.write(curved, named: "slots-unpacked.dng", in: directory)
         setenv("NIGHTJAR_DECODER_TRANSFER", "pipe", 1)
         defer { unsetenv("NIGHTJAR_DECODER_TRANSFER") }
         XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
@@ -334,6 +339,67 @@ final class CaptureDecodeTests: XCTestCase {
         nj_raw_isolated_cancel(&child)
         for input in [url, unpackedURL] {
             XCTAssertTrue(try RawDecoder().decode(input).mosaic == mosaic, "through the pipe: \(input.lastPathComponent)")
+        }
+    }
+
+    /// A DNG of plain samples is read by this process from the file it opened before the
+    /// fork (the child, having checked with LibRaw that it is the file and where the rows lie,
+    /// sends no pixels): in pieces that straddle rows, twice over, with margins (rows apart in
+    /// the file) and in either byte order, the pixels are LibRaw's. A file cut short after the
+    /// child looked is an error that says so, and nothing is read past its end.
+    func testPlainSamplesAreReadFromTheFileByTheCaller() throws {
+        let directory = try makeTemporaryDirectory(self)
+        // The visible 611 x 203 inside a readout 10 columns and 4 rows larger (ActiveArea).
+        let (width, height) = (611, 203), (readoutWidth, readoutHeight) = (621, 207)
+        var rng = SplitMix64(seed: 79)
+        let readout = (0..<(readoutWidth * readoutHeight)).map { _ in UInt16(rng.next() % 4096) }
+        var mosaic: [UInt16] = []
+        for y in 2..<(2 + height) {
+            let start = y * readoutWidth + 4
+            mosaic += readout[start..<(start + width)]
+        }
+        var message = [CChar](repeating: 0, count: 512)
+        var info = nj_raw_info()
+        var child = nj_raw_child()
+        for (n, bigEndian) in [false, true].enumerated() {
+            var image = DNGImage(width: readoutWidth, height: readoutHeight, layout: .cfa(.grbg), samples: readout,
+                                 significantBits: 12, black: [256, 256, 256, 256], make: "Test", model: "Plain",
+                                 activeArea: (2, 4, 2 + height, 4 + width))
+            image.bigEndian = bigEndian
+            let url = try CaptureFixtures.write(image, named: "plain-\(n).dng", in: directory)
+            let reference = try RawDecoder(isolated: false).decode(url).mosaic
+            XCTAssertTrue(reference == mosaic, "LibRaw's own unpacking of the test file")
+            XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 2, &child, &message, message.count), Int32(NJ_RAW_OK))
+            XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK), String(cString: message))
+            XCTAssertEqual(child.plain, 1, "the samples were not read from the file: big-endian \(bigEndian)")
+            XCTAssertEqual(info.plain_samples, 1)
+            var received = [UInt16](repeating: 0, count: 2 * mosaic.count)
+            let pieces = [1, 610, 612, 4099]
+            var done = 0, k = 0
+            while done < received.count {
+                let count = min(pieces[k % pieces.count], received.count - done)
+                let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress! + done, count, &message, message.count) }
+                XCTAssertEqual(rc, Int32(NJ_RAW_OK), String(cString: message))
+                guard rc == Int32(NJ_RAW_OK) else { break }
+                done += count
+                k += 1
+            }
+            XCTAssertTrue(received[..<mosaic.count].elementsEqual(mosaic), "first pass, big-endian \(bigEndian)")
+            XCTAssertTrue(received[mosaic.count...].elementsEqual(mosaic), "second pass, big-endian \(bigEndian)")
+            XCTAssertEqual(child.active, 0, "the child outlived its last pixel")
+            XCTAssertEqual(child.file_fd, -1, "the file stayed open")
+            XCTAssertTrue(try RawDecoder().decode(url).mosaic == mosaic, "RawDecoder, isolated: big-endian \(bigEndian)")
+
+            // Cut short between the child's look and the reading.
+            let bytes = try Data(contentsOf: url)
+            XCTAssertEqual(nj_raw_isolated_start_passes(url.path, 0, 60, 1, &child, &message, message.count), Int32(NJ_RAW_OK))
+            XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK))
+            XCTAssertEqual(truncate(url.path, off_t(bytes.count / 2)), 0)
+            let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress!, mosaic.count, &message, message.count) }
+            XCTAssertEqual(rc, Int32(NJ_RAW_ERR_CORRUPT))
+            XCTAssertEqual(String(cString: message), "the file changed or was cut short while its samples were read")
+            XCTAssertEqual(child.active, 0)
+            XCTAssertEqual(child.file_fd, -1)
         }
     }
 

@@ -144,6 +144,15 @@ typedef struct {
     int slot;               /* the slot being read */
     size_t slot_filled;     /* bytes the child put in it */
     size_t slot_left;       /* of those, not read yet (0: wait for the next slot) */
+    /* A file of plain samples (nj_raw_plain_rows) is read by the parent itself, through the
+     * descriptor it opened before the fork and the child checked against what LibRaw opened:
+     * the child sends only where the rows lie. */
+    int file_fd;            /* -1: none */
+    int plain;              /* the parent reads the samples */
+    int plain_swap;
+    long long plain_first, plain_stride; /* bytes */
+    uint64_t plain_width;
+    uint64_t plain_read;    /* pixels read, all passes */
 } nj_raw_child;
 int nj_raw_isolated_begin(const char *path, long long max_pixels, double timeout_seconds,
                           nj_raw_info *info, nj_raw_child *child, char *message,
@@ -160,6 +169,10 @@ int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message
                            size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
+/* For a DNG of plain 16-bit samples the child sends no pixels: `read` and `finish` read them
+ * from the file in this process (one copy, from the page cache into the caller's memory,
+ * instead of the child's copy into shared memory and the caller's out of it); a file that
+ * shrinks meanwhile is NJ_RAW_ERR_CORRUPT. */
 /* `start` for a child that sends the visible pixels `passes` times over (a caller holding
  * the frame in 8-bit codes reads it once for its histogram, once to encode it), and `read`,
  * which reads the next `count` pixels of that stream (rows in order, pass after pass) and

@@ -19,7 +19,8 @@ void nj_child_die_quietly(void);
 typedef struct {
     const char *path;
     long long max_pixels;
-    int passes; /* the decoder: times the pixels are sent (0 or 1: once) */
+    int passes;  /* the decoder: times the pixels are sent (0 or 1: once) */
+    int file_fd; /* the decoder: the file, opened by the parent before the fork (-1: none) */
 } nj_child_job;
 /* The child's end of the transport: a fixed-size header through the pipe (`fd`, nj_write_all),
  * then the bulk bytes through `nj_child_send` and a final `nj_child_send_end`. */

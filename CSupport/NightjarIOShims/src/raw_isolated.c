@@ -29,6 +29,10 @@ typedef struct {
     nj_raw_info info;
     char message[512];
     uint64_t count; /* pixels that follow */
+    /* Set: no pixels follow; the parent reads them from its descriptor of the file, rows of
+     * `count / info.width` pixels from `plain_first`, `plain_stride` bytes apart. */
+    int32_t plain, plain_swap;
+    long long plain_first, plain_stride;
 } child_header;
 
 static void set_message(char *message, size_t size, const char *text) {
@@ -122,6 +126,7 @@ int nj_child_start(nj_raw_child *child, double timeout_seconds,
                    const char *what, char *message, size_t message_size) {
     memset(child, 0, sizeof *child);
     child->back_fd = -1;
+    child->file_fd = -1;
     child->timeout_seconds = timeout_seconds;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -300,7 +305,7 @@ static void run_child(nj_child_sender *out, const nj_child_job *job) {
      * at a time; they are read from the file instead wherever LibRaw would copy them unchanged
      * (nj_raw_samples_are_plain), through a descriptor opened before LibRaw opened the path and
      * used only if it is the same file. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = job->file_fd >= 0 ? job->file_fd : open(path, O_RDONLY | O_CLOEXEC);
     header.rc = nj_raw_open(path, max_pixels, &raw, &header.info, header.message,
                             sizeof header.message);
     nj_raw_file_rows plain = {0};
@@ -317,6 +322,14 @@ static void run_child(nj_child_sender *out, const nj_child_job *job) {
             header.rc = nj_raw_visible_area(raw, &first, &pitch, header.message, sizeof header.message);
         }
         if (header.rc == NJ_RAW_OK) header.count = (uint64_t)header.info.width * header.info.height;
+    }
+    /* The parent has the same file open: it reads plain samples itself. */
+    if (header.rc == NJ_RAW_OK && header.count > 0 && plain.plain && job->file_fd >= 0) {
+        header.plain = 1;
+        header.plain_swap = plain.swap;
+        header.plain_first = plain.first;
+        header.plain_stride = plain.stride;
+        _exit(nj_write_all(out->fd, &header, sizeof header) != 0 ? 1 : 0);
     }
     int failed = nj_write_all(out->fd, &header, sizeof header);
     /* Rows go straight from LibRaw's buffer (or the file) into the slots. A caller that keeps
@@ -346,6 +359,8 @@ int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t me
     if (status_read == 2) kill(child->pid, SIGKILL);
     close(child->fd);
     close_ring(child);
+    if (child->file_fd >= 0) close(child->file_fd);
+    child->file_fd = -1;
     int status = 0;
     pid_t waited;
     do {
@@ -378,9 +393,21 @@ int nj_raw_isolated_start_passes(const char *path, long long max_pixels, double 
                                  int passes, nj_raw_child *child, char *message,
                                  size_t message_size) {
     if (passes < 1) passes = 1;
-    nj_child_job job = {path, max_pixels, passes};
+    /* Opened here, before the fork, so that the child can check that it is the file LibRaw
+     * reads; where it cannot be opened, the child opens the path itself and sends the pixels. */
+    int file_fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat opened;
+    if (file_fd >= 0 && (fstat(file_fd, &opened) != 0 || !S_ISREG(opened.st_mode))) {
+        close(file_fd);
+        file_fd = -1;
+    }
+    nj_child_job job = {path, max_pixels, passes, file_fd};
     int started = nj_child_start(child, timeout_seconds, run_child, &job, "decoder", message, message_size);
-    if (started != NJ_RAW_OK) return started;
+    if (started != NJ_RAW_OK) {
+        if (file_fd >= 0) close(file_fd);
+        return started;
+    }
+    child->file_fd = file_fd;
     child->max_pixels = max_pixels;
     child->passes = passes;
     /* Armed at the first wait instead (arm_deadline): a decoder started ahead of its frame
@@ -413,6 +440,62 @@ int nj_raw_isolated_wait(nj_raw_child *child, double seconds) {
     return 0;
 }
 
+/* Whether the rows a child says lie in the file do lie inside the file the parent holds. */
+static int plain_layout_fits(const nj_raw_child *child, const child_header *header) {
+    struct stat held;
+    const long long width = (uint32_t)header->info.width, height = (uint32_t)header->info.height;
+    const long long row_bytes = width * 2;
+    if (child->file_fd < 0 || fstat(child->file_fd, &held) != 0) return 0;
+    if (width <= 0 || height <= 0 || header->plain_first < 0 || header->plain_stride < row_bytes) return 0;
+    /* Within the file, without overflow (sizes far below 2^62 once these pass). */
+    if (height > (1LL << 31) || header->plain_stride > (1LL << 40)) return 0;
+    const long long end = header->plain_first + (height - 1) * header->plain_stride + row_bytes;
+    return end <= (long long)held.st_size && (long long)held.st_size == header->info.file_size;
+}
+
+/* The next `count` pixels of a plain file, row after row and pass after pass, read from the
+ * file straight into `pixels`. Returns 0, or 1 when the file ended early. */
+static int read_plain(nj_raw_child *child, uint16_t *pixels, size_t count) {
+    const uint64_t width = child->plain_width, pass = child->count;
+    const int contiguous = child->plain_stride == (long long)(width * 2);
+    while (count > 0) {
+        const uint64_t p = child->plain_read % pass, row = p / width, column = p % width;
+        uint64_t take = contiguous ? pass - p : width - column;
+        if (take > count) take = count;
+        off_t offset = (off_t)(child->plain_first + (long long)row * child->plain_stride + (long long)column * 2);
+        unsigned char *to = (unsigned char *)pixels;
+        size_t bytes = (size_t)take * 2;
+        while (bytes > 0) {
+            ssize_t n = pread(child->file_fd, to, bytes, offset);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return 1;
+            to += n;
+            offset += n;
+            bytes -= (size_t)n;
+        }
+        if (child->plain_swap) {
+            for (uint64_t i = 0; i < take; i++) pixels[i] = (uint16_t)(pixels[i] << 8 | pixels[i] >> 8);
+        }
+        pixels += take;
+        count -= (size_t)take;
+        child->plain_read += take;
+    }
+    return 0;
+}
+
+/* `count` pixels for `read` or `finish`: from the file (a plain one), else from the child. A
+ * plain file cut short is reported as such (the child has ended already). */
+static int receive_pixels(nj_raw_child *child, uint16_t *pixels, size_t count, char *message, size_t message_size,
+                          int *reported) {
+    *reported = 0;
+    if (!child->plain) return nj_child_receive(child, pixels, count * sizeof(uint16_t));
+    if (read_plain(child, pixels, count) == 0) return 0;
+    *reported = 1;
+    nj_child_reap(child, 0, message, message_size);
+    set_message(message, message_size, "the file changed or was cut short while its samples were read");
+    return NJ_RAW_ERR_CORRUPT;
+}
+
 int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message,
                            size_t message_size) {
     memset(info, 0, sizeof *info);
@@ -438,8 +521,20 @@ int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message
             rc = NJ_RAW_ERR_SYSTEM;
             set_message(message, message_size, "the decoder process sent an inconsistent image");
         }
+        if (rc == NJ_RAW_OK && header.plain && !plain_layout_fits(child, &header)) {
+            rc = NJ_RAW_ERR_SYSTEM;
+            set_message(message, message_size, "the decoder process sent an inconsistent image");
+        }
         child->count = rc == NJ_RAW_OK ? header.count : 0;
         child->remaining = child->count * (uint64_t)(child->passes > 1 ? child->passes : 1);
+        if (rc == NJ_RAW_OK && header.plain) {
+            child->plain = 1;
+            child->plain_swap = header.plain_swap;
+            child->plain_first = header.plain_first;
+            child->plain_stride = header.plain_stride;
+            child->plain_width = (uint32_t)info->width;
+            child->plain_read = 0;
+        }
     }
     if (status_read != 0 || rc != NJ_RAW_OK || child->count == 0) {
         /* Nothing more to read: end the child now. */
@@ -468,7 +563,9 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
     }
     int status_read = 1;
     if (count == child->count) {
-        status_read = nj_child_receive(child, pixels, count * sizeof(uint16_t));
+        int reported;
+        status_read = receive_pixels(child, pixels, count, message, message_size, &reported);
+        if (reported) return status_read;
     } else {
         kill(child->pid, SIGKILL);
     }
@@ -482,7 +579,9 @@ int nj_raw_isolated_read(nj_raw_child *child, uint16_t *pixels, size_t count, ch
         set_message(message, message_size, "no pixels left to read from the decoder process");
         return NJ_RAW_ERR_USAGE;
     }
-    int status_read = nj_child_receive(child, pixels, count * sizeof(uint16_t));
+    int reported;
+    int status_read = receive_pixels(child, pixels, count, message, message_size, &reported);
+    if (reported) return status_read;
     if (status_read != 0) return nj_child_reap(child, status_read, message, message_size);
     child->remaining -= count;
     if (child->remaining == 0) return nj_child_reap(child, 0, message, message_size);

@@ -130,7 +130,7 @@ int nj_raw_render_isolated_begin(const char *path, long long max_pixels, double 
                                  nj_raw_rendering *rendering, nj_raw_child *child, char *message,
                                  size_t message_size) {
     memset(rendering, 0, sizeof *rendering);
-    nj_child_job job = {path, max_pixels};
+    nj_child_job job = {path, max_pixels, 1, -1};
     int started = nj_child_start(child, timeout_seconds, run_render_child, &job, "rendering", message, message_size);
     if (started != NJ_RAW_OK) return started;
 
