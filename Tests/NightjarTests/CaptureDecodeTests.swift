@@ -304,17 +304,7 @@ final class CaptureDecodeTests: XCTestCase {
         XCTAssertNotNil(child.ring, "the shared slots were not set up: the pixels went through the pipe")
         XCTAssertEqual(child.plain, 0, "the unpacked file's samples were read from the file")
         XCTAssertGreaterThan(2 * mosaic.count * 2, 4 * Int(child.slots) * child.slot_bytes, "too few slots' worth to go round")
-        var received = [UInt16](repeating: 0, count: 2 * mosaic.count)
-        let pieces = [1, 4099, 65_537, 300_001]
-        var done = 0, k = 0
-        while done < received.count {
-            let n = min(pieces[k % pieces.count], received.count - done)
-            let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress! + done, n, &message, message.count) }
-            XCTAssertEqual(rc, Int32(NJ_RAW_OK), String(cString: message))
-            guard rc == Int32(NJ_RAW_OK) else { break }
-            done += n
-            k += 1
-        }
+        var received = readInPieces(&child, total: 2 * mosaic.count, pieces: [1, 4099, 65_537, 300_001], message: &message)
         XCTAssertTrue(received[..<mosaic.count].elementsEqual(mosaic), "first pass")
         XCTAssertTrue(received[mosaic.count...].elementsEqual(mosaic), "second pass")
         XCTAssertEqual(child.active, 0, "the child outlived its last pixel")
@@ -340,6 +330,22 @@ final class CaptureDecodeTests: XCTestCase {
         for input in [url, unpackedURL] {
             XCTAssertTrue(try RawDecoder().decode(input).mosaic == mosaic, "through the pipe: \(input.lastPathComponent)")
         }
+    }
+
+    /// `total` pixels read from a started decoder (`nj_raw_isolated_read`) in pieces of the
+    /// given sizes in turn, so that they straddle its slots and rows.
+    private func readInPieces(_ child: inout nj_raw_child, total: Int, pieces: [Int], message: inout [CChar]) -> [UInt16] {
+        var received = [UInt16](repeating: 0, count: total)
+        var done = 0, k = 0
+        while done < total {
+            let n = min(pieces[k % pieces.count], total - done)
+            let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress! + done, n, &message, message.count) }
+            XCTAssertEqual(rc, Int32(NJ_RAW_OK), String(cString: message))
+            guard rc == Int32(NJ_RAW_OK) else { break }
+            done += n
+            k += 1
+        }
+        return received
     }
 
     /// A DNG of plain samples is read by this process from the file it opened before the
@@ -373,17 +379,7 @@ final class CaptureDecodeTests: XCTestCase {
             XCTAssertEqual(nj_raw_isolated_header(&child, &info, &message, message.count), Int32(NJ_RAW_OK), String(cString: message))
             XCTAssertEqual(child.plain, 1, "the samples were not read from the file: big-endian \(bigEndian)")
             XCTAssertEqual(info.plain_samples, 1)
-            var received = [UInt16](repeating: 0, count: 2 * mosaic.count)
-            let pieces = [1, 610, 612, 4099]
-            var done = 0, k = 0
-            while done < received.count {
-                let count = min(pieces[k % pieces.count], received.count - done)
-                let rc = received.withUnsafeMutableBufferPointer { nj_raw_isolated_read(&child, $0.baseAddress! + done, count, &message, message.count) }
-                XCTAssertEqual(rc, Int32(NJ_RAW_OK), String(cString: message))
-                guard rc == Int32(NJ_RAW_OK) else { break }
-                done += count
-                k += 1
-            }
+            var received = readInPieces(&child, total: 2 * mosaic.count, pieces: [1, 610, 612, 4099], message: &message)
             XCTAssertTrue(received[..<mosaic.count].elementsEqual(mosaic), "first pass, big-endian \(bigEndian)")
             XCTAssertTrue(received[mosaic.count...].elementsEqual(mosaic), "second pass, big-endian \(bigEndian)")
             XCTAssertEqual(child.active, 0, "the child outlived its last pixel")
