@@ -169,14 +169,13 @@ int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message
                            size_t message_size);
 int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, char *message,
                            size_t message_size);
-/* For a DNG of plain 16-bit samples the child sends no pixels: `read` and `finish` read them
- * from the file in this process (one copy, from the page cache into the caller's memory,
- * instead of the child's copy into shared memory and the caller's out of it); a file that
- * shrinks meanwhile is NJ_RAW_ERR_CORRUPT. */
 /* `start` for a child that sends the visible pixels `passes` times over (a caller holding
  * the frame in 8-bit codes reads it once for its histogram, once to encode it), and `read`,
  * which reads the next `count` pixels of that stream (rows in order, pass after pass) and
- * ends the child after the last one. */
+ * ends the child after the last one. For a DNG of plain 16-bit samples the child sends none:
+ * `read` and `finish` read them from the file in this process (one copy, from the page cache
+ * into the caller's memory, instead of the child's into shared memory and the caller's out of
+ * it); a file that shrinks meanwhile is NJ_RAW_ERR_CORRUPT. */
 int nj_raw_isolated_start_passes(const char *path, long long max_pixels, double timeout_seconds,
                                  int passes, nj_raw_child *child, char *message,
                                  size_t message_size);

@@ -40,7 +40,8 @@ int nj_child_start(nj_raw_child *child, double timeout_seconds,
 /* The parent's end: the next `size` bulk bytes, before the child's deadline. Returns as
  * nj_read_all does (0, 1 on EOF, error or a malformed slot, 2 on timeout). */
 int nj_child_receive(nj_raw_child *child, void *data, size_t size);
-/* Ends and waits for the child; turns the last read's status into an NJ_RAW_ERR_* code. */
+/* Ends and waits for the child; turns the last read's status (nj_read_all's, or 3: a plain
+ * file read by the parent was cut short) into an NJ_RAW_ERR_* code. */
 int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t message_size);
 
 #endif

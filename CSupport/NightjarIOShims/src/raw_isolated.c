@@ -367,6 +367,10 @@ int nj_child_reap(nj_raw_child *child, int status_read, char *message, size_t me
         waited = waitpid(child->pid, &status, 0);
     } while (waited < 0 && errno == EINTR);
     if (status_read == 0) return NJ_RAW_OK;
+    if (status_read == 3) {
+        set_message(message, message_size, "the file changed or was cut short while its samples were read");
+        return NJ_RAW_ERR_CORRUPT;
+    }
     if (status_read == 2) {
         snprintf(message, message_size,
                  "decoding took longer than %.0f s; the file is damaged or unsupported",
@@ -483,17 +487,11 @@ static int read_plain(nj_raw_child *child, uint16_t *pixels, size_t count) {
     return 0;
 }
 
-/* `count` pixels for `read` or `finish`: from the file (a plain one), else from the child. A
- * plain file cut short is reported as such (the child has ended already). */
-static int receive_pixels(nj_raw_child *child, uint16_t *pixels, size_t count, char *message, size_t message_size,
-                          int *reported) {
-    *reported = 0;
+/* `count` pixels for `read` or `finish`: from the file (a plain one; 3 when it was cut
+ * short), else from the child. */
+static int receive_pixels(nj_raw_child *child, uint16_t *pixels, size_t count) {
     if (!child->plain) return nj_child_receive(child, pixels, count * sizeof(uint16_t));
-    if (read_plain(child, pixels, count) == 0) return 0;
-    *reported = 1;
-    nj_child_reap(child, 0, message, message_size);
-    set_message(message, message_size, "the file changed or was cut short while its samples were read");
-    return NJ_RAW_ERR_CORRUPT;
+    return read_plain(child, pixels, count) == 0 ? 0 : 3;
 }
 
 int nj_raw_isolated_header(nj_raw_child *child, nj_raw_info *info, char *message,
@@ -563,9 +561,7 @@ int nj_raw_isolated_finish(nj_raw_child *child, uint16_t *pixels, size_t count, 
     }
     int status_read = 1;
     if (count == child->count) {
-        int reported;
-        status_read = receive_pixels(child, pixels, count, message, message_size, &reported);
-        if (reported) return status_read;
+        status_read = receive_pixels(child, pixels, count);
     } else {
         kill(child->pid, SIGKILL);
     }
@@ -579,9 +575,7 @@ int nj_raw_isolated_read(nj_raw_child *child, uint16_t *pixels, size_t count, ch
         set_message(message, message_size, "no pixels left to read from the decoder process");
         return NJ_RAW_ERR_USAGE;
     }
-    int reported;
-    int status_read = receive_pixels(child, pixels, count, message, message_size, &reported);
-    if (reported) return status_read;
+    int status_read = receive_pixels(child, pixels, count);
     if (status_read != 0) return nj_child_reap(child, status_read, message, message_size);
     child->remaining -= count;
     if (child->remaining == 0) return nj_child_reap(child, 0, message, message_size);
